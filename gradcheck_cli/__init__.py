@@ -1,0 +1,29 @@
+"""gradcheck: is this gradient right?  Symbolic, finite-difference, autograd and
+hand-derived gradients of one expression, compared and judged.
+
+From Python::
+
+    from gradcheck_cli import check
+    result = check("sin(x**2)", at={"x": 4}, manual={"x": "2*x*cos(x**2)"})
+    result.status  # "pass"
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+
+def check(expr: str, at: dict, *, wrt=None, manual=None, expected=None, rtol=None, atol=None,
+          dtype: str = "float64", name: str | None = None):
+    """Check the gradient of `expr` at the point `at`; returns a CaseResult."""
+    import numpy as np
+
+    from .check import run
+    from .spec import Spec
+    from .values import coerce_value
+
+    spec = Spec(expr=expr, at={k: coerce_value(v) for k, v in at.items()}, wrt=list(wrt) if wrt else None,
+                manual=dict(manual or {}),
+                expected={k: np.asarray(v, dtype=np.float64) for k, v in (expected or {}).items()},
+                rtol=rtol, atol=atol, dtype=dtype, name=name)
+    return run(spec)

@@ -1,0 +1,233 @@
+"""Run one case: parse, differentiate, evaluate every engine, compare.
+
+This is the only module that knows the order of the work; each step is a
+call into the module that owns it.  Input problems become an `error` result
+carrying the message and its location, never an exception.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+import numpy as np
+
+from .compare import CaseResult, GradientRow, judge, worst_status
+from .engines.finite_diff import finite_differences
+from .engines.symbolic import gradient_nodes
+from .engines.torch_engine import autograd_gradients
+from .errors import DomainError, GradcheckError, ShapeError, UsageError
+from .graph import Node, ancestors, to_text
+from .ops import OPS
+from .parser import Expression, parse
+from .plan import Plan, batched
+from .shapes import ShapeMap, ShapeMismatch
+from .spec import Spec
+
+SHORT_TEXT = 60
+
+
+def run(spec: Spec) -> CaseResult:
+    """Check one spec; errors in its input become a result with status `error`."""
+    result = CaseResult(name=spec.display_name, expr=spec.expr, point=_jsonable_point(spec.at),
+                        wrt=list(spec.wrt or []), dtype=spec.dtype, tolerance=spec.tolerance,
+                        file=spec.file, line=spec.line)
+    try:
+        _check(spec, result)
+    except GradcheckError as error:
+        result.status = "error"
+        result.error = error.as_dict()
+        result.rendered_error = error.render()
+    return result
+
+
+def _check(spec: Spec, result: CaseResult) -> None:
+    expression = parse(spec.expr, limits=spec.limits)
+    point = _resolve_point(expression, spec.at)
+    wrt = _resolve_wrt(expression, spec.wrt)
+    result.wrt = wrt
+    manuals = {name: _parse_manual(expression, name, text, wrt, spec) for name, text in spec.manual.items()}
+    shapes = ShapeMap({name: value.shape for name, value in point.items()})
+    with _located_shape_errors(expression, manuals):
+        _require_scalar(expression, shapes)
+        symbolic = gradient_nodes(expression.output, wrt, shapes)
+        manual_nodes = {name: m.output for name, m in manuals.items()}
+        _check_manual_shapes(manuals, point, shapes)
+        plan = Plan([expression.output, *symbolic.values(), *manual_nodes.values()], shapes)
+    names = expression.names()
+    result.formulas = {name: to_text(node, names) for name, node in symbolic.items()}
+
+    values = plan.run({n: batched(v.astype(spec.dtype)) for n, v in point.items()}, dtype=np.dtype(spec.dtype))
+    _check_domain(expression, plan, values, wrt)
+    result.value = float(plan.value(values, expression.output)[0])
+
+    def evaluated(node: Node, name: str) -> np.ndarray:
+        return np.broadcast_to(plan.value(values, node)[0], point[name].shape).astype(np.float64)
+
+    answers = {
+        "symbolic": {name: evaluated(node, name) for name, node in symbolic.items()},
+        "manual": {name: evaluated(node, name) for name, node in manual_nodes.items()},
+        "autograd": autograd_gradients(expression.output, point, wrt, spec.dtype)[1],
+        "expected": {name: np.broadcast_to(v, point[name].shape) for name, v in spec.expected.items()},
+    }
+    fd = _finite_differences(expression, shapes, point, wrt)
+    answers["finite_difference"], fd_errors = fd.gradients, fd.errors
+    result.evaluations = {"finite_difference": fd.evaluations}
+    result.gradients = _rows(wrt, point, answers, fd_errors, spec)
+    result.status = worst_status(row.status for row in result.gradients)
+
+
+def _finite_differences(expression: Expression, shapes: ShapeMap, point, wrt):
+    plan = Plan([expression.output], shapes)
+    point64 = {name: value.astype(np.float64) for name, value in point.items()}
+    held = {}
+    if any(OPS[n.op].holds_value for n in plan.nodes if n.op in OPS):
+        base = plan.run({n: batched(v) for n, v in point64.items()})
+        held = {n.id: plan.value(base, n) for n in plan.nodes if n.op in OPS and OPS[n.op].holds_value}
+    return finite_differences(plan, expression.output, point64, wrt, held)
+
+
+def _rows(wrt, point, answers, fd_errors, spec: Spec) -> list[GradientRow]:
+    rows = []
+    for name in wrt:
+        for index in np.ndindex(point[name].shape):
+            row = GradientRow(wrt=name, index=list(index))
+            for engine, by_name in answers.items():
+                if name in by_name:
+                    setattr(row, engine, float(by_name[name][index]))
+            row.fd_error = float(fd_errors[name][index])
+            rows.append(judge(row, spec.tolerance))
+    return rows
+
+
+# ---- input validation ----
+
+
+def _resolve_point(expression: Expression, at: dict) -> dict[str, np.ndarray]:
+    missing = [name for name in expression.variables if name not in at]
+    if missing:
+        listed = ", ".join(missing)
+        raise UsageError(f"missing value for {listed} (give it as --{missing[0]} VALUE or --at {missing[0]}=VALUE)")
+    unknown = [name for name in at if name not in expression.variables]
+    if unknown:
+        raise UsageError(f"{unknown[0]!r} is not a variable of the expression"
+                         + _suggestion(unknown[0], expression.variables))
+    return {name: np.asarray(at[name], dtype=np.float64) for name in expression.variables}
+
+
+def _resolve_wrt(expression: Expression, wrt: list[str] | None) -> list[str]:
+    if not wrt:
+        return list(expression.variables)
+    for name in wrt:
+        if name not in expression.variables:
+            raise UsageError(f"cannot differentiate with respect to {name!r}: it is not a variable of the expression"
+                             + _suggestion(name, expression.variables))
+    return list(dict.fromkeys(wrt))
+
+
+def _suggestion(name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=1)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    return f" (its variables: {', '.join(choices)})" if choices else " (it has no variables)"
+
+
+def _parse_manual(expression: Expression, name: str, text: str, wrt: list[str], spec: Spec) -> Expression:
+    if name not in wrt:
+        raise UsageError(f"a manual gradient is given for {name!r}, which is not differentiated"
+                         + (_suggestion(name, wrt) if name not in expression.variables else " (see --wrt)"))
+    manual = parse(text, graph=expression.graph, bindings=expression.bindings, limits=spec.limits)
+    for variable in manual.variables:
+        if variable not in expression.variables:
+            node = expression.graph.var(variable)
+            raise UsageError(f"the manual gradient for {name} uses {variable!r}, which is not a variable or "
+                             "binding of the expression", manual.source, manual.spans.get(node.id))
+    return manual
+
+
+def _require_scalar(expression: Expression, shapes: ShapeMap) -> None:
+    shape = shapes(expression.output)
+    if shape != ():
+        raise ShapeError(f"the expression's value has shape {shape}; a gradient needs a scalar",
+                         expression.source, expression.span_of(expression.output),
+                         "reduce it with sum(...) or mean(...)")
+
+
+def _check_manual_shapes(manuals: dict[str, Expression], point, shapes: ShapeMap) -> None:
+    for name, manual in manuals.items():
+        shape, target = shapes(manual.output), point[name].shape
+        try:
+            fits = np.broadcast_shapes(shape, target) == target
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ShapeError(f"the manual gradient for {name} has shape {shape}, but {name} has shape {target}",
+                             manual.source, manual.span_of(manual.output))
+
+
+class _located_shape_errors:
+    """Turn a ShapeMismatch into a ShapeError pointing at the node in its source."""
+
+    def __init__(self, expression: Expression, manuals: dict[str, Expression]):
+        self.sources = [expression, *manuals.values()]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if isinstance(error, ShapeMismatch):
+            owner = next((e for e in self.sources if error.node.id in e.spans), self.sources[0])
+            raise ShapeError(str(error), owner.source, owner.spans.get(error.node.id)) from None
+        return False
+
+
+def _check_domain(expression: Expression, plan: Plan, values, wrt: list[str]) -> None:
+    """The first node that is not finite, or not differentiable where a variable reaches it."""
+    wrt_set = set(wrt)
+    reaching: set[int] = set()
+    for node in ancestors([expression.output]):
+        if node.op == "var":
+            if node.attr in wrt_set:
+                reaching.add(node.id)
+            continue
+        if node.op == "const":
+            continue
+        spec = OPS[node.op]
+        args = [plan.value(values, a)[0] for a in node.args]
+        value = plan.value(values, node)[0]
+        if not np.all(np.isfinite(value)) and all(np.all(np.isfinite(a)) for a in args):
+            raise _domain_error(expression, node, args, _non_finite_reason(spec, args, value))
+        if spec.differentiable and any(a.id in reaching for a in node.args):
+            reaching.add(node.id)
+            if spec.domain is not None and not np.all(np.broadcast_to(spec.domain(*args), np.shape(value))):
+                raise _domain_error(expression, node, args, f"is not differentiable at this point: {spec.domain_text}")
+
+
+def _non_finite_reason(spec, args, value) -> str:
+    kind = "NaN" if np.any(np.isnan(value)) else "infinite"
+    if spec.domain is not None and not np.all(spec.domain(*args)):
+        return f"is {kind} at this point: {spec.domain_text}"
+    return f"is {kind} at this point (overflow)"
+
+
+def _domain_error(expression: Expression, node: Node, args, reason: str) -> DomainError:
+    names = expression.names()
+    text = _short(to_text(node, names))
+    shown = [f"{_short(to_text(a, names))} = {_format_array(v)}"
+             for a, v in zip(node.args, args) if not a.is_const]
+    detail = f", and {', '.join(shown)}" if shown else ""
+    return DomainError(f"{text} {reason}{detail}", expression.source, expression.span_of(node))
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= SHORT_TEXT else text[: SHORT_TEXT - 1] + "…"
+
+
+def _format_array(value) -> str:
+    array = np.asarray(value)
+    if array.ndim == 0:
+        return f"{float(array):.17g}"
+    return np.array2string(array, threshold=6, precision=6)
+
+
+def _jsonable_point(at: dict) -> dict:
+    return {name: np.asarray(value, dtype=np.float64).tolist() for name, value in at.items()}

@@ -1,0 +1,111 @@
+"""Comparison of the engines' answers: verdicts as plain data, no I/O.
+
+The three independent engines (symbolic, finite differences, autograd) vote:
+the reference is the first of them, in that order of trust, that agrees with
+at least one other.  Anyone who disagrees with the reference is named, and
+so are the user's own answers (a manual formula, an expected value) when
+they disagree with it.  With no two engines in agreement, all are named.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+ENGINES = ("symbolic", "autograd", "finite_difference")
+USER_ANSWERS = ("manual", "expected")
+STATUS_ORDER = ("pass", "undefined", "inconclusive", "fail", "error")
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    rtol: float
+    atol: float
+
+    def agree(self, a: float, b: float, widen: float = 0.0) -> bool:
+        return abs(a - b) <= self.atol + self.rtol * max(abs(a), abs(b)) + widen
+
+
+DEFAULT_TOLERANCE = {"float64": Tolerance(rtol=1e-7, atol=1e-7), "float32": Tolerance(rtol=1e-4, atol=1e-5)}
+
+
+@dataclass
+class GradientRow:
+    """One element of one variable's gradient, as every engine sees it."""
+
+    wrt: str
+    index: list[int]
+    symbolic: float | None = None
+    manual: float | None = None
+    finite_difference: float | None = None
+    fd_error: float | None = None
+    autograd: float | None = None
+    expected: float | None = None
+    reference: float | None = None
+    abs_error: float | None = None
+    rel_error: float | None = None
+    status: str = "pass"
+    disagrees: list[str] = field(default_factory=list)
+
+    def answers(self) -> dict[str, float]:
+        """Every answer present, by engine name."""
+        names = ENGINES + USER_ANSWERS
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+
+
+@dataclass
+class CaseResult:
+    """Everything known about one check; the reports render it, the CLI exits on it."""
+
+    name: str
+    expr: str
+    point: dict = field(default_factory=dict)
+    wrt: list[str] = field(default_factory=list)
+    value: float | list | None = None
+    status: str = "pass"
+    error: dict | None = None
+    formulas: dict[str, str] = field(default_factory=dict)
+    gradients: list[GradientRow] = field(default_factory=list)
+    dtype: str = "float64"
+    tolerance: Tolerance | None = None
+    file: str | None = None
+    line: int | None = None
+    evaluations: dict[str, int] = field(default_factory=dict)
+    rendered_error: str | None = None  # the error with its source excerpt, for the table
+
+
+def judge(row: GradientRow, tolerance: Tolerance) -> GradientRow:
+    """Fill in the row's reference, errors, status and who disagrees."""
+    answers = {n: v for n, v in row.answers().items() if math.isfinite(v)}
+    widen = {"finite_difference": row.fd_error or 0.0}
+
+    def agree(a: str, b: str) -> bool:
+        return tolerance.agree(answers[a], answers[b], widen.get(a, 0.0) + widen.get(b, 0.0))
+
+    engines = [e for e in ENGINES if e in answers]
+    reference = next((e for e in engines if any(agree(e, o) for o in engines if o != e)), None)
+    if reference is None:
+        row.disagrees = engines if len(engines) > 1 else []
+        reference = engines[0] if engines else None
+    else:
+        row.disagrees = [n for n in answers if n != reference and not agree(n, reference)]
+    row.disagrees += [n for n in row.answers() if n not in answers]  # NaN or infinite answers
+    row.reference = answers.get(reference) if reference else None
+    _fill_errors(row, answers)
+    row.status = "fail" if row.disagrees else "pass"
+    return row
+
+
+def _fill_errors(row: GradientRow, answers: dict[str, float]) -> None:
+    if row.reference is None:
+        return
+    others = [abs(v - row.reference) for n, v in answers.items()]
+    row.abs_error = max(others, default=0.0)
+    if row.reference != 0:
+        row.rel_error = row.abs_error / abs(row.reference)
+    else:
+        row.rel_error = 0.0 if row.abs_error == 0 else math.inf
+
+
+def worst_status(statuses) -> str:
+    return max(statuses, key=STATUS_ORDER.index, default="pass")

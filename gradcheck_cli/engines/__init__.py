@@ -1,0 +1,1 @@
+"""Independent ways of computing a gradient; none of them prints."""

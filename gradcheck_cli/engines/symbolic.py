@@ -1,0 +1,81 @@
+"""Symbolic differentiation: reverse mode over the DAG, building derivative nodes.
+
+One generic chain rule: each node's adjoint is pushed to its arguments
+through the op's registered partials (elementwise ops) or vjp (reductions).
+Adjoints are graph nodes in the same hash-consed graph, so the derivative
+reuses the forward nodes and grows linearly with the graph.
+"""
+
+from __future__ import annotations
+
+from ..graph import Node, ancestors
+from ..ops import OPS, broadcast_shapes
+from ..shapes import ShapeMap
+
+
+def gradient_nodes(output: Node, wrt: list[str], shapes: ShapeMap) -> dict[str, Node]:
+    """d output / d variable, as a node, for each variable named in `wrt`.
+
+    A variable the output does not depend on gets the constant 0.  A
+    derivative may have a smaller shape than its variable (e.g. 1 for
+    `sum(x)`); it is broadcast when evaluated.
+    """
+    graph = output.graph
+    nodes = ancestors([output])
+    reaches = _reaching_nodes(nodes, set(wrt))
+    adjoints: dict[int, list[Node]] = {output.id: [graph.const(1.0)]}
+    for node in reversed(nodes):
+        contributions = adjoints.pop(node.id, None)
+        if not contributions or node.op in ("const", "var"):
+            if contributions:
+                adjoints[node.id] = contributions
+            continue
+        adjoint = _sum(contributions)
+        for arg, arg_adjoint in _push(node, adjoint, reaches, shapes):
+            adjoints.setdefault(arg.id, []).append(arg_adjoint)
+    by_name = {n.attr: n for n in nodes if n.op == "var"}
+    return {name: _sum(adjoints.get(by_name[name].id, [])) if name in by_name and by_name[name].id in adjoints
+            else graph.const(0.0) for name in wrt}
+
+
+def _reaching_nodes(nodes: list[Node], wrt: set[str]) -> set[int]:
+    """Ids of the nodes through which some variable in `wrt` can influence the output."""
+    reaching: set[int] = set()
+    for node in nodes:
+        if node.op == "var":
+            if node.attr in wrt:
+                reaching.add(node.id)
+        elif OPS.get(node.op) and OPS[node.op].differentiable and any(a.id in reaching for a in node.args):
+            reaching.add(node.id)
+    return reaching
+
+
+def _push(node: Node, adjoint: Node, reaches: set[int], shapes: ShapeMap):
+    """(argument, its share of the adjoint) for each argument a variable reaches."""
+    spec = OPS[node.op]
+    if spec.vjp is not None:
+        shares = spec.vjp(adjoint, *node.args, node, shapes)
+        return [(a, s) for a, s in zip(node.args, shares) if a.id in reaches]
+    pushed = []
+    for arg, partial in zip(node.args, spec.partials):
+        if arg.id in reaches:
+            share = adjoint * partial(*node.args, node)
+            pushed.append((arg, _sum_to_shape(share, arg, shapes)))
+    return pushed
+
+
+def _sum_to_shape(share: Node, like: Node, shapes: ShapeMap) -> Node:
+    """Undo broadcasting: sum the adjoint over the axes the argument was broadcast along."""
+    shape, share_shape = shapes(like), shapes(share)
+    if broadcast_shapes(share_shape, shape) == shape:
+        return share  # no broadcast axes: the share will broadcast to the argument's shape as it is
+    if len(shape) == 0:
+        return share.graph.apply("sum", share)
+    return share.graph.apply("sum_to", share, like)
+
+
+def _sum(terms: list[Node]) -> Node:
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total

@@ -1,0 +1,36 @@
+"""torch.autograd as an engine: the graph rebuilt from torch ops, then autograd.grad.
+
+torch is imported here, on first use, and nowhere else: runs that fail on a
+parse error or only print help never pay for it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..graph import Node, ancestors
+from ..ops import OPS
+
+
+def autograd_gradients(output: Node, point: dict[str, np.ndarray], wrt: list[str],
+                       dtype: str = "float64") -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(value, {variable: gradient}) as torch computes them in `dtype`."""
+    import torch
+
+    torch_dtype = {"float64": torch.float64, "float32": torch.float32}[dtype]
+    leaves = {name: torch.tensor(np.asarray(value), dtype=torch_dtype, requires_grad=name in wrt)
+              for name, value in point.items()}
+    values: dict[int, "torch.Tensor"] = {}
+    for node in ancestors([output]):
+        if node.op == "const":
+            values[node.id] = torch.tensor(node.attr, dtype=torch_dtype)
+        elif node.op == "var":
+            values[node.id] = leaves[node.attr]
+        else:
+            values[node.id] = OPS[node.op].torch(*(values[a.id] for a in node.args))
+    result = values[output.id]
+    targets = [leaves[name] for name in wrt]
+    grads = torch.autograd.grad(result, targets, allow_unused=True) if result.requires_grad else [None] * len(wrt)
+    gradients = {name: (np.zeros(np.shape(point[name])) if g is None else g.detach().numpy().astype(np.float64))
+                 for name, g in zip(wrt, grads)}
+    return result.detach().numpy().astype(np.float64), gradients

@@ -1,0 +1,236 @@
+"""The expression graph: an append-only, hash-consed DAG, and its printer.
+
+Identical subexpressions are one node, so a derivative graph that reuses the
+forward graph's nodes stays linear in size.  Node ids grow in creation order,
+which is a topological order: every argument is older than its user.
+
+`Graph.raw` interns a node exactly as asked (the parser uses it, so torch sees
+the user's own expression); `Graph.apply` simplifies first (the symbolic
+engine uses it, through the arithmetic operators on `Node`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+from . import simplify
+from .ops import OPS
+
+ATOM = 100  # precedence of names, numbers and calls: never parenthesised
+NEGATIVE_NUMBER = OPS["neg"].precedence
+
+
+class Node:
+    """One operation applied to older nodes; never changed once made."""
+
+    __slots__ = ("graph", "id", "op", "args", "attr")
+
+    def __init__(self, graph: "Graph", id: int, op: str, args: tuple["Node", ...], attr):
+        self.graph = graph
+        self.id = id
+        self.op = op
+        self.args = args
+        self.attr = attr
+
+    @property
+    def is_const(self) -> bool:
+        return self.op == "const"
+
+    def is_value(self, value: float) -> bool:
+        return self.op == "const" and self.attr == value
+
+    def __repr__(self) -> str:
+        return f"Node({to_text(self)})"
+
+    # Arithmetic builds simplified nodes, so derivative rules read like maths.
+    def _lift(self, other) -> "Node":
+        return other if isinstance(other, Node) else self.graph.const(float(other))
+
+    def __add__(self, other):
+        return self.graph.apply("add", self, self._lift(other))
+
+    def __radd__(self, other):
+        return self.graph.apply("add", self._lift(other), self)
+
+    def __sub__(self, other):
+        return self.graph.apply("sub", self, self._lift(other))
+
+    def __rsub__(self, other):
+        return self.graph.apply("sub", self._lift(other), self)
+
+    def __mul__(self, other):
+        return self.graph.apply("mul", self, self._lift(other))
+
+    def __rmul__(self, other):
+        return self.graph.apply("mul", self._lift(other), self)
+
+    def __truediv__(self, other):
+        return self.graph.apply("div", self, self._lift(other))
+
+    def __rtruediv__(self, other):
+        return self.graph.apply("div", self._lift(other), self)
+
+    def __pow__(self, other):
+        return self.graph.apply("pow", self, self._lift(other))
+
+    def __rpow__(self, other):
+        return self.graph.apply("pow", self._lift(other), self)
+
+    def __neg__(self):
+        return self.graph.apply("neg", self)
+
+
+class Graph:
+    """Owner of the nodes; interning makes equal subexpressions one node."""
+
+    def __init__(self) -> None:
+        self.nodes: list[Node] = []
+        self._interned: dict[tuple, Node] = {}
+
+    def raw(self, op: str, args: tuple[Node, ...] = (), attr=None) -> Node:
+        key = (op, tuple(a.id for a in args), float.hex(attr) if op == "const" else attr)
+        node = self._interned.get(key)
+        if node is None:
+            node = Node(self, len(self.nodes), op, tuple(args), attr)
+            self.nodes.append(node)
+            self._interned[key] = node
+        return node
+
+    def const(self, value: float) -> Node:
+        return self.raw("const", (), float(value))
+
+    def var(self, name: str) -> Node:
+        return self.raw("var", (), name)
+
+    def apply(self, op: str, *args) -> Node:
+        nodes = tuple(a if isinstance(a, Node) else self.const(a) for a in args)
+        return simplify.rewrite(self, op, nodes)
+
+
+def ancestors(outputs: Iterable[Node]) -> list[Node]:
+    """Every node the outputs depend on (themselves included), oldest first."""
+    seen: dict[int, Node] = {}
+    stack = [n for n in outputs]
+    while stack:
+        node = stack.pop()
+        if node.id not in seen:
+            seen[node.id] = node
+            stack.extend(node.args)
+    return [seen[i] for i in sorted(seen)]
+
+
+def variables(outputs: Iterable[Node]) -> list[str]:
+    """Names of the free variables the outputs depend on, oldest first."""
+    return [n.attr for n in ancestors(outputs) if n.op == "var"]
+
+
+def same_structure(a: Node, b: Node) -> bool:
+    """True when two nodes, possibly of different graphs, spell the same expression."""
+    pairs, checked = [(a, b)], set()
+    while pairs:
+        x, y = pairs.pop()
+        if (x.id, y.id) in checked:
+            continue
+        checked.add((x.id, y.id))
+        if x.op != y.op or x.attr != y.attr or len(x.args) != len(y.args):
+            return False
+        pairs.extend(zip(x.args, y.args))
+    return True
+
+
+# ---- printing ----
+
+
+def format_number(value: float) -> str:
+    if value == math.pi:
+        return "pi"
+    if value == math.e:
+        return "e"
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)
+
+
+def _needs_parens(child_precedence: int, parent_precedence: int, side: str, parent) -> bool:
+    if child_precedence > parent_precedence:
+        return False
+    if child_precedence < parent_precedence:
+        # Python reads `2**-x` as 2**(-x): a prefix operand needs no parentheses there.
+        return not (parent.right_assoc and side == "right" and child_precedence == NEGATIVE_NUMBER)
+    if parent.precedence == 5:  # comparisons do not chain
+        return True
+    return side == ("left" if parent.right_assoc else "right")
+
+
+def _render(node: Node, parts: list[tuple[str, int]]) -> tuple[str, int]:
+    """Text and precedence of one node, given its arguments' texts and precedences."""
+    if node.op == "const":
+        text = format_number(node.attr)
+        return text, (NEGATIVE_NUMBER if text.startswith("-") else ATOM)
+    if node.op == "var":
+        return node.attr, ATOM
+    spec = OPS[node.op]
+    if spec.syntax == "infix":
+        (left, lp), (right, rp) = parts
+        if _needs_parens(lp, spec.precedence, "left", spec):
+            left = f"({left})"
+        if _needs_parens(rp, spec.precedence, "right", spec):
+            right = f"({right})"
+        sep = f" {spec.symbol} " if spec.precedence <= 10 else spec.symbol
+        return f"{left}{sep}{right}", spec.precedence
+    if spec.syntax == "prefix":
+        (operand, op_prec), = parts
+        if op_prec < spec.precedence:
+            operand = f"({operand})"
+        return f"{spec.symbol}{operand}", spec.precedence
+    return f"{spec.call_name or spec.name}({', '.join(text for text, _ in parts)})", ATOM
+
+
+def _texts(nodes: list[Node], names: dict[int, str], limit: int) -> dict[int, tuple[str, int]] | None:
+    """Texts of all nodes, nodes in `names` printed as their name; None past `limit` chars."""
+    texts: dict[int, tuple[str, int]] = {}
+    for node in nodes:
+        if node.id in names:
+            texts[node.id] = (names[node.id], ATOM)
+            continue
+        texts[node.id] = _render(node, [texts[a.id] for a in node.args])
+        if len(texts[node.id][0]) > limit:
+            return None
+    return texts
+
+
+def to_text(node: Node, names: dict[int, str] | None = None, limit: int = 2000) -> str:
+    """The node as expression text with minimal parentheses; `parse` reads it back.
+
+    `names` maps node ids to binding names printed in their place.  When the
+    expanded text grows past `limit` characters (shared subexpressions repeat
+    in text), shared nodes become let-bindings `t1 = ...; t2 = ...; result`.
+    """
+    names = {k: v for k, v in (names or {}).items() if k != node.id}
+    nodes = ancestors([node])
+    texts = _texts(nodes, names, limit)
+    if texts is not None:
+        return texts[node.id][0]
+    return _let_form(node, nodes, names)
+
+
+def _let_form(node: Node, nodes: list[Node], names: dict[int, str]) -> str:
+    uses: dict[int, int] = {}
+    for n in nodes:
+        for a in n.args:
+            uses[a.id] = uses.get(a.id, 0) + 1
+    taken = set(names.values()) | {n.attr for n in nodes if n.op == "var"}
+    fresh = (f"t{i}" for i in range(1, len(nodes) + len(taken) + 2) if f"t{i}" not in taken)
+    texts: dict[int, tuple[str, int]] = {}
+    lets = []
+    for n in nodes:
+        if n.id in names:
+            texts[n.id] = (names[n.id], ATOM)
+            continue
+        texts[n.id] = _render(n, [texts[a.id] for a in n.args])
+        if n.id != node.id and n.args and uses.get(n.id, 0) >= 2:
+            name = next(fresh)
+            lets.append(f"{name} = {texts[n.id][0]}")
+            texts[n.id] = (name, ATOM)
+    return "; ".join(lets + [texts[node.id][0]])

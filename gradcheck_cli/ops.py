@@ -1,0 +1,231 @@
+"""The op registry: the only place an operation is defined.
+
+Each operation is one `OpSpec` record.  The lexer and parser read its syntax,
+the printer its precedence, the numpy evaluator and the torch builder its two
+implementations, the symbolic engine its partial derivatives, and the checks
+its domain, analytic flag and kinks.  Adding an operation is one entry here
+plus one row in the parametrized registry tests.
+
+Derivative rules are written with the node builders below, so they read like
+maths: `partials=(lambda x, out: cos(x),)` says d sin(x)/dx = cos(x).  A rule
+receives the op's argument nodes and its own output node (so `exp` can say
+`out`), and returns a node or a plain number.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+# ---- node builders used by derivative rules ----
+
+
+def _builder(op: str) -> Callable:
+    def build(*args):
+        graph = next(a.graph for a in args if hasattr(a, "graph"))
+        return graph.apply(op, *args)
+
+    build.__name__ = op
+    return build
+
+
+sin, cos, sqrt, log, sigmoid, sign = (_builder(n) for n in ("sin", "cos", "sqrt", "log", "sigmoid", "sign"))
+sinh, cosh = _builder("sinh"), _builder("cosh")
+gt, ge, lt, le, eq = (_builder(n) for n in ("gt", "ge", "lt", "le", "eq"))
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+# ---- shape rules ----
+
+
+def broadcast_shapes(*shapes: tuple) -> tuple:
+    """NumPy broadcasting of argument shapes; raises ValueError when they clash."""
+    return tuple(np.broadcast_shapes(*shapes))
+
+
+def scalar_shape(*shapes: tuple) -> tuple:
+    return ()
+
+
+# ---- domain helpers (numpy predicates: True where the op is differentiable) ----
+
+
+def _pow_domain(a, b):
+    integral = np.equal(np.round(b), b)
+    return (a > 0) | (integral & ((a != 0) | (b >= 1)))
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """Everything the tool knows about one operation."""
+
+    name: str
+    arity: int
+    numpy: Callable
+    torch: Callable | None
+    # Elementwise local derivatives, one per argument: (args..., out) -> node | number.
+    partials: tuple[Callable, ...] | None = None
+    # Non-elementwise rule: (adjoint, args, out, shape_of) -> one adjoint per argument.
+    vjp: Callable | None = None
+    shape: Callable = broadcast_shapes
+    # Syntax: "function" (name(args)), "infix", "prefix" or "internal" (never parsed).
+    syntax: str = "function"
+    symbol: str | None = None
+    precedence: int = 100
+    right_assoc: bool = False
+    # Also callable by this name, e.g. pow(a, b) for a**b.
+    call_name: str | None = None
+    # Where the op is differentiable; the text is shown when a point falls outside.
+    domain: Callable | None = None
+    domain_text: str = ""
+    # Complex-step eligible: holomorphic, and the numpy implementation accepts complex.
+    analytic: bool = True
+    # Switching functions: the op has a kink where any of them changes sign.
+    kinks: Callable | None = None
+    # detach: no gradient, and finite differences hold it at its base value.
+    holds_value: bool = False
+    # Reductions act over all non-batch axes of their argument.
+    reduction: bool = False
+    doc: str = ""
+    aliases: tuple[str, ...] = field(default=())
+
+    @property
+    def differentiable(self) -> bool:
+        return self.partials is not None or self.vjp is not None
+
+    @property
+    def display_name(self) -> str:
+        return self.symbol or self.call_name or self.name
+
+
+def _comparison(name: str, symbol: str, np_fn: Callable, torch_fn: Callable) -> OpSpec:
+    return OpSpec(
+        name, 2,
+        numpy=lambda a, b: np_fn(a, b).astype(np.result_type(a, b, np.float32)),
+        torch=lambda a, b: torch_fn(a, b).to(a.dtype),
+        syntax="infix", symbol=symbol, precedence=5, analytic=False,
+        doc=f"1 where a {symbol} b, else 0; zero gradient",
+    )
+
+
+def _batch_axes(x: np.ndarray) -> tuple[int, ...]:
+    return tuple(range(1, x.ndim))
+
+
+def _sigmoid(x):
+    return np.exp(-np.logaddexp(0.0, -x))
+
+
+def _sum_to(g, like):
+    """Sum batched `g` down to the (non-batch) shape of batched `like`."""
+    target = like.shape[1:]
+    extra = g.ndim - 1 - len(target)
+    g = np.sum(g, axis=tuple(range(1, 1 + extra))) if extra > 0 else g
+    squeezed = tuple(i + 1 for i, n in enumerate(target) if n == 1 and g.shape[i + 1] != 1)
+    return np.sum(g, axis=squeezed, keepdims=True) if squeezed else g
+
+
+def _mean_vjp(adj, x, out, shape_of):
+    return [adj / max(1, math.prod(shape_of(x)))]
+
+
+_OPS: list[OpSpec] = [
+    # ---- arithmetic ----
+    OpSpec("add", 2, np.add, lambda a, b: a + b, partials=(lambda a, b, out: 1, lambda a, b, out: 1),
+           syntax="infix", symbol="+", precedence=10),
+    OpSpec("sub", 2, np.subtract, lambda a, b: a - b, partials=(lambda a, b, out: 1, lambda a, b, out: -1),
+           syntax="infix", symbol="-", precedence=10),
+    OpSpec("mul", 2, np.multiply, lambda a, b: a * b, partials=(lambda a, b, out: b, lambda a, b, out: a),
+           syntax="infix", symbol="*", precedence=20),
+    OpSpec("div", 2, np.divide, lambda a, b: a / b,
+           partials=(lambda a, b, out: 1 / b, lambda a, b, out: -a / b**2),
+           syntax="infix", symbol="/", precedence=20,
+           domain=lambda a, b: b != 0, domain_text="the divisor must be non-zero"),
+    OpSpec("neg", 1, np.negative, lambda a: -a, partials=(lambda a, out: -1,),
+           syntax="prefix", symbol="-", precedence=30),
+    OpSpec("pow", 2, np.power, lambda a, b: a**b,
+           partials=(lambda a, b, out: b * a ** (b - 1), lambda a, b, out: out * log(a)),
+           syntax="infix", symbol="**", precedence=40, right_assoc=True, call_name="pow",
+           domain=_pow_domain, domain_text="a**b needs a > 0 unless b is an integer (and b >= 1 at a = 0)"),
+    # ---- comparisons (used by derivative rules of piecewise ops) ----
+    _comparison("gt", ">", np.greater, lambda a, b: a > b),
+    _comparison("ge", ">=", np.greater_equal, lambda a, b: a >= b),
+    _comparison("lt", "<", np.less, lambda a, b: a < b),
+    _comparison("le", "<=", np.less_equal, lambda a, b: a <= b),
+    _comparison("eq", "==", np.equal, lambda a, b: a == b),
+    _comparison("ne", "!=", np.not_equal, lambda a, b: a != b),
+    # ---- trigonometric ----
+    OpSpec("sin", 1, np.sin, lambda x: x.sin(), partials=(lambda x, out: cos(x),)),
+    OpSpec("cos", 1, np.cos, lambda x: x.cos(), partials=(lambda x, out: -sin(x),)),
+    OpSpec("tan", 1, np.tan, lambda x: x.tan(), partials=(lambda x, out: 1 + out**2,),
+           domain=lambda x: np.cos(x) != 0, domain_text="tan is undefined where cos(x) = 0"),
+    OpSpec("asin", 1, np.arcsin, lambda x: x.asin(), partials=(lambda x, out: 1 / sqrt(1 - x**2),),
+           domain=lambda x: np.abs(x) < 1, domain_text="asin is differentiable for -1 < x < 1"),
+    OpSpec("acos", 1, np.arccos, lambda x: x.acos(), partials=(lambda x, out: -1 / sqrt(1 - x**2),),
+           domain=lambda x: np.abs(x) < 1, domain_text="acos is differentiable for -1 < x < 1"),
+    OpSpec("atan", 1, np.arctan, lambda x: x.atan(), partials=(lambda x, out: 1 / (1 + x**2),)),
+    # ---- hyperbolic ----
+    OpSpec("sinh", 1, np.sinh, lambda x: x.sinh(), partials=(lambda x, out: cosh(x),)),
+    OpSpec("cosh", 1, np.cosh, lambda x: x.cosh(), partials=(lambda x, out: sinh(x),)),
+    OpSpec("tanh", 1, np.tanh, lambda x: x.tanh(), partials=(lambda x, out: 1 - out**2,)),
+    # ---- exponential and logarithmic ----
+    OpSpec("exp", 1, np.exp, lambda x: x.exp(), partials=(lambda x, out: out,)),
+    OpSpec("log", 1, np.log, lambda x: x.log(), partials=(lambda x, out: 1 / x,),
+           domain=lambda x: x > 0, domain_text="log is defined for x > 0"),
+    OpSpec("log1p", 1, np.log1p, lambda x: x.log1p(), partials=(lambda x, out: 1 / (1 + x),),
+           domain=lambda x: x > -1, domain_text="log1p is defined for x > -1"),
+    OpSpec("sqrt", 1, np.sqrt, lambda x: x.sqrt(), partials=(lambda x, out: 0.5 / out,),
+           domain=lambda x: x > 0, domain_text="sqrt is differentiable for x > 0"),
+    # ---- activations ----
+    OpSpec("sigmoid", 1, _sigmoid, lambda x: x.sigmoid(), partials=(lambda x, out: out * (1 - out),)),
+    OpSpec("softplus", 1, lambda x: np.logaddexp(0.0, x),
+           lambda x: _torch().nn.functional.softplus(x), partials=(lambda x, out: sigmoid(x),)),
+    OpSpec("relu", 1, lambda x: np.maximum(x, 0.0), lambda x: x.relu(), partials=(lambda x, out: gt(x, 0),),
+           analytic=False, kinks=lambda x: [x]),
+    OpSpec("abs", 1, np.abs, lambda x: x.abs(), partials=(lambda x, out: sign(x),),
+           analytic=False, kinks=lambda x: [x]),
+    OpSpec("sign", 1, np.sign, lambda x: x.sign(), analytic=False, doc="-1, 0 or 1; zero gradient"),
+    # ---- piecewise ----
+    OpSpec("clamp", 3, lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi),
+           lambda x, lo, hi: x.clamp(lo, hi),
+           partials=(lambda x, lo, hi, out: ge(x, lo) * le(x, hi),
+                     lambda x, lo, hi, out: lt(x, lo),
+                     lambda x, lo, hi, out: gt(x, hi)),
+           analytic=False, kinks=lambda x, lo, hi: [x - lo, x - hi]),
+    OpSpec("min", 2, np.minimum, lambda a, b: a.minimum(b),
+           partials=(lambda a, b, out: lt(a, b) + 0.5 * eq(a, b), lambda a, b, out: lt(b, a) + 0.5 * eq(a, b)),
+           analytic=False, kinks=lambda a, b: [a - b]),
+    OpSpec("max", 2, np.maximum, lambda a, b: a.maximum(b),
+           partials=(lambda a, b, out: gt(a, b) + 0.5 * eq(a, b), lambda a, b, out: gt(b, a) + 0.5 * eq(a, b)),
+           analytic=False, kinks=lambda a, b: [a - b]),
+    OpSpec("detach", 1, lambda x: x, lambda x: x.detach(), holds_value=True,
+           doc="the value of x, with no gradient flowing through it"),
+    # ---- reductions ----
+    OpSpec("sum", 1, lambda x: np.sum(x, axis=_batch_axes(x)), lambda x: x.sum(),
+           vjp=lambda adj, x, out, shape_of: [adj], shape=scalar_shape, reduction=True),
+    OpSpec("mean", 1, lambda x: np.mean(x, axis=_batch_axes(x)), lambda x: x.mean(),
+           vjp=_mean_vjp, shape=scalar_shape, reduction=True),
+    OpSpec("sum_to", 2, _sum_to, lambda g, like: g.sum_to_size(like.shape),
+           vjp=lambda adj, g, like, out, shape_of: [adj], shape=lambda g, like: like, reduction=True,
+           doc="g summed over the axes along which it was broadcast against `like`"),
+]
+
+OPS: dict[str, OpSpec] = {op.name: op for op in _OPS}
+
+# Names callable as `name(args)` in expressions, mapped to their op.
+FUNCTIONS: dict[str, OpSpec] = {
+    **{op.name: op for op in _OPS if op.syntax == "function"},
+    **{op.call_name: op for op in _OPS if op.call_name},
+}
+INFIX: dict[str, OpSpec] = {op.symbol: op for op in _OPS if op.syntax == "infix"}
+PREFIX: dict[str, OpSpec] = {op.symbol: op for op in _OPS if op.syntax == "prefix"}
+
+CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}

@@ -1,0 +1,285 @@
+"""Pratt parser for the expression language; binding powers come from ops.py.
+
+Grammar (EBNF)::
+
+    program   = { binding ";" } expr [ ";" ]
+    binding   = NAME "=" expr
+    expr      = prefix { infix-op expr }          (precedence climbing)
+    prefix    = NUMBER | NAME | call | "(" expr ")" | ("-" | "+") expr
+    call      = NAME "(" [ expr { "," expr } ] ")"
+
+Every name that is not a constant, a function or an earlier binding is a free
+variable.  The parser builds raw graph nodes (no simplification) so the other
+engines see exactly what the user wrote; it only folds the sign into numeric
+literals (`-2` is one constant).  Nothing here evaluates text as Python.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+from .errors import LimitError, ParseError, Span
+from .graph import Graph, Node, ancestors
+from .lexer import Token, tokenize
+from .limits import DEFAULT_LIMITS, Limits
+from .ops import CONSTANTS, FUNCTIONS, INFIX, PREFIX, OpSpec
+
+UNARY_PRECEDENCE = PREFIX["-"].precedence
+
+
+@dataclass
+class Expression:
+    """A parsed program: its graph, output node, named bindings and source spans."""
+
+    source: str
+    graph: Graph
+    output: Node
+    bindings: dict[str, Node] = field(default_factory=dict)
+    variables: list[str] = field(default_factory=list)
+    spans: dict[int, Span] = field(default_factory=dict)
+
+    def names(self) -> dict[int, str]:
+        """Binding names by node id (the first binding wins), for printing."""
+        names: dict[int, str] = {}
+        for name, node in self.bindings.items():
+            names.setdefault(node.id, name)
+        return names
+
+    def span_of(self, node: Node) -> Span | None:
+        return self.spans.get(node.id)
+
+
+def parse(source: str, *, graph: Graph | None = None, bindings: dict[str, Node] | None = None,
+          spans: dict[int, Span] | None = None, limits: Limits = DEFAULT_LIMITS) -> Expression:
+    """Parse `source` into a graph.
+
+    `graph`, `bindings` and `spans` let a second expression (a manual formula)
+    share the nodes, names and locations of an expression parsed before.
+    """
+    if len(source) > limits.max_length:
+        raise LimitError(f"the expression is {len(source):,} characters long; the limit is "
+                         f"{limits.max_length:,} (raise it with --max-length)")
+    return _Parser(source, graph or Graph(), dict(bindings or {}), dict(spans or {}), limits).program()
+
+
+class _Parser:
+    def __init__(self, source: str, graph: Graph, scope: dict[str, Node], spans: dict[int, Span], limits: Limits):
+        self.source = source
+        self.tokens = tokenize(source)
+        self.position = 0
+        self.graph = graph
+        self.outer_names = set(scope)
+        self.scope = scope
+        self.binding_spans: dict[str, Span] = {}
+        self.free_uses: dict[str, Span] = {}
+        self.spans = spans
+        self.limits = limits
+        self.depth = 0
+        self.first_node = len(graph.nodes)
+
+    # ---- token helpers ----
+
+    @property
+    def token(self) -> Token:
+        return self.tokens[self.position]
+
+    def advance(self) -> Token:
+        token = self.token
+        self.position += 1
+        return token
+
+    def at(self, text: str) -> bool:
+        return self.token.kind == "OP" and self.token.text == text
+
+    def peek_is(self, text: str) -> bool:
+        following = self.tokens[self.position + 1] if self.position + 1 < len(self.tokens) else self.token
+        return following.kind == "OP" and following.text == text
+
+    def error(self, message: str, span: Span, hint: str | None = None) -> ParseError:
+        return ParseError(message, self.source, span, hint)
+
+    def describe(self, token: Token) -> str:
+        return "end of input" if token.kind == "END" else repr(token.text)
+
+    def expect(self, text: str, opening: Token | None = None) -> Token:
+        if self.at(text):
+            return self.advance()
+        if opening is not None and self.token.kind == "END":
+            raise self.error(f"{opening.text!r} was never closed", opening.span)
+        raise self.error(f"expected {text!r}, found {self.describe(self.token)}", self.token.span)
+
+    def mark(self, node: Node, span: Span) -> Node:
+        self.spans.setdefault(node.id, span)
+        if len(self.graph.nodes) - self.first_node > self.limits.max_nodes:
+            raise LimitError(f"the expression has more than {self.limits.max_nodes:,} nodes "
+                             "(raise the limit with --max-nodes)")
+        return node
+
+    # ---- grammar rules ----
+
+    def program(self) -> Expression:
+        """program = { binding ";" } expr [ ";" ]"""
+        while True:
+            if self.token.kind == "NAME" and self.peek_is("="):
+                self.binding()
+                if self.token.kind == "END":
+                    raise self.error("the input ends with a binding; write the expression to check after ';'",
+                                     self.token.span)
+                continue
+            output, span = self.expression(0)
+            if self.at(";"):
+                separator = self.advance()
+                if self.token.kind != "END":
+                    raise self.error("only bindings (name = expression) may come before ';'", span,
+                                     f"the text after column {separator.span.start + 1} would be ignored")
+            if self.token.kind != "END":
+                raise self.unexpected(output)
+            return self.result(output)
+
+    def binding(self) -> None:
+        """binding = NAME "=" expr ";" """
+        name_token = self.advance()
+        name = name_token.text
+        self.check_bindable(name_token)
+        self.advance()  # "="
+        node, _ = self.expression(0)
+        self.expect(";")
+        self.scope[name] = node
+        self.binding_spans[name] = name_token.span
+
+    def check_bindable(self, token: Token) -> None:
+        name = token.text
+        if name in CONSTANTS or name in FUNCTIONS:
+            kind = "a constant" if name in CONSTANTS else "a function"
+            raise self.error(f"cannot bind {name!r}: it is {kind}", token.span)
+        if name in self.binding_spans or name in self.outer_names:
+            raise self.error(f"{name!r} is bound twice", token.span, "each name may be bound once")
+        if name in self.free_uses:
+            column = self.free_uses[name].start + 1
+            raise self.error(f"{name!r} is used at column {column} before its binding", token.span,
+                             "move the binding before its first use")
+
+    def expression(self, min_precedence: int) -> tuple[Node, Span]:
+        """expr = prefix { infix-op expr }, climbing by the ops' precedences."""
+        self.depth += 1
+        if self.depth > self.limits.max_depth:
+            raise LimitError(f"the expression nests deeper than {self.limits.max_depth} levels at column "
+                             f"{self.token.span.start + 1} (raise the limit with --max-depth)")
+        left, left_span = self.prefix()
+        while self.token.kind == "OP" and self.token.text in INFIX:
+            spec = INFIX[self.token.text]
+            if spec.precedence <= min_precedence:
+                break
+            operator = self.advance()
+            right, right_span = self.operand(spec, operator)
+            span = left_span.cover(right_span)
+            left, left_span = self.mark(self.graph.raw(spec.name, (left, right)), span), span
+            if spec.precedence == INFIX[">"].precedence and self.token.text in INFIX \
+                    and INFIX[self.token.text].precedence == spec.precedence:
+                raise self.error("comparisons cannot be chained", self.token.span, "use parentheses")
+        self.depth -= 1
+        return left, left_span
+
+    def operand(self, spec: OpSpec, operator: Token) -> tuple[Node, Span]:
+        if self.token.kind == "END" or self.at(")") or self.at(",") or self.at(";"):
+            raise self.error(f"expected an expression after {operator.text!r}, found {self.describe(self.token)}",
+                             self.token.span)
+        return self.expression(spec.precedence - 1 if spec.right_assoc else spec.precedence)
+
+    def prefix(self) -> tuple[Node, Span]:
+        """prefix = NUMBER | NAME | call | "(" expr ")" | ("-" | "+") expr"""
+        token = self.token
+        if token.kind == "NUMBER":
+            return self.number(self.advance())
+        if token.kind == "NAME":
+            return self.name()
+        if self.at("("):
+            opening = self.advance()
+            node, _ = self.expression(0)
+            closing = self.expect(")", opening)
+            return node, opening.span.cover(closing.span)
+        if self.at("-") or self.at("+"):
+            sign = self.advance()
+            if self.token.kind == "END":
+                raise self.error(f"expected an expression after {sign.text!r}, found end of input", self.token.span)
+            operand, span = self.expression(UNARY_PRECEDENCE)
+            span = sign.span.cover(span)
+            if sign.text == "+":
+                return operand, span
+            if operand.is_const:
+                return self.mark(self.graph.const(-operand.attr), span), span
+            return self.mark(self.graph.raw("neg", (operand,)), span), span
+        if token.kind == "END":
+            raise self.error("expected an expression, found end of input", token.span)
+        if self.at("["):
+            raise self.error("indexing and list literals are not supported in expressions", token.span,
+                             "pass vectors as values, e.g. --x 1,2,3")
+        raise self.error(f"expected an expression, found {token.text!r}", token.span)
+
+    def number(self, token: Token) -> tuple[Node, Span]:
+        value = float(token.text)
+        if value == float("inf"):
+            raise self.error(f"the number {token.text} is too large for float64", token.span)
+        return self.mark(self.graph.const(value), token.span), token.span
+
+    def name(self) -> tuple[Node, Span]:
+        token = self.advance()
+        name = token.text
+        if self.at("("):
+            return self.call(token)
+        if name in FUNCTIONS and name not in self.scope:
+            raise self.error(f"{name!r} is a function", token.span, f"call it as {name}(...)")
+        if name in self.scope:
+            return self.scope[name], token.span
+        if name in CONSTANTS:
+            return self.mark(self.graph.const(CONSTANTS[name]), token.span), token.span
+        self.free_uses.setdefault(name, token.span)
+        return self.mark(self.graph.var(name), token.span), token.span
+
+    def call(self, name_token: Token) -> tuple[Node, Span]:
+        """call = NAME "(" [ expr { "," expr } ] ")" """
+        spec = FUNCTIONS.get(name_token.text)
+        if spec is None:
+            raise self.unknown_function(name_token)
+        opening = self.advance()
+        args: list[Node] = []
+        if not self.at(")"):
+            while True:
+                if self.at(")") or self.at(","):
+                    raise self.error(f"expected an argument of {name_token.text}(), found {self.token.text!r}",
+                                     self.token.span)
+                args.append(self.expression(0)[0])
+                if not self.at(","):
+                    break
+                self.advance()
+        closing = self.expect(")", opening)
+        span = name_token.span.cover(closing.span)
+        if len(args) != spec.arity:
+            plural = "s" if spec.arity != 1 else ""
+            raise self.error(f"{name_token.text}() takes {spec.arity} argument{plural}, got {len(args)}", span)
+        return self.mark(self.graph.raw(spec.name, tuple(args)), span), span
+
+    def unknown_function(self, token: Token) -> ParseError:
+        name = token.text
+        if name in self.scope or name in CONSTANTS or (name not in FUNCTIONS and len(name) == 1):
+            return self.error(f"{name!r} is not a function", token.span, f"for a product write {name}*(...)")
+        close = difflib.get_close_matches(name, list(FUNCTIONS), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else "run `gradcheck --list-ops` for the functions"
+        return self.error(f"unknown function {name!r}", token.span, hint)
+
+    def unexpected(self, previous: Node) -> ParseError:
+        token = self.token
+        if token.kind in ("NAME", "NUMBER") or self.at("("):
+            return self.error(f"missing operator before {token.text!r}", token.span,
+                              "write multiplication explicitly, e.g. 2*x")
+        if self.at(")"):
+            return self.error("unmatched ')'", token.span)
+        if self.at("="):
+            return self.error("unexpected '='", token.span, "bindings look like `z = w*x + b; z**2`; compare with ==")
+        return self.error(f"unexpected {token.text!r}", token.span)
+
+    def result(self, output: Node) -> Expression:
+        used = {n.attr for n in ancestors([output]) if n.op == "var"}
+        variables = [name for name in self.free_uses if name in used]
+        return Expression(self.source, self.graph, output, self.scope, variables, self.spans)

@@ -1,0 +1,74 @@
+"""The JSON report: one document, a stable contract (schema in gradcheck_cli/schema/).
+
+Non-finite numbers are written as null; the row's status says why.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+from .. import __version__
+from ..compare import CaseResult, GradientRow
+
+SCHEMA_VERSION = 1
+SETTINGS = ("dtype", "rtol", "atol", "limits")  # what the run checked with, not how it is shown
+ROW_FIELDS = ("wrt", "index", "symbolic", "manual", "finite_difference", "fd_error", "autograd", "expected",
+              "abs_error", "rel_error", "status", "disagrees")
+
+
+def render(results: list[CaseResult], settings: dict) -> str:
+    return json.dumps(document(results, settings), indent=2, allow_nan=False) + "\n"
+
+
+def document(results: list[CaseResult], settings: dict) -> dict:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "gradcheck", "version": __version__},
+        "settings": _finite({k: settings[k] for k in SETTINGS if k in settings}),
+        "summary": summary(results),
+        "results": [result_dict(r) for r in results],
+    }
+
+
+def summary(results: list[CaseResult]) -> dict:
+    def count(status: str) -> int:
+        return sum(1 for r in results if r.status == status)
+
+    return {"total": len(results), "passed": count("pass"), "failed": count("fail"),
+            "inconclusive": count("inconclusive"), "undefined": count("undefined"), "errors": count("error")}
+
+
+def result_dict(result: CaseResult) -> dict:
+    return {
+        "name": result.name,
+        "file": result.file,
+        "line": result.line,
+        "expr": result.expr,
+        "point": _finite(result.point),
+        "wrt": result.wrt,
+        "value": _finite(result.value),
+        "status": result.status,
+        "error": result.error,
+        "formulas": result.formulas,
+        "gradients": [_row_dict(row) for row in result.gradients],
+        "dtype": result.dtype,
+        "tolerance": None if result.tolerance is None else {"rtol": result.tolerance.rtol,
+                                                             "atol": result.tolerance.atol},
+        "evaluations": result.evaluations,
+    }
+
+
+def _row_dict(row: GradientRow) -> dict:
+    return {name: _finite(getattr(row, name)) for name in ROW_FIELDS}
+
+
+def _finite(value):
+    """The value with every NaN or infinity replaced by None (JSON has neither)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

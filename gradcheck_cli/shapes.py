@@ -1,0 +1,56 @@
+"""Static shapes of graph nodes, inferred from the shapes of the variables.
+
+The symbolic engine needs them to sum an adjoint back to its argument's shape
+and to scale `mean`; the evaluator to line up a leading batch axis.  Shapes
+are computed on demand, so nodes the symbolic engine adds later get theirs.
+"""
+
+from __future__ import annotations
+
+from .graph import Node
+from .ops import OPS
+
+
+class ShapeMismatch(Exception):
+    """Arguments whose shapes the op cannot combine; carries the node."""
+
+    def __init__(self, node: Node, shapes: list[tuple]):
+        self.node = node
+        self.shapes = shapes
+        listed = " and ".join(str(s) for s in shapes)
+        super().__init__(f"{OPS[node.op].display_name}: shapes {listed} cannot be broadcast together")
+
+
+class ShapeMap:
+    """node -> shape, given each variable's shape."""
+
+    def __init__(self, variable_shapes: dict[str, tuple]):
+        self.variable_shapes = variable_shapes
+        self._shapes: dict[int, tuple] = {}
+
+    def __call__(self, node: Node) -> tuple:
+        if node.id not in self._shapes:
+            for pending in self._unknown_ancestors(node):
+                self._shapes[pending.id] = self._infer(pending)
+        return self._shapes[node.id]
+
+    def _unknown_ancestors(self, node: Node) -> list[Node]:
+        found: dict[int, Node] = {}
+        stack = [node]
+        while stack:
+            current = stack.pop()
+            if current.id not in found and current.id not in self._shapes:
+                found[current.id] = current
+                stack.extend(current.args)
+        return [found[i] for i in sorted(found)]
+
+    def _infer(self, node: Node) -> tuple:
+        if node.op == "const":
+            return ()
+        if node.op == "var":
+            return tuple(self.variable_shapes[node.attr])
+        arg_shapes = [self._shapes[a.id] for a in node.args]
+        try:
+            return OPS[node.op].shape(*arg_shapes)
+        except ValueError:
+            raise ShapeMismatch(node, arg_shapes) from None

@@ -1,0 +1,106 @@
+"""Point values from text (`4`, `1,2,3`, `[[1,2],[3,4]]`, `pi/4`) or from YAML data."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from .errors import GradcheckError, LimitError, ValueParseError
+from .limits import DEFAULT_LIMITS, Limits
+
+_LIST_TOKEN = re.compile(r"\s*(\[|\]|,|[^\[\],\s]+)")
+
+
+def parse_value(text: str, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
+    """A scalar, a comma-separated vector or a nested list, as a float64 array."""
+    text = text.strip()
+    if not text:
+        raise ValueParseError("empty value")
+    if len(text) > limits.max_length:
+        raise LimitError(f"the value is {len(text):,} characters long; the limit is {limits.max_length:,}")
+    if text.startswith("["):
+        return coerce_value(_nested_list(text), limits)
+    if "," in text:
+        return coerce_value([parse_scalar(item) for item in text.split(",")], limits)
+    return np.asarray(parse_scalar(text))
+
+
+def parse_scalar(text: str) -> float:
+    """A number, or a constant expression such as `pi/4` or `2**-3`."""
+    text = text.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        value = _constant_expression(text)
+    if not math.isfinite(value):
+        raise ValueParseError(f"{text!r} is not a finite number")
+    return value
+
+
+def _constant_expression(text: str) -> float:
+    from .parser import parse
+    from .plan import Plan
+    from .shapes import ShapeMap
+
+    try:
+        expression = parse(text)
+    except GradcheckError:
+        raise ValueParseError(f"{text!r} is not a number") from None
+    if expression.variables:
+        raise ValueParseError(f"{text!r} is not a number")
+    plan = Plan([expression.output], ShapeMap({}))
+    return float(plan.value(plan.run({}), expression.output)[0])
+
+
+def _nested_list(text: str) -> list:
+    """Parse `[[1, 2], [3, 4]]` without recursion; items are scalars."""
+    stack: list[list] = []
+    result = None
+    expect_item = True
+    position = 0
+    while position < len(text):
+        match = _LIST_TOKEN.match(text, position)
+        if match is None:
+            break
+        token, position = match.group(1), match.end()
+        if result is not None:
+            raise ValueParseError(f"unexpected {token!r} after the closing ']'")
+        if token == "[":
+            stack.append([])
+        elif token == "]":
+            if not stack:
+                raise ValueParseError("unmatched ']'")
+            finished = stack.pop()
+            if stack:
+                stack[-1].append(finished)
+            else:
+                result = finished
+        elif token == ",":
+            if expect_item:
+                raise ValueParseError("empty item in list")
+        else:
+            if not stack:
+                raise ValueParseError(f"unexpected {token!r} outside the brackets")
+            stack[-1].append(parse_scalar(token))
+        expect_item = token in "[,"
+    if stack or result is None:
+        raise ValueParseError("unclosed '['")
+    return result
+
+
+def coerce_value(data, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
+    """A number or a (nested) list of numbers as a float64 array; ragged lists are errors."""
+    try:
+        array = np.array(data, dtype=np.float64)
+    except (ValueError, TypeError):
+        raise ValueParseError("expected a number or a rectangular (nested) list of numbers") from None
+    if array.size > limits.max_elements:
+        raise LimitError(f"the value has {array.size:,} elements; the limit is {limits.max_elements:,} "
+                         "(raise it with --max-elements)")
+    if array.size == 0:
+        raise ValueParseError("empty list")
+    if not np.all(np.isfinite(array)):
+        raise ValueParseError("values must be finite numbers")
+    return array
