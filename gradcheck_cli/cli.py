@@ -22,8 +22,8 @@ from .values import parse_value
 
 VARIABLES_KEY = "gradcheck.variables"
 VALUE_PREFIX = "value_"
-LONG_OPTION = re.compile(r"^--[A-Za-z_][\w-]*(=.*)?$")
-SHORT_OPTION = re.compile(r"^-[A-Za-z]+$")
+LONG_OPTION = r"--[A-Za-z_][\w-]*(=.*)?"
+SHORT_OPTION = r"-[A-Za-z]+"
 EXIT_CODES = {"pass": 0, "undefined": 0, "inconclusive": 0, "fail": 1, "error": 2}
 
 EPILOG = """\b
@@ -88,9 +88,9 @@ class ExpressionCommand(click.Command):
             arg = args[i]
             if arg == "--":
                 return i + 1 if i + 1 < len(args) else None
-            if LONG_OPTION.match(arg):
+            if re.fullmatch(LONG_OPTION, arg, re.DOTALL):
                 i += 1 if "=" in arg or not takes_value.get(arg, True) else 2
-            elif SHORT_OPTION.match(arg):
+            elif re.fullmatch(SHORT_OPTION, arg):
                 i += 2 if takes_value.get(arg, False) else 1
             else:
                 return i
@@ -99,7 +99,7 @@ class ExpressionCommand(click.Command):
     def _unknown_long_options(self, ctx: click.Context, args: list[str]) -> list[str]:
         """Options like `--x` of an expression that failed to parse, so its error is the one reported."""
         known = self._takes_value(ctx)
-        return [a[2:] for a in args if LONG_OPTION.match(a) and "=" not in a and a not in known]
+        return [a[2:] for a in args if re.fullmatch(LONG_OPTION, a, re.DOTALL) and "=" not in a and a not in known]
 
 
 def _variables_of(text: str) -> list[str]:
@@ -181,7 +181,8 @@ def execute(specs: list[Spec], output_format: str, options: dict) -> int:
     if output_format == "table" and len(results) == 1 and results[0].status == "error":
         click.echo(results[0].rendered_error, err=True)
     else:
-        click.echo(REPORTERS[output_format](results, settings), nl=False)
+        # The reporter already chose colour or none; click must not strip it again.
+        click.echo(REPORTERS[output_format](results, settings), nl=False, color=True)
     return max((EXIT_CODES[r.status] for r in results), default=0)
 
 

@@ -17,8 +17,9 @@ TOKEN_RULES: list[tuple[str, str]] = [
     ("NUMBER", r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"),
     ("NAME", r"[A-Za-z_][A-Za-z_0-9]*"),
     ("OP", r"\*\*|>=|<=|==|!=|[-+*/<>(),;=\[\]]"),
+    ("BAD", r"."),  # anything else: an error that points at the character
 ]
-_SCANNER = re.compile("|".join(f"(?P<{kind}>{pattern})" for kind, pattern in TOKEN_RULES))
+_SCANNER = "|".join(f"(?P<{kind}>{pattern})" for kind, pattern in TOKEN_RULES)
 
 _HINTS = {
     "^": "use ** for powers: x**2",
@@ -37,14 +38,11 @@ class Token:
 def tokenize(source: str) -> list[Token]:
     """All tokens of `source`, ending with an END token."""
     tokens: list[Token] = []
-    position = 0
-    while position < len(source):
-        match = _SCANNER.match(source, position)
-        if match is None:
-            char = source[position]
-            raise ParseError(f"unexpected character {char!r}", source, Span(position, position + 1), _HINTS.get(char))
-        if match.lastgroup != "SPACE":
-            tokens.append(Token(match.lastgroup, match.group(), Span(match.start(), match.end())))
-        position = match.end()
+    for match in re.finditer(_SCANNER, source, re.DOTALL):
+        kind, text, span = match.lastgroup, match.group(), Span(match.start(), match.end())
+        if kind == "BAD":
+            raise ParseError(f"unexpected character {text!r}", source, span, _HINTS.get(text))
+        if kind != "SPACE":
+            tokens.append(Token(kind, text, span))
     tokens.append(Token("END", "", Span(len(source), len(source) + 1)))
     return tokens

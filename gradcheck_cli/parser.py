@@ -144,6 +144,9 @@ class _Parser:
         self.check_bindable(name_token)
         self.advance()  # "="
         node, _ = self.expression(0)
+        if self.token.kind == "END":
+            raise self.error("the input ends with a binding; write the expression to check after ';'",
+                             self.token.span, f"e.g. {name} = ...; {name}**2")
         self.expect(";")
         self.scope[name] = node
         self.binding_spans[name] = name_token.span
@@ -275,6 +278,9 @@ class _Parser:
                               "write multiplication explicitly, e.g. 2*x")
         if self.at(")"):
             return self.error("unmatched ')'", token.span)
+        if self.at("["):
+            return self.error("indexing is not supported in expressions", token.span,
+                              "reduce vectors with sum(...) or mean(...)")
         if self.at("="):
             return self.error("unexpected '='", token.span, "bindings look like `z = w*x + b; z**2`; compare with ==")
         return self.error(f"unexpected {token.text!r}", token.span)

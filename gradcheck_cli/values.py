@@ -10,7 +10,7 @@ import numpy as np
 from .errors import GradcheckError, LimitError, ValueParseError
 from .limits import DEFAULT_LIMITS, Limits
 
-_LIST_TOKEN = re.compile(r"\s*(\[|\]|,|[^\[\],\s]+)")
+_LIST_TOKEN = r"\[|\]|,|[^\[\],\s]+"
 
 
 def parse_value(text: str, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
@@ -59,12 +59,8 @@ def _nested_list(text: str) -> list:
     stack: list[list] = []
     result = None
     expect_item = True
-    position = 0
-    while position < len(text):
-        match = _LIST_TOKEN.match(text, position)
-        if match is None:
-            break
-        token, position = match.group(1), match.end()
+    for match in re.finditer(_LIST_TOKEN, text):
+        token = match.group()
         if result is not None:
             raise ValueParseError(f"unexpected {token!r} after the closing ']'")
         if token == "[":

@@ -25,12 +25,9 @@ def gradient_nodes(output: Node, wrt: list[str], shapes: ShapeMap) -> dict[str, 
     reaches = _reaching_nodes(nodes, set(wrt))
     adjoints: dict[int, list[Node]] = {output.id: [graph.const(1.0)]}
     for node in reversed(nodes):
-        contributions = adjoints.pop(node.id, None)
-        if not contributions or node.op in ("const", "var"):
-            if contributions:
-                adjoints[node.id] = contributions
+        if node.id not in reaches or node.op == "var" or node.id not in adjoints:
             continue
-        adjoint = _sum(contributions)
+        adjoint = _sum(adjoints.pop(node.id))
         for arg, arg_adjoint in _push(node, adjoint, reaches, shapes):
             adjoints.setdefault(arg.id, []).append(arg_adjoint)
     by_name = {n.attr: n for n in nodes if n.op == "var"}

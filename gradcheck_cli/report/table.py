@@ -28,8 +28,10 @@ def render(results: list[CaseResult], settings: dict) -> str:
 
 def make_console(settings: dict) -> Console:
     color = settings.get("color", "auto")
-    return Console(file=io.StringIO(), force_terminal=color == "always" or (color == "auto" and settings.get("tty")),
-                   no_color=color == "never", color_system=None if color == "never" else "auto",
+    color_system = {"always": "standard", "never": None}.get(color, "auto")
+    force_terminal = True if color == "always" or settings.get("tty") else None  # None: rich reads FORCE_COLOR
+    return Console(file=io.StringIO(), force_terminal=force_terminal, no_color=color == "never",
+                   color_system=color_system,
                    width=settings.get("width") or 140, highlight=False, soft_wrap=False)
 
 

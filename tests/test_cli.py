@@ -1,0 +1,187 @@
+"""The command line: options per variable, errors with carets, exit codes, output formats."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from gradcheck_cli import __version__
+
+BAD_EXPRESSIONS = [
+    # (expression, text the message must contain, column the caret points at)
+    ("sin(x**", "expected an expression after '**'", 8),
+    ("x^2", "use ** for powers", 2),
+    ("sinn(x)", "did you mean 'sin'?", 1),
+    ("(x", "'(' was never closed", 1),
+    ("2x", "missing operator", 2),
+    ("x +", "expected an expression after '+'", 4),
+    ("sin(x, x)", "sin() takes 1 argument, got 2", 1),
+    ("x)", "unmatched ')'", 2),
+    ("x = 1", "ends with a binding", 6),
+    ("x; x", "only bindings", 1),
+    ("sin + x", "'sin' is a function", 1),
+    ("pi = 3; pi*x", "cannot bind 'pi'", 1),
+    ("z = x; z = 2*x; z", "bound twice", 8),
+    ("a < x < b", "cannot be chained", 7),
+    ("x $ 2", "unexpected character '$'", 3),
+    ("1e999*x", "too large", 1),
+    ("", "expected an expression", 1),
+    ("x[0]", "indexing", 2),
+]
+
+
+@pytest.mark.parametrize("expr, message, column", BAD_EXPRESSIONS, ids=[b[0] or "empty" for b in BAD_EXPRESSIONS])
+def test_bad_expression_is_one_message_with_a_caret(cli, expr, message, column):
+    result = cli(expr, "--x", "1")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("error: ") and message in lines[0]
+    assert "Traceback" not in result.stderr
+    caret_line = lines[-1]
+    assert caret_line.index("^") - 2 == column - 1  # two spaces of indent under the source line
+
+
+def test_bad_expression_in_json_is_one_document(cli_json):
+    code, doc = cli_json("sinn(x)", "--x", "1")
+    assert code == 2
+    result = doc["results"][0]
+    assert result["status"] == "error"
+    assert result["error"]["kind"] == "parse"
+    assert result["error"]["column"] == 1
+    assert doc["summary"]["errors"] == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (("x*y", "--x", "1"), "Missing option '--y'"),
+    (("x", "--x", "abc"), "Invalid value for '--x': 'abc' is not a number"),
+    (("x", "--x", "1", "--jsno"), "Did you mean '--json'?"),
+    (("x", "--x", "[[1,2],[3]]"), "rectangular"),
+    (("x", "--x", "[1,2"), "unclosed"),
+    (("x", "--x", "inf"), "not a finite number"),
+    (("x", "--at", "x"), "expected NAME=VALUE"),
+    (("x", "--x", "1", "--at", "x=2"), "x is given twice"),
+    (("x", "--x", "1", "--manual", "oops"), "expected NAME=FORMULA"),
+    (("x", "--x", "1", "--json", "--format", "table"), "--json contradicts"),
+    (("x", "--x", "1", "--dtype", "float16"), "float16"),
+])
+def test_bad_options_exit_2_with_clicks_message(cli, args, message):
+    result = cli(*args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (("x*y", "--x", "1", "--y", "2", "--wrt", "z"), "cannot differentiate with respect to 'z'"),
+    (("x*y", "--x", "1", "--y", "2", "--wrt", "x", "--manual", "y=x"), "not differentiated"),
+    (("x*y", "--x", "1", "--y", "2", "--manual", "x=q"), "uses 'q'"),
+    (("x*y", "--x", "1", "--y", "2", "--manual", "x=y +"), "expected an expression after '+'"),
+    (("x", "--x", "1,2"), "a gradient needs a scalar"),
+    (("sum(x*y)", "--x", "1,2", "--y", "1,2,3"), "cannot be broadcast"),
+    (("mean(x)", "--x", "1,2", "--manual", "x=ones"), "uses 'ones'"),
+    (("log(x)", "--x", "-1"), "log is defined for x > 0"),
+    (("1/x", "--x", "0"), "the divisor must be non-zero"),
+    (("sqrt(x)", "--x", "0"), "not differentiable at this point"),
+    (("exp(x)", "--x", "1000"), "overflow"),
+    (("x", "--at", "y=1", "--x", "1"), "'y' is not a variable of the expression"),
+])
+def test_bad_checks_exit_2_with_a_message(cli, args, message):
+    result = cli(*args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_domain_error_points_at_the_node(cli):
+    result = cli("x + log(x - 2)", "--x", "1")
+    assert result.exit_code == 2
+    first, source, marker = result.stderr.splitlines()
+    assert "log(x - 2)" in first and "x - 2 = -1" in first
+    assert marker.strip() == "^~~~~~~~~~"
+
+
+def test_variables_become_options_listed_in_help(cli):
+    result = cli("w*x + b", "--help")
+    assert result.exit_code == 0
+    for name in ("--w", "--x", "--b"):
+        assert name in result.stdout
+
+
+def test_at_is_the_same_as_the_variable_option(cli_json):
+    _, by_option = cli_json("w*x", "--w", "2", "--x", "3")
+    _, by_at = cli_json("w*x", "--at", "w=2", "--at", "x=3")
+    assert by_option["results"][0]["gradients"] == by_at["results"][0]["gradients"]
+
+
+def test_values_may_be_constant_expressions(cli_json):
+    code, doc = cli_json("sin(x)", "--x", "pi/2")
+    assert code == 0
+    assert doc["results"][0]["value"] == pytest.approx(1.0, rel=1e-15)
+
+
+def test_expression_starting_with_minus(cli_json):
+    code, doc = cli_json("-x**2", "--x", "-1.5")
+    assert code == 0
+    assert doc["results"][0]["gradients"][0]["symbolic"] == 3.0
+
+
+def test_wrt_restricts_the_variables(cli_json):
+    code, doc = cli_json("w*x", "--w", "2", "--x", "3", "--wrt", "w")
+    assert code == 0
+    assert [g["wrt"] for g in doc["results"][0]["gradients"]] == ["w"]
+    assert doc["results"][0]["wrt"] == ["w"]
+
+
+def test_matrix_values_and_indices(cli_json):
+    code, doc = cli_json("sum(W*W)", "--W", "[[1,2],[3,4]]")
+    assert code == 0
+    rows = doc["results"][0]["gradients"]
+    assert [r["index"] for r in rows] == [[0, 0], [0, 1], [1, 0], [1, 1]]
+    assert [r["symbolic"] for r in rows] == [2.0, 4.0, 6.0, 8.0]
+
+
+def test_quiet_prints_only_the_summary_and_keeps_the_exit_code(cli):
+    passing = cli("x**2", "--x", "3", "-q")
+    assert passing.exit_code == 0 and passing.stdout.strip() == "✓ 1 passed"
+    failing = cli("x**2", "--x", "3", "--manual", "x=x", "-q")
+    assert failing.exit_code == 1
+    assert len(failing.stdout.strip().splitlines()) == 1
+
+
+def test_table_has_no_escape_codes_unless_asked(cli):
+    plain = cli("x**2", "--x", "3", env={"FORCE_COLOR": None, "NO_COLOR": None})
+    assert "\x1b[" not in plain.stdout
+    coloured = cli("x**2", "--x", "3", "--color", "always", env={"NO_COLOR": None})
+    assert "\x1b[" in coloured.stdout
+    never = cli("x**2", "--x", "3", "--color", "never", env={"FORCE_COLOR": "1"})
+    assert "\x1b[" not in never.stdout
+
+
+def test_json_never_has_colour(cli):
+    result = cli("x**2", "--x", "3", "--json", "--color", "always", env={"FORCE_COLOR": "1"})
+    assert "\x1b[" not in result.stdout
+    json.loads(result.stdout)
+
+
+def test_version_and_list_ops(cli):
+    assert cli("--version").stdout.strip() == f"gradcheck, version {__version__}"
+    listing = cli("--list-ops")
+    assert listing.exit_code == 0
+    for name in ("sigmoid(x)", "clamp(x, lo, hi)", "pow(a, b)", "detach(x)", "**"):
+        assert name in listing.stdout
+
+
+def test_the_installed_command_runs(tmp_path):
+    """The console script end to end, in a real process."""
+    ok = subprocess.run([sys.executable, "-m", "gradcheck_cli", "sin(x**2)", "--x", "4", "--json"],
+                        capture_output=True, text=True, cwd=tmp_path)
+    assert ok.returncode == 0
+    assert "-7.66127584258" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "gradcheck_cli", "x^2", "--x", "1"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "Traceback" not in bad.stderr and "use ** for powers" in bad.stderr

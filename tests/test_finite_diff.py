@@ -1,0 +1,60 @@
+"""Finite differences: accuracy, honest error bars, domain edges, detach, vectors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from gradcheck_cli import check
+
+# (expression, point, exact derivative)
+SMOOTH = [
+    ("sin(x**2)", 4.0, 2 * 4.0 * math.cos(16.0)),
+    ("exp(x)", 3.0, math.exp(3.0)),
+    ("log(x)", 1e-3, 1e3),
+    ("sqrt(x)", 1e-6, 0.5 / math.sqrt(1e-6)),
+    ("x**5", 1e3, 5 * 1e12),
+    ("tanh(x)", 0.3, 1 - math.tanh(0.3) ** 2),
+    ("sigmoid(x)", -30.0, math.exp(-30.0) / (1 + math.exp(-30.0)) ** 2),
+    ("atan(x)", 1e5, 1 / (1 + 1e10)),
+    ("1/x", 1e-4, -1e8),
+    ("log1p(x)", -0.999, 1000.0),
+]
+
+
+@pytest.mark.parametrize("expr, x, exact", SMOOTH, ids=[s[0] + f"@{s[1]}" for s in SMOOTH])
+def test_accurate_with_an_error_bar_that_covers_the_true_error(expr, x, exact):
+    row = check(expr, at={"x": x}).gradients[0]
+    true_error = abs(row.finite_difference - exact)
+    assert true_error <= row.fd_error
+    assert true_error <= 1e-7 * abs(exact)
+    assert row.status == "pass"
+
+
+def test_steps_shrink_near_a_domain_edge():
+    """log(x) at 1e-4: a 1e-3 step would cross zero; the retry keeps inside the domain."""
+    result = check("log(x)", at={"x": 1e-4})
+    row = result.gradients[0]
+    assert row.finite_difference == pytest.approx(1e4, rel=1e-8)
+    assert result.evaluations["finite_difference"] > 6  # it did retry
+
+
+def test_evaluations_per_element():
+    result = check("sum(sin(x))", at={"x": np.linspace(0, 1, 50)})
+    assert result.evaluations["finite_difference"] == 6 * 50
+
+
+def test_detach_is_held_while_perturbing():
+    row = check("x*detach(x)**2", at={"x": 3.0}).gradients[0]
+    assert row.finite_difference == pytest.approx(9.0, rel=1e-10)
+
+
+def test_large_vector_is_chunked_and_correct():
+    x = np.linspace(-2, 2, 1500)
+    result = check("mean(sin(x)*x**2)", at={"x": x})
+    exact = (np.cos(x) * x**2 + 2 * x * np.sin(x)) / x.size
+    fd = np.array([r.finite_difference for r in result.gradients])
+    assert np.max(np.abs(fd - exact)) < 1e-12
+    assert result.status == "pass"

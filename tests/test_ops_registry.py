@@ -1,0 +1,576 @@
+"""Every operation of the registry (gradcheck_cli/ops.py), one table row each.
+
+For each op: the numpy and torch implementations agree; where the op is
+differentiable, `check()` of the op applied to variables passes with
+symbolic == autograd and finite differences close; where it is not, every
+engine reports a zero gradient; and the printed form of an expression using
+the op parses back to the same graph.  Then the printer's precedence rules
+are checked against Python's own grammar (the language follows Python's
+precedence) and against the parser, for hand-picked tricky expressions, for
+every pair of operators, and for derivative graphs built by the symbolic engine.
+
+Adding an op to the registry without a row in OP_TABLE fails
+`test_every_op_has_a_row`.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+import torch
+
+from gradcheck_cli import check
+from gradcheck_cli.engines.symbolic import gradient_nodes
+from gradcheck_cli.graph import Node, same_structure, to_text
+from gradcheck_cli.ops import CONSTANTS, FUNCTIONS, INFIX, OPS, PREFIX
+from gradcheck_cli.parser import parse
+from gradcheck_cli.shapes import ShapeMap
+
+RTOL = 1e-12
+
+
+@dataclass
+class Row:
+    """Sample points for one op.  `args` names the op's arguments (variables in the checks)."""
+
+    args: tuple[str, ...]
+    points: list[tuple]  # inside the domain, away from kinks and ties: forward and gradient checks
+    forward_only: list[tuple] = field(default_factory=list)  # ties etc.: forward comparison only
+    checks: list[str] | None = None  # expressions for check(); default: the op applied to `args`
+
+
+M23 = [[0.5, -1.0, 2.0], [1.5, 3.0, -0.25]]
+V3 = [0.5, -1.0, 2.0]
+BINARY = [(0.7, -1.3), (2.5, 3.25), (-4.0, 0.125)]
+COMPARE = [(0.7, -1.3), (-1.3, 0.7), (-2.5, 3.0)]
+TIES = [(2.0, 2.0), (-0.5, -0.5)]
+
+OP_TABLE: dict[str, Row] = {
+    "add": Row(("a", "b"), BINARY),
+    "sub": Row(("a", "b"), BINARY),
+    "mul": Row(("a", "b"), BINARY),
+    "div": Row(("a", "b"), BINARY),
+    "neg": Row(("a",), [(0.7,), (-2.5,)]),
+    "pow": Row(("a", "b"), [(1.7, 2.3), (0.4, -1.5), (3.0, 0.5)],
+               # negative bases with integer exponents: forward only (d/db is undefined there)
+               forward_only=[(-1.3, 3.0), (-2.0, -2.0)],
+               checks=["a**b", "pow(a, b)"]),
+    "gt": Row(("a", "b"), COMPARE, TIES),
+    "ge": Row(("a", "b"), COMPARE, TIES),
+    "lt": Row(("a", "b"), COMPARE, TIES),
+    "le": Row(("a", "b"), COMPARE, TIES),
+    "eq": Row(("a", "b"), COMPARE, TIES),
+    "ne": Row(("a", "b"), COMPARE, TIES),
+    "sin": Row(("x",), [(0.7,), (-2.1,), (3.5,)]),
+    "cos": Row(("x",), [(0.7,), (-2.1,), (3.5,)]),
+    "tan": Row(("x",), [(0.7,), (-1.2,), (2.0,)]),
+    "asin": Row(("x",), [(0.3,), (-0.8,), (0.95,)]),
+    "acos": Row(("x",), [(0.3,), (-0.8,), (0.95,)]),
+    "atan": Row(("x",), [(0.7,), (-3.0,), (12.0,)]),
+    "sinh": Row(("x",), [(0.7,), (-1.5,), (3.0,)]),
+    "cosh": Row(("x",), [(0.7,), (-1.5,), (3.0,)]),
+    "tanh": Row(("x",), [(0.7,), (-1.5,), (3.0,)]),
+    "exp": Row(("x",), [(0.7,), (-2.0,), (5.0,)]),
+    "log": Row(("x",), [(0.3,), (2.0,), (150.0,)]),
+    "log1p": Row(("x",), [(-0.5,), (0.3,), (20.0,)]),
+    "sqrt": Row(("x",), [(0.3,), (2.0,), (150.0,)]),
+    "sigmoid": Row(("x",), [(0.7,), (-4.0,), (8.0,)]),
+    # (torch's softplus is linear above its threshold 20: stay below it)
+    "softplus": Row(("x",), [(0.7,), (-4.0,), (8.0,)]),
+    "relu": Row(("x",), [(0.7,), (-1.5,)]),
+    "abs": Row(("x",), [(0.7,), (-1.5,)]),
+    "sign": Row(("x",), [(0.7,), (-1.5,)], forward_only=[(0.0,)]),
+    "clamp": Row(("x", "lo", "hi"), [(0.5, -1.0, 2.0), (-3.0, -1.0, 2.0), (4.0, -1.0, 2.0)]),
+    "min": Row(("a", "b"), [(0.7, -1.3), (-1.3, 0.7)], forward_only=TIES),
+    "max": Row(("a", "b"), [(0.7, -1.3), (-1.3, 0.7)], forward_only=TIES),
+    "detach": Row(("x",), [(0.7,), (-2.0,)], checks=["detach(x)", "x*detach(x)", "sin(detach(x))*x"]),
+    "sum": Row(("x",), [(V3,), (M23,)], checks=["sum(x)", "sum(x*x)"]),
+    "mean": Row(("x",), [(V3,), (M23,)], checks=["mean(x)", "mean(sin(x))"]),
+    "sum_to": Row(("g", "l"), [(M23, [1.0, 2.0, 3.0]), (M23, [[1.0], [2.0]]), (V3, [1.0])],
+                  checks=["sum(sum_to(g, l)**2)", "sum(sum_to(g, l)*l)"]),
+}
+
+OP_NAMES = sorted(OPS)
+
+
+def op_text(name: str) -> str:
+    """The op applied to its row's variables, in the op's own syntax."""
+    spec, args = OPS[name], OP_TABLE[name].args
+    if spec.syntax == "infix":
+        return f"{args[0]} {spec.symbol} {args[1]}"
+    if spec.syntax == "prefix":
+        return f"{spec.symbol}{args[0]}"
+    assert spec.syntax == "function", f"{name}: syntax {spec.syntax!r} has no text form"
+    return f"{spec.call_name or spec.name}({', '.join(args)})"
+
+
+def forward_cases():
+    for name in OP_NAMES:
+        row = OP_TABLE.get(name)
+        for i, point in enumerate((row.points + row.forward_only) if row else [None]):
+            yield pytest.param(name, point, id=f"{name}-{i}")
+
+
+def gradient_cases():
+    for name in OP_NAMES:
+        row = OP_TABLE.get(name)
+        if row is None:
+            yield pytest.param(name, None, None, id=f"{name}-missing")
+            continue
+        for text in row.checks or [op_text(name)]:
+            for i, point in enumerate(row.points):
+                yield pytest.param(name, text, point, id=f"{name}-{text}-{i}")
+
+
+def _require_row(name: str) -> Row:
+    assert name in OP_TABLE, f"op {name!r} has no row in OP_TABLE: add sample points for it"
+    return OP_TABLE[name]
+
+
+def close(a: float, b: float, rtol: float = RTOL, atol: float = 0.0) -> bool:
+    return math.isfinite(a) and math.isfinite(b) and abs(a - b) <= atol + rtol * max(abs(a), abs(b))
+
+
+# ---- the table itself -------------------------------------------------------------------------------
+
+
+def test_every_op_has_a_row():
+    missing = sorted(set(OPS) - set(OP_TABLE))
+    assert not missing, f"ops without a row in OP_TABLE: {missing}"
+    stale = sorted(set(OP_TABLE) - set(OPS))
+    assert not stale, f"rows for ops that no longer exist: {stale}"
+    assert "const" not in OPS and "var" not in OPS
+
+
+@pytest.mark.parametrize("name", OP_NAMES)
+def test_row_matches_spec(name):
+    spec, row = OPS[name], _require_row(name)
+    assert spec.name == name
+    assert len(row.args) == spec.arity
+    assert len(row.points) >= 2
+    for point in row.points + row.forward_only:
+        assert len(point) == spec.arity
+    # every op is reachable from the expression language
+    if spec.syntax == "infix":
+        assert INFIX[spec.symbol] is spec
+    elif spec.syntax == "prefix":
+        assert PREFIX[spec.symbol] is spec
+    else:
+        assert FUNCTIONS[spec.call_name or spec.name] is spec
+    if spec.call_name:
+        assert FUNCTIONS[spec.call_name] is spec
+    assert isinstance(spec.differentiable, bool)
+    assert not (spec.partials is not None and spec.vjp is not None)
+    if spec.partials is not None:
+        assert len(spec.partials) == spec.arity
+
+
+def test_registry_tables_are_consistent():
+    for symbol, spec in INFIX.items():
+        assert spec.symbol == symbol and spec.arity == 2
+    for symbol, spec in PREFIX.items():
+        assert spec.symbol == symbol and spec.arity == 1
+    assert set(INFIX) == {"+", "-", "*", "/", "**", ">", ">=", "<", "<=", "==", "!="}
+    assert set(PREFIX) == {"-"}
+    for fname, spec in FUNCTIONS.items():
+        assert fname in (spec.name, spec.call_name)
+        assert fname not in CONSTANTS
+    # Python's precedence: comparisons < +,- < *,/ < unary - < **
+    p = {s: INFIX[s].precedence for s in INFIX}
+    assert p[">"] == p[">="] == p["<"] == p["<="] == p["=="] == p["!="] < p["+"] == p["-"]
+    assert p["+"] < p["*"] == p["/"] < PREFIX["-"].precedence < p["**"]
+    assert INFIX["**"].right_assoc and not any(s.right_assoc for k, s in INFIX.items() if k != "**")
+
+
+# ---- numpy vs torch forward -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, point", list(forward_cases()))
+def test_numpy_and_torch_forward_agree(name, point):
+    spec = OPS[name]
+    _require_row(name)
+    np_args = [np.asarray(v, dtype=np.float64)[np.newaxis] for v in point]  # leading batch axis
+    with np.errstate(all="raise"):
+        np_value = np.asarray(spec.numpy(*np_args))
+    torch_value = spec.torch(*(torch.tensor(v, dtype=torch.float64) for v in point)).detach().numpy()
+    assert np_value.shape == (1,) + torch_value.shape, (np_value.shape, torch_value.shape)
+    assert np_value.dtype == np.float64 and torch_value.dtype == np.float64
+    np_value, torch_value = np_value[0], torch_value
+    assert np.all(np.isfinite(np_value))
+    np.testing.assert_allclose(np_value, torch_value, rtol=RTOL, atol=0)
+    # and the shape rule predicts the shape
+    assert spec.shape(*(np.shape(v) for v in point)) == torch_value.shape
+
+
+def test_forward_references():
+    """Spot values against plain math, so that the two implementations cannot both be wrong."""
+    def f(name, *args):
+        return float(np.asarray(OPS[name].numpy(*(np.asarray([a], dtype=np.float64) for a in args)))[0])
+
+    assert f("sigmoid", 0.7) == pytest.approx(1 / (1 + math.exp(-0.7)), rel=1e-15)
+    assert f("softplus", 0.7) == pytest.approx(math.log1p(math.exp(0.7)), rel=1e-15)
+    assert f("clamp", 4.0, -1.0, 2.0) == 2.0 and f("clamp", -3.0, -1.0, 2.0) == -1.0
+    assert f("min", 0.7, -1.3) == -1.3 and f("max", 0.7, -1.3) == 0.7
+    assert f("gt", 1.0, 0.0) == 1.0 and f("gt", 0.0, 1.0) == 0.0 and f("ne", 2.0, 2.0) == 0.0
+    assert f("pow", -2.0, 3.0) == -8.0 and f("div", 1.0, 4.0) == 0.25 and f("sub", 1.0, 4.0) == -3.0
+    assert f("relu", -1.5) == 0.0 and f("sign", -1.5) == -1.0 and f("detach", 0.3) == 0.3
+    mean = OPS["mean"].numpy(np.asarray([M23]))
+    assert mean.shape == (1,) and mean[0] == pytest.approx(np.mean(M23), rel=1e-15)
+    summed = OPS["sum_to"].numpy(np.asarray([M23]), np.asarray([[[0.0], [0.0]]]))
+    np.testing.assert_array_equal(summed, np.sum(M23, axis=1, keepdims=True)[np.newaxis])
+
+
+# ---- gradients through check() ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, text, point", list(gradient_cases()))
+def test_check_of_op(name, text, point):
+    spec, row = OPS[name], _require_row(name)
+    at = dict(zip(row.args, point))
+    variables = parse(text).variables
+    result = check(text, at={v: at[v] for v in variables})
+    assert result.status == "pass", (result.error, [(g.wrt, g.index, g.symbolic, g.finite_difference,
+                                                      g.autograd, g.disagrees) for g in result.gradients])
+    expected_rows = sum(int(np.asarray(at[v]).size) for v in variables)
+    assert len(result.gradients) == expected_rows
+    plain = text == op_text(name)
+    for g in result.gradients:
+        assert g.disagrees == []
+        if plain and not spec.differentiable:
+            # no gradient flows through the op: every engine says exactly 0
+            assert (g.symbolic, g.autograd, g.finite_difference) == (0.0, 0.0, 0.0), g
+            continue
+        assert close(g.symbolic, g.autograd, atol=1e-300), g
+        assert close(g.finite_difference, g.symbolic, rtol=1e-7, atol=1e-9), g
+    if plain and not spec.differentiable:
+        assert set(result.formulas.values()) == {"0"}
+
+
+def test_check_of_op_detects_wrong_manual_gradient():
+    """check() is not a rubber stamp: a wrong manual formula for an op fails."""
+    result = check("atan(x)", at={"x": 0.7}, manual={"x": "1/(1 - x**2)"})
+    assert result.status == "fail" and result.gradients[0].disagrees == ["manual"]
+
+
+@pytest.mark.parametrize("name", OP_NAMES)
+def test_op_round_trips_through_printer(name):
+    _require_row(name)
+    text = op_text(name)
+    expression = parse(text)
+    node = expression.output
+    assert node.op == name
+    # alone, and as an operand on both sides of a few operators
+    for wrapped in (text, f"({text})*y", f"y - ({text})", f"-({text})", f"({text})**2", f"2**({text})",
+                    f"sin({text})", f"({text}) > y"):
+        _assert_round_trip(wrapped)
+
+
+# ---- broadcasting ---------------------------------------------------------------------------------
+
+
+BROADCASTS = [
+    ("sum(a*b)", [1.0, 2.0, 3.0], M23),
+    ("sum(a*b)", M23, [1.0, 2.0, 3.0]),
+    ("sum(a + b)", 1.5, [1.0, 2.0, 3.0]),
+    ("sum(sin(a)*b)", [[1.0], [2.0]], [[1.0, 2.0, 3.0]]),
+    ("sum(a/b)", [[1.0], [2.0]], [1.0, 2.0, 3.0]),
+    ("sum(a*b)", [[1.0], [2.0]], [1.0, 2.0, 3.0]),
+    ("mean(a**b)", [[1.5], [2.0]], [1.0, 2.0, 3.0]),
+]
+
+
+@pytest.mark.parametrize("text, a, b", BROADCASTS, ids=[f"{t}-{np.shape(a)}-{np.shape(b)}" for t, a, b in BROADCASTS])
+def test_broadcast_gradients(text, a, b):
+    result = check(text, at={"a": a, "b": b})
+    assert result.status == "pass", result.error
+    assert len(result.gradients) == np.size(a) + np.size(b)
+    for g in result.gradients:
+        assert close(g.symbolic, g.autograd, rtol=1e-12, atol=1e-12), g
+
+
+# ---- pow at the edges of its domain ---------------------------------------------------------------
+
+
+def test_pow_gradient_at_zero_base():
+    """0**b = 0 for b > 0, so d/db is 0 at a = 0, b = 2; the domain calls the point differentiable."""
+    result = check("a**b", at={"a": 0.0, "b": 2.0})
+    rows = {g.wrt: g for g in result.gradients}
+    assert rows["a"].symbolic == 0.0 and rows["a"].autograd == 0.0
+    assert rows["b"].autograd == 0.0 and rows["b"].finite_difference == 0.0
+    assert rows["b"].symbolic == 0.0, f"d/db a**b at a=0, b=2: symbolic {rows['b'].symbolic}"
+    assert result.status == "pass"
+
+
+def test_pow_gradient_of_negative_base_is_not_a_discrepancy():
+    """(-2)**b has no real derivative in b; that is bad input, not an engine disagreement."""
+    result = check("a**b", at={"a": -2.0, "b": 2.0})
+    assert result.status in ("error", "undefined"), (
+        result.status, [(g.wrt, g.symbolic, g.finite_difference, g.autograd, g.disagrees) for g in result.gradients])
+    # differentiating only in a is fine there
+    only_a = check("a**b", at={"a": -2.0, "b": 2.0}, wrt=["a"])
+    assert only_a.status == "pass" and only_a.gradients[0].symbolic == -4.0
+
+
+# ---- printer: round trips, and agreement with Python's grammar --------------------------------------
+
+
+_PY_BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow"}
+_PY_COMPARE = {ast.Gt: "gt", ast.GtE: "ge", ast.Lt: "lt", ast.LtE: "le", ast.Eq: "eq", ast.NotEq: "ne"}
+
+
+class _Interner:
+    """Hash-consed trees (op, attr, child ids) -> id, so shared subtrees compare in linear time."""
+
+    def __init__(self):
+        self.ids: dict[tuple, int] = {}
+        self.keys: list[tuple] = []
+
+    def __call__(self, op, attr, children=()):
+        key = (op, attr, tuple(children))
+        if key not in self.ids:
+            self.ids[key] = len(self.keys)
+            self.keys.append(key)
+        return self.ids[key]
+
+    def const(self, value: float):
+        return self("const", float(value))
+
+
+def node_tree(node: Node, intern: _Interner) -> int:
+    memo: dict[int, int] = {}
+    stack = [node]
+    while stack:
+        current = stack[-1]
+        pending = [a for a in current.args if a.id not in memo]
+        if pending:
+            stack.extend(pending)
+            continue
+        stack.pop()
+        if current.op == "const":
+            memo[current.id] = intern.const(current.attr)
+        elif current.op == "var":
+            memo[current.id] = intern("var", current.attr)
+        else:
+            memo[current.id] = intern(current.op, None, [memo[a.id] for a in current.args])
+    return memo[node.id]
+
+
+def python_tree(text: str, intern: _Interner) -> int:
+    """The tree Python's grammar reads from `text` (bindings as assignments), in gradcheck's ops."""
+    module = ast.parse(text)
+    scope: dict[str, int] = {}
+
+    def convert(n) -> int:
+        if isinstance(n, ast.Constant):
+            assert isinstance(n.value, (int, float)) and not isinstance(n.value, bool)
+            return intern.const(n.value)
+        if isinstance(n, ast.Name):
+            if n.id in scope:
+                return scope[n.id]
+            if n.id in CONSTANTS:
+                return intern.const(CONSTANTS[n.id])
+            return intern("var", n.id)
+        if isinstance(n, ast.UnaryOp):
+            operand = n.operand
+            if isinstance(n.op, ast.UAdd):
+                return convert(operand)
+            assert isinstance(n.op, ast.USub)
+            inner = convert(operand)
+            key = intern.keys[inner]
+            if key[0] == "const":  # like gradcheck, fold the sign into a literal
+                return intern.const(-key[1])
+            return intern("neg", None, [inner])
+        if isinstance(n, ast.BinOp):
+            return intern(_PY_BINOPS[type(n.op)], None, [convert(n.left), convert(n.right)])
+        if isinstance(n, ast.Compare):
+            assert len(n.ops) == 1, "comparison chains are not part of the language"
+            return intern(_PY_COMPARE[type(n.ops[0])], None, [convert(n.left), convert(n.comparators[0])])
+        if isinstance(n, ast.Call):
+            spec = FUNCTIONS[n.func.id]
+            return intern(spec.name, None, [convert(a) for a in n.args])
+        raise AssertionError(f"unexpected Python syntax {ast.dump(n)}")
+
+    result = None
+    for statement in module.body:
+        if isinstance(statement, ast.Assign):
+            scope[statement.targets[0].id] = convert(statement.value)
+        else:
+            result = convert(statement.value)
+    assert result is not None
+    return result
+
+
+def _assert_round_trip(source: str, expected_text: str | None = None) -> str:
+    node = parse(source).output
+    return _assert_node_round_trip(node, source, expected_text)
+
+
+def _assert_node_round_trip(node: Node, source: str | None = None, expected_text: str | None = None) -> str:
+    printed = to_text(node)
+    if expected_text is not None:
+        assert printed == expected_text, f"{source!r} printed as {printed!r}, expected {expected_text!r}"
+    reparsed = parse(printed).output
+    assert same_structure(reparsed, node), f"{source!r} -> {printed!r} parses to {to_text(reparsed)!r}"
+    assert to_text(reparsed) == printed  # printing is a fixed point
+    intern = _Interner()
+    mine = node_tree(node, intern)
+    assert python_tree(printed, intern) == mine, f"Python reads {printed!r} differently from the graph"
+    if source is not None:
+        assert python_tree(source, intern) == mine, f"gradcheck parses {source!r} unlike Python"
+    return printed
+
+
+TRICKY = [
+    ("-x**2", "-x**2"),
+    ("2**-x", "2**-x"),
+    ("(-2)**x", "(-2)**x"),
+    ("-2**x", "-2**x"),
+    ("(-x)**2", "(-x)**2"),
+    ("x**-2", "x**-2"),
+    ("x**-y**2", "x**-y**2"),
+    ("a-(b-c)", "a - (b - c)"),
+    ("(a-b)-c", "a - b - c"),
+    ("a-(b+c)", "a - (b + c)"),
+    ("a+(b-c)", "a + b - c"),
+    ("a/(b*c)", "a/(b*c)"),
+    ("a*(b/c)", "a*(b/c)"),
+    ("(a*b)/c", "a*b/c"),
+    ("a/(b/c)", "a/(b/c)"),
+    ("a*(b*c)", "a*(b*c)"),
+    ("a**b**c", "a**b**c"),
+    ("a**(b**c)", "a**b**c"),
+    ("(a**b)**c", "(a**b)**c"),
+    ("-(a+b)", "-(a + b)"),
+    ("-(a*b)", "-(a*b)"),
+    ("(-a)*b", "-a*b"),
+    ("x*-2", "x*-2"),
+    ("x/-2", "x/-2"),
+    ("-2*x", "-2*x"),
+    ("(a > b)*c", "(a > b)*c"),
+    ("a > b*c", "a > b*c"),
+    ("(a > b) > c", "(a > b) > c"),
+    ("a > (b > c)", "a > (b > c)"),
+    ("(a == b) != (c <= d)", "(a == b) != (c <= d)"),
+    ("-(a > b)", "-(a > b)"),
+    ("a - -2", "a - -2"),
+    ("a - (-b)", "a - -b"),
+    ("-(-x)", "--x"),
+    ("--x", "--x"),
+    ("-(-2)", "2"),
+    ("+x - +y", "x - y"),
+    ("((a))", "a"),
+    ("a**-b**-c", "a**-b**-c"),
+    ("(a**-b)**-c", "(a**-b)**-c"),
+    ("(-2.5)**2", "(-2.5)**2"),
+    ("2**-3**x", "2**-3**x"),
+    ("(x - 1)**-1", "(x - 1)**-1"),
+    ("-sin(x)**2", "-sin(x)**2"),
+    ("sin(-x)**2", "sin(-x)**2"),
+    ("max(a, -b)**-c", "max(a, -b)**-c"),
+    ("clamp(-x, -1, 1)", "clamp(-x, -1, 1)"),
+    ("pow(a, b)", "a**b"),
+    ("pow(-a, b)", "(-a)**b"),
+    ("pi*e - x", "pi*e - x"),
+    ("1e-08*x + 2.5e20", "1e-08*x + 2.5e+20"),
+    ("0.1 + x/3", "0.1 + x/3"),
+    ("z = x + y; z*z", "(x + y)*(x + y)"),
+    ("a*(b + c)*d", "a*(b + c)*d"),
+    ("(a > b) + (c < d)*2", "(a > b) + (c < d)*2"),
+]
+
+
+@pytest.mark.parametrize("source, expected", TRICKY, ids=[s for s, _ in TRICKY])
+def test_tricky_precedence_round_trip(source, expected):
+    _assert_round_trip(source, expected)
+
+
+def test_round_trip_check_can_fail():
+    """The round-trip machinery notices a mis-parenthesised print (no tautology)."""
+    node = parse("a - (b - c)").output
+    assert not same_structure(parse("a - b - c").output, node)
+    intern = _Interner()
+    assert python_tree("a - b - c", intern) != node_tree(node, intern)
+    assert python_tree("-x**2", intern) != node_tree(parse("(-x)**2").output, intern)
+
+
+_OPERANDS = ["a", "-a", "2", "-2", "sin(a)"]
+
+
+def _operator_forms():
+    infix = sorted(INFIX)
+    forms = [("infix", s) for s in infix] + [("prefix", "-")]
+    return forms
+
+
+def _apply(form, left, right):
+    kind, symbol = form
+    return f"({left}) {symbol} ({right})" if kind == "infix" else f"{symbol}({left})"
+
+
+@pytest.mark.parametrize("outer", _operator_forms(), ids=lambda f: f[1])
+def test_every_operator_pair_round_trips(outer):
+    """Every operator as the outer operation, with every operator nested on each side."""
+    count = 0
+    for inner in _operator_forms():
+        for x, y in itertools.product(_OPERANDS[:3], repeat=2):
+            child = _apply(inner, x, y)
+            for left, right in ((child, "c"), ("c", child), (child, child)):
+                _assert_round_trip(_apply(outer, left, right))
+                count += 1
+    assert count > 100
+
+
+# ---- derivative graphs print and parse back ---------------------------------------------------------
+
+
+DERIVATIVES = [
+    ("sin(x**2)", {}),
+    ("x**y", {}),
+    ("2**-x*y", {}),
+    ("-(x - y)**2/2", {}),
+    ("a/(b*c) - a*(b/c)", {}),
+    ("exp(-x**2/2)/sqrt(2*pi)", {}),
+    ("z = w*x + b; p = clamp(sigmoid(z), 1e-8, 1 - 1e-8); -(y*log(p) + (1 - y)*log(1 - p))", {}),
+    ("min(x, y)*max(x, -y) + abs(x - y)", {}),
+    ("relu(x)**3 - (x > y)*y", {}),
+    ("tan(x)/atan(y) + asin(x/4)*acos(y/4)", {}),
+    ("softplus(-x)*log1p(y**2)", {}),
+    ("tanh(sinh(x))*cosh(y)**-2", {}),
+    ("x*detach(y) + detach(x)*y", {}),
+    ("pow(x, -y)**x", {}),
+    ("u = x*y; v = u*u + u; w = v*v + v; t = w*w + w; t*t + t", {}),  # long: let-bindings
+    ("sum(a*b)", {"a": (3,), "b": (2, 3)}),
+    ("mean(a/b)", {"a": (2, 1), "b": (1, 3)}),
+    ("sum(sum_to(g, l)**2)", {"g": (2, 3), "l": (3,)}),
+]
+
+
+@pytest.mark.parametrize("source, shapes", DERIVATIVES, ids=[s for s, _ in DERIVATIVES])
+def test_derivative_graph_round_trip(source, shapes):
+    expression = parse(source)
+    shape_map = ShapeMap({v: shapes.get(v, ()) for v in expression.variables})
+    gradients = gradient_nodes(expression.output, expression.variables, shape_map)
+    assert set(gradients) == set(expression.variables)
+    for name, node in gradients.items():
+        assert node.graph is expression.graph
+        printed = _assert_node_round_trip(node)
+        # the printed derivative mentions only the expression's variables (bindings are expanded)
+        assert set(parse(printed).variables) <= set(expression.variables), printed
+        # the same graph printed with binding names also parses back, given the bindings
+        named = to_text(node, expression.names())
+        again = parse(named, bindings=expression.bindings, graph=expression.graph)
+        assert again.output is node, f"{named!r} re-read is not the derivative node"
+
+
+def test_long_derivative_uses_let_form():
+    expression = parse("u = x*y; v = u*u + u; w = v*v + v; t = w*w + w; t*t + t")
+    shape_map = ShapeMap({"x": (), "y": ()})
+    node = gradient_nodes(expression.output, ["x"], shape_map)["x"]
+    printed = to_text(node)
+    assert ";" in printed  # shared nodes became let-bindings
+    assert same_structure(parse(printed).output, node)

@@ -1,0 +1,32 @@
+"""Promises about the repository itself: README and CI agree, no execution path for input."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def readme_commands() -> list[str]:
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    return [b.strip() for b in blocks[:2]]
+
+
+def test_readme_opens_with_the_two_setup_commands():
+    run, test = readme_commands()
+    assert run.startswith("pip install") and run.endswith('gradcheck "sin(x**2)" --x 4')
+    assert test.startswith("pip install") and "pytest" in test
+
+
+def test_ci_runs_the_readme_test_command():
+    ci_lines = [l.strip() for l in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert readme_commands()[1] in ci_lines
+
+
+def test_no_execution_path_for_user_input():
+    forbidden = re.compile(r"\b(eval|exec|compile|__import__)\(|yaml\.load\(|yaml\.unsafe_load|pickle\.loads?\(")
+    hits = [f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+            for path in (ROOT / "gradcheck_cli").rglob("*.py")
+            for n, line in enumerate(path.read_text().splitlines(), 1) if forbidden.search(line)]
+    assert hits == []

@@ -1,0 +1,96 @@
+"""Who is wrong: the vote between engines, proven by breaking each engine on purpose."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+
+from gradcheck_cli import check
+from gradcheck_cli.compare import GradientRow, Tolerance, judge
+from gradcheck_cli.ops import OPS
+
+TOL = Tolerance(rtol=1e-7, atol=1e-7)
+
+
+def row(**answers) -> GradientRow:
+    return judge(GradientRow(wrt="x", index=[], **answers), TOL)
+
+
+def test_all_agree_passes():
+    r = row(symbolic=2.0, autograd=2.0, finite_difference=2.0 + 1e-11, fd_error=1e-10)
+    assert r.status == "pass" and r.disagrees == [] and r.reference == 2.0
+
+
+@pytest.mark.parametrize("wrong", ["symbolic", "autograd", "finite_difference"])
+def test_the_odd_engine_out_is_named(wrong):
+    answers = {"symbolic": 2.0, "autograd": 2.0, "finite_difference": 2.0}
+    answers[wrong] = 3.0
+    r = row(**answers, fd_error=1e-10)
+    assert r.status == "fail" and r.disagrees == [wrong]
+    assert r.reference == 2.0
+    assert r.rel_error == pytest.approx(0.5)
+
+
+def test_manual_and_expected_are_judged_against_the_engines():
+    r = row(symbolic=2.0, autograd=2.0, finite_difference=2.0, fd_error=0.0, manual=1.0, expected=2.0)
+    assert r.disagrees == ["manual"]
+    r = row(symbolic=2.0, autograd=2.0, finite_difference=2.0, fd_error=0.0, manual=2.0, expected=2.5)
+    assert r.disagrees == ["expected"]
+
+
+def test_finite_difference_error_bar_widens_only_its_own_comparison():
+    r = row(symbolic=2.0, autograd=2.0, finite_difference=2.001, fd_error=2e-3)
+    assert r.status == "pass"
+    r = row(symbolic=2.0, autograd=2.0, finite_difference=2.01, fd_error=2e-3)
+    assert r.disagrees == ["finite_difference"]
+
+
+def test_no_two_engines_agree_names_all_of_them():
+    r = row(symbolic=1.0, autograd=2.0, finite_difference=3.0, fd_error=1e-12)
+    assert r.status == "fail"
+    assert set(r.disagrees) == {"symbolic", "autograd", "finite_difference"}
+
+
+def test_non_finite_answer_disagrees():
+    r = row(symbolic=2.0, autograd=math.nan, finite_difference=2.0, fd_error=1e-12)
+    assert r.disagrees == ["autograd"]
+
+
+def test_tolerance_is_absolute_near_zero():
+    assert row(symbolic=0.0, autograd=5e-8, finite_difference=0.0, fd_error=0.0).status == "pass"
+    assert row(symbolic=0.0, autograd=5e-7, finite_difference=0.0, fd_error=0.0).disagrees == ["autograd"]
+
+
+def _with(monkeypatch, name: str, **changes) -> None:
+    monkeypatch.setitem(OPS, name, dataclasses.replace(OPS[name], **changes))
+
+
+def test_a_wrong_registry_rule_is_blamed_on_symbolic(monkeypatch):
+    _with(monkeypatch, "sin", partials=(lambda x, out: -x.graph.apply("cos", x),))  # wrong sign
+    result = check("sin(x**2)", at={"x": 4.0})
+    assert result.status == "fail"
+    assert result.gradients[0].disagrees == ["symbolic"]
+
+
+def test_a_wrong_torch_backward_is_blamed_on_autograd(monkeypatch):
+    # Same forward value, but the gradient flows as if sin were the identity.
+    _with(monkeypatch, "sin", torch=lambda x: x.sin().detach() + x - x.detach())
+    result = check("sin(x**2)", at={"x": 4.0})
+    assert result.status == "fail"
+    assert result.gradients[0].disagrees == ["autograd"]
+
+
+def test_a_wrong_forward_is_blamed_on_finite_differences(monkeypatch):
+    # numpy's forward (used only by finite differences and values) off by a term in x.
+    _with(monkeypatch, "sin", numpy=lambda x: __import__("numpy").sin(x) + 0.01 * x)
+    result = check("sin(x**2)", at={"x": 4.0})
+    assert result.gradients[0].disagrees == ["finite_difference"]
+
+
+def test_per_element_verdicts_on_a_vector():
+    result = check("sum(x**3)", at={"x": [1.0, 2.0, 3.0]}, manual={"x": "3*x**2 + (x > 2.5)"})
+    assert result.status == "fail"
+    assert [r.status for r in result.gradients] == ["pass", "pass", "fail"]
+    assert result.gradients[2].index == [2] and result.gradients[2].disagrees == ["manual"]
