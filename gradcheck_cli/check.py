@@ -195,10 +195,14 @@ def _check_domain(expression: Expression, plan: Plan, values, wrt: list[str]) ->
         value = plan.value(values, node)[0]
         if not np.all(np.isfinite(value)) and all(np.all(np.isfinite(a)) for a in args):
             raise _domain_error(expression, node, args, _non_finite_reason(spec, args, value))
-        if spec.differentiable and any(a.id in reaching for a in node.args):
+        reached = [i for i, a in enumerate(node.args) if a.id in reaching]
+        if spec.differentiable and reached:
             reaching.add(node.id)
-            if spec.domain is not None and not np.all(np.broadcast_to(spec.domain(*args), np.shape(value))):
-                raise _domain_error(expression, node, args, f"is not differentiable at this point: {spec.domain_text}")
+            conditions = [(spec.domain, spec.domain_text)] if spec.domain else []
+            conditions += [spec.arg_domains[i] for i in reached if i in spec.arg_domains]
+            for predicate, text in conditions:
+                if not np.all(predicate(*args)):
+                    raise _domain_error(expression, node, args, f"is not differentiable at this point: {text}")
 
 
 def _non_finite_reason(spec, args, value) -> str:

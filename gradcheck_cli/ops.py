@@ -86,6 +86,8 @@ class OpSpec:
     # Where the op is differentiable; the text is shown when a point falls outside.
     domain: Callable | None = None
     domain_text: str = ""
+    # Extra conditions for differentiating in one argument: {index: (predicate, text)}.
+    arg_domains: dict = field(default_factory=dict)
     # Complex-step eligible: holomorphic, and the numpy implementation accepts complex.
     analytic: bool = True
     # Switching functions: the op has a kink where any of them changes sign.
@@ -127,10 +129,17 @@ def _sigmoid(x):
 def _sum_to(g, like):
     """Sum batched `g` down to the (non-batch) shape of batched `like`."""
     target = like.shape[1:]
-    extra = g.ndim - 1 - len(target)
-    g = np.sum(g, axis=tuple(range(1, 1 + extra))) if extra > 0 else g
+    rank = g.ndim - 1
+    if rank < len(target):
+        g = g.reshape(g.shape[:1] + (1,) * (len(target) - rank) + g.shape[1:])
+    elif rank > len(target):
+        g = np.sum(g, axis=tuple(range(1, 1 + rank - len(target))))
     squeezed = tuple(i + 1 for i, n in enumerate(target) if n == 1 and g.shape[i + 1] != 1)
     return np.sum(g, axis=squeezed, keepdims=True) if squeezed else g
+
+
+def _expand(x, like):
+    return np.broadcast_to(x, np.broadcast_shapes(x.shape, like.shape))
 
 
 def _mean_vjp(adj, x, out, shape_of):
@@ -152,9 +161,12 @@ _OPS: list[OpSpec] = [
     OpSpec("neg", 1, np.negative, lambda a: -a, partials=(lambda a, out: -1,),
            syntax="prefix", symbol="-", precedence=30),
     OpSpec("pow", 2, np.power, lambda a, b: a**b,
-           partials=(lambda a, b, out: b * a ** (b - 1), lambda a, b, out: out * log(a)),
+           # d/db is 0 at a = 0 (b > 0): log(a + (a == 0)) is log(a) elsewhere and 0 there.
+           partials=(lambda a, b, out: b * a ** (b - 1), lambda a, b, out: out * log(a + eq(a, 0))),
            syntax="infix", symbol="**", precedence=40, right_assoc=True, call_name="pow",
-           domain=_pow_domain, domain_text="a**b needs a > 0 unless b is an integer (and b >= 1 at a = 0)"),
+           domain=_pow_domain, domain_text="a**b needs a > 0 unless b is an integer (and b >= 1 at a = 0)",
+           arg_domains={1: (lambda a, b: (a > 0) | ((a == 0) & (b > 0)),
+                            "a**b is differentiable in b only where a > 0")}),
     # ---- comparisons (used by derivative rules of piecewise ops) ----
     _comparison("gt", ">", np.greater, lambda a, b: a > b),
     _comparison("ge", ">=", np.greater_equal, lambda a, b: a >= b),
@@ -213,6 +225,9 @@ _OPS: list[OpSpec] = [
            vjp=lambda adj, x, out, shape_of: [adj], shape=scalar_shape, reduction=True),
     OpSpec("mean", 1, lambda x: np.mean(x, axis=_batch_axes(x)), lambda x: x.mean(),
            vjp=_mean_vjp, shape=scalar_shape, reduction=True),
+    OpSpec("expand", 2, _expand, lambda x, like: x.expand(like.shape),
+           partials=(lambda x, like, out: 1, lambda x, like, out: 0),
+           doc="x broadcast to the shape of `like`"),
     OpSpec("sum_to", 2, _sum_to, lambda g, like: g.sum_to_size(like.shape),
            vjp=lambda adj, g, like, out, shape_of: [adj], shape=lambda g, like: like, reduction=True,
            doc="g summed over the axes along which it was broadcast against `like`"),

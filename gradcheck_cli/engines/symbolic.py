@@ -8,6 +8,8 @@ reuses the forward nodes and grows linearly with the graph.
 
 from __future__ import annotations
 
+import math
+
 from ..graph import Node, ancestors
 from ..ops import OPS, broadcast_shapes
 from ..shapes import ShapeMap
@@ -57,18 +59,27 @@ def _push(node: Node, adjoint: Node, reaches: set[int], shapes: ShapeMap):
     for arg, partial in zip(node.args, spec.partials):
         if arg.id in reaches:
             share = adjoint * partial(*node.args, node)
-            pushed.append((arg, _sum_to_shape(share, arg, shapes)))
+            pushed.append((arg, _sum_to_shape(share, arg, node, shapes)))
     return pushed
 
 
-def _sum_to_shape(share: Node, like: Node, shapes: ShapeMap) -> Node:
-    """Undo broadcasting: sum the adjoint over the axes the argument was broadcast along."""
-    shape, share_shape = shapes(like), shapes(share)
-    if broadcast_shapes(share_shape, shape) == shape:
-        return share  # no broadcast axes: the share will broadcast to the argument's shape as it is
-    if len(shape) == 0:
+def _sum_to_shape(share: Node, arg: Node, out: Node, shapes: ShapeMap) -> Node:
+    """Undo broadcasting: sum the share over the axes along which `arg` was broadcast to `out`.
+
+    A share may be stored smaller than `out` (an adjoint of 1 stands for ones
+    of out's shape), so where it is constant along those axes the sum is a
+    multiplication by their length; elsewhere it is expanded, then summed.
+    """
+    arg_shape, out_shape, share_shape = shapes(arg), shapes(out), shapes(share)
+    if arg_shape == out_shape:
+        return share
+    if broadcast_shapes(share_shape, arg_shape) == arg_shape:
+        return share * (math.prod(out_shape) // max(1, math.prod(arg_shape)))
+    if share_shape != out_shape:
+        share = share.graph.apply("expand", share, out)
+    if arg_shape == ():
         return share.graph.apply("sum", share)
-    return share.graph.apply("sum_to", share, like)
+    return share.graph.apply("sum_to", share, arg)
 
 
 def _sum(terms: list[Node]) -> Node:
