@@ -29,20 +29,46 @@ SHORT_TEXT = 60
 
 def run(spec: Spec) -> CaseResult:
     """Check one spec; errors in its input become a result with status `error`."""
-    result = CaseResult(name=spec.display_name, expr=spec.expr, point=_jsonable_point(spec.at),
+    result = CaseResult(name=spec.display_name, expr=spec.program, point=_jsonable_point(spec.at),
                         wrt=list(spec.wrt or []), dtype=spec.dtype, tolerance=spec.tolerance,
                         file=spec.file, line=spec.line)
     try:
         _check(spec, result)
     except GradcheckError as error:
-        result.status = "error"
-        result.error = error.as_dict()
-        result.rendered_error = error.render()
+        _record_error(result, spec.locate(error))
     return result
 
 
+def error_result(name: str, error: GradcheckError, **fields) -> CaseResult:
+    """The result of a case that could not even be set up (e.g. an invalid spec file)."""
+    result = CaseResult(name=name, expr="", **fields)
+    _record_error(result, error)
+    return result
+
+
+def _record_error(result: CaseResult, error: GradcheckError) -> None:
+    result.status = "error"
+    result.error = error.as_dict()
+    result.rendered_error = error.render()
+
+
+def point_is_checkable(spec: Spec) -> bool:
+    """Whether the spec's point lies inside the domain of every op (used to sample points)."""
+    try:
+        expression = parse(spec.program, limits=spec.limits)
+        point = _resolve_point(expression, spec.at)
+        shapes = ShapeMap({name: value.shape for name, value in point.items()})
+        with _located_shape_errors(expression, {}):
+            plan = Plan([expression.output], shapes)
+        values = plan.run({n: batched(v) for n, v in point.items()})
+        _check_domain(expression, plan, values, _resolve_wrt(expression, spec.wrt))
+    except GradcheckError:
+        return False
+    return True
+
+
 def _check(spec: Spec, result: CaseResult) -> None:
-    expression = parse(spec.expr, limits=spec.limits)
+    expression = parse(spec.program, limits=spec.limits)
     point = _resolve_point(expression, spec.at)
     wrt = _resolve_wrt(expression, spec.wrt)
     result.wrt = wrt

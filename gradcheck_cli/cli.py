@@ -1,6 +1,7 @@
-"""The `gradcheck` command: options -> Spec -> run -> reporter -> exit code.
+"""The `gradcheck` command: options -> Specs -> run -> reporter -> exit code.
 
-Each free variable of the expression becomes an option of its own (`--x 4`).
+The targets are one expression, or spec files and folders of them.  Each
+free variable of an expression becomes an option of its own (`--x 4`).
 To offer them, the command reads the expression out of the argument list
 before click parses the rest, so `--help` lists them, a typo such as `--jsno`
 gets click's suggestion and a forgotten variable is "Missing option '--y'".
@@ -8,6 +9,7 @@ gets click's suggestion and a forgotten variable is "Missing option '--y'".
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
@@ -17,14 +19,15 @@ import click
 from . import __version__
 from .errors import GradcheckError
 from .limits import DEFAULT_LIMITS, Limits
+from .report import FORMATS
 from .spec import DTYPES, Spec
+from .spec_file import is_spec_target
 from .values import parse_value
 
 VARIABLES_KEY = "gradcheck.variables"
 VALUE_PREFIX = "value_"
 LONG_OPTION = r"--[A-Za-z_][\w-]*(=.*)?"
 SHORT_OPTION = r"-[A-Za-z]+"
-EXIT_CODES = {"pass": 0, "undefined": 0, "inconclusive": 0, "fail": 1, "error": 2}
 
 EPILOG = """\b
 Examples:
@@ -34,7 +37,11 @@ Examples:
             --w 1 --b 0 --x 6.7 --y 0 --wrt w,b
   gradcheck "mean(x**2)" --x 1,2,3 --json | jq '.results[0].gradients'
 
-Exit codes: 0 all engines agree, 1 a gradient discrepancy, 2 bad input.
+  gradcheck expressions/                      # every *.yaml below, as a CI gate
+  gradcheck expressions/ --format junit -o report.xml
+
+Exit codes: 0 all engines agree, 1 a gradient discrepancy, 2 bad input
+(2 wins over 1).
 """
 
 
@@ -62,7 +69,7 @@ class ExpressionCommand(click.Command):
         args = list(args)
         index = self._expression_index(ctx, args)
         names: list[str] = []
-        if index is not None:
+        if index is not None and not is_spec_target(args[index]):
             if args[index].startswith("-"):
                 args[index] = " " + args[index]  # `-x**2` is the expression, not an option
             names = _variables_of(args[index]) or self._unknown_long_options(ctx, args)
@@ -127,19 +134,27 @@ def _list_ops(ctx: click.Context, param: click.Parameter, value: bool) -> None:
 
 
 @click.command(cls=ExpressionCommand, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("expression", metavar="EXPRESSION")
+@click.argument("targets", nargs=-1, metavar="EXPRESSION | PATH...")
 @click.option("--at", "at_items", multiple=True, metavar="NAME=VALUE",
               help="Value of a variable (repeatable); the same as --NAME VALUE.")
 @click.option("--wrt", metavar="NAMES", help="Variables to differentiate, comma-separated (default: all).")
 @click.option("--manual", "manual_items", multiple=True, metavar="NAME=FORMULA",
               help="Your hand-derived gradient for NAME, checked against the engines (repeatable).")
-@click.option("--rtol", type=float, help="Relative tolerance (float64: 1e-7, float32: 1e-4).")
-@click.option("--atol", type=float, help="Absolute tolerance (float64: 1e-7, float32: 1e-5).")
-@click.option("--dtype", type=click.Choice(DTYPES), default="float64", show_default=True,
-              help="Precision of the symbolic, autograd and manual gradients (finite differences use float64).")
-@click.option("--format", "output_format", type=click.Choice(["table", "json"]), help="Output format.")
+@click.option("--rtol", type=click.FloatRange(0), help="Relative tolerance (float64: 1e-7, float32: 1e-4).")
+@click.option("--atol", type=click.FloatRange(0), help="Absolute tolerance (float64: 1e-7, float32: 1e-5).")
+@click.option("--dtype", type=click.Choice(DTYPES),
+              help="Precision of the symbolic, autograd and manual gradients (default float64; "
+                   "finite differences always use float64).")
+@click.option("--format", "output_format", type=click.Choice(FORMATS),
+              help="Output format (default: table; github when GITHUB_ACTIONS=true).")
 @click.option("--json", "as_json", is_flag=True, help="Shorthand for --format json.")
-@click.option("-q", "--quiet", is_flag=True, help="Print only the summary line (the exit code is unchanged).")
+@click.option("-o", "--output", "output_path", type=click.Path(dir_okay=False, writable=True),
+              help="Write the report in --format to FILE; the table still goes to the terminal.")
+@click.option("-j", "--jobs", type=click.IntRange(1), help="Worker processes (default: the cores, for many cases).")
+@click.option("--strict", is_flag=True, help="Inconclusive and undefined verdicts fail the run too.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when a gradient disagrees (errors still exit 2).")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the summary (the exit code is unchanged).")
+@click.option("-v", "--verbose", is_flag=True, help="Show the full table of passing cases too.")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
               help="Colour in the table output.")
 @click.option("--max-length", type=click.IntRange(1), default=DEFAULT_LIMITS.max_length, show_default=True,
@@ -154,45 +169,106 @@ def _list_ops(ctx: click.Context, param: click.Parameter, value: bool) -> None:
               help="List the functions, operators and constants, then exit.")
 @click.version_option(__version__, "-V", "--version", prog_name="gradcheck")
 @click.pass_context
-def main(ctx: click.Context, expression: str, at_items, wrt, manual_items, rtol, atol, dtype, output_format,
-         as_json, quiet, color, max_length, max_depth, max_nodes, max_elements, **variable_values) -> None:
-    """Check the gradient of EXPRESSION: symbolic, finite differences, autograd and your own formula."""
+def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_items, rtol, atol, dtype,
+         output_format, as_json, output_path, jobs, strict, exit_zero, quiet, verbose, color,
+         max_length, max_depth, max_nodes, max_elements, **variable_values) -> None:
+    """Check the gradient of EXPRESSION (symbolic, finite differences, autograd and your own formula),
+    or of every case in the spec files and folders given as PATHs."""
+    from .runner import Job, jobs_for
+
+    if not targets:
+        raise click.UsageError("Missing argument 'EXPRESSION | PATH...'.")
     if as_json and output_format not in (None, "json"):
         raise click.UsageError("--json contradicts --format " + output_format)
-    output_format = "json" if as_json else (output_format or "table")
-    spec = Spec(
-        expr=expression.strip(),
-        at=_point(ctx, at_items, variable_values),
-        wrt=[n.strip() for n in wrt.split(",") if n.strip()] if wrt else None,
-        manual=dict(_pairs(manual_items, "--manual", "NAME=FORMULA")),
-        rtol=rtol, atol=atol, dtype=dtype,
-        limits=Limits(max_length, max_depth, max_nodes, max_elements),
-    )
-    ctx.exit(execute([spec], output_format, {"color": color, "quiet": quiet}))
-
-
-def execute(specs: list[Spec], output_format: str, options: dict) -> int:
-    """Run the specs, write the report, and return the exit code."""
-    from .check import run
-    from .report import REPORTERS
-
-    results = [run(spec) for spec in specs]
-    settings = _settings(specs, options)
-    if output_format == "table" and len(results) == 1 and results[0].status == "error":
-        click.echo(results[0].rendered_error, err=True)
+    limits = Limits(max_length, max_depth, max_nodes, max_elements)
+    overrides = {k: v for k, v in (("rtol", rtol), ("atol", atol), ("dtype", dtype)) if v is not None}
+    if is_spec_target(targets[0]):
+        _refuse_expression_options(at_items, wrt, manual_items, variable_values)
+        job_list = jobs_for(list(targets), {**overrides, "limits": limits})
     else:
-        # The reporter already chose colour or none; click must not strip it again.
-        click.echo(REPORTERS[output_format](results, settings), nl=False, color=True)
-    return max((EXIT_CODES[r.status] for r in results), default=0)
+        if len(targets) > 1:
+            raise click.UsageError(f"expected one expression, got {len(targets)} arguments "
+                                   f"(quote the expression, or name spec files ending in .yaml)")
+        spec = Spec(expr=targets[0].strip(), at=_point(ctx, at_items, variable_values),
+                    wrt=[n.strip() for n in wrt.split(",") if n.strip()] if wrt else None,
+                    manual=dict(_pairs(manual_items, "--manual", "NAME=FORMULA")), limits=limits, **overrides)
+        job_list = [Job(spec=spec)]
+    output_format = "json" if as_json else (output_format or _default_format())
+    options = {"color": color, "quiet": quiet, "verbose": verbose, "strict": strict, "exit_zero": exit_zero,
+               "jobs": jobs, "output": output_path}
+    ctx.exit(execute(job_list, output_format, options, Spec(expr="", at={}, limits=limits, **overrides)))
 
 
-def _settings(specs: list[Spec], options: dict) -> dict:
+def _default_format() -> str:
+    return "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "table"
+
+
+def _refuse_expression_options(at_items, wrt, manual_items, variable_values) -> None:
+    given = [name for name, value in (("--at", at_items), ("--wrt", wrt), ("--manual", manual_items)) if value]
+    given += [f"--{n[len(VALUE_PREFIX):]}" for n, v in variable_values.items() if v is not None]
+    if given:
+        raise click.UsageError(f"{given[0]} applies to an expression; spec files give it in YAML")
+
+
+def execute(jobs, output_format: str, options: dict, defaults: Spec) -> int:
+    """Run the jobs, write the reports as results arrive, and return the exit code."""
+    from .report import REPORTERS
+    from .runner import run_jobs
+
+    settings = _settings(defaults, options, single=len(jobs) == 1)
+    reporter = REPORTERS[output_format]
+    # What the terminal shows: the format itself, or the table beside a file / GitHub annotations.
+    terminal = REPORTERS["table"] if options.get("output") or output_format == "github" else reporter
+    streams = hasattr(terminal, "render_case")
+    results = []
+    for result in run_jobs(jobs, options.get("jobs")):
+        results.append(result)
+        if output_format == "github":
+            _echo(REPORTERS["github"].render_case(result, settings))
+        if streams and not (settings["single"] and result.status == "error" and terminal is REPORTERS["table"]):
+            _echo(terminal.render_case(result, settings))
+    if settings["single"] and results[0].status == "error" and terminal is REPORTERS["table"]:
+        click.echo(results[0].rendered_error, err=True)
+    elif terminal is REPORTERS["table"]:
+        _echo(terminal.render_summary(results, settings))
+    elif not streams:
+        _echo(terminal.render(results, settings))
+    if options.get("output"):
+        _write(options["output"], reporter.render(results, {**settings, "color": "never", "tty": False}))
+    return exit_code(results, options.get("strict", False), options.get("exit_zero", False))
+
+
+def exit_code(results, strict: bool = False, exit_zero: bool = False) -> int:
+    """2 for any error (it wins), 1 for a discrepancy (unless --exit-zero), else 0."""
+    statuses = {r.status for r in results}
+    if "error" in statuses:
+        return 2
+    failing = {"fail"} | ({"inconclusive", "undefined"} if strict else set())
+    return 0 if exit_zero or not (statuses & failing) else 1
+
+
+def _echo(text: str) -> None:
+    # The reporter already chose colour or none; click must not strip it again.
+    if text:
+        click.echo(text, nl=False, color=True)
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as error:
+        raise click.FileError(path, error.strerror) from None
+
+
+def _settings(defaults: Spec, options: dict, single: bool) -> dict:
     tty = sys.stdout.isatty()
-    tolerance = specs[0].tolerance
+    tolerance = defaults.tolerance
     return {
-        "dtype": specs[0].dtype, "rtol": tolerance.rtol, "atol": tolerance.atol,
-        "limits": vars(specs[0].limits),
+        "dtype": defaults.dtype, "rtol": tolerance.rtol, "atol": tolerance.atol,
+        "limits": vars(defaults.limits), "single": single,
         "color": options.get("color", "auto"), "quiet": options.get("quiet", False),
+        "verbose": options.get("verbose", False),
         "tty": tty, "width": shutil.get_terminal_size((140, 24)).columns if tty else 140,
     }
 

@@ -40,31 +40,51 @@ def caret_block(source: str, span: Span, indent: str = "  ") -> str:
     return f"{indent}{text}\n{indent}{marker}"
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Where a piece of text starts in a spec file, and the key path that holds it."""
+
+    file: str
+    line: int
+    column: int
+    key: str
+
+    def at(self, line: int, column: int) -> tuple[int, int]:
+        """File line and column of a (1-based) position inside the text."""
+        return self.line + line - 1, (self.column + column - 1 if line == 1 else column)
+
+
 class GradcheckError(Exception):
     """Base of every error that is the input's fault, not the tool's.
 
     With a `source` and `span` it renders the source line with a marker
-    under the offending characters.
+    under the offending characters; with an `origin` it names the spec
+    file, line, column and key, compiler-style.
     """
 
     kind = "error"
 
     def __init__(self, message: str, source: str | None = None, span: "Span | None" = None,
-                 hint: str | None = None):
+                 hint: str | None = None, origin: Origin | None = None):
         super().__init__(message)
         self.message = message
         self.source = source
         self.span = span
         self.hint = hint
+        self.origin = origin
 
     def location(self) -> tuple[int, int] | tuple[None, None]:
+        """Line and column: in the spec file when there is an origin, else in the source."""
         if self.source is None or self.span is None:
-            return None, None
-        return line_and_column(self.source, self.span.start)
+            return (self.origin.line, self.origin.column) if self.origin else (None, None)
+        line, column = line_and_column(self.source, self.span.start)
+        return self.origin.at(line, column) if self.origin else (line, column)
 
     def __str__(self) -> str:
         line, column = self.location()
         text = f"{self.message} ({self.hint})" if self.hint else self.message
+        if self.origin:
+            return f"{self.origin.file}:{line}:{column}: {self.origin.key}: {text}"
         if column is None:
             return text
         return f"column {column}: {text}" if line == 1 else f"line {line}, column {column}: {text}"
@@ -113,3 +133,9 @@ class LimitError(GradcheckError):
     """Input larger than the configured limits (length, depth, nodes, elements)."""
 
     kind = "limit"
+
+
+class SpecError(GradcheckError):
+    """A spec file that cannot be read or does not follow the spec format."""
+
+    kind = "spec"

@@ -1,7 +1,9 @@
 """What to check: the expression, the point and the options of one case.
 
-A `Spec` comes from the command line (cli.py) or from Python (`check()`);
-it holds plain data and no behaviour beyond its defaults.
+A `Spec` comes from the command line (cli.py), from a spec file
+(spec_file.py) or from Python (`check()`).  It holds plain data, plus the
+map from its texts back to where they were written, so that an error in
+`where.p` of a YAML file is reported at that file's line and column.
 """
 
 from __future__ import annotations
@@ -11,15 +13,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .compare import DEFAULT_TOLERANCE, Tolerance
+from .errors import GradcheckError, Origin, Span
 from .limits import DEFAULT_LIMITS, Limits
 
 DTYPES = ("float64", "float32")
+BINDING_SEPARATOR = "; "
 
 
 @dataclass
 class Spec:
     expr: str
     at: dict[str, np.ndarray]
+    where: dict[str, str] = field(default_factory=dict)  # named intermediates, in order
     wrt: list[str] | None = None  # None: every variable
     manual: dict[str, str] = field(default_factory=dict)
     expected: dict[str, np.ndarray] = field(default_factory=dict)
@@ -30,6 +35,7 @@ class Spec:
     file: str | None = None
     line: int | None = None
     limits: Limits = DEFAULT_LIMITS
+    origins: dict[str, Origin] = field(default_factory=dict)  # key path -> where its text was written
 
     @property
     def tolerance(self) -> Tolerance:
@@ -40,3 +46,32 @@ class Spec:
     @property
     def display_name(self) -> str:
         return self.name or self.expr
+
+    @property
+    def program(self) -> str:
+        """The `where` bindings and the expression as one program: `z = ...; p = ...; expr`."""
+        return BINDING_SEPARATOR.join([f"{n} = {text}" for n, text in self.where.items()] + [self.expr])
+
+    def _program_parts(self) -> list[tuple[str, int, str]]:
+        """(key path, offset in the program, text) of each piece the user wrote."""
+        parts, offset = [], 0
+        for name, text in self.where.items():
+            prefix = f"{name} = "
+            parts.append((f"where.{name}", offset + len(prefix), text))
+            offset += len(prefix) + len(text) + len(BINDING_SEPARATOR)
+        parts.append(("expr", offset, self.expr))
+        return parts
+
+    def locate(self, error: GradcheckError) -> GradcheckError:
+        """Point an error in the program or a manual formula at the text the user wrote, and its origin."""
+        if error.origin is not None or error.source is None or error.span is None:
+            return error
+        if error.source == self.program and self.where:
+            key, start, text = next(((k, s, t) for k, s, t in reversed(self._program_parts())
+                                     if s <= error.span.start), self._program_parts()[0])
+            error.source = text
+            error.span = Span(max(0, error.span.start - start), max(1, error.span.end - start))
+        else:
+            key = next((f"manual.{n}" for n, t in self.manual.items() if t == error.source), "expr")
+        error.origin = self.origins.get(key)
+        return error

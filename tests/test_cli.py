@@ -58,7 +58,7 @@ def test_bad_expression_in_json_is_one_document(cli_json):
 @pytest.mark.parametrize("args, message", [
     (("x*y", "--x", "1"), "Missing option '--y'"),
     (("x", "--x", "abc"), "Invalid value for '--x': 'abc' is not a number"),
-    (("x", "--x", "1", "--jsno"), "Did you mean '--json'?"),
+    (("x", "--x", "1", "--jsno"), "'--json'"),
     (("x", "--x", "[[1,2],[3]]"), "rectangular"),
     (("x", "--x", "[1,2"), "unclosed"),
     (("x", "--x", "inf"), "not a finite number"),

@@ -1,15 +1,22 @@
-"""The human report: a rich table per case, the derivative formulas, a summary line."""
+"""The human report: a rich table per case, the derivative formulas, a summary line.
+
+A single case always gets its full table.  Over many cases a passing one
+gets a single line (unless verbose) and a failing one its table, like a
+test runner.
+"""
 
 from __future__ import annotations
 
 import io
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from ..compare import CaseResult, GradientRow
 from ..graph import format_number
+from .text import element_label, engine_name, failure_sentence
 
 MAX_ROWS = 20  # rows shown per case; failing rows first
 STATUS_STYLE = {"pass": "green", "fail": "bold red", "error": "bold red", "inconclusive": "yellow",
@@ -18,11 +25,33 @@ STATUS_MARK = {"pass": "✓", "fail": "✗", "error": "✗", "inconclusive": "?"
 
 
 def render(results: list[CaseResult], settings: dict) -> str:
+    settings = {**settings, "single": len(results) == 1}
+    return "".join(render_case(r, settings) for r in results) + render_summary(results, settings)
+
+
+def render_case(result: CaseResult, settings: dict) -> str:
+    if settings.get("quiet"):
+        return ""
     console = make_console(settings)
-    for result in results:
-        if not settings.get("quiet"):
-            _print_case(console, result)
-    console.print(summary_line(results), style=_overall_style(results), highlight=False)
+    if result.status == "pass" and not settings.get("single") and not settings.get("verbose"):
+        console.print(Text.assemble((f"{STATUS_MARK['pass']} ", "green"), result.name, _where(result),
+                                    (f"  {len(result.gradients)} element(s), max rel error "
+                                     f"{_error(_max_rel_error(result))}", "dim")))
+    else:
+        _print_case(console, result)
+    return console.file.getvalue()
+
+
+def render_summary(results: list[CaseResult], settings: dict) -> str:
+    console = make_console(settings)
+    console.print(summary_line(results), style=_overall_style(results))
+    return console.file.getvalue()
+
+
+def plain_case(result: CaseResult) -> str:
+    """The case's full table without colour, for JUnit bodies and pytest failures."""
+    console = make_console({"color": "never", "width": 140})
+    _print_case(console, result)
     return console.file.getvalue()
 
 
@@ -36,7 +65,10 @@ def make_console(settings: dict) -> Console:
 
 
 def _print_case(console: Console, result: CaseResult) -> None:
-    console.print(Text.assemble((result.name, "bold"), "  at ", _point_text(result.point)))
+    if result.point:
+        console.print(Text.assemble((result.name, "bold"), _where(result), "  at ", _point_text(result.point)))
+    elif result.name != result.file:
+        console.print(Text.assemble((result.name, "bold"), _where(result)))
     if result.status == "error":
         console.print(result.rendered_error or result.error["message"], style="red", markup=False)
         console.print()
@@ -45,7 +77,13 @@ def _print_case(console: Console, result: CaseResult) -> None:
     console.print(_table(result))
     for name, formula in result.formulas.items():
         console.print(Text.assemble(f"d/d{name} = ", (formula, "cyan")), overflow="fold")
+    if result.status != "pass":
+        console.print(failure_sentence(result), style=STATUS_STYLE[result.status], markup=False)
     console.print()
+
+
+def _where(result: CaseResult) -> str:
+    return f"  ({result.file}:{result.line})" if result.file else ""
 
 
 def _table(result: CaseResult) -> Table:
@@ -57,11 +95,10 @@ def _table(result: CaseResult) -> Table:
     for column in columns:
         table.add_column(column, justify="left" if column in ("wrt", "verdict") else "right")
     for row in _rows_to_show(result.gradients):
-        cells = [_label(row), _number(row.symbolic, result.dtype)]
+        cells = [element_label(row), _number(row.symbolic, result.dtype)]
         if has_manual:
             cells.append(_number(row.manual, result.dtype))
-        cells += [f"{_number(row.finite_difference, 'float64', 13)} ± {_error(row.fd_error)}",
-                  _number(row.autograd, result.dtype)]
+        cells += [_fd_cell(row), _number(row.autograd, result.dtype)]
         if has_expected:
             cells.append(_number(row.expected, "float64"))
         cells += [_error(row.rel_error), _verdict(row)]
@@ -72,6 +109,12 @@ def _table(result: CaseResult) -> Table:
     return table
 
 
+def _fd_cell(row: GradientRow) -> str:
+    if row.finite_difference is None:
+        return "—"
+    return f"{_number(row.finite_difference, 'float64', 13)} ± {_error(row.fd_error)}"
+
+
 def _rows_to_show(rows: list[GradientRow]) -> list[GradientRow]:
     if len(rows) <= MAX_ROWS:
         return rows
@@ -80,14 +123,10 @@ def _rows_to_show(rows: list[GradientRow]) -> list[GradientRow]:
     return (failing + passing)[:MAX_ROWS]
 
 
-def _label(row: GradientRow) -> str:
-    return row.wrt + (f"[{', '.join(map(str, row.index))}]" if row.index else "")
-
-
 def _verdict(row: GradientRow) -> Text:
     text = f"{STATUS_MARK[row.status]} {row.status}"
     if row.disagrees:
-        text += ": " + ", ".join(n.replace("_", " ") for n in row.disagrees)
+        text += ": " + ", ".join(engine_name(n) for n in row.disagrees)
     return Text(text, style=STATUS_STYLE[row.status])
 
 
@@ -102,32 +141,38 @@ def _error(value) -> str:
     return "—" if value is None else f"{value:.1e}"
 
 
+def _max_rel_error(result: CaseResult) -> float | None:
+    errors = [r.rel_error for r in result.gradients if r.rel_error is not None]
+    return max(errors, default=None)
+
+
 def _point_text(point: dict) -> str:
     parts = []
     for name, value in point.items():
-        shown = format_number(float(value)) if isinstance(value, (int, float)) else str(value)
+        array = np.asarray(value, dtype=np.float64)
+        shown = format_number(float(array)) if array.ndim == 0 else np.array2string(
+            array, threshold=8, edgeitems=2, precision=6, separator=", ")
         parts.append(f"{name} = {shown}")
     return ", ".join(parts)
 
 
 def summary_line(results: list[CaseResult]) -> str:
     counts = {s: sum(1 for r in results if r.status == s) for s in ("pass", "fail", "inconclusive", "undefined", "error")}
-    failing = [_failure_phrase(r) for r in results if r.status in ("fail", "error")]
+    failing = [r for r in results if r.status in ("fail", "error")]
     mark = STATUS_MARK["fail"] if failing else STATUS_MARK["pass"]
     parts = [f"{counts['pass']} passed"]
     parts += [f"{n} {label}" for label, n in (("failed", counts["fail"]), ("inconclusive", counts["inconclusive"]),
                                                ("undefined", counts["undefined"]), ("errors", counts["error"])) if n]
     line = f"{mark} {', '.join(parts)}"
-    return line + (" — " + "; ".join(failing[:5]) if failing else "")
+    if len(failing) == 1 and len(results) == 1:
+        return line + " — " + _short_failure(failing[0])
+    return line + "".join(f"\n  {r.name}{_where(r)}: {_short_failure(r)}" for r in failing[:20])
 
 
-def _failure_phrase(result: CaseResult) -> str:
+def _short_failure(result: CaseResult) -> str:
     if result.status == "error":
-        return f"{result.name}: {result.error['kind']} error"
-    rows = [r for r in result.gradients if r.status == "fail"]
-    who = sorted({n for r in rows for n in r.disagrees})
-    variables = sorted({_label(r) if len(rows) <= 3 else r.wrt for r in rows})
-    return f"{result.name}: {', '.join(w.replace('_', ' ') for w in who)} disagree(s) on {', '.join(variables)}"
+        return f"{(result.error or {}).get('kind', '')} error"
+    return failure_sentence(result)
 
 
 def _overall_style(results: list[CaseResult]) -> str:

@@ -1,0 +1,107 @@
+"""pytest plugin: `pytest --gradcheck expressions/` collects each spec case as a test.
+
+Opt-in: without `--gradcheck` nothing is collected, so installing gradcheck
+never changes an unrelated test run.  A discrepancy fails the test with the
+case's table; an invalid spec file is a collection error; a case whose
+expression or point is invalid is an error in setup.  pytest-xdist and
+--junitxml work on these items like on any others.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .compare import CaseResult
+from .errors import GradcheckError
+from .spec_file import SUFFIXES
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gradcheck")
+    group.addoption("--gradcheck", action="store_true", default=False,
+                    help="collect gradcheck spec files (*.yaml, *.yml) as tests")
+
+
+def pytest_collect_file(file_path, parent):
+    if parent.config.getoption("gradcheck") and file_path.suffix in SUFFIXES:
+        return SpecFile.from_parent(parent, path=file_path)
+    return None
+
+
+class SpecFile(pytest.File):
+    def collect(self):
+        from .spec_file import load
+
+        try:
+            specs = load(self.path, display=_relative(self.path, self.config.rootpath))
+        except GradcheckError as error:
+            # An item that errors, rather than a collection error that would stop the whole run.
+            yield InvalidSpecItem.from_parent(self, name="(invalid spec file)", error=error)
+            return
+        names: dict[str, int] = {}
+        for spec in specs:
+            name = spec.display_name
+            names[name] = names.get(name, 0) + 1
+            unique = name if names[name] == 1 else f"{name} #{names[name]}"
+            yield CaseItem.from_parent(self, name=unique, spec=spec)
+
+
+class CaseFailure(Exception):
+    """A gradient discrepancy; carries the result for the report."""
+
+    def __init__(self, result: CaseResult):
+        super().__init__(result.name)
+        self.result = result
+
+
+class CaseItem(pytest.Item):
+    def __init__(self, *, spec, **kwargs):
+        super().__init__(**kwargs)
+        self.spec = spec
+        self.result: CaseResult | None = None
+
+    def setup(self) -> None:
+        from .check import run
+
+        self.result = run(self.spec)
+        if self.result.status == "error":  # reported as an error, being in setup; no traceback
+            pytest.fail(self.result.rendered_error or self.result.error["message"], pytrace=False)
+
+    def runtest(self) -> None:
+        if self.result.status == "fail":
+            raise CaseFailure(self.result)
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, CaseFailure):
+            from .report.table import plain_case
+
+            return plain_case(excinfo.value.result)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, (self.spec.line or 1) - 1, f"gradcheck: {self.name}"
+
+
+
+class InvalidSpecItem(pytest.Item):
+    """Stands for a spec file that could not be loaded: an error in setup, with the message."""
+
+    def __init__(self, *, error: GradcheckError, **kwargs):
+        super().__init__(**kwargs)
+        self.error = error
+
+    def setup(self) -> None:
+        pytest.fail(self.error.render(), pytrace=False)
+
+    def runtest(self) -> None:  # never reached: setup fails
+        pytest.fail(self.error.render(), pytrace=False)
+
+    def reportinfo(self):
+        return self.path, None, f"gradcheck: {self.path.name}"
+
+
+def _relative(path, root) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,51 @@
+"""GitHub Actions workflow commands: one `::error` annotation per failing or broken case.
+
+Escaping follows the Actions toolkit: in the message `%`, CR and LF are
+percent-encoded; in properties `:` and `,` are too.
+"""
+
+from __future__ import annotations
+
+from ..compare import CaseResult
+from .text import failure_sentence
+
+LEVELS = {"fail": "error", "error": "error", "inconclusive": "warning", "undefined": "warning"}
+
+
+def escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def annotation(result: CaseResult) -> str | None:
+    level = LEVELS.get(result.status)
+    if level is None:
+        return None
+    properties = []
+    if result.file:
+        properties.append(f"file={escape_property(result.file)}")
+    line, column = _position(result)
+    if line:
+        properties.append(f"line={line}")
+    if column:
+        properties.append(f"col={column}")
+    properties.append(f"title={escape_property('gradcheck: ' + result.name)}")
+    return f"::{level} {','.join(properties)}::{escape_data(failure_sentence(result))}"
+
+
+def _position(result: CaseResult) -> tuple[int | None, int | None]:
+    if result.error and result.error.get("line") and result.file:
+        return result.error["line"], result.error.get("column")
+    return result.line, None
+
+
+def render_case(result: CaseResult, settings: dict) -> str:
+    line = annotation(result)
+    return line + "\n" if line else ""
+
+
+def render(results: list[CaseResult], settings: dict) -> str:
+    return "".join(render_case(r, settings) for r in results)

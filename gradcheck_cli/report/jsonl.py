@@ -1,0 +1,16 @@
+"""JSON Lines: one result object per line, written as each case finishes (for jq and large folders)."""
+
+from __future__ import annotations
+
+import json
+
+from ..compare import CaseResult
+from .json_ import result_dict
+
+
+def render_case(result: CaseResult, settings: dict) -> str:
+    return json.dumps(result_dict(result), allow_nan=False, separators=(",", ":")) + "\n"
+
+
+def render(results: list[CaseResult], settings: dict) -> str:
+    return "".join(render_case(r, settings) for r in results)

@@ -1,0 +1,35 @@
+"""One sentence per problem, shared by every reporter that speaks to people."""
+
+from __future__ import annotations
+
+from ..compare import CaseResult, GradientRow
+
+SHOWN_ROWS = 3
+
+
+def engine_name(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def element_label(row: GradientRow) -> str:
+    return row.wrt + (f"[{', '.join(map(str, row.index))}]" if row.index else "")
+
+
+def failure_sentence(result: CaseResult) -> str:
+    """What went wrong in a case, with the numbers, in one line."""
+    if result.status == "error":
+        return (result.error or {}).get("message", "error")
+    rows = [r for r in result.gradients if r.status != "pass"]
+    if not rows:
+        return f"{result.name}: {result.status}"
+    parts = [_row_sentence(r) for r in rows[:SHOWN_ROWS]]
+    more = f"; and {len(rows) - SHOWN_ROWS} more element(s)" if len(rows) > SHOWN_ROWS else ""
+    return "; ".join(parts) + more
+
+
+def _row_sentence(row: GradientRow) -> str:
+    who = ", ".join(engine_name(n) for n in row.disagrees) or "the engines"
+    values = ", ".join(f"{engine_name(n)} {v:.10g}" for n, v in row.answers().items() if n in row.disagrees)
+    reference = "no two engines agree" if row.reference is None else f"reference {row.reference:.10g}"
+    verb = "disagrees" if len(row.disagrees) == 1 else "disagree"
+    return f"{who} {verb} on d/d{element_label(row)}: {values} vs {reference}"

@@ -1,0 +1,68 @@
+"""Running many cases: targets expanded into jobs, run in order, or in worker processes.
+
+Results always come back in the order of the jobs, so output is stable
+whatever the parallelism; each worker process imports torch once.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Iterator
+
+from .check import error_result, run
+from .compare import CaseResult
+from .errors import GradcheckError, SpecError
+from .spec import Spec
+from .spec_file import discover, load
+
+PARALLEL_THRESHOLD = 8  # cases; fewer run in this process (a worker costs a torch import)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A spec to check, or the result already known for a file that could not be loaded."""
+
+    spec: Spec | None = None
+    failed: CaseResult | None = None
+
+
+def jobs_for(targets: list[str], overrides: dict) -> list[Job]:
+    """One job per case of every spec file named by the targets (files or folders)."""
+    jobs: list[Job] = []
+    for target in targets:
+        path = Path(target)
+        if not path.exists():
+            jobs.append(_failed(target, SpecError(f"{target}: no such file or directory")))
+            continue
+        files = discover(path)
+        if not files:
+            jobs.append(_failed(target, SpecError(f"{target}: no spec files (*.yaml, *.yml) in this folder")))
+        for file in files:
+            try:
+                jobs.extend(Job(spec=replace(spec, **overrides)) for spec in load(file))
+            except GradcheckError as error:
+                jobs.append(_failed(str(file), error))
+    return jobs
+
+
+def _failed(file: str, error: GradcheckError) -> Job:
+    line = error.origin.line if error.origin else None
+    return Job(failed=error_result(file, error, file=file, line=line))
+
+
+def run_jobs(jobs: list[Job], processes: int | None = None) -> Iterator[CaseResult]:
+    """Results in job order; `processes` None picks the core count for larger runs."""
+    if processes is None:
+        processes = (os.cpu_count() or 1) if len(jobs) > PARALLEL_THRESHOLD else 1
+    if processes <= 1 or len(jobs) <= 1:
+        yield from map(_run_job, jobs)
+        return
+    with ProcessPoolExecutor(max_workers=min(processes, len(jobs))) as pool:
+        yield from pool.map(_run_job, jobs, chunksize=1)
+
+
+def _run_job(job: Job) -> CaseResult:
+    return job.failed if job.failed is not None else run(job.spec)
