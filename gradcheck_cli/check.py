@@ -96,16 +96,17 @@ def _check(spec: Spec, result: CaseResult) -> None:
         "autograd": autograd_gradients(expression.output, point, wrt, spec.dtype)[1],
         "expected": {name: np.broadcast_to(v, point[name].shape) for name, v in spec.expected.items()},
     }
-    fd = _finite_differences(expression, shapes, point, wrt)
+    fd = _finite_differences(expression, shapes, point, wrt, spec.dtype)
     answers["finite_difference"], fd_errors = fd.gradients, fd.errors
     result.evaluations = {"finite_difference": fd.evaluations}
     result.gradients = _rows(wrt, point, answers, fd_errors, spec)
     result.status = worst_status(row.status for row in result.gradients)
 
 
-def _finite_differences(expression: Expression, shapes: ShapeMap, point, wrt):
+def _finite_differences(expression: Expression, shapes: ShapeMap, point, wrt, dtype: str):
     plan = Plan([expression.output], shapes)
-    point64 = {name: value.astype(np.float64) for name, value in point.items()}
+    # At the point the other engines see: in float32 that is the rounded point.
+    point64 = {name: value.astype(dtype).astype(np.float64) for name, value in point.items()}
     return finite_differences(plan, expression.output, point64, wrt)
 
 

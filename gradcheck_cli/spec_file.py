@@ -153,7 +153,7 @@ class _Reader:
         for key_node, value_node in node.value:
             name = self.text(key_node, key)
             if name in items:
-                raise self.fail(key_node, _join(key, name), "duplicate key")
+                raise self.fail(key_node, _join("" if key == "(file)" else key, name), "duplicate key")
             items[name] = (key_node, value_node)
         return items
 

@@ -11,7 +11,14 @@ from click.testing import CliRunner
 
 from gradcheck_cli.cli import main
 
+pytest_plugins = ["pytester"]
+
 SCHEMA = json.loads(resources.files("gradcheck_cli").joinpath("schema/report.schema.json").read_text())
+
+
+@pytest.fixture
+def schema() -> dict:
+    return SCHEMA
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ into a sixth-order estimate; the gap to the fourth-order estimate plus a
 rounding term is the error bar.  The first base step is 1e-3 x max(1, |x|):
 large enough that rounding (about eps*|f|/h) stays near 1e-12 relative, small
 enough that the h**6 truncation is negligible for smooth functions.  Elements
-whose evaluations are not finite (a step left the domain) or whose error bar
-is wide (a singularity within a step, e.g. 1/x at 1e-4) try again with base
-steps ten times smaller, keeping the estimate with the smallest error bar.
+try base steps ten times smaller until two successive estimates agree within
+their error bars (a step can alias with an oscillation, straddle a
+singularity such as 1/x at 1e-4, or leave the domain).
 
 All perturbed points of a chunk of elements are evaluated in one batched run
 of the plan.  Finite differences always run in float64: they are the referee.
@@ -15,6 +15,7 @@ of the plan.  Finite differences always run in float64: they are the referee.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,8 +28,11 @@ BASE_STEP = 1e-3
 LEVELS = 3
 SHRINK = 0.1  # base step factor between attempts
 ATTEMPTS = 8
-GOOD_ENOUGH = 1e-9  # relative error bar at which an element stops trying smaller steps
+INFORMATIVE = 1e-3  # relative error bar below which an estimate can confirm another
 BATCH_ELEMENTS = 2_000_000  # perturbed values materialised at once
+EPS = np.finfo(np.float64).eps
+NOISE_POINTS = 7  # evaluations that measure the rounding noise of f
+NOISE_STEP = 1e-7
 
 
 @dataclass
@@ -43,26 +47,82 @@ def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], w
     base = {name: batched(np.asarray(v, dtype=np.float64)) for name, v in point.items()}
     base_values = plan.run(base)
     held = {n.id: plan.value(base_values, n) for n in plan.nodes if n.op in OPS and OPS[n.op].holds_value}
-    noise = np.finfo(np.float64).eps * _magnitude(plan, base_values)
-    gradients, errors, evaluations = {}, {}, 0
+    noise = max(EPS * _magnitude(plan, base_values), _measured_noise(plan, output, point, wrt, held))
+    gradients, errors, evaluations = {}, {}, NOISE_POINTS
     for name in wrt:
         x = np.asarray(point[name], dtype=np.float64)
-        value, error = np.full(x.size, np.nan), np.full(x.size, np.inf)
-        pending = np.arange(x.size)
-        for attempt in range(ATTEMPTS):
-            if pending.size == 0:
-                break
-            shifts = Shifts(plan, output, base, name, x, held)
-            d, truncation, rounding = shifts.extrapolate(pending, SHRINK**attempt, noise)
-            evaluations += 2 * LEVELS * pending.size
-            e = truncation + rounding + 4 * np.finfo(np.float64).eps * np.abs(d)
-            better = np.isfinite(d) & np.isfinite(e) & (e < error[pending])
-            value[pending[better]], error[pending[better]] = d[better], e[better]
-            # Smaller steps help only where truncation, not rounding, dominates the error bar.
-            settled = better & ((truncation <= rounding) | (e <= GOOD_ENOUGH * np.abs(d)))
-            pending = pending[~settled]
+        shifts = Shifts(plan, output, base, name, x, held)
+        value, error, count = _refine(shifts, x.size, noise)
+        evaluations += count
         gradients[name], errors[name] = value.reshape(x.shape), error.reshape(x.shape)
     return FiniteDifferences(gradients, errors, evaluations)
+
+
+def _refine(shifts: "Shifts", size: int, noise: float):
+    """Shrink the base step until two successive estimates agree within their error bars.
+
+    One estimate alone can look precise and be wrong (a step that aliases with an
+    oscillation, sin(x) at x = 1e7), so an element settles only when the next step
+    confirms it; it keeps the confirmed estimate with the smaller error bar.
+    """
+    value, error = np.full(size, np.nan), np.full(size, np.inf)
+    previous_value, previous_error = np.full(size, np.nan), np.full(size, np.inf)
+    pending, evaluations = np.arange(size), 0
+    for attempt in range(ATTEMPTS):
+        if pending.size == 0:
+            break
+        d, truncation, rounding = shifts.extrapolate(pending, SHRINK**attempt, noise)
+        evaluations += 2 * LEVELS * pending.size
+        e = truncation + rounding + 4 * EPS * np.abs(d)
+        # An estimate can confirm another only if it says something: a bar that is small
+        # next to the value, or as small as rounding allows.
+        informative = np.isfinite(d) & ((e <= INFORMATIVE * np.abs(d)) | (truncation <= rounding))
+        before, before_error = previous_value[pending], previous_error[pending]
+        gap = np.abs(d - before)  # NaN where there is no earlier informative estimate
+        confirmed = informative & (gap <= e + before_error)
+        take_new = e <= before_error
+        settle = pending[confirmed]
+        value[settle] = np.where(take_new, d, before)[confirmed]
+        error[settle] = np.where(take_new, e, before_error)[confirmed]
+        # Unconfirmed: keep the best so far, its error bar widened by any disagreement.
+        honest = np.fmax(e, gap)
+        better = np.isfinite(d) & np.isfinite(e) & ~confirmed & (honest < error[pending])
+        value[pending[better]], error[pending[better]] = d[better], honest[better]
+        previous_value[pending], previous_error[pending] = np.where(informative, d, np.nan), e
+        pending = pending[~confirmed]
+    return value, error, evaluations
+
+
+def _measured_noise(plan: Plan, output: Node, point: dict, wrt: list[str], held: dict) -> float:
+    """Rounding noise of f near the point, measured from high-order differences of f.
+
+    The noise that limits a finite difference comes from cancellation inside f
+    (log(1 - p) with p near 1 amplifies the rounding of p a million-fold), which
+    no magnitude reveals.  Following Moré and Wild's ECnoise, f is evaluated at
+    seven points a few hundred ulps apart along a random ±1 direction: there the
+    smooth part of f has vanishing 4th to 6th differences, and what remains is noise.
+    """
+    rng = np.random.default_rng(0)
+    offsets = np.arange(NOISE_POINTS) - NOISE_POINTS // 2
+    inputs = {}
+    for name, value in point.items():
+        x = np.asarray(value, dtype=np.float64)
+        if name in wrt:
+            delta = np.maximum(NOISE_STEP, 256 * np.spacing(np.abs(x))) * rng.choice([-1.0, 1.0], size=x.shape)
+            inputs[name] = x[None] + offsets.reshape((-1,) + (1,) * x.ndim) * delta[None]
+        else:
+            inputs[name] = x[None]
+    with np.errstate(all="ignore"):
+        f = np.broadcast_to(plan.value(plan.run(inputs, held=held), output), offsets.shape)
+        levels = []
+        differences = f
+        for k in range(1, NOISE_POINTS):
+            differences = np.diff(differences)
+            if k >= 4:
+                gamma = math.factorial(k) ** 2 / math.factorial(2 * k)
+                levels.append(math.sqrt(gamma * float(np.mean(differences**2))))
+    noise = max(levels)
+    return noise if math.isfinite(noise) else 0.0
 
 
 def _magnitude(plan: Plan, values) -> float:
@@ -95,33 +155,40 @@ class Shifts:
 
     def extrapolate(self, elements: np.ndarray, factor: float, noise: float):
         """(Richardson value, truncation estimate, rounding estimate) per element."""
-        steps = BASE_STEP * np.maximum(1.0, np.abs(self.x.ravel()[elements])) * factor
-        levels = steps[:, None] * 0.5 ** np.arange(LEVELS)  # (m, LEVELS)
+        x = self.x.ravel()[elements, None]
+        levels = BASE_STEP * np.maximum(1.0, np.abs(x)) * factor * 0.5 ** np.arange(LEVELS)  # (m, LEVELS)
+        levels = (x + levels) - x  # steps the floating-point grid can represent exactly
         per_chunk = max(1, BATCH_ELEMENTS // max(1, 2 * LEVELS * self.x.size))
         parts = [self.evaluate(elements[i:i + per_chunk], levels[i:i + per_chunk])
                  for i in range(0, elements.size, per_chunk)]
         f_plus = np.concatenate([p[0] for p in parts])
         f_minus = np.concatenate([p[1] for p in parts])
-        central = (f_plus - f_minus) / (2 * levels)
-        first = (4 * central[:, 1:] - central[:, :-1]) / 3
-        second = (16 * first[:, 1] - first[:, 0]) / 15
-        # (64 D2 - 20 D1 + D0)/45 amplifies noise n in f by at most 6.6 n/h.
-        scale = np.maximum(noise, np.finfo(np.float64).eps * np.maximum(np.abs(f_plus), np.abs(f_minus)).max(axis=1))
-        return second, np.abs(second - first[:, 1]), 8 * scale / levels[:, 0]
+        with np.errstate(all="ignore"):
+            central = (f_plus - f_minus) / (2 * levels)
+            first = (4 * central[:, 1:] - central[:, :-1]) / 3
+            second = (16 * first[:, 1] - first[:, 0]) / 15
+            # (64 D2 - 20 D1 + D0)/45 amplifies noise n in f by at most 6.6 n/h.
+            scale = np.maximum(noise, EPS * np.maximum(np.abs(f_plus), np.abs(f_minus)).max(axis=1))
+            rounding = 8 * scale / levels[:, 0]
+            truncation = np.abs(second - first[:, 1])
+            # In the asymptotic range successive central differences shrink 4-fold; where they
+            # do not (the step aliases with an oscillation, or straddles a singularity), the
+            # extrapolation means nothing and only the spread of the raw differences is honest.
+            step_changes = np.abs(np.diff(central, axis=1))
+            ratio = step_changes[:, 0] / step_changes[:, 1]
+            asymptotic = (step_changes.max(axis=1) <= rounding) | ((ratio >= 2) & (ratio <= 8))
+            truncation = np.where(asymptotic, truncation, np.maximum(truncation, step_changes.max(axis=1)))
+        return second, truncation, rounding
 
     def evaluate(self, elements: np.ndarray, levels: np.ndarray):
-        return _evaluate_shifts(self.plan, self.output, self.base, self.name, self.x, elements, levels, self.held)
-
-
-def _evaluate_shifts(plan, output, base, name, x, elements, levels, held):
-    """f at x +/- each level's step in each element: two arrays of shape (m, LEVELS)."""
-    m = elements.size
-    shifts = np.concatenate([levels, -levels], axis=1).ravel()  # (m * 2 * LEVELS,)
-    rows = np.repeat(elements, 2 * LEVELS)
-    perturbed = np.broadcast_to(x.ravel(), (shifts.size, x.size)).copy()
-    perturbed[np.arange(shifts.size), rows] += shifts
-    inputs = dict(base)
-    inputs[name] = perturbed.reshape((shifts.size,) + x.shape)
-    values = plan.value(plan.run(inputs, held=held), output)
-    values = np.broadcast_to(values, (shifts.size,)).reshape(m, 2, LEVELS)  # constant outputs have B = 1
-    return values[:, 0, :], values[:, 1, :]
+        """f at x +/- each level's step in each element: two arrays of shape (m, LEVELS)."""
+        m = elements.size
+        shifts = np.concatenate([levels, -levels], axis=1).ravel()  # (m * 2 * LEVELS,)
+        rows = np.repeat(elements, 2 * LEVELS)
+        perturbed = np.broadcast_to(self.x.ravel(), (shifts.size, self.x.size)).copy()
+        perturbed[np.arange(shifts.size), rows] += shifts
+        inputs = dict(self.base)
+        inputs[self.name] = perturbed.reshape((shifts.size,) + self.x.shape)
+        values = self.plan.value(self.plan.run(inputs, held=self.held), self.output)
+        values = np.broadcast_to(values, (shifts.size,)).reshape(m, 2, LEVELS)  # constant outputs have B = 1
+        return values[:, 0, :], values[:, 1, :]
