@@ -12,11 +12,12 @@ import math
 
 import numpy as np
 
-from .compare import CaseResult, GradientRow, judge, worst_status
+from .compare import CaseResult, GradientRow, atol_note, judge, worst_status
 from .engines.finite_diff import finite_differences
 from .engines.symbolic import gradient_nodes
 from .engines.torch_engine import autograd_gradients
-from .errors import DomainError, GradcheckError, ShapeError, UsageError
+from .domain import check_domain, check_gradients_finite
+from .errors import GradcheckError, ShapeError, UsageError
 from .graph import Node, ancestors, to_text
 from .ops import OPS
 from .parser import Expression, parse
@@ -24,7 +25,6 @@ from .plan import Plan, batched
 from .shapes import ShapeMap, ShapeMismatch
 from .spec import Spec
 
-SHORT_TEXT = 60
 
 
 def run(spec: Spec) -> CaseResult:
@@ -61,7 +61,7 @@ def point_is_checkable(spec: Spec) -> bool:
         with _located_shape_errors(expression, {}):
             plan = Plan([expression.output], shapes)
         values = plan.run({n: batched(v) for n, v in point.items()})
-        _check_domain(expression, plan, values, _resolve_wrt(expression, spec.wrt))
+        check_domain(expression, plan, values, _resolve_wrt(expression, spec.wrt))
     except GradcheckError:
         return False
     return True
@@ -84,7 +84,7 @@ def _check(spec: Spec, result: CaseResult) -> None:
     result.formulas = {name: to_text(node, names) for name, node in symbolic.items()}
 
     values = plan.run({n: batched(v.astype(spec.dtype)) for n, v in point.items()}, dtype=np.dtype(spec.dtype))
-    _check_domain(expression, plan, values, wrt)
+    check_domain(expression, plan, values, wrt)
     result.value = float(plan.value(values, expression.output)[0])
 
     def evaluated(node: Node, name: str) -> np.ndarray:
@@ -96,10 +96,12 @@ def _check(spec: Spec, result: CaseResult) -> None:
         "autograd": autograd_gradients(expression.output, point, wrt, spec.dtype)[1],
         "expected": {name: np.broadcast_to(v, point[name].shape) for name, v in spec.expected.items()},
     }
+    check_gradients_finite(answers["symbolic"], answers["autograd"])
     fd = _finite_differences(expression, shapes, point, wrt, spec.dtype)
     answers["finite_difference"], fd_errors = fd.gradients, fd.errors
     result.evaluations = {"finite_difference": fd.evaluations}
     result.gradients = _rows(wrt, point, answers, fd_errors, spec)
+    result.notes = [n for n in (atol_note(result.gradients, spec.tolerance),) if n]
     result.status = worst_status(row.status for row in result.gradients)
 
 
@@ -141,6 +143,9 @@ def _resolve_point(expression: Expression, at: dict) -> dict[str, np.ndarray]:
 
 
 def _resolve_wrt(expression: Expression, wrt: list[str] | None) -> list[str]:
+    if not expression.variables:
+        raise UsageError("the expression has no variables: there is nothing to differentiate",
+                         expression.source, expression.span_of(expression.output))
     if not wrt:
         return list(expression.variables)
     for name in wrt:
@@ -204,59 +209,6 @@ class _located_shape_errors:
             owner = next((e for e in self.sources if error.node.id in e.spans), self.sources[0])
             raise ShapeError(str(error), owner.source, owner.spans.get(error.node.id)) from None
         return False
-
-
-def _check_domain(expression: Expression, plan: Plan, values, wrt: list[str]) -> None:
-    """The first node that is not finite, or not differentiable where a variable reaches it."""
-    wrt_set = set(wrt)
-    reaching: set[int] = set()
-    for node in ancestors([expression.output]):
-        if node.op == "var":
-            if node.attr in wrt_set:
-                reaching.add(node.id)
-            continue
-        if node.op == "const":
-            continue
-        spec = OPS[node.op]
-        args = [plan.value(values, a)[0] for a in node.args]
-        value = plan.value(values, node)[0]
-        if not np.all(np.isfinite(value)) and all(np.all(np.isfinite(a)) for a in args):
-            raise _domain_error(expression, node, args, _non_finite_reason(spec, args, value))
-        reached = [i for i, a in enumerate(node.args) if a.id in reaching]
-        if spec.differentiable and reached:
-            reaching.add(node.id)
-            conditions = [(spec.domain, spec.domain_text)] if spec.domain else []
-            conditions += [spec.arg_domains[i] for i in reached if i in spec.arg_domains]
-            for predicate, text in conditions:
-                if not np.all(predicate(*args)):
-                    raise _domain_error(expression, node, args, f"is not differentiable at this point: {text}")
-
-
-def _non_finite_reason(spec, args, value) -> str:
-    kind = "NaN" if np.any(np.isnan(value)) else "infinite"
-    if spec.domain is not None and not np.all(spec.domain(*args)):
-        return f"is {kind} at this point: {spec.domain_text}"
-    return f"is {kind} at this point (overflow)"
-
-
-def _domain_error(expression: Expression, node: Node, args, reason: str) -> DomainError:
-    names = expression.names()
-    text = _short(to_text(node, names))
-    shown = [f"{_short(to_text(a, names))} = {_format_array(v)}"
-             for a, v in zip(node.args, args) if not a.is_const]
-    detail = f", and {', '.join(shown)}" if shown else ""
-    return DomainError(f"{text} {reason}{detail}", expression.source, expression.span_of(node))
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= SHORT_TEXT else text[: SHORT_TEXT - 1] + "…"
-
-
-def _format_array(value) -> str:
-    array = np.asarray(value)
-    if array.ndim == 0:
-        return f"{float(array):.17g}"
-    return np.array2string(array, threshold=6, precision=6)
 
 
 def _jsonable_point(at: dict) -> dict:

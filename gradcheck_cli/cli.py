@@ -17,7 +17,7 @@ import sys
 import click
 
 from . import __version__
-from .errors import GradcheckError
+from .errors import GradcheckError, UsageError
 from .limits import DEFAULT_LIMITS, Limits
 from .report import FORMATS
 from .spec import DTYPES, Spec
@@ -25,6 +25,7 @@ from .spec_file import is_spec_target
 from .values import parse_value
 
 VARIABLES_KEY = "gradcheck.variables"
+SPEC_MODE_KEY = "gradcheck.spec_mode"
 VALUE_PREFIX = "value_"
 LONG_OPTION = r"--[A-Za-z_][\w-]*(=.*)?"
 SHORT_OPTION = r"-[A-Za-z]+"
@@ -46,17 +47,9 @@ Exit codes: 0 all engines agree, 1 a gradient discrepancy, 2 bad input
 
 
 class PointValue(click.ParamType):
-    """A number, `1,2,3`, or a nested list `[[1,2],[3,4]]`."""
+    """A number, `1,2,3`, or a nested list `[[1,2],[3,4]]`; parsed once the limits are known."""
 
     name = "value"
-
-    def convert(self, value, param, ctx):
-        if not isinstance(value, str):
-            return value
-        try:
-            return parse_value(value)
-        except GradcheckError as error:
-            self.fail(str(error), param, ctx)
 
 
 POINT_VALUE = PointValue()
@@ -68,13 +61,34 @@ class ExpressionCommand(click.Command):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         args = list(args)
         index = self._expression_index(ctx, args)
+        unknown = self._unknown_long_options(ctx, args)
+        spec_mode = index is not None and is_spec_target(args[index], set(unknown))
         names: list[str] = []
-        if index is not None and not is_spec_target(args[index]):
+        if index is not None and not spec_mode:
             if args[index].startswith("-"):
                 args[index] = " " + args[index]  # `-x**2` is the expression, not an option
-            names = _variables_of(args[index]) or self._unknown_long_options(ctx, args)
+            names = _variables_of(args[index]) or unknown
         ctx.meta[VARIABLES_KEY] = names
+        ctx.meta[SPEC_MODE_KEY] = spec_mode
         return super().parse_args(ctx, args)
+
+    # A usage error still gives one JSON document on stdout when JSON was asked for.
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as error:
+            if _json_requested(args):
+                _exit_with_json_error(error, "jsonl" if "jsonl" in args else "json")
+            raise
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as error:
+            fmt = "json" if ctx.params.get("as_json") else ctx.params.get("output_format")
+            if fmt in ("json", "jsonl"):
+                _exit_with_json_error(error, fmt)
+            raise
 
     def get_params(self, ctx: click.Context) -> list[click.Parameter]:
         params = super().get_params(ctx)
@@ -109,6 +123,21 @@ class ExpressionCommand(click.Command):
         return [a[2:] for a in args if re.fullmatch(LONG_OPTION, a, re.DOTALL) and "=" not in a and a not in known]
 
 
+def _json_requested(args: list[str]) -> bool:
+    pairs = zip(args, args[1:] + [""])
+    return "--json" in args or any(a == "--format" and b in ("json", "jsonl") for a, b in pairs) \
+        or any(a in ("--format=json", "--format=jsonl") for a in args)
+
+
+def _exit_with_json_error(error: click.UsageError, fmt: str) -> None:
+    from .check import error_result
+    from .report import REPORTERS
+
+    result = error_result("command line", UsageError(error.format_message()))
+    click.echo(REPORTERS[fmt].render([result], _settings(Spec(expr="", at={}), {}, single=True)), nl=False)
+    raise click.exceptions.Exit(2)
+
+
 def _variables_of(text: str) -> list[str]:
     from .parser import parse
 
@@ -123,14 +152,30 @@ def _list_ops(ctx: click.Context, param: click.Parameter, value: bool) -> None:
         return
     from .ops import CONSTANTS, FUNCTIONS, INFIX, PREFIX
 
-    lines = ["Functions:"]
-    for name, spec in sorted(FUNCTIONS.items()):
-        args = ", ".join(("x", "a, b", "x, lo, hi")[min(spec.arity, 3) - 1].split(", ")[: spec.arity])
-        lines.append(f"  {name}({args})" + (f"  — {spec.doc}" if spec.doc else ""))
+    def line(name, spec) -> str:
+        return f"  {name}({', '.join(spec.params)})" + (f"  — {spec.doc}" if spec.doc else "")
+
+    lines = ["Functions:"] + [line(n, s) for n, s in sorted(FUNCTIONS.items()) if not s.internal]
+    lines += ["Used in printed derivatives:"] + [line(n, s) for n, s in sorted(FUNCTIONS.items()) if s.internal]
     lines.append("Operators: " + "  ".join(sorted(set(INFIX) | set(PREFIX), key=len)))
     lines.append("Constants: " + ", ".join(CONSTANTS))
     click.echo("\n".join(lines))
     ctx.exit(0)
+
+
+class Tolerance(click.ParamType):
+    """A finite, non-negative number."""
+
+    name = "float"
+
+    def convert(self, value, param, ctx):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not 0 <= number < float("inf"):
+            self.fail(f"{value!r} is not a finite non-negative number", param, ctx)
+        return number
 
 
 @click.command(cls=ExpressionCommand, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
@@ -140,8 +185,8 @@ def _list_ops(ctx: click.Context, param: click.Parameter, value: bool) -> None:
 @click.option("--wrt", metavar="NAMES", help="Variables to differentiate, comma-separated (default: all).")
 @click.option("--manual", "manual_items", multiple=True, metavar="NAME=FORMULA",
               help="Your hand-derived gradient for NAME, checked against the engines (repeatable).")
-@click.option("--rtol", type=click.FloatRange(0), help="Relative tolerance (float64: 1e-7, float32: 1e-4).")
-@click.option("--atol", type=click.FloatRange(0), help="Absolute tolerance (float64: 1e-7, float32: 1e-5).")
+@click.option("--rtol", type=Tolerance(), help="Relative tolerance (float64: 1e-7, float32: 1e-4).")
+@click.option("--atol", type=Tolerance(), help="Absolute tolerance (float64: 1e-7, float32: 1e-5).")
 @click.option("--dtype", type=click.Choice(DTYPES),
               help="Precision of the symbolic, autograd and manual gradients (default float64; "
                    "finite differences always use float64).")
@@ -182,16 +227,16 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
         raise click.UsageError("--json contradicts --format " + output_format)
     limits = Limits(max_length, max_depth, max_nodes, max_elements)
     overrides = {k: v for k, v in (("rtol", rtol), ("atol", atol), ("dtype", dtype)) if v is not None}
-    if is_spec_target(targets[0]):
+    if ctx.meta.get(SPEC_MODE_KEY):
         _refuse_expression_options(at_items, wrt, manual_items, variable_values)
         job_list = jobs_for(list(targets), {**overrides, "limits": limits})
     else:
         if len(targets) > 1:
             raise click.UsageError(f"expected one expression, got {len(targets)} arguments "
                                    f"(quote the expression, or name spec files ending in .yaml)")
-        spec = Spec(expr=targets[0].strip(), at=_point(ctx, at_items, variable_values),
-                    wrt=[n.strip() for n in wrt.split(",") if n.strip()] if wrt else None,
-                    manual=dict(_pairs(manual_items, "--manual", "NAME=FORMULA")), limits=limits, **overrides)
+        spec = Spec(expr=targets[0].strip(), at=_point(ctx, at_items, variable_values, limits),
+                    wrt=_wrt(wrt), manual=_unique_pairs(manual_items, "--manual", "NAME=FORMULA"),
+                    limits=limits, **overrides)
         job_list = [Job(spec=spec)]
     output_format = "json" if as_json else (output_format or _default_format())
     options = {"color": color, "quiet": quiet, "verbose": verbose, "strict": strict, "exit_zero": exit_zero,
@@ -273,20 +318,46 @@ def _settings(defaults: Spec, options: dict, single: bool) -> dict:
     }
 
 
-def _point(ctx: click.Context, at_items, variable_values: dict) -> dict:
-    point = {name[len(VALUE_PREFIX):]: v for name, v in variable_values.items() if v is not None}
+def _point(ctx: click.Context, at_items, variable_values: dict, limits: Limits) -> dict:
+    def parsed(text: str, hint: str):
+        try:
+            return parse_value(text, limits)
+        except GradcheckError as error:
+            raise click.BadParameter(str(error), param_hint=hint) from None
+
+    point = {name[len(VALUE_PREFIX):]: parsed(text, f"'--{name[len(VALUE_PREFIX):]}'")
+             for name, text in variable_values.items() if text is not None}
     for name, text in _pairs(at_items, "--at", "NAME=VALUE"):
         if name in point:
             raise click.BadParameter(f"{name} is given twice", param_hint="'--at'")
-        try:
-            point[name] = parse_value(text)
-        except GradcheckError as error:
-            raise click.BadParameter(f"{name}: {error}", param_hint="'--at'") from None
+        point[name] = parsed(text, f"'--at {name}'")
+    options = {p.name: p for p in ctx.command.get_params(ctx)}
     for name in ctx.meta.get(VARIABLES_KEY, []):
-        if name not in point:
-            option = next(p for p in ctx.command.get_params(ctx) if p.name == VALUE_PREFIX + name)
-            raise click.MissingParameter(ctx=ctx, param=option)
+        if name in point:
+            continue
+        if VALUE_PREFIX + name in options:
+            raise click.MissingParameter(ctx=ctx, param=options[VALUE_PREFIX + name])
+        raise click.UsageError(f"Missing value for '{name}': --{name} is one of gradcheck's own options, "
+                               f"so give it as --at {name}=VALUE.")
     return point
+
+
+def _wrt(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise click.BadParameter("expected one or more variable names, comma-separated", param_hint="'--wrt'")
+    return names
+
+
+def _unique_pairs(items, option: str, form: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for name, value in _pairs(items, option, form):
+        if name in pairs:
+            raise click.BadParameter(f"{name} is given twice", param_hint=f"'{option}'")
+        pairs[name] = value
+    return pairs
 
 
 def _pairs(items, option: str, form: str):

@@ -71,6 +71,7 @@ class CaseResult:
     file: str | None = None
     line: int | None = None
     evaluations: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # things a careful reader should know
     rendered_error: str | None = None  # the error with its source excerpt, for the table
 
 
@@ -109,3 +110,14 @@ def _fill_errors(row: GradientRow, answers: dict[str, float]) -> None:
 
 def worst_status(statuses) -> str:
     return max(statuses, key=STATUS_ORDER.index, default="pass")
+
+
+def atol_note(rows: list[GradientRow], tolerance: Tolerance) -> str | None:
+    """Warn when your own answer passed only because it is within atol of a tiny gradient."""
+    lenient = [r for r in rows if r.status == "pass" and r.reference is not None and any(
+        abs(v - r.reference) > tolerance.rtol * abs(r.reference)
+        for n, v in r.answers().items() if n in USER_ANSWERS and math.isfinite(v))]
+    if not lenient:
+        return None
+    return (f"{len(lenient)} element(s) of your answers passed only within atol = {tolerance.atol:g}, "
+            "the gradient being that small; lower --atol (or tolerance.atol) to compare them relatively")

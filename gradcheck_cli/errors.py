@@ -33,7 +33,7 @@ def caret_block(source: str, span: Span, indent: str = "  ") -> str:
     line_end = source.find("\n", span.start)
     if line_end == -1:
         line_end = len(source)
-    text = source[line_start:line_end]
+    text = source[line_start:line_end].replace("\t", " ")  # one column per character, as the marker counts
     start = span.start - line_start
     width = max(1, min(span.end, line_end) - span.start)
     marker = " " * start + "^" + "~" * (width - 1)
@@ -72,6 +72,7 @@ class GradcheckError(Exception):
         self.span = span
         self.hint = hint
         self.origin = origin
+        self.context: str | None = None  # e.g. "--manual x": which option's text the source is
 
     def location(self) -> tuple[int, int] | tuple[None, None]:
         """Line and column: in the spec file when there is an origin, else in the source."""
@@ -85,9 +86,9 @@ class GradcheckError(Exception):
         text = f"{self.message} ({self.hint})" if self.hint else self.message
         if self.origin:
             return f"{self.origin.file}:{line}:{column}: {self.origin.key}: {text}"
-        if column is None:
-            return text
-        return f"column {column}: {text}" if line == 1 else f"line {line}, column {column}: {text}"
+        where = f"column {column}" if line == 1 else f"line {line}, column {column}"
+        parts = [p for p in (self.context, where if column is not None else None) if p]
+        return ": ".join(parts + [text])
 
     def render(self) -> str:
         if self.source is None or self.span is None:

@@ -97,11 +97,18 @@ class OpSpec:
     # Reductions act over all non-batch axes of their argument.
     reduction: bool = False
     doc: str = ""
-    aliases: tuple[str, ...] = field(default=())
+    # Argument names, for --list-ops (default: x, or a and b).
+    param_names: tuple[str, ...] | None = None
+    # Made by the symbolic engine; callable so that printed derivatives parse back.
+    internal: bool = False
 
     @property
     def differentiable(self) -> bool:
         return self.partials is not None or self.vjp is not None
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return self.param_names or (("x",) if self.arity == 1 else ("a", "b", "c")[: self.arity])
 
     @property
     def display_name(self) -> str:
@@ -211,7 +218,7 @@ _OPS: list[OpSpec] = [
            partials=(lambda x, lo, hi, out: ge(x, lo) * le(x, hi),
                      lambda x, lo, hi, out: lt(x, lo),
                      lambda x, lo, hi, out: gt(x, hi)),
-           analytic=False, kinks=lambda x, lo, hi: [x - lo, x - hi]),
+           analytic=False, kinks=lambda x, lo, hi: [x - lo, x - hi], param_names=("x", "lo", "hi")),
     OpSpec("min", 2, np.minimum, lambda a, b: a.minimum(b),
            partials=(lambda a, b, out: lt(a, b) + 0.5 * eq(a, b), lambda a, b, out: lt(b, a) + 0.5 * eq(a, b)),
            analytic=False, kinks=lambda a, b: [a - b]),
@@ -226,9 +233,9 @@ _OPS: list[OpSpec] = [
     OpSpec("mean", 1, lambda x: np.mean(x, axis=_batch_axes(x)), lambda x: x.mean(),
            vjp=_mean_vjp, shape=scalar_shape, reduction=True),
     OpSpec("expand", 2, _expand, lambda x, like: x.expand(like.shape),
-           partials=(lambda x, like, out: 1, lambda x, like, out: 0),
+           partials=(lambda x, like, out: 1, lambda x, like, out: 0), internal=True, param_names=("x", "like"),
            doc="x broadcast to the shape of `like`"),
-    OpSpec("sum_to", 2, _sum_to, lambda g, like: g.sum_to_size(like.shape),
+    OpSpec("sum_to", 2, _sum_to, lambda g, like: g.sum_to_size(like.shape), internal=True, param_names=("g", "like"),
            vjp=lambda adj, g, like, out, shape_of: [adj], shape=lambda g, like: like, reduction=True,
            doc="g summed over the axes along which it was broadcast against `like`"),
 ]

@@ -17,6 +17,7 @@ literals (`-2` is one constant).  Nothing here evaluates text as Python.
 from __future__ import annotations
 
 import difflib
+import sys
 from dataclasses import dataclass, field
 
 from .errors import LimitError, ParseError, Span
@@ -60,7 +61,12 @@ def parse(source: str, *, graph: Graph | None = None, bindings: dict[str, Node] 
     if len(source) > limits.max_length:
         raise LimitError(f"the expression is {len(source):,} characters long; the limit is "
                          f"{limits.max_length:,} (raise it with --max-length)")
-    return _Parser(source, graph or Graph(), dict(bindings or {}), dict(spans or {}), limits).program()
+    # Each nesting level takes a few Python frames; make room for the depth the limit allows.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 8 * limits.max_depth + 1000))
+    try:
+        return _Parser(source, graph or Graph(), dict(bindings or {}), dict(spans or {}), limits).program()
+    except RecursionError:
+        raise LimitError("the expression nests too deeply for this machine's stack (lower --max-depth)") from None
 
 
 class _Parser:

@@ -74,4 +74,6 @@ class Spec:
         else:
             key = next((f"manual.{n}" for n, t in self.manual.items() if t == error.source), "expr")
         error.origin = self.origins.get(key)
+        if error.origin is None and key.startswith("manual."):
+            error.context = f"--manual {key[len('manual.'):]}"
         return error

@@ -241,8 +241,8 @@ def _case(reader: _Reader, fields: dict, prefix: str) -> Spec:
         if name not in ("rtol", "atol"):
             raise reader.fail(key_node, key, "unknown key (allowed: rtol, atol)")
         number = reader.number(value, key)
-        if not number >= 0:
-            raise reader.fail(value, key, "must be a non-negative number")
+        if not 0 <= number < float("inf"):
+            raise reader.fail(value, key, "must be a finite non-negative number")
         setattr(spec, name, number)
     if "dtype" in fields:
         spec.dtype = reader.text(fields["dtype"], prefix + "dtype")
@@ -340,9 +340,17 @@ def discover(target: Path) -> list[Path]:
     return [target]
 
 
-def is_spec_target(text: str) -> bool:
-    """Whether a positional argument names spec files rather than being an expression."""
-    if not text.strip():
+def is_spec_target(text: str, option_names: set[str] | frozenset = frozenset()) -> bool:
+    """Whether a positional argument names spec files rather than being an expression.
+
+    A name ending in .yaml/.yml always does; an existing folder does unless an
+    option of the same name is given (`gradcheck x --x 1` beside a folder `x`).
+    """
+    if not text.strip() or "\n" in text:
         return False
-    path = Path(text)
-    return text.endswith(SUFFIXES) or (path.exists() and (path.is_dir() or path.suffix in SUFFIXES))
+    if text.endswith(SUFFIXES):
+        return True
+    try:
+        return Path(text).is_dir() and text.rstrip("/") not in option_names
+    except (OSError, ValueError):  # too long or otherwise not a possible path
+        return False

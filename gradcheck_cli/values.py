@@ -68,6 +68,8 @@ def _nested_list(text: str) -> list:
         elif token == "]":
             if not stack:
                 raise ValueParseError("unmatched ']'")
+            if expect_item and stack[-1]:
+                raise ValueParseError("empty item in list (a trailing comma?)")
             finished = stack.pop()
             if stack:
                 stack[-1].append(finished)

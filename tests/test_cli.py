@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+
+import jsonschema
 import sys
 
 import pytest
@@ -65,7 +67,6 @@ def test_bad_expression_in_json_is_one_document(cli_json):
     (("x", "--at", "x"), "expected NAME=VALUE"),
     (("x", "--x", "1", "--at", "x=2"), "x is given twice"),
     (("x", "--x", "1", "--manual", "oops"), "expected NAME=FORMULA"),
-    (("x", "--x", "1", "--json", "--format", "table"), "--json contradicts"),
     (("x", "--x", "1", "--dtype", "float16"), "float16"),
 ])
 def test_bad_options_exit_2_with_clicks_message(cli, args, message):
@@ -185,3 +186,72 @@ def test_the_installed_command_runs(tmp_path):
                          capture_output=True, text=True, cwd=tmp_path)
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr and "use ** for powers" in bad.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (("x**2", "--json"), "Missing option '--x'"),
+    (("x**2", "--x", "abc", "--json"), "'abc' is not a number"),
+    (("x**2", "--x", "1", "--format", "json", "--wrt", ""), "expected one or more variable names"),
+    (("x", "--x", "1", "--format", "table", "--json"), "--json contradicts"),
+])
+def test_usage_errors_still_give_one_json_document(cli, schema, args, message):
+    result = cli(*args)
+    assert result.exit_code == 2
+    document = json.loads(result.stdout)
+    jsonschema.validate(document, schema)
+    assert document["results"][0]["status"] == "error"
+    assert message in document["results"][0]["error"]["message"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (("wrt*x", "--wrt", "1", "--x", "2"), "give it as --at wrt=VALUE"),
+    (("x", "--x", "1", "--manual", "x=1", "--manual", "x=2"), "x is given twice"),
+    (("x", "--x", "1", "--wrt", ""), "expected one or more variable names"),
+    (("x", "--x", "[1,2,]"), "trailing comma"),
+    (("x", "--x", "1", "--rtol", "nan"), "not a finite non-negative number"),
+    (("x", "--x", "1", "--atol", "inf"), "not a finite non-negative number"),
+    (("z = 2; z**2",), "the expression has no variables"),
+    (("x", "--x", "1", "--manual", "x=1,1"), "--manual x: column 2: unexpected ','"),
+    (("x", "--x", "1,2,3", "--max-elements", "2"), "limit is 2"),
+    (("-" * 300 + "x", "--x", "1"), "nests deeper than 200 levels"),
+])
+def test_more_bad_input_exits_2_with_one_message(cli, args, message):
+    result = cli(*args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_variable_named_like_an_option_works_through_at(cli_json):
+    code, doc = cli_json("wrt*x", "--at", "wrt=1", "--x", "2")
+    assert code == 0
+    assert {g["wrt"]: g["symbolic"] for g in doc["results"][0]["gradients"]} == {"wrt": 2.0, "x": 1.0}
+
+
+def test_long_expressions_are_not_taken_for_paths(cli):
+    result = cli("x+" * 200 + "x", "--x", "1", "-q")
+    assert result.exit_code == 0
+
+
+def test_a_folder_named_like_a_variable(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x").mkdir()
+    assert cli("x", "--x", "1", "-q").exit_code == 0        # --x given: the expression
+    assert "no spec files" in cli("x").stderr                # otherwise: the folder
+
+
+def test_tabs_keep_the_caret_under_the_character(cli):
+    result = cli("x\t+\t^2", "--x", "1")
+    source, marker = result.stderr.splitlines()[1:]
+    assert source[marker.index("^")] == "^"
+
+
+def test_gradient_overflow_is_an_error_not_a_discrepancy(cli):
+    result = cli("sin(1/x)", "--x", "1e-160")
+    assert result.exit_code == 2
+    assert "derivative with respect to x is -inf" in result.stderr
+
+
+def test_raising_max_depth_lets_deep_expressions_through(cli):
+    result = cli("(" * 5000 + "x" + ")" * 5000, "--x", "1", "--max-depth", "10000", "-q")
+    assert result.exit_code == 0, result.stderr

@@ -94,3 +94,12 @@ def test_per_element_verdicts_on_a_vector():
     assert result.status == "fail"
     assert [r.status for r in result.gradients] == ["pass", "pass", "fail"]
     assert result.gradients[2].index == [2] and result.gradients[2].disagrees == ["manual"]
+
+
+def test_answers_passing_only_within_atol_get_a_note():
+    lenient = check("x**3", at={"x": 1e-4}, manual={"x": "x**2"})  # 1e-8 vs 3e-8: within atol 1e-7
+    assert lenient.status == "pass"
+    assert lenient.notes and "within atol = 1e-07" in lenient.notes[0]
+    strict = check("x**3", at={"x": 1e-4}, manual={"x": "x**2"}, atol=0)
+    assert strict.status == "fail" and strict.gradients[0].disagrees == ["manual"]
+    assert check("x**3", at={"x": 1e-4}, manual={"x": "3*x**2"}).notes == []

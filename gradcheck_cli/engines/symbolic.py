@@ -24,7 +24,7 @@ def gradient_nodes(output: Node, wrt: list[str], shapes: ShapeMap) -> dict[str, 
     """
     graph = output.graph
     nodes = ancestors([output])
-    reaches = _reaching_nodes(nodes, set(wrt))
+    reaches = reaching_nodes(nodes, set(wrt))
     adjoints: dict[int, list[Node]] = {output.id: [graph.const(1.0)]}
     for node in reversed(nodes):
         if node.id not in reaches or node.op == "var" or node.id not in adjoints:
@@ -37,7 +37,7 @@ def gradient_nodes(output: Node, wrt: list[str], shapes: ShapeMap) -> dict[str, 
             else graph.const(0.0) for name in wrt}
 
 
-def _reaching_nodes(nodes: list[Node], wrt: set[str]) -> set[int]:
+def reaching_nodes(nodes: list[Node], wrt: set[str]) -> set[int]:
     """Ids of the nodes through which some variable in `wrt` can influence the output."""
     reaching: set[int] = set()
     for node in nodes:

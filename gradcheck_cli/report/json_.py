@@ -56,6 +56,7 @@ def result_dict(result: CaseResult) -> dict:
         "tolerance": None if result.tolerance is None else {"rtol": result.tolerance.rtol,
                                                              "atol": result.tolerance.atol},
         "evaluations": result.evaluations,
+        "notes": result.notes,
     }
 
 

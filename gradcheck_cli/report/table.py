@@ -35,8 +35,7 @@ def render_case(result: CaseResult, settings: dict) -> str:
     console = make_console(settings)
     if result.status == "pass" and not settings.get("single") and not settings.get("verbose"):
         console.print(Text.assemble((f"{STATUS_MARK['pass']} ", "green"), result.name, _where(result),
-                                    (f"  {len(result.gradients)} element(s), max rel error "
-                                     f"{_error(_max_rel_error(result))}", "dim")))
+                                    (f"  {len(result.gradients)} element(s), {_largest_error(result)}", "dim")))
     else:
         _print_case(console, result)
     return console.file.getvalue()
@@ -79,6 +78,8 @@ def _print_case(console: Console, result: CaseResult) -> None:
         console.print(Text.assemble(f"d/d{name} = ", (formula, "cyan")), overflow="fold")
     if result.status != "pass":
         console.print(failure_sentence(result), style=STATUS_STYLE[result.status], markup=False)
+    for note in result.notes:
+        console.print(f"note: {note}", style="yellow", markup=False)
     console.print()
 
 
@@ -141,9 +142,13 @@ def _error(value) -> str:
     return "—" if value is None else f"{value:.1e}"
 
 
-def _max_rel_error(result: CaseResult) -> float | None:
-    errors = [r.rel_error for r in result.gradients if r.rel_error is not None]
-    return max(errors, default=None)
+def _largest_error(result: CaseResult) -> str:
+    """The largest relative error, over elements whose gradient is not zero (else the absolute one)."""
+    relative = [r.rel_error for r in result.gradients if r.reference and r.rel_error is not None]
+    if relative:
+        return f"max rel error {_error(max(relative))}"
+    absolute = [r.abs_error for r in result.gradients if r.abs_error is not None]
+    return f"max abs error {_error(max(absolute, default=None))}"
 
 
 def _point_text(point: dict) -> str:
