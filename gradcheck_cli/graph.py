@@ -16,6 +16,7 @@ from typing import Iterable
 
 from . import simplify
 from .ops import OPS
+from .tensor_kernels import format_index
 
 ATOM = 100  # precedence of names, numbers and calls: never parenthesised
 NEGATIVE_NUMBER = OPS["neg"].precedence
@@ -103,9 +104,9 @@ class Graph:
     def var(self, name: str) -> Node:
         return self.raw("var", (), name)
 
-    def apply(self, op: str, *args) -> Node:
+    def apply(self, op: str, *args, attr=None) -> Node:
         nodes = tuple(a if isinstance(a, Node) else self.const(a) for a in args)
-        return simplify.rewrite(self, op, nodes)
+        return simplify.rewrite(self, op, nodes, attr)
 
 
 def ancestors(outputs: Iterable[Node]) -> list[Node]:
@@ -184,7 +185,17 @@ def _render(node: Node, parts: list[tuple[str, int]]) -> tuple[str, int]:
         if op_prec < spec.precedence:
             operand = f"({operand})"
         return f"{spec.symbol}{operand}", spec.precedence
-    return f"{spec.call_name or spec.name}({', '.join(text for text, _ in parts)})", ATOM
+    if spec.syntax == "postfix":
+        (operand, op_prec), = parts[:1]
+        if op_prec < ATOM:
+            operand = f"({operand})"
+        suffix = f"[{format_index(node.attr)}]" if spec.attrs == "index" else spec.symbol
+        return f"{operand}{suffix}", ATOM
+    if spec.attrs == "index":
+        texts = [text for text, _ in parts] + [f"[{format_index(node.attr)}]"]
+    else:
+        texts = [text for text, _ in parts] + [str(n) for n in (node.attr or ())]
+    return f"{spec.call_name or spec.name}({', '.join(texts)})", ATOM
 
 
 def _texts(nodes: list[Node], names: dict[int, str], limit: int) -> dict[int, tuple[str, int]] | None:

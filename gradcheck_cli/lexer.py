@@ -16,7 +16,7 @@ TOKEN_RULES: list[tuple[str, str]] = [
     ("SPACE", r"\s+"),
     ("NUMBER", r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"),
     ("NAME", r"[A-Za-z_][A-Za-z_0-9]*"),
-    ("OP", r"\*\*|>=|<=|==|!=|[-+*/<>(),;=\[\]]"),
+    ("OP", r"\*\*|>=|<=|==|!=|[-+*/@<>(),;=\[\]:.]"),
     ("BAD", r"."),  # anything else: an error that points at the character
 ]
 _SCANNER = "|".join(f"(?P<{kind}>{pattern})" for kind, pattern in TOKEN_RULES)

@@ -20,6 +20,8 @@ from typing import Callable
 
 import numpy as np
 
+from . import tensor_kernels as K
+
 # ---- node builders used by derivative rules ----
 
 
@@ -34,7 +36,7 @@ def _builder(op: str) -> Callable:
 
 sin, cos, sqrt, log, sigmoid, sign = (_builder(n) for n in ("sin", "cos", "sqrt", "log", "sigmoid", "sign"))
 sinh, cosh = _builder("sinh"), _builder("cosh")
-gt, ge, lt, le, eq = (_builder(n) for n in ("gt", "ge", "lt", "le", "eq"))
+gt, ge, lt, le, eq, ne = (_builder(n) for n in ("gt", "ge", "lt", "le", "eq", "ne"))
 
 
 def _torch():
@@ -48,7 +50,11 @@ def _torch():
 
 def broadcast_shapes(*shapes: tuple) -> tuple:
     """NumPy broadcasting of argument shapes; raises ValueError when they clash."""
-    return tuple(np.broadcast_shapes(*shapes))
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        listed = " and ".join(str(tuple(s)) for s in shapes)
+        raise ValueError(f"shapes {listed} cannot be broadcast together") from None
 
 
 def scalar_shape(*shapes: tuple) -> tuple:
@@ -73,10 +79,11 @@ class OpSpec:
     torch: Callable | None
     # Elementwise local derivatives, one per argument: (args..., out) -> node | number.
     partials: tuple[Callable, ...] | None = None
-    # Non-elementwise rule: (adjoint, args, out, shape_of) -> one adjoint per argument.
+    # Non-elementwise rule: (adjoint, node, shape_of) -> one adjoint per argument; the adjoint
+    # arrives with the node's full shape.
     vjp: Callable | None = None
     shape: Callable = broadcast_shapes
-    # Syntax: "function" (name(args)), "infix", "prefix" or "internal" (never parsed).
+    # Syntax: "function" (name(args)), "infix", "prefix" or "postfix" (x.T, x[...]).
     syntax: str = "function"
     symbol: str | None = None
     precedence: int = 100
@@ -94,13 +101,32 @@ class OpSpec:
     kinks: Callable | None = None
     # detach: no gradient, and finite differences hold it at its base value.
     holds_value: bool = False
-    # Reductions act over all non-batch axes of their argument.
+    # Reductions (sum, mean, ...): finite differences scale their rounding by the reduction of |x|.
     reduction: bool = False
+    # Elementwise ops broadcast their arguments; the evaluator lines up ranks for them.
+    elementwise: bool = True
+    # Static attribute written as trailing integer arguments: "axis" (optional), "shape", or
+    # "index" (written x[...]); None for ops without one.
+    attrs: str | None = None
+    # Any number of arguments, at least `arity` (concat, stack).
+    variadic: bool = False
+    # More names it is callable by (dot for matmul).
+    aliases: tuple[str, ...] = ()
     doc: str = ""
     # Argument names, for --list-ops (default: x, or a and b).
     param_names: tuple[str, ...] | None = None
     # Made by the symbolic engine; callable so that printed derivatives parse back.
     internal: bool = False
+
+    def evaluate(self, args, attr=None):
+        """The numpy implementation on batched arrays."""
+        return self.numpy(*args, attr) if self.attrs else self.numpy(*args)
+
+    def build_torch(self, args, attr=None):
+        return self.torch(*args, attr) if self.attrs else self.torch(*args)
+
+    def infer_shape(self, shapes, attr=None) -> tuple:
+        return tuple(self.shape(*shapes, attr) if self.attrs else self.shape(*shapes))
 
     @property
     def differentiable(self) -> bool:
@@ -108,7 +134,8 @@ class OpSpec:
 
     @property
     def params(self) -> tuple[str, ...]:
-        return self.param_names or (("x",) if self.arity == 1 else ("a", "b", "c")[: self.arity])
+        names = self.param_names or (("x",) if self.arity == 1 else ("a", "b", "c")[: self.arity])
+        return names + ("...",) if self.variadic else names
 
     @property
     def display_name(self) -> str:
@@ -123,10 +150,6 @@ def _comparison(name: str, symbol: str, np_fn: Callable, torch_fn: Callable) -> 
         syntax="infix", symbol=symbol, precedence=5, analytic=False,
         doc=f"1 where a {symbol} b, else 0; zero gradient",
     )
-
-
-def _batch_axes(x: np.ndarray) -> tuple[int, ...]:
-    return tuple(range(1, x.ndim))
 
 
 def _sigmoid(x):
@@ -147,10 +170,6 @@ def _sum_to(g, like):
 
 def _expand(x, like):
     return np.broadcast_to(x, np.broadcast_shapes(x.shape, like.shape))
-
-
-def _mean_vjp(adj, x, out, shape_of):
-    return [adj / max(1, math.prod(shape_of(x)))]
 
 
 _OPS: list[OpSpec] = [
@@ -227,27 +246,100 @@ _OPS: list[OpSpec] = [
            analytic=False, kinks=lambda a, b: [a - b]),
     OpSpec("detach", 1, lambda x: x, lambda x: x.detach(), holds_value=True,
            doc="the value of x, with no gradient flowing through it"),
-    # ---- reductions ----
-    OpSpec("sum", 1, lambda x: np.sum(x, axis=_batch_axes(x)), lambda x: x.sum(),
-           vjp=lambda adj, x, out, shape_of: [adj], shape=scalar_shape, reduction=True),
-    OpSpec("mean", 1, lambda x: np.mean(x, axis=_batch_axes(x)), lambda x: x.mean(),
-           vjp=_mean_vjp, shape=scalar_shape, reduction=True),
     OpSpec("expand", 2, _expand, lambda x, like: x.expand(like.shape),
            partials=(lambda x, like, out: 1, lambda x, like, out: 0), internal=True, param_names=("x", "like"),
            doc="x broadcast to the shape of `like`"),
     OpSpec("sum_to", 2, _sum_to, lambda g, like: g.sum_to_size(like.shape), internal=True, param_names=("g", "like"),
-           vjp=lambda adj, g, like, out, shape_of: [adj], shape=lambda g, like: like, reduction=True,
+           vjp=lambda adj, node, shape_of: [adj], shape=lambda g, like: like, elementwise=False,
            doc="g summed over the axes along which it was broadcast against `like`"),
+    # ---- reductions (over all elements, or one axis: sum(x, 0)) ----
+    OpSpec("sum", 1, lambda x, attr: np.sum(x, axis=K.reduced_axes(x, attr)),
+           lambda x, attr: x.sum() if attr is None else x.sum(attr[0]),
+           vjp=K.sum_vjp, shape=K.reduced_shape, attrs="axis", reduction=True, elementwise=False),
+    OpSpec("mean", 1, lambda x, attr: np.mean(x, axis=K.reduced_axes(x, attr)),
+           lambda x, attr: x.mean() if attr is None else x.mean(attr[0]),
+           vjp=K.mean_vjp, shape=K.reduced_shape, attrs="axis", reduction=True, elementwise=False),
+    OpSpec("amax", 1, lambda x, attr: np.max(x, axis=K.reduced_axes(x, attr)),
+           lambda x, attr: x.amax() if attr is None else x.amax(attr[0]), aliases=("max",),
+           vjp=K.extremum_vjp, shape=K.reduced_shape, attrs="axis", elementwise=False, analytic=False,
+           doc="the largest element (max(x) with one argument); ties share the gradient"),
+    OpSpec("amin", 1, lambda x, attr: np.min(x, axis=K.reduced_axes(x, attr)),
+           lambda x, attr: x.amin() if attr is None else x.amin(attr[0]), aliases=("min",),
+           vjp=K.extremum_vjp, shape=K.reduced_shape, attrs="axis", elementwise=False, analytic=False,
+           doc="the smallest element (min(x) with one argument); ties share the gradient"),
+    OpSpec("prod", 1, lambda x, attr: np.prod(x, axis=K.reduced_axes(x, attr)),
+           lambda x, attr: x.prod() if attr is None else x.prod(attr[0]),
+           vjp=K.prod_vjp, shape=K.reduced_shape, attrs="axis", elementwise=False,
+           domain=lambda x, attr=None: np.all(x != 0), domain_text="the gradient rule of prod needs non-zero elements"),
+    OpSpec("norm", 1, lambda x, attr: np.sqrt(np.sum(x * x, axis=K.reduced_axes(x, attr))),
+           lambda x, attr: _torch().linalg.vector_norm(x, dim=None if attr is None else attr[0]),
+           vjp=K.norm_vjp, shape=K.reduced_shape, attrs="axis", elementwise=False,
+           domain=lambda x, attr=None: np.any(x != 0), domain_text="the 2-norm is not differentiable at 0",
+           doc="the Euclidean (2-)norm"),
+    OpSpec("logsumexp", 1, K.logsumexp,
+           lambda x, attr: _torch().logsumexp(x.flatten(), 0) if attr is None else _torch().logsumexp(x, attr[0]),
+           vjp=K.logsumexp_vjp, shape=K.reduced_shape, attrs="axis", reduction=True, elementwise=False,
+           doc="log(sum(exp(x))), computed stably"),
+    OpSpec("softmax", 1, K.softmax, lambda x, attr: x.softmax(attr[0] if attr else -1),
+           vjp=K.softmax_vjp, shape=K.same_shape_on_axis, attrs="axis", elementwise=False,
+           doc="exp(x) / sum(exp(x)) along an axis (default: the last)"),
+    OpSpec("log_softmax", 1, K.log_softmax, lambda x, attr: x.log_softmax(attr[0] if attr else -1),
+           vjp=K.log_softmax_vjp, shape=K.same_shape_on_axis, attrs="axis", elementwise=False,
+           doc="x - logsumexp(x) along an axis (default: the last)"),
+    # ---- linear algebra and shapes ----
+    OpSpec("matmul", 2, K.matmul, lambda a, b: a @ b, vjp=K.matmul_vjp, shape=K.matmul_shape,
+           syntax="infix", symbol="@", precedence=20, call_name="matmul", aliases=("dot",), elementwise=False,
+           doc="matrix product of vectors and matrices (a @ b)"),
+    OpSpec("transpose", 1, K.transpose, lambda x: x.permute(*reversed(range(x.dim()))),
+           vjp=K.transpose_vjp, shape=lambda x: tuple(reversed(x)), syntax="postfix", symbol=".T",
+           call_name="transpose", elementwise=False, doc="axes reversed (x.T)"),
+    OpSpec("index", 1, K.index, lambda x, attr: x[K.index_items(attr)], vjp=K.index_vjp,
+           shape=K.index_shape, syntax="postfix", symbol="[]", attrs="index", elementwise=False,
+           doc="x[0], x[1, 2], x[1:3], x[:, 0]"),
+    OpSpec("unindex", 2, K.unindex, lambda v, like, attr: _torch_unindex(v, like, attr), vjp=K.unindex_vjp,
+           shape=lambda v, like, attr: like, attrs="index", elementwise=False, internal=True,
+           param_names=("values", "like"), doc="zeros shaped like `like` with `values` at the index"),
+    OpSpec("reshape", 1, K.reshape, lambda x, attr: x.reshape(attr), vjp=K.reshape_vjp,
+           shape=K.reshape_shape, attrs="shape", elementwise=False, param_names=("x", "d1", "d2"),
+           doc="x with a new shape, e.g. reshape(x, 2, 3); one dimension may be -1"),
+    OpSpec("concat", 1, K.concat, lambda *xs: _torch().cat(xs, 0), vjp=K.concat_vjp, shape=K.concat_shape,
+           variadic=True, elementwise=False, doc="the arguments joined along their first axis"),
+    OpSpec("stack", 1, K.stack, lambda *xs: _torch().stack(xs, 0), vjp=K.stack_vjp, shape=K.stack_shape,
+           variadic=True, elementwise=False, doc="the arguments stacked along a new first axis"),
+    OpSpec("where", 3, lambda c, a, b: np.where(c != 0, a, b), lambda c, a, b: _torch().where(c != 0, a, b),
+           partials=(lambda c, a, b, out: 0, lambda c, a, b, out: ne(c, 0), lambda c, a, b, out: eq(c, 0)),
+           analytic=False, param_names=("cond", "a", "b"), doc="a where cond is non-zero, else b"),
+    OpSpec("ones", 0, K.constant(1.0), None, shape=lambda attr: tuple(attr), attrs="shape", elementwise=False,
+           param_names=("d1", "d2"), doc="a tensor of ones, e.g. ones(3) or ones(2, 3)"),
+    OpSpec("zeros", 0, K.constant(0.0), None, shape=lambda attr: tuple(attr), attrs="shape", elementwise=False,
+           param_names=("d1", "d2"), doc="a tensor of zeros"),
+    OpSpec("eye", 0, K.eye, None, shape=lambda attr: (attr[0], attr[0]), attrs="shape", elementwise=False,
+           param_names=("n",), doc="the n x n identity matrix"),
 ]
+
+
+def _torch_unindex(values, like, attr):
+    out = values.new_zeros(like.shape)
+    out[K.index_items(attr)] = values
+    return out
 
 OPS: dict[str, OpSpec] = {op.name: op for op in _OPS}
 
-# Names callable as `name(args)` in expressions, mapped to their op.
-FUNCTIONS: dict[str, OpSpec] = {
-    **{op.name: op for op in _OPS if op.syntax == "function"},
-    **{op.call_name: op for op in _OPS if op.call_name},
-}
+
+def _callable_names() -> dict[str, list[OpSpec]]:
+    names: dict[str, list[OpSpec]] = {}
+    for op in _OPS:
+        own = [op.name] if op.syntax == "function" else []
+        for name in own + ([op.call_name] if op.call_name else []) + list(op.aliases):
+            names.setdefault(name, []).append(op)
+    return names
+
+
+# Names callable as `name(args)` in expressions, each with its overloads (max(a, b) and max(x)).
+OVERLOADS: dict[str, list[OpSpec]] = _callable_names()
+FUNCTIONS: dict[str, OpSpec] = {name: specs[0] for name, specs in OVERLOADS.items()}
 INFIX: dict[str, OpSpec] = {op.symbol: op for op in _OPS if op.syntax == "infix"}
 PREFIX: dict[str, OpSpec] = {op.symbol: op for op in _OPS if op.syntax == "prefix"}
+POSTFIX: dict[str, OpSpec] = {op.symbol: op for op in _OPS if op.syntax == "postfix"}
 
 CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}

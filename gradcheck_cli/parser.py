@@ -5,8 +5,11 @@ Grammar (EBNF)::
     program   = { binding ";" } expr [ ";" ]
     binding   = NAME "=" expr
     expr      = prefix { infix-op expr }          (precedence climbing)
-    prefix    = NUMBER | NAME | call | "(" expr ")" | ("-" | "+") expr
-    call      = NAME "(" [ expr { "," expr } ] ")"
+    prefix    = ("-" | "+") expr | postfix
+    postfix   = atom { "[" index { "," index } "]" | ".T" }
+    atom      = NUMBER | NAME | call | "(" expr ")"
+    call      = NAME "(" [ expr { "," expr } ] ")"     (trailing integers: an axis or a shape)
+    index     = INT | [ INT ] ":" [ INT ] [ ":" [ INT ] ]
 
 Every name that is not a constant, a function or an earlier binding is a free
 variable.  The parser builds raw graph nodes (no simplification) so the other
@@ -24,7 +27,7 @@ from .errors import LimitError, ParseError, Span
 from .graph import Graph, Node, ancestors
 from .lexer import Token, tokenize
 from .limits import DEFAULT_LIMITS, Limits
-from .ops import CONSTANTS, FUNCTIONS, INFIX, PREFIX, OpSpec
+from .ops import CONSTANTS, FUNCTIONS, INFIX, OVERLOADS, POSTFIX, PREFIX, OpSpec
 
 UNARY_PRECEDENCE = PREFIX["-"].precedence
 
@@ -197,7 +200,16 @@ class _Parser:
         return self.expression(spec.precedence - 1 if spec.right_assoc else spec.precedence)
 
     def prefix(self) -> tuple[Node, Span]:
-        """prefix = NUMBER | NAME | call | "(" expr ")" | ("-" | "+") expr"""
+        """prefix = ("-" | "+") expr | postfix"""
+        if self.at("-") or self.at("+"):
+            return self.signed()
+        node, span = self.atom()
+        while self.at("[") or self.at("."):
+            node, span = self.postfix(node, span)
+        return node, span
+
+    def atom(self) -> tuple[Node, Span]:
+        """atom = NUMBER | NAME | call | "(" expr ")" """
         token = self.token
         if token.kind == "NUMBER":
             return self.number(self.advance())
@@ -208,23 +220,81 @@ class _Parser:
             node, _ = self.expression(0)
             closing = self.expect(")", opening)
             return node, opening.span.cover(closing.span)
-        if self.at("-") or self.at("+"):
-            sign = self.advance()
-            if self.token.kind == "END":
-                raise self.error(f"expected an expression after {sign.text!r}, found end of input", self.token.span)
-            operand, span = self.expression(UNARY_PRECEDENCE)
-            span = sign.span.cover(span)
-            if sign.text == "+":
-                return operand, span
-            if operand.is_const:
-                return self.mark(self.graph.const(-operand.attr), span), span
-            return self.mark(self.graph.raw("neg", (operand,)), span), span
         if token.kind == "END":
             raise self.error("expected an expression, found end of input", token.span)
-        if self.at("["):
-            raise self.error("indexing and list literals are not supported in expressions", token.span,
-                             "pass vectors as values, e.g. --x 1,2,3")
         raise self.error(f"expected an expression, found {token.text!r}", token.span)
+
+    def postfix(self, node: Node, span: Span) -> tuple[Node, Span]:
+        """postfix = atom { "[" index { "," index } "]" | ".T" }"""
+        if self.at("."):
+            dot = self.advance()
+            if not (self.token.kind == "NAME" and self.token.text == "T"):
+                raise self.error(f"unknown attribute {self.describe(self.token)}", dot.span.cover(self.token.span),
+                                 "only .T (transpose) is supported")
+            end = self.advance()
+            spec = POSTFIX[".T"]
+            return self.mark(self.graph.raw(spec.name, (node,)), span.cover(end.span)), span.cover(end.span)
+        start = self.token.span
+        items = self.bracketed_index()
+        whole = span.cover(start).cover(self.tokens[self.position - 1].span)
+        return self.mark(self.graph.raw(POSTFIX["[]"].name, (node,), items), whole), whole
+
+    def bracketed_index(self) -> tuple:
+        opening = self.advance()
+        items = [self.index_item()]
+        while self.at(","):
+            self.advance()
+            items.append(self.index_item())
+        self.expect("]", opening)
+        return tuple(items)
+
+    def index_item(self):
+        """index = INT | [ INT ] ":" [ INT ] [ ":" [ INT ] ]"""
+        parts: list = [None]
+        colons = 0
+        while True:
+            if self.at(":"):
+                self.advance()
+                colons += 1
+                if colons > 2:
+                    raise self.error("too many ':' in a slice", self.tokens[self.position - 1].span)
+                parts.append(None)
+            elif self.at(",") or self.at("]"):
+                break
+            else:
+                if parts[-1] is not None:
+                    raise self.unexpected(None)
+                parts[-1] = self.integer("an index")
+        if colons == 0:
+            if parts[0] is None:
+                raise self.error("expected an index", self.token.span)
+            return parts[0]
+        parts += [None] * (3 - len(parts))
+        return ("slice", *parts)
+
+    def integer(self, what: str) -> int:
+        start = self.token.span
+        negative = self.at("-")
+        if negative:
+            self.advance()
+        token = self.token
+        if token.kind != "NUMBER" or not token.text.isdigit():
+            raise self.error(f"expected an integer for {what}, found {self.describe(token)}", start.cover(token.span))
+        self.advance()
+        return -int(token.text) if negative else int(token.text)
+
+    def signed(self) -> tuple[Node, Span]:
+        """("-" | "+") expr, at the precedence of unary minus"""
+        sign = self.advance()
+        if self.token.kind == "END":
+            raise self.error(f"expected an expression after {sign.text!r}, found end of input", self.token.span)
+        operand, span = self.expression(UNARY_PRECEDENCE)
+        span = sign.span.cover(span)
+        if sign.text == "+":
+            return operand, span
+        if operand.is_const:
+            return self.mark(self.graph.const(-operand.attr), span), span
+        return self.mark(self.graph.raw("neg", (operand,)), span), span
 
     def number(self, token: Token) -> tuple[Node, Span]:
         value = float(token.text)
@@ -237,7 +307,7 @@ class _Parser:
         name = token.text
         if self.at("("):
             return self.call(token)
-        if name in FUNCTIONS and name not in self.scope:
+        if name in OVERLOADS and name not in self.scope:
             raise self.error(f"{name!r} is a function", token.span, f"call it as {name}(...)")
         if name in self.scope:
             return self.scope[name], token.span
@@ -247,27 +317,52 @@ class _Parser:
         return self.mark(self.graph.var(name), token.span), token.span
 
     def call(self, name_token: Token) -> tuple[Node, Span]:
-        """call = NAME "(" [ expr { "," expr } ] ")" """
-        spec = FUNCTIONS.get(name_token.text)
-        if spec is None:
+        """call = NAME "(" [ expr { "," expr } ] ")"     (trailing integers: an axis or a shape)"""
+        overloads = OVERLOADS.get(name_token.text)
+        if overloads is None:
             raise self.unknown_function(name_token)
         opening = self.advance()
         args: list[Node] = []
+        index = None  # unindex(v, like, [0:2]) spells its index attribute in brackets
         if not self.at(")"):
             while True:
                 if self.at(")") or self.at(","):
                     raise self.error(f"expected an argument of {name_token.text}(), found {self.token.text!r}",
                                      self.token.span)
+                if self.at("[") and any(s.attrs == "index" for s in overloads):
+                    index = self.bracketed_index()
+                    break
                 args.append(self.expression(0)[0])
                 if not self.at(","):
                     break
                 self.advance()
         closing = self.expect(")", opening)
         span = name_token.span.cover(closing.span)
-        if len(args) != spec.arity:
-            plural = "s" if spec.arity != 1 else ""
-            raise self.error(f"{name_token.text}() takes {spec.arity} argument{plural}, got {len(args)}", span)
-        return self.mark(self.graph.raw(spec.name, tuple(args)), span), span
+        if index is not None:
+            spec = next(s for s in overloads if s.attrs == "index")
+            if len(args) != spec.arity:
+                raise self.error(f"{name_token.text}() takes {spec.arity} arguments and an index", span)
+            return self.mark(self.graph.raw(spec.name, tuple(args), index), span), span
+        spec, operands, attr = self.resolve_call(name_token.text, overloads, args, span)
+        return self.mark(self.graph.raw(spec.name, tuple(operands), attr), span), span
+
+    def resolve_call(self, name: str, overloads: list[OpSpec], args: list[Node], span: Span):
+        """The overload that fits the arguments, its operands, and its attribute from trailing integers."""
+        for spec in overloads:
+            if spec.attrs is None:
+                if len(args) == spec.arity or (spec.variadic and len(args) >= spec.arity):
+                    return spec, args, None
+                continue
+            operands, extra = args[: spec.arity], args[spec.arity:]
+            if len(operands) < spec.arity or (spec.attrs == "axis" and len(extra) > 1):
+                continue
+            if spec.attrs == "shape" and not extra:
+                continue
+            if not all(_is_integer(a) for a in extra):
+                raise self.error(f"{name}(): the {'axis' if spec.attrs == 'axis' else 'shape'} must be "
+                                 "integer numbers", span)
+            return spec, operands, (tuple(int(a.attr) for a in extra) if extra else None)
+        raise self.error(f"{name}() takes {_arity_text(overloads)}, got {len(args)}", span)
 
     def unknown_function(self, token: Token) -> ParseError:
         name = token.text
@@ -284,9 +379,6 @@ class _Parser:
                               "write multiplication explicitly, e.g. 2*x")
         if self.at(")"):
             return self.error("unmatched ')'", token.span)
-        if self.at("["):
-            return self.error("indexing is not supported in expressions", token.span,
-                              "reduce vectors with sum(...) or mean(...)")
         if self.at("="):
             return self.error("unexpected '='", token.span, "bindings look like `z = w*x + b; z**2`; compare with ==")
         return self.error(f"unexpected {token.text!r}", token.span)
@@ -295,3 +387,20 @@ class _Parser:
         used = {n.attr for n in ancestors([output]) if n.op == "var"}
         variables = [name for name in self.free_uses if name in used]
         return Expression(self.source, self.graph, output, self.scope, variables, self.spans)
+
+
+def _is_integer(node: Node) -> bool:
+    return node.is_const and float(node.attr).is_integer()
+
+
+def _arity_text(overloads: list[OpSpec]) -> str:
+    def one(spec: OpSpec) -> str:
+        count = f"{spec.arity} or more" if spec.variadic else str(spec.arity)
+        text = f"{count} argument{'s' if spec.arity != 1 or spec.variadic else ''}"
+        if spec.attrs == "axis":
+            text += " (and an optional axis)"
+        elif spec.attrs == "shape":
+            text += " (and a shape)" if spec.arity else "a shape"
+        return text if spec.arity or spec.attrs != "shape" else "a shape"
+
+    return " or ".join(dict.fromkeys(one(s) for s in overloads))

@@ -10,6 +10,7 @@ trailing-axis broadcasting lines up the node shapes, not the batch axis.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -40,8 +41,9 @@ class Plan:
             return None
         spec = OPS[node.op]
         rank = len(shapes(node))
-        pads = tuple(0 if spec.reduction else rank - len(shapes(a)) for a in node.args)
-        return Step(node, spec.numpy, tuple(self.slot[a.id] for a in node.args), pads)
+        pads = tuple(rank - len(shapes(a)) if spec.elementwise else 0 for a in node.args)
+        function = partial(_call_with_attr, spec.evaluate, node.attr) if spec.attrs else spec.numpy
+        return Step(node, function, tuple(self.slot[a.id] for a in node.args), pads)
 
     def run(self, inputs: dict[str, np.ndarray], dtype=np.float64,
             held: dict[int, np.ndarray] | None = None) -> list[np.ndarray]:
@@ -65,6 +67,10 @@ class Plan:
 
     def value(self, values: list[np.ndarray], node: Node) -> np.ndarray:
         return values[self.slot[node.id]]
+
+
+def _call_with_attr(evaluate, attr, *args):
+    return evaluate(args, attr)
 
 
 def _pad(value: np.ndarray, pad: int) -> np.ndarray:

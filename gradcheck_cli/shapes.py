@@ -14,11 +14,9 @@ from .ops import OPS
 class ShapeMismatch(Exception):
     """Arguments whose shapes the op cannot combine; carries the node."""
 
-    def __init__(self, node: Node, shapes: list[tuple]):
+    def __init__(self, node: Node, reason: str):
         self.node = node
-        self.shapes = shapes
-        listed = " and ".join(str(s) for s in shapes)
-        super().__init__(f"{OPS[node.op].display_name}: shapes {listed} cannot be broadcast together")
+        super().__init__(f"{OPS[node.op].display_name}: {reason}")
 
 
 class ShapeMap:
@@ -51,6 +49,6 @@ class ShapeMap:
             return tuple(self.variable_shapes[node.attr])
         arg_shapes = [self._shapes[a.id] for a in node.args]
         try:
-            return OPS[node.op].shape(*arg_shapes)
-        except ValueError:
-            raise ShapeMismatch(node, arg_shapes) from None
+            return OPS[node.op].infer_shape(arg_shapes, node.attr)
+        except ValueError as error:
+            raise ShapeMismatch(node, str(error)) from None

@@ -16,7 +16,9 @@ import numpy as np
 from .ops import OPS
 
 
-def rewrite(graph, op: str, args: tuple) -> "Node":  # noqa: F821 (Node lives in graph.py)
+def rewrite(graph, op: str, args: tuple, attr=None) -> "Node":  # noqa: F821 (Node lives in graph.py)
+    if attr is not None:
+        return graph.raw(op, args, attr)
     folded = _fold_constants(graph, op, args)
     if folded is not None:
         return folded
@@ -26,7 +28,8 @@ def rewrite(graph, op: str, args: tuple) -> "Node":  # noqa: F821 (Node lives in
 
 
 def _fold_constants(graph, op: str, args: tuple):
-    if not args or OPS[op].holds_value or not all(a.is_const for a in args):
+    spec = OPS[op]
+    if not args or spec.holds_value or not spec.elementwise or not all(a.is_const for a in args):
         return None
     with np.errstate(all="ignore"):
         value = float(OPS[op].numpy(*(np.float64(a.attr) for a in args)))

@@ -31,7 +31,7 @@ BAD_EXPRESSIONS = [
     ("x $ 2", "unexpected character '$'", 3),
     ("1e999*x", "too large", 1),
     ("", "expected an expression", 1),
-    ("x[0]", "indexing", 2),
+    ("x[1.5]", "expected an integer for an index", 3),
 ]
 
 

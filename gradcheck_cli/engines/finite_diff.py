@@ -135,8 +135,8 @@ def _magnitude(plan: Plan, values) -> float:
     for node in plan.nodes:
         value = np.abs(plan.value(values, node))
         if node.op in OPS and OPS[node.op].reduction:
-            value = np.abs(OPS[node.op].numpy(np.abs(plan.value(values, node.args[0])), *(
-                plan.value(values, a) for a in node.args[1:])))
+            magnitudes = [np.abs(plan.value(values, node.args[0]))] + [plan.value(values, a) for a in node.args[1:]]
+            value = np.abs(OPS[node.op].evaluate(magnitudes, node.attr))
         if value.size and np.all(np.isfinite(value)):
             largest = max(largest, float(np.max(value)))
     return largest

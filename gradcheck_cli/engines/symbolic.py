@@ -53,7 +53,9 @@ def _push(node: Node, adjoint: Node, reaches: set[int], shapes: ShapeMap):
     """(argument, its share of the adjoint) for each argument a variable reaches."""
     spec = OPS[node.op]
     if spec.vjp is not None:
-        shares = spec.vjp(adjoint, *node.args, node, shapes)
+        if shapes(adjoint) != shapes(node):  # vjp rules expect the adjoint at the node's full shape
+            adjoint = adjoint.graph.apply("expand", adjoint, node)
+        shares = spec.vjp(adjoint, node, shapes)
         return [(a, s) for a, s in zip(node.args, shares) if a.id in reaches]
     pushed = []
     for arg, partial in zip(node.args, spec.partials):

@@ -26,8 +26,10 @@ def autograd_gradients(output: Node, point: dict[str, np.ndarray], wrt: list[str
             values[node.id] = torch.tensor(node.attr, dtype=torch_dtype)
         elif node.op == "var":
             values[node.id] = leaves[node.attr]
+        elif not node.args:  # ones(3), eye(2): constants built by the registry's numpy kernel
+            values[node.id] = torch.tensor(OPS[node.op].evaluate([], node.attr)[0], dtype=torch_dtype)
         else:
-            values[node.id] = OPS[node.op].torch(*(values[a.id] for a in node.args))
+            values[node.id] = OPS[node.op].build_torch([values[a.id] for a in node.args], node.attr)
     result = values[output.id]
     targets = [leaves[name] for name in wrt]
     grads = torch.autograd.grad(result, targets, allow_unused=True) if result.requires_grad else [None] * len(wrt)
