@@ -14,7 +14,7 @@ import numpy as np
 
 from .compare import CaseResult, GradientRow, atol_note, judge, worst_status
 from .engines.finite_diff import finite_differences
-from .engines.symbolic import gradient_nodes
+from .engines.symbolic import jacobian_nodes
 from .engines.torch_engine import autograd_gradients
 from .domain import check_domain, check_gradients_finite
 from .errors import GradcheckError, ShapeError, UsageError
@@ -25,6 +25,9 @@ from .plan import Plan, batched
 from .shapes import ShapeMap, ShapeMismatch
 from .spec import Spec
 
+
+
+MAX_JACOBIAN_ENTRIES = 1_000_000
 
 
 def run(spec: Spec) -> CaseResult:
@@ -75,34 +78,53 @@ def _check(spec: Spec, result: CaseResult) -> None:
     manuals = {name: _parse_manual(expression, name, text, wrt, spec) for name, text in spec.manual.items()}
     shapes = ShapeMap({name: value.shape for name, value in point.items()})
     with _located_shape_errors(expression, manuals):
-        _require_scalar(expression, shapes)
-        symbolic = gradient_nodes(expression.output, wrt, shapes)
+        output_shape = _checked_output_shape(expression, shapes, point, wrt, spec)
+        rows = jacobian_nodes(expression.output, wrt, shapes)
         manual_nodes = {name: m.output for name, m in manuals.items()}
-        _check_manual_shapes(manuals, point, shapes)
-        plan = Plan([expression.output, *symbolic.values(), *manual_nodes.values()], shapes)
-    names = expression.names()
-    result.formulas = {name: to_text(node, names) for name, node in symbolic.items()}
+        _check_manual_shapes(manuals, point, shapes, output_shape)
+        plan = Plan([expression.output, *(n for row in rows for n in row.values()), *manual_nodes.values()], shapes)
+    if output_shape == ():
+        result.formulas = {name: to_text(node, expression.names()) for name, node in rows[0].items()}
 
     values = plan.run({n: batched(v.astype(spec.dtype)) for n, v in point.items()}, dtype=np.dtype(spec.dtype))
     check_domain(expression, plan, values, wrt)
-    result.value = float(plan.value(values, expression.output)[0])
+    value = plan.value(values, expression.output)[0]
+    result.value = float(value) if output_shape == () else value.astype(np.float64).tolist()
 
-    def evaluated(node: Node, name: str) -> np.ndarray:
-        return np.broadcast_to(plan.value(values, node)[0], point[name].shape).astype(np.float64)
+    def jacobian(name: str, nodes: list[Node]) -> np.ndarray:
+        shape = point[name].shape
+        stacked = np.stack([np.broadcast_to(plan.value(values, n)[0], shape) for n in nodes])
+        return stacked.reshape(output_shape + shape).astype(np.float64)
+
+    def full(name: str, array) -> np.ndarray:
+        return np.broadcast_to(np.asarray(array, dtype=np.float64), output_shape + point[name].shape)
 
     answers = {
-        "symbolic": {name: evaluated(node, name) for name, node in symbolic.items()},
-        "manual": {name: evaluated(node, name) for name, node in manual_nodes.items()},
+        "symbolic": {name: jacobian(name, [row[name] for row in rows]) for name in wrt},
+        "manual": {name: full(name, plan.value(values, node)[0]) for name, node in manual_nodes.items()},
         "autograd": autograd_gradients(expression.output, point, wrt, spec.dtype)[1],
-        "expected": {name: np.broadcast_to(v, point[name].shape) for name, v in spec.expected.items()},
+        "expected": {name: full(name, v) for name, v in spec.expected.items()},
     }
     check_gradients_finite(answers["symbolic"], answers["autograd"])
     fd = _finite_differences(expression, shapes, point, wrt, spec.dtype)
     answers["finite_difference"], fd_errors = fd.gradients, fd.errors
     result.evaluations = {"finite_difference": fd.evaluations}
-    result.gradients = _rows(wrt, point, answers, fd_errors, spec)
+    result.gradients = _rows(wrt, point, output_shape, answers, fd_errors, spec)
     result.notes = [n for n in (atol_note(result.gradients, spec.tolerance),) if n]
     result.status = worst_status(row.status for row in result.gradients)
+
+
+def _checked_output_shape(expression: Expression, shapes: ShapeMap, point, wrt, spec: Spec) -> tuple:
+    shape = shapes(expression.output)
+    entries = math.prod(shape) * sum(point[name].size for name in wrt)
+    if entries > MAX_JACOBIAN_ENTRIES:
+        raise ShapeError(f"the expression's value has shape {shape}: its Jacobian would have {entries:,} "
+                         f"entries (at most {MAX_JACOBIAN_ENTRIES:,} are checked)", expression.source,
+                         expression.span_of(expression.output), "reduce it with sum(...) or mean(...)")
+    for name, value in spec.expected.items():
+        if np.shape(value) not in ((), point[name].shape, shape + point[name].shape):
+            raise UsageError(f"expect.{name} has shape {np.shape(value)}; expected {shape + point[name].shape}")
+    return shape
 
 
 def _finite_differences(expression: Expression, shapes: ShapeMap, point, wrt, dtype: str):
@@ -112,18 +134,20 @@ def _finite_differences(expression: Expression, shapes: ShapeMap, point, wrt, dt
     return finite_differences(plan, expression.output, point64, wrt)
 
 
-def _rows(wrt, point, answers, fd_errors, spec: Spec) -> list[GradientRow]:
+def _rows(wrt, point, output_shape, answers, fd_errors, spec: Spec) -> list[GradientRow]:
     rows = []
     for name in wrt:
-        for index in np.ndindex(point[name].shape):
-            row = GradientRow(wrt=name, index=list(index))
-            for engine, by_name in answers.items():
-                if name in by_name:
-                    setattr(row, engine, float(by_name[name][index]))
-            row.fd_error = float(fd_errors[name][index])
-            if not math.isfinite(row.finite_difference):  # no step stayed inside the domain
-                row.finite_difference = row.fd_error = None
-            rows.append(judge(row, spec.tolerance))
+        for out in np.ndindex(output_shape):
+            for index in np.ndindex(point[name].shape):
+                entry = out + index
+                row = GradientRow(wrt=name, index=list(index), output_index=list(out))
+                for engine, by_name in answers.items():
+                    if name in by_name:
+                        setattr(row, engine, float(by_name[name][entry]))
+                row.fd_error = float(fd_errors[name][entry])
+                if not math.isfinite(row.finite_difference):  # no step stayed inside the domain
+                    row.finite_difference = row.fd_error = None
+                rows.append(judge(row, spec.tolerance))
     return rows
 
 
@@ -175,23 +199,16 @@ def _parse_manual(expression: Expression, name: str, text: str, wrt: list[str], 
     return manual
 
 
-def _require_scalar(expression: Expression, shapes: ShapeMap) -> None:
-    shape = shapes(expression.output)
-    if shape != ():
-        raise ShapeError(f"the expression's value has shape {shape}; a gradient needs a scalar",
-                         expression.source, expression.span_of(expression.output),
-                         "reduce it with sum(...) or mean(...)")
-
-
-def _check_manual_shapes(manuals: dict[str, Expression], point, shapes: ShapeMap) -> None:
+def _check_manual_shapes(manuals: dict[str, Expression], point, shapes: ShapeMap, output_shape: tuple) -> None:
     for name, manual in manuals.items():
-        shape, target = shapes(manual.output), point[name].shape
+        shape, target = shapes(manual.output), output_shape + point[name].shape
         try:
             fits = np.broadcast_shapes(shape, target) == target
         except ValueError:
             fits = False
         if not fits:
-            raise ShapeError(f"the manual gradient for {name} has shape {shape}, but {name} has shape {target}",
+            what = "gradient" if output_shape == () else "Jacobian"
+            raise ShapeError(f"the manual {what} for {name} has shape {shape}, but should have shape {target}",
                              manual.source, manual.span_of(manual.output))
 
 

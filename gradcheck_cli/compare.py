@@ -35,6 +35,7 @@ class GradientRow:
 
     wrt: str
     index: list[int]
+    output_index: list[int] = field(default_factory=list)  # the Jacobian row; [] for a scalar expression
     symbolic: float | None = None
     manual: float | None = None
     finite_difference: float | None = None

@@ -19,6 +19,7 @@ import ast
 import itertools
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -26,12 +27,33 @@ import torch
 
 from gradcheck_cli import check
 from gradcheck_cli.engines.symbolic import gradient_nodes
-from gradcheck_cli.graph import Node, same_structure, to_text
-from gradcheck_cli.ops import CONSTANTS, FUNCTIONS, INFIX, OPS, PREFIX
+from gradcheck_cli.graph import Node, ancestors, same_structure, to_text
+from gradcheck_cli.ops import CONSTANTS, FUNCTIONS, INFIX, OPS, OVERLOADS, POSTFIX, PREFIX
 from gradcheck_cli.parser import parse
 from gradcheck_cli.shapes import ShapeMap
 
 RTOL = 1e-12
+
+
+@dataclass(frozen=True)
+class At:
+    """A sample point of an op with a static attribute: an axis, a shape or an index."""
+
+    args: tuple
+    attr: object = None
+
+
+@dataclass(frozen=True)
+class Case:
+    """An expression for check() with its own point: tensor ops reduce their value to a scalar here."""
+
+    text: str
+    at: dict
+    wrt: tuple[str, ...] | None = None
+
+
+def C(text: str, wrt: tuple[str, ...] | None = None, **at) -> Case:
+    return Case(text, at, wrt)
 
 
 @dataclass
@@ -39,16 +61,40 @@ class Row:
     """Sample points for one op.  `args` names the op's arguments (variables in the checks)."""
 
     args: tuple[str, ...]
-    points: list[tuple]  # inside the domain, away from kinks and ties: forward and gradient checks
-    forward_only: list[tuple] = field(default_factory=list)  # ties etc.: forward comparison only
-    checks: list[str] | None = None  # expressions for check(); default: the op applied to `args`
+    points: list[tuple | At]  # inside the domain, away from kinks and ties: forward and gradient checks
+    forward_only: list[tuple | At] = field(default_factory=list)  # ties, other axes etc.: forward only
+    # expressions for check(): a string is checked at every point of `points`, a Case at its own point;
+    # default: the op applied to `args`
+    checks: list[str | Case] | None = None
+    text: str | None = None  # the op applied to `args` in its own syntax, where `args` alone do not say it
+    reference: Callable | None = None  # attr -> torch tensor, for ops that have no torch builder
+
+
+def split(point) -> tuple[tuple, object]:
+    """(argument values, attribute) of a sample point."""
+    return (tuple(point.args), point.attr) if isinstance(point, At) else (tuple(point), None)
+
+
+def S(start=None, stop=None, step=None) -> tuple:
+    """A slice as the index attribute spells it."""
+    return ("slice", start, stop, step)
 
 
 M23 = [[0.5, -1.0, 2.0], [1.5, 3.0, -0.25]]
+M23B = [[-0.75, 1.25, 0.5], [2.0, -1.5, 1.0]]
+M32 = [[0.25, -2.0], [1.25, 0.5], [-1.5, 3.0]]
+M22 = [[1.0, -0.5], [0.25, 2.0]]
 V3 = [0.5, -1.0, 2.0]
+V3B = [1.25, 0.75, -0.5]
+V2 = [1.5, -0.5]
 BINARY = [(0.7, -1.3), (2.5, 3.25), (-4.0, 0.125)]
 COMPARE = [(0.7, -1.3), (-1.3, 0.7), (-2.5, 3.0)]
 TIES = [(2.0, 2.0), (-0.5, -0.5)]
+# reductions: over everything, along each axis, and of a scalar
+AXES = [At((M23,), (0,)), At((M23,), (1,)), At((M23,), (-1,)), At((M23,), (-2,)), At((V3,), (0,)),
+        At((V3,), (-1,)), At((1.5,))]
+# values whose exp overflows: the kernels must shift by the maximum
+LARGE = [At(([1000.0, 1001.0, 999.5],)), At(([[-1000.0, 5.0], [1000.0, 2.0]],), (0,))]
 
 OP_TABLE: dict[str, Row] = {
     "add": Row(("a", "b"), BINARY),
@@ -89,12 +135,93 @@ OP_TABLE: dict[str, Row] = {
     "min": Row(("a", "b"), [(0.7, -1.3), (-1.3, 0.7)], forward_only=TIES),
     "max": Row(("a", "b"), [(0.7, -1.3), (-1.3, 0.7)], forward_only=TIES),
     "detach": Row(("x",), [(0.7,), (-2.0,)], checks=["detach(x)", "x*detach(x)", "sin(detach(x))*x"]),
-    "sum": Row(("x",), [(V3,), (M23,)], checks=["sum(x)", "sum(x*x)"]),
-    "mean": Row(("x",), [(V3,), (M23,)], checks=["mean(x)", "mean(sin(x))"]),
     "expand": Row(("x", "l"), [([1.0, 2.0, 3.0], M23), ([[1.0], [2.0]], M23), (1.5, V3)],
                   checks=["sum(expand(x, l)**2)", "sum(expand(x, l)*l)"]),
     "sum_to": Row(("g", "l"), [(M23, [1.0, 2.0, 3.0]), (M23, [[1.0], [2.0]]), (V3, [1.0])],
                   checks=["sum(sum_to(g, l)**2)", "sum(sum_to(g, l)*l)"]),
+    # ---- reductions: all elements, or one axis (sum(x, 0)) ----
+    "sum": Row(("x",), [(V3,), (M23,)], AXES,
+               checks=["sum(x)", "sum(x*x)", C("sum(sum(x, 0)*w)", x=M23, w=V3),
+                       C("sum(sum(x, -1)**2)", x=M23), C("sum(x, 0)*y", x=V3, y=1.5)]),
+    "mean": Row(("x",), [(V3,), (M23,)], AXES,
+                checks=["mean(x)", "mean(sin(x))", C("sum(mean(x, 1)*w)", x=M23, w=V2),
+                        C("sum(mean(x, -2)**2)", x=M23)]),
+    # (M23 has no ties, overall or along either axis)
+    "amax": Row(("x",), [(V3,), (M23,)], AXES + [At(([1.0, 3.0, 3.0],)), At(([[2.0, 2.0], [1.0, 2.0]],), (1,))],
+                checks=["amax(x)", "max(x)", "amax(x**2)", C("sum(amax(x, 0)*w)", x=M23, w=V3),
+                        C("sum(max(x, -1)*w)", x=M23, w=V2)]),
+    "amin": Row(("x",), [(V3,), (M23,)], AXES + [At(([1.0, -3.0, -3.0],)), At(([[2.0, 2.0], [1.0, 2.0]],), (0,))],
+                checks=["amin(x)", "min(x)", "amin(x**2)", C("sum(amin(x, 1)*w)", x=M23, w=V2),
+                        C("sum(min(x, 0)*w)", x=M23, w=V3)]),
+    "prod": Row(("x",), [(V3,), (M23,)], AXES + [At(([0.0, 2.0, 3.0],))],
+                checks=["prod(x)", "prod(2*x)", C("sum(prod(x, 0)*w)", x=M23, w=V3),
+                        C("sum(prod(x, 1)**2)", x=M23)]),
+    "norm": Row(("x",), [(V3,), (M23,)], AXES,
+                checks=["norm(x)", "norm(x)**2", C("sum(norm(x, 1)*w)", x=M23, w=V2),
+                        C("sum(norm(x, 0)*w)", x=M23, w=V3)]),
+    "logsumexp": Row(("x",), [(V3,), (M23,)], AXES + LARGE,
+                     checks=["logsumexp(x)", "logsumexp(2*x)", C("sum(logsumexp(x, 0)*w)", x=M23, w=V3),
+                             C("sum(logsumexp(x, -1)*w)", x=M23, w=V2)]),
+    "softmax": Row(("x",), [(V3,), (M23,)], AXES + LARGE,
+                   checks=[C("sum(softmax(x)*w)", x=V3, w=V3B), C("sum(softmax(x)*w)", x=M23, w=M23B),
+                           C("sum(softmax(x, 0)*w)", x=M23, w=M23B), C("sum(softmax(x, -2)**2)", x=M23),
+                           C("softmax(x)[1]", x=V3)]),
+    "log_softmax": Row(("x",), [(V3,), (M23,)], AXES + LARGE,
+                       checks=[C("-sum(y*log_softmax(x))", x=V3, y=[0.0, 1.0, 0.0]),
+                               C("sum(log_softmax(x)*w)", x=M23, w=M23B),
+                               C("sum(log_softmax(x, 0)*w)", x=M23, w=M23B),
+                               C("sum(log_softmax(x, 1)**2)", x=M23)]),
+    # ---- linear algebra and shapes ----
+    "matmul": Row(("a", "b"), [(V3, V3B), (M23, V3), (V2, M23), (M23, M32), (M22, M22)],
+                  checks=["sum(a @ b)", "sum((a @ b)**2)", "sum(dot(a, b)**2)", "sum(matmul(a, b)**3)",
+                          C("sum((a @ b) @ c)", a=M23, b=M32, c=V2), C("a @ b @ c", a=V2, b=M23, c=V3)]),
+    "transpose": Row(("x",), [(M23,), (M32,), (V3,)], [(1.5,), ([[2.0, 3.0]],)],
+                     checks=["sum(x.T @ x)", "sum(transpose(x)**3)", C("sum(x.T*w)", x=M23, w=M32),
+                             C("sum((x @ w.T)**2)", x=M23, w=M23B)]),
+    "index": Row(("x",), [At((M23,), (1, S(0, 2))), At((V3,), (0,)), At((M23,), (S(), 0))],
+                 [At((V3,), (S(1, 3),)), At((V3,), (-1,)), At((M23,), (-1, -2)), At((M23,), (S(None, None, 2),)),
+                  At((M23,), (1,)), At((M23,), (S(), S(1, None))), At((M32,), (S(1, 3), S(None, 1)))],
+                 checks=[C("x[1, 2]", x=M23), C("x[0]*x[2]", x=V3), C("sum(x[1:3]**2)", x=V3),
+                         C("sum(x[:, 0]*w)", x=M23, w=V2), C("sum(x[-1]**3)", x=M23),
+                         C("sum(x[::2]*w)", x=V3, w=V2), C("x[1][0]*x[0, 2]", x=M23),
+                         C("sum(x[0:1, 1:]**2)", x=M23)],
+                 text="x[1, 0:2]"),
+    "unindex": Row(("v", "l"), [At((V3, M23), (1,)), At((2.0, V3), (0,)), At((V2, V3), (S(1, 3),))],
+                   [At((V2, M23), (S(), 2)), At((-1.5, M23), (1, 0))],
+                   checks=[C("sum(unindex(v, l, [1])*w)", v=V3, l=M23, w=M23B),
+                           C("sum(unindex(v, l, [1:3])**2)", v=V2, l=V3),
+                           C("sum(unindex(v, l, [:, 2])*l)", v=V2, l=M23)],
+                   text="unindex(v, l, [0:2])"),
+    "reshape": Row(("x",), [At((M23,), (3, 2)), At((M23,), (6,)), At((V3,), (3, 1))],
+                   [At((M23,), (-1,)), At((M23,), (2, -1)), At((V3,), (1, 3, 1)), At((M23,), (1, 6))],
+                   checks=[C("sum(reshape(x, 3, 2)*w)", x=M23, w=M32), C("sum(reshape(x, 3, 2) @ w)", x=M23, w=V2),
+                           C("sum(reshape(x, -1)*w)", x=M23, w=M23B[0] + M23B[1]),
+                           C("sum((reshape(x, 3, 1)*y)**2)", x=V3, y=V2)],
+                   text="reshape(x, 3, 2)"),
+    "concat": Row(("a", "b"), [(V3, V2), (M23, [[1.0, 2.0, 3.0]]), (V2, V2)],
+                  [(V3, V2, V3), (M23, M23B, [[4.0, 5.0, 6.0]])],
+                  checks=["sum(concat(a, b)**3)", C("sum(concat(a, b, a)*w)", a=V2, b=V3, w=V3 + V2 + V2),
+                          C("sum(concat(a, b) @ w)", a=M23, b=M23B, w=V3)]),
+    "stack": Row(("a", "b"), [(V3, V3B), (M23, M23B), (1.5, -0.5)], [(V3, V3B, V3), (2.0, 3.0, -1.0)],
+                 checks=["sum(stack(a, b)**3)", C("sum(stack(a, b, a)*w)", a=V2, b=[3.0, -1.0], w=M32),
+                         C("sum(stack(a, b) @ w)", a=V3, b=V3B, w=V3)]),
+    "where": Row(("c", "a", "b"), [([1.0, -2.0, 0.5], V3, V3B), ([[1.0], [-1.0]], M23, V3B), (1.0, V3, 0.25)],
+                 [([1.0, 0.0, 1.0], V3, V3B), (0.0, V3, V3B), ([[0.0], [1.0]], M23, M23B)],
+                 checks=["sum(where(c, a, b)**2)", C("sum(where(a > b, a, b)**2)", a=V3, b=V3B),
+                         C("sum(where(c, a, b)*w)", ("a", "b"), c=[1.0, 0.0, 1.0], a=V3, b=V3B, w=V3B),
+                         C("sum(where(a < 0.7, a**2, b*a))", a=M23, b=M23B)]),
+    # ---- constants: no gradient of their own ----
+    "ones": Row((), [At((), (2, 3)), At((), (3,))], [At((), (1,)), At((), (2, 1, 2))],
+                checks=[C("sum(ones(2, 3)*x)", x=M23), C("sum((x @ ones(3))**2)", x=M23),
+                        C("sum((ones(3) - x)**2)", x=V3)],
+                text="ones(2, 3)", reference=lambda attr: torch.ones(attr, dtype=torch.float64)),
+    "zeros": Row((), [At((), (2, 3)), At((), (3,))], [At((), (1,))],
+                 checks=[C("sum((zeros(3) + x)**3)", x=V3), C("sum((zeros(2, 3) + x)*x)", x=M23)],
+                 text="zeros(3)", reference=lambda attr: torch.zeros(attr, dtype=torch.float64)),
+    "eye": Row((), [At((), (3,)), At((), (2,))], [At((), (1,))],
+               checks=[C("sum((eye(3) + x) @ y)", x=M23B[:1] * 3, y=V3), C("sum((eye(2)*x)**2)", x=M22),
+                       C("sum(x @ eye(3) @ y)", x=M23, y=V3)],
+               text="eye(3)", reference=lambda attr: torch.eye(attr[0], dtype=torch.float64)),
 }
 
 OP_NAMES = sorted(OPS)
@@ -102,11 +229,16 @@ OP_NAMES = sorted(OPS)
 
 def op_text(name: str) -> str:
     """The op applied to its row's variables, in the op's own syntax."""
-    spec, args = OPS[name], OP_TABLE[name].args
+    spec, row = OPS[name], OP_TABLE[name]
+    if row.text is not None:
+        return row.text
+    args = row.args
     if spec.syntax == "infix":
         return f"{args[0]} {spec.symbol} {args[1]}"
     if spec.syntax == "prefix":
         return f"{spec.symbol}{args[0]}"
+    if spec.syntax == "postfix" and spec.symbol == ".T":
+        return f"{args[0]}.T"
     assert spec.syntax == "function", f"{name}: syntax {spec.syntax!r} has no text form"
     return f"{spec.call_name or spec.name}({', '.join(args)})"
 
@@ -122,11 +254,15 @@ def gradient_cases():
     for name in OP_NAMES:
         row = OP_TABLE.get(name)
         if row is None:
-            yield pytest.param(name, None, None, id=f"{name}-missing")
+            yield pytest.param(name, None, None, None, id=f"{name}-missing")
             continue
-        for text in row.checks or [op_text(name)]:
+        for check_ in row.checks or [op_text(name)]:
+            if isinstance(check_, Case):
+                yield pytest.param(name, check_.text, check_.at, check_.wrt, id=f"{name}-{check_.text}-case")
+                continue
             for i, point in enumerate(row.points):
-                yield pytest.param(name, text, point, id=f"{name}-{text}-{i}")
+                values, _ = split(point)
+                yield pytest.param(name, check_, dict(zip(row.args, values)), None, id=f"{name}-{check_}-{i}")
 
 
 def _require_row(name: str) -> Row:
@@ -156,20 +292,37 @@ def test_row_matches_spec(name):
     assert len(row.args) == spec.arity
     assert len(row.points) >= 2
     for point in row.points + row.forward_only:
-        assert len(point) == spec.arity
+        values, attr = split(point)
+        assert len(values) >= spec.arity if spec.variadic else len(values) == spec.arity
+        if attr is not None:
+            assert spec.attrs, f"{name} takes no attribute, but a point gives {attr!r}"
+    if spec.attrs in ("shape", "index"):  # the attribute is not optional
+        assert all(split(p)[1] is not None for p in row.points + row.forward_only)
+        assert row.text is not None
+    if spec.torch is None:
+        assert spec.arity == 0 and row.reference is not None
+    for check_ in row.checks or []:
+        if isinstance(check_, Case):
+            assert set(check_.at) == set(parse(check_.text).variables), check_
     # every op is reachable from the expression language
     if spec.syntax == "infix":
         assert INFIX[spec.symbol] is spec
     elif spec.syntax == "prefix":
         assert PREFIX[spec.symbol] is spec
+    elif spec.syntax == "postfix":
+        assert POSTFIX[spec.symbol] is spec
     else:
         assert FUNCTIONS[spec.call_name or spec.name] is spec
     if spec.call_name:
         assert FUNCTIONS[spec.call_name] is spec
+    for alias in spec.aliases:
+        assert spec in OVERLOADS[alias], f"{name} is not callable as {alias}"
     assert isinstance(spec.differentiable, bool)
     assert not (spec.partials is not None and spec.vjp is not None)
     if spec.partials is not None:
         assert len(spec.partials) == spec.arity
+    if spec.internal:  # made by the symbolic engine, yet parseable so that printed derivatives read back
+        assert FUNCTIONS[spec.name] is spec
 
 
 def test_registry_tables_are_consistent():
@@ -177,42 +330,102 @@ def test_registry_tables_are_consistent():
         assert spec.symbol == symbol and spec.arity == 2
     for symbol, spec in PREFIX.items():
         assert spec.symbol == symbol and spec.arity == 1
-    assert set(INFIX) == {"+", "-", "*", "/", "**", ">", ">=", "<", "<=", "==", "!="}
+    for symbol, spec in POSTFIX.items():
+        assert spec.symbol == symbol and spec.arity == 1
+    assert set(INFIX) == {"+", "-", "*", "/", "**", ">", ">=", "<", "<=", "==", "!=", "@"}
     assert set(PREFIX) == {"-"}
+    assert set(POSTFIX) == {".T", "[]"}
     for fname, spec in FUNCTIONS.items():
-        assert fname in (spec.name, spec.call_name)
+        assert fname in (spec.name, spec.call_name) + spec.aliases
         assert fname not in CONSTANTS
-    # Python's precedence: comparisons < +,- < *,/ < unary - < **
+        assert OVERLOADS[fname][0] is spec
+    # one name, two ops: max(a, b) elementwise, max(x) the largest element
+    assert [s.name for s in OVERLOADS["max"]] == ["max", "amax"]
+    assert [s.name for s in OVERLOADS["min"]] == ["min", "amin"]
+    assert [s.name for s in OVERLOADS["dot"]] == ["matmul"]
+    assert parse("max(a, b)").output.op == "max" and parse("max(x)").output.op == "amax"
+    assert parse("min(x, 1)").output.op == "amin" and parse("min(x, y)").output.op == "min"
+    # Python's precedence: comparisons < +,- < *,/,@ < unary - < ** < postfix (.T, [])
     p = {s: INFIX[s].precedence for s in INFIX}
     assert p[">"] == p[">="] == p["<"] == p["<="] == p["=="] == p["!="] < p["+"] == p["-"]
-    assert p["+"] < p["*"] == p["/"] < PREFIX["-"].precedence < p["**"]
+    assert p["+"] < p["*"] == p["/"] == p["@"] < PREFIX["-"].precedence < p["**"]
+    assert all(p["**"] < spec.precedence for spec in POSTFIX.values())
     assert INFIX["**"].right_assoc and not any(s.right_assoc for k, s in INFIX.items() if k != "**")
 
 
 # ---- numpy vs torch forward -------------------------------------------------------------------------
 
 
+def _torch_value(name: str, values: tuple, attr) -> np.ndarray:
+    spec, row = OPS[name], OP_TABLE[name]
+    if spec.torch is None:
+        return row.reference(attr).numpy()
+    return spec.build_torch([torch.tensor(v, dtype=torch.float64) for v in values], attr).detach().numpy()
+
+
 @pytest.mark.parametrize("name, point", list(forward_cases()))
 def test_numpy_and_torch_forward_agree(name, point):
     spec = OPS[name]
     _require_row(name)
-    np_args = [np.asarray(v, dtype=np.float64)[np.newaxis] for v in point]  # leading batch axis
+    values, attr = split(point)
+    np_args = [np.asarray(v, dtype=np.float64)[np.newaxis] for v in values]  # leading batch axis
     with np.errstate(all="raise"):
-        np_value = np.asarray(spec.numpy(*np_args))
-    torch_value = spec.torch(*(torch.tensor(v, dtype=torch.float64) for v in point)).detach().numpy()
+        np_value = np.asarray(spec.evaluate(np_args, attr))
+    torch_value = _torch_value(name, values, attr)
     assert np_value.shape == (1,) + torch_value.shape, (np_value.shape, torch_value.shape)
     assert np_value.dtype == np.float64 and torch_value.dtype == np.float64
     np_value, torch_value = np_value[0], torch_value
     assert np.all(np.isfinite(np_value))
-    np.testing.assert_allclose(np_value, torch_value, rtol=RTOL, atol=0)
+    np.testing.assert_allclose(np_value, torch_value, rtol=RTOL, atol=1e-300)
     # and the shape rule predicts the shape
-    assert spec.shape(*(np.shape(v) for v in point)) == torch_value.shape
+    assert spec.infer_shape([np.shape(v) for v in values], attr) == torch_value.shape
+
+
+def batched_cases():
+    """Points of a row that share shapes and attribute, evaluated as one batch."""
+    for name in OP_NAMES:
+        row = OP_TABLE.get(name)
+        if row is None or OPS[name].arity == 0:
+            continue
+        groups: dict[tuple, list] = {}
+        for point in row.points + row.forward_only:
+            values, attr = split(point)
+            groups.setdefault((tuple(np.shape(v) for v in values), repr(attr)), []).append(point)
+        for i, group in enumerate(groups.values()):
+            yield pytest.param(name, group, id=f"{name}-{i}")
+
+
+@pytest.mark.parametrize("name, group", list(batched_cases()))
+def test_numpy_kernels_work_on_batches(name, group):
+    """The evaluator runs many points at once (finite differences): batch entries stay independent,
+    and an argument with batch size 1 broadcasts against the others."""
+    spec = OPS[name]
+    attr = split(group[0])[1]
+    rows = [split(p)[0] for p in group]
+    if len(rows) == 1:  # a batch of one point and its negation, or of the point twice
+        negated = tuple(-np.asarray(v) for v in rows[0])
+        rows = rows + [negated if name not in ("log", "log1p", "sqrt", "asin", "acos", "pow", "prod", "norm",
+                                               "where", "expand", "sum_to", "unindex") else rows[0]]
+    arity = len(rows[0])
+    with np.errstate(all="ignore"):
+        for shared in [None] + list(range(arity)):
+            # all arguments batched, or argument `shared` given once for the whole batch
+            args = [np.asarray([r[k] for r in (rows[:1] if k == shared else rows)], dtype=np.float64)
+                    for k in range(arity)]
+            value = np.asarray(spec.evaluate(args, attr))
+            assert value.shape[0] == len(rows), (name, shared, value.shape)
+            for b, r in enumerate(rows):
+                entry = tuple(rows[0][k] if k == shared else r[k] for k in range(arity))
+                expected = _torch_value(name, entry, attr)
+                assert value.shape[1:] == expected.shape
+                np.testing.assert_allclose(value[b], expected, rtol=RTOL, atol=1e-300,
+                                           err_msg=f"{name}{entry} attr={attr} (entry {b}, shared {shared})")
 
 
 def test_forward_references():
     """Spot values against plain math, so that the two implementations cannot both be wrong."""
-    def f(name, *args):
-        return float(np.asarray(OPS[name].numpy(*(np.asarray([a], dtype=np.float64) for a in args)))[0])
+    def f(name, *args, attr=None):
+        return np.asarray(OPS[name].evaluate([np.asarray([a], dtype=np.float64) for a in args], attr))[0]
 
     assert f("sigmoid", 0.7) == pytest.approx(1 / (1 + math.exp(-0.7)), rel=1e-15)
     assert f("softplus", 0.7) == pytest.approx(math.log1p(math.exp(0.7)), rel=1e-15)
@@ -221,25 +434,51 @@ def test_forward_references():
     assert f("gt", 1.0, 0.0) == 1.0 and f("gt", 0.0, 1.0) == 0.0 and f("ne", 2.0, 2.0) == 0.0
     assert f("pow", -2.0, 3.0) == -8.0 and f("div", 1.0, 4.0) == 0.25 and f("sub", 1.0, 4.0) == -3.0
     assert f("relu", -1.5) == 0.0 and f("sign", -1.5) == -1.0 and f("detach", 0.3) == 0.3
-    mean = OPS["mean"].numpy(np.asarray([M23]))
+    mean = OPS["mean"].evaluate([np.asarray([M23])])
     assert mean.shape == (1,) and mean[0] == pytest.approx(np.mean(M23), rel=1e-15)
     summed = OPS["sum_to"].numpy(np.asarray([M23]), np.asarray([[[0.0], [0.0]]]))
     np.testing.assert_array_equal(summed, np.sum(M23, axis=1, keepdims=True)[np.newaxis])
+    # tensor ops, by hand
+    assert f("sum", M23) == 5.75 and list(f("sum", M23, attr=(0,))) == [2.0, 2.0, 1.75]
+    assert list(f("mean", M23, attr=(1,))) == [0.5, 1.4166666666666667]
+    assert f("amax", M23) == 3.0 and f("amin", M23) == -1.0 and list(f("amax", M23, attr=(1,))) == [2.0, 3.0]
+    assert f("prod", V3) == -1.0 and f("norm", [3.0, 4.0]) == 5.0
+    assert f("logsumexp", [0.0, 0.0]) == pytest.approx(math.log(2), rel=1e-15)
+    assert f("logsumexp", [1000.0, 1000.0]) == pytest.approx(1000 + math.log(2), rel=1e-15)
+    np.testing.assert_allclose(f("softmax", [0.0, math.log(3)]), [0.25, 0.75], rtol=1e-15)
+    np.testing.assert_allclose(f("log_softmax", [0.0, math.log(3)]), [math.log(0.25), math.log(0.75)], rtol=1e-15)
+    np.testing.assert_allclose(f("softmax", [[0.0, 1.0], [0.0, 1.0]], attr=(0,)), [[0.5, 0.5], [0.5, 0.5]])
+    assert f("matmul", [1.0, 2.0], [3.0, 4.0]) == 11.0
+    assert f("matmul", M23, V3).tolist() == [5.0, -2.75]
+    assert f("matmul", V2, M23).tolist() == [0.0, -3.0, 3.125]
+    assert f("transpose", M23).tolist() == np.transpose(M23).tolist()
+    assert f("index", M23, attr=(1, S(0, 2))).tolist() == [1.5, 3.0]
+    assert f("index", M23, attr=(S(), -1)).tolist() == [2.0, -0.25]
+    assert f("unindex", 7.0, V3, attr=(1,)).tolist() == [0.0, 7.0, 0.0]
+    assert f("reshape", M23, attr=(3, 2)).tolist() == [[0.5, -1.0], [2.0, 1.5], [3.0, -0.25]]
+    assert f("concat", V3, V2).tolist() == V3 + V2 and f("stack", V2, V2).tolist() == [V2, V2]
+    assert f("where", [1.0, 0.0, -1.0], V3, V3B).tolist() == [0.5, 0.75, 2.0]
+    assert OPS["eye"].evaluate([], (2,))[0].tolist() == [[1.0, 0.0], [0.0, 1.0]]
+    assert OPS["ones"].evaluate([], (2,))[0].tolist() == [1.0, 1.0]
+    assert OPS["zeros"].evaluate([], (1, 2))[0].tolist() == [[0.0, 0.0]]
 
 
 # ---- gradients through check() ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name, text, point", list(gradient_cases()))
-def test_check_of_op(name, text, point):
+@pytest.mark.parametrize("name, text, at, wrt", list(gradient_cases()))
+def test_check_of_op(name, text, at, wrt):
     spec, row = OPS[name], _require_row(name)
-    at = dict(zip(row.args, point))
-    variables = parse(text).variables
-    result = check(text, at={v: at[v] for v in variables})
+    expression = parse(text)
+    assert name in {n.op for n in ancestors([expression.output])}, f"{text!r} does not use {name}"
+    result = check(text, at={v: at[v] for v in expression.variables}, wrt=list(wrt) if wrt else None)
     assert result.status == "pass", (result.error, [(g.wrt, g.index, g.symbolic, g.finite_difference,
                                                       g.autograd, g.disagrees) for g in result.gradients])
-    expected_rows = sum(int(np.asarray(at[v]).size) for v in variables)
+    differentiated = wrt or expression.variables
+    expected_rows = sum(int(np.asarray(at[v]).size) for v in differentiated)
     assert len(result.gradients) == expected_rows
+    assert [(g.wrt, tuple(g.index)) for g in result.gradients] == [
+        (v, index) for v in differentiated for index in np.ndindex(np.shape(at[v]))]
     plain = text == op_text(name)
     for g in result.gradients:
         assert g.disagrees == []
@@ -247,16 +486,24 @@ def test_check_of_op(name, text, point):
             # no gradient flows through the op: every engine says exactly 0
             assert (g.symbolic, g.autograd, g.finite_difference) == (0.0, 0.0, 0.0), g
             continue
-        assert close(g.symbolic, g.autograd, atol=1e-300), g
+        assert close(g.symbolic, g.autograd, atol=1e-14), g
         assert close(g.finite_difference, g.symbolic, rtol=1e-7, atol=1e-9), g
     if plain and not spec.differentiable:
         assert set(result.formulas.values()) == {"0"}
+    # the printed derivatives read back as the same graphs
+    for formula in result.formulas.values():
+        _assert_round_trip(formula)
 
 
 def test_check_of_op_detects_wrong_manual_gradient():
     """check() is not a rubber stamp: a wrong manual formula for an op fails."""
     result = check("atan(x)", at={"x": 0.7}, manual={"x": "1/(1 - x**2)"})
     assert result.status == "fail" and result.gradients[0].disagrees == ["manual"]
+    # and for a tensor op: the softmax Jacobian without its off-diagonal part
+    result = check("sum(softmax(x)*w)", at={"x": V3, "w": V3B},
+                   manual={"x": "softmax(x)*(1 - softmax(x))*w"})
+    assert result.status == "fail"
+    assert {tuple(g.index) for g in result.gradients if g.wrt == "x" and "manual" in g.disagrees} == {(0,), (1,), (2,)}
 
 
 @pytest.mark.parametrize("name", OP_NAMES)
@@ -268,7 +515,8 @@ def test_op_round_trips_through_printer(name):
     assert node.op == name
     # alone, and as an operand on both sides of a few operators
     for wrapped in (text, f"({text})*y", f"y - ({text})", f"-({text})", f"({text})**2", f"2**({text})",
-                    f"sin({text})", f"({text}) > y"):
+                    f"sin({text})", f"({text}) > y", f"({text}) @ y", f"y @ ({text})", f"({text}).T",
+                    f"({text})[0]", f"sum({text}, 0)"):
         _assert_round_trip(wrapped)
 
 

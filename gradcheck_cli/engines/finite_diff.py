@@ -43,30 +43,39 @@ class FiniteDifferences:
 
 
 def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], wrt: list[str]) -> FiniteDifferences:
-    """Gradient of the scalar `output` w.r.t. each variable in `wrt`, with error bars."""
+    """d output / d variable for each variable in `wrt`, with error bars.
+
+    For a non-scalar output this is the Jacobian: each result has the shape
+    output shape + variable shape.
+    """
     base = {name: batched(np.asarray(v, dtype=np.float64)) for name, v in point.items()}
     base_values = plan.run(base)
     held = {n.id: plan.value(base_values, n) for n in plan.nodes if n.op in OPS and OPS[n.op].holds_value}
-    noise = max(EPS * _magnitude(plan, base_values), _measured_noise(plan, output, point, wrt, held))
+    output_shape = plan.value(base_values, output).shape[1:]
+    noise = np.maximum(EPS * _magnitude(plan, base_values), _measured_noise(plan, output, point, wrt, held))
     gradients, errors, evaluations = {}, {}, NOISE_POINTS
     for name in wrt:
         x = np.asarray(point[name], dtype=np.float64)
         shifts = Shifts(plan, output, base, name, x, held)
         value, error, count = _refine(shifts, x.size, noise)
         evaluations += count
-        gradients[name], errors[name] = value.reshape(x.shape), error.reshape(x.shape)
+        shape = output_shape + x.shape
+        gradients[name], errors[name] = value.T.reshape(shape), error.T.reshape(shape)
     return FiniteDifferences(gradients, errors, evaluations)
 
 
-def _refine(shifts: "Shifts", size: int, noise: float):
+def _refine(shifts: "Shifts", size: int, noise: np.ndarray):
     """Shrink the base step until two successive estimates agree within their error bars.
 
     One estimate alone can look precise and be wrong (a step that aliases with an
-    oscillation, sin(x) at x = 1e7), so an element settles only when the next step
+    oscillation, sin(x) at x = 1e7), so an entry settles only when the next step
     confirms it; it keeps the confirmed estimate with the smaller error bar.
+    Arrays are (input elements, output elements).
     """
-    value, error = np.full(size, np.nan), np.full(size, np.inf)
-    previous_value, previous_error = np.full(size, np.nan), np.full(size, np.inf)
+    outputs = noise.size
+    value, error = np.full((size, outputs), np.nan), np.full((size, outputs), np.inf)
+    previous_value, previous_error = value.copy(), error.copy()
+    done = np.zeros((size, outputs), dtype=bool)
     pending, evaluations = np.arange(size), 0
     for attempt in range(ATTEMPTS):
         if pending.size == 0:
@@ -74,27 +83,30 @@ def _refine(shifts: "Shifts", size: int, noise: float):
         d, truncation, rounding = shifts.extrapolate(pending, SHRINK**attempt, noise)
         evaluations += 2 * LEVELS * pending.size
         e = truncation + rounding + 4 * EPS * np.abs(d)
+        open_ = ~done[pending]
         # An estimate can confirm another only if it says something: a bar that is small
         # next to the value, or as small as rounding allows.
         informative = np.isfinite(d) & ((e <= INFORMATIVE * np.abs(d)) | (truncation <= rounding))
         before, before_error = previous_value[pending], previous_error[pending]
         gap = np.abs(d - before)  # NaN where there is no earlier informative estimate
-        confirmed = informative & (gap <= e + before_error)
+        confirmed = open_ & informative & (gap <= e + before_error)
         take_new = e <= before_error
-        settle = pending[confirmed]
-        value[settle] = np.where(take_new, d, before)[confirmed]
-        error[settle] = np.where(take_new, e, before_error)[confirmed]
+        chosen, chosen_error = np.where(take_new, d, before), np.where(take_new, e, before_error)
         # Unconfirmed: keep the best so far, its error bar widened by any disagreement.
         honest = np.fmax(e, gap)
-        better = np.isfinite(d) & np.isfinite(e) & ~confirmed & (honest < error[pending])
-        value[pending[better]], error[pending[better]] = d[better], honest[better]
+        better = open_ & np.isfinite(d) & np.isfinite(e) & ~confirmed & (honest < error[pending])
+        rows_value, rows_error = value[pending], error[pending]
+        rows_value[confirmed], rows_error[confirmed] = chosen[confirmed], chosen_error[confirmed]
+        rows_value[better], rows_error[better] = d[better], honest[better]
+        value[pending], error[pending] = rows_value, rows_error
         previous_value[pending], previous_error[pending] = np.where(informative, d, np.nan), e
-        pending = pending[~confirmed]
+        done[pending] |= confirmed
+        pending = pending[~done[pending].all(axis=1)]
     return value, error, evaluations
 
 
-def _measured_noise(plan: Plan, output: Node, point: dict, wrt: list[str], held: dict) -> float:
-    """Rounding noise of f near the point, measured from high-order differences of f.
+def _measured_noise(plan: Plan, output: Node, point: dict, wrt: list[str], held: dict) -> np.ndarray:
+    """Rounding noise of each output element near the point, from high-order differences of f.
 
     The noise that limits a finite difference comes from cancellation inside f
     (log(1 - p) with p near 1 amplifies the rounding of p a million-fold), which
@@ -113,16 +125,17 @@ def _measured_noise(plan: Plan, output: Node, point: dict, wrt: list[str], held:
         else:
             inputs[name] = x[None]
     with np.errstate(all="ignore"):
-        f = np.broadcast_to(plan.value(plan.run(inputs, held=held), output), offsets.shape)
+        f = plan.value(plan.run(inputs, held=held), output)
+        f = np.broadcast_to(f, offsets.shape + f.shape[1:]).reshape(NOISE_POINTS, -1)
         levels = []
         differences = f
         for k in range(1, NOISE_POINTS):
-            differences = np.diff(differences)
+            differences = np.diff(differences, axis=0)
             if k >= 4:
                 gamma = math.factorial(k) ** 2 / math.factorial(2 * k)
-                levels.append(math.sqrt(gamma * float(np.mean(differences**2))))
-    noise = max(levels)
-    return noise if math.isfinite(noise) else 0.0
+                levels.append(np.sqrt(gamma * np.mean(differences**2, axis=0)))
+        noise = np.max(levels, axis=0)
+    return np.where(np.isfinite(noise), noise, 0.0)
 
 
 def _magnitude(plan: Plan, values) -> float:
@@ -153,23 +166,23 @@ class Shifts:
     x: np.ndarray
     held: dict
 
-    def extrapolate(self, elements: np.ndarray, factor: float, noise: float):
-        """(Richardson value, truncation estimate, rounding estimate) per element."""
+    def extrapolate(self, elements: np.ndarray, factor: float, noise: np.ndarray):
+        """(Richardson value, truncation estimate, rounding estimate), each (elements, outputs)."""
         x = self.x.ravel()[elements, None]
         levels = BASE_STEP * np.maximum(1.0, np.abs(x)) * factor * 0.5 ** np.arange(LEVELS)  # (m, LEVELS)
         levels = (x + levels) - x  # steps the floating-point grid can represent exactly
         per_chunk = max(1, BATCH_ELEMENTS // max(1, 2 * LEVELS * self.x.size))
         parts = [self.evaluate(elements[i:i + per_chunk], levels[i:i + per_chunk])
                  for i in range(0, elements.size, per_chunk)]
-        f_plus = np.concatenate([p[0] for p in parts])
+        f_plus = np.concatenate([p[0] for p in parts])  # (m, LEVELS, outputs)
         f_minus = np.concatenate([p[1] for p in parts])
         with np.errstate(all="ignore"):
-            central = (f_plus - f_minus) / (2 * levels)
+            central = (f_plus - f_minus) / (2 * levels[:, :, None])
             first = (4 * central[:, 1:] - central[:, :-1]) / 3
             second = (16 * first[:, 1] - first[:, 0]) / 15
             # (64 D2 - 20 D1 + D0)/45 amplifies noise n in f by at most 6.6 n/h.
             scale = np.maximum(noise, EPS * np.maximum(np.abs(f_plus), np.abs(f_minus)).max(axis=1))
-            rounding = 8 * scale / levels[:, 0]
+            rounding = 8 * scale / levels[:, :1]
             truncation = np.abs(second - first[:, 1])
             # In the asymptotic range successive central differences shrink 4-fold; where they
             # do not (the step aliases with an oscillation, or straddles a singularity), the
@@ -181,7 +194,7 @@ class Shifts:
         return second, truncation, rounding
 
     def evaluate(self, elements: np.ndarray, levels: np.ndarray):
-        """f at x +/- each level's step in each element: two arrays of shape (m, LEVELS)."""
+        """f at x +/- each level's step in each element: two arrays (elements, LEVELS, outputs)."""
         m = elements.size
         shifts = np.concatenate([levels, -levels], axis=1).ravel()  # (m * 2 * LEVELS,)
         rows = np.repeat(elements, 2 * LEVELS)
@@ -190,5 +203,6 @@ class Shifts:
         inputs = dict(self.base)
         inputs[self.name] = perturbed.reshape((shifts.size,) + self.x.shape)
         values = self.plan.value(self.plan.run(inputs, held=self.held), self.output)
-        values = np.broadcast_to(values, (shifts.size,)).reshape(m, 2, LEVELS)  # constant outputs have B = 1
-        return values[:, 0, :], values[:, 1, :]
+        values = np.broadcast_to(values, (shifts.size,) + values.shape[1:])  # constant outputs have B = 1
+        values = values.reshape(m, 2, LEVELS, -1)
+        return values[:, 0], values[:, 1]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..graph import Node, ancestors
 from ..ops import OPS, broadcast_shapes
 from ..shapes import ShapeMap
@@ -35,6 +37,15 @@ def gradient_nodes(output: Node, wrt: list[str], shapes: ShapeMap) -> dict[str, 
     by_name = {n.attr: n for n in nodes if n.op == "var"}
     return {name: _sum(adjoints.get(by_name[name].id, [])) if name in by_name and by_name[name].id in adjoints
             else graph.const(0.0) for name in wrt}
+
+
+def jacobian_nodes(output: Node, wrt: list[str], shapes: ShapeMap) -> list[dict[str, Node]]:
+    """One `gradient_nodes` per output element, in row-major order (one for a scalar output)."""
+    shape = shapes(output)
+    if shape == ():
+        return [gradient_nodes(output, wrt, shapes)]
+    return [gradient_nodes(output.graph.apply("index", output, attr=tuple(index)), wrt, shapes)
+            for index in np.ndindex(shape)]
 
 
 def reaching_nodes(nodes: list[Node], wrt: set[str]) -> set[int]:

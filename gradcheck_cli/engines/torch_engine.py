@@ -14,7 +14,10 @@ from ..ops import OPS
 
 def autograd_gradients(output: Node, point: dict[str, np.ndarray], wrt: list[str],
                        dtype: str = "float64") -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """(value, {variable: gradient}) as torch computes them in `dtype`."""
+    """(value, {variable: gradient}) as torch computes them in `dtype`.
+
+    For a non-scalar value the gradient is the Jacobian, shaped value shape + variable shape.
+    """
     import torch
 
     torch_dtype = {"float64": torch.float64, "float32": torch.float32}[dtype]
@@ -32,7 +35,16 @@ def autograd_gradients(output: Node, point: dict[str, np.ndarray], wrt: list[str
             values[node.id] = OPS[node.op].build_torch([values[a.id] for a in node.args], node.attr)
     result = values[output.id]
     targets = [leaves[name] for name in wrt]
-    grads = torch.autograd.grad(result, targets, allow_unused=True) if result.requires_grad else [None] * len(wrt)
-    gradients = {name: (np.zeros(np.shape(point[name])) if g is None else g.detach().numpy().astype(np.float64))
-                 for name, g in zip(wrt, grads)}
+    rows = [_gradients(torch, element, targets, point, wrt) for element in result.reshape(-1)]
+    gradients = {name: np.stack([row[i] for row in rows]).reshape(result.shape + np.shape(point[name]))
+                 for i, name in enumerate(wrt)}
     return result.detach().numpy().astype(np.float64), gradients
+
+
+def _gradients(torch, scalar, targets, point, wrt) -> list[np.ndarray]:
+    """The gradient of one output element with respect to each target (zeros where unused)."""
+    if not scalar.requires_grad:
+        return [np.zeros(np.shape(point[name])) for name in wrt]
+    grads = torch.autograd.grad(scalar, targets, allow_unused=True, retain_graph=True)
+    return [np.zeros(np.shape(point[name])) if g is None else g.detach().numpy().astype(np.float64)
+            for name, g in zip(wrt, grads)]

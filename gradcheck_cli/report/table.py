@@ -72,7 +72,7 @@ def _print_case(console: Console, result: CaseResult) -> None:
         console.print(result.rendered_error or result.error["message"], style="red", markup=False)
         console.print()
         return
-    console.print(f"value = {_number(result.value, result.dtype)}")
+    console.print(f"value = {_value_text(result.value, result.dtype)}")
     console.print(_table(result))
     for name, formula in result.formulas.items():
         console.print(Text.assemble(f"d/d{name} = ", (formula, "cyan")), overflow="fold")
@@ -90,13 +90,15 @@ def _where(result: CaseResult) -> str:
 def _table(result: CaseResult) -> Table:
     has_manual = any(r.manual is not None for r in result.gradients)
     has_expected = any(r.expected is not None for r in result.gradients)
+    has_output = any(r.output_index for r in result.gradients)
     table = Table(show_edge=True, header_style="bold")
-    columns = ["wrt", "symbolic"] + (["manual"] if has_manual else []) + ["finite difference ± error", "autograd"]
+    columns = (["output"] if has_output else []) + ["wrt", "symbolic"] + (["manual"] if has_manual else []) + ["finite difference ± error", "autograd"]
     columns += (["expected"] if has_expected else []) + ["rel error", "verdict"]
     for column in columns:
-        table.add_column(column, justify="left" if column in ("wrt", "verdict") else "right")
+        table.add_column(column, justify="left" if column in ("output", "wrt", "verdict") else "right")
     for row in _rows_to_show(result.gradients):
-        cells = [element_label(row), _number(row.symbolic, result.dtype)]
+        cells = [f"f[{', '.join(map(str, row.output_index))}]"] if has_output else []
+        cells += [element_label(row), _number(row.symbolic, result.dtype)]
         if has_manual:
             cells.append(_number(row.manual, result.dtype))
         cells += [_fd_cell(row), _number(row.autograd, result.dtype)]
@@ -136,6 +138,13 @@ def _number(value, dtype: str, digits: int | None = None) -> str:
         return "—"
     digits = digits or (8 if dtype == "float32" else 16)
     return f"{value:.{digits}g}"
+
+
+def _value_text(value, dtype: str) -> str:
+    if isinstance(value, list):
+        return np.array2string(np.asarray(value, dtype=np.float64), threshold=8, edgeitems=2,
+                               precision=8 if dtype == "float32" else 16, separator=", ")
+    return _number(value, dtype)
 
 
 def _error(value) -> str:

@@ -15,6 +15,13 @@ def element_label(row: GradientRow) -> str:
     return row.wrt + (f"[{', '.join(map(str, row.index))}]" if row.index else "")
 
 
+def derivative_label(row: GradientRow) -> str:
+    """d/dx[1] for a gradient entry, d f[0]/d x[1] for a Jacobian entry."""
+    if row.output_index:
+        return f"d f[{', '.join(map(str, row.output_index))}]/d {element_label(row)}"
+    return f"d/d{element_label(row)}"
+
+
 def failure_sentence(result: CaseResult) -> str:
     """What went wrong in a case, with the numbers, in one line."""
     if result.status == "error":
@@ -32,4 +39,4 @@ def _row_sentence(row: GradientRow) -> str:
     values = ", ".join(f"{engine_name(n)} {v:.10g}" for n, v in row.answers().items() if n in row.disagrees)
     reference = "no two engines agree" if row.reference is None else f"reference {row.reference:.10g}"
     verb = "disagrees" if len(row.disagrees) == 1 else "disagree"
-    return f"{who} {verb} on d/d{element_label(row)}: {values} vs {reference}"
+    return f"{who} {verb} on {derivative_label(row)}: {values} vs {reference}"
