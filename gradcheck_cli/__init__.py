@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 
 def check(expr: str, at: dict, *, wrt=None, manual=None, expected=None, rtol=None, atol=None,
-          dtype: str = "float64", name: str | None = None):
+          dtype: str = "float64", order: int = 1, name: str | None = None):
     """Check the gradient of `expr` at the point `at`; returns a CaseResult."""
     import numpy as np
 
@@ -25,5 +25,5 @@ def check(expr: str, at: dict, *, wrt=None, manual=None, expected=None, rtol=Non
     spec = Spec(expr=expr, at={k: coerce_value(v) for k, v in at.items()}, wrt=list(wrt) if wrt else None,
                 manual=dict(manual or {}),
                 expected={k: np.asarray(v, dtype=np.float64) for k, v in (expected or {}).items()},
-                rtol=rtol, atol=atol, dtype=dtype, name=name)
+                rtol=rtol, atol=atol, dtype=dtype, order=order, name=name)
     return run(spec)

@@ -22,6 +22,7 @@ from .graph import Node, ancestors, to_text
 from .ops import OPS
 from .parser import Expression, parse
 from .plan import Plan, batched
+from .second_order import hessian_rows
 from .shapes import ShapeMap, ShapeMismatch
 from .spec import Spec
 
@@ -110,12 +111,19 @@ def _check(spec: Spec, result: CaseResult) -> None:
     answers["finite_difference"], fd_errors = fd.gradients, fd.errors
     result.evaluations = {"finite_difference": fd.evaluations}
     result.gradients = _rows(wrt, point, output_shape, answers, fd_errors, spec)
+    if spec.order == 2:
+        result.hessian, result.evaluations["hessian_finite_difference"] = hessian_rows(
+            expression, rows[0], point, wrt, shapes, spec)
     result.notes = [n for n in (atol_note(result.gradients, spec.tolerance),) if n]
-    result.status = worst_status(row.status for row in result.gradients)
+    result.status = worst_status(row.status for row in result.gradients + result.hessian)
 
 
 def _checked_output_shape(expression: Expression, shapes: ShapeMap, point, wrt, spec: Spec) -> tuple:
     shape = shapes(expression.output)
+    if spec.order == 2 and shape != ():
+        raise ShapeError(f"the expression's value has shape {shape}; second order needs a scalar",
+                         expression.source, expression.span_of(expression.output),
+                         "reduce it with sum(...) or mean(...)")
     entries = math.prod(shape) * sum(point[name].size for name in wrt)
     if entries > MAX_JACOBIAN_ENTRIES:
         raise ShapeError(f"the expression's value has shape {shape}: its Jacobian would have {entries:,} "

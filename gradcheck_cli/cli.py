@@ -190,6 +190,7 @@ class Tolerance(click.ParamType):
 @click.option("--dtype", type=click.Choice(DTYPES),
               help="Precision of the symbolic, autograd and manual gradients (default float64; "
                    "finite differences always use float64).")
+@click.option("--order", type=click.Choice(["1", "2"]), help="2: check the Hessian too (scalar expressions).")
 @click.option("--format", "output_format", type=click.Choice(FORMATS),
               help="Output format (default: table; github when GITHUB_ACTIONS=true).")
 @click.option("--json", "as_json", is_flag=True, help="Shorthand for --format json.")
@@ -214,7 +215,7 @@ class Tolerance(click.ParamType):
               help="List the functions, operators and constants, then exit.")
 @click.version_option(__version__, "-V", "--version", prog_name="gradcheck")
 @click.pass_context
-def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_items, rtol, atol, dtype,
+def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_items, rtol, atol, dtype, order,
          output_format, as_json, output_path, jobs, strict, exit_zero, quiet, verbose, color,
          max_length, max_depth, max_nodes, max_elements, **variable_values) -> None:
     """Check the gradient of EXPRESSION (symbolic, finite differences, autograd and your own formula),
@@ -226,7 +227,8 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
     if as_json and output_format not in (None, "json"):
         raise click.UsageError("--json contradicts --format " + output_format)
     limits = Limits(max_length, max_depth, max_nodes, max_elements)
-    overrides = {k: v for k, v in (("rtol", rtol), ("atol", atol), ("dtype", dtype)) if v is not None}
+    overrides = {k: v for k, v in (("rtol", rtol), ("atol", atol), ("dtype", dtype),
+                                   ("order", int(order) if order else None)) if v is not None}
     if ctx.meta.get(SPEC_MODE_KEY):
         _refuse_expression_options(at_items, wrt, manual_items, variable_values)
         job_list = jobs_for(list(targets), {**overrides, "limits": limits})

@@ -33,8 +33,8 @@ DEFAULT_TOLERANCE = {"float64": Tolerance(rtol=1e-7, atol=1e-7), "float32": Tole
 class GradientRow:
     """One element of one variable's gradient, as every engine sees it."""
 
-    wrt: str
-    index: list[int]
+    wrt: str | list[str]  # a pair of names for a Hessian entry
+    index: list  # a pair of index lists for a Hessian entry
     output_index: list[int] = field(default_factory=list)  # the Jacobian row; [] for a scalar expression
     symbolic: float | None = None
     manual: float | None = None
@@ -67,6 +67,7 @@ class CaseResult:
     error: dict | None = None
     formulas: dict[str, str] = field(default_factory=dict)
     gradients: list[GradientRow] = field(default_factory=list)
+    hessian: list[GradientRow] = field(default_factory=list)  # with --order 2; wrt and index are pairs
     dtype: str = "float64"
     tolerance: Tolerance | None = None
     file: str | None = None

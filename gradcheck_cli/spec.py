@@ -31,6 +31,7 @@ class Spec:
     rtol: float | None = None
     atol: float | None = None
     dtype: str = "float64"
+    order: int = 1  # 2: also the Hessian
     name: str | None = None
     file: str | None = None
     line: int | None = None

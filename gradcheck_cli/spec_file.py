@@ -24,7 +24,7 @@ MAX_FILE_BYTES = 256 * 1024
 MAX_DEPTH = 16  # root, cases, a case, at, then nested lists for tensors
 MAX_SAMPLES = 10_000
 SUFFIXES = (".yaml", ".yml")
-CASE_KEYS = ("name", "expr", "where", "at", "wrt", "manual", "expect", "tolerance", "dtype", "sample")
+CASE_KEYS = ("name", "expr", "where", "at", "wrt", "manual", "expect", "tolerance", "dtype", "order", "sample")
 FILE_KEYS = CASE_KEYS + ("cases",)
 MERGED_KEYS = ("at", "manual", "expect", "tolerance")  # a case overrides these entry by entry
 STANDARD_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map")}
@@ -244,6 +244,10 @@ def _case(reader: _Reader, fields: dict, prefix: str) -> Spec:
         if not 0 <= number < float("inf"):
             raise reader.fail(value, key, "must be a finite non-negative number")
         setattr(spec, name, number)
+    if "order" in fields:
+        spec.order = int(reader.number(fields["order"], prefix + "order"))
+        if spec.order not in (1, 2):
+            raise reader.fail(fields["order"], prefix + "order", "expected 1 or 2")
     if "dtype" in fields:
         spec.dtype = reader.text(fields["dtype"], prefix + "dtype")
         if spec.dtype not in DTYPES:
@@ -279,7 +283,7 @@ def _merge(base: Spec, case: Spec, case_fields: dict) -> Spec:
     expected = case.expected if "at" in case_fields else {**base.expected, **case.expected}
     merged = replace(base, at={**base.at, **case.at}, manual={**base.manual, **case.manual},
                      expected=expected, origins={**base.origins, **case.origins})
-    for name in ("expr", "wrt", "dtype"):
+    for name in ("expr", "wrt", "dtype", "order"):
         if name in case_fields:
             setattr(merged, name, getattr(case, name))
     if "where" in case_fields:

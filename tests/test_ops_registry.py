@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import itertools
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -408,7 +409,7 @@ def test_numpy_kernels_work_on_batches(name, group):
                                                "where", "expand", "sum_to", "unindex") else rows[0]]
     arity = len(rows[0])
     with np.errstate(all="ignore"):
-        for shared in [None] + list(range(arity)):
+        for shared in [None] + (list(range(arity)) if arity > 1 else []):
             # all arguments batched, or argument `shared` given once for the whole batch
             args = [np.asarray([r[k] for r in (rows[:1] if k == shared else rows)], dtype=np.float64)
                     for k in range(arity)]
@@ -570,12 +571,15 @@ def test_pow_gradient_of_negative_base_is_not_a_discrepancy():
 # ---- printer: round trips, and agreement with Python's grammar --------------------------------------
 
 
-_PY_BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow"}
+_PY_BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow", ast.MatMult: "matmul"}
 _PY_COMPARE = {ast.Gt: "gt", ast.GtE: "ge", ast.Lt: "lt", ast.LtE: "le", ast.Eq: "eq", ast.NotEq: "ne"}
 
 
 class _Interner:
-    """Hash-consed trees (op, attr, child ids) -> id, so shared subtrees compare in linear time."""
+    """Hash-consed trees (op, attr, child ids) -> id, so shared subtrees compare in linear time.
+
+    The attribute is an op's axis, shape or index (None for most ops).
+    """
 
     def __init__(self):
         self.ids: dict[tuple, int] = {}
@@ -607,14 +611,51 @@ def node_tree(node: Node, intern: _Interner) -> int:
         elif current.op == "var":
             memo[current.id] = intern("var", current.attr)
         else:
-            memo[current.id] = intern(current.op, None, [memo[a.id] for a in current.args])
+            memo[current.id] = intern(current.op, current.attr, [memo[a.id] for a in current.args])
     return memo[node.id]
 
 
 def python_tree(text: str, intern: _Interner) -> int:
-    """The tree Python's grammar reads from `text` (bindings as assignments), in gradcheck's ops."""
-    module = ast.parse(text)
+    """The tree Python's grammar reads from `text` (bindings as assignments), in gradcheck's ops.
+
+    x.T is an attribute and x[1, 0:2] a subscript for Python too.  The index of unindex(v, l, [0:2])
+    is no Python expression: it is read as the subscript _INDEX[0:2].
+    """
+    module = ast.parse(re.sub(r",\s*\[", ", _INDEX[", text))
     scope: dict[str, int] = {}
+
+    def integer(n) -> int:
+        if isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub):
+            return -integer(n.operand)
+        assert isinstance(n, ast.Constant) and isinstance(n.value, int), ast.dump(n)
+        return n.value
+
+    def index_item(n):
+        if isinstance(n, ast.Slice):
+            return ("slice", *(None if part is None else integer(part) for part in (n.lower, n.upper, n.step)))
+        return integer(n)
+
+    def index(n) -> tuple:
+        return tuple(index_item(e) for e in n.elts) if isinstance(n, ast.Tuple) else (index_item(n),)
+
+    def call(n) -> int:
+        name = n.func.id
+        args = list(n.args)
+        if args and isinstance(args[-1], ast.Subscript) and getattr(args[-1].value, "id", "") == "_INDEX":
+            spec = next(s for s in OVERLOADS[name] if s.attrs == "index")
+            return intern(spec.name, index(args[-1].slice), [convert(a) for a in args[:-1]])
+        # the first overload the arguments fit, its trailing integers the attribute (as the language says)
+        for spec in OVERLOADS[name]:
+            if spec.attrs is None:
+                if len(args) == spec.arity or (spec.variadic and len(args) > spec.arity):
+                    return intern(spec.name, None, [convert(a) for a in args])
+                continue
+            operands, extra = args[: spec.arity], args[spec.arity:]
+            if len(operands) < spec.arity or (spec.attrs == "axis" and len(extra) > 1) \
+                    or (spec.attrs == "shape" and not extra):
+                continue
+            return intern(spec.name, tuple(integer(a) for a in extra) or None, [convert(a) for a in operands])
+        raise AssertionError(f"no overload of {name} takes {len(args)} arguments")
 
     def convert(n) -> int:
         if isinstance(n, ast.Constant):
@@ -642,8 +683,12 @@ def python_tree(text: str, intern: _Interner) -> int:
             assert len(n.ops) == 1, "comparison chains are not part of the language"
             return intern(_PY_COMPARE[type(n.ops[0])], None, [convert(n.left), convert(n.comparators[0])])
         if isinstance(n, ast.Call):
-            spec = FUNCTIONS[n.func.id]
-            return intern(spec.name, None, [convert(a) for a in n.args])
+            return call(n)
+        if isinstance(n, ast.Attribute):
+            assert n.attr == "T", ast.dump(n)
+            return intern("transpose", None, [convert(n.value)])
+        if isinstance(n, ast.Subscript):
+            return intern("index", index(n.slice), [convert(n.value)])
         raise AssertionError(f"unexpected Python syntax {ast.dump(n)}")
 
     result = None

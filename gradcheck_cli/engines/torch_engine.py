@@ -20,6 +20,35 @@ def autograd_gradients(output: Node, point: dict[str, np.ndarray], wrt: list[str
     """
     import torch
 
+    result, targets = _build(torch, output, point, wrt, dtype)
+    rows = [_gradients(torch, element, targets, point, wrt) for element in result.reshape(-1)]
+    gradients = {name: np.stack([row[i] for row in rows]).reshape(result.shape + np.shape(point[name]))
+                 for i, name in enumerate(wrt)}
+    return result.detach().numpy().astype(np.float64), gradients
+
+
+def autograd_hessian(output: Node, point: dict[str, np.ndarray], wrt: list[str],
+                     dtype: str = "float64") -> dict[tuple[str, str], np.ndarray]:
+    """{(a, b): d2 f / da db} by double backward (create_graph=True), shaped a's shape + b's shape."""
+    import torch
+
+    result, targets = _build(torch, output, point, wrt, dtype)
+    firsts = torch.autograd.grad(result, targets, create_graph=True, allow_unused=True) \
+        if result.requires_grad else [None] * len(wrt)
+    hessian = {}
+    for a, first in zip(wrt, firsts):
+        shape_a = np.shape(point[a])
+        if first is None:  # f does not depend on a at all
+            rows = [[np.zeros(np.shape(point[b])) for b in wrt] for _ in range(int(np.prod(shape_a)))]
+        else:
+            rows = [_gradients(torch, e, targets, point, wrt) for e in first.reshape(-1)]
+        for j, b in enumerate(wrt):
+            hessian[(a, b)] = np.stack([row[j] for row in rows]).reshape(shape_a + np.shape(point[b]))
+    return hessian
+
+
+def _build(torch, output: Node, point, wrt, dtype: str):
+    """The output tensor, computed by torch ops from leaves that require grad for `wrt`."""
     torch_dtype = {"float64": torch.float64, "float32": torch.float32}[dtype]
     leaves = {name: torch.tensor(np.asarray(value), dtype=torch_dtype, requires_grad=name in wrt)
               for name, value in point.items()}
@@ -33,12 +62,7 @@ def autograd_gradients(output: Node, point: dict[str, np.ndarray], wrt: list[str
             values[node.id] = torch.tensor(OPS[node.op].evaluate([], node.attr)[0], dtype=torch_dtype)
         else:
             values[node.id] = OPS[node.op].build_torch([values[a.id] for a in node.args], node.attr)
-    result = values[output.id]
-    targets = [leaves[name] for name in wrt]
-    rows = [_gradients(torch, element, targets, point, wrt) for element in result.reshape(-1)]
-    gradients = {name: np.stack([row[i] for row in rows]).reshape(result.shape + np.shape(point[name]))
-                 for i, name in enumerate(wrt)}
-    return result.detach().numpy().astype(np.float64), gradients
+    return values[output.id], [leaves[name] for name in wrt]
 
 
 def _gradients(torch, scalar, targets, point, wrt) -> list[np.ndarray]:

@@ -52,6 +52,7 @@ def result_dict(result: CaseResult) -> dict:
         "error": result.error,
         "formulas": result.formulas,
         "gradients": [_row_dict(row) for row in result.gradients],
+        "hessian": [_row_dict(row) for row in result.hessian],
         "dtype": result.dtype,
         "tolerance": None if result.tolerance is None else {"rtol": result.tolerance.rtol,
                                                              "atol": result.tolerance.atol},

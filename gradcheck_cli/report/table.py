@@ -73,7 +73,9 @@ def _print_case(console: Console, result: CaseResult) -> None:
         console.print()
         return
     console.print(f"value = {_value_text(result.value, result.dtype)}")
-    console.print(_table(result))
+    console.print(_table(result, result.gradients))
+    if result.hessian:
+        console.print(_table(result, result.hessian, title="Hessian"))
     for name, formula in result.formulas.items():
         console.print(Text.assemble(f"d/d{name} = ", (formula, "cyan")), overflow="fold")
     if result.status != "pass":
@@ -87,16 +89,16 @@ def _where(result: CaseResult) -> str:
     return f"  ({result.file}:{result.line})" if result.file else ""
 
 
-def _table(result: CaseResult) -> Table:
-    has_manual = any(r.manual is not None for r in result.gradients)
-    has_expected = any(r.expected is not None for r in result.gradients)
-    has_output = any(r.output_index for r in result.gradients)
-    table = Table(show_edge=True, header_style="bold")
+def _table(result: CaseResult, rows: list[GradientRow], title: str | None = None) -> Table:
+    has_manual = any(r.manual is not None for r in rows)
+    has_expected = any(r.expected is not None for r in rows)
+    has_output = any(r.output_index for r in rows)
+    table = Table(show_edge=True, header_style="bold", title=title)
     columns = (["output"] if has_output else []) + ["wrt", "symbolic"] + (["manual"] if has_manual else []) + ["finite difference ± error", "autograd"]
     columns += (["expected"] if has_expected else []) + ["rel error", "verdict"]
     for column in columns:
         table.add_column(column, justify="left" if column in ("output", "wrt", "verdict") else "right")
-    for row in _rows_to_show(result.gradients):
+    for row in _rows_to_show(rows):
         cells = [f"f[{', '.join(map(str, row.output_index))}]"] if has_output else []
         cells += [element_label(row), _number(row.symbolic, result.dtype)]
         if has_manual:
@@ -106,7 +108,7 @@ def _table(result: CaseResult) -> Table:
             cells.append(_number(row.expected, "float64"))
         cells += [_error(row.rel_error), _verdict(row)]
         table.add_row(*cells)
-    hidden = len(result.gradients) - min(len(result.gradients), MAX_ROWS)
+    hidden = len(rows) - min(len(rows), MAX_ROWS)
     if hidden:
         table.caption = f"{hidden} more element(s) not shown; use --json for all"
     return table

@@ -11,12 +11,21 @@ def engine_name(name: str) -> str:
     return name.replace("_", " ")
 
 
+def _indexed(name: str, index: list) -> str:
+    return name + (f"[{', '.join(map(str, index))}]" if index else "")
+
+
 def element_label(row: GradientRow) -> str:
-    return row.wrt + (f"[{', '.join(map(str, row.index))}]" if row.index else "")
+    """x[1], or `x[0], y` for a Hessian entry."""
+    if isinstance(row.wrt, list):
+        return ", ".join(_indexed(name, index) for name, index in zip(row.wrt, row.index))
+    return _indexed(row.wrt, row.index)
 
 
 def derivative_label(row: GradientRow) -> str:
-    """d/dx[1] for a gradient entry, d f[0]/d x[1] for a Jacobian entry."""
+    """d/dx[1] for a gradient entry, d f[0]/d x[1] for a Jacobian one, d²/dx[0]dy for a Hessian one."""
+    if isinstance(row.wrt, list):
+        return "d²/" + "".join(f"d{_indexed(n, i)}" for n, i in zip(row.wrt, row.index))
     if row.output_index:
         return f"d f[{', '.join(map(str, row.output_index))}]/d {element_label(row)}"
     return f"d/d{element_label(row)}"
@@ -26,7 +35,7 @@ def failure_sentence(result: CaseResult) -> str:
     """What went wrong in a case, with the numbers, in one line."""
     if result.status == "error":
         return (result.error or {}).get("message", "error")
-    rows = [r for r in result.gradients if r.status != "pass"]
+    rows = [r for r in result.gradients + result.hessian if r.status != "pass"]
     if not rows:
         return f"{result.name}: {result.status}"
     parts = [_row_sentence(r) for r in rows[:SHOWN_ROWS]]

@@ -1,0 +1,73 @@
+"""Second order (--order 2): the Hessian of a scalar expression, three ways.
+
+- symbolic: the derivative graph differentiated once more (reverse mode over it);
+- finite differences of the symbolic gradient (its Jacobian, by the same engine as
+  first order, with error bars);
+- torch double backward (create_graph=True).
+
+Entries are judged like gradient entries; `wrt` is a pair of names and `index`
+a pair of index lists.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .compare import GradientRow, judge
+from .engines.finite_diff import finite_differences
+from .engines.symbolic import jacobian_nodes
+from .engines.torch_engine import autograd_hessian
+from .graph import Node
+from .parser import Expression
+from .plan import Plan, batched
+from .shapes import ShapeMap
+from .spec import Spec
+
+
+def hessian_rows(expression: Expression, gradients: dict[str, Node], point: dict[str, np.ndarray],
+                 wrt: list[str], shapes: ShapeMap, spec: Spec) -> tuple[list[GradientRow], int]:
+    """The Hessian entries, judged, and the number of function evaluations finite differences spent."""
+    graph = expression.graph
+    full = {a: _at_variable_shape(gradients[a], graph.var(a), shapes) for a in wrt}
+    symbolic_nodes = {a: jacobian_nodes(full[a], wrt, shapes) for a in wrt}
+    plan = Plan([n for a in wrt for row in symbolic_nodes[a] for n in row.values()], shapes)
+    values = plan.run({n: batched(v.astype(spec.dtype)) for n, v in point.items()}, dtype=np.dtype(spec.dtype))
+    symbolic = {(a, b): _stack(plan, values, [row[b] for row in symbolic_nodes[a]], point[a].shape, point[b].shape)
+                for a in wrt for b in wrt}
+    autograd = autograd_hessian(expression.output, point, wrt, spec.dtype)
+    point64 = {name: value.astype(spec.dtype).astype(np.float64) for name, value in point.items()}
+    finite, errors, evaluations = {}, {}, 0
+    for a in wrt:
+        fd = finite_differences(Plan([full[a]], shapes), full[a], point64, wrt)
+        evaluations += fd.evaluations
+        for b in wrt:
+            finite[(a, b)], errors[(a, b)] = fd.gradients[b], fd.errors[b]
+    rows = []
+    for a in wrt:
+        for b in wrt:
+            for i in np.ndindex(point[a].shape):
+                for j in np.ndindex(point[b].shape):
+                    entry = i + j
+                    row = GradientRow(wrt=[a, b], index=[list(i), list(j)],
+                                      symbolic=float(symbolic[(a, b)][entry]),
+                                      autograd=float(autograd[(a, b)][entry]),
+                                      finite_difference=float(finite[(a, b)][entry]),
+                                      fd_error=float(errors[(a, b)][entry]))
+                    if not math.isfinite(row.finite_difference):
+                        row.finite_difference = row.fd_error = None
+                    rows.append(judge(row, spec.tolerance))
+    return rows, evaluations
+
+
+def _at_variable_shape(gradient: Node, variable: Node, shapes: ShapeMap) -> Node:
+    """A gradient stored smaller than its variable (d/dx sum(x) = 1) made full-size."""
+    if shapes(gradient) == shapes(variable):
+        return gradient
+    return gradient.graph.apply("expand", gradient, variable)
+
+
+def _stack(plan: Plan, values, nodes: list[Node], shape_a: tuple, shape_b: tuple) -> np.ndarray:
+    rows = [np.broadcast_to(plan.value(values, n)[0], shape_b) for n in nodes]
+    return np.stack(rows).reshape(shape_a + shape_b).astype(np.float64)
