@@ -232,7 +232,8 @@ class _located_shape_errors:
     def __exit__(self, kind, error, traceback):
         if isinstance(error, ShapeMismatch):
             owner = next((e for e in self.sources if error.node.id in e.spans), self.sources[0])
-            raise ShapeError(str(error), owner.source, owner.spans.get(error.node.id)) from None
+            span = owner.operator_spans.get(error.node.id) or owner.spans.get(error.node.id)
+            raise ShapeError(str(error), owner.source, span) from None
         return False
 
 

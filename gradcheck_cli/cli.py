@@ -201,6 +201,7 @@ class Tolerance(click.ParamType):
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when a gradient disagrees (errors still exit 2).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the summary (the exit code is unchanged).")
 @click.option("-v", "--verbose", is_flag=True, help="Show the full table of passing cases too.")
+@click.option("--all-elements", is_flag=True, help="List every gradient entry, not only the 20 worst.")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
               help="Colour in the table output.")
 @click.option("--max-length", type=click.IntRange(1), default=DEFAULT_LIMITS.max_length, show_default=True,
@@ -216,7 +217,7 @@ class Tolerance(click.ParamType):
 @click.version_option(__version__, "-V", "--version", prog_name="gradcheck")
 @click.pass_context
 def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_items, rtol, atol, dtype, order,
-         output_format, as_json, output_path, jobs, strict, exit_zero, quiet, verbose, color,
+         output_format, as_json, output_path, jobs, strict, exit_zero, quiet, verbose, all_elements, color,
          max_length, max_depth, max_nodes, max_elements, **variable_values) -> None:
     """Check the gradient of EXPRESSION (symbolic, finite differences, autograd and your own formula),
     or of every case in the spec files and folders given as PATHs."""
@@ -241,7 +242,8 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
                     limits=limits, **overrides)
         job_list = [Job(spec=spec)]
     output_format = "json" if as_json else (output_format or _default_format())
-    options = {"color": color, "quiet": quiet, "verbose": verbose, "strict": strict, "exit_zero": exit_zero,
+    options = {"color": color, "quiet": quiet, "verbose": verbose, "all_elements": all_elements,
+               "strict": strict, "exit_zero": exit_zero,
                "jobs": jobs, "output": output_path}
     ctx.exit(execute(job_list, output_format, options, Spec(expr="", at={}, limits=limits, **overrides)))
 
@@ -315,7 +317,7 @@ def _settings(defaults: Spec, options: dict, single: bool) -> dict:
         "dtype": defaults.dtype, "rtol": tolerance.rtol, "atol": tolerance.atol,
         "limits": vars(defaults.limits), "single": single,
         "color": options.get("color", "auto"), "quiet": options.get("quiet", False),
-        "verbose": options.get("verbose", False),
+        "verbose": options.get("verbose", False), "all_elements": options.get("all_elements", False),
         "tty": tty, "width": shutil.get_terminal_size((140, 24)).columns if tty else 140,
     }
 

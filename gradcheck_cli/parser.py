@@ -42,6 +42,7 @@ class Expression:
     bindings: dict[str, Node] = field(default_factory=dict)
     variables: list[str] = field(default_factory=list)
     spans: dict[int, Span] = field(default_factory=dict)
+    operator_spans: dict[int, Span] = field(default_factory=dict)  # the `@` of `A @ B`, for shape errors
 
     def names(self) -> dict[int, str]:
         """Binding names by node id (the first binding wins), for printing."""
@@ -83,6 +84,7 @@ class _Parser:
         self.binding_spans: dict[str, Span] = {}
         self.free_uses: dict[str, Span] = {}
         self.spans = spans
+        self.operator_spans: dict[int, Span] = {}
         self.limits = limits
         self.depth = 0
         self.first_node = len(graph.nodes)
@@ -187,6 +189,7 @@ class _Parser:
             right, right_span = self.operand(spec, operator)
             span = left_span.cover(right_span)
             left, left_span = self.mark(self.graph.raw(spec.name, (left, right)), span), span
+            self.operator_spans.setdefault(left.id, operator.span)
             if spec.precedence == INFIX[">"].precedence and self.token.text in INFIX \
                     and INFIX[self.token.text].precedence == spec.precedence:
                 raise self.error("comparisons cannot be chained", self.token.span, "use parentheses")
@@ -386,7 +389,7 @@ class _Parser:
     def result(self, output: Node) -> Expression:
         used = {n.attr for n in ancestors([output]) if n.op == "var"}
         variables = [name for name in self.free_uses if name in used]
-        return Expression(self.source, self.graph, output, self.scope, variables, self.spans)
+        return Expression(self.source, self.graph, output, self.scope, variables, self.spans, self.operator_spans)
 
 
 def _is_integer(node: Node) -> bool:

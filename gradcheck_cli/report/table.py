@@ -8,6 +8,7 @@ test runner.
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 from rich.console import Console
@@ -16,7 +17,7 @@ from rich.text import Text
 
 from ..compare import CaseResult, GradientRow
 from ..graph import format_number
-from .text import element_label, engine_name, failure_sentence
+from .text import derivative_label, element_label, engine_name, failure_sentence
 
 MAX_ROWS = 20  # rows shown per case; failing rows first
 STATUS_STYLE = {"pass": "green", "fail": "bold red", "error": "bold red", "inconclusive": "yellow",
@@ -37,7 +38,7 @@ def render_case(result: CaseResult, settings: dict) -> str:
         console.print(Text.assemble((f"{STATUS_MARK['pass']} ", "green"), result.name, _where(result),
                                     (f"  {len(result.gradients)} element(s), {_largest_error(result)}", "dim")))
     else:
-        _print_case(console, result)
+        _print_case(console, result, settings.get("all_elements", False))
     return console.file.getvalue()
 
 
@@ -63,7 +64,7 @@ def make_console(settings: dict) -> Console:
                    width=settings.get("width") or 140, highlight=False, soft_wrap=False)
 
 
-def _print_case(console: Console, result: CaseResult) -> None:
+def _print_case(console: Console, result: CaseResult, everything: bool = False) -> None:
     if result.point:
         console.print(Text.assemble((result.name, "bold"), _where(result), "  at ", _point_text(result.point)))
     elif result.name != result.file:
@@ -73,9 +74,12 @@ def _print_case(console: Console, result: CaseResult) -> None:
         console.print()
         return
     console.print(f"value = {_value_text(result.value, result.dtype)}")
-    console.print(_table(result, result.gradients))
-    if result.hessian:
-        console.print(_table(result, result.hessian, title="Hessian"))
+    for rows, title in ((result.gradients, None), (result.hessian, "Hessian")):
+        if rows:
+            console.print(_table(result, rows, title, everything))
+            if len(rows) > MAX_ROWS and not everything:
+                for line in _summaries(rows):
+                    console.print(line, markup=False, highlight=False)
     for name, formula in result.formulas.items():
         console.print(Text.assemble(f"d/d{name} = ", (formula, "cyan")), overflow="fold")
     if result.status != "pass":
@@ -89,7 +93,7 @@ def _where(result: CaseResult) -> str:
     return f"  ({result.file}:{result.line})" if result.file else ""
 
 
-def _table(result: CaseResult, rows: list[GradientRow], title: str | None = None) -> Table:
+def _table(result: CaseResult, rows: list[GradientRow], title: str | None = None, everything: bool = False) -> Table:
     has_manual = any(r.manual is not None for r in rows)
     has_expected = any(r.expected is not None for r in rows)
     has_output = any(r.output_index for r in rows)
@@ -98,7 +102,7 @@ def _table(result: CaseResult, rows: list[GradientRow], title: str | None = None
     columns += (["expected"] if has_expected else []) + ["rel error", "verdict"]
     for column in columns:
         table.add_column(column, justify="left" if column in ("output", "wrt", "verdict") else "right")
-    for row in _rows_to_show(rows):
+    for row in _rows_to_show(rows, everything):
         cells = [f"f[{', '.join(map(str, row.output_index))}]"] if has_output else []
         cells += [element_label(row), _number(row.symbolic, result.dtype)]
         if has_manual:
@@ -108,9 +112,9 @@ def _table(result: CaseResult, rows: list[GradientRow], title: str | None = None
             cells.append(_number(row.expected, "float64"))
         cells += [_error(row.rel_error), _verdict(row)]
         table.add_row(*cells)
-    hidden = len(rows) - min(len(rows), MAX_ROWS)
+    hidden = 0 if everything else len(rows) - min(len(rows), MAX_ROWS)
     if hidden:
-        table.caption = f"{hidden} more element(s) not shown; use --json for all"
+        table.caption = f"the {MAX_ROWS} worst of {len(rows)} entries; --all-elements lists every one"
     return table
 
 
@@ -120,12 +124,30 @@ def _fd_cell(row: GradientRow) -> str:
     return f"{_number(row.finite_difference, 'float64', 13)} ± {_error(row.fd_error)}"
 
 
-def _rows_to_show(rows: list[GradientRow]) -> list[GradientRow]:
-    if len(rows) <= MAX_ROWS:
+def _rows_to_show(rows: list[GradientRow], everything: bool) -> list[GradientRow]:
+    """All rows when few (or asked); else the worst: failing first, then by relative error."""
+    if everything or len(rows) <= MAX_ROWS:
         return rows
-    failing = [r for r in rows if r.status != "pass"]
-    passing = [r for r in rows if r.status == "pass"]
-    return (failing + passing)[:MAX_ROWS]
+
+    return sorted(rows, key=_badness, reverse=True)[:MAX_ROWS]
+
+
+def _badness(row: GradientRow) -> tuple:
+    """Failing entries first, then by relative error (an entry whose gradient is 0 counts as 0)."""
+    relative = row.rel_error if row.rel_error is not None and math.isfinite(row.rel_error) else 0.0
+    return (row.status != "pass", relative)
+
+
+def _summaries(rows: list[GradientRow]) -> list[str]:
+    """One line per variable: elements, failing count, the worst element and its errors."""
+    lines = []
+    for name in dict.fromkeys(str(r.wrt) for r in rows):
+        mine = [r for r in rows if str(r.wrt) == name]
+        failing = sum(r.status != "pass" for r in mine)
+        worst = max(mine, key=_badness)
+        lines.append(f"{name}: {len(mine)} entries, {failing} failing; worst {derivative_label(worst)}: "
+                     f"abs error {_error(worst.abs_error)}, rel error {_error(worst.rel_error)}")
+    return lines
 
 
 def _verdict(row: GradientRow) -> Text:
