@@ -139,7 +139,7 @@ def _finite_differences(expression: Expression, shapes: ShapeMap, point, wrt, dt
     plan = Plan([expression.output], shapes)
     # At the point the other engines see: in float32 that is the rounded point.
     point64 = {name: value.astype(dtype).astype(np.float64) for name, value in point.items()}
-    return finite_differences(plan, expression.output, point64, wrt)
+    return finite_differences(plan, expression.output, point64, wrt, shapes)
 
 
 def _rows(wrt, point, output_shape, answers, fd_errors, spec: Spec) -> list[GradientRow]:

@@ -32,19 +32,19 @@ def check_domain(expression: Expression, plan: Plan, values, wrt: list[str]) -> 
         args = [plan.value(values, a)[0] for a in node.args]
         value = plan.value(values, node)[0]
         if not np.all(np.isfinite(value)) and all(np.all(np.isfinite(a)) for a in args):
-            raise _domain_error(expression, node, args, _non_finite_reason(spec, args, value))
+            raise _domain_error(expression, node, args, _non_finite_reason(spec, args, value, node.attr))
         reached = [i for i, a in enumerate(node.args) if a.id in reaching]
         if node.id in reaching:
             conditions = [(spec.domain, spec.domain_text)] if spec.domain else []
             conditions += [spec.arg_domains[i] for i in reached if i in spec.arg_domains]
             for predicate, text in conditions:
-                if not np.all(predicate(*args)):
+                if not np.all(predicate(*args, node.attr) if spec.attrs else predicate(*args)):
                     raise _domain_error(expression, node, args, f"is not differentiable at this point: {text}")
 
 
-def _non_finite_reason(spec, args, value) -> str:
+def _non_finite_reason(spec, args, value, attr) -> str:
     kind = "NaN" if np.any(np.isnan(value)) else "infinite"
-    if spec.domain is not None and not np.all(spec.domain(*args)):
+    if spec.domain is not None and not np.all(spec.domain(*args, attr) if spec.attrs else spec.domain(*args)):
         return f"is {kind} at this point: {spec.domain_text}"
     return f"is {kind} at this point (overflow)"
 

@@ -90,7 +90,8 @@ class OpSpec:
     right_assoc: bool = False
     # Also callable by this name, e.g. pow(a, b) for a**b.
     call_name: str | None = None
-    # Where the op is differentiable; the text is shown when a point falls outside.
+    # Where the op is differentiable (given the argument values, and the attribute for ops that
+    # have one); the text is shown when a point falls outside.
     domain: Callable | None = None
     domain_text: str = ""
     # Extra conditions for differentiating in one argument: {index: (predicate, text)}.
@@ -103,6 +104,8 @@ class OpSpec:
     holds_value: bool = False
     # Reductions (sum, mean, ...): finite differences scale their rounding by the reduction of |x|.
     reduction: bool = False
+    # sum and mean: changing one element changes the result by a fixed weight times the change.
+    uniform_reduction: bool = False
     # Elementwise ops broadcast their arguments; the evaluator lines up ranks for them.
     elementwise: bool = True
     # Static attribute written as trailing integer arguments: "axis" (optional), "shape", or
@@ -255,10 +258,12 @@ _OPS: list[OpSpec] = [
     # ---- reductions (over all elements, or one axis: sum(x, 0)) ----
     OpSpec("sum", 1, lambda x, attr: np.sum(x, axis=K.reduced_axes(x, attr)),
            lambda x, attr: x.sum() if attr is None else x.sum(attr[0]),
-           vjp=K.sum_vjp, shape=K.reduced_shape, attrs="axis", reduction=True, elementwise=False),
+           vjp=K.sum_vjp, shape=K.reduced_shape, attrs="axis", reduction=True, elementwise=False,
+           uniform_reduction=True),
     OpSpec("mean", 1, lambda x, attr: np.mean(x, axis=K.reduced_axes(x, attr)),
            lambda x, attr: x.mean() if attr is None else x.mean(attr[0]),
-           vjp=K.mean_vjp, shape=K.reduced_shape, attrs="axis", reduction=True, elementwise=False),
+           vjp=K.mean_vjp, shape=K.reduced_shape, attrs="axis", reduction=True, elementwise=False,
+           uniform_reduction=True),
     OpSpec("amax", 1, lambda x, attr: np.max(x, axis=K.reduced_axes(x, attr)),
            lambda x, attr: x.amax() if attr is None else x.amax(attr[0]), aliases=("max",),
            vjp=K.extremum_vjp, shape=K.reduced_shape, attrs="axis", elementwise=False, analytic=False,
@@ -270,11 +275,12 @@ _OPS: list[OpSpec] = [
     OpSpec("prod", 1, lambda x, attr: np.prod(x, axis=K.reduced_axes(x, attr)),
            lambda x, attr: x.prod() if attr is None else x.prod(attr[0]),
            vjp=K.prod_vjp, shape=K.reduced_shape, attrs="axis", elementwise=False,
-           domain=lambda x, attr=None: np.all(x != 0), domain_text="the gradient rule of prod needs non-zero elements"),
+           domain=lambda x, attr: x != 0, domain_text="the gradient rule of prod needs non-zero elements"),
     OpSpec("norm", 1, lambda x, attr: np.sqrt(np.sum(x * x, axis=K.reduced_axes(x, attr))),
            lambda x, attr: _torch().linalg.vector_norm(x, dim=None if attr is None else attr[0]),
            vjp=K.norm_vjp, shape=K.reduced_shape, attrs="axis", elementwise=False,
-           domain=lambda x, attr=None: np.any(x != 0), domain_text="the 2-norm is not differentiable at 0",
+           domain=lambda x, attr: np.sum(x * x, axis=None if attr is None else attr[0]) > 0,
+           domain_text="the 2-norm is not differentiable where it is 0",
            doc="the Euclidean (2-)norm"),
     OpSpec("logsumexp", 1, K.logsumexp,
            lambda x, attr: _torch().logsumexp(x.flatten(), 0) if attr is None else _torch().logsumexp(x, attr[0]),
@@ -290,14 +296,14 @@ _OPS: list[OpSpec] = [
     OpSpec("matmul", 2, K.matmul, lambda a, b: a @ b, vjp=K.matmul_vjp, shape=K.matmul_shape,
            syntax="infix", symbol="@", precedence=20, call_name="matmul", aliases=("dot",), elementwise=False,
            doc="matrix product of vectors and matrices (a @ b)"),
-    OpSpec("transpose", 1, K.transpose, lambda x: x.permute(*reversed(range(x.dim()))),
+    OpSpec("transpose", 1, K.transpose, lambda x: x.permute(tuple(reversed(range(x.dim())))),
            vjp=K.transpose_vjp, shape=lambda x: tuple(reversed(x)), syntax="postfix", symbol=".T",
            call_name="transpose", elementwise=False, doc="axes reversed (x.T)"),
     OpSpec("index", 1, K.index, lambda x, attr: x[K.index_items(attr)], vjp=K.index_vjp,
            shape=K.index_shape, syntax="postfix", symbol="[]", attrs="index", elementwise=False,
            doc="x[0], x[1, 2], x[1:3], x[:, 0]"),
     OpSpec("unindex", 2, K.unindex, lambda v, like, attr: _torch_unindex(v, like, attr), vjp=K.unindex_vjp,
-           shape=lambda v, like, attr: like, attrs="index", elementwise=False, internal=True,
+           shape=K.unindex_shape, attrs="index", elementwise=False, internal=True,
            param_names=("values", "like"), doc="zeros shaped like `like` with `values` at the index"),
     OpSpec("reshape", 1, K.reshape, lambda x, attr: x.reshape(attr), vjp=K.reshape_vjp,
            shape=K.reshape_shape, attrs="shape", elementwise=False, param_names=("x", "d1", "d2"),

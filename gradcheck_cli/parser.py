@@ -273,6 +273,9 @@ class _Parser:
                 raise self.error("expected an index", self.token.span)
             return parts[0]
         parts += [None] * (3 - len(parts))
+        if parts[2] is not None and parts[2] <= 0:
+            raise self.error("slice steps must be positive", self.tokens[self.position - 1].span,
+                             "reversed slices are not supported")
         return ("slice", *parts)
 
     def integer(self, what: str) -> int:
@@ -359,12 +362,11 @@ class _Parser:
             operands, extra = args[: spec.arity], args[spec.arity:]
             if len(operands) < spec.arity or (spec.attrs == "axis" and len(extra) > 1):
                 continue
-            if spec.attrs == "shape" and not extra:
-                continue
             if not all(_is_integer(a) for a in extra):
                 raise self.error(f"{name}(): the {'axis' if spec.attrs == 'axis' else 'shape'} must be "
                                  "integer numbers", span)
-            return spec, operands, (tuple(int(a.attr) for a in extra) if extra else None)
+            attr = tuple(int(a.attr) for a in extra)
+            return spec, operands, (attr if attr or spec.attrs == "shape" else None)
         raise self.error(f"{name}() takes {_arity_text(overloads)}, got {len(args)}", span)
 
     def unknown_function(self, token: Token) -> ParseError:

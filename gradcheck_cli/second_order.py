@@ -40,7 +40,7 @@ def hessian_rows(expression: Expression, gradients: dict[str, Node], point: dict
     point64 = {name: value.astype(spec.dtype).astype(np.float64) for name, value in point.items()}
     finite, errors, evaluations = {}, {}, 0
     for a in wrt:
-        fd = finite_differences(Plan([full[a]], shapes), full[a], point64, wrt)
+        fd = finite_differences(Plan([full[a]], shapes), full[a], point64, wrt, shapes)
         evaluations += fd.evaluations
         for b in wrt:
             finite[(a, b)], errors[(a, b)] = fd.gradients[b], fd.errors[b]

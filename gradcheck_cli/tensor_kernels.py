@@ -71,12 +71,16 @@ def format_index(attr) -> str:
 
 
 def softmax(x, attr):
+    if x.ndim == 1:  # a scalar: the batch axis is not to be normalised over
+        return np.ones_like(x)
     axis = batch_axis(attr[0]) if attr else -1
     shifted = np.exp(x - np.max(x, axis=axis, keepdims=True))
     return shifted / np.sum(shifted, axis=axis, keepdims=True)
 
 
 def log_softmax(x, attr):
+    if x.ndim == 1:
+        return np.zeros_like(x)
     axis = batch_axis(attr[0]) if attr else -1
     return x - logsumexp_keep(x, axis)
 
@@ -166,6 +170,13 @@ def index_shape(shape: tuple, attr) -> tuple:
         return np.broadcast_to(np.float64(0), shape)[items].shape
     except IndexError as error:
         raise ValueError(str(error)) from None
+
+
+def unindex_shape(values: tuple, like: tuple, attr) -> tuple:
+    target = index_shape(like, attr)
+    if tuple(np.broadcast_shapes(values, target)) != target:
+        raise ValueError(f"values of shape {values} do not fit {like}[{format_index(attr)}] of shape {target}")
+    return like
 
 
 def reshape_shape(shape: tuple, attr) -> tuple:

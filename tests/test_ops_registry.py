@@ -1,10 +1,14 @@
 """Every operation of the registry (gradcheck_cli/ops.py), one table row each.
 
-For each op: the numpy and torch implementations agree; where the op is
+For each op: the numpy and torch implementations agree (one point at a time
+and batched, as finite differences run them); where the op is
 differentiable, `check()` of the op applied to variables passes with
 symbolic == autograd and finite differences close; where it is not, every
 engine reports a zero gradient; and the printed form of an expression using
-the op parses back to the same graph.  Then the printer's precedence rules
+the op parses back to the same graph.  Tensor ops (reductions, softmax,
+matmul, indexing, ...) take sample points with their static attribute (`At`)
+and are checked through expressions reduced to a scalar (`Case`), e.g.
+sum(softmax(x)*w).  Then the printer's precedence rules
 are checked against Python's own grammar (the language follows Python's
 precedence) and against the parser, for hand-picked tricky expressions, for
 every pair of operators, and for derivative graphs built by the symbolic engine.
@@ -661,10 +665,10 @@ def python_tree(text: str, intern: _Interner) -> int:
                     return intern(spec.name, None, [convert(a) for a in args])
                 continue
             operands, extra = args[: spec.arity], args[spec.arity:]
-            if len(operands) < spec.arity or (spec.attrs == "axis" and len(extra) > 1) \
-                    or (spec.attrs == "shape" and not extra):
+            if len(operands) < spec.arity or (spec.attrs == "axis" and len(extra) > 1):
                 continue
-            return intern(spec.name, tuple(integer(a) for a in extra) or None, [convert(a) for a in operands])
+            attr = tuple(integer(a) for a in extra)  # a shape may be empty: reshape(x) is a scalar
+            return intern(spec.name, attr if attr or spec.attrs == "shape" else None, [convert(a) for a in operands])
         raise AssertionError(f"no overload of {name} takes {len(args)} arguments")
 
     def convert(n) -> int:

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..graph import Node
 from ..ops import OPS
-from ..plan import Plan, batched
+from ..plan import DiagonalRun, Plan, batched
 
 BASE_STEP = 1e-3
 LEVELS = 3
@@ -42,7 +42,8 @@ class FiniteDifferences:
     evaluations: int
 
 
-def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], wrt: list[str]) -> FiniteDifferences:
+def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], wrt: list[str],
+                       shapes=None) -> FiniteDifferences:
     """d output / d variable for each variable in `wrt`, with error bars.
 
     For a non-scalar output this is the Jacobian: each result has the shape
@@ -52,11 +53,16 @@ def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], w
     base_values = plan.run(base)
     held = {n.id: plan.value(base_values, n) for n in plan.nodes if n.op in OPS and OPS[n.op].holds_value}
     output_shape = plan.value(base_values, output).shape[1:]
-    noise = np.maximum(EPS * _magnitude(plan, base_values), _measured_noise(plan, output, point, wrt, held))
-    gradients, errors, evaluations = {}, {}, NOISE_POINTS
+    floor = EPS * _magnitude(plan, base_values)
+    gradients, errors, evaluations = {}, {}, 0
     for name in wrt:
+        # Measured per variable: a switch in one (where(c, a, b) at c = 0) must not blur the others.
+        noise = np.maximum(floor, _measured_noise(plan, output, point, [name], held))
+        evaluations += NOISE_POINTS
         x = np.asarray(point[name], dtype=np.float64)
-        shifts = Shifts(plan, output, base, name, x, held)
+        diagonal = DiagonalRun(plan, shapes, name) if shapes is not None and output_shape == () else None
+        shifts = Shifts(plan, output, base, name, x, held, base_values,
+                        diagonal if diagonal is not None and diagonal.supports else None)
         value, error, count = _refine(shifts, x.size, noise)
         evaluations += count
         shape = output_shape + x.shape
@@ -165,13 +171,16 @@ class Shifts:
     name: str
     x: np.ndarray
     held: dict
+    base_values: list
+    diagonal: DiagonalRun | None = None  # the O(n) path, where the graph allows it
 
     def extrapolate(self, elements: np.ndarray, factor: float, noise: np.ndarray):
         """(Richardson value, truncation estimate, rounding estimate), each (elements, outputs)."""
         x = self.x.ravel()[elements, None]
         levels = BASE_STEP * np.maximum(1.0, np.abs(x)) * factor * 0.5 ** np.arange(LEVELS)  # (m, LEVELS)
         levels = (x + levels) - x  # steps the floating-point grid can represent exactly
-        per_chunk = max(1, BATCH_ELEMENTS // max(1, 2 * LEVELS * self.x.size))
+        row_size = 1 if self.diagonal is not None else self.x.size
+        per_chunk = max(1, BATCH_ELEMENTS // max(1, 2 * LEVELS * row_size))
         parts = [self.evaluate(elements[i:i + per_chunk], levels[i:i + per_chunk])
                  for i in range(0, elements.size, per_chunk)]
         f_plus = np.concatenate([p[0] for p in parts])  # (m, LEVELS, outputs)
@@ -198,6 +207,10 @@ class Shifts:
         m = elements.size
         shifts = np.concatenate([levels, -levels], axis=1).ravel()  # (m * 2 * LEVELS,)
         rows = np.repeat(elements, 2 * LEVELS)
+        if self.diagonal is not None:
+            values = self.diagonal.run(self.base_values, rows, self.x.ravel()[rows] + shifts)
+            values = np.broadcast_to(values, (shifts.size,)).reshape(m, 2, LEVELS, 1)
+            return values[:, 0], values[:, 1]
         perturbed = np.broadcast_to(self.x.ravel(), (shifts.size, self.x.size)).copy()
         perturbed[np.arange(shifts.size), rows] += shifts
         inputs = dict(self.base)
