@@ -81,3 +81,29 @@ def test_float32_points_are_rounded_before_differencing():
     row = check("sin(x)", at={"x": 1000.59727}, dtype="float32").gradients[0]
     assert row.status == "pass"
     assert row.finite_difference == pytest.approx(math.cos(float(np.float32(1000.59727))), rel=1e-6)
+
+
+@pytest.mark.parametrize("expr, diagonal", [
+    ("mean(sin(x)*x**2)", True),
+    ("log(sum(exp(x)))*sum(x)", True),
+    ("sum(x*w) + mean(x**2)*sum(w)", True),
+    ("sum(x*detach(x))", True),
+    ("sum(softmax(x)*w)", False),     # softmax mixes the elements
+    ("x @ w", False),
+])
+def test_diagonal_finite_differences_agree_with_dense_ones(expr, diagonal):
+    """The O(n) path (one changed element per perturbation) against the dense batched path."""
+    from gradcheck_cli.engines.finite_diff import finite_differences
+    from gradcheck_cli.parser import parse
+    from gradcheck_cli.plan import DiagonalRun, Plan
+    from gradcheck_cli.shapes import ShapeMap
+
+    point = {"x": np.linspace(-1.5, 2.0, 9), "w": np.linspace(0.5, 1.0, 9)}
+    expression = parse(expr)
+    point = {k: v for k, v in point.items() if k in expression.variables}
+    shapes = ShapeMap({k: v.shape for k, v in point.items()})
+    plan = Plan([expression.output], shapes)
+    assert DiagonalRun(plan, shapes, "x").supports is diagonal
+    fast = finite_differences(plan, expression.output, point, ["x"], shapes)
+    dense = finite_differences(plan, expression.output, point, ["x"])
+    np.testing.assert_allclose(fast.gradients["x"], dense.gradients["x"], rtol=1e-9, atol=1e-12)
