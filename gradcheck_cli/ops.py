@@ -296,6 +296,8 @@ _OPS: list[OpSpec] = [
     OpSpec("matmul", 2, K.matmul, lambda a, b: a @ b, vjp=K.matmul_vjp, shape=K.matmul_shape,
            syntax="infix", symbol="@", precedence=20, call_name="matmul", aliases=("dot",), elementwise=False,
            doc="matrix product of vectors and matrices (a @ b)"),
+    OpSpec("outer", 2, K.outer, lambda a, b: _torch().outer(a, b), vjp=K.outer_vjp, shape=K.outer_shape,
+           elementwise=False, doc="the outer product of two vectors: outer(a, b)[i, j] = a[i]*b[j]"),
     OpSpec("transpose", 1, K.transpose, lambda x: x.permute(tuple(reversed(range(x.dim())))),
            vjp=K.transpose_vjp, shape=lambda x: tuple(reversed(x)), syntax="postfix", symbol=".T",
            call_name="transpose", elementwise=False, doc="axes reversed (x.T)"),

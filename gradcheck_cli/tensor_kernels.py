@@ -112,6 +112,16 @@ def matmul(a, b):
     return np.matmul(a, b)
 
 
+def outer(a, b):
+    return np.einsum("...i,...j->...ij", a, b)
+
+
+def outer_shape(a: tuple, b: tuple) -> tuple:
+    if len(a) != 1 or len(b) != 1:
+        raise ValueError(f"shapes {a} and {b}: outer takes two vectors")
+    return a + b
+
+
 def index(x, attr):
     return x[(slice(None),) + index_items(attr)]
 
@@ -266,10 +276,6 @@ def transpose_vjp(adj, node, shape_of):
     return [adj.graph.apply("transpose", adj)]
 
 
-def _column(v):
-    return v.graph.apply("reshape", v, attr=(-1, 1))
-
-
 def matmul_vjp(adj, node, shape_of):
     a, b = node.args
     g = adj.graph
@@ -279,10 +285,15 @@ def matmul_vjp(adj, node, shape_of):
     if ra == 1 and rb == 1:
         return [adj * b, adj * a]
     if ra == 2 and rb == 1:  # (m, k) @ (k,) -> (m,)
-        return [_column(adj) * b, matmul(t(a), adj)]
+        return [g.apply("outer", adj, b), matmul(t(a), adj)]
     if ra == 1 and rb == 2:  # (k,) @ (k, n) -> (n,)
-        return [matmul(b, adj), _column(a) * adj]
+        return [matmul(b, adj), g.apply("outer", a, adj)]
     return [matmul(adj, t(b)), matmul(t(a), adj)]
+
+
+def outer_vjp(adj, node, shape_of):
+    a, b = node.args
+    return [adj.graph.apply("matmul", adj, b), adj.graph.apply("matmul", a, adj)]
 
 
 def index_vjp(adj, node, shape_of):
