@@ -112,14 +112,18 @@ def _check(spec: Spec, result: CaseResult) -> None:
     result.evaluations = {"finite_difference": fd.evaluations}
     result.gradients = _rows(wrt, point, output_shape, answers, fd_errors, spec)
     if spec.order == 2:
+        manual_hessian = {_hessian_pair(name): _parse_manual(expression, name, text, wrt, spec, "manual Hessian")
+                          for name, text in spec.manual_hessian.items()}
         result.hessian, result.evaluations["hessian_finite_difference"] = hessian_rows(
-            expression, rows[0], point, wrt, shapes, spec)
+            expression, rows[0], point, wrt, shapes, spec, manual_hessian)
     result.notes = [n for n in (atol_note(result.gradients, spec.tolerance),) if n]
     result.status = worst_status(row.status for row in result.gradients + result.hessian)
 
 
 def _checked_output_shape(expression: Expression, shapes: ShapeMap, point, wrt, spec: Spec) -> tuple:
     shape = shapes(expression.output)
+    if spec.manual_hessian and spec.order != 2:
+        raise UsageError("a manual Hessian needs --order 2 (order: 2 in YAML)")
     if spec.order == 2 and shape != ():
         raise ShapeError(f"the expression's value has shape {shape}; second order needs a scalar",
                          expression.source, expression.span_of(expression.output),
@@ -194,17 +198,25 @@ def _suggestion(name: str, choices: list[str]) -> str:
     return f" (its variables: {', '.join(choices)})" if choices else " (it has no variables)"
 
 
-def _parse_manual(expression: Expression, name: str, text: str, wrt: list[str], spec: Spec) -> Expression:
-    if name not in wrt:
-        raise UsageError(f"a manual gradient is given for {name!r}, which is not differentiated"
-                         + (_suggestion(name, wrt) if name not in expression.variables else " (see --wrt)"))
+def _parse_manual(expression: Expression, name: str, text: str, wrt: list[str], spec: Spec,
+                  what: str = "manual gradient") -> Expression:
+    """A hand-derived formula for `name` (a variable, or `a,b` for a Hessian block), in the expression's scope."""
+    for variable in name.split(","):
+        if variable not in wrt:
+            raise UsageError(f"a {what} is given for {variable!r}, which is not differentiated"
+                             + (_suggestion(variable, wrt) if variable not in expression.variables else " (see --wrt)"))
     manual = parse(text, graph=expression.graph, bindings=expression.bindings, limits=spec.limits)
     for variable in manual.variables:
         if variable not in expression.variables:
             node = expression.graph.var(variable)
-            raise UsageError(f"the manual gradient for {name} uses {variable!r}, which is not a variable or "
+            raise UsageError(f"the {what} for {name} uses {variable!r}, which is not a variable or "
                              "binding of the expression", manual.source, manual.spans.get(node.id))
     return manual
+
+
+def _hessian_pair(name: str) -> tuple[str, str]:
+    names = [n.strip() for n in name.split(",")]
+    return (names[0], names[0]) if len(names) == 1 else (names[0], names[1])
 
 
 def _check_manual_shapes(manuals: dict[str, Expression], point, shapes: ShapeMap, output_shape: tuple) -> None:

@@ -191,6 +191,8 @@ class Tolerance(click.ParamType):
               help="Precision of the symbolic, autograd and manual gradients (default float64; "
                    "finite differences always use float64).")
 @click.option("--order", type=click.Choice(["1", "2"]), help="2: check the Hessian too (scalar expressions).")
+@click.option("--manual-hessian", "hessian_items", multiple=True, metavar="NAME[,NAME2]=FORMULA",
+              help="Your Hessian block d2f/dNAME dNAME2 (with --order 2; repeatable).")
 @click.option("--format", "output_format", type=click.Choice(FORMATS),
               help="Output format (default: table; github when GITHUB_ACTIONS=true).")
 @click.option("--json", "as_json", is_flag=True, help="Shorthand for --format json.")
@@ -217,6 +219,7 @@ class Tolerance(click.ParamType):
 @click.version_option(__version__, "-V", "--version", prog_name="gradcheck")
 @click.pass_context
 def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_items, rtol, atol, dtype, order,
+         hessian_items,
          output_format, as_json, output_path, jobs, strict, exit_zero, quiet, verbose, all_elements, color,
          max_length, max_depth, max_nodes, max_elements, **variable_values) -> None:
     """Check the gradient of EXPRESSION (symbolic, finite differences, autograd and your own formula),
@@ -231,7 +234,7 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
     overrides = {k: v for k, v in (("rtol", rtol), ("atol", atol), ("dtype", dtype),
                                    ("order", int(order) if order else None)) if v is not None}
     if ctx.meta.get(SPEC_MODE_KEY):
-        _refuse_expression_options(at_items, wrt, manual_items, variable_values)
+        _refuse_expression_options(at_items, wrt, manual_items + hessian_items, variable_values)
         job_list = jobs_for(list(targets), {**overrides, "limits": limits})
     else:
         if len(targets) > 1:
@@ -239,6 +242,7 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
                                    f"(quote the expression, or name spec files ending in .yaml)")
         spec = Spec(expr=targets[0].strip(), at=_point(ctx, at_items, variable_values, limits),
                     wrt=_wrt(wrt), manual=_unique_pairs(manual_items, "--manual", "NAME=FORMULA"),
+                    manual_hessian=_unique_pairs(hessian_items, "--manual-hessian", "NAME[,NAME2]=FORMULA"),
                     limits=limits, **overrides)
         job_list = [Job(spec=spec)]
     output_format = "json" if as_json else (output_format or _default_format())

@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from .compare import GradientRow, judge
+from .errors import ShapeError
 from .engines.finite_diff import finite_differences
 from .engines.symbolic import jacobian_nodes
 from .engines.torch_engine import autograd_hessian
@@ -27,15 +28,25 @@ from .spec import Spec
 
 
 def hessian_rows(expression: Expression, gradients: dict[str, Node], point: dict[str, np.ndarray],
-                 wrt: list[str], shapes: ShapeMap, spec: Spec) -> tuple[list[GradientRow], int]:
+                 wrt: list[str], shapes: ShapeMap, spec: Spec,
+                 manual: dict[tuple[str, str], Expression] | None = None) -> tuple[list[GradientRow], int]:
     """The Hessian entries, judged, and the number of function evaluations finite differences spent."""
     graph = expression.graph
     full = {a: _at_variable_shape(gradients[a], graph.var(a), shapes) for a in wrt}
     symbolic_nodes = {a: jacobian_nodes(full[a], wrt, shapes) for a in wrt}
-    plan = Plan([n for a in wrt for row in symbolic_nodes[a] for n in row.values()], shapes)
+    manual = manual or {}
+    for (a, b), formula in manual.items():
+        target = point[a].shape + point[b].shape
+        if tuple(np.broadcast_shapes(shapes(formula.output), target)) != target:
+            raise ShapeError(f"the manual Hessian for {a},{b} has shape {shapes(formula.output)}, but should have "
+                             f"shape {target}", formula.source, formula.span_of(formula.output))
+    plan = Plan([n for a in wrt for row in symbolic_nodes[a] for n in row.values()]
+                + [m.output for m in manual.values()], shapes)
     values = plan.run({n: batched(v.astype(spec.dtype)) for n, v in point.items()}, dtype=np.dtype(spec.dtype))
     symbolic = {(a, b): _stack(plan, values, [row[b] for row in symbolic_nodes[a]], point[a].shape, point[b].shape)
                 for a in wrt for b in wrt}
+    by_hand = {pair: np.broadcast_to(plan.value(values, m.output)[0], point[pair[0]].shape + point[pair[1]].shape)
+               for pair, m in manual.items()}
     autograd = autograd_hessian(expression.output, point, wrt, spec.dtype)
     point64 = {name: value.astype(spec.dtype).astype(np.float64) for name, value in point.items()}
     finite, errors, evaluations = {}, {}, 0
@@ -55,6 +66,8 @@ def hessian_rows(expression: Expression, gradients: dict[str, Node], point: dict
                                       autograd=float(autograd[(a, b)][entry]),
                                       finite_difference=float(finite[(a, b)][entry]),
                                       fd_error=float(errors[(a, b)][entry]))
+                    if (a, b) in by_hand:
+                        row.manual = float(by_hand[(a, b)][entry])
                     if not math.isfinite(row.finite_difference):
                         row.finite_difference = row.fd_error = None
                     rows.append(judge(row, spec.tolerance))

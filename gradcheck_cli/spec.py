@@ -27,6 +27,7 @@ class Spec:
     where: dict[str, str] = field(default_factory=dict)  # named intermediates, in order
     wrt: list[str] | None = None  # None: every variable
     manual: dict[str, str] = field(default_factory=dict)
+    manual_hessian: dict[str, str] = field(default_factory=dict)  # "x" or "x,y" -> formula of that block
     expected: dict[str, np.ndarray] = field(default_factory=dict)
     rtol: float | None = None
     atol: float | None = None
@@ -73,8 +74,11 @@ class Spec:
             error.source = text
             error.span = Span(max(0, error.span.start - start), max(1, error.span.end - start))
         else:
-            key = next((f"manual.{n}" for n, t in self.manual.items() if t == error.source), "expr")
+            texts = [(f"manual.{n}", t) for n, t in self.manual.items()]
+            texts += [(f"manual_hessian.{n}", t) for n, t in self.manual_hessian.items()]
+            key = next((k for k, t in texts if t == error.source), "expr")
         error.origin = self.origins.get(key)
-        if error.origin is None and key.startswith("manual."):
-            error.context = f"--manual {key[len('manual.'):]}"
+        if error.origin is None and key != "expr":
+            option, _, name = key.partition(".")
+            error.context = f"--{option.replace('_', '-')} {name}"
         return error

@@ -24,9 +24,9 @@ MAX_FILE_BYTES = 256 * 1024
 MAX_DEPTH = 16  # root, cases, a case, at, then nested lists for tensors
 MAX_SAMPLES = 10_000
 SUFFIXES = (".yaml", ".yml")
-CASE_KEYS = ("name", "expr", "where", "at", "wrt", "manual", "expect", "tolerance", "dtype", "order", "sample")
+CASE_KEYS = ("name", "expr", "where", "at", "wrt", "manual", "manual_hessian", "expect", "tolerance", "dtype",
+             "order", "sample")
 FILE_KEYS = CASE_KEYS + ("cases",)
-MERGED_KEYS = ("at", "manual", "expect", "tolerance")  # a case overrides these entry by entry
 STANDARD_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map")}
 NAME = r"[A-Za-z_][A-Za-z_0-9]*"
 
@@ -232,6 +232,10 @@ def _case(reader: _Reader, fields: dict, prefix: str) -> Spec:
     for name, (_, value) in _optional_mapping(reader, fields, "manual", prefix).items():
         spec.manual[name] = reader.text(value, f"{prefix}manual.{name}").strip()
         origins[f"manual.{name}"] = reader.origin(value, f"{prefix}manual.{name}")
+    for name, (_, value) in _optional_mapping(reader, fields, "manual_hessian", prefix).items():
+        key = f"{prefix}manual_hessian.{name}"
+        spec.manual_hessian[name] = reader.text(value, key).strip()
+        origins[f"manual_hessian.{name}"] = reader.origin(value, key)
     for name, (_, value) in _optional_mapping(reader, fields, "expect", prefix).items():
         spec.expected[name] = reader.tensor(value, f"{prefix}expect.{name}")
     if "wrt" in fields:
@@ -282,6 +286,7 @@ def _merge(base: Spec, case: Spec, case_fields: dict) -> Spec:
     # Expected values belong to their point: a case that moves the point does not inherit them.
     expected = case.expected if "at" in case_fields else {**base.expected, **case.expected}
     merged = replace(base, at={**base.at, **case.at}, manual={**base.manual, **case.manual},
+                     manual_hessian={**base.manual_hessian, **case.manual_hessian},
                      expected=expected, origins={**base.origins, **case.origins})
     for name in ("expr", "wrt", "dtype", "order"):
         if name in case_fields:

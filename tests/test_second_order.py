@@ -94,3 +94,29 @@ def test_order_2_from_the_cli_and_yaml(cli_json, tmp_path):
 def test_order_2_needs_a_scalar(cli):
     result = cli("x**2", "--x", "1,2", "--order", "2")
     assert result.exit_code == 2 and "second order needs a scalar" in result.stderr
+
+
+def test_manual_hessian_blocks_are_checked(cli_json):
+    code, doc = cli_json("sin(x)*y**2", "--x", "1", "--y", "2", "--order", "2",
+                         "--manual-hessian", "x=-sin(x)*y**2", "--manual-hessian", "x,y=2*y*cos(x)",
+                         "--manual-hessian", "y,x=2*y*sin(x)")
+    assert code == 1
+    verdicts = {tuple(h["wrt"]): (h["manual"] is not None, h["disagrees"]) for h in doc["results"][0]["hessian"]}
+    assert verdicts == {("x", "x"): (True, []), ("x", "y"): (True, []), ("y", "x"): (True, ["manual"]),
+                        ("y", "y"): (False, [])}
+
+
+def test_manual_hessian_of_a_vector_variable_in_yaml(cli_json, tmp_path):
+    (tmp_path / "h.yaml").write_text("expr: sum(x**3)\nat: {x: [1, 2]}\norder: 2\n"
+                                     "manual_hessian:\n  x: 6*x*eye(2)\n")
+    code, doc = cli_json(str(tmp_path / "h.yaml"))
+    assert code == 0
+    assert [h["manual"] for h in doc["results"][0]["hessian"]] == [6.0, 0.0, 0.0, 12.0]
+    (tmp_path / "h.yaml").write_text("expr: sum(x**3)\nat: {x: [1, 2]}\norder: 2\nmanual_hessian:\n  x: 6*x +\n")
+    code, doc = cli_json(str(tmp_path / "h.yaml"))
+    assert code == 2 and "h.yaml:5:11: manual_hessian.x: expected an expression after" in doc["results"][0]["error"]["message"]
+
+
+def test_manual_hessian_needs_order_2(cli):
+    result = cli("x**3", "--x", "1", "--manual-hessian", "x=6*x")
+    assert result.exit_code == 2 and "needs --order 2" in result.stderr
