@@ -18,7 +18,7 @@ def check(expr: str, at: dict, *, wrt=None, manual=None, expected=None, rtol=Non
     """Check the gradient of `expr` at the point `at`; returns a CaseResult."""
     import numpy as np
 
-    from .check import run
+    from .case import run
     from .spec import Spec
     from .values import coerce_value
 

@@ -130,7 +130,7 @@ def _json_requested(args: list[str]) -> bool:
 
 
 def _exit_with_json_error(error: click.UsageError, fmt: str) -> None:
-    from .check import error_result
+    from .case import error_result
     from .report import REPORTERS
 
     result = error_result("command line", UsageError(error.format_message()))
@@ -193,6 +193,9 @@ class Tolerance(click.ParamType):
 @click.option("--order", type=click.Choice(["1", "2"]), help="2: check the Hessian too (scalar expressions).")
 @click.option("--manual-hessian", "hessian_items", multiple=True, metavar="NAME[,NAME2]=FORMULA",
               help="Your Hessian block d2f/dNAME dNAME2 (with --order 2; repeatable).")
+@click.option("--fast", is_flag=True, help="Check 4 random projections uᵀJv instead of every entry "
+              "(cheap for big tensors; may miss an error confined to a few entries).")
+@click.option("--seed", type=click.IntRange(0), help="Seed of the --fast projections (default: a fresh one, printed).")
 @click.option("--format", "output_format", type=click.Choice(FORMATS),
               help="Output format (default: table; github when GITHUB_ACTIONS=true).")
 @click.option("--json", "as_json", is_flag=True, help="Shorthand for --format json.")
@@ -219,7 +222,7 @@ class Tolerance(click.ParamType):
 @click.version_option(__version__, "-V", "--version", prog_name="gradcheck")
 @click.pass_context
 def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_items, rtol, atol, dtype, order,
-         hessian_items,
+         hessian_items, fast, seed,
          output_format, as_json, output_path, jobs, strict, exit_zero, quiet, verbose, all_elements, color,
          max_length, max_depth, max_nodes, max_elements, **variable_values) -> None:
     """Check the gradient of EXPRESSION (symbolic, finite differences, autograd and your own formula),
@@ -232,7 +235,8 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
         raise click.UsageError("--json contradicts --format " + output_format)
     limits = Limits(max_length, max_depth, max_nodes, max_elements)
     overrides = {k: v for k, v in (("rtol", rtol), ("atol", atol), ("dtype", dtype),
-                                   ("order", int(order) if order else None)) if v is not None}
+                                   ("order", int(order) if order else None), ("fast", fast or None),
+                                   ("seed", seed)) if v is not None}
     if ctx.meta.get(SPEC_MODE_KEY):
         _refuse_expression_options(at_items, wrt, manual_items + hessian_items, variable_values)
         job_list = jobs_for(list(targets), {**overrides, "limits": limits})

@@ -61,7 +61,7 @@ class CaseItem(pytest.Item):
         self.result: CaseResult | None = None
 
     def setup(self) -> None:
-        from .check import run
+        from .case import run
 
         self.result = run(self.spec)
         if self.result.status == "error":  # reported as an error, being in setup; no traceback

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
-from .check import error_result, run
+from .case import error_result, run
 from .compare import CaseResult
 from .errors import GradcheckError, SpecError
 from .spec import Spec

@@ -13,7 +13,7 @@ MAX_DRAWS = 100  # draws per point before giving up on finding one inside the do
 
 def sample_specs(spec: Spec, sampling) -> list[Spec]:
     """One spec per sampled point, named `<name> sampled [k/n, seed s]`."""
-    from .check import point_is_checkable
+    from .case import point_is_checkable
 
     rng = np.random.default_rng(sampling.seed)
     specs = []

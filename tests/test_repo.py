@@ -30,3 +30,16 @@ def test_no_execution_path_for_user_input():
             for path in (ROOT / "gradcheck_cli").rglob("*.py")
             for n, line in enumerate(path.read_text().splitlines(), 1) if forbidden.search(line)]
     assert hits == []
+
+
+def test_the_python_api_survives_importing_every_module():
+    """A submodule named like a package attribute would shadow it (gradcheck_cli.check once did)."""
+    import importlib
+    import pkgutil
+
+    import gradcheck_cli
+
+    for module in pkgutil.walk_packages(gradcheck_cli.__path__, "gradcheck_cli."):
+        importlib.import_module(module.name)
+    assert callable(gradcheck_cli.check)
+    assert gradcheck_cli.check("x**2", at={"x": 3}).gradients[0].symbolic == 6.0

@@ -161,26 +161,21 @@ def _magnitude(plan: Plan, values) -> float:
     return largest
 
 
-@dataclass
-class Shifts:
-    """Evaluations of the output at points shifted along one variable's elements."""
+class _Richardson:
+    """Central differences at three steps, extrapolated; subclasses say where to step and how."""
 
-    plan: Plan
-    output: Node
-    base: dict
-    name: str
-    x: np.ndarray
-    held: dict
-    base_values: list
-    diagonal: DiagonalRun | None = None  # the O(n) path, where the graph allows it
+    row_size = 1  # values materialised per perturbation, for chunking
+
+    def steps(self, elements: np.ndarray, factor: float) -> np.ndarray:
+        raise NotImplementedError
+
+    def evaluate(self, elements: np.ndarray, levels: np.ndarray):
+        raise NotImplementedError
 
     def extrapolate(self, elements: np.ndarray, factor: float, noise: np.ndarray):
         """(Richardson value, truncation estimate, rounding estimate), each (elements, outputs)."""
-        x = self.x.ravel()[elements, None]
-        levels = BASE_STEP * np.maximum(1.0, np.abs(x)) * factor * 0.5 ** np.arange(LEVELS)  # (m, LEVELS)
-        levels = (x + levels) - x  # steps the floating-point grid can represent exactly
-        row_size = 1 if self.diagonal is not None else self.x.size
-        per_chunk = max(1, BATCH_ELEMENTS // max(1, 2 * LEVELS * row_size))
+        levels = self.steps(elements, factor)  # (m, LEVELS)
+        per_chunk = max(1, BATCH_ELEMENTS // max(1, 2 * LEVELS * self.row_size))
         parts = [self.evaluate(elements[i:i + per_chunk], levels[i:i + per_chunk])
                  for i in range(0, elements.size, per_chunk)]
         f_plus = np.concatenate([p[0] for p in parts])  # (m, LEVELS, outputs)
@@ -202,6 +197,30 @@ class Shifts:
             truncation = np.where(asymptotic, truncation, np.maximum(truncation, step_changes.max(axis=1)))
         return second, truncation, rounding
 
+
+
+@dataclass
+class Shifts(_Richardson):
+    """Evaluations of the output at points shifted along one variable's elements."""
+
+    plan: Plan
+    output: Node
+    base: dict
+    name: str
+    x: np.ndarray
+    held: dict
+    base_values: list
+    diagonal: DiagonalRun | None = None  # the O(n) path, where the graph allows it
+
+    @property
+    def row_size(self) -> int:
+        return 1 if self.diagonal is not None else self.x.size
+
+    def steps(self, elements: np.ndarray, factor: float) -> np.ndarray:
+        x = self.x.ravel()[elements, None]
+        levels = BASE_STEP * np.maximum(1.0, np.abs(x)) * factor * 0.5 ** np.arange(LEVELS)
+        return (x + levels) - x  # steps the floating-point grid can represent exactly
+
     def evaluate(self, elements: np.ndarray, levels: np.ndarray):
         """f at x +/- each level's step in each element: two arrays (elements, LEVELS, outputs)."""
         m = elements.size
@@ -219,3 +238,38 @@ class Shifts:
         values = np.broadcast_to(values, (shifts.size,) + values.shape[1:])  # constant outputs have B = 1
         values = values.reshape(m, 2, LEVELS, -1)
         return values[:, 0], values[:, 1]
+
+
+@dataclass
+class Direction(_Richardson):
+    """Evaluations of the output along one direction in the space of all differentiated variables."""
+
+    plan: Plan
+    output: Node
+    base: dict
+    held: dict
+    direction: dict[str, np.ndarray]  # variable -> its component of the direction
+
+    def steps(self, elements: np.ndarray, factor: float) -> np.ndarray:
+        scale = max([1.0] + [float(np.max(np.abs(self.base[n]))) for n in self.direction])
+        return np.broadcast_to(BASE_STEP * scale * factor * 0.5 ** np.arange(LEVELS), (elements.size, LEVELS))
+
+    def evaluate(self, elements: np.ndarray, levels: np.ndarray):
+        t = np.concatenate([levels, -levels], axis=1).ravel()  # (m * 2 * LEVELS,)
+        inputs = dict(self.base)
+        for name, v in self.direction.items():
+            inputs[name] = self.base[name] + t.reshape((-1,) + (1,) * v.ndim) * v[None]
+        values = self.plan.value(self.plan.run(inputs, held=self.held), self.output)
+        values = np.broadcast_to(values, (t.size,) + values.shape[1:]).reshape(elements.size, 2, LEVELS, -1)
+        return values[:, 0], values[:, 1]
+
+
+def directional_derivative(plan: Plan, output: Node, point: dict[str, np.ndarray],
+                           direction: dict[str, np.ndarray]) -> tuple[float, float, int]:
+    """(d/dt output(point + t*direction) at t = 0, its error bar, evaluations) for a scalar output."""
+    base = {name: batched(np.asarray(v, dtype=np.float64)) for name, v in point.items()}
+    base_values = plan.run(base)
+    held = {n.id: plan.value(base_values, n) for n in plan.nodes if n.op in OPS and OPS[n.op].holds_value}
+    noise = np.maximum(EPS * _magnitude(plan, base_values), _measured_noise(plan, output, point, list(direction), held))
+    value, error, count = _refine(Direction(plan, output, base, held, direction), 1, noise)
+    return float(value[0, 0]), float(error[0, 0]), count + NOISE_POINTS

@@ -22,6 +22,7 @@ from .graph import Node, ancestors, to_text
 from .ops import OPS
 from .parser import Expression, parse
 from .plan import Plan, batched
+from .projections import projection_rows
 from .second_order import hessian_rows
 from .shapes import ShapeMap, ShapeMismatch
 from .spec import Spec
@@ -80,11 +81,11 @@ def _check(spec: Spec, result: CaseResult) -> None:
     shapes = ShapeMap({name: value.shape for name, value in point.items()})
     with _located_shape_errors(expression, manuals):
         output_shape = _checked_output_shape(expression, shapes, point, wrt, spec)
-        rows = jacobian_nodes(expression.output, wrt, shapes)
-        manual_nodes = {name: m.output for name, m in manuals.items()}
         _check_manual_shapes(manuals, point, shapes, output_shape)
+        rows = [] if spec.fast else jacobian_nodes(expression.output, wrt, shapes)
+        manual_nodes = {name: m.output for name, m in manuals.items()}
         plan = Plan([expression.output, *(n for row in rows for n in row.values()), *manual_nodes.values()], shapes)
-    if output_shape == ():
+    if output_shape == () and rows:
         result.formulas = {name: to_text(node, expression.names()) for name, node in rows[0].items()}
 
     values = plan.run({n: batched(v.astype(spec.dtype)) for n, v in point.items()}, dtype=np.dtype(spec.dtype))
@@ -92,17 +93,22 @@ def _check(spec: Spec, result: CaseResult) -> None:
     value = plan.value(values, expression.output)[0]
     result.value = float(value) if output_shape == () else value.astype(np.float64).tolist()
 
+    def full(name: str, array) -> np.ndarray:
+        return np.broadcast_to(np.asarray(array, dtype=np.float64), output_shape + point[name].shape)
+
+    manual = {name: full(name, plan.value(values, node)[0]) for name, node in manual_nodes.items()}
+    if spec.fast:
+        _check_projections(expression, point, wrt, output_shape, manual, spec, result)
+        return
+
     def jacobian(name: str, nodes: list[Node]) -> np.ndarray:
         shape = point[name].shape
         stacked = np.stack([np.broadcast_to(plan.value(values, n)[0], shape) for n in nodes])
         return stacked.reshape(output_shape + shape).astype(np.float64)
 
-    def full(name: str, array) -> np.ndarray:
-        return np.broadcast_to(np.asarray(array, dtype=np.float64), output_shape + point[name].shape)
-
     answers = {
         "symbolic": {name: jacobian(name, [row[name] for row in rows]) for name in wrt},
-        "manual": {name: full(name, plan.value(values, node)[0]) for name, node in manual_nodes.items()},
+        "manual": manual,
         "autograd": autograd_gradients(expression.output, point, wrt, spec.dtype)[1],
         "expected": {name: full(name, v) for name, v in spec.expected.items()},
     }
@@ -120,6 +126,16 @@ def _check(spec: Spec, result: CaseResult) -> None:
     result.status = worst_status(row.status for row in result.gradients + result.hessian)
 
 
+def _check_projections(expression, point, wrt, output_shape, manual, spec: Spec, result: CaseResult) -> None:
+    seed = spec.seed if spec.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
+    result.gradients, count = projection_rows(expression, point, wrt, output_shape, manual, spec, seed)
+    result.evaluations = {"finite_difference": count}
+    what = "gradient" if output_shape == () else "Jacobian"
+    result.notes = [f"--fast: {len(result.gradients)} random projections uᵀJv with seed {seed} instead of the "
+                    f"full {what}; they may miss an error confined to a few entries (--seed {seed} reproduces them)"]
+    result.status = worst_status(row.status for row in result.gradients)
+
+
 def _checked_output_shape(expression: Expression, shapes: ShapeMap, point, wrt, spec: Spec) -> tuple:
     shape = shapes(expression.output)
     if spec.manual_hessian and spec.order != 2:
@@ -128,11 +144,14 @@ def _checked_output_shape(expression: Expression, shapes: ShapeMap, point, wrt, 
         raise ShapeError(f"the expression's value has shape {shape}; second order needs a scalar",
                          expression.source, expression.span_of(expression.output),
                          "reduce it with sum(...) or mean(...)")
+    if spec.fast and (spec.order == 2 or spec.expected):
+        raise UsageError("--fast checks projections of first derivatives: it does not combine with "
+                         "--order 2 or expected values")
     entries = math.prod(shape) * sum(point[name].size for name in wrt)
-    if entries > MAX_JACOBIAN_ENTRIES:
+    if entries > MAX_JACOBIAN_ENTRIES and not spec.fast:
         raise ShapeError(f"the expression's value has shape {shape}: its Jacobian would have {entries:,} "
                          f"entries (at most {MAX_JACOBIAN_ENTRIES:,} are checked)", expression.source,
-                         expression.span_of(expression.output), "reduce it with sum(...) or mean(...)")
+                         expression.span_of(expression.output), "reduce it, or check projections with --fast")
     for name, value in spec.expected.items():
         if np.shape(value) not in ((), point[name].shape, shape + point[name].shape):
             raise UsageError(f"expect.{name} has shape {np.shape(value)}; expected {shape + point[name].shape}")

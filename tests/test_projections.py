@@ -1,0 +1,66 @@
+"""--fast: random projections uᵀJv, reproducible by seed, still naming who is wrong."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from gradcheck_cli import check
+from gradcheck_cli.case import run
+from gradcheck_cli.ops import OPS
+from gradcheck_cli.spec import Spec
+
+
+def fast(expr: str, seed: int = 5, **at) -> object:
+    return run(Spec(expr=expr, at={k: np.asarray(v, dtype=float) for k, v in at.items()}, fast=True, seed=seed))
+
+
+def test_projections_agree_with_the_full_jacobian():
+    point = {"z": [0.3, -1.2, 2.0]}
+    full = check("softmax(z)", at=point)
+    projected = fast("softmax(z)", seed=11, **point)
+    assert projected.status == "pass" and len(projected.gradients) == 4
+    jacobian = np.zeros((3, 3))
+    for row in full.gradients:
+        jacobian[row.output_index[0], row.index[0]] = row.symbolic
+    rng = np.random.default_rng(11)
+    for row in projected.gradients:
+        u, v = rng.standard_normal(3), rng.standard_normal(3)
+        assert row.symbolic == pytest.approx(u @ jacobian @ v, rel=1e-12)
+        assert abs(row.finite_difference - row.symbolic) <= row.fd_error
+
+
+def test_same_seed_same_projections_and_the_seed_is_printed(cli):
+    first = fast("sum(sin(x)*x)", seed=3, x=[1.0, 2.0])
+    again = fast("sum(sin(x)*x)", seed=3, x=[1.0, 2.0])
+    assert [r.symbolic for r in first.gradients] == [r.symbolic for r in again.gradients]
+    result = cli("softmax(z)", "--z", "1,2", "--fast", "--color", "never")
+    assert result.exit_code == 0 and "random projections" in result.stdout and "--seed " in result.stdout
+
+
+def test_a_broken_rule_is_still_blamed_on_symbolic(monkeypatch):
+    monkeypatch.setitem(OPS, "tanh", dataclasses.replace(OPS["tanh"], partials=(lambda x, out: 1 + out**2,)))
+    result = fast("tanh(W @ x)", W=[[1.0, 2.0], [0.5, -1.0]], x=[0.3, 0.1])
+    assert result.status == "fail"
+    assert all(r.disagrees == ["symbolic"] for r in result.gradients)
+
+
+def test_a_wrong_manual_jacobian_fails_under_projection(cli):
+    result = cli("x**2", "--x", "1,2,3", "--fast", "--seed", "2", "--manual", "x=2*x")
+    assert result.exit_code == 1 and "manual disagrees on uᵀJv[0]" in result.stdout
+
+
+def test_fast_handles_jacobians_too_big_to_list(cli):
+    values = ",".join(str(i / 100) for i in range(1500))
+    assert cli("x**2", "--x", values, "-q").exit_code == 2  # 2.25 million entries: refused without --fast
+    assert cli("x**2", "--x", values, "--fast", "-q").exit_code == 0
+
+
+def test_fast_and_yaml(cli_json, tmp_path):
+    (tmp_path / "f.yaml").write_text("expr: softmax(z)\nat: {z: [1, 2, 3]}\nfast: true\nseed: 4\n")
+    code, doc = cli_json(str(tmp_path / "f.yaml"))
+    assert code == 0
+    assert [g["wrt"] for g in doc["results"][0]["gradients"]] == ["uᵀJv"] * 4
+    assert "seed 4" in doc["results"][0]["notes"][0]
