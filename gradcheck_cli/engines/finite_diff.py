@@ -49,11 +49,8 @@ def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], w
     For a non-scalar output this is the Jacobian: each result has the shape
     output shape + variable shape.
     """
-    base = {name: batched(np.asarray(v, dtype=np.float64)) for name, v in point.items()}
-    base_values = plan.run(base)
-    held = {n.id: plan.value(base_values, n) for n in plan.nodes if n.op in OPS and OPS[n.op].holds_value}
+    base, base_values, held, floor = _base_point(plan, point)
     output_shape = plan.value(base_values, output).shape[1:]
-    floor = EPS * _magnitude(plan, base_values)
     gradients, errors, evaluations = {}, {}, 0
     for name in wrt:
         # Measured per variable: a switch in one (where(c, a, b) at c = 0) must not blur the others.
@@ -70,7 +67,15 @@ def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], w
     return FiniteDifferences(gradients, errors, evaluations)
 
 
-def _refine(shifts: "Shifts", size: int, noise: np.ndarray):
+def _base_point(plan: Plan, point: dict[str, np.ndarray]):
+    """(batched inputs, node values there, detach values to hold, rounding floor) at the unperturbed point."""
+    base = {name: batched(np.asarray(v, dtype=np.float64)) for name, v in point.items()}
+    values = plan.run(base)
+    held = {n.id: plan.value(values, n) for n in plan.nodes if n.op in OPS and OPS[n.op].holds_value}
+    return base, values, held, EPS * _magnitude(plan, values)
+
+
+def _refine(shifts: "_Richardson", size: int, noise: np.ndarray):
     """Shrink the base step until two successive estimates agree within their error bars.
 
     One estimate alone can look precise and be wrong (a step that aliases with an
@@ -267,9 +272,7 @@ class Direction(_Richardson):
 def directional_derivative(plan: Plan, output: Node, point: dict[str, np.ndarray],
                            direction: dict[str, np.ndarray]) -> tuple[float, float, int]:
     """(d/dt output(point + t*direction) at t = 0, its error bar, evaluations) for a scalar output."""
-    base = {name: batched(np.asarray(v, dtype=np.float64)) for name, v in point.items()}
-    base_values = plan.run(base)
-    held = {n.id: plan.value(base_values, n) for n in plan.nodes if n.op in OPS and OPS[n.op].holds_value}
-    noise = np.maximum(EPS * _magnitude(plan, base_values), _measured_noise(plan, output, point, list(direction), held))
+    base, base_values, held, floor = _base_point(plan, point)
+    noise = np.maximum(floor, _measured_noise(plan, output, point, list(direction), held))
     value, error, count = _refine(Direction(plan, output, base, held, direction), 1, noise)
     return float(value[0, 0]), float(error[0, 0]), count + NOISE_POINTS
