@@ -44,3 +44,27 @@ def test_the_python_api_survives_importing_every_module():
             importlib.import_module(module.name)
     assert callable(gradcheck_cli.check)
     assert gradcheck_cli.check("x**2", at={"x": 3}).gradients[0].symbolic == 6.0
+
+
+def readme_examples() -> list[str]:
+    """Every `gradcheck ...` command of the README's bash blocks (after the two set-up commands)."""
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S)[2:]
+    text = "\n".join(blocks).replace("\\\n", " ")
+    commands = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("gradcheck ") and "|" not in line and " -o " not in line:
+            commands.append(re.sub(r"\s+#.*$", "", line))
+    return commands
+
+
+def test_every_readme_example_runs_and_passes(cli, monkeypatch):
+    import shlex
+
+    monkeypatch.chdir(ROOT)
+    examples = readme_examples()
+    assert len(examples) >= 15
+    for command in examples:
+        args = shlex.split(command)[1:]
+        result = cli(*args)
+        assert result.exit_code == 0, f"{command}\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
