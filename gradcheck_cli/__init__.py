@@ -16,14 +16,16 @@ __version__ = "0.1.0"
 def check(expr: str, at: dict, *, wrt=None, manual=None, expected=None, rtol=None, atol=None,
           dtype: str = "float64", order: int = 1, name: str | None = None):
     """Check the gradient of `expr` at the point `at`; returns a CaseResult."""
-    import numpy as np
-
-    from .case import run
+    from .case import error_result, run
+    from .errors import GradcheckError
     from .spec import Spec
     from .values import coerce_value
 
-    spec = Spec(expr=expr, at={k: coerce_value(v) for k, v in at.items()}, wrt=list(wrt) if wrt else None,
-                manual=dict(manual or {}),
-                expected={k: np.asarray(v, dtype=np.float64) for k, v in (expected or {}).items()},
+    try:
+        point = {k: coerce_value(v) for k, v in at.items()}
+        expected = {k: coerce_value(v) for k, v in (expected or {}).items()}
+    except GradcheckError as error:
+        return error_result(name or expr, error, expr=expr)
+    spec = Spec(expr=expr, at=point, wrt=list(wrt) if wrt else None, manual=dict(manual or {}), expected=expected,
                 rtol=rtol, atol=atol, dtype=dtype, order=order, name=name)
     return run(spec)

@@ -46,7 +46,7 @@ def run(spec: Spec) -> CaseResult:
 
 def error_result(name: str, error: GradcheckError, **fields) -> CaseResult:
     """The result of a case that could not even be set up (e.g. an invalid spec file)."""
-    result = CaseResult(name=name, expr="", **fields)
+    result = CaseResult(name=name, **{"expr": "", **fields})
     _record_error(result, error)
     return result
 

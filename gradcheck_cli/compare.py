@@ -36,6 +36,7 @@ class GradientRow:
     wrt: str | list[str]  # a pair of names for a Hessian entry
     index: list  # a pair of index lists for a Hessian entry
     output_index: list[int] = field(default_factory=list)  # the Jacobian row; [] for a scalar expression
+    projection: int | None = None  # with --fast: which random projection uᵀ(df/dwrt)v this row is
     symbolic: float | None = None
     manual: float | None = None
     finite_difference: float | None = None

@@ -187,7 +187,7 @@ def _render(node: Node, parts: list[tuple[str, int]]) -> tuple[str, int]:
         return f"{spec.symbol}{operand}", spec.precedence
     if spec.syntax == "postfix":
         (operand, op_prec), = parts[:1]
-        if op_prec < ATOM:
+        if op_prec < ATOM or node.args[0].is_const:  # `1.T` would read as the number `1.`
             operand = f"({operand})"
         suffix = f"[{format_index(node.attr)}]" if spec.attrs == "index" else spec.symbol
         return f"{operand}{suffix}", ATOM

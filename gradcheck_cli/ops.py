@@ -317,11 +317,11 @@ _OPS: list[OpSpec] = [
     OpSpec("where", 3, lambda c, a, b: np.where(c != 0, a, b), lambda c, a, b: _torch().where(c != 0, a, b),
            partials=(lambda c, a, b, out: 0, lambda c, a, b, out: ne(c, 0), lambda c, a, b, out: eq(c, 0)),
            analytic=False, param_names=("cond", "a", "b"), doc="a where cond is non-zero, else b"),
-    OpSpec("ones", 0, K.constant(1.0), None, shape=lambda attr: tuple(attr), attrs="shape", elementwise=False,
+    OpSpec("ones", 0, K.constant(1.0), None, shape=K.constant_shape, attrs="shape", elementwise=False,
            param_names=("d1", "d2"), doc="a tensor of ones, e.g. ones(3) or ones(2, 3)"),
-    OpSpec("zeros", 0, K.constant(0.0), None, shape=lambda attr: tuple(attr), attrs="shape", elementwise=False,
+    OpSpec("zeros", 0, K.constant(0.0), None, shape=K.constant_shape, attrs="shape", elementwise=False,
            param_names=("d1", "d2"), doc="a tensor of zeros"),
-    OpSpec("eye", 0, K.eye, None, shape=lambda attr: (attr[0], attr[0]), attrs="shape", elementwise=False,
+    OpSpec("eye", 0, K.eye, None, shape=K.eye_shape, attrs="shape", elementwise=False,
            param_names=("n",), doc="the n x n identity matrix"),
 ]
 

@@ -355,6 +355,8 @@ class _Parser:
     def resolve_call(self, name: str, overloads: list[OpSpec], args: list[Node], span: Span):
         """The overload that fits the arguments, its operands, and its attribute from trailing integers."""
         for spec in overloads:
+            if spec.attrs == "index":  # spelled with brackets: unindex(v, like, [0:2])
+                continue
             if spec.attrs is None:
                 if len(args) == spec.arity or (spec.variadic and len(args) >= spec.arity):
                     return spec, args, None
@@ -367,6 +369,8 @@ class _Parser:
                                  "integer numbers", span)
             attr = tuple(int(a.attr) for a in extra)
             return spec, operands, (attr if attr or spec.attrs == "shape" else None)
+        if all(s.attrs == "index" for s in overloads):
+            raise self.error(f"{name}() takes its index in brackets, e.g. {name}(v, x, [0])", span)
         raise self.error(f"{name}() takes {_arity_text(overloads)}, got {len(args)}", span)
 
     def unknown_function(self, token: Token) -> ParseError:

@@ -23,12 +23,15 @@ from .spec import Spec
 
 PROJECTIONS = 4
 WEIGHT = "#u"  # the variable holding u: no expression can name it
-LABEL = "uᵀJv"  # the `wrt` of a projection row: no variable can be called that
 
 
 def projection_rows(expression: Expression, point: dict[str, np.ndarray], wrt: list[str], output_shape: tuple,
                     manual: dict[str, np.ndarray], spec: Spec, seed: int) -> tuple[list[GradientRow], int]:
-    """One judged row per projection (wrt "uᵀJv", index [k]), and the evaluations spent."""
+    """One judged row per projection and variable (`projection` = k), and the evaluations spent.
+
+    Each variable gets its own direction v, so a disagreement names the variable,
+    and a manual formula given for some variables only is compared on those alone.
+    """
     graph = expression.graph
     weighted = graph.apply("mul", graph.var(WEIGHT), expression.output)
     scalar = graph.apply("sum", weighted) if output_shape else weighted
@@ -39,21 +42,19 @@ def projection_rows(expression: Expression, point: dict[str, np.ndarray], wrt: l
     rng = np.random.default_rng(seed)
     rows, evaluations = [], 0
     for k in range(PROJECTIONS):
-        u = rng.standard_normal(output_shape)
+        u = np.asarray(rng.standard_normal(output_shape))
         v = {name: rng.standard_normal(point[name].shape) for name in wrt}
-        at = {**point, WEIGHT: np.asarray(u)}
+        at = {**point, WEIGHT: u}
         values = plan.run({n: batched(np.asarray(x, dtype=spec.dtype)) for n, x in at.items()}, dtype=np.dtype(spec.dtype))
-        symbolic = sum(float(np.sum(np.broadcast_to(plan.value(values, gradients[n])[0], v[n].shape) * v[n]))
-                       for n in wrt)
         autograd = autograd_gradients(scalar, at, wrt, spec.dtype)[1]
         at64 = {n: np.asarray(x, dtype=spec.dtype).astype(np.float64) for n, x in at.items()}
-        fd, fd_error, count = directional_derivative(fd_plan, scalar, at64, v)
-        evaluations += count
-        row = GradientRow(wrt=LABEL, index=[k], symbolic=symbolic,
-                          autograd=sum(float(np.sum(autograd[n] * v[n])) for n in wrt),
-                          finite_difference=fd, fd_error=fd_error)
-        if manual:
-            row.manual = sum(float(np.tensordot(u, manual[n], axes=u.ndim).ravel() @ v[n].ravel())
-                             for n in wrt if n in manual)
-        rows.append(judge(row, spec.tolerance))
+        for name in wrt:
+            symbolic = np.broadcast_to(plan.value(values, gradients[name])[0], v[name].shape)
+            fd, fd_error, count = directional_derivative(fd_plan, scalar, at64, {name: v[name]})
+            evaluations += count
+            row = GradientRow(wrt=name, index=[], projection=k, symbolic=float(np.sum(symbolic * v[name])),
+                              autograd=float(np.sum(autograd[name] * v[name])), finite_difference=fd, fd_error=fd_error)
+            if name in manual:
+                row.manual = float(np.tensordot(u, manual[name], axes=u.ndim).ravel() @ v[name].ravel())
+            rows.append(judge(row, spec.tolerance))
     return rows, evaluations

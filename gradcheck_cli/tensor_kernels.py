@@ -164,6 +164,24 @@ def eye(attr):
 # ---- shape rules (plain shapes) ----
 
 
+MAX_CONSTANT_ELEMENTS = 10_000_000
+
+
+def constant_shape(attr) -> tuple:
+    """ones(2, 3), zeros(4): non-negative dimensions, and not absurdly large."""
+    if any(d < 0 for d in attr):
+        raise ValueError(f"dimensions must not be negative, got {tuple(attr)}")
+    if math.prod(attr) > MAX_CONSTANT_ELEMENTS:
+        raise ValueError(f"{math.prod(attr):,} elements is more than {MAX_CONSTANT_ELEMENTS:,}")
+    return tuple(attr)
+
+
+def eye_shape(attr) -> tuple:
+    if len(attr) != 1:
+        raise ValueError("eye takes one size, eye(n)")
+    return constant_shape((attr[0], attr[0]))
+
+
 def matmul_shape(a: tuple, b: tuple) -> tuple:
     if not (1 <= len(a) <= 2 and 1 <= len(b) <= 2):
         raise ValueError(f"shapes {a} and {b}: only vectors and matrices can be multiplied")

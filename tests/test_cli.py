@@ -214,6 +214,9 @@ def test_usage_errors_still_give_one_json_document(cli, schema, args, message):
     (("x", "--x", "1", "--manual", "x=1,1"), "--manual x: column 2: unexpected ','"),
     (("x", "--x", "1,2,3", "--max-elements", "2"), "limit is 2"),
     (("-" * 300 + "x", "--x", "1"), "nests deeper than 200 levels"),
+    (("sum(x)+sum(ones(-1))", "--x", "1,2"), "dimensions must not be negative"),
+    (("sum(x)+sum(eye(100000))", "--x", "1,2"), "is more than 10,000,000"),
+    (("sum(unindex(x, y))", "--x", "1", "--y", "1,2"), "takes its index in brackets"),
 ])
 def test_more_bad_input_exits_2_with_one_message(cli, args, message):
     result = cli(*args)
@@ -255,3 +258,19 @@ def test_gradient_overflow_is_an_error_not_a_discrepancy(cli):
 def test_raising_max_depth_lets_deep_expressions_through(cli):
     result = cli("(" * 5000 + "x" + ")" * 5000, "--x", "1", "--max-depth", "10000", "-q")
     assert result.exit_code == 0, result.stderr
+
+
+@pytest.mark.parametrize("value", [[], [[1.0], [1.0, 2.0]], [1.0, float("nan")]])
+def test_the_python_api_returns_error_results_for_bad_values(value):
+    from gradcheck_cli import check
+
+    result = check("sum(x)", at={"x": value})
+    assert result.status == "error" and result.error["kind"] == "value"
+
+
+def test_transpose_of_a_number_prints_so_that_it_parses_back():
+    from gradcheck_cli import check
+    from gradcheck_cli.parser import parse
+
+    formula = check("x.T", at={"x": 2.0}).formulas["x"]
+    assert formula == "(1).T" and parse(formula).output.op == "transpose"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ def test_projections_agree_with_the_full_jacobian():
     point = {"z": [0.3, -1.2, 2.0]}
     full = check("softmax(z)", at=point)
     projected = fast("softmax(z)", seed=11, **point)
-    assert projected.status == "pass" and len(projected.gradients) == 4
+    assert projected.status == "pass" and len(projected.gradients) == 4  # 4 projections x 1 variable
     jacobian = np.zeros((3, 3))
     for row in full.gradients:
         jacobian[row.output_index[0], row.index[0]] = row.symbolic
@@ -49,7 +50,16 @@ def test_a_broken_rule_is_still_blamed_on_symbolic(monkeypatch):
 
 def test_a_wrong_manual_jacobian_fails_under_projection(cli):
     result = cli("x**2", "--x", "1,2,3", "--fast", "--seed", "2", "--manual", "x=2*x")
-    assert result.exit_code == 1 and "manual disagrees on uᵀJv[0]" in result.stdout
+    assert result.exit_code == 1 and "manual disagrees on uᵀ(df/dx)v [projection 0]" in result.stdout
+
+
+def test_a_manual_formula_for_some_variables_is_compared_on_those_alone(cli):
+    """Each variable has its own direction, so a correct partial manual passes."""
+    assert cli("sum(x*y)", "--x", "1,2,3", "--y", "2,3,4", "--manual", "x=y", "--fast", "-q").exit_code == 0
+    assert cli("x*y", "--x", "1,2,3", "--y", "2,3,4", "--manual", "x=eye(3)*y", "--fast", "-q").exit_code == 0
+    wrong = cli("sum(x*y)", "--x", "1,2,3", "--y", "2,3,4", "--manual", "x=2*y", "--fast", "--seed", "1", "--json")
+    rows = json.loads(wrong.stdout)["results"][0]["gradients"]
+    assert {(r["wrt"], tuple(r["disagrees"])) for r in rows} == {("x", ("manual",)), ("y", ())}
 
 
 def test_fast_handles_jacobians_too_big_to_list(cli):
@@ -62,5 +72,5 @@ def test_fast_and_yaml(cli_json, tmp_path):
     (tmp_path / "f.yaml").write_text("expr: softmax(z)\nat: {z: [1, 2, 3]}\nfast: true\nseed: 4\n")
     code, doc = cli_json(str(tmp_path / "f.yaml"))
     assert code == 0
-    assert [g["wrt"] for g in doc["results"][0]["gradients"]] == ["uᵀJv"] * 4
+    assert [(g["wrt"], g["projection"]) for g in doc["results"][0]["gradients"]] == [("z", k) for k in range(4)]
     assert "seed 4" in doc["results"][0]["notes"][0]

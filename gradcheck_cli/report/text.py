@@ -19,6 +19,8 @@ def element_label(row: GradientRow) -> str:
     """x[1], or `x[0], y` for a Hessian entry."""
     if isinstance(row.wrt, list):
         return ", ".join(_indexed(name, index) for name, index in zip(row.wrt, row.index))
+    if row.projection is not None:
+        return f"{row.wrt} (projection {row.projection})"
     return _indexed(row.wrt, row.index)
 
 
@@ -26,8 +28,8 @@ def derivative_label(row: GradientRow) -> str:
     """d/dx[1] for a gradient entry, d f[0]/d x[1] for a Jacobian one, d²/dx[0]dy for a Hessian one."""
     if isinstance(row.wrt, list):
         return "d²/" + "".join(f"d{_indexed(n, i)}" for n, i in zip(row.wrt, row.index))
-    if row.wrt == "uᵀJv":  # a --fast projection
-        return element_label(row)
+    if row.projection is not None:
+        return f"uᵀ(df/d{row.wrt})v [projection {row.projection}]"
     if row.output_index:
         return f"d f[{', '.join(map(str, row.output_index))}]/d {element_label(row)}"
     return f"d/d{element_label(row)}"
