@@ -114,9 +114,9 @@ def _check(spec: Spec, result: CaseResult) -> None:
     }
     check_gradients_finite(answers["symbolic"], answers["autograd"])
     fd = _finite_differences(expression, shapes, point, wrt, spec.dtype)
-    answers["finite_difference"], fd_errors = fd.gradients, fd.errors
+    answers["finite_difference"] = fd.gradients
     result.evaluations = {"finite_difference": fd.evaluations}
-    result.gradients = _rows(wrt, point, output_shape, answers, fd_errors, spec)
+    result.gradients = _rows(wrt, point, output_shape, answers, fd, spec)
     if spec.order == 2:
         manual_hessian = {_hessian_pair(name): _parse_manual(expression, name, text, wrt, spec, "manual Hessian")
                           for name, text in spec.manual_hessian.items()}
@@ -165,7 +165,7 @@ def _finite_differences(expression: Expression, shapes: ShapeMap, point, wrt, dt
     return finite_differences(plan, expression.output, point64, wrt, shapes)
 
 
-def _rows(wrt, point, output_shape, answers, fd_errors, spec: Spec) -> list[GradientRow]:
+def _rows(wrt, point, output_shape, answers, fd, spec: Spec) -> list[GradientRow]:
     rows = []
     for name in wrt:
         for out in np.ndindex(output_shape):
@@ -175,9 +175,12 @@ def _rows(wrt, point, output_shape, answers, fd_errors, spec: Spec) -> list[Grad
                 for engine, by_name in answers.items():
                     if name in by_name:
                         setattr(row, engine, float(by_name[name][entry]))
-                row.fd_error = float(fd_errors[name][entry])
-                if not math.isfinite(row.finite_difference):  # no step stayed inside the domain
+                row.fd_error = float(fd.errors[name][entry])
+                if not math.isfinite(row.finite_difference):  # on a kink, or no step stayed in the domain
                     row.finite_difference = row.fd_error = None
+                    left, right = float(fd.left[name][entry]), float(fd.right[name][entry])
+                    if math.isfinite(left) and math.isfinite(right):
+                        row.left, row.right = left, right
                 rows.append(judge(row, spec.tolerance))
     return rows
 

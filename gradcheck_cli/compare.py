@@ -37,6 +37,8 @@ class GradientRow:
     index: list  # a pair of index lists for a Hessian entry
     output_index: list[int] = field(default_factory=list)  # the Jacobian row; [] for a scalar expression
     projection: int | None = None  # with --fast: which random projection uᵀ(df/dwrt)v this row is
+    left: float | None = None  # one-sided derivatives, where the point sits on a kink
+    right: float | None = None
     symbolic: float | None = None
     manual: float | None = None
     finite_difference: float | None = None
@@ -80,6 +82,12 @@ class CaseResult:
 
 def judge(row: GradientRow, tolerance: Tolerance) -> GradientRow:
     """Fill in the row's reference, errors, status and who disagrees."""
+    if row.left is not None and row.right is not None:
+        if not tolerance.agree(row.left, row.right):
+            return _judge_at_kink(row, tolerance)
+        # Both sides agree: the function is differentiable here after all.
+        row.finite_difference = (row.left + row.right) / 2
+        row.fd_error = abs(row.left - row.right) / 2 + tolerance.rtol * abs(row.finite_difference)
     answers = {n: v for n, v in row.answers().items() if math.isfinite(v)}
     widen = {"finite_difference": row.fd_error or 0.0}
 
@@ -124,3 +132,16 @@ def atol_note(rows: list[GradientRow], tolerance: Tolerance) -> str | None:
         return None
     return (f"{len(lenient)} element(s) of your answers passed only within atol = {tolerance.atol:g}, "
             "the gradient being that small; lower --atol (or tolerance.atol) to compare them relatively")
+
+
+def _judge_at_kink(row: GradientRow, tolerance: Tolerance) -> GradientRow:
+    """At a kink there is no derivative: any value between the one-sided ones is a valid subgradient.
+
+    The verdict is `undefined`, unless an answer lies outside that interval (then it is wrong).
+    """
+    low, high = sorted((row.left, row.right))
+    slack = tolerance.atol + tolerance.rtol * max(abs(low), abs(high))
+    row.disagrees = [name for name, value in row.answers().items()
+                     if name != "finite_difference" and not (low - slack <= value <= high + slack)]
+    row.status = "fail" if row.disagrees else "undefined"
+    return row

@@ -68,6 +68,11 @@ class Plan:
     def value(self, values: list[np.ndarray], node: Node) -> np.ndarray:
         return values[self.slot[node.id]]
 
+    def arguments(self, values: list[np.ndarray], node: Node) -> list[np.ndarray]:
+        """A node's argument values, ranks lined up as its numpy call receives them."""
+        step = self.steps[self.slot[node.id]]
+        return [_pad(values[s], p) for s, p in zip(step.arg_slots, step.pads)]
+
 
 def _call_with_attr(evaluate, attr, *args):
     return evaluate(args, attr)
@@ -119,6 +124,8 @@ class DiagonalRun:
                 kinds.append("dense")
             else:
                 spec = OPS[node.op]
+                if spec.kinks is not None:
+                    return None  # kinks are detected on dense batches only
                 if spec.elementwise and shapes(node) == variable_shape and "dense" not in arg_kinds and all(
                         k != "diagonal" or shapes(a) == variable_shape for k, a in zip(arg_kinds, node.args)):
                     kinds.append("diagonal")

@@ -16,7 +16,7 @@ of the plan.  Finite differences always run in float64: they are the referee.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -40,6 +40,9 @@ class FiniteDifferences:
     gradients: dict[str, np.ndarray]
     errors: dict[str, np.ndarray]
     evaluations: int
+    # One-sided derivatives where every central difference straddled a kink (relu(x) at 0), else NaN.
+    left: dict[str, np.ndarray] = field(default_factory=dict)
+    right: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], wrt: list[str],
@@ -51,7 +54,7 @@ def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], w
     """
     base, base_values, held, floor = _base_point(plan, point)
     output_shape = plan.value(base_values, output).shape[1:]
-    gradients, errors, evaluations = {}, {}, 0
+    gradients, errors, left, right, evaluations = {}, {}, {}, {}, 0
     for name in wrt:
         # Measured per variable: a switch in one (where(c, a, b) at c = 0) must not blur the others.
         noise = np.maximum(floor, _measured_noise(plan, output, point, [name], held))
@@ -60,11 +63,12 @@ def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], w
         diagonal = DiagonalRun(plan, shapes, name) if shapes is not None and output_shape == () else None
         shifts = Shifts(plan, output, base, name, x, held, base_values,
                         diagonal if diagonal is not None and diagonal.supports else None)
-        value, error, count = _refine(shifts, x.size, noise)
+        value, error, count, one_sided = _refine(shifts, x.size, noise)
         evaluations += count
         shape = output_shape + x.shape
         gradients[name], errors[name] = value.T.reshape(shape), error.T.reshape(shape)
-    return FiniteDifferences(gradients, errors, evaluations)
+        left[name], right[name] = (side.T.reshape(shape) for side in one_sided)
+    return FiniteDifferences(gradients, errors, evaluations, left, right)
 
 
 def _base_point(plan: Plan, point: dict[str, np.ndarray]):
@@ -87,11 +91,15 @@ def _refine(shifts: "_Richardson", size: int, noise: np.ndarray):
     value, error = np.full((size, outputs), np.nan), np.full((size, outputs), np.inf)
     previous_value, previous_error = value.copy(), error.copy()
     done = np.zeros((size, outputs), dtype=bool)
+    left, right = np.full((size, outputs), np.nan), np.full((size, outputs), np.nan)
     pending, evaluations = np.arange(size), 0
     for attempt in range(ATTEMPTS):
         if pending.size == 0:
             break
-        d, truncation, rounding = shifts.extrapolate(pending, SHRINK**attempt, noise)
+        d, truncation, rounding, (minus, plus) = shifts.extrapolate(pending, SHRINK**attempt, noise)
+        # One-sided values from the largest step that met no other kink: the least rounding.
+        left[pending] = np.where(np.isfinite(left[pending]), left[pending], minus)
+        right[pending] = np.where(np.isfinite(right[pending]), right[pending], plus)
         evaluations += 2 * LEVELS * pending.size
         e = truncation + rounding + 4 * EPS * np.abs(d)
         open_ = ~done[pending]
@@ -113,7 +121,31 @@ def _refine(shifts: "_Richardson", size: int, noise: np.ndarray):
         previous_value[pending], previous_error[pending] = np.where(informative, d, np.nan), e
         done[pending] |= confirmed
         pending = pending[~done[pending].all(axis=1)]
-    return value, error, evaluations
+    kinked = ~np.isfinite(value)
+    return value, error, evaluations, (np.where(kinked, left, np.nan), np.where(kinked, right, np.nan))
+
+
+def kink_changes(plan: Plan, base_values: list, values: list, batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per perturbed point: did it cross a kink (a switching function changed sign), or leave one it sat on?
+
+    Switching functions come from the registry (`OpSpec.kinks`: relu's x, clamp's x - lo and x - hi, ...).
+    """
+    crossed, at_kink = np.zeros(batch, dtype=bool), np.zeros(batch, dtype=bool)
+    for node in plan.nodes:
+        spec = OPS.get(node.op)
+        if spec is None or spec.kinks is None:
+            continue
+        before = spec.kinks(*plan.arguments(base_values, node))
+        after = spec.kinks(*plan.arguments(values, node))
+        for switch_before, switch_after in zip(before, after):
+            sign_before = np.sign(switch_before)
+            sign_after = np.broadcast_to(np.sign(switch_after), (batch,) + np.shape(switch_after)[1:])
+            sign_before = np.broadcast_to(sign_before, sign_after.shape)
+            changed = (sign_after != sign_before).reshape(batch, -1)
+            sitting = (sign_before == 0).reshape(batch, -1)
+            crossed |= (changed & ~sitting).any(axis=1)
+            at_kink |= (changed & sitting).any(axis=1)
+    return crossed, at_kink
 
 
 def _measured_noise(plan: Plan, output: Node, point: dict, wrt: list[str], held: dict) -> np.ndarray:
@@ -125,18 +157,26 @@ def _measured_noise(plan: Plan, output: Node, point: dict, wrt: list[str], held:
     seven points a few hundred ulps apart along a random ±1 direction: there the
     smooth part of f has vanishing 4th to 6th differences, and what remains is noise.
     """
-    rng = np.random.default_rng(0)
-    offsets = np.arange(NOISE_POINTS) - NOISE_POINTS // 2
-    inputs = {}
-    for name, value in point.items():
-        x = np.asarray(value, dtype=np.float64)
-        if name in wrt:
-            delta = np.maximum(NOISE_STEP, 256 * np.spacing(np.abs(x))) * rng.choice([-1.0, 1.0], size=x.shape)
-            inputs[name] = x[None] + offsets.reshape((-1,) + (1,) * x.ndim) * delta[None]
-        else:
-            inputs[name] = x[None]
+    base_values = plan.run({n: batched(np.asarray(v, dtype=np.float64)) for n, v in point.items()}, held=held)
+    for floor in (NOISE_STEP, 0.0):  # the smaller spacing when the first one crosses a kink
+        rng = np.random.default_rng(0)
+        offsets = np.arange(NOISE_POINTS) - NOISE_POINTS // 2
+        inputs = {}
+        for name, value in point.items():
+            x = np.asarray(value, dtype=np.float64)
+            if name in wrt:
+                delta = np.maximum(floor, 256 * np.spacing(np.abs(x))) * rng.choice([-1.0, 1.0], size=x.shape)
+                inputs[name] = x[None] + offsets.reshape((-1,) + (1,) * x.ndim) * delta[None]
+            else:
+                inputs[name] = x[None]
+        values = plan.run(inputs, held=held)
+        crossed, at_kink = kink_changes(plan, base_values, values, NOISE_POINTS)
+        if not (crossed | at_kink).any():
+            break
+    else:
+        return np.zeros(np.size(plan.value(base_values, output)[0]))  # no kink-free spacing: use the floor
     with np.errstate(all="ignore"):
-        f = plan.value(plan.run(inputs, held=held), output)
+        f = plan.value(values, output)
         f = np.broadcast_to(f, offsets.shape + f.shape[1:]).reshape(NOISE_POINTS, -1)
         levels = []
         differences = f
@@ -185,6 +225,11 @@ class _Richardson:
                  for i in range(0, elements.size, per_chunk)]
         f_plus = np.concatenate([p[0] for p in parts])  # (m, LEVELS, outputs)
         f_minus = np.concatenate([p[1] for p in parts])
+        # (m, LEVELS) each: a kink strictly between x and the step, or one exactly at x.
+        crossed_plus, crossed_minus, at_kink = (np.concatenate([p[k] for p in parts]) for k in (2, 3, 4))
+        one_sided = (self._one_sided(f_minus, -levels, crossed_minus), self._one_sided(f_plus, levels, crossed_plus))
+        straddles = (crossed_plus | crossed_minus | at_kink).any(axis=1)
+        f_plus = np.where(straddles[:, None, None], np.nan, f_plus)  # central differences mean nothing there
         with np.errstate(all="ignore"):
             central = (f_plus - f_minus) / (2 * levels[:, :, None])
             first = (4 * central[:, 1:] - central[:, :-1]) / 3
@@ -200,8 +245,19 @@ class _Richardson:
             ratio = step_changes[:, 0] / step_changes[:, 1]
             asymptotic = (step_changes.max(axis=1) <= rounding) | ((ratio >= 2) & (ratio <= 8))
             truncation = np.where(asymptotic, truncation, np.maximum(truncation, step_changes.max(axis=1)))
-        return second, truncation, rounding
+        return second, truncation, rounding, one_sided
 
+    def _one_sided(self, f_side: np.ndarray, signed_levels: np.ndarray, crossed: np.ndarray) -> np.ndarray:
+        """Richardson-extrapolated one-sided differences (O(h) errors), NaN where a step crossed a kink."""
+        with np.errstate(all="ignore"):
+            forward = (f_side - self.base_output()[None, None, :]) / signed_levels[:, :, None]
+            first = 2 * forward[:, 1:] - forward[:, :-1]
+            second = (4 * first[:, 1] - first[:, 0]) / 3
+        return np.where(crossed.any(axis=1)[:, None], np.nan, second)
+
+    def base_output(self) -> np.ndarray:
+        """f at the unperturbed point, flattened over output elements."""
+        raise NotImplementedError
 
 
 @dataclass
@@ -226,23 +282,30 @@ class Shifts(_Richardson):
         levels = BASE_STEP * np.maximum(1.0, np.abs(x)) * factor * 0.5 ** np.arange(LEVELS)
         return (x + levels) - x  # steps the floating-point grid can represent exactly
 
+    def base_output(self) -> np.ndarray:
+        return self.plan.value(self.base_values, self.output).reshape(-1)
+
     def evaluate(self, elements: np.ndarray, levels: np.ndarray):
-        """f at x +/- each level's step in each element: two arrays (elements, LEVELS, outputs)."""
+        """f at x +/- each level's step, (elements, LEVELS, outputs) each, and where kinks were met."""
         m = elements.size
         shifts = np.concatenate([levels, -levels], axis=1).ravel()  # (m * 2 * LEVELS,)
         rows = np.repeat(elements, 2 * LEVELS)
-        if self.diagonal is not None:
+        if self.diagonal is not None:  # graphs with kinks never take this path
             values = self.diagonal.run(self.base_values, rows, self.x.ravel()[rows] + shifts)
             values = np.broadcast_to(values, (shifts.size,)).reshape(m, 2, LEVELS, 1)
-            return values[:, 0], values[:, 1]
+            none = np.zeros((m, LEVELS), dtype=bool)
+            return values[:, 0], values[:, 1], none, none, none
         perturbed = np.broadcast_to(self.x.ravel(), (shifts.size, self.x.size)).copy()
         perturbed[np.arange(shifts.size), rows] += shifts
         inputs = dict(self.base)
         inputs[self.name] = perturbed.reshape((shifts.size,) + self.x.shape)
-        values = self.plan.value(self.plan.run(inputs, held=self.held), self.output)
+        all_values = self.plan.run(inputs, held=self.held)
+        values = self.plan.value(all_values, self.output)
         values = np.broadcast_to(values, (shifts.size,) + values.shape[1:])  # constant outputs have B = 1
         values = values.reshape(m, 2, LEVELS, -1)
-        return values[:, 0], values[:, 1]
+        crossed, at_kink = kink_changes(self.plan, self.base_values, all_values, shifts.size)
+        crossed, at_kink = crossed.reshape(m, 2, LEVELS), at_kink.reshape(m, 2, LEVELS)
+        return values[:, 0], values[:, 1], crossed[:, 0], crossed[:, 1], at_kink.any(axis=1)
 
 
 @dataclass
@@ -266,7 +329,11 @@ class Direction(_Richardson):
             inputs[name] = self.base[name] + t.reshape((-1,) + (1,) * v.ndim) * v[None]
         values = self.plan.value(self.plan.run(inputs, held=self.held), self.output)
         values = np.broadcast_to(values, (t.size,) + values.shape[1:]).reshape(elements.size, 2, LEVELS, -1)
-        return values[:, 0], values[:, 1]
+        none = np.zeros((elements.size, LEVELS), dtype=bool)  # projections are not checked for kinks
+        return values[:, 0], values[:, 1], none, none, none
+
+    def base_output(self) -> np.ndarray:
+        return self.plan.value(self.plan.run(self.base, held=self.held), self.output).reshape(-1)
 
 
 def directional_derivative(plan: Plan, output: Node, point: dict[str, np.ndarray],
@@ -274,5 +341,5 @@ def directional_derivative(plan: Plan, output: Node, point: dict[str, np.ndarray
     """(d/dt output(point + t*direction) at t = 0, its error bar, evaluations) for a scalar output."""
     base, base_values, held, floor = _base_point(plan, point)
     noise = np.maximum(floor, _measured_noise(plan, output, point, list(direction), held))
-    value, error, count = _refine(Direction(plan, output, base, held, direction), 1, noise)
+    value, error, count, _ = _refine(Direction(plan, output, base, held, direction), 1, noise)
     return float(value[0, 0]), float(error[0, 0]), count + NOISE_POINTS

@@ -13,7 +13,8 @@ from ..compare import CaseResult, GradientRow
 
 SCHEMA_VERSION = 1
 SETTINGS = ("dtype", "rtol", "atol", "limits")  # what the run checked with, not how it is shown
-ROW_FIELDS = ("wrt", "index", "output_index", "projection", "symbolic", "manual", "finite_difference", "fd_error", "autograd", "expected",
+ROW_FIELDS = ("wrt", "index", "output_index", "projection", "symbolic", "manual", "finite_difference", "fd_error",
+              "left", "right", "autograd", "expected",
               "abs_error", "rel_error", "status", "disagrees")
 
 

@@ -119,6 +119,8 @@ def _table(result: CaseResult, rows: list[GradientRow], title: str | None = None
 
 
 def _fd_cell(row: GradientRow) -> str:
+    if row.status == "undefined" or (row.left is not None and row.finite_difference is None):
+        return f"left {row.left:.6g} | right {row.right:.6g}"
     if row.finite_difference is None:
         return "—"
     return f"{_number(row.finite_difference, 'float64', 13)} ± {_error(row.fd_error)}"

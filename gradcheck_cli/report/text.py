@@ -39,7 +39,8 @@ def failure_sentence(result: CaseResult) -> str:
     """What went wrong in a case, with the numbers, in one line."""
     if result.status == "error":
         return (result.error or {}).get("message", "error")
-    rows = [r for r in result.gradients + result.hessian if r.status != "pass"]
+    rows = [r for r in result.gradients + result.hessian if r.status not in ("pass", "undefined")] or \
+        [r for r in result.gradients + result.hessian if r.status != "pass"]
     if not rows:
         return f"{result.name}: {result.status}"
     parts = [_row_sentence(r) for r in rows[:SHOWN_ROWS]]
@@ -48,6 +49,19 @@ def failure_sentence(result: CaseResult) -> str:
 
 
 def _row_sentence(row: GradientRow) -> str:
+    if row.status == "undefined":
+        return (f"{derivative_label(row)} is undefined: the point sits on a kink, with one-sided derivatives "
+                f"{row.left:.10g} (left) and {row.right:.10g} (right); every engine's value lies between them")
+    return _disagreement(row)
+
+
+def _disagreement(row: GradientRow) -> str:
+    if row.left is not None:
+        who = ", ".join(engine_name(n) for n in row.disagrees)
+        values = ", ".join(f"{engine_name(n)} {v:.10g}" for n, v in row.answers().items() if n in row.disagrees)
+        low, high = sorted((row.left, row.right))
+        return (f"{who} outside the one-sided derivatives on {derivative_label(row)}: {values} is not in "
+                f"[{low:.10g}, {high:.10g}] (the point sits on a kink)")
     who = ", ".join(engine_name(n) for n in row.disagrees) or "the engines"
     values = ", ".join(f"{engine_name(n)} {v:.10g}" for n, v in row.answers().items() if n in row.disagrees)
     reference = "no two engines agree" if row.reference is None else f"reference {row.reference:.10g}"
