@@ -117,6 +117,11 @@ def _check(spec: Spec, result: CaseResult) -> None:
     answers["finite_difference"] = fd.gradients
     result.evaluations = {"finite_difference": fd.evaluations}
     result.gradients = _rows(wrt, point, output_shape, answers, fd, spec)
+    if spec.dtype != "float64":
+        values64 = plan.run({n: batched(v.astype(np.float64)) for n, v in point.items()})
+        _add_precision_loss(result.gradients, {name: np.stack(
+            [np.broadcast_to(plan.value(values64, row[name])[0], point[name].shape) for row in rows]
+        ).reshape(output_shape + point[name].shape) for name in wrt})
     if spec.order == 2:
         manual_hessian = {_hessian_pair(name): _parse_manual(expression, name, text, wrt, spec, "manual Hessian")
                           for name, text in spec.manual_hessian.items()}
@@ -183,6 +188,15 @@ def _rows(wrt, point, output_shape, answers, fd, spec: Spec) -> list[GradientRow
                         row.left, row.right = left, right
                 rows.append(judge(row, spec.tolerance))
     return rows
+
+
+def _add_precision_loss(rows: list[GradientRow], reference64: dict[str, np.ndarray]) -> None:
+    """Beside float32 answers: the float64 symbolic value, and how far the float32 engines are from it."""
+    for row in rows:
+        row.float64 = float(reference64[row.wrt][tuple(row.output_index + row.index)])
+        gaps = [abs(v - row.float64) for v in (row.symbolic, row.autograd) if v is not None and math.isfinite(v)]
+        if gaps and row.float64 != 0:
+            row.precision_loss = max(gaps) / abs(row.float64)
 
 
 # ---- input validation ----

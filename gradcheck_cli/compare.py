@@ -39,6 +39,8 @@ class GradientRow:
     projection: int | None = None  # with --fast: which random projection uᵀ(df/dwrt)v this row is
     left: float | None = None  # one-sided derivatives, where the point sits on a kink
     right: float | None = None
+    float64: float | None = None  # with --dtype float32: the symbolic gradient in float64
+    precision_loss: float | None = None  # largest relative gap of the float32 engines to `float64`
     symbolic: float | None = None
     manual: float | None = None
     finite_difference: float | None = None

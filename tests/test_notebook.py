@@ -103,3 +103,16 @@ def test_wrong_manual_formula_is_named(cli_json, cli):
     table = cli("sin(x**2)", "--x", "4", "--manual", "x=x*cos(x**2)", "--color", "never")
     assert table.exit_code == 1
     assert "fail: manual" in table.stdout
+
+
+def test_float32_shows_the_float64_reference_and_the_precision_loss(cli_json, cli):
+    code, doc = cli_json(BCE, *BCE_POINT, "--dtype", "float32")
+    assert code == 0
+    rows = gradients(doc)
+    w = rows[("w", ())]
+    assert w["float64"] == pytest.approx(6.691763029237442, rel=1e-15)
+    assert 1e-9 < w["precision_loss"] < 1e-5  # float32 rounding shows, but stays at float32's scale
+    table = cli(BCE, *BCE_POINT, "--dtype", "float32", "--color", "never").stdout
+    assert "precision loss" in table and "6.691763029237441" in table
+    float64 = gradients(cli_json(BCE, *BCE_POINT)[1])[("w", ())]
+    assert float64["float64"] is None and float64["precision_loss"] is None

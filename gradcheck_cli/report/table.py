@@ -99,7 +99,9 @@ def _table(result: CaseResult, rows: list[GradientRow], title: str | None = None
     has_output = any(r.output_index for r in rows)
     table = Table(show_edge=True, header_style="bold", title=title)
     columns = (["output"] if has_output else []) + ["wrt", "symbolic"] + (["manual"] if has_manual else []) + ["finite difference ± error", "autograd"]
-    columns += (["expected"] if has_expected else []) + ["rel error", "verdict"]
+    has_float64 = any(r.float64 is not None for r in rows)
+    columns += (["expected"] if has_expected else []) + (["float64", "precision loss"] if has_float64 else [])
+    columns += ["rel error", "verdict"]
     for column in columns:
         table.add_column(column, justify="left" if column in ("output", "wrt", "verdict") else "right")
     for row in _rows_to_show(rows, everything):
@@ -110,6 +112,8 @@ def _table(result: CaseResult, rows: list[GradientRow], title: str | None = None
         cells += [_fd_cell(row), _number(row.autograd, result.dtype)]
         if has_expected:
             cells.append(_number(row.expected, "float64"))
+        if has_float64:
+            cells += [_number(row.float64, "float64"), _error(row.precision_loss)]
         cells += [_error(row.rel_error), _verdict(row)]
         table.add_row(*cells)
     hidden = 0 if everything else len(rows) - min(len(rows), MAX_ROWS)
