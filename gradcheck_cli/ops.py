@@ -96,7 +96,8 @@ class OpSpec:
     domain_text: str = ""
     # Extra conditions for differentiating in one argument: {index: (predicate, text)}.
     arg_domains: dict = field(default_factory=dict)
-    # Complex-step eligible: holomorphic, and the numpy implementation accepts complex.
+    # Complex-step eligible: holomorphic, and the numpy implementation accepts complex numbers
+    # (tests/test_complex_step.py checks every op that says so).
     analytic: bool = True
     # Switching functions: the op has a kink where any of them changes sign.
     kinks: Callable | None = None
@@ -156,7 +157,15 @@ def _comparison(name: str, symbol: str, np_fn: Callable, torch_fn: Callable) -> 
 
 
 def _sigmoid(x):
+    if np.iscomplexobj(x):  # complex step: the holomorphic form, stable on each side of 0
+        return np.where(x.real >= 0, 1 / (1 + np.exp(-x)), np.exp(x) / (1 + np.exp(x)))
     return np.exp(-np.logaddexp(0.0, -x))
+
+
+def _softplus(x):
+    if np.iscomplexobj(x):
+        return np.where(x.real > 0, x + np.log1p(np.exp(-x)), np.log1p(np.exp(x)))
+    return np.logaddexp(0.0, x)
 
 
 def _sum_to(g, like):
@@ -227,7 +236,7 @@ _OPS: list[OpSpec] = [
            domain=lambda x: x > 0, domain_text="sqrt is differentiable for x > 0"),
     # ---- activations ----
     OpSpec("sigmoid", 1, _sigmoid, lambda x: x.sigmoid(), partials=(lambda x, out: out * (1 - out),)),
-    OpSpec("softplus", 1, lambda x: np.logaddexp(0.0, x),
+    OpSpec("softplus", 1, _softplus,
            lambda x: _torch().nn.functional.softplus(x), partials=(lambda x, out: sigmoid(x),)),
     OpSpec("relu", 1, lambda x: np.maximum(x, 0.0), lambda x: x.relu(), partials=(lambda x, out: gt(x, 0),),
            analytic=False, kinks=lambda x: [x]),
