@@ -1,17 +1,16 @@
-"""Finite differences: central differences refined by Richardson extrapolation.
+"""Finite differences, the referee: complex step where it applies, Richardson elsewhere, with error bars.
 
-For each element, central differences at steps h, h/2 and h/4 are combined
-into a sixth-order estimate; the gap to the fourth-order estimate plus a
-rounding term is the error bar.  The first base step is 1e-3 x max(1, |x|):
-large enough that rounding (about eps*|f|/h) stays near 1e-12 relative, small
-enough that the h**6 truncation is negligible for smooth functions.  Elements
-try base steps ten times smaller until two successive estimates agree within
-their error bars (a step can alias with an oscillation, straddle a
-singularity such as 1/x at 1e-4, or leave the domain).
+Where every op between a variable and the output is holomorphic, f'(x) = Im f(x + ih e_j)/h with
+h = 1e-200: exact to rounding, one evaluation per element.  Elsewhere, central differences at steps
+h, h/2 and h/4 are combined into a sixth-order estimate; the gap to the fourth-order estimate plus a
+rounding term (from the measured noise of f) is the error bar.  The first base step is
+1e-3 x max(1, |x|); elements try base steps ten times smaller until two successive estimates agree
+within their error bars (a step can alias with an oscillation, straddle a singularity such as 1/x
+at 1e-4, leave the domain, or cross a kink).  On a kink, one-sided differences give the left and
+right derivatives.
 
-All perturbed points of a chunk of elements are evaluated in one batched run
-of the plan.  Finite differences always run in float64: they are the referee.
-"""
+All perturbed points of a chunk of elements are evaluated in one batched run of the plan (in O(n)
+for elementwise-then-reduce graphs).  Finite differences always run in float64: they are the referee."""
 
 from __future__ import annotations
 
