@@ -106,8 +106,17 @@ def judge(row: GradientRow, tolerance: Tolerance) -> GradientRow:
     row.disagrees += [n for n in row.answers() if n not in answers]  # NaN or infinite answers
     row.reference = answers.get(reference) if reference else None
     _fill_errors(row, answers)
-    row.status = "fail" if row.disagrees else "pass"
+    row.status = "fail" if row.disagrees else ("inconclusive" if _unrefereed(row, tolerance) else "pass")
     return row
+
+
+def _unrefereed(row: GradientRow, tolerance: Tolerance) -> bool:
+    """Symbolic and autograd agree, but finite differences cannot confirm it at this tolerance."""
+    if row.reference is None or row.symbolic is None or row.autograd is None:
+        return False
+    if row.finite_difference is None:
+        return True
+    return row.fd_error is not None and row.fd_error > tolerance.atol + tolerance.rtol * abs(row.reference)
 
 
 def _fill_errors(row: GradientRow, answers: dict[str, float]) -> None:

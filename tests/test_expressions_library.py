@@ -11,8 +11,11 @@ EXPRESSIONS = Path(__file__).resolve().parent.parent / "expressions"
 def test_the_library_passes(cli):
     result = cli(str(EXPRESSIONS), "--json")
     document = json.loads(result.stdout)
-    failing = [(r["file"], r["name"], r["status"]) for r in document["results"] if r["status"] != "pass"]
+    # inconclusive (finite differences cannot resolve a gradient of 1e-13 on a value of 1) exits 0 too
+    failing = [(r["file"], r["name"], r["status"]) for r in document["results"]
+               if r["status"] not in ("pass", "inconclusive")]
     assert failing == []
+    assert sum(r["status"] == "inconclusive" for r in document["results"]) <= 2
     assert result.exit_code == 0
     assert document["summary"]["total"] >= 25
     assert len(list(EXPRESSIONS.glob("*.yaml"))) >= 25

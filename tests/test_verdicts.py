@@ -42,7 +42,7 @@ def test_manual_and_expected_are_judged_against_the_engines():
 
 def test_finite_difference_error_bar_widens_only_its_own_comparison():
     r = row(symbolic=2.0, autograd=2.0, finite_difference=2.001, fd_error=2e-3)
-    assert r.status == "pass"
+    assert r.disagrees == [] and r.status == "inconclusive"  # agrees, but a 2e-3 bar confirms nothing at 1e-7
     r = row(symbolic=2.0, autograd=2.0, finite_difference=2.01, fd_error=2e-3)
     assert r.disagrees == ["finite_difference"]
 
@@ -103,3 +103,8 @@ def test_answers_passing_only_within_atol_get_a_note():
     strict = check("x**3", at={"x": 1e-4}, manual={"x": "x**2"}, atol=0)
     assert strict.status == "fail" and strict.gradients[0].disagrees == ["manual"]
     assert check("x**3", at={"x": 1e-4}, manual={"x": "3*x**2"}).notes == []
+
+
+def test_inconclusive_when_finite_differences_cannot_referee():
+    assert row(symbolic=2.0, autograd=2.0, finite_difference=None).status == "inconclusive"
+    assert row(symbolic=2.0, autograd=2.0, finite_difference=2.0, fd_error=1e-12).status == "pass"

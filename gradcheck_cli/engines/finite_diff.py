@@ -60,18 +60,23 @@ def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], w
         diagonal = DiagonalRun(plan, shapes, name) if shapes is not None and output_shape == () else None
         diagonal = diagonal if diagonal is not None and diagonal.supports else None
         shape = output_shape + x.shape
+        complex_value = None
         if complex_step_applies(plan, output, name):
-            value, error = _complex_step(plan, output, base, base_values, name, x, held, diagonal)
+            complex_value, complex_error = _complex_step(plan, output, base, base_values, name, x, held, diagonal)
             evaluations += x.size
-            gradients[name], errors[name] = value.T.reshape(shape), error.T.reshape(shape)
-            left[name] = right[name] = np.full(shape, np.nan)
-            continue
+            if np.all(complex_error <= INFORMATIVE * np.abs(complex_value)):
+                gradients[name], errors[name] = complex_value.T.reshape(shape), complex_error.T.reshape(shape)
+                left[name] = right[name] = np.full(shape, np.nan)
+                continue
         # Measured per variable: a switch in one (where(c, a, b) at c = 0) must not blur the others.
         noise = np.maximum(floor, _measured_noise(plan, output, point, [name], held))
         evaluations += NOISE_POINTS
         shifts = Shifts(plan, output, base, name, x, held, base_values, diagonal)
         value, error, count, one_sided = _refine(shifts, x.size, noise)
         evaluations += count
+        if complex_value is not None:  # complex step was unsure somewhere (cancellation): keep the better bar
+            better = complex_error < error
+            value, error = np.where(better, complex_value, value), np.where(better, complex_error, error)
         shape = output_shape + x.shape
         gradients[name], errors[name] = value.T.reshape(shape), error.T.reshape(shape)
         left[name], right[name] = (side.T.reshape(shape) for side in one_sided)
