@@ -113,7 +113,7 @@ def _check(spec: Spec, result: CaseResult) -> None:
         "expected": {name: full(name, v) for name, v in spec.expected.items()},
     }
     check_gradients_finite(answers["symbolic"], answers["autograd"])
-    fd = _finite_differences(expression, shapes, point, wrt, spec.dtype)
+    fd = _finite_differences(expression, shapes, point, wrt, spec)
     answers["finite_difference"] = fd.gradients
     result.evaluations = {"finite_difference": fd.evaluations}
     result.gradients = _rows(wrt, point, output_shape, answers, fd, spec)
@@ -163,11 +163,11 @@ def _checked_output_shape(expression: Expression, shapes: ShapeMap, point, wrt, 
     return shape
 
 
-def _finite_differences(expression: Expression, shapes: ShapeMap, point, wrt, dtype: str):
+def _finite_differences(expression: Expression, shapes: ShapeMap, point, wrt, spec: Spec):
     plan = Plan([expression.output], shapes)
     # At the point the other engines see: in float32 that is the rounded point.
-    point64 = {name: value.astype(dtype).astype(np.float64) for name, value in point.items()}
-    return finite_differences(plan, expression.output, point64, wrt, shapes)
+    point64 = {name: value.astype(spec.dtype).astype(np.float64) for name, value in point.items()}
+    return finite_differences(plan, expression.output, point64, wrt, shapes, spec.method, spec.step)
 
 
 def _rows(wrt, point, output_shape, answers, fd, spec: Spec) -> list[GradientRow]:
@@ -181,6 +181,7 @@ def _rows(wrt, point, output_shape, answers, fd, spec: Spec) -> list[GradientRow
                     if name in by_name:
                         setattr(row, engine, float(by_name[name][entry]))
                 row.fd_error = float(fd.errors[name][entry])
+                row.fd_method, row.fd_evaluations = str(fd.methods[name][entry]), int(fd.costs[name][entry])
                 if not math.isfinite(row.finite_difference):  # on a kink, or no step stayed in the domain
                     row.finite_difference = row.fd_error = None
                     left, right = float(fd.left[name][entry]), float(fd.right[name][entry])

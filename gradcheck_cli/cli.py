@@ -193,6 +193,10 @@ class Tolerance(click.ParamType):
 @click.option("--order", type=click.Choice(["1", "2"]), help="2: check the Hessian too (scalar expressions).")
 @click.option("--manual-hessian", "hessian_items", multiple=True, metavar="NAME[,NAME2]=FORMULA",
               help="Your Hessian block d2f/dNAME dNAME2 (with --order 2; repeatable).")
+@click.option("--method", type=click.Choice(["auto", "complex", "richardson", "central"]),
+              help="Finite differences: complex step where the path is analytic, else Richardson (auto); "
+                   "or force one; central is torch's single difference.")
+@click.option("--step", type=Tolerance(), help="Step of --method central (default 1e-6, as torch.autograd.gradcheck).")
 @click.option("--fast", is_flag=True, help="Check 4 random projections uᵀJv instead of every entry "
               "(cheap for big tensors; may miss an error confined to a few entries).")
 @click.option("--seed", type=click.IntRange(0), help="Seed of the --fast projections (default: a fresh one, printed).")
@@ -222,7 +226,7 @@ class Tolerance(click.ParamType):
 @click.version_option(__version__, "-V", "--version", prog_name="gradcheck")
 @click.pass_context
 def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_items, rtol, atol, dtype, order,
-         hessian_items, fast, seed,
+         hessian_items, method, step, fast, seed,
          output_format, as_json, output_path, jobs, strict, exit_zero, quiet, verbose, all_elements, color,
          max_length, max_depth, max_nodes, max_elements, **variable_values) -> None:
     """Check the gradient of EXPRESSION (symbolic, finite differences, autograd and your own formula),
@@ -236,6 +240,7 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
     limits = Limits(max_length, max_depth, max_nodes, max_elements)
     overrides = {k: v for k, v in (("rtol", rtol), ("atol", atol), ("dtype", dtype),
                                    ("order", int(order) if order else None), ("fast", fast or None),
+                                   ("method", method), ("step", step),
                                    ("seed", seed)) if v is not None}
     if ctx.meta.get(SPEC_MODE_KEY):
         _refuse_expression_options(at_items, wrt, manual_items + hessian_items, variable_values)

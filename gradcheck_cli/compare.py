@@ -45,6 +45,8 @@ class GradientRow:
     manual: float | None = None
     finite_difference: float | None = None
     fd_error: float | None = None
+    fd_method: str | None = None  # complex, richardson, one-sided or central
+    fd_evaluations: int | None = None  # function evaluations this entry's finite difference cost
     autograd: float | None = None
     expected: float | None = None
     reference: float | None = None

@@ -33,6 +33,8 @@ class Spec:
     atol: float | None = None
     dtype: str = "float64"
     order: int = 1  # 2: also the Hessian
+    method: str = "auto"  # finite differences: auto, complex, richardson or central
+    step: float | None = None  # the step of --method central (default 1e-6, as torch)
     fast: bool = False  # random projections uᵀJv instead of every entry
     seed: int | None = None  # of the projections; None: a fresh one, printed
     name: str | None = None

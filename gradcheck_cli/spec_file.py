@@ -25,7 +25,7 @@ MAX_DEPTH = 16  # root, cases, a case, at, then nested lists for tensors
 MAX_SAMPLES = 10_000
 SUFFIXES = (".yaml", ".yml")
 CASE_KEYS = ("name", "expr", "where", "at", "wrt", "manual", "manual_hessian", "expect", "tolerance", "dtype",
-             "order", "fast", "seed", "sample")
+             "order", "method", "step", "fast", "seed", "sample")
 FILE_KEYS = CASE_KEYS + ("cases",)
 STANDARD_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map")}
 NAME = r"[A-Za-z_][A-Za-z_0-9]*"
@@ -248,6 +248,14 @@ def _case(reader: _Reader, fields: dict, prefix: str) -> Spec:
         if not 0 <= number < float("inf"):
             raise reader.fail(value, key, "must be a finite non-negative number")
         setattr(spec, name, number)
+    if "method" in fields:
+        spec.method = reader.text(fields["method"], prefix + "method")
+        if spec.method not in ("auto", "complex", "richardson", "central"):
+            raise reader.fail(fields["method"], prefix + "method", "expected auto, complex, richardson or central")
+    if "step" in fields:
+        spec.step = reader.number(fields["step"], prefix + "step")
+        if not 0 < spec.step < float("inf"):
+            raise reader.fail(fields["step"], prefix + "step", "must be a positive number")
     if "fast" in fields:
         spec.fast = reader.scalar(fields["fast"], prefix + "fast")
         if not isinstance(spec.fast, bool):
@@ -294,7 +302,7 @@ def _merge(base: Spec, case: Spec, case_fields: dict) -> Spec:
     merged = replace(base, at={**base.at, **case.at}, manual={**base.manual, **case.manual},
                      manual_hessian={**base.manual_hessian, **case.manual_hessian},
                      expected=expected, origins={**base.origins, **case.origins})
-    for name in ("expr", "wrt", "dtype", "order", "fast", "seed"):
+    for name in ("expr", "wrt", "dtype", "order", "method", "step", "fast", "seed"):
         if name in case_fields:
             setattr(merged, name, getattr(case, name))
     if "where" in case_fields:

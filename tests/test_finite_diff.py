@@ -119,3 +119,33 @@ def test_diagonal_finite_differences_agree_with_dense_ones(expr, diagonal):
     fast = finite_differences(plan, expression.output, point, ["x"], shapes)
     dense = finite_differences(plan, expression.output, point, ["x"])
     np.testing.assert_allclose(fast.gradients["x"], dense.gradients["x"], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("method, expected_method, cost, accuracy", [
+    ("auto", "complex", 1, 1e-15), ("complex", "complex", 1, 1e-15),
+    ("richardson", "richardson", 12, 1e-11), ("central", "central", 6, 1e-8),
+])
+def test_methods_and_their_cost_per_entry(cli_json, method, expected_method, cost, accuracy):
+    import math
+
+    code, doc = cli_json("sin(x**2)", "--x", "4", "--method", method)
+    row = doc["results"][0]["gradients"][0]
+    assert code == 0
+    assert (row["fd_method"], row["fd_evaluations"]) == (expected_method, cost)
+    assert abs(row["finite_difference"] - 8 * math.cos(16.0)) <= accuracy * 8
+    assert abs(row["finite_difference"] - 8 * math.cos(16.0)) <= row["fd_error"]
+
+
+def test_central_reproduces_torchs_difference(cli_json):
+    """--method central --step 1e-6: the value torch.autograd.gradcheck's numerical Jacobian computes."""
+    import math
+
+    code, doc = cli_json("sin(x**2)", "--x", "4", "--method", "central", "--step", "1e-6")
+    h = 1e-6
+    torch_like = (math.sin((4 + h) ** 2) - math.sin((4 - h) ** 2)) / (2 * h)
+    assert doc["results"][0]["gradients"][0]["finite_difference"] == pytest.approx(torch_like, rel=1e-12)
+
+
+def test_complex_method_refuses_kinked_paths(cli):
+    result = cli("relu(x)", "--x", "1", "--method", "complex")
+    assert result.exit_code == 2 and "needs holomorphic ops" in result.stderr

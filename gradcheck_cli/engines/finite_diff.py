@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import UsageError
 from ..graph import Node
 from ..ops import OPS
 from ..plan import DiagonalRun, Plan, batched
@@ -43,44 +44,74 @@ class FiniteDifferences:
     # One-sided derivatives where every central difference straddled a kink (relu(x) at 0), else NaN.
     left: dict[str, np.ndarray] = field(default_factory=dict)
     right: dict[str, np.ndarray] = field(default_factory=dict)
+    # Per entry: "complex", "richardson", "one-sided" or "central", and the evaluations it cost.
+    methods: dict[str, np.ndarray] = field(default_factory=dict)
+    costs: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+METHODS = ("auto", "complex", "richardson", "central")
+CENTRAL_STEP = 1e-6  # torch.autograd.gradcheck's eps, for --method central
 
 
 def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], wrt: list[str],
-                       shapes=None) -> FiniteDifferences:
+                       shapes=None, method: str = "auto", step: float | None = None) -> FiniteDifferences:
     """d output / d variable for each variable in `wrt`, with error bars.
 
     For a non-scalar output this is the Jacobian: each result has the shape
-    output shape + variable shape.
+    output shape + variable shape.  `method` "auto" takes the complex step where
+    every op on the path is analytic and Richardson elsewhere; "central" is one
+    central difference with `step` (default 1e-6), to reproduce torch's numbers.
     """
     base, base_values, held, floor = _base_point(plan, point)
     output_shape = plan.value(base_values, output).shape[1:]
-    gradients, errors, left, right, evaluations = {}, {}, {}, {}, 0
+    result = FiniteDifferences({}, {}, 0)
     for name in wrt:
         x = np.asarray(point[name], dtype=np.float64)
         diagonal = DiagonalRun(plan, shapes, name) if shapes is not None and output_shape == () else None
         diagonal = diagonal if diagonal is not None and diagonal.supports else None
-        shape = output_shape + x.shape
-        complex_value = None
-        if complex_step_applies(plan, output, name):
-            complex_value, complex_error = _complex_step(plan, output, base, base_values, name, x, held, diagonal)
-            evaluations += x.size
-            if np.all(complex_error <= INFORMATIVE * np.abs(complex_value)):
-                gradients[name], errors[name] = complex_value.T.reshape(shape), complex_error.T.reshape(shape)
-                left[name] = right[name] = np.full(shape, np.nan)
-                continue
-        # Measured per variable: a switch in one (where(c, a, b) at c = 0) must not blur the others.
-        noise = np.maximum(floor, _measured_noise(plan, output, point, [name], held))
-        evaluations += NOISE_POINTS
         shifts = Shifts(plan, output, base, name, x, held, base_values, diagonal)
-        value, error, count, one_sided = _refine(shifts, x.size, noise)
-        evaluations += count
-        if complex_value is not None:  # complex step was unsure somewhere (cancellation): keep the better bar
-            better = complex_error < error
-            value, error = np.where(better, complex_value, value), np.where(better, complex_error, error)
+        n_out = int(np.prod(output_shape, dtype=int))
+        value, error = np.full((x.size, n_out), np.nan), np.full((x.size, n_out), np.inf)
+        methods, costs = np.full((x.size, n_out), "richardson", dtype=object), np.zeros((x.size, n_out), dtype=int)
+        one_sided = (np.full_like(value, np.nan), np.full_like(value, np.nan))
+        analytic = complex_step_applies(plan, output, name)
+        if method == "complex" and not analytic:
+            raise UsageError(f"the complex step needs holomorphic ops between {name} and the value "
+                             "(abs, relu, max, where, comparisons are not); use --method auto or richardson")
+        if method == "central":
+            value, error = _central(shifts, x.size, step or CENTRAL_STEP, floor)
+            methods[:], costs[:] = "central", 2 * LEVELS
+            result.evaluations += 2 * LEVELS * x.size
+        elif analytic and method in ("auto", "complex"):
+            value, error = _complex_step(plan, output, base, base_values, name, x, held, diagonal)
+            methods[:], costs[:] = "complex", 1
+            result.evaluations += x.size
+        if method in ("auto", "richardson") and not np.all(error <= INFORMATIVE * np.abs(value)):
+            # Measured per variable: a switch in one (where(c, a, b) at c = 0) must not blur the others.
+            noise = np.maximum(floor, _measured_noise(plan, output, point, [name], held))
+            refined, refined_error, per_element, one_sided = _refine(shifts, x.size, noise)
+            result.evaluations += NOISE_POINTS + int(per_element.sum())
+            costs += per_element[:, None]
+            better = ~(error <= refined_error)  # complex step kept only where its bar is the smaller
+            value, error = np.where(better, refined, value), np.where(better, refined_error, error)
+            methods[better] = "richardson"
+            methods[better & np.isfinite(one_sided[0]) & ~np.isfinite(refined)] = "one-sided"
         shape = output_shape + x.shape
-        gradients[name], errors[name] = value.T.reshape(shape), error.T.reshape(shape)
-        left[name], right[name] = (side.T.reshape(shape) for side in one_sided)
-    return FiniteDifferences(gradients, errors, evaluations, left, right)
+        for store, array in ((result.gradients, value), (result.errors, error), (result.methods, methods),
+                             (result.costs, costs), (result.left, one_sided[0]), (result.right, one_sided[1])):
+            store[name] = array.T.reshape(shape)
+    return result
+
+
+def _central(shifts: "Shifts", size: int, step: float, floor: float):
+    """One central difference at a fixed step (torch's method), with an honest error bar from step/2."""
+    elements = np.arange(size)
+    levels = np.broadcast_to(step * 0.5 ** np.arange(LEVELS), (size, LEVELS))
+    f_plus, f_minus, *_ = shifts.evaluate(elements, levels)
+    with np.errstate(all="ignore"):
+        central = (f_plus - f_minus) / (2 * levels[:, :, None])
+        error = 4 / 3 * np.abs(central[:, 0] - central[:, 1]) + 8 * floor / step
+    return central[:, 0], error
 
 
 def complex_step_applies(plan: Plan, output: Node, name: str) -> bool:
@@ -152,7 +183,7 @@ def _refine(shifts: "_Richardson", size: int, noise: np.ndarray):
     previous_value, previous_error = value.copy(), error.copy()
     done = np.zeros((size, outputs), dtype=bool)
     left, right = np.full((size, outputs), np.nan), np.full((size, outputs), np.nan)
-    pending, evaluations = np.arange(size), 0
+    pending, evaluations = np.arange(size), np.zeros(size, dtype=int)
     for attempt in range(ATTEMPTS):
         if pending.size == 0:
             break
@@ -160,7 +191,7 @@ def _refine(shifts: "_Richardson", size: int, noise: np.ndarray):
         # One-sided values from the largest step that met no other kink: the least rounding.
         left[pending] = np.where(np.isfinite(left[pending]), left[pending], minus)
         right[pending] = np.where(np.isfinite(right[pending]), right[pending], plus)
-        evaluations += 2 * LEVELS * pending.size
+        evaluations[pending] += 2 * LEVELS
         e = truncation + rounding + 4 * EPS * np.abs(d)
         open_ = ~done[pending]
         # An estimate can confirm another only if it says something: a bar that is small
@@ -402,4 +433,4 @@ def directional_derivative(plan: Plan, output: Node, point: dict[str, np.ndarray
     base, base_values, held, floor = _base_point(plan, point)
     noise = np.maximum(floor, _measured_noise(plan, output, point, list(direction), held))
     value, error, count, _ = _refine(Direction(plan, output, base, held, direction), 1, noise)
-    return float(value[0, 0]), float(error[0, 0]), count + NOISE_POINTS
+    return float(value[0, 0]), float(error[0, 0]), int(count.sum()) + NOISE_POINTS

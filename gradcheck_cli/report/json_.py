@@ -14,6 +14,7 @@ from ..compare import CaseResult, GradientRow
 SCHEMA_VERSION = 1
 SETTINGS = ("dtype", "rtol", "atol", "limits")  # what the run checked with, not how it is shown
 ROW_FIELDS = ("wrt", "index", "output_index", "projection", "symbolic", "manual", "finite_difference", "fd_error",
+              "fd_method", "fd_evaluations",
               "left", "right", "autograd", "expected", "float64", "precision_loss",
               "abs_error", "rel_error", "status", "disagrees")
 
