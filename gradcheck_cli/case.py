@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .compare import CaseResult, GradientRow, atol_note, judge, worst_status
+from .compare import DEFAULT_TOLERANCE, CaseResult, GradientRow, atol_note, judge, worst_status
 from .engines.finite_diff import finite_differences
 from .engines.symbolic import jacobian_nodes
 from .engines.torch_engine import autograd_gradients
@@ -30,6 +30,7 @@ from .spec import Spec
 
 
 MAX_JACOBIAN_ENTRIES = 1_000_000
+FLOAT32_ROUNDING = 1e-3  # relative gap that float32 arithmetic can produce on ordinary expressions
 
 
 def run(spec: Spec) -> CaseResult:
@@ -192,12 +193,21 @@ def _rows(wrt, point, output_shape, answers, fd, spec: Spec) -> list[GradientRow
 
 
 def _add_precision_loss(rows: list[GradientRow], reference64: dict[str, np.ndarray]) -> None:
-    """Beside float32 answers: the float64 symbolic value, and how far the float32 engines are from it."""
+    """Beside float32 answers: the float64 symbolic value, how far the float32 engines are from it, and
+    for a failing entry whether the disagreement is a precision artefact (it vanishes in float64)."""
+    float64 = DEFAULT_TOLERANCE["float64"]
     for row in rows:
         row.float64 = float(reference64[row.wrt][tuple(row.output_index + row.index)])
         gaps = [abs(v - row.float64) for v in (row.symbolic, row.autograd) if v is not None and math.isfinite(v)]
         if gaps and row.float64 != 0:
             row.precision_loss = max(gaps) / abs(row.float64)
+        if row.status == "fail" and row.finite_difference is not None:
+            # An artefact: float64 agrees with finite differences, and every disagreeing float32 answer
+            # is off by no more than float32 rounding could explain.
+            vanishes = float64.agree(row.float64, row.finite_difference, row.fd_error or 0.0)
+            small = all(abs(v - row.float64) <= FLOAT32_ROUNDING * max(abs(v), abs(row.float64))
+                        for name, v in row.answers().items() if name in row.disagrees and name != "finite_difference")
+            row.diagnosis = "precision artefact" if vanishes and small else "real"
 
 
 # ---- input validation ----

@@ -41,6 +41,7 @@ class GradientRow:
     right: float | None = None
     float64: float | None = None  # with --dtype float32: the symbolic gradient in float64
     precision_loss: float | None = None  # largest relative gap of the float32 engines to `float64`
+    diagnosis: str | None = None  # for a failing float32 entry: "precision artefact" or "real"
     symbolic: float | None = None
     manual: float | None = None
     finite_difference: float | None = None

@@ -116,3 +116,13 @@ def test_float32_shows_the_float64_reference_and_the_precision_loss(cli_json, cl
     assert "precision loss" in table and "6.691763029237441" in table
     float64 = gradients(cli_json(BCE, *BCE_POINT)[1])[("w", ())]
     assert float64["float64"] is None and float64["precision_loss"] is None
+
+
+def test_float32_disagreements_are_diagnosed(cli_json):
+    """pytorch #5351: a float32 mismatch that vanishes in float64 is a precision artefact, not a bug."""
+    code, doc = cli_json("exp(x)/(1 + exp(x))", "--x", "8", "--dtype", "float32", "--rtol", "1e-7", "--atol", "0")
+    row = doc["results"][0]["gradients"][0]
+    assert code == 1 and row["diagnosis"] == "precision artefact"
+    code, doc = cli_json("sin(x**2)", "--x", "4", "--dtype", "float32", "--manual", "x=x*cos(x**2)")
+    row = doc["results"][0]["gradients"][0]
+    assert code == 1 and row["diagnosis"] == "real" and row["disagrees"] == ["manual"]

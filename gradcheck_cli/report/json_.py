@@ -15,7 +15,7 @@ SCHEMA_VERSION = 1
 SETTINGS = ("dtype", "rtol", "atol", "limits")  # what the run checked with, not how it is shown
 ROW_FIELDS = ("wrt", "index", "output_index", "projection", "symbolic", "manual", "finite_difference", "fd_error",
               "fd_method", "fd_evaluations",
-              "left", "right", "autograd", "expected", "float64", "precision_loss",
+              "left", "right", "autograd", "expected", "float64", "precision_loss", "diagnosis",
               "abs_error", "rel_error", "status", "disagrees")
 
 

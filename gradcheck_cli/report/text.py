@@ -71,4 +71,9 @@ def _disagreement(row: GradientRow) -> str:
     values = ", ".join(f"{engine_name(n)} {v:.10g}" for n, v in row.answers().items() if n in row.disagrees)
     reference = "no two engines agree" if row.reference is None else f"reference {row.reference:.10g}"
     verb = "disagrees" if len(row.disagrees) == 1 else "disagree"
-    return f"{who} {verb} on {derivative_label(row)}: {values} vs {reference}"
+    sentence = f"{who} {verb} on {derivative_label(row)}: {values} vs {reference}"
+    if row.diagnosis == "precision artefact":
+        sentence += f" — a precision artefact: in float64 the gradient is {row.float64:.10g}, as finite differences say"
+    elif row.diagnosis == "real":
+        sentence += " — real: it does not vanish in float64"
+    return sentence
