@@ -73,7 +73,8 @@ def _print_case(console: Console, result: CaseResult, everything: bool = False) 
         console.print(result.rendered_error or result.error["message"], style="red", markup=False)
         console.print()
         return
-    console.print(f"value = {_value_text(result.value, result.dtype)}")
+    tolerance = f"   (tolerance: rtol {result.tolerance.rtol:g}, atol {result.tolerance.atol:g})" if result.tolerance else ""
+    console.print(f"value = {_value_text(result.value, result.dtype)}{tolerance}")
     for rows, title in ((result.gradients, None), (result.hessian, "Hessian")):
         if rows:
             console.print(_table(result, rows, title, everything))
