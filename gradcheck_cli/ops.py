@@ -151,7 +151,7 @@ def _comparison(name: str, symbol: str, np_fn: Callable, torch_fn: Callable) -> 
         name, 2,
         numpy=lambda a, b: np_fn(a, b).astype(np.result_type(a, b, np.float32)),
         torch=lambda a, b: torch_fn(a, b).to(a.dtype),
-        syntax="infix", symbol=symbol, precedence=5, analytic=False,
+        syntax="infix", symbol=symbol, precedence=5, analytic=False, kinks=lambda a, b: [a - b],
         doc=f"1 where a {symbol} b, else 0; zero gradient",
     )
 

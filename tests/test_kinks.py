@@ -55,3 +55,9 @@ def test_kinks_in_json(cli_json):
     row = doc["results"][0]["gradients"][0]
     assert (row["status"], row["left"], row["right"], row["finite_difference"]) == ("undefined", -1.0, 1.0, None)
     assert doc["summary"]["undefined"] == 1
+
+
+def test_a_tie_in_where_with_a_comparison_is_undefined_not_a_failure():
+    rows = check("sum(where(x > y, x, y))", at={"x": [1.0, 2.0, 3.0], "y": [1.0, 5.0, 3.0]}).gradients
+    assert [r.status for r in rows] == ["undefined", "pass", "undefined"] * 2
+    assert check("where(x > 0, x, 2*x)", at={"x": 0.0}).status == "undefined"
