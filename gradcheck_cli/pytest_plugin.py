@@ -13,7 +13,7 @@ import pytest
 
 from .compare import CaseResult
 from .errors import GradcheckError
-from .spec_file import SUFFIXES
+from .targets import SUFFIXES
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -16,7 +16,8 @@ from .case import error_result, run
 from .compare import CaseResult
 from .errors import GradcheckError, SpecError
 from .spec import Spec
-from .spec_file import discover, load
+from .spec_file import load
+from .targets import discover
 
 PARALLEL_THRESHOLD = 8  # cases; fewer run in this process (a worker costs a torch import)
 

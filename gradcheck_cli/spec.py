@@ -9,12 +9,14 @@ map from its texts back to where they were written, so that an error in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .compare import DEFAULT_TOLERANCE, Tolerance
 from .errors import GradcheckError, Origin, Span
 from .limits import DEFAULT_LIMITS, Limits
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DTYPES = ("float64", "float32")
 BINDING_SEPARATOR = "; "

@@ -18,12 +18,12 @@ import yaml
 from .errors import GradcheckError, Origin, SpecError
 from .ops import CONSTANTS, FUNCTIONS
 from .spec import DTYPES, Spec
+from .targets import SUFFIXES
 from .values import coerce_value, parse_scalar
 
 MAX_FILE_BYTES = 256 * 1024
 MAX_DEPTH = 16  # root, cases, a case, at, then nested lists for tensors
 MAX_SAMPLES = 10_000
-SUFFIXES = (".yaml", ".yml")
 CASE_KEYS = ("name", "expr", "where", "at", "wrt", "manual", "manual_hessian", "expect", "tolerance", "dtype",
              "order", "method", "step", "fast", "seed", "sample")
 FILE_KEYS = CASE_KEYS + ("cases",)
@@ -351,29 +351,3 @@ def _sampling(reader: _Reader, node) -> Sampling:
     if seed is None:
         seed = int(np.random.SeedSequence().entropy % 2**32)
     return Sampling(n, seed, domain)
-
-
-# ---- many files ----
-
-
-def discover(target: Path) -> list[Path]:
-    """The spec files of a target: itself, or every *.yaml/*.yml below a folder, sorted."""
-    if target.is_dir():
-        return sorted(p for p in target.rglob("*") if p.suffix in SUFFIXES and p.is_file())
-    return [target]
-
-
-def is_spec_target(text: str, option_names: set[str] | frozenset = frozenset()) -> bool:
-    """Whether a positional argument names spec files rather than being an expression.
-
-    A name ending in .yaml/.yml always does; an existing folder does unless an
-    option of the same name is given (`gradcheck x --x 1` beside a folder `x`).
-    """
-    if not text.strip() or "\n" in text:
-        return False
-    if text.endswith(SUFFIXES):
-        return True
-    try:
-        return Path(text).is_dir() and text.rstrip("/") not in option_names
-    except (OSError, ValueError):  # too long or otherwise not a possible path
-        return False

@@ -265,3 +265,9 @@ def test_transpose_of_a_number_prints_so_that_it_parses_back():
 
     formula = check("x.T", at={"x": 2.0}).formulas["x"]
     assert formula == "(1).T" and parse(formula).output.op == "transpose"
+
+
+def test_the_cli_lists_every_reporter():
+    from gradcheck_cli import cli, report
+
+    assert cli.FORMATS == report.FORMATS

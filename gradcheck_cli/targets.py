@@ -1,0 +1,34 @@
+"""Which command-line arguments name spec files, and the files a folder holds.
+
+Kept free of heavy imports: the CLI asks it before it knows whether it will
+need numpy, YAML or torch at all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SUFFIXES = (".yaml", ".yml")
+
+
+def discover(target: Path) -> list[Path]:
+    """The spec files of a target: itself, or every *.yaml/*.yml below a folder, sorted."""
+    if target.is_dir():
+        return sorted(p for p in target.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+    return [target]
+
+
+def is_spec_target(text: str, option_names: set[str] | frozenset = frozenset()) -> bool:
+    """Whether a positional argument names spec files rather than being an expression.
+
+    A name ending in .yaml/.yml always does; an existing folder does unless an
+    option of the same name is given (`gradcheck x --x 1` beside a folder `x`).
+    """
+    if not text.strip() or "\n" in text:
+        return False
+    if text.endswith(SUFFIXES):
+        return True
+    try:
+        return Path(text).is_dir() and text.rstrip("/") not in option_names
+    except (OSError, ValueError):  # too long or otherwise not a possible path
+        return False
