@@ -271,3 +271,17 @@ def test_the_cli_lists_every_reporter():
     from gradcheck_cli import cli, report
 
     assert cli.FORMATS == report.FORMATS
+
+
+@pytest.mark.parametrize("args, absent", [
+    (["--version"], ["numpy", "yaml", "rich", "torch"]),
+    (["--help"], ["numpy", "yaml", "rich", "torch"]),
+    (["sinn(x)", "--x", "1"], ["torch", "sympy"]),      # a parse error never pays for torch
+])
+def test_fast_paths_do_not_import_heavy_modules(args, absent):
+    probe = ("import sys\nfrom gradcheck_cli.cli import main\n"
+             "try:\n    main(%r)\nexcept SystemExit:\n    pass\n"
+             "print('IMPORTED:' + ' '.join(sorted(m for m in %r if m in sys.modules)))" % (args, absent))
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    imported = next(line for line in result.stdout.splitlines() if line.startswith("IMPORTED:"))
+    assert imported == "IMPORTED:", result.stdout
