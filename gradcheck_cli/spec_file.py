@@ -94,16 +94,19 @@ def _compose(path: Path, file: str):
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise SpecError(f"{file}: not UTF-8 text (byte {error.start})") from None
-    composer = _Composer(text, file)
+    composer = None
     try:
+        composer = _Composer(text, file)  # the reader already rejects control characters here
         node = composer.get_single_node()
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         raise _error(file, mark, "", f"invalid YAML: {error.problem or error.context}") from None
     except yaml.YAMLError as error:
-        raise SpecError(f"{file}: invalid YAML: {error}") from None
+        where = f" at character {error.position + 1}" if isinstance(error, yaml.reader.ReaderError) else ""
+        raise SpecError(f"{file}: invalid YAML: {str(error).splitlines()[0]}{where}") from None
     finally:
-        composer.dispose()
+        if composer is not None:
+            composer.dispose()
     if node is None:
         raise SpecError(f"{file}: the file is empty")
     return node, composer

@@ -175,3 +175,11 @@ def test_parallel_runs_keep_the_order(cli_json, tmp_path):
     code, doc = cli_json(str(tmp_path), "-j", "2")
     assert code == 0
     assert [r["name"] for r in doc["results"]] == [f"case{i:02d}" for i in range(12)]
+
+
+def test_control_characters_are_a_spec_error_not_a_traceback(cli, tmp_path):
+    (tmp_path / "f.yaml").write_text("expr: x\n\x0c\n")  # found by tests/test_fuzz_properties.py
+    result = cli(str(tmp_path / "f.yaml"))
+    assert result.exit_code == 2
+    assert "unacceptable character #x000c" in result.stderr and "at character 9" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
