@@ -19,7 +19,7 @@ import click
 from . import __version__
 from .errors import GradcheckError, UsageError
 from .limits import DEFAULT_LIMITS, Limits
-from .spec import DTYPES, Spec
+from .spec import DTYPES, FD_METHODS, Spec
 from .targets import is_spec_target
 
 FORMATS = ("table", "json", "jsonl", "github", "junit")  # report.FORMATS, without importing the reporters
@@ -193,7 +193,7 @@ class Tolerance(click.ParamType):
 @click.option("--order", type=click.Choice(["1", "2"]), help="2: check the Hessian too (scalar expressions).")
 @click.option("--manual-hessian", "hessian_items", multiple=True, metavar="NAME[,NAME2]=FORMULA",
               help="Your Hessian block d2f/dNAME dNAME2 (with --order 2; repeatable).")
-@click.option("--method", type=click.Choice(["auto", "complex", "richardson", "central"]),
+@click.option("--method", type=click.Choice(FD_METHODS),
               help="Finite differences: complex step where the path is analytic, else Richardson (auto); "
                    "or force one; central is torch's single difference.")
 @click.option("--step", type=Tolerance(), help="Step of --method central (default 1e-6, as torch.autograd.gradcheck).")

@@ -57,10 +57,6 @@ def broadcast_shapes(*shapes: tuple) -> tuple:
         raise ValueError(f"shapes {listed} cannot be broadcast together") from None
 
 
-def scalar_shape(*shapes: tuple) -> tuple:
-    return ()
-
-
 # ---- domain helpers (numpy predicates: True where the op is differentiable) ----
 
 

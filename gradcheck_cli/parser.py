@@ -145,7 +145,7 @@ class _Parser:
                     raise self.error("only bindings (name = expression) may come before ';'", span,
                                      f"the text after column {separator.span.start + 1} would be ignored")
             if self.token.kind != "END":
-                raise self.unexpected(output)
+                raise self.unexpected()
             return self.result(output)
 
     def binding(self) -> None:
@@ -266,7 +266,7 @@ class _Parser:
                 break
             else:
                 if parts[-1] is not None:
-                    raise self.unexpected(None)
+                    raise self.unexpected()
                 parts[-1] = self.integer("an index")
         if colons == 0:
             if parts[0] is None:
@@ -381,7 +381,7 @@ class _Parser:
         hint = f"did you mean {close[0]!r}?" if close else "run `gradcheck --list-ops` for the functions"
         return self.error(f"unknown function {name!r}", token.span, hint)
 
-    def unexpected(self, previous: Node) -> ParseError:
+    def unexpected(self) -> ParseError:
         token = self.token
         if token.kind in ("NAME", "NUMBER") or self.at("("):
             return self.error(f"missing operator before {token.text!r}", token.span,

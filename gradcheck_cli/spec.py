@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 DTYPES = ("float64", "float32")
+FD_METHODS = ("auto", "complex", "richardson", "central")  # how finite differences are computed
 BINDING_SEPARATOR = "; "
 
 

@@ -17,7 +17,7 @@ import yaml
 
 from .errors import GradcheckError, Origin, SpecError
 from .ops import CONSTANTS, FUNCTIONS
-from .spec import DTYPES, Spec
+from .spec import DTYPES, FD_METHODS, Spec
 from .targets import SUFFIXES
 from .values import coerce_value, parse_scalar
 
@@ -253,8 +253,8 @@ def _case(reader: _Reader, fields: dict, prefix: str) -> Spec:
         setattr(spec, name, number)
     if "method" in fields:
         spec.method = reader.text(fields["method"], prefix + "method")
-        if spec.method not in ("auto", "complex", "richardson", "central"):
-            raise reader.fail(fields["method"], prefix + "method", "expected auto, complex, richardson or central")
+        if spec.method not in FD_METHODS:
+            raise reader.fail(fields["method"], prefix + "method", f"expected one of {', '.join(FD_METHODS)}")
     if "step" in fields:
         spec.step = reader.number(fields["step"], prefix + "step")
         if not 0 < spec.step < float("inf"):

@@ -49,7 +49,6 @@ class FiniteDifferences:
     costs: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-METHODS = ("auto", "complex", "richardson", "central")
 CENTRAL_STEP = 1e-6  # torch.autograd.gradcheck's eps, for --method central
 
 
