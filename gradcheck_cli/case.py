@@ -113,7 +113,7 @@ def _check(spec: Spec, result: CaseResult) -> None:
         "autograd": autograd_gradients(expression.output, point, wrt, spec.dtype)[1],
         "expected": {name: full(name, v) for name, v in spec.expected.items()},
     }
-    check_gradients_finite(answers["symbolic"], answers["autograd"])
+    check_gradients_finite(answers["symbolic"], answers["autograd"], point, result.formulas)
     fd = _finite_differences(expression, shapes, point, wrt, spec)
     answers["finite_difference"] = fd.gradients
     result.evaluations = {"finite_difference": fd.evaluations}

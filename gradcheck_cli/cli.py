@@ -30,6 +30,7 @@ VALUE_PREFIX = "value_"
 LONG_OPTION = r"--[A-Za-z_][\w-]*(=.*)?"
 SHORT_OPTION = r"-[A-Za-z]+"
 
+USAGE = "usage: gradcheck [OPTIONS] EXPRESSION | PATH..."
 EPILOG = """\b
 Examples:
   gradcheck "sin(x**2)" --x 4
@@ -55,11 +56,24 @@ class PointValue(click.ParamType):
 POINT_VALUE = PointValue()
 
 
+class OneParagraphUsageError(click.UsageError):
+    """click's usage error, shown as one paragraph in the style of every other gradcheck error."""
+
+    def __init__(self, error: click.UsageError):
+        super().__init__(error.format_message(), error.ctx)
+
+    def show(self, file=None) -> None:
+        usage = self.ctx.get_usage().replace("Usage: ", "usage: ") if self.ctx else USAGE
+        click.echo(f"error: {self.format_message()}\n  {usage}  (see gradcheck --help)", err=True)
+
+
 class ExpressionCommand(click.Command):
     """A command whose options include one per variable of its expression argument."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         args = list(args)
+        for arg in args:
+            _require_utf8(arg)
         index = self._expression_index(ctx, args)
         unknown = self._unknown_long_options(ctx, args)
         spec_mode = index is not None and is_spec_target(args[index], set(unknown))
@@ -79,7 +93,7 @@ class ExpressionCommand(click.Command):
         except click.UsageError as error:
             if _json_requested(args):
                 _exit_with_json_error(error, "jsonl" if "jsonl" in args else "json")
-            raise
+            raise OneParagraphUsageError(error) from None
 
     def invoke(self, ctx: click.Context):
         try:
@@ -88,7 +102,7 @@ class ExpressionCommand(click.Command):
             fmt = "json" if ctx.params.get("as_json") else ctx.params.get("output_format")
             if fmt in ("json", "jsonl"):
                 _exit_with_json_error(error, fmt)
-            raise
+            raise OneParagraphUsageError(error) from None
 
     def get_params(self, ctx: click.Context) -> list[click.Parameter]:
         params = super().get_params(ctx)
@@ -121,6 +135,15 @@ class ExpressionCommand(click.Command):
         """Options like `--x` of an expression that failed to parse, so its error is the one reported."""
         known = self._takes_value(ctx)
         return [a[2:] for a in args if re.fullmatch(LONG_OPTION, a, re.DOTALL) and "=" not in a and a not in known]
+
+
+def _require_utf8(arg: str) -> None:
+    """Refuse an argument holding bytes that are not UTF-8 (Python keeps them as lone surrogates)."""
+    for index, char in enumerate(arg):
+        if "\udc80" <= char <= "\udcff":
+            shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            raise click.UsageError(f"{shown!r} is not valid UTF-8 text (byte 0x{ord(char) - 0xdc00:02x} "
+                                   f"at character {index + 1})")
 
 
 def _json_requested(args: list[str]) -> bool:

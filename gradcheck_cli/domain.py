@@ -65,16 +65,20 @@ def _short(text: str) -> str:
 def _format_array(value) -> str:
     array = np.asarray(value)
     if array.ndim == 0:
-        return f"{float(array):.17g}"
+        return repr(float(array))
     return np.array2string(array, threshold=6, precision=6)
 
 
-def check_gradients_finite(symbolic: dict[str, np.ndarray], autograd: dict[str, np.ndarray]) -> None:
+def check_gradients_finite(symbolic: dict[str, np.ndarray], autograd: dict[str, np.ndarray],
+                           point: dict[str, np.ndarray], formulas: dict[str, str]) -> None:
     """A gradient both engines find infinite or NaN (sin(1/x) at 1e-160) is undefined, not a discrepancy."""
     for name, value in symbolic.items():
         bad = ~np.isfinite(value) & ~np.isfinite(autograd[name])
         if np.any(bad):
             index = tuple(int(i) for i in np.argwhere(bad)[0])
             where = f" at element {list(index)}" if index else ""
-            raise DomainError(f"the derivative with respect to {name}{where} is {value[index]} at this point: "
+            formula = f" = {_short(formulas[name])}" if name in formulas else ""
+            x = np.asarray(point[name])
+            at = _format_array(x[index[-x.ndim:]] if x.ndim else x)
+            raise DomainError(f"the derivative d/d{name}{where}{formula} is {value[index]} at {name} = {at}: "
                               "the gradient overflows or is undefined there")

@@ -7,10 +7,10 @@ else in the package prints errors or decides exit codes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Span:
+class Span(NamedTuple):
     """Half-open character range [start, end) inside a source string."""
 
     start: int

@@ -8,7 +8,7 @@ is the most common slip from other languages.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import Iterator, NamedTuple
 
 from .errors import ParseError, Span
 
@@ -28,21 +28,26 @@ _HINTS = {
 }
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     kind: str  # NUMBER, NAME, OP or END
     text: str
     span: Span
 
 
-def tokenize(source: str) -> list[Token]:
-    """All tokens of `source`, ending with an END token."""
-    tokens: list[Token] = []
+def tokenize(source: str) -> Iterator[Token]:
+    """The tokens of `source`, lazily, then END forever.
+
+    Lazy, so an error early in a long input (a nesting limit, a stray
+    character) is reported without scanning the rest.
+    """
     for match in re.finditer(_SCANNER, source, re.DOTALL):
-        kind, text, span = match.lastgroup, match.group(), Span(match.start(), match.end())
+        kind = match.lastgroup
+        if kind == "SPACE":
+            continue
+        text, span = match.group(), Span(match.start(), match.end())
         if kind == "BAD":
             raise ParseError(f"unexpected character {text!r}", source, span, _HINTS.get(text))
-        if kind != "SPACE":
-            tokens.append(Token(kind, text, span))
-    tokens.append(Token("END", "", Span(len(source), len(source) + 1)))
-    return tokens
+        yield Token(kind, text, span)
+    end = Token("END", "", Span(len(source), len(source) + 1))
+    while True:
+        yield end

@@ -66,18 +66,23 @@ def parse(source: str, *, graph: Graph | None = None, bindings: dict[str, Node] 
         raise LimitError(f"the expression is {len(source):,} characters long; the limit is "
                          f"{limits.max_length:,} (raise it with --max-length)")
     # Each nesting level takes a few Python frames; make room for the depth the limit allows.
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 8 * limits.max_depth + 1000))
+    previous_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous_limit, 8 * limits.max_depth + 1000))
     try:
         return _Parser(source, graph or Graph(), dict(bindings or {}), dict(spans or {}), limits).program()
     except RecursionError:
         raise LimitError("the expression nests too deeply for this machine's stack (lower --max-depth)") from None
+    finally:
+        sys.setrecursionlimit(previous_limit)
 
 
 class _Parser:
     def __init__(self, source: str, graph: Graph, scope: dict[str, Node], spans: dict[int, Span], limits: Limits):
         self.source = source
         self.tokens = tokenize(source)
-        self.position = 0
+        self.previous: Token | None = None
+        self.token = next(self.tokens)
+        self.following = next(self.tokens)
         self.graph = graph
         self.outer_names = set(scope)
         self.scope = scope
@@ -91,21 +96,15 @@ class _Parser:
 
     # ---- token helpers ----
 
-    @property
-    def token(self) -> Token:
-        return self.tokens[self.position]
-
     def advance(self) -> Token:
-        token = self.token
-        self.position += 1
-        return token
+        self.previous, self.token, self.following = self.token, self.following, next(self.tokens)
+        return self.previous
 
     def at(self, text: str) -> bool:
         return self.token.kind == "OP" and self.token.text == text
 
     def peek_is(self, text: str) -> bool:
-        following = self.tokens[self.position + 1] if self.position + 1 < len(self.tokens) else self.token
-        return following.kind == "OP" and following.text == text
+        return self.following.kind == "OP" and self.following.text == text
 
     def error(self, message: str, span: Span, hint: str | None = None) -> ParseError:
         return ParseError(message, self.source, span, hint)
@@ -239,7 +238,7 @@ class _Parser:
             return self.mark(self.graph.raw(spec.name, (node,)), span.cover(end.span)), span.cover(end.span)
         start = self.token.span
         items = self.bracketed_index()
-        whole = span.cover(start).cover(self.tokens[self.position - 1].span)
+        whole = span.cover(start).cover(self.previous.span)
         return self.mark(self.graph.raw(POSTFIX["[]"].name, (node,), items), whole), whole
 
     def bracketed_index(self) -> tuple:
@@ -260,7 +259,7 @@ class _Parser:
                 self.advance()
                 colons += 1
                 if colons > 2:
-                    raise self.error("too many ':' in a slice", self.tokens[self.position - 1].span)
+                    raise self.error("too many ':' in a slice", self.previous.span)
                 parts.append(None)
             elif self.at(",") or self.at("]"):
                 break
@@ -274,7 +273,7 @@ class _Parser:
             return parts[0]
         parts += [None] * (3 - len(parts))
         if parts[2] is not None and parts[2] <= 0:
-            raise self.error("slice steps must be positive", self.tokens[self.position - 1].span,
+            raise self.error("slice steps must be positive", self.previous.span,
                              "reversed slices are not supported")
         return ("slice", *parts)
 

@@ -17,7 +17,7 @@ from .compare import CaseResult
 from .errors import GradcheckError, SpecError
 from .spec import Spec
 from .spec_file import load
-from .targets import discover
+from .targets import discover, unusable
 
 PARALLEL_THRESHOLD = 8  # cases; fewer run in this process (a worker costs a torch import)
 
@@ -35,8 +35,9 @@ def jobs_for(targets: list[str], overrides: dict) -> list[Job]:
     jobs: list[Job] = []
     for target in targets:
         path = Path(target)
-        if not path.exists():
-            jobs.append(_failed(target, SpecError(f"{target}: no such file or directory")))
+        problem = unusable(path)
+        if problem:
+            jobs.append(_failed(target, SpecError(f"{target}: {problem}")))
             continue
         files = discover(path)
         if not files:

@@ -6,6 +6,8 @@ need numpy, YAML or torch at all.
 
 from __future__ import annotations
 
+import errno
+import stat
 from pathlib import Path
 
 SUFFIXES = (".yaml", ".yml")
@@ -16,6 +18,24 @@ def discover(target: Path) -> list[Path]:
     if target.is_dir():
         return sorted(p for p in target.rglob("*") if p.suffix in SUFFIXES and p.is_file())
     return [target]
+
+
+def unusable(path: Path) -> str | None:
+    """Why `path` cannot be read as a spec file or folder, or None when it can be tried.
+
+    Checked before opening, so a FIFO or a device never blocks or streams forever.
+    """
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "a symbolic link loop"
+        if error.errno == errno.ENOENT:
+            return "a broken symbolic link" if path.is_symlink() else "no such file or directory"
+        return error.strerror or "cannot be read"
+    if stat.S_ISDIR(mode) or stat.S_ISREG(mode):
+        return None
+    return "not a regular file or folder (a pipe, device or socket)"
 
 
 def is_spec_target(text: str, option_names: set[str] | frozenset = frozenset()) -> bool:

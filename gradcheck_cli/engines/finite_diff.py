@@ -32,6 +32,7 @@ INFORMATIVE = 1e-3  # relative error bar below which an estimate can confirm ano
 BATCH_ELEMENTS = 2_000_000  # perturbed values materialised at once
 EPS = np.finfo(np.float64).eps
 COMPLEX_STEP = 1e-200
+COMPLEX_STEP_RADIUS = 1e40  # how much closer than this to a singularity the step may come
 NOISE_POINTS = 7  # evaluations that measure the rounding noise of f
 NOISE_STEP = 1e-7
 
@@ -77,6 +78,7 @@ def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], w
         if method == "complex" and not analytic:
             raise UsageError(f"the complex step needs holomorphic ops between {name} and the value "
                              "(abs, relu, max, where, comparisons are not); use --method auto or richardson")
+        analytic = analytic and not _near_a_branch_point(plan, base_values, name)
         if method == "central":
             value, error = _central(shifts, x.size, step or CENTRAL_STEP, floor)
             methods[:], costs[:] = "central", 2 * LEVELS
@@ -128,6 +130,23 @@ def complex_step_applies(plan: Plan, output: Node, name: str) -> bool:
                 return False
             depends.add(node.id)
     return output.id in depends
+
+
+def _near_a_branch_point(plan: Plan, base_values: list, name: str) -> bool:
+    """Whether a value on the variable's path is so close to 0 that the complex step cannot be trusted.
+
+    Im f(x + ih)/h is the derivative only while f is analytic within h of x; sqrt, log, 1/x
+    and x**p are singular at 0, so a value there within a factor of COMPLEX_STEP_RADIUS of h
+    (sqrt(x) at 1e-320) would give a confident, wrong answer.  Richardson referees instead.
+    """
+    depends: set[int] = set()
+    for node in plan.nodes:
+        if (node.op == "var" and node.attr == name) or any(a.id in depends for a in node.args):
+            depends.add(node.id)
+            magnitude = np.abs(plan.value(base_values, node))
+            if np.any((magnitude > 0) & (magnitude < COMPLEX_STEP * COMPLEX_STEP_RADIUS)):
+                return True
+    return False
 
 
 def _complex_step(plan: Plan, output: Node, base: dict, base_values: list, name: str, x: np.ndarray, held: dict,

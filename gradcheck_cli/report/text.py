@@ -50,10 +50,11 @@ def failure_sentence(result: CaseResult) -> str:
 
 def _row_sentence(row: GradientRow) -> str:
     if row.status == "inconclusive":
-        bar = "no finite difference" if row.finite_difference is None else f"a finite-difference error bar of ±{row.fd_error:.2g}"
+        referee = ("no finite difference could be taken" if row.finite_difference is None
+                   else f"a finite-difference error bar of ±{row.fd_error:.2g} cannot confirm it at this tolerance")
         return (f"{derivative_label(row)} is inconclusive: symbolic and autograd agree ({row.reference:.10g}), but "
-                f"{bar} cannot confirm it at this tolerance; a point farther from the singularity, kink or "
-                "domain edge (or a looser --rtol/--atol) would settle it")
+                f"{referee}; a point farther from the singularity, kink or domain edge (or a looser --rtol/--atol) "
+                "would settle it")
     if row.status == "undefined":
         return (f"{derivative_label(row)} is undefined: the point sits on a kink, with one-sided derivatives "
                 f"{row.left:.10g} (left) and {row.right:.10g} (right); every engine's value lies between them")
