@@ -18,8 +18,7 @@ from .engines.symbolic import jacobian_nodes
 from .engines.torch_engine import autograd_gradients
 from .domain import check_domain, check_gradients_finite
 from .errors import GradcheckError, ShapeError, UsageError
-from .graph import Node, ancestors, to_text
-from .ops import OPS
+from .graph import Node, to_text
 from .parser import Expression, parse
 from .plan import Plan, batched
 from .projections import projection_rows

@@ -82,6 +82,7 @@ class ExpressionCommand(click.Command):
             if args[index].startswith("-"):
                 args[index] = " " + args[index]  # `-x**2` is the expression, not an option
             names = _variables_of(args[index]) or unknown
+            _refuse_repeated_variables(names, args)
         ctx.meta[VARIABLES_KEY] = names
         ctx.meta[SPEC_MODE_KEY] = spec_mode
         return super().parse_args(ctx, args)
@@ -135,6 +136,14 @@ class ExpressionCommand(click.Command):
         """Options like `--x` of an expression that failed to parse, so its error is the one reported."""
         known = self._takes_value(ctx)
         return [a[2:] for a in args if re.fullmatch(LONG_OPTION, a, re.DOTALL) and "=" not in a and a not in known]
+
+
+def _refuse_repeated_variables(names: list[str], args: list[str]) -> None:
+    """`--x 1 --x 2` is a mistake to point out, not a silent "last one wins"."""
+    for name in names:
+        option = f"--{name}"
+        if sum(a == option or a.startswith(option + "=") for a in args) > 1:
+            raise click.UsageError(f"{name} is given twice ({option})")
 
 
 def _require_utf8(arg: str) -> None:
@@ -260,6 +269,7 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
         raise click.UsageError("Missing argument 'EXPRESSION | PATH...'.")
     if as_json and output_format not in (None, "json"):
         raise click.UsageError("--json contradicts --format " + output_format)
+    _check_writable(output_path)
     limits = Limits(max_length, max_depth, max_nodes, max_elements)
     overrides = {k: v for k, v in (("rtol", rtol), ("atol", atol), ("dtype", dtype),
                                    ("order", int(order) if order else None), ("fast", fast or None),
@@ -343,7 +353,14 @@ def _write(path: str, text: str) -> None:
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(text)
     except OSError as error:
-        raise click.FileError(path, error.strerror) from None
+        click.echo(f"error: cannot write the report to {path}: {error.strerror}", err=True)
+        raise click.exceptions.Exit(2) from None
+
+
+def _check_writable(path: str | None) -> None:
+    """Refuse an -o path whose folder does not exist before running anything, not after."""
+    if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise click.BadParameter(f"the folder of {path!r} does not exist", param_hint="'-o' / '--output'")
 
 
 def _settings(defaults: Spec, options: dict, single: bool) -> dict:

@@ -85,7 +85,8 @@ class GradcheckError(Exception):
         line, column = self.location()
         text = f"{self.message} ({self.hint})" if self.hint else self.message
         if self.origin:
-            return f"{self.origin.file}:{line}:{column}: {self.origin.key}: {text}"
+            key = f"{self.origin.key}: " if self.origin.key else ""
+            return f"{self.origin.file}:{line}:{column}: {key}{text}"
         where = f"column {column}" if line == 1 else f"line {line}, column {column}"
         parts = [p for p in (self.context, where if column is not None else None) if p]
         return ": ".join(parts + [text])

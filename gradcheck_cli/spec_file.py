@@ -18,7 +18,6 @@ import yaml
 from .errors import GradcheckError, Origin, SpecError
 from .ops import CONSTANTS, FUNCTIONS
 from .spec import DTYPES, FD_METHODS, Spec
-from .targets import SUFFIXES
 from .values import coerce_value, parse_scalar
 
 MAX_FILE_BYTES = 256 * 1024
@@ -53,7 +52,7 @@ class _Composer(yaml.SafeLoader):
 
 
 def _error(file: str, mark, key: str, message: str) -> SpecError:
-    return SpecError(message, origin=Origin(file, mark.line + 1, mark.column + 1, key or "(file)"))
+    return SpecError(message, origin=Origin(file, mark.line + 1, mark.column + 1, key))
 
 
 # ---- reading one file ----
@@ -109,7 +108,22 @@ def _compose(path: Path, file: str):
             composer.dispose()
     if node is None:
         raise SpecError(f"{file}: the file is empty")
+    _refuse_unknown_tags(node, file)
     return node, composer
+
+
+def _refuse_unknown_tags(root, file: str) -> None:
+    """Spec files are plain data: a tag such as !!python/object is refused wherever it appears."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.tag not in STANDARD_TAGS:
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise _error(file, node.start_mark, "", f"the tag {tag} is not allowed (spec files are plain data)")
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(reversed(node.value))
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(child for pair in reversed(node.value) for child in reversed(pair))
 
 
 @dataclass
@@ -129,8 +143,6 @@ class _Reader:
     def scalar(self, node, key: str):
         if not isinstance(node, yaml.ScalarNode):
             raise self.fail(node, key, f"expected a single value, got a {_kind(node)}")
-        if node.tag not in STANDARD_TAGS:
-            raise self.fail(node, key, f"the tag {node.tag} is not allowed")
         return self.composer.construct_object(node)
 
     def text(self, node, key: str) -> str:
@@ -156,7 +168,7 @@ class _Reader:
         for key_node, value_node in node.value:
             name = self.text(key_node, key)
             if name in items:
-                raise self.fail(key_node, _join("" if key == "(file)" else key, name), "duplicate key")
+                raise self.fail(key_node, _join(key, name), "duplicate key")
             items[name] = (key_node, value_node)
         return items
 
@@ -166,7 +178,7 @@ class _Reader:
         return list(node.value)
 
     def fields(self, node, allowed: tuple[str, ...], prefix: str) -> dict:
-        items = self.mapping(node, prefix.rstrip(".") or "(file)")
+        items = self.mapping(node, prefix.rstrip("."))
         for name, (key_node, _) in items.items():
             if name not in allowed:
                 close = difflib.get_close_matches(name, allowed, n=1)

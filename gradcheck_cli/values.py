@@ -35,8 +35,13 @@ def parse_scalar(text: str) -> float:
     except ValueError:
         value = _constant_expression(text)
     if not math.isfinite(value):
-        raise ValueParseError(f"{text!r} is not a finite number")
+        raise ValueParseError(f"{_shown(text)} is not a finite number")
     return value
+
+
+def _shown(text: str, width: int = 40) -> str:
+    """The value as quoted in a message, cut short when it is long."""
+    return repr(text if len(text) <= width else text[: width - 1] + "…")
 
 
 def _constant_expression(text: str) -> float:
@@ -47,9 +52,9 @@ def _constant_expression(text: str) -> float:
     try:
         expression = parse(text)
     except GradcheckError:
-        raise ValueParseError(f"{text!r} is not a number") from None
+        raise ValueParseError(f"{_shown(text)} is not a number") from None
     if expression.variables:
-        raise ValueParseError(f"{text!r} is not a number")
+        raise ValueParseError(f"{_shown(text)} is not a number")
     plan = Plan([expression.output], ShapeMap({}))
     return float(plan.value(plan.run({}), expression.output)[0])
 
