@@ -48,6 +48,88 @@ def tensor_section(n: int, repeats: int) -> None:
           f"torch.autograd.gradcheck {peer:.3f} s -> {peer / ours:.1f}x faster")
 
 
+UNARY = ["sin", "cos", "tanh", "exp", "sigmoid", "atan", "softplus", "log1p_sq"]
+BINARY = ["+", "-", "*", "/"]
+
+
+def generated_case(rng: random.Random) -> tuple[str, object, dict]:
+    """A random scalar function of 2-4 variables with 5-30 nodes: (gradcheck text, torch callable, point).
+
+    The text and the callable are built from the same tree, so both tools check the same function.
+    The callable interprets the tree; nothing is compiled from text.
+    """
+    import torch
+
+    torch_unary = {"sin": torch.sin, "cos": torch.cos, "tanh": torch.tanh, "exp": torch.exp,
+                   "sigmoid": torch.sigmoid, "atan": torch.atan, "softplus": torch.nn.functional.softplus,
+                   "log1p_sq": lambda v: torch.log(1 + v**2)}
+    names = [f"v{i}" for i in range(rng.randint(2, 4))]
+    point = {n: rng.uniform(0.5, 1.5) for n in names}
+    budget = rng.randint(5, 30)
+
+    def tree(size: int):
+        if size <= 1:
+            return ("var", rng.choice(names)) if rng.random() < 0.8 else ("const", round(rng.uniform(0.5, 2), 2))
+        if size == 2 or rng.random() < 0.3:
+            return (rng.choice(UNARY), tree(size - 1))
+        left = rng.randint(1, size - 2)
+        return (rng.choice(BINARY), tree(left), tree(size - 1 - left))
+
+    def text(t) -> str:
+        if t[0] == "var":
+            return t[1]
+        if t[0] == "const":
+            return repr(t[1])
+        if t[0] == "log1p_sq":
+            return f"log(1 + ({text(t[1])})**2)"
+        if t[0] in UNARY:
+            return f"{t[0]}({text(t[1])})"
+        right = f"(1 + ({text(t[2])})**2)" if t[0] == "/" else f"({text(t[2])})"  # a divisor kept away from 0
+        return f"({text(t[1])}) {t[0]} {right}"
+
+    def torch_value(t, env):
+        if t[0] == "var":
+            return env[t[1]]
+        if t[0] == "const":
+            return torch.tensor(t[1], dtype=torch.float64)
+        if t[0] in torch_unary:
+            return torch_unary[t[0]](torch_value(t[1], env))
+        a, b = torch_value(t[1], env), torch_value(t[2], env)
+        return {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: a / (1 + b**2)}[t[0]]()
+
+    shape = tree(budget)
+    order = sorted(names)
+
+    def function(*tensors):
+        return torch_value(shape, dict(zip(order, tensors))) + 0 * sum(tensors)  # every input reaches the output
+
+    return text(shape) + " + 0*(" + " + ".join(order) + ")", function, point
+
+
+def cases_section(count: int) -> None:
+    """`count` generated scalar cases in one process: check() against torch.autograd.gradcheck (float64)."""
+    import torch
+
+    from gradcheck_cli import check
+
+    rng = random.Random(7)
+    cases = [generated_case(rng) for _ in range(count)]
+    check(cases[0][0], at=cases[0][2])  # warm up imports
+    start = time.perf_counter()
+    statuses = [check(text, at=point).status for text, _, point in cases]
+    ours = time.perf_counter() - start
+    inputs = [tuple(torch.tensor(point[n], dtype=torch.float64, requires_grad=True) for n in sorted(point))
+              for _, _, point in cases]
+    start = time.perf_counter()
+    for (_, function, _), args in zip(cases, inputs):
+        torch.autograd.gradcheck(function, args)
+    peer = time.perf_counter() - start
+    counts = {s: statuses.count(s) for s in sorted(set(statuses))}
+    print(f"cases   {count:,} generated scalar cases (2-4 variables, 5-30 nodes): gradcheck {ours:.2f} s "
+          f"({1e3 * ours / count:.2f} ms each, {counts}), torch.autograd.gradcheck {peer:.2f} s "
+          f"({1e3 * peer / count:.2f} ms each) -> gradcheck takes {ours / peer:.2f}x torch's time")
+
+
 def generated_program(nodes: int, seed: int = 0) -> str:
     """A program of `nodes` bindings over x, y, z, each reusing earlier ones (a DAG, not a tree).
 
@@ -111,6 +193,7 @@ def main() -> None:
     options = parser.parse_args()
     repeats = 1 if options.quick else 3
     print(f"machine: {machine()}")
+    cases_section(100 if options.quick else 1_000)
     tensor_section(2_000 if options.quick else 10_000, repeats)
     graph_section(500 if options.quick else 2_000)
     startup_section(repeats)

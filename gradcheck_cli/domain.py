@@ -16,7 +16,7 @@ from .errors import DomainError
 from .graph import Node, ancestors, to_text
 from .ops import OPS
 from .parser import Expression
-from .plan import Plan
+from .plan import Plan, flat_values
 
 SHORT_TEXT = 60
 
@@ -25,10 +25,13 @@ def check_domain(expression: Expression, plan: Plan, values, wrt: list[str]) -> 
     """The first node that is not finite, or not differentiable where a variable reaches it."""
     nodes = ancestors([expression.output])
     reaching = reaching_nodes(nodes, set(wrt))
+    all_finite = bool(np.all(np.isfinite(flat_values([plan.value(values, n) for n in nodes]))))
     for node in nodes:
         if node.op in ("var", "const"):
             continue
         spec = OPS[node.op]
+        if all_finite and not (node.id in reaching and (spec.domain or spec.arg_domains)):
+            continue  # nothing to find here: the one scan above saw every value finite
         args = [plan.value(values, a)[0] for a in node.args]
         value = plan.value(values, node)[0]
         if not np.all(np.isfinite(value)) and all(np.all(np.isfinite(a)) for a in args):

@@ -28,6 +28,11 @@ class Step:
     pads: tuple[int, ...]  # singleton axes to insert after the batch axis, per argument
 
 
+def flat_values(values: list[np.ndarray]) -> np.ndarray:
+    """Every node's values in one array, so a scan over them is one numpy call, not one per node."""
+    return np.concatenate([np.ravel(v) for v in values])
+
+
 class Plan:
     """The calls that compute `outputs` (and every node they need), oldest first."""
 

@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import UsageError
 from ..graph import Node
 from ..ops import OPS
-from ..plan import DiagonalRun, Plan, batched
+from ..plan import DiagonalRun, Plan, batched, flat_values
 
 BASE_STEP = 1e-3
 LEVELS = 3
@@ -67,7 +67,8 @@ def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], w
     result = FiniteDifferences({}, {}, 0)
     for name in wrt:
         x = np.asarray(point[name], dtype=np.float64)
-        diagonal = DiagonalRun(plan, shapes, name) if shapes is not None and output_shape == () else None
+        diagonal = DiagonalRun(plan, shapes, name) if shapes is not None and output_shape == () and x.size > 1 \
+            else None
         diagonal = diagonal if diagonal is not None and diagonal.supports else None
         shifts = Shifts(plan, output, base, name, x, held, base_values, diagonal)
         n_out = int(np.prod(output_shape, dtype=int))
@@ -87,7 +88,8 @@ def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], w
             value, error = _complex_step(plan, output, base, base_values, name, x, held, diagonal)
             methods[:], costs[:] = "complex", 1
             result.evaluations += x.size
-        if method in ("auto", "richardson") and not np.all(error <= INFORMATIVE * np.abs(value)):
+        # The complex step has no truncation error; where it ran, Richardson could only add noise.
+        if method in ("auto", "richardson") and not np.all(np.isfinite(error)):
             # Measured per variable: a switch in one (where(c, a, b) at c = 0) must not blur the others.
             noise = np.maximum(floor, _measured_noise(plan, output, point, [name], held))
             refined, refined_error, per_element, one_sided = _refine(shifts, x.size, noise)
@@ -139,12 +141,17 @@ def _near_a_branch_point(plan: Plan, base_values: list, name: str) -> bool:
     and x**p are singular at 0, so a value there within a factor of COMPLEX_STEP_RADIUS of h
     (sqrt(x) at 1e-320) would give a confident, wrong answer.  Richardson referees instead.
     """
+    def tiny(value) -> bool:
+        magnitude = np.abs(value)
+        return bool(np.any((magnitude > 0) & (magnitude < COMPLEX_STEP * COMPLEX_STEP_RADIUS)))
+
+    if not tiny(flat_values(base_values)):
+        return False  # the usual case, in one pass
     depends: set[int] = set()
     for node in plan.nodes:
         if (node.op == "var" and node.attr == name) or any(a.id in depends for a in node.args):
             depends.add(node.id)
-            magnitude = np.abs(plan.value(base_values, node))
-            if np.any((magnitude > 0) & (magnitude < COMPLEX_STEP * COMPLEX_STEP_RADIUS)):
+            if tiny(plan.value(base_values, node)):
                 return True
     return False
 
@@ -174,7 +181,7 @@ def _complex_step(plan: Plan, output: Node, base: dict, base_values: list, name:
         f = plan.value(all_values, output)
         f = np.broadcast_to(f, (elements.size,) + f.shape[1:]).reshape(elements.size, -1)
         derivative = f.imag / COMPLEX_STEP
-        carried = max(float(np.max(np.abs(np.imag(v)), initial=0.0)) for v in all_values) / COMPLEX_STEP
+        carried = float(np.max(np.abs(np.imag(flat_values(all_values))), initial=0.0)) / COMPLEX_STEP
         values.append(derivative)
         errors.append(16 * EPS * np.maximum(np.abs(derivative), carried))
     return np.concatenate(values), np.concatenate(errors)
@@ -304,15 +311,15 @@ def _magnitude(plan: Plan, values) -> float:
     The output alone can be misleading: mean(sin(x)*x**2) over a symmetric x is about
     0, yet its terms, and so its rounding errors, are of order one.
     """
-    largest = 0.0
+    terms = []
     for node in plan.nodes:
-        value = np.abs(plan.value(values, node))
+        value = plan.value(values, node)
         if node.op in OPS and OPS[node.op].reduction:
             magnitudes = [np.abs(plan.value(values, node.args[0]))] + [plan.value(values, a) for a in node.args[1:]]
-            value = np.abs(OPS[node.op].evaluate(magnitudes, node.attr))
-        if value.size and np.all(np.isfinite(value)):
-            largest = max(largest, float(np.max(value)))
-    return largest
+            value = OPS[node.op].evaluate(magnitudes, node.attr)
+        terms.append(value)
+    magnitude = np.abs(flat_values(terms))
+    return float(np.max(magnitude, where=np.isfinite(magnitude), initial=0.0))
 
 
 class _Richardson:
