@@ -50,6 +50,18 @@ class Plan:
         function = partial(_call_with_attr, spec.evaluate, node.attr) if spec.attrs else spec.numpy
         return Step(node, function, tuple(self.slot[a.id] for a in node.args), pads)
 
+    def restricted_to(self, outputs: list[Node]) -> "Plan":
+        """The part of this plan that `outputs` need, reusing its compiled steps."""
+        plan = Plan.__new__(Plan)
+        plan.nodes = ancestors(outputs)
+        plan.slot = {node.id: i for i, node in enumerate(plan.nodes)}
+        steps = {node.id: step for node, step in zip(self.nodes, self.steps)}
+        plan.steps = [None if steps[node.id] is None else
+                      Step(node, steps[node.id].function, tuple(plan.slot[a.id] for a in node.args),
+                           steps[node.id].pads)
+                      for node in plan.nodes]
+        return plan
+
     def run(self, inputs: dict[str, np.ndarray], dtype=np.float64,
             held: dict[int, np.ndarray] | None = None) -> list[np.ndarray]:
         """Values of all nodes, by slot.  `inputs` are batched: (B,) + shape.

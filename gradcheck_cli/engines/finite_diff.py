@@ -65,6 +65,10 @@ def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], w
     base, base_values, held, floor = _base_point(plan, point)
     output_shape = plan.value(base_values, output).shape[1:]
     result = FiniteDifferences({}, {}, 0)
+    holomorphic = {name: complex_step_applies(plan, output, name) for name in wrt}
+    trusted = {name: holomorphic[name] and not _near_a_branch_point(plan, base_values, name) for name in wrt}
+    scalars = [n for n in wrt if trusted[n] and np.size(point[n]) == 1] if method in ("auto", "complex") else []
+    stepped_together = _complex_step_of_scalars(plan, output, base, scalars, held) if len(scalars) > 1 else {}
     for name in wrt:
         x = np.asarray(point[name], dtype=np.float64)
         diagonal = DiagonalRun(plan, shapes, name) if shapes is not None and output_shape == () and x.size > 1 \
@@ -75,17 +79,16 @@ def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], w
         value, error = np.full((x.size, n_out), np.nan), np.full((x.size, n_out), np.inf)
         methods, costs = np.full((x.size, n_out), "richardson", dtype=object), np.zeros((x.size, n_out), dtype=int)
         one_sided = (np.full_like(value, np.nan), np.full_like(value, np.nan))
-        analytic = complex_step_applies(plan, output, name)
-        if method == "complex" and not analytic:
+        if method == "complex" and not holomorphic[name]:
             raise UsageError(f"the complex step needs holomorphic ops between {name} and the value "
                              "(abs, relu, max, where, comparisons are not); use --method auto or richardson")
-        analytic = analytic and not _near_a_branch_point(plan, base_values, name)
         if method == "central":
             value, error = _central(shifts, x.size, step or CENTRAL_STEP, floor)
             methods[:], costs[:] = "central", 2 * LEVELS
             result.evaluations += 2 * LEVELS * x.size
-        elif analytic and method in ("auto", "complex"):
-            value, error = _complex_step(plan, output, base, base_values, name, x, held, diagonal)
+        elif trusted[name] and method in ("auto", "complex"):
+            value, error = stepped_together[name] if name in stepped_together else \
+                _complex_step(plan, output, base, base_values, name, x, held, diagonal)
             methods[:], costs[:] = "complex", 1
             result.evaluations += x.size
         # The complex step has no truncation error; where it ran, Richardson could only add noise.
@@ -185,6 +188,27 @@ def _complex_step(plan: Plan, output: Node, base: dict, base_values: list, name:
         values.append(derivative)
         errors.append(16 * EPS * np.maximum(np.abs(derivative), carried))
     return np.concatenate(values), np.concatenate(errors)
+
+
+def _complex_step_of_scalars(plan: Plan, output: Node, base: dict, names: list[str], held: dict) -> dict:
+    """The complex step for several scalar variables in one batched run (row j perturbs names[j]).
+
+    One run instead of one per variable: for small functions of a few scalars the Python
+    overhead of a run is most of the cost.  Returns name -> (value, error), each (1, outputs).
+    """
+    rows = len(names)
+    inputs = dict(base)
+    for row, name in enumerate(names):
+        column = np.repeat(base[name].astype(np.complex128), rows)
+        column[row] += 1j * COMPLEX_STEP
+        inputs[name] = column
+    values = plan.run(inputs, held=held)
+    f = plan.value(values, output)
+    derivative = np.broadcast_to(f, (rows,) + f.shape[1:]).reshape(rows, -1).imag / COMPLEX_STEP
+    carried = np.max(np.abs(np.concatenate(
+        [np.broadcast_to(v.reshape(len(v), -1), (rows, v[0].size)).imag for v in values], axis=1)), axis=1)
+    error = 16 * EPS * np.maximum(np.abs(derivative), carried[:, None] / COMPLEX_STEP)
+    return {name: (derivative[row:row + 1], error[row:row + 1]) for row, name in enumerate(names)}
 
 
 def _base_point(plan: Plan, point: dict[str, np.ndarray]):
