@@ -50,6 +50,9 @@ def _torch():
 
 def broadcast_shapes(*shapes: tuple) -> tuple:
     """NumPy broadcasting of argument shapes; raises ValueError when they clash."""
+    first = shapes[0] if shapes else ()
+    if all(shape == first for shape in shapes):  # the common case, without numpy's overhead
+        return tuple(first)
     try:
         return tuple(np.broadcast_shapes(*shapes))
     except ValueError:

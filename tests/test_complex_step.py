@@ -59,3 +59,16 @@ def test_kinked_paths_use_richardson(expr):
     expression = parse(expr)
     shapes = ShapeMap({"x": (3,) if "sum" in expr else ()})
     assert not complex_step_applies(Plan([expression.output], shapes), expression.output, "x")
+
+
+@pytest.mark.parametrize("text, x", [("sqrt(x)", 1e-320), ("x**0.5", 1e-300), ("log(x)*x", 1e-300),
+                                     ("sqrt(x - 1)", 1 + 2.0**-52)])
+def test_complex_step_is_not_trusted_next_to_a_branch_point(text, x):
+    """Im f(x + ih)/h is wrong when a singularity is within h: sqrt(1e-320 + 1e-200i) is not linear in h."""
+    result = check(text, at={"x": x})
+    row = result.gradients[0]
+    assert result.status in ("pass", "inconclusive")  # never a confident, wrong referee
+    if row.fd_method == "complex":  # allowed only where the singularity is far beyond the step
+        assert abs(row.finite_difference - row.symbolic) <= 1e-12 * abs(row.symbolic)
+    else:
+        assert x < 1e-150

@@ -66,7 +66,8 @@ def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], w
     output_shape = plan.value(base_values, output).shape[1:]
     result = FiniteDifferences({}, {}, 0)
     holomorphic = {name: complex_step_applies(plan, output, name) for name in wrt}
-    trusted = {name: holomorphic[name] and not _near_a_branch_point(plan, base_values, name) for name in wrt}
+    near_zero = _values_near_a_branch_point(plan, base_values)
+    trusted = {name: holomorphic[name] and not _depends_on(plan, name, near_zero) for name in wrt}
     scalars = [n for n in wrt if trusted[n] and np.size(point[n]) == 1] if method in ("auto", "complex") else []
     stepped_together = _complex_step_of_scalars(plan, output, base, scalars, held) if len(scalars) > 1 else {}
     for name in wrt:
@@ -137,8 +138,8 @@ def complex_step_applies(plan: Plan, output: Node, name: str) -> bool:
     return output.id in depends
 
 
-def _near_a_branch_point(plan: Plan, base_values: list, name: str) -> bool:
-    """Whether a value on the variable's path is so close to 0 that the complex step cannot be trusted.
+def _values_near_a_branch_point(plan: Plan, base_values: list) -> set[int]:
+    """Nodes whose value is so close to 0 that the complex step cannot be trusted through them.
 
     Im f(x + ih)/h is the derivative only while f is analytic within h of x; sqrt, log, 1/x
     and x**p are singular at 0, so a value there within a factor of COMPLEX_STEP_RADIUS of h
@@ -149,14 +150,19 @@ def _near_a_branch_point(plan: Plan, base_values: list, name: str) -> bool:
         return bool(np.any((magnitude > 0) & (magnitude < COMPLEX_STEP * COMPLEX_STEP_RADIUS)))
 
     if not tiny(flat_values(base_values)):
-        return False  # the usual case, in one pass
+        return set()  # the usual case, in one pass
+    return {node.id for node in plan.nodes if tiny(plan.value(base_values, node))}
+
+
+def _depends_on(plan: Plan, name: str, nodes: set[int]) -> bool:
+    """Whether the variable reaches any of `nodes`."""
+    if not nodes:
+        return False
     depends: set[int] = set()
     for node in plan.nodes:
         if (node.op == "var" and node.attr == name) or any(a.id in depends for a in node.args):
             depends.add(node.id)
-            if tiny(plan.value(base_values, node)):
-                return True
-    return False
+    return bool(depends & nodes)
 
 
 def _complex_step(plan: Plan, output: Node, base: dict, base_values: list, name: str, x: np.ndarray, held: dict,
@@ -205,8 +211,9 @@ def _complex_step_of_scalars(plan: Plan, output: Node, base: dict, names: list[s
     values = plan.run(inputs, held=held)
     f = plan.value(values, output)
     derivative = np.broadcast_to(f, (rows,) + f.shape[1:]).reshape(rows, -1).imag / COMPLEX_STEP
-    carried = np.max(np.abs(np.concatenate(
-        [np.broadcast_to(v.reshape(len(v), -1), (rows, v[0].size)).imag for v in values], axis=1)), axis=1)
+    # Only values that vary along the batch carry an imaginary part; the others are real.
+    perturbed = [v.reshape(rows, -1).imag for v in values if len(v) == rows and np.iscomplexobj(v)]
+    carried = np.max(np.abs(np.concatenate(perturbed, axis=1)), axis=1)
     error = 16 * EPS * np.maximum(np.abs(derivative), carried[:, None] / COMPLEX_STEP)
     return {name: (derivative[row:row + 1], error[row:row + 1]) for row, name in enumerate(names)}
 
