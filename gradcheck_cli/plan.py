@@ -141,8 +141,6 @@ class DiagonalRun:
                 kinds.append("dense")
             else:
                 spec = OPS[node.op]
-                if spec.kinks is not None:
-                    return None  # kinks are detected on dense batches only
                 if spec.elementwise and shapes(node) == variable_shape and "dense" not in arg_kinds and all(
                         k != "diagonal" or shapes(a) == variable_shape for k, a in zip(arg_kinds, node.args)):
                     kinds.append("diagonal")
@@ -152,8 +150,13 @@ class DiagonalRun:
                     return None
         return kinds
 
-    def run(self, base: list[np.ndarray], positions: np.ndarray, shifted: np.ndarray) -> np.ndarray:
-        """The output for each perturbation: element positions[b] of the variable set to shifted[b]."""
+    def run(self, base: list[np.ndarray], positions: np.ndarray, shifted: np.ndarray,
+            observe: Callable | None = None) -> np.ndarray:
+        """The output for each perturbation: element positions[b] of the variable set to shifted[b].
+
+        `observe(node, base arguments, perturbed arguments)` sees every node that changes, with
+        arguments lined up per perturbation (finite differences watch kinks through it).
+        """
         values: list = [None] * len(self.plan.nodes)
         diagonal: dict[int, np.ndarray] = {}
         with np.errstate(all="ignore"):
@@ -163,16 +166,21 @@ class DiagonalRun:
                 elif step is None:  # the perturbed variable
                     diagonal[i] = shifted
                 elif kind == "diagonal":
-                    args = [diagonal[s] if self.kinds[s] == "diagonal" else
-                            np.broadcast_to(base[s][0], self.shapes[i]).reshape(-1)[positions]
-                            for s in step.arg_slots]
+                    at_positions = [np.broadcast_to(base[s][0], self.shapes[i]).reshape(-1)[positions]
+                                    for s in step.arg_slots]
+                    args = [diagonal[s] if self.kinds[s] == "diagonal" else before
+                            for s, before in zip(step.arg_slots, at_positions)]
                     diagonal[i] = np.asarray(step.function(*args))
+                    if observe is not None:
+                        observe(node, at_positions, args)
                 elif self.kinds[step.arg_slots[0]] == "diagonal":  # sum or mean of a diagonal node
                     (s,) = step.arg_slots
                     weight = float(step.function(np.ones_like(base[s]))[0]) / base[s][0].size
                     change = diagonal[s] - base[s][0].reshape(-1)[positions]
                     values[i] = base[i] + weight * change
                 else:
-                    values[i] = np.asarray(step.function(*[_pad(values[s], p) for s, p in
-                                                           zip(step.arg_slots, step.pads)]))
+                    args = [_pad(values[s], p) for s, p in zip(step.arg_slots, step.pads)]
+                    values[i] = np.asarray(step.function(*args))
+                    if observe is not None:
+                        observe(node, [_pad(base[s], p) for s, p in zip(step.arg_slots, step.pads)], args)
         return values[-1]

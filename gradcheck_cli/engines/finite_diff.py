@@ -272,27 +272,37 @@ def _refine(shifts: "_Richardson", size: int, noise: np.ndarray):
     return value, error, evaluations, (np.where(kinked, left, np.nan), np.where(kinked, right, np.nan))
 
 
-def kink_changes(plan: Plan, base_values: list, values: list, batch: int) -> tuple[np.ndarray, np.ndarray]:
+class KinkWatch:
     """Per perturbed point: did it cross a kink (a switching function changed sign), or leave one it sat on?
 
     Switching functions come from the registry (`OpSpec.kinks`: relu's x, clamp's x - lo and x - hi, ...).
+    `observe` takes a node's arguments at the base point and at the perturbed points.
     """
-    crossed, at_kink = np.zeros(batch, dtype=bool), np.zeros(batch, dtype=bool)
-    for node in plan.nodes:
+
+    def __init__(self, batch: int):
+        self.batch = batch
+        self.crossed, self.at_kink = np.zeros(batch, dtype=bool), np.zeros(batch, dtype=bool)
+
+    def observe(self, node: Node, base_args: list, perturbed_args: list) -> None:
         spec = OPS.get(node.op)
         if spec is None or spec.kinks is None:
-            continue
-        before = spec.kinks(*plan.arguments(base_values, node))
-        after = spec.kinks(*plan.arguments(values, node))
-        for switch_before, switch_after in zip(before, after):
-            sign_before = np.sign(switch_before)
-            sign_after = np.broadcast_to(np.sign(switch_after), (batch,) + np.shape(switch_after)[1:])
-            sign_before = np.broadcast_to(sign_before, sign_after.shape)
-            changed = (sign_after != sign_before).reshape(batch, -1)
-            sitting = (sign_before == 0).reshape(batch, -1)
-            crossed |= (changed & ~sitting).any(axis=1)
-            at_kink |= (changed & sitting).any(axis=1)
-    return crossed, at_kink
+            return
+        for switch_before, switch_after in zip(spec.kinks(*base_args), spec.kinks(*perturbed_args)):
+            sign_after = np.broadcast_to(np.sign(switch_after), (self.batch,) + np.shape(switch_after)[1:])
+            sign_before = np.broadcast_to(np.sign(switch_before), sign_after.shape)
+            changed = (sign_after != sign_before).reshape(self.batch, -1)
+            sitting = (sign_before == 0).reshape(self.batch, -1)
+            self.crossed |= (changed & ~sitting).any(axis=1)
+            self.at_kink |= (changed & sitting).any(axis=1)
+
+
+def kink_changes(plan: Plan, base_values: list, values: list, batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """KinkWatch over every node of a dense batched run."""
+    watch = KinkWatch(batch)
+    for node in plan.nodes:
+        if OPS.get(node.op) is not None and OPS[node.op].kinks is not None:
+            watch.observe(node, plan.arguments(base_values, node), plan.arguments(values, node))
+    return watch.crossed, watch.at_kink
 
 
 def _measured_noise(plan: Plan, output: Node, point: dict, wrt: list[str], held: dict) -> np.ndarray:
@@ -437,11 +447,12 @@ class Shifts(_Richardson):
         m = elements.size
         shifts = np.concatenate([levels, -levels], axis=1).ravel()  # (m * 2 * LEVELS,)
         rows = np.repeat(elements, 2 * LEVELS)
-        if self.diagonal is not None:  # graphs with kinks never take this path
-            values = self.diagonal.run(self.base_values, rows, self.x.ravel()[rows] + shifts)
+        if self.diagonal is not None:
+            watch = KinkWatch(shifts.size)
+            values = self.diagonal.run(self.base_values, rows, self.x.ravel()[rows] + shifts, watch.observe)
             values = np.broadcast_to(values, (shifts.size,)).reshape(m, 2, LEVELS, 1)
-            none = np.zeros((m, LEVELS), dtype=bool)
-            return values[:, 0], values[:, 1], none, none, none
+            crossed, at_kink = watch.crossed.reshape(m, 2, LEVELS), watch.at_kink.reshape(m, 2, LEVELS)
+            return values[:, 0], values[:, 1], crossed[:, 0], crossed[:, 1], at_kink.any(axis=1)
         perturbed = np.broadcast_to(self.x.ravel(), (shifts.size, self.x.size)).copy()
         perturbed[np.arange(shifts.size), rows] += shifts
         inputs = dict(self.base)
