@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from gradcheck_cli import check
@@ -61,3 +62,22 @@ def test_a_tie_in_where_with_a_comparison_is_undefined_not_a_failure():
     rows = check("sum(where(x > y, x, y))", at={"x": [1.0, 2.0, 3.0], "y": [1.0, 5.0, 3.0]}).gradients
     assert [r.status for r in rows] == ["undefined", "pass", "undefined"] * 2
     assert check("where(x > 0, x, 2*x)", at={"x": 0.0}).status == "undefined"
+
+
+def test_kinks_are_found_on_the_linear_path_for_large_vectors():
+    """Elementwise-then-reduce graphs with kinks take the O(n) diagonal run, which must still see the kink."""
+    from gradcheck_cli.parser import parse
+    from gradcheck_cli.plan import DiagonalRun, Plan
+    from gradcheck_cli.shapes import ShapeMap
+
+    x = np.linspace(-1.0, 1.0, 2001)  # x[1000] == 0: on relu's kink; clamp's kinks at +-0.5 are x[500], x[1500]
+    text = "sum(relu(x)*x) + mean(clamp(x, -0.5, 0.5))"
+    expression = parse(text)
+    shapes = ShapeMap({"x": x.shape})
+    assert DiagonalRun(Plan([expression.output], shapes), shapes, "x").supports
+    result = check(text, at={"x": x})
+    not_passing = {g.index[0]: g.status for g in result.gradients if g.status != "pass"}
+    assert not_passing == {500: "undefined", 1500: "undefined"}  # relu(x)*x is smooth at 0
+    row = next(g for g in result.gradients if g.index[0] == 500)
+    # At x = -0.5, relu(x)*x is flat; clamp's slope goes 0 -> 1, divided by the mean's 2001.
+    assert (row.left, row.right) == (pytest.approx(0.0, abs=1e-9), pytest.approx(1 / 2001, rel=1e-6))
