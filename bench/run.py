@@ -6,7 +6,10 @@
 Sections:
 - tensor: the gradient check of mean(sin(x)*x**2) with x of 10,000 elements, against
   torch.autograd.gradcheck (default slow mode, float64) on the same function;
-- graph: the size of the symbolic derivative graph of a 2,000-node expression;
+- cases: 1,000 generated scalar cases (2-4 variables, 5-30 nodes) in one process, against
+  torch.autograd.gradcheck on the same 1,000 functions;
+- scaling: 10^5-element vectors (smooth, and with kinks): time and peak memory;
+- graph: the time and size of the symbolic derivative of a 10,000-node expression;
 - startup: `gradcheck --version` and a one-line check, against `python -c "import torch"`.
 """
 
@@ -182,6 +185,26 @@ def startup_section(repeats: int) -> None:
           f"python -c 'import torch' {torch_import:.3f} s -> one check = import torch + {one - torch_import:.3f} s")
 
 
+SCALING_SCRIPT = """
+import resource, sys, time
+import numpy as np
+from gradcheck_cli import check
+n = int(sys.argv[1])
+start = time.perf_counter()
+status = check(sys.argv[2], at={"x": np.linspace(-2.0, 2.0, n)}).status
+elapsed = time.perf_counter() - start
+print(elapsed, status, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def scaling_section(n: int) -> None:
+    """Large vectors in a fresh process each: wall time and peak memory (RSS, MiB, torch included)."""
+    for text in ("mean(sin(x)*x**2)", "sum(relu(x)*x + abs(x))"):
+        out = subprocess.run([sys.executable, "-c", SCALING_SCRIPT, str(n), text], capture_output=True, text=True,
+                             check=True).stdout.split()
+        print(f"scaling {text}, n={n:,}: {float(out[0]):.2f} s ({out[1]}), peak memory {float(out[2]):.0f} MiB")
+
+
 def machine() -> str:
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
             f"{platform.python_version()}, numpy {np.__version__}, torch {__import__('torch').__version__}")
@@ -195,7 +218,8 @@ def main() -> None:
     print(f"machine: {machine()}")
     cases_section(100 if options.quick else 1_000)
     tensor_section(2_000 if options.quick else 10_000, repeats)
-    graph_section(500 if options.quick else 2_000)
+    scaling_section(10_000 if options.quick else 100_000)
+    graph_section(500 if options.quick else 10_000)
     startup_section(repeats)
 
 
