@@ -27,10 +27,15 @@ class ShapeMap:
         self._shapes: dict[int, tuple] = {}
 
     def __call__(self, node: Node) -> tuple:
-        if node.id not in self._shapes:
-            for pending in self._unknown_ancestors(node):
-                self._shapes[pending.id] = self._infer(pending)
-        return self._shapes[node.id]
+        shape = self._shapes.get(node.id)
+        if shape is None:
+            if all(a.id in self._shapes for a in node.args):  # a new node over known ones: no walk
+                self._shapes[node.id] = shape = self._infer(node)
+            else:
+                for pending in self._unknown_ancestors(node):
+                    self._shapes[pending.id] = self._infer(pending)
+                shape = self._shapes[node.id]
+        return shape
 
     def _unknown_ancestors(self, node: Node) -> list[Node]:
         found: dict[int, Node] = {}

@@ -83,9 +83,10 @@ def _sum_to_shape(share: Node, arg: Node, out: Node, shapes: ShapeMap) -> Node:
     of out's shape), so where it is constant along those axes the sum is a
     multiplication by their length; elsewhere it is expanded, then summed.
     """
-    arg_shape, out_shape, share_shape = shapes(arg), shapes(out), shapes(share)
+    arg_shape, out_shape = shapes(arg), shapes(out)
     if arg_shape == out_shape:
         return share
+    share_shape = shapes(share)
     if broadcast_shapes(share_shape, arg_shape) == arg_shape:
         return share * (math.prod(out_shape) // max(1, math.prod(arg_shape)))
     if share_shape != out_shape:
