@@ -10,7 +10,8 @@ Sections:
   torch.autograd.gradcheck on the same 1,000 functions;
 - scaling: 10^5-element vectors (smooth, and with kinks): time and peak memory;
 - graph: the time and size of the symbolic derivative of a 10,000-node expression;
-- startup: `gradcheck --version` and a one-line check, against `python -c "import torch"`.
+- startup: `gradcheck --version` and a one-line check, against `python -c "import torch"`;
+- folder: `gradcheck expressions/` with -j 1 and with one worker per core.
 """
 
 from __future__ import annotations
@@ -205,6 +206,28 @@ def scaling_section(n: int) -> None:
         print(f"scaling {text}, n={n:,}: {float(out[0]):.2f} s ({out[1]}), peak memory {float(out[2]):.0f} MiB")
 
 
+def folder_section(repeats: int) -> None:
+    """`gradcheck expressions/` (every spec file of the library) with one worker and with one per core."""
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "expressions")
+    cores = os.cpu_count() or 1
+    times = {}
+    for jobs in sorted({1, cores}):
+        times[jobs] = best_of(repeats, lambda: subprocess.run(
+            [sys.executable, "-m", "gradcheck_cli", folder, "-q", "-j", str(jobs)], capture_output=True))
+    summary = ", ".join(f"-j {j}: {t:.2f} s" for j, t in times.items())
+    speedup = f" -> {times[1] / times[cores]:.2f}x with {cores} workers" if cores > 1 else ""
+    print(f"folder  gradcheck expressions/ ({_case_count(folder)} cases, whole process): {summary}{speedup}")
+
+
+def _case_count(folder: str) -> int:
+    from pathlib import Path
+
+    from gradcheck_cli.spec_file import load
+    from gradcheck_cli.targets import discover
+
+    return sum(len(load(path)) for path in discover(Path(folder)))
+
+
 def machine() -> str:
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
             f"{platform.python_version()}, numpy {np.__version__}, torch {__import__('torch').__version__}")
@@ -221,6 +244,7 @@ def main() -> None:
     scaling_section(10_000 if options.quick else 100_000)
     graph_section(500 if options.quick else 10_000)
     startup_section(repeats)
+    folder_section(repeats)
 
 
 if __name__ == "__main__":
