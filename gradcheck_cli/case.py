@@ -57,19 +57,33 @@ def _record_error(result: CaseResult, error: GradcheckError) -> None:
     result.rendered_error = error.render()
 
 
-def point_is_checkable(spec: Spec) -> bool:
-    """Whether the spec's point lies inside the domain of every op (used to sample points)."""
+def domain_probe(spec: Spec):
+    """A test `at -> bool`: is this point inside the domain of every op?  None when the spec
+    fails whatever the point (an expression that does not parse), so sampling need not retry.
+
+    The expression is parsed and compiled once, however many points are probed.
+    """
     try:
         expression = parse(spec.program, limits=spec.limits)
-        point = _resolve_point(expression, spec.at)
-        shapes = ShapeMap({name: value.shape for name, value in point.items()})
-        with _located_shape_errors(expression, {}):
-            plan = Plan([expression.output], shapes)
-        values = plan.run({n: batched(v) for n, v in point.items()})
-        check_domain(expression, plan, values, _resolve_wrt(expression, spec.wrt))
+        wrt = _resolve_wrt(expression, spec.wrt)
     except GradcheckError:
-        return False
-    return True
+        return None
+    plans: dict[tuple, Plan] = {}
+
+    def inside(at: dict) -> bool:
+        try:
+            point = _resolve_point(expression, at)
+            shapes = tuple((name, value.shape) for name, value in sorted(point.items()))
+            if shapes not in plans:
+                with _located_shape_errors(expression, {}):
+                    plans[shapes] = Plan([expression.output], ShapeMap(dict(shapes)))
+            plan = plans[shapes]
+            check_domain(expression, plan, plan.run({n: batched(v) for n, v in point.items()}), wrt)
+        except GradcheckError:
+            return False
+        return True
+
+    return inside
 
 
 def _check(spec: Spec, result: CaseResult) -> None:

@@ -9,22 +9,34 @@ import numpy as np
 from .spec import Spec
 
 MAX_DRAWS = 100  # draws per point before giving up on finding one inside the domains
+DRAW_BUDGET = 10  # draws per sampled point on average, over the whole sample
 
 
 def sample_specs(spec: Spec, sampling) -> list[Spec]:
-    """One spec per sampled point, named `<name> sampled [k/n, seed s]`."""
-    from .case import point_is_checkable
+    """One spec per sampled point, named `<name> sampled [k/n, seed s]`.
+
+    Points outside the ops' domains are redrawn, within a budget: when the box
+    holds (almost) no valid point, the sample ends with one failing case that
+    says why, rather than a thousand of them after a hundred thousand draws.
+    """
+    from .case import domain_probe
 
     rng = np.random.default_rng(sampling.seed)
+    probe = domain_probe(spec)
+    budget = DRAW_BUDGET * sampling.n + MAX_DRAWS
     specs = []
     for k in range(1, sampling.n + 1):
         name = f"{spec.name} sampled [{k}/{sampling.n}, seed {sampling.seed}]"
-        candidate = replace(spec, name=name)
-        for _ in range(MAX_DRAWS):
+        inside = False
+        for _ in range(MAX_DRAWS if probe else 1):  # no probe: the expression itself is broken
             candidate = replace(spec, name=name, at=_draw(spec, sampling, rng))
-            if point_is_checkable(candidate):
+            budget -= 1
+            inside = probe is not None and probe(candidate.at)
+            if inside or budget <= 0:
                 break
         specs.append(candidate)
+        if not inside:
+            break  # this last spec reports the problem, once
     return specs
 
 

@@ -47,7 +47,7 @@ def _shown(text: str, width: int = 40) -> str:
 def _constant_expression(text: str) -> float:
     from .parser import parse
     from .plan import Plan
-    from .shapes import ShapeMap
+    from .shapes import ShapeMap, ShapeMismatch
 
     try:
         expression = parse(text)
@@ -55,7 +55,14 @@ def _constant_expression(text: str) -> float:
         raise ValueParseError(f"{_shown(text)} is not a number") from None
     if expression.variables:
         raise ValueParseError(f"{_shown(text)} is not a number")
-    plan = Plan([expression.output], ShapeMap({}))
+    shapes = ShapeMap({})
+    try:
+        shape = shapes(expression.output)
+    except ShapeMismatch as error:
+        raise ValueParseError(f"{_shown(text)} is not a number: {error}") from None
+    if shape != ():
+        raise ValueParseError(f"{_shown(text)} is not a number (it has shape {shape}; give a list instead)")
+    plan = Plan([expression.output], shapes)
     return float(plan.value(plan.run({}), expression.output)[0])
 
 

@@ -155,6 +155,13 @@ HOSTILE = {
     "spec unknown key": (_file("k.yaml", SPEC + "tolerence: {rtol: 1}\n"), "did you mean 'tolerance'"),
     "spec bad value": (_file("v.yaml", "expr: x\nat: {x: [1, [2]]}\n"), "rectangular"),
     "spec not a mapping": (_file("l.yaml", "- expr: x\n"), "error"),
+    # --- found by the atheris fuzzers (fuzz/README.md) ---
+    "tensor-valued constant as a value": (_expr("x", "--x", "eye(2)"), "is not a number (it has shape (2, 2)"),
+    "indexed scalar as a value": (_expr("x", "--x", "0[0]"), "too many indices"),
+    "sample outside every domain": (_file("sd.yaml", "expr: log(x)\nsample: {n: 1000, domain: {x: [-2, -1]}}\n"),
+                                    "log is defined for x > 0"),
+    "sample of a broken expression": (_file("sp.yaml", "expr: f(x)\nsample: {n: 1000, domain: {x: [0, 1]}}\n"),
+                                      "'f' is not a function"),
     "spec option on the command line": (_file("o.yaml", SPEC, "--wrt", "x"), "--wrt applies to an expression"),
 }
 
