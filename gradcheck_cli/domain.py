@@ -68,7 +68,8 @@ def _short(text: str) -> str:
 def _format_array(value) -> str:
     array = np.asarray(value)
     if array.ndim == 0:
-        return repr(float(array))
+        text = repr(float(array))
+        return text[:-2] if text.endswith(".0") else text  # 387420489, not 387420489.0
     return np.array2string(array, threshold=6, precision=6)
 
 
