@@ -155,6 +155,11 @@ def _comparison(name: str, symbol: str, np_fn: Callable, torch_fn: Callable) -> 
     )
 
 
+def _torch_clamp(x, lo, hi):
+    x, lo, hi = _torch().broadcast_tensors(x, lo, hi)  # Tensor.clamp keeps x's shape; the rule broadcasts
+    return x.clamp(lo, hi)
+
+
 def _sigmoid(x):
     if np.iscomplexobj(x):  # complex step: the holomorphic form, stable on each side of 0
         return np.where(x.real >= 0, 1 / (1 + np.exp(-x)), np.exp(x) / (1 + np.exp(x)))
@@ -243,12 +248,12 @@ _OPS: list[OpSpec] = [
            analytic=False, kinks=lambda x: [x]),
     OpSpec("sign", 1, np.sign, lambda x: x.sign(), analytic=False, doc="-1, 0 or 1; zero gradient"),
     # ---- piecewise ----
-    OpSpec("clamp", 3, lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi),
-           lambda x, lo, hi: x.clamp(lo, hi),
+    # With crossed bounds (lo > hi) clamp is hi everywhere, as in numpy and torch.
+    OpSpec("clamp", 3, lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi), _torch_clamp,
            partials=(lambda x, lo, hi, out: ge(x, lo) * le(x, hi),
-                     lambda x, lo, hi, out: lt(x, lo),
-                     lambda x, lo, hi, out: gt(x, hi)),
-           analytic=False, kinks=lambda x, lo, hi: [x - lo, x - hi], param_names=("x", "lo", "hi")),
+                     lambda x, lo, hi, out: lt(x, lo) * le(lo, hi),
+                     lambda x, lo, hi, out: 1 - le(x, hi) * le(lo, hi)),
+           analytic=False, kinks=lambda x, lo, hi: [x - lo, x - hi, lo - hi], param_names=("x", "lo", "hi")),
     OpSpec("min", 2, np.minimum, lambda a, b: a.minimum(b),
            partials=(lambda a, b, out: lt(a, b) + 0.5 * eq(a, b), lambda a, b, out: lt(b, a) + 0.5 * eq(a, b)),
            analytic=False, kinks=lambda a, b: [a - b]),

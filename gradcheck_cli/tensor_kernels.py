@@ -129,7 +129,9 @@ def index(x, attr):
 def unindex(values, like, attr):
     """Zeros shaped like `like`, with `values` placed at the index (the vjp of indexing)."""
     out = np.zeros((values.shape[0],) + like.shape[1:], dtype=values.dtype)
-    out[(slice(None),) + index_items(attr)] = values
+    region = (slice(None),) + index_items(attr)
+    rank = out[region].ndim  # values broadcast into the region after the batch axis, not across it
+    out[region] = values.reshape(values.shape[:1] + (1,) * (rank - values.ndim) + values.shape[1:])
     return out
 
 
@@ -319,7 +321,11 @@ def index_vjp(adj, node, shape_of):
 
 
 def unindex_vjp(adj, node, shape_of):
-    return [adj.graph.apply("index", adj, attr=node.attr)]
+    share, values = adj.graph.apply("index", adj, attr=node.attr), node.args[0]
+    if shape_of(share) == shape_of(values):
+        return [share]
+    # The values were broadcast into the region: their gradient sums over the broadcast axes.
+    return [adj.graph.apply("sum", share) if shape_of(values) == () else adj.graph.apply("sum_to", share, values)]
 
 
 def reshape_vjp(adj, node, shape_of):

@@ -24,7 +24,7 @@ def autograd_gradients(output: Node, point: dict[str, np.ndarray], wrt: list[str
     rows = [_gradients(torch, element, targets, point, wrt) for element in result.reshape(-1)]
     gradients = {name: np.stack([row[i] for row in rows]).reshape(result.shape + np.shape(point[name]))
                  for i, name in enumerate(wrt)}
-    return result.detach().numpy().astype(np.float64), gradients
+    return result.detach().numpy(force=True).astype(np.float64), gradients
 
 
 def autograd_hessian(output: Node, point: dict[str, np.ndarray], wrt: list[str],
@@ -70,5 +70,5 @@ def _gradients(torch, scalar, targets, point, wrt) -> list[np.ndarray]:
     if not scalar.requires_grad:
         return [np.zeros(np.shape(point[name])) for name in wrt]
     grads = torch.autograd.grad(scalar, targets, allow_unused=True, retain_graph=True)
-    return [np.zeros(np.shape(point[name])) if g is None else g.detach().numpy().astype(np.float64)
+    return [np.zeros(np.shape(point[name])) if g is None else g.detach().numpy(force=True).astype(np.float64)
             for name, g in zip(wrt, grads)]

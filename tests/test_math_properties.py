@@ -1,0 +1,401 @@
+"""Property tests of the mathematics: random programs, differentiated three ways, and the rules of calculus.
+
+The programs come from tests/math_expressions.py: `st.recursive` trees over 1 to 3 variables
+(scalars, or vectors of 2 or 3 elements), with bindings used twice and subtrees shared inside a
+tree, at points inside every op's domain and away from every kink and tie.  All arithmetic is
+float64.  Properties:
+
+(a) the symbolic gradient (Jacobian for a non-scalar value), torch.autograd's, and sympy's
+    derivative of the same tree evaluated at the point agree, for every variable and element
+    (relative 1e-9, with an absolute floor of 1e-9 times 1 + the largest entry);
+(b) the symbolic Hessian of `check(..., order=2)` (and torch's double backward) equal sympy's
+    second derivatives, for scalar variables;
+(c) the symbolic engine obeys linearity, the product rule and the chain rule: its gradient of
+    a*F + b*G, F*G and sin(F) equals the combination of its gradients of the parts F and G.
+
+A coverage guard ties the generator to the registry: every op of OPS is in the generator's table
+(or exempt, with a reason), and every op of the table shows up in the parsed graphs of a fixed
+sample.  `test_the_comparisons_catch_wrong_rules` shows that each comparison fails on a
+deliberately broken derivative rule.
+
+Hypothesis settings: a derandomized profile for CI (fixed seed, bounded examples, no shrinking); set
+GRADCHECK_HYPOTHESIS_PROFILE=long for a random run with 25 times as many examples, which shrinks.
+
+The last tests are minimal reproductions of the gradcheck bugs the properties found (clamp with crossed
+or broadcast bounds, unindex of broadcast values, the second order of abs), kept as regression tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+from collections import Counter
+
+import numpy as np
+import pytest
+import sympy
+from hypothesis import HealthCheck, Phase, given, note, settings
+from hypothesis import strategies as st
+
+from gradcheck_cli import check
+from gradcheck_cli.domain import check_domain
+from gradcheck_cli.engines.symbolic import jacobian_nodes
+from gradcheck_cli.engines.torch_engine import autograd_gradients
+from gradcheck_cli.graph import ancestors
+from gradcheck_cli.ops import OPS
+from gradcheck_cli.parser import parse
+from gradcheck_cli.plan import Plan, batched
+from gradcheck_cli.shapes import ShapeMap
+
+import math_expressions as mx
+from math_expressions import (EXEMPT, GEN_OPS, ROOTS, const, evaluate, make, points, program_of, programs, substitution,
+                              to_sympy, variable, variable_symbols)
+
+# ---- settings -------------------------------------------------------------------------------------------
+
+_COMMON = dict(deadline=None, print_blob=True,
+               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+# CI does not shrink: a failing example is reported as drawn (its program and point are in the notes);
+# shrinking one can take minutes.  The long profile shrinks.
+settings.register_profile("gradcheck-math-ci", derandomize=True, database=None,
+                          phases=[Phase.explicit, Phase.generate], **_COMMON)
+settings.register_profile("gradcheck-math-long", derandomize=False, **_COMMON)
+LONG = os.environ.get("GRADCHECK_HYPOTHESIS_PROFILE", "").lower() == "long"
+_PROFILE = settings.get_profile("gradcheck-math-long" if LONG else "gradcheck-math-ci")
+
+
+def examples(ci: int, long: int | None = None) -> settings:
+    """The profile with `ci` examples in CI, or `long` (default 25 times as many) with the long profile."""
+    return settings(_PROFILE, max_examples=(long or 25 * ci) if LONG else ci)
+
+
+# ---- tolerances -----------------------------------------------------------------------------------------
+
+RTOL = 1e-9
+ATOL = 1e-9  # times the scale of the answer: an absolute floor for (near-)zero entries
+
+
+def close(got: float, expected: float, scale: float) -> bool:
+    return math.isfinite(got) and abs(got - expected) <= RTOL * abs(expected) + ATOL * scale
+
+
+# ---- gradcheck's engines, without finite differences ----------------------------------------------------
+
+
+def engines(program: mx.Program) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(value, symbolic Jacobians, autograd Jacobians) of the program at its point, each Jacobian
+    shaped value shape + variable shape.  The point must pass gradcheck's domain check."""
+    expression = parse(program.text)
+    point = program.arrays
+    assert sorted(expression.variables) == sorted(point), (expression.variables, sorted(point))
+    wrt = list(expression.variables)
+    shapes = ShapeMap({name: value.shape for name, value in point.items()})
+    rows = jacobian_nodes(expression.output, wrt, shapes)
+    plan = Plan([expression.output, *(n for row in rows for n in row.values())], shapes)
+    values = plan.run({name: batched(value) for name, value in point.items()})
+    check_domain(expression, plan, values, wrt)
+    value = plan.value(values, expression.output)[0]
+    shape = value.shape
+    symbolic = {name: np.stack([np.broadcast_to(plan.value(values, row[name])[0], point[name].shape)
+                                for row in rows]).reshape(shape + point[name].shape) for name in wrt}
+    _, autograd = autograd_gradients(expression.output, point, wrt)
+    return value, symbolic, autograd
+
+
+def symbolic_gradient(text: str, arrays: dict[str, np.ndarray]) -> tuple[float, dict[str, np.ndarray]]:
+    """(value, {variable: gradient}) of a scalar program by the symbolic engine; zeros for variables
+    the program does not use."""
+    expression = parse(text)
+    point = {name: arrays[name] for name in expression.variables}
+    shapes = ShapeMap({name: value.shape for name, value in point.items()})
+    (row,) = jacobian_nodes(expression.output, list(arrays), shapes)
+    plan = Plan([expression.output, *row.values()], shapes)
+    values = plan.run({name: batched(value) for name, value in point.items()})
+    gradient = {name: np.broadcast_to(plan.value(values, row[name])[0], arrays[name].shape).astype(np.float64)
+                for name in arrays}
+    return float(plan.value(values, expression.output)[0]), gradient
+
+
+# ---- sympy's answers ------------------------------------------------------------------------------------
+
+
+def oracle(program: mx.Program) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """sympy's value and Jacobians of the program's tree at its point."""
+    symbols = variable_symbols(program.arrays)
+    output = to_sympy(program.output, symbols)
+    at = substitution(symbols, program.arrays)
+    value = np.zeros(output.shape)
+    for i in np.ndindex(output.shape):
+        value[i] = evaluate(output[i], at)
+    jacobians = {}
+    for name, array in program.arrays.items():
+        jacobian = np.zeros(output.shape + array.shape)
+        for i in np.ndindex(output.shape):
+            for j in np.ndindex(array.shape):
+                jacobian[i + j] = evaluate(sympy.diff(output[i], symbols[name][j]), at)
+        jacobians[name] = jacobian
+    return value, jacobians
+
+
+def oracle_hessian(program: mx.Program) -> dict[tuple[str, str], float]:
+    """sympy's second derivatives of a scalar program in scalar variables."""
+    symbols = variable_symbols(program.arrays)
+    output = to_sympy(program.output, symbols)[()]
+    at = substitution(symbols, program.arrays)
+    hessian = {}
+    for a in program.arrays:
+        first = sympy.diff(output, symbols[a][()])
+        for b in program.arrays:
+            hessian[(a, b)] = evaluate(sympy.diff(first, symbols[b][()]), at)
+    return hessian
+
+
+# ---- the comparisons (also run on broken rules by test_the_comparisons_catch_wrong_rules) --------------
+
+
+def assert_gradients_agree(program: mx.Program) -> None:
+    """Property (a) for one program."""
+    value, symbolic, autograd = engines(program)
+    exact_value, exact_jacobians = oracle(program)
+    scale = 1.0 + max([np.max(np.abs(j), initial=0.0) for j in exact_jacobians.values()])
+    assert value.shape == exact_value.shape
+    assert np.all(np.abs(value - exact_value) <= RTOL * np.abs(exact_value) + ATOL * (1 + np.abs(exact_value))), \
+        f"value of {program.text} at {program.point}: gradcheck {value}, sympy {exact_value}"
+    for name, jacobian in exact_jacobians.items():
+        for entry in np.ndindex(jacobian.shape):
+            s, t, e = float(symbolic[name][entry]), float(autograd[name][entry]), float(jacobian[entry])
+            assert close(s, e, scale) and close(t, e, scale), (
+                f"d/d{name}{list(entry) if entry else ''} of {program.text} at {program.point}: "
+                f"symbolic {s!r}, autograd {t!r}, sympy {e!r}")
+
+
+def assert_hessian_agrees(program: mx.Program) -> None:
+    """Property (b) for one scalar program in scalar variables."""
+    result = check(program.text, at=program.point, order=2)
+    assert result.status != "error", result.error
+    exact_hessian = oracle_hessian(program)
+    scale = 1.0 + max(abs(v) for v in exact_hessian.values())
+    assert {tuple(row.wrt) for row in result.hessian} == set(exact_hessian)
+    for row in result.hessian:
+        e = exact_hessian[tuple(row.wrt)]
+        assert close(row.symbolic, e, scale) and close(row.autograd, e, scale), (
+            f"d2/d{row.wrt[0]}d{row.wrt[1]} of {program.text} at {program.point}: symbolic {row.symbolic!r}, "
+            f"autograd {row.autograd!r}, sympy {e!r}")
+
+
+RULES = ("linearity", "product rule", "chain rule")
+
+
+def assert_rules_hold(f: mx.Program, g: mx.Program, alpha: float, beta: float, rules=RULES) -> None:
+    """Property (c): linearity, product rule and chain rule of the symbolic engine, for F and G."""
+    arrays = {**f.arrays, **g.arrays}
+    lets = f.lets + g.lets  # their binding names differ (prefixes f and g)
+    F, G = f"({f.body})", f"({g.body})"
+    fv, df = symbolic_gradient(f.text, arrays)
+    gv, dg = symbolic_gradient(g.text, arrays)
+    a, b = mx.format_number(alpha), mx.format_number(beta)
+    composed = {
+        "linearity": (f"{a}*{F} + {b}*{G}", lambda n: (alpha * df[n], beta * dg[n])),
+        "product rule": (f"{F}*{G}", lambda n: (df[n] * gv, fv * dg[n])),
+        "chain rule": (f"sin({F})", lambda n: (math.cos(fv) * df[n], np.zeros_like(df[n]))),
+    }
+    for rule in rules:
+        body, parts = composed[rule]
+        text = "; ".join(lets + [body])
+        _, gradient = symbolic_gradient(text, arrays)
+        for name in arrays:
+            p, q = parts(name)
+            expected = p + q
+            tolerance = RTOL * (1 + np.abs(p) + np.abs(q))
+            assert np.all(np.abs(gradient[name] - expected) <= tolerance), (
+                f"{rule}: d/d{name} of {text} at { {k: v.tolist() for k, v in arrays.items()} } is {gradient[name]}, "
+                f"but the parts give {expected} (F = {fv!r}, dF = {df[name]}, G = {gv!r}, dG = {dg[name]})")
+
+
+# ---- (a) symbolic == autograd == sympy --------------------------------------------------------------------
+
+
+@examples(70)
+@given(programs(vectors=True, scalar_output=False))
+def test_gradients_agree_with_autograd_and_sympy(program):
+    note(f"program: {program.text}\npoint: {program.point}")
+    assert_gradients_agree(program)
+
+
+# ---- (b) second order ------------------------------------------------------------------------------------
+
+
+@examples(30)
+@given(programs(vectors=False, max_variables=2, max_leaves=4))
+def test_hessians_agree_with_sympy(program):
+    note(f"program: {program.text}\npoint: {program.point}")
+    assert_hessian_agrees(program)
+
+
+# ---- (c) rules of differentiation -------------------------------------------------------------------------
+
+COEFFICIENTS = st.sampled_from((2.0, -1.0, 0.5, 3.0, -2.5, 0.25))
+
+
+@st.composite
+def program_pairs(draw):
+    point = draw(points(vectors=True))
+    f = draw(programs(point=point, prefix="f"))
+    g = draw(programs(point=point, prefix="g"))
+    return f, g, draw(COEFFICIENTS), draw(COEFFICIENTS)
+
+
+@examples(60)
+@given(program_pairs())
+def test_linearity_product_and_chain_rules(pair):
+    f, g, alpha, beta = pair
+    note(f"F: {f.text}\nG: {g.text}\npoint: {f.point} {g.point}")
+    assert_rules_hold(f, g, alpha, beta)
+
+
+# ---- coverage guard ------------------------------------------------------------------------------------
+
+
+def test_every_registry_op_is_generated_or_exempt():
+    """An op added to gradcheck_cli.ops.OPS fails here until the generator makes it (GEN_OPS, with its
+    realization in math_expressions.Realizer) or EXEMPT says why it cannot."""
+    assert not set(GEN_OPS) & set(EXEMPT), "an op is both generated and exempt"
+    stale = (set(GEN_OPS) | set(EXEMPT)) - set(OPS)
+    assert not stale, f"not in the registry: {sorted(stale)}"
+    missing = set(OPS) - set(GEN_OPS) - set(EXEMPT)
+    assert not missing, f"ops the property tests never generate: {sorted(missing)}"
+    assert all(op in mx.NUMPY or op in mx.NUMPY_WITH_ATTR for op in GEN_OPS)
+
+
+SAMPLE_PER_ROOT = 2
+
+
+def test_every_table_op_occurs_in_parsed_graphs():
+    """A fixed sample (derandomized, whatever the profile): programs whose body has each root of the
+    table, drawn from the same strategy as the properties.  Every op of the table must occur in the
+    parsed graphs of the sample (an op the realization always replaced or dropped would not)."""
+    seen: Counter = Counter()
+    in_trees: Counter = Counter()
+    for root in ROOTS:
+        @settings(max_examples=SAMPLE_PER_ROOT, derandomize=True, database=None, **_COMMON)
+        @given(programs(root=root))
+        def collect(program):
+            expression = parse(program.text)
+            seen.update({node.op for node in ancestors([expression.output])})
+            in_trees.update(mx.ops_of([program.output]))
+
+        collect()
+    missing = set(GEN_OPS) - set(seen)
+    assert not missing, f"ops of the table missing from the parsed graphs of the sample: {sorted(missing)}"
+    assert set(GEN_OPS) <= set(in_trees)
+
+
+# ---- the comparisons can fail ------------------------------------------------------------------------------
+
+
+def _tanh_program() -> mx.Program:
+    x, y = variable("x", 0.3), variable("y", [0.5, -1.25])
+    return program_of(make("sum", [make("mul", [make("tanh", [x]), y])]), {"x": x.value, "y": y.value})
+
+
+def test_the_comparisons_catch_wrong_rules(monkeypatch):
+    """Each comparison above fails on a deliberately broken rule or a perturbed oracle (no tautology)."""
+    program = _tanh_program()
+    assert_gradients_agree(program)  # the unbroken rules pass
+    # (a): tanh' = 1 - tanh**2, broken into 1 - tanh**2 + 1e-6
+    with monkeypatch.context() as patch:
+        patch.setitem(OPS, "tanh", dataclasses.replace(OPS["tanh"], partials=(lambda x, out: 1 - out**2 + 1e-6,)))
+        with pytest.raises(AssertionError, match="symbolic"):
+            assert_gradients_agree(program)
+    # (a) against a perturbed sympy answer
+    with monkeypatch.context() as patch:
+        patch.setattr(sys.modules[__name__], "evaluate", lambda e, at: mx.evaluate(e, at) * (1 + 1e-7))
+        with pytest.raises(AssertionError):
+            assert_gradients_agree(program)
+    # (b): cos' broken, so sin's first derivative is right and its second is not
+    x = variable("x", 0.8)
+    sine = program_of(make("mul", [make("sin", [x]), const(2.0)]), {"x": x.value})
+    assert_hessian_agrees(sine)
+    with monkeypatch.context() as patch:
+        patch.setitem(OPS, "cos", dataclasses.replace(OPS["cos"], partials=(lambda x, out: x.graph.apply("sin", x),)))
+        with pytest.raises(AssertionError, match="d2/dxdx"):
+            assert_hessian_agrees(sine)
+    # (c): the product rule, with d(a*b)/db = 1.001*a
+    f, g = (program_of(make("sin", [x]), {"x": x.value}), program_of(make("exp", [x]), {"x": x.value}))
+    assert_rules_hold(f, g, 2.0, -1.0)
+    with monkeypatch.context() as patch:
+        patch.setitem(OPS, "mul", dataclasses.replace(OPS["mul"], partials=(lambda a, b, out: b,
+                                                                            lambda a, b, out: 1.001 * a)))
+        with pytest.raises(AssertionError, match="product rule"):
+            assert_rules_hold(f, g, 2.0, -1.0, rules=("product rule",))
+    # (c): the chain rule, with sin' = 1.001*cos
+    with monkeypatch.context() as patch:
+        patch.setitem(OPS, "sin", dataclasses.replace(OPS["sin"], partials=(
+            lambda x, out: 1.001 * x.graph.apply("cos", x),)))
+        with pytest.raises(AssertionError, match="chain rule"):
+            assert_rules_hold(g, g, 2.0, -1.0, rules=("chain rule",))
+
+
+# ---- bugs found by the properties (minimal reproductions) --------------------------------------------------
+
+
+def test_clamp_with_crossed_bounds():
+    """clamp(x, lo, hi) is hi wherever lo > hi (numpy, torch and sympy's Min(Max(x, lo), hi) agree), so
+    its derivative is 0 in lo and 1 in hi there.  Found by test_gradients_agree_with_autograd_and_sympy."""
+    x, lo, hi = variable("x", 0.0), variable("lo", 1.0), variable("hi", 0.5)
+    program = program_of(make("clamp", [x, lo, hi]), {"x": x.value, "lo": lo.value, "hi": hi.value})
+    assert program.text == "clamp(x, lo, hi)"
+    assert_gradients_agree(program)
+
+
+def test_unindex_of_broadcast_values_sums_their_gradient():
+    """unindex(v, like, [i]) accepts values v that broadcast into like[i] (its shape rule says so, and
+    numpy and torch broadcast them), but its vjp hands v the adjoint at the shape of like[i], not summed
+    back to v's shape: sum(unindex(sum(w), ones(2), [:])) = 2*sum(w) gets the gradient [1, 1], not [2, 2]."""
+    w = variable("w", [0.3, 0.5])
+    program = program_of(make("sum", [make("unindex", [make("sum", [w]), make("ones", (), (2,))],
+                                           (("slice", None, None, None),))]), {"w": w.value})
+    assert program.text == "sum(unindex(sum(w), ones(2), [:]))"
+    assert_gradients_agree(program)
+
+
+def test_check_of_unindex_with_broadcast_values_returns_a_result():
+    """The same bug with a scalar variable: the gradient node has the shape (2,) of the index, and
+    check() raises numpy's ValueError ("cannot broadcast a non-scalar to a scalar array") instead of
+    returning a result."""
+    result = check("sum(unindex(x, ones(2), [:]))", at={"x": 0.3})
+    assert result.status == "pass", result.error
+    assert [row.symbolic for row in result.gradients] == [2.0]
+
+
+def test_second_order_of_abs():
+    """torch's double backward of abs gives a ZeroTensor, which torch_engine converts with .numpy():
+    check("abs(x)", order=2) (and `gradcheck "abs(x)" --x 0.5 --order 2`) raise RuntimeError
+    "Cannot convert a ZeroTensor to numpy" instead of reporting the Hessian 0."""
+    result = check("abs(x)", at={"x": 0.5}, order=2)
+    assert result.status == "pass", result.error
+    assert [(row.symbolic, row.autograd) for row in result.hessian] == [(0.0, 0.0)]
+
+
+def test_clamp_of_a_scalar_between_vector_bounds():
+    """clamp's shape rule broadcasts x, lo and hi (numpy gives clamp(-1, 0, [0.5, 1]) = [0, 0]), but the
+    torch builder x.clamp(lo, hi) keeps x's shape: check() raises torch's RuntimeError "output with shape
+    [] doesn't match the broadcast shape [2]" instead of returning a result."""
+    result = check("clamp(x, 0, y)", at={"x": -1.0, "y": [0.5, 1.0]})
+    assert result.status == "pass", result.error
+    assert result.value == [0.0, 0.0]
+
+
+def test_unindex_kernel_broadcasts_batched_values():
+    """The numpy kernel of unindex on batched arrays (a leading batch axis of B points, as finite
+    differences evaluate) puts values of shape (B,) into like[:, ...] of shape (B, 2) with numpy's
+    trailing-axis broadcasting, which fails for B > 1 ("could not broadcast input array from shape (3,)
+    into shape (3,2)").  Found through the Hessian's finite differences of
+    `sum(unindex(x, x + stack(-0.25, 0.25), [0:])*abs(x + 0.13)**2)` once the vjp above is fixed."""
+    from gradcheck_cli import tensor_kernels
+
+    values, like = np.array([1.0, 2.0, 3.0]), np.zeros((3, 2))  # three points: a scalar, in a 2-vector
+    out = tensor_kernels.unindex(values, like, (("slice", None, None, None),))
+    assert out.tolist() == [[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]
