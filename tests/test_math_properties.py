@@ -43,7 +43,7 @@ from gradcheck_cli import check
 from gradcheck_cli.domain import check_domain
 from gradcheck_cli.engines.symbolic import jacobian_nodes
 from gradcheck_cli.engines.torch_engine import autograd_gradients
-from gradcheck_cli.graph import ancestors
+from gradcheck_cli.graph import ancestors, same_structure, to_text
 from gradcheck_cli.ops import OPS
 from gradcheck_cli.parser import parse
 from gradcheck_cli.plan import Plan, batched
@@ -222,6 +222,21 @@ def assert_rules_hold(f: mx.Program, g: mx.Program, alpha: float, beta: float, r
 def test_gradients_agree_with_autograd_and_sympy(program):
     note(f"program: {program.text}\npoint: {program.point}")
     assert_gradients_agree(program)
+
+
+@examples(70)
+@given(programs(vectors=True, scalar_output=False))
+def test_generated_programs_round_trip_through_the_printer(program):
+    """The printer's text parses back to the same graph: expanded (or in let-form), and with the
+    bindings printed by name."""
+    expression = parse(program.text)
+    expanded = to_text(expression.output)
+    names = expression.names()
+    by_name = "; ".join([f"{n} = {to_text(node, names)}" for n, node in expression.bindings.items()]
+                        + [to_text(expression.output, names)])
+    note(f"program: {program.text}\nexpanded: {expanded}\nby name: {by_name}")
+    assert same_structure(parse(expanded).output, expression.output)
+    assert same_structure(parse(by_name).output, expression.output)
 
 
 # ---- (b) second order ------------------------------------------------------------------------------------
