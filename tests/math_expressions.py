@@ -37,6 +37,8 @@ import numpy as np
 import sympy
 from hypothesis import strategies as st
 
+from gradcheck_cli.tensor_kernels import format_index
+
 # ---- the op table -------------------------------------------------------------------------------------
 #
 # Every op of gradcheck_cli.ops.OPS that the strategy generates, with the number of blueprint children
@@ -603,31 +605,24 @@ def _uses(ref: Expr, roots: list[Expr]) -> int:
     return count
 
 
-def _variables(roots: list[Expr]) -> set[str]:
-    found, seen, stack = set(), set(), list(roots)
+def _unique_nodes(roots: list[Expr]):
+    """Each node of the trees once (shared subtrees and bindings included)."""
+    seen, stack = set(), list(roots)
     while stack:
         e = stack.pop()
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
-        if e.op == "var":
-            found.add(e.name)
-        stack.extend(e.args)
-    return found
+        if id(e) not in seen:
+            seen.add(id(e))
+            yield e
+            stack.extend(e.args)
+
+
+def _variables(roots: list[Expr]) -> set[str]:
+    return {e.name for e in _unique_nodes(roots) if e.op == "var"}
 
 
 def ops_of(roots: list[Expr]) -> set[str]:
     """The GEN_OPS names occurring in the trees (through bindings)."""
-    found, seen, stack = set(), set(), list(roots)
-    while stack:
-        e = stack.pop()
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
-        if e.op in GEN_OPS:
-            found.add(e.op)
-        stack.extend(e.args)
-    return found
+    return {e.op for e in _unique_nodes(roots) if e.op in GEN_OPS}
 
 
 # ---- rendering to gradcheck's syntax --------------------------------------------------------------------
@@ -639,17 +634,6 @@ def format_number(v: float) -> str:
     if v == math.e:
         return "e"
     return repr(v) if v >= 0 else f"(-{repr(-v)})"
-
-
-def _format_index(attr) -> str:
-    def one(item):
-        if not isinstance(item, tuple):
-            return str(item)
-        _, start, stop, step = item
-        text = f"{'' if start is None else start}:{'' if stop is None else stop}"
-        return text + (f":{step}" if step is not None else "")
-
-    return ", ".join(one(i) for i in attr)
 
 
 def _atomic(e: Expr) -> bool:
@@ -680,13 +664,13 @@ def render(e: Expr) -> str:
     if e.op == "index":
         operand = args[0]
         text = f"({render(operand)})" if operand.op == "const" else wrapped(operand)
-        return f"{text}[{_format_index(e.attr)}]"
+        return f"{text}[{format_index(e.attr)}]"
     name = {"matmul": "dot" if e.style == "alias" else "matmul",
             "amax": "max" if e.style == "alias" else "amax",
             "amin": "min" if e.style == "alias" else "amin"}.get(e.op, e.op)
     texts = [render(a) for a in args]
     if e.op == "unindex":
-        texts.append(f"[{_format_index(e.attr)}]")
+        texts.append(f"[{format_index(e.attr)}]")
     elif e.attr is not None:
         texts += [str(int(d)) for d in e.attr]
     return f"{name}({', '.join(texts)})"
