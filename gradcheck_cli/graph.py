@@ -88,6 +88,7 @@ class Graph:
     def __init__(self) -> None:
         self.nodes: list[Node] = []
         self._interned: dict[tuple, Node] = {}
+        self.ancestry: dict[tuple[int, ...], tuple[Node, ...]] = {}  # see ancestors()
 
     def raw(self, op: str, args: tuple[Node, ...] = (), attr=None) -> Node:
         key = (op, tuple(a.id for a in args), float.hex(attr) if op == "const" else attr)
@@ -110,9 +111,23 @@ class Graph:
 
 
 def ancestors(outputs: Iterable[Node]) -> list[Node]:
-    """Every node the outputs depend on (themselves included), oldest first."""
+    """Every node the outputs depend on (themselves included), oldest first.
+
+    Nodes never change, so the answer for a set of outputs is kept on their graph: a case asks for
+    the same ancestry from the parser, the engines, the plan and the domain check.
+    """
+    stack = list(outputs)
+    if not stack:
+        return []
+    key = tuple(n.id for n in stack)
+    known = stack[0].graph.ancestry
+    if key not in known:
+        known[key] = tuple(_walk(stack))
+    return list(known[key])
+
+
+def _walk(stack: list[Node]) -> list[Node]:
     seen: dict[int, Node] = {}
-    stack = [n for n in outputs]
     while stack:
         node = stack.pop()
         if node.id not in seen:

@@ -28,8 +28,10 @@ def rewrite(graph, op: str, args: tuple, attr=None) -> "Node":  # noqa: F821 (No
 
 
 def _fold_constants(graph, op: str, args: tuple):
+    if not args or any(a.op != "const" for a in args):  # the usual case, decided first
+        return None
     spec = OPS[op]
-    if not args or spec.holds_value or not spec.elementwise or not all(a.is_const for a in args):
+    if spec.holds_value or not spec.elementwise:
         return None
     with np.errstate(all="ignore"):
         value = float(OPS[op].numpy(*(np.float64(a.attr) for a in args)))

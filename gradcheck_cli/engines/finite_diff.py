@@ -62,7 +62,7 @@ def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], w
     every op on the path is analytic and Richardson elsewhere; "central" is one
     central difference with `step` (default 1e-6), to reproduce torch's numbers.
     """
-    base, base_values, held, floor = _base_point(plan, point)
+    base, base_values, held = _base_point(plan, point)
     output_shape = plan.value(base_values, output).shape[1:]
     result = FiniteDifferences({}, {}, 0)
     holomorphic = {name: complex_step_applies(plan, output, name) for name in wrt}
@@ -84,7 +84,7 @@ def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], w
             raise UsageError(f"the complex step needs holomorphic ops between {name} and the value "
                              "(abs, relu, max, where, comparisons are not); use --method auto or richardson")
         if method == "central":
-            value, error = _central(shifts, x.size, step or CENTRAL_STEP, floor)
+            value, error = _central(shifts, x.size, step or CENTRAL_STEP, _rounding_floor(plan, base_values))
             methods[:], costs[:] = "central", 2 * LEVELS
             result.evaluations += 2 * LEVELS * x.size
         elif trusted[name] and method in ("auto", "complex"):
@@ -95,7 +95,7 @@ def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], w
         # The complex step has no truncation error; where it ran, Richardson could only add noise.
         if method in ("auto", "richardson") and not np.all(np.isfinite(error)):
             # Measured per variable: a switch in one (where(c, a, b) at c = 0) must not blur the others.
-            noise = np.maximum(floor, _measured_noise(plan, output, point, [name], held))
+            noise = np.maximum(_rounding_floor(plan, base_values), _measured_noise(plan, output, point, [name], held))
             refined, refined_error, per_element, one_sided = _refine(shifts, x.size, noise)
             result.evaluations += NOISE_POINTS + int(per_element.sum())
             costs += per_element[:, None]
@@ -219,11 +219,16 @@ def _complex_step_of_scalars(plan: Plan, output: Node, base: dict, names: list[s
 
 
 def _base_point(plan: Plan, point: dict[str, np.ndarray]):
-    """(batched inputs, node values there, detach values to hold, rounding floor) at the unperturbed point."""
+    """(batched inputs, node values there, detach values to hold) at the unperturbed point."""
     base = {name: batched(np.asarray(v, dtype=np.float64)) for name, v in point.items()}
     values = plan.run(base)
     held = {n.id: plan.value(values, n) for n in plan.nodes if n.op in OPS and OPS[n.op].holds_value}
-    return base, values, held, EPS * _magnitude(plan, values)
+    return base, values, held
+
+
+def _rounding_floor(plan: Plan, values) -> float:
+    """The least rounding noise of f: eps times the magnitudes it adds up (only differences need it)."""
+    return EPS * _magnitude(plan, values)
 
 
 def _refine(shifts: "_Richardson", size: int, noise: np.ndarray):
@@ -497,7 +502,7 @@ class Direction(_Richardson):
 def directional_derivative(plan: Plan, output: Node, point: dict[str, np.ndarray],
                            direction: dict[str, np.ndarray]) -> tuple[float, float, int]:
     """(d/dt output(point + t*direction) at t = 0, its error bar, evaluations) for a scalar output."""
-    base, base_values, held, floor = _base_point(plan, point)
-    noise = np.maximum(floor, _measured_noise(plan, output, point, list(direction), held))
+    base, base_values, held = _base_point(plan, point)
+    noise = np.maximum(_rounding_floor(plan, base_values), _measured_noise(plan, output, point, list(direction), held))
     value, error, count, _ = _refine(Direction(plan, output, base, held, direction), 1, noise)
     return float(value[0, 0]), float(error[0, 0]), int(count.sum()) + NOISE_POINTS

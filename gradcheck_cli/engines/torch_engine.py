@@ -50,12 +50,12 @@ def autograd_hessian(output: Node, point: dict[str, np.ndarray], wrt: list[str],
 def _build(torch, output: Node, point, wrt, dtype: str):
     """The output tensor, computed by torch ops from leaves that require grad for `wrt`."""
     torch_dtype = {"float64": torch.float64, "float32": torch.float32}[dtype]
-    leaves = {name: torch.tensor(np.asarray(value), dtype=torch_dtype, requires_grad=name in wrt)
+    leaves = {name: torch.from_numpy(np.array(value, dtype=dtype)).requires_grad_(name in wrt)
               for name, value in point.items()}
     values: dict[int, "torch.Tensor"] = {}
     for node in ancestors([output]):
         if node.op == "const":
-            values[node.id] = torch.tensor(node.attr, dtype=torch_dtype)
+            values[node.id] = torch.scalar_tensor(node.attr, dtype=torch_dtype)
         elif node.op == "var":
             values[node.id] = leaves[node.attr]
         elif not node.args:  # ones(3), eye(2): constants built by the registry's numpy kernel
