@@ -40,14 +40,15 @@ def tokenize(source: str) -> Iterator[Token]:
     Lazy, so an error early in a long input (a nesting limit, a stray
     character) is reported without scanning the rest.
     """
+    make = tuple.__new__  # NamedTuple's own __new__ is a Python function: too slow per token
     for match in re.finditer(_SCANNER, source, re.DOTALL):
         kind = match.lastgroup
         if kind == "SPACE":
             continue
-        text, span = match.group(), Span(match.start(), match.end())
+        text, span = match.group(), make(Span, match.span())
         if kind == "BAD":
             raise ParseError(f"unexpected character {text!r}", source, span, _HINTS.get(text))
-        yield Token(kind, text, span)
+        yield make(Token, (kind, text, span))
     end = Token("END", "", Span(len(source), len(source) + 1))
     while True:
         yield end

@@ -76,6 +76,12 @@ def parse(source: str, *, graph: Graph | None = None, bindings: dict[str, Node] 
         sys.setrecursionlimit(previous_limit)
 
 
+# Operator texts, compared with the token's text alone: no name or number is spelled like an operator.
+SIGNS = frozenset("-+")
+CLOSERS = frozenset("),;")  # where an operand was expected, the expression ended early
+POSTFIX_STARTS = frozenset("[.")
+
+
 class _Parser:
     def __init__(self, source: str, graph: Graph, scope: dict[str, Node], spans: dict[int, Span], limits: Limits):
         self.source = source
@@ -101,7 +107,7 @@ class _Parser:
         return self.previous
 
     def at(self, text: str) -> bool:
-        return self.token.kind == "OP" and self.token.text == text
+        return self.token.text == text  # no name or number is spelled like an operator
 
     def peek_is(self, text: str) -> bool:
         return self.following.kind == "OP" and self.following.text == text
@@ -196,17 +202,17 @@ class _Parser:
         return left, left_span
 
     def operand(self, spec: OpSpec, operator: Token) -> tuple[Node, Span]:
-        if self.token.kind == "END" or self.at(")") or self.at(",") or self.at(";"):
+        if self.token.kind == "END" or self.token.text in CLOSERS:
             raise self.error(f"expected an expression after {operator.text!r}, found {self.describe(self.token)}",
                              self.token.span)
         return self.expression(spec.precedence - 1 if spec.right_assoc else spec.precedence)
 
     def prefix(self) -> tuple[Node, Span]:
         """prefix = ("-" | "+") expr | postfix"""
-        if self.at("-") or self.at("+"):
+        if self.token.text in SIGNS:
             return self.signed()
         node, span = self.atom()
-        while self.at("[") or self.at("."):
+        while self.token.text in POSTFIX_STARTS:
             node, span = self.postfix(node, span)
         return node, span
 

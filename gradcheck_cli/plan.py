@@ -77,9 +77,11 @@ class Plan:
                 elif step is None:
                     values[i] = (np.asarray([node.attr], dtype=dtype) if node.op == "const"
                                  else inputs[node.attr])
+                elif any(step.pads):
+                    values[i] = np.asarray(step.function(*[_pad(values[s], p)
+                                                           for s, p in zip(step.arg_slots, step.pads)]))
                 else:
-                    args = [_pad(values[s], p) for s, p in zip(step.arg_slots, step.pads)]
-                    values[i] = np.asarray(step.function(*args))
+                    values[i] = np.asarray(step.function(*[values[s] for s in step.arg_slots]))
         return values
 
     def value(self, values: list[np.ndarray], node: Node) -> np.ndarray:
