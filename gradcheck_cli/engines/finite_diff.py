@@ -67,7 +67,7 @@ def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], w
     result = FiniteDifferences({}, {}, 0)
     holomorphic = {name: complex_step_applies(plan, output, name) for name in wrt}
     near_zero = _values_near_a_branch_point(plan, base_values)
-    trusted = {name: holomorphic[name] and not _depends_on(plan, name, near_zero) for name in wrt}
+    trusted = {name: holomorphic[name] and not (near_zero & _dependents(plan, name)) for name in wrt}
     scalars = [n for n in wrt if trusted[n] and np.size(point[n]) == 1] if method in ("auto", "complex") else []
     stepped_together = _complex_step_of_scalars(plan, output, base, scalars, held) if len(scalars) > 1 else {}
     for name in wrt:
@@ -123,19 +123,20 @@ def _central(shifts: "Shifts", size: int, step: float, floor: float):
 
 def complex_step_applies(plan: Plan, output: Node, name: str) -> bool:
     """Whether every op between the variable and the output is holomorphic (OpSpec.analytic)."""
+    path = _dependents(plan, name)
+    return output.id in path and all(OPS[n.op].analytic for n in plan.nodes if n.id in path and n.op != "var")
+
+
+def _dependents(plan: Plan, name: str) -> set[int]:
+    """Ids of the nodes whose value changes with the variable (detach holds its value: not one)."""
     depends: set[int] = set()
     for node in plan.nodes:
         if node.op == "var":
             if node.attr == name:
                 depends.add(node.id)
-        elif any(a.id in depends for a in node.args):
-            spec = OPS[node.op]
-            if spec.holds_value:
-                continue
-            if not spec.analytic:
-                return False
+        elif node.args and not OPS[node.op].holds_value and any(a.id in depends for a in node.args):
             depends.add(node.id)
-    return output.id in depends
+    return depends
 
 
 def _values_near_a_branch_point(plan: Plan, base_values: list) -> set[int]:
@@ -152,17 +153,6 @@ def _values_near_a_branch_point(plan: Plan, base_values: list) -> set[int]:
     if not tiny(flat_values(base_values)):
         return set()  # the usual case, in one pass
     return {node.id for node in plan.nodes if tiny(plan.value(base_values, node))}
-
-
-def _depends_on(plan: Plan, name: str, nodes: set[int]) -> bool:
-    """Whether the variable reaches any of `nodes`."""
-    if not nodes:
-        return False
-    depends: set[int] = set()
-    for node in plan.nodes:
-        if (node.op == "var" and node.attr == name) or any(a.id in depends for a in node.args):
-            depends.add(node.id)
-    return bool(depends & nodes)
 
 
 def _complex_step(plan: Plan, output: Node, base: dict, base_values: list, name: str, x: np.ndarray, held: dict,
