@@ -9,9 +9,8 @@ trailing-axis broadcasting lines up the node shapes, not the batch axis.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -20,8 +19,7 @@ from .ops import OPS
 from .shapes import ShapeMap
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     node: Node
     function: Callable
     arg_slots: tuple[int, ...]
