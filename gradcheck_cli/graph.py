@@ -241,6 +241,16 @@ def to_text(node: Node, names: dict[int, str] | None = None, limit: int = 2000) 
     return _let_form(node, nodes, names)
 
 
+def texts_of(nodes: dict[str, Node], names: dict[int, str] | None = None, limit: int = 2000) -> dict[str, str]:
+    """`to_text` of several nodes at once; subexpressions they share are rendered once."""
+    names = names or {}
+    shared = None
+    if not any(node.id in names for node in nodes.values()):  # else to_text unnames each node itself
+        shared = _texts(ancestors(list(nodes.values())), names, limit)
+    return {key: shared[node.id][0] if shared is not None else to_text(node, names, limit)
+            for key, node in nodes.items()}
+
+
 def _let_form(node: Node, nodes: list[Node], names: dict[int, str]) -> str:
     uses: dict[int, int] = {}
     for n in nodes:
