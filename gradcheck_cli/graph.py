@@ -88,7 +88,6 @@ class Graph:
     def __init__(self) -> None:
         self.nodes: list[Node] = []
         self._interned: dict[tuple, Node] = {}
-        self.ancestry: dict[tuple[int, ...], tuple[Node, ...]] = {}  # see ancestors()
 
     def raw(self, op: str, args: tuple[Node, ...] = (), attr=None) -> Node:
         key = (op, tuple(a.id for a in args), float.hex(attr) if op == "const" else attr)
@@ -111,22 +110,8 @@ class Graph:
 
 
 def ancestors(outputs: Iterable[Node]) -> list[Node]:
-    """Every node the outputs depend on (themselves included), oldest first.
-
-    Nodes never change, so the answer for a set of outputs is kept on their graph: a case asks for
-    the same ancestry from the parser, the engines, the plan and the domain check.
-    """
+    """Every node the outputs depend on (themselves included), oldest first."""
     stack = list(outputs)
-    if not stack:
-        return []
-    key = tuple(n.id for n in stack)
-    known = stack[0].graph.ancestry
-    if key not in known:
-        known[key] = tuple(_walk(stack))
-    return list(known[key])
-
-
-def _walk(stack: list[Node]) -> list[Node]:
     seen: dict[int, Node] = {}
     while stack:
         node = stack.pop()
@@ -239,16 +224,6 @@ def to_text(node: Node, names: dict[int, str] | None = None, limit: int = 2000) 
     if texts is not None:
         return texts[node.id][0]
     return _let_form(node, nodes, names)
-
-
-def texts_of(nodes: dict[str, Node], names: dict[int, str] | None = None, limit: int = 2000) -> dict[str, str]:
-    """`to_text` of several nodes at once; subexpressions they share are rendered once."""
-    names = names or {}
-    shared = None
-    if not any(node.id in names for node in nodes.values()):  # else to_text unnames each node itself
-        shared = _texts(ancestors(list(nodes.values())), names, limit)
-    return {key: shared[node.id][0] if shared is not None else to_text(node, names, limit)
-            for key, node in nodes.items()}
 
 
 def _let_form(node: Node, nodes: list[Node], names: dict[int, str]) -> str:
