@@ -18,7 +18,7 @@ from .engines.symbolic import jacobian_nodes
 from .engines.torch_engine import autograd_gradients
 from .domain import check_domain, check_gradients_finite
 from .errors import GradcheckError, ShapeError, UsageError
-from .graph import Node, to_text
+from .graph import Formulas, Node
 from .parser import Expression, parse
 from .plan import Plan, batched
 from .projections import projection_rows
@@ -100,7 +100,7 @@ def _check(spec: Spec, result: CaseResult) -> None:
         manual_nodes = {name: m.output for name, m in manuals.items()}
         plan = Plan([expression.output, *(n for row in rows for n in row.values()), *manual_nodes.values()], shapes)
     if output_shape == () and rows:
-        result.formulas = {name: to_text(node, expression.names()) for name, node in rows[0].items()}
+        result.formulas = Formulas(rows[0], expression.names())
 
     values = plan.run({n: batched(v.astype(spec.dtype)) for n, v in point.items()}, dtype=np.dtype(spec.dtype))
     check_domain(expression, plan, values, wrt)

@@ -10,6 +10,7 @@ they disagree with it.  With no two engines in agreement, all are named.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 ENGINES = ("symbolic", "autograd", "finite_difference")
@@ -73,7 +74,7 @@ class CaseResult:
     value: float | list | None = None
     status: str = "pass"
     error: dict | None = None
-    formulas: dict[str, str] = field(default_factory=dict)
+    formulas: Mapping[str, str] = field(default_factory=dict)  # rendered when read
     gradients: list[GradientRow] = field(default_factory=list)
     hessian: list[GradientRow] = field(default_factory=list)  # with --order 2; wrt and index are pairs
     dtype: str = "float64"

@@ -12,6 +12,7 @@ engine uses it, through the arithmetic operators on `Node`).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Iterable
 
 from . import simplify
@@ -110,15 +111,18 @@ class Graph:
 
 
 def ancestors(outputs: Iterable[Node]) -> list[Node]:
-    """Every node the outputs depend on (themselves included), oldest first."""
+    """Every node the outputs (of one graph) depend on, themselves included, oldest first."""
     stack = list(outputs)
-    seen: dict[int, Node] = {}
+    if not stack:
+        return []
+    by_id = stack[0].graph.nodes
+    seen: set[int] = set()
     while stack:
         node = stack.pop()
         if node.id not in seen:
-            seen[node.id] = node
+            seen.add(node.id)
             stack.extend(node.args)
-    return [seen[i] for i in sorted(seen)]
+    return [by_id[i] for i in sorted(seen)]
 
 
 def variables(outputs: Iterable[Node]) -> list[str]:
@@ -224,6 +228,37 @@ def to_text(node: Node, names: dict[int, str] | None = None, limit: int = 2000) 
     if texts is not None:
         return texts[node.id][0]
     return _let_form(node, nodes, names)
+
+
+class Formulas(Mapping):
+    """Variable name -> derivative formula text, rendered the first time anyone reads it.
+
+    Printing costs as much as building the derivative; most checks pass and are never printed.
+    Pickled (for -j workers) as the plain dict it renders to.
+    """
+
+    def __init__(self, nodes: dict[str, Node], names: dict[int, str]):
+        self._nodes, self._names, self._texts = nodes, names, None
+
+    def _rendered(self) -> dict[str, str]:
+        if self._texts is None:
+            self._texts = {name: to_text(node, self._names) for name, node in self._nodes.items()}
+        return self._texts
+
+    def __getitem__(self, name: str) -> str:
+        return self._rendered()[name]
+
+    def __iter__(self):
+        return iter(self._nodes)
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __reduce__(self):
+        return dict, (self._rendered(),)
+
+    def __repr__(self) -> str:
+        return repr(self._rendered())
 
 
 def _let_form(node: Node, nodes: list[Node], names: dict[int, str]) -> str:

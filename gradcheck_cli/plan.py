@@ -37,14 +37,15 @@ class Plan:
     def __init__(self, outputs: list[Node], shapes: ShapeMap):
         self.nodes = ancestors(outputs)
         self.slot = {node.id: i for i, node in enumerate(self.nodes)}
-        self.steps: list[Step | None] = [self._step(node, shapes) for node in self.nodes]
+        shape_of = shapes.of_closed(self.nodes)
+        self.steps: list[Step | None] = [self._step(node, shape_of) for node in self.nodes]
 
-    def _step(self, node: Node, shapes: ShapeMap) -> Step | None:
+    def _step(self, node: Node, shape_of: dict[int, tuple]) -> Step | None:
         if node.op in ("const", "var"):
             return None
         spec = OPS[node.op]
-        rank = len(shapes(node))
-        pads = tuple(rank - len(shapes(a)) if spec.elementwise else 0 for a in node.args)
+        rank = len(shape_of[node.id])
+        pads = tuple(rank - len(shape_of[a.id]) for a in node.args) if spec.elementwise else (0,) * len(node.args)
         function = partial(_call_with_attr, spec.evaluate, node.attr) if spec.attrs else spec.numpy
         return Step(node, function, tuple(self.slot[a.id] for a in node.args), pads)
 

@@ -37,6 +37,13 @@ class ShapeMap:
                 shape = self._shapes[node.id]
         return shape
 
+    def of_closed(self, nodes: list[Node]) -> dict[int, tuple]:
+        """Shapes by node id for `nodes`, a list closed under arguments and oldest first (as `ancestors` gives)."""
+        for node in nodes:
+            if node.id not in self._shapes:
+                self._shapes[node.id] = self._infer(node)
+        return self._shapes
+
     def _unknown_ancestors(self, node: Node) -> list[Node]:
         found: dict[int, Node] = {}
         stack = [node]

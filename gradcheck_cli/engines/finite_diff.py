@@ -65,9 +65,10 @@ def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], w
     base, base_values, held = _base_point(plan, point)
     output_shape = plan.value(base_values, output).shape[1:]
     result = FiniteDifferences({}, {}, 0)
-    holomorphic = {name: complex_step_applies(plan, output, name) for name in wrt}
+    paths = {name: _dependents(plan, name) for name in wrt}
+    holomorphic = {name: _holomorphic(plan, output, paths[name]) for name in wrt}
     near_zero = _values_near_a_branch_point(plan, base_values)
-    trusted = {name: holomorphic[name] and not (near_zero & _dependents(plan, name)) for name in wrt}
+    trusted = {name: holomorphic[name] and not (near_zero & paths[name]) for name in wrt}
     scalars = [n for n in wrt if trusted[n] and np.size(point[n]) == 1] if method in ("auto", "complex") else []
     stepped_together = _complex_step_of_scalars(plan, output, base, scalars, held) if len(scalars) > 1 else {}
     for name in wrt:
@@ -123,7 +124,10 @@ def _central(shifts: "Shifts", size: int, step: float, floor: float):
 
 def complex_step_applies(plan: Plan, output: Node, name: str) -> bool:
     """Whether every op between the variable and the output is holomorphic (OpSpec.analytic)."""
-    path = _dependents(plan, name)
+    return _holomorphic(plan, output, _dependents(plan, name))
+
+
+def _holomorphic(plan: Plan, output: Node, path: set[int]) -> bool:
     return output.id in path and all(OPS[n.op].analytic for n in plan.nodes if n.id in path and n.op != "var")
 
 

@@ -52,7 +52,7 @@ def result_dict(result: CaseResult) -> dict:
         "value": _finite(result.value),
         "status": result.status,
         "error": result.error,
-        "formulas": result.formulas,
+        "formulas": dict(result.formulas),
         "gradients": [_row_dict(row) for row in result.gradients],
         "hessian": [_row_dict(row) for row in result.hessian],
         "dtype": result.dtype,
