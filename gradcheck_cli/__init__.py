@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 
 def check(expr: str, at: dict, *, wrt=None, manual=None, expected=None, rtol=None, atol=None,
-          dtype: str = "float64", order: int = 1, name: str | None = None):
+          dtype: str = "float64", order: int = 1, name: str | None = None, explain: bool = False):
     """Check the gradient of `expr` at the point `at`; returns a CaseResult."""
     from .case import error_result, run
     from .errors import GradcheckError
@@ -27,5 +27,5 @@ def check(expr: str, at: dict, *, wrt=None, manual=None, expected=None, rtol=Non
     except GradcheckError as error:
         return error_result(name or expr, error, expr=expr)
     spec = Spec(expr=expr, at=point, wrt=list(wrt) if wrt else None, manual=dict(manual or {}), expected=expected,
-                rtol=rtol, atol=atol, dtype=dtype, order=order, name=name)
+                rtol=rtol, atol=atol, dtype=dtype, order=order, name=name, explain=explain)
     return run(spec)

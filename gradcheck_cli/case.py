@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 
 import numpy as np
 
 from .compare import DEFAULT_TOLERANCE, CaseResult, GradientRow, atol_note, judge, worst_status
+from .culprit import check_factor, manual_culprit, node_culprit
 from .engines.finite_diff import finite_differences
 from .engines.symbolic import jacobian_nodes
 from .engines.torch_engine import autograd_gradients
 from .domain import check_domain, check_gradients_finite
-from .errors import GradcheckError, ShapeError, UsageError
+from .errors import GradcheckError, ShapeError, Span, UsageError
+from .explain import explain
 from .graph import Formulas, Node
 from .parser import Expression, parse
 from .plan import Plan, batched
@@ -91,7 +94,10 @@ def _check(spec: Spec, result: CaseResult) -> None:
     point = _resolve_point(expression, spec.at)
     wrt = _resolve_wrt(expression, spec.wrt)
     result.wrt = wrt
-    manuals = {name: _parse_manual(expression, name, text, wrt, spec) for name, text in spec.manual.items()}
+    manuals = {name: _parse_manual(expression, name, text, wrt, spec) for name, text in spec.manual.items()
+               if not _is_factor(name)}
+    factors = {name: _parse_factor(expression, name, text, spec) for name, text in spec.manual.items()
+               if _is_factor(name)}
     shapes = ShapeMap({name: value.shape for name, value in point.items()})
     with _located_shape_errors(expression, manuals):
         output_shape = _checked_output_shape(expression, shapes, point, wrt, spec)
@@ -141,8 +147,37 @@ def _check(spec: Spec, result: CaseResult) -> None:
                           for name, text in spec.manual_hessian.items()}
         result.hessian, result.evaluations["hessian_finite_difference"] = hessian_rows(
             expression, rows[0], point, wrt, shapes, spec, manual_hessian)
+    _find_culprits(expression, manuals, factors, point, wrt, shapes, output_shape, spec, result)
+    if spec.explain:
+        result.explanation = explain(expression, point, wrt, shapes, spec.dtype)
     result.notes = [n for n in (atol_note(result.gradients, spec.tolerance),) if n]
-    result.status = worst_status(row.status for row in result.gradients + result.hessian)
+    result.status = worst_status([row.status for row in result.gradients + result.hessian]
+                                 + [factor.status for factor in result.factors])
+
+
+def _find_culprits(expression: Expression, manuals: dict[str, Expression], factors: dict[str, Expression],
+                   point, wrt, shapes: ShapeMap, output_shape: tuple, spec: Spec, result: CaseResult) -> None:
+    """Name the part responsible for each kind of disagreement, and mark the rows it explains."""
+    for name, formula in factors.items():
+        row, culprit = check_factor(expression, name, formula, point, shapes, spec.tolerance, spec.dtype)
+        result.factors.append(row)
+        result.culprits += [culprit] if culprit else []
+    failing = [row for row in result.gradients if row.status == "fail"]
+    for name, manual in manuals.items():
+        if output_shape == () and point[name].size == 1 and any(r.wrt == name and "manual" in r.disagrees
+                                                                 for r in failing):
+            result.culprits.append(manual_culprit(expression, manual, name, point, shapes, spec.tolerance))
+    for engine in ("symbolic", "autograd"):
+        if any(engine in row.disagrees and row.diagnosis != "precision artefact" for row in failing):
+            result.culprits.append(node_culprit(expression, point, wrt, shapes, spec.tolerance, engine))
+    for culprit in result.culprits:
+        if culprit.source == "expr" and culprit.span is not None:
+            culprit.source, _, span = spec.place(Span(*culprit.span))
+            culprit.span = tuple(span)
+        for row in failing:
+            kind = "manual" if culprit.kind == "manual" else culprit.kind
+            if kind in row.disagrees and culprit.variable in (None, row.wrt) and row.culprit is None:
+                row.culprit = culprit
 
 
 def _check_projections(expression, point, wrt, output_shape, manual, spec: Spec, result: CaseResult) -> None:
@@ -272,6 +307,28 @@ def _parse_manual(expression: Expression, name: str, text: str, wrt: list[str], 
             raise UsageError(f"the {what} for {name} uses {variable!r}, which is not a variable or "
                              "binding of the expression", manual.source, manual.spans.get(node.id))
     return manual
+
+
+def _is_factor(name: str) -> bool:
+    return "/" in name
+
+
+def _parse_factor(expression: Expression, name: str, text: str, spec: Spec) -> Expression:
+    """A hand-derived chain factor `dA/dB`: A a binding (or f, the unnamed output), B a binding or variable."""
+    match = re.fullmatch(r"d([A-Za-z_]\w*)/d([A-Za-z_]\w*)", name.replace(" ", ""))
+    outputs = set(expression.bindings) | ({"f"} if expression.output.id not in expression.names() else set())
+    inputs = set(expression.bindings) | set(expression.variables)
+    if not match or match.group(1) not in outputs or match.group(2) not in inputs:
+        raise UsageError(f"a manual factor is written dA/dB, with A a binding ({', '.join(sorted(outputs))}) and B a "
+                         f"binding or variable ({', '.join(sorted(inputs))}); got {name!r}")
+    if match.group(1) == match.group(2):
+        raise UsageError(f"the manual factor {name!r} differentiates {match.group(1)} by itself")
+    formula = parse(text, graph=expression.graph, bindings=expression.bindings, limits=spec.limits)
+    unknown = [v for v in formula.variables if v not in expression.variables]
+    if unknown:
+        raise UsageError(f"the manual factor {name} uses {unknown[0]!r}, which is not a variable or binding of "
+                         "the expression", formula.source, formula.spans.get(expression.graph.var(unknown[0]).id))
+    return formula
 
 
 def _hessian_pair(name: str) -> tuple[str, str]:

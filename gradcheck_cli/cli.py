@@ -232,6 +232,9 @@ class Tolerance(click.ParamType):
 @click.option("--fast", is_flag=True, help="Check 4 random projections uᵀJv instead of every entry "
               "(cheap for big tensors; may miss an error confined to a few entries).")
 @click.option("--seed", type=click.IntRange(0), help="Seed of the --fast projections (default: a fresh one, printed).")
+@click.option("--explain", is_flag=True, help="After the table: the graph with values and local partials, "
+              "and the chain rule through the named bindings.")
+@click.option("--depth", type=click.IntRange(1), metavar="N", help="Levels of the --explain tree (default 12).")
 @click.option("--format", "output_format", type=click.Choice(FORMATS),
               help="Output format (default: table; github when GITHUB_ACTIONS=true).")
 @click.option("--json", "as_json", is_flag=True, help="Shorthand for --format json.")
@@ -258,7 +261,7 @@ class Tolerance(click.ParamType):
 @click.version_option(__version__, "-V", "--version", prog_name="gradcheck")
 @click.pass_context
 def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_items, rtol, atol, dtype, order,
-         hessian_items, method, step, fast, seed,
+         hessian_items, method, step, fast, seed, explain, depth,
          output_format, as_json, output_path, jobs, strict, exit_zero, quiet, verbose, all_elements, color,
          max_length, max_depth, max_nodes, max_elements, **variable_values) -> None:
     """Check the gradient of EXPRESSION (symbolic, finite differences, autograd and your own formula),
@@ -273,7 +276,7 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
     limits = Limits(max_length, max_depth, max_nodes, max_elements)
     overrides = {k: v for k, v in (("rtol", rtol), ("atol", atol), ("dtype", dtype),
                                    ("order", int(order) if order else None), ("fast", fast or None),
-                                   ("method", method), ("step", step),
+                                   ("method", method), ("step", step), ("explain", explain or None),
                                    ("seed", seed)) if v is not None}
     if ctx.meta.get(SPEC_MODE_KEY):
         _refuse_expression_options(at_items, wrt, manual_items + hessian_items, variable_values)
@@ -288,7 +291,7 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
                     limits=limits, **overrides)
         job_list = [Job(spec=spec)]
     output_format = "json" if as_json else (output_format or _default_format())
-    options = {"color": color, "quiet": quiet, "verbose": verbose, "all_elements": all_elements,
+    options = {"color": color, "quiet": quiet, "verbose": verbose, "all_elements": all_elements, "depth": depth,
                "strict": strict, "exit_zero": exit_zero,
                "jobs": jobs, "output": output_path}
     ctx.exit(execute(job_list, output_format, options, Spec(expr="", at={}, limits=limits, **overrides)))
@@ -371,6 +374,7 @@ def _settings(defaults: Spec, options: dict, single: bool) -> dict:
         "limits": vars(defaults.limits), "single": single,
         "color": options.get("color", "auto"), "quiet": options.get("quiet", False),
         "verbose": options.get("verbose", False), "all_elements": options.get("all_elements", False),
+        "depth": options.get("depth"),
         "tty": tty, "width": shutil.get_terminal_size((140, 24)).columns if tty else 140,
     }
 

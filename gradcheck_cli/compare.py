@@ -56,6 +56,7 @@ class GradientRow:
     rel_error: float | None = None
     status: str = "pass"
     disagrees: list[str] = field(default_factory=list)
+    culprit: object | None = None  # culprit.Culprit: the part of the check found responsible
 
     def answers(self) -> dict[str, float]:
         """Every answer present, by engine name."""
@@ -84,6 +85,9 @@ class CaseResult:
     evaluations: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # things a careful reader should know
     rendered_error: str | None = None  # the error with its source excerpt, for the table
+    factors: list = field(default_factory=list)  # culprit.ManualFactor: manual dA/dB factors, checked
+    culprits: list = field(default_factory=list)  # culprit.Culprit: where the disagreements come from
+    explanation: object | None = None  # explain.Explanation, with --explain
 
 
 def judge(row: GradientRow, tolerance: Tolerance) -> GradientRow:

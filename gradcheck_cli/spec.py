@@ -40,6 +40,7 @@ class Spec:
     step: float | None = None  # the step of --method central (default 1e-6, as torch)
     fast: bool = False  # random projections uᵀJv instead of every entry
     seed: int | None = None  # of the projections; None: a fresh one, printed
+    explain: bool = False  # the graph, local partials and chain rule, after the table
     name: str | None = None
     file: str | None = None
     line: int | None = None
@@ -71,15 +72,18 @@ class Spec:
         parts.append(("expr", offset, self.expr))
         return parts
 
+    def place(self, span: Span) -> tuple[str, str, Span]:
+        """(key path, the text written there, the span within it) of a span in the program."""
+        key, start, text = next(((k, s, t) for k, s, t in reversed(self._program_parts()) if s <= span.start),
+                                self._program_parts()[0])
+        return key, text, Span(max(0, span.start - start), max(1, span.end - start))
+
     def locate(self, error: GradcheckError) -> GradcheckError:
         """Point an error in the program or a manual formula at the text the user wrote, and its origin."""
         if error.origin is not None or error.source is None or error.span is None:
             return error
         if error.source == self.program and self.where:
-            key, start, text = next(((k, s, t) for k, s, t in reversed(self._program_parts())
-                                     if s <= error.span.start), self._program_parts()[0])
-            error.source = text
-            error.span = Span(max(0, error.span.start - start), max(1, error.span.end - start))
+            key, error.source, error.span = self.place(error.span)
         else:
             texts = [(f"manual.{n}", t) for n, t in self.manual.items()]
             texts += [(f"manual_hessian.{n}", t) for n, t in self.manual_hessian.items()]

@@ -24,19 +24,31 @@ def gradient_nodes(output: Node, wrt: list[str], shapes: ShapeMap) -> dict[str, 
     derivative may have a smaller shape than its variable (e.g. 1 for
     `sum(x)`); it is broadcast when evaluated.
     """
-    graph = output.graph
     nodes = ancestors([output])
-    reaches = reaching_nodes(nodes, set(wrt))
-    adjoints: dict[int, list[Node]] = {output.id: [graph.const(1.0)]}
+    by_name = {n.attr: n for n in nodes if n.op == "var" and n.attr in wrt}
+    found = adjoints(output, {n.id for n in by_name.values()}, shapes, nodes)
+    zero = output.graph.const(0.0)
+    return {name: found.get(by_name[name].id, zero) if name in by_name else zero for name in wrt}
+
+
+def adjoints(output: Node, leaves: set[int], shapes: ShapeMap, nodes: list[Node] | None = None) -> dict[int, Node]:
+    """d output / d leaf, by leaf id, for the leaves the output reaches, treating each leaf as an input.
+
+    Reverse mode that does not look through a leaf: with leaves {p, z} of `L(p(z), z)`, the
+    result is the partial derivatives of L in p and in z, not the total derivative in z.
+    """
+    graph = output.graph
+    nodes = nodes if nodes is not None else ancestors([output])
+    reaches = _reaching(nodes, leaves)
+    pending: dict[int, list[Node]] = {output.id: [graph.const(1.0)]}
     for node in reversed(nodes):
-        if node.id not in reaches or node.op == "var" or node.id not in adjoints:
+        if node.id not in reaches or node.op == "var" or node.id not in pending or \
+                (node.id in leaves and node is not output):
             continue
-        adjoint = _sum(adjoints.pop(node.id))
+        adjoint = _sum(pending.pop(node.id))
         for arg, arg_adjoint in _push(node, adjoint, reaches, shapes):
-            adjoints.setdefault(arg.id, []).append(arg_adjoint)
-    by_name = {n.attr: n for n in nodes if n.op == "var"}
-    return {name: _sum(adjoints.get(by_name[name].id, [])) if name in by_name and by_name[name].id in adjoints
-            else graph.const(0.0) for name in wrt}
+            pending.setdefault(arg.id, []).append(arg_adjoint)
+    return {i: _sum(pending[i]) for i in leaves if i in pending}
 
 
 def jacobian_nodes(output: Node, wrt: list[str], shapes: ShapeMap) -> list[dict[str, Node]]:
@@ -50,12 +62,15 @@ def jacobian_nodes(output: Node, wrt: list[str], shapes: ShapeMap) -> list[dict[
 
 def reaching_nodes(nodes: list[Node], wrt: set[str]) -> set[int]:
     """Ids of the nodes through which some variable in `wrt` can influence the output."""
+    return _reaching(nodes, {n.id for n in nodes if n.op == "var" and n.attr in wrt})
+
+
+def _reaching(nodes: list[Node], leaves: set[int]) -> set[int]:
     reaching: set[int] = set()
     for node in nodes:
-        if node.op == "var":
-            if node.attr in wrt:
-                reaching.add(node.id)
-        elif OPS.get(node.op) and OPS[node.op].differentiable and any(a.id in reaching for a in node.args):
+        if node.id in leaves:
+            reaching.add(node.id)
+        elif node.args and OPS[node.op].differentiable and any(a.id in reaching for a in node.args):
             reaching.add(node.id)
     return reaching
 

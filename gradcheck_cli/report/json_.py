@@ -5,6 +5,7 @@ Non-finite numbers are written as null; the row's status says why.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -16,7 +17,7 @@ SETTINGS = ("dtype", "rtol", "atol", "limits")  # what the run checked with, not
 ROW_FIELDS = ("wrt", "index", "output_index", "projection", "symbolic", "manual", "finite_difference", "fd_error",
               "fd_method", "fd_evaluations",
               "left", "right", "autograd", "expected", "float64", "precision_loss", "diagnosis",
-              "abs_error", "rel_error", "status", "disagrees")
+              "abs_error", "rel_error", "status", "disagrees", "culprit")
 
 
 def render(results: list[CaseResult], settings: dict) -> str:
@@ -60,11 +61,29 @@ def result_dict(result: CaseResult) -> dict:
                                                              "atol": result.tolerance.atol},
         "evaluations": result.evaluations,
         "notes": result.notes,
+        "culprits": [_plain(c) for c in result.culprits],
+        "factors": [_finite(_plain(f)) for f in result.factors],
+        "graph": _graph(result.explanation),
+        "chains": None if result.explanation is None else _finite([_plain(c) for c in result.explanation.chains]),
     }
 
 
+def _graph(explanation) -> dict | None:
+    if explanation is None:
+        return None
+    return {"output": explanation.output, "output_name": explanation.output_name,
+            "nodes": _finite([_plain(node) for node in explanation.nodes]), "note": explanation.note}
+
+
+def _plain(record) -> dict | list:
+    """A dataclass (nested ones and tuples too) as JSON-ready dicts and lists."""
+    return json.loads(json.dumps(dataclasses.asdict(record), default=list))
+
+
 def _row_dict(row: GradientRow) -> dict:
-    return {name: _finite(getattr(row, name)) for name in ROW_FIELDS}
+    fields = {name: _finite(getattr(row, name)) for name in ROW_FIELDS}
+    fields["culprit"] = None if row.culprit is None else _plain(row.culprit)
+    return fields
 
 
 def _finite(value):

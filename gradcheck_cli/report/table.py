@@ -17,6 +17,7 @@ from rich.text import Text
 
 from ..compare import CaseResult, GradientRow
 from ..graph import format_number
+from .explanation import print_culprits, print_explanation, print_factors
 from .text import derivative_label, element_label, engine_name, failure_sentence
 
 MAX_ROWS = 20  # rows shown per case; failing rows first
@@ -38,7 +39,7 @@ def render_case(result: CaseResult, settings: dict) -> str:
         console.print(Text.assemble((f"{STATUS_MARK['pass']} ", "green"), result.name, _where(result),
                                     (f"  {len(result.gradients)} element(s), {_largest_error(result)}", "dim")))
     else:
-        _print_case(console, result, settings.get("all_elements", False))
+        _print_case(console, result, settings.get("all_elements", False), settings.get("depth"))
     return console.file.getvalue()
 
 
@@ -64,7 +65,7 @@ def make_console(settings: dict) -> Console:
                    width=settings.get("width") or 140, highlight=False, soft_wrap=False)
 
 
-def _print_case(console: Console, result: CaseResult, everything: bool = False) -> None:
+def _print_case(console: Console, result: CaseResult, everything: bool = False, depth: int | None = None) -> None:
     if result.point:
         console.print(Text.assemble((result.name, "bold"), _where(result), "  at ", _point_text(result.point)))
     elif result.name != result.file:
@@ -81,10 +82,15 @@ def _print_case(console: Console, result: CaseResult, everything: bool = False) 
             if len(rows) > MAX_ROWS and not everything:
                 for line in _summaries(rows):
                     console.print(line, markup=False, highlight=False)
+    if result.factors:
+        print_factors(console, result.factors, result.dtype)
     for name, formula in result.formulas.items():
         console.print(Text.assemble(f"d/d{name} = ", (formula, "cyan")), overflow="fold")
+    if result.explanation is not None:
+        print_explanation(console, result.explanation, result.dtype, depth)
     if result.status != "pass":
         console.print(failure_sentence(result), style=STATUS_STYLE[result.status], markup=False)
+        print_culprits(console, result.culprits)
     for note in result.notes:
         console.print(f"note: {note}", style="yellow", markup=False)
     console.print()
@@ -161,6 +167,8 @@ def _verdict(row: GradientRow) -> Text:
     text = f"{STATUS_MARK[row.status]} {row.status}"
     if row.disagrees:
         text += ": " + ", ".join(engine_name(n) for n in row.disagrees)
+    if row.culprit is not None and row.culprit.label:
+        text += f" ({row.culprit.label})"
     return Text(text, style=STATUS_STYLE[row.status])
 
 

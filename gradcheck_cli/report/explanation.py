@@ -1,0 +1,145 @@
+"""The human form of `--explain` and of the culprits: a rich Tree of the graph, the chain rule, findings.
+
+The tree starts at the output; each node shows its expression and value, and
+beside each input the local partial ∂parent/∂input (formula = value).  A
+node used twice is expanded once and named "(above)" after that; levels past
+`--depth` and nodes past a budget are collapsed into a count, so a graph of
+hundreds of nodes stays readable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from ..graph import format_number
+
+DEFAULT_DEPTH = 12
+MAX_TREE_NODES = 60  # expanded nodes; the rest are counted
+SHORT_TEXT = 70
+
+
+def print_explanation(console: Console, explanation, dtype: str, depth: int | None) -> None:
+    console.print(Text("Graph", style="bold"), Text("  (value; ∂parent/∂input beside each input)", style="dim"))
+    console.print(_tree(explanation, depth or DEFAULT_DEPTH))
+    if explanation.chains:
+        console.print(Text("Chain rule", style="bold"), Text(f"  ({explanation.output_name} = the expression's value; "
+                                                             "∂ holds the other named values fixed)", style="dim"))
+        for chain in explanation.chains:
+            for line in chain_lines(chain, explanation.output_name, dtype):
+                console.print(line, markup=False, highlight=False, overflow="fold")
+    elif explanation.note:
+        console.print(f"note: {explanation.note}", style="yellow", markup=False)
+
+
+def chain_lines(chain, output_name: str, dtype: str) -> list[str]:
+    """`df/dw = ∂f/∂p · ∂p/∂z · ∂z/∂w = 813.4 · 0.001228 · 6.7 = 6.6918`, then the factors' formulas."""
+    head = f"d{output_name}/d{chain.variable}"
+    if not chain.paths:
+        return [f"{head} = 0  ({output_name} does not depend on {chain.variable})"]
+    symbols = " + ".join(" · ".join(f"∂{f.of}/∂{f.wrt}" for f in p.factors) for p in chain.paths)
+    numbers = " + ".join(" · ".join(_short(f.value) for f in p.factors) for p in chain.paths)
+    more = f" + … ({chain.unlisted} more paths)" if chain.unlisted else ""
+    exact = repr(float(chain.total)) if dtype == "float64" else str(np.float32(chain.total))
+    lines = [f"{head} = {symbols}{more}", f"{' ' * len(head)} = {numbers}{more}",
+             f"{' ' * len(head)} = {_short(chain.total, 5)}   ({exact} in {dtype})"]
+    seen = set()
+    for path in chain.paths:
+        for f in path.factors:
+            if (f.of, f.wrt) not in seen:
+                seen.add((f.of, f.wrt))
+                lines.append(f"    ∂{f.of}/∂{f.wrt} = {f.formula} = {_short(f.value)}")
+    return lines
+
+
+def _tree(explanation, depth: int) -> Tree:
+    nodes = {n.id: n for n in explanation.nodes}
+    root = nodes[explanation.output]
+    tree = Tree(_label(root, explanation.output_name))
+    shown: set[int] = {root.id}
+    budget = [MAX_TREE_NODES]
+
+    def grow(branch: Tree, node, level: int) -> None:
+        children = [(p, nodes[p.input]) for p in node.partials]
+        if level >= depth and children:
+            branch.add(Text(f"… {_count_below(node, nodes, shown)} more nodes below (--depth)", style="dim"))
+            return
+        for partial, child in children:
+            if budget[0] <= 0:
+                branch.add(Text(f"… {_count_below(node, nodes, shown)} more nodes", style="dim"))
+                return
+            label = _label(child) + _partial_text(partial)
+            if child.id in shown and child.inputs:
+                branch.add(Text(f"{child.name or _cut(child.expr)}  (above)", style="dim") + _partial_text(partial))
+                continue
+            shown.add(child.id)
+            budget[0] -= 1
+            grow(branch.add(label), child, level + 1)
+
+    grow(tree, root, 1)
+    return tree
+
+
+def _label(node, output_name: str | None = None) -> Text:
+    name = node.name or (output_name if output_name and node.inputs else None)
+    text = Text()
+    if name and name != node.expr:
+        text.append(f"{name} = ", style="bold")
+    text.append(_cut(node.expr))
+    text.append(f" = {_value(node.value)}", style="cyan")
+    return text
+
+
+def _partial_text(partial) -> Text:
+    if partial.formula is None:
+        return Text("   ∂: a vector-Jacobian rule (not elementwise)", style="dim")
+    value = _value(partial.value)
+    if partial.formula == value:
+        return Text(f"   ∂ = {value}", style="magenta")
+    return Text(f"   ∂ = {_cut(partial.formula, 50)} = {value}", style="magenta")
+
+
+def _count_below(node, nodes: dict, shown: set) -> int:
+    stack, seen = list(node.inputs), set()
+    while stack:
+        current = stack.pop()
+        if current not in seen and current not in shown and nodes[current].op != "const":
+            seen.add(current)
+            stack.extend(nodes[current].inputs)
+    return len(seen)
+
+
+def print_factors(console: Console, factors, dtype: str) -> None:
+    table = Table(title="Chain factors (manual dA/dB)", header_style="bold")
+    for column in ("factor", "yours", "graph's own", "verdict"):
+        table.add_column(column, justify="right" if column in ("yours", "graph's own") else "left")
+    for factor in factors:
+        verdict = Text("✓ pass", style="green") if factor.status == "pass" else Text("✗ fail", style="bold red")
+        table.add_row(f"{factor.name} = {_cut(factor.formula, 40)}", _value(factor.manual, 10),
+                      f"{_value(factor.symbolic, 10)}", verdict)
+    console.print(table)
+
+
+def print_culprits(console: Console, culprits) -> None:
+    for culprit in culprits:
+        console.print(Text.assemble(("culprit: ", "bold red"), culprit.message), overflow="fold")
+
+
+def _value(value, digits: int = 6) -> str:
+    if value is None:
+        return "—"
+    array = np.asarray(value, dtype=np.float64)
+    if array.ndim == 0:
+        return f"{float(array):.{digits}g}"
+    return np.array2string(array, threshold=6, edgeitems=2, precision=4, separator=", ").replace("\n", "")
+
+
+def _short(value: float, digits: int = 4) -> str:
+    return format_number(float(f"{value:.{digits}g}"))
+
+
+def _cut(text: str, limit: int = SHORT_TEXT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
