@@ -117,6 +117,8 @@ def _check(spec: Spec, result: CaseResult) -> None:
         return np.broadcast_to(np.asarray(array, dtype=np.float64), output_shape + point[name].shape)
 
     manual = {name: full(name, plan.value(values, node)[0]) for name, node in manual_nodes.items()}
+    if spec.explain:
+        result.explanation = explain(expression, point, wrt, shapes, spec.dtype)
     if spec.fast:
         _check_projections(expression, point, wrt, output_shape, manual, spec, result)
         return
@@ -148,8 +150,6 @@ def _check(spec: Spec, result: CaseResult) -> None:
         result.hessian, result.evaluations["hessian_finite_difference"] = hessian_rows(
             expression, rows[0], point, wrt, shapes, spec, manual_hessian)
     _find_culprits(expression, manuals, factors, point, wrt, shapes, output_shape, spec, result)
-    if spec.explain:
-        result.explanation = explain(expression, point, wrt, shapes, spec.dtype)
     result.notes = [n for n in (atol_note(result.gradients, spec.tolerance),) if n]
     result.status = worst_status([row.status for row in result.gradients + result.hessian]
                                  + [factor.status for factor in result.factors])

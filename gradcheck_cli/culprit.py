@@ -26,7 +26,7 @@ from .engines.finite_diff import finite_differences
 from .engines.symbolic import adjoints, gradient_nodes, reaching_nodes
 from .engines.torch_engine import autograd_gradients
 from .explain import Stations, stations_of
-from .graph import Graph, Node, ancestors, format_number, to_text
+from .graph import Graph, Node, ancestors, format_rounded, to_text
 from .ops import OPS
 from .parser import Expression
 from .plan import Plan, batched
@@ -67,7 +67,7 @@ class ManualFactor:
 def _short(value) -> str:
     array = np.asarray(value, dtype=np.float64)
     if array.ndim == 0:
-        return format_number(float(f"{float(array):.4g}"))
+        return format_rounded(float(array))
     return np.array2string(array, threshold=6, edgeitems=2, precision=4, separator=", ")
 
 
@@ -98,20 +98,17 @@ class ManualAnalysis:
         return np.broadcast_to(value.reshape(value.shape[0], -1)[:, 0], (self.count,)).astype(np.float64)
 
     def routes(self, variable: str) -> list[_Route]:
-        target = next((i for i, label in self.stations.labels.items()
-                       if label == variable and i not in self.stations.edges), None)
-        found, stack = [], [[self.stations.output.id]]
-        while stack and target is not None and len(found) < MAX_ROUTES:
-            route = stack.pop()
-            if route[-1] == target:
-                edges = self.stations.edges
-                found.append(_Route(route, [edges[a][b] for a, b in zip(route, route[1:])]))
-                continue
-            stack.extend(route + [child] for child in reversed(list(self.stations.edges.get(route[-1], {}))))
-        return found
+        target = self.stations.variable(variable)
+        edges = self.stations.edges
+        return [_Route(route, [edges[a][b] for a, b in zip(route, route[1:])])
+                for route in ([] if target is None else self.stations.routes(target, MAX_ROUTES))]
 
     def label(self, a: int, b: int) -> str:
-        return f"∂{self.stations.labels[a]}/∂{self.stations.labels[b]}"
+        return self.stations.factor_label(a, b)
+
+    def scalar_stations(self) -> bool:
+        return all(self.plan.value(self.values, node).shape[1:] == () for node in self.plan.nodes
+                   if node.id in self.stations.labels)
 
 
 def _nearby(point: dict[str, np.ndarray], plan: Plan, output: Node, seed: int) -> dict[str, np.ndarray]:
@@ -138,11 +135,12 @@ def manual_culprit(expression: Expression, manual: Expression, variable: str, po
                    shapes: ShapeMap, tolerance: Tolerance) -> Culprit:
     """Why the manual formula for a scalar variable of a scalar expression differs from the chain rule."""
     factors = _product_factors(manual.output)
-    analysis = ManualAnalysis(expression, point, shapes, [manual.output, *factors])
-    mine = analysis.of(manual.output)
-    routes = analysis.routes(variable)
+    gradient = gradient_nodes(expression.output, [variable], shapes)[variable]
+    analysis = ManualAnalysis(expression, point, shapes, [manual.output, gradient, *factors])
+    mine, truth = analysis.of(manual.output), analysis.of(gradient)
+    routes = analysis.routes(variable) if analysis.scalar_stations() else []
+    routes = routes if len(routes) < MAX_ROUTES else []  # shares of a partial list of paths explain nothing
     shares = [np.prod([analysis.of(f) for f in r.factors], axis=0) for r in routes]
-    truth = np.sum(shares, axis=0) if shares else np.zeros_like(mine)
     at = f"gives {_short(mine[0])} where the chain rule gives {_short(truth[0])}"
 
     def found(message: str, node: Node | None = None, text: str | None = None, span=None, label: str = "") -> Culprit:
@@ -154,10 +152,23 @@ def manual_culprit(expression: Expression, manual: Expression, variable: str, po
         return Culprit("manual", None if node is None else node.id, shown, place,
                        None if span is None else tuple(span), message, variable, label)
 
-    if _same(mine, -truth, tolerance) and not _same(truth, 0 * truth, tolerance):
-        return found(f"your formula for d/d{variable} has the wrong sign: it {at}", text=manual.source,
-                     span=(0, len(manual.source)), label="sign")
+    whole = {"text": manual.source, "span": (0, len(manual.source))}
+    if not _same(truth, 0 * truth, tolerance):
+        if _same(mine, -truth, tolerance):
+            return found(f"your formula for d/d{variable} has the wrong sign: it {at}", label="sign", **whole)
+        if _same(mine, 0 * mine, tolerance):
+            return found(f"your formula for d/d{variable} is 0 at every point tried: it {at}", label="zero",
+                         **whole)
+    varies = not _same(truth, np.full_like(truth, truth[0]), tolerance)  # else a factor and a term look alike
+    constant = _constant_gap(mine, truth, tolerance) if varies else None
+    if constant is not None:
+        kind, amount = constant
+        return found(f"your formula for d/d{variable} is {kind} {format_rounded(amount)} "
+                     f"{'times' if kind == 'a factor' else 'away from'} the chain rule's at every point tried: it {at}",
+                     **whole, label=f"{'×' if kind == 'a factor' else '+'}{format_rounded(amount)}")
     for route, share in zip(routes, shares):
+        if len(route.factors) < 2:
+            continue
         for (a, b), factor in zip(zip(route.stations, route.stations[1:]), route.factors):
             value = analysis.of(factor)
             if np.all(value != 0) and _same(mine, truth - share + share / value, tolerance) \
@@ -184,8 +195,23 @@ def manual_culprit(expression: Expression, manual: Expression, variable: str, po
                      f"{to_text(right, expression.names(), limit=80)} (= {_short(analysis.of(right)[0])})",
                      text=to_text(factor, expression.names(), limit=80), span=None if span is None else tuple(span),
                      label=f"wrong {analysis.label(a, b)}")
+    if not varies:
+        return found(f"your formula for d/d{variable} {at} at every point tried, where a wrong factor and a wrong "
+                     "term look alike (see --explain)", **whole)
     return found(f"your formula for d/d{variable} {at}; no single sign, factor or term of the chain rule "
-                 "explains the difference (see --explain)", text=manual.source, span=(0, len(manual.source)))
+                 "explains the difference (see --explain)", **whole)
+
+
+def _constant_gap(mine: np.ndarray, truth: np.ndarray, tolerance: Tolerance) -> tuple[str, float] | None:
+    """("a factor", c) when mine = c · truth at every point, ("a constant", c) when mine = truth + c."""
+    if np.all(truth != 0):
+        ratio = mine / truth
+        if _same(ratio, np.full_like(ratio, ratio[0]), tolerance) and not _same(ratio, np.ones_like(ratio), tolerance):
+            return "a factor", float(ratio[0])
+    offset = mine - truth
+    if _same(offset, np.full_like(offset, offset[0]), tolerance) and abs(offset[0]) > 0:
+        return "a constant", float(offset[0])
+    return None
 
 
 def _route_text(analysis: ManualAnalysis, route: _Route) -> str:
@@ -224,7 +250,7 @@ def _product_factors(node: Node) -> list[Node]:
 
 def _one_wrong_factor(analysis: ManualAnalysis, factors: list[Node], routes: list[_Route], tolerance: Tolerance):
     """(manual factor, station edge, right factor) when a one-path chain matches the manual product but for one factor."""
-    if len(routes) != 1 or len(factors) != len(routes[0].factors):
+    if len(routes) != 1 or len(factors) != len(routes[0].factors) or len(factors) < 2:
         return None
     route = routes[0]
     edges = list(zip(route.stations, route.stations[1:]))
@@ -273,7 +299,7 @@ def check_factor(expression: Expression, name: str, formula: Expression, point, 
     message = (f"your {name} = {formula.source} gives {_short(mine)} at this point; {label} = "
                f"{row.symbolic_formula} = {_short(right)}")
     return row, Culprit("manual-factor", top.id, formula.source, f"manual.{name}", (0, len(formula.source)),
-                        message)
+                        message, label=name)
 
 
 # ---- each node's local derivative, three ways ----

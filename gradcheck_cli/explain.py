@@ -96,6 +96,24 @@ class Stations:
     def factor_nodes(self) -> list[Node]:
         return [node for children in self.edges.values() for node in children.values()]
 
+    def variable(self, name: str) -> int | None:
+        """The station of a variable the output depends on."""
+        return next((i for i, label in self.labels.items() if label == name and i not in self.edges), None)
+
+    def routes(self, target: int, limit: int) -> list[list[int]]:
+        """The first `limit` paths of station ids from the output to `target`, depth first."""
+        found, stack = [], [[self.output.id]]
+        while stack and len(found) < limit:
+            route = stack.pop()
+            if route[-1] == target:
+                found.append(route)
+                continue
+            stack.extend(route + [child] for child in reversed(list(self.edges.get(route[-1], {}))))
+        return found
+
+    def factor_label(self, a: int, b: int) -> str:
+        return f"∂{self.labels[a]}/∂{self.labels[b]}"
+
 
 def stations_of(expression: Expression, shapes: ShapeMap) -> Stations:
     """The output, the named bindings and the variables; every operation when no binding is named."""
@@ -176,13 +194,13 @@ def _partial_nodes(node: Node) -> list[Node | None]:
 
 
 def _chain(stations: Stations, variable: str, value_of, names: dict[int, str]) -> Chain:
-    target = next((i for i, label in stations.labels.items() if label == variable and i not in stations.edges), None)
+    target = stations.variable(variable)
     if target is None:  # the output does not depend on it
         return Chain(variable, [], 0.0)
     factor = {(a, b): float(value_of(node)) for a, children in stations.edges.items() for b, node in children.items()}
     total, count = _sum_over_paths(stations, factor, target)
     paths = []
-    for route in _routes(stations, stations.output.id, target, MAX_PATHS):
+    for route in stations.routes(target, MAX_PATHS):
         edges = list(zip(route, route[1:]))
         factors = [Factor(stations.labels[a], stations.labels[b], to_text(stations.edges[a][b], names, limit=200),
                           factor[a, b]) for a, b in edges]
@@ -202,20 +220,6 @@ def _sum_over_paths(stations: Stations, factor: dict, target: int) -> tuple[dict
         total[station] = sum(factor[station, c] * total[c] for c in children)
         count[station] = sum(count[c] for c in children)
     return total, count
-
-
-def _routes(stations: Stations, start: int, target: int, limit: int):
-    """The first `limit` paths of station ids from `start` to `target`, depth first."""
-    stack = [[start]]
-    found = 0
-    while stack and found < limit:
-        route = stack.pop()
-        if route[-1] == target:
-            found += 1
-            yield route
-            continue
-        for child in reversed(list(stations.edges.get(route[-1], {}))):
-            stack.append(route + [child])
 
 
 def _plain(value):

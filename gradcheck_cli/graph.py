@@ -157,6 +157,11 @@ def format_number(value: float) -> str:
     return repr(value)
 
 
+def format_rounded(value: float, digits: int = 4) -> str:
+    """A number to `digits` significant digits, as a person writes it: 6.7, 0.001228, 813.4."""
+    return format_number(float(f"{value:.{digits}g}"))
+
+
 def _needs_parens(child_precedence: int, parent_precedence: int, side: str, parent) -> bool:
     if child_precedence > parent_precedence:
         return False

@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from ..graph import format_number
+from ..graph import format_rounded
 
 DEFAULT_DEPTH = 12
 MAX_TREE_NODES = 60  # expanded nodes; the rest are counted
@@ -41,17 +41,17 @@ def chain_lines(chain, output_name: str, dtype: str) -> list[str]:
     if not chain.paths:
         return [f"{head} = 0  ({output_name} does not depend on {chain.variable})"]
     symbols = " + ".join(" · ".join(f"∂{f.of}/∂{f.wrt}" for f in p.factors) for p in chain.paths)
-    numbers = " + ".join(" · ".join(_short(f.value) for f in p.factors) for p in chain.paths)
+    numbers = " + ".join(" · ".join(format_rounded(f.value) for f in p.factors) for p in chain.paths)
     more = f" + … ({chain.unlisted} more paths)" if chain.unlisted else ""
     exact = repr(float(chain.total)) if dtype == "float64" else str(np.float32(chain.total))
     lines = [f"{head} = {symbols}{more}", f"{' ' * len(head)} = {numbers}{more}",
-             f"{' ' * len(head)} = {_short(chain.total, 5)}   ({exact} in {dtype})"]
+             f"{' ' * len(head)} = {format_rounded(chain.total, 5)}   ({exact} in {dtype})"]
     seen = set()
     for path in chain.paths:
         for f in path.factors:
             if (f.of, f.wrt) not in seen:
                 seen.add((f.of, f.wrt))
-                lines.append(f"    ∂{f.of}/∂{f.wrt} = {f.formula} = {_short(f.value)}")
+                lines.append(f"    ∂{f.of}/∂{f.wrt} = {f.formula} = {format_rounded(f.value)}")
     return lines
 
 
@@ -64,8 +64,9 @@ def _tree(explanation, depth: int) -> Tree:
 
     def grow(branch: Tree, node, level: int) -> None:
         children = [(p, nodes[p.input]) for p in node.partials]
-        if level >= depth and children:
-            branch.add(Text(f"… {_count_below(node, nodes, shown)} more nodes below (--depth)", style="dim"))
+        hidden = _count_below(node, nodes, shown) if level >= depth and children else 0
+        if hidden:
+            branch.add(Text(f"… {hidden} more nodes below (--depth)", style="dim"))
             return
         for partial, child in children:
             if budget[0] <= 0:
@@ -135,10 +136,6 @@ def _value(value, digits: int = 6) -> str:
     if array.ndim == 0:
         return f"{float(array):.{digits}g}"
     return np.array2string(array, threshold=6, edgeitems=2, precision=4, separator=", ").replace("\n", "")
-
-
-def _short(value: float, digits: int = 4) -> str:
-    return format_number(float(f"{value:.{digits}g}"))
 
 
 def _cut(text: str, limit: int = SHORT_TEXT) -> str:
