@@ -214,7 +214,7 @@ def test_a_wrong_per_node_factor_is_named(cli, tmp_path):
     shown = cli(str(spec), "--color", "never", "-v")
     assert shown.exit_code == 1
     assert re.search(r"dp/dz = p\*\(1\+p\)\s*│\s*1\.99", shown.stdout)
-    assert "culprit: your dp/dz = p*(1+p) gives 1.996" in shown.stdout
+    assert "your dp/dz = p*(1+p) gives 1.996 at this point; ∂p/∂z = p*(1 - p) = 0.001228" in shown.stdout
 
 
 def test_the_unnamed_output_is_f():
@@ -280,3 +280,16 @@ def test_a_broken_rule_deep_in_the_graph_is_found_first(broken_sin):
 def test_a_correct_registry_gives_no_node_culprit():
     result = check("z = x*y; exp(sin(z)) + cos(x)", at={"x": 0.7, "y": 1.3}, manual={"x": "0"})
     assert all(c.kind == "manual" for c in result.culprits)
+
+
+def test_culprits_reach_github_annotations_and_the_summary(tmp_path, cli):
+    spec = tmp_path / "factors.yaml"
+    spec.write_text("expr: L\nwhere:\n  z: w*x + b\n  p: sigmoid(z)\n  L: -(y*log(p) + (1-y)*log(1-p))\n"
+                    "at: {w: 1.0, b: 0.0, x: 6.7, y: 0.0}\nwrt: [w]\nmanual:\n  dp/dz: p*(1+p)\n  w: 2*p*x\n")
+    result = cli(str(spec), "--format", "github")
+    annotation = next(line for line in result.stdout.splitlines() if line.startswith("::error"))
+    assert "culprit: your dp/dz = p*(1+p) gives 1.996" in annotation.replace("%0A", "\n")
+    assert "culprit: your formula for d/dw" in annotation.replace("%0A", "\n")
+    spec.write_text(spec.read_text().replace("  w: 2*p*x\n", ""))
+    summary = cli(str(spec), "--color", "never").stdout.strip().splitlines()[-1]
+    assert summary.startswith("✗ 0 passed, 1 failed — your dp/dz = p*(1+p) gives 1.996")

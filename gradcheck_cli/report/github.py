@@ -33,7 +33,9 @@ def annotation(result: CaseResult) -> str | None:
     if column:
         properties.append(f"col={column}")
     properties.append(f"title={escape_property('gradcheck: ' + result.name)}")
-    return f"::{level} {','.join(properties)}::{escape_data(failure_sentence(result))}"
+    findings = [c.message for c in result.culprits if c.message not in failure_sentence(result)]
+    message = "\n".join([failure_sentence(result)] + [f"culprit: {m}" for m in findings])
+    return f"::{level} {','.join(properties)}::{escape_data(message)}"
 
 
 def _position(result: CaseResult) -> tuple[int | None, int | None]:

@@ -90,7 +90,7 @@ def _print_case(console: Console, result: CaseResult, everything: bool = False, 
         print_explanation(console, result.explanation, result.dtype, depth)
     if result.status != "pass":
         console.print(failure_sentence(result), style=STATUS_STYLE[result.status], markup=False)
-        print_culprits(console, result.culprits)
+        print_culprits(console, [c for c in result.culprits if c.message not in failure_sentence(result)])
     for note in result.notes:
         console.print(f"note: {note}", style="yellow", markup=False)
     console.print()

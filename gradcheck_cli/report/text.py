@@ -42,7 +42,8 @@ def failure_sentence(result: CaseResult) -> str:
     rows = [r for r in result.gradients + result.hessian if r.status not in ("pass", "undefined")] or \
         [r for r in result.gradients + result.hessian if r.status != "pass"]
     if not rows:
-        return f"{result.name}: {result.status}"
+        factors = [c.message for c in result.culprits if c.kind == "manual-factor"]
+        return "; ".join(factors) if factors else f"{result.name}: {result.status}"
     parts = [_row_sentence(r) for r in rows[:SHOWN_ROWS]]
     more = f"; and {len(rows) - SHOWN_ROWS} more element(s)" if len(rows) > SHOWN_ROWS else ""
     return "; ".join(parts) + more
