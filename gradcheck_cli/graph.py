@@ -91,7 +91,7 @@ class Graph:
         self._interned: dict[tuple, Node] = {}
 
     def raw(self, op: str, args: tuple[Node, ...] = (), attr=None) -> Node:
-        key = (op, tuple(a.id for a in args), float.hex(attr) if op == "const" else attr)
+        key = (op, tuple([a.id for a in args]), float.hex(attr) if op == "const" else attr)
         node = self._interned.get(key)
         if node is None:
             node = Node(self, len(self.nodes), op, tuple(args), attr)
@@ -106,7 +106,7 @@ class Graph:
         return self.raw("var", (), name)
 
     def apply(self, op: str, *args, attr=None) -> Node:
-        nodes = tuple(a if isinstance(a, Node) else self.const(a) for a in args)
+        nodes = tuple([a if isinstance(a, Node) else self.const(a) for a in args])
         return simplify.rewrite(self, op, nodes, attr)
 
 

@@ -28,8 +28,11 @@ def rewrite(graph, op: str, args: tuple, attr=None) -> "Node":  # noqa: F821 (No
 
 
 def _fold_constants(graph, op: str, args: tuple):
-    if not args or any(a.op != "const" for a in args):  # the usual case, decided first
+    if not args:
         return None
+    for a in args:  # the usual case, a non-constant argument, decided first (a loop: cheaper than any())
+        if a.op != "const":
+            return None
     spec = OPS[op]
     if spec.holds_value or not spec.elementwise:
         return None
