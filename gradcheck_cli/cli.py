@@ -278,6 +278,8 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
                                    ("order", int(order) if order else None), ("fast", fast or None),
                                    ("method", method), ("step", step), ("explain", explain or None),
                                    ("seed", seed)) if v is not None}
+    if depth is not None and not explain and not ctx.meta.get(SPEC_MODE_KEY):
+        raise click.UsageError("--depth limits the --explain tree; add --explain")
     if ctx.meta.get(SPEC_MODE_KEY):
         _refuse_expression_options(at_items, wrt, manual_items + hessian_items, variable_values)
         job_list = jobs_for(list(targets), {**overrides, "limits": limits})

@@ -99,6 +99,8 @@ def test_a_200_node_graph_stays_readable(cli, cli_json):
     assert len(tree.splitlines()) < 20 and "more nodes below (--depth)" in tree
     default = cli(program, "--x", "0.3", "--y", "0.2", "--explain", "--color", "never").stdout
     assert len(default[default.index("Graph"):default.index("Chain rule")].splitlines()) < 80
+    chain = default[default.index("Chain rule"):]
+    assert len(chain.splitlines()) < 60 and "… (65 more) …" in chain and "(66 more paths)" in chain
     code, doc = cli_json(program, "--x", "0.3", "--y", "0.2", "--explain")  # the schema validates it
     assert code == 0 and len(doc["results"][0]["graph"]["nodes"]) >= 200
 
@@ -112,6 +114,11 @@ def test_explain_from_yaml(tmp_path, cli_json):
     spec.write_text(spec.read_text().replace("explain: true", "explain: 1"))
     code, doc = cli_json(str(spec))
     assert code == 2 and "expected true or false" in doc["results"][0]["error"]["message"]
+
+
+def test_depth_without_explain_is_a_usage_error(cli):
+    result = cli("sin(x)", "--x", "1", "--depth", "3")
+    assert result.exit_code == 2 and "--depth limits the --explain tree" in result.stderr
 
 
 def test_without_explain_there_is_no_graph(cli_json):

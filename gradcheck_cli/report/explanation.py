@@ -20,6 +20,9 @@ from ..graph import format_rounded
 DEFAULT_DEPTH = 12
 MAX_TREE_NODES = 60  # expanded nodes; the rest are counted
 SHORT_TEXT = 70
+SHOWN_PATHS = 4  # per variable, in the text; the JSON report has up to explain.MAX_PATHS
+SHOWN_FACTORS = 8  # per path before its middle is left out
+SHOWN_FORMULAS = 12
 
 
 def print_explanation(console: Console, explanation, dtype: str, depth: int | None) -> None:
@@ -36,23 +39,35 @@ def print_explanation(console: Console, explanation, dtype: str, depth: int | No
 
 
 def chain_lines(chain, output_name: str, dtype: str) -> list[str]:
-    """`df/dw = ∂f/∂p · ∂p/∂z · ∂z/∂w = 813.4 · 0.001228 · 6.7 = 6.6918`, then the factors' formulas."""
+    """`df/dw = ∂f/∂p · ∂p/∂z · ∂z/∂w = 813.4 · 0.001228 · 6.7 = 6.6918`, then the factors' formulas.
+
+    Long paths keep their ends, many paths their first few, many factors their first formulas:
+    the JSON report has every one.
+    """
     head = f"d{output_name}/d{chain.variable}"
     if not chain.paths:
         return [f"{head} = 0  ({output_name} does not depend on {chain.variable})"]
-    symbols = " + ".join(" · ".join(f"∂{f.of}/∂{f.wrt}" for f in p.factors) for p in chain.paths)
-    numbers = " + ".join(" · ".join(format_rounded(f.value) for f in p.factors) for p in chain.paths)
-    more = f" + … ({chain.unlisted} more paths)" if chain.unlisted else ""
+    paths = chain.paths[:SHOWN_PATHS]
+    hidden = chain.unlisted + len(chain.paths) - len(paths)
+    more = f" + … ({hidden} more paths)" if hidden else ""
+    symbols = " + ".join(_ends([f"∂{f.of}/∂{f.wrt}" for f in p.factors]) for p in paths)
+    numbers = " + ".join(_ends([format_rounded(f.value) for f in p.factors]) for p in paths)
     exact = repr(float(chain.total)) if dtype == "float64" else str(np.float32(chain.total))
-    lines = [f"{head} = {symbols}{more}", f"{' ' * len(head)} = {numbers}{more}",
-             f"{' ' * len(head)} = {format_rounded(chain.total, 5)}   ({exact} in {dtype})"]
-    seen = set()
-    for path in chain.paths:
-        for f in path.factors:
-            if (f.of, f.wrt) not in seen:
-                seen.add((f.of, f.wrt))
-                lines.append(f"    ∂{f.of}/∂{f.wrt} = {f.formula} = {format_rounded(f.value)}")
+    indent = " " * len(head)
+    lines = [f"{head} = {symbols}{more}", f"{indent} = {numbers}{more}",
+             f"{indent} = {format_rounded(chain.total, 5)}   ({exact} in {dtype})"]
+    factors = list({(f.of, f.wrt): f for p in paths for f in p.factors}.values())
+    lines += [f"    ∂{f.of}/∂{f.wrt} = {_cut(f.formula)} = {format_rounded(f.value)}" for f in factors[:SHOWN_FORMULAS]]
+    if len(factors) > SHOWN_FORMULAS:
+        lines.append(f"    … {len(factors) - SHOWN_FORMULAS} more factors (--json lists every one)")
     return lines
+
+
+def _ends(parts: list[str]) -> str:
+    """The factors of a path joined with ·, the middle of a long one left out."""
+    if len(parts) <= SHOWN_FACTORS:
+        return " · ".join(parts)
+    return " · ".join(parts[:3] + [f"… ({len(parts) - 5} more) …"] + parts[-2:])
 
 
 def _tree(explanation, depth: int) -> Tree:
