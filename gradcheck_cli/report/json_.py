@@ -16,6 +16,7 @@ SETTINGS = ("dtype", "rtol", "atol", "limits")  # what the run checked with, not
 ROW_FIELDS = ("wrt", "index", "output_index", "projection", "symbolic", "manual", "finite_difference", "fd_error",
               "fd_method", "fd_evaluations",
               "left", "right", "autograd", "expected", "float64", "precision_loss", "diagnosis",
+              "function", "function_fd", "function_fd_error", "function_verdict",
               "abs_error", "rel_error", "status", "disagrees")
 
 
@@ -60,6 +61,8 @@ def result_dict(result: CaseResult) -> dict:
                                                              "atol": result.tolerance.atol},
         "evaluations": result.evaluations,
         "notes": result.notes,
+        "function": result.function,
+        "checks": [{"name": c.name, "status": c.status, "message": c.message} for c in result.checks],
     }
 
 
