@@ -240,7 +240,8 @@ def _add_precision_loss(rows: list[GradientRow], reference64: dict[str, np.ndarr
 def _refuse_function_options(spec: Spec) -> None:
     if not spec.allow_import:
         target = spec.function if isinstance(spec.function, str) else "a callable"
-        raise UsageError(f"--no-import: this case names a function to import ({target}); nothing was imported")
+        raise UsageError(f"--no-import: this case names a function to import ({target}); nothing was imported",
+                         origin=spec.origins.get("function"))
     if spec.fast:
         raise UsageError("--fast does not combine with a function: its gradient is checked entry by entry")
     if spec.dtype != "float64":

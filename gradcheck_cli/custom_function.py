@@ -96,7 +96,7 @@ def _callable_and_parameters(found, label: str) -> tuple[Callable, list[inspect.
             parameters = parameters[1:]  # forward(ctx, ...)
         return found.apply, parameters
     if not callable(found):
-        raise UsageError(f"{label} is a {type(found).__name__}, not a callable")
+        raise UsageError(f"{label} is not callable (it is of type {type(found).__name__})")
     try:
         return found, list(inspect.signature(found).parameters.values())
     except (TypeError, ValueError):
@@ -325,6 +325,9 @@ def _gradient_metadata(runner: Runner, output, tensors: list, wrt: list[str]) ->
             handle.remove()
     if problems:
         return Check("gradient dtype and shape", "fail", "; ".join(problems))
+    if not nodes:
+        return Check("gradient dtype and shape", "skipped", "no custom autograd.Function in the graph: torch's own "
+                                                            "backwards are trusted")
     return Check("gradient dtype and shape", "pass", f"every backward returns gradients of its inputs' dtype and "
                                                      f"shape ({len(nodes)} custom Function(s) in the graph)")
 
@@ -380,7 +383,10 @@ def _non_contiguous(runner: Runner, point, wrt: list[str], contiguous: dict[str,
                     tolerance: Tolerance) -> Check:
     if all(np.size(point[name]) <= 1 for name in runner.function.inputs):
         return Check("non-contiguous inputs", "skipped", "every input is a single number")
-    strided = runner.jacobian(point, wrt, contiguous=False)
+    try:
+        strided = runner.jacobian(point, wrt, contiguous=False)
+    except UserCodeError as error:
+        return Check("non-contiguous inputs", "fail", f"non-contiguous inputs make it fail: {error.message}")
     differing = [name for name in wrt if not np.all(np.abs(strided[name] - contiguous[name]) <= tolerance.atol
                                                     + tolerance.rtol * np.abs(contiguous[name]))]
     if differing:

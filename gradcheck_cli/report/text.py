@@ -76,7 +76,11 @@ def _disagreement(row: GradientRow) -> str:
     verb = "disagrees" if len(row.disagrees) == 1 else "disagree"
     sentence = f"{who} {verb} on {derivative_label(row)}: {values} vs {reference}"
     if row.function_verdict is not None:
-        sentence += f" — {FUNCTION_VERDICTS[row.function_verdict]}{_own_finite_differences(row)}"
+        verdict = FUNCTION_VERDICTS[row.function_verdict]
+        if isinstance(row.wrt, list):  # a Hessian entry: the double backward against FD of the backward
+            verdict = verdict.replace("backward", "double backward").replace(
+                "its own finite differences", "finite differences of its backward")
+        sentence += f" — {verdict}{_own_finite_differences(row)}"
     if row.diagnosis == "precision artefact":
         sentence += f" — a precision artefact: in float64 the gradient is {row.float64:.10g}, as finite differences say"
     elif row.diagnosis == "real":
