@@ -328,8 +328,9 @@ def _gradient_metadata(runner: Runner, output, tensors: list, wrt: list[str]) ->
     if not nodes:
         return Check("gradient dtype and shape", "skipped", "no custom autograd.Function in the graph: torch's own "
                                                             "backwards are trusted")
+    functions = "1 custom autograd.Function" if len(nodes) == 1 else f"{len(nodes)} custom autograd.Functions"
     return Check("gradient dtype and shape", "pass", f"every backward returns gradients of its inputs' dtype and "
-                                                     f"shape ({len(nodes)} custom Function(s) in the graph)")
+                                                     f"shape ({functions} in the graph)")
 
 
 def _custom_nodes(root) -> list:
