@@ -184,9 +184,9 @@ class Runner:
         """d output / d input by the function's own backward, shaped output shape + input shape."""
         tensors = self.leaves(point, wrt, contiguous=contiguous)
         output = self.call(tensors)
-        return self._jacobian_of(output, tensors, point, wrt)
+        return self.jacobian_of(output, tensors, point, wrt)
 
-    def _jacobian_of(self, output, tensors: list, point, wrt: list[str]) -> dict[str, np.ndarray]:
+    def jacobian_of(self, output, tensors: list, point, wrt: list[str]) -> dict[str, np.ndarray]:
         import torch
 
         targets = self.targets(tensors, wrt)
@@ -246,8 +246,9 @@ def check(function: UserFunction, point: dict[str, np.ndarray], wrt: list[str], 
     output = runner.call(tensors)
     value = output.detach().numpy(force=True).astype(np.float64)
     checks.append(_forward(value, reference_value, tolerance))
+    checks.append(_connected(runner, output, wrt))
     checks.append(_gradient_metadata(runner, output, tensors, wrt))
-    jacobian = runner._jacobian_of(output, tensors, point, wrt)
+    jacobian = runner.jacobian_of(output, tensors, point, wrt)
     checks.append(_reentrant(runner, point, wrt, jacobian))
     checks.append(_non_contiguous(runner, point, wrt, jacobian, tolerance))
     finite = finite_differences_of_function(runner.batched(runner.value), point, wrt, value.shape)
@@ -294,6 +295,15 @@ def _forward(value: np.ndarray, reference: np.ndarray, tolerance: Tolerance) -> 
     return Check("forward value", "fail", f"differs from the reference expression at {int(bad.sum())} of "
                                           f"{value.size} element(s): f{where} = {float(value[index]):.10g}, "
                                           f"reference {float(reference[index]):.10g}")
+
+
+def _connected(runner: Runner, output, wrt: list[str]) -> Check:
+    """A result computed outside autograd (numpy, .item(), .detach(), no_grad) has a backward of zeros."""
+    if wrt and not output.requires_grad:
+        return Check("autograd graph", "fail", "its result does not require grad although its inputs do: it is "
+                                               "detached from them (numpy, .item(), .detach() or torch.no_grad "
+                                               "inside?), so its backward gives zeros")
+    return Check("autograd graph", "pass", "its result is connected to its inputs")
 
 
 def _gradient_metadata(runner: Runner, output, tensors: list, wrt: list[str]) -> Check:

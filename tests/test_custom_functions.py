@@ -61,8 +61,9 @@ def test_the_correct_swish_function_passes_every_check(cli_json, in_root):
     assert row["function_fd"] == pytest.approx(row["symbolic"], rel=1e-9) and row["function_fd_error"] < 1e-9
     assert row["disagrees"] == [] and row["function_verdict"] is None
     statuses = {c["name"]: c["status"] for c in result["checks"]}
-    assert statuses == {"float64": "pass", "forward value": "pass", "gradient dtype and shape": "pass",
-                        "deterministic backward": "pass", "non-contiguous inputs": "skipped"}
+    assert statuses == {"float64": "pass", "forward value": "pass", "autograd graph": "pass",
+                        "gradient dtype and shape": "pass", "deterministic backward": "pass",
+                        "non-contiguous inputs": "skipped"}
 
 
 def test_the_buggy_swish_fails_on_its_backward_naming_variable_elements_and_verdict(cli, cli_json, in_root):
@@ -223,6 +224,10 @@ def test_a_wrong_forward_and_a_wrong_backward_are_both_named(cli_json, user_modu
              raise RuntimeError("expected a contiguous tensor")
          return x * x
      """, "x**2", "1,2", "non-contiguous inputs", "non-contiguous inputs make it fail"),
+    ("""
+     def F(x):
+         return torch.from_numpy(x.detach().numpy() ** 2)
+     """, "x**2", "1,2", "autograd graph", "its result does not require grad although its inputs do"),
 ])
 def test_hygiene_findings_fail_the_case(cli_json, user_module, source, expr, at, check_name, message):
     name = user_module(source)
@@ -304,6 +309,18 @@ def test_bad_functions_exit_2_with_one_line(cli, user_module, target, args, mess
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [message.format(name=name)]
     assert result.stdout == ""
+
+
+def test_a_failing_case_in_a_folder_shows_its_traceback_with_verbose(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "broken_ops.py").write_text("def f(x):\n    raise KeyError('lost')\n")
+    (tmp_path / "a.yaml").write_text("expr: x\nat: {x: 1}\nfunction: broken_ops:f\n")
+    (tmp_path / "b.yaml").write_text("expr: x\nat: {x: 1}\n")
+    verbose, plain = cli(".", "-v"), cli(".")
+    sys.modules.pop("broken_ops", None)
+    assert verbose.exit_code == plain.exit_code == 2
+    assert "a.yaml:3:11: function: broken_ops:f raised: KeyError: 'lost'" in plain.stdout
+    assert "Traceback (most recent call last):" in verbose.stdout and "Traceback" not in plain.stdout
 
 
 def test_an_import_error_shows_its_traceback_only_with_verbose(cli, user_module):
@@ -416,6 +433,23 @@ def test_cuda_without_a_device_runs_on_the_cpu_with_a_note(cli_json, in_root):
     result = document["results"][0]
     assert code == 0 and result["function"]["device"] == "cpu"
     assert "--device cuda skipped: no CUDA device; the function ran on the CPU" in result["notes"]
+
+
+def test_cuda_runs_the_function_on_the_gpu_when_there_is_one(user_module):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    name = user_module("""
+        def swish(x):
+            assert x.is_cuda, "expected a CUDA tensor"
+            return x * torch.sigmoid(x)
+    """)
+    result = check("x*sigmoid(x)", at={"x": [0.5, -1.0, 2.0]}, function=f"{name}:swish", device="cuda")
+    assert result.status == "pass", result.error or [c for c in result.checks if c.status == "fail"]
+    assert result.function["device"] == "cuda" and result.notes == []
+    buggy = check("x*sigmoid(x)", at={"x": 0.5}, function="examples.custom_ops.swish_buggy:swish", device="cuda")
+    assert buggy.status == "fail" and buggy.gradients[0].function_verdict == "backward"
 
 
 def test_the_json_of_a_function_case_validates(cli, schema, in_root):

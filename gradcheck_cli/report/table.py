@@ -41,6 +41,8 @@ def render_case(result: CaseResult, settings: dict) -> str:
         console.print(Text.assemble((f"{STATUS_MARK['pass']} ", "green"), result.name, _where(result),
                                     (f"  {len(result.gradients)} element(s), {_largest_error(result)}", "dim")))
     else:
+        if settings.get("verbose") and result.traceback:
+            console.print(result.traceback, markup=False, highlight=False, end="")
         _print_case(console, result, settings.get("all_elements", False))
     return console.file.getvalue()
 
