@@ -197,15 +197,6 @@ class Runner:
         return {name: np.stack([row[i] for row in rows]).reshape(tuple(output.shape) + np.shape(point[name]))
                 for i, name in enumerate(wrt)}
 
-    def batched(self, outputs: Callable) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
-        """`outputs(point) -> flat array` over a batch of points (name -> (B,) + shape), as finite differences
-        want it; inputs of batch size 1 are shared by every point."""
-        def evaluate(inputs: dict[str, np.ndarray]) -> np.ndarray:
-            size = max(len(v) for v in inputs.values())
-            return np.stack([outputs({n: v[min(b, len(v) - 1)] for n, v in inputs.items()}) for b in range(size)])
-
-        return evaluate
-
     def value(self, point: dict[str, np.ndarray]) -> np.ndarray:
         import torch
 
@@ -216,6 +207,16 @@ class Runner:
     def gradient(self, name: str, wrt: list[str]) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
         """point -> the flat gradient of the (scalar) function with respect to `name`, by its backward."""
         return lambda point: self.jacobian(point, wrt)[name].reshape(-1)
+
+
+def _over_batch(outputs: Callable) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    """`outputs(point) -> flat array` over a batch of points (name -> (B,) + shape), as finite differences
+    want it; an input of batch size 1 is shared by every point."""
+    def evaluate(inputs: dict[str, np.ndarray]) -> np.ndarray:
+        size = max(len(v) for v in inputs.values())
+        return np.stack([outputs({n: v[min(b, len(v) - 1)] for n, v in inputs.items()}) for b in range(size)])
+
+    return evaluate
 
 
 # ---- what is checked ----
@@ -251,11 +252,11 @@ def check(function: UserFunction, point: dict[str, np.ndarray], wrt: list[str], 
     jacobian = runner.jacobian_of(output, tensors, point, wrt)
     checks.append(_reentrant(runner, point, wrt, jacobian))
     checks.append(_non_contiguous(runner, point, wrt, jacobian, tolerance))
-    finite = finite_differences_of_function(runner.batched(runner.value), point, wrt, value.shape)
+    finite = finite_differences_of_function(_over_batch(runner.value), point, wrt, value.shape)
     answers = FunctionAnswers(value, jacobian, finite, checks)
     if order == 2:
         answers.hessian = _double_backward(runner, point, wrt)
-        answers.hessian_finite = {a: finite_differences_of_function(runner.batched(runner.gradient(a, wrt)), point,
+        answers.hessian_finite = {a: finite_differences_of_function(_over_batch(runner.gradient(a, wrt)), point,
                                                                     wrt, np.shape(point[a])) for a in wrt}
     return answers
 
