@@ -165,48 +165,39 @@ def test_a_wrong_forward_and_a_wrong_backward_are_both_named(cli_json, user_modu
     assert row["function"] == pytest.approx(4.5) and row["function_fd"] == pytest.approx(6.0)
 
 
+def _function_class(forward: str, backward: str, preamble: str = "") -> str:
+    """The source of an autograd.Function F of one input x, saved for its backward."""
+    return preamble + f"""
+class F(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return {forward}
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        return {backward}
+"""
+
+
+COUNTER = """
+CALLS = [0]
+
+def count():
+    CALLS[0] += 1
+    return CALLS[0]
+"""
+
+
 @pytest.mark.parametrize("source, expr, at, check_name, message", [
-    ("""
-     class F(torch.autograd.Function):
-         @staticmethod
-         def forward(ctx, x):
-             ctx.save_for_backward(x)
-             return x * x
-
-         @staticmethod
-         def backward(ctx, g):
-             x, = ctx.saved_tensors
-             return (2 * x * g).float()
-     """, "x**2", "1,2", "gradient dtype and shape",
+    (_function_class("x * x", "(2 * x * g).float()"), "x**2", "1,2", "gradient dtype and shape",
      "F.backward returns a float32 gradient for input 0, which is float64 (torch casts it silently)"),
-    ("""
-     class F(torch.autograd.Function):
-         @staticmethod
-         def forward(ctx, x):
-             ctx.save_for_backward(x)
-             return (x * x).sum()
-
-         @staticmethod
-         def backward(ctx, g):
-             x, = ctx.saved_tensors
-             return (2 * x * g).expand(2, *x.shape) / 2
-     """, "sum(x**2)", "1,2", "gradient dtype and shape",
+    (_function_class("(x * x).sum()", "(2 * x * g).expand(2, *x.shape) / 2"), "sum(x**2)", "1,2",
+     "gradient dtype and shape",
      "F.backward returns a gradient of shape (2, 2) for input 0 of shape (2,) (torch sums it silently)"),
-    ("""
-     CALLS = [0]
-
-     class F(torch.autograd.Function):
-         @staticmethod
-         def forward(ctx, x):
-             ctx.save_for_backward(x)
-             return x * x
-
-         @staticmethod
-         def backward(ctx, g):
-             x, = ctx.saved_tensors
-             CALLS[0] += 1
-             return 2 * x * g * (1 + 1e-14 * CALLS[0])
-     """, "x**2", "1,2", "deterministic backward", "two backward passes give different gradients for x"),
+    (_function_class("x * x", "2 * x * g * (1 + 1e-14 * count())", COUNTER), "x**2", "1,2",
+     "deterministic backward", "two backward passes give different gradients for x"),
     ("""
      def F(x):
          return (x * x).float()
@@ -228,7 +219,8 @@ def test_a_wrong_forward_and_a_wrong_backward_are_both_named(cli_json, user_modu
      def F(x):
          return torch.from_numpy(x.detach().numpy() ** 2)
      """, "x**2", "1,2", "autograd graph", "its result does not require grad although its inputs do"),
-])
+], ids=["float32 gradient", "broadcast gradient", "non-deterministic", "float32 result", "float32 only",
+        "contiguous only", "detached result"])
 def test_hygiene_findings_fail_the_case(cli_json, user_module, source, expr, at, check_name, message):
     name = user_module(source)
     code, document = cli_json(expr, "--x", at, "--function", f"{name}:F")
