@@ -18,7 +18,7 @@ import os
 import re
 import sys
 import traceback
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from typing import Callable
 
@@ -48,7 +48,8 @@ class UserFunction:
 def resolve(target: str | Callable, args: list[str] | None, variables: list[str]) -> UserFunction:
     """The callable named by `module:attribute` (or given), with its inputs matched to `variables`."""
     label = target if isinstance(target, str) else getattr(target, "__qualname__", repr(target))
-    found = _imported(target) if isinstance(target, str) else target
+    with redirect_stdout(sys.stderr):  # what user code prints must not break a JSON report on stdout
+        found = _imported(target) if isinstance(target, str) else target
     call, parameters = _callable_and_parameters(found, label)
     return UserFunction(label, call, tuple(_inputs(label, parameters, args, variables)))
 
@@ -239,7 +240,12 @@ def check(function: UserFunction, point: dict[str, np.ndarray], wrt: list[str], 
     """Every check of the function at the point, against the reference expression's value.
 
     A function that only works in float32 gets its float64 check failed and nothing else."""
-    runner = Runner(function, device)
+    with redirect_stdout(sys.stderr):  # what user code prints must not break a JSON report on stdout
+        return _check(Runner(function, device), point, wrt, reference_value, tolerance, order)
+
+
+def _check(runner: Runner, point, wrt: list[str], reference_value: np.ndarray, tolerance: Tolerance,
+           order: int) -> FunctionAnswers:
     checks = [_float64(runner, point, reference_value)]
     if checks[0].status == "fail" and runner.raises_in_float64:
         return FunctionAnswers(None, {}, None, checks)

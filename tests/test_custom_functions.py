@@ -444,6 +444,20 @@ def test_cuda_runs_the_function_on_the_gpu_when_there_is_one(user_module):
     assert buggy.status == "fail" and buggy.gradients[0].function_verdict == "backward"
 
 
+def test_what_user_code_prints_goes_to_stderr_and_json_stays_one_document(cli, user_module):
+    name = user_module("""
+        print("loading the kernel")
+
+        def f(x):
+            print("forward called")
+            return x * x
+    """)
+    result = cli("x**2", "--x", "1,2", "--function", f"{name}:f", "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["summary"]["passed"] == 1
+    assert "loading the kernel" in result.stderr and "forward called" in result.stderr
+
+
 def test_the_json_of_a_function_case_validates(cli, schema, in_root):
     result = cli(str(EXAMPLES), "--format", "jsonl")
     for line in result.stdout.splitlines():
