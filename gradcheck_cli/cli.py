@@ -289,7 +289,7 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
                                    ("seed", seed)) if v is not None}
     if ctx.meta.get(SPEC_MODE_KEY):
         _refuse_expression_options(at_items, wrt, manual_items + hessian_items, variable_values,
-                                   function or function_args)
+                                   function, function_args)
         job_list = jobs_for(list(targets), {**overrides, "limits": limits})
     else:
         if len(targets) > 1:
@@ -312,9 +312,9 @@ def _default_format() -> str:
     return "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "table"
 
 
-def _refuse_expression_options(at_items, wrt, manual_items, variable_values, function) -> None:
+def _refuse_expression_options(at_items, wrt, manual_items, variable_values, function, function_args) -> None:
     given = [name for name, value in (("--at", at_items), ("--wrt", wrt), ("--manual", manual_items),
-                                      ("--function", function)) if value]
+                                      ("--function", function), ("--args", function_args)) if value]
     given += [f"--{n[len(VALUE_PREFIX):]}" for n, v in variable_values.items() if v is not None]
     if given:
         raise click.UsageError(f"{given[0]} applies to an expression; spec files give it in YAML")

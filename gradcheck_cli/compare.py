@@ -111,6 +111,8 @@ class Check:
 FUNCTION_VERDICTS = {
     "backward": "the function's backward disagrees with both the reference (symbolic) and its own finite "
                 "differences",
+    "backward, unconfirmed": "the function's backward disagrees with the reference (symbolic); finite differences "
+                             "of its forward could not be taken to confirm it",
     "forward": "the function's forward differs from the reference: its backward agrees with its own finite "
                "differences, not with the reference's gradient",
     "forward and backward": "the function's forward differs from the reference, and its backward disagrees "
@@ -155,7 +157,7 @@ def _function_verdict(row: GradientRow, tolerance: Tolerance) -> str | None:
     if not (backward or forward):
         return None
     if backward and not forward:
-        return "backward"
+        return "backward" if row.function_fd is not None else "backward, unconfirmed"
     if not backward:
         return "inconsistent"
     own = row.function_fd is None or tolerance.agree(row.function, row.function_fd, row.function_fd_error or 0.0)

@@ -128,6 +128,24 @@ def test_order_2_checks_the_double_backward_of_a_correct_function(cli_json, in_r
 # ---- what a wrong function is told ----
 
 
+@pytest.mark.parametrize("function, function_fd, verdict, disagrees", [
+    (1.0, 1.0, None, []),
+    (2.0, 1.0, "backward", ["function"]),
+    (2.0, None, "backward, unconfirmed", ["function"]),
+    (2.0, 2.0, "forward", ["function", "function_fd"]),
+    (2.0, 3.0, "forward and backward", ["function", "function_fd"]),
+    (1.0, 3.0, "inconsistent", ["function_fd"]),
+])
+def test_the_function_verdict_reads_its_two_columns_together(function, function_fd, verdict, disagrees):
+    from gradcheck_cli.compare import GradientRow, Tolerance, judge
+
+    row = judge(GradientRow(wrt="x", index=[], symbolic=1.0, autograd=1.0, finite_difference=1.0, fd_error=1e-12,
+                            function=function, function_fd=function_fd,
+                            function_fd_error=None if function_fd is None else 1e-12), Tolerance(1e-7, 1e-7))
+    assert (row.function_verdict, row.disagrees, row.status) == (verdict, disagrees, "fail" if verdict else "pass")
+    assert row.reference == 1.0  # the function's answers never vote
+
+
 def test_a_forward_that_differs_from_the_reference_is_reported_as_such(cli, cli_json, user_module):
     name = user_module("""
         def swish(x):
@@ -351,6 +369,8 @@ def test_options_of_a_function_are_refused_where_they_make_no_sense(cli, in_root
     assert "--args names the inputs of --function" in cli("x", "--x", "1", "--args", "x").stderr
     spec_mode = cli(str(EXAMPLES / "swish.yaml"), "--function", swish)
     assert spec_mode.exit_code == 2 and "--function applies to an expression" in spec_mode.stderr
+    spec_args = cli(str(EXAMPLES / "swish.yaml"), "--args", "x")
+    assert spec_args.exit_code == 2 and "--args applies to an expression" in spec_args.stderr
 
 
 # ---- importing is opt-in ----

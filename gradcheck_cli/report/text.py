@@ -90,5 +90,5 @@ def _disagreement(row: GradientRow) -> str:
 
 def _own_finite_differences(row: GradientRow) -> str:
     if row.function_fd is None:
-        return " (its finite differences could not be taken)"
+        return ""
     return f" (its finite differences: {row.function_fd:.10g} ± {row.function_fd_error:.1g})"
