@@ -6,6 +6,9 @@ From Python::
     from gradcheck_cli import check
     result = check("sin(x**2)", at={"x": 4}, manual={"x": "2*x*cos(x**2)"})
     result.status  # "pass"
+
+    # your own torch function (a callable, or "module:attr") against its reference formula
+    check("x*sigmoid(x)", at={"x": 0.5}, function=my_swish).status
 """
 
 from __future__ import annotations
@@ -14,8 +17,12 @@ __version__ = "0.1.0"
 
 
 def check(expr: str, at: dict, *, wrt=None, manual=None, expected=None, rtol=None, atol=None,
-          dtype: str = "float64", order: int = 1, name: str | None = None, explain: bool = False):
-    """Check the gradient of `expr` at the point `at`; returns a CaseResult."""
+          dtype: str = "float64", order: int = 1, name: str | None = None, function=None, args=None,
+          device: str = "cpu", explain: bool = False):
+    """Check the gradient of `expr` at the point `at`; returns a CaseResult.
+
+    With `function` (a callable taking and returning torch tensors, or "module:attr"), that function's
+    forward and backward are checked against `expr` as their reference."""
     from .case import error_result, run
     from .errors import GradcheckError
     from .spec import Spec
@@ -27,5 +34,6 @@ def check(expr: str, at: dict, *, wrt=None, manual=None, expected=None, rtol=Non
     except GradcheckError as error:
         return error_result(name or expr, error, expr=expr)
     spec = Spec(expr=expr, at=point, wrt=list(wrt) if wrt else None, manual=dict(manual or {}), expected=expected,
-                rtol=rtol, atol=atol, dtype=dtype, order=order, name=name, explain=explain)
+                rtol=rtol, atol=atol, dtype=dtype, order=order, name=name, function=function,
+                args=list(args) if args else None, device=device, explain=explain)
     return run(spec)

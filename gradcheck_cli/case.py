@@ -13,7 +13,7 @@ import re
 
 import numpy as np
 
-from .compare import DEFAULT_TOLERANCE, CaseResult, GradientRow, atol_note, judge, worst_status
+from .compare import DEFAULT_TOLERANCE, CaseResult, GradientRow, atol_note, case_status, judge, worst_status
 from .culprit import check_factor, manual_culprit, node_culprit
 from .engines.finite_diff import finite_differences
 from .engines.symbolic import jacobian_nodes
@@ -44,6 +44,7 @@ def run(spec: Spec) -> CaseResult:
         _check(spec, result)
     except GradcheckError as error:
         _record_error(result, spec.locate(error))
+        result.traceback = getattr(error, "trace", None)
     return result
 
 
@@ -90,10 +91,13 @@ def domain_probe(spec: Spec):
 
 
 def _check(spec: Spec, result: CaseResult) -> None:
+    if spec.function is not None:
+        _refuse_function_options(spec)
     expression = parse(spec.program, limits=spec.limits)
     point = _resolve_point(expression, spec.at)
     wrt = _resolve_wrt(expression, spec.wrt)
     result.wrt = wrt
+    function = _user_function(spec, expression) if spec.function is not None else None
     manuals = {name: _parse_manual(expression, name, text, wrt, spec) for name, text in spec.manual.items()
                if not _is_factor(name)}
     factors = {name: _parse_factor(expression, name, text, spec) for name, text in spec.manual.items()
@@ -138,7 +142,10 @@ def _check(spec: Spec, result: CaseResult) -> None:
     fd = _finite_differences(expression, plan, shapes, point, wrt, spec)
     answers["finite_difference"] = fd.gradients
     result.evaluations = {"finite_difference": fd.evaluations}
-    result.gradients = _rows(wrt, point, output_shape, answers, fd, spec)
+    own = _function_answers(function, spec, point, wrt, value, result) if function is not None else None
+    if own is not None and own.value is not None:
+        answers["function"], answers["function_fd"] = own.jacobian, own.finite.gradients
+    result.gradients = _rows(wrt, point, output_shape, answers, fd, spec, own.finite if own else None)
     if spec.dtype != "float64":
         values64 = plan.run({n: batched(v.astype(np.float64)) for n, v in point.items()})
         _add_precision_loss(result.gradients, {name: np.stack(
@@ -149,10 +156,11 @@ def _check(spec: Spec, result: CaseResult) -> None:
                           for name, text in spec.manual_hessian.items()}
         result.hessian, result.evaluations["hessian_finite_difference"] = hessian_rows(
             expression, rows[0], point, wrt, shapes, spec, manual_hessian)
+        if own is not None and own.hessian is not None:
+            _add_function_hessian(result.hessian, own, spec)
     _find_culprits(expression, manuals, factors, point, wrt, shapes, output_shape, spec, result)
-    result.notes = [n for n in (atol_note(result.gradients, spec.tolerance),) if n]
-    result.status = worst_status([row.status for row in result.gradients + result.hessian]
-                                 + [factor.status for factor in result.factors])
+    result.notes = [n for n in (atol_note(result.gradients, spec.tolerance),) if n] + result.notes
+    result.status = case_status(result)
 
 
 def _find_culprits(expression: Expression, manuals: dict[str, Expression], factors: dict[str, Expression],
@@ -166,7 +174,7 @@ def _find_culprits(expression: Expression, manuals: dict[str, Expression], facto
     for name, manual in manuals.items():
         if output_shape == () and point[name].size == 1 and any(r.wrt == name and "manual" in r.disagrees
                                                                  for r in failing):
-            result.culprits.append(manual_culprit(expression, manual, name, point, shapes, spec.tolerance))
+            result.culprits.append(manual_culprit(expression, manual, name, point, wrt, shapes, spec.tolerance))
     for engine in ("symbolic", "autograd"):
         if any(engine in row.disagrees and row.diagnosis != "precision artefact" for row in failing):
             result.culprits.append(node_culprit(expression, point, wrt, shapes, spec.tolerance, engine))
@@ -219,7 +227,7 @@ def _finite_differences(expression: Expression, plan: Plan, shapes: ShapeMap, po
     return finite_differences(plan, expression.output, point64, wrt, shapes, spec.method, spec.step)
 
 
-def _rows(wrt, point, output_shape, answers, fd, spec: Spec) -> list[GradientRow]:
+def _rows(wrt, point, output_shape, answers, fd, spec: Spec, function_fd=None) -> list[GradientRow]:
     rows = []
     for name in wrt:
         for out in np.ndindex(output_shape):
@@ -236,6 +244,8 @@ def _rows(wrt, point, output_shape, answers, fd, spec: Spec) -> list[GradientRow
                     left, right = float(fd.left[name][entry]), float(fd.right[name][entry])
                     if math.isfinite(left) and math.isfinite(right):
                         row.left, row.right = left, right
+                if "function_fd" in answers:
+                    _set_function_fd(row, row.function_fd, float(function_fd.errors[name][entry]))
                 rows.append(judge(row, spec.tolerance))
     return rows
 
@@ -256,6 +266,75 @@ def _add_precision_loss(rows: list[GradientRow], reference64: dict[str, np.ndarr
             small = all(abs(v - row.float64) <= FLOAT32_ROUNDING * max(abs(v), abs(row.float64))
                         for name, v in row.answers().items() if name in row.disagrees and name != "finite_difference")
             row.diagnosis = "precision artefact" if vanishes and small else "real"
+
+
+# ---- a user's own torch function ----
+
+
+def _refuse_function_options(spec: Spec) -> None:
+    if not spec.allow_import:
+        target = spec.function if isinstance(spec.function, str) else "a callable"
+        raise UsageError(f"--no-import: this case names a function to import ({target}); nothing was imported",
+                         origin=spec.origins.get("function"))
+    if spec.fast:
+        raise UsageError("--fast does not combine with a function: its gradient is checked entry by entry")
+    if spec.dtype != "float64":
+        raise UsageError("a function is checked in float64 (whether it works there is one of the checks); "
+                         "drop --dtype float32")
+
+
+def _user_function(spec: Spec, expression: Expression):
+    from .custom_function import resolve
+
+    with _at_function_key(spec):
+        return resolve(spec.function, spec.args, expression.variables)
+
+
+def _function_answers(function, spec: Spec, point, wrt, value, result: CaseResult):
+    """The function's gradient, its forward's finite differences and its checks; notes and details on `result`."""
+    from .custom_function import check, device_for
+
+    device, note = device_for(spec.device)
+    with _at_function_key(spec):
+        own = check(function, point, wrt, np.asarray(value, dtype=np.float64), spec.tolerance, device, spec.order)
+    result.function = {"target": function.label, "inputs": list(function.inputs), "device": device}
+    result.checks = own.checks
+    result.notes += [note] if note else []
+    if own.finite is not None:
+        result.evaluations["function_finite_difference"] = own.finite.evaluations
+    return own
+
+
+class _at_function_key:
+    """Point an error about the user's function at the spec file's `function:` key, where there is one."""
+
+    def __init__(self, spec: Spec):
+        self.origin = spec.origins.get("function")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if isinstance(error, GradcheckError) and error.origin is None and error.source is None:
+            error.origin = self.origin
+            error.context = None if self.origin else "--function"
+        return False
+
+
+def _set_function_fd(row: GradientRow, value: float, error: float) -> None:
+    """Finite differences of the function's forward, or none where no step gave a finite estimate."""
+    finite = math.isfinite(value)
+    row.function_fd, row.function_fd_error = (value, error) if finite else (None, None)
+
+
+def _add_function_hessian(rows: list[GradientRow], own, spec: Spec) -> None:
+    """The function's double backward and finite differences of its backward, judged beside the reference's."""
+    for row in rows:
+        (a, b), entry = row.wrt, tuple(row.index[0]) + tuple(row.index[1])
+        row.function = float(own.hessian[(a, b)][entry])
+        finite = own.hessian_finite[a]
+        _set_function_fd(row, float(finite.gradients[b][entry]), float(finite.errors[b][entry]))
+        judge(row, spec.tolerance)
 
 
 # ---- input validation ----

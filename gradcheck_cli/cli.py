@@ -19,7 +19,7 @@ import click
 from . import __version__
 from .errors import GradcheckError, UsageError
 from .limits import DEFAULT_LIMITS, Limits
-from .spec import DTYPES, FD_METHODS, Spec
+from .spec import DEVICES, DTYPES, FD_METHODS, Spec
 from .targets import is_spec_target
 
 FORMATS = ("table", "json", "jsonl", "github", "junit")  # report.FORMATS, without importing the reporters
@@ -38,6 +38,8 @@ Examples:
   gradcheck "z = w*x + b; p = sigmoid(z); -(y*log(p) + (1-y)*log(1-p))" \\
             --w 1 --b 0 --x 6.7 --y 0 --wrt w,b
   gradcheck "mean(x**2)" --x 1,2,3 --json | jq '.results[0].gradients'
+
+  gradcheck "x*sigmoid(x)" --x 0.5 --function examples.custom_ops.swish:Swish
 
   gradcheck expressions/                      # every *.yaml below, as a CI gate
   gradcheck expressions/ --format junit -o report.xml
@@ -235,6 +237,15 @@ class Tolerance(click.ParamType):
 @click.option("--explain", is_flag=True, help="After the table: the graph with values and local partials, "
               "and the chain rule through the named bindings.")
 @click.option("--depth", type=click.IntRange(1), metavar="N", help="Levels of the --explain tree (default 12).")
+@click.option("--function", "function", metavar="MODULE:ATTR",
+              help="Your torch function (e.g. a custom autograd.Function), checked against EXPRESSION as its "
+                   "reference; MODULE is imported from the current folder or PYTHONPATH (runs its code).")
+@click.option("--args", "function_args", metavar="NAMES",
+              help="The variables --function takes, in order, comma-separated (default: its parameter names).")
+@click.option("--device", type=click.Choice(DEVICES),
+              help="Where --function (or a spec's function) runs; cuda falls back to the CPU with a note.")
+@click.option("--no-import", is_flag=True,
+              help="Never import user code: a case naming a function is an error (for untrusted specs).")
 @click.option("--format", "output_format", type=click.Choice(FORMATS),
               help="Output format (default: table; github when GITHUB_ACTIONS=true).")
 @click.option("--json", "as_json", is_flag=True, help="Shorthand for --format json.")
@@ -261,7 +272,7 @@ class Tolerance(click.ParamType):
 @click.version_option(__version__, "-V", "--version", prog_name="gradcheck")
 @click.pass_context
 def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_items, rtol, atol, dtype, order,
-         hessian_items, method, step, fast, seed, explain, depth,
+         hessian_items, method, step, fast, seed, explain, depth, function, function_args, device, no_import,
          output_format, as_json, output_path, jobs, strict, exit_zero, quiet, verbose, all_elements, color,
          max_length, max_depth, max_nodes, max_elements, **variable_values) -> None:
     """Check the gradient of EXPRESSION (symbolic, finite differences, autograd and your own formula),
@@ -277,19 +288,22 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
     overrides = {k: v for k, v in (("rtol", rtol), ("atol", atol), ("dtype", dtype),
                                    ("order", int(order) if order else None), ("fast", fast or None),
                                    ("method", method), ("step", step), ("explain", explain or None),
+                                   ("device", device), ("allow_import", False if no_import else None),
                                    ("seed", seed)) if v is not None}
     if depth is not None and not explain and not ctx.meta.get(SPEC_MODE_KEY):
         raise click.UsageError("--depth limits the --explain tree; add --explain")
     if ctx.meta.get(SPEC_MODE_KEY):
-        _refuse_expression_options(at_items, wrt, manual_items + hessian_items, variable_values)
+        _refuse_expression_options(at_items, wrt, manual_items + hessian_items, variable_values,
+                                   function, function_args)
         job_list = jobs_for(list(targets), {**overrides, "limits": limits})
     else:
         if len(targets) > 1:
             raise click.UsageError(f"expected one expression, got {len(targets)} arguments "
                                    f"(quote the expression, or name spec files ending in .yaml)")
         spec = Spec(expr=targets[0].strip(), at=_point(ctx, at_items, variable_values, limits),
-                    wrt=_wrt(wrt), manual=_unique_pairs(manual_items, "--manual", "NAME=FORMULA"),
+                    wrt=_names_option(wrt, "--wrt"), manual=_unique_pairs(manual_items, "--manual", "NAME=FORMULA"),
                     manual_hessian=_unique_pairs(hessian_items, "--manual-hessian", "NAME[,NAME2]=FORMULA"),
+                    function=_function_target(function, function_args), args=_names_option(function_args, "--args"),
                     limits=limits, **overrides)
         job_list = [Job(spec=spec)]
     output_format = "json" if as_json else (output_format or _default_format())
@@ -303,8 +317,9 @@ def _default_format() -> str:
     return "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "table"
 
 
-def _refuse_expression_options(at_items, wrt, manual_items, variable_values) -> None:
-    given = [name for name, value in (("--at", at_items), ("--wrt", wrt), ("--manual", manual_items)) if value]
+def _refuse_expression_options(at_items, wrt, manual_items, variable_values, function, function_args) -> None:
+    given = [name for name, value in (("--at", at_items), ("--wrt", wrt), ("--manual", manual_items),
+                                      ("--function", function), ("--args", function_args)) if value]
     given += [f"--{n[len(VALUE_PREFIX):]}" for n, v in variable_values.items() if v is not None]
     if given:
         raise click.UsageError(f"{given[0]} applies to an expression; spec files give it in YAML")
@@ -328,6 +343,8 @@ def execute(jobs, output_format: str, options: dict, defaults: Spec) -> int:
         if streams and not (settings["single"] and result.status == "error" and terminal is REPORTERS["table"]):
             _echo(terminal.render_case(result, settings))
     if settings["single"] and results[0].status == "error" and terminal is REPORTERS["table"]:
+        if options.get("verbose") and results[0].traceback:
+            click.echo(results[0].traceback, err=True, nl=False)
         click.echo(results[0].rendered_error, err=True)
     elif terminal is REPORTERS["table"]:
         _echo(terminal.render_summary(results, settings))
@@ -407,13 +424,19 @@ def _point(ctx: click.Context, at_items, variable_values: dict, limits: Limits) 
     return point
 
 
-def _wrt(text: str | None) -> list[str] | None:
+def _names_option(text: str | None, option: str) -> list[str] | None:
     if text is None:
         return None
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
-        raise click.BadParameter("expected one or more variable names, comma-separated", param_hint="'--wrt'")
+        raise click.BadParameter("expected one or more variable names, comma-separated", param_hint=f"'{option}'")
     return names
+
+
+def _function_target(function: str | None, function_args: str | None) -> str | None:
+    if function_args is not None and function is None:
+        raise click.UsageError("--args names the inputs of --function; give --function MODULE:ATTR too")
+    return function.strip() if function is not None else None
 
 
 def _unique_pairs(items, option: str, form: str) -> dict[str, str]:

@@ -5,6 +5,11 @@ the reference is the first of them, in that order of trust, that agrees with
 at least one other.  Anyone who disagrees with the reference is named, and
 so are the user's own answers (a manual formula, an expected value) when
 they disagree with it.  With no two engines in agreement, all are named.
+
+A user's own torch function (`function:`) brings two more answers that are
+judged, never vote: its autograd gradient (`function`) and finite differences
+of its own forward (`function_fd`).  Between them they say whether its
+backward or its forward is the one that differs from the reference.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass, field
 
 ENGINES = ("symbolic", "autograd", "finite_difference")
 USER_ANSWERS = ("manual", "expected")
+FUNCTION_ANSWERS = ("function", "function_fd")  # a user's torch function: its backward, its forward's FD
 STATUS_ORDER = ("pass", "undefined", "inconclusive", "fail", "error")
 
 
@@ -51,6 +57,10 @@ class GradientRow:
     fd_evaluations: int | None = None  # function evaluations this entry's finite difference cost
     autograd: float | None = None
     expected: float | None = None
+    function: float | None = None  # the user's function's autograd gradient
+    function_fd: float | None = None  # finite differences of the user's function's forward
+    function_fd_error: float | None = None
+    function_verdict: str | None = None  # which part of the function is wrong: a FUNCTION_VERDICTS key
     reference: float | None = None
     abs_error: float | None = None
     rel_error: float | None = None
@@ -60,7 +70,7 @@ class GradientRow:
 
     def answers(self) -> dict[str, float]:
         """Every answer present, by engine name."""
-        names = ENGINES + USER_ANSWERS
+        names = ENGINES + USER_ANSWERS + FUNCTION_ANSWERS
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
 
@@ -88,6 +98,32 @@ class CaseResult:
     factors: list = field(default_factory=list)  # culprit.ManualFactor: manual dA/dB factors, checked
     culprits: list = field(default_factory=list)  # culprit.Culprit: where the disagreements come from
     explanation: object | None = None  # explain.Explanation, with --explain
+    traceback: str | None = None  # of an error raised by the user's own code, shown with -v
+    function: dict | None = None  # the user's torch function checked: target, inputs, device
+    checks: list[Check] = field(default_factory=list)  # case-level checks of that function
+
+
+@dataclass
+class Check:
+    """A case-level finding about a user's function: forward value, float64 support, hygiene."""
+
+    name: str
+    status: str  # pass, fail or skipped
+    message: str
+
+
+FUNCTION_VERDICTS = {
+    "backward": "the function's backward disagrees with both the reference (symbolic) and its own finite "
+                "differences",
+    "backward, unconfirmed": "the function's backward disagrees with the reference (symbolic); finite differences "
+                             "of its forward could not be taken to confirm it",
+    "forward": "the function's forward differs from the reference: its backward agrees with its own finite "
+               "differences, not with the reference's gradient",
+    "forward and backward": "the function's forward differs from the reference, and its backward disagrees "
+                            "with its own finite differences too",
+    "inconsistent": "the function's backward matches the reference but not its own finite differences: its "
+                    "forward differs from the reference near this point",
+}
 
 
 def judge(row: GradientRow, tolerance: Tolerance) -> GradientRow:
@@ -99,7 +135,7 @@ def judge(row: GradientRow, tolerance: Tolerance) -> GradientRow:
         row.finite_difference = (row.left + row.right) / 2
         row.fd_error = abs(row.left - row.right) / 2 + tolerance.rtol * abs(row.finite_difference)
     answers = {n: v for n, v in row.answers().items() if math.isfinite(v)}
-    widen = {"finite_difference": row.fd_error or 0.0}
+    widen = {"finite_difference": row.fd_error or 0.0, "function_fd": row.function_fd_error or 0.0}
 
     def agree(a: str, b: str) -> bool:
         return tolerance.agree(answers[a], answers[b], widen.get(a, 0.0) + widen.get(b, 0.0))
@@ -115,7 +151,21 @@ def judge(row: GradientRow, tolerance: Tolerance) -> GradientRow:
     row.reference = answers.get(reference) if reference else None
     _fill_errors(row, answers)
     row.status = "fail" if row.disagrees else ("inconclusive" if _unrefereed(row, tolerance) else "pass")
+    row.function_verdict = _function_verdict(row, tolerance)
     return row
+
+
+def _function_verdict(row: GradientRow, tolerance: Tolerance) -> str | None:
+    """Which part of a user's function differs from the reference: its backward, its forward, or both."""
+    backward, forward = "function" in row.disagrees, "function_fd" in row.disagrees
+    if not (backward or forward):
+        return None
+    if backward and not forward:
+        return "backward" if row.function_fd is not None else "backward, unconfirmed"
+    if not backward:
+        return "inconsistent"
+    own = row.function_fd is None or tolerance.agree(row.function, row.function_fd, row.function_fd_error or 0.0)
+    return "forward" if own else "forward and backward"
 
 
 def _unrefereed(row: GradientRow, tolerance: Tolerance) -> bool:
@@ -140,6 +190,13 @@ def _fill_errors(row: GradientRow, answers: dict[str, float]) -> None:
 
 def worst_status(statuses) -> str:
     return max(statuses, key=STATUS_ORDER.index, default="pass")
+
+
+def case_status(result: CaseResult) -> str:
+    """The worst verdict of the case's entries, its function's checks and its manual chain factors."""
+    checks = ["fail" if c.status == "fail" else "pass" for c in result.checks]
+    return worst_status([row.status for row in result.gradients + result.hessian] + checks
+                        + [factor.status for factor in result.factors])
 
 
 def atol_note(rows: list[GradientRow], tolerance: Tolerance) -> str | None:

@@ -83,12 +83,12 @@ class _Route:
 class ManualAnalysis:
     """Evaluates the chain rule's factors and a manual formula at the point and at points nearby."""
 
-    def __init__(self, expression: Expression, point: dict[str, np.ndarray], shapes: ShapeMap,
+    def __init__(self, expression: Expression, point: dict[str, np.ndarray], moved: list[str], shapes: ShapeMap,
                  extra: list[Node], seed: int = 0):
         self.expression = expression
         self.stations: Stations = stations_of(expression, shapes)
         self.plan = Plan([expression.output, *self.stations.factor_nodes(), *extra], shapes)
-        points = _nearby(point, self.plan, expression.output, seed)
+        points = _nearby(point, moved, self.plan, seed)
         self.count = len(next(iter(points.values())))
         self.values = self.plan.run(points)
 
@@ -111,15 +111,19 @@ class ManualAnalysis:
                    if node.id in self.stations.labels)
 
 
-def _nearby(point: dict[str, np.ndarray], plan: Plan, output: Node, seed: int) -> dict[str, np.ndarray]:
-    """The point and NEARBY_POINTS perturbations of it where the output is finite, stacked on the batch axis."""
+def _nearby(point: dict[str, np.ndarray], moved: list[str], plan: Plan, seed: int) -> dict[str, np.ndarray]:
+    """The point and NEARBY_POINTS perturbations of it where every value is finite, stacked on the batch axis.
+
+    Only the differentiated variables move: the others are data (a label y = 0), which a hand-derived
+    gradient may rightly take as given.
+    """
     rng = np.random.default_rng(seed)
     draws = [point]
     for _ in range(NEARBY_POINTS * 4):
         if len(draws) > NEARBY_POINTS:
             break
         candidate = {n: v * (1 + 0.05 * rng.standard_normal(v.shape)) + 0.05 * rng.standard_normal(v.shape)
-                     for n, v in point.items()}
+                     if n in moved else v for n, v in point.items()}
         values = plan.run({n: batched(v) for n, v in candidate.items()})
         if all(np.all(np.isfinite(v)) for v in values):
             draws.append(candidate)
@@ -132,11 +136,11 @@ def _same(a: np.ndarray, b: np.ndarray, tolerance: Tolerance) -> bool:
 
 
 def manual_culprit(expression: Expression, manual: Expression, variable: str, point: dict[str, np.ndarray],
-                   shapes: ShapeMap, tolerance: Tolerance) -> Culprit:
+                   wrt: list[str], shapes: ShapeMap, tolerance: Tolerance) -> Culprit:
     """Why the manual formula for a scalar variable of a scalar expression differs from the chain rule."""
     factors = _product_factors(manual.output)
     gradient = gradient_nodes(expression.output, [variable], shapes)[variable]
-    analysis = ManualAnalysis(expression, point, shapes, [manual.output, gradient, *factors])
+    analysis = ManualAnalysis(expression, point, wrt, shapes, [manual.output, gradient, *factors])
     mine, truth = analysis.of(manual.output), analysis.of(gradient)
     routes = analysis.routes(variable) if analysis.scalar_stations() else []
     routes = routes if len(routes) < MAX_ROUTES else []  # shares of a partial list of paths explain nothing

@@ -141,3 +141,16 @@ class SpecError(GradcheckError):
     """A spec file that cannot be read or does not follow the spec format."""
 
     kind = "spec"
+
+
+class UserCodeError(GradcheckError):
+    """The user's own callable (`function:`) could not be imported, called or differentiated.
+
+    The message is one line; the traceback is kept for -v.
+    """
+
+    kind = "function"
+
+    def __init__(self, message: str, trace: str | None = None):
+        super().__init__(message)
+        self.trace = trace

@@ -9,7 +9,7 @@ map from its texts back to where they were written, so that an error in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from .compare import DEFAULT_TOLERANCE, Tolerance
 from .errors import GradcheckError, Origin, Span
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 DTYPES = ("float64", "float32")
+DEVICES = ("cpu", "cuda")  # where a user's function runs
 FD_METHODS = ("auto", "complex", "richardson", "central")  # how finite differences are computed
 BINDING_SEPARATOR = "; "
 
@@ -41,6 +42,10 @@ class Spec:
     fast: bool = False  # random projections uᵀJv instead of every entry
     seed: int | None = None  # of the projections; None: a fresh one, printed
     explain: bool = False  # the graph, local partials and chain rule, after the table
+    function: str | Callable | None = None  # a user's torch function ("module:attr") checked against expr
+    args: list[str] | None = None  # the function's inputs in order; None: read from its parameters
+    device: str = "cpu"  # where the function runs
+    allow_import: bool = True  # False (--no-import): a case naming a function is refused before importing
     name: str | None = None
     file: str | None = None
     line: int | None = None

@@ -17,14 +17,14 @@ import yaml
 
 from .errors import GradcheckError, Origin, SpecError
 from .ops import CONSTANTS, FUNCTIONS
-from .spec import DTYPES, FD_METHODS, Spec
+from .spec import DEVICES, DTYPES, FD_METHODS, Spec
 from .values import coerce_value, parse_scalar
 
 MAX_FILE_BYTES = 256 * 1024
 MAX_DEPTH = 16  # root, cases, a case, at, then nested lists for tensors
 MAX_SAMPLES = 10_000
 CASE_KEYS = ("name", "expr", "where", "at", "wrt", "manual", "manual_hessian", "expect", "tolerance", "dtype",
-             "order", "method", "step", "fast", "seed", "sample", "explain")
+             "order", "method", "step", "fast", "seed", "sample", "explain", "function", "args", "device")
 FILE_KEYS = CASE_KEYS + ("cases",)
 STANDARD_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map")}
 NAME = r"[A-Za-z_][A-Za-z_0-9]*"
@@ -282,6 +282,15 @@ def _case(reader: _Reader, fields: dict, prefix: str) -> Spec:
         spec.order = int(reader.number(fields["order"], prefix + "order"))
         if spec.order not in (1, 2):
             raise reader.fail(fields["order"], prefix + "order", "expected 1 or 2")
+    if "function" in fields:
+        spec.function = reader.text(fields["function"], prefix + "function").strip()
+        origins["function"] = reader.origin(fields["function"], prefix + "function")
+    if "args" in fields:
+        spec.args = _names(reader, fields["args"], prefix + "args")
+    if "device" in fields:
+        spec.device = reader.text(fields["device"], prefix + "device")
+        if spec.device not in DEVICES:
+            raise reader.fail(fields["device"], prefix + "device", f"expected one of {', '.join(DEVICES)}")
     if "dtype" in fields:
         spec.dtype = reader.text(fields["dtype"], prefix + "dtype")
         if spec.dtype not in DTYPES:
@@ -318,7 +327,8 @@ def _merge(base: Spec, case: Spec, case_fields: dict) -> Spec:
     merged = replace(base, at={**base.at, **case.at}, manual={**base.manual, **case.manual},
                      manual_hessian={**base.manual_hessian, **case.manual_hessian},
                      expected=expected, origins={**base.origins, **case.origins})
-    for name in ("expr", "wrt", "dtype", "order", "method", "step", "fast", "seed", "explain"):
+    for name in ("expr", "wrt", "dtype", "order", "method", "step", "fast", "seed", "explain", "function", "args",
+                 "device"):
         if name in case_fields:
             setattr(merged, name, getattr(case, name))
     if "where" in case_fields:

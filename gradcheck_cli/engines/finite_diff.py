@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -104,10 +105,36 @@ def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], w
             value, error = np.where(better, refined, value), np.where(better, refined_error, error)
             methods[better] = "richardson"
             methods[better & np.isfinite(one_sided[0]) & ~np.isfinite(refined)] = "one-sided"
-        shape = output_shape + x.shape
-        for store, array in ((result.gradients, value), (result.errors, error), (result.methods, methods),
-                             (result.costs, costs), (result.left, one_sided[0]), (result.right, one_sided[1])):
-            store[name] = array.T.reshape(shape)
+        _store(result, name, output_shape + x.shape, value, error, methods, costs, one_sided)
+    return result
+
+
+def _store(result: FiniteDifferences, name: str, shape: tuple, value, error, methods, costs, one_sided) -> None:
+    """One variable's (elements, outputs) arrays, shaped output shape + variable shape."""
+    for store, array in ((result.gradients, value), (result.errors, error), (result.methods, methods),
+                         (result.costs, costs), (result.left, one_sided[0]), (result.right, one_sided[1])):
+        store[name] = array.T.reshape(shape)
+
+
+def finite_differences_of_function(evaluate: Callable[[dict[str, np.ndarray]], np.ndarray],
+                                   point: dict[str, np.ndarray], wrt: list[str],
+                                   output_shape: tuple) -> FiniteDifferences:
+    """The Jacobian of a black box by Richardson, with error bars from its measured noise.
+
+    `evaluate` maps batched inputs (name -> (B,) + shape) to outputs (B, output elements).  Nothing is
+    known of its inside: no complex step (it may not take complex numbers) and no kink detection.
+    """
+    base = {name: np.asarray(value, dtype=np.float64) for name, value in point.items()}
+    f0 = evaluate({name: value[None] for name, value in base.items()})[0]
+    noise = np.maximum(EPS * np.abs(f0), _noise_level(evaluate(_noise_points(base, wrt, NOISE_STEP))))
+    result = FiniteDifferences({}, {}, NOISE_POINTS + 1)
+    for name in wrt:
+        shifts = CallShifts(evaluate, base, name, f0)
+        value, error, per_element, one_sided = _refine(shifts, base[name].size, noise)
+        result.evaluations += int(per_element.sum())
+        methods = np.full(value.shape, "richardson", dtype=object)
+        _store(result, name, output_shape + base[name].shape, value, error, methods,
+               np.broadcast_to(per_element[:, None], value.shape), one_sided)
     return result
 
 
@@ -315,25 +342,34 @@ def _measured_noise(plan: Plan, output: Node, point: dict, wrt: list[str], held:
     """
     base_values = plan.run({n: batched(np.asarray(v, dtype=np.float64)) for n, v in point.items()}, held=held)
     for floor in (NOISE_STEP, 0.0):  # the smaller spacing when the first one crosses a kink
-        rng = np.random.default_rng(0)
-        offsets = np.arange(NOISE_POINTS) - NOISE_POINTS // 2
-        inputs = {}
-        for name, value in point.items():
-            x = np.asarray(value, dtype=np.float64)
-            if name in wrt:
-                delta = np.maximum(floor, 256 * np.spacing(np.abs(x))) * rng.choice([-1.0, 1.0], size=x.shape)
-                inputs[name] = x[None] + offsets.reshape((-1,) + (1,) * x.ndim) * delta[None]
-            else:
-                inputs[name] = x[None]
-        values = plan.run(inputs, held=held)
+        values = plan.run(_noise_points(point, wrt, floor), held=held)
         crossed, at_kink = kink_changes(plan, base_values, values, NOISE_POINTS)
         if not (crossed | at_kink).any():
             break
     else:
         return np.zeros(np.size(plan.value(base_values, output)[0]))  # no kink-free spacing: use the floor
+    f = plan.value(values, output)
+    return _noise_level(np.broadcast_to(f, (NOISE_POINTS,) + f.shape[1:]).reshape(NOISE_POINTS, -1))
+
+
+def _noise_points(point: dict, wrt: list[str], floor: float) -> dict[str, np.ndarray]:
+    """NOISE_POINTS inputs a few hundred ulps apart along a random ±1 direction of the `wrt` variables."""
+    rng = np.random.default_rng(0)
+    offsets = np.arange(NOISE_POINTS) - NOISE_POINTS // 2
+    inputs = {}
+    for name, value in point.items():
+        x = np.asarray(value, dtype=np.float64)
+        if name in wrt:
+            delta = np.maximum(floor, 256 * np.spacing(np.abs(x))) * rng.choice([-1.0, 1.0], size=x.shape)
+            inputs[name] = x[None] + offsets.reshape((-1,) + (1,) * x.ndim) * delta[None]
+        else:
+            inputs[name] = x[None]
+    return inputs
+
+
+def _noise_level(f: np.ndarray) -> np.ndarray:
+    """Noise of each output element from its values at the noise points, (NOISE_POINTS, outputs)."""
     with np.errstate(all="ignore"):
-        f = plan.value(values, output)
-        f = np.broadcast_to(f, offsets.shape + f.shape[1:]).reshape(NOISE_POINTS, -1)
         levels = []
         differences = f
         for k in range(1, NOISE_POINTS):
@@ -434,9 +470,7 @@ class Shifts(_Richardson):
         return 1 if self.diagonal is not None else self.x.size
 
     def steps(self, elements: np.ndarray, factor: float) -> np.ndarray:
-        x = self.x.ravel()[elements, None]
-        levels = BASE_STEP * np.maximum(1.0, np.abs(x)) * factor * 0.5 ** np.arange(LEVELS)
-        return (x + levels) - x  # steps the floating-point grid can represent exactly
+        return _element_steps(self.x, elements, factor)
 
     def base_output(self) -> np.ndarray:
         return self.plan.value(self.base_values, self.output).reshape(-1)
@@ -463,6 +497,45 @@ class Shifts(_Richardson):
         crossed, at_kink = kink_changes(self.plan, self.base_values, all_values, shifts.size)
         crossed, at_kink = crossed.reshape(m, 2, LEVELS), at_kink.reshape(m, 2, LEVELS)
         return values[:, 0], values[:, 1], crossed[:, 0], crossed[:, 1], at_kink.any(axis=1)
+
+
+def _element_steps(x: np.ndarray, elements: np.ndarray, factor: float) -> np.ndarray:
+    """(elements, LEVELS) steps of the base step times `factor`, halved per level, exact on x's grid."""
+    x = x.ravel()[elements, None]
+    levels = BASE_STEP * np.maximum(1.0, np.abs(x)) * factor * 0.5 ** np.arange(LEVELS)
+    return (x + levels) - x  # steps the floating-point grid can represent exactly
+
+
+@dataclass
+class CallShifts(_Richardson):
+    """Evaluations of a black-box function at points shifted along one variable's elements."""
+
+    function: Callable[[dict[str, np.ndarray]], np.ndarray]  # batched inputs -> (B, outputs)
+    base: dict[str, np.ndarray]
+    name: str
+    f0: np.ndarray  # the function at the point, flattened
+
+    @property
+    def row_size(self) -> int:
+        return self.base[self.name].size
+
+    def steps(self, elements: np.ndarray, factor: float) -> np.ndarray:
+        return _element_steps(self.base[self.name], elements, factor)
+
+    def base_output(self) -> np.ndarray:
+        return self.f0
+
+    def evaluate(self, elements: np.ndarray, levels: np.ndarray):
+        m, x = elements.size, self.base[self.name]
+        shifts = np.concatenate([levels, -levels], axis=1).ravel()
+        rows = np.repeat(elements, 2 * LEVELS)
+        perturbed = np.broadcast_to(x.ravel(), (shifts.size, x.size)).copy()
+        perturbed[np.arange(shifts.size), rows] += shifts
+        inputs = {n: v[None] for n, v in self.base.items()}
+        inputs[self.name] = perturbed.reshape((shifts.size,) + x.shape)
+        values = self.function(inputs).reshape(m, 2, LEVELS, -1)
+        none = np.zeros((m, LEVELS), dtype=bool)  # a black box shows no kinks
+        return values[:, 0], values[:, 1], none, none, none
 
 
 @dataclass

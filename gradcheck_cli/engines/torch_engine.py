@@ -21,7 +21,7 @@ def autograd_gradients(output: Node, point: dict[str, np.ndarray], wrt: list[str
     import torch
 
     result, targets = _build(torch, output, point, wrt, dtype)
-    rows = [_gradients(torch, element, targets, point, wrt) for element in result.reshape(-1)]
+    rows = [element_gradients(torch, element, targets, point, wrt) for element in result.reshape(-1)]
     gradients = {name: np.stack([row[i] for row in rows]).reshape(result.shape + np.shape(point[name]))
                  for i, name in enumerate(wrt)}
     return result.detach().numpy(force=True).astype(np.float64), gradients
@@ -41,7 +41,7 @@ def autograd_hessian(output: Node, point: dict[str, np.ndarray], wrt: list[str],
         if first is None:  # f does not depend on a at all
             rows = [[np.zeros(np.shape(point[b])) for b in wrt] for _ in range(int(np.prod(shape_a)))]
         else:
-            rows = [_gradients(torch, e, targets, point, wrt) for e in first.reshape(-1)]
+            rows = [element_gradients(torch, e, targets, point, wrt) for e in first.reshape(-1)]
         for j, b in enumerate(wrt):
             hessian[(a, b)] = np.stack([row[j] for row in rows]).reshape(shape_a + np.shape(point[b]))
     return hessian
@@ -65,7 +65,7 @@ def _build(torch, output: Node, point, wrt, dtype: str):
     return values[output.id], [leaves[name] for name in wrt]
 
 
-def _gradients(torch, scalar, targets, point, wrt) -> list[np.ndarray]:
+def element_gradients(torch, scalar, targets, point, wrt) -> list[np.ndarray]:
     """The gradient of one output element with respect to each target (zeros where unused)."""
     if not scalar.requires_grad:
         return [np.zeros(np.shape(point[name])) for name in wrt]

@@ -17,6 +17,7 @@ SETTINGS = ("dtype", "rtol", "atol", "limits")  # what the run checked with, not
 ROW_FIELDS = ("wrt", "index", "output_index", "projection", "symbolic", "manual", "finite_difference", "fd_error",
               "fd_method", "fd_evaluations",
               "left", "right", "autograd", "expected", "float64", "precision_loss", "diagnosis",
+              "function", "function_fd", "function_fd_error", "function_verdict",
               "abs_error", "rel_error", "status", "disagrees", "culprit")
 
 
@@ -61,6 +62,8 @@ def result_dict(result: CaseResult) -> dict:
                                                              "atol": result.tolerance.atol},
         "evaluations": result.evaluations,
         "notes": result.notes,
+        "function": result.function,
+        "checks": [{"name": c.name, "status": c.status, "message": c.message} for c in result.checks],
         "culprits": [_plain(c) for c in result.culprits],
         "factors": [_finite(_plain(f)) for f in result.factors],
         "graph": _graph(result.explanation),

@@ -21,9 +21,12 @@ from .explanation import print_culprits, print_explanation, print_factors
 from .text import derivative_label, element_label, engine_name, failure_sentence
 
 MAX_ROWS = 20  # rows shown per case; failing rows first
+FUNCTION_DIGITS = 10  # significant digits when a user's function adds its two columns
 STATUS_STYLE = {"pass": "green", "fail": "bold red", "error": "bold red", "inconclusive": "yellow",
                 "undefined": "yellow"}
 STATUS_MARK = {"pass": "✓", "fail": "✗", "error": "✗", "inconclusive": "?", "undefined": "~"}
+CHECK_MARK = {"pass": "✓", "fail": "✗", "skipped": "-"}
+CHECK_STYLE = {"pass": "green", "fail": "bold red", "skipped": "dim"}
 
 
 def render(results: list[CaseResult], settings: dict) -> str:
@@ -39,6 +42,8 @@ def render_case(result: CaseResult, settings: dict) -> str:
         console.print(Text.assemble((f"{STATUS_MARK['pass']} ", "green"), result.name, _where(result),
                                     (f"  {len(result.gradients)} element(s), {_largest_error(result)}", "dim")))
     else:
+        if settings.get("verbose") and result.traceback:
+            console.print(result.traceback, markup=False, highlight=False, end="")
         _print_case(console, result, settings.get("all_elements", False), settings.get("depth"))
     return console.file.getvalue()
 
@@ -86,6 +91,7 @@ def _print_case(console: Console, result: CaseResult, everything: bool = False, 
         print_factors(console, result.factors, result.dtype)
     for name, formula in result.formulas.items():
         console.print(Text.assemble(f"d/d{name} = ", (formula, "cyan")), overflow="fold")
+    _print_function_checks(console, result)
     if result.explanation is not None:
         print_explanation(console, result.explanation, result.dtype, depth)
     if result.status != "pass":
@@ -94,6 +100,17 @@ def _print_case(console: Console, result: CaseResult, everything: bool = False, 
     for note in result.notes:
         console.print(f"note: {note}", style="yellow", markup=False)
     console.print()
+
+
+def _print_function_checks(console: Console, result: CaseResult) -> None:
+    if result.function is None:
+        return
+    function = result.function
+    console.print(f"function {function['target']}({', '.join(function['inputs'])}) on {function['device']}:",
+                  markup=False)
+    for check in result.checks:
+        mark = CHECK_MARK[check.status]
+        console.print(Text.assemble((f"  {mark} {check.name}: ", CHECK_STYLE[check.status]), check.message))
 
 
 def _where(result: CaseResult) -> str:
@@ -105,7 +122,9 @@ def _table(result: CaseResult, rows: list[GradientRow], title: str | None = None
     has_expected = any(r.expected is not None for r in rows)
     has_output = any(r.output_index for r in rows)
     table = Table(show_edge=True, header_style="bold", title=title)
+    has_function = any(r.function is not None for r in rows)
     columns = (["output"] if has_output else []) + ["wrt", "symbolic"] + (["manual"] if has_manual else []) + ["finite difference ± error", "autograd"]
+    columns += ["function backward", "function fd ± error"] if has_function else []
     has_float64 = any(r.float64 is not None for r in rows)
     columns += (["expected"] if has_expected else []) + (["float64", "precision loss"] if has_float64 else [])
     columns += ["rel error", "verdict"]
@@ -113,10 +132,14 @@ def _table(result: CaseResult, rows: list[GradientRow], title: str | None = None
         table.add_column(column, justify="left" if column in ("output", "wrt", "verdict") else "right")
     for row in _rows_to_show(rows, everything):
         cells = [f"f[{', '.join(map(str, row.output_index))}]"] if has_output else []
-        cells += [element_label(row), _number(row.symbolic, result.dtype)]
+        digits = FUNCTION_DIGITS if has_function else None  # two more columns to fit
+        cells += [element_label(row), _number(row.symbolic, result.dtype, digits)]
         if has_manual:
-            cells.append(_number(row.manual, result.dtype))
-        cells += [_fd_cell(row), _number(row.autograd, result.dtype)]
+            cells.append(_number(row.manual, result.dtype, digits))
+        cells += [_fd_cell(row, digits), _number(row.autograd, result.dtype, digits)]
+        if has_function:
+            cells += [_number(row.function, "float64", digits),
+                      _with_error(row.function_fd, row.function_fd_error, digits)]
         if has_expected:
             cells.append(_number(row.expected, "float64"))
         if has_float64:
@@ -129,12 +152,16 @@ def _table(result: CaseResult, rows: list[GradientRow], title: str | None = None
     return table
 
 
-def _fd_cell(row: GradientRow) -> str:
+def _fd_cell(row: GradientRow, digits: int | None = None) -> str:
     if row.status == "undefined" or (row.left is not None and row.finite_difference is None):
         return f"left {row.left:.6g} | right {row.right:.6g}"
-    if row.finite_difference is None:
+    return _with_error(row.finite_difference, row.fd_error, digits)
+
+
+def _with_error(value: float | None, error: float | None, digits: int | None = None) -> str:
+    if value is None:
         return "—"
-    return f"{_number(row.finite_difference, 'float64', 13)} ± {_error(row.fd_error)}"
+    return f"{_number(value, 'float64', digits or 13)} ± {_error(error)}"
 
 
 def _rows_to_show(rows: list[GradientRow], everything: bool) -> list[GradientRow]:

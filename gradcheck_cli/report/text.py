@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from ..compare import CaseResult, GradientRow
+from ..compare import FUNCTION_VERDICTS, CaseResult, GradientRow
 
 SHOWN_ROWS = 3
+ENGINE_NAMES = {"function": "function backward", "function_fd": "function fd"}
 
 
 def engine_name(name: str) -> str:
-    return name.replace("_", " ")
+    return ENGINE_NAMES.get(name, name.replace("_", " "))
 
 
 def _indexed(name: str, index: list) -> str:
@@ -41,10 +42,11 @@ def failure_sentence(result: CaseResult) -> str:
         return (result.error or {}).get("message", "error")
     rows = [r for r in result.gradients + result.hessian if r.status not in ("pass", "undefined")] or \
         [r for r in result.gradients + result.hessian if r.status != "pass"]
-    if not rows:
-        factors = [c.message for c in result.culprits if c.kind == "manual-factor"]
-        return "; ".join(factors) if factors else f"{result.name}: {result.status}"
-    parts = [_row_sentence(r) for r in rows[:SHOWN_ROWS]]
+    checks = [f"{c.name}: {c.message}" for c in result.checks if c.status == "fail"]
+    checks += [c.message for c in result.culprits if c.kind == "manual-factor"]
+    if not rows and not checks:
+        return f"{result.name}: {result.status}"
+    parts = checks + [_row_sentence(r) for r in rows[:SHOWN_ROWS]]
     more = f"; and {len(rows) - SHOWN_ROWS} more element(s)" if len(rows) > SHOWN_ROWS else ""
     return "; ".join(parts) + more
 
@@ -74,8 +76,20 @@ def _disagreement(row: GradientRow) -> str:
     reference = "no two engines agree" if row.reference is None else f"reference {row.reference:.10g}"
     verb = "disagrees" if len(row.disagrees) == 1 else "disagree"
     sentence = f"{who} {verb} on {derivative_label(row)}: {values} vs {reference}"
+    if row.function_verdict is not None:
+        verdict = FUNCTION_VERDICTS[row.function_verdict]
+        if isinstance(row.wrt, list):  # a Hessian entry: the double backward against FD of the backward
+            verdict = verdict.replace("backward", "double backward").replace(
+                "its own finite differences", "finite differences of its backward")
+        sentence += f" — {verdict}{_own_finite_differences(row)}"
     if row.diagnosis == "precision artefact":
         sentence += f" — a precision artefact: in float64 the gradient is {row.float64:.10g}, as finite differences say"
     elif row.diagnosis == "real":
         sentence += " — real: it does not vanish in float64"
     return sentence
+
+
+def _own_finite_differences(row: GradientRow) -> str:
+    if row.function_fd is None:
+        return ""
+    return f" (its finite differences: {row.function_fd:.10g} ± {row.function_fd_error:.1g})"

@@ -1,0 +1,1 @@
+"""Example code that gradcheck's docs and tests import (`examples.custom_ops.swish:Swish`)."""

@@ -1,0 +1,1 @@
+"""Custom torch functions with hand-written backwards, checked by `gradcheck examples/custom_ops/`."""

@@ -1,0 +1,489 @@
+"""A user's own torch function checked against a reference expression (`function:` / `--function`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from gradcheck_cli import check
+from gradcheck_cli.compare import FUNCTION_VERDICTS
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples" / "custom_ops"
+BACKWARD_VERDICT = ("the function's backward disagrees with both the reference (symbolic) and its own finite "
+                    "differences")
+
+
+@pytest.fixture
+def user_module(tmp_path, monkeypatch):
+    """user_module(source) -> a fresh module name importable from the current folder (tmp_path)."""
+    monkeypatch.chdir(tmp_path)
+    names = []
+
+    def write(source: str) -> str:
+        name = f"user_ops_{uuid.uuid4().hex[:12]}"
+        (tmp_path / f"{name}.py").write_text("import torch\n\n" + textwrap.dedent(source))
+        names.append(name)
+        return name
+
+    yield write
+    for name in names:
+        sys.modules.pop(name, None)
+
+
+@pytest.fixture
+def in_root(monkeypatch):
+    monkeypatch.chdir(ROOT)
+
+
+def _failing(document: dict) -> list[dict]:
+    return [row for row in document["results"][0]["gradients"] if row["status"] != "pass"]
+
+
+# ---- the examples ----
+
+
+def test_the_correct_swish_function_passes_every_check(cli_json, in_root):
+    code, document = cli_json("x*sigmoid(x)", "--x", "0.5", "--function", "examples.custom_ops.swish:Swish")
+    result = document["results"][0]
+    assert code == 0 and result["status"] == "pass"
+    assert result["function"] == {"target": "examples.custom_ops.swish:Swish", "inputs": ["x"], "device": "cpu"}
+    row = result["gradients"][0]
+    assert row["function"] == pytest.approx(row["symbolic"], rel=1e-12)
+    assert row["function_fd"] == pytest.approx(row["symbolic"], rel=1e-9) and row["function_fd_error"] < 1e-9
+    assert row["disagrees"] == [] and row["function_verdict"] is None
+    statuses = {c["name"]: c["status"] for c in result["checks"]}
+    assert statuses == {"float64": "pass", "forward value": "pass", "autograd graph": "pass",
+                        "gradient dtype and shape": "pass", "deterministic backward": "pass",
+                        "non-contiguous inputs": "skipped"}
+
+
+def test_the_buggy_swish_fails_on_its_backward_naming_variable_elements_and_verdict(cli, cli_json, in_root):
+    spec = str(EXAMPLES / "swish_buggy.yaml")
+    code, document = cli_json(spec)
+    assert code == 1
+    failing = _failing(document)
+    # Elementwise: only the diagonal of the Jacobian is non-zero, and every diagonal entry is wrong.
+    assert [(r["wrt"], r["output_index"], r["index"]) for r in failing] == \
+        [("x", [0], [0]), ("x", [1], [1]), ("x", [2], [2])]
+    for row in failing:
+        assert row["disagrees"] == ["function"]
+        assert row["function_verdict"] == "backward"
+        assert row["function_fd"] == pytest.approx(row["symbolic"], rel=1e-9)
+    assert document["results"][0]["checks"][1] == {
+        "name": "forward value", "status": "pass",
+        "message": "matches the reference expression (largest difference 4.4e-16)"}
+    text = cli(spec).stdout
+    assert f"function backward disagrees on d f[1]/d x[1]: function backward 0.9336889968 vs reference " \
+           f"0.7399611873 — {BACKWARD_VERDICT}" in " ".join(text.split())
+
+
+def test_the_fused_softmax_cross_entropy_passes_with_inputs_named_by_args(cli_json, in_root):
+    code, document = cli_json(str(EXAMPLES / "softmax_xent.yaml"))
+    result = document["results"][0]
+    assert code == 0, result
+    assert result["function"]["inputs"] == ["z", "y"]
+    assert {r["wrt"] for r in result["gradients"]} == {"z", "y"}
+    assert all(r["function"] == pytest.approx(r["symbolic"], rel=1e-10, abs=1e-12) for r in result["gradients"])
+    assert {c["name"]: c["status"] for c in result["checks"]}["non-contiguous inputs"] == "pass"
+
+
+def test_the_examples_folder_fails_only_on_the_buggy_function(cli_json, in_root):
+    code, document = cli_json(str(EXAMPLES))
+    assert code == 1
+    assert {r["name"]: r["status"] for r in document["results"]} == {
+        "fused softmax cross-entropy": "pass", "swish": "pass", "swish with a backward bug": "fail"}
+
+
+def test_the_fused_function_is_not_twice_differentiable_and_order_2_says_so(cli, cli_json, in_root):
+    """Its backward uses log_softmax saved from a no-grad forward: double backward misses d2/dz2."""
+    code, document = cli_json(str(EXAMPLES / "softmax_xent.yaml"), "--order", "2")
+    hessian = document["results"][0]["hessian"]
+    zz = [r for r in hessian if r["wrt"] == ["z", "z"] and r["index"] == [[0], [0]]][0]
+    assert code == 1 and zz["function"] == 0.0 and zz["function_verdict"] == "backward"
+    text = " ".join(cli(str(EXAMPLES / "softmax_xent.yaml"), "--order", "2").stdout.split())
+    assert "the function's double backward disagrees with both the reference (symbolic) and finite differences " \
+           "of its backward" in text
+    assert zz["function_fd"] == pytest.approx(zz["symbolic"], rel=1e-6)
+    assert all(r["status"] == "pass" for r in hessian if r["wrt"] == ["z", "y"])
+
+
+def test_order_2_checks_the_double_backward_of_a_correct_function(cli_json, in_root):
+    code, document = cli_json("x*sigmoid(x)", "--x", "0.5", "--order", "2",
+                              "--function", "examples.custom_ops.swish:swish")
+    [entry] = document["results"][0]["hessian"]
+    assert code == 0
+    assert entry["function"] == pytest.approx(entry["symbolic"], rel=1e-12)
+    assert entry["function_fd"] == pytest.approx(entry["symbolic"], rel=1e-8)
+
+
+# ---- what a wrong function is told ----
+
+
+@pytest.mark.parametrize("function, function_fd, verdict, disagrees", [
+    (1.0, 1.0, None, []),
+    (2.0, 1.0, "backward", ["function"]),
+    (2.0, None, "backward, unconfirmed", ["function"]),
+    (2.0, 2.0, "forward", ["function", "function_fd"]),
+    (2.0, 3.0, "forward and backward", ["function", "function_fd"]),
+    (1.0, 3.0, "inconsistent", ["function_fd"]),
+])
+def test_the_function_verdict_reads_its_two_columns_together(function, function_fd, verdict, disagrees):
+    from gradcheck_cli.compare import GradientRow, Tolerance, judge
+
+    row = judge(GradientRow(wrt="x", index=[], symbolic=1.0, autograd=1.0, finite_difference=1.0, fd_error=1e-12,
+                            function=function, function_fd=function_fd,
+                            function_fd_error=None if function_fd is None else 1e-12), Tolerance(1e-7, 1e-7))
+    assert (row.function_verdict, row.disagrees, row.status) == (verdict, disagrees, "fail" if verdict else "pass")
+    assert row.reference == 1.0  # the function's answers never vote
+
+
+def test_a_forward_that_differs_from_the_reference_is_reported_as_such(cli, cli_json, user_module):
+    name = user_module("""
+        def swish(x):
+            return x * torch.sigmoid(1.1 * x)
+    """)
+    code, document = cli_json("x*sigmoid(x)", "--x", "0.5", "--function", f"{name}:swish")
+    result = document["results"][0]
+    assert code == 1
+    forward = result["checks"][1]
+    assert forward["name"] == "forward value" and forward["status"] == "fail"
+    assert forward["message"].startswith("differs from the reference expression at 1 of 1 element(s): f = 0.3")
+    [row] = result["gradients"]
+    assert row["disagrees"] == ["function", "function_fd"] and row["function_verdict"] == "forward"
+    assert row["function"] == pytest.approx(row["function_fd"], rel=1e-9)
+    text = " ".join(cli("x*sigmoid(x)", "--x", "0.5", "--function", f"{name}:swish").stdout.split())
+    assert FUNCTION_VERDICTS["forward"] in text
+
+
+def test_a_wrong_forward_and_a_wrong_backward_are_both_named(cli_json, user_module):
+    name = user_module("""
+        class Twice(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return 2 * x * x
+
+            @staticmethod
+            def backward(ctx, g):
+                x, = ctx.saved_tensors
+                return g * 3 * x
+    """)
+    code, document = cli_json("x**2", "--x", "1.5", "--function", f"{name}:Twice")
+    [row] = document["results"][0]["gradients"]
+    assert code == 1 and row["function_verdict"] == "forward and backward"
+    assert row["function"] == pytest.approx(4.5) and row["function_fd"] == pytest.approx(6.0)
+
+
+def _function_class(forward: str, backward: str, preamble: str = "") -> str:
+    """The source of an autograd.Function F of one input x, saved for its backward."""
+    return preamble + f"""
+class F(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return {forward}
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        return {backward}
+"""
+
+
+COUNTER = """
+CALLS = [0]
+
+def count():
+    CALLS[0] += 1
+    return CALLS[0]
+"""
+
+
+@pytest.mark.parametrize("source, expr, at, check_name, message", [
+    (_function_class("x * x", "(2 * x * g).float()"), "x**2", "1,2", "gradient dtype and shape",
+     "F.backward returns a float32 gradient for input 0, which is float64 (torch casts it silently)"),
+    (_function_class("(x * x).sum()", "(2 * x * g).expand(2, *x.shape) / 2"), "sum(x**2)", "1,2",
+     "gradient dtype and shape",
+     "F.backward returns a gradient of shape (2, 2) for input 0 of shape (2,) (torch sums it silently)"),
+    (_function_class("x * x", "2 * x * g * (1 + 1e-14 * count())", COUNTER), "x**2", "1,2",
+     "deterministic backward", "two backward passes give different gradients for x"),
+    ("""
+     def F(x):
+         return (x * x).float()
+     """, "x**2", "1,2", "float64", "returns float32 for float64 inputs"),
+    ("""
+     def F(x):
+         if x.dtype == torch.float64:
+             raise TypeError("this kernel takes float32 only")
+         return x * x
+     """, "x**2", "1,2", "float64", "fails on float64 inputs, though it works on float32 ones "
+                                    "(F raised: TypeError: this kernel takes float32 only)"),
+    ("""
+     def F(x):
+         if not x.is_contiguous():
+             raise RuntimeError("expected a contiguous tensor")
+         return x * x
+     """, "x**2", "1,2", "non-contiguous inputs", "non-contiguous inputs make it fail"),
+    ("""
+     def F(x):
+         return torch.from_numpy(x.detach().numpy() ** 2)
+     """, "x**2", "1,2", "autograd graph", "its result does not require grad although its inputs do"),
+], ids=["float32 gradient", "broadcast gradient", "non-deterministic", "float32 result", "float32 only",
+        "contiguous only", "detached result"])
+def test_hygiene_findings_fail_the_case(cli_json, user_module, source, expr, at, check_name, message):
+    name = user_module(source)
+    code, document = cli_json(expr, "--x", at, "--function", f"{name}:F")
+    checks = {c["name"]: c for c in document["results"][0]["checks"]}
+    assert code == 1 and document["results"][0]["status"] == "fail"
+    assert checks[check_name]["status"] == "fail"
+    assert message in checks[check_name]["message"].replace(f"{name}:", "")
+
+
+def test_a_new_style_function_with_setup_context_takes_its_forward_parameters(user_module):
+    name = user_module("""
+        class Square(torch.autograd.Function):
+            @staticmethod
+            def forward(x):
+                return x * x
+
+            @staticmethod
+            def setup_context(ctx, inputs, output):
+                ctx.save_for_backward(inputs[0])
+
+            @staticmethod
+            def backward(ctx, g):
+                x, = ctx.saved_tensors
+                return 2 * x * g
+    """)
+    result = check("x**2", at={"x": [1.0, -2.0]}, function=f"{name}:Square")
+    assert result.status == "pass" and result.function["inputs"] == ["x"]
+
+
+def test_a_python_callable_needs_no_import():
+    import torch
+
+    result = check("x*w", at={"x": 2.0, "w": 3.0}, function=lambda w, x: w * x)
+    assert result.status == "pass" and result.function["inputs"] == ["w", "x"]
+    assert [(r.wrt, r.function) for r in result.gradients] == [("x", 3.0), ("w", 2.0)]
+    assert torch.is_tensor(torch.zeros(1))
+
+
+# ---- bad input: one line, exit 2 ----
+
+
+@pytest.mark.parametrize("target, args, message", [
+    ("no_such_module_xyz:f", [], "error: --function: cannot import 'no_such_module_xyz': ModuleNotFoundError: "
+                                 "No module named 'no_such_module_xyz'"),
+    ("{name}:swsh", [], "error: --function: {name}:swsh: '{name}' has no attribute 'swsh' (did you mean 'swish'?)"),
+    ("{name}:NUMBER", [], "error: --function: {name}:NUMBER is not callable (it is of type int)"),
+    ("{name}:swish", ["--args", "x,y"], "error: --function: {name}:swish cannot take 2 input(s) (x, y): "
+                                        "too many positional arguments"),
+    ("{name}:raises", [], "error: --function: {name}:raises raised: ValueError: boom"),
+    ("{name}:not_a_tensor", [], "error: --function: {name}:not_a_tensor returned a float, not a torch tensor"),
+    ("{name}:wrong_shape", [], "error: --function: {name}:wrong_shape returned a tensor of shape (2,); the "
+                               "reference expression's value has shape ()"),
+    ("{name}:other_variable", [], "error: --function: {name}:other_variable takes 'w', which is not a variable of "
+                                  "the reference expression (its variables: x)"),
+    ("{name}", [], "error: --function: '{name}' does not name a callable: expected MODULE:ATTRIBUTE, "
+                   "e.g. mypkg.ops:swish"),
+])
+def test_bad_functions_exit_2_with_one_line(cli, user_module, target, args, message):
+    name = user_module("""
+        NUMBER = 3
+
+        def swish(x):
+            return x * torch.sigmoid(x)
+
+        def raises(x):
+            raise ValueError("boom\\nwith a second line")
+
+        def not_a_tensor(x):
+            return 1.0
+
+        def wrong_shape(x):
+            return torch.stack([x, x])
+
+        def other_variable(w):
+            return w
+    """)
+    result = cli("x*sigmoid(x)", "--x", "0.5", "--function", target.format(name=name), *args)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [message.format(name=name)]
+    assert result.stdout == ""
+
+
+def test_a_failing_case_in_a_folder_shows_its_traceback_with_verbose(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "broken_ops.py").write_text("def f(x):\n    raise KeyError('lost')\n")
+    (tmp_path / "a.yaml").write_text("expr: x\nat: {x: 1}\nfunction: broken_ops:f\n")
+    (tmp_path / "b.yaml").write_text("expr: x\nat: {x: 1}\n")
+    verbose, plain = cli(".", "-v"), cli(".")
+    sys.modules.pop("broken_ops", None)
+    assert verbose.exit_code == plain.exit_code == 2
+    assert "a.yaml:3:11: function: broken_ops:f raised: KeyError: 'lost'" in plain.stdout
+    assert "Traceback (most recent call last):" in verbose.stdout and "Traceback" not in plain.stdout
+
+
+def test_an_import_error_shows_its_traceback_only_with_verbose(cli, user_module):
+    name = user_module("""
+        raise ImportError("needs the triton extension")
+    """)
+    quiet = cli("x", "--x", "1", "--function", f"{name}:f")
+    assert quiet.exit_code == 2
+    assert quiet.stderr.splitlines() == [f"error: --function: cannot import '{name}': ImportError: needs the "
+                                         "triton extension"]
+    verbose = cli("x", "--x", "1", "--function", f"{name}:f", "-v")
+    assert verbose.exit_code == 2
+    assert verbose.stderr.startswith("Traceback (most recent call last):")
+    assert verbose.stderr.splitlines()[-1] == quiet.stderr.strip()
+
+
+def test_a_spec_file_error_about_the_function_points_at_its_key(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "case.yaml").write_text("expr: x\nat: {x: 1}\nfunction: nowhere_to_be_found:f\n")
+    result = cli("case.yaml")
+    assert result.exit_code == 2
+    assert "case.yaml:3:11: function: cannot import 'nowhere_to_be_found': ModuleNotFoundError" in result.stderr
+
+
+def test_spec_keys_of_a_function_are_checked(cli, tmp_path):
+    spec = tmp_path / "case.yaml"
+    spec.write_text("expr: x\nat: {x: 1}\nfunction: m:f\ndevice: tpu\n")
+    result = cli(str(spec))
+    assert result.exit_code == 2 and "case.yaml:4:9: device: expected one of cpu, cuda" in result.stderr
+
+
+def test_options_of_a_function_are_refused_where_they_make_no_sense(cli, in_root):
+    swish = "examples.custom_ops.swish:swish"
+    assert "--fast does not combine with a function" in cli("x", "--x", "1", "--function", swish, "--fast").stderr
+    assert "drop --dtype float32" in cli("x", "--x", "1", "--function", swish, "--dtype", "float32").stderr
+    assert "--args names the inputs of --function" in cli("x", "--x", "1", "--args", "x").stderr
+    spec_mode = cli(str(EXAMPLES / "swish.yaml"), "--function", swish)
+    assert spec_mode.exit_code == 2 and "--function applies to an expression" in spec_mode.stderr
+    spec_args = cli(str(EXAMPLES / "swish.yaml"), "--args", "x")
+    assert spec_args.exit_code == 2 and "--args applies to an expression" in spec_args.stderr
+
+
+# ---- importing is opt-in ----
+
+
+MARKER_MODULE = """
+from pathlib import Path
+Path("imported.marker").write_text("user code ran")
+
+def f(x):
+    return x
+"""
+
+
+def _run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "gradcheck_cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_no_import_refuses_a_spec_naming_a_function_before_importing_it(tmp_path):
+    (tmp_path / "marker_module.py").write_text(MARKER_MODULE)
+    (tmp_path / "case.yaml").write_text("expr: x\nat: {x: 1}\nfunction: marker_module:f\n")
+    refused = _run_cli(["case.yaml", "--no-import"], tmp_path)
+    assert refused.returncode == 2
+    assert "case.yaml:3:11: function: --no-import: this case names a function to import (marker_module:f); " \
+           "nothing was imported" in refused.stderr
+    assert not (tmp_path / "imported.marker").exists()
+    # The same spec without --no-import does import it: the marker proves the test can tell.
+    allowed = _run_cli(["case.yaml"], tmp_path)
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    assert (tmp_path / "imported.marker").read_text() == "user code ran"
+
+
+def test_no_import_refuses_the_function_option_too(cli, user_module):
+    name = user_module(MARKER_MODULE)
+    result = cli("x", "--x", "1", "--function", f"{name}:f", "--no-import")
+    assert result.exit_code == 2 and name not in sys.modules
+    assert result.stderr.splitlines() == [f"error: --no-import: this case names a function to import ({name}:f); "
+                                          "nothing was imported"]
+
+
+def test_plain_expressions_never_reach_the_importing_module():
+    code = ("import sys; from gradcheck_cli import check; from gradcheck_cli.runner import jobs_for, run_jobs\n"
+            "assert check('sin(x**2)', at={'x': 4}).status == 'pass'\n"
+            "assert all(r.status not in ('fail', 'error') for r in run_jobs(jobs_for(['expressions'], {}), 1))\n"
+            "print('gradcheck_cli.custom_function' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.stdout.strip() == "False", result.stderr
+
+
+def test_the_importing_path_is_restored_after_an_import(user_module):
+    before = list(sys.path)
+    name = user_module("""
+        def f(x):
+            return x
+    """)
+    assert check("x", at={"x": 1.0}, function=f"{name}:f").status == "pass"
+    assert sys.path == before
+
+
+# ---- devices ----
+
+
+def test_cuda_without_a_device_runs_on_the_cpu_with_a_note(cli_json, in_root):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    code, document = cli_json("x*sigmoid(x)", "--x", "0.5", "--function", "examples.custom_ops.swish:Swish",
+                              "--device", "cuda")
+    result = document["results"][0]
+    assert code == 0 and result["function"]["device"] == "cpu"
+    assert "--device cuda skipped: no CUDA device; the function ran on the CPU" in result["notes"]
+
+
+def test_cuda_runs_the_function_on_the_gpu_when_there_is_one(user_module):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    name = user_module("""
+        def swish(x):
+            assert x.is_cuda, "expected a CUDA tensor"
+            return x * torch.sigmoid(x)
+    """)
+    result = check("x*sigmoid(x)", at={"x": [0.5, -1.0, 2.0]}, function=f"{name}:swish", device="cuda")
+    assert result.status == "pass", result.error or [c for c in result.checks if c.status == "fail"]
+    assert result.function["device"] == "cuda" and result.notes == []
+    buggy = check("x*sigmoid(x)", at={"x": 0.5}, function="examples.custom_ops.swish_buggy:swish", device="cuda")
+    assert buggy.status == "fail" and buggy.gradients[0].function_verdict == "backward"
+
+
+def test_what_user_code_prints_goes_to_stderr_and_json_stays_one_document(cli, user_module):
+    name = user_module("""
+        print("loading the kernel")
+
+        def f(x):
+            print("forward called")
+            return x * x
+    """)
+    result = cli("x**2", "--x", "1,2", "--function", f"{name}:f", "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["summary"]["passed"] == 1
+    assert "loading the kernel" in result.stderr and "forward called" in result.stderr
+
+
+def test_the_json_of_a_function_case_validates(cli, schema, in_root):
+    result = cli(str(EXAMPLES), "--format", "jsonl")
+    for line in result.stdout.splitlines():
+        document = json.loads(line)
+        assert document["function"]["target"].startswith("examples.custom_ops.")
+        jsonschema.validate({"schema_version": 1, "tool": {"name": "gradcheck", "version": "0"},
+                             "settings": {"dtype": "float64", "rtol": 0, "atol": 0},
+                             "summary": {"total": 1, "passed": 0, "failed": 0, "inconclusive": 0, "errors": 0},
+                             "results": [document]}, schema)
