@@ -263,10 +263,9 @@ def _case(reader: _Reader, fields: dict, prefix: str) -> Spec:
         if not 0 <= number < float("inf"):
             raise reader.fail(value, key, "must be a finite non-negative number")
         setattr(spec, name, number)
-    if "method" in fields:
-        spec.method = reader.text(fields["method"], prefix + "method")
-        if spec.method not in FD_METHODS:
-            raise reader.fail(fields["method"], prefix + "method", f"expected one of {', '.join(FD_METHODS)}")
+    for name, choices in (("method", FD_METHODS), ("device", DEVICES), ("dtype", DTYPES)):
+        if name in fields:
+            setattr(spec, name, _choice(reader, fields[name], prefix + name, choices))
     if "step" in fields:
         spec.step = reader.number(fields["step"], prefix + "step")
         if not 0 < spec.step < float("inf"):
@@ -287,16 +286,15 @@ def _case(reader: _Reader, fields: dict, prefix: str) -> Spec:
         origins["function"] = reader.origin(fields["function"], prefix + "function")
     if "args" in fields:
         spec.args = _names(reader, fields["args"], prefix + "args")
-    if "device" in fields:
-        spec.device = reader.text(fields["device"], prefix + "device")
-        if spec.device not in DEVICES:
-            raise reader.fail(fields["device"], prefix + "device", f"expected one of {', '.join(DEVICES)}")
-    if "dtype" in fields:
-        spec.dtype = reader.text(fields["dtype"], prefix + "dtype")
-        if spec.dtype not in DTYPES:
-            raise reader.fail(fields["dtype"], prefix + "dtype", f"expected one of {', '.join(DTYPES)}")
     spec.origins = origins
     return spec
+
+
+def _choice(reader: _Reader, node, key: str, choices: tuple[str, ...]) -> str:
+    value = reader.text(node, key)
+    if value not in choices:
+        raise reader.fail(node, key, f"expected one of {', '.join(choices)}")
+    return value
 
 
 def _optional_mapping(reader: _Reader, fields: dict, name: str, prefix: str) -> dict:
