@@ -13,8 +13,8 @@ import re
 
 import numpy as np
 
-from .compare import DEFAULT_TOLERANCE, CaseResult, GradientRow, atol_note, case_status, judge, worst_status
-from .culprit import check_factor, manual_culprit, node_culprit
+from .compare import DEFAULT_TOLERANCE, CaseResult, GradientRow, atol_note, case_status, judge
+from .culprit import FactorSpec, check_factor, factor_ends, manual_culprit, node_culprit
 from .engines.finite_diff import finite_differences
 from .engines.symbolic import jacobian_nodes
 from .engines.torch_engine import autograd_gradients
@@ -100,8 +100,7 @@ def _check(spec: Spec, result: CaseResult) -> None:
     function = _user_function(spec, expression) if spec.function is not None else None
     manuals = {name: _parse_manual(expression, name, text, wrt, spec) for name, text in spec.manual.items()
                if not _is_factor(name)}
-    factors = {name: _parse_factor(expression, name, text, spec) for name, text in spec.manual.items()
-               if _is_factor(name)}
+    factors = [_parse_factor(expression, name, text, spec) for name, text in spec.manual.items() if _is_factor(name)]
     shapes = ShapeMap({name: value.shape for name, value in point.items()})
     with _located_shape_errors(expression, manuals):
         output_shape = _checked_output_shape(expression, shapes, point, wrt, spec)
@@ -123,6 +122,7 @@ def _check(spec: Spec, result: CaseResult) -> None:
     manual = {name: full(name, plan.value(values, node)[0]) for name, node in manual_nodes.items()}
     if spec.explain:
         result.explanation = explain(expression, point, wrt, shapes, spec.dtype)
+    _check_factors(expression, factors, point, shapes, spec, result)
     if spec.fast:
         _check_projections(expression, point, wrt, output_shape, manual, spec, result)
         return
@@ -158,18 +158,25 @@ def _check(spec: Spec, result: CaseResult) -> None:
             expression, rows[0], point, wrt, shapes, spec, manual_hessian)
         if own is not None and own.hessian is not None:
             _add_function_hessian(result.hessian, own, spec)
-    _find_culprits(expression, manuals, factors, point, wrt, shapes, output_shape, spec, result)
+    _find_culprits(expression, manuals, point, wrt, shapes, output_shape, spec, result)
     result.notes = [n for n in (atol_note(result.gradients, spec.tolerance),) if n] + result.notes
     result.status = case_status(result)
 
 
-def _find_culprits(expression: Expression, manuals: dict[str, Expression], factors: dict[str, Expression],
-                   point, wrt, shapes: ShapeMap, output_shape: tuple, spec: Spec, result: CaseResult) -> None:
-    """Name the part responsible for each kind of disagreement, and mark the rows it explains."""
-    for name, formula in factors.items():
-        row, culprit = check_factor(expression, name, formula, point, shapes, spec.tolerance, spec.dtype)
+def _check_factors(expression: Expression, factors: list[FactorSpec], point, shapes: ShapeMap, spec: Spec,
+                   result: CaseResult) -> None:
+    for factor in factors:
+        try:
+            row, culprit = check_factor(expression, factor, point, shapes, spec.tolerance, spec.dtype)
+        except UsageError as error:
+            error.origin = error.origin or spec.origins.get(f"manual.{factor.name}")
+            raise
         result.factors.append(row)
         result.culprits += [culprit] if culprit else []
+
+
+def _find_culprits(expression: Expression, manuals: dict[str, Expression], point, wrt, shapes: ShapeMap, output_shape: tuple, spec: Spec, result: CaseResult) -> None:
+    """Name the part responsible for each kind of disagreement, and mark the rows it explains."""
     failing = [row for row in result.gradients if row.status == "fail"]
     for name, manual in manuals.items():
         if output_shape == () and point[name].size == 1 and any(r.wrt == name and "manual" in r.disagrees
@@ -177,14 +184,14 @@ def _find_culprits(expression: Expression, manuals: dict[str, Expression], facto
             result.culprits.append(manual_culprit(expression, manual, name, point, wrt, shapes, spec.tolerance))
     for engine in ("symbolic", "autograd"):
         if any(engine in row.disagrees and row.diagnosis != "precision artefact" for row in failing):
-            result.culprits.append(node_culprit(expression, point, wrt, shapes, spec.tolerance, engine))
+            culprit = node_culprit(expression, point, wrt, shapes, spec.tolerance, engine, spec.dtype)
+            result.culprits += [culprit] if culprit else []
     for culprit in result.culprits:
         if culprit.source == "expr" and culprit.span is not None:
             culprit.source, _, span = spec.place(Span(*culprit.span))
             culprit.span = tuple(span)
         for row in failing:
-            kind = "manual" if culprit.kind == "manual" else culprit.kind
-            if kind in row.disagrees and culprit.variable in (None, row.wrt) and row.culprit is None:
+            if culprit.kind in row.disagrees and culprit.variable in (None, row.wrt) and row.culprit is None:
                 row.culprit = culprit
 
 
@@ -195,7 +202,7 @@ def _check_projections(expression, point, wrt, output_shape, manual, spec: Spec,
     what = "gradient" if output_shape == () else "Jacobian"
     result.notes = [f"--fast: {len(result.gradients)} random projections uᵀJv with seed {seed} instead of the "
                     f"full {what}; they may miss an error confined to a few entries (--seed {seed} reproduces them)"]
-    result.status = worst_status(row.status for row in result.gradients)
+    result.status = case_status(result)
 
 
 def _checked_output_shape(expression: Expression, shapes: ShapeMap, point, wrt, spec: Spec) -> tuple:
@@ -392,22 +399,19 @@ def _is_factor(name: str) -> bool:
     return "/" in name
 
 
-def _parse_factor(expression: Expression, name: str, text: str, spec: Spec) -> Expression:
-    """A hand-derived chain factor `dA/dB`: A a binding (or f, the unnamed output), B a binding or variable."""
-    match = re.fullmatch(r"d([A-Za-z_]\w*)/d([A-Za-z_]\w*)", name.replace(" ", ""))
-    outputs = set(expression.bindings) | ({"f"} if expression.output.id not in expression.names() else set())
-    inputs = set(expression.bindings) | set(expression.variables)
-    if not match or match.group(1) not in outputs or match.group(2) not in inputs:
-        raise UsageError(f"a manual factor is written dA/dB, with A a binding ({', '.join(sorted(outputs))}) and B a "
-                         f"binding or variable ({', '.join(sorted(inputs))}); got {name!r}")
-    if match.group(1) == match.group(2):
-        raise UsageError(f"the manual factor {name!r} differentiates {match.group(1)} by itself")
+def _parse_factor(expression: Expression, name: str, text: str, spec: Spec) -> FactorSpec:
+    """A hand-derived chain factor `dA/dB` in the expression's scope."""
+    try:
+        normalised, top, bottom = factor_ends(expression, name)
+    except UsageError as error:
+        error.origin = spec.origins.get(f"manual.{name}")
+        raise
     formula = parse(text, graph=expression.graph, bindings=expression.bindings, limits=spec.limits)
     unknown = [v for v in formula.variables if v not in expression.variables]
     if unknown:
         raise UsageError(f"the manual factor {name} uses {unknown[0]!r}, which is not a variable or binding of "
                          "the expression", formula.source, formula.spans.get(expression.graph.var(unknown[0]).id))
-    return formula
+    return FactorSpec(normalised, formula, top, bottom)
 
 
 def _hessian_pair(name: str) -> tuple[str, str]:

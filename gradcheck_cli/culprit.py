@@ -17,6 +17,7 @@ This module finds the smallest part responsible:
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +26,8 @@ from .compare import Tolerance
 from .engines.finite_diff import finite_differences
 from .engines.symbolic import adjoints, gradient_nodes, reaching_nodes
 from .engines.torch_engine import autograd_gradients
-from .explain import Stations, stations_of
+from .errors import UsageError
+from .explain import Stations, node_text, output_name, stations_of
 from .graph import Graph, Node, ancestors, format_rounded, to_text
 from .ops import OPS
 from .parser import Expression
@@ -33,6 +35,7 @@ from .plan import Plan, batched
 from .shapes import ShapeMap
 
 NEARBY_POINTS = 4  # besides the point itself: a formula that matches at five points is no coincidence
+MIN_POINTS = 3  # a claim about the formula as a function needs at least this many points
 MAX_ROUTES = 64
 MAX_SUBSET_PATHS = 10
 MATCH = Tolerance(rtol=1e-6, atol=1e-9)
@@ -64,11 +67,13 @@ class ManualFactor:
     status: str = "pass"
 
 
-def _short(value) -> str:
-    array = np.asarray(value, dtype=np.float64)
-    if array.ndim == 0:
-        return format_rounded(float(array))
-    return np.array2string(array, threshold=6, edgeitems=2, precision=4, separator=", ")
+def _short(value, digits: int = 4) -> str:
+    return format_rounded(value, digits)
+
+
+def _digits_apart(a, b) -> int:
+    """4 significant digits, or as many more (up to 12) as it takes to print a and b apart."""
+    return next((d for d in range(4, 13) if _short(a, d) != _short(b, d)), 12)
 
 
 # ---- a hand-derived gradient against the chain rule ----
@@ -101,10 +106,13 @@ class ManualAnalysis:
         target = self.stations.variable(variable)
         edges = self.stations.edges
         return [_Route(route, [edges[a][b] for a, b in zip(route, route[1:])])
-                for route in ([] if target is None else self.stations.routes(target, MAX_ROUTES))]
+                for route in ([] if target is None else self.stations.routes(target, MAX_ROUTES + 1))]
 
     def label(self, a: int, b: int) -> str:
         return self.stations.factor_label(a, b)
+
+    def node(self, station: int) -> Node:
+        return self.plan.nodes[self.plan.slot[station]]
 
     def scalar_stations(self) -> bool:
         return all(self.plan.value(self.values, node).shape[1:] == () for node in self.plan.nodes
@@ -119,14 +127,15 @@ def _nearby(point: dict[str, np.ndarray], moved: list[str], plan: Plan, seed: in
     """
     rng = np.random.default_rng(seed)
     draws = [point]
-    for _ in range(NEARBY_POINTS * 4):
-        if len(draws) > NEARBY_POINTS:
-            break
-        candidate = {n: v * (1 + 0.05 * rng.standard_normal(v.shape)) + 0.05 * rng.standard_normal(v.shape)
-                     if n in moved else v for n, v in point.items()}
-        values = plan.run({n: batched(v) for n, v in candidate.items()})
-        if all(np.all(np.isfinite(v)) for v in values):
-            draws.append(candidate)
+    for scale in (0.05, 0.01, 0.002):  # smaller steps where larger ones leave the domain
+        for _ in range(NEARBY_POINTS * 2):
+            if len(draws) > NEARBY_POINTS:
+                break
+            candidate = {n: v + scale * rng.standard_normal(v.shape) * np.where(v != 0, np.abs(v), 1.0)
+                         if n in moved else v for n, v in point.items()}
+            values = plan.run({n: batched(v) for n, v in candidate.items()})
+            if all(np.all(np.isfinite(v)) for v in values):
+                draws.append(candidate)
     return {n: np.stack([d[n] for d in draws]) for n in point}
 
 
@@ -141,69 +150,114 @@ def manual_culprit(expression: Expression, manual: Expression, variable: str, po
     factors = _product_factors(manual.output)
     gradient = gradient_nodes(expression.output, [variable], shapes)[variable]
     analysis = ManualAnalysis(expression, point, wrt, shapes, [manual.output, gradient, *factors])
-    mine, truth = analysis.of(manual.output), analysis.of(gradient)
-    routes = analysis.routes(variable) if analysis.scalar_stations() else []
-    routes = routes if len(routes) < MAX_ROUTES else []  # shares of a partial list of paths explain nothing
-    shares = [np.prod([analysis.of(f) for f in r.factors], axis=0) for r in routes]
-    at = f"gives {_short(mine[0])} where the chain rule gives {_short(truth[0])}"
+    with np.errstate(all="ignore"):
+        return _ManualDiagnosis(expression, manual, variable, analysis, factors, gradient, tolerance).culprit()
 
-    def found(message: str, node: Node | None = None, text: str | None = None, span=None, label: str = "") -> Culprit:
-        names = expression.names()
-        shown = text or (to_text(node, names, limit=80) if node is not None else manual.source)
-        place = "manual." + variable
-        if node is not None and text is None:
-            place, span = "expr", expression.spans.get(node.id)
-        return Culprit("manual", None if node is None else node.id, shown, place,
-                       None if span is None else tuple(span), message, variable, label)
 
-    whole = {"text": manual.source, "span": (0, len(manual.source))}
-    if not _same(truth, 0 * truth, tolerance):
-        if _same(mine, -truth, tolerance):
-            return found(f"your formula for d/d{variable} has the wrong sign: it {at}", label="sign", **whole)
-        if _same(mine, 0 * mine, tolerance):
-            return found(f"your formula for d/d{variable} is 0 at every point tried: it {at}", label="zero",
-                         **whole)
-    varies = not _same(truth, np.full_like(truth, truth[0]), tolerance)  # else a factor and a term look alike
-    constant = _constant_gap(mine, truth, tolerance) if varies else None
-    if constant is not None:
-        kind, amount = constant
-        return found(f"your formula for d/d{variable} is {kind} {format_rounded(amount)} "
-                     f"{'times' if kind == 'a factor' else 'away from'} the chain rule's at every point tried: it {at}",
-                     **whole, label=f"{'×' if kind == 'a factor' else '+'}{format_rounded(amount)}")
-    for route, share in zip(routes, shares):
-        if len(route.factors) < 2:
-            continue
-        for (a, b), factor in zip(zip(route.stations, route.stations[1:]), route.factors):
-            value = analysis.of(factor)
-            if np.all(value != 0) and _same(mine, truth - share + share / value, tolerance) \
-                    and not _same(value, 1 + 0 * value, tolerance):
-                node = analysis.plan.nodes[analysis.plan.slot[a]]
-                return found(f"your formula for d/d{variable} lacks the factor {analysis.label(a, b)} = "
-                             f"{to_text(factor, expression.names(), limit=80)} (= {_short(value[0])}) "
-                             f"on the path {_route_text(analysis, route)}: it {at}", node,
-                             label=f"missing {analysis.label(a, b)}")
-    missing = _missing_paths(mine, shares, tolerance)
-    if missing:
-        held = _held_constant(analysis, [routes[i] for i in missing], [r for i, r in enumerate(routes)
-                                                                         if i not in missing])
-        terms = " + ".join(f"{_route_text(analysis, routes[i])} (= {_short(shares[i][0])})" for i in missing)
-        why = f"; it treats {analysis.stations.labels[held.id]} as constant" if held is not None else ""
-        return found(f"your formula for d/d{variable} misses the term {terms}{why}: it {at}", held,
-                     label=f"{analysis.stations.labels[held.id]} held constant" if held is not None else "missing term")
-    wrong = _one_wrong_factor(analysis, factors, routes, tolerance)
-    if wrong is not None:
-        factor, (a, b), right = wrong
-        span = manual.spans.get(factor.id)
-        return found(f"your factor {to_text(factor, expression.names(), limit=80)} (= "
-                     f"{_short(analysis.of(factor)[0])}) should be {analysis.label(a, b)} = "
-                     f"{to_text(right, expression.names(), limit=80)} (= {_short(analysis.of(right)[0])})",
-                     text=to_text(factor, expression.names(), limit=80), span=None if span is None else tuple(span),
-                     label=f"wrong {analysis.label(a, b)}")
-    if not varies:
-        return found(f"your formula for d/d{variable} {at} at every point tried, where a wrong factor and a wrong "
-                     "term look alike (see --explain)", **whole)
-    return found(f"your formula for d/d{variable} {at}; no single sign, factor or term of the chain rule "
-                 "explains the difference (see --explain)", **whole)
+class _ManualDiagnosis:
+    """The checks of a manual formula against the chain rule, most specific first."""
+
+    def __init__(self, expression, manual, variable, analysis: ManualAnalysis, factors, gradient, tolerance):
+        self.expression, self.manual, self.variable = expression, manual, variable
+        self.analysis, self.factors, self.tolerance = analysis, factors, tolerance
+        self.names = expression.names()
+        self.mine, self.truth = analysis.of(manual.output), analysis.of(gradient)
+        routes = analysis.routes(variable) if analysis.scalar_stations() else []
+        self.routes = routes if len(routes) <= MAX_ROUTES else []  # a partial list of paths explains nothing
+        self.shares = [np.prod([analysis.of(f) for f in r.factors], axis=0) for r in self.routes]
+        self.at = f"gives {_short(self.mine[0])} where the chain rule gives {_short(self.truth[0])}"
+        self.head = f"your formula for d/d{variable}"
+
+    def culprit(self) -> Culprit:
+        if not np.isfinite(self.mine[0]):
+            return self.whole(f"{self.head} is not finite at this point ({self.mine[0]})", "not finite")
+        if self.analysis.count < MIN_POINTS:
+            return self.whole(f"{self.head} {self.at}; no point near this one is in the domain of every step, "
+                              "so the formula could not be compared as a function (see --explain)")
+        return (self.sign_or_zero() or self.dropped_factor() or self.missing_paths() or self.wrong_factors()
+                or self.constant_gap() or self.unexplained())
+
+    def sign_or_zero(self) -> Culprit | None:
+        if self.same(self.truth, 0 * self.truth):
+            return None
+        if self.same(self.mine, -self.truth):
+            return self.whole(f"{self.head} has the wrong sign: it {self.at}", "sign")
+        if self.same(self.mine, 0 * self.mine):
+            return self.whole(f"{self.head} is 0 at every point tried: it {self.at}", "zero")
+        return None
+
+    def dropped_factor(self) -> Culprit | None:
+        for route, share in zip(self.routes, self.shares):
+            if len(route.factors) < 2:
+                continue
+            for (a, b), factor in zip(zip(route.stations, route.stations[1:]), route.factors):
+                value = self.analysis.of(factor)
+                if np.all(value != 0) and not self.same(value, 1 + 0 * value) \
+                        and self.same(self.mine, self.truth - share + share / value):
+                    label = self.analysis.label(a, b)
+                    return self.at_node(f"{self.head} lacks the factor {label} = {node_text(factor, self.names)} "
+                                        f"(= {_short(value[0])}) on the path {_route_text(self.analysis, route)}: "
+                                        f"it {self.at}", self.analysis.node(a), f"missing {label}")
+        return None
+
+    def missing_paths(self) -> Culprit | None:
+        missing = _missing_paths(self.mine, self.shares, self.tolerance)
+        if not missing:
+            return None
+        kept = [r for i, r in enumerate(self.routes) if i not in missing]
+        held = _held_constant(self.analysis, [self.routes[i] for i in missing], kept)
+        terms = " + ".join(f"{_route_text(self.analysis, self.routes[i])} (= {_short(self.shares[i][0])})"
+                           for i in missing)
+        if held is None:
+            return self.whole(f"{self.head} misses the term {terms}: it {self.at}", "missing term")
+        label = self.analysis.stations.labels[held.id]
+        return self.at_node(f"{self.head} misses the term {terms}; it treats {label} as constant: it {self.at}",
+                            held, f"{label} held constant")
+
+    def wrong_factors(self) -> Culprit | None:
+        wrong = _wrong_factor(self.analysis, self.factors, self.routes, self.tolerance)
+        if wrong is None:
+            return None
+        group, (a, b), right = wrong
+        spans = [self.manual.spans.get(f.id) for f in group]
+        text = self.manual.source[spans[0].start:spans[-1].end] if None not in spans else \
+            "*".join(node_text(f, self.names) for f in group)
+        value = np.prod([self.analysis.of(f) for f in group], axis=0)
+        label = self.analysis.label(a, b)
+        return Culprit("manual", None, text, "manual." + self.variable,
+                       None if None in spans else (spans[0].start, spans[-1].end),
+                       f"your factor {text} (= {_short(value[0])}) should be {label} = {node_text(right, self.names)} "
+                       f"(= {_short(self.analysis.of(right)[0])})", self.variable, f"wrong {label}")
+
+    def constant_gap(self) -> Culprit | None:
+        if self.same(self.truth, np.full_like(self.truth, self.truth[0])):
+            return None  # a constant derivative: a wrong factor and a wrong term look alike
+        gap = _constant_gap(self.mine, self.truth, self.tolerance)
+        if gap is None:
+            return None
+        kind, amount = gap
+        words = "times" if kind == "a factor" else "away from"
+        return self.whole(f"{self.head} is {kind} {format_rounded(amount)} {words} the chain rule's at every point "
+                          f"tried: it {self.at}", f"{'×' if kind == 'a factor' else '+'}{format_rounded(amount)}")
+
+    def unexplained(self) -> Culprit:
+        if self.same(self.truth, np.full_like(self.truth, self.truth[0])):
+            return self.whole(f"{self.head} {self.at} at every point tried, where a wrong factor and a wrong term "
+                              "look alike (see --explain)")
+        return self.whole(f"{self.head} {self.at}; no single sign, factor or term of the chain rule explains the "
+                          "difference (see --explain)")
+
+    def same(self, a, b) -> bool:
+        return _same(a, b, self.tolerance)
+
+    def whole(self, message: str, label: str = "") -> Culprit:
+        return Culprit("manual", None, self.manual.source, "manual." + self.variable, (0, len(self.manual.source)),
+                       message, self.variable, label)
+
+    def at_node(self, message: str, node: Node, label: str) -> Culprit:
+        span = self.expression.spans.get(node.id)
+        return Culprit("manual", node.id, to_text(node, self.names, limit=80), "expr",
+                       None if span is None else tuple(span), message, self.variable, label)
 
 
 def _constant_gap(mine: np.ndarray, truth: np.ndarray, tolerance: Tolerance) -> tuple[str, float] | None:
@@ -240,7 +294,7 @@ def _held_constant(analysis: ManualAnalysis, missing: list[_Route], kept: list[_
     common = set.intersection(*(set(r.stations[1:]) for r in missing)) - kept_stations
     if not common:
         return None
-    return analysis.plan.nodes[analysis.plan.slot[max(common)]]
+    return analysis.node(max(common))
 
 
 def _product_factors(node: Node) -> list[Node]:
@@ -252,67 +306,100 @@ def _product_factors(node: Node) -> list[Node]:
     return [node, *reversed(factors)]
 
 
-def _one_wrong_factor(analysis: ManualAnalysis, factors: list[Node], routes: list[_Route], tolerance: Tolerance):
-    """(manual factor, station edge, right factor) when a one-path chain matches the manual product but for one factor."""
-    if len(routes) != 1 or len(factors) != len(routes[0].factors) or len(factors) < 2:
+def _wrong_factor(analysis: ManualAnalysis, factors: list[Node], routes: list[_Route], tolerance: Tolerance):
+    """(manual factors, station edge, right factor) when a one-path chain matches runs of the manual product
+    but for one chain factor, left to one run of manual factors (`2*x*sin(x**2)`: 2*x is ∂(x**2)/∂x,
+    sin(x**2) should be cos(x**2))."""
+    if len(routes) != 1:
         return None
     route = routes[0]
-    edges = list(zip(route.stations, route.stations[1:]))
-    unmatched_chain = [i for i, f in enumerate(route.factors)
-                       if not any(_same(analysis.of(f), analysis.of(m), tolerance) for m in factors)]
-    unmatched_manual = [m for m in factors
-                        if not any(_same(analysis.of(f), analysis.of(m), tolerance) for f in route.factors)]
-    if len(unmatched_chain) == 1 and len(unmatched_manual) == 1:
-        i = unmatched_chain[0]
-        return unmatched_manual[0], edges[i], route.factors[i]
-    return None
+    values = [analysis.of(f) for f in factors]
+    used: set[int] = set()
+    unmatched = []
+    for k, chain_factor in enumerate(route.factors):
+        target = analysis.of(chain_factor)
+        if _same(target, 1 + 0 * target, tolerance):
+            continue  # a factor of 1 needs no counterpart
+        run = next(((i, j) for i in range(len(factors)) for j in range(i + 1, len(factors) + 1)
+                    if not used & set(range(i, j)) and _same(np.prod(values[i:j], axis=0), target, tolerance)), None)
+        if run is None:
+            unmatched.append(k)
+        else:
+            used |= set(range(*run))
+    rest = [i for i in range(len(factors)) if i not in used]
+    if len(unmatched) != 1 or not rest or rest != list(range(rest[0], rest[-1] + 1)):
+        return None
+    k = unmatched[0]
+    return factors[rest[0]:rest[-1] + 1], (route.stations[k], route.stations[k + 1]), route.factors[k]
 
 
 # ---- per-node manual factors: dA/dB ----
 
 
-def factor_nodes(expression: Expression, name: str) -> tuple[Node, Node]:
-    """The nodes A and B of a factor named `dA/dB` (A: a binding or the output; B: a binding or a variable)."""
-    top, _, bottom = name.partition("/")
-    stations = {**{n: node for n, node in expression.bindings.items()},
-                **{v: expression.graph.var(v) for v in expression.variables}}
-    outputs = {**expression.bindings, "f": expression.output} if expression.output.id not in expression.names() \
-        else dict(expression.bindings)
-    return outputs[top[1:]], stations[bottom[1:]]
+@dataclass
+class FactorSpec:
+    """A manual factor `dA/dB` as written, with the nodes it names."""
+
+    name: str  # normalised: dA/dB
+    formula: Expression
+    top: Node
+    bottom: Node
 
 
-def check_factor(expression: Expression, name: str, formula: Expression, point, shapes: ShapeMap,
-                 tolerance: Tolerance, dtype: str) -> tuple[ManualFactor, Culprit | None]:
-    """The manual factor dA/dB against the derivative of A in B (B treated as an input)."""
-    top, bottom = factor_nodes(expression, name)
-    symbolic = adjoints(top, {bottom.id}, shapes).get(bottom.id, expression.graph.const(0.0))
-    plan = Plan([symbolic, formula.output], shapes)
+def factor_ends(expression: Expression, name: str) -> tuple[str, Node, Node]:
+    """(dA/dB, A, B) for a factor name: A a binding or the output, B a binding or a variable."""
+    outputs = {**expression.bindings, output_name(expression): expression.output}
+    inputs = {**expression.bindings, **{v: expression.graph.var(v) for v in expression.variables}}
+    match = re.fullmatch(r"d([A-Za-z_]\w*)/d([A-Za-z_]\w*)", name.replace(" ", ""))
+    if not match or match.group(1) not in outputs or match.group(2) not in inputs:
+        raise UsageError(f"a manual factor is written dA/dB, with A the output or a binding "
+                         f"({', '.join(sorted(outputs))}) and B a binding or variable ({', '.join(sorted(inputs))}); "
+                         f"got {name!r}")
+    top, bottom = outputs[match.group(1)], inputs[match.group(2)]
+    if top is bottom:
+        raise UsageError(f"the manual factor {name!r} differentiates {match.group(1)} by itself")
+    return f"d{match.group(1)}/d{match.group(2)}", top, bottom
+
+
+def check_factor(expression: Expression, factor: FactorSpec, point, shapes: ShapeMap, tolerance: Tolerance,
+                 dtype: str) -> tuple[ManualFactor, Culprit | None]:
+    """The manual factor dA/dB against the graph's own: the chain-rule factor ∂A/∂B (the other named
+    values held fixed) where B is one of A's stations, else the total derivative of A in B."""
+    top, bottom = factor.top, factor.bottom
+    if shapes(top) != ():
+        raise UsageError(f"the manual factor {factor.name} needs a scalar {factor.name[1:].split('/')[0]}; "
+                         f"it has shape {shapes(top)}")
+    edges = stations_of(expression, shapes).edges.get(top.id, {})
+    partial = bottom.id in edges
+    symbolic = edges[bottom.id] if partial else \
+        adjoints(top, {bottom.id}, shapes).get(bottom.id, expression.graph.const(0.0))
+    plan = Plan([symbolic, factor.formula.output], shapes)
     values = plan.run({n: batched(v.astype(dtype)) for n, v in point.items()}, dtype=np.dtype(dtype))
-    mine, right = (np.asarray(plan.value(values, n)[0], dtype=np.float64) for n in (formula.output, symbolic))
+    mine, right = (np.asarray(plan.value(values, n)[0], dtype=np.float64) for n in (factor.formula.output, symbolic))
     names = expression.names()
-    row = ManualFactor(name, formula.source, mine.tolist(), right.tolist(), to_text(symbolic, names, limit=200))
-    scale = tolerance.atol + tolerance.rtol * np.maximum(np.abs(mine), np.abs(right))
-    if np.shape(mine) == np.shape(right) or np.ndim(mine) == 0 or np.ndim(right) == 0:
-        agree = bool(np.all(np.abs(mine - right) <= scale))
-    else:
-        agree = False
-    if agree:
+    row = ManualFactor(factor.name, factor.formula.source, mine.tolist(), right.tolist(), node_text(symbolic, names))
+    fits = np.broadcast_shapes(mine.shape, right.shape) == right.shape if mine.ndim <= right.ndim else False
+    if fits and _agree(mine, right, 0, tolerance):
         return row, None
     row.status = "fail"
-    label = f"∂{name[1:].replace('/d', '/∂')}"
-    message = (f"your {name} = {formula.source} gives {_short(mine)} at this point; {label} = "
+    top_name, bottom_name = factor.name[1:].split("/d")
+    label = f"∂{top_name}/∂{bottom_name}" if partial else f"d{top_name}/d{bottom_name} (through every path)"
+    message = (f"your {factor.name} = {factor.formula.source} gives {_short(mine)} at this point; {label} = "
                f"{row.symbolic_formula} = {_short(right)}")
-    return row, Culprit("manual-factor", top.id, formula.source, f"manual.{name}", (0, len(formula.source)),
-                        message, label=name)
+    return row, Culprit("manual-factor", top.id, factor.formula.source, f"manual.{factor.name}",
+                        (0, len(factor.formula.source)), message, label=factor.name)
 
 
 # ---- each node's local derivative, three ways ----
 
 
 def node_culprit(expression: Expression, point: dict[str, np.ndarray], wrt: list[str], shapes: ShapeMap,
-                 tolerance: Tolerance, engine: str) -> Culprit:
+                 tolerance: Tolerance, engine: str, dtype: str = "float64") -> Culprit | None:
     """The first node whose local derivative from `engine` ("symbolic" or "autograd") disagrees with
-    finite differences of the node's own op at its actual inputs (in float64)."""
+    finite differences of the node's own op at its actual inputs (in float64).
+
+    When none does, a float64 check blames how they are combined; a float32 one blames nothing (its
+    rounding is the likelier cause)."""
     nodes = ancestors([expression.output])
     reaching = reaching_nodes(nodes, set(wrt))
     plan = Plan([expression.output], shapes)
@@ -328,6 +415,8 @@ def node_culprit(expression: Expression, point: dict[str, np.ndarray], wrt: list
             theirs, fd, error = local[engine][i], local["finite_difference"][i], local["fd_error"][i]
             if np.all(np.isfinite(fd)) and not _agree(theirs, fd, error, tolerance):
                 return _node_culprit(expression, node, i, engine, theirs, fd, local, names)
+    if dtype != "float64":
+        return None
     return Culprit(engine, None, expression.source, "expr", None,
                    f"every node's local derivative agrees with finite differences; the {engine} gradient goes "
                    "wrong where the local derivatives are combined (broadcasting or summing)")
@@ -340,9 +429,12 @@ def _node_culprit(expression: Expression, node: Node, i: int, engine: str, their
     if node.args[i].args and node.args[i].id not in names:
         argument = f"({argument})"
     other = "autograd" if engine == "symbolic" else "symbolic"
-    message = (f"{ENGINE_WORDS[engine]} is wrong at {text}: it gives ∂/∂{argument} = {_short(theirs)} where finite "
-               f"differences of {spec.display_name} give {_short(fd)} and {ENGINE_WORDS[other]} gives "
-               f"{_short(local[other][i])}").replace("{op}", spec.display_name)
+    what = f"∂/∂{argument}" if spec.elementwise else f"the vector-Jacobian product in {argument} (fixed cotangent)"
+    digits = _digits_apart(theirs, fd)
+    shown = {engine: _short(theirs, digits), "fd": _short(fd, digits), other: _short(local[other][i], digits)}
+    message = (f"{ENGINE_WORDS[engine]} is wrong at {text}: it gives {what} = {shown[engine]} where finite "
+               f"differences of {spec.display_name} give {shown['fd']} and {ENGINE_WORDS[other]} gives "
+               f"{shown[other]}").replace("{op}", spec.display_name)
     span = expression.spans.get(node.id)
     return Culprit(engine, node.id, text, "expr", None if span is None else tuple(span), message,
                    label=text if len(text) <= 24 else text[:23] + "…")
@@ -371,7 +463,10 @@ def _local_derivatives(node: Node, inputs: list[np.ndarray], reached: list[int])
     shapes = ShapeMap({n: v.shape for n, v in point.items()})
     output_shape = shapes(local)
     if output_shape != ():
-        point["u"] = np.random.default_rng(1).uniform(0.5, 1.5, output_shape)
+        # Ones make an elementwise op's product its partial derivatives; other ops get a random
+        # cotangent, which a rule wrong in one direction cannot pass by symmetry.
+        point["u"] = np.ones(output_shape) if OPS[node.op].elementwise else \
+            np.random.default_rng(1).uniform(0.5, 1.5, output_shape)
         shapes = ShapeMap({n: v.shape for n, v in point.items()})
         local = graph.raw("sum", (graph.raw("mul", (local, graph.var("u"))),))
     wrt = [names[i] for i in reached]

@@ -22,14 +22,28 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .engines.symbolic import adjoints
-from .graph import Node, ancestors, to_text
+from .graph import ATOM, Node, ancestors, render, to_text
 from .ops import OPS
 from .parser import Expression
 from .plan import Plan, batched
 from .shapes import ShapeMap
 
 MAX_PATHS = 12  # paths listed per variable; the total always covers all of them
-OUTPUT_NAME = "f"  # what the output is called when no binding names it
+MAX_UNNAMED_STATIONS = 60  # with no binding named, every operation is a station up to this many
+LABEL_WIDTH = 40  # characters of an unnamed station's label
+TEXT_WIDTH = 120  # characters of a node's text in the graph
+
+
+def output_name(expression: Expression) -> str:
+    """What the output is called: its binding's name, else f (or the first of f_, f__, ... that is free)."""
+    names = expression.names()
+    if expression.output.id in names:
+        return names[expression.output.id]
+    taken = set(expression.bindings) | set(expression.variables)
+    name = "f"
+    while name in taken:
+        name += "_"
+    return name
 
 
 @dataclass
@@ -83,6 +97,7 @@ class Explanation:
     nodes: list[NodeView]
     chains: list[Chain]
     note: str | None = None  # why there is no chain (a tensor graph)
+    stations: str = "named values"  # what the chain runs through: named values, operations, or nothing between
 
 
 @dataclass
@@ -92,54 +107,81 @@ class Stations:
     output: Node
     labels: dict[int, str]
     edges: dict[int, dict[int, Node]]
+    variables: dict[str, int]  # variable name -> its station
+    kind: str  # "named values", "operations" (nothing named), or "values" (too many operations to list)
 
     def factor_nodes(self) -> list[Node]:
         return [node for children in self.edges.values() for node in children.values()]
 
     def variable(self, name: str) -> int | None:
         """The station of a variable the output depends on."""
-        return next((i for i, label in self.labels.items() if label == name and i not in self.edges), None)
+        return self.variables.get(name)
 
     def routes(self, target: int, limit: int) -> list[list[int]]:
-        """The first `limit` paths of station ids from the output to `target`, depth first."""
-        found, stack = [], [[self.output.id]]
+        """The first `limit` paths of station ids from the output to `target`, depth first.
+
+        Only stations that lead to the target are entered, so the cost grows with the paths listed,
+        not with the paths elsewhere in the graph.
+        """
+        leads = self.leading_to(target)
+        found, stack = [], [[self.output.id]] if self.output.id in leads else []
         while stack and len(found) < limit:
             route = stack.pop()
             if route[-1] == target:
                 found.append(route)
                 continue
-            stack.extend(route + [child] for child in reversed(list(self.edges.get(route[-1], {}))))
+            stack.extend(route + [child] for child in reversed(list(self.edges.get(route[-1], {})))
+                         if child in leads)
         return found
+
+    def leading_to(self, target: int) -> set[int]:
+        leads = {target}
+        for station in sorted(self.edges):  # ids grow towards the output: children come first
+            if station != target and any(child in leads for child in self.edges[station]):
+                leads.add(station)
+        return leads
 
     def factor_label(self, a: int, b: int) -> str:
         return f"∂{self.labels[a]}/∂{self.labels[b]}"
 
 
 def stations_of(expression: Expression, shapes: ShapeMap) -> Stations:
-    """The output, the named bindings and the variables; every operation when no binding is named."""
+    """The output, the named bindings and the variables; every operation when no binding is named
+    (and there are few enough of them to read)."""
     output = expression.output
     nodes = ancestors([output])
     names = expression.names()
-    named = [n for n in nodes if n.id in names and n is not output]
-    inner = named or [n for n in nodes if n.args and n is not output and OPS[n.op].differentiable]
-    points = [output, *inner, *(n for n in nodes if n.op == "var")]
-    labels = {n.id: station_label(n, names, output) for n in points}
-    leaves = {n.id for n in points}
+    variables = [n for n in nodes if n.op == "var"]
+    inner = [n for n in nodes if n.id in names and n is not output and n.op != "var"]
+    if not inner:
+        operations = [n for n in nodes if n.args and n is not output and OPS[n.op].differentiable]
+        inner = operations if len(operations) <= MAX_UNNAMED_STATIONS else []
+    kind = "named values" if inner and inner[0].id in names else "operations" if inner else "values"
+    labels = {n.id: station_label(n, names) for n in [*inner, *variables]}
+    labels[output.id] = output_name(expression)
+    leaves = {n.id for n in [*inner, *variables]}
     edges = {}
-    for station in [output, *inner]:
+    for station in ([output] if output.op != "var" else []) + inner:
         found = adjoints(station, leaves - {station.id}, shapes)
         edges[station.id] = {i: found[i] for i in sorted(found, reverse=True)}  # nearest the output first
-    return Stations(output, labels, edges)
+    return Stations(output, labels, edges, {n.attr: n.id for n in variables}, kind)
 
 
-def station_label(node: Node, names: dict[int, str], output: Node) -> str:
-    if node.id in names:
-        return names[node.id]
-    if node is output:
-        return OUTPUT_NAME
+def station_label(node: Node, names: dict[int, str]) -> str:
     if node.op == "var":
         return node.attr
-    return f"({to_text(node, names, limit=60)})"
+    if node.id in names:
+        return names[node.id]
+    text = to_text(node, names, limit=LABEL_WIDTH)
+    return f"({text})" if len(text) <= LABEL_WIDTH else f"({text[:LABEL_WIDTH - 1]}…)"
+
+
+def node_text(node: Node, names: dict[int, str]) -> str:
+    """How a node reads where it is used: its binding's name, else its expression (cut at TEXT_WIDTH)."""
+    if node.id in names:
+        return names[node.id]
+    text = to_text(node, names, limit=TEXT_WIDTH)
+    return text if len(text) <= TEXT_WIDTH else text[:TEXT_WIDTH - 1] + "…"
 
 
 def explain(expression: Expression, point: dict[str, np.ndarray], wrt: list[str], shapes: ShapeMap,
@@ -157,19 +199,34 @@ def explain(expression: Expression, point: dict[str, np.ndarray], wrt: list[str]
     def value_of(node: Node):
         return _plain(plan.value(values, node)[0])
 
-    views = [NodeView(node.id, node.op, names.get(node.id), to_text(node, {k: v for k, v in names.items()
-                                                                         if k != node.id}, limit=200),
-                      [a.id for a in node.args], value_of(node),
-                      [Partial(a.id, None if p is None else to_text(p, names, limit=200),
-                               None if p is None else value_of(p))
+    texts = definitions(nodes, names, TEXT_WIDTH)
+    views = [NodeView(node.id, node.op, names.get(node.id), texts[node.id], [a.id for a in node.args],
+                      value_of(node),
+                      [Partial(a.id, None if p is None else node_text(p, names), None if p is None else value_of(p))
                        for a, p in zip(node.args, partial_nodes[node.id]) if a.id in varying])
              for node in nodes]
+    name = stations.labels[expression.output.id]
+    if expression.output.op == "var":
+        return Explanation(expression.output.id, name, views, [],
+                           f"the expression is the variable {expression.output.attr} itself: its derivative is 1")
     scalar = all(np.ndim(plan.value(values, n)[0]) == 0 for n in nodes if n.id in stations.labels)
     if not scalar:
-        return Explanation(expression.output.id, stations.labels[expression.output.id], views, [],
+        return Explanation(expression.output.id, name, views, [],
                            "the chain rule is listed for scalar graphs only; this one has tensor values")
-    chains = [_chain(stations, name, value_of, names) for name in wrt]
-    return Explanation(expression.output.id, stations.labels[expression.output.id], views, chains)
+    chains = [_chain(stations, variable, value_of, names) for variable in wrt]
+    return Explanation(expression.output.id, name, views, chains, stations=stations.kind)
+
+
+def definitions(nodes: list[Node], names: dict[int, str], width: int) -> dict[int, str]:
+    """Each node's expression, cut at `width` characters, named bindings below it read by name.
+
+    One pass, each text built from its arguments' texts, so a graph of thousands of nodes costs linear time.
+    """
+    own: dict[int, tuple[str, int]] = {}
+    for node in nodes:
+        text, precedence = render(node, [(names[a.id], ATOM) if a.id in names else own[a.id] for a in node.args])
+        own[node.id] = (text if len(text) <= width else text[:width - 1] + "…", precedence)
+    return {i: text for i, (text, _) in own.items()}
 
 
 def _varying(nodes: list[Node]) -> set[int]:
@@ -186,9 +243,11 @@ def _partial_nodes(node: Node) -> list[Node | None]:
     if not node.args:
         return []
     spec = OPS[node.op]
+    graph = node.graph
+    if not spec.differentiable:  # detach: no gradient flows
+        return [graph.const(0.0)] * len(node.args)
     if spec.partials is None:
         return [None] * len(node.args)
-    graph = node.graph
     parts = [rule(*node.args, node) for rule in spec.partials]
     return [p if isinstance(p, Node) else graph.const(p) for p in parts]
 
@@ -202,7 +261,7 @@ def _chain(stations: Stations, variable: str, value_of, names: dict[int, str]) -
     paths = []
     for route in stations.routes(target, MAX_PATHS):
         edges = list(zip(route, route[1:]))
-        factors = [Factor(stations.labels[a], stations.labels[b], to_text(stations.edges[a][b], names, limit=200),
+        factors = [Factor(stations.labels[a], stations.labels[b], node_text(stations.edges[a][b], names),
                           factor[a, b]) for a, b in edges]
         paths.append(ChainPath(factors, math.prod(f.value for f in factors)))
     return Chain(variable, paths, total[stations.output.id], count[stations.output.id] - len(paths))

@@ -15,6 +15,8 @@ import math
 from collections.abc import Mapping
 from typing import Iterable
 
+import numpy as np
+
 from . import simplify
 from .ops import OPS
 from .tensor_kernels import format_index
@@ -157,9 +159,13 @@ def format_number(value: float) -> str:
     return repr(value)
 
 
-def format_rounded(value: float, digits: int = 4) -> str:
-    """A number to `digits` significant digits, as a person writes it: 6.7, 0.001228, 813.4."""
-    return format_number(float(f"{value:.{digits}g}"))
+def format_rounded(value, digits: int = 4) -> str:
+    """A number (or array) to `digits` significant digits, as a person writes it: 6.7, 0.001228, 813.4."""
+    array = np.asarray(value, dtype=np.float64)
+    if array.ndim == 0:
+        return format_number(float(f"{float(array):.{digits}g}") + 0.0)  # + 0.0: no "-0"
+    return np.array2string(array + 0.0, threshold=6, edgeitems=2, separator=", ", max_line_width=10**6,
+                           formatter={"float_kind": lambda v: format_rounded(v, digits)}).replace("\n", "")
 
 
 def _needs_parens(child_precedence: int, parent_precedence: int, side: str, parent) -> bool:
@@ -173,7 +179,7 @@ def _needs_parens(child_precedence: int, parent_precedence: int, side: str, pare
     return side == ("left" if parent.right_assoc else "right")
 
 
-def _render(node: Node, parts: list[tuple[str, int]]) -> tuple[str, int]:
+def render(node: Node, parts: list[tuple[str, int]]) -> tuple[str, int]:
     """Text and precedence of one node, given its arguments' texts and precedences."""
     if node.op == "const":
         text = format_number(node.attr)
@@ -214,7 +220,7 @@ def _texts(nodes: list[Node], names: dict[int, str], limit: int) -> dict[int, tu
         if node.id in names:
             texts[node.id] = (names[node.id], ATOM)
             continue
-        texts[node.id] = _render(node, [texts[a.id] for a in node.args])
+        texts[node.id] = render(node, [texts[a.id] for a in node.args])
         if len(texts[node.id][0]) > limit:
             return None
     return texts
@@ -279,7 +285,7 @@ def _let_form(node: Node, nodes: list[Node], names: dict[int, str]) -> str:
         if n.id in names:
             texts[n.id] = (names[n.id], ATOM)
             continue
-        texts[n.id] = _render(n, [texts[a.id] for a in n.args])
+        texts[n.id] = render(n, [texts[a.id] for a in n.args])
         if n.id != node.id and n.args and uses.get(n.id, 0) >= 2:
             name = next(fresh)
             lets.append(f"{name} = {texts[n.id][0]}")

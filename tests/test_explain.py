@@ -163,7 +163,7 @@ def test_a_missing_product_rule_term_names_what_was_held_constant():
 def test_one_wrong_factor_is_named_with_the_right_one():
     culprit = manual_culprit("(p - y)/(p*(1-p)) * (p*(1+p)) * x")
     assert culprit.label == "wrong ∂p/∂z"
-    assert culprit.expr == "p*(1 + p)" and "should be ∂p/∂z" in culprit.message
+    assert culprit.expr == "p*(1+p)" and culprit.source == "manual.w" and "should be ∂p/∂z" in culprit.message
 
 
 def test_an_unexplained_difference_says_so():
@@ -300,3 +300,110 @@ def test_culprits_reach_github_annotations_and_the_summary(tmp_path, cli):
     spec.write_text(spec.read_text().replace("  w: 2*p*x\n", ""))
     summary = cli(str(spec), "--color", "never").stdout.strip().splitlines()[-1]
     assert summary.startswith("✗ 0 passed, 1 failed — your dp/dz = p*(1+p) gives 1.996")
+
+
+# ---- found in review: each of these once went wrong ----
+
+
+def test_a_factor_name_may_have_spaces(cli):
+    result = cli("p = x*x; sin(p)", "--x", "2", "--manual", "d f / d p=cos(p)", "--color", "never")
+    assert result.exit_code == 0 and "df/dp = cos(p)" in result.stdout
+
+
+def test_manual_factors_are_checked_with_fast_too(cli):
+    result = cli("p = x*x; L = sin(p); L", "--x", "2", "--manual", "dL/dp=42", "--fast", "--seed", "1")
+    assert result.exit_code == 1 and "your dL/dp = 42" in result.stdout
+
+
+def test_a_factor_of_a_tensor_value_is_a_usage_error(cli):
+    result = cli("s = x*y; sum(s)", "--x", "2", "--y", "1,2", "--manual", "ds/dx=y")
+    assert result.exit_code == 2 and "needs a scalar s; it has shape (2,)" in result.stderr
+
+
+def test_a_factor_means_what_the_chain_shows():
+    """∂L/∂z with p = sigmoid(z) also in L holds p fixed, as the chain rule's factor does."""
+    result = check("z = w*x; p = sigmoid(z); L = p*z; L", at={"w": 1.0, "x": 0.5}, wrt=["w"],
+                   manual={"dL/dz": "p"}, explain=True)
+    assert result.status == "pass"
+    factors = {(f.of, f.wrt): f.formula for p in result.explanation.chains[0].paths for f in p.factors}
+    assert factors[("L", "z")] == "p"
+    total = check("z = w*x; p = sigmoid(z); L = p*z; L", at={"w": 1.0, "x": 0.5}, wrt=["w"], manual={"dL/dw": "p"})
+    assert total.status == "fail" and "dL/dw (through every path)" in total.culprits[0].message
+
+
+@pytest.mark.parametrize("program, total", [("z = x; z*z", 6.0), ("L = x*x; L", 6.0)])
+def test_a_binding_of_a_bare_variable_keeps_its_chain(program, total):
+    (chain,) = check(program, at={"x": 3.0}, explain=True).explanation.chains
+    assert chain.total == pytest.approx(total) and chain.paths
+
+
+def test_the_output_that_is_a_variable_says_so():
+    explanation = check("x", at={"x": 3.0}, explain=True).explanation
+    assert explanation.chains == [] and "the variable x itself" in explanation.note
+
+
+def test_the_output_name_avoids_a_binding_called_f():
+    result = check("f = x*x; 3*f", at={"x": 2.0}, manual={"df_/df": "3"}, explain=True)
+    assert result.status == "pass" and result.explanation.output_name == "f_"
+    assert [(f.of, f.wrt) for f in result.explanation.chains[0].paths[0].factors] == [("f_", "f"), ("f", "x")]
+
+
+def test_paths_elsewhere_in_the_graph_are_not_walked():
+    levels = [f"s{i} = sin(a{i - 1}); c{i} = cos(a{i - 1}); a{i} = s{i} + c{i}" for i in range(1, 21)]
+    program = "; ".join(["u = x*2", "a0 = y*1"] + levels + ["a20 + x"])
+    (chain,) = check(program, at={"x": 0.3, "y": 0.2}, wrt=["x"], explain=True).explanation.chains
+    assert chain.total == 1.0 and len(chain.paths) == 1  # 2^20 paths over y, none to x: one pass
+
+
+def test_many_unnamed_operations_leave_the_chain_at_the_variables():
+    program = " + ".join(f"sin(x*{k})" for k in range(1, 100))
+    explanation = check(program, at={"x": 0.5}, explain=True).explanation
+    (path,) = explanation.chains[0].paths
+    assert [(f.of, f.wrt) for f in path.factors] == [("f", "x")] and explanation.stations == "values"
+    assert max(len(node.expr) for node in explanation.nodes) <= 120
+
+
+def test_a_dropped_data_factor_is_named_not_taken_for_a_constant():
+    culprit = manual_culprit("p - y", "z = w*x + b; p = sigmoid(z); -(y*log(p) + (1-y)*log(1-p))")
+    assert culprit.label == "missing ∂z/∂w" and "lacks the factor ∂z/∂w = x" in culprit.message
+
+
+def test_float32_rounding_is_not_blamed_on_a_node():
+    result = check("(exp(x) - 1)/x", at={"x": 1e-3}, dtype="float32")
+    assert all(c.kind not in ("symbolic", "autograd") for c in result.culprits)
+
+
+def test_no_function_level_claim_from_a_single_point():
+    result = check("w*sum(log(x))", at={"w": -1.0, "x": [0.001] * 50}, manual={"w": "w*sum(log(x))"})
+    (culprit,) = result.culprits
+    assert culprit.label != "sign" and "wrong sign" not in culprit.message
+
+
+def test_the_notebooks_own_slip_is_named():
+    """sin for cos in d/dx sin(x**2): 2*x matches ∂(x**2)/∂x, so sin(x**2) is the wrong factor."""
+    culprit = manual_culprit("2*x*sin(x**2)", "sin(x**2)", {"x": 4.0}, "x")
+    assert culprit.label == "wrong ∂f/∂(x**2)" and culprit.expr == "sin(x**2)"
+    assert "should be ∂f/∂(x**2) = cos(x**2)" in culprit.message
+
+
+def test_a_broken_rule_on_a_tensor_shows_the_partials(broken_sin):
+    broken_sin("rule")
+    (culprit,) = check("sum(sin(x))", at={"x": [0.1, 0.2]}).culprits
+    assert culprit.kind == "symbolic" and "∂/∂x = [0.09983, 0.1987]" in culprit.message
+    assert "give [0.995, 0.9801]" in culprit.message
+
+
+def test_close_values_are_printed_apart(monkeypatch):
+    slightly_off = dataclasses.replace(OPS["sin"], partials=(lambda x, out: ops.cos(x) * 1.0001,))
+    monkeypatch.setitem(OPS, "sin", slightly_off)
+    (culprit,) = check("sin(x)", at={"x": 0.5}).culprits
+    numbers = re.findall(r"= (\S+) where .* give (\S+) and", culprit.message)[0]
+    assert numbers[0] != numbers[1]
+
+
+def test_blocked_gradients_read_as_zero_and_named_nodes_by_name(cli):
+    text = cli("detach(x)*x + sign(x)", "--x", "2", "--explain", "--color", "never").stdout
+    assert "vector-Jacobian" not in text and "∂ = 0" in text
+    explanation = check("z = w*x; p = sin(z); L = p*x; L", at={"w": 1.0, "x": 0.5}, explain=True).explanation
+    partials = {(n.name, p.formula) for n in explanation.nodes for p in n.partials}
+    assert ("L", "p") in partials and ("L", "x") in partials

@@ -30,7 +30,8 @@ def print_explanation(console: Console, explanation, dtype: str, depth: int | No
     console.print(_tree(explanation, depth or DEFAULT_DEPTH))
     if explanation.chains:
         console.print(Text("Chain rule", style="bold"), Text(f"  ({explanation.output_name} = the expression's value; "
-                                                             "∂ holds the other named values fixed)", style="dim"))
+                                                             f"∂ holds the other {explanation.stations} fixed)",
+                                                             style="dim"))
         for chain in explanation.chains:
             for line in chain_lines(chain, explanation.output_name, dtype):
                 console.print(line, markup=False, highlight=False, overflow="fold")
@@ -57,7 +58,7 @@ def chain_lines(chain, output_name: str, dtype: str) -> list[str]:
     lines = [f"{head} = {symbols}{more}", f"{indent} = {numbers}{more}",
              f"{indent} = {format_rounded(chain.total, 5)}   ({exact} in {dtype})"]
     factors = list({(f.of, f.wrt): f for p in paths for f in p.factors}.values())
-    lines += [f"    ∂{f.of}/∂{f.wrt} = {_cut(f.formula)} = {format_rounded(f.value)}" for f in factors[:SHOWN_FORMULAS]]
+    lines += [f"    ∂{f.of}/∂{f.wrt} = {_equation(f.formula, format_rounded(f.value))}" for f in factors[:SHOWN_FORMULAS]]
     if len(factors) > SHOWN_FORMULAS:
         lines.append(f"    … {len(factors) - SHOWN_FORMULAS} more factors (--json lists every one)")
     return lines
@@ -112,10 +113,12 @@ def _label(node, output_name: str | None = None) -> Text:
 def _partial_text(partial) -> Text:
     if partial.formula is None:
         return Text("   ∂: a vector-Jacobian rule (not elementwise)", style="dim")
-    value = _value(partial.value)
-    if partial.formula == value:
-        return Text(f"   ∂ = {value}", style="magenta")
-    return Text(f"   ∂ = {_cut(partial.formula, 50)} = {value}", style="magenta")
+    return Text(f"   ∂ = {_equation(_cut(partial.formula, 50), _value(partial.value))}", style="magenta")
+
+
+def _equation(formula: str, value: str) -> str:
+    """`formula = value`, or the value alone when the formula is that number."""
+    return value if formula == value else f"{formula} = {value}"
 
 
 def _count_below(node, nodes: dict, shown: set) -> int:
@@ -145,12 +148,7 @@ def print_culprits(console: Console, culprits) -> None:
 
 
 def _value(value, digits: int = 6) -> str:
-    if value is None:
-        return "—"
-    array = np.asarray(value, dtype=np.float64)
-    if array.ndim == 0:
-        return f"{float(array):.{digits}g}"
-    return np.array2string(array, threshold=6, edgeitems=2, precision=4, separator=", ").replace("\n", "")
+    return "—" if value is None else format_rounded(value, digits)
 
 
 def _cut(text: str, limit: int = SHORT_TEXT) -> str:

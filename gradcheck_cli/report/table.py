@@ -38,7 +38,8 @@ def render_case(result: CaseResult, settings: dict) -> str:
     if settings.get("quiet"):
         return ""
     console = make_console(settings)
-    if result.status == "pass" and not settings.get("single") and not settings.get("verbose"):
+    if result.status == "pass" and not settings.get("single") and not settings.get("verbose") \
+            and result.explanation is None:
         console.print(Text.assemble((f"{STATUS_MARK['pass']} ", "green"), result.name, _where(result),
                                     (f"  {len(result.gradients)} element(s), {_largest_error(result)}", "dim")))
     else:
