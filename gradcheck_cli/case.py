@@ -2,7 +2,9 @@
 
 This is the only module that knows the order of the work; each step is a
 call into the module that owns it.  Input problems become an `error` result
-carrying the message and its location, never an exception.
+carrying the message and its location, never an exception.  What only some
+checks need (culprits, --explain, --fast, second order, a user's function) is
+imported where it is used: a one-line check pays for what it runs.
 """
 
 from __future__ import annotations
@@ -14,18 +16,14 @@ import re
 import numpy as np
 
 from .compare import DEFAULT_TOLERANCE, CaseResult, GradientRow, atol_note, case_status, judge
-from .culprit import FactorSpec, check_factor, factor_ends, manual_culprit, node_culprit
 from .engines.finite_diff import finite_differences
 from .engines.symbolic import jacobian_nodes
 from .engines.torch_engine import autograd_gradients
 from .domain import check_domain, check_gradients_finite
 from .errors import GradcheckError, ShapeError, Span, UsageError
-from .explain import explain
 from .graph import Formulas, Node
 from .parser import Expression, parse
 from .plan import Plan, batched
-from .projections import projection_rows
-from .second_order import hessian_rows
 from .shapes import ShapeMap, ShapeMismatch
 from .spec import Spec
 
@@ -121,8 +119,11 @@ def _check(spec: Spec, result: CaseResult) -> None:
 
     manual = {name: full(name, plan.value(values, node)[0]) for name, node in manual_nodes.items()}
     if spec.explain:
+        from .explain import explain
+
         result.explanation = explain(expression, point, wrt, shapes, spec.dtype)
-    _check_factors(expression, factors, point, shapes, spec, result)
+    if factors:
+        _check_factors(expression, factors, point, shapes, spec, result)
     if spec.fast:
         _check_projections(expression, point, wrt, output_shape, manual, spec, result)
         return
@@ -154,6 +155,8 @@ def _check(spec: Spec, result: CaseResult) -> None:
     if spec.order == 2:
         manual_hessian = {_hessian_pair(name): _parse_manual(expression, name, text, wrt, spec, "manual Hessian")
                           for name, text in spec.manual_hessian.items()}
+        from .second_order import hessian_rows
+
         result.hessian, result.evaluations["hessian_finite_difference"] = hessian_rows(
             expression, rows[0], point, wrt, shapes, spec, manual_hessian)
         if own is not None and own.hessian is not None:
@@ -163,8 +166,10 @@ def _check(spec: Spec, result: CaseResult) -> None:
     result.status = case_status(result)
 
 
-def _check_factors(expression: Expression, factors: list[FactorSpec], point, shapes: ShapeMap, spec: Spec,
+def _check_factors(expression: Expression, factors: list, point, shapes: ShapeMap, spec: Spec,
                    result: CaseResult) -> None:
+    from .culprit import check_factor
+
     for factor in factors:
         try:
             row, culprit = check_factor(expression, factor, point, shapes, spec.tolerance, spec.dtype)
@@ -178,6 +183,10 @@ def _check_factors(expression: Expression, factors: list[FactorSpec], point, sha
 def _find_culprits(expression: Expression, manuals: dict[str, Expression], point, wrt, shapes: ShapeMap, output_shape: tuple, spec: Spec, result: CaseResult) -> None:
     """Name the part responsible for each kind of disagreement, and mark the rows it explains."""
     failing = [row for row in result.gradients if row.status == "fail"]
+    if not failing and not result.culprits:
+        return
+    from .culprit import manual_culprit, node_culprit
+
     for name, manual in manuals.items():
         if output_shape == () and point[name].size == 1 and any(r.wrt == name and "manual" in r.disagrees
                                                                  for r in failing):
@@ -197,6 +206,8 @@ def _find_culprits(expression: Expression, manuals: dict[str, Expression], point
 
 def _check_projections(expression, point, wrt, output_shape, manual, spec: Spec, result: CaseResult) -> None:
     seed = spec.seed if spec.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
+    from .projections import projection_rows
+
     result.gradients, count = projection_rows(expression, point, wrt, output_shape, manual, spec, seed)
     result.evaluations = {"finite_difference": count}
     what = "gradient" if output_shape == () else "Jacobian"
@@ -399,8 +410,10 @@ def _is_factor(name: str) -> bool:
     return "/" in name
 
 
-def _parse_factor(expression: Expression, name: str, text: str, spec: Spec) -> FactorSpec:
-    """A hand-derived chain factor `dA/dB` in the expression's scope."""
+def _parse_factor(expression: Expression, name: str, text: str, spec: Spec):
+    """A hand-derived chain factor `dA/dB` in the expression's scope (a culprit.FactorSpec)."""
+    from .culprit import FactorSpec, factor_ends
+
     try:
         normalised, top, bottom = factor_ends(expression, name)
     except UsageError as error:

@@ -165,10 +165,10 @@ def _json_requested(args: list[str]) -> bool:
 
 def _exit_with_json_error(error: click.UsageError, fmt: str) -> None:
     from .case import error_result
-    from .report import REPORTERS
+    from .report import reporter
 
     result = error_result("command line", UsageError(error.format_message()))
-    click.echo(REPORTERS[fmt].render([result], _settings(Spec(expr="", at={}), {}, single=True)), nl=False)
+    click.echo(reporter(fmt).render([result], _settings(Spec(expr="", at={}), {}, single=True)), nl=False)
     raise click.exceptions.Exit(2)
 
 
@@ -327,31 +327,31 @@ def _refuse_expression_options(at_items, wrt, manual_items, variable_values, fun
 
 def execute(jobs, output_format: str, options: dict, defaults: Spec) -> int:
     """Run the jobs, write the reports as results arrive, and return the exit code."""
-    from .report import REPORTERS
+    from .report import reporter
     from .runner import run_jobs
 
     settings = _settings(defaults, options, single=len(jobs) == 1)
-    reporter = REPORTERS[output_format]
+    chosen = reporter(output_format)
     # What the terminal shows: the format itself, or the table beside a file / GitHub annotations.
-    terminal = REPORTERS["table"] if options.get("output") or output_format == "github" else reporter
+    terminal = reporter("table") if options.get("output") or output_format == "github" else chosen
     streams = hasattr(terminal, "render_case")
     results = []
     for result in run_jobs(jobs, options.get("jobs")):
         results.append(result)
         if output_format == "github":
-            _echo(REPORTERS["github"].render_case(result, settings))
-        if streams and not (settings["single"] and result.status == "error" and terminal is REPORTERS["table"]):
+            _echo(reporter("github").render_case(result, settings))
+        if streams and not (settings["single"] and result.status == "error" and terminal is reporter("table")):
             _echo(terminal.render_case(result, settings))
-    if settings["single"] and results[0].status == "error" and terminal is REPORTERS["table"]:
+    if settings["single"] and results[0].status == "error" and terminal is reporter("table"):
         if options.get("verbose") and results[0].traceback:
             click.echo(results[0].traceback, err=True, nl=False)
         click.echo(results[0].rendered_error, err=True)
-    elif terminal is REPORTERS["table"]:
+    elif terminal is reporter("table"):
         _echo(terminal.render_summary(results, settings))
     elif not streams:
         _echo(terminal.render(results, settings))
     if options.get("output"):
-        _write(options["output"], reporter.render(results, {**settings, "color": "never", "tty": False}))
+        _write(options["output"], chosen.render(results, {**settings, "color": "never", "tty": False}))
     return exit_code(results, options.get("strict", False), options.get("exit_zero", False))
 
 

@@ -16,8 +16,6 @@ from .case import error_result, run
 from .compare import CaseResult
 from .errors import GradcheckError, SpecError
 from .spec import Spec
-from .spec_file import load
-from .targets import discover, unusable
 
 PARALLEL_THRESHOLD = 8  # cases; fewer run in this process (a worker costs a torch import)
 
@@ -32,6 +30,9 @@ class Job:
 
 def jobs_for(targets: list[str], overrides: dict) -> list[Job]:
     """One job per case of every spec file named by the targets (files or folders)."""
+    from .spec_file import load  # YAML is imported only when spec files are read
+    from .targets import discover, unusable
+
     jobs: list[Job] = []
     for target in targets:
         path = Path(target)
