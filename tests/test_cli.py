@@ -268,6 +268,10 @@ def test_the_cli_lists_every_reporter():
     (["--version"], ["numpy", "yaml", "rich", "torch"]),
     (["--help"], ["numpy", "yaml", "rich", "torch"]),
     (["sinn(x)", "--x", "1"], ["torch", "sympy"]),      # a parse error never pays for torch
+    # a passing one-line check pays for neither spec files, other reporters, culprits nor --explain
+    (["sin(x**2)", "--x", "4"], ["yaml", "gradcheck_cli.report.junit", "gradcheck_cli.report.json_",
+                                 "gradcheck_cli.culprit", "gradcheck_cli.explain", "gradcheck_cli.second_order",
+                                 "gradcheck_cli.projections", "sympy"]),
 ])
 def test_fast_paths_do_not_import_heavy_modules(args, absent):
     probe = ("import sys\nfrom gradcheck_cli.cli import main\n"
