@@ -20,7 +20,6 @@ import argparse
 import os
 import platform
 import random
-import statistics
 import subprocess
 import sys
 import time

@@ -28,7 +28,7 @@ from .engines.symbolic import adjoints, gradient_nodes, reaching_nodes
 from .engines.torch_engine import autograd_gradients
 from .errors import UsageError
 from .explain import Stations, node_text, output_name, stations_of
-from .graph import Graph, Node, ancestors, format_rounded, to_text
+from .graph import Graph, Node, format_rounded, to_text
 from .ops import OPS
 from .parser import Expression
 from .plan import Plan, batched
@@ -400,7 +400,7 @@ def node_culprit(expression: Expression, point: dict[str, np.ndarray], wrt: list
 
     When none does, a float64 check blames how they are combined; a float32 one blames nothing (its
     rounding is the likelier cause)."""
-    nodes = ancestors([expression.output])
+    nodes = expression.nodes
     reaching = reaching_nodes(nodes, set(wrt))
     plan = Plan([expression.output], shapes)
     values = plan.run({n: batched(v) for n, v in point.items()})

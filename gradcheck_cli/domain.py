@@ -13,7 +13,7 @@ import numpy as np
 
 from .engines.symbolic import reaching_nodes
 from .errors import DomainError
-from .graph import Node, ancestors, to_text
+from .graph import Node, to_text
 from .ops import OPS
 from .parser import Expression
 from .plan import Plan, flat_values
@@ -23,7 +23,7 @@ SHORT_TEXT = 60
 
 def check_domain(expression: Expression, plan: Plan, values, wrt: list[str]) -> None:
     """The first node that is not finite, or not differentiable where a variable reaches it."""
-    nodes = ancestors([expression.output])
+    nodes = expression.nodes
     reaching = reaching_nodes(nodes, set(wrt))
     all_finite = bool(np.all(np.isfinite(flat_values([plan.value(values, n) for n in nodes]))))
     for node in nodes:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .engines.symbolic import adjoints
-from .graph import ATOM, Node, ancestors, render, to_text
+from .graph import ATOM, Node, render, to_text
 from .ops import OPS
 from .parser import Expression
 from .plan import Plan, batched
@@ -149,7 +149,7 @@ def stations_of(expression: Expression, shapes: ShapeMap) -> Stations:
     """The output, the named bindings and the variables; every operation when no binding is named
     (and there are few enough of them to read)."""
     output = expression.output
-    nodes = ancestors([output])
+    nodes = expression.nodes
     names = expression.names()
     variables = [n for n in nodes if n.op == "var"]
     inner = [n for n in nodes if n.id in names and n is not output and n.op != "var"]
@@ -188,7 +188,7 @@ def explain(expression: Expression, point: dict[str, np.ndarray], wrt: list[str]
             dtype: str = "float64") -> Explanation:
     """The graph with values and local partials, and the chain rule for each variable in `wrt`."""
     names = expression.names()
-    nodes = ancestors([expression.output])
+    nodes = expression.nodes
     varying = _varying(nodes)
     partial_nodes = {node.id: _partial_nodes(node) for node in nodes}
     stations = stations_of(expression, shapes)

@@ -43,6 +43,7 @@ class Expression:
     variables: list[str] = field(default_factory=list)
     spans: dict[int, Span] = field(default_factory=dict)
     operator_spans: dict[int, Span] = field(default_factory=dict)  # the `@` of `A @ B`, for shape errors
+    nodes: list[Node] = field(default_factory=list)  # the output's ancestors, oldest first: walked once, read often
 
     def names(self) -> dict[int, str]:
         """Binding names by node id (the first binding wins), for printing."""
@@ -398,9 +399,11 @@ class _Parser:
         return self.error(f"unexpected {token.text!r}", token.span)
 
     def result(self, output: Node) -> Expression:
-        used = {n.attr for n in ancestors([output]) if n.op == "var"}
+        nodes = ancestors([output])
+        used = {n.attr for n in nodes if n.op == "var"}
         variables = [name for name in self.free_uses if name in used]
-        return Expression(self.source, self.graph, output, self.scope, variables, self.spans, self.operator_spans)
+        return Expression(self.source, self.graph, output, self.scope, variables, self.spans, self.operator_spans,
+                          nodes)
 
 
 def _is_integer(node: Node) -> bool:

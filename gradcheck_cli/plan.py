@@ -49,10 +49,11 @@ class Plan:
         function = partial(_call_with_attr, spec.evaluate, node.attr) if spec.attrs else spec.numpy
         return Step(node, function, tuple(self.slot[a.id] for a in node.args), pads)
 
-    def restricted_to(self, outputs: list[Node]) -> "Plan":
-        """The part of this plan that `outputs` need, reusing its compiled steps."""
+    def restricted_to(self, outputs: list[Node], nodes: list[Node] | None = None) -> "Plan":
+        """The part of this plan that `outputs` need (`nodes`, when the caller has them), reusing its
+        compiled steps."""
         plan = Plan.__new__(Plan)
-        plan.nodes = ancestors(outputs)
+        plan.nodes = nodes if nodes is not None else ancestors(outputs)
         plan.slot = {node.id: i for i, node in enumerate(plan.nodes)}
         steps = {node.id: step for node, step in zip(self.nodes, self.steps)}
         plan.steps = [None if steps[node.id] is None else

@@ -17,14 +17,14 @@ from ..ops import OPS, broadcast_shapes
 from ..shapes import ShapeMap
 
 
-def gradient_nodes(output: Node, wrt: list[str], shapes: ShapeMap) -> dict[str, Node]:
+def gradient_nodes(output: Node, wrt: list[str], shapes: ShapeMap, nodes: list[Node] | None = None) -> dict[str, Node]:
     """d output / d variable, as a node, for each variable named in `wrt`.
 
     A variable the output does not depend on gets the constant 0.  A
     derivative may have a smaller shape than its variable (e.g. 1 for
     `sum(x)`); it is broadcast when evaluated.
     """
-    nodes = ancestors([output])
+    nodes = nodes if nodes is not None else ancestors([output])
     by_name = {n.attr: n for n in nodes if n.op == "var" and n.attr in wrt}
     found = adjoints(output, {n.id for n in by_name.values()}, shapes, nodes)
     zero = output.graph.const(0.0)
@@ -51,11 +51,14 @@ def adjoints(output: Node, leaves: set[int], shapes: ShapeMap, nodes: list[Node]
     return {i: _sum(pending[i]) for i in leaves if i in pending}
 
 
-def jacobian_nodes(output: Node, wrt: list[str], shapes: ShapeMap) -> list[dict[str, Node]]:
-    """One `gradient_nodes` per output element, in row-major order (one for a scalar output)."""
+def jacobian_nodes(output: Node, wrt: list[str], shapes: ShapeMap,
+                   nodes: list[Node] | None = None) -> list[dict[str, Node]]:
+    """One `gradient_nodes` per output element, in row-major order (one for a scalar output).
+
+    `nodes`: the output's ancestors, when the caller has them."""
     shape = shapes(output)
     if shape == ():
-        return [gradient_nodes(output, wrt, shapes)]
+        return [gradient_nodes(output, wrt, shapes, nodes)]
     return [gradient_nodes(output.graph.apply("index", output, attr=tuple(index)), wrt, shapes)
             for index in np.ndindex(shape)]
 

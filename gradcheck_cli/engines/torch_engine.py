@@ -12,15 +12,16 @@ from ..graph import Node, ancestors
 from ..ops import OPS
 
 
-def autograd_gradients(output: Node, point: dict[str, np.ndarray], wrt: list[str],
-                       dtype: str = "float64") -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def autograd_gradients(output: Node, point: dict[str, np.ndarray], wrt: list[str], dtype: str = "float64",
+                       nodes: list[Node] | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(value, {variable: gradient}) as torch computes them in `dtype`.
 
     For a non-scalar value the gradient is the Jacobian, shaped value shape + variable shape.
+    `nodes`: the output's ancestors, when the caller has them.
     """
     import torch
 
-    result, targets = _build(torch, output, point, wrt, dtype)
+    result, targets = _build(torch, output, point, wrt, dtype, nodes)
     rows = [element_gradients(torch, element, targets, point, wrt) for element in result.reshape(-1)]
     gradients = {name: np.stack([row[i] for row in rows]).reshape(result.shape + np.shape(point[name]))
                  for i, name in enumerate(wrt)}
@@ -47,13 +48,13 @@ def autograd_hessian(output: Node, point: dict[str, np.ndarray], wrt: list[str],
     return hessian
 
 
-def _build(torch, output: Node, point, wrt, dtype: str):
+def _build(torch, output: Node, point, wrt, dtype: str, nodes: list[Node] | None = None):
     """The output tensor, computed by torch ops from leaves that require grad for `wrt`."""
     torch_dtype = {"float64": torch.float64, "float32": torch.float32}[dtype]
     leaves = {name: torch.from_numpy(np.array(value, dtype=dtype)).requires_grad_(name in wrt)
               for name, value in point.items()}
     values: dict[int, "torch.Tensor"] = {}
-    for node in ancestors([output]):
+    for node in nodes if nodes is not None else ancestors([output]):
         if node.op == "const":
             values[node.id] = torch.scalar_tensor(node.attr, dtype=torch_dtype)
         elif node.op == "var":
