@@ -67,13 +67,9 @@ class ManualFactor:
     status: str = "pass"
 
 
-def _short(value, digits: int = 4) -> str:
-    return format_rounded(value, digits)
-
-
 def _digits_apart(a, b) -> int:
     """4 significant digits, or as many more (up to 12) as it takes to print a and b apart."""
-    return next((d for d in range(4, 13) if _short(a, d) != _short(b, d)), 12)
+    return next((d for d in range(4, 13) if format_rounded(a, d) != format_rounded(b, d)), 12)
 
 
 # ---- a hand-derived gradient against the chain rule ----
@@ -165,7 +161,7 @@ class _ManualDiagnosis:
         routes = analysis.routes(variable) if analysis.scalar_stations() else []
         self.routes = routes if len(routes) <= MAX_ROUTES else []  # a partial list of paths explains nothing
         self.shares = [np.prod([analysis.of(f) for f in r.factors], axis=0) for r in self.routes]
-        self.at = f"gives {_short(self.mine[0])} where the chain rule gives {_short(self.truth[0])}"
+        self.at = f"gives {format_rounded(self.mine[0])} where the chain rule gives {format_rounded(self.truth[0])}"
         self.head = f"your formula for d/d{variable}"
 
     def culprit(self) -> Culprit:
@@ -196,7 +192,7 @@ class _ManualDiagnosis:
                         and self.same(self.mine, self.truth - share + share / value):
                     label = self.analysis.label(a, b)
                     return self.at_node(f"{self.head} lacks the factor {label} = {node_text(factor, self.names)} "
-                                        f"(= {_short(value[0])}) on the path {_route_text(self.analysis, route)}: "
+                                        f"(= {format_rounded(value[0])}) on the path {_route_text(self.analysis, route)}: "
                                         f"it {self.at}", self.analysis.node(a), f"missing {label}")
         return None
 
@@ -206,7 +202,7 @@ class _ManualDiagnosis:
             return None
         kept = [r for i, r in enumerate(self.routes) if i not in missing]
         held = _held_constant(self.analysis, [self.routes[i] for i in missing], kept)
-        terms = " + ".join(f"{_route_text(self.analysis, self.routes[i])} (= {_short(self.shares[i][0])})"
+        terms = " + ".join(f"{_route_text(self.analysis, self.routes[i])} (= {format_rounded(self.shares[i][0])})"
                            for i in missing)
         if held is None:
             return self.whole(f"{self.head} misses the term {terms}: it {self.at}", "missing term")
@@ -226,8 +222,8 @@ class _ManualDiagnosis:
         label = self.analysis.label(a, b)
         return Culprit("manual", None, text, "manual." + self.variable,
                        None if None in spans else (spans[0].start, spans[-1].end),
-                       f"your factor {text} (= {_short(value[0])}) should be {label} = {node_text(right, self.names)} "
-                       f"(= {_short(self.analysis.of(right)[0])})", self.variable, f"wrong {label}")
+                       f"your factor {text} (= {format_rounded(value[0])}) should be {label} = {node_text(right, self.names)} "
+                       f"(= {format_rounded(self.analysis.of(right)[0])})", self.variable, f"wrong {label}")
 
     def constant_gap(self) -> Culprit | None:
         if self.same(self.truth, np.full_like(self.truth, self.truth[0])):
@@ -384,8 +380,8 @@ def check_factor(expression: Expression, factor: FactorSpec, point, shapes: Shap
     row.status = "fail"
     top_name, bottom_name = factor.name[1:].split("/d")
     label = f"∂{top_name}/∂{bottom_name}" if partial else f"d{top_name}/d{bottom_name} (through every path)"
-    message = (f"your {factor.name} = {factor.formula.source} gives {_short(mine)} at this point; {label} = "
-               f"{row.symbolic_formula} = {_short(right)}")
+    message = (f"your {factor.name} = {factor.formula.source} gives {format_rounded(mine)} at this point; {label} = "
+               f"{row.symbolic_formula} = {format_rounded(right)}")
     return row, Culprit("manual-factor", top.id, factor.formula.source, f"manual.{factor.name}",
                         (0, len(factor.formula.source)), message, label=factor.name)
 
@@ -431,7 +427,7 @@ def _node_culprit(expression: Expression, node: Node, i: int, engine: str, their
     other = "autograd" if engine == "symbolic" else "symbolic"
     what = f"∂/∂{argument}" if spec.elementwise else f"the vector-Jacobian product in {argument} (fixed cotangent)"
     digits = _digits_apart(theirs, fd)
-    shown = {engine: _short(theirs, digits), "fd": _short(fd, digits), other: _short(local[other][i], digits)}
+    shown = {engine: format_rounded(theirs, digits), "fd": format_rounded(fd, digits), other: format_rounded(local[other][i], digits)}
     message = (f"{ENGINE_WORDS[engine]} is wrong at {text}: it gives {what} = {shown[engine]} where finite "
                f"differences of {spec.display_name} give {shown['fd']} and {ENGINE_WORDS[other]} gives "
                f"{shown[other]}").replace("{op}", spec.display_name)
