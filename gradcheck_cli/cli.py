@@ -303,7 +303,8 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
         spec = Spec(expr=targets[0].strip(), at=_point(ctx, at_items, variable_values, limits),
                     wrt=_names_option(wrt, "--wrt"), manual=_unique_pairs(manual_items, "--manual", "NAME=FORMULA"),
                     manual_hessian=_unique_pairs(hessian_items, "--manual-hessian", "NAME[,NAME2]=FORMULA"),
-                    function=_function_target(function, function_args), args=_names_option(function_args, "--args"),
+                    function=_function_target(function, function_args, device),
+                    args=_names_option(function_args, "--args"),
                     limits=limits, **overrides)
         job_list = [Job(spec=spec)]
     output_format = "json" if as_json else (output_format or _default_format())
@@ -433,9 +434,13 @@ def _names_option(text: str | None, option: str) -> list[str] | None:
     return names
 
 
-def _function_target(function: str | None, function_args: str | None) -> str | None:
-    if function_args is not None and function is None:
-        raise click.UsageError("--args names the inputs of --function; give --function MODULE:ATTR too")
+def _function_target(function: str | None, function_args: str | None, device: str | None) -> str | None:
+    if function is None:
+        if function_args is not None:
+            raise click.UsageError("--args names the inputs of --function; give --function MODULE:ATTR too")
+        if device is not None:
+            raise click.UsageError("--device chooses where --function runs (expressions run on the CPU); "
+                                   "give --function MODULE:ATTR too")
     return function.strip() if function is not None else None
 
 

@@ -48,7 +48,7 @@ class UserFunction:
 def resolve(target: str | Callable, args: list[str] | None, variables: list[str]) -> UserFunction:
     """The callable named by `module:attribute` (or given), with its inputs matched to `variables`."""
     label = target if isinstance(target, str) else getattr(target, "__qualname__", repr(target))
-    with redirect_stdout(sys.stderr):  # what user code prints must not break a JSON report on stdout
+    with _stdout_to_stderr():
         found = _imported(target) if isinstance(target, str) else target
     call, parameters = _callable_and_parameters(found, label)
     return UserFunction(label, call, tuple(_inputs(label, parameters, args, variables)))
@@ -57,13 +57,18 @@ def resolve(target: str | Callable, args: list[str] | None, variables: list[str]
 def _imported(target: str):
     module_name, _, attribute = target.partition(":")
     if not (re.fullmatch(MODULE_NAME, module_name) and re.fullmatch(ATTRIBUTE_PATH, attribute)):
-        raise UsageError(f"{target!r} does not name a callable: expected MODULE:ATTRIBUTE, e.g. mypkg.ops:swish")
-    with _current_folder_on_path():
+        hint = " (a module name, not a file path: run from the file's folder and write ops:swish for ops.py)" \
+            if "/" in module_name or module_name.endswith(".py") else ""
+        raise UsageError(f"{target!r} does not name a callable: expected MODULE:ATTRIBUTE, e.g. mypkg.ops:swish{hint}")
+    with _current_folder_on_path(), _user_code(f"cannot import {module_name!r}"):
         try:
             importlib.invalidate_caches()
             module = importlib.import_module(module_name)
-        except (Exception, SystemExit) as error:
-            raise _raised(f"cannot import {module_name!r}", error) from None
+        except ModuleNotFoundError as error:
+            if error.name and module_name.startswith(error.name):
+                error.args = (f"{error.args[0]} (modules are imported from the current folder, {os.getcwd()}, "
+                              "and PYTHONPATH)",)
+            raise
     found = module
     for part in attribute.split("."):
         if not hasattr(found, part):
@@ -77,23 +82,61 @@ def _imported(target: str):
 
 @contextmanager
 def _current_folder_on_path():
-    """The current folder first on sys.path while importing (as `python -m` has it); restored afterwards."""
-    saved = list(sys.path)
-    sys.path.insert(0, os.getcwd())
+    """The current folder first on sys.path while importing (as `python -m` has it); afterwards that entry is
+    taken out again, and what the imported module added itself stays (it may import lazily from there)."""
+    folder = os.getcwd()
+    sys.path.insert(0, folder)
     try:
         yield
     finally:
-        sys.path[:] = saved
+        if folder in sys.path:
+            sys.path.remove(folder)
+
+
+@contextmanager
+def _user_code(what: str):
+    """Around every call into the user's code: whatever it raises (sys.exit too) becomes one UserCodeError
+    saying `what`, and a change of the current folder is undone, so later cases are not affected."""
+    folder = os.getcwd()
+    try:
+        yield
+    except UserCodeError:
+        raise
+    except (Exception, SystemExit) as error:
+        raise _raised(what, error) from None
+    finally:
+        if os.getcwd() != folder:
+            os.chdir(folder)
+
+
+@contextmanager
+def _stdout_to_stderr():
+    """What user code prints, from Python or from C (a kernel's printf), goes to stderr: a JSON report on
+    stdout must stay one document."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no file descriptor 1 (an embedding host): Python-level redirection only
+        saved = None
+    if saved is not None:
+        os.dup2(2, 1)
+    try:
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:
+        if saved is not None:
+            sys.stderr.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def _callable_and_parameters(found, label: str) -> tuple[Callable, list[inspect.Parameter] | None]:
     """An autograd.Function subclass is called through `apply`, its parameters read from `forward`."""
     import torch
-    from torch.autograd.function import _SingleLevelFunction
 
     if isinstance(found, type) and issubclass(found, torch.autograd.Function):
         parameters = list(inspect.signature(found.forward).parameters.values())
-        if found.setup_context is _SingleLevelFunction.setup_context:
+        if not _has_own_setup_context(found):
             parameters = parameters[1:]  # forward(ctx, ...)
         return found.apply, parameters
     if not callable(found):
@@ -102,6 +145,12 @@ def _callable_and_parameters(found, label: str) -> tuple[Callable, list[inspect.
         return found, list(inspect.signature(found).parameters.values())
     except (TypeError, ValueError):
         return found, None
+
+
+def _has_own_setup_context(function_class) -> bool:
+    """New-style Functions define setup_context (forward then takes no ctx); torch's own base classes do not."""
+    return any("setup_context" in vars(base) for base in function_class.__mro__
+               if not base.__module__.startswith("torch."))
 
 
 def _inputs(label: str, parameters, args: list[str] | None, variables: list[str]) -> list[str]:
@@ -152,6 +201,7 @@ class Runner:
 
     function: UserFunction
     device: str = "cpu"
+    shape: tuple = ()  # the reference expression's value shape, which every output must have
     raises_in_float64: bool = False
 
     def leaves(self, point: dict[str, np.ndarray], wrt: list[str], dtype=None, contiguous: bool = True) -> list:
@@ -160,7 +210,9 @@ class Runner:
         tensors = []
         for name in self.function.inputs:
             value = torch.tensor(np.asarray(point[name]), dtype=dtype or torch.float64, device=self.device)
-            if not contiguous and value.numel() > 1:
+            if not contiguous and value.dim() >= 2:  # the same values, laid out transposed in memory
+                value = value.transpose(-1, -2).contiguous().transpose(-1, -2)
+            elif not contiguous and value.numel() > 1:  # every other element of a buffer twice as long
                 value = torch.stack([value, torch.zeros_like(value)], dim=-1)[..., 0].detach()
             tensors.append(value.requires_grad_(name in wrt))
         return tensors
@@ -173,10 +225,8 @@ class Runner:
     def call(self, tensors: list):
         import torch
 
-        try:
+        with _user_code(f"{self.function.label} raised"):
             output = self.function.call(*tensors)
-        except Exception as error:
-            raise _raised(f"{self.function.label} raised", error) from None
         if not isinstance(output, torch.Tensor):
             raise UserCodeError(f"{self.function.label} returned a {type(output).__name__}, not a torch tensor")
         return output
@@ -191,18 +241,25 @@ class Runner:
         import torch
 
         targets = self.targets(tensors, wrt)
-        try:
+        with _user_code(f"the backward of {self.function.label} raised"):
             rows = [element_gradients(torch, element, targets, point, wrt) for element in output.reshape(-1)]
-        except Exception as error:
-            raise _raised(f"the backward of {self.function.label} raised", error) from None
         return {name: np.stack([row[i] for row in rows]).reshape(tuple(output.shape) + np.shape(point[name]))
                 for i, name in enumerate(wrt)}
 
     def value(self, point: dict[str, np.ndarray]) -> np.ndarray:
+        """The flat output at a (finite-difference) point; NaN where the function raises there, as a step
+        outside an op's domain does."""
         import torch
 
-        with torch.no_grad():
-            output = self.call(self.leaves(point, []))
+        try:
+            with torch.no_grad():
+                output = self.call(self.leaves(point, []))
+        except UserCodeError:
+            return np.full(int(np.prod(self.shape, dtype=int)), np.nan)
+        if tuple(output.shape) != tuple(self.shape):
+            shown = ", ".join(f"{n} = {np.array2string(np.asarray(v), threshold=6)}" for n, v in point.items())
+            raise UserCodeError(f"{self.function.label} returned shape {tuple(output.shape)} at {shown} (a "
+                                f"finite-difference step), but shape {tuple(self.shape)} at the point")
         return output.detach().numpy(force=True).astype(np.float64).reshape(-1)
 
     def gradient(self, name: str, wrt: list[str]) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
@@ -240,8 +297,9 @@ def check(function: UserFunction, point: dict[str, np.ndarray], wrt: list[str], 
     """Every check of the function at the point, against the reference expression's value.
 
     A function that only works in float32 gets its float64 check failed and nothing else."""
-    with redirect_stdout(sys.stderr):  # what user code prints must not break a JSON report on stdout
-        return _check(Runner(function, device), point, wrt, reference_value, tolerance, order)
+    with _stdout_to_stderr():
+        return _check(Runner(function, device, np.shape(reference_value)), point, wrt, reference_value, tolerance,
+                      order)
 
 
 def _check(runner: Runner, point, wrt: list[str], reference_value: np.ndarray, tolerance: Tolerance,
@@ -250,14 +308,19 @@ def _check(runner: Runner, point, wrt: list[str], reference_value: np.ndarray, t
     if checks[0].status == "fail" and runner.raises_in_float64:
         return FunctionAnswers(None, {}, None, checks)
     tensors = runner.leaves(point, wrt)
+    before = [t.detach().clone() for t in tensors]
     output = runner.call(tensors)
     value = output.detach().numpy(force=True).astype(np.float64)
+    unchanged = _unchanged_inputs(runner, before, tensors)
     checks.append(_forward(value, reference_value, tolerance))
     checks.append(_connected(runner, output, wrt))
     checks.append(_gradient_metadata(runner, output, tensors, wrt))
     jacobian = runner.jacobian_of(output, tensors, point, wrt)
     checks.append(_reentrant(runner, point, wrt, jacobian))
-    checks.append(_non_contiguous(runner, point, wrt, jacobian, tolerance))
+    checks.append(_non_contiguous(runner, point, wrt, value, jacobian, tolerance) if checks[-1].status == "pass"
+                  else Check("non-contiguous inputs", "skipped", "its backward is not deterministic, so a change "
+                                                                 "could not be told from noise"))
+    checks.append(unchanged)
     finite = finite_differences_of_function(_over_batch(runner.value), point, wrt, value.shape)
     answers = FunctionAnswers(value, jacobian, finite, checks)
     if order == 2:
@@ -304,6 +367,18 @@ def _forward(value: np.ndarray, reference: np.ndarray, tolerance: Tolerance) -> 
                                           f"reference {float(reference[index]):.10g}")
 
 
+def _unchanged_inputs(runner: Runner, before: list, after: list) -> Check:
+    import torch
+
+    changed = [name for name, old, new in zip(runner.function.inputs, before, after)
+               if not torch.allclose(old, new.detach(), rtol=0, atol=0, equal_nan=True)]
+    if changed:
+        return Check("inputs unchanged", "fail", f"it modifies its input(s) {', '.join(changed)} in place: the "
+                                                 "caller's tensors change, and autograd may be computing with "
+                                                 "values that are gone")
+    return Check("inputs unchanged", "pass", "its inputs are the same after the call")
+
+
 def _connected(runner: Runner, output, wrt: list[str]) -> Check:
     """A result computed outside autograd (numpy, .item(), .detach(), no_grad) has a backward of zeros."""
     if wrt and not output.requires_grad:
@@ -332,14 +407,17 @@ def _gradient_metadata(runner: Runner, output, tensors: list, wrt: list[str]) ->
     handles = [node.register_prehook(keeper(node)) for node in nodes]
     targets = runner.targets(tensors, wrt)
     try:
-        if output.requires_grad and targets:
-            torch.autograd.grad(output.sum(), targets, allow_unused=True, retain_graph=True)
-        problems = [p for node in nodes if id(node) in seen for p in _raw_gradient_problems(node, seen[id(node)])]
-    except Exception as error:
-        raise _raised(f"the backward of {runner.function.label} raised", error) from None
+        with _user_code(f"the backward of {runner.function.label} raised"):
+            if output.requires_grad and targets:
+                torch.autograd.grad(output.sum(), targets, allow_unused=True, retain_graph=True)
+            raw = [(node, _raw_gradients(node, seen[id(node)])) for node in nodes if id(node) in seen]
     finally:
         for handle in handles:
             handle.remove()
+    try:
+        problems = [p for node, gradients in raw for p in _raw_gradient_problems(node, gradients)]
+    except _Unmatched as reason:
+        return Check("gradient dtype and shape", "skipped", str(reason))
     if problems:
         return Check("gradient dtype and shape", "fail", "; ".join(problems))
     if not nodes:
@@ -364,18 +442,31 @@ def _custom_nodes(root) -> list:
     return nodes
 
 
-def _raw_gradient_problems(node, grad_outputs: tuple) -> list[str]:
+class _Unmatched(Exception):
+    """The raw gradients of a backward cannot be matched to the inputs they are for."""
+
+
+def _raw_gradients(node, grad_outputs: tuple) -> tuple:
     import torch
 
     with torch.no_grad():
         raw = node._forward_cls.backward(node, *grad_outputs)
-    raw = raw if isinstance(raw, tuple) else (raw,)
+    return raw if isinstance(raw, tuple) else (raw,)
+
+
+def _raw_gradient_problems(node, raw: tuple) -> list[str]:
     name = node._forward_cls.__name__
+    if len(raw) != len(node.next_functions):
+        raise _Unmatched(f"{name}.backward returns {len(raw)} gradients for {len(node.next_functions)} tensor "
+                         "inputs (some of its inputs are not tensors): they cannot be matched to check them")
     problems = []
     for position, (gradient, (next_node, slot)) in enumerate(zip(raw, node.next_functions)):
         if gradient is None or next_node is None:
             continue
-        expected = next_node._input_metadata[slot]
+        metadata = getattr(next_node, "_input_metadata", None)  # a private torch attribute, read defensively
+        if metadata is None:
+            raise _Unmatched("this torch does not expose the inputs' metadata (_input_metadata) to check against")
+        expected = metadata[slot]
         if gradient.dtype != expected.dtype:
             problems.append(f"{name}.backward returns a {str(gradient.dtype).removeprefix('torch.')} gradient for "
                             f"input {position}, which is {str(expected.dtype).removeprefix('torch.')} "
@@ -389,7 +480,8 @@ def _raw_gradient_problems(node, grad_outputs: tuple) -> list[str]:
 def _reentrant(runner: Runner, point, wrt: list[str], first: dict[str, np.ndarray]) -> Check:
     second = runner.jacobian(point, wrt)
     gaps = {name: float(np.max(np.abs(first[name] - second[name]), initial=0.0)) for name in wrt}
-    changed = {name: gap for name, gap in gaps.items() if not np.array_equal(first[name], second[name])}
+    changed = {name: gap for name, gap in gaps.items()
+               if not np.array_equal(first[name], second[name], equal_nan=True)}
     if changed:
         name, gap = max(changed.items(), key=lambda item: item[1])
         return Check("deterministic backward", "fail", f"two backward passes give different gradients for "
@@ -397,20 +489,30 @@ def _reentrant(runner: Runner, point, wrt: list[str], first: dict[str, np.ndarra
     return Check("deterministic backward", "pass", "two backward passes give identical gradients")
 
 
-def _non_contiguous(runner: Runner, point, wrt: list[str], contiguous: dict[str, np.ndarray],
+def _non_contiguous(runner: Runner, point, wrt: list[str], value: np.ndarray, contiguous: dict[str, np.ndarray],
                     tolerance: Tolerance) -> Check:
+    """The value and gradient again with strided inputs (and transposed ones, for matrices and up)."""
     if all(np.size(point[name]) <= 1 for name in runner.function.inputs):
         return Check("non-contiguous inputs", "skipped", "every input is a single number")
     try:
-        strided = runner.jacobian(point, wrt, contiguous=False)
+        tensors = runner.leaves(point, wrt, contiguous=False)
+        output = runner.call(tensors)
+        strided = runner.jacobian_of(output, tensors, point, wrt)
     except UserCodeError as error:
         return Check("non-contiguous inputs", "fail", f"non-contiguous inputs make it fail: {error.message}")
-    differing = [name for name in wrt if not np.all(np.abs(strided[name] - contiguous[name]) <= tolerance.atol
-                                                    + tolerance.rtol * np.abs(contiguous[name]))]
+    if not _close(output.detach().numpy(force=True).astype(np.float64), value, tolerance):
+        return Check("non-contiguous inputs", "fail", "non-contiguous inputs change its value")
+    differing = [name for name in wrt if not _close(strided[name], contiguous[name], tolerance)]
     if differing:
         return Check("non-contiguous inputs", "fail", f"non-contiguous inputs change the gradient of "
                                                       f"{', '.join(differing)}")
-    return Check("non-contiguous inputs", "pass", "non-contiguous inputs give the same gradient")
+    return Check("non-contiguous inputs", "pass", "non-contiguous inputs give the same value and gradient")
+
+
+def _close(a: np.ndarray, b: np.ndarray, tolerance: Tolerance) -> bool:
+    """Elementwise agreement at the tolerance, NaN agreeing with NaN."""
+    gap = np.abs(a - b) <= tolerance.atol + tolerance.rtol * np.maximum(np.abs(a), np.abs(b))
+    return bool(np.all(gap | (np.isnan(a) & np.isnan(b))))
 
 
 def _double_backward(runner: Runner, point, wrt: list[str]) -> dict[tuple[str, str], np.ndarray]:
@@ -420,7 +522,7 @@ def _double_backward(runner: Runner, point, wrt: list[str]) -> dict[tuple[str, s
     tensors = runner.leaves(point, wrt)
     output = runner.call(tensors)
     targets = runner.targets(tensors, wrt)
-    try:
+    with _user_code(f"the double backward of {runner.function.label} raised"):
         firsts = torch.autograd.grad(output, targets, create_graph=True, allow_unused=True)
         hessian = {}
         for a, first in zip(wrt, firsts):
@@ -428,8 +530,6 @@ def _double_backward(runner: Runner, point, wrt: list[str]) -> dict[tuple[str, s
             rows = [element_gradients(torch, e, targets, point, wrt) for e in elements]
             for j, b in enumerate(wrt):
                 hessian[(a, b)] = np.stack([row[j] for row in rows]).reshape(np.shape(point[a]) + np.shape(point[b]))
-    except Exception as error:
-        raise _raised(f"the double backward of {runner.function.label} raised", error) from None
     return hessian
 
 

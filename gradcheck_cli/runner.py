@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
 from .case import error_result, run
 from .compare import CaseResult
-from .errors import GradcheckError, SpecError
+from .errors import GradcheckError, SpecError, UserCodeError
 from .spec import Spec
 
 PARALLEL_THRESHOLD = 8  # cases; fewer run in this process (a worker costs a torch import)
@@ -63,8 +64,18 @@ def run_jobs(jobs: list[Job], processes: int | None = None) -> Iterator[CaseResu
     if processes <= 1 or len(jobs) <= 1:
         yield from map(_run_job, jobs)
         return
-    with ProcessPoolExecutor(max_workers=min(processes, len(jobs))) as pool:
-        yield from pool.map(_run_job, jobs, chunksize=1)
+    done = 0
+    try:
+        with ProcessPoolExecutor(max_workers=min(processes, len(jobs))) as pool:
+            for result in pool.map(_run_job, jobs, chunksize=1):
+                done += 1
+                yield result
+    except BrokenProcessPool:
+        # A worker died (os._exit or a crash in a user's function): the cases it left are errors.
+        for job in jobs[done:]:
+            yield job.failed or error_result(job.spec.display_name, UserCodeError(
+                "a worker process died while checking this case or one beside it (os._exit, or a crash in a "
+                "user's function)"), file=job.spec.file, line=job.spec.line)
 
 
 def _run_job(job: Job) -> CaseResult:

@@ -63,7 +63,7 @@ def test_the_correct_swish_function_passes_every_check(cli_json, in_root):
     statuses = {c["name"]: c["status"] for c in result["checks"]}
     assert statuses == {"float64": "pass", "forward value": "pass", "autograd graph": "pass",
                         "gradient dtype and shape": "pass", "deterministic backward": "pass",
-                        "non-contiguous inputs": "skipped"}
+                        "non-contiguous inputs": "skipped", "inputs unchanged": "pass"}
 
 
 def test_the_buggy_swish_fails_on_its_backward_naming_variable_elements_and_verdict(cli, cli_json, in_root):
@@ -487,3 +487,178 @@ def test_the_json_of_a_function_case_validates(cli, schema, in_root):
                              "settings": {"dtype": "float64", "rtol": 0, "atol": 0},
                              "summary": {"total": 1, "passed": 0, "failed": 0, "inconclusive": 0, "errors": 0},
                              "results": [document]}, schema)
+
+
+# ---- found in review: each of these once went wrong ----
+
+
+def test_a_function_that_raises_outside_its_domain_is_differenced_one_sided(cli_json, user_module):
+    name = user_module("""
+        def root(x):
+            assert (x > 0).all(), "x must be positive"
+            return x.sqrt()
+    """)
+    code, document = cli_json("sqrt(x)", "--x", "1e-9,1", "--function", f"{name}:root")
+    assert code == 0 and document["results"][0]["status"] == "pass"
+
+
+def test_an_output_shape_that_changes_at_a_step_is_one_line(cli, user_module):
+    name = user_module("""
+        def shifty(x):
+            return x * x if (x > 0).all() else torch.cat([x * x, x[:1]])
+    """)
+    result = cli("x*x", "--x", "1e-9,1", "--function", f"{name}:shifty")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "returned shape (3,) at x = " in result.stderr and "(a finite-difference step)" in result.stderr
+
+
+@pytest.mark.parametrize("body", ["sys.exit(5)", "raise SystemExit"])
+def test_sys_exit_in_user_code_is_an_error_not_an_exit(cli, user_module, body):
+    name = user_module(f"""
+        import sys
+        def quits(x):
+            {body}
+    """)
+    result = cli("x*x", "--x", "0.5", "--function", f"{name}:quits")
+    assert result.exit_code == 2 and "raised: SystemExit" in result.stderr
+
+
+def test_user_code_that_changes_folder_does_not_break_the_next_case(cli_json, user_module, tmp_path):
+    wanders = user_module("""
+        import os
+        def f(x):
+            os.chdir("/")
+            return x * x
+    """)
+    later = user_module("""
+        def f(x):
+            return x * x
+    """)
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "a.yaml").write_text(f"expr: x*x\nat: {{x: 0.5}}\nfunction: {wanders}:f\n")
+    (specs / "b.yaml").write_text(f"expr: x*x\nat: {{x: 0.5}}\nfunction: {later}:f\n")
+    code, document = cli_json(str(specs), "-j", "1")
+    assert code == 0 and [r["status"] for r in document["results"]] == ["pass", "pass"]
+    assert os.getcwd() == str(tmp_path)
+
+
+def test_a_module_may_extend_sys_path_for_its_own_lazy_imports(cli_json, user_module, tmp_path):
+    (tmp_path / "vendor").mkdir()
+    (tmp_path / "vendor" / "helper_for_lazy.py").write_text("def square(x):\n    return x * x\n")
+    name = user_module("""
+        import os, sys
+        sys.path.append(os.path.join(os.path.dirname(__file__), "vendor"))
+        def f(x):
+            import helper_for_lazy
+            return helper_for_lazy.square(x)
+    """)
+    try:
+        code, document = cli_json("x*x", "--x", "0.5", "--function", f"{name}:f")
+        assert code == 0, document["results"][0]["error"]
+    finally:
+        sys.path[:] = [p for p in sys.path if not p.endswith("vendor")]
+        sys.modules.pop("helper_for_lazy", None)
+
+
+def test_a_function_that_modifies_its_input_is_named(cli_json, user_module):
+    name = user_module("""
+        def f(x):
+            with torch.no_grad():
+                x.add_(1.0)
+            return x * x
+    """)
+    code, document = cli_json("x*x", "--x", "0.5,1", "--function", f"{name}:f")
+    checks = {c["name"]: c for c in document["results"][0]["checks"]}
+    assert code == 1 and checks["inputs unchanged"]["status"] == "fail"
+    assert "modifies its input(s) x in place" in checks["inputs unchanged"]["message"]
+
+
+def test_a_random_backward_is_not_also_blamed_on_strides(cli_json, user_module):
+    name = user_module("""
+        class Noisy(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return x * x
+
+            @staticmethod
+            def backward(ctx, grad):
+                (x,) = ctx.saved_tensors
+                return grad * 2 * x * (1 + 1e-3 * torch.rand_like(x))
+    """)
+    code, document = cli_json("x*x", "--x", "0.5,1", "--function", f"{name}:Noisy")
+    checks = {c["name"]: c["status"] for c in document["results"][0]["checks"]}
+    assert checks["deterministic backward"] == "fail" and checks["non-contiguous inputs"] == "skipped"
+
+
+def test_a_forward_wrong_only_for_transposed_matrices_is_caught(cli_json, user_module):
+    name = user_module("""
+        def f(x):
+            return x.view(-1).reshape(x.shape) * 2
+    """)
+    code, document = cli_json("2*x", "--x", "[[1,2],[3,4]]", "--function", f"{name}:f")
+    checks = {c["name"]: c for c in document["results"][0]["checks"]}
+    assert code == 1 and checks["non-contiguous inputs"]["status"] == "fail"
+
+
+def test_gradients_of_non_tensor_inputs_are_not_misread(cli_json, user_module):
+    name = user_module("""
+        class Scaled(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, s, x):
+                ctx.s = s
+                return s * x * x
+
+            @staticmethod
+            def backward(ctx, grad):
+                return None, (grad * 2 * ctx.s).float()
+
+        def scaled(x):
+            return Scaled.apply(2.0, x)
+    """)
+    code, document = cli_json("2*x*x", "--x", "0.5,1", "--function", f"{name}:scaled")
+    checks = {c["name"]: c for c in document["results"][0]["checks"]}
+    assert checks["gradient dtype and shape"]["status"] == "skipped"
+    assert "cannot be matched" in checks["gradient dtype and shape"]["message"]
+
+
+def test_printing_from_c_does_not_corrupt_json(user_module, tmp_path):
+    name = user_module("""
+        import os
+        def f(x):
+            os.write(1, b"noise from a kernel\\n")
+            return x * x
+    """)
+    result = subprocess.run([sys.executable, "-m", "gradcheck_cli", "x*x", "--x", "0.5", "--function", f"{name}:f",
+                             "--json"], capture_output=True, text=True, cwd=tmp_path)
+    assert json.loads(result.stdout)["results"][0]["status"] == "pass"
+    assert "noise from a kernel" in result.stderr
+
+
+def test_a_worker_that_dies_leaves_errors_not_a_traceback(user_module, tmp_path):
+    name = user_module("""
+        import os
+        def f(x):
+            os._exit(3)
+    """)
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    for i in range(3):
+        (specs / f"plain{i}.yaml").write_text("expr: x*x\nat: {x: 0.5}\n")
+    (specs / "dies.yaml").write_text(f"expr: x*x\nat: {{x: 0.5}}\nfunction: {name}:f\n")
+    result = subprocess.run([sys.executable, "-m", "gradcheck_cli", str(specs), "-j", "2", "--json"],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    document = json.loads(result.stdout)
+    assert any("a worker process died" in (r["error"] or {}).get("message", "") for r in document["results"])
+
+
+def test_device_without_a_function_is_a_usage_error(cli):
+    result = cli("x*x", "--x", "1", "--device", "cuda")
+    assert result.exit_code == 2 and "--device chooses where --function runs" in result.stderr
+
+
+def test_a_file_path_gets_a_hint(cli, user_module):
+    result = cli("x*x", "--x", "1", "--function", "./ops.py:f")
+    assert result.exit_code == 2 and "a module name, not a file path" in result.stderr
