@@ -662,3 +662,8 @@ def test_device_without_a_function_is_a_usage_error(cli):
 def test_a_file_path_gets_a_hint(cli, user_module):
     result = cli("x*x", "--x", "1", "--function", "./ops.py:f")
     assert result.exit_code == 2 and "a module name, not a file path" in result.stderr
+
+
+def test_python_callers_can_refuse_imports_too():
+    result = check("x*x", at={"x": 0.5}, function="never_imported_module_xyz:f", allow_import=False)
+    assert result.status == "error" and "never_imported_module_xyz" not in sys.modules
