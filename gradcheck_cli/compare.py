@@ -32,6 +32,13 @@ class Tolerance:
     def agree(self, a: float, b: float, widen: float = 0.0) -> bool:
         return abs(a - b) <= self.atol + self.rtol * max(abs(a), abs(b)) + widen
 
+    def close(self, a, b, widen=0.0):
+        """`agree`, elementwise over arrays (NaN agrees with nothing)."""
+        import numpy as np  # not at import time: --version and --help stay free of numpy
+
+        a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        return np.abs(a - b) <= self.atol + self.rtol * np.maximum(np.abs(a), np.abs(b)) + widen
+
 
 DEFAULT_TOLERANCE = {"float64": Tolerance(rtol=1e-7, atol=1e-7), "float32": Tolerance(rtol=1e-4, atol=1e-5)}
 

@@ -136,8 +136,7 @@ def _nearby(point: dict[str, np.ndarray], moved: list[str], plan: Plan, seed: in
 
 
 def _same(a: np.ndarray, b: np.ndarray, tolerance: Tolerance) -> bool:
-    scale = max(tolerance.rtol, MATCH.rtol)
-    return bool(np.all(np.abs(a - b) <= max(tolerance.atol, MATCH.atol) + scale * np.maximum(np.abs(a), np.abs(b))))
+    return bool(Tolerance(max(tolerance.rtol, MATCH.rtol), max(tolerance.atol, MATCH.atol)).close(a, b).all())
 
 
 def manual_culprit(expression: Expression, manual: Expression, variable: str, point: dict[str, np.ndarray],
@@ -440,9 +439,7 @@ ENGINE_WORDS = {"symbolic": "the op registry's derivative rule for {op}", "autog
 
 
 def _agree(a, b, error, tolerance: Tolerance) -> bool:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    bound = tolerance.atol + tolerance.rtol * np.maximum(np.abs(a), np.abs(b)) + np.asarray(error)
-    return bool(np.all(np.abs(a - b) <= bound))
+    return bool(tolerance.close(a, b, np.asarray(error)).all())
 
 
 def _local_derivatives(node: Node, inputs: list[np.ndarray], reached: list[int]) -> dict[str, dict[int, np.ndarray]]:

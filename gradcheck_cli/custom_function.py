@@ -355,8 +355,7 @@ def _float64(runner: Runner, point, reference_value: np.ndarray) -> Check:
 
 def _forward(value: np.ndarray, reference: np.ndarray, tolerance: Tolerance) -> Check:
     gap = np.abs(value - reference)
-    allowed = tolerance.atol + tolerance.rtol * np.maximum(np.abs(value), np.abs(reference))
-    bad = ~(gap <= allowed)
+    bad = ~tolerance.close(value, reference)
     if not bad.any():
         return Check("forward value", "pass", f"matches the reference expression (largest difference "
                                               f"{float(np.max(gap, initial=0.0)):.1e})")
@@ -511,8 +510,7 @@ def _non_contiguous(runner: Runner, point, wrt: list[str], value: np.ndarray, co
 
 def _close(a: np.ndarray, b: np.ndarray, tolerance: Tolerance) -> bool:
     """Elementwise agreement at the tolerance, NaN agreeing with NaN."""
-    gap = np.abs(a - b) <= tolerance.atol + tolerance.rtol * np.maximum(np.abs(a), np.abs(b))
-    return bool(np.all(gap | (np.isnan(a) & np.isnan(b))))
+    return bool(np.all(tolerance.close(a, b) | (np.isnan(a) & np.isnan(b))))
 
 
 def _double_backward(runner: Runner, point, wrt: list[str]) -> dict[tuple[str, str], np.ndarray]:
