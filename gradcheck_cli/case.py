@@ -301,7 +301,7 @@ def _refuse_function_options(spec: Spec) -> None:
 
 
 def _user_function(spec: Spec, expression: Expression):
-    from .custom_function import resolve
+    from .user_code import resolve
 
     with _at_function_key(spec):
         return resolve(spec.function, spec.args, expression.variables)

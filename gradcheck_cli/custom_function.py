@@ -1,283 +1,23 @@
 """A user's own torch function (a custom autograd.Function, a fused kernel's wrapper) against a reference.
 
-Importing a module runs its code, so this module is reached only when a spec or flag names a callable
-(`function: mypkg.ops:swish`): never for a plain expression, and never under --no-import.  It owns all
-contact with that code: resolving `module:attribute` (the current folder first on sys.path, then
-PYTHONPATH), matching the reference expression's variables to the callable's parameters, calling it on
-float64 torch leaves, its autograd Jacobian and double backward, finite differences of its own forward,
-and the hygiene that `torch.autograd.gradcheck` users trip over.  Anything the user's code raises becomes
-one line (UserCodeError), its traceback kept for -v.
+The function's answers beside the reference expression's: its forward value, its autograd Jacobian
+and double backward, finite differences of its own forward, and the hygiene that
+`torch.autograd.gradcheck` users trip over (float64, a connected graph, raw gradient dtype and shape,
+a deterministic backward, non-contiguous inputs, inputs left unchanged).  The calls themselves go
+through user_code.py.
 """
 
 from __future__ import annotations
 
-import difflib
-import importlib
-import inspect
-import os
-import re
-import sys
-import traceback
-from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from .compare import Check, Tolerance
 from .engines.finite_diff import FiniteDifferences, finite_differences_of_function
 from .engines.torch_engine import element_gradients
-from .errors import UsageError, UserCodeError
-
-MODULE_NAME = r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*"
-ATTRIBUTE_PATH = r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*"
-
-
-@dataclass(frozen=True)
-class UserFunction:
-    """The callable, what to call it in messages, and the expression's variables in its parameter order."""
-
-    label: str
-    call: Callable
-    inputs: tuple[str, ...]
-
-
-# ---- finding the callable ----
-
-
-def resolve(target: str | Callable, args: list[str] | None, variables: list[str]) -> UserFunction:
-    """The callable named by `module:attribute` (or given), with its inputs matched to `variables`."""
-    label = target if isinstance(target, str) else getattr(target, "__qualname__", repr(target))
-    with _stdout_to_stderr():
-        found = _imported(target) if isinstance(target, str) else target
-    call, parameters = _callable_and_parameters(found, label)
-    return UserFunction(label, call, tuple(_inputs(label, parameters, args, variables)))
-
-
-def _imported(target: str):
-    module_name, _, attribute = target.partition(":")
-    if not (re.fullmatch(MODULE_NAME, module_name) and re.fullmatch(ATTRIBUTE_PATH, attribute)):
-        hint = " (a module name, not a file path: run from the file's folder and write ops:swish for ops.py)" \
-            if "/" in module_name or module_name.endswith(".py") else ""
-        raise UsageError(f"{target!r} does not name a callable: expected MODULE:ATTRIBUTE, e.g. mypkg.ops:swish{hint}")
-    with _current_folder_on_path(), _user_code(f"cannot import {module_name!r}"):
-        try:
-            importlib.invalidate_caches()
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name and module_name.startswith(error.name):
-                error.args = (f"{error.args[0]} (modules are imported from the current folder, {os.getcwd()}, "
-                              "and PYTHONPATH)",)
-            raise
-    found = module
-    for part in attribute.split("."):
-        if not hasattr(found, part):
-            names = [n for n in dir(found) if not n.startswith("_")]
-            close = difflib.get_close_matches(part, names, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise UsageError(f"{target}: {getattr(found, '__name__', module_name)!r} has no attribute {part!r}{hint}")
-        found = getattr(found, part)
-    return found
-
-
-@contextmanager
-def _current_folder_on_path():
-    """The current folder first on sys.path while importing (as `python -m` has it); afterwards that entry is
-    taken out again, and what the imported module added itself stays (it may import lazily from there)."""
-    folder = os.getcwd()
-    sys.path.insert(0, folder)
-    try:
-        yield
-    finally:
-        if folder in sys.path:
-            sys.path.remove(folder)
-
-
-@contextmanager
-def _user_code(what: str):
-    """Around every call into the user's code: whatever it raises (sys.exit too) becomes one UserCodeError
-    saying `what`, and a change of the current folder is undone, so later cases are not affected."""
-    folder = os.getcwd()
-    try:
-        yield
-    except UserCodeError:
-        raise
-    except (Exception, SystemExit) as error:
-        raise _raised(what, error) from None
-    finally:
-        if os.getcwd() != folder:
-            os.chdir(folder)
-
-
-@contextmanager
-def _stdout_to_stderr():
-    """What user code prints, from Python or from C (a kernel's printf), goes to stderr: a JSON report on
-    stdout must stay one document."""
-    sys.stdout.flush()
-    try:
-        saved = os.dup(1)
-    except OSError:  # no file descriptor 1 (an embedding host): Python-level redirection only
-        saved = None
-    if saved is not None:
-        os.dup2(2, 1)
-    try:
-        with redirect_stdout(sys.stderr):
-            yield
-    finally:
-        if saved is not None:
-            sys.stderr.flush()
-            os.dup2(saved, 1)
-            os.close(saved)
-
-
-def _callable_and_parameters(found, label: str) -> tuple[Callable, list[inspect.Parameter] | None]:
-    """An autograd.Function subclass is called through `apply`, its parameters read from `forward`."""
-    import torch
-
-    if isinstance(found, type) and issubclass(found, torch.autograd.Function):
-        parameters = list(inspect.signature(found.forward).parameters.values())
-        if not _has_own_setup_context(found):
-            parameters = parameters[1:]  # forward(ctx, ...)
-        return found.apply, parameters
-    if not callable(found):
-        raise UsageError(f"{label} is not callable (it is of type {type(found).__name__})")
-    try:
-        return found, list(inspect.signature(found).parameters.values())
-    except (TypeError, ValueError):
-        return found, None
-
-
-def _has_own_setup_context(function_class) -> bool:
-    """New-style Functions define setup_context (forward then takes no ctx); torch's own base classes do not."""
-    return any("setup_context" in vars(base) for base in function_class.__mro__
-               if not base.__module__.startswith("torch."))
-
-
-def _inputs(label: str, parameters, args: list[str] | None, variables: list[str]) -> list[str]:
-    if args is None:
-        if parameters is None or any(p.kind == p.VAR_POSITIONAL for p in parameters):
-            raise UsageError(f"cannot tell which variables {label} takes: name them in order with "
-                             "args: [x, w] (--args x,w)")
-        names = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-                 and (p.default is p.empty or p.name in variables)]
-    else:
-        names = list(args)
-        _check_arity(label, parameters, names)
-    if len(set(names)) != len(names):
-        raise UsageError(f"{label}: an input is named twice in {', '.join(names)}")
-    for name in names:
-        if name not in variables:
-            close = difflib.get_close_matches(name, variables, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else f" (its variables: {', '.join(variables)})"
-            raise UsageError(f"{label} takes {name!r}, which is not a variable of the reference expression{hint}")
-    missing = [v for v in variables if v not in names]
-    if missing:
-        raise UsageError(f"the reference expression uses {', '.join(missing)}, which {label} does not take "
-                         f"(its inputs: {', '.join(names) or 'none'}); name them in order with args:")
-    return names
-
-
-def _check_arity(label: str, parameters, names: list[str]) -> None:
-    if parameters is None:
-        return
-    try:
-        inspect.Signature(parameters).bind(*names)
-    except TypeError as error:
-        raise UsageError(f"{label} cannot take {len(names)} input(s) ({', '.join(names)}): {error}") from None
-
-
-def _raised(what: str, error: BaseException) -> UserCodeError:
-    lines = str(error).strip().splitlines()
-    text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
-    return UserCodeError(f"{what}: {text}", "".join(traceback.format_exception(error)))
-
-
-# ---- calling it ----
-
-
-@dataclass
-class Runner:
-    """Calls the function on torch tensors made from a point, on one device."""
-
-    function: UserFunction
-    device: str = "cpu"
-    shape: tuple = ()  # the reference expression's value shape, which every output must have
-    raises_in_float64: bool = False
-
-    def leaves(self, point: dict[str, np.ndarray], wrt: list[str], dtype=None, contiguous: bool = True) -> list:
-        import torch
-
-        tensors = []
-        for name in self.function.inputs:
-            value = torch.tensor(np.asarray(point[name]), dtype=dtype or torch.float64, device=self.device)
-            if not contiguous and value.dim() >= 2:  # the same values, laid out transposed in memory
-                value = value.transpose(-1, -2).contiguous().transpose(-1, -2)
-            elif not contiguous and value.numel() > 1:  # every other element of a buffer twice as long
-                value = torch.stack([value, torch.zeros_like(value)], dim=-1)[..., 0].detach()
-            tensors.append(value.requires_grad_(name in wrt))
-        return tensors
-
-    def targets(self, tensors: list, wrt: list[str]) -> list:
-        """The leaves of the differentiated variables, in the order of `wrt`."""
-        by_name = dict(zip(self.function.inputs, tensors))
-        return [by_name[name] for name in wrt]
-
-    def call(self, tensors: list):
-        import torch
-
-        with _user_code(f"{self.function.label} raised"):
-            output = self.function.call(*tensors)
-        if not isinstance(output, torch.Tensor):
-            raise UserCodeError(f"{self.function.label} returned a {type(output).__name__}, not a torch tensor")
-        return output
-
-    def jacobian(self, point, wrt: list[str], contiguous: bool = True) -> dict[str, np.ndarray]:
-        """d output / d input by the function's own backward, shaped output shape + input shape."""
-        tensors = self.leaves(point, wrt, contiguous=contiguous)
-        output = self.call(tensors)
-        return self.jacobian_of(output, tensors, point, wrt)
-
-    def jacobian_of(self, output, tensors: list, point, wrt: list[str]) -> dict[str, np.ndarray]:
-        import torch
-
-        targets = self.targets(tensors, wrt)
-        with _user_code(f"the backward of {self.function.label} raised"):
-            rows = [element_gradients(torch, element, targets, point, wrt) for element in output.reshape(-1)]
-        return {name: np.stack([row[i] for row in rows]).reshape(tuple(output.shape) + np.shape(point[name]))
-                for i, name in enumerate(wrt)}
-
-    def value(self, point: dict[str, np.ndarray]) -> np.ndarray:
-        """The flat output at a (finite-difference) point; NaN where the function raises there, as a step
-        outside an op's domain does."""
-        import torch
-
-        try:
-            with torch.no_grad():
-                output = self.call(self.leaves(point, []))
-        except UserCodeError:
-            return np.full(int(np.prod(self.shape, dtype=int)), np.nan)
-        if tuple(output.shape) != tuple(self.shape):
-            shown = ", ".join(f"{n} = {np.array2string(np.asarray(v), threshold=6)}" for n, v in point.items())
-            raise UserCodeError(f"{self.function.label} returned shape {tuple(output.shape)} at {shown} (a "
-                                f"finite-difference step), but shape {tuple(self.shape)} at the point")
-        return output.detach().numpy(force=True).astype(np.float64).reshape(-1)
-
-    def gradient(self, name: str, wrt: list[str]) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
-        """point -> the flat gradient of the (scalar) function with respect to `name`, by its backward."""
-        return lambda point: self.jacobian(point, wrt)[name].reshape(-1)
-
-
-def _over_batch(outputs: Callable) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
-    """`outputs(point) -> flat array` over a batch of points (name -> (B,) + shape), as finite differences
-    want it; an input of batch size 1 is shared by every point."""
-    def evaluate(inputs: dict[str, np.ndarray]) -> np.ndarray:
-        size = max(len(v) for v in inputs.values())
-        return np.stack([outputs({n: v[min(b, len(v) - 1)] for n, v in inputs.items()}) for b in range(size)])
-
-    return evaluate
-
-
-# ---- what is checked ----
+from .errors import UserCodeError
+from .user_code import Runner, UserFunction, guarded, over_batch, stdout_to_stderr
 
 
 @dataclass
@@ -297,7 +37,7 @@ def check(function: UserFunction, point: dict[str, np.ndarray], wrt: list[str], 
     """Every check of the function at the point, against the reference expression's value.
 
     A function that only works in float32 gets its float64 check failed and nothing else."""
-    with _stdout_to_stderr():
+    with stdout_to_stderr():
         return _check(Runner(function, device, np.shape(reference_value)), point, wrt, reference_value, tolerance,
                       order)
 
@@ -321,11 +61,11 @@ def _check(runner: Runner, point, wrt: list[str], reference_value: np.ndarray, t
                   else Check("non-contiguous inputs", "skipped", "its backward is not deterministic, so a change "
                                                                  "could not be told from noise"))
     checks.append(unchanged)
-    finite = finite_differences_of_function(_over_batch(runner.value), point, wrt, value.shape)
+    finite = finite_differences_of_function(over_batch(runner.value), point, wrt, value.shape)
     answers = FunctionAnswers(value, jacobian, finite, checks)
     if order == 2:
         answers.hessian = _double_backward(runner, point, wrt)
-        answers.hessian_finite = {a: finite_differences_of_function(_over_batch(runner.gradient(a, wrt)), point,
+        answers.hessian_finite = {a: finite_differences_of_function(over_batch(runner.gradient(a, wrt)), point,
                                                                     wrt, np.shape(point[a])) for a in wrt}
     return answers
 
@@ -406,7 +146,7 @@ def _gradient_metadata(runner: Runner, output, tensors: list, wrt: list[str]) ->
     handles = [node.register_prehook(keeper(node)) for node in nodes]
     targets = runner.targets(tensors, wrt)
     try:
-        with _user_code(f"the backward of {runner.function.label} raised"):
+        with guarded(f"the backward of {runner.function.label} raised"):
             if output.requires_grad and targets:
                 torch.autograd.grad(output.sum(), targets, allow_unused=True, retain_graph=True)
             raw = [(node, _raw_gradients(node, seen[id(node)])) for node in nodes if id(node) in seen]
@@ -520,7 +260,7 @@ def _double_backward(runner: Runner, point, wrt: list[str]) -> dict[tuple[str, s
     tensors = runner.leaves(point, wrt)
     output = runner.call(tensors)
     targets = runner.targets(tensors, wrt)
-    with _user_code(f"the double backward of {runner.function.label} raised"):
+    with guarded(f"the double backward of {runner.function.label} raised"):
         firsts = torch.autograd.grad(output, targets, create_graph=True, allow_unused=True)
         hessian = {}
         for a, first in zip(wrt, firsts):
