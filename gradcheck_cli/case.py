@@ -294,10 +294,11 @@ def _refuse_function_options(spec: Spec) -> None:
         raise UsageError(f"--no-import: this case names a function to import ({target}); nothing was imported",
                          origin=spec.origins.get("function"))
     if spec.fast:
-        raise UsageError("--fast does not combine with a function: its gradient is checked entry by entry")
+        raise UsageError("--fast does not combine with a function: its gradient is checked entry by entry",
+                         origin=spec.origins.get("function"))
     if spec.dtype != "float64":
         raise UsageError("a function is checked in float64 (whether it works there is one of the checks); "
-                         "drop --dtype float32")
+                         "drop --dtype float32", origin=spec.origins.get("function"))
 
 
 def _user_function(spec: Spec, expression: Expression):

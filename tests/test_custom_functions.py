@@ -667,3 +667,11 @@ def test_a_file_path_gets_a_hint(cli, user_module):
 def test_python_callers_can_refuse_imports_too():
     result = check("x*x", at={"x": 0.5}, function="never_imported_module_xyz:f", allow_import=False)
     assert result.status == "error" and "never_imported_module_xyz" not in sys.modules
+
+
+@pytest.mark.parametrize("line", ["fast: true", "dtype: float32"])
+def test_options_a_function_refuses_point_at_the_spec(cli, tmp_path, line):
+    spec = tmp_path / "case.yaml"
+    spec.write_text(f"expr: x*x\nat: {{x: 0.5}}\nfunction: anything:f\n{line}\n")
+    result = cli(str(spec))
+    assert result.exit_code == 2 and f"{spec}:3:11: function:" in result.stderr
