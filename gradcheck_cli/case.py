@@ -146,6 +146,9 @@ def _check(spec: Spec, result: CaseResult) -> None:
     if own is not None and own.value is not None:
         answers["function"], answers["function_fd"] = own.jacobian, own.finite.gradients
     result.gradients = _rows(wrt, point, output_shape, answers, fd, spec, own.finite if own else None)
+    if own is not None and own.value is not None and not np.all(np.isfinite(own.value)):
+        for row in result.gradients:  # its own finite differences are NaN too: the forward is what is wrong
+            row.function_verdict = row.function_verdict and "forward not finite"
     if spec.dtype != "float64":
         values64 = plan.run({n: batched(v.astype(np.float64)) for n, v in point.items()})
         _add_precision_loss(result.gradients, {name: np.stack(

@@ -128,6 +128,8 @@ FUNCTION_VERDICTS = {
                "differences, not with the reference's gradient",
     "forward and backward": "the function's forward differs from the reference, and its backward disagrees "
                             "with its own finite differences too",
+    "forward not finite": "the function's forward is not finite at this point (NaN or infinite), so neither its "
+                          "backward nor finite differences of it can be right",
     "inconsistent": "the function's backward matches the reference but not its own finite differences: its "
                     "forward differs from the reference near this point",
 }

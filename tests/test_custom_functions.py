@@ -675,3 +675,16 @@ def test_options_a_function_refuses_point_at_the_spec(cli, tmp_path, line):
     spec.write_text(f"expr: x*x\nat: {{x: 0.5}}\nfunction: anything:f\n{line}\n")
     result = cli(str(spec))
     assert result.exit_code == 2 and f"{spec}:3:11: function:" in result.stderr
+
+
+def test_a_forward_that_is_not_finite_is_blamed_on_the_forward(cli_json, user_module):
+    name = user_module("""
+        def f(x):
+            return x * float("nan")
+    """)
+    code, document = cli_json("x*x", "--x", "0.5,1.5", "--function", f"{name}:f")
+    result = document["results"][0]
+    assert code == 1 and {r["function_verdict"] for r in result["gradients"] if r["status"] == "fail"} == \
+        {"forward not finite"}
+    checks = {c["name"]: c["status"] for c in result["checks"]}
+    assert checks["deterministic backward"] == "pass" and checks["forward value"] == "fail"
