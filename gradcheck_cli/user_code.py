@@ -176,6 +176,8 @@ def _inputs(label: str, parameters, args: list[str] | None, variables: list[str]
 
 
 def _check_arity(label: str, parameters, names: list[str]) -> None:
+    if not names:
+        raise UsageError(f"args names no inputs: list the variables {label} takes, in order (args: [x, w])")
     if parameters is None:
         return
     try:

@@ -688,3 +688,10 @@ def test_a_forward_that_is_not_finite_is_blamed_on_the_forward(cli_json, user_mo
         {"forward not finite"}
     checks = {c["name"]: c["status"] for c in result["checks"]}
     assert checks["deterministic backward"] == "pass" and checks["forward value"] == "fail"
+
+
+def test_empty_args_say_what_to_write(cli, tmp_path):
+    spec = tmp_path / "case.yaml"
+    spec.write_text("expr: x*x\nat: {x: 0.5}\nfunction: builtins:abs\nargs: []\n")
+    result = cli(str(spec))
+    assert result.exit_code == 2 and "args names no inputs: list the variables builtins:abs takes" in result.stderr
