@@ -16,7 +16,10 @@ import importlib
 import inspect
 import os
 import re
+import signal
 import sys
+import threading
+import time
 import traceback
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
@@ -27,6 +30,7 @@ import numpy as np
 from .engines.torch_engine import element_gradients
 from .errors import UsageError, UserCodeError
 
+CALL_TIMEOUT = 120.0  # seconds one call into user code may take (import, forward, backward)
 MODULE_NAME = r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*"
 ATTRIBUTE_PATH = r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*"
 
@@ -94,17 +98,53 @@ def _current_folder_on_path():
 @contextmanager
 def guarded(what: str):
     """Around every call into the user's code: whatever it raises (sys.exit too) becomes one UserCodeError
-    saying `what`, and a change of the current folder is undone, so later cases are not affected."""
+    saying `what`, a change of the current folder is undone, so later cases are not affected, and a call
+    that does not return within CALL_TIMEOUT seconds is stopped, so a CI run cannot hang on it."""
     folder = os.getcwd()
     try:
-        yield
+        with _time_limit(CALL_TIMEOUT):
+            yield
     except UserCodeError:
         raise
+    except _TookTooLong:
+        raise CallTimeout(f"{what}: it did not return within {CALL_TIMEOUT:g} s (stopped)") from None
     except (Exception, SystemExit) as error:
         raise _raised(what, error) from None
     finally:
         if os.getcwd() != folder:
             os.chdir(folder)
+
+
+class CallTimeout(UserCodeError):
+    """A call into user code that was stopped: never taken for a step outside the function's domain."""
+
+
+class _TookTooLong(BaseException):
+    """Raised into user code by the timer; a BaseException, so the user's `except Exception` cannot eat it."""
+
+
+@contextmanager
+def _time_limit(seconds: float):
+    """A wall-clock limit by SIGALRM, where there is one and this is the main thread (else none).
+
+    Python code is stopped between bytecodes; a C call that does not return (a kernel spinning) is not."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise _TookTooLong()
+
+    previous_handler = signal.signal(signal.SIGALRM, expire)
+    previous_delay, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL if previous_handler is None else previous_handler)
+        if previous_delay:  # someone else's timer (pytest-timeout, say) keeps running: what is left of it
+            signal.setitimer(signal.ITIMER_REAL, max(previous_delay - (time.monotonic() - started), 0.001))
 
 
 @contextmanager
@@ -254,6 +294,8 @@ class Runner:
         try:
             with torch.no_grad():
                 output = self.call(self.leaves(point, []))
+        except CallTimeout:
+            raise
         except UserCodeError:
             return np.full(int(np.prod(self.shape, dtype=int)), np.nan)
         if tuple(output.shape) != tuple(self.shape):

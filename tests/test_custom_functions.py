@@ -695,3 +695,19 @@ def test_empty_args_say_what_to_write(cli, tmp_path):
     spec.write_text("expr: x*x\nat: {x: 0.5}\nfunction: builtins:abs\nargs: []\n")
     result = cli(str(spec))
     assert result.exit_code == 2 and "args names no inputs: list the variables builtins:abs takes" in result.stderr
+
+
+def test_a_function_that_never_returns_is_stopped(cli, user_module, monkeypatch):
+    from gradcheck_cli import user_code
+
+    monkeypatch.setattr(user_code, "CALL_TIMEOUT", 0.5)
+    name = user_module("""
+        def spins(x):
+            while True:
+                try:
+                    pass
+                except Exception:
+                    pass
+    """)
+    result = cli("x*x", "--x", "0.5", "--function", f"{name}:spins")
+    assert result.exit_code == 2 and "did not return within 0.5 s (stopped)" in result.stderr
