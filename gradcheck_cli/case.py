@@ -190,8 +190,7 @@ def _find_culprits(expression: Expression, manuals: dict[str, Expression], point
     from .culprit import manual_culprit, node_culprit
 
     for name, manual in manuals.items():
-        if output_shape == () and point[name].size == 1 and any(r.wrt == name and "manual" in r.disagrees
-                                                                 for r in failing):
+        if output_shape == () and any(r.wrt == name and "manual" in r.disagrees for r in failing):
             result.culprits.append(manual_culprit(expression, manual, name, point, wrt, shapes, spec.tolerance))
     for engine in ("symbolic", "autograd"):
         if any(engine in row.disagrees and row.diagnosis != "precision artefact" for row in failing):

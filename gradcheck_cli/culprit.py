@@ -89,14 +89,18 @@ class ManualAnalysis:
         self.expression = expression
         self.stations: Stations = stations_of(expression, shapes)
         self.plan = Plan([expression.output, *self.stations.factor_nodes(), *extra], shapes)
+        self.point = point
         points = _nearby(point, moved, self.plan, seed)
         self.count = len(next(iter(points.values())))
         self.values = self.plan.run(points)
 
-    def of(self, node: Node) -> np.ndarray:
-        """The node's (scalar) value at every point."""
+    def of(self, node: Node, shape: tuple = ()) -> np.ndarray:
+        """The node's value at every point, broadcast to `shape` (a gradient stored smaller than its
+        variable), one flat row per point."""
         value = self.plan.value(self.values, node)
-        return np.broadcast_to(value.reshape(value.shape[0], -1)[:, 0], (self.count,)).astype(np.float64)
+        target = np.broadcast_shapes(value.shape[1:], shape)
+        lined_up = value.reshape(value.shape[:1] + (1,) * (len(target) - value.ndim + 1) + value.shape[1:])
+        return np.broadcast_to(lined_up, (self.count,) + target).reshape(self.count, -1).astype(np.float64)
 
     def routes(self, variable: str) -> list[_Route]:
         target = self.stations.variable(variable)
@@ -141,7 +145,9 @@ def _same(a: np.ndarray, b: np.ndarray, tolerance: Tolerance) -> bool:
 
 def manual_culprit(expression: Expression, manual: Expression, variable: str, point: dict[str, np.ndarray],
                    wrt: list[str], shapes: ShapeMap, tolerance: Tolerance) -> Culprit:
-    """Why the manual formula for a scalar variable of a scalar expression differs from the chain rule."""
+    """Why the manual formula for a variable of a scalar expression differs from the chain rule (for a
+    tensor variable, or tensor values on the way, only the checks that need no paths: sign, zero, a
+    constant factor or term)."""
     factors = _product_factors(manual.output)
     gradient = gradient_nodes(expression.output, [variable], shapes)[variable]
     analysis = ManualAnalysis(expression, point, wrt, shapes, [manual.output, gradient, *factors])
@@ -156,7 +162,8 @@ class _ManualDiagnosis:
         self.expression, self.manual, self.variable = expression, manual, variable
         self.analysis, self.factors, self.tolerance = analysis, factors, tolerance
         self.names = expression.names()
-        self.mine, self.truth = analysis.of(manual.output), analysis.of(gradient)
+        shape = np.shape(analysis.point[variable])
+        self.mine, self.truth = analysis.of(manual.output, shape), analysis.of(gradient, shape)
         routes = analysis.routes(variable) if analysis.scalar_stations() else []
         self.routes = routes if len(routes) <= MAX_ROUTES else []  # a partial list of paths explains nothing
         self.shares = [np.prod([analysis.of(f) for f in r.factors], axis=0) for r in self.routes]
@@ -164,8 +171,9 @@ class _ManualDiagnosis:
         self.head = f"your formula for d/d{variable}"
 
     def culprit(self) -> Culprit:
-        if not np.isfinite(self.mine[0]):
-            return self.whole(f"{self.head} is not finite at this point ({self.mine[0]})", "not finite")
+        if not np.all(np.isfinite(self.mine[0])):
+            return self.whole(f"{self.head} is not finite at this point ({format_rounded(self.mine[0])})",
+                              "not finite")
         if self.analysis.count < MIN_POINTS:
             return self.whole(f"{self.head} {self.at}; no point near this one is in the domain of every step, "
                               "so the formula could not be compared as a function (see --explain)")
@@ -225,7 +233,7 @@ class _ManualDiagnosis:
                        f"(= {format_rounded(self.analysis.of(right)[0])})", self.variable, f"wrong {label}")
 
     def constant_gap(self) -> Culprit | None:
-        if self.same(self.truth, np.full_like(self.truth, self.truth[0])):
+        if self.same(self.truth, np.full_like(self.truth, self.truth.flat[0])):
             return None  # a constant derivative: a wrong factor and a wrong term look alike
         gap = _constant_gap(self.mine, self.truth, self.tolerance)
         if gap is None:
@@ -236,7 +244,7 @@ class _ManualDiagnosis:
                           f"tried: it {self.at}", f"{'×' if kind == 'a factor' else '+'}{format_rounded(amount)}")
 
     def unexplained(self) -> Culprit:
-        if self.same(self.truth, np.full_like(self.truth, self.truth[0])):
+        if self.same(self.truth, np.full_like(self.truth, self.truth.flat[0])):
             return self.whole(f"{self.head} {self.at} at every point tried, where a wrong factor and a wrong term "
                               "look alike (see --explain)")
         return self.whole(f"{self.head} {self.at}; no single sign, factor or term of the chain rule explains the "
@@ -259,11 +267,12 @@ def _constant_gap(mine: np.ndarray, truth: np.ndarray, tolerance: Tolerance) -> 
     """("a factor", c) when mine = c · truth at every point, ("a constant", c) when mine = truth + c."""
     if np.all(truth != 0):
         ratio = mine / truth
-        if _same(ratio, np.full_like(ratio, ratio[0]), tolerance) and not _same(ratio, np.ones_like(ratio), tolerance):
-            return "a factor", float(ratio[0])
+        if _same(ratio, np.full_like(ratio, ratio.flat[0]), tolerance) and \
+                not _same(ratio, np.ones_like(ratio), tolerance):
+            return "a factor", float(ratio.flat[0])
     offset = mine - truth
-    if _same(offset, np.full_like(offset, offset[0]), tolerance) and abs(offset[0]) > 0:
-        return "a constant", float(offset[0])
+    if _same(offset, np.full_like(offset, offset.flat[0]), tolerance) and abs(offset.flat[0]) > 0:
+        return "a constant", float(offset.flat[0])
     return None
 
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from gradcheck_cli import check, ops
+from gradcheck_cli.case import run
 from gradcheck_cli.ops import OPS
+from gradcheck_cli.spec_file import load
 
 NOTEBOOK = "z = w*x + b; p = clamp(sigmoid(z), 1e-8, 1 - 1e-8); -(y*log(p) + (1-y)*log(1-p))"
 NOTEBOOK_POINT = {"w": 1.0, "b": 0.0, "x": 6.7, "y": 0.0}
@@ -407,3 +410,30 @@ def test_blocked_gradients_read_as_zero_and_named_nodes_by_name(cli):
     explanation = check("z = w*x; p = sin(z); L = p*x; L", at={"w": 1.0, "x": 0.5}, explain=True).explanation
     partials = {(n.name, p.formula) for n in explanation.nodes for p in n.partials}
     assert ("L", "p") in partials and ("L", "x") in partials
+
+
+@pytest.mark.parametrize("formula, label", [("x/3", "×0.5"), ("2*x/3 + 1", "+1"), ("-2*x/3", "sign"), ("0*x", "zero")])
+def test_a_tensor_variable_gets_the_checks_that_need_no_paths(formula, label):
+    """The notebook's mean(x**2): a manual gradient for the whole vector is judged as a function too."""
+    result = check("mean(x**2)", at={"x": [1.0, 2.0, 3.0]}, manual={"x": formula})
+    (culprit,) = result.culprits
+    assert culprit.label == label and all(row.culprit is culprit for row in result.gradients)
+
+
+LIBRARY = sorted((Path(__file__).resolve().parent.parent / "expressions").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("file", LIBRARY, ids=[f.stem for f in LIBRARY])
+def test_every_library_case_with_a_wrong_manual_formula_gets_a_culprit(file):
+    """Wrong signs and doubled formulas over the whole expression library: a culprit, never an exception."""
+    for spec in load(file):
+        if not spec.manual or any("/" in name for name in spec.manual):
+            continue
+        for wrong in ("-({})", "2*({})"):
+            variant = dataclasses.replace(spec, manual={k: wrong.format(v) for k, v in spec.manual.items()},
+                                          explain=True)
+            result = run(variant)
+            assert result.status != "error", (spec.name, result.error)  # (a zero gradient stays right: pass)
+            failing = [r for r in result.gradients if r.status == "fail" and "manual" in r.disagrees]
+            if failing and not failing[0].output_index:
+                assert failing[0].culprit is not None and failing[0].culprit.message, spec.name
