@@ -437,3 +437,12 @@ def test_every_library_case_with_a_wrong_manual_formula_gets_a_culprit(file):
             failing = [r for r in result.gradients if r.status == "fail" and "manual" in r.disagrees]
             if failing and not failing[0].output_index:
                 assert failing[0].culprit is not None and failing[0].culprit.message, spec.name
+
+
+def test_a_long_sum_lists_its_terms_side_by_side(cli):
+    program = " + ".join(f"x*y{i}" for i in range(30))
+    values = [arg for i in range(30) for arg in (f"--y{i}", "0.5")]
+    text = cli(program, "--x", "2", *values, "--explain", "--color", "never").stdout
+    tree = text[text.index("Graph"):text.index("Chain rule")].splitlines()
+    assert tree[2].startswith("├── x*y0 = 1") and tree[5].startswith("├── x*y1 = 1")
+    assert not any(line.lstrip("│ ├└─").startswith("x*y0 + x*y1") for line in tree[2:])

@@ -2,9 +2,9 @@
 
 The tree starts at the output; each node shows its expression and value, and
 beside each input the local partial ∂parent/∂input (formula = value).  A
-node used twice is expanded once and named "(above)" after that; levels past
-`--depth` and nodes past a budget are collapsed into a count, so a graph of
-hundreds of nodes stays readable.
+node used twice is expanded once and named "(above)" after that; a long sum
+lists its terms side by side; levels past `--depth` and nodes past a budget
+are collapsed into a count, so a graph of hundreds of nodes stays readable.
 """
 
 from __future__ import annotations
@@ -78,8 +78,10 @@ def _tree(explanation, depth: int) -> Tree:
     shown: set[int] = {root.id}
     budget = [MAX_TREE_NODES]
 
+    uses = _uses(explanation.nodes)
+
     def grow(branch: Tree, node, level: int) -> None:
-        children = [(p, nodes[p.input]) for p in node.partials]
+        children = _terms(node, nodes, uses, shown)
         hidden = _count_below(node, nodes, shown) if level >= depth and children else 0
         if hidden:
             branch.add(Text(f"… {hidden} more nodes below (--depth)", style="dim"))
@@ -98,6 +100,32 @@ def _tree(explanation, depth: int) -> Tree:
 
     grow(tree, root, 1)
     return tree
+
+
+SUMS = ("add", "sub")
+
+
+def _terms(node, nodes: dict, uses: dict[int, int], shown: set[int]) -> list:
+    """(partial, child) pairs below a node; a sum's unnamed inner sums, used nowhere else, are spliced in,
+    so a + b + c + d lists four terms side by side rather than a staircase of partial sums."""
+    found, stack = [], [(p, nodes[p.input]) for p in reversed(node.partials)]
+    while stack:
+        partial, child = stack.pop()
+        if node.op in SUMS and child.op in SUMS and child.name is None and uses.get(child.id) == 1 \
+                and partial.formula == "1":
+            shown.add(child.id)
+            stack.extend((p, nodes[p.input]) for p in reversed(child.partials))
+        else:
+            found.append((partial, child))
+    return found
+
+
+def _uses(views) -> dict[int, int]:
+    uses: dict[int, int] = {}
+    for view in views:
+        for i in view.inputs:
+            uses[i] = uses.get(i, 0) + 1
+    return uses
 
 
 def _label(node, output_name: str | None = None) -> Text:
