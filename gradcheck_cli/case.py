@@ -182,7 +182,8 @@ def _check_factors(expression: Expression, factors: list, point, shapes: ShapeMa
         result.culprits += [culprit] if culprit else []
 
 
-def _find_culprits(expression: Expression, manuals: dict[str, Expression], point, wrt, shapes: ShapeMap, output_shape: tuple, spec: Spec, result: CaseResult) -> None:
+def _find_culprits(expression: Expression, manuals: dict[str, Expression], point, wrt, shapes: ShapeMap,
+                   output_shape: tuple, spec: Spec, result: CaseResult) -> None:
     """Name the part responsible for each kind of disagreement, and mark the rows it explains."""
     failing = [row for row in result.gradients if row.status == "fail"]
     if not failing and not result.culprits:
@@ -206,9 +207,9 @@ def _find_culprits(expression: Expression, manuals: dict[str, Expression], point
 
 
 def _check_projections(expression, point, wrt, output_shape, manual, spec: Spec, result: CaseResult) -> None:
-    seed = spec.seed if spec.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
     from .projections import projection_rows
 
+    seed = spec.seed if spec.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
     result.gradients, count = projection_rows(expression, point, wrt, output_shape, manual, spec, seed)
     result.evaluations = {"finite_difference": count}
     what = "gradient" if output_shape == () else "Jacobian"
@@ -399,13 +400,18 @@ def _parse_manual(expression: Expression, name: str, text: str, wrt: list[str], 
         if variable not in wrt:
             raise UsageError(f"a {what} is given for {variable!r}, which is not differentiated"
                              + (_suggestion(variable, wrt) if variable not in expression.variables else " (see --wrt)"))
-    manual = parse(text, graph=expression.graph, bindings=expression.bindings, limits=spec.limits)
-    for variable in manual.variables:
+    return _parse_in_scope(expression, text, spec, f"the {what} for {name}")
+
+
+def _parse_in_scope(expression: Expression, text: str, spec: Spec, what: str) -> Expression:
+    """A formula of the user's that may use the expression's variables and bindings, and nothing else."""
+    formula = parse(text, graph=expression.graph, bindings=expression.bindings, limits=spec.limits)
+    for variable in formula.variables:
         if variable not in expression.variables:
             node = expression.graph.var(variable)
-            raise UsageError(f"the {what} for {name} uses {variable!r}, which is not a variable or "
-                             "binding of the expression", manual.source, manual.spans.get(node.id))
-    return manual
+            raise UsageError(f"{what} uses {variable!r}, which is not a variable or binding of the expression",
+                             formula.source, formula.spans.get(node.id))
+    return formula
 
 
 def _is_factor(name: str) -> bool:
@@ -421,12 +427,7 @@ def _parse_factor(expression: Expression, name: str, text: str, spec: Spec):
     except UsageError as error:
         error.origin = spec.origins.get(f"manual.{name}")
         raise
-    formula = parse(text, graph=expression.graph, bindings=expression.bindings, limits=spec.limits)
-    unknown = [v for v in formula.variables if v not in expression.variables]
-    if unknown:
-        raise UsageError(f"the manual factor {name} uses {unknown[0]!r}, which is not a variable or binding of "
-                         "the expression", formula.source, formula.spans.get(expression.graph.var(unknown[0]).id))
-    return FactorSpec(normalised, formula, top, bottom)
+    return FactorSpec(normalised, _parse_in_scope(expression, text, spec, f"the manual factor {name}"), top, bottom)
 
 
 def _hessian_pair(name: str) -> tuple[str, str]:

@@ -199,7 +199,8 @@ class _ManualDiagnosis:
                         and self.same(self.mine, self.truth - share + share / value):
                     label = self.analysis.label(a, b)
                     return self.at_node(f"{self.head} lacks the factor {label} = {node_text(factor, self.names)} "
-                                        f"(= {format_rounded(value[0])}) on the path {_route_text(self.analysis, route)}: "
+                                        f"(= {format_rounded(value[0])}) on the path "
+                                        f"{_route_text(self.analysis, route)}: "
                                         f"it {self.at}", self.analysis.node(a), f"missing {label}")
         return None
 
@@ -229,7 +230,8 @@ class _ManualDiagnosis:
         label = self.analysis.label(a, b)
         return Culprit("manual", None, text, "manual." + self.variable,
                        None if None in spans else (spans[0].start, spans[-1].end),
-                       f"your factor {text} (= {format_rounded(value[0])}) should be {label} = {node_text(right, self.names)} "
+                       f"your factor {text} (= {format_rounded(value[0])}) should be {label} = "
+                       f"{node_text(right, self.names)} "
                        f"(= {format_rounded(self.analysis.of(right)[0])})", self.variable, f"wrong {label}")
 
     def constant_gap(self) -> Culprit | None:
@@ -435,7 +437,7 @@ def _node_culprit(expression: Expression, node: Node, i: int, engine: str, their
     other = "autograd" if engine == "symbolic" else "symbolic"
     what = f"∂/∂{argument}" if spec.elementwise else f"the vector-Jacobian product in {argument} (fixed cotangent)"
     digits = _digits_apart(theirs, fd)
-    shown = {engine: format_rounded(theirs, digits), "fd": format_rounded(fd, digits), other: format_rounded(local[other][i], digits)}
+    shown = {name: format_rounded(v, digits) for name, v in ((engine, theirs), ("fd", fd), (other, local[other][i]))}
     message = (f"{ENGINE_WORDS[engine]} is wrong at {text}: it gives {what} = {shown[engine]} where finite "
                f"differences of {spec.display_name} give {shown['fd']} and {ENGINE_WORDS[other]} gives "
                f"{shown[other]}").replace("{op}", spec.display_name)

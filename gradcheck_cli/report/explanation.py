@@ -58,7 +58,8 @@ def chain_lines(chain, output_name: str, dtype: str) -> list[str]:
     lines = [f"{head} = {symbols}{more}", f"{indent} = {numbers}{more}",
              f"{indent} = {format_rounded(chain.total, 5)}   ({exact} in {dtype})"]
     factors = list({(f.of, f.wrt): f for p in paths for f in p.factors}.values())
-    lines += [f"    ∂{f.of}/∂{f.wrt} = {_equation(f.formula, format_rounded(f.value))}" for f in factors[:SHOWN_FORMULAS]]
+    lines += [f"    ∂{f.of}/∂{f.wrt} = {_equation(f.formula, format_rounded(f.value))}"
+              for f in factors[:SHOWN_FORMULAS]]
     if len(factors) > SHOWN_FORMULAS:
         lines.append(f"    … {len(factors) - SHOWN_FORMULAS} more factors (--json lists every one)")
     return lines
