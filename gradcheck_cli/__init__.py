@@ -18,12 +18,13 @@ __version__ = "0.1.0"
 
 def check(expr: str, at: dict, *, wrt=None, manual=None, expected=None, rtol=None, atol=None,
           dtype: str = "float64", order: int = 1, name: str | None = None, function=None, args=None,
-          device: str = "cpu", explain: bool = False, allow_import: bool = True):
+          device: str = "cpu", explain: bool = False, allow_import: bool = True, precise: bool = False):
     """Check the gradient of `expr` at the point `at`; returns a CaseResult.
 
     With `function` (a callable taking and returning torch tensors, or "module:attr"), that function's
     forward and backward are checked against `expr` as their reference; `allow_import=False` refuses a
-    "module:attr" (as --no-import does).  `explain=True` adds the graph and the chain rule."""
+    "module:attr" (as --no-import does).  `explain=True` adds the graph and the chain rule; `precise=True` runs
+    the high-precision referee on every entry (by default it settles only disputed entries)."""
     from .case import error_result, run
     from .errors import GradcheckError
     from .spec import Spec
@@ -36,5 +37,5 @@ def check(expr: str, at: dict, *, wrt=None, manual=None, expected=None, rtol=Non
         return error_result(name or expr, error, expr=expr)
     spec = Spec(expr=expr, at=point, wrt=list(wrt) if wrt else None, manual=dict(manual or {}), expected=expected,
                 rtol=rtol, atol=atol, dtype=dtype, order=order, name=name, function=function,
-                args=list(args) if args else None, device=device, explain=explain, allow_import=allow_import)
+                args=list(args) if args else None, device=device, explain=explain, allow_import=allow_import, precise=precise)
     return run(spec)

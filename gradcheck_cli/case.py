@@ -1,7 +1,9 @@
-"""Run one case: parse, differentiate, evaluate every engine, compare.
+"""Run one case: prepare -> forward value -> each engine -> reference and verdict -> diagnoses.
 
-This is the only module that knows the order of the work; each step is a
-call into the module that owns it.  Input problems become an `error` result
+This is the only module that knows the order of the work (`_check` shows it
+on one screen); each step is a call into the module that owns it.  The
+float64 referees judge every entry; the high-precision referee runs only on
+the entries they cannot settle or where a subject disagrees.  Input problems become an `error` result
 carrying the message and its location, never an exception.  What only some
 checks need (culprits, --explain, --fast, second order, a user's function) is
 imported where it is used: a one-line check pays for what it runs.
@@ -11,25 +13,25 @@ from __future__ import annotations
 
 import difflib
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from .compare import DEFAULT_TOLERANCE, CaseResult, GradientRow, atol_note, case_status, judge
+from .compare import DEFAULT_TOLERANCE, CaseResult, GradientRow, atol_note, case_status
+from .domain import check_value_defined
 from .engines.finite_diff import finite_differences
 from .engines.symbolic import jacobian_nodes
 from .engines.torch_engine import autograd_gradients
-from .domain import check_domain, check_gradients_finite
 from .errors import GradcheckError, ShapeError, Span, UsageError
 from .graph import Formulas, Node
 from .parser import Expression, parse
 from .plan import Plan, batched
 from .shapes import ShapeMap, ShapeMismatch
 from .spec import Spec
-
+from .verdict import add_precise, judge, needs_precise
 
 
 MAX_JACOBIAN_ENTRIES = 1_000_000
-FLOAT32_ROUNDING = 1e-3  # relative gap that float32 arithmetic can produce on ordinary expressions
 
 
 def run(spec: Spec) -> CaseResult:
@@ -59,14 +61,14 @@ def _record_error(result: CaseResult, error: GradcheckError) -> None:
 
 
 def domain_probe(spec: Spec):
-    """A test `at -> bool`: is this point inside the domain of every op?  None when the spec
+    """A test `at -> bool`: is the expression's value finite at this point?  None when the spec
     fails whatever the point (an expression that does not parse), so sampling need not retry.
 
     The expression is parsed and compiled once, however many points are probed.
     """
     try:
         expression = parse(spec.program, limits=spec.limits)
-        wrt = _resolve_wrt(expression, spec.wrt)
+        _resolve_wrt(expression, spec.wrt)
     except GradcheckError:
         return None
     plans: dict[tuple, Plan] = {}
@@ -79,15 +81,68 @@ def domain_probe(spec: Spec):
                 with _located_shape_errors(expression, {}):
                     plans[shapes] = Plan([expression.output], ShapeMap(dict(shapes)))
             plan = plans[shapes]
-            check_domain(expression, plan, plan.run({n: batched(v) for n, v in point.items()}), wrt)
+            values = plan.run({n: batched(v) for n, v in point.items()})
         except GradcheckError:
             return False
-        return True
+        return bool(np.all(np.isfinite(plan.value(values, expression.output))))
 
     return inside
 
 
+@dataclass
+class _Case:
+    """What the stages of one check share."""
+
+    spec: Spec
+    result: CaseResult
+    expression: Expression
+    point: dict[str, np.ndarray]
+    wrt: list[str]
+    shapes: ShapeMap
+    output_shape: tuple
+    manuals: dict[str, Expression]
+    factors: list
+    jacobian_rows: list[dict[str, Node]]  # the symbolic Jacobian: one {variable: node} per output element
+    plan: Plan
+    values: list = field(default_factory=list)
+    function: object = None
+    value_finite: bool = True  # the expression's value at the point is finite in the case's dtype
+    exact: object = None  # precise.PreciseValues, where the high-precision referee ran
+
+    @property
+    def point64(self) -> dict[str, np.ndarray]:
+        """The point the engines see (in float32, the rounded point), in float64: the referees' point."""
+        return {name: value.astype(self.spec.dtype).astype(np.float64) for name, value in self.point.items()}
+
+
 def _check(spec: Spec, result: CaseResult) -> None:
+    """prepare -> the forward value -> each engine -> the reference and the verdict -> diagnoses."""
+    case = _prepare(spec, result)
+    _evaluate_forward(case)
+    if spec.explain:
+        from .explain import explain
+
+        result.explanation = explain(case.expression, case.point, case.wrt, case.shapes, spec.dtype)
+    if case.factors:
+        _check_factors(case.expression, case.factors, case.point, case.shapes, spec, result)
+    if spec.fast:
+        _check_projections(case.expression, case.point, case.wrt, case.output_shape, _manual_answers(case), spec,
+                           result)
+        return
+    own = _evaluate_engines(case)
+    _settle_disputes(case)
+    _blame_a_forward_that_is_not_finite(case, own)
+    if spec.dtype != "float64":
+        _add_precision_loss(case)
+    if spec.order == 2:
+        _add_hessian(case, own)
+    _diagnose(case)
+    result.notes = [n for n in (atol_note(result.gradients, spec.tolerance),) if n] + result.notes
+    result.status = case_status(result)
+
+
+def _prepare(spec: Spec, result: CaseResult) -> _Case:
+    """Parse the expression and the user's formulas, resolve the point, infer shapes, compile the plan."""
     if spec.function is not None:
         _refuse_function_options(spec)
     expression = parse(spec.program, limits=spec.limits)
@@ -103,69 +158,198 @@ def _check(spec: Spec, result: CaseResult) -> None:
         output_shape = _checked_output_shape(expression, shapes, point, wrt, spec)
         _check_manual_shapes(manuals, point, shapes, output_shape)
         rows = [] if spec.fast else jacobian_nodes(expression.output, wrt, shapes, expression.nodes)
-        manual_nodes = {name: m.output for name, m in manuals.items()}
-        plan = Plan([expression.output, *(n for row in rows for n in row.values()), *manual_nodes.values()], shapes)
+        plan = Plan([expression.output, *(n for row in rows for n in row.values()),
+                     *(m.output for m in manuals.values())], shapes)
     if output_shape == () and rows:
         result.formulas = Formulas(rows[0], expression.names())
+    return _Case(spec, result, expression, point, wrt, shapes, output_shape, manuals, factors, rows, plan,
+                 function=function)
 
-    values = plan.run({n: batched(v.astype(spec.dtype)) for n, v in point.items()}, dtype=np.dtype(spec.dtype))
-    check_domain(expression, plan, values, wrt)
-    value = plan.value(values, expression.output)[0]
-    result.value = float(value) if output_shape == () else value.astype(np.float64).tolist()
 
-    def full(name: str, array) -> np.ndarray:
-        return np.broadcast_to(np.asarray(array, dtype=np.float64), output_shape + point[name].shape)
+def _evaluate_forward(case: _Case) -> None:
+    """The expression's value.  Where it is not finite, the high-precision referee says whether the exact
+    value is undefined (bad input: exit 2, naming the node) or float64 overflowed or cancelled (a finding)."""
+    spec, expression = case.spec, case.expression
+    case.values = case.plan.run({n: batched(v.astype(spec.dtype)) for n, v in case.point.items()},
+                                dtype=np.dtype(spec.dtype))
+    value = case.plan.value(case.values, expression.output)[0]
+    case.result.value = float(value) if case.output_shape == () else value.astype(np.float64).tolist()
+    case.value_finite = bool(np.all(np.isfinite(value)))
+    if not case.value_finite:
+        from .engines.precise import evaluate
 
-    manual = {name: full(name, plan.value(values, node)[0]) for name, node in manual_nodes.items()}
-    if spec.explain:
-        from .explain import explain
+        case.exact = evaluate(expression.nodes, case.point64, case.shapes)
+        check_value_defined(expression, case.plan, case.values, case.exact)
 
-        result.explanation = explain(expression, point, wrt, shapes, spec.dtype)
-    if factors:
-        _check_factors(expression, factors, point, shapes, spec, result)
-    if spec.fast:
-        _check_projections(expression, point, wrt, output_shape, manual, spec, result)
-        return
 
-    def jacobian(name: str, nodes: list[Node]) -> np.ndarray:
-        shape = point[name].shape
-        stacked = np.stack([np.broadcast_to(plan.value(values, n)[0], shape) for n in nodes])
-        return stacked.reshape(output_shape + shape).astype(np.float64)
+def _manual_answers(case: _Case) -> dict[str, np.ndarray]:
+    return {name: _full(case, name, case.plan.value(case.values, m.output)[0]) for name, m in case.manuals.items()}
+
+
+def _full(case: _Case, name: str, array) -> np.ndarray:
+    return np.broadcast_to(np.asarray(array, dtype=np.float64), case.output_shape + case.point[name].shape)
+
+
+def _evaluate_engines(case: _Case):
+    """Every engine's Jacobian, the rows judged by the float64 referees; the user's function's answers."""
+    spec, result, expression, point, wrt = case.spec, case.result, case.expression, case.point, case.wrt
 
     answers = {
-        "symbolic": {name: jacobian(name, [row[name] for row in rows]) for name in wrt},
-        "manual": manual,
+        "symbolic": _symbolic_jacobian(case, case.values),
+        "manual": _manual_answers(case),
         "autograd": autograd_gradients(expression.output, point, wrt, spec.dtype, expression.nodes)[1],
-        "expected": {name: full(name, v) for name, v in spec.expected.items()},
+        "expected": {name: _full(case, name, v) for name, v in spec.expected.items()},
     }
-    check_gradients_finite(answers["symbolic"], answers["autograd"], point, result.formulas)
-    fd = _finite_differences(expression, plan, shapes, point, wrt, spec)
+    fd = _finite_differences(case)
+    if not case.value_finite:
+        _drop_meaningless_differences(case, fd)
     answers["finite_difference"] = fd.gradients
     result.evaluations = {"finite_difference": fd.evaluations}
-    own = _function_answers(function, spec, point, wrt, value, result) if function is not None else None
+    own = None
+    if case.function is not None:
+        value = case.plan.value(case.values, expression.output)[0]
+        own = _function_answers(case.function, spec, point, wrt, value, result)
     if own is not None and own.value is not None:
         answers["function"], answers["function_fd"] = own.jacobian, own.finite.gradients
-    result.gradients = _rows(wrt, point, output_shape, answers, fd, spec, own.finite if own else None)
-    if own is not None and own.value is not None and not np.all(np.isfinite(own.value)):
-        for row in result.gradients:  # its own finite differences are NaN too: the forward is what is wrong
-            row.function_verdict = row.function_verdict and "forward not finite"
-    if spec.dtype != "float64":
-        values64 = plan.run({n: batched(v.astype(np.float64)) for n, v in point.items()})
-        _add_precision_loss(result.gradients, {name: np.stack(
-            [np.broadcast_to(plan.value(values64, row[name])[0], point[name].shape) for row in rows]
-        ).reshape(output_shape + point[name].shape) for name in wrt})
-    if spec.order == 2:
-        manual_hessian = {_hessian_pair(name): _parse_manual(expression, name, text, wrt, spec, "manual Hessian")
-                          for name, text in spec.manual_hessian.items()}
-        from .second_order import hessian_rows
+    result.gradients = _rows(wrt, point, case.output_shape, answers, fd, spec, own.finite if own else None)
+    return own
 
-        result.hessian, result.evaluations["hessian_finite_difference"] = hessian_rows(
-            expression, rows[0], point, wrt, shapes, spec, manual_hessian)
-        if own is not None and own.hessian is not None:
-            _add_function_hessian(result.hessian, own, spec)
-    _find_culprits(expression, manuals, point, wrt, shapes, output_shape, spec, result)
-    result.notes = [n for n in (atol_note(result.gradients, spec.tolerance),) if n] + result.notes
-    result.status = case_status(result)
+
+def _blame_a_forward_that_is_not_finite(case: _Case, own) -> None:
+    if own is not None and own.value is not None and not np.all(np.isfinite(own.value)):
+        for row in case.result.gradients:  # its own finite differences are NaN too: the forward is what is wrong
+            row.function_verdict = row.function_verdict and "forward not finite"
+
+
+def _drop_meaningless_differences(case: _Case, fd) -> None:
+    """Differences of a value that is not finite at the point are no estimate of anything."""
+    value = np.asarray(case.plan.value(case.values, case.expression.output)[0])
+    for name in case.wrt:
+        bad = ~np.isfinite(value).reshape(case.output_shape + (1,) * case.point[name].ndim)
+        fd.gradients[name] = np.where(bad, np.nan, fd.gradients[name])
+        fd.errors[name] = np.where(bad, np.nan, fd.errors[name])
+
+
+def _settle_disputes(case: _Case) -> None:
+    """The high-precision referee, for the entries the float64 referees could not settle, where a subject
+    disagrees, where the value is not finite, or everywhere with --precise; then those entries again."""
+    spec = case.spec
+    disputed = [row for row in case.result.gradients
+                if spec.precise or not case.value_finite or needs_precise(row, spec.tolerance)]
+    if not disputed:
+        return
+    from .engines.precise import precise_gradient
+
+    entries: dict[str, list[tuple]] = {}
+    for row in disputed:
+        entries.setdefault(row.wrt, []).append(tuple(row.output_index + row.index))
+    exact = precise_gradient(case.expression.output, case.expression.nodes, case.point64, case.wrt, case.shapes,
+                             entries)
+    case.exact = exact.value
+    case.result.evaluations["precise"] = len(disputed)
+    for row in disputed:
+        add_precise(row, exact, row.wrt, tuple(row.output_index + row.index))
+        judge(row, spec.tolerance)
+
+
+def _finite_differences(case: _Case):
+    expression = case.expression
+    plan = case.plan.restricted_to([expression.output], expression.nodes)  # the derivative nodes are not perturbed
+    with np.errstate(all="ignore"):  # overflow at extreme points is a finding, not a warning on stderr
+        return finite_differences(plan, expression.output, case.point64, case.wrt, case.shapes, case.spec.method,
+                                  case.spec.step)
+
+
+def _rows(wrt, point, output_shape, answers, fd, spec: Spec, function_fd=None) -> list[GradientRow]:
+    rows = []
+    for name in wrt:
+        for out in np.ndindex(output_shape):
+            for index in np.ndindex(point[name].shape):
+                entry = out + index
+                row = GradientRow(wrt=name, index=list(index), output_index=list(out))
+                for engine, by_name in answers.items():
+                    if name in by_name:
+                        setattr(row, engine, float(by_name[name][entry]))
+                row.fd_error = float(fd.errors[name][entry])
+                row.fd_method, row.fd_evaluations = str(fd.methods[name][entry]), int(fd.costs[name][entry])
+                if not math.isfinite(row.finite_difference):  # on a kink, or no step stayed in the domain
+                    row.finite_difference = row.fd_error = None
+                    left, right = float(fd.left[name][entry]), float(fd.right[name][entry])
+                    if math.isfinite(left) and math.isfinite(right):
+                        row.left, row.right = left, right
+                if "function_fd" in answers:
+                    _set_function_fd(row, row.function_fd, float(function_fd.errors[name][entry]))
+                rows.append(judge(row, spec.tolerance))
+    return rows
+
+
+def _add_precision_loss(case: _Case) -> None:
+    """Beside float32 answers: the float64 symbolic value (at the point as given), how far the float32 engines
+    are from it, and for a failing entry whether the disagreement is a precision artefact: each disagreeing
+    answer, computed the same way in float64 at the point the engines saw, agrees with the reference."""
+    symbolic64 = _symbolic_jacobian(case, case.plan.run({n: batched(v) for n, v in case.point.items()}))
+    values64 = case.plan.run({n: batched(v) for n, v in case.point64.items()})
+    counterparts = {"symbolic": _symbolic_jacobian(case, values64),
+                    "manual": {name: _full(case, name, case.plan.value(values64, m.output)[0])
+                               for name, m in case.manuals.items()}}
+    if any("autograd" in row.disagrees for row in case.result.gradients):
+        counterparts["autograd"] = autograd_gradients(case.expression.output, case.point64, case.wrt, "float64",
+                                                      case.expression.nodes)[1]
+    float64 = DEFAULT_TOLERANCE["float64"]
+    for row in case.result.gradients:
+        entry = tuple(row.output_index + row.index)
+        row.float64 = float(symbolic64[row.wrt][entry])
+        gaps = [abs(v - row.float64) for v in (row.symbolic, row.autograd) if v is not None and math.isfinite(v)]
+        if gaps and row.float64 != 0:
+            row.precision_loss = max(gaps) / abs(row.float64)
+        truth, error = _best_reference(row)
+        if row.status != "fail" or truth is None:
+            continue
+        mine = [float(counterparts[n][row.wrt][entry]) if row.wrt in counterparts.get(n, {}) else None
+                for n in row.disagrees]
+        vanishes = all(v is not None and float64.agree(v, truth, error) for v in mine)
+        row.diagnosis = "precision artefact" if vanishes else "real"
+
+
+def _symbolic_jacobian(case: _Case, values: list) -> dict[str, np.ndarray]:
+    """The symbolic Jacobian from a run of the case's plan, per variable: output shape + variable shape."""
+    shape = case.output_shape
+    return {name: np.stack([np.broadcast_to(case.plan.value(values, row[name])[0], case.point[name].shape)
+                            for row in case.jacobian_rows]).reshape(shape + case.point[name].shape).astype(np.float64)
+            for name in case.wrt}
+
+
+def _best_reference(row: GradientRow) -> tuple[float | None, float]:
+    """The most accurate value known for the entry: the high-precision one, else a float64 finite difference."""
+    if row.precise is not None and math.isfinite(row.precise):
+        return row.precise, row.precise_error or 0.0
+    if row.finite_difference is not None:
+        return row.finite_difference, row.fd_error or 0.0
+    return None, 0.0
+
+
+def _add_hessian(case: _Case, own) -> None:
+    spec = case.spec
+    manual_hessian = {_hessian_pair(name): _parse_manual(case.expression, name, text, case.wrt, spec,
+                                                         "manual Hessian")
+                      for name, text in spec.manual_hessian.items()}
+    from .second_order import hessian_rows
+
+    case.result.hessian, case.result.evaluations["hessian_finite_difference"] = hessian_rows(
+        case.expression, case.jacobian_rows[0], case.point, case.wrt, case.shapes, spec, manual_hessian)
+    if own is not None and own.hessian is not None:
+        _add_function_hessian(case.result.hessian, own, spec)
+
+
+def _diagnose(case: _Case) -> None:
+    """Name the part responsible for each failure, and the findings about the expression itself."""
+    result = case.result
+    rows = result.gradients
+    if not case.value_finite or any(r.status in ("fail", "inconclusive") or r.referee_notes for r in rows):
+        from .diagnose import diagnose
+
+        diagnose(case)
+    _find_culprits(case)
 
 
 def _check_factors(expression: Expression, factors: list, point, shapes: ShapeMap, spec: Spec,
@@ -182,21 +366,32 @@ def _check_factors(expression: Expression, factors: list, point, shapes: ShapeMa
         result.culprits += [culprit] if culprit else []
 
 
-def _find_culprits(expression: Expression, manuals: dict[str, Expression], point, wrt, shapes: ShapeMap,
-                   output_shape: tuple, spec: Spec, result: CaseResult) -> None:
+def _find_culprits(case: _Case) -> None:
     """Name the part responsible for each kind of disagreement, and mark the rows it explains."""
+    spec, result, expression = case.spec, case.result, case.expression
     failing = [row for row in result.gradients if row.status == "fail"]
-    if not failing and not result.culprits:
+    symbolic_lost = [row for row in result.gradients if _lost_with_a_number(row, "symbolic")]
+    if not failing and not result.culprits and not symbolic_lost:
         return
     from .culprit import manual_culprit, node_culprit
 
-    for name, manual in manuals.items():
-        if output_shape == () and any(r.wrt == name and "manual" in r.disagrees for r in failing):
-            result.culprits.append(manual_culprit(expression, manual, name, point, wrt, shapes, spec.tolerance))
-    for engine in ("symbolic", "autograd"):
-        if any(engine in row.disagrees and row.diagnosis != "precision artefact" for row in failing):
-            culprit = node_culprit(expression, point, wrt, shapes, spec.tolerance, engine, spec.dtype)
-            result.culprits += [culprit] if culprit else []
+    if symbolic_lost and case.value_finite:  # gradcheck's own rule at fault: say which, beside the note
+        culprit = node_culprit(expression, case.point, case.wrt, case.shapes, spec.tolerance, "symbolic", spec.dtype)
+        if culprit is not None:
+            result.culprits.append(culprit)
+            for row in symbolic_lost:
+                row.referee_notes = [n + f" — {culprit.message}" if n.startswith("symbolic") else n
+                                     for n in row.referee_notes]
+
+    for name, manual in case.manuals.items():
+        if case.output_shape == () and any(r.wrt == name and "manual" in r.disagrees for r in failing):
+            result.culprits.append(manual_culprit(expression, manual, name, case.point, case.wrt, case.shapes,
+                                                  spec.tolerance))
+    explained = {c.kind for c in result.culprits if c.diagnosis}
+    if "autograd" not in explained and case.value_finite and any(
+            "autograd" in row.disagrees and row.diagnosis is None for row in failing):
+        culprit = node_culprit(expression, case.point, case.wrt, case.shapes, spec.tolerance, "autograd", spec.dtype)
+        result.culprits += [culprit] if culprit else []
     for culprit in result.culprits:
         if culprit.source == "expr" and culprit.span is not None:
             culprit.source, _, span = spec.place(Span(*culprit.span))
@@ -204,6 +399,12 @@ def _find_culprits(expression: Expression, manuals: dict[str, Expression], point
         for row in failing:
             if culprit.kind in row.disagrees and culprit.variable in (None, row.wrt) and row.culprit is None:
                 row.culprit = culprit
+
+
+def _lost_with_a_number(row: GradientRow, referee: str) -> bool:
+    """A referee of gradcheck's own gave a finite value that the reference overruled (not a NaN from 0·∞)."""
+    value = getattr(row, referee)
+    return value is not None and math.isfinite(value) and any(n.startswith(referee) for n in row.referee_notes)
 
 
 def _check_projections(expression, point, wrt, output_shape, manual, spec: Spec, result: CaseResult) -> None:
@@ -238,54 +439,6 @@ def _checked_output_shape(expression: Expression, shapes: ShapeMap, point, wrt, 
         if np.shape(value) not in ((), point[name].shape, shape + point[name].shape):
             raise UsageError(f"expect.{name} has shape {np.shape(value)}; expected {shape + point[name].shape}")
     return shape
-
-
-def _finite_differences(expression: Expression, plan: Plan, shapes: ShapeMap, point, wrt, spec: Spec):
-    plan = plan.restricted_to([expression.output], expression.nodes)  # the derivative nodes are not perturbed
-    # At the point the other engines see: in float32 that is the rounded point.
-    point64 = {name: value.astype(spec.dtype).astype(np.float64) for name, value in point.items()}
-    return finite_differences(plan, expression.output, point64, wrt, shapes, spec.method, spec.step)
-
-
-def _rows(wrt, point, output_shape, answers, fd, spec: Spec, function_fd=None) -> list[GradientRow]:
-    rows = []
-    for name in wrt:
-        for out in np.ndindex(output_shape):
-            for index in np.ndindex(point[name].shape):
-                entry = out + index
-                row = GradientRow(wrt=name, index=list(index), output_index=list(out))
-                for engine, by_name in answers.items():
-                    if name in by_name:
-                        setattr(row, engine, float(by_name[name][entry]))
-                row.fd_error = float(fd.errors[name][entry])
-                row.fd_method, row.fd_evaluations = str(fd.methods[name][entry]), int(fd.costs[name][entry])
-                if not math.isfinite(row.finite_difference):  # on a kink, or no step stayed in the domain
-                    row.finite_difference = row.fd_error = None
-                    left, right = float(fd.left[name][entry]), float(fd.right[name][entry])
-                    if math.isfinite(left) and math.isfinite(right):
-                        row.left, row.right = left, right
-                if "function_fd" in answers:
-                    _set_function_fd(row, row.function_fd, float(function_fd.errors[name][entry]))
-                rows.append(judge(row, spec.tolerance))
-    return rows
-
-
-def _add_precision_loss(rows: list[GradientRow], reference64: dict[str, np.ndarray]) -> None:
-    """Beside float32 answers: the float64 symbolic value, how far the float32 engines are from it, and
-    for a failing entry whether the disagreement is a precision artefact (it vanishes in float64)."""
-    float64 = DEFAULT_TOLERANCE["float64"]
-    for row in rows:
-        row.float64 = float(reference64[row.wrt][tuple(row.output_index + row.index)])
-        gaps = [abs(v - row.float64) for v in (row.symbolic, row.autograd) if v is not None and math.isfinite(v)]
-        if gaps and row.float64 != 0:
-            row.precision_loss = max(gaps) / abs(row.float64)
-        if row.status == "fail" and row.finite_difference is not None:
-            # An artefact: float64 agrees with finite differences, and every disagreeing float32 answer
-            # is off by no more than float32 rounding could explain.
-            vanishes = float64.agree(row.float64, row.finite_difference, row.fd_error or 0.0)
-            small = all(abs(v - row.float64) <= FLOAT32_ROUNDING * max(abs(v), abs(row.float64))
-                        for name, v in row.answers().items() if name in row.disagrees and name != "finite_difference")
-            row.diagnosis = "precision artefact" if vanishes and small else "real"
 
 
 # ---- a user's own torch function ----

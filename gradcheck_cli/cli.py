@@ -237,6 +237,8 @@ class Tolerance(click.ParamType):
 @click.option("--explain", is_flag=True, help="After the table: the graph with values and local partials, "
               "and the chain rule through the named bindings.")
 @click.option("--depth", type=click.IntRange(1), metavar="N", help="Levels of the --explain tree (default 12).")
+@click.option("--precise", is_flag=True, help="Run the high-precision referee (mpmath, 50+ digits) on every entry, "
+              "not only where the float64 referees disagree or a subject does.")
 @click.option("--function", "function", metavar="MODULE:ATTR",
               help="Your torch function (e.g. a custom autograd.Function), checked against EXPRESSION as its "
                    "reference; MODULE is imported from the current folder or PYTHONPATH (runs its code).")
@@ -272,7 +274,7 @@ class Tolerance(click.ParamType):
 @click.version_option(__version__, "-V", "--version", prog_name="gradcheck")
 @click.pass_context
 def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_items, rtol, atol, dtype, order,
-         hessian_items, method, step, fast, seed, explain, depth, function, function_args, device, no_import,
+         hessian_items, method, step, fast, seed, explain, depth, precise, function, function_args, device, no_import,
          output_format, as_json, output_path, jobs, strict, exit_zero, quiet, verbose, all_elements, color,
          max_length, max_depth, max_nodes, max_elements, **variable_values) -> None:
     """Check the gradient of EXPRESSION (symbolic, finite differences, autograd and your own formula),
@@ -288,6 +290,7 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
     overrides = {k: v for k, v in (("rtol", rtol), ("atol", atol), ("dtype", dtype),
                                    ("order", int(order) if order else None), ("fast", fast or None),
                                    ("method", method), ("step", step), ("explain", explain or None),
+                                   ("precise", precise or None),
                                    ("device", device), ("allow_import", False if no_import else None),
                                    ("seed", seed)) if v is not None}
     if depth is not None and not explain and not ctx.meta.get(SPEC_MODE_KEY):

@@ -1,15 +1,10 @@
-"""Comparison of the engines' answers: verdicts as plain data, no I/O.
+"""The results of a check as plain data, and tolerances; no I/O, no judging (that is `verdict.py`).
 
-The three independent engines (symbolic, finite differences, autograd) vote:
-the reference is the first of them, in that order of trust, that agrees with
-at least one other.  Anyone who disagrees with the reference is named, and
-so are the user's own answers (a manual formula, an expected value) when
-they disagree with it.  With no two engines in agreement, all are named.
-
-A user's own torch function (`function:`) brings two more answers that are
-judged, never vote: its autograd gradient (`function`) and finite differences
-of its own forward (`function_fd`).  Between them they say whether its
-backward or its forward is the one that differs from the reference.
+A `GradientRow` holds one entry of a gradient, Jacobian or Hessian as every
+engine sees it: the referees (symbolic, finite differences, the high-precision
+value) and the subjects (autograd, a manual formula, an expected value, a
+user's torch function's backward and finite differences of its forward), then
+the verdict: the reference, which referee settled it, who disagrees.
 """
 
 from __future__ import annotations
@@ -18,7 +13,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-ENGINES = ("symbolic", "autograd", "finite_difference")
+ENGINES = ("symbolic", "autograd", "finite_difference", "precise")
 USER_ANSWERS = ("manual", "expected")
 FUNCTION_ANSWERS = ("function", "function_fd")  # a user's torch function: its backward, its forward's FD
 STATUS_ORDER = ("pass", "undefined", "inconclusive", "fail", "error")
@@ -55,7 +50,7 @@ class GradientRow:
     right: float | None = None
     float64: float | None = None  # with --dtype float32: the symbolic gradient in float64
     precision_loss: float | None = None  # largest relative gap of the float32 engines to `float64`
-    diagnosis: str | None = None  # for a failing float32 entry: "precision artefact" or "real"
+    diagnosis: str | None = None  # a named diagnosis of a failing entry: a DIAGNOSES key
     symbolic: float | None = None
     manual: float | None = None
     finite_difference: float | None = None
@@ -68,7 +63,14 @@ class GradientRow:
     function_fd: float | None = None  # finite differences of the user's function's forward
     function_fd_error: float | None = None
     function_verdict: str | None = None  # which part of the function is wrong: a FUNCTION_VERDICTS key
-    reference: float | None = None
+    precise: float | None = None  # the high-precision referee's value, where it ran
+    precise_error: float | None = None
+    precise_reason: str | None = None  # why it could not settle this entry
+    precise_kink: bool = False  # its one-sided derivatives (in left/right) differ
+    reference: float | None = None  # the established derivative the subjects are judged against
+    reference_source: str | None = None  # symbolic (confirmed by finite differences), one_sided or precise
+    reason: str | None = None  # why an entry is inconclusive or undefined
+    referee_notes: list[str] = field(default_factory=list)  # a referee of gradcheck's own that lost here
     abs_error: float | None = None
     rel_error: float | None = None
     status: str = "pass"
@@ -120,9 +122,9 @@ class Check:
 
 
 FUNCTION_VERDICTS = {
-    "backward": "the function's backward disagrees with both the reference (symbolic) and its own finite "
+    "backward": "the function's backward disagrees with both the reference and its own finite "
                 "differences",
-    "backward, unconfirmed": "the function's backward disagrees with the reference (symbolic); finite differences "
+    "backward, unconfirmed": "the function's backward disagrees with the reference; finite differences "
                              "of its forward could not be taken to confirm it",
     "forward": "the function's forward differs from the reference: its backward agrees with its own finite "
                "differences, not with the reference's gradient",
@@ -135,66 +137,17 @@ FUNCTION_VERDICTS = {
 }
 
 
-def judge(row: GradientRow, tolerance: Tolerance) -> GradientRow:
-    """Fill in the row's reference, errors, status and who disagrees."""
-    if row.left is not None and row.right is not None:
-        if not tolerance.agree(row.left, row.right):
-            return _judge_at_kink(row, tolerance)
-        # Both sides agree: the function is differentiable here after all.
-        row.finite_difference = (row.left + row.right) / 2
-        row.fd_error = abs(row.left - row.right) / 2 + tolerance.rtol * abs(row.finite_difference)
-    answers = {n: v for n, v in row.answers().items() if math.isfinite(v)}
-    widen = {"finite_difference": row.fd_error or 0.0, "function_fd": row.function_fd_error or 0.0}
-
-    def agree(a: str, b: str) -> bool:
-        return tolerance.agree(answers[a], answers[b], widen.get(a, 0.0) + widen.get(b, 0.0))
-
-    engines = [e for e in ENGINES if e in answers]
-    reference = next((e for e in engines if any(agree(e, o) for o in engines if o != e)), None)
-    if reference is None:
-        row.disagrees = engines if len(engines) > 1 else []
-        reference = engines[0] if engines else None
-    else:
-        row.disagrees = [n for n in answers if n != reference and not agree(n, reference)]
-    row.disagrees += [n for n in row.answers() if n not in answers]  # NaN or infinite answers
-    row.reference = answers.get(reference) if reference else None
-    _fill_errors(row, answers)
-    row.status = "fail" if row.disagrees else ("inconclusive" if _unrefereed(row, tolerance) else "pass")
-    row.function_verdict = _function_verdict(row, tolerance)
-    return row
-
-
-def _function_verdict(row: GradientRow, tolerance: Tolerance) -> str | None:
-    """Which part of a user's function differs from the reference: its backward, its forward, or both."""
-    backward, forward = "function" in row.disagrees, "function_fd" in row.disagrees
-    if not (backward or forward):
-        return None
-    if backward and not forward:
-        return "backward" if row.function_fd is not None else "backward, unconfirmed"
-    if not backward:
-        return "inconsistent"
-    own = row.function_fd is None or tolerance.agree(row.function, row.function_fd, row.function_fd_error or 0.0)
-    return "forward" if own else "forward and backward"
-
-
-def _unrefereed(row: GradientRow, tolerance: Tolerance) -> bool:
-    """Symbolic and autograd agree, but finite differences cannot confirm it at this tolerance."""
-    if row.reference is None or row.symbolic is None or row.autograd is None:
-        return False
-    if row.finite_difference is None:
-        return True
-    return row.fd_error is not None and row.fd_error > tolerance.atol + tolerance.rtol * abs(row.reference)
-
-
-def _fill_errors(row: GradientRow, answers: dict[str, float]) -> None:
-    if row.reference is None:
-        return
-    others = [abs(v - row.reference) for n, v in answers.items()]
-    row.abs_error = max(others, default=0.0)
-    if row.reference != 0:
-        row.rel_error = row.abs_error / abs(row.reference)
-    else:
-        row.rel_error = 0.0 if row.abs_error == 0 else math.inf
+DIAGNOSES = {
+    "where-NaN trap": "the branch that where() does not select is NaN or infinite (or so is its derivative) at "
+                      "this point, and the backward multiplies it by 0: 0·NaN = NaN",
+    "cancellation": "float arithmetic subtracts nearly equal numbers here and loses the digits that matter",
+    "overflow": "a value exceeds the float range here although the exact value is finite",
+    "kink convention": "the engine took a convention at a kink (relu'(0) = 0, ties split evenly) where the kinks "
+                       "cancel and the function is differentiable",
+    "precision artefact": "the disagreement is float32 rounding: the same computation in float64 gives the "
+                          "reference",
+    "real": "the disagreement does not vanish in float64",
+}
 
 
 def worst_status(statuses) -> str:
@@ -204,6 +157,7 @@ def worst_status(statuses) -> str:
 def case_status(result: CaseResult) -> str:
     """The worst verdict of the case's entries, its function's checks and its manual chain factors."""
     checks = ["fail" if c.status == "fail" else "pass" for c in result.checks]
+    checks += ["fail" for c in result.culprits if c.kind == "value"]  # the forward value overflows or cancels
     return worst_status([row.status for row in result.gradients + result.hessian] + checks
                         + [factor.status for factor in result.factors])
 
@@ -217,16 +171,3 @@ def atol_note(rows: list[GradientRow], tolerance: Tolerance) -> str | None:
         return None
     return (f"{len(lenient)} element(s) of your answers passed only within atol = {tolerance.atol:g}, "
             "the gradient being that small; lower --atol (or tolerance.atol) to compare them relatively")
-
-
-def _judge_at_kink(row: GradientRow, tolerance: Tolerance) -> GradientRow:
-    """At a kink there is no derivative: any value between the one-sided ones is a valid subgradient.
-
-    The verdict is `undefined`, unless an answer lies outside that interval (then it is wrong).
-    """
-    low, high = sorted((row.left, row.right))
-    slack = tolerance.atol + tolerance.rtol * max(abs(low), abs(high))
-    row.disagrees = [name for name, value in row.answers().items()
-                     if name != "finite_difference" and not (low - slack <= value <= high + slack)]
-    row.status = "fail" if row.disagrees else "undefined"
-    return row

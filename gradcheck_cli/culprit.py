@@ -45,7 +45,7 @@ MATCH = Tolerance(rtol=1e-6, atol=1e-9)
 class Culprit:
     """The smallest part of the check found responsible for a disagreement."""
 
-    kind: str  # "manual", "manual-factor", "symbolic" or "autograd"
+    kind: str  # "manual", "manual-factor", "symbolic", "autograd", or "value" (a finding about the forward value)
     node: int | None  # the node in the expression's graph, when one is named
     expr: str  # the text of that node, or of the factor
     source: str  # where that text was written: "expr", "manual.w", "manual.dL/dp"
@@ -53,6 +53,8 @@ class Culprit:
     message: str
     variable: str | None = None  # the variable whose rows it explains; None: every disagreeing row
     label: str = ""  # a few characters for a table cell: "∂p/∂z", "sin(z)"
+    diagnosis: str | None = None  # a named diagnosis (compare.DIAGNOSES key): "where-NaN trap", "cancellation"
+    fix: str | None = None  # the rewrite a practitioner applies, as an expression
 
 
 @dataclass

@@ -45,6 +45,22 @@ def _torch():
     return torch
 
 
+def _mp(name: str) -> Callable:
+    """mp_kernels.<name>, imported on first use: mpmath is loaded only when the high-precision referee runs."""
+    kernel = None
+
+    def call(*args):
+        nonlocal kernel
+        if kernel is None:
+            from . import mp_kernels
+
+            kernel = getattr(mp_kernels, name)
+        return kernel(*args)
+
+    call.__name__ = f"mp_{name}"
+    return call
+
+
 # ---- shape rules ----
 
 
@@ -98,7 +114,7 @@ class OpSpec:
     # Complex-step eligible: holomorphic, and the numpy implementation accepts complex numbers
     # (tests/test_complex_step.py checks every op that says so).
     analytic: bool = True
-    # Switching functions: the op has a kink where any of them changes sign.
+    # Switching functions (args..., and the attribute for ops that have one): a kink where any changes sign.
     kinks: Callable | None = None
     # detach: no gradient, and finite differences hold it at its base value.
     holds_value: bool = False
@@ -120,6 +136,10 @@ class OpSpec:
     param_names: tuple[str, ...] | None = None
     # Made by the symbolic engine; callable so that printed derivatives parse back.
     internal: bool = False
+    # The arbitrary-precision implementation on unbatched numpy object arrays of mpmath numbers (mpf, or
+    # mpc in the complex step), for engines/precise.py; None where the numpy implementation already works
+    # on object arrays.  Same arguments as `numpy` (the attribute last), without the batch axis.
+    mp: Callable | None = None
 
     def evaluate(self, args, attr=None):
         """The numpy implementation on batched arrays."""
@@ -147,7 +167,7 @@ class OpSpec:
 
 def _comparison(name: str, symbol: str, np_fn: Callable, torch_fn: Callable) -> OpSpec:
     return OpSpec(
-        name, 2,
+        name, 2, mp=_mp(name),
         numpy=lambda a, b: np_fn(a, b).astype(np.result_type(a, b, np.float32)),
         torch=lambda a, b: torch_fn(a, b).to(a.dtype),
         syntax="infix", symbol=symbol, precedence=5, analytic=False, kinks=lambda a, b: [a - b],
@@ -198,14 +218,14 @@ _OPS: list[OpSpec] = [
            syntax="infix", symbol="*", precedence=20),
     OpSpec("div", 2, np.divide, lambda a, b: a / b,
            partials=(lambda a, b, out: 1 / b, lambda a, b, out: -a / b**2),
-           syntax="infix", symbol="/", precedence=20,
+           syntax="infix", symbol="/", precedence=20, mp=_mp("div"),
            domain=lambda a, b: b != 0, domain_text="the divisor must be non-zero"),
     OpSpec("neg", 1, np.negative, lambda a: -a, partials=(lambda a, out: -1,),
            syntax="prefix", symbol="-", precedence=30),
     OpSpec("pow", 2, np.power, lambda a, b: a**b,
            # d/db is 0 at a = 0 (b > 0): log(a + (a == 0)) is log(a) elsewhere and 0 there.
            partials=(lambda a, b, out: b * a ** (b - 1), lambda a, b, out: out * log(a + eq(a, 0))),
-           syntax="infix", symbol="**", precedence=40, right_assoc=True, call_name="pow",
+           syntax="infix", symbol="**", precedence=40, right_assoc=True, call_name="pow", mp=_mp("pow"),
            domain=_pow_domain, domain_text="a**b needs a > 0 unless b is an integer (and b >= 1 at a = 0)",
            arg_domains={1: (lambda a, b: (a > 0) | ((a == 0) & (b > 0)),
                             "a**b is differentiable in b only where a > 0")}),
@@ -217,49 +237,52 @@ _OPS: list[OpSpec] = [
     _comparison("eq", "==", np.equal, lambda a, b: a == b),
     _comparison("ne", "!=", np.not_equal, lambda a, b: a != b),
     # ---- trigonometric ----
-    OpSpec("sin", 1, np.sin, lambda x: x.sin(), partials=(lambda x, out: cos(x),)),
-    OpSpec("cos", 1, np.cos, lambda x: x.cos(), partials=(lambda x, out: -sin(x),)),
-    OpSpec("tan", 1, np.tan, lambda x: x.tan(), partials=(lambda x, out: 1 + out**2,),
+    OpSpec("sin", 1, np.sin, lambda x: x.sin(), partials=(lambda x, out: cos(x),), mp=_mp("sin")),
+    OpSpec("cos", 1, np.cos, lambda x: x.cos(), partials=(lambda x, out: -sin(x),), mp=_mp("cos")),
+    OpSpec("tan", 1, np.tan, lambda x: x.tan(), partials=(lambda x, out: 1 + out**2,), mp=_mp("tan"),
            domain=lambda x: np.cos(x) != 0, domain_text="tan is undefined where cos(x) = 0"),
-    OpSpec("asin", 1, np.arcsin, lambda x: x.asin(), partials=(lambda x, out: 1 / sqrt(1 - x**2),),
+    OpSpec("asin", 1, np.arcsin, lambda x: x.asin(), partials=(lambda x, out: 1 / sqrt(1 - x**2),), mp=_mp("asin"),
            domain=lambda x: np.abs(x) < 1, domain_text="asin is differentiable for -1 < x < 1"),
-    OpSpec("acos", 1, np.arccos, lambda x: x.acos(), partials=(lambda x, out: -1 / sqrt(1 - x**2),),
+    OpSpec("acos", 1, np.arccos, lambda x: x.acos(), partials=(lambda x, out: -1 / sqrt(1 - x**2),), mp=_mp("acos"),
            domain=lambda x: np.abs(x) < 1, domain_text="acos is differentiable for -1 < x < 1"),
-    OpSpec("atan", 1, np.arctan, lambda x: x.atan(), partials=(lambda x, out: 1 / (1 + x**2),)),
+    OpSpec("atan", 1, np.arctan, lambda x: x.atan(), partials=(lambda x, out: 1 / (1 + x**2),), mp=_mp("atan")),
     # ---- hyperbolic ----
-    OpSpec("sinh", 1, np.sinh, lambda x: x.sinh(), partials=(lambda x, out: cosh(x),)),
-    OpSpec("cosh", 1, np.cosh, lambda x: x.cosh(), partials=(lambda x, out: sinh(x),)),
-    OpSpec("tanh", 1, np.tanh, lambda x: x.tanh(), partials=(lambda x, out: 1 - out**2,)),
+    OpSpec("sinh", 1, np.sinh, lambda x: x.sinh(), partials=(lambda x, out: cosh(x),), mp=_mp("sinh")),
+    OpSpec("cosh", 1, np.cosh, lambda x: x.cosh(), partials=(lambda x, out: sinh(x),), mp=_mp("cosh")),
+    OpSpec("tanh", 1, np.tanh, lambda x: x.tanh(), partials=(lambda x, out: 1 - out**2,), mp=_mp("tanh")),
     # ---- exponential and logarithmic ----
-    OpSpec("exp", 1, np.exp, lambda x: x.exp(), partials=(lambda x, out: out,)),
-    OpSpec("log", 1, np.log, lambda x: x.log(), partials=(lambda x, out: 1 / x,),
+    OpSpec("exp", 1, np.exp, lambda x: x.exp(), partials=(lambda x, out: out,), mp=_mp("exp")),
+    OpSpec("log", 1, np.log, lambda x: x.log(), partials=(lambda x, out: 1 / x,), mp=_mp("log"),
            domain=lambda x: x > 0, domain_text="log is defined for x > 0"),
-    OpSpec("log1p", 1, np.log1p, lambda x: x.log1p(), partials=(lambda x, out: 1 / (1 + x),),
+    OpSpec("log1p", 1, np.log1p, lambda x: x.log1p(), partials=(lambda x, out: 1 / (1 + x),), mp=_mp("log1p"),
            domain=lambda x: x > -1, domain_text="log1p is defined for x > -1"),
-    OpSpec("sqrt", 1, np.sqrt, lambda x: x.sqrt(), partials=(lambda x, out: 0.5 / out,),
+    OpSpec("sqrt", 1, np.sqrt, lambda x: x.sqrt(), partials=(lambda x, out: 0.5 / out,), mp=_mp("sqrt"),
            domain=lambda x: x > 0, domain_text="sqrt is differentiable for x > 0"),
     # ---- activations ----
-    OpSpec("sigmoid", 1, _sigmoid, lambda x: x.sigmoid(), partials=(lambda x, out: out * (1 - out),)),
+    OpSpec("sigmoid", 1, _sigmoid, lambda x: x.sigmoid(), partials=(lambda x, out: out * (1 - out),),
+           mp=_mp("sigmoid")),
     OpSpec("softplus", 1, _softplus,
-           lambda x: _torch().nn.functional.softplus(x), partials=(lambda x, out: sigmoid(x),)),
+           lambda x: _torch().nn.functional.softplus(x), partials=(lambda x, out: sigmoid(x),),
+           mp=_mp("softplus")),
     OpSpec("relu", 1, lambda x: np.maximum(x, 0.0), lambda x: x.relu(), partials=(lambda x, out: gt(x, 0),),
-           analytic=False, kinks=lambda x: [x]),
+           analytic=False, kinks=lambda x: [x], mp=_mp("relu")),
     OpSpec("abs", 1, np.abs, lambda x: x.abs(), partials=(lambda x, out: sign(x),),
            analytic=False, kinks=lambda x: [x]),
-    OpSpec("sign", 1, np.sign, lambda x: x.sign(), analytic=False, doc="-1, 0 or 1; zero gradient"),
+    OpSpec("sign", 1, np.sign, lambda x: x.sign(), analytic=False, mp=_mp("sign"), doc="-1, 0 or 1; zero gradient"),
     # ---- piecewise ----
     # With crossed bounds (lo > hi) clamp is hi everywhere, as in numpy and torch.
     OpSpec("clamp", 3, lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi), _torch_clamp,
            partials=(lambda x, lo, hi, out: ge(x, lo) * le(x, hi),
                      lambda x, lo, hi, out: lt(x, lo) * le(lo, hi),
                      lambda x, lo, hi, out: 1 - le(x, hi) * le(lo, hi)),
-           analytic=False, kinks=lambda x, lo, hi: [x - lo, x - hi, lo - hi], param_names=("x", "lo", "hi")),
+           analytic=False, kinks=lambda x, lo, hi: [x - lo, x - hi, lo - hi], param_names=("x", "lo", "hi"),
+           mp=_mp("clamp")),
     OpSpec("min", 2, np.minimum, lambda a, b: a.minimum(b),
            partials=(lambda a, b, out: lt(a, b) + 0.5 * eq(a, b), lambda a, b, out: lt(b, a) + 0.5 * eq(a, b)),
-           analytic=False, kinks=lambda a, b: [a - b]),
+           analytic=False, kinks=lambda a, b: [a - b], mp=_mp("minimum")),
     OpSpec("max", 2, np.maximum, lambda a, b: a.maximum(b),
            partials=(lambda a, b, out: gt(a, b) + 0.5 * eq(a, b), lambda a, b, out: gt(b, a) + 0.5 * eq(a, b)),
-           analytic=False, kinks=lambda a, b: [a - b]),
+           analytic=False, kinks=lambda a, b: [a - b], mp=_mp("maximum")),
     OpSpec("detach", 1, lambda x: x, lambda x: x.detach(), holds_value=True,
            doc="the value of x, with no gradient flowing through it"),
     OpSpec("expand", 2, _expand, lambda x, like: x.expand(like.shape),
@@ -280,10 +303,12 @@ _OPS: list[OpSpec] = [
     OpSpec("amax", 1, lambda x, attr: np.max(x, axis=K.reduced_axes(x, attr)),
            lambda x, attr: x.amax() if attr is None else x.amax(attr[0]), aliases=("max",),
            vjp=K.extremum_vjp, shape=K.reduced_shape, attrs="axis", elementwise=False, analytic=False,
+           kinks=lambda x, attr: K.extremum_switches(x, attr, largest=True), mp=_mp("amax"),
            doc="the largest element (max(x) with one argument); ties share the gradient"),
     OpSpec("amin", 1, lambda x, attr: np.min(x, axis=K.reduced_axes(x, attr)),
            lambda x, attr: x.amin() if attr is None else x.amin(attr[0]), aliases=("min",),
            vjp=K.extremum_vjp, shape=K.reduced_shape, attrs="axis", elementwise=False, analytic=False,
+           kinks=lambda x, attr: K.extremum_switches(x, attr, largest=False), mp=_mp("amin"),
            doc="the smallest element (min(x) with one argument); ties share the gradient"),
     OpSpec("prod", 1, lambda x, attr: np.prod(x, axis=K.reduced_axes(x, attr)),
            lambda x, attr: x.prod() if attr is None else x.prod(attr[0]),
@@ -291,19 +316,21 @@ _OPS: list[OpSpec] = [
            domain=lambda x, attr: x != 0, domain_text="the gradient rule of prod needs non-zero elements"),
     OpSpec("norm", 1, lambda x, attr: np.sqrt(np.sum(x * x, axis=K.reduced_axes(x, attr))),
            lambda x, attr: _torch().linalg.vector_norm(x, dim=None if attr is None else attr[0]),
-           vjp=K.norm_vjp, shape=K.reduced_shape, attrs="axis", elementwise=False,
+           vjp=K.norm_vjp, shape=K.reduced_shape, attrs="axis", elementwise=False, mp=_mp("norm"),
            domain=lambda x, attr: np.sum(x * x, axis=None if attr is None else attr[0]) > 0,
            domain_text="the 2-norm is not differentiable where it is 0",
            doc="the Euclidean (2-)norm"),
     OpSpec("logsumexp", 1, K.logsumexp,
            lambda x, attr: _torch().logsumexp(x.flatten(), 0) if attr is None else _torch().logsumexp(x, attr[0]),
            vjp=K.logsumexp_vjp, shape=K.reduced_shape, attrs="axis", reduction=True, elementwise=False,
+           mp=_mp("logsumexp"),
            doc="log(sum(exp(x))), computed stably"),
     OpSpec("softmax", 1, K.softmax, lambda x, attr: x.softmax(attr[0] if attr else -1),
-           vjp=K.softmax_vjp, shape=K.same_shape_on_axis, attrs="axis", elementwise=False,
+           vjp=K.softmax_vjp, shape=K.same_shape_on_axis, attrs="axis", elementwise=False, mp=_mp("softmax"),
            doc="exp(x) / sum(exp(x)) along an axis (default: the last)"),
     OpSpec("log_softmax", 1, K.log_softmax, lambda x, attr: x.log_softmax(attr[0] if attr else -1),
            vjp=K.log_softmax_vjp, shape=K.same_shape_on_axis, attrs="axis", elementwise=False,
+           mp=_mp("log_softmax"),
            doc="x - logsumexp(x) along an axis (default: the last)"),
     # ---- linear algebra and shapes ----
     OpSpec("matmul", 2, K.matmul, lambda a, b: a @ b, vjp=K.matmul_vjp, shape=K.matmul_shape,
@@ -318,7 +345,7 @@ _OPS: list[OpSpec] = [
            shape=K.index_shape, syntax="postfix", symbol="[]", attrs="index", elementwise=False,
            doc="x[0], x[1, 2], x[1:3], x[:, 0]"),
     OpSpec("unindex", 2, K.unindex, lambda v, like, attr: _torch_unindex(v, like, attr), vjp=K.unindex_vjp,
-           shape=K.unindex_shape, attrs="index", elementwise=False, internal=True,
+           shape=K.unindex_shape, attrs="index", elementwise=False, internal=True, mp=_mp("unindex"),
            param_names=("values", "like"), doc="zeros shaped like `like` with `values` at the index"),
     OpSpec("reshape", 1, K.reshape, lambda x, attr: x.reshape(attr), vjp=K.reshape_vjp,
            shape=K.reshape_shape, attrs="shape", elementwise=False, param_names=("x", "d1", "d2"),
@@ -329,12 +356,13 @@ _OPS: list[OpSpec] = [
            variadic=True, elementwise=False, doc="the arguments stacked along a new first axis"),
     OpSpec("where", 3, lambda c, a, b: np.where(c != 0, a, b), lambda c, a, b: _torch().where(c != 0, a, b),
            partials=(lambda c, a, b, out: 0, lambda c, a, b, out: ne(c, 0), lambda c, a, b, out: eq(c, 0)),
-           analytic=False, param_names=("cond", "a", "b"), doc="a where cond is non-zero, else b"),
-    OpSpec("ones", 0, K.constant(1.0), None, shape=K.constant_shape, attrs="shape", elementwise=False,
+           analytic=False, param_names=("cond", "a", "b"), mp=_mp("where"), doc="a where cond is non-zero, else b"),
+    OpSpec("ones", 0, K.constant(1.0), None, shape=K.constant_shape, attrs="shape", elementwise=False, mp=_mp("ones"),
            param_names=("d1", "d2"), doc="a tensor of ones, e.g. ones(3) or ones(2, 3)"),
     OpSpec("zeros", 0, K.constant(0.0), None, shape=K.constant_shape, attrs="shape", elementwise=False,
+           mp=_mp("zeros"),
            param_names=("d1", "d2"), doc="a tensor of zeros"),
-    OpSpec("eye", 0, K.eye, None, shape=K.eye_shape, attrs="shape", elementwise=False,
+    OpSpec("eye", 0, K.eye, None, shape=K.eye_shape, attrs="shape", elementwise=False, mp=_mp("eye"),
            param_names=("n",), doc="the n x n identity matrix"),
 ]
 

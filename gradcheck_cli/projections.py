@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .compare import GradientRow, judge
+from .compare import GradientRow
+from .verdict import judge
 from .engines.finite_diff import directional_derivative
 from .engines.symbolic import gradient_nodes
 from .engines.torch_engine import autograd_gradients

@@ -15,7 +15,8 @@ import math
 
 import numpy as np
 
-from .compare import GradientRow, judge
+from .compare import GradientRow
+from .verdict import add_precise, judge, needs_precise
 from .errors import ShapeError
 from .engines.finite_diff import finite_differences
 from .engines.symbolic import jacobian_nodes
@@ -71,7 +72,27 @@ def hessian_rows(expression: Expression, gradients: dict[str, Node], point: dict
                     if not math.isfinite(row.finite_difference):
                         row.finite_difference = row.fd_error = None
                     rows.append(judge(row, spec.tolerance))
+    _settle_disputes(rows, full, point64, wrt, shapes, spec)
     return rows, evaluations
+
+
+def _settle_disputes(rows: list[GradientRow], full: dict[str, Node], point64, wrt, shapes: ShapeMap,
+                     spec: Spec) -> None:
+    """The high-precision referee differentiates the symbolic gradient of a again, for the disputed entries."""
+    disputed = [row for row in rows if spec.precise or needs_precise(row, spec.tolerance)]
+    if not disputed:
+        return
+    from .engines.precise import precise_gradient
+
+    for a in dict.fromkeys(row.wrt[0] for row in disputed):
+        mine = [row for row in disputed if row.wrt[0] == a]
+        entries: dict[str, list[tuple]] = {}
+        for row in mine:
+            entries.setdefault(row.wrt[1], []).append(tuple(row.index[0]) + tuple(row.index[1]))
+        exact = precise_gradient(full[a], None, point64, wrt, shapes, entries)
+        for row in mine:
+            add_precise(row, exact, row.wrt[1], tuple(row.index[0]) + tuple(row.index[1]))
+            judge(row, spec.tolerance)
 
 
 def _at_variable_shape(gradient: Node, variable: Node, shapes: ShapeMap) -> Node:

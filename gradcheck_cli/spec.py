@@ -42,6 +42,7 @@ class Spec:
     fast: bool = False  # random projections uᵀJv instead of every entry
     seed: int | None = None  # of the projections; None: a fresh one, printed
     explain: bool = False  # the graph, local partials and chain rule, after the table
+    precise: bool = False  # the high-precision referee on every entry, not only on disputed ones
     function: str | Callable | None = None  # a user's torch function ("module:attr") checked against expr
     args: list[str] | None = None  # the function's inputs in order; None: read from its parameters
     device: str = "cpu"  # where the function runs

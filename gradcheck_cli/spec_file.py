@@ -24,7 +24,8 @@ MAX_FILE_BYTES = 256 * 1024
 MAX_DEPTH = 16  # root, cases, a case, at, then nested lists for tensors
 MAX_SAMPLES = 10_000
 CASE_KEYS = ("name", "expr", "where", "at", "wrt", "manual", "manual_hessian", "expect", "tolerance", "dtype",
-             "order", "method", "step", "fast", "seed", "sample", "explain", "function", "args", "device")
+             "order", "method", "step", "fast", "seed", "sample", "explain", "precise", "function", "args",
+             "device")
 FILE_KEYS = CASE_KEYS + ("cases",)
 STANDARD_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map")}
 NAME = r"[A-Za-z_][A-Za-z_0-9]*"
@@ -270,7 +271,7 @@ def _case(reader: _Reader, fields: dict, prefix: str) -> Spec:
         spec.step = reader.number(fields["step"], prefix + "step")
         if not 0 < spec.step < float("inf"):
             raise reader.fail(fields["step"], prefix + "step", "must be a positive number")
-    for flag in ("fast", "explain"):
+    for flag in ("fast", "explain", "precise"):
         if flag in fields:
             setattr(spec, flag, reader.scalar(fields[flag], prefix + flag))
             if not isinstance(getattr(spec, flag), bool):
@@ -325,8 +326,8 @@ def _merge(base: Spec, case: Spec, case_fields: dict) -> Spec:
     merged = replace(base, at={**base.at, **case.at}, manual={**base.manual, **case.manual},
                      manual_hessian={**base.manual_hessian, **case.manual_hessian},
                      expected=expected, origins={**base.origins, **case.origins})
-    for name in ("expr", "wrt", "dtype", "order", "method", "step", "fast", "seed", "explain", "function", "args",
-                 "device"):
+    for name in ("expr", "wrt", "dtype", "order", "method", "step", "fast", "seed", "explain", "precise", "function",
+                 "args", "device"):
         if name in case_fields:
             setattr(merged, name, getattr(case, name))
     if "where" in case_fields:

@@ -262,6 +262,27 @@ def extremum_vjp(adj, node, shape_of):
     return [hits * _kept(adj / total, node, shape_of)]
 
 
+def extremum_switches(x, attr, largest: bool) -> list:
+    """amax/amin's switching function (OpSpec.kinks): per element, its lead over the rest of its slice.
+
+    For amax, x_i minus the largest other element of x_i's slice (for amin, the smallest other
+    element minus x_i): positive only at a unique extremum, and exactly 0 at every element of a
+    tie, so finite differences see a tie as a kink and a change of extremum as a crossing.
+    Batched, shaped like x; no switch for a reduction over no axes (amax of a scalar).
+    """
+    axes = reduced_axes(x, attr)
+    if not axes:
+        return []
+    with np.errstate(invalid="ignore"):
+        # Each element's distance below the extremum (<= 0), then, at the extremum, its lead.
+        lead = x - np.max(x, axis=axes, keepdims=True) if largest else np.min(x, axis=axes, keepdims=True) - x
+        hits = lead == 0
+        ties = np.count_nonzero(hits, axis=axes, keepdims=True) > 1
+        np.copyto(lead, -np.inf, where=hits)  # -inf: a slice of one element has no runner-up
+        np.copyto(lead, np.where(ties, 0.0, -np.max(lead, axis=axes, keepdims=True)), where=hits)
+    return [lead]
+
+
 def prod_vjp(adj, node, shape_of):
     return [_kept(adj * node, node, shape_of) / node.args[0]]
 

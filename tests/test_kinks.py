@@ -29,7 +29,11 @@ def test_near_a_kink_or_where_both_sides_agree_it_passes(expr, x):
     result = check(expr, at={"x": x})
     assert result.status == "pass"
     row = result.gradients[0]
-    assert abs(row.finite_difference - row.symbolic) <= row.fd_error
+    if row.finite_difference is None:  # on the kink itself: both one-sided derivatives, equal, are the reference
+        assert row.reference_source == "one_sided" and row.left == pytest.approx(row.right, abs=1e-9)
+        assert row.reference == pytest.approx(row.symbolic, abs=1e-9)
+    else:
+        assert abs(row.finite_difference - row.symbolic) <= row.fd_error
 
 
 def test_undefined_exits_0_unless_strict(cli):
@@ -81,3 +85,104 @@ def test_kinks_are_found_on_the_linear_path_for_large_vectors():
     row = next(g for g in result.gradients if g.index[0] == 500)
     # At x = -0.5, relu(x)*x is flat; clamp's slope goes 0 -> 1, divided by the mean's 2001.
     assert (row.left, row.right) == (pytest.approx(0.0, abs=1e-9), pytest.approx(1 / 2001, rel=1e-6))
+
+
+@pytest.mark.parametrize("expr, x, left, right", [
+    ("amax(x)", [1.0, 1.0], 0.0, 1.0),
+    ("max(x)", [1.0, 1.0], 0.0, 1.0),
+    ("amin(x)", [2.0, 2.0], 1.0, 0.0),  # x_k - h becomes the unique minimum, x_k + h leaves it
+    ("min(x)", [-3.0, -3.0, -3.0], 1.0, 0.0),
+])
+def test_a_tie_of_amax_or_amin_is_a_kink_for_every_tied_element(expr, x, left, right):
+    result = check(expr, at={"x": x})
+    assert result.status == "undefined"
+    for row in result.gradients:
+        assert row.status == "undefined" and row.finite_difference is None
+        assert row.left == pytest.approx(left, abs=1e-6) and row.right == pytest.approx(right, abs=1e-6)
+        assert row.symbolic == row.autograd == pytest.approx(1 / len(x))  # torch's convention: an even split
+
+
+def test_only_the_tied_elements_of_a_reduction_are_kinks():
+    rows = check("amax(x)", at={"x": [1.0, 1.0, 0.5]}).gradients
+    assert [r.status for r in rows] == ["undefined", "undefined", "pass"]
+    assert (rows[1].left, rows[1].right) == (pytest.approx(0.0, abs=1e-6), pytest.approx(1.0, abs=1e-6))
+    assert rows[2].finite_difference == pytest.approx(0.0, abs=1e-9)  # an ordinary central difference
+    assert rows[2].left is None and rows[2].right is None
+
+
+@pytest.mark.parametrize("expr, x, gradient", [
+    ("amax(x)", [1.0, 2.0, 0.5], [0.0, 1.0, 0.0]),
+    ("amin(x)", [1.0, 1.0, 0.5], [0.0, 0.0, 1.0]),  # the tie is not at the minimum
+])
+def test_a_unique_extremum_stays_smooth(expr, x, gradient):
+    result = check(expr, at={"x": x})
+    assert result.status == "pass"
+    assert [r.finite_difference for r in result.gradients] == [pytest.approx(v, abs=1e-9) for v in gradient]
+    assert all(r.left is None and r.right is None for r in result.gradients)
+
+
+def test_ties_along_an_axis_count_only_within_their_slice():
+    """amax(X, 0) of [[1, 2], [1, 3]]: column 0 is tied, column 1 has a unique maximum."""
+    rows = check("sum(amax(X, 0))", at={"X": [[1.0, 2.0], [1.0, 3.0]]}).gradients
+    by_index = {tuple(r.index): r for r in rows}
+    for tied in ((0, 0), (1, 0)):
+        row = by_index[tied]
+        assert row.status == "undefined" and row.symbolic == pytest.approx(0.5)
+        assert (row.left, row.right) == (pytest.approx(0.0, abs=1e-6), pytest.approx(1.0, abs=1e-6))
+    assert by_index[(0, 1)].status == by_index[(1, 1)].status == "pass"
+    assert by_index[(0, 1)].finite_difference == pytest.approx(0.0, abs=1e-9)
+    assert by_index[(1, 1)].finite_difference == pytest.approx(1.0, abs=1e-9)
+    # Along axis 1 the same matrix has no tie: every row of the Jacobian is smooth.
+    assert check("sum(amax(X, 1))", at={"X": [[1.0, 2.0], [1.0, 3.0]]}).status == "pass"
+
+
+def test_a_step_that_changes_the_extremum_crosses_a_kink_and_one_that_breaks_a_tie_leaves_it():
+    from gradcheck_cli.engines.finite_diff import kink_changes
+    from gradcheck_cli.parser import parse
+    from gradcheck_cli.plan import Plan
+    from gradcheck_cli.shapes import ShapeMap
+
+    def watch(x, perturbed):
+        plan = Plan([parse("amax(X, 1)").output], ShapeMap({"X": np.shape(x)}))
+        base = plan.run({"X": np.asarray(x)[None]})
+        values = plan.run({"X": np.asarray(perturbed)})
+        crossed, at_kink = kink_changes(plan, base, values, len(perturbed))
+        return crossed.tolist(), at_kink.tolist()
+
+    close = [[1.0, 1.0 + 1e-5], [0.0, 5.0]]  # row 0: two elements 1e-5 apart
+    steps = [[[1.0 + 1e-3, 1.0 + 1e-5], [0.0, 5.0]],  # x[0, 0] overtakes x[0, 1]: crossed
+             [[1.0 + 1e-6, 1.0 + 1e-5], [0.0, 5.0]],  # still below: nothing
+             [[1.0, 1.0 + 1e-5], [0.0, 5.0 - 1.0]]]  # row 1 keeps its maximum: nothing
+    assert watch(close, steps) == ([True, False, False], [False, False, False])
+    tied = [[2.0, 2.0], [0.0, 5.0]]
+    steps = [[[2.0 - 1e-3, 2.0], [0.0, 5.0]], [[2.0, 2.0], [1.0, 5.0]]]  # break the tie; move an untied element
+    assert watch(tied, steps) == ([False, False], [True, False])
+
+
+def test_extremum_switches_are_zero_exactly_at_ties():
+    from gradcheck_cli.ops import OPS
+
+    x = np.array([[[1.0, 2.0], [1.0, 3.0]]])  # batched: one point of shape (2, 2)
+    (over_all,) = OPS["amax"].kinks(x, None)
+    assert over_all.tolist() == [[[-2.0, -1.0], [-2.0, 1.0]]]
+    (columns,) = OPS["amax"].kinks(x, (0,))
+    assert columns.tolist() == [[[0.0, -1.0], [0.0, 1.0]]]
+    (rows,) = OPS["amin"].kinks(x, (-1,))
+    assert rows.tolist() == [[[1.0, -1.0], [2.0, -2.0]]]
+    assert OPS["amax"].kinks(np.array([3.0]), None) == []  # amax of a scalar: no kink
+
+
+def test_a_tie_of_amax_is_found_on_the_linear_path():
+    """amax over a scalar the O(n) diagonal run computes densely (after the sum) is watched there too."""
+    from gradcheck_cli.parser import parse
+    from gradcheck_cli.plan import DiagonalRun, Plan
+    from gradcheck_cli.shapes import ShapeMap
+
+    text = "sum(relu(x)) + amax(stack(sum(x), 2.25))"
+    x = np.array([0.5, 1.5, 0.25])  # sum(x) = 2.25: a tie inside amax; relu is smooth at every element
+    shapes = ShapeMap({"x": x.shape})
+    assert DiagonalRun(Plan([parse(text).output], shapes), shapes, "x").supports
+    rows = check(text, at={"x": x}).gradients
+    assert [r.status for r in rows] == ["undefined"] * 3
+    assert all((r.left, r.right) == (pytest.approx(1.0, abs=1e-6), pytest.approx(2.0, abs=1e-6)) for r in rows)
+    assert check(text, at={"x": [0.5, 1.5, 0.5]}).status == "pass"  # no tie: relu's 1 plus the sum's 1

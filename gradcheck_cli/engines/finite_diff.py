@@ -210,8 +210,9 @@ def _complex_step(plan: Plan, output: Node, base: dict, base_values: list, name:
         all_values = plan.run(inputs, held=held)
         f = plan.value(all_values, output)
         f = np.broadcast_to(f, (elements.size,) + f.shape[1:]).reshape(elements.size, -1)
-        derivative = f.imag / COMPLEX_STEP
-        carried = float(np.max(np.abs(np.imag(flat_values(all_values))), initial=0.0)) / COMPLEX_STEP
+        with np.errstate(over="ignore"):  # a derivative beyond the float range is inf, as it should be
+            derivative = f.imag / COMPLEX_STEP
+            carried = float(np.max(np.abs(np.imag(flat_values(all_values))), initial=0.0)) / COMPLEX_STEP
         values.append(derivative)
         errors.append(16 * EPS * np.maximum(np.abs(derivative), carried))
     return np.concatenate(values), np.concatenate(errors)
@@ -301,7 +302,8 @@ def _refine(shifts: "_Richardson", size: int, noise: np.ndarray):
 class KinkWatch:
     """Per perturbed point: did it cross a kink (a switching function changed sign), or leave one it sat on?
 
-    Switching functions come from the registry (`OpSpec.kinks`: relu's x, clamp's x - lo and x - hi, ...).
+    Switching functions come from the registry (`OpSpec.kinks`: relu's x, clamp's x - lo and x - hi, amax's
+    lead of each element over the rest of its slice, ...); ops with an attribute (amax's axis) get it too.
     `observe` takes a node's arguments at the base point and at the perturbed points.
     """
 
@@ -313,7 +315,8 @@ class KinkWatch:
         spec = OPS.get(node.op)
         if spec is None or spec.kinks is None:
             return
-        for switch_before, switch_after in zip(spec.kinks(*base_args), spec.kinks(*perturbed_args)):
+        extra = (node.attr,) if spec.attrs else ()
+        for switch_before, switch_after in zip(spec.kinks(*base_args, *extra), spec.kinks(*perturbed_args, *extra)):
             sign_after = np.broadcast_to(np.sign(switch_after), (self.batch,) + np.shape(switch_after)[1:])
             sign_before = np.broadcast_to(np.sign(switch_before), sign_after.shape)
             changed = (sign_after != sign_before).reshape(self.batch, -1)

@@ -18,7 +18,8 @@ ROW_FIELDS = ("wrt", "index", "output_index", "projection", "symbolic", "manual"
               "fd_method", "fd_evaluations",
               "left", "right", "autograd", "expected", "float64", "precision_loss", "diagnosis",
               "function", "function_fd", "function_fd_error", "function_verdict",
-              "abs_error", "rel_error", "status", "disagrees", "culprit")
+              "precise", "precise_error", "precise_reason", "reference", "reference_source", "reason",
+              "referee_notes", "abs_error", "rel_error", "status", "disagrees", "culprit")
 
 
 def render(results: list[CaseResult], settings: dict) -> str:

@@ -18,9 +18,11 @@ from rich.text import Text
 from ..compare import CaseResult, GradientRow
 from ..graph import format_number
 from .explanation import print_culprits, print_explanation, print_factors
-from .text import derivative_label, element_label, engine_name, failure_sentence
+from .text import SOURCES, derivative_label, element_label, engine_name, failure_sentence
 
 MAX_ROWS = 20  # rows shown per case; failing rows first
+MAX_REFEREE_NOTES = 3
+MAX_LISTED = 6
 FUNCTION_DIGITS = 10  # significant digits when a user's function adds its two columns
 STATUS_STYLE = {"pass": "green", "fail": "bold red", "error": "bold red", "inconclusive": "yellow",
                 "undefined": "yellow"}
@@ -88,6 +90,7 @@ def _print_case(console: Console, result: CaseResult, everything: bool = False, 
             if len(rows) > MAX_ROWS and not everything:
                 for line in _summaries(rows):
                     console.print(line, markup=False, highlight=False)
+    _print_reference_legend(console, result.gradients + result.hessian)
     if result.factors:
         print_factors(console, result.factors, result.dtype)
     for name, formula in result.formulas.items():
@@ -101,6 +104,24 @@ def _print_case(console: Console, result: CaseResult, everything: bool = False, 
     for note in result.notes:
         console.print(f"note: {note}", style="yellow", markup=False)
     console.print()
+
+
+def _print_reference_legend(console: Console, rows: list[GradientRow]) -> None:
+    """Which entries' reference another referee than symbolic settled, and what gradcheck's own referees
+    got wrong here."""
+    for source in ("precise", "one_sided"):
+        settled = [element_label(r) for r in rows if r.reference is not None and r.reference_source == source]
+        if settled:
+            shown = ", ".join(settled[:MAX_LISTED]) + (f" and {len(settled) - MAX_LISTED} more"
+                                                      if len(settled) > MAX_LISTED else "")
+            console.print(f"reference of {shown}: {SOURCES[source]}", style="dim", markup=False)
+    for reason in dict.fromkeys(r.reason for r in rows if r.reason and r.status in ("pass", "fail")):
+        console.print(f"reference: {reason}", style="dim", markup=False)
+    notes = list(dict.fromkeys(note for r in rows for note in r.referee_notes))
+    for note in notes[:MAX_REFEREE_NOTES]:
+        console.print(f"gradcheck's own referee: {note}", style="dim", markup=False, overflow="fold")
+    if len(notes) > MAX_REFEREE_NOTES:
+        console.print(f"… and {len(notes) - MAX_REFEREE_NOTES} more referee notes (--json has them all)", style="dim")
 
 
 def _print_function_checks(console: Console, result: CaseResult) -> None:
@@ -124,7 +145,8 @@ def _table(result: CaseResult, rows: list[GradientRow], title: str | None = None
     has_output = any(r.output_index for r in rows)
     table = Table(show_edge=True, header_style="bold", title=title)
     has_function = any(r.function is not None for r in rows)
-    columns = (["output"] if has_output else []) + ["wrt", "symbolic"] + (["manual"] if has_manual else []) + ["finite difference ± error", "autograd"]
+    has_symbolic = _symbolic_differs(rows)
+    columns = (["output"] if has_output else []) + ["wrt", "reference"] + (["symbolic"] if has_symbolic else []) + (["manual"] if has_manual else []) + ["finite difference ± error", "autograd"]
     columns += ["function backward", "function fd ± error"] if has_function else []
     has_float64 = any(r.float64 is not None for r in rows)
     columns += (["expected"] if has_expected else []) + (["float64", "precision loss"] if has_float64 else [])
@@ -134,7 +156,8 @@ def _table(result: CaseResult, rows: list[GradientRow], title: str | None = None
     for row in _rows_to_show(rows, everything):
         cells = [f"f[{', '.join(map(str, row.output_index))}]"] if has_output else []
         digits = FUNCTION_DIGITS if has_function else None  # two more columns to fit
-        cells += [element_label(row), _number(row.symbolic, result.dtype, digits)]
+        cells += [element_label(row), _reference_cell(row, digits)]
+        cells += [_number(row.symbolic, result.dtype, digits)] if has_symbolic else []
         if has_manual:
             cells.append(_number(row.manual, result.dtype, digits))
         cells += [_fd_cell(row, digits), _number(row.autograd, result.dtype, digits)]
@@ -151,6 +174,19 @@ def _table(result: CaseResult, rows: list[GradientRow], title: str | None = None
     if hidden:
         table.caption = f"the {MAX_ROWS} worst of {len(rows)} entries; --all-elements lists every one"
     return table
+
+
+def _symbolic_differs(rows: list[GradientRow]) -> bool:
+    """The symbolic column is shown only where it says something the reference column does not: an entry
+    with no reference, or one where the symbolic engine lost to another referee."""
+    return any(r.reference is None or any(n.startswith("symbolic") for n in r.referee_notes) for r in rows)
+
+
+def _reference_cell(row: GradientRow, digits: int | None = None) -> str:
+    """The established derivative; `undefined` or `?` where there is none."""
+    if row.reference is None:
+        return "undefined" if row.status == "undefined" else "?"
+    return _number(row.reference, "float64", digits)
 
 
 def _fd_cell(row: GradientRow, digits: int | None = None) -> str:

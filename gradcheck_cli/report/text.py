@@ -43,7 +43,7 @@ def failure_sentence(result: CaseResult) -> str:
     rows = [r for r in result.gradients + result.hessian if r.status not in ("pass", "undefined")] or \
         [r for r in result.gradients + result.hessian if r.status != "pass"]
     checks = [f"{c.name}: {c.message}" for c in result.checks if c.status == "fail"]
-    checks += [c.message for c in result.culprits if c.kind == "manual-factor"]
+    checks += [c.message for c in result.culprits if c.kind in ("manual-factor", "value")]
     if not rows and not checks:
         return f"{result.name}: {result.status}"
     parts = checks + [_row_sentence(r) for r in rows[:SHOWN_ROWS]]
@@ -51,31 +51,34 @@ def failure_sentence(result: CaseResult) -> str:
     return "; ".join(parts) + more
 
 
+SOURCES = {"symbolic": "symbolic, confirmed by finite differences",
+           "precise": "the high-precision referee (mpmath)",
+           "one_sided": "the one-sided derivatives, which coincide"}
+
+
+def reference_words(row: GradientRow) -> str:
+    """Which referee settled the row's reference, in words."""
+    return SOURCES.get(row.reference_source or "", "")
+
+
 def _row_sentence(row: GradientRow) -> str:
     if row.status == "inconclusive":
-        referee = ("no finite difference could be taken" if row.finite_difference is None
-                   else f"a finite-difference error bar of ±{row.fd_error:.2g} cannot confirm it at this tolerance")
-        return (f"{derivative_label(row)} is inconclusive: symbolic and autograd agree ({row.reference:.10g}), but "
-                f"{referee}; a point farther from the singularity, kink or domain edge (or a looser --rtol/--atol) "
-                "would settle it")
+        return (f"{derivative_label(row)} is inconclusive: {row.reason}; a point farther from the singularity, kink "
+                "or domain edge (or a looser --rtol/--atol) would settle it")
     if row.status == "undefined":
-        return (f"{derivative_label(row)} is undefined: the point sits on a kink, with one-sided derivatives "
-                f"{row.left:.10g} (left) and {row.right:.10g} (right); every engine's value lies between them")
+        return f"{derivative_label(row)} is undefined: {row.reason}"
     return _disagreement(row)
 
 
 def _disagreement(row: GradientRow) -> str:
-    if row.left is not None:
-        who = ", ".join(engine_name(n) for n in row.disagrees)
-        values = ", ".join(f"{engine_name(n)} {v:.10g}" for n, v in row.answers().items() if n in row.disagrees)
+    who = ", ".join(engine_name(n) for n in row.disagrees)
+    values = ", ".join(f"{engine_name(n)} {v:.10g}" for n, v in row.answers().items() if n in row.disagrees)
+    if row.reference is None and row.left is not None:
         low, high = sorted((row.left, row.right))
         return (f"{who} outside the one-sided derivatives on {derivative_label(row)}: {values} is not in "
                 f"[{low:.10g}, {high:.10g}] (the point sits on a kink)")
-    who = ", ".join(engine_name(n) for n in row.disagrees) or "the engines"
-    values = ", ".join(f"{engine_name(n)} {v:.10g}" for n, v in row.answers().items() if n in row.disagrees)
-    reference = "no two engines agree" if row.reference is None else f"reference {row.reference:.10g}"
     verb = "disagrees" if len(row.disagrees) == 1 else "disagree"
-    sentence = f"{who} {verb} on {derivative_label(row)}: {values} vs {reference}"
+    sentence = f"{who} {verb} on {derivative_label(row)}: {values} vs reference {row.reference:.10g}"
     if row.function_verdict is not None:
         verdict = FUNCTION_VERDICTS[row.function_verdict]
         if isinstance(row.wrt, list):  # a Hessian entry: the double backward against FD of the backward
@@ -83,9 +86,12 @@ def _disagreement(row: GradientRow) -> str:
                 "its own finite differences", "finite differences of its backward")
         sentence += f" — {verdict}{_own_finite_differences(row)}"
     if row.diagnosis == "precision artefact":
-        sentence += f" — a precision artefact: in float64 the gradient is {row.float64:.10g}, as finite differences say"
+        sentence += (f" — a float32 precision artefact: the same computation in float64 agrees with the reference "
+                     f"(symbolic in float64: {row.float64:.10g})")
     elif row.diagnosis == "real":
         sentence += " — real: it does not vanish in float64"
+    elif row.diagnosis is not None:
+        sentence += f" — {row.diagnosis}"
     return sentence
 
 

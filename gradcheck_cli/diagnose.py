@@ -1,0 +1,372 @@
+"""Named diagnoses: why an engine is wrong at this point, and the rewrite a practitioner applies.
+
+- **where-NaN trap**: the branch `where` does not select is NaN or infinite (or
+  so is its derivative), and the backward multiplies it by 0: 0·NaN = NaN.
+  The fix makes the inner argument safe: `sqrt(where(x > 0, x, 1))`.
+- **cancellation and overflow**: the float64 (or float32) value of a node
+  loses its digits although its arguments are accurate (`1 - sigmoid(x)` at
+  x = 50 is 0, exactly 1.9e-22), found by comparing each node with the
+  high-precision evaluation; known unstable forms get their stable rewrite
+  (`log(1 - sigmoid(x))` → `-softplus(x)`).
+- **kink convention**: an engine's value at kinks that cancel is a convention
+  (relu'(0) = 0), not the derivative.
+- **removable singularity**: the symbolic chain rule meets 0·∞ at a node that
+  is not differentiable (norm at 0) inside a function that is; the other
+  referees settle it, and the row's referee note says so.
+- **undefined derivative**: nothing settles an entry and a node on the path
+  is not differentiable at the point (sqrt at 0): the entry is `undefined`.
+
+Runs only for a case with a failure, a dispute or a non-finite value.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+
+from .culprit import Culprit
+from .domain import describe, format_array, not_differentiable
+from .engines.precise import evaluate
+from .engines.symbolic import reaching_nodes
+from .graph import Node, ancestors, to_text
+from .ops import OPS
+
+ACCURATE = 1e-9  # relative error below which a node's float value counts as accurate
+LOST = 1e-6  # relative error above which a node's float value has lost what matters
+SAFE_ARGUMENT = {"asin": "0", "acos": "0", "tan": "0"}  # else 1: inside every other op's domain
+
+
+def diagnose(case) -> None:
+    """Add the named diagnoses of `case` (a case._Case) to its result: culprits, row diagnoses, notes."""
+    rows = case.result.gradients
+    found: list[tuple[Culprit | None, Callable]] = []
+    if not case.value_finite:
+        case.result.culprits.append(_value_finding(case))
+    if any(_nan_in_autograd(r) for r in rows):
+        found.append((_where_nan_trap(case), _nan_in_autograd))
+    if case.value_finite and any(_imprecise_autograd(r) for r in rows):
+        found.append((_derivative_precision(case), _imprecise_autograd))
+    if any(_convention_in_autograd(r) for r in rows):
+        found.append((_kink_convention(case), _convention_in_autograd))
+    for culprit, applies in found:
+        if culprit is None:
+            continue
+        explained = [row for row in rows if applies(row) and row.diagnosis is None]
+        for row in explained:
+            row.diagnosis = culprit.diagnosis
+        if explained:
+            case.result.culprits.append(culprit)
+    _explain_referees(case)
+    _undefined_derivatives(case)
+
+
+# ---- which rows each diagnosis explains ----
+
+
+def _nan_in_autograd(row) -> bool:
+    return "autograd" in row.disagrees and row.autograd is not None and not math.isfinite(row.autograd) and \
+        row.reference is not None and math.isfinite(row.reference)
+
+
+def _imprecise_autograd(row) -> bool:
+    """autograd is off although finite, against the high-precision value, and not by a kink convention."""
+    return "autograd" in row.disagrees and row.reference_source == "precise" and row.autograd is not None and \
+        math.isfinite(row.autograd) and not _convention_in_autograd(row)
+
+
+def _convention_in_autograd(row) -> bool:
+    from .verdict import kink_convention
+
+    return "autograd" in row.disagrees and row.autograd is not None and kink_convention(row, row.autograd) is not None
+
+
+# ---- the where-NaN trap ----
+
+
+def _where_nan_trap(case) -> Culprit | None:
+    """A `where` whose unselected branch holds a non-finite or non-differentiable node that a variable reaches."""
+    expression, plan, values = case.expression, case.plan, case.values
+    reaching = reaching_nodes(expression.nodes, set(case.wrt))
+    troubled = {node.id: text for node, text in not_differentiable(expression, plan, values, case.wrt)}
+    for node in expression.nodes:
+        if node.op != "where" or node.id not in reaching:
+            continue
+        condition = np.asarray(plan.value(values, node.args[0])[0]) != 0
+        for branch, unselected in ((node.args[1], ~condition), (node.args[2], condition)):
+            if branch.id not in reaching or not np.any(unselected):
+                continue
+            inner = _troubled_node(branch, reaching, troubled, plan, values)
+            if inner is not None:
+                return _trap_culprit(case, node, branch, inner)
+    return None
+
+
+def _troubled_node(branch: Node, reaching: set[int], troubled: dict[int, str], plan, values) -> Node | None:
+    """The first node under `branch` that a variable reaches and that is not finite or not differentiable."""
+    for node in ancestors([branch]):
+        if node.id not in reaching or node.op in ("var", "const"):
+            continue
+        if node.id in troubled or not np.all(np.isfinite(plan.value(values, node)[0])):
+            return node
+    return None
+
+
+def _trap_culprit(case, where: Node, branch: Node, inner: Node) -> Culprit:
+    expression = case.expression
+    names = expression.names()
+    condition = to_text(where.args[0], names)
+    argument = next((a for a in inner.args if not a.is_const), inner.args[0])
+    safe = SAFE_ARGUMENT.get(inner.op, "1")
+    safe_argument = f"where({condition}, {to_text(argument, names)}, {safe})"
+    fix = to_text(inner, {**names, argument.id: safe_argument})
+    value = format_array(case.plan.value(case.values, inner)[0])
+    message = (f"the where-NaN trap: where({condition}, …) does not select {describe(expression, branch)} here, but "
+               f"{describe(expression, inner)} = {value} there (or its derivative is not finite), and the backward "
+               f"multiplies that by 0: 0·NaN = NaN. Make the inner argument safe where the branch is not taken: "
+               f"{fix}")
+    return Culprit(kind="autograd", node=inner.id, expr=describe(expression, inner), source="expr",
+                   span=expression.span_of(inner), message=message, label="where-NaN trap",
+                   diagnosis="where-NaN trap", fix=fix)
+
+
+# ---- precision: cancellation and overflow ----
+
+
+def _value_finding(case) -> Culprit:
+    """The value is not finite in the case's dtype while the exact value is: where it overflowed or cancelled."""
+    expression = case.expression
+    exact = case.exact
+    origin = _first_inaccurate(expression.nodes, case.plan, case.values, exact)
+    node = origin or expression.output
+    kind = _loss_kind(node, case.plan, case.values, exact)
+    fix = _rewrite(node, expression)
+    message = (f"the value is not finite in {case.spec.dtype}, but {_exact_words(exact, expression.output)}: "
+               f"{_loss_sentence(expression, node, case.plan, case.values, exact, kind)}"
+               + (f"; write it as {fix}" if fix else ""))
+    return Culprit(kind="value", node=node.id, expr=describe(expression, node), source="expr",
+                   span=_span(case, node), message=message, label=kind, diagnosis=kind, fix=fix)
+
+
+def _derivative_precision(case) -> Culprit | None:
+    """autograd loses digits against the high-precision value: find where the chain rule's float arithmetic
+    does (the symbolic derivative is the same arithmetic), and name the unstable form of the expression."""
+    rows = [r for r in case.result.gradients if _imprecise_autograd(r)]
+    derivative_nodes = [case.jacobian_rows[_flat(case, r)][r.wrt] for r in rows]
+    nodes = ancestors(derivative_nodes)
+    exact = evaluate(nodes, case.point64, case.shapes)
+    origin = _first_inaccurate(nodes, case.plan, case.values, exact)
+    if origin is None:  # the chain rule's arithmetic is accurate here: rounding does not explain autograd
+        return None
+    worst = max(rows, key=lambda r: abs(r.autograd - r.reference) / max(abs(r.reference), 1e-300))
+    relative = abs(worst.autograd - worst.reference) / max(abs(worst.reference), 1e-300)
+    digits = _digits(relative, case.spec.dtype)
+    fix = _first_rewrite(case.expression)
+    kind = _loss_kind(origin, case.plan, case.values, exact)
+    where = f": the chain rule's {kind} at {to_text(origin, case.expression.names())[:80]}"
+    message = (f"autograd's {worst.autograd:.10g} loses about {digits} of its digits to {case.spec.dtype} "
+               f"rounding at this point (exactly {worst.reference:.10g}){where}"
+               + (f"; the stable form {fix} avoids it" if fix else ""))
+    placed = origin if origin.id in case.expression.spans else None
+    return Culprit(kind="autograd", node=None if placed is None else placed.id, expr=fix or "", source="expr",
+                   span=None if placed is None else case.expression.span_of(placed), message=message,
+                   label=kind, diagnosis=kind, fix=fix)
+
+
+def _flat(case, row) -> int:
+    return int(np.ravel_multi_index(tuple(row.output_index), case.output_shape)) if row.output_index else 0
+
+
+def _first_inaccurate(nodes: list[Node], plan, values, exact) -> Node | None:
+    """The first node whose float value has lost what matters while its arguments are accurate."""
+    error: dict[int, float] = {}
+    for node in nodes:
+        if node.id not in plan.slot or node.id not in exact.values:
+            error[node.id] = 0.0
+            continue
+        error[node.id] = _relative_error(plan.value(values, node)[0], exact, node)
+        if node.op in ("var", "const"):
+            continue
+        if error[node.id] > LOST and all(error.get(a.id, 0.0) <= ACCURATE for a in node.args):
+            return node
+    return None
+
+
+def _relative_error(approximate, exact, node: Node) -> float:
+    """The largest relative error of a node's float value where its exact value is known and finite; a
+    float infinity where the exact value is finite (beyond the float range, say) counts as all lost."""
+    if node.id in exact.too_large:
+        return 0.0
+    known = ~exact.undefined(node)
+    exact_value = exact.as_float64(node)
+    with np.errstate(all="ignore"):
+        a, e, k = np.broadcast_arrays(np.asarray(approximate, dtype=np.float64), exact_value, known)
+        a, e = a[k], e[k]
+        if a.size == 0:
+            return 0.0
+        if not np.all(np.isfinite(a)) or not np.all(np.isfinite(e)):
+            return math.inf
+        scale = np.maximum(np.abs(e), np.finfo(np.float64).tiny)
+        return float(np.max(np.abs(a - e) / scale))
+
+
+def _loss_kind(node: Node, plan, values, exact) -> str:
+    approximate = np.asarray(plan.value(values, node)[0], dtype=np.float64)
+    if node.id in exact.too_large or np.any(np.isinf(approximate) & ~exact.undefined(node)):
+        return "overflow"
+    return "cancellation"
+
+
+def _loss_sentence(expression, node: Node, plan, values, exact, kind: str) -> str:
+    text = describe(expression, node)
+    approximate = format_array(plan.value(values, node)[0])
+    if kind == "overflow":
+        return f"{text} overflows to {approximate} ({_exact_words(exact, node)})"
+    return f"{text} cancels to {approximate} ({_exact_words(exact, node)}): all its digits are lost"
+
+
+def _exact_words(exact, node: Node) -> str:
+    """What the exact value of a node is, in words: a number, or finite but out of range."""
+    if node.id in exact.too_large:
+        return "its exact value is too large even for the high-precision referee"
+    value = exact.as_float64(node)
+    if np.all(np.isfinite(value)):
+        return f"exactly {format_array(value)}"
+    return "its exact value is finite, beyond the float64 range"
+
+
+def _digits(relative: float, dtype: str) -> str:
+    eps = float(np.finfo(np.dtype(dtype)).eps)
+    if not math.isfinite(relative) or relative >= 1:
+        return "all"
+    lost = max(0.0, math.log10(max(relative, eps) / eps))
+    total = -math.log10(eps)
+    return f"{lost:.0f} of {total:.0f}"
+
+
+def _span(case, node: Node):
+    return case.expression.span_of(node) if node.id in case.expression.spans else None
+
+
+# ---- stable rewrites of known unstable forms ----
+
+
+def _first_rewrite(expression) -> str | None:
+    """The stable rewrite of the first known unstable form in the expression, outermost first."""
+    for node in reversed(expression.nodes):
+        fix = _rewrite(node, expression, climb=False)
+        if fix:
+            return fix
+    return None
+
+
+def _rewrite(node: Node, expression, climb: bool = True) -> str | None:
+    """`A → B` for a known unstable form at `node` (or, with `climb`, at the node that uses it)."""
+    if climb:
+        for user in expression.nodes:
+            if node in user.args:
+                outer = _rewrite(user, expression, climb=False)
+                if outer:
+                    return outer
+    names = expression.names()
+    text = to_text(node, names)
+    stable = _stable_form(node, lambda n: to_text(n, names))
+    return f"{text} → {stable}" if stable else None
+
+
+def _stable_form(node: Node, text: Callable[[Node], str]) -> str | None:
+    op, args = node.op, node.args
+
+    def is_one(n: Node) -> bool:
+        return n.is_const and n.attr == 1.0
+
+    def wrapped(n: Node) -> str:
+        return text(n) if n.op in ("var", "const") or OPS[n.op].syntax == "function" else f"({text(n)})"
+
+    if op == "sub" and is_one(args[0]) and args[1].op == "sigmoid":
+        return f"sigmoid(-{wrapped(args[1].args[0])})"
+    if op == "log" and args[0].op == "sigmoid":
+        return f"-softplus(-{wrapped(args[0].args[0])})"
+    if op == "log" and args[0].op == "sub" and is_one(args[0].args[0]) and args[0].args[1].op == "sigmoid":
+        return f"-softplus({text(args[0].args[1].args[0])})"
+    if op == "log" and args[0].op == "add" and any(is_one(a) for a in args[0].args):
+        other = next(a for a in args[0].args if not is_one(a))
+        return f"softplus({text(other.args[0])})" if other.op == "exp" else f"log1p({text(other)})"
+    if op == "sub" and args[0].op == "exp" and is_one(args[1]):
+        return f"expm1({text(args[0].args[0])})" if "expm1" in OPS else None
+    if op == "div" and args[0].op == "exp" and args[1].op == "add" and any(is_one(a) for a in args[1].args) and \
+            any(a is args[0] for a in args[1].args):
+        return f"sigmoid({text(args[0].args[0])})"
+    if op == "log" and args[0].op == "sum" and args[0].args[0].op == "exp" and args[0].attr is None:
+        return f"logsumexp({text(args[0].args[0].args[0])})"
+    if op == "sub" and is_one(args[0]) and args[1].op == "cos":
+        return f"2*sin({wrapped(args[1].args[0])}/2)**2"
+    return None
+
+
+# ---- kink conventions ----
+
+
+def _kink_convention(case) -> Culprit | None:
+    """The first kinked op sitting exactly on its kink, where autograd took a convention."""
+    from .verdict import kink_convention
+
+    expression, plan, values = case.expression, case.plan, case.values
+    row = next(r for r in case.result.gradients if _convention_in_autograd(r))
+    convention = kink_convention(row, row.autograd)
+    reaching = reaching_nodes(expression.nodes, set(case.wrt))
+    for node in expression.nodes:
+        spec = OPS.get(node.op)
+        if node.id not in reaching or spec is None or spec.kinks is None:
+            continue
+        args = [plan.value(values, a) for a in node.args]
+        switches = spec.kinks(*args, node.attr) if spec.attrs else spec.kinks(*args)
+        if any(np.any(np.asarray(s) == 0) for s in switches):
+            message = (f"autograd gives {row.autograd:.10g}, following {convention}; here the one-sided derivatives "
+                       f"are both {row.reference:.10g} (at {describe(expression, node)}), so the function is "
+                       "differentiable and that is its derivative")
+            return Culprit(kind="autograd", node=node.id, expr=describe(expression, node), source="expr",
+                           span=expression.span_of(node), message=message, label="kink convention",
+                           diagnosis="kink convention")
+    return None
+
+
+# ---- notes on the referees, and derivatives that do not exist ----
+
+
+def _explain_referees(case) -> None:
+    """A symbolic value that is NaN or infinite where the reference is finite: a removable singularity."""
+    troubled = not_differentiable(case.expression, case.plan, case.values, case.wrt) if case.value_finite else []
+    if not troubled:
+        return
+    node, text = troubled[0]
+    where = f"{describe(case.expression, node)} ({text})"
+    for row in case.result.gradients:
+        if row.symbolic is not None and not math.isfinite(row.symbolic) and row.reference is not None \
+                and math.isfinite(row.reference):
+            row.referee_notes = [note + f"; its chain rule meets 0·∞ or 0/0 at {where}, a removable singularity: the "
+                                 "function itself is differentiable here" if note.startswith("symbolic") else note
+                                 for note in row.referee_notes]
+
+
+def _undefined_derivatives(case) -> None:
+    """An entry nothing settles, on a path through a node that is not differentiable at the point: no
+    derivative exists there (sqrt at 0, acos at 1)."""
+    rows = [r for r in case.result.gradients if r.status == "inconclusive" and r.precise is None
+            and (r.precise_reason or "").startswith("undefined")]
+    if not rows:
+        return
+    troubled = not_differentiable(case.expression, case.plan, case.values, case.wrt)
+    if not troubled:
+        return
+    node, text = troubled[0]
+    args = [case.plan.value(case.values, a)[0] for a in node.args]
+    shown = ", ".join(f"{to_text(a, case.expression.names())} = {format_array(v)}"
+                      for a, v in zip(node.args, args) if not a.is_const)
+    for row in rows:
+        row.status = "undefined"
+        row.reason = (f"{describe(case.expression, node)} is not differentiable at this point ({text}"
+                      + (f"; {shown}" if shown else "") + f"): the derivative does not exist here ({row.precise_reason})")
+
+

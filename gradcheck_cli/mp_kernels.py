@@ -1,0 +1,301 @@
+"""Arbitrary-precision (mpmath) kernels: what the registry's `mp` fields point to.
+
+Why this module exists: the high-precision referee (engines/precise.py) evaluates a graph on numpy
+object arrays of mpmath numbers.  Many numpy implementations in ops.py cannot run there: ufuncs such
+as np.sin have no loop for Python objects, mpf / 0 raises ZeroDivisionError where float64 gives inf,
+mpmath answers sqrt(-1) with a complex number, and np.maximum over objects drops a NaN.  The kernels
+here take unbatched object arrays (no leading batch axis; a user's axis is the array's axis) and work
+at the caller's mpmath precision (`mp.workdps`).
+
+One rule for real arguments: a value undefined in exact arithmetic (log(-1), 0/0, 1/0, sqrt(-1),
+asin(2), (-1)**0.5) is mpf('nan'); a genuine infinity, the same from every side the function is
+defined on (log(0) = -inf, 0**-2 = +inf), is that infinity; a NaN argument gives NaN, comparisons
+and `where` included.  Complex arguments (`mpc`, the complex step) get the holomorphic extension:
+whether the point lies inside the real domain is decided by the caller from the real evaluation.
+
+An argument so large that the op would take unbounded time (exp or sin of 10^1000, which need that
+many digits of log 2 or pi) raises `TooLarge` instead of hanging.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from mpmath import mp
+
+from .tensor_kernels import index_items
+
+NAN = mp.nan
+ONE = mp.mpf(1)
+ZERO = mp.mpf(0)
+MAGNITUDE_BITS = 3300  # |x| beyond 2**3300 (about 1e993): exp, trigonometric and power refuse it
+
+
+class TooLarge(ArithmeticError):
+    """An argument beyond what the high-precision referee computes in bounded time."""
+
+
+def _complex(x) -> bool:
+    return isinstance(x, mp.mpc)
+
+
+def _check_size(x) -> None:
+    if _complex(x):
+        _check_size(x.real)
+        _check_size(x.imag)
+    elif x and mp.isfinite(x) and mp.mag(x) > MAGNITUDE_BITS:
+        raise TooLarge(f"an argument of about 2**{mp.mag(x)}")
+
+
+def _in_complex(function, z, *more):
+    """function(z, *more) for a complex z (the complex step), with its imaginary part accurate.
+
+    The complex step puts an imaginary part 10^-dps times the real part into z, and mpmath's complex
+    asin, acos and atan lose about that many digits to cancellation (atan(-0.55 + 1e-50 i) keeps six).
+    So the call gets as many extra bits as the parts are apart (twice the real part's size, for
+    formulas in 1 + z**2), and its result is rounded back to the caller's precision.
+    """
+    extra = 64
+    if z.imag:
+        extra += max(0, mp.mag(z.real) - mp.mag(z.imag)) + 2 * max(0, mp.mag(z.real))
+    with mp.extraprec(extra):
+        result = function(z, *more)
+    return +result
+
+
+def _elementwise(one, nin: int = 1):
+    """An elementwise kernel on object arrays from a function of mpmath numbers (broadcasting as numpy)."""
+    ufunc = np.frompyfunc(one, nin, 1)
+
+    def kernel(*args):
+        return np.asarray(ufunc(*args), dtype=object)
+
+    kernel.__name__ = one.__name__
+    return kernel
+
+
+# ---- elementwise, real and holomorphic ----
+
+
+def _entire(function):
+    """exp, sin, ...: real for real arguments; only the size of the argument needs a guard."""
+    def one(x):
+        _check_size(x)
+        return _in_complex(function, x) if _complex(x) else function(x)
+
+    one.__name__ = function.__name__
+    return _elementwise(one)
+
+
+def _real_valued(function):
+    """log, sqrt, asin, ...: where mpmath's answer to a real argument is complex, the real op is undefined."""
+    def one(x):
+        if _complex(x):
+            return _in_complex(function, x)
+        if mp.isnan(x):
+            return NAN
+        y = function(x)
+        return NAN if _complex(y) else y
+
+    one.__name__ = function.__name__
+    return _elementwise(one)
+
+
+sin, cos, tan = _entire(mp.sin), _entire(mp.cos), _entire(mp.tan)
+sinh, cosh, tanh, exp = _entire(mp.sinh), _entire(mp.cosh), _entire(mp.tanh), _entire(mp.exp)
+atan = _entire(mp.atan)
+asin, acos = _real_valued(mp.asin), _real_valued(mp.acos)
+log, log1p, sqrt = _real_valued(mp.log), _real_valued(mp.log1p), _real_valued(mp.sqrt)
+
+
+def _logistic(x):
+    return 1 / (1 + mp.exp(-x))
+
+
+def _log1p_exp(x):
+    return mp.log1p(mp.exp(x))  # log1p: exact for large negative x, where 1 + exp(x) rounds to 1
+
+
+sigmoid, softplus = _entire(_logistic), _entire(_log1p_exp)
+
+
+# ---- arithmetic with undefined points ----
+
+
+def _div(a, b):
+    try:
+        return a / b
+    except ZeroDivisionError:  # 1/0 has no sign in exact arithmetic, and 0/0 no value
+        return NAN
+
+
+def _check_power(a, b) -> None:
+    """a**b = exp(b log a): refuse an exponent whose result would need more than MAGNITUDE_BITS of exponent."""
+    if a and b and mp.isfinite(a) and mp.isfinite(b):
+        if mp.mag(b) + abs(mp.mag(a)).bit_length() > MAGNITUDE_BITS:
+            raise TooLarge("a power too large to compute")
+
+
+def _pow(a, b):
+    if _complex(a) or _complex(b):
+        if a == 0:  # 0**z = 0 for Re z > 0 (mpmath answers NaN)
+            return ZERO if mp.re(b) > 0 else NAN
+        _check_power(a, b)
+        return _in_complex(lambda z, w: z**w, a if _complex(a) else mp.mpc(a), b)
+    if mp.isnan(a) or mp.isnan(b):
+        return NAN
+    if a == 0:
+        if b > 0:
+            return ZERO
+        if b == 0:
+            return ONE  # as numpy and torch
+        # 0**-2 is +inf from both sides, 0**-2.5 from the only side it is defined on; 0**-1 has no sign
+        return NAN if mp.isint(b) and int(b) % 2 else mp.inf
+    _check_power(a, b)
+    y = a**b
+    return NAN if _complex(y) else y  # a negative base with a non-integer exponent
+
+
+div, pow = _elementwise(_div, 2), _elementwise(_pow, 2)
+
+
+# ---- piecewise: NaN in, NaN out ----
+
+
+def _undefined(*values) -> bool:
+    return any(mp.isnan(v) for v in values)
+
+
+def _comparison(test):
+    def one(a, b):
+        if _undefined(a, b):
+            return NAN
+        return ONE if test(a, b) else ZERO
+
+    one.__name__ = test.__name__
+    return _elementwise(one, 2)
+
+
+gt = _comparison(lambda a, b: a > b)
+ge = _comparison(lambda a, b: a >= b)
+lt = _comparison(lambda a, b: a < b)
+le = _comparison(lambda a, b: a <= b)
+eq = _comparison(lambda a, b: a == b)
+ne = _comparison(lambda a, b: a != b)
+
+
+def _maximum(a, b):
+    return NAN if _undefined(a, b) else (a if a >= b else b)
+
+
+def _minimum(a, b):
+    return NAN if _undefined(a, b) else (a if a <= b else b)
+
+
+def _relu(x):
+    return NAN if mp.isnan(x) else (x if x > 0 else ZERO)
+
+
+def _clamp(x, lo, hi):
+    return _minimum(_maximum(x, lo), hi)  # crossed bounds (lo > hi) give hi, as numpy and torch
+
+
+def _where(c, a, b):
+    if mp.isnan(c):
+        return NAN
+    return a if c != 0 else b  # the branch not taken may be undefined: it is not the function's value
+
+
+def _sign(x):
+    return mp.sign(x)
+
+
+maximum, minimum = _elementwise(_maximum, 2), _elementwise(_minimum, 2)
+relu, sign = _elementwise(_relu), _elementwise(_sign)
+clamp, where = _elementwise(_clamp, 3), _elementwise(_where, 3)
+_MAXIMUM, _MINIMUM = np.frompyfunc(_maximum, 2, 1), np.frompyfunc(_minimum, 2, 1)
+_REAL = np.frompyfunc(mp.re, 1, 1)
+_ISFINITE = np.frompyfunc(mp.isfinite, 1, 1)
+
+
+# ---- reductions and axis ops (attr: None for all elements, or (axis,)) ----
+
+
+def _reduce(ufunc, x: np.ndarray, axis, keepdims: bool = False) -> np.ndarray:
+    """A nan-propagating pairwise reduction over one axis, or over all (object ufuncs take one axis at a time)."""
+    if axis is None:
+        value = ufunc.reduce(x.reshape(-1))
+        return np.full((1,) * x.ndim if keepdims else (), value, dtype=object)
+    return np.asarray(ufunc.reduce(x, axis=axis, keepdims=keepdims), dtype=object)
+
+
+def _axis(attr):
+    return None if attr is None else attr[0]
+
+
+def amax(x, attr):
+    return _reduce(_MAXIMUM, x, _axis(attr))
+
+
+def amin(x, attr):
+    return _reduce(_MINIMUM, x, _axis(attr))
+
+
+def norm(x, attr):
+    return sqrt(np.asarray(np.sum(x * x, axis=_axis(attr)), dtype=object))  # x*x, not |x|**2: holomorphic
+
+
+def logsumexp_keep(x, axis) -> np.ndarray:
+    """log(sum(exp(x))) along `axis` (None: all), kept as length-1 axes; shifted by the largest real part."""
+    top = _reduce(_MAXIMUM, _REAL(x) if x.ndim else np.asarray(mp.re(x[()]), dtype=object), axis, keepdims=True)
+    top = np.asarray(np.where(_finite(top), top, ZERO), dtype=object)  # all -inf: exp gives 0 and log -inf
+    total = np.asarray(np.sum(exp(x - top), axis=axis, keepdims=True), dtype=object)
+    return np.asarray(log(total) + top, dtype=object)  # (0-d object arithmetic gives a bare scalar)
+
+
+def _finite(x: np.ndarray) -> np.ndarray:
+    return np.asarray(_ISFINITE(x), dtype=bool)
+
+
+def logsumexp(x, attr):
+    kept = logsumexp_keep(x, _axis(attr))
+    return kept.reshape(()) if attr is None else np.squeeze(kept, axis=attr[0])
+
+
+def softmax(x, attr):
+    if x.ndim == 0:
+        return np.full((), ONE, dtype=object)
+    axis = attr[0] if attr else -1
+    top = _reduce(_MAXIMUM, _REAL(x), axis, keepdims=True)
+    shifted = exp(x - np.asarray(np.where(_finite(top), top, ZERO), dtype=object))
+    return div(shifted, np.sum(shifted, axis=axis, keepdims=True))
+
+
+def log_softmax(x, attr):
+    if x.ndim == 0:
+        return np.full((), ZERO, dtype=object)
+    return x - logsumexp_keep(x, attr[0] if attr else -1)
+
+
+def unindex(values, like, attr):
+    out = np.full(like.shape, ZERO, dtype=object)
+    out[index_items(attr)] = values[()] if values.ndim == 0 else values  # a 0-d array would be stored as one object
+    return out
+
+
+# ---- constants (nullary: the attribute is the shape) ----
+
+
+def constant(fill):
+    def make(attr):
+        return np.full(tuple(attr), fill, dtype=object)
+
+    return make
+
+
+ones, zeros = constant(ONE), constant(ZERO)
+
+
+def eye(attr):
+    out = np.full((attr[0], attr[0]), ZERO, dtype=object)
+    np.fill_diagonal(out, ONE)
+    return out

@@ -1,0 +1,206 @@
+"""Verdicts at the hard points: referees establish the reference, subjects are judged against it (issue 14).
+
+Each case is one where gradients really go wrong: a NaN in the unselected branch of `where`, a node that
+is not differentiable inside a function that is, kinks that cancel, ties, catastrophic cancellation,
+overflow, float32.  The right answers were worked out by hand (and by mpmath where noted).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import mpmath
+import pytest
+from click.testing import CliRunner
+
+from gradcheck_cli import check
+from gradcheck_cli.cli import main
+
+
+def run_cli(*args: str):
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def run_json(*args: str) -> tuple[int, dict]:
+    code, output = run_cli(*args, "--json")
+    return code, json.loads(output)["results"][0]
+
+
+def culprits_of(result, diagnosis: str) -> list:
+    return [c for c in result.culprits if getattr(c, "diagnosis", None) == diagnosis]
+
+
+# ---- the issue's cases, each with its right value and named party ----
+
+
+def test_where_nan_trap_is_named_and_the_point_is_not_refused():
+    result = check("where(x > 0, sqrt(x), x)", at={"x": -1.0})
+    (row,) = result.gradients
+    assert result.status == "fail"
+    assert row.reference == pytest.approx(1.0, abs=1e-12)
+    assert row.disagrees == ["autograd"] and math.isnan(row.autograd)
+    assert row.diagnosis == "where-NaN trap"
+    (trap,) = culprits_of(result, "where-NaN trap")
+    assert trap.expr == "sqrt(x)" and trap.fix == "sqrt(where(x > 0, x, 1))"
+    code, output = run_cli("where(x > 0, sqrt(x), x)", "--x", "-1")
+    assert code == 1 and "where-NaN trap" in output and "sqrt(where(x > 0, x, 1))" in output
+
+
+@pytest.mark.parametrize("text, at, reference, inner", [
+    ("where(x > 0, x**0.5, x)", -4.0, 1.0, "x**0.5"),
+    ("where(x != 0, sin(x)/x, 1 + 0*x)", 0.0, 0.0, "sin(x)/x"),
+    ("where(x > 1, x**2, acos(x))", 3.0, 6.0, "acos(x)"),
+])
+def test_where_nan_trap_of_every_kind(text, at, reference, inner):
+    result = check(text, at={"x": at})
+    (row,) = result.gradients
+    assert row.reference == pytest.approx(reference, abs=1e-9), (row.reference, row.reference_source)
+    assert "autograd" in row.disagrees and not math.isfinite(row.autograd)
+    (trap,) = culprits_of(result, "where-NaN trap")
+    assert trap.expr == inner
+
+
+def test_where_nan_trap_with_a_finite_branch_whose_derivative_is_infinite():
+    result = check("where(y > 0, sqrt(x), x)", at={"x": 0.0, "y": -1.0}, wrt=["x"])
+    (row,) = result.gradients
+    assert row.reference == pytest.approx(1.0, abs=1e-12) and row.diagnosis == "where-NaN trap"
+    assert [c.expr for c in culprits_of(result, "where-NaN trap")] == ["sqrt(x)"]
+
+
+def test_norm_at_zero_inside_a_smooth_function():
+    code, out = run_json("norm(x)**2", "--x", "0,0")
+    assert code == 0 and out["status"] == "pass"
+    assert [g["reference"] for g in out["gradients"]] == [0.0, 0.0]
+    assert all(g["autograd"] == 0.0 and g["disagrees"] == [] for g in out["gradients"])
+    # the symbolic chain rule meets 0·∞ at norm(x): a note on gradcheck's own engine, not a failure
+    assert all(any("removable singularity" in n for n in g["referee_notes"]) for g in out["gradients"])
+
+
+def test_an_eps_guard_around_a_norm():
+    result = check("sum(x/max(norm(x), 1e-6))", at={"x": [0.0, 0.0]})
+    assert result.status == "pass", [(g.reference, g.symbolic, g.autograd, g.reason) for g in result.gradients]
+    assert [g.reference for g in result.gradients] == [pytest.approx(1e6, rel=1e-9)] * 2
+
+
+def test_kinks_that_cancel_have_a_derivative_and_autograd_convention_is_named():
+    code, out = run_json("relu(x) - relu(-x)", "--x", "0")
+    (row,) = out["gradients"]
+    assert code == 1 and row["reference"] == pytest.approx(1.0, abs=1e-9)
+    assert row["disagrees"] == ["autograd"] and row["autograd"] == 0.0
+    assert row["diagnosis"] == "kink convention"
+    assert any("relu'(0) = 0" in c["message"] for c in out["culprits"])
+    assert "finite_difference" not in row["disagrees"]
+
+
+def test_amax_tie_is_a_kink_with_one_sided_values():
+    code, out = run_json("amax(x)", "--x", "1,1")
+    assert code == 0 and out["status"] == "undefined"
+    for row in out["gradients"]:
+        assert row["status"] == "undefined" and row["reference"] is None
+        assert (row["left"], row["right"]) == (pytest.approx(0.0, abs=1e-9), pytest.approx(1.0, abs=1e-9))
+
+
+def test_logsumexp_of_huge_equal_entries():
+    code, out = run_json("logsumexp(x)", "--x=1e16,1e16")
+    assert code == 1
+    for row in out["gradients"]:
+        assert row["reference"] == pytest.approx(0.5, abs=1e-12) and row["reference_source"] == "precise"
+        assert row["autograd"] == 1.0 and row["disagrees"] == ["autograd"]
+        assert any(n.startswith("symbolic") for n in row["referee_notes"])
+
+
+def test_cancellation_in_the_forward_value_is_a_finding_with_its_fix():
+    code, output = run_cli("-log(1 - sigmoid(x))", "--x", "50")
+    assert code == 1, output
+    assert "cancels" in output and "-softplus(x)" in output
+    result = check("-log(1 - sigmoid(x))", at={"x": 50.0})
+    (row,) = result.gradients
+    with mpmath.workdps(50):
+        exact = 1 / (1 + mpmath.exp(-50))  # d/dx -log(1 - sigmoid(x)) = sigmoid(x)
+    assert row.reference == pytest.approx(float(exact), rel=1e-15)
+    (finding,) = [c for c in result.culprits if c.kind == "value"]
+    assert finding.diagnosis == "cancellation" and finding.expr == "1 - sigmoid(x)"
+
+
+def test_overflow_in_the_forward_value_is_a_finding_not_bad_input():
+    code, output = run_cli("exp(x)", "--x", "1000")
+    assert code == 1 and "overflow" in output
+    result = check("exp(exp(x))", at={"x": 10.0})
+    assert result.status == "fail" and [c.diagnosis for c in result.culprits if c.kind == "value"] == ["overflow"]
+
+
+@pytest.mark.parametrize("text, value", [("exp(exp(x))", "10"), ("x*9**9**9**9", "1"), ("x**9**9**9", "2"),
+                                         ("exp(x)", "1000"), ("x*exp(1000)", "1")])
+def test_every_float_overflow_of_a_finite_value_is_a_finding(text, value):
+    code, output = run_cli(text, "--x", value)
+    assert code == 1 and "overflows to inf" in output and "Traceback" not in output
+
+
+def test_power_of_zero_in_the_exponent():
+    code, out = run_json("a**b", "--a", "0", "--b", "2.5", "--wrt", "b")
+    assert code == 0 and out["gradients"][0]["reference"] == 0.0
+
+
+def test_an_exact_manual_formula_is_not_blamed_for_the_engines_cancellation():
+    result = check("exp(x)/(1 + exp(x))", at={"x": 30.0}, manual={"x": "exp(x)/(1 + exp(x))**2"}, atol=0)
+    (row,) = result.gradients
+    exact = mpmath.exp(30) / (1 + mpmath.exp(30)) ** 2
+    assert row.reference == pytest.approx(float(exact), rel=1e-14) and row.reference_source == "precise"
+    assert "manual" not in row.disagrees
+    assert any(n.startswith("symbolic") for n in row.referee_notes)  # symbolic lost: gradcheck's own note
+
+
+def test_float32_cancellation_is_a_precision_artefact():
+    result = check("(exp(x) - 1)/x", at={"x": 1e-3}, dtype="float32")
+    (row,) = result.gradients
+    assert row.status == "fail" and row.diagnosis == "precision artefact"
+    assert row.reference == pytest.approx(0.50033345832, rel=1e-9)
+
+
+def test_a_wrong_float32_manual_formula_is_real():
+    result = check("x**3", at={"x": 1.5}, dtype="float32", manual={"x": "2*x**2"})
+    (row,) = result.gradients
+    assert row.disagrees == ["manual"] and row.diagnosis == "real"
+
+
+# ---- what is still refused, and what is undefined ----
+
+
+@pytest.mark.parametrize("text, value, words", [
+    ("log(x)", "-1", "log(x) is NaN at this point: log is defined for x > 0"),
+    ("x + log(x - 2)", "1", "log is defined for x > 0, and x - 2 = -1"),
+    ("x/x", "0", "is NaN at this point"),
+    ("1/x", "0", "the divisor must be non-zero"),
+])
+def test_an_undefined_exact_value_is_still_bad_input(text, value, words):
+    code, output = run_cli(text, "--x", value)
+    assert code == 2 and words in output
+
+
+@pytest.mark.parametrize("text, value, words", [
+    ("sqrt(x)", "0", "sqrt is differentiable for x > 0"),
+    ("acos(x)", "1", "acos is differentiable for -1 < x < 1"),
+])
+def test_a_derivative_that_does_not_exist_is_undefined_not_an_error(text, value, words):
+    code, out = run_json(text, "--x", value)
+    assert code == 0 and out["status"] == "undefined"
+    assert words in out["gradients"][0]["reason"]
+
+
+def test_no_refusal_names_a_node_in_an_unselected_branch():
+    code, output = run_cli("where(x > 0, log(x), log(-x))", "--x", "-2")
+    assert code == 0, output
+
+
+def test_the_common_path_does_not_run_the_high_precision_referee():
+    result = check("sin(x**2)", at={"x": 4.0})
+    assert result.gradients[0].reference_source == "symbolic" and result.gradients[0].precise is None
+    assert "precise" not in result.evaluations
+
+
+def test_precise_on_request():
+    result = check("sin(x**2)", at={"x": 4.0}, precise=True)
+    (row,) = result.gradients
+    assert row.reference_source == "precise" and row.precise == pytest.approx(8 * math.cos(16), rel=1e-15)
