@@ -69,6 +69,12 @@ class ManualFactor:
     status: str = "pass"
 
 
+def _rounded(value) -> str:
+    """format_rounded, with a value computed at one point (an array of one element) shown as a number."""
+    array = np.asarray(value)
+    return format_rounded(array.reshape(()) if array.size == 1 else array)
+
+
 def _digits_apart(a, b) -> int:
     """4 significant digits, or as many more (up to 12) as it takes to print a and b apart."""
     return next((d for d in range(4, 13) if format_rounded(a, d) != format_rounded(b, d)), 12)
@@ -169,12 +175,12 @@ class _ManualDiagnosis:
         routes = analysis.routes(variable) if analysis.scalar_stations() else []
         self.routes = routes if len(routes) <= MAX_ROUTES else []  # a partial list of paths explains nothing
         self.shares = [np.prod([analysis.of(f) for f in r.factors], axis=0) for r in self.routes]
-        self.at = f"gives {format_rounded(self.mine[0])} where the chain rule gives {format_rounded(self.truth[0])}"
+        self.at = f"gives {_rounded(self.mine[0])} where the chain rule gives {_rounded(self.truth[0])}"
         self.head = f"your formula for d/d{variable}"
 
     def culprit(self) -> Culprit:
         if not np.all(np.isfinite(self.mine[0])):
-            return self.whole(f"{self.head} is not finite at this point ({format_rounded(self.mine[0])})",
+            return self.whole(f"{self.head} is not finite at this point ({_rounded(self.mine[0])})",
                               "not finite")
         if self.analysis.count < MIN_POINTS:
             return self.whole(f"{self.head} {self.at}; no point near this one is in the domain of every step, "
@@ -201,7 +207,7 @@ class _ManualDiagnosis:
                         and self.same(self.mine, self.truth - share + share / value):
                     label = self.analysis.label(a, b)
                     return self.at_node(f"{self.head} lacks the factor {label} = {node_text(factor, self.names)} "
-                                        f"(= {format_rounded(value[0])}) on the path "
+                                        f"(= {_rounded(value[0])}) on the path "
                                         f"{_route_text(self.analysis, route)}: "
                                         f"it {self.at}", self.analysis.node(a), f"missing {label}")
         return None
@@ -212,7 +218,7 @@ class _ManualDiagnosis:
             return None
         kept = [r for i, r in enumerate(self.routes) if i not in missing]
         held = _held_constant(self.analysis, [self.routes[i] for i in missing], kept)
-        terms = " + ".join(f"{_route_text(self.analysis, self.routes[i])} (= {format_rounded(self.shares[i][0])})"
+        terms = " + ".join(f"{_route_text(self.analysis, self.routes[i])} (= {_rounded(self.shares[i][0])})"
                            for i in missing)
         if held is None:
             return self.whole(f"{self.head} misses the term {terms}: it {self.at}", "missing term")
@@ -232,9 +238,9 @@ class _ManualDiagnosis:
         label = self.analysis.label(a, b)
         return Culprit("manual", None, text, "manual." + self.variable,
                        None if None in spans else (spans[0].start, spans[-1].end),
-                       f"your factor {text} (= {format_rounded(value[0])}) should be {label} = "
+                       f"your factor {text} (= {_rounded(value[0])}) should be {label} = "
                        f"{node_text(right, self.names)} "
-                       f"(= {format_rounded(self.analysis.of(right)[0])})", self.variable, f"wrong {label}")
+                       f"(= {_rounded(self.analysis.of(right)[0])})", self.variable, f"wrong {label}")
 
     def constant_gap(self) -> Culprit | None:
         if self.same(self.truth, np.full_like(self.truth, self.truth.flat[0])):
@@ -244,8 +250,8 @@ class _ManualDiagnosis:
             return None
         kind, amount = gap
         words = "times" if kind == "a factor" else "away from"
-        return self.whole(f"{self.head} is {kind} {format_rounded(amount)} {words} the chain rule's at every point "
-                          f"tried: it {self.at}", f"{'×' if kind == 'a factor' else '+'}{format_rounded(amount)}")
+        return self.whole(f"{self.head} is {kind} {_rounded(amount)} {words} the chain rule's at every point "
+                          f"tried: it {self.at}", f"{'×' if kind == 'a factor' else '+'}{_rounded(amount)}")
 
     def unexplained(self) -> Culprit:
         if self.same(self.truth, np.full_like(self.truth, self.truth.flat[0])):

@@ -44,8 +44,9 @@ def diagnose(case) -> None:
     found: list[tuple[Culprit | None, Callable]] = []
     if not case.value_finite:
         case.result.culprits.append(_value_finding(case))
+    trap = _where_nan_trap(case) if any(_nan_in_autograd(r) or _nan_in_symbolic(r) for r in rows) else None
     if any(_nan_in_autograd(r) for r in rows):
-        found.append((_where_nan_trap(case), _nan_in_autograd))
+        found.append((trap, _nan_in_autograd))
     if case.value_finite and any(_imprecise_autograd(r) for r in rows):
         found.append((_derivative_precision(case), _imprecise_autograd))
     if any(_convention_in_autograd(r) for r in rows):
@@ -58,7 +59,7 @@ def diagnose(case) -> None:
             row.diagnosis = culprit.diagnosis
         if explained:
             case.result.culprits.append(culprit)
-    _explain_referees(case)
+    _explain_referees(case, trap)
     _undefined_derivatives(case)
 
 
@@ -68,6 +69,11 @@ def diagnose(case) -> None:
 def _nan_in_autograd(row) -> bool:
     return "autograd" in row.disagrees and row.autograd is not None and not math.isfinite(row.autograd) and \
         row.reference is not None and math.isfinite(row.reference)
+
+
+def _nan_in_symbolic(row) -> bool:
+    return row.symbolic is not None and not math.isfinite(row.symbolic) and row.reference is not None and \
+        math.isfinite(row.reference)
 
 
 def _imprecise_autograd(row) -> bool:
@@ -335,18 +341,21 @@ def _kink_convention(case) -> Culprit | None:
 # ---- notes on the referees, and derivatives that do not exist ----
 
 
-def _explain_referees(case) -> None:
-    """A symbolic value that is NaN or infinite where the reference is finite: a removable singularity."""
-    troubled = not_differentiable(case.expression, case.plan, case.values, case.wrt) if case.value_finite else []
-    if not troubled:
-        return
-    node, text = troubled[0]
-    where = f"{describe(case.expression, node)} ({text})"
+def _explain_referees(case, trap: Culprit | None) -> None:
+    """Why the symbolic referee is NaN or infinite where the reference is finite: the where-NaN trap, or a
+    removable singularity (a node that is not differentiable inside a function that is)."""
+    if trap is not None:
+        why = f"its chain rule falls into the same where-NaN trap at {trap.expr}"
+    else:
+        troubled = not_differentiable(case.expression, case.plan, case.values, case.wrt) if case.value_finite else []
+        if not troubled:
+            return
+        node, text = troubled[0]
+        why = (f"its chain rule meets 0·∞ or 0/0 at {describe(case.expression, node)} ({text}), a removable "
+               "singularity: the function itself is differentiable here")
     for row in case.result.gradients:
-        if row.symbolic is not None and not math.isfinite(row.symbolic) and row.reference is not None \
-                and math.isfinite(row.reference):
-            row.referee_notes = [note + f"; its chain rule meets 0·∞ or 0/0 at {where}, a removable singularity: the "
-                                 "function itself is differentiable here" if note.startswith("symbolic") else note
+        if _nan_in_symbolic(row):
+            row.referee_notes = [f"{note}; {why}" if note.startswith("symbolic") else note
                                  for note in row.referee_notes]
 
 
@@ -365,6 +374,10 @@ def _undefined_derivatives(case) -> None:
     shown = ", ".join(f"{to_text(a, case.expression.names())} = {format_array(v)}"
                       for a, v in zip(node.args, args) if not a.is_const)
     for row in rows:
+        if row.finite_difference is not None:  # steps on one side only, toward a derivative that does not exist
+            row.referee_notes.append(f"finite difference gives {row.finite_difference:.10g} here, where no "
+                                     "derivative exists: it is not shown")
+            row.finite_difference = row.fd_error = None
         row.status = "undefined"
         row.reason = (f"{describe(case.expression, node)} is not differentiable at this point ({text}"
                       + (f"; {shown}" if shown else "") + f"): the derivative does not exist here ({row.precise_reason})")

@@ -216,3 +216,12 @@ def test_a_case_with_a_numerical_fault_does_not_stop_the_next_cases(cli_json, tm
     messages = [r["error"]["message"] for r in document["results"][:2]]
     assert "log(x)" in messages[0] and "x = -1" in messages[0]
     assert "log(x) is infinite at this point" in messages[1]
+
+
+def test_an_undefined_derivative_renders_in_every_format(cli, cli_json):
+    """Found by fuzz_check: an entry made `undefined` without one-sided values crashed the table."""
+    result = cli("x + sqrt(y)", "--x", "1", "--y", "0", "--color", "never")
+    assert result.exit_code == 0 and "undefined" in result.stdout and "Traceback" not in result.stdout
+    code, document = cli_json("x + sqrt(y)", "--x", "1", "--y", "0")
+    row = document["results"][0]["gradients"][1]
+    assert code == 0 and row["status"] == "undefined" and row["finite_difference"] is None

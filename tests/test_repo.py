@@ -5,6 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+
+from gradcheck_cli.cli import main
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -69,3 +74,32 @@ def test_every_readme_example_runs_and_passes(cli, monkeypatch):
         args = shlex.split(command)[1:]
         result = cli(*args)
         assert result.exit_code == 0, f"{command}\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
+
+
+def readme_console_examples() -> list[tuple[str, list[str]]]:
+    """(command, the output lines the README shows for it) of every `$ gradcheck ...` in its console blocks."""
+    examples = []
+    for block in re.findall(r"```console\n(.*?)```", (ROOT / "README.md").read_text(), re.S):
+        for chunk in re.split(r"^\$ ", block, flags=re.M)[1:]:
+            lines = chunk.replace("\\\n", " ").splitlines()
+            examples.append((lines[0], lines[1:]))
+    return examples
+
+
+def _squeezed(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize("command, shown", readme_console_examples(), ids=lambda v: v if isinstance(v, str) else "")
+def test_readme_console_output_is_what_the_tool_prints(cli, monkeypatch, command, shown):
+    """Each line the README shows is in the real output, whitespace aside; `...` elides."""
+    import shlex
+
+    monkeypatch.chdir(ROOT)
+    args = shlex.split(command)
+    assert args[0] == "gradcheck"
+    result = CliRunner().invoke(main, args[1:], prog_name="gradcheck")
+    actual = _squeezed(result.output)
+    for line in shown:
+        for fragment in (_squeezed(part) for part in line.split("...")):
+            assert fragment in actual, f"{command}\nREADME shows: {fragment}\nit prints:\n{result.output}"

@@ -190,7 +190,7 @@ def _reference_cell(row: GradientRow, digits: int | None = None) -> str:
 
 
 def _fd_cell(row: GradientRow, digits: int | None = None) -> str:
-    if row.status == "undefined" or (row.left is not None and row.finite_difference is None):
+    if row.left is not None and row.right is not None and row.finite_difference is None:
         return f"left {row.left:.6g} | right {row.right:.6g}"
     return _with_error(row.finite_difference, row.fd_error, digits)
 
