@@ -32,6 +32,7 @@ from .verdict import add_precise, judge, needs_precise
 
 
 MAX_JACOBIAN_ENTRIES = 1_000_000
+CANCELLATION = 1e4  # |a| + |b| over |a ± b| past which the float referees may share a wrong forward
 
 
 def run(spec: Spec) -> CaseResult:
@@ -107,6 +108,7 @@ class _Case:
     values: list = field(default_factory=list)
     function: object = None
     value_finite: bool = True  # the expression's value at the point is finite in the case's dtype
+    cancels: bool = False  # a sum or difference at the point loses CANCELLATION_DIGITS or more digits
     exact: object = None  # precise.PreciseValues, where the high-precision referee ran
 
     @property
@@ -175,11 +177,29 @@ def _evaluate_forward(case: _Case) -> None:
     value = case.plan.value(case.values, expression.output)[0]
     case.result.value = float(value) if case.output_shape == () else value.astype(np.float64).tolist()
     case.value_finite = bool(np.all(np.isfinite(value)))
+    case.cancels = case.value_finite and _cancels(case)
     if not case.value_finite:
         from .engines.precise import evaluate
 
         case.exact = evaluate(expression.nodes, case.point64, case.shapes)
         check_value_defined(expression, case.plan, case.values, case.exact)
+
+
+def _cancels(case: _Case) -> bool:
+    """Whether a sum or difference cancels at the point: |a| + |b| over |a ± b| above 10^CANCELLATION_DIGITS.
+
+    Symbolic and finite differences then differentiate the same rounded forward, so they can agree on a wrong
+    value (`(exp(x) - 1)/x` at 1e-9: both say -81.7, the derivative is 0.5); the high-precision referee
+    settles such a case."""
+    for node in case.expression.nodes:
+        if node.op in ("add", "sub") and not all(a.is_const for a in node.args):
+            a, b = case.plan.arguments(case.values, node)
+            with np.errstate(all="ignore"):
+                result = np.abs(case.plan.value(case.values, node))
+                size = np.abs(a) + np.abs(b)
+                if np.any(size > CANCELLATION * result):
+                    return True
+    return False
 
 
 def _manual_answers(case: _Case) -> dict[str, np.ndarray]:
@@ -235,7 +255,7 @@ def _settle_disputes(case: _Case) -> None:
     disagrees, where the value is not finite, or everywhere with --precise; then those entries again."""
     spec = case.spec
     disputed = [row for row in case.result.gradients
-                if spec.precise or not case.value_finite or needs_precise(row, spec.tolerance)]
+                if spec.precise or not case.value_finite or case.cancels or needs_precise(row, spec.tolerance)]
     if not disputed:
         return
     from .engines.precise import precise_gradient
@@ -375,7 +395,8 @@ def _find_culprits(case: _Case) -> None:
         return
     from .culprit import manual_culprit, node_culprit
 
-    if symbolic_lost and case.value_finite:  # gradcheck's own rule at fault: say which, beside the note
+    rounding = any(c.diagnosis in ("cancellation", "overflow") for c in result.culprits)
+    if symbolic_lost and case.value_finite and not rounding:  # gradcheck's own rule at fault: say which
         culprit = node_culprit(expression, case.point, case.wrt, case.shapes, spec.tolerance, "symbolic", spec.dtype)
         if culprit is not None:
             result.culprits.append(culprit)

@@ -35,6 +35,7 @@ from .ops import OPS
 
 ACCURATE = 1e-9  # relative error below which a node's float value counts as accurate
 LOST = 1e-6  # relative error above which a node's float value has lost what matters
+AMPLIFIED = 1e3  # how much more error than its arguments carry makes a node the origin of a loss
 SAFE_ARGUMENT = {"asin": "0", "acos": "0", "tan": "0"}  # else 1: inside every other op's domain
 
 
@@ -57,10 +58,14 @@ def diagnose(case) -> None:
         explained = [row for row in rows if applies(row) and row.diagnosis is None]
         for row in explained:
             row.diagnosis = culprit.diagnosis
+            if culprit.diagnosis in ("cancellation", "overflow"):
+                row.referee_notes = [f"{note}; the same {culprit.diagnosis} in float arithmetic"
+                                     if note.startswith(("symbolic", "finite")) else note for note in row.referee_notes]
         if explained:
             case.result.culprits.append(culprit)
     _explain_referees(case, trap)
     _undefined_derivatives(case)
+    _stable_form_for_artefacts(case)
 
 
 # ---- which rows each diagnosis explains ----
@@ -185,7 +190,7 @@ def _flat(case, row) -> int:
 
 
 def _first_inaccurate(nodes: list[Node], plan, values, exact) -> Node | None:
-    """The first node whose float value has lost what matters while its arguments are accurate."""
+    """The first node whose float value has lost what matters, far more than its arguments had."""
     error: dict[int, float] = {}
     for node in nodes:
         if node.id not in plan.slot or node.id not in exact.values:
@@ -194,7 +199,8 @@ def _first_inaccurate(nodes: list[Node], plan, values, exact) -> Node | None:
         error[node.id] = _relative_error(plan.value(values, node)[0], exact, node)
         if node.op in ("var", "const"):
             continue
-        if error[node.id] > LOST and all(error.get(a.id, 0.0) <= ACCURATE for a in node.args):
+        inherited = max((error.get(a.id, 0.0) for a in node.args), default=0.0)
+        if error[node.id] > LOST and error[node.id] > AMPLIFIED * max(inherited, ACCURATE):
             return node
     return None
 
@@ -309,6 +315,15 @@ def _stable_form(node: Node, text: Callable[[Node], str]) -> str | None:
     if op == "sub" and is_one(args[0]) and args[1].op == "cos":
         return f"2*sin({wrapped(args[1].args[0])}/2)**2"
     return None
+
+
+def _stable_form_for_artefacts(case) -> None:
+    """A float32 precision artefact that a known unstable form explains: the rewrite that avoids it."""
+    if not any(row.diagnosis == "precision artefact" for row in case.result.gradients):
+        return
+    fix = _first_rewrite(case.expression)
+    if fix:
+        case.result.notes.append(f"the float32 rounding comes from an unstable form: {fix} avoids it")
 
 
 # ---- kink conventions ----

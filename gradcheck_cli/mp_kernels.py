@@ -102,6 +102,7 @@ def _real_valued(function):
 
 sin, cos, tan = _entire(mp.sin), _entire(mp.cos), _entire(mp.tan)
 sinh, cosh, tanh, exp = _entire(mp.sinh), _entire(mp.cosh), _entire(mp.tanh), _entire(mp.exp)
+expm1 = _entire(mp.expm1)
 atan = _entire(mp.atan)
 asin, acos = _real_valued(mp.asin), _real_valued(mp.acos)
 log, log1p, sqrt = _real_valued(mp.log), _real_valued(mp.log1p), _real_valued(mp.sqrt)

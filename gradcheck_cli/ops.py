@@ -252,6 +252,8 @@ _OPS: list[OpSpec] = [
     OpSpec("tanh", 1, np.tanh, lambda x: x.tanh(), partials=(lambda x, out: 1 - out**2,), mp=_mp("tanh")),
     # ---- exponential and logarithmic ----
     OpSpec("exp", 1, np.exp, lambda x: x.exp(), partials=(lambda x, out: out,), mp=_mp("exp")),
+    OpSpec("expm1", 1, np.expm1, lambda x: x.expm1(), partials=(lambda x, out: out + 1,), mp=_mp("expm1"),
+           doc="exp(x) - 1, without cancellation for small x (torch.expm1)"),
     OpSpec("log", 1, np.log, lambda x: x.log(), partials=(lambda x, out: 1 / x,), mp=_mp("log"),
            domain=lambda x: x > 0, domain_text="log is defined for x > 0"),
     OpSpec("log1p", 1, np.log1p, lambda x: x.log1p(), partials=(lambda x, out: 1 / (1 + x),), mp=_mp("log1p"),

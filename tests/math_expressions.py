@@ -48,7 +48,8 @@ from gradcheck_cli.tensor_kernels import format_index
 GEN_OPS: dict[str, int] = {
     # elementwise, one argument
     "neg": 1, "sin": 1, "cos": 1, "tan": 1, "asin": 1, "acos": 1, "atan": 1, "sinh": 1, "cosh": 1, "tanh": 1,
-    "exp": 1, "log": 1, "log1p": 1, "sqrt": 1, "sigmoid": 1, "softplus": 1, "relu": 1, "abs": 1, "sign": 1,
+    "exp": 1, "expm1": 1, "log": 1, "log1p": 1, "sqrt": 1, "sigmoid": 1, "softplus": 1, "relu": 1, "abs": 1,
+    "sign": 1,
     "detach": 1,
     # elementwise, two or three arguments
     "add": 2, "sub": 2, "mul": 2, "div": 2, "pow": 2, "min": 2, "max": 2,
@@ -70,8 +71,8 @@ GEN_OPS: dict[str, int] = {
 # generated.  An op added to the registry must go to GEN_OPS (with its realization below) or here.
 EXEMPT: dict[str, str] = {}
 
-ELEMENTWISE_UNARY = ("neg", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "exp", "log", "log1p",
-                     "sqrt", "sigmoid", "softplus", "relu", "abs", "sign", "detach")
+ELEMENTWISE_UNARY = ("neg", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "exp", "expm1", "log",
+                     "log1p", "sqrt", "sigmoid", "softplus", "relu", "abs", "sign", "detach")
 COMPARISONS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "eq": "==", "ne": "!="}
 INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "matmul": "@", **COMPARISONS}
 REDUCTIONS = ("sum", "mean", "amax", "amin", "prod", "norm", "logsumexp")
@@ -166,7 +167,8 @@ def _axis(attr):
 
 NUMPY: dict[str, Callable] = {
     "neg": np.negative, "sin": np.sin, "cos": np.cos, "tan": np.tan, "asin": np.arcsin, "acos": np.arccos,
-    "atan": np.arctan, "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh, "exp": np.exp, "log": np.log,
+    "atan": np.arctan, "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh, "exp": np.exp, "expm1": np.expm1,
+    "log": np.log,
     "log1p": np.log1p, "sqrt": np.sqrt, "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
     "softplus": lambda x: np.logaddexp(0.0, x), "relu": lambda x: np.maximum(x, 0.0), "abs": np.abs,
     "sign": np.sign, "detach": lambda x: x,
@@ -319,7 +321,7 @@ class Realizer:
         if op in ("ones", "zeros", "eye"):
             return self._constructor(op, rng)
         (a,) = args[:1]
-        if op in ("exp", "sinh", "cosh") and np.max(np.abs(a.value)) > 5:
+        if op in ("exp", "expm1", "sinh", "cosh") and np.max(np.abs(a.value)) > 5:
             a = make("tanh", [a])
         elif op in ("log", "sqrt") and np.min(a.value) < 0.1:
             a = make("add", [make("mul", [a, a]), const(0.5)])
@@ -769,7 +771,8 @@ class Detach(sympy.Function):
 SYMPY_ELEMENTWISE: dict[str, Callable] = {
     "neg": lambda a: -a, "sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan, "asin": sympy.asin,
     "acos": sympy.acos, "atan": sympy.atan, "sinh": sympy.sinh, "cosh": sympy.cosh, "tanh": sympy.tanh,
-    "exp": sympy.exp, "log": sympy.log, "log1p": lambda a: sympy.log(1 + a), "sqrt": sympy.sqrt,
+    "exp": sympy.exp, "expm1": lambda a: sympy.exp(a) - 1, "log": sympy.log, "log1p": lambda a: sympy.log(1 + a),
+    "sqrt": sympy.sqrt,
     "sigmoid": lambda a: 1 / (1 + sympy.exp(-a)), "softplus": lambda a: sympy.log(1 + sympy.exp(a)),
     "detach": Detach,
     "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b, "div": lambda a, b: a / b,

@@ -18,7 +18,7 @@ V = [0.3, -0.8, 1.1]
 EXPRESSIONS = [
     ("x + 2 - x/3 + x*x - -x + x**3 + pow(2, x)", 0.7),
     ("sin(x)*cos(x)*tan(x) + asin(x/2) + acos(x/3) + atan(x)", 0.4),
-    ("sinh(x) + cosh(x) + tanh(x) + exp(x) + log(x) + log1p(x) + sqrt(x)", 0.9),
+    ("sinh(x) + cosh(x) + tanh(x) + exp(x) + expm1(x) + log(x) + log1p(x) + sqrt(x)", 0.9),
     ("sigmoid(x) + softplus(x) + sigmoid(-x*40) + softplus(x*60)", 0.35),
     ("x*detach(x) + detach(x**2)", 1.3),
     ("sum(x) + mean(x**2) + prod(x) + norm(x) + logsumexp(x)", V),

@@ -165,7 +165,7 @@ def test_precise_gradient_agrees_with_symbolic(name, text, at, wrt):
 
 UNARY_POINTS = {"sin": [0.7, 1e3], "cos": [-2.1, 1e16], "tan": [0.7, -1.2], "asin": [-0.55, 0.95],
                 "acos": [0.3, -0.95], "atan": [-0.55, 1e3], "sinh": [0.7, -30.0], "cosh": [1.5, 40.0],
-                "tanh": [-0.55, 20.0], "exp": [0.7, -40.0], "log": [0.3, 1e16], "log1p": [-0.5, 1e-20],
+                "tanh": [-0.55, 20.0], "exp": [0.7, -40.0], "expm1": [1e-12, -3.0], "log": [0.3, 1e16], "log1p": [-0.5, 1e-20],
                 "sqrt": [0.3, 1e-20], "sigmoid": [-0.55, 60.0], "softplus": [0.7, -60.0]}
 
 

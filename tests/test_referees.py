@@ -152,6 +152,18 @@ def test_an_exact_manual_formula_is_not_blamed_for_the_engines_cancellation():
     assert any(n.startswith("symbolic") for n in row.referee_notes)  # symbolic lost: gradcheck's own note
 
 
+def test_referees_that_share_a_cancelling_forward_do_not_pass_a_wrong_value():
+    """Symbolic and the complex step both differentiate the rounded forward of exp(x) - 1: they agree on -81.7.
+    The cancellation is seen at the point, and the high-precision referee settles 1/2 + x/3."""
+    result = check("(exp(x) - 1)/x", at={"x": 1e-9})
+    (row,) = result.gradients
+    assert row.reference == pytest.approx(0.5 + 1e-9 / 3, rel=1e-12) and row.reference_source == "precise"
+    assert row.disagrees == ["autograd"] and row.diagnosis == "cancellation"
+    (culprit,) = [c for c in result.culprits if c.diagnosis == "cancellation"]
+    assert culprit.fix == "exp(x) - 1 → expm1(x)"
+    assert check("expm1(x)/x", at={"x": 1e-9}).status == "pass"
+
+
 def test_float32_cancellation_is_a_precision_artefact():
     result = check("(exp(x) - 1)/x", at={"x": 1e-3}, dtype="float32")
     (row,) = result.gradients
