@@ -202,6 +202,15 @@ def precise_section(nodes: int, repeats: int) -> None:
     methods = sorted({m for name in expression.variables for m in result.methods[name].values()})
     print(f"precise {len(expression.nodes):,}-node expression of 3 variables: every entry settled by the "
           f"high-precision referee in {elapsed:.3f} s ({', '.join(methods)}; {result.work:,} scalar evaluations)")
+    from gradcheck_cli import check
+
+    text = generated_program(nodes)
+    at = {name: float(value) for name, value in point.items()}
+    whole = best_of(repeats, lambda: check(text, at=at, precise=True))
+    result = check(text, at=at, precise=True)
+    sources = sorted({g.reference_source for g in result.gradients})
+    print(f"precise the same as a whole check (a dispute: its float64 engines disagree there), every entry "
+          f"settled by {', '.join(sources)}: {whole:.3f} s, status {result.status}")
 
 
 def _limits():

@@ -142,6 +142,7 @@ DIAGNOSES = {
                       "this point, and the backward multiplies it by 0: 0·NaN = NaN",
     "cancellation": "float arithmetic subtracts nearly equal numbers here and loses the digits that matter",
     "overflow": "a value exceeds the float range here although the exact value is finite",
+    "precision loss": "an operation amplifies its arguments' rounding here (sin of a large argument, say)",
     "kink convention": "the engine took a convention at a kink (relu'(0) = 0, ties split evenly) where the kinks "
                        "cancel and the function is differentiable",
     "precision artefact": "the disagreement is float32 rounding: the same computation in float64 gives the "

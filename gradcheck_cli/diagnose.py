@@ -36,6 +36,7 @@ from .ops import OPS
 ACCURATE = 1e-9  # relative error below which a node's float value counts as accurate
 LOST = 1e-6  # relative error above which a node's float value has lost what matters
 AMPLIFIED = 1e3  # how much more error than its arguments carry makes a node the origin of a loss
+ROUNDING = ("cancellation", "overflow", "precision loss")  # the diagnoses that float rounding explains
 SAFE_ARGUMENT = {"asin": "0", "acos": "0", "tan": "0"}  # else 1: inside every other op's domain
 
 
@@ -58,7 +59,7 @@ def diagnose(case) -> None:
         explained = [row for row in rows if applies(row) and row.diagnosis is None]
         for row in explained:
             row.diagnosis = culprit.diagnosis
-            if culprit.diagnosis in ("cancellation", "overflow"):
+            if culprit.diagnosis in ROUNDING:
                 row.referee_notes = [f"{note}; the same {culprit.diagnosis} in float arithmetic"
                                      if note.startswith(("symbolic", "finite")) else note for note in row.referee_notes]
         if explained:
@@ -227,7 +228,7 @@ def _loss_kind(node: Node, plan, values, exact) -> str:
     approximate = np.asarray(plan.value(values, node)[0], dtype=np.float64)
     if node.id in exact.too_large or np.any(np.isinf(approximate) & ~exact.undefined(node)):
         return "overflow"
-    return "cancellation"
+    return "cancellation" if node.op in ("add", "sub", "sum", "mean") else "precision loss"
 
 
 def _loss_sentence(expression, node: Node, plan, values, exact, kind: str) -> str:
@@ -235,6 +236,8 @@ def _loss_sentence(expression, node: Node, plan, values, exact, kind: str) -> st
     approximate = format_array(plan.value(values, node)[0])
     if kind == "overflow":
         return f"{text} overflows to {approximate} ({_exact_words(exact, node)})"
+    if kind == "precision loss":
+        return f"{text} is {approximate} ({_exact_words(exact, node)}): its arguments' rounding is amplified there"
     return f"{text} cancels to {approximate} ({_exact_words(exact, node)}): all its digits are lost"
 
 
