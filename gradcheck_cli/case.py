@@ -25,7 +25,7 @@ from .engines.torch_engine import autograd_gradients
 from .errors import GradcheckError, ShapeError, Span, UsageError
 from .graph import Formulas, Node
 from .parser import Expression, parse
-from .plan import Plan, batched
+from .plan import Plan, batched, flat_values
 from .shapes import ShapeMap, ShapeMismatch
 from .spec import Spec
 from .verdict import add_precise, judge, needs_precise
@@ -33,6 +33,7 @@ from .verdict import add_precise, judge, needs_precise
 
 MAX_JACOBIAN_ENTRIES = 1_000_000
 CANCELLATION = 1e4  # |a| + |b| over |a ± b| past which the float referees may share a wrong forward
+ROUNDED = 1e-13  # relative change of the forward value by float64 rounding that calls for a closer look
 
 
 def run(spec: Spec) -> CaseResult:
@@ -108,7 +109,7 @@ class _Case:
     values: list = field(default_factory=list)
     function: object = None
     value_finite: bool = True  # the expression's value at the point is finite in the case's dtype
-    cancels: bool = False  # a sum or difference at the point loses CANCELLATION_DIGITS or more digits
+    cancels: bool = False  # the float64 forward loses digits at the point (cancellation, absorption, ...)
     exact: object = None  # precise.PreciseValues, where the high-precision referee ran
 
     @property
@@ -177,27 +178,50 @@ def _evaluate_forward(case: _Case) -> None:
     value = case.plan.value(case.values, expression.output)[0]
     case.result.value = float(value) if case.output_shape == () else value.astype(np.float64).tolist()
     case.value_finite = bool(np.all(np.isfinite(value)))
-    case.cancels = case.value_finite and _cancels(case)
-    if not case.value_finite:
+    case.cancels = case.value_finite and _forward_loses_digits(case)
+    if not case.value_finite or not _every_node_finite(case):  # a NaN may be masked, or hide 1/(1/x) at 0
         from .engines.precise import evaluate
 
         case.exact = evaluate(expression.nodes, case.point64, case.shapes)
         check_value_defined(expression, case.plan, case.values, case.exact)
 
 
-def _cancels(case: _Case) -> bool:
-    """Whether a sum or difference cancels at the point: |a| + |b| over |a ± b| above 10^CANCELLATION_DIGITS.
+def _every_node_finite(case: _Case) -> bool:
+    nodes = case.expression.nodes
+    return bool(np.all(np.isfinite(flat_values([case.plan.value(case.values, n) for n in nodes]))))
 
-    Symbolic and finite differences then differentiate the same rounded forward, so they can agree on a wrong
-    value (`(exp(x) - 1)/x` at 1e-9: both say -81.7, the derivative is 0.5); the high-precision referee
-    settles such a case."""
+
+def _forward_loses_digits(case: _Case) -> bool:
+    """Whether float64 rounding changes the forward value at the point by more than ROUNDED (relative): the
+    same forward evaluated in long double differs.  Symbolic and finite differences then differentiate the
+    same rounded forward and can agree on a wrong value (`(exp(x) - 1)/x` at 1e-9: both -81.7, the derivative
+    is 0.5; `log(1 + x)/x` at 1e-12, where 1 + x rounds).  Without an extended type, sums and differences
+    that cancel by CANCELLATION are looked for instead."""
+    if not _has_long_double():
+        return _cancels(case)
+    expression = case.expression
+    forward = case.plan.restricted_to([expression.output], expression.nodes)
+    values = case.values if case.spec.dtype == "float64" else \
+        forward.run({n: batched(v) for n, v in case.point64.items()})
+    extended = forward.run({n: batched(v.astype(np.longdouble)) for n, v in case.point64.items()},
+                           dtype=np.dtype(np.longdouble))
+    with np.errstate(all="ignore"):
+        exact = forward.value(extended, expression.output).astype(np.float64)
+        rounded = forward.value(values, expression.output)
+        return bool(np.any(~(np.abs(rounded - exact) <= ROUNDED * np.abs(exact))))
+
+
+def _has_long_double() -> bool:
+    return np.finfo(np.longdouble).eps < np.finfo(np.float64).eps
+
+
+def _cancels(case: _Case) -> bool:
+    """Whether a sum or difference cancels at the point: |a| + |b| over |a ± b| above CANCELLATION."""
     for node in case.expression.nodes:
         if node.op in ("add", "sub") and not all(a.is_const for a in node.args):
             a, b = case.plan.arguments(case.values, node)
             with np.errstate(all="ignore"):
-                result = np.abs(case.plan.value(case.values, node))
-                size = np.abs(a) + np.abs(b)
-                if np.any(size > CANCELLATION * result):
+                if np.any(np.abs(a) + np.abs(b) > CANCELLATION * np.abs(case.plan.value(case.values, node))):
                     return True
     return False
 
@@ -206,7 +230,7 @@ def _rounding_moves_the_derivative(case: _Case) -> bool:
     """On a point where the forward cancels: does the symbolic derivative move, evaluated again in extended
     precision (long double), by more than a tenth of the tolerance?  Then float rounding decides it, and the
     float referees' agreement proves nothing.  Without an extended type, assume it does."""
-    if np.finfo(np.longdouble).eps >= np.finfo(np.float64).eps:
+    if not _has_long_double():
         return True
     extended = case.plan.run({n: batched(v.astype(np.longdouble)) for n, v in case.point64.items()},
                              dtype=np.dtype(np.longdouble))
@@ -414,7 +438,8 @@ def _find_culprits(case: _Case) -> None:
         return
     from .culprit import manual_culprit, node_culprit
 
-    rounding = any(c.diagnosis in ("cancellation", "overflow", "precision loss") for c in result.culprits)
+    rounding = any(c.diagnosis in ("cancellation", "overflow", "underflow", "precision loss")
+                   for c in result.culprits)
     if symbolic_lost and case.value_finite and not rounding:  # gradcheck's own rule at fault: say which
         culprit = node_culprit(expression, case.point, case.wrt, case.shapes, spec.tolerance, "symbolic", spec.dtype)
         if culprit is not None:

@@ -142,6 +142,7 @@ DIAGNOSES = {
                       "this point, and the backward multiplies it by 0: 0·NaN = NaN",
     "cancellation": "float arithmetic subtracts nearly equal numbers here and loses the digits that matter",
     "overflow": "a value exceeds the float range here although the exact value is finite",
+    "underflow": "a value below the float range rounds to 0 here although the exact value is not 0",
     "precision loss": "an operation amplifies its arguments' rounding here (sin of a large argument, say)",
     "kink convention": "the engine took a convention at a kink (relu'(0) = 0, ties split evenly) where the kinks "
                        "cancel and the function is differentiable",

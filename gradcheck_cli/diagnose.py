@@ -36,7 +36,8 @@ from .ops import OPS
 ACCURATE = 1e-9  # relative error below which a node's float value counts as accurate
 LOST = 1e-6  # relative error above which a node's float value has lost what matters
 AMPLIFIED = 1e3  # how much more error than its arguments carry makes a node the origin of a loss
-ROUNDING = ("cancellation", "overflow", "precision loss")  # the diagnoses that float rounding explains
+ROUNDING = ("cancellation", "overflow", "underflow", "precision loss")  # the diagnoses that float rounding explains
+CLIMB = 2  # levels above a node where a known unstable form that contains it is looked for
 SAFE_ARGUMENT = {"asin": "0", "acos": "0", "tan": "0"}  # else 1: inside every other op's domain
 
 
@@ -49,14 +50,18 @@ def diagnose(case) -> None:
     trap = _where_nan_trap(case) if any(_nan_in_autograd(r) or _nan_in_symbolic(r) for r in rows) else None
     if any(_nan_in_autograd(r) for r in rows):
         found.append((trap, _nan_in_autograd))
-    if case.value_finite and any(_imprecise_autograd(r) for r in rows):
-        found.append((_derivative_precision(case), _imprecise_autograd))
+
+    def rounded(row) -> bool:  # autograd off by rounding: finite but imprecise, or NaN with no where to blame
+        return _imprecise_autograd(row) or trap is None and _nan_in_autograd(row)
+
+    if case.value_finite and any(rounded(r) for r in rows):
+        found.append((_derivative_precision(case, rounded), rounded))
     if any(_convention_in_autograd(r) for r in rows):
         found.append((_kink_convention(case), _convention_in_autograd))
     for culprit, applies in found:
         if culprit is None:
             continue
-        explained = [row for row in rows if applies(row) and row.diagnosis is None]
+        explained = [row for row in rows if applies(row) and row.diagnosis in (None, "real")]  # a name beats "real"
         for row in explained:
             row.diagnosis = culprit.diagnosis
             if culprit.diagnosis in ROUNDING:
@@ -161,18 +166,18 @@ def _value_finding(case) -> Culprit:
                    span=_span(case, node), message=message, label=kind, diagnosis=kind, fix=fix)
 
 
-def _derivative_precision(case) -> Culprit | None:
+def _derivative_precision(case, applies: Callable) -> Culprit | None:
     """autograd loses digits against the high-precision value: find where the chain rule's float arithmetic
     does (the symbolic derivative is the same arithmetic), and name the unstable form of the expression."""
-    rows = [r for r in case.result.gradients if _imprecise_autograd(r)]
+    rows = [r for r in case.result.gradients if applies(r)]
     derivative_nodes = [case.jacobian_rows[_flat(case, r)][r.wrt] for r in rows]
     nodes = ancestors(derivative_nodes)
     exact = evaluate(nodes, case.point64, case.shapes)
     origin = _first_inaccurate(nodes, case.plan, case.values, exact)
     if origin is None:  # the chain rule's arithmetic is accurate here: rounding does not explain autograd
         return None
-    worst = max(rows, key=lambda r: abs(r.autograd - r.reference) / max(abs(r.reference), 1e-300))
-    relative = abs(worst.autograd - worst.reference) / max(abs(worst.reference), 1e-300)
+    worst = max(rows, key=lambda r: _relative_gap(r.autograd, r.reference))
+    relative = _relative_gap(worst.autograd, worst.reference)
     digits = _digits(relative, case.spec.dtype)
     fix = _first_rewrite(case.expression)
     kind = _loss_kind(origin, case.plan, case.values, exact)
@@ -184,6 +189,10 @@ def _derivative_precision(case) -> Culprit | None:
     return Culprit(kind="autograd", node=None if placed is None else placed.id, expr=fix or "", source="expr",
                    span=None if placed is None else case.expression.span_of(placed), message=message,
                    label=kind, diagnosis=kind, fix=fix)
+
+
+def _relative_gap(value: float, reference: float) -> float:
+    return abs(value - reference) / max(abs(reference), 1e-300) if math.isfinite(value) else math.inf
 
 
 def _flat(case, row) -> int:
@@ -214,7 +223,10 @@ def _relative_error(approximate, exact, node: Node) -> float:
     known = ~exact.undefined(node)
     exact_value = exact.as_float64(node)
     with np.errstate(all="ignore"):
-        a, e, k = np.broadcast_arrays(np.asarray(approximate, dtype=np.float64), exact_value, known)
+        a, e, k, u = np.broadcast_arrays(np.asarray(approximate, dtype=np.float64), exact_value, known,
+                                         _underflows(exact, node))
+        if np.any(k & u & (a == 0)):
+            return 1.0  # a value below the float range, rounded to 0: every digit lost
         a, e = a[k], e[k]
         if a.size == 0:
             return 0.0
@@ -224,10 +236,17 @@ def _relative_error(approximate, exact, node: Node) -> float:
         return float(np.max(np.abs(a - e) / scale))
 
 
+def _underflows(exact, node: Node) -> np.ndarray:
+    """Where the exact value is not 0 but rounds to 0 in float64."""
+    return (exact.as_float64(node) == 0) & np.asarray(np.frompyfunc(bool, 1, 1)(exact.values[node.id]), dtype=bool)
+
+
 def _loss_kind(node: Node, plan, values, exact) -> str:
     approximate = np.asarray(plan.value(values, node)[0], dtype=np.float64)
     if node.id in exact.too_large or np.any(np.isinf(approximate) & ~exact.undefined(node)):
         return "overflow"
+    if np.any((approximate == 0) & _underflows(exact, node)):
+        return "underflow"
     return "cancellation" if node.op in ("add", "sub", "sum", "mean") else "precision loss"
 
 
@@ -236,6 +255,8 @@ def _loss_sentence(expression, node: Node, plan, values, exact, kind: str) -> st
     approximate = format_array(plan.value(values, node)[0])
     if kind == "overflow":
         return f"{text} overflows to {approximate} ({_exact_words(exact, node)})"
+    if kind == "underflow":
+        return f"{text} underflows to {approximate} (exactly {_mp_text(exact, node)})"
     if kind == "precision loss":
         return f"{text} is {approximate} ({_exact_words(exact, node)}): its arguments' rounding is amplified there"
     return f"{text} cancels to {approximate} ({_exact_words(exact, node)}): all its digits are lost"
@@ -249,6 +270,17 @@ def _exact_words(exact, node: Node) -> str:
     if np.all(np.isfinite(value)):
         return f"exactly {format_array(value)}"
     return "its exact value is finite, beyond the float64 range"
+
+
+def _mp_text(exact, node: Node) -> str:
+    values = [_mpmath_text(v) for v in np.ravel(exact.values[node.id])[:3]]
+    return values[0] if np.size(exact.values[node.id]) == 1 else "[" + ", ".join(values) + ", …]"
+
+
+def _mpmath_text(value) -> str:
+    import mpmath
+
+    return mpmath.nstr(value, 6)
 
 
 def _digits(relative: float, dtype: str) -> str:
@@ -270,20 +302,20 @@ def _span(case, node: Node):
 def _first_rewrite(expression) -> str | None:
     """The stable rewrite of the first known unstable form in the expression, outermost first."""
     for node in reversed(expression.nodes):
-        fix = _rewrite(node, expression, climb=False)
+        fix = _rewrite(node, expression, climb=0)
         if fix:
             return fix
     return None
 
 
-def _rewrite(node: Node, expression, climb: bool = True) -> str | None:
-    """`A → B` for a known unstable form at `node` (or, with `climb`, at the node that uses it)."""
-    if climb:
-        for user in expression.nodes:
-            if node in user.args:
-                outer = _rewrite(user, expression, climb=False)
-                if outer:
-                    return outer
+def _rewrite(node: Node, expression, climb: int = CLIMB) -> str | None:
+    """`A → B` for a known unstable form at `node`, or at a node up to `climb` levels above that uses it
+    (the outermost form wins: `log(1 - sigmoid(x))` → `-softplus(x)` rather than `sigmoid(-x)` inside)."""
+    for user in expression.nodes if climb else ():
+        if node in user.args:
+            outer = _rewrite(user, expression, climb - 1)
+            if outer:
+                return outer
     names = expression.names()
     text = to_text(node, names)
     stable = _stable_form(node, lambda n: to_text(n, names))
@@ -313,6 +345,11 @@ def _stable_form(node: Node, text: Callable[[Node], str]) -> str | None:
     if op == "div" and args[0].op == "exp" and args[1].op == "add" and any(is_one(a) for a in args[1].args) and \
             any(a is args[0] for a in args[1].args):
         return f"sigmoid({text(args[0].args[0])})"
+    if op == "div" and is_one(args[0]) and args[1].op == "add" and any(is_one(a) for a in args[1].args):
+        other = next(a for a in args[1].args if not is_one(a))
+        if other.op == "exp":
+            inner = other.args[0]
+            return f"sigmoid({text(inner.args[0])})" if inner.op == "neg" else f"sigmoid(-{wrapped(inner)})"
     if op == "log" and args[0].op == "sum" and args[0].args[0].op == "exp" and args[0].attr is None:
         return f"logsumexp({text(args[0].args[0].args[0])})"
     if op == "sub" and is_one(args[0]) and args[1].op == "cos":

@@ -35,7 +35,7 @@ def check_value_defined(expression: Expression, plan: Plan, values, exact) -> No
         return
     node = _origin(expression.output, exact)
     args = [plan.value(values, a)[0] for a in node.args]
-    raise domain_error(expression, node, args, _undefined_reason(OPS[node.op], args, exact, node))
+    raise domain_error(expression, node, args, _undefined_reason(OPS[node.op], plan.value(values, node)[0]))
 
 
 def _origin(output: Node, exact) -> Node:
@@ -48,9 +48,10 @@ def _origin(output: Node, exact) -> Node:
         node = bad[0]
 
 
-def _undefined_reason(spec, args, exact, node: Node) -> str:
-    value = exact.as_float64(node)
-    kind = "NaN" if np.any(np.isnan(value)) else "infinite"
+def _undefined_reason(spec, value) -> str:
+    """`is infinite at this point` (1/0), `is NaN at this point` (0/0), as float arithmetic has it; `is undefined`
+    where float arithmetic happens to give a number."""
+    kind = "NaN" if np.any(np.isnan(value)) else "infinite" if np.any(np.isinf(value)) else "undefined"
     return f"is {kind} at this point" + (f": {spec.domain_text}" if spec.domain is not None else "")
 
 
@@ -88,7 +89,8 @@ def describe(expression: Expression, node: Node, args=None) -> str:
 def argument_values(expression: Expression, node: Node, args) -> str:
     """`, and x - 2 = -1`: the values of a node's non-constant arguments."""
     names = expression.names()
-    shown = [f"{short(to_text(a, names))} = {format_array(v)}" for a, v in zip(node.args, args) if not a.is_const]
+    shown = list(dict.fromkeys(f"{short(to_text(a, names))} = {format_array(v)}"
+                               for a, v in zip(node.args, args) if not a.is_const))
     return f", and {', '.join(shown)}" if shown else ""
 
 

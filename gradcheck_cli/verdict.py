@@ -27,6 +27,8 @@ import math
 from .compare import FUNCTION_ANSWERS, USER_ANSWERS, GradientRow, Tolerance
 
 REFEREES = ("symbolic", "finite_difference", "precise")
+NOT_DIFFERENTIABLE = "not differentiable"  # how the high-precision referee's reasons for a jump or a pole begin
+TOO_LARGE = "too large"
 SUBJECTS = ("autograd",) + USER_ANSWERS + FUNCTION_ANSWERS
 
 
@@ -34,6 +36,10 @@ def judge(row: GradientRow, tolerance: Tolerance) -> GradientRow:
     """Fill in the row's reference, its source, errors, status, who disagrees and the referees' notes."""
     row.disagrees, row.referee_notes, row.reason = [], [], None
     row.reference = row.reference_source = row.abs_error = row.rel_error = None
+    if _no_derivative(row):  # a jump, or an infinite one-sided derivative: nothing to judge against
+        row.reference_source, row.reason, row.status = "precise", row.precise_reason, "undefined"
+        row.function_verdict = None
+        return row
     interval = _kink_interval(row, tolerance)
     if interval is not None:
         _judge_on_kink(row, interval, tolerance)
@@ -48,19 +54,23 @@ def judge(row: GradientRow, tolerance: Tolerance) -> GradientRow:
 def needs_precise(row: GradientRow, tolerance: Tolerance) -> bool:
     """Whether the high-precision referee should look at this (already judged) entry: the float64
     referees could not settle it, disagree with each other, or a subject disagrees with them."""
-    if row.precise is not None or row.status == "undefined" and not row.disagrees:
+    if row.precise is not None or row.precise_reason is not None:
         return False
-    return row.status in ("inconclusive", "fail") or bool(row.referee_notes)
+    # One-sided finite differences converge as O(h) and cannot tell a kink from a jump or a slow limit.
+    return row.status in ("inconclusive", "fail") or bool(row.referee_notes) or row.left is not None
 
 
 def add_precise(row: GradientRow, exact, name: str, entry: tuple) -> None:
-    """Take the high-precision referee's answer for one entry (an engines.precise.PreciseGradient)."""
+    """Take the high-precision referee's answer for one entry (an engines.precise.PreciseGradient); its
+    one-sided derivatives replace those of finite differences."""
     left, right = float(exact.left[name][entry]), float(exact.right[name][entry])
-    if math.isfinite(left) and math.isfinite(right) and row.left is None:
+    if math.isfinite(left) and math.isfinite(right):
         row.left, row.right, row.precise_kink = left, right, True
     value = float(exact.gradients[name][entry])
     if math.isnan(value):
         row.precise_reason = exact.reason(name, entry) or "it did not converge"
+        if _no_derivative(row) or not _trusted_one_sided(row):  # finite differences' O(h) one-sided values
+            row.left = row.right = None
     else:
         row.precise, row.precise_error = value, float(exact.errors[name][entry])
 
@@ -68,9 +78,22 @@ def add_precise(row: GradientRow, exact, name: str, entry: tuple) -> None:
 # ---- establishing the reference ----
 
 
+def _no_derivative(row: GradientRow) -> bool:
+    """The high-precision referee found no derivative: a jump, or an infinite one-sided derivative."""
+    return (row.precise_reason or "").startswith(NOT_DIFFERENTIABLE)
+
+
+def _trusted_one_sided(row: GradientRow) -> bool:
+    """One-sided values to go by: the high-precision referee's, or finite differences' unless that referee
+    tried and could not confirm them (x**2*sin(1/x) at 0: O(h) values that only look like a kink)."""
+    if row.left is None or row.right is None:
+        return False
+    return row.precise_kink or row.precise_reason is None or row.precise_reason.startswith(TOO_LARGE)
+
+
 def _kink_interval(row: GradientRow, tolerance: Tolerance) -> tuple[float, float] | None:
     """[left, right] where the one-sided derivatives differ (no derivative exists), else None."""
-    if row.left is None or row.right is None or tolerance.agree(row.left, row.right):
+    if not _trusted_one_sided(row) or tolerance.agree(row.left, row.right):
         return None
     return (min(row.left, row.right), max(row.left, row.right))
 
@@ -80,7 +103,7 @@ def _establish(row: GradientRow, tolerance: Tolerance) -> None:
         row.reference, row.reference_source = row.precise, "precise"
         if math.isinf(row.precise):
             row.reason = f"the exact derivative is beyond the float range; {row.precise} is its correctly rounded value"
-    elif row.left is not None and row.right is not None:  # a kink whose sides coincide: differentiable
+    elif _trusted_one_sided(row):  # a kink whose sides coincide: differentiable
         row.reference, row.reference_source = (row.left + row.right) / 2, "one_sided"
     elif _confirmed(row, tolerance):
         row.reference, row.reference_source = row.symbolic, "symbolic"
@@ -104,7 +127,8 @@ def _informative(row: GradientRow, tolerance: Tolerance) -> bool:
 def _unsettled_reason(row: GradientRow, tolerance: Tolerance) -> str:
     precise = f"; the high-precision referee could not settle it ({row.precise_reason})" if row.precise_reason else ""
     if not _finite(row.finite_difference):
-        what = "no finite difference could be taken (every step left the domain or met a singularity)"
+        what = ("finite differences found no two-sided estimate (the steps left the domain, met a singularity, "
+                "or straddle what looks like a kink)")
     elif not _finite(row.symbolic):
         what = f"the symbolic derivative is {row.symbolic} while finite differences give {row.finite_difference:.10g}"
     elif not tolerance.agree(row.symbolic, row.finite_difference, row.fd_error or 0.0):

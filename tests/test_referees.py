@@ -216,3 +216,72 @@ def test_precise_on_request():
     result = check("sin(x**2)", at={"x": 4.0}, precise=True)
     (row,) = result.gradients
     assert row.reference_source == "precise" and row.precise == pytest.approx(8 * math.cos(16), rel=1e-15)
+
+
+# ---- found by a fresh-eyes review: more of the same kinds ----
+
+
+@pytest.mark.parametrize("text, at, exact", [
+    ("log(1 + x)/x", 1e-12, -0.5 + 2e-12 / 3),  # 1 + x rounds without cancelling; log amplifies it
+    ("log(cos(x))/x**2", 1e-9, -1e-9 / 6),
+    ("log(1 + x**2)/x**2", 1e-9, -1e-9),
+    ("(exp(x) - 1)/x", 1e-5, 0.5 + 2e-5 / 6),
+])
+def test_a_forward_that_loses_digits_is_refereed_in_high_precision(text, at, exact):
+    (row,) = check(text, at={"x": at}).gradients
+    assert row.reference_source == "precise" and row.reference == pytest.approx(exact, rel=1e-6)
+    assert row.status == "fail" and "autograd" in row.disagrees
+
+
+@pytest.mark.parametrize("text, words", [
+    ("where(x != 0, 1/where(x != 0, x, 1), 0)", "jumps"),
+    ("where(x > 0, 1, 0)", "jumps"),
+    ("where(x >= 0, sqrt(x), 0)", "infinite"),
+])
+def test_finite_differences_one_sided_values_are_confirmed_before_a_kink_is_claimed(text, words):
+    (row,) = check(text, at={"x": 0.0}).gradients
+    assert row.status == "undefined" and row.disagrees == [] and words in row.reason
+    assert row.left is None and row.right is None  # finite differences' step-dependent values are not shown
+
+
+@pytest.mark.parametrize("text", ["where(x != 0, x**2*sin(1/where(x != 0, x, 1)), 0)",
+                                  "where(x > 0, x**2*log(where(x > 0, x, 1)), 0)"])
+def test_slowly_converging_one_sided_values_are_not_a_reference(text):
+    result = check(text, at={"x": 0.0}, manual={"x": "0*x - 0.0002"})
+    (row,) = result.gradients
+    assert row.status == "inconclusive" and row.reference is None  # never a wrong reference, nor a pass
+
+
+def test_one_sided_values_at_large_magnitude_come_from_the_high_precision_referee():
+    result = check("sum(exp(x - max(x)))", at={"x": [1000.0, 1000.0]}, manual={"x": "ones(2)"})
+    assert all(g.status == "undefined" and sorted((g.left, g.right)) == [-1.0, 1.0] for g in result.gradients)
+
+
+@pytest.mark.parametrize("text, at, words", [
+    ("log(sigmoid(x))", -800.0, "sigmoid(x) underflows to 0"),
+    ("log(1 + exp(x))", 800.0, "softplus(x)"),
+    ("log(sum(exp(x)))", [1000.0, 1000.0], "logsumexp(x)"),
+])
+def test_findings_name_the_node_and_the_outermost_stable_form(text, at, words):
+    (finding,) = [c for c in check(text, at={"x": at}).culprits if c.kind == "value"]
+    assert words in finding.message
+
+
+def test_an_overflow_in_the_backward_is_named_with_its_fix():
+    result = check("1/(1 + exp(-x))", at={"x": -800.0})
+    (culprit,) = [c for c in result.culprits if c.kind == "autograd"]
+    assert culprit.diagnosis == "overflow" and culprit.fix == "1/(1 + exp(-x)) → sigmoid(x)"
+
+
+@pytest.mark.parametrize("text", ["1/(1/x)", "atan(1/x)", "exp(1/x)"])
+def test_an_undefined_inner_value_is_bad_input_even_when_float_hides_it(text):
+    code, output = run_cli(text, "--x", "0")
+    assert code == 2 and "1/x is infinite at this point" in output
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_float32_keeps_the_named_diagnoses(dtype):
+    trap = check("where(x > 0, sqrt(x), x)", at={"x": -1.0}, dtype=dtype)
+    assert trap.gradients[0].diagnosis == "where-NaN trap"
+    kink = check("relu(x) - relu(-x)", at={"x": 0.0}, dtype=dtype)
+    assert kink.gradients[0].diagnosis == "kink convention"

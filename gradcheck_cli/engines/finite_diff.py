@@ -14,6 +14,7 @@ for elementwise-then-reduce graphs).  Finite differences always run in float64: 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Callable
@@ -38,6 +39,17 @@ NOISE_POINTS = 7  # evaluations that measure the rounding noise of f
 NOISE_STEP = 1e-7
 
 
+def _quiet(function: Callable) -> Callable:
+    """Run with numpy's floating-point warnings off: steps that leave the domain or overflow are expected,
+    handled (a NaN step is discarded), and must not print on stderr."""
+    @functools.wraps(function)
+    def quiet(*args, **kwargs):
+        with np.errstate(all="ignore"):
+            return function(*args, **kwargs)
+
+    return quiet
+
+
 @dataclass
 class FiniteDifferences:
     gradients: dict[str, np.ndarray]
@@ -54,6 +66,7 @@ class FiniteDifferences:
 CENTRAL_STEP = 1e-6  # torch.autograd.gradcheck's eps, for --method central
 
 
+@_quiet
 def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], wrt: list[str],
                        shapes=None, method: str = "auto", step: float | None = None) -> FiniteDifferences:
     """d output / d variable for each variable in `wrt`, with error bars.
@@ -116,6 +129,7 @@ def _store(result: FiniteDifferences, name: str, shape: tuple, value, error, met
         store[name] = array.T.reshape(shape)
 
 
+@_quiet
 def finite_differences_of_function(evaluate: Callable[[dict[str, np.ndarray]], np.ndarray],
                                    point: dict[str, np.ndarray], wrt: list[str],
                                    output_shape: tuple) -> FiniteDifferences:
@@ -569,6 +583,7 @@ class Direction(_Richardson):
         return self.plan.value(self.plan.run(self.base, held=self.held), self.output).reshape(-1)
 
 
+@_quiet
 def directional_derivative(plan: Plan, output: Node, point: dict[str, np.ndarray],
                            direction: dict[str, np.ndarray]) -> tuple[float, float, int]:
     """(d/dt output(point + t*direction) at t = 0, its error bar, evaluations) for a scalar output."""

@@ -219,9 +219,18 @@ class _Program:
         self.size = [math.prod(shape) for shape in self.shape]
         self.args = [tuple(self.slot[a.id] for a in node.args) for node in nodes]
         self.calls = [_kernel(node) for node in nodes]
+        self.work = [self._work(i) for i in range(len(nodes))]
+
+    def _work(self, i: int) -> int:
+        """Scalar operations of one node: a reduction reads all of its argument, a matrix product does an
+        inner product of length k for each output element."""
+        work = max([self.size[i]] + [self.size[a] for a in self.args[i]])
+        if self.nodes[i].op == "matmul" and self.shape[self.args[i][0]]:
+            work = max(work, self.size[i] * self.shape[self.args[i][0]][-1])
+        return work
 
     def cost(self, slots, dps: int) -> int:
-        return sum(self.size[s] for s in slots) * max(1, dps // BASE_DIGITS)
+        return sum(self.work[s] for s in slots) * max(1, dps // BASE_DIGITS)
 
     def run(self, point: dict[str, np.ndarray]) -> tuple[list[np.ndarray], set[int]]:
         """All values at the current precision; nodes past TooLarge are NaN and listed."""

@@ -53,7 +53,7 @@ def render_case(result: CaseResult, settings: dict) -> str:
 
 def render_summary(results: list[CaseResult], settings: dict) -> str:
     console = make_console(settings)
-    console.print(summary_line(results), style=_overall_style(results))
+    console.print(summary_line(results), style=_overall_style(results), markup=False)
     return console.file.getvalue()
 
 
@@ -100,7 +100,8 @@ def _print_case(console: Console, result: CaseResult, everything: bool = False, 
         print_explanation(console, result.explanation, result.dtype, depth)
     if result.status != "pass":
         console.print(failure_sentence(result), style=STATUS_STYLE[result.status], markup=False)
-        print_culprits(console, [c for c in result.culprits if c.message not in failure_sentence(result)])
+        print_culprits(console, [c for c in result.culprits if c.message not in failure_sentence(result)
+                                 and c.kind != "symbolic"])  # gradcheck's own referee: its note says it
     for note in result.notes:
         console.print(f"note: {note}", style="yellow", markup=False)
     console.print()
@@ -115,6 +116,10 @@ def _print_reference_legend(console: Console, rows: list[GradientRow]) -> None:
             shown = ", ".join(settled[:MAX_LISTED]) + (f" and {len(settled) - MAX_LISTED} more"
                                                       if len(settled) > MAX_LISTED else "")
             console.print(f"reference of {shown}: {SOURCES[source]}", style="dim", markup=False)
+    skipped = sum(1 for r in rows if (r.precise_reason or "").startswith("too large"))
+    if skipped:
+        console.print(f"the high-precision referee could not afford {skipped} of the entries sent to it (its work "
+                      "budget); they keep the float referees' reference, or none", style="dim", markup=False)
     for reason in dict.fromkeys(r.reason for r in rows if r.reason and r.status in ("pass", "fail")):
         console.print(f"reference: {reason}", style="dim", markup=False)
     notes = list(dict.fromkeys(note for r in rows for note in r.referee_notes))
