@@ -44,31 +44,44 @@ SAFE_ARGUMENT = {"asin": "0", "acos": "0", "tan": "0"}  # else 1: inside every o
 def diagnose(case) -> None:
     """Add the named diagnoses of `case` (a case._Case) to its result: culprits, row diagnoses, notes."""
     rows = case.result.gradients
-    found: list[tuple[Culprit | None, Callable]] = []
     if not case.value_finite:
         case.result.culprits.append(_value_finding(case))
     trap = _where_nan_trap(case) if any(_nan_in_autograd(r) or _nan_in_symbolic(r) for r in rows) else None
-    if any(_nan_in_autograd(r) for r in rows):
-        found.append((trap, _nan_in_autograd))
 
     def rounded(row) -> bool:  # autograd off by rounding: finite but imprecise, or NaN with no where to blame
-        return _imprecise_autograd(row) or trap is None and _nan_in_autograd(row)
+        return case.value_finite and (_imprecise_autograd(row) or trap is None and _nan_in_autograd(row))
 
-    if case.value_finite and any(rounded(r) for r in rows):
-        found.append((_derivative_precision(case, rounded), rounded))
-    if any(_convention_in_autograd(r) for r in rows):
-        found.append((_kink_convention(case), _convention_in_autograd))
-    for culprit, applies in found:
+    def unexplained(row) -> bool:
+        return "autograd" in row.disagrees and row.autograd is not None
+
+    def unexplained_nan(row) -> bool:
+        return unexplained(row) and math.isnan(row.autograd) and trap is None
+
+    # Most specific first; each explains the rows the ones before it left unexplained.
+    found: list[tuple[Callable, Callable]] = [
+        (lambda applies: trap, _nan_in_autograd),
+        (lambda applies: _derivative_precision(case, applies), rounded),
+        (lambda applies: _kink_convention(case, applies), _convention_in_autograd),
+        (lambda applies: _zero_times_infinity(case, applies), unexplained_nan),
+        (lambda applies: _kink_convention(case, applies), unexplained),
+    ]
+    for make, applies in found:
+        def open_row(row, applies=applies) -> bool:
+            return applies(row) and row.diagnosis in (None, "real")  # a named diagnosis beats "real"
+
+        if not any(open_row(row) for row in rows):
+            continue
+        culprit = make(open_row)
         if culprit is None:
             continue
-        explained = [row for row in rows if applies(row) and row.diagnosis in (None, "real")]  # a name beats "real"
-        for row in explained:
-            row.diagnosis = culprit.diagnosis
-            if culprit.diagnosis in ROUNDING:
-                row.referee_notes = [f"{note}; the same {culprit.diagnosis} in float arithmetic"
-                                     if note.startswith(("symbolic", "finite")) else note for note in row.referee_notes]
-        if explained:
-            case.result.culprits.append(culprit)
+        for row in rows:
+            if open_row(row):
+                if culprit.diagnosis in ROUNDING:
+                    row.referee_notes = [f"{note}; the same {culprit.diagnosis} in float arithmetic"
+                                         if note.startswith(("symbolic", "finite")) else note
+                                         for note in row.referee_notes]
+                row.diagnosis = culprit.diagnosis
+        case.result.culprits.append(culprit)
     _explain_referees(case, trap)
     _undefined_derivatives(case)
     _stable_form_for_artefacts(case)
@@ -369,13 +382,9 @@ def _stable_form_for_artefacts(case) -> None:
 # ---- kink conventions ----
 
 
-def _kink_convention(case) -> Culprit | None:
-    """The first kinked op sitting exactly on its kink, where autograd took a convention."""
-    from .verdict import kink_convention
-
+def _node_on_a_kink(case) -> Node | None:
+    """The first kinked op a variable reaches that sits exactly on its kink (a switch is 0)."""
     expression, plan, values = case.expression, case.plan, case.values
-    row = next(r for r in case.result.gradients if _convention_in_autograd(r))
-    convention = kink_convention(row, row.autograd)
     reaching = reaching_nodes(expression.nodes, set(case.wrt))
     for node in expression.nodes:
         spec = OPS.get(node.op)
@@ -384,13 +393,41 @@ def _kink_convention(case) -> Culprit | None:
         args = [plan.value(values, a) for a in node.args]
         switches = spec.kinks(*args, node.attr) if spec.attrs else spec.kinks(*args)
         if any(np.any(np.asarray(s) == 0) for s in switches):
-            message = (f"autograd gives {row.autograd:.10g}, following {convention}; here the one-sided derivatives "
-                       f"are both {row.reference:.10g} (at {describe(expression, node)}), so the function is "
-                       "differentiable and that is its derivative")
-            return Culprit(kind="autograd", node=node.id, expr=describe(expression, node), source="expr",
-                           span=expression.span_of(node), message=message, label="kink convention",
-                           diagnosis="kink convention")
+            return node
     return None
+
+
+def _kink_convention(case, applies: Callable) -> Culprit | None:
+    """autograd's value at a node sitting on its kink is a convention (relu'(0) = 0, clamp passing the
+    gradient at its bounds), not the derivative, which exists here."""
+    from .verdict import kink_convention
+
+    node = _node_on_a_kink(case)
+    if node is None:
+        return None
+    row = next(r for r in case.result.gradients if applies(r))
+    convention = kink_convention(row, row.autograd) or "torch's convention for the op at its kink"
+    truth = (f"the function is differentiable here and its derivative is {row.reference:.10g}"
+             if row.reference is not None else
+             f"the one-sided derivatives are {row.left:.10g} and {row.right:.10g}, and it lies outside them")
+    message = (f"autograd gives {row.autograd:.10g} at {describe(case.expression, node)}, which sits on its kink, "
+               f"following {convention}; {truth}")
+    return Culprit(kind="autograd", node=node.id, expr=describe(case.expression, node), source="expr",
+                   span=case.expression.span_of(node), message=message, label="kink convention",
+                   diagnosis="kink convention")
+
+
+def _zero_times_infinity(case, applies: Callable) -> Culprit | None:
+    """A NaN from autograd with no where to blame: the chain rule multiplies a node's infinite local
+    derivative (sqrt at 0) by 0."""
+    troubled = not_differentiable(case.expression, case.plan, case.values, case.wrt)
+    if not troubled:
+        return None
+    node, text = troubled[0]
+    message = (f"autograd gives NaN: {describe(case.expression, node)} is not differentiable at this point ({text}), "
+               "and the chain rule multiplies its infinite local derivative by 0: 0·∞ = NaN")
+    return Culprit(kind="autograd", node=node.id, expr=describe(case.expression, node), source="expr",
+                   span=case.expression.span_of(node), message=message, label="0·∞", diagnosis="0·∞")
 
 
 # ---- notes on the referees, and derivatives that do not exist ----

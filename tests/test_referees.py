@@ -285,3 +285,16 @@ def test_float32_keeps_the_named_diagnoses(dtype):
     assert trap.gradients[0].diagnosis == "where-NaN trap"
     kink = check("relu(x) - relu(-x)", at={"x": 0.0}, dtype=dtype)
     assert kink.gradients[0].diagnosis == "kink convention"
+
+
+def test_a_nan_from_zero_times_infinity_is_named():
+    result = check("sqrt(x**2)", at={"x": 0.0})
+    (row,) = result.gradients
+    assert row.status == "fail" and row.diagnosis == "0·∞" and sorted((row.left, row.right)) == [-1.0, 1.0]
+    assert [c.expr for c in result.culprits if c.diagnosis == "0·∞"] == ["sqrt(x**2)"]
+
+
+def test_any_convention_at_a_kink_is_named_where_the_function_is_differentiable():
+    result = check("clamp(x, 0, 0)", at={"x": 0.0})  # constant 0; torch passes the gradient at the bound
+    (row,) = result.gradients
+    assert row.reference == 0.0 and row.autograd == 1.0 and row.diagnosis == "kink convention"
