@@ -298,3 +298,9 @@ def test_any_convention_at_a_kink_is_named_where_the_function_is_differentiable(
     result = check("clamp(x, 0, 0)", at={"x": 0.0})  # constant 0; torch passes the gradient at the bound
     (row,) = result.gradients
     assert row.reference == 0.0 and row.autograd == 1.0 and row.diagnosis == "kink convention"
+
+
+def test_a_right_chain_factor_is_not_blamed_for_the_graphs_own_rounding():
+    result = check("log(sigmoid(x))", at={"x": -800.0}, manual={"df/dx": "1 - sigmoid(x)"})
+    (factor,) = result.factors
+    assert factor.status == "pass" and factor.symbolic == 1.0
