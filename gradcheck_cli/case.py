@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .compare import DEFAULT_TOLERANCE, CaseResult, GradientRow, atol_note, case_status
+from .compare import DEFAULT_TOLERANCE, CaseResult, GradientRow, atol_note, case_status, digits_lost
 from .domain import check_value_defined
 from .engines.finite_diff import finite_differences
 from .engines.symbolic import jacobian_nodes
@@ -313,6 +313,13 @@ def _settle_disputes(case: _Case) -> None:
     for row in disputed:
         add_precise(row, exact, row.wrt, tuple(row.output_index + row.index))
         judge(row, spec.tolerance)
+        if row.precise is not None:
+            row.digits_lost = digits_lost(row.autograd, row.precise, spec.dtype)
+    if exact.value is not None and case.output_shape == ():
+        output = case.expression.output
+        if not np.any(exact.value.undefined(output)) and output.id not in exact.value.too_large:
+            case.result.value_digits_lost = digits_lost(float(np.ravel(case.result.value)[0]),
+                                                        float(exact.value.as_float64(output)), spec.dtype)
 
 
 def _finite_differences(case: _Case):

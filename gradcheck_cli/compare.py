@@ -67,6 +67,7 @@ class GradientRow:
     precise_error: float | None = None
     precise_reason: str | None = None  # why it could not settle this entry
     precise_kink: bool = False  # its one-sided derivatives (in left/right) differ
+    digits_lost: float | None = None  # of autograd's value against the high-precision one, in the case's dtype
     reference: float | None = None  # the established derivative the subjects are judged against
     reference_source: str | None = None  # symbolic (confirmed by finite differences), one_sided or precise
     reason: str | None = None  # why an entry is inconclusive or undefined
@@ -103,6 +104,7 @@ class CaseResult:
     line: int | None = None
     evaluations: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # things a careful reader should know
+    value_digits_lost: float | None = None  # of the float value against the high-precision one, where it ran
     rendered_error: str | None = None  # the error with its source excerpt, for the table
     factors: list = field(default_factory=list)  # culprit.ManualFactor: manual dA/dB factors, checked
     culprits: list = field(default_factory=list)  # culprit.Culprit: where the disagreements come from
@@ -151,6 +153,23 @@ DIAGNOSES = {
                           "reference",
     "real": "the disagreement does not vanish in float64",
 }
+
+
+def digits_lost(value: float | None, exact: float, dtype: str) -> float | None:
+    """How many significant digits `value` has lost against `exact`: 0 for a correctly rounded value, all of the
+    dtype's (about 16 or 7) for a value that is wrong in its first digit or not finite."""
+    import numpy as np
+
+    if value is None or math.isnan(exact):
+        return None
+    eps = float(np.finfo(np.dtype(dtype)).eps)
+    total = -math.log10(eps)
+    if not math.isfinite(value) or math.isinf(exact):
+        return total if value != exact else 0.0
+    if exact == 0:
+        return 0.0 if value == 0 else total
+    relative = abs(value - exact) / abs(exact)
+    return round(min(total, max(0.0, math.log10(max(relative, eps) / eps))), 1)
 
 
 def worst_status(statuses) -> str:

@@ -18,7 +18,7 @@ ROW_FIELDS = ("wrt", "index", "output_index", "projection", "symbolic", "manual"
               "fd_method", "fd_evaluations",
               "left", "right", "autograd", "expected", "float64", "precision_loss", "diagnosis",
               "function", "function_fd", "function_fd_error", "function_verdict",
-              "precise", "precise_error", "precise_reason", "reference", "reference_source", "reason",
+              "precise", "precise_error", "precise_reason", "digits_lost", "reference", "reference_source", "reason",
               "referee_notes", "abs_error", "rel_error", "status", "disagrees", "culprit")
 
 
@@ -63,6 +63,7 @@ def result_dict(result: CaseResult) -> dict:
                                                              "atol": result.tolerance.atol},
         "evaluations": result.evaluations,
         "notes": result.notes,
+        "value_digits_lost": result.value_digits_lost,
         "function": result.function,
         "checks": [{"name": c.name, "status": c.status, "message": c.message} for c in result.checks],
         "culprits": [_plain(c) for c in result.culprits],

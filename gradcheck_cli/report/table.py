@@ -91,6 +91,10 @@ def _print_case(console: Console, result: CaseResult, everything: bool = False, 
                 for line in _summaries(rows):
                     console.print(line, markup=False, highlight=False)
     _print_reference_legend(console, result.gradients + result.hessian)
+    if result.value_digits_lost is not None and result.value_digits_lost >= 1:
+        console.print(f"precision: the {result.dtype} value loses {result.value_digits_lost:g} of its "
+                      f"{_digits_of(result.dtype)} significant digits here, against the high-precision value",
+                      style="dim", markup=False)
     if result.factors:
         print_factors(console, result.factors, result.dtype)
     for name, formula in result.formulas.items():
@@ -105,6 +109,10 @@ def _print_case(console: Console, result: CaseResult, everything: bool = False, 
     for note in result.notes:
         console.print(f"note: {note}", style="yellow", markup=False)
     console.print()
+
+
+def _digits_of(dtype: str) -> int:
+    return 16 if dtype == "float64" else 7
 
 
 def _print_reference_legend(console: Console, rows: list[GradientRow]) -> None:
