@@ -38,6 +38,36 @@ def reduced_shape(shape: tuple, attr) -> tuple:
     return shape[:axis] + shape[axis + 1:]
 
 
+def _needs_elements(shape: tuple, attr, what: str) -> None:
+    """mean, amax, amin, logsumexp, softmax: unlike sum, prod and norm they have no value over zero elements."""
+    if (math.prod(shape) if attr is None else shape[attr[0] % len(shape)]) == 0:
+        raise ValueError(f"{what} of zero elements is not defined: the argument is empty")
+
+
+def extremum_shape(shape: tuple, attr) -> tuple:
+    reduced = reduced_shape(shape, attr)
+    _needs_elements(shape, attr, "the largest or smallest")
+    return reduced
+
+
+def mean_shape(shape: tuple, attr) -> tuple:
+    reduced = reduced_shape(shape, attr)
+    _needs_elements(shape, attr, "the mean")
+    return reduced
+
+
+def logsumexp_shape(shape: tuple, attr) -> tuple:
+    reduced = reduced_shape(shape, attr)
+    _needs_elements(shape, attr, "logsumexp")
+    return reduced
+
+
+def softmax_shape(shape: tuple, attr) -> tuple:
+    same_shape_on_axis(shape, attr)
+    _needs_elements(shape, (attr or (-1,)) if shape else None, "a softmax")
+    return shape
+
+
 def kept_shape(shape: tuple, attr) -> tuple:
     """The shape a reduction keeps with keepdims: the reduced axis (or all) as 1."""
     if attr is None:

@@ -151,6 +151,11 @@ HOSTILE = {
     "spec bad value": (_file("v.yaml", "expr: x\nat: {x: [1, [2]]}\n"), "rectangular"),
     "spec not a mapping": (_file("l.yaml", "- expr: x\n"), "error"),
     # --- found by the atheris fuzzers (fuzz/README.md) ---
+    "extremum of an empty slice": (_expr("min(x[:0]*T)", "--x", "1,2", "--T", "3"),
+                                   "the largest or smallest of zero elements is not defined"),
+    "mean of an empty slice": (_expr("mean(x[:0]) + sum(x)", "--x", "1,2"), "the mean of zero elements"),
+    "logsumexp of an empty slice": (_expr("logsumexp(x[:0]) + sum(x)", "--x", "1,2"), "logsumexp of zero elements"),
+    "softmax of an empty slice": (_expr("sum(softmax(x[:0])) + sum(x)", "--x", "1,2"), "a softmax of zero elements"),
     "tensor-valued constant as a value": (_expr("x", "--x", "eye(2)"), "is not a number (it has shape (2, 2)"),
     "indexed scalar as a value": (_expr("x", "--x", "0[0]"), "too many indices"),
     "sample outside every domain": (_file("sd.yaml", "expr: log(x)\nsample: {n: 1000, domain: {x: [-2, -1]}}\n"),
