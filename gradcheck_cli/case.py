@@ -20,7 +20,7 @@ import numpy as np
 from .compare import DEFAULT_TOLERANCE, CaseResult, GradientRow, atol_note, case_status, digits_lost
 from .domain import check_value_defined
 from .engines.finite_diff import finite_differences
-from .engines.symbolic import jacobian_nodes
+from .engines.symbolic import jacobian_nodes, reaching_nodes
 from .engines.torch_engine import autograd_gradients
 from .errors import GradcheckError, ShapeError, Span, UsageError
 from .graph import Formulas, Node
@@ -109,7 +109,7 @@ class _Case:
     values: list = field(default_factory=list)
     function: object = None
     value_finite: bool = True  # the expression's value at the point is finite in the case's dtype
-    cancels: bool = False  # the float64 forward loses digits at the point (cancellation, absorption, ...)
+    rounding: str | None = None  # how float rounding may have changed the forward: see _forward_rounding
     exact: object = None  # precise.PreciseValues, where the high-precision referee ran
 
     @property
@@ -178,7 +178,7 @@ def _evaluate_forward(case: _Case) -> None:
     value = case.plan.value(case.values, expression.output)[0]
     case.result.value = float(value) if case.output_shape == () else value.astype(np.float64).tolist()
     case.value_finite = bool(np.all(np.isfinite(value)))
-    case.cancels = case.value_finite and _forward_loses_digits(case)
+    case.rounding = _forward_rounding(case) if case.value_finite else None
     if not case.value_finite or not _every_node_finite(case):  # a NaN may be masked, or hide 1/(1/x) at 0
         from .engines.precise import evaluate
 
@@ -191,24 +191,52 @@ def _every_node_finite(case: _Case) -> bool:
     return bool(np.all(np.isfinite(flat_values([case.plan.value(case.values, n) for n in nodes]))))
 
 
-def _forward_loses_digits(case: _Case) -> bool:
-    """Whether float64 rounding changes the forward value at the point by more than ROUNDED (relative): the
-    same forward evaluated in long double differs.  Symbolic and finite differences then differentiate the
-    same rounded forward and can agree on a wrong value (`(exp(x) - 1)/x` at 1e-9: both -81.7, the derivative
-    is 0.5; `log(1 + x)/x` at 1e-12, where 1 + x rounds).  Without an extended type, sums and differences
-    that cancel by CANCELLATION are looked for instead."""
+def _forward_rounding(case: _Case) -> str | None:
+    """How float rounding may have changed the forward at the point, where symbolic and finite differences
+    then differentiate the same rounded forward and can agree on a wrong value:
+
+    - "hidden": a sum absorbs a variable's term whole (`1 + x` at x = 1e-20) or cancels to exactly 0
+      (`1 - cos(x)` at 1e-10), which long double may not see either;
+    - "moves": some node's value changes by more than ROUNDED (relative) when the forward runs again in long
+      double (`(exp(x) - 1)/x` at 1e-9: both referees say -81.7, the derivative is 0.5), also where a large
+      term hides it in the output (`log(1 + x)/x + 1e9*y`);
+    - None otherwise.  Without an extended type, sums that cancel by CANCELLATION count as "moves"."""
+    if _absorbs_or_cancels_exactly(case):
+        return "hidden"
     if not _has_long_double():
-        return _cancels(case)
+        return "moves" if _cancels(case) else None
     expression = case.expression
     forward = case.plan.restricted_to([expression.output], expression.nodes)
-    values = case.values if case.spec.dtype == "float64" else \
-        forward.run({n: batched(v) for n, v in case.point64.items()})
+    nodes = [n for n in expression.nodes if n.op not in ("var", "const")]
+    if not nodes:  # the expression is a variable: nothing rounds
+        return None
+    if case.spec.dtype == "float64":
+        rounded = flat_values([case.plan.value(case.values, n) for n in nodes])
+    else:
+        values = forward.run({n: batched(v) for n, v in case.point64.items()})
+        rounded = flat_values([forward.value(values, n) for n in nodes])
     extended = forward.run({n: batched(v.astype(np.longdouble)) for n, v in case.point64.items()},
                            dtype=np.dtype(np.longdouble))
     with np.errstate(all="ignore"):
-        exact = forward.value(extended, expression.output).astype(np.float64)
-        rounded = forward.value(values, expression.output)
-        return bool(np.any(~(np.abs(rounded - exact) <= ROUNDED * np.abs(exact))))
+        exact = flat_values([forward.value(extended, n) for n in nodes]).astype(np.float64)
+        return "moves" if np.any(~(np.abs(rounded - exact) <= ROUNDED * np.abs(exact))) else None
+
+
+def _absorbs_or_cancels_exactly(case: _Case) -> bool:
+    """A sum or difference that loses a variable's term whole (|b| below eps·|a|), or cancels to exactly 0."""
+    reaching = reaching_nodes(case.expression.nodes, set(case.wrt))
+    eps = np.finfo(np.float64).eps
+    for node in case.expression.nodes:
+        if node.op not in ("add", "sub") or node.id not in reaching:
+            continue
+        a, b = (np.abs(v) for v in case.plan.arguments(case.values, node))
+        result = case.plan.value(case.values, node)
+        with np.errstate(all="ignore"):
+            absorbed = any(np.any((small > 0) & (small < eps * big)) and other.id in reaching
+                           for small, big, other in ((b, a, node.args[1]), (a, b, node.args[0])))
+            if absorbed or np.any((result == 0) & (a > 0) & (b > 0)):
+                return True
+    return False
 
 
 def _has_long_double() -> bool:
@@ -296,7 +324,7 @@ def _settle_disputes(case: _Case) -> None:
     """The high-precision referee, for the entries the float64 referees could not settle, where a subject
     disagrees, where the value is not finite, or everywhere with --precise; then those entries again."""
     spec = case.spec
-    shared = case.cancels and _rounding_moves_the_derivative(case)
+    shared = case.rounding == "hidden" or case.rounding == "moves" and _rounding_moves_the_derivative(case)
     disputed = [row for row in case.result.gradients
                 if spec.precise or not case.value_finite or shared or needs_precise(row, spec.tolerance)]
     if not disputed:
@@ -406,7 +434,8 @@ def _add_hessian(case: _Case, own) -> None:
     from .second_order import hessian_rows
 
     case.result.hessian, case.result.evaluations["hessian_finite_difference"] = hessian_rows(
-        case.expression, case.jacobian_rows[0], case.point, case.wrt, case.shapes, spec, manual_hessian)
+        case.expression, case.jacobian_rows[0], case.point, case.wrt, case.shapes, spec, manual_hessian,
+        rounded=case.rounding is not None)
     if own is not None and own.hessian is not None:
         _add_function_hessian(case.result.hessian, own, spec)
 
@@ -456,7 +485,11 @@ def _find_culprits(case: _Case) -> None:
                                      for n in row.referee_notes]
 
     for name, manual in case.manuals.items():
-        if case.output_shape == () and any(r.wrt == name and "manual" in r.disagrees for r in failing):
+        mine = [r for r in failing if r.wrt == name and "manual" in r.disagrees]
+        rounded = _rounded_manual(case, manual, name, mine) if mine else None
+        if rounded is not None:
+            result.culprits.append(rounded)
+        elif case.output_shape == () and mine:
             result.culprits.append(manual_culprit(expression, manual, name, case.point, case.wrt, case.shapes,
                                                   spec.tolerance))
     explained = {c.kind for c in result.culprits if c.diagnosis}
@@ -471,6 +504,26 @@ def _find_culprits(case: _Case) -> None:
         for row in failing:
             if culprit.kind in row.disagrees and culprit.variable in (None, row.wrt) and row.culprit is None:
                 row.culprit = culprit
+
+
+def _rounded_manual(case: _Case, manual: Expression, name: str, rows: list[GradientRow]):
+    """A manual formula that is right in exact arithmetic and wrong only by float rounding at this point."""
+    from .culprit import Culprit, _exact_value
+
+    if not all(r.reference is not None and r.reference_source == "precise" for r in rows):
+        return None
+    exact = _exact_value(manual.output, case.point, case.shapes, case.spec.dtype)
+    if exact is None:
+        return None
+    full = _full(case, name, exact)
+    if not all(case.spec.tolerance.agree(float(full[tuple(r.output_index + r.index)]), r.reference) for r in rows):
+        return None
+    for row in rows:
+        row.diagnosis = "precision loss"
+    return Culprit(kind="manual", node=None, expr=manual.source, source=f"manual.{name}", span=None,
+                   message=f"your formula for d/d{name} is right in exact arithmetic, but loses its digits to "
+                           f"{case.spec.dtype} rounding at this point; evaluate it in a stable form",
+                   variable=name, label="rounding", diagnosis="precision loss")
 
 
 def _lost_with_a_number(row: GradientRow, referee: str) -> bool:

@@ -162,6 +162,7 @@ def digits_lost(value: float | None, exact: float, dtype: str) -> float | None:
 
     if value is None or math.isnan(exact):
         return None
+    value, exact = float(value), float(exact)
     eps = float(np.finfo(np.dtype(dtype)).eps)
     total = -math.log10(eps)
     if not math.isfinite(value) or math.isinf(exact):

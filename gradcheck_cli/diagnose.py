@@ -44,8 +44,12 @@ SAFE_ARGUMENT = {"asin": "0", "acos": "0", "tan": "0"}  # else 1: inside every o
 def diagnose(case) -> None:
     """Add the named diagnoses of `case` (a case._Case) to its result: culprits, row diagnoses, notes."""
     rows = case.result.gradients
-    if not case.value_finite:
-        case.result.culprits.append(_value_finding(case))
+    if not case.value_finite:  # the value's own overflow or cancellation explains what autograd makes of it
+        finding = _value_finding(case)
+        case.result.culprits.append(finding)
+        for row in rows:
+            if "autograd" in row.disagrees and row.diagnosis in (None, "real"):
+                row.diagnosis = finding.diagnosis
     trap = _where_nan_trap(case) if any(_nan_in_autograd(r) or _nan_in_symbolic(r) for r in rows) else None
 
     def rounded(row) -> bool:  # autograd off by rounding: finite but imprecise, or NaN with no where to blame
@@ -54,8 +58,8 @@ def diagnose(case) -> None:
     def unexplained(row) -> bool:
         return "autograd" in row.disagrees and row.autograd is not None
 
-    def unexplained_nan(row) -> bool:
-        return unexplained(row) and math.isnan(row.autograd) and trap is None
+    def unexplained_nan(row) -> bool:  # 0·∞ only where the forward is accurate: else rounding is the cause
+        return unexplained(row) and math.isnan(row.autograd) and trap is None and case.rounding is None
 
     # Most specific first; each explains the rows the ones before it left unexplained.
     found: list[tuple[Callable, Callable]] = [

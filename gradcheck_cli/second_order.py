@@ -30,8 +30,11 @@ from .spec import Spec
 
 def hessian_rows(expression: Expression, gradients: dict[str, Node], point: dict[str, np.ndarray],
                  wrt: list[str], shapes: ShapeMap, spec: Spec,
-                 manual: dict[tuple[str, str], Expression] | None = None) -> tuple[list[GradientRow], int]:
-    """The Hessian entries, judged, and the number of function evaluations finite differences spent."""
+                 manual: dict[tuple[str, str], Expression] | None = None,
+                 rounded: bool = False) -> tuple[list[GradientRow], int]:
+    """The Hessian entries, judged, and the number of function evaluations finite differences spent.
+    `rounded`: float rounding may have changed the forward at the point, so every entry goes to the
+    high-precision referee (symbolic and finite differences of it share that rounding)."""
     graph = expression.graph
     full = {a: _at_variable_shape(gradients[a], graph.var(a), shapes) for a in wrt}
     symbolic_nodes = {a: jacobian_nodes(full[a], wrt, shapes) for a in wrt}
@@ -72,14 +75,14 @@ def hessian_rows(expression: Expression, gradients: dict[str, Node], point: dict
                     if not math.isfinite(row.finite_difference):
                         row.finite_difference = row.fd_error = None
                     rows.append(judge(row, spec.tolerance))
-    _settle_disputes(rows, full, point64, wrt, shapes, spec)
+    _settle_disputes(rows, full, point64, wrt, shapes, spec, rounded)
     return rows, evaluations
 
 
 def _settle_disputes(rows: list[GradientRow], full: dict[str, Node], point64, wrt, shapes: ShapeMap,
-                     spec: Spec) -> None:
+                     spec: Spec, rounded: bool) -> None:
     """The high-precision referee differentiates the symbolic gradient of a again, for the disputed entries."""
-    disputed = [row for row in rows if spec.precise or needs_precise(row, spec.tolerance)]
+    disputed = [row for row in rows if spec.precise or rounded or needs_precise(row, spec.tolerance)]
     if not disputed:
         return
     from .engines.precise import precise_gradient

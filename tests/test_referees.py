@@ -304,3 +304,39 @@ def test_a_right_chain_factor_is_not_blamed_for_the_graphs_own_rounding():
     result = check("log(sigmoid(x))", at={"x": -800.0}, manual={"df/dx": "1 - sigmoid(x)"})
     (factor,) = result.factors
     assert factor.status == "pass" and factor.symbolic == 1.0
+
+
+@pytest.mark.parametrize("text, at, exact", [
+    ("log(1 + x)/x", 1e-20, -0.5),  # 1 + x absorbs x whole, in long double too
+    ("(sqrt(1 + x) - 1)/x", 1e-20, -0.125),
+    ("(1 - cos(x))/x**2", 1e-10, -1e-10 / 12),  # 1 - cos(x) cancels to exactly 0
+])
+def test_rounding_that_long_double_cannot_see_is_still_refereed(text, at, exact):
+    (row,) = check(text, at={"x": at}).gradients
+    assert row.reference_source == "precise" and row.reference == pytest.approx(exact, rel=1e-6)
+    assert row.status == "fail"
+
+
+def test_a_large_term_does_not_hide_a_cancelling_node():
+    result = check("log(1 + x)/x + 1e9*y", at={"x": 1e-12, "y": 1.0})
+    row = next(g for g in result.gradients if g.wrt == "x")
+    assert row.reference == pytest.approx(-0.5, rel=1e-9) and row.status == "fail"
+
+
+def test_the_hessian_is_refereed_where_the_forward_rounds():
+    result = check("log(1 + x)/x", at={"x": 1e-12}, order=2)
+    (entry,) = result.hessian
+    assert entry.reference == pytest.approx(2 / 3, rel=1e-9) and entry.reference_source == "precise"
+
+
+@pytest.mark.parametrize("text, at", [("log(exp(x))", -800.0), ("log(1 - sigmoid(x))", 40.0)])
+def test_a_nan_from_a_rounded_value_is_not_called_zero_times_infinity(text, at):
+    result = check(text, at={"x": at})
+    assert result.gradients[0].diagnosis in ("underflow", "cancellation")
+    assert not [c for c in result.culprits if c.diagnosis == "0·∞"]
+
+
+def test_a_manual_formula_right_in_exact_arithmetic_is_told_so():
+    result = check("log(1 + x)/x", at={"x": 1e-12}, manual={"x": "1/(1 + x)/x - log(1 + x)/x**2"})
+    (culprit,) = [c for c in result.culprits if c.kind == "manual"]
+    assert culprit.diagnosis == "precision loss" and "right in exact arithmetic" in culprit.message
