@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .compare import DEFAULT_TOLERANCE, CaseResult, GradientRow, atol_note, case_status, digits_lost
-from .domain import check_value_defined
+from .domain import check_value_defined, format_array
 from .engines.finite_diff import finite_differences
 from .engines.symbolic import jacobian_nodes
 from .engines.torch_engine import autograd_gradients
@@ -153,6 +153,7 @@ def _prepare(spec: Spec, result: CaseResult) -> _Case:
         _refuse_function_options(spec)
     expression = parse(spec.program, limits=spec.limits)
     point = _resolve_point(expression, spec.at)
+    _check_point_fits(point, spec.dtype)
     wrt = _resolve_wrt(expression, spec.wrt)
     result.wrt = wrt
     function = _user_function(spec, expression) if spec.function is not None else None
@@ -651,6 +652,16 @@ def _resolve_point(expression: Expression, at: dict) -> dict[str, np.ndarray]:
         raise UsageError(f"{unknown[0]!r} is not a variable of the expression"
                          + _suggestion(unknown[0], expression.variables))
     return {name: np.asarray(at[name], dtype=np.float64) for name in expression.variables}
+
+
+def _check_point_fits(point: dict[str, np.ndarray], dtype: str) -> None:
+    """Every number of the point is finite in the case's dtype (3e123 is not, in float32)."""
+    for name, value in point.items():
+        with np.errstate(over="ignore"):
+            cast = value.astype(dtype)
+        if not np.all(np.isfinite(cast)):
+            bad = value[~np.isfinite(cast)] if value.ndim else value
+            raise UsageError(f"{name}: {format_array(np.ravel(bad)[0])} is beyond the range of {dtype}")
 
 
 def _resolve_wrt(expression: Expression, wrt: list[str] | None) -> list[str]:

@@ -34,6 +34,9 @@ def check_value_defined(expression: Expression, plan: Plan, values, exact) -> No
     if not np.any(exact.undefined(expression.output)):
         return
     node = _origin(expression.output, exact)
+    if node.op == "var":  # a value beyond the dtype's range: 1e39 in float32
+        raise DomainError(f"{node.attr} = {format_array(plan.value(values, node)[0])} is not finite in the dtype "
+                          "checked: one of its numbers is beyond that dtype's range")
     args = [plan.value(values, a)[0] for a in node.args]
     raise domain_error(expression, node, args, _undefined_reason(OPS[node.op], plan.value(values, node)[0]))
 
