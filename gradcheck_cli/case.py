@@ -559,6 +559,9 @@ def _checked_output_shape(expression: Expression, shapes: ShapeMap, point, wrt, 
     if spec.fast and (spec.order == 2 or spec.expected):
         raise UsageError("--fast checks projections of first derivatives: it does not combine with "
                          "--order 2 or expected values")
+    if math.prod(shape) == 0:
+        raise ShapeError(f"the expression's value is empty (shape {shape}): it has no entries to differentiate",
+                         expression.source, expression.span_of(expression.output))
     entries = math.prod(shape) * sum(point[name].size for name in wrt)
     if entries > MAX_JACOBIAN_ENTRIES and not spec.fast:
         raise ShapeError(f"the expression's value has shape {shape}: its Jacobian would have {entries:,} "

@@ -155,6 +155,7 @@ HOSTILE = {
                                    "the largest or smallest of zero elements is not defined"),
     "value beyond float32": (_expr("sum(W*v)", "--W", "[[1,2,3e123],[4,5,6]]", "--v", "1,2,3", "--dtype", "float32"),
                              "W: 3e+123 is beyond the range of float32"),
+    "empty value": (_expr("su - (x[5:2].T)", "--x", "1,2,3", "--su", "1"), "the expression's value is empty"),
     "mean of an empty slice": (_expr("mean(x[:0]) + sum(x)", "--x", "1,2"), "the mean of zero elements"),
     "logsumexp of an empty slice": (_expr("logsumexp(x[:0]) + sum(x)", "--x", "1,2"), "logsumexp of zero elements"),
     "softmax of an empty slice": (_expr("sum(softmax(x[:0])) + sum(x)", "--x", "1,2"), "a softmax of zero elements"),
