@@ -153,7 +153,8 @@ def _prepare(spec: Spec, result: CaseResult) -> _Case:
         _refuse_function_options(spec)
     expression = parse(spec.program, limits=spec.limits)
     point = _resolve_point(expression, spec.at)
-    _check_point_fits(point, spec.dtype)
+    if spec.dtype != "float64":  # the point's numbers are finite float64 already
+        _check_point_fits(point, spec.dtype)
     wrt = _resolve_wrt(expression, spec.wrt)
     result.wrt = wrt
     function = _user_function(spec, expression) if spec.function is not None else None
@@ -232,25 +233,46 @@ def _rounding_screen(case: _Case) -> str | None:
     """"hidden" (see _forward_rounding), "suspect" (worth a long-double run), or None, from every sum and
     difference and every log at the point, in a few array operations."""
     plan, values = case.plan, case.values
+
+    def value(node: Node) -> np.ndarray:
+        return values[plan.slot[node.id]]
+
     sums = [n for n in case.expression.nodes if n.op in ("add", "sub") and n.args[0] is not n.args[1]]
     logs = [n for n in case.expression.nodes if n.op == "log"]
     with np.errstate(all="ignore"):
-        suspect = bool(logs) and bool(np.any(
-            flat_values([np.abs(plan.value(values, n.args[0]) - 1) for n in logs]) < LOG_NEAR_ONE))
+        suspect = any(np.any(np.abs(value(n.args[0]) - 1) < LOG_NEAR_ONE) for n in logs)
         if not sums:
             return "suspect" if suspect else None
-        shapes = [plan.value(values, n).shape for n in sums]
-        a = np.abs(flat_values([np.broadcast_to(plan.arguments(values, n)[0], s) for n, s in zip(sums, shapes)]))
-        b = np.abs(flat_values([np.broadcast_to(plan.arguments(values, n)[1], s) for n, s in zip(sums, shapes)]))
-        result = np.abs(flat_values([plan.value(values, n) for n in sums]))
-        computed = np.repeat([n.args[0].op not in ("var", "const") or n.args[1].op not in ("var", "const")
-                              for n in sums], [math.prod(s) for s in shapes])
+        results = [value(n) for n in sums]
+        terms = [[value(a) for a in n.args] for n in sums]
+        if all(r.size == 1 for r in results):  # scalars, the common case: plain floats are faster than arrays
+            return _scalar_rounding_screen(sums, terms, results, suspect)
+        if any(t.size != r.size for pair, r in zip(terms, results) for t in pair):  # broadcasting: line them up
+            terms = [[np.broadcast_to(t, r.shape) for t in plan.arguments(values, n)]
+                     for n, r in zip(sums, results)]
+        a = np.abs(flat_values([pair[0] for pair in terms]))
+        b = np.abs(flat_values([pair[1] for pair in terms]))
+        result = np.abs(flat_values(results))
         small, big = np.minimum(a, b), np.maximum(a, b)
+        if not (suspect or np.any((a + b > CANCELLATION * result) | ((small > 0) & (small < ABSORBED * big)))):
+            return None
+        computed = np.repeat([n.args[0].op not in ("var", "const") or n.args[1].op not in ("var", "const")
+                              for n in sums], [r.size for r in results])
         if np.any((small > 0) & (small < EPS64 * big)) or np.any(computed & (result == 0) & (big > 0)):
             return "hidden"
-        if suspect or np.any((a + b > CANCELLATION * result) | ((small > 0) & (small < ABSORBED * big))):
-            return "suspect"
-    return None
+    return "suspect"
+
+
+def _scalar_rounding_screen(sums: list[Node], terms: list, results: list, suspect: bool) -> str | None:
+    """_rounding_screen for sums of one element each."""
+    hidden = False
+    for node, (first, second), result in zip(sums, terms, results):
+        a, b, r = abs(first.item()), abs(second.item()), abs(result.item())
+        small, big = min(a, b), max(a, b)
+        computed = node.args[0].op not in ("var", "const") or node.args[1].op not in ("var", "const")
+        hidden |= 0 < small < EPS64 * big or computed and r == 0 and big > 0
+        suspect |= a + b > CANCELLATION * r or 0 < small < ABSORBED * big
+    return "hidden" if hidden else "suspect" if suspect else None
 
 
 def _has_long_double() -> bool:
