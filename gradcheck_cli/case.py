@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .compare import DEFAULT_TOLERANCE, CaseResult, GradientRow, atol_note, case_status, digits_lost
+from .compare import (DEFAULT_TOLERANCE, ROUNDING_DIAGNOSES, CaseResult, GradientRow, atol_note, case_status,
+                      digits_lost)
 from .domain import check_value_defined, format_array
 from .engines.finite_diff import finite_differences
 from .engines.symbolic import jacobian_nodes
@@ -500,8 +501,7 @@ def _find_culprits(case: _Case) -> None:
         return
     from .culprit import manual_culprit, node_culprit
 
-    rounding = any(c.diagnosis in ("cancellation", "overflow", "underflow", "precision loss")
-                   for c in result.culprits)
+    rounding = any(c.diagnosis in ROUNDING_DIAGNOSES for c in result.culprits)
     if symbolic_lost and case.value_finite and not rounding:  # gradcheck's own rule at fault: say which
         culprit = node_culprit(expression, case.point, case.wrt, case.shapes, spec.tolerance, "symbolic", spec.dtype)
         if culprit is not None:
@@ -534,11 +534,11 @@ def _find_culprits(case: _Case) -> None:
 
 def _rounded_manual(case: _Case, manual: Expression, name: str, rows: list[GradientRow]):
     """A manual formula that is right in exact arithmetic and wrong only by float rounding at this point."""
-    from .culprit import Culprit, _exact_value
+    from .culprit import Culprit, exact_value
 
     if not all(r.reference is not None and r.reference_source == "precise" for r in rows):
         return None
-    exact = _exact_value(manual.output, case.point, case.shapes, case.spec.dtype)
+    exact = exact_value(manual.output, case.point, case.shapes, case.spec.dtype)
     if exact is None:
         return None
     full = _full(case, name, exact)

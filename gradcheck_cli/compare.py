@@ -155,6 +155,9 @@ DIAGNOSES = {
 }
 
 
+ROUNDING_DIAGNOSES = ("cancellation", "overflow", "underflow", "precision loss")  # what float rounding explains
+
+
 def digits_lost(value: float | None, exact: float, dtype: str) -> float | None:
     """How many significant digits `value` has lost against `exact`: 0 for a correctly rounded value, all of the
     dtype's (about 16 or 7) for a value that is wrong in its first digit or not finite."""

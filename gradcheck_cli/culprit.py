@@ -395,7 +395,7 @@ def check_factor(expression: Expression, factor: FactorSpec, point, shapes: Shap
     fits = np.broadcast_shapes(mine.shape, right.shape) == right.shape if mine.ndim <= right.ndim else False
     if fits and _agree(mine, right, 0, tolerance):
         return row, None
-    exact = _exact_value(symbolic, point, shapes, dtype)  # the float value of the graph's own may be rounding
+    exact = exact_value(symbolic, point, shapes, dtype)  # the float value of the graph's own may be rounding
     if exact is not None:
         right = exact
         row.symbolic = right.tolist()
@@ -410,7 +410,7 @@ def check_factor(expression: Expression, factor: FactorSpec, point, shapes: Shap
                         (0, len(factor.formula.source)), message, label=factor.name)
 
 
-def _exact_value(node: Node, point, shapes: ShapeMap, dtype: str) -> np.ndarray | None:
+def exact_value(node: Node, point, shapes: ShapeMap, dtype: str) -> np.ndarray | None:
     """The node's value by the high-precision referee, at the point the engines saw; None where undefined."""
     from .engines.precise import evaluate
     from .graph import ancestors

@@ -26,6 +26,7 @@ from typing import Callable
 
 import numpy as np
 
+from .compare import ROUNDING_DIAGNOSES
 from .culprit import Culprit
 from .domain import describe, format_array, not_differentiable
 from .engines.precise import evaluate
@@ -36,7 +37,6 @@ from .ops import OPS
 ACCURATE = 1e-9  # relative error below which a node's float value counts as accurate
 LOST = 1e-6  # relative error above which a node's float value has lost what matters
 AMPLIFIED = 1e3  # how much more error than its arguments carry makes a node the origin of a loss
-ROUNDING = ("cancellation", "overflow", "underflow", "precision loss")  # the diagnoses that float rounding explains
 CLIMB = 2  # levels above a node where a known unstable form that contains it is looked for
 SAFE_ARGUMENT = {"asin": "0", "acos": "0", "tan": "0"}  # else 1: inside every other op's domain
 
@@ -80,7 +80,7 @@ def diagnose(case) -> None:
             continue
         for row in rows:
             if open_row(row):
-                if culprit.diagnosis in ROUNDING:
+                if culprit.diagnosis in ROUNDING_DIAGNOSES:
                     row.referee_notes = [f"{note}; the same {culprit.diagnosis} in float arithmetic"
                                          if note.startswith(("symbolic", "finite")) else note
                                          for note in row.referee_notes]
