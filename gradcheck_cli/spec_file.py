@@ -7,6 +7,8 @@ walks the node tree itself, so every value keeps its position.
 
 from __future__ import annotations
 
+import math
+
 import difflib
 import re
 from dataclasses import dataclass, replace
@@ -157,9 +159,12 @@ class _Reader:
         if isinstance(value, bool) or value is None:
             raise self.fail(node, key, f"expected a number, got {node.value!r}")
         try:
-            return float(value) if isinstance(value, (int, float)) else parse_scalar(value)
-        except GradcheckError:
+            number = float(value) if isinstance(value, (int, float)) else parse_scalar(value)
+        except (GradcheckError, OverflowError):
             raise self.fail(node, key, f"expected a number, got {node.value!r}") from None
+        if not math.isfinite(number):
+            raise self.fail(node, key, f"expected a finite number, got {node.value!r}")
+        return number
 
     def mapping(self, node, key: str) -> dict[str, tuple]:
         """key -> (key node, value node), in order; duplicate keys are errors."""

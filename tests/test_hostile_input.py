@@ -108,6 +108,9 @@ HOSTILE = {
     "yaml deep nesting": (_file("deep.yaml", "expr: x\nat: {x: " + "[" * 10_000 + "1" + "]" * 10_000 + "}\n"),
                           "error"),
     "yaml 10 MB": (_file("huge.yaml", "expr: x\n" + "#" * (10 * 1024 * 1024) + "\n"), "limited to 256 KiB"),
+    "spec order NaN": (_file("on.yaml", "expr: x\nat: {x: 1}\norder: .nan\n"), "order: expected a finite number"),
+    "spec 400-digit tolerance": (_file("t4.yaml", "expr: x\nat: {x: 1}\ntolerance: {rtol: " + "1" * 400 + "}\n"),
+                                 "tolerance.rtol: expected a number"),
     "yaml sample bomb": (_file("s.yaml", SPEC + "sample: {n: 1000000000}\n"), "sample.n: must be between 1 and"),
     # --- numerical faults at the point ---
     "log of a negative": (_expr("x + log(x - 2)", "--x", "1"), "log is defined for x > 0, and x - 2 = -1"),
