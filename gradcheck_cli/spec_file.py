@@ -166,6 +166,13 @@ class _Reader:
             raise self.fail(node, key, f"expected a finite number, got {node.value!r}")
         return number
 
+    def seed(self, node, key: str) -> int:
+        """A random seed: an integer from 0 to 2**32 - 1, as numpy takes it."""
+        number = self.number(node, key)
+        if number != int(number) or not 0 <= number < 2**32:
+            raise self.fail(node, key, f"expected an integer from 0 to {2**32 - 1}, got {node.value!r}")
+        return int(number)
+
     def mapping(self, node, key: str) -> dict[str, tuple]:
         """key -> (key node, value node), in order; duplicate keys are errors."""
         if not isinstance(node, yaml.MappingNode):
@@ -206,7 +213,7 @@ class _Reader:
         if isinstance(node, yaml.ScalarNode):
             value = self.scalar(node, key)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                return float(value)
+                return self.number(node, key)
             try:
                 return parse_scalar(str(value)) if isinstance(value, str) else _raise()
             except (GradcheckError, ValueError):
@@ -282,7 +289,7 @@ def _case(reader: _Reader, fields: dict, prefix: str) -> Spec:
             if not isinstance(getattr(spec, flag), bool):
                 raise reader.fail(fields[flag], prefix + flag, "expected true or false")
     if "seed" in fields:
-        spec.seed = int(reader.number(fields["seed"], prefix + "seed"))
+        spec.seed = reader.seed(fields["seed"], prefix + "seed")
     if "order" in fields:
         spec.order = int(reader.number(fields["order"], prefix + "order"))
         if spec.order not in (1, 2):
@@ -368,7 +375,7 @@ def _sampling(reader: _Reader, node) -> Sampling:
     n = int(reader.number(fields["n"], "sample.n")) if "n" in fields else 10
     if not 1 <= n <= MAX_SAMPLES:
         raise reader.fail(fields["n"], "sample.n", f"must be between 1 and {MAX_SAMPLES}")
-    seed = int(reader.number(fields["seed"], "sample.seed")) if "seed" in fields else None
+    seed = reader.seed(fields["seed"], "sample.seed") if "seed" in fields else None
     domain = {}
     for name, (_, value) in _optional_mapping(reader, fields, "domain", "sample.").items():
         key = f"sample.domain.{name}"

@@ -111,6 +111,11 @@ HOSTILE = {
     "spec order NaN": (_file("on.yaml", "expr: x\nat: {x: 1}\norder: .nan\n"), "order: expected a finite number"),
     "spec 400-digit tolerance": (_file("t4.yaml", "expr: x\nat: {x: 1}\ntolerance: {rtol: " + "1" * 400 + "}\n"),
                                  "tolerance.rtol: expected a number"),
+    "spec negative seed": (_file("sd.yaml", "expr: x\nat: {x: 1}\nseed: -1\nfast: true\n"),
+                           "seed: expected an integer from 0 to 4294967295"),
+    "spec 400-digit value": (_file("v4.yaml", "expr: x\nat: {x: " + "1" * 400 + "}\n"), "at.x: expected a number"),
+    "spec infinite sample size": (_file("ni.yaml", "expr: x\nsample: {n: .inf, domain: {x: [0, 1]}}\n"),
+                                  "sample.n: expected a finite number"),
     "yaml sample bomb": (_file("s.yaml", SPEC + "sample: {n: 1000000000}\n"), "sample.n: must be between 1 and"),
     # --- numerical faults at the point ---
     "log of a negative": (_expr("x + log(x - 2)", "--x", "1"), "log is defined for x > 0, and x - 2 = -1"),
