@@ -3,9 +3,9 @@
 This is the only module that knows the order of the work (`_check` shows it
 on one screen); each step is a call into the module that owns it.  The
 float64 referees judge every entry; the high-precision referee runs only on
-the entries they cannot settle or where a subject disagrees.  Input problems become an `error` result
-carrying the message and its location, never an exception.  What only some
-checks need (culprits, --explain, --fast, second order, a user's function) is
+the entries they cannot settle or where a subject disagrees.  Input problems
+become an `error` result carrying the message and its location, never an
+exception.  What only some checks need (culprits, --explain, --fast, second order, a user's function) is
 imported where it is used: a one-line check pays for what it runs.
 """
 
@@ -115,6 +115,7 @@ class _Case:
     value_finite: bool = True  # the expression's value at the point is finite in the case's dtype
     rounding: str | None = None  # how float rounding may have changed the forward: see _forward_rounding
     exact: object = None  # precise.PreciseValues, where the high-precision referee ran
+    symbolic: dict = field(default_factory=dict)  # the symbolic Jacobian per variable, from `values`
 
     @property
     def point64(self) -> dict[str, np.ndarray]:
@@ -289,8 +290,9 @@ def _rounding_moves_the_derivative(case: _Case) -> bool:
     extended = case.plan.run({n: batched(v.astype(np.longdouble)) for n, v in case.point64.items()},
                              dtype=np.dtype(np.longdouble))
     tolerance = case.spec.tolerance
-    for name, jacobian in _symbolic_jacobian(case, case.values).items():
-        reference = _symbolic_jacobian(case, extended)[name]
+    references = _symbolic_jacobian(case, extended)
+    for name, jacobian in case.symbolic.items():
+        reference = references[name]
         with np.errstate(all="ignore"):
             moved = np.abs(jacobian - reference) > 0.1 * (tolerance.atol + tolerance.rtol * np.abs(reference))
         if np.any(moved | (np.isfinite(reference) != np.isfinite(jacobian))):
@@ -310,8 +312,9 @@ def _evaluate_engines(case: _Case):
     """Every engine's Jacobian, the rows judged by the float64 referees; the user's function's answers."""
     spec, result, expression, point, wrt = case.spec, case.result, case.expression, case.point, case.wrt
 
+    case.symbolic = _symbolic_jacobian(case, case.values)
     answers = {
-        "symbolic": _symbolic_jacobian(case, case.values),
+        "symbolic": case.symbolic,
         "manual": _manual_answers(case),
         "autograd": autograd_gradients(expression.output, point, wrt, spec.dtype, expression.nodes)[1],
         "expected": {name: _full(case, name, v) for name, v in spec.expected.items()},

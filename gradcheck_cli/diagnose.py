@@ -26,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-from .compare import ROUNDING_DIAGNOSES
+from .compare import ROUNDING_DIAGNOSES, digits_lost
 from .culprit import Culprit
 from .domain import describe, format_array, not_differentiable
 from .engines.precise import evaluate
@@ -194,8 +194,7 @@ def _derivative_precision(case, applies: Callable) -> Culprit | None:
     if origin is None:  # the chain rule's arithmetic is accurate here: rounding does not explain autograd
         return None
     worst = max(rows, key=lambda r: _relative_gap(r.autograd, r.reference))
-    relative = _relative_gap(worst.autograd, worst.reference)
-    digits = _digits(relative, case.spec.dtype)
+    digits = _digits(worst.autograd, worst.reference, case.spec.dtype)
     fix = _first_rewrite(case.expression)
     kind = _loss_kind(origin, case.plan, case.values, exact)
     where = f": the chain rule's {kind} at {to_text(origin, case.expression.names())[:80]}"
@@ -300,12 +299,12 @@ def _mpmath_text(value) -> str:
     return mpmath.nstr(value, 6)
 
 
-def _digits(relative: float, dtype: str) -> str:
-    eps = float(np.finfo(np.dtype(dtype)).eps)
-    if not math.isfinite(relative) or relative >= 1:
+def _digits(value: float, exact: float, dtype: str) -> str:
+    """`all`, or `9 of 16`: compare.digits_lost in words."""
+    total = -math.log10(float(np.finfo(np.dtype(dtype)).eps))
+    lost = digits_lost(value, exact, dtype)
+    if lost is None or lost >= total - 0.5 or not math.isfinite(value) or abs(value - exact) >= abs(exact):
         return "all"
-    lost = max(0.0, math.log10(max(relative, eps) / eps))
-    total = -math.log10(eps)
     return f"{lost:.0f} of {total:.0f}"
 
 

@@ -26,7 +26,6 @@ import math
 
 from .compare import FUNCTION_ANSWERS, USER_ANSWERS, GradientRow, Tolerance
 
-REFEREES = ("symbolic", "finite_difference", "precise")
 NOT_DIFFERENTIABLE = "not differentiable"  # how the high-precision referee's reasons for a jump or a pole begin
 TOO_LARGE = "too large"
 SUBJECTS = ("autograd",) + USER_ANSWERS + FUNCTION_ANSWERS

@@ -340,3 +340,12 @@ def test_a_manual_formula_right_in_exact_arithmetic_is_told_so():
     result = check("log(1 + x)/x", at={"x": 1e-12}, manual={"x": "1/(1 + x)/x - log(1 + x)/x**2"})
     (culprit,) = [c for c in result.culprits if c.kind == "manual"]
     assert culprit.diagnosis == "precision loss" and "right in exact arithmetic" in culprit.message
+
+
+def test_precise_from_the_command_line_and_a_spec_file(tmp_path):
+    code, out = run_json("sin(x**2)", "--x", "4", "--precise")
+    assert code == 0 and out["gradients"][0]["reference_source"] == "precise"
+    spec = tmp_path / "p.yaml"
+    spec.write_text("expr: sin(x**2)\nat: {x: 4}\nprecise: true\n")
+    code, out = run_json(str(spec))
+    assert code == 0 and out["gradients"][0]["reference_source"] == "precise"
