@@ -2,24 +2,33 @@
 
 Opt-in: without `--gradcheck` nothing is collected, so installing gradcheck
 never changes an unrelated test run.  A discrepancy fails the test with the
-case's table; an invalid spec file is a collection error; a case whose
-expression or point is invalid is an error in setup.  pytest-xdist and
---junitxml work on these items like on any others.
+case's table; a spec file that cannot be loaded, for whatever reason, is one
+item that errors (never a collection error, which would stop the whole run);
+a case whose expression or point is invalid is an error in setup.
+`--gradcheck-no-import` (or `gradcheck_no_import = true` in the ini file)
+collects untrusted specs safely: a case naming a function errors, importing
+nothing.  pytest-xdist and --junitxml work on these items like on any others.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from .compare import CaseResult
-from .errors import GradcheckError
+from .errors import GradcheckError, InternalError
 from .targets import SUFFIXES
+
+NO_IMPORT_HELP = "never import user code: a case naming a function is an error"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gradcheck")
     group.addoption("--gradcheck", action="store_true", default=False,
                     help="collect gradcheck spec files (*.yaml, *.yml) as tests")
+    group.addoption("--gradcheck-no-import", action="store_true", default=False, help=NO_IMPORT_HELP)
+    parser.addini("gradcheck_no_import", type="bool", default=False, help=NO_IMPORT_HELP)
 
 
 def pytest_collect_file(file_path, parent):
@@ -32,12 +41,16 @@ class SpecFile(pytest.File):
     def collect(self):
         from .spec_file import load
 
+        display = _relative(self.path, self.config.rootpath)
         try:
-            specs = load(self.path, display=_relative(self.path, self.config.rootpath))
-        except GradcheckError as error:
-            # An item that errors, rather than a collection error that would stop the whole run.
+            specs = load(self.path, display=display)
+        except Exception as error:  # a fault of gradcheck's own too: one item errors, the other files still run
+            if not isinstance(error, GradcheckError):
+                error = InternalError.from_exception(error, f"reading {display}")
             yield InvalidSpecItem.from_parent(self, name="(invalid spec file)", error=error)
             return
+        if self.config.getoption("gradcheck_no_import") or self.config.getini("gradcheck_no_import"):
+            specs = [replace(spec, allow_import=False) for spec in specs]
         names: dict[str, int] = {}
         for spec in specs:
             name = spec.display_name
@@ -91,10 +104,16 @@ class InvalidSpecItem(pytest.Item):
         self.error = error
 
     def setup(self) -> None:
-        pytest.fail(self.error.render(), pytrace=False)
+        pytest.fail(self.message(), pytrace=False)
 
     def runtest(self) -> None:  # never reached: setup fails
-        pytest.fail(self.error.render(), pytrace=False)
+        pytest.fail(self.message(), pytrace=False)
+
+    def message(self) -> str:
+        """The error; with -v, the traceback of a fault of gradcheck's own too, for its bug report."""
+        trace = getattr(self.error, "trace", None)
+        verbose = trace and self.config.getoption("verbose") > 0
+        return f"{self.error.render()}\n{trace}" if verbose else self.error.render()
 
     def reportinfo(self):
         return self.path, None, f"gradcheck: {self.path.name}"

@@ -44,5 +44,17 @@ def _draw(spec: Spec, sampling, rng: np.random.Generator) -> dict[str, np.ndarra
     point = dict(spec.at)
     for name, (low, high) in sampling.domain.items():
         shape = np.shape(spec.at[name]) if name in spec.at else ()
-        point[name] = rng.uniform(low, high, size=shape)
+        point[name] = _uniform(rng, low, high, shape)
     return point
+
+
+def _uniform(rng: np.random.Generator, low: float, high: float, shape: tuple) -> np.ndarray:
+    """rng.uniform(low, high), also for a box wider than float64's range such as [-1e308, 1e308].
+
+    numpy computes high - low, which overflows there; a weighted mean of the bounds never does.
+    A box that fits keeps numpy's own draw, so a seed written in a file reproduces the same points.
+    """
+    if np.isfinite(high - low):
+        return np.asarray(rng.uniform(low, high, size=shape))
+    u = rng.random(size=shape)
+    return np.asarray(low * (1 - u) + high * u)

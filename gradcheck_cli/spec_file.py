@@ -2,12 +2,13 @@
 
 Only the YAML composer runs on the input (PyYAML's safe loader, with anchors,
 aliases, non-standard tags and needless nesting refused); this module then
-walks the node tree itself, so every value keeps its position.
+walks the node tree itself, so every value keeps its position, and reads each
+value from its text as written: YAML 1.1's octal `017`, base-60 `1:30` or
+boolean `yes` never slip in, and every number is checked for its key's type
+and range here, at load.
 """
 
 from __future__ import annotations
-
-import math
 
 import difflib
 import re
@@ -20,17 +21,22 @@ import yaml
 from .errors import GradcheckError, Origin, SpecError
 from .ops import CONSTANTS, FUNCTIONS
 from .spec import DEVICES, DTYPES, FD_METHODS, Spec
-from .values import coerce_value, parse_scalar
+from .values import DECIMAL, coerce_value, parse_scalar
 
 MAX_FILE_BYTES = 256 * 1024
 MAX_DEPTH = 16  # root, cases, a case, at, then nested lists for tensors
 MAX_SAMPLES = 10_000
+MAX_SEED = 2**63 - 1
 CASE_KEYS = ("name", "expr", "where", "at", "wrt", "manual", "manual_hessian", "expect", "tolerance", "dtype",
              "order", "method", "step", "fast", "seed", "sample", "explain", "precise", "function", "args",
              "device")
 FILE_KEYS = CASE_KEYS + ("cases",)
-STANDARD_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map")}
+STR, INT, FLOAT, BOOL, NULL = (f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null"))
+STANDARD_TAGS = {STR, INT, FLOAT, BOOL, NULL, "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"}
 NAME = r"[A-Za-z_][A-Za-z_0-9]*"
+INTEGER = r"[+-]?[0-9]+"
+LEADING_ZERO = r"[+-]?0[0-9_]+"  # an integer YAML 1.1 reads as octal (or, with an 8 or 9, as text)
+NON_FINITE = r"(?i)[+-]?\.?(?:inf|infinity|nan)"  # YAML's .inf and .nan, and words
 
 
 class _Composer(yaml.SafeLoader):
@@ -52,6 +58,11 @@ class _Composer(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self.depth -= 1
+
+    def resolve(self, kind, value, implicit):
+        """Untagged values are plain data: what YAML 1.1 reads as a date (or `=`, `<<`) is text, as written."""
+        tag = super().resolve(kind, value, implicit)
+        return tag if tag in STANDARD_TAGS else STR
 
 
 def _error(file: str, mark, key: str, message: str) -> SpecError:
@@ -143,35 +154,82 @@ class _Reader:
         quoted = 1 if node.style in ('"', "'") else 0
         return Origin(self.file, node.start_mark.line + 1, node.start_mark.column + 1 + quoted, key)
 
-    def scalar(self, node, key: str):
+    def scalar(self, node, key: str) -> yaml.ScalarNode:
         if not isinstance(node, yaml.ScalarNode):
             raise self.fail(node, key, f"expected a single value, got a {_kind(node)}")
-        return self.composer.construct_object(node)
+        return node
 
     def text(self, node, key: str) -> str:
-        value = self.scalar(node, key)
-        if isinstance(value, bool) or value is None:
+        """Text as written: `no`, `on`, `017` or `1:30` is that text, not what YAML 1.1 would make of it."""
+        if self.scalar(node, key).tag == NULL:
             raise self.fail(node, key, f"expected text, got {node.value!r}")
-        return str(value)
+        return node.value
 
-    def number(self, node, key: str) -> float:
-        value = self.scalar(node, key)
-        if isinstance(value, bool) or value is None:
-            raise self.fail(node, key, f"expected a number, got {node.value!r}")
+    def flag(self, node, key: str) -> bool:
+        """true or false; YAML 1.1's yes, no, on and off are refused rather than taken for booleans."""
+        text = self.scalar(node, key).value
+        if node.tag == BOOL and text.lower() in ("true", "false"):
+            return text.lower() == "true"
+        hint = ""
+        if node.tag == BOOL:
+            meant = str(self.composer.construct_object(node)).lower()
+            hint = f" (YAML 1.1 reads it as {meant}: write {meant})"
+        raise self.fail(node, key, f"expected true or false, got {text!r}{hint}")
+
+    def number(self, node, key: str, expected: str = "a number") -> float:
+        """A finite float64 number, as written: in decimal, or a constant expression such as `pi/4`.
+
+        YAML 1.1 reads `017` as 15, `1:30` as 90, `0x1F` as 31 and `1_000` as 1000; a spec file means
+        what it shows, so those forms are refused, saying how to write them, rather than read either way.
+        """
+        text = self.scalar(node, key).value.strip()
+        if re.fullmatch(NON_FINITE, text):
+            raise self.fail(node, key, f"expected a finite number, got {text!r}")
+        reading = self._yaml11_reading(node) if node.style is None else None
+        if reading:
+            raise self.fail(node, key, f"expected a decimal number, got {text}: {reading}")
         try:
-            number = float(value) if isinstance(value, (int, float)) else parse_scalar(value)
-        except (GradcheckError, OverflowError):
-            raise self.fail(node, key, f"expected a number, got {node.value!r}") from None
-        if not math.isfinite(number):
-            raise self.fail(node, key, f"expected a finite number, got {node.value!r}")
+            number = parse_scalar(text)
+        except GradcheckError:
+            if re.fullmatch(DECIMAL, text):  # a decimal number that overflows
+                raise self.fail(node, key, f"expected a number within float64's range, got {text}") from None
+            raise self.fail(node, key, f"expected {expected}, got {_written(node)}") from None
+        if number == 0 and re.fullmatch(DECIMAL, text) and re.search("[1-9]", re.split("[eE]", text)[0]):
+            raise self.fail(node, key, f"expected a number within float64's range, got {text} (it would be read as 0)")
         return number
 
+    def _yaml11_reading(self, node) -> str | None:
+        """How YAML 1.1 reads a plain value it takes for another number than the decimal one it shows, if so."""
+        text = node.value
+        leading_zero = re.fullmatch(LEADING_ZERO, text)
+        if not leading_zero and (node.tag not in (INT, FLOAT) or re.fullmatch(DECIMAL, text)):
+            return None
+        try:
+            value = self.composer.construct_object(node) if node.tag in (INT, FLOAT) else None
+        except ValueError:  # `0x_`: not even YAML 1.1 reads it
+            return "write it in decimal"
+        if leading_zero:
+            decimal = int(text.replace("_", ""))
+            if value in (None, decimal):  # 08 is text to YAML 1.1, 07 is 7 either way: only ambiguous to a reader
+                return f"a leading zero means octal in YAML 1.1 (write {decimal})"
+            return f"YAML 1.1 reads a leading zero as octal, {value} (write {value}, or {decimal} without the zero)"
+        for mark, base in (("x", "hexadecimal"), ("b", "binary"), (":", "base-60")):
+            if mark in text:
+                return f"YAML 1.1 reads it as the {base} number {value} (write {value})"
+        return f"YAML 1.1 reads it as {value}, ignoring the underscores (write {value})"
+
+    def integer(self, node, key: str, low: int, high: int, expected: str) -> int:
+        """An integer from low to high: `2.0` and `1e3` are integers, `1.9` is refused, never truncated."""
+        number = self.number(node, key, expected)
+        text = node.value.strip()
+        value = int(text) if re.fullmatch(INTEGER, text) else int(number) if number.is_integer() else None
+        if value is None or not low <= value <= high:
+            raise self.fail(node, key, f"expected {expected}, got {_written(node)}")
+        return value
+
     def seed(self, node, key: str) -> int:
-        """A random seed: an integer from 0 to 2**32 - 1, as numpy takes it."""
-        number = self.number(node, key)
-        if number != int(number) or not 0 <= number < 2**32:
-            raise self.fail(node, key, f"expected an integer from 0 to {2**32 - 1}, got {node.value!r}")
-        return int(number)
+        """A random seed: numpy's generators take any non-negative integer; 2**63 - 1 keeps it an int64."""
+        return self.integer(node, key, 0, MAX_SEED, "an integer from 0 to 2**63 - 1")
 
     def mapping(self, node, key: str) -> dict[str, tuple]:
         """key -> (key node, value node), in order; duplicate keys are errors."""
@@ -211,26 +269,17 @@ class _Reader:
         if isinstance(node, yaml.SequenceNode):
             return [self._tensor_data(item, f"{key}[{i}]") for i, item in enumerate(node.value)]
         if isinstance(node, yaml.ScalarNode):
-            value = self.scalar(node, key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                return self.number(node, key)
-            try:
-                return parse_scalar(str(value)) if isinstance(value, str) else _raise()
-            except (GradcheckError, ValueError):
-                pass
-        raise self.fail(node, key, f"expected a number or a list of numbers, got {_shown(node)}")
-
-
-def _raise():
-    raise ValueError
+            return self.number(node, key, "a number or a list of numbers")
+        raise self.fail(node, key, f"expected a number or a list of numbers, got a {_kind(node)}")
 
 
 def _kind(node) -> str:
     return {yaml.MappingNode: "mapping", yaml.SequenceNode: "list"}.get(type(node), "single value")
 
 
-def _shown(node) -> str:
-    return repr(node.value) if isinstance(node, yaml.ScalarNode) else f"a {_kind(node)}"
+def _written(node) -> str:
+    """A value as a message quotes it: a decimal number as it is, anything else in quotes."""
+    return node.value if node.style is None and re.fullmatch(DECIMAL, node.value) else repr(node.value)
 
 
 def _join(prefix: str, name: str) -> str:
@@ -267,38 +316,36 @@ def _case(reader: _Reader, fields: dict, prefix: str) -> Spec:
     for name, (_, value) in _optional_mapping(reader, fields, "expect", prefix).items():
         spec.expected[name] = reader.tensor(value, f"{prefix}expect.{name}")
     if "wrt" in fields:
-        spec.wrt = _names(reader, fields["wrt"], prefix + "wrt")
+        spec.wrt = _names(reader, fields["wrt"], prefix + "wrt", "leave wrt out to check every variable")
     for name, (key_node, value) in _optional_mapping(reader, fields, "tolerance", prefix).items():
         key = f"{prefix}tolerance.{name}"
         if name not in ("rtol", "atol"):
             raise reader.fail(key_node, key, "unknown key (allowed: rtol, atol)")
         number = reader.number(value, key)
-        if not 0 <= number < float("inf"):
-            raise reader.fail(value, key, "must be a finite non-negative number")
+        if number < 0:
+            raise reader.fail(value, key, f"expected a non-negative number, got {_written(value)}")
         setattr(spec, name, number)
     for name, choices in (("method", FD_METHODS), ("device", DEVICES), ("dtype", DTYPES)):
         if name in fields:
             setattr(spec, name, _choice(reader, fields[name], prefix + name, choices))
     if "step" in fields:
         spec.step = reader.number(fields["step"], prefix + "step")
-        if not 0 < spec.step < float("inf"):
-            raise reader.fail(fields["step"], prefix + "step", "must be a positive number")
+        if spec.step <= 0:
+            raise reader.fail(fields["step"], prefix + "step",
+                              f"expected a positive number, got {_written(fields['step'])}")
     for flag in ("fast", "explain", "precise"):
         if flag in fields:
-            setattr(spec, flag, reader.scalar(fields[flag], prefix + flag))
-            if not isinstance(getattr(spec, flag), bool):
-                raise reader.fail(fields[flag], prefix + flag, "expected true or false")
+            setattr(spec, flag, reader.flag(fields[flag], prefix + flag))
     if "seed" in fields:
         spec.seed = reader.seed(fields["seed"], prefix + "seed")
     if "order" in fields:
-        spec.order = int(reader.number(fields["order"], prefix + "order"))
-        if spec.order not in (1, 2):
-            raise reader.fail(fields["order"], prefix + "order", "expected 1 or 2")
+        spec.order = reader.integer(fields["order"], prefix + "order", 1, 2, "1 or 2")
     if "function" in fields:
         spec.function = reader.text(fields["function"], prefix + "function").strip()
         origins["function"] = reader.origin(fields["function"], prefix + "function")
     if "args" in fields:
-        spec.args = _names(reader, fields["args"], prefix + "args")
+        function = spec.function or "the function"
+        spec.args = _names(reader, fields["args"], prefix + "args", f"the inputs {function} takes, in order")
     spec.origins = origins
     return spec
 
@@ -321,14 +368,19 @@ def _check_binding_name(reader: _Reader, node, key: str, name: str) -> None:
         raise reader.fail(node, key, f"{name!r} is a {'function' if name in FUNCTIONS else 'constant'}")
 
 
-def _names(reader: _Reader, node, key: str) -> list[str]:
+def _names(reader: _Reader, node, key: str, meaning: str) -> list[str]:
+    """A list of variable names (or `"w, b"`); an empty one is refused, saying what the list is for."""
     if isinstance(node, yaml.SequenceNode):
         names = [reader.text(item, f"{key}[{i}]") for i, item in enumerate(node.value)]
     else:
         names = [n.strip() for n in reader.text(node, key).split(",") if n.strip()]
-    for name in names:
+    if not names:
+        raise reader.fail(node, key, f"expected at least one variable name: {meaning}")
+    for i, name in enumerate(names):
         if not re.fullmatch(NAME, name):
             raise reader.fail(node, key, f"{name!r} is not a variable name")
+        if name in names[:i]:
+            raise reader.fail(node, key, f"{name!r} is listed twice")
     return names
 
 
@@ -367,14 +419,14 @@ def _sampled(reader: _Reader, spec: Spec, fields: dict) -> list[Spec]:
         return [spec]
     from .sampling import sample_specs
 
-    return sample_specs(spec, _sampling(reader, fields["sample"]))
+    return sample_specs(spec, _sampling(reader, fields["sample"], spec))
 
 
-def _sampling(reader: _Reader, node) -> Sampling:
+def _sampling(reader: _Reader, node, spec: Spec) -> Sampling:
     fields = reader.fields(node, ("n", "seed", "domain"), "sample.")
-    n = int(reader.number(fields["n"], "sample.n")) if "n" in fields else 10
-    if not 1 <= n <= MAX_SAMPLES:
-        raise reader.fail(fields["n"], "sample.n", f"must be between 1 and {MAX_SAMPLES}")
+    n = 10
+    if "n" in fields:
+        n = reader.integer(fields["n"], "sample.n", 1, MAX_SAMPLES, f"an integer from 1 to {MAX_SAMPLES:,}")
     seed = reader.seed(fields["seed"], "sample.seed") if "seed" in fields else None
     domain = {}
     for name, (_, value) in _optional_mapping(reader, fields, "domain", "sample.").items():
@@ -385,6 +437,16 @@ def _sampling(reader: _Reader, node) -> Sampling:
         domain[name] = (bounds[0], bounds[1])
     if not domain:
         raise reader.fail(node, "sample.domain", "give the interval of at least one variable, e.g. {x: [-3, 3]}")
+    _check_sample_size(reader, fields.get("n", node), spec, n, domain)
     if seed is None:
         seed = int(np.random.SeedSequence().entropy % 2**32)
     return Sampling(n, seed, domain)
+
+
+def _check_sample_size(reader: _Reader, node, spec: Spec, n: int, domain: dict) -> None:
+    """Every point is drawn at load: n points of the sampled variables' shapes stay within the element limit."""
+    each = sum(int(np.size(spec.at[name])) if name in spec.at else 1 for name in domain)
+    limit = spec.limits.max_elements
+    if n * each > limit:
+        raise reader.fail(node, "sample.n", f"expected at most {limit // each:,} points of {each:,} sampled elements "
+                                            f"each ({limit:,} in all), got {n}")

@@ -11,6 +11,10 @@ from .errors import GradcheckError, LimitError, ValueParseError
 from .limits import DEFAULT_LIMITS, Limits
 
 _LIST_TOKEN = r"\[|\]|,|[^\[\],\s]+"
+# A number as the expression language writes it (lexer.py), with a sign; float() alone would also take `1_000`.
+# Non-finite words are read too, to be refused with their own message.
+DECIMAL = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+NON_FINITE = r"(?i)[+-]?(?:inf|infinity|nan)"
 
 
 def parse_value(text: str, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
@@ -30,9 +34,9 @@ def parse_value(text: str, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
 def parse_scalar(text: str) -> float:
     """A number, or a constant expression such as `pi/4` or `2**-3`."""
     text = text.strip()
-    try:
+    if re.fullmatch(DECIMAL, text) or re.fullmatch(NON_FINITE, text):
         value = float(text)
-    except ValueError:
+    else:
         value = _constant_expression(text)
     if not math.isfinite(value):
         raise ValueParseError(f"{_shown(text)} is not a finite number")
@@ -47,7 +51,7 @@ def _shown(text: str, width: int = 40) -> str:
 def _constant_expression(text: str) -> float:
     from .parser import parse
     from .plan import Plan
-    from .shapes import ShapeMap, ShapeMismatch
+    from .shapes import ShapeMap, ShapeMismatch, TooManyElements
 
     try:
         expression = parse(text)
@@ -55,9 +59,11 @@ def _constant_expression(text: str) -> float:
         raise ValueParseError(f"{_shown(text)} is not a number") from None
     if expression.variables:
         raise ValueParseError(f"{_shown(text)} is not a number")
-    shapes = ShapeMap({})
+    shapes = ShapeMap({}, DEFAULT_LIMITS)  # its constants cost what an expression's may, and no more
     try:
         shape = shapes(expression.output)
+    except TooManyElements as error:
+        raise LimitError(f"{_shown(text)}: a part of it {error}") from None
     except ShapeMismatch as error:
         raise ValueParseError(f"{_shown(text)} is not a number: {error}") from None
     if shape != ():
