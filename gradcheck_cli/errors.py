@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from .report.safe_text import inert_lines, printable
+
 
 class Span(NamedTuple):
     """Half-open character range [start, end) inside a source string."""
@@ -28,16 +30,17 @@ def line_and_column(source: str, offset: int) -> tuple[int, int]:
 
 
 def caret_block(source: str, span: Span, indent: str = "  ") -> str:
-    """The source line holding `span`, with `^~~~` under the span."""
+    """The source line holding `span`, with `^~~~` under the span; a control character in it is shown
+    escaped (`\\x1b`), and the marker counts the escape's width."""
     line_start = source.rfind("\n", 0, span.start) + 1
     line_end = source.find("\n", span.start)
     if line_end == -1:
         line_end = len(source)
-    text = source[line_start:line_end].replace("\t", " ")  # one column per character, as the marker counts
-    start = span.start - line_start
-    width = max(1, min(span.end, line_end) - span.start)
-    marker = " " * start + "^" + "~" * (width - 1)
-    return f"{indent}{text}\n{indent}{marker}"
+    text = source[line_start:line_end].replace("\t", " ")  # a tab is one column, as the marker counts
+    start, end = span.start - line_start, min(span.end, line_end) - line_start
+    before, inside = printable(text[:start]), printable(text[start:end])
+    marker = " " * len(before) + "^" + "~" * (max(1, len(inside)) - 1)
+    return f"{indent}{printable(text)}\n{indent}{marker}"
 
 
 @dataclass(frozen=True)
@@ -92,9 +95,12 @@ class GradcheckError(Exception):
         return ": ".join(parts + [text])
 
     def render(self) -> str:
-        if self.source is None or self.span is None:
-            return f"error: {self}"
-        return f"error: {self}\n{caret_block(self.source, self.span)}"
+        """The message for people: the input it quotes shown escaped, never emitted (a terminal escape,
+        a line that a CI runner would obey); `str(self)` and `as_dict` keep the exact text."""
+        text = f"error: {printable(str(self))}"
+        if self.source is not None and self.span is not None:
+            text += f"\n{caret_block(self.source, self.span)}"
+        return inert_lines(text)
 
     def as_dict(self) -> dict:
         line, column = self.location()
@@ -141,6 +147,41 @@ class SpecError(GradcheckError):
     """A spec file that cannot be read or does not follow the spec format."""
 
     kind = "spec"
+
+
+class InternalError(GradcheckError):
+    """A fault of gradcheck itself (an exception it did not expect), or the machine running out of memory.
+
+    It is still one result with exit code 2, never a traceback on the terminal; the traceback is kept for -v.
+    """
+
+    kind = "internal"
+
+    def __init__(self, message: str, trace: str | None = None):
+        super().__init__(message)
+        self.trace = trace
+
+    @classmethod
+    def from_exception(cls, error: BaseException, doing: str) -> "InternalError":
+        """`doing` says what was under way ("checking this case", "reading this file")."""
+        import traceback
+
+        trace = "".join(traceback.format_exception(error))
+        if isinstance(error, MemoryError):
+            return cls(f"out of memory while {doing} (lower --max-elements, or check fewer elements with --fast)",
+                       trace)
+        return cls(f"internal error while {doing}: {describe_exception(error)} — please report it, with the "
+                   "input, at the project's issue tracker", trace)
+
+
+def describe_exception(error: BaseException) -> str:
+    """`TypeError: first line of the message`, even for an exception whose __str__ itself fails."""
+    try:
+        lines = str(error).strip().splitlines()
+    except Exception:  # a user's exception class whose __str__ raises
+        lines = ["(its message could not be read)"]
+    name = type(error).__name__
+    return f"{name}: {lines[0]}" if lines else name
 
 
 class UserCodeError(GradcheckError):

@@ -16,6 +16,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from ..graph import format_rounded
+from .safe_text import printable
 
 DEFAULT_DEPTH = 12
 MAX_TREE_NODES = 60  # expanded nodes; the rest are counted
@@ -34,9 +35,9 @@ def print_explanation(console: Console, explanation, dtype: str, depth: int | No
                                                              style="dim"))
         for chain in explanation.chains:
             for line in chain_lines(chain, explanation.output_name, dtype):
-                console.print(line, markup=False, highlight=False, overflow="fold")
+                console.print(printable(line), markup=False, highlight=False, overflow="fold")
     elif explanation.note:
-        console.print(f"note: {explanation.note}", style="yellow", markup=False)
+        console.print(f"note: {printable(explanation.note)}", style="yellow", markup=False)
 
 
 def chain_lines(chain, output_name: str, dtype: str) -> list[str]:
@@ -93,7 +94,8 @@ def _tree(explanation, depth: int) -> Tree:
                 return
             label = _label(child) + _partial_text(partial)
             if child.id in shown and child.inputs:
-                branch.add(Text(f"{child.name or _cut(child.expr)}  (above)", style="dim") + _partial_text(partial))
+                name = printable(child.name) if child.name else _cut(child.expr)
+                branch.add(Text(f"{name}  (above)", style="dim") + _partial_text(partial))
                 continue
             shown.add(child.id)
             budget[0] -= 1
@@ -133,7 +135,7 @@ def _label(node, output_name: str | None = None) -> Text:
     name = node.name or (output_name if output_name and node.inputs else None)
     text = Text()
     if name and name != node.expr:
-        text.append(f"{name} = ", style="bold")
+        text.append(f"{printable(name)} = ", style="bold")
     text.append(_cut(node.expr))
     text.append(f" = {_value(node.value)}", style="cyan")
     return text
@@ -166,14 +168,14 @@ def print_factors(console: Console, factors, dtype: str) -> None:
         table.add_column(column, justify="right" if column in ("yours", "graph's own") else "left")
     for factor in factors:
         verdict = Text("✓ pass", style="green") if factor.status == "pass" else Text("✗ fail", style="bold red")
-        table.add_row(f"{factor.name} = {_cut(factor.formula, 40)}", _value(factor.manual, 10),
+        table.add_row(Text(f"{printable(factor.name)} = {_cut(factor.formula, 40)}"), _value(factor.manual, 10),
                       f"{_value(factor.symbolic, 10)}", verdict)
     console.print(table)
 
 
 def print_culprits(console: Console, culprits) -> None:
     for culprit in culprits:
-        console.print(Text.assemble(("culprit: ", "bold red"), culprit.message), overflow="fold")
+        console.print(Text.assemble(("culprit: ", "bold red"), printable(culprit.message)), overflow="fold")
 
 
 def _value(value, digits: int = 6) -> str:
@@ -181,4 +183,5 @@ def _value(value, digits: int = 6) -> str:
 
 
 def _cut(text: str, limit: int = SHORT_TEXT) -> str:
+    text = printable(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,12 +1,15 @@
 """GitHub Actions workflow commands: one `::error` annotation per failing or broken case.
 
 Escaping follows the Actions toolkit: in the message `%`, CR and LF are
-percent-encoded; in properties `:` and `,` are too.
+percent-encoded; in properties `:` and `,` are too.  Before that, user text is made
+printable (safe_text), so no control character reaches the log.  The table printed beside
+the annotations never starts a line with `::` (table.py applies safe_text.inert_lines).
 """
 
 from __future__ import annotations
 
 from ..compare import CaseResult
+from .safe_text import printable
 from .text import failure_sentence
 
 LEVELS = {"fail": "error", "error": "error", "inconclusive": "warning", "undefined": "warning"}
@@ -26,15 +29,16 @@ def annotation(result: CaseResult) -> str | None:
         return None
     properties = []
     if result.file:
-        properties.append(f"file={escape_property(result.file)}")
+        properties.append(f"file={escape_property(printable(result.file))}")
     line, column = _position(result)
     if line:
         properties.append(f"line={line}")
     if column:
         properties.append(f"col={column}")
-    properties.append(f"title={escape_property('gradcheck: ' + result.name)}")
-    findings = [c.message for c in result.culprits if c.message not in failure_sentence(result)]
-    message = "\n".join([failure_sentence(result)] + [f"culprit: {m}" for m in findings])
+    properties.append(f"title={escape_property('gradcheck: ' + printable(result.name))}")
+    sentence = failure_sentence(result)
+    findings = [printable(c.message) for c in result.culprits]
+    message = "\n".join([sentence] + [f"culprit: {m}" for m in findings if m not in sentence])
     return f"::{level} {','.join(properties)}::{escape_data(message)}"
 
 

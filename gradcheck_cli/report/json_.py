@@ -1,6 +1,8 @@
 """The JSON report: one document, a stable contract (schema in gradcheck_cli/schema/).
 
-Non-finite numbers are written as null; the row's status says why.
+Non-finite numbers are written as null; the row's status says why.  Text is the exact
+string (a non-UTF-8 file name's surrogates as `\udcff` escapes); only a `##[`, which a
+GitHub runner would obey anywhere in a line, has its `#` written `\u0023`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import math
 
 from .. import __version__
 from ..compare import CaseResult, GradientRow
+from .safe_text import LEGACY_COMMAND
 
 SCHEMA_VERSION = 1
 SETTINGS = ("dtype", "rtol", "atol", "limits")  # what the run checked with, not how it is shown
@@ -23,7 +26,12 @@ ROW_FIELDS = ("wrt", "index", "output_index", "projection", "symbolic", "manual"
 
 
 def render(results: list[CaseResult], settings: dict) -> str:
-    return json.dumps(document(results, settings), indent=2, allow_nan=False) + "\n"
+    return dumps(document(results, settings), indent=2) + "\n"
+
+
+def dumps(value, **options) -> str:
+    """ASCII JSON (so any text, lone surrogates too, can be written) with no `##[` in it."""
+    return json.dumps(value, allow_nan=False, ensure_ascii=True, **options).replace(LEGACY_COMMAND, "#\\u0023[")
 
 
 def document(results: list[CaseResult], settings: dict) -> dict:

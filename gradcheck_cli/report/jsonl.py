@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 from ..compare import CaseResult
-from .json_ import result_dict
+from .json_ import dumps, result_dict
 
 
 def render_case(result: CaseResult, settings: dict) -> str:
-    return json.dumps(result_dict(result), allow_nan=False, separators=(",", ":")) + "\n"
+    return dumps(result_dict(result), separators=(",", ":")) + "\n"
 
 
 def render(results: list[CaseResult], settings: dict) -> str:

@@ -18,6 +18,7 @@ from rich.text import Text
 from ..compare import CaseResult, GradientRow
 from ..graph import format_number
 from .explanation import print_culprits, print_explanation, print_factors
+from .safe_text import inert_lines, printable, printable_lines
 from .text import SOURCES, derivative_label, element_label, engine_name, failure_sentence
 
 MAX_ROWS = 20  # rows shown per case; failing rows first
@@ -42,26 +43,26 @@ def render_case(result: CaseResult, settings: dict) -> str:
     console = make_console(settings)
     if result.status == "pass" and not settings.get("single") and not settings.get("verbose") \
             and result.explanation is None:
-        console.print(Text.assemble((f"{STATUS_MARK['pass']} ", "green"), result.name, _where(result),
+        console.print(Text.assemble((f"{STATUS_MARK['pass']} ", "green"), printable(result.name), _where(result),
                                     (f"  {len(result.gradients)} element(s), {_largest_error(result)}", "dim")))
     else:
         if settings.get("verbose") and result.traceback:
-            console.print(result.traceback, markup=False, highlight=False, end="")
+            console.print(printable_lines(result.traceback), markup=False, highlight=False, end="")
         _print_case(console, result, settings.get("all_elements", False), settings.get("depth"))
-    return console.file.getvalue()
+    return inert_lines(console.file.getvalue())
 
 
 def render_summary(results: list[CaseResult], settings: dict) -> str:
     console = make_console(settings)
     console.print(summary_line(results), style=_overall_style(results), markup=False)
-    return console.file.getvalue()
+    return inert_lines(console.file.getvalue())
 
 
 def plain_case(result: CaseResult) -> str:
     """The case's full table without colour, for JUnit bodies and pytest failures."""
     console = make_console({"color": "never", "width": 140})
     _print_case(console, result)
-    return console.file.getvalue()
+    return inert_lines(console.file.getvalue())
 
 
 def make_console(settings: dict) -> Console:
@@ -75,11 +76,12 @@ def make_console(settings: dict) -> Console:
 
 def _print_case(console: Console, result: CaseResult, everything: bool = False, depth: int | None = None) -> None:
     if result.point:
-        console.print(Text.assemble((result.name, "bold"), _where(result), "  at ", _point_text(result.point)))
+        console.print(Text.assemble((printable(result.name), "bold"), _where(result), "  at ",
+                                    _point_text(result.point)))
     elif result.name != result.file:
-        console.print(Text.assemble((result.name, "bold"), _where(result)))
+        console.print(Text.assemble((printable(result.name), "bold"), _where(result)))
     if result.status == "error":
-        console.print(result.rendered_error or result.error["message"], style="red", markup=False)
+        console.print(printable_lines(result.rendered_error or result.error["message"]), style="red", markup=False)
         console.print()
         return
     tolerance = f"   (tolerance: rtol {result.tolerance.rtol:g}, atol {result.tolerance.atol:g})" if result.tolerance else ""
@@ -98,16 +100,16 @@ def _print_case(console: Console, result: CaseResult, everything: bool = False, 
     if result.factors:
         print_factors(console, result.factors, result.dtype)
     for name, formula in result.formulas.items():
-        console.print(Text.assemble(f"d/d{name} = ", (formula, "cyan")), overflow="fold")
+        console.print(Text.assemble(f"d/d{printable(name)} = ", (printable(formula), "cyan")), overflow="fold")
     _print_function_checks(console, result)
     if result.explanation is not None:
         print_explanation(console, result.explanation, result.dtype, depth)
     if result.status != "pass":
         console.print(failure_sentence(result), style=STATUS_STYLE[result.status], markup=False)
-        print_culprits(console, [c for c in result.culprits if c.message not in failure_sentence(result)
+        print_culprits(console, [c for c in result.culprits if printable(c.message) not in failure_sentence(result)
                                  and c.kind != "symbolic"])  # gradcheck's own referee: its note says it
     for note in result.notes:
-        console.print(f"note: {note}", style="yellow", markup=False)
+        console.print(f"note: {printable(note)}", style="yellow", markup=False)
     console.print()
 
 
@@ -129,10 +131,10 @@ def _print_reference_legend(console: Console, rows: list[GradientRow]) -> None:
         console.print(f"the high-precision referee could not afford {skipped} of the entries sent to it (its work "
                       "budget); they keep the float referees' reference, or none", style="dim", markup=False)
     for reason in dict.fromkeys(r.reason for r in rows if r.reason and r.status in ("pass", "fail")):
-        console.print(f"reference: {reason}", style="dim", markup=False)
+        console.print(f"reference: {printable(reason)}", style="dim", markup=False)
     notes = list(dict.fromkeys(note for r in rows for note in r.referee_notes))
     for note in notes[:MAX_REFEREE_NOTES]:
-        console.print(f"gradcheck's own referee: {note}", style="dim", markup=False, overflow="fold")
+        console.print(f"gradcheck's own referee: {printable(note)}", style="dim", markup=False, overflow="fold")
     if len(notes) > MAX_REFEREE_NOTES:
         console.print(f"… and {len(notes) - MAX_REFEREE_NOTES} more referee notes (--json has them all)", style="dim")
 
@@ -141,15 +143,16 @@ def _print_function_checks(console: Console, result: CaseResult) -> None:
     if result.function is None:
         return
     function = result.function
-    console.print(f"function {function['target']}({', '.join(function['inputs'])}) on {function['device']}:",
-                  markup=False)
+    console.print(printable(f"function {function['target']}({', '.join(function['inputs'])}) on "
+                            f"{function['device']}:"), markup=False)
     for check in result.checks:
         mark = CHECK_MARK[check.status]
-        console.print(Text.assemble((f"  {mark} {check.name}: ", CHECK_STYLE[check.status]), check.message))
+        console.print(Text.assemble((f"  {mark} {printable(check.name)}: ", CHECK_STYLE[check.status]),
+                                    printable(check.message)))
 
 
 def _where(result: CaseResult) -> str:
-    return f"  ({result.file}:{result.line})" if result.file else ""
+    return f"  ({printable(result.file)}:{result.line})" if result.file else ""
 
 
 def _table(result: CaseResult, rows: list[GradientRow], title: str | None = None, everything: bool = False) -> Table:
@@ -169,7 +172,7 @@ def _table(result: CaseResult, rows: list[GradientRow], title: str | None = None
     for row in _rows_to_show(rows, everything):
         cells = [f"f[{', '.join(map(str, row.output_index))}]"] if has_output else []
         digits = FUNCTION_DIGITS if has_function else None  # two more columns to fit
-        cells += [element_label(row), _reference_cell(row, digits)]
+        cells += [Text(element_label(row)), _reference_cell(row, digits)]  # a name is data, never markup
         cells += [_number(row.symbolic, result.dtype, digits)] if has_symbolic else []
         if has_manual:
             cells.append(_number(row.manual, result.dtype, digits))
@@ -235,7 +238,7 @@ def _summaries(rows: list[GradientRow]) -> list[str]:
         mine = [r for r in rows if str(r.wrt) == name]
         failing = sum(r.status != "pass" for r in mine)
         worst = max(mine, key=_badness)
-        lines.append(f"{name}: {len(mine)} entries, {failing} failing; worst {derivative_label(worst)}: "
+        lines.append(f"{printable(name)}: {len(mine)} entries, {failing} failing; worst {derivative_label(worst)}: "
                      f"abs error {_error(worst.abs_error)}, rel error {_error(worst.rel_error)}")
     return lines
 
@@ -245,7 +248,7 @@ def _verdict(row: GradientRow) -> Text:
     if row.disagrees:
         text += ": " + ", ".join(engine_name(n) for n in row.disagrees)
     if row.culprit is not None and row.culprit.label:
-        text += f" ({row.culprit.label})"
+        text += f" ({printable(row.culprit.label)})"
     return Text(text, style=STATUS_STYLE[row.status])
 
 
@@ -282,8 +285,11 @@ def _point_text(point: dict) -> str:
         array = np.asarray(value, dtype=np.float64)
         shown = format_number(float(array)) if array.ndim == 0 else np.array2string(
             array, threshold=8, edgeitems=2, precision=6, separator=", ")
-        parts.append(f"{name} = {shown}")
+        parts.append(f"{printable(name)} = {shown}")
     return ", ".join(parts)
+
+
+SUMMARY_FAILURES = 20  # failing cases the summary lists by name
 
 
 def summary_line(results: list[CaseResult]) -> str:
@@ -296,7 +302,8 @@ def summary_line(results: list[CaseResult]) -> str:
     line = f"{mark} {', '.join(parts)}"
     if len(failing) == 1 and len(results) == 1:
         return line + " — " + _short_failure(failing[0])
-    return line + "".join(f"\n  {r.name}{_where(r)}: {_short_failure(r)}" for r in failing[:20])
+    return line + "".join(f"\n  {printable(r.name)}{_where(r)}: {_short_failure(r)}"
+                          for r in failing[:SUMMARY_FAILURES])
 
 
 def _short_failure(result: CaseResult) -> str:

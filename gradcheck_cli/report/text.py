@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..compare import FUNCTION_VERDICTS, CaseResult, GradientRow
+from .safe_text import printable
 
 SHOWN_ROWS = 3
 ENGINE_NAMES = {"function": "function backward", "function_fd": "function fd"}
@@ -13,7 +14,7 @@ def engine_name(name: str) -> str:
 
 
 def _indexed(name: str, index: list) -> str:
-    return name + (f"[{', '.join(map(str, index))}]" if index else "")
+    return printable(name) + (f"[{', '.join(map(str, index))}]" if index else "")
 
 
 def element_label(row: GradientRow) -> str:
@@ -21,7 +22,7 @@ def element_label(row: GradientRow) -> str:
     if isinstance(row.wrt, list):
         return ", ".join(_indexed(name, index) for name, index in zip(row.wrt, row.index))
     if row.projection is not None:
-        return f"{row.wrt} (projection {row.projection})"
+        return f"{printable(row.wrt)} (projection {row.projection})"
     return _indexed(row.wrt, row.index)
 
 
@@ -37,7 +38,12 @@ def derivative_label(row: GradientRow) -> str:
 
 
 def failure_sentence(result: CaseResult) -> str:
-    """What went wrong in a case, with the numbers, in one line."""
+    """What went wrong in a case, with the numbers, in one line; the names and messages it quotes are
+    shown escaped (safe_text.printable)."""
+    return printable(_what_went_wrong(result))
+
+
+def _what_went_wrong(result: CaseResult) -> str:
     if result.status == "error":
         return (result.error or {}).get("message", "error")
     rows = [r for r in result.gradients + result.hessian if r.status not in ("pass", "undefined")] or \
