@@ -1,5 +1,5 @@
 """`python -m gradcheck_cli` runs the command-line tool."""
 
-from .cli import main
+from .cli import run_command
 
-main()
+run_command()

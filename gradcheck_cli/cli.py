@@ -13,12 +13,17 @@ import os
 import re
 import shutil
 import sys
+import threading
+from pathlib import Path
 
 import click
 
 from . import __version__
 from .errors import GradcheckError, UsageError
+from .interrupts import Interrupted, signals_raise_interrupted
 from .limits import DEFAULT_LIMITS, Limits
+from .report.safe_text import inert_lines, printable_lines
+from .output import Terminal, is_tty, report_path_problem, write_atomically
 from .spec import DEVICES, DTYPES, FD_METHODS, Spec
 from .targets import is_spec_target
 
@@ -45,7 +50,7 @@ Examples:
   gradcheck expressions/ --format junit -o report.xml
 
 Exit codes: 0 all engines agree, 1 a gradient discrepancy, 2 bad input
-(2 wins over 1).
+(2 wins over 1), 130 Ctrl-C, 143 SIGTERM.
 """
 
 
@@ -100,12 +105,27 @@ class ExpressionCommand(click.Command):
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            with signals_raise_interrupted():
+                return super().invoke(ctx)
+        except KeyboardInterrupt as error:  # Ctrl-C or SIGTERM, wherever the run was: 130 or 143, one line
+            stopped = error if isinstance(error, Interrupted) else Interrupted(2)
+            click.echo(stopped.sentence, err=True)
+            raise click.exceptions.Exit(stopped.exit_code) from None
         except click.UsageError as error:
             fmt = "json" if ctx.params.get("as_json") else ctx.params.get("output_format")
             if fmt in ("json", "jsonl"):
                 _exit_with_json_error(error, fmt)
             raise OneParagraphUsageError(error) from None
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as error:  # the last resort for the run: one paragraph and exit 2, never a traceback
+            from .errors import InternalError
+
+            internal = InternalError.from_exception(error, "running gradcheck")
+            if ctx.params.get("verbose"):
+                click.echo(inert_lines(printable_lines(internal.trace)), err=True, nl=False)
+            click.echo(f"error: {internal.message}", err=True)
+            raise click.exceptions.Exit(2) from None
 
     def get_params(self, ctx: click.Context) -> list[click.Parameter]:
         params = super().get_params(ctx)
@@ -233,7 +253,7 @@ class Tolerance(click.ParamType):
 @click.option("--step", type=Tolerance(), help="Step of --method central (default 1e-6, as torch.autograd.gradcheck).")
 @click.option("--fast", is_flag=True, help="Check 4 random projections uᵀJv instead of every entry "
               "(cheap for big tensors; may miss an error confined to a few entries).")
-@click.option("--seed", type=click.IntRange(0), help="Seed of the --fast projections (default: a fresh one, printed).")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Seed of the --fast projections (default: a fresh one, printed).")
 @click.option("--explain", is_flag=True, help="After the table: the graph with values and local partials, "
               "and the chain rule through the named bindings.")
 @click.option("--depth", type=click.IntRange(1), metavar="N", help="Levels of the --explain tree (default 12).")
@@ -285,7 +305,7 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
         raise click.UsageError("Missing argument 'EXPRESSION | PATH...'.")
     if as_json and output_format not in (None, "json"):
         raise click.UsageError("--json contradicts --format " + output_format)
-    _check_writable(output_path)
+    _check_report_path(output_path, list(targets), bool(ctx.meta.get(SPEC_MODE_KEY)))
     limits = Limits(max_length, max_depth, max_nodes, max_elements)
     overrides = {k: v for k, v in (("rtol", rtol), ("atol", atol), ("dtype", dtype),
                                    ("order", int(order) if order else None), ("fast", fast or None),
@@ -331,32 +351,94 @@ def _refuse_expression_options(at_items, wrt, manual_items, variable_values, fun
 
 def execute(jobs, output_format: str, options: dict, defaults: Spec) -> int:
     """Run the jobs, write the reports as results arrive, and return the exit code."""
+    from contextlib import closing
+
     from .report import reporter
     from .runner import run_jobs
 
     settings = _settings(defaults, options, single=len(jobs) == 1)
     chosen = reporter(output_format)
     # What the terminal shows: the format itself, or the table beside a file / GitHub annotations.
-    terminal = reporter("table") if options.get("output") or output_format == "github" else chosen
+    table = reporter("table")
+    terminal = table if options.get("output") or output_format == "github" else chosen
     streams = hasattr(terminal, "render_case")
+    single_error = settings["single"] and terminal is table
+    screen = Terminal()
+    whole_report = bool(options.get("output")) or not streams or settings["single"]
     results = []
-    for result in run_jobs(jobs, options.get("jobs")):
-        results.append(result)
-        if output_format == "github":
-            _echo(reporter("github").render_case(result, settings))
-        if streams and not (settings["single"] and result.status == "error" and terminal is reporter("table")):
-            _echo(terminal.render_case(result, settings))
-    if settings["single"] and results[0].status == "error" and terminal is reporter("table"):
+    with closing(run_jobs(jobs, options.get("jobs"))) as finished:
+        for result in finished:
+            if output_format == "github":
+                result = _shown(screen, reporter("github").render_case, result, settings)
+            if streams and not (single_error and result.status == "error"):
+                result = _shown(screen, terminal.render_case, result, settings)
+            results.append(result if whole_report else _summarised(result, results))
+    if single_error and results[0].status == "error":
         if options.get("verbose") and results[0].traceback:
-            click.echo(results[0].traceback, err=True, nl=False)
+            click.echo(inert_lines(printable_lines(results[0].traceback)), err=True, nl=False)
         click.echo(results[0].rendered_error, err=True)
-    elif terminal is reporter("table"):
-        _echo(terminal.render_summary(results, settings))
+    elif terminal is table:
+        screen.echo(terminal.render_summary(results, settings))
     elif not streams:
-        _echo(terminal.render(results, settings))
+        screen.echo(_rendered(terminal, results, settings))
     if options.get("output"):
-        _write(options["output"], chosen.render(results, {**settings, "color": "never", "tty": False}))
+        _write(options["output"], _rendered(chosen, results, {**settings, "color": "never", "tty": False}))
+    elif screen.lost == "closed":
+        click.echo("error: standard output is closed, so the report went nowhere (write it to a file with -o)",
+                   err=True)
+        return 2
     return exit_code(results, options.get("strict", False), options.get("exit_zero", False))
+
+
+def _summarised(result, earlier: list):
+    """What the summary still needs of a case already printed: its status and name, and the rows of the first
+    failures it lists.  A run's memory then does not grow with its cases' tables."""
+    from dataclasses import replace
+
+    from .report.table import SUMMARY_FAILURES
+
+    listed = sum(r.status in ("fail", "error") for r in earlier)
+    if result.status in ("fail", "error") and listed < SUMMARY_FAILURES:
+        return result
+    return replace(result, point={}, gradients=[], hessian=[], formulas={}, factors=[], culprits=[],
+                   explanation=None, traceback=None, checks=[], notes=[])
+
+
+def _shown(screen: Terminal, render_case, result, settings: dict):
+    """Print one case; a reporter that fails on it (a fault of ours) shows it as an internal error instead,
+    and that error result is what the final reports get too."""
+    try:
+        text = render_case(result, settings)
+    except Exception as error:
+        result = _internal_error_result(result, error)
+        text = render_case(result, settings)
+    screen.echo(text)
+    return result
+
+
+def _rendered(reporter_module, results: list, settings: dict) -> str:
+    """A whole report; a result it cannot render is replaced by its internal error, and the rest stay."""
+    try:
+        return reporter_module.render(results, settings)
+    except Exception:
+        safe = []
+        for result in results:
+            try:
+                reporter_module.render([result], settings)
+                safe.append(result)
+            except Exception as error:
+                safe.append(_internal_error_result(result, error))
+        return reporter_module.render(safe, settings)
+
+
+def _internal_error_result(result, error: Exception):
+    from .case import error_result
+    from .errors import InternalError
+
+    internal = InternalError.from_exception(error, "reporting this case")
+    replaced = error_result(result.name, internal, file=result.file, line=result.line)
+    replaced.traceback = internal.trace
+    return replaced
 
 
 def exit_code(results, strict: bool = False, exit_zero: bool = False) -> int:
@@ -368,29 +450,28 @@ def exit_code(results, strict: bool = False, exit_zero: bool = False) -> int:
     return 0 if exit_zero or not (statuses & failing) else 1
 
 
-def _echo(text: str) -> None:
-    # The reporter already chose colour or none; click must not strip it again.
-    if text:
-        click.echo(text, nl=False, color=True)
-
-
 def _write(path: str, text: str) -> None:
     try:
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        write_atomically(path, text)
     except OSError as error:
-        click.echo(f"error: cannot write the report to {path}: {error.strerror}", err=True)
+        click.echo(f"error: cannot write the report to {path}: {error.strerror or error}", err=True)
         raise click.exceptions.Exit(2) from None
 
 
-def _check_writable(path: str | None) -> None:
-    """Refuse an -o path whose folder does not exist before running anything, not after."""
-    if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-        raise click.BadParameter(f"the folder of {path!r} does not exist", param_hint="'-o' / '--output'")
+def _check_report_path(path: str | None, targets: list[str], spec_mode: bool) -> None:
+    """Refuse an -o path that cannot take the report before running anything, not after."""
+    if not path:
+        return
+    from .targets import discover, unusable
+
+    spec_files = [f for t in targets if spec_mode and not unusable(Path(t)) for f in discover(Path(t))]
+    problem = report_path_problem(path, spec_files)
+    if problem:
+        raise click.BadParameter(problem, param_hint="'-o' / '--output'")
 
 
 def _settings(defaults: Spec, options: dict, single: bool) -> dict:
-    tty = sys.stdout.isatty()
+    tty = is_tty()
     tolerance = defaults.tolerance
     return {
         "dtype": defaults.dtype, "rtol": tolerance.rtol, "atol": tolerance.atol,
@@ -462,3 +543,23 @@ def _pairs(items, option: str, form: str):
         if not sep or not name.strip():
             raise click.BadParameter(f"expected {form}, got {item!r}", param_hint=f"'{option}'")
         yield name.strip(), value
+
+
+def run_command() -> None:
+    """The console script and `python -m gradcheck_cli`: `main`, then out without waiting for threads that a
+    user's function started and left running (a non-daemon thread would keep the process alive forever)."""
+    try:
+        main()
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    else:
+        code = 0
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                if stream is not None:
+                    stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    sys.exit(code)

@@ -17,7 +17,7 @@ from .compare import Check, Tolerance
 from .engines.finite_diff import FiniteDifferences, finite_differences_of_function
 from .engines.torch_engine import element_gradients
 from .errors import UserCodeError
-from .user_code import Runner, UserFunction, guarded, over_batch, stdout_to_stderr
+from .user_code import CallTimeout, Runner, UserFunction, guarded, over_batch, stdout_to_stderr
 
 
 @dataclass
@@ -76,6 +76,8 @@ def _float64(runner: Runner, point, reference_value: np.ndarray) -> Check:
     with torch.no_grad():
         try:
             output = runner.call(runner.leaves(point, []))
+        except CallTimeout:
+            raise  # one time limit per case: never a second wait on a retry in float32
         except UserCodeError as error:
             try:
                 runner.call(runner.leaves(point, [], dtype=torch.float32))
@@ -237,6 +239,8 @@ def _non_contiguous(runner: Runner, point, wrt: list[str], value: np.ndarray, co
         tensors = runner.leaves(point, wrt, contiguous=False)
         output = runner.call(tensors)
         strided = runner.jacobian_of(output, tensors, point, wrt)
+    except CallTimeout:
+        raise
     except UserCodeError as error:
         return Check("non-contiguous inputs", "fail", f"non-contiguous inputs make it fail: {error.message}")
     if not _close(output.detach().numpy(force=True).astype(np.float64), value, tolerance):

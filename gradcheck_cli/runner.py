@@ -7,15 +7,13 @@ whatever the parallelism; each worker process imports torch once.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
 from .case import error_result, run
 from .compare import CaseResult
-from .errors import GradcheckError, SpecError, UserCodeError
+from .errors import GradcheckError, InternalError, SpecError, UserCodeError
 from .spec import Spec
 
 PARALLEL_THRESHOLD = 8  # cases; fewer run in this process (a worker costs a torch import)
@@ -49,12 +47,16 @@ def jobs_for(targets: list[str], overrides: dict) -> list[Job]:
                 jobs.extend(Job(spec=replace(spec, **overrides)) for spec in load(file))
             except GradcheckError as error:
                 jobs.append(_failed(str(file), error))
+            except Exception as error:  # a fault of ours in reading it: this file's error, the others still run
+                jobs.append(_failed(str(file), InternalError.from_exception(error, f"reading {file}")))
     return jobs
 
 
 def _failed(file: str, error: GradcheckError) -> Job:
     line = error.origin.line if error.origin else None
-    return Job(failed=error_result(file, error, file=file, line=line))
+    result = error_result(file, error, file=file, line=line)
+    result.traceback = getattr(error, "trace", None)
+    return Job(failed=result)
 
 
 def run_jobs(jobs: list[Job], processes: int | None = None) -> Iterator[CaseResult]:
@@ -64,18 +66,18 @@ def run_jobs(jobs: list[Job], processes: int | None = None) -> Iterator[CaseResu
     if processes <= 1 or len(jobs) <= 1:
         yield from map(_run_job, jobs)
         return
-    done = 0
-    try:
-        with ProcessPoolExecutor(max_workers=min(processes, len(jobs))) as pool:
-            for result in pool.map(_run_job, jobs, chunksize=1):
-                done += 1
-                yield result
-    except BrokenProcessPool:
-        # A worker died (os._exit or a crash in a user's function): the cases it left are errors.
-        for job in jobs[done:]:
-            yield job.failed or error_result(job.spec.display_name, UserCodeError(
-                "a worker process died while checking this case or one beside it (os._exit, or a crash in a "
-                "user's function)"), file=job.spec.file, line=job.spec.line)
+    from .workers import WorkerPool
+
+    with WorkerPool(min(processes, len(jobs)), _run_job) as pool:
+        yield from pool.results_in_order(jobs, _died)
+
+
+def _died(job: Job, how: str) -> CaseResult:
+    """The result of a case whose worker process died under it twice: a crash, os._exit, or the OOM killer."""
+    return error_result(job.spec.display_name, UserCodeError(
+        f"the worker process checking this case died twice, each time in a fresh worker ({how}): a crash or "
+        "os._exit in a user's function, or the machine's out-of-memory killer"), file=job.spec.file,
+        line=job.spec.line)
 
 
 def _run_job(job: Job) -> CaseResult:

@@ -28,7 +28,8 @@ from typing import Callable
 import numpy as np
 
 from .engines.torch_engine import element_gradients
-from .errors import UsageError, UserCodeError
+from .errors import UsageError, UserCodeError, describe_exception
+from .interrupts import Interrupted, signals_raise_interrupted
 
 CALL_TIMEOUT = 120.0  # seconds one call into user code may take (import, forward, backward)
 MODULE_NAME = r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*"
@@ -101,18 +102,53 @@ def guarded(what: str):
     saying `what`, a change of the current folder is undone, so later cases are not affected, and a call
     that does not return within CALL_TIMEOUT seconds is stopped, so a CI run cannot hang on it."""
     folder = os.getcwd()
+    torch_state = TorchState.saved()
     try:
-        with _time_limit(CALL_TIMEOUT):
+        with signals_raise_interrupted((signal.SIGINT,)), _time_limit(CALL_TIMEOUT):
             yield
-    except UserCodeError:
+    except (UserCodeError, Interrupted):
         raise
     except _TookTooLong:
         raise CallTimeout(f"{what}: it did not return within {CALL_TIMEOUT:g} s (stopped)") from None
-    except (Exception, SystemExit) as error:
+    except (Exception, SystemExit, KeyboardInterrupt) as error:  # a real Ctrl-C is Interrupted
         raise _raised(what, error) from None
     finally:
         if os.getcwd() != folder:
             os.chdir(folder)
+        torch_state.restore()
+
+
+@dataclass(frozen=True)
+class TorchState:
+    """torch's process-wide switches that a user's module or function may flip (`torch.set_grad_enabled(False)`
+    at import, a default dtype, deterministic algorithms, thread count, anomaly mode): saved before each call into
+    user code and put back after it, so a later case in the same process is not checked under them."""
+
+    values: tuple | None
+
+    SWITCHES = (("is_grad_enabled", "set_grad_enabled"), ("get_default_dtype", "set_default_dtype"),
+                ("are_deterministic_algorithms_enabled", None), ("get_num_threads", "set_num_threads"),
+                ("is_anomaly_enabled", "set_anomaly_enabled"))
+
+    @classmethod
+    def saved(cls) -> "TorchState":
+        torch = sys.modules.get("torch")  # not imported yet: nothing to save (the import is guarded too)
+        return cls(None if torch is None else tuple(getattr(torch, get)() for get, _ in cls.SWITCHES)
+                   + (torch.is_deterministic_algorithms_warn_only_enabled(),))
+
+    def restore(self) -> None:
+        torch = sys.modules.get("torch")
+        if torch is None:
+            return
+        # A call that imported torch: torch's own defaults are the state to return to (threads as they are).
+        saved = self.values or (True, torch.float32, False, torch.get_num_threads(), False, False)
+        if TorchState.saved().values == saved:
+            return
+        *switches, warn_only = saved
+        for (_, set_name), value in zip(self.SWITCHES, switches):
+            if set_name is not None:
+                getattr(torch, set_name)(value)
+        torch.use_deterministic_algorithms(switches[2], warn_only=warn_only)
 
 
 class CallTimeout(UserCodeError):
@@ -227,9 +263,7 @@ def _check_arity(label: str, parameters, names: list[str]) -> None:
 
 
 def _raised(what: str, error: BaseException) -> UserCodeError:
-    lines = str(error).strip().splitlines()
-    text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
-    return UserCodeError(f"{what}: {text}", "".join(traceback.format_exception(error)))
+    return UserCodeError(f"{what}: {describe_exception(error)}", "".join(traceback.format_exception(error)))
 
 
 # ---- calling it ----

@@ -1,0 +1,112 @@
+"""Where reports go: the terminal stream, and `-o` files that are never half-written or written over a spec.
+
+A report file is checked before the run (its folder exists and is writable, it is not a folder, not one of the
+run's own spec files), then written to a temporary file beside it and renamed into place: a run that is
+interrupted or crashes leaves the previous report as it was.  Standard output may be closed (`>&-`) or its
+reader may leave (`| head`): the run still finishes, the `-o` file is still written, and the exit code says
+what happened rather than a traceback.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+
+class Terminal:
+    """Standard output that tolerates being closed or a reader that left."""
+
+    def __init__(self):
+        self.lost: str | None = None  # "closed" or "reader left", once writing failed
+
+    def echo(self, text: str) -> None:
+        if not text or self.lost:
+            return
+        if sys.stdout is None:
+            self.lost = "closed"
+            return
+        try:
+            click.echo(text, nl=False, color=True)  # the reporter already chose colour or none
+            sys.stdout.flush()
+        except BrokenPipeError:
+            self._leave("reader left")
+        except OSError as error:
+            if error.errno not in (errno.EBADF, errno.EPIPE, errno.EINVAL):
+                raise
+            self._leave("closed" if error.errno == errno.EBADF else "reader left")
+
+    def _leave(self, why: str) -> None:
+        """Stop writing; stdout now points at /dev/null, so the interpreter's last flush cannot fail either."""
+        self.lost = why
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass
+
+
+def is_tty() -> bool:
+    try:
+        return sys.stdout is not None and sys.stdout.isatty()
+    except (OSError, ValueError):
+        return False
+
+
+def report_path_problem(path: str, spec_files: list[Path]) -> str | None:
+    """Why `-o PATH` cannot take the report, checked before any case runs; None when it can."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        return f"the folder of {path!r} does not exist"
+    if target.is_dir():
+        return f"{path!r} is a folder"
+    if target.exists() and any(_same_file(target, spec) for spec in spec_files):
+        return f"{path!r} is one of the spec files of this run; the report would replace it"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"the folder of {path!r} is not writable"
+    if target.exists() and not os.access(target, os.W_OK):
+        return f"{path!r} is not writable"
+    return None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Write `text` to a temporary file in the same folder and rename it onto `path` (atomic on POSIX).
+
+    The new file keeps the old one's permissions, or gets the usual ones for a new file (0666 less the umask).
+    Raises OSError when it cannot; the previous file is then untouched."""
+    target = Path(path)
+    mode = target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_umask()
+    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=target.parent or ".", prefix=f".{target.name}.",
+                                         suffix=".tmp", delete=False)
+    try:
+        with handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(handle.name, mode)
+        os.replace(handle.name, target)
+    except BaseException:
+        try:
+            os.unlink(handle.name)
+        except OSError:
+            pass
+        raise
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current

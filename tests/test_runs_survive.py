@@ -1,0 +1,376 @@
+"""A run never loses a result and never lies in its exit code (issue 15).
+
+Workers that die cost one case; signals end a run with 130 or 143 and leave no worker behind and no report
+half-written; an unexpected exception is one case's internal error; `-o` never replaces a spec; a closed or
+abandoned stdout is no traceback; a user's function cannot change torch's global state for later cases,
+cannot hang the run twice over, and cannot keep the process alive with a thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from gradcheck_cli import check, user_code
+from gradcheck_cli.cli import exit_code
+
+WAIT = 60  # seconds a subprocess may take before the test calls it hung
+
+
+def _module(folder: Path, name: str, source: str) -> str:
+    (folder / f"{name}.py").write_text(textwrap.dedent(source))
+    return name
+
+
+def _spec(folder: Path, name: str, body: str = "expr: x*x\nat: {x: 0.5}\n") -> Path:
+    path = folder / f"{name}.yaml"
+    path.write_text(body)
+    return path
+
+
+def _gradcheck(*args, cwd: Path, **popen):
+    """The installed command, as CI starts it: Ctrl-C reaches it (a background shell would ignore SIGINT)."""
+    return subprocess.Popen([sys.executable, "-m", "gradcheck_cli", *map(str, args)], cwd=cwd, text=True,
+                            stdout=popen.pop("stdout", subprocess.PIPE), stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **popen)
+
+
+def _children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in found]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "State:\tZ" in status.read_text()  # a zombie has ended
+
+
+# ---- workers that die ----
+
+
+@pytest.mark.parametrize("how", ["os._exit(3)", "os.kill(os.getpid(), signal.SIGKILL)"])
+def test_a_worker_that_dies_costs_only_its_own_case(tmp_path, how):
+    name = _module(tmp_path, "sabotage", f"""
+        import os, signal
+        def f(x):
+            {how}
+    """)
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    for i in range(12):
+        _spec(specs, f"plain{i:02}")
+    _spec(specs, "dies", f"expr: x*x\nat: {{x: 0.5}}\nfunction: {name}:f\n")
+    process = _gradcheck(specs, "-j", "2", "--json", cwd=tmp_path)
+    out, err = process.communicate(timeout=WAIT)
+    document = json.loads(out)
+    by_name = {r["name"]: r for r in document["results"]}
+    assert len(document["results"]) == 13 and len(by_name) == 13  # every case exactly once
+    assert all(by_name[f"plain{i:02}"]["status"] == "pass" for i in range(12))
+    message = by_name["dies"]["error"]["message"]
+    expected = "exit code 3" if "_exit" in how else "signal 9, SIGKILL"
+    assert "worker process checking this case died twice" in message and expected in message
+    assert process.returncode == 2 and "Traceback" not in err
+
+
+# ---- signals ----
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_ends_the_run_with_its_code_no_worker_left_and_the_old_report_kept(tmp_path, jobs, sig, code):
+    started = tmp_path / "started"
+    name = _module(tmp_path, "slow", f"""
+        import time
+        def f(x):
+            open({str(started)!r}, "w").close()
+            time.sleep(60)
+            return x * x
+    """)
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    for i in range(10):
+        _spec(specs, f"s{i}", f"expr: x*x\nat: {{x: 0.5}}\nfunction: {name}:f\n")
+    report = tmp_path / "report.json"
+    report.write_text("the previous report")
+    process = _gradcheck(specs, "-j", jobs, "--format", "json", "-o", report, cwd=tmp_path)
+    deadline = time.monotonic() + WAIT
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    children = _children(process.pid)
+    process.send_signal(sig)
+    out, err = process.communicate(timeout=WAIT)
+    assert process.returncode == code, err
+    assert err.strip().splitlines() == [f"gradcheck: interrupted by "
+                                        f"{'Ctrl-C' if sig == signal.SIGINT else 'SIGTERM'}; no report was written"]
+    assert report.read_text() == "the previous report"
+    assert not list(tmp_path.glob(".report.json.*"))  # no temporary file left beside it
+    assert (len(children) >= 1) if jobs == "2" else not children
+    deadline = time.monotonic() + 10
+    while not all(map(_gone, children)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(map(_gone, children))
+
+
+def test_workers_die_with_their_parent_even_by_kill_9(tmp_path):
+    started = tmp_path / "started"
+    name = _module(tmp_path, "slow", f"""
+        import time
+        def f(x):
+            open({str(started)!r}, "w").close()
+            time.sleep(60)
+            return x * x
+    """)
+    for i in range(4):
+        _spec(tmp_path, f"s{i}", f"expr: x*x\nat: {{x: 0.5}}\nfunction: {name}:f\n")
+    process = _gradcheck(tmp_path, "-j", "2", cwd=tmp_path)
+    deadline = time.monotonic() + WAIT
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    children = _children(process.pid)
+    process.kill()
+    process.communicate(timeout=WAIT)
+    deadline = time.monotonic() + 10
+    while not all(map(_gone, children)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert children and all(map(_gone, children))
+
+
+def test_a_keyboard_interrupt_raised_by_a_users_function_is_its_error_not_the_end(cli_json, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    name = _module(tmp_path, "raises_ki", """
+        def f(x):
+            raise KeyboardInterrupt("from the user's code")
+    """)
+    _spec(tmp_path, "a", f"expr: x*x\nat: {{x: 0.5}}\nfunction: {name}:f\n")
+    _spec(tmp_path, "b")
+    code, document = cli_json(str(tmp_path), "-j", "1")
+    statuses = {r["name"]: r["status"] for r in document["results"]}
+    assert code == 2 and statuses == {"a": "error", "b": "pass"}
+    assert "KeyboardInterrupt: from the user's code" in document["results"][0]["error"]["message"]
+
+
+# ---- the last resort ----
+
+
+def test_an_unexpected_exception_is_that_cases_internal_error_and_the_run_goes_on(cli_json, tmp_path, monkeypatch):
+    from gradcheck_cli import case
+
+    original = case._check
+
+    def faulty(spec, result):
+        if spec.display_name == "bad":
+            raise TypeError("a bug in gradcheck")
+        return original(spec, result)
+
+    monkeypatch.setattr(case, "_check", faulty)
+    for name in ("a", "bad", "c"):
+        _spec(tmp_path, name)
+    code, document = cli_json(str(tmp_path), "-j", "1")
+    results = {r["name"]: r for r in document["results"]}
+    assert code == 2 and results["a"]["status"] == results["c"]["status"] == "pass"
+    error = results["bad"]["error"]
+    assert error["kind"] == "internal"
+    assert "internal error while checking this case: TypeError: a bug in gradcheck" in error["message"]
+    assert "please report" in error["message"]
+
+
+def test_a_fault_in_reading_one_spec_file_is_that_files_error_and_the_others_run(cli_json, tmp_path, monkeypatch):
+    from gradcheck_cli import spec_file
+
+    original = spec_file.load
+
+    def faulty(path, display=None):
+        if path.name == "bad.yaml":
+            raise IndexError("a bug in the reader")
+        return original(path, display)
+
+    monkeypatch.setattr(spec_file, "load", faulty)
+    for name in ("a", "bad", "c"):
+        _spec(tmp_path, name)
+    code, document = cli_json(str(tmp_path), "-j", "1")
+    statuses = [r["status"] for r in document["results"]]
+    assert code == 2 and sorted(statuses) == ["error", "pass", "pass"]
+    error = next(r["error"] for r in document["results"] if r["status"] == "error")
+    assert error["kind"] == "internal" and "bad.yaml: IndexError: a bug in the reader" in error["message"]
+
+
+def test_running_out_of_memory_in_a_case_is_its_error(monkeypatch):
+    from gradcheck_cli import case
+
+    def exhausted(spec, result):
+        raise MemoryError()
+
+    monkeypatch.setattr(case, "_check", exhausted)
+    result = check("x*x", at={"x": 0.5})
+    assert result.status == "error" and result.error["kind"] == "internal"
+    assert result.error["message"].startswith("out of memory while checking this case")
+
+
+def test_a_reporter_fault_on_one_case_shows_that_case_as_an_error_and_the_rest(cli, tmp_path, monkeypatch):
+    from gradcheck_cli.report import table
+
+    original = table.render_case
+
+    def faulty(result, settings):
+        if result.name == "bad" and result.status != "error":
+            raise ValueError("a bug in the table")
+        return original(result, settings)
+
+    monkeypatch.setattr(table, "render_case", faulty)
+    for name in ("a", "bad", "c"):
+        _spec(tmp_path, name)
+    result = cli(str(tmp_path), "-j", "1", "--color", "never")
+    assert result.exit_code == 2 and "Traceback" not in result.stdout + result.stderr
+    assert "internal error while reporting this case: ValueError: a bug in the table" in result.stdout
+    assert "2 passed" in result.stdout
+
+
+def test_an_exception_whose_message_cannot_be_read_is_still_one_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    name = _module(tmp_path, "bad_str", """
+        class Weird(Exception):
+            def __str__(self):
+                raise RuntimeError("no message")
+        def f(x):
+            raise Weird()
+    """)
+    result = check("x*x", at={"x": 0.5}, function=f"{name}:f")
+    assert result.status == "error"
+    assert "Weird: (its message could not be read)" in result.error["message"]
+    sys.modules.pop(name, None)
+
+
+def test_exit_codes_follow_the_contract():
+    class R:
+        def __init__(self, status):
+            self.status = status
+
+    assert exit_code([R("pass"), R("fail"), R("error")]) == 2
+    assert exit_code([R("pass"), R("fail")]) == 1
+    assert exit_code([R("pass"), R("fail")], exit_zero=True) == 0
+    assert exit_code([R("pass"), R("undefined")]) == 0
+    assert exit_code([R("pass"), R("undefined")], strict=True) == 1
+
+
+# ---- report files ----
+
+
+def test_o_onto_one_of_the_runs_spec_files_is_refused_before_running(cli, tmp_path):
+    spec = _spec(tmp_path, "s")
+    before = spec.read_text()
+    for args in ([str(spec), "-o", str(spec)], [str(tmp_path), "-o", str(spec)],
+                 [str(spec), "-o", str(tmp_path / "." / "s.yaml")]):
+        result = cli(*args)
+        assert result.exit_code == 2, args
+        assert "is one of the spec files of this run; the report would replace it" in result.stderr
+    assert spec.read_text() == before
+
+
+@pytest.mark.parametrize("target, message", [("missing/report.json", "does not exist"), (".", "is a directory")])
+def test_an_unusable_o_is_refused_before_running(cli, tmp_path, monkeypatch, target, message):
+    monkeypatch.chdir(tmp_path)
+    result = cli("x*x", "--x", "1", "-o", target)
+    assert result.exit_code == 2 and message in result.stderr and "x*x" not in result.stdout
+
+
+def test_the_report_replaces_the_old_one_whole_and_keeps_its_permissions(cli, tmp_path):
+    report = tmp_path / "report.xml"
+    report.write_text("old")
+    report.chmod(0o640)
+    result = cli("x*x", "--x", "1", "--format", "junit", "-o", str(report))
+    assert result.exit_code == 0 and report.read_text().startswith("<?xml")
+    assert report.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["report.xml"]
+
+
+# ---- standard output ----
+
+
+def test_a_closed_stdout_is_one_message_and_exit_2_unless_the_report_goes_to_a_file(tmp_path):
+    closed = {"preexec_fn": lambda: os.close(1)}
+    process = subprocess.run([sys.executable, "-m", "gradcheck_cli", "x*x", "--x", "1"], capture_output=False,
+                             stderr=subprocess.PIPE, text=True, timeout=WAIT, **closed)
+    assert process.returncode == 2 and "Traceback" not in process.stderr
+    assert "standard output is closed" in process.stderr
+    report = tmp_path / "r.json"
+    process = subprocess.run([sys.executable, "-m", "gradcheck_cli", "x*x", "--x", "1", "--format", "json",
+                              "-o", str(report)], stderr=subprocess.PIPE, text=True, timeout=WAIT, **closed)
+    assert process.returncode == 0 and json.loads(report.read_text())["summary"]["passed"] == 1
+
+
+def test_a_reader_that_leaves_early_is_no_traceback_and_the_exit_code_stays(tmp_path):
+    for i in range(30):
+        _spec(tmp_path, f"s{i:02}", "expr: x*x\nat: {x: 0.5}\nmanual: {x: 3*x}\n")
+    process = _gradcheck(tmp_path, "-j", "1", "--format", "jsonl", cwd=tmp_path)
+    process.stdout.readline()
+    process.stdout.close()
+    err = process.stderr.read()
+    process.wait(timeout=WAIT)
+    assert process.returncode == 1 and "Traceback" not in err and "BrokenPipe" not in err
+
+
+# ---- a user's code kept apart from the rest ----
+
+
+def test_torch_global_state_set_by_a_users_function_does_not_reach_later_cases(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.chdir(tmp_path)
+    name = _module(tmp_path, "sets_state", """
+        import torch
+        torch.set_grad_enabled(False)
+        def f(x):
+            torch.set_grad_enabled(False)
+            torch.set_default_dtype(torch.float64)
+            torch.use_deterministic_algorithms(True)
+            torch.set_anomaly_enabled(True)
+            return x * x
+    """)
+    threads = torch.get_num_threads()
+    check("x*x", at={"x": 0.5}, function=f"{name}:f")
+    assert torch.is_grad_enabled() and torch.get_default_dtype() == torch.float32
+    assert not torch.are_deterministic_algorithms_enabled() and not torch.is_anomaly_enabled()
+    assert torch.get_num_threads() == threads
+    assert check("sin(x**2)", at={"x": 4.0}).status == "pass"
+    sys.modules.pop(name, None)
+
+
+def test_a_call_that_times_out_is_stopped_once_with_no_retry(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(user_code, "CALL_TIMEOUT", 1.0)
+    name = _module(tmp_path, "hangs", """
+        import time
+        calls = []
+        def f(x):
+            calls.append(x.dtype)
+            time.sleep(30)
+            return x * x
+    """)
+    result = check("x*x", at={"x": 0.5}, function=f"{name}:f")
+    assert result.status == "error" and "did not return within 1 s" in result.error["message"]
+    assert len(sys.modules[name].calls) == 1  # not tried again in float32 after the first time limit
+    sys.modules.pop(name, None)
+
+
+def test_a_non_daemon_thread_started_by_a_users_function_does_not_keep_the_run_alive(tmp_path):
+    name = _module(tmp_path, "threads", """
+        import threading, time
+        def f(x):
+            threading.Thread(target=time.sleep, args=(600,)).start()
+            return x * x
+    """)
+    process = _gradcheck("x*x", "--x", "0.5", "--function", f"{name}:f", cwd=tmp_path)
+    out, err = process.communicate(timeout=WAIT)
+    assert process.returncode == 0 and "1 passed" in out
