@@ -19,20 +19,18 @@ import numpy as np
 
 from .compare import (DEFAULT_TOLERANCE, ROUNDING_DIAGNOSES, CaseResult, GradientRow, atol_note, case_status,
                       digits_lost)
-from .domain import check_value_defined, format_array
+from .domain import check_value_defined, format_array, short
 from .engines.finite_diff import finite_differences
 from .engines.symbolic import jacobian_nodes
 from .engines.torch_engine import autograd_gradients
-from .errors import GradcheckError, ShapeError, Span, UsageError
+from .errors import GradcheckError, InternalError, LimitError, ShapeError, Span, UsageError
 from .graph import Formulas, Node
 from .parser import Expression, parse
 from .plan import Plan, batched, flat_values
-from .shapes import ShapeMap, ShapeMismatch
+from .shapes import ShapeMap, ShapeMismatch, TooManyElements
 from .spec import Spec
 from .verdict import add_precise, judge, needs_precise
 
-
-MAX_JACOBIAN_ENTRIES = 1_000_000
 CANCELLATION = 1e3  # |a| + |b| over |a ± b| past which the float referees may share a wrong forward
 ABSORBED = 1e-8  # a term this small against the other keeps only half its digits in a sum
 LOG_NEAR_ONE = 1e-4  # log is ill-conditioned near 1: its relative error is eps/|log(x)|
@@ -50,6 +48,11 @@ def run(spec: Spec) -> CaseResult:
     except GradcheckError as error:
         _record_error(result, spec.locate(error))
         result.traceback = getattr(error, "trace", None)
+    except Exception as error:  # the last resort: a fault of ours costs this case, never the run
+        internal = InternalError.from_exception(error, "checking this case")
+        _record_error(result, internal)
+        result.traceback = internal.trace
+        result.gradients, result.hessian = [], []
     return result
 
 
@@ -85,7 +88,7 @@ def domain_probe(spec: Spec):
             shapes = tuple((name, value.shape) for name, value in sorted(point.items()))
             if shapes not in plans:
                 with _located_shape_errors(expression, {}):
-                    plans[shapes] = Plan([expression.output], ShapeMap(dict(shapes)))
+                    plans[shapes] = Plan([expression.output], ShapeMap(dict(shapes), spec.limits))
             plan = plans[shapes]
             values = plan.run({n: batched(v) for n, v in point.items()})
         except GradcheckError:
@@ -126,25 +129,26 @@ class _Case:
 def _check(spec: Spec, result: CaseResult) -> None:
     """prepare -> the forward value -> each engine -> the reference and the verdict -> diagnoses."""
     case = _prepare(spec, result)
-    _evaluate_forward(case)
-    if spec.explain:
-        from .explain import explain
+    with _located_shape_errors(case.expression, case.manuals):  # the derivative nodes each stage makes are checked
+        _evaluate_forward(case)
+        if spec.explain:
+            from .explain import explain
 
-        result.explanation = explain(case.expression, case.point, case.wrt, case.shapes, spec.dtype)
-    if case.factors:
-        _check_factors(case.expression, case.factors, case.point, case.shapes, spec, result)
-    if spec.fast:
-        _check_projections(case.expression, case.point, case.wrt, case.output_shape, _manual_answers(case), spec,
-                           result)
-        return
-    own = _evaluate_engines(case)
-    _settle_disputes(case)
-    _blame_a_forward_that_is_not_finite(case, own)
-    if spec.dtype != "float64":
-        _add_precision_loss(case)
-    if spec.order == 2:
-        _add_hessian(case, own)
-    _diagnose(case)
+            result.explanation = explain(case.expression, case.point, case.wrt, case.shapes, spec.dtype)
+        if case.factors:
+            _check_factors(case.expression, case.factors, case.point, case.shapes, spec, result)
+        if spec.fast:
+            _check_projections(case.expression, case.point, case.wrt, case.output_shape, _manual_answers(case),
+                               spec, result)
+            return
+        own = _evaluate_engines(case)
+        _settle_disputes(case)
+        _blame_a_forward_that_is_not_finite(case, own)
+        if spec.dtype != "float64":
+            _add_precision_loss(case)
+        if spec.order == 2:
+            _add_hessian(case, own)
+        _diagnose(case)
     result.notes = [n for n in (atol_note(result.gradients, spec.tolerance),) if n] + result.notes
     result.status = case_status(result)
 
@@ -155,6 +159,9 @@ def _prepare(spec: Spec, result: CaseResult) -> _Case:
         _refuse_function_options(spec)
     expression = parse(spec.program, limits=spec.limits)
     point = _resolve_point(expression, spec.at)
+    shapes = ShapeMap({name: value.shape for name, value in point.items()}, spec.limits)
+    with _located_shape_errors(expression, {}):
+        shapes.of_closed(expression.nodes)  # every node checked against the limits before anything is evaluated
     if spec.dtype != "float64":  # the point's numbers are finite float64 already
         _check_point_fits(point, spec.dtype)
     wrt = _resolve_wrt(expression, spec.wrt)
@@ -163,7 +170,6 @@ def _prepare(spec: Spec, result: CaseResult) -> _Case:
     manuals = {name: _parse_manual(expression, name, text, wrt, spec) for name, text in spec.manual.items()
                if not _is_factor(name)}
     factors = [_parse_factor(expression, name, text, spec) for name, text in spec.manual.items() if _is_factor(name)]
-    shapes = ShapeMap({name: value.shape for name, value in point.items()})
     with _located_shape_errors(expression, manuals):
         output_shape = _checked_output_shape(expression, shapes, point, wrt, spec)
         _check_manual_shapes(manuals, point, shapes, output_shape)
@@ -190,7 +196,14 @@ def _evaluate_forward(case: _Case) -> None:
         from .engines.precise import evaluate
 
         case.exact = evaluate(expression.nodes, case.point64, case.shapes)
-        check_value_defined(expression, case.plan, case.values, case.exact)
+        if case.exact.affordable:
+            check_value_defined(expression, case.plan, case.values, case.exact)
+        elif case.value_finite:
+            case.exact = None  # past the referee's budget, a masked NaN goes unexamined
+        else:
+            raise LimitError("the value is not finite at this point, and the graph is too large for the "
+                             "high-precision referee to tell an undefined value from an overflow", expression.source,
+                             expression.span_of(expression.output), "check fewer elements")
 
 
 def _every_node_finite(case: _Case) -> bool:
@@ -587,15 +600,26 @@ def _checked_output_shape(expression: Expression, shapes: ShapeMap, point, wrt, 
     if math.prod(shape) == 0:
         raise ShapeError(f"the expression's value is empty (shape {shape}): it has no entries to differentiate",
                          expression.source, expression.span_of(expression.output))
-    entries = math.prod(shape) * sum(point[name].size for name in wrt)
-    if entries > MAX_JACOBIAN_ENTRIES and not spec.fast:
-        raise ShapeError(f"the expression's value has shape {shape}: its Jacobian would have {entries:,} "
-                         f"entries (at most {MAX_JACOBIAN_ENTRIES:,} are checked)", expression.source,
-                         expression.span_of(expression.output), "reduce it, or check projections with --fast")
+    _check_entries(expression, shape, sum(point[name].size for name in wrt), spec)
     for name, value in spec.expected.items():
         if np.shape(value) not in ((), point[name].shape, shape + point[name].shape):
             raise UsageError(f"expect.{name} has shape {np.shape(value)}; expected {shape + point[name].shape}")
     return shape
+
+
+def _check_entries(expression: Expression, shape: tuple, elements: int, spec: Spec) -> None:
+    """Each entry of the Jacobian (and, with --order 2, of the Hessian) is a row of the report: refuse past
+    `max_entries` before any is computed.  `elements`: the differentiated variables' elements together."""
+    limit = spec.limits.max_entries
+    entries = math.prod(shape) * elements
+    if entries > limit and not spec.fast:
+        what = "gradient" if shape == () else "Jacobian"
+        raise LimitError(f"the expression's value has shape {shape}: its {what} would have {entries:,} entries; "
+                         f"the limit is {limit:,}", expression.source, expression.span_of(expression.output),
+                         "reduce it, or check projections with --fast")
+    if spec.order == 2 and elements**2 > limit:
+        raise LimitError(f"--order 2: the Hessian would have {elements**2:,} entries; the limit is {limit:,}",
+                         hint="check fewer elements, or first derivatives only, without --order 2")
 
 
 # ---- a user's own torch function ----
@@ -676,7 +700,8 @@ def _resolve_point(expression: Expression, at: dict) -> dict[str, np.ndarray]:
     if missing:
         listed = ", ".join(missing)
         raise UsageError(f"missing value for {listed} (give it as --{missing[0]} VALUE or --at {missing[0]}=VALUE)")
-    unknown = [name for name in at if name not in expression.variables]
+    variables = set(expression.variables)
+    unknown = [name for name in at if name not in variables]
     if unknown:
         raise UsageError(f"{unknown[0]!r} is not a variable of the expression"
                          + _suggestion(unknown[0], expression.variables))
@@ -769,7 +794,8 @@ def _check_manual_shapes(manuals: dict[str, Expression], point, shapes: ShapeMap
 
 
 class _located_shape_errors:
-    """Turn a ShapeMismatch into a ShapeError pointing at the node in its source."""
+    """Turn a ShapeMismatch into a ShapeError pointing at the node in its source, and a node past
+    --max-elements into a LimitError that quotes it (a derivative node has no source: its op is named)."""
 
     def __init__(self, expression: Expression, manuals: dict[str, Expression]):
         self.sources = [expression, *manuals.values()]
@@ -778,6 +804,12 @@ class _located_shape_errors:
         return self
 
     def __exit__(self, kind, error, traceback):
+        if isinstance(error, TooManyElements):
+            owner = next((e for e in self.sources if error.node.id in e.spans), self.sources[0])
+            span = owner.spans.get(error.node.id)
+            what = short(owner.source[span.start:span.end]) if span else \
+                f"a node of its derivative ({error.node.op})"
+            raise LimitError(f"{what} {error}", owner.source if span else None, span) from None
         if isinstance(error, ShapeMismatch):
             owner = next((e for e in self.sources if error.node.id in e.spans), self.sources[0])
             span = owner.operator_spans.get(error.node.id) or owner.spans.get(error.node.id)

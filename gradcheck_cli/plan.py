@@ -5,16 +5,22 @@ with B = 1 for the base point.  Finite differences evaluate all their
 perturbed points in one run by stacking them along that axis; arguments of
 lower rank are given singleton axes after the batch axis so that numpy's
 trailing-axis broadcasting lines up the node shapes, not the batch axis.
+
+A run keeps every node's value, so its memory is known from the shapes alone:
+`elements` per batch row, bounded by the limits when the plan is compiled.
 """
 
 from __future__ import annotations
 
+import math
 from functools import partial
 from typing import Callable, NamedTuple
 
 import numpy as np
 
+from .errors import LimitError
 from .graph import Node, ancestors
+from .limits import NODES_OF_FULL_SIZE
 from .ops import OPS
 from .shapes import ShapeMap
 
@@ -38,7 +44,18 @@ class Plan:
         self.nodes = ancestors(outputs)
         self.slot = {node.id: i for i, node in enumerate(self.nodes)}
         shape_of = shapes.of_closed(self.nodes)
+        self.sizes = [math.prod(shape_of[node.id]) for node in self.nodes]
+        limits = shapes.limits
+        if limits is not None and self.elements > limits.max_graph_elements:
+            raise LimitError(f"evaluating it would hold {self.elements:,} values at once (every node's, derivatives "
+                             f"included); the limit is {limits.max_graph_elements:,} "
+                             f"({NODES_OF_FULL_SIZE} × --max-elements)")
         self.steps: list[Step | None] = [self._step(node, shape_of) for node in self.nodes]
+
+    @property
+    def elements(self) -> int:
+        """Values one run holds per batch row (every node's, at its shape): what a batch costs."""
+        return sum(self.sizes)
 
     def _step(self, node: Node, shape_of: dict[int, tuple]) -> Step | None:
         if node.op in ("const", "var"):
@@ -55,6 +72,7 @@ class Plan:
         plan = Plan.__new__(Plan)
         plan.nodes = nodes if nodes is not None else ancestors(outputs)
         plan.slot = {node.id: i for i, node in enumerate(plan.nodes)}
+        plan.sizes = [self.sizes[self.slot[node.id]] for node in plan.nodes]
         steps = {node.id: step for node, step in zip(self.nodes, self.steps)}
         plan.steps = [None if steps[node.id] is None else
                       Step(node, steps[node.id].function, tuple(plan.slot[a.id] for a in node.args),

@@ -3,11 +3,18 @@
 The symbolic engine needs them to sum an adjoint back to its argument's shape
 and to scale `mean`; the evaluator to line up a leading batch axis.  Shapes
 are computed on demand, so nodes the symbolic engine adds later get theirs.
+
+Shapes are known before anything is evaluated, so this is where a node too
+large for the limits is refused: `ones(100000) * reshape(ones(100000), 100000, 1)`
+fails here, in microseconds, instead of asking numpy for 74.5 GiB.
 """
 
 from __future__ import annotations
 
+import math
+
 from .graph import Node
+from .limits import Limits
 from .ops import OPS
 
 
@@ -19,11 +26,22 @@ class ShapeMismatch(Exception):
         super().__init__(f"{OPS[node.op].display_name}: {reason}")
 
 
-class ShapeMap:
-    """node -> shape, given each variable's shape."""
+class TooManyElements(ShapeMismatch):
+    """A node whose shape is valid but holds more elements than `--max-elements` allows."""
 
-    def __init__(self, variable_shapes: dict[str, tuple]):
+    def __init__(self, node: Node, shape: tuple, limit: int):
+        self.node, self.shape, self.limit = node, shape, limit
+        Exception.__init__(self, f"would have {math.prod(shape):,} elements (shape {shape}); the limit is "
+                                 f"{limit:,} (--max-elements)")
+
+
+class ShapeMap:
+    """node -> shape, given each variable's shape; with `limits`, a node past `max_elements` raises
+    TooManyElements as its shape is inferred (a derivative node the symbolic engine adds too)."""
+
+    def __init__(self, variable_shapes: dict[str, tuple], limits: Limits | None = None):
         self.variable_shapes = variable_shapes
+        self.limits = limits
         self._shapes: dict[int, tuple] = {}
 
     def __call__(self, node: Node) -> tuple:
@@ -55,6 +73,12 @@ class ShapeMap:
         return [found[i] for i in sorted(found)]
 
     def _infer(self, node: Node) -> tuple:
+        shape = self._shape_of(node)
+        if self.limits is not None and math.prod(shape) > self.limits.max_elements:
+            raise TooManyElements(node, shape, self.limits.max_elements)
+        return shape
+
+    def _shape_of(self, node: Node) -> tuple:
         if node.op == "const":
             return ()
         if node.op == "var":

@@ -10,7 +10,9 @@ at 1e-4, leave the domain, or cross a kink).  On a kink, one-sided differences g
 right derivatives.
 
 All perturbed points of a chunk of elements are evaluated in one batched run of the plan (in O(n)
-for elementwise-then-reduce graphs).  Finite differences always run in float64: they are the referee."""
+for elementwise-then-reduce graphs).  A run holds every node's value for every perturbed point, so a
+chunk is as many points as BATCH_BYTES hold, from the plan's size.  Finite differences always run in
+float64: they are the referee."""
 
 from __future__ import annotations
 
@@ -31,7 +33,8 @@ LEVELS = 3
 SHRINK = 0.1  # base step factor between attempts
 ATTEMPTS = 8
 INFORMATIVE = 1e-3  # relative error bar below which an estimate can confirm another
-BATCH_ELEMENTS = 2_000_000  # perturbed values materialised at once
+BATCH_BYTES = 256 * 2**20  # node values one batched run may hold
+UNSEEN_VALUES_PER_INPUT = 16  # a black-box function's values per input value, assumed for its batches
 EPS = np.finfo(np.float64).eps
 COMPLEX_STEP = 1e-200
 COMPLEX_STEP_RADIUS = 1e40  # how much closer than this to a singularity the step may come
@@ -79,12 +82,14 @@ def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], w
     base, base_values, held = _base_point(plan, point)
     output_shape = plan.value(base_values, output).shape[1:]
     result = FiniteDifferences({}, {}, 0)
-    paths = {name: _dependents(plan, name) for name in wrt}
-    holomorphic = {name: _holomorphic(plan, output, paths[name]) for name in wrt}
-    near_zero = _values_near_a_branch_point(plan, base_values)
-    trusted = {name: holomorphic[name] and not (near_zero & paths[name]) for name in wrt}
+    reach_output = _variables_reaching(plan, {output.id})
+    reach_not_analytic = _variables_reaching(plan, {n.id for n in plan.nodes if n.args and not OPS[n.op].analytic})
+    reach_near_zero = _variables_reaching(plan, _values_near_a_branch_point(plan, base_values))
+    holomorphic = {name: name in reach_output and name not in reach_not_analytic for name in wrt}
+    trusted = {name: holomorphic[name] and name not in reach_near_zero for name in wrt}
     scalars = [n for n in wrt if trusted[n] and np.size(point[n]) == 1] if method in ("auto", "complex") else []
     stepped_together = _complex_step_of_scalars(plan, output, base, scalars, held) if len(scalars) > 1 else {}
+    floor = functools.cache(functools.partial(_rounding_floor, plan, base_values))  # once, where first needed
     for name in wrt:
         x = np.asarray(point[name], dtype=np.float64)
         diagonal = DiagonalRun(plan, shapes, name) if shapes is not None and output_shape == () and x.size > 1 \
@@ -99,7 +104,7 @@ def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], w
             raise UsageError(f"the complex step needs holomorphic ops between {name} and the value "
                              "(abs, relu, max, where, comparisons are not); use --method auto or richardson")
         if method == "central":
-            value, error = _central(shifts, x.size, step or CENTRAL_STEP, _rounding_floor(plan, base_values))
+            value, error = _central(shifts, x.size, step or CENTRAL_STEP, floor())
             methods[:], costs[:] = "central", 2 * LEVELS
             result.evaluations += 2 * LEVELS * x.size
         elif trusted[name] and method in ("auto", "complex"):
@@ -110,7 +115,7 @@ def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], w
         # The complex step has no truncation error; where it ran, Richardson could only add noise.
         if method in ("auto", "richardson") and not np.all(np.isfinite(error)):
             # Measured per variable: a switch in one (where(c, a, b) at c = 0) must not blur the others.
-            noise = np.maximum(_rounding_floor(plan, base_values), _measured_noise(plan, output, point, [name], held))
+            noise = np.maximum(floor(), _measured_noise(plan, output, point, [name], held))
             refined, refined_error, per_element, one_sided = _refine(shifts, x.size, noise)
             result.evaluations += NOISE_POINTS + int(per_element.sum())
             costs += per_element[:, None]
@@ -156,7 +161,7 @@ def _central(shifts: "Shifts", size: int, step: float, floor: float):
     """One central difference at a fixed step (torch's method), with an honest error bar from step/2."""
     elements = np.arange(size)
     levels = np.broadcast_to(step * 0.5 ** np.arange(LEVELS), (size, LEVELS))
-    f_plus, f_minus, *_ = shifts.evaluate(elements, levels)
+    f_plus, f_minus, *_ = shifts.evaluate_in_batches(elements, levels)
     with np.errstate(all="ignore"):
         central = (f_plus - f_minus) / (2 * levels[:, :, None])
         error = 4 / 3 * np.abs(central[:, 0] - central[:, 1]) + 8 * floor / step
@@ -182,6 +187,19 @@ def _dependents(plan: Plan, name: str) -> set[int]:
         elif node.args and not OPS[node.op].holds_value and any(a.id in depends for a in node.args):
             depends.add(node.id)
     return depends
+
+
+def _variables_reaching(plan: Plan, targets: set[int]) -> set[str]:
+    """Names of the variables some node of `targets` depends on (as `_dependents` has it), for all variables
+    in one backward pass: a walk per variable would cost variables x nodes (12,000 scalars: minutes)."""
+    marked, names = set(targets), set()
+    for node in reversed(plan.nodes):
+        if node.id in marked:
+            if node.op == "var":
+                names.add(node.attr)
+            elif node.args and not OPS[node.op].holds_value:
+                marked.update(a.id for a in node.args)
+    return names
 
 
 def _values_near_a_branch_point(plan: Plan, base_values: list) -> set[int]:
@@ -213,7 +231,7 @@ def _complex_step(plan: Plan, output: Node, base: dict, base_values: list, name:
         f = diagonal.run(base_values, elements, x.ravel() + 1j * COMPLEX_STEP).reshape(x.size, 1)
         derivative = f.imag / COMPLEX_STEP
         return derivative, 16 * EPS * np.maximum(np.abs(derivative), np.max(np.abs(derivative), initial=1.0))
-    per_chunk = max(1, BATCH_ELEMENTS // max(1, x.size))
+    per_chunk = _points_per_batch(plan.elements, np.complex128)
     values, errors = [], []
     for start in range(0, x.size, per_chunk):
         elements = np.arange(start, min(x.size, start + per_chunk))
@@ -226,18 +244,28 @@ def _complex_step(plan: Plan, output: Node, base: dict, base_values: list, name:
         f = np.broadcast_to(f, (elements.size,) + f.shape[1:]).reshape(elements.size, -1)
         with np.errstate(over="ignore"):  # a derivative beyond the float range is inf, as it should be
             derivative = f.imag / COMPLEX_STEP
-            carried = float(np.max(np.abs(np.imag(flat_values(all_values))), initial=0.0)) / COMPLEX_STEP
+            carried = max(float(np.max(np.abs(np.imag(v)), initial=0.0)) for v in all_values) / COMPLEX_STEP
         values.append(derivative)
         errors.append(16 * EPS * np.maximum(np.abs(derivative), carried))
     return np.concatenate(values), np.concatenate(errors)
 
 
 def _complex_step_of_scalars(plan: Plan, output: Node, base: dict, names: list[str], held: dict) -> dict:
-    """The complex step for several scalar variables in one batched run (row j perturbs names[j]).
+    """The complex step for several scalar variables in batched runs (row j perturbs names[j]).
 
-    One run instead of one per variable: for small functions of a few scalars the Python
-    overhead of a run is most of the cost.  Returns name -> (value, error), each (1, outputs).
+    Batched instead of one run per variable: for small functions of a few scalars the Python
+    overhead of a run is most of the cost.  Each run takes as many variables as BATCH_BYTES allow,
+    since every node then holds a value per variable (12,000 scalars in one run: gigabytes).
+    Returns name -> (value, error), each (1, outputs).
     """
+    per_batch = _points_per_batch(plan.elements, np.complex128)
+    found = {}
+    for start in range(0, len(names), per_batch):
+        found.update(_complex_step_of_these_scalars(plan, output, base, names[start:start + per_batch], held))
+    return found
+
+
+def _complex_step_of_these_scalars(plan: Plan, output: Node, base: dict, names: list[str], held: dict) -> dict:
     rows = len(names)
     inputs = dict(base)
     for row, name in enumerate(names):
@@ -248,10 +276,17 @@ def _complex_step_of_scalars(plan: Plan, output: Node, base: dict, names: list[s
     f = plan.value(values, output)
     derivative = np.broadcast_to(f, (rows,) + f.shape[1:]).reshape(rows, -1).imag / COMPLEX_STEP
     # Only values that vary along the batch carry an imaginary part; the others are real.
-    perturbed = [v.reshape(rows, -1).imag for v in values if len(v) == rows and np.iscomplexobj(v)]
-    carried = np.max(np.abs(np.concatenate(perturbed, axis=1)), axis=1)
+    carried = np.zeros(rows)
+    for value in values:
+        if len(value) == rows and np.iscomplexobj(value):
+            carried = np.maximum(carried, np.max(np.abs(value.reshape(rows, -1).imag), axis=1, initial=0.0))
     error = 16 * EPS * np.maximum(np.abs(derivative), carried[:, None] / COMPLEX_STEP)
     return {name: (derivative[row:row + 1], error[row:row + 1]) for row, name in enumerate(names)}
+
+
+def _points_per_batch(values_per_point: int, dtype) -> int:
+    """How many perturbed points one batched run may evaluate, each holding `values_per_point` values."""
+    return max(1, BATCH_BYTES // (max(1, values_per_point) * np.dtype(dtype).itemsize))
 
 
 def _base_point(plan: Plan, point: dict[str, np.ndarray]):
@@ -418,7 +453,7 @@ def _magnitude(plan: Plan, values) -> float:
 class _Richardson:
     """Central differences at three steps, extrapolated; subclasses say where to step and how."""
 
-    row_size = 1  # values materialised per perturbation, for chunking
+    values_per_point = 1  # values a run holds per perturbed point, for sizing batches
 
     def steps(self, elements: np.ndarray, factor: float) -> np.ndarray:
         raise NotImplementedError
@@ -426,16 +461,18 @@ class _Richardson:
     def evaluate(self, elements: np.ndarray, levels: np.ndarray):
         raise NotImplementedError
 
+    def evaluate_in_batches(self, elements: np.ndarray, levels: np.ndarray):
+        """`evaluate` over chunks of elements that fit BATCH_BYTES (2 * LEVELS points per element)."""
+        per_chunk = max(1, _points_per_batch(self.values_per_point, np.float64) // (2 * LEVELS))
+        parts = [self.evaluate(elements[i:i + per_chunk], levels[i:i + per_chunk])
+                 for i in range(0, elements.size, per_chunk)]
+        return tuple(np.concatenate([p[k] for p in parts]) for k in range(5))
+
     def extrapolate(self, elements: np.ndarray, factor: float, noise: np.ndarray):
         """(Richardson value, truncation estimate, rounding estimate), each (elements, outputs)."""
         levels = self.steps(elements, factor)  # (m, LEVELS)
-        per_chunk = max(1, BATCH_ELEMENTS // max(1, 2 * LEVELS * self.row_size))
-        parts = [self.evaluate(elements[i:i + per_chunk], levels[i:i + per_chunk])
-                 for i in range(0, elements.size, per_chunk)]
-        f_plus = np.concatenate([p[0] for p in parts])  # (m, LEVELS, outputs)
-        f_minus = np.concatenate([p[1] for p in parts])
-        # (m, LEVELS) each: a kink strictly between x and the step, or one exactly at x.
-        crossed_plus, crossed_minus, at_kink = (np.concatenate([p[k] for p in parts]) for k in (2, 3, 4))
+        # (m, LEVELS, outputs) each, then (m, LEVELS) each: a kink strictly between x and the step, or one at x.
+        f_plus, f_minus, crossed_plus, crossed_minus, at_kink = self.evaluate_in_batches(elements, levels)
         one_sided = (self._one_sided(f_minus, -levels, crossed_minus), self._one_sided(f_plus, levels, crossed_plus))
         straddles = (crossed_plus | crossed_minus | at_kink).any(axis=1)
         f_plus = np.where(straddles[:, None, None], np.nan, f_plus)  # central differences mean nothing there
@@ -483,8 +520,8 @@ class Shifts(_Richardson):
     diagonal: DiagonalRun | None = None  # the O(n) path, where the graph allows it
 
     @property
-    def row_size(self) -> int:
-        return 1 if self.diagonal is not None else self.x.size
+    def values_per_point(self) -> int:
+        return len(self.plan.nodes) if self.diagonal is not None else self.plan.elements
 
     def steps(self, elements: np.ndarray, factor: float) -> np.ndarray:
         return _element_steps(self.x, elements, factor)
@@ -533,8 +570,8 @@ class CallShifts(_Richardson):
     f0: np.ndarray  # the function at the point, flattened
 
     @property
-    def row_size(self) -> int:
-        return self.base[self.name].size
+    def values_per_point(self) -> int:
+        return UNSEEN_VALUES_PER_INPUT * self.base[self.name].size  # its inside is unknown
 
     def steps(self, elements: np.ndarray, factor: float) -> np.ndarray:
         return _element_steps(self.base[self.name], elements, factor)

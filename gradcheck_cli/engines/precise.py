@@ -61,6 +61,7 @@ MAX_STEP_EXPONENT = 340  # after a crossed kink: below the distance of any kink 
 COMPLEX_EXTRA_DIGITS = (0, 20, 60)  # the complex step's attempts: precision above the base
 DIFFERENCE_RUNS = 4  # x + h, x - h, x + h/2, x - h/2
 DEFAULT_BUDGET = 500_000  # about 2.5 s of mpmath on this machine (5 us per scalar op at 50 digits)
+VALUES_BUDGET = 4 * DEFAULT_BUDGET  # `evaluate`: a few seconds, and some 300 MB of mpmath numbers at most
 TOO_LARGE = "too large for the high-precision referee"
 NOT_CONVERGED = "did not converge"
 
@@ -78,11 +79,13 @@ class PreciseValues:
     beyond float64's range but finite stays finite here (as_float64 gives ±inf for it, undefined False).
     `too_large`: nodes whose value the referee could not afford (an argument beyond about 1e993 to exp,
     sin, ...; or the whole graph past the budget): NaN, but not known to be undefined.
+    `affordable`: False where the whole graph was past the budget, and nothing was computed.
     """
 
     values: dict[int, np.ndarray]
     dps: int
     too_large: frozenset[int] = frozenset()
+    affordable: bool = True
 
     def __getitem__(self, node: Node) -> np.ndarray:
         return self.values[node.id]
@@ -100,10 +103,11 @@ class PreciseValues:
 
 
 def evaluate(nodes: list[Node], point: dict[str, np.ndarray], shapes: ShapeMap, dps: int | None = None,
-             budget: int | None = None) -> PreciseValues:
+             budget: int | None = VALUES_BUDGET) -> PreciseValues:
     """Every node of `nodes` (and of their ancestors) at `point`, to `dps` digits (default: 50 plus the
     decimal magnitude of the largest |x|).  With a `budget` (scalar op evaluations) smaller than the
-    graph, nothing is computed and every node is `too_large`."""
+    graph, nothing is computed and every node is `too_large` (an mpmath number per element costs some
+    100 bytes: without the budget, a graph within --max-elements could still take gigabytes)."""
     program = _Program(ancestors(nodes), shapes)
     point = _float_point(point)
     dps = dps or BASE_DIGITS + _magnitude(point)
@@ -283,8 +287,9 @@ class _Program:
                              frozenset(self.nodes[i].id for i in too_large))
 
     def unaffordable(self, dps: int) -> PreciseValues:
-        values = {node.id: np.full(self.shape[i], NAN, dtype=object) for i, node in enumerate(self.nodes)}
-        return PreciseValues(values, dps, frozenset(values))
+        nan = np.full((), NAN, dtype=object)
+        values = {node.id: np.broadcast_to(nan, self.shape[i]) for i, node in enumerate(self.nodes)}  # no copies
+        return PreciseValues(values, dps, frozenset(values), affordable=False)
 
 
 def _kernel(node: Node):

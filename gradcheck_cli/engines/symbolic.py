@@ -25,7 +25,8 @@ def gradient_nodes(output: Node, wrt: list[str], shapes: ShapeMap, nodes: list[N
     `sum(x)`); it is broadcast when evaluated.
     """
     nodes = nodes if nodes is not None else ancestors([output])
-    by_name = {n.attr: n for n in nodes if n.op == "var" and n.attr in wrt}
+    wanted = set(wrt)  # a set: with thousands of scalar variables, `in wrt` on the list would cost N²
+    by_name = {n.attr: n for n in nodes if n.op == "var" and n.attr in wanted}
     found = adjoints(output, {n.id for n in by_name.values()}, shapes, nodes)
     zero = output.graph.const(0.0)
     return {name: found.get(by_name[name].id, zero) if name in by_name else zero for name in wrt}

@@ -51,7 +51,8 @@ def autograd_hessian(output: Node, point: dict[str, np.ndarray], wrt: list[str],
 def _build(torch, output: Node, point, wrt, dtype: str, nodes: list[Node] | None = None):
     """The output tensor, computed by torch ops from leaves that require grad for `wrt`."""
     torch_dtype = {"float64": torch.float64, "float32": torch.float32}[dtype]
-    leaves = {name: torch.from_numpy(np.array(value, dtype=dtype)).requires_grad_(name in wrt)
+    differentiated = set(wrt)
+    leaves = {name: torch.from_numpy(np.array(value, dtype=dtype)).requires_grad_(name in differentiated)
               for name, value in point.items()}
     values: dict[int, "torch.Tensor"] = {}
     for node in nodes if nodes is not None else ancestors([output]):
