@@ -616,10 +616,10 @@ def _check_entries(expression: Expression, shape: tuple, elements: int, spec: Sp
         what = "gradient" if shape == () else "Jacobian"
         raise LimitError(f"the expression's value has shape {shape}: its {what} would have {entries:,} entries; "
                          f"the limit is {limit:,}", expression.source, expression.span_of(expression.output),
-                         "reduce it, or check projections with --fast")
+                         "reduce it, check projections with --fast, or raise --max-entries")
     if spec.order == 2 and elements**2 > limit:
         raise LimitError(f"--order 2: the Hessian would have {elements**2:,} entries; the limit is {limit:,}",
-                         hint="check fewer elements, or first derivatives only, without --order 2")
+                         hint="check fewer elements, first derivatives only (without --order 2), or raise --max-entries")
 
 
 # ---- a user's own torch function ----

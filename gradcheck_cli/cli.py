@@ -14,6 +14,7 @@ import re
 import shutil
 import sys
 import threading
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -162,10 +163,10 @@ class ExpressionCommand(click.Command):
 
 def _refuse_repeated_variables(names: list[str], args: list[str]) -> None:
     """`--x 1 --x 2` is a mistake to point out, not a silent "last one wins"."""
+    given = Counter(a.partition("=")[0] for a in args if a.startswith("--"))
     for name in names:
-        option = f"--{name}"
-        if sum(a == option or a.startswith(option + "=") for a in args) > 1:
-            raise click.UsageError(f"{name} is given twice ({option})")
+        if given[f"--{name}"] > 1:
+            raise click.UsageError(f"{name} is given twice (--{name})")
 
 
 def _require_utf8(arg: str) -> None:
@@ -288,7 +289,9 @@ class Tolerance(click.ParamType):
 @click.option("--max-nodes", type=click.IntRange(1), default=DEFAULT_LIMITS.max_nodes, show_default=True,
               help="Most graph nodes accepted.")
 @click.option("--max-elements", type=click.IntRange(1), default=DEFAULT_LIMITS.max_elements, show_default=True,
-              help="Most elements accepted in one variable's value.")
+              help="Most elements in one variable's value or any node's value (10 times that in one evaluation).")
+@click.option("--max-entries", type=click.IntRange(1), default=DEFAULT_LIMITS.max_entries, show_default=True,
+              help="Most Jacobian or Hessian entries checked one by one (--fast checks projections instead).")
 @click.option("--list-ops", is_flag=True, is_eager=True, expose_value=False, callback=_list_ops,
               help="List the functions, operators and constants, then exit.")
 @click.version_option(__version__, "-V", "--version", prog_name="gradcheck")
@@ -296,7 +299,7 @@ class Tolerance(click.ParamType):
 def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_items, rtol, atol, dtype, order,
          hessian_items, method, step, fast, seed, explain, depth, precise, function, function_args, device, no_import,
          output_format, as_json, output_path, jobs, strict, exit_zero, quiet, verbose, all_elements, color,
-         max_length, max_depth, max_nodes, max_elements, **variable_values) -> None:
+         max_length, max_depth, max_nodes, max_elements, max_entries, **variable_values) -> None:
     """Check the gradient of EXPRESSION (symbolic, finite differences, autograd and your own formula),
     or of every case in the spec files and folders given as PATHs."""
     from .runner import Job, jobs_for
@@ -306,7 +309,7 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
     if as_json and output_format not in (None, "json"):
         raise click.UsageError("--json contradicts --format " + output_format)
     _check_report_path(output_path, list(targets), bool(ctx.meta.get(SPEC_MODE_KEY)))
-    limits = Limits(max_length, max_depth, max_nodes, max_elements)
+    limits = Limits(max_length, max_depth, max_nodes, max_elements, max_entries)
     overrides = {k: v for k, v in (("rtol", rtol), ("atol", atol), ("dtype", dtype),
                                    ("order", int(order) if order else None), ("fast", fast or None),
                                    ("method", method), ("step", step), ("explain", explain or None),

@@ -38,7 +38,7 @@ class Tolerance:
 DEFAULT_TOLERANCE = {"float64": Tolerance(rtol=1e-7, atol=1e-7), "float32": Tolerance(rtol=1e-4, atol=1e-5)}
 
 
-@dataclass
+@dataclass(slots=True)
 class GradientRow:
     """One element of one variable's gradient, as every engine sees it."""
 

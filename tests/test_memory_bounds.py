@@ -213,3 +213,12 @@ def test_the_constants_in_a_value_are_bounded():
     with pytest.raises(LimitError, match="values at once"):
         parse_scalar(" + ".join(f"sum(eye({3000 - i}))" for i in range(12)))  # each under the limit
     assert parse_scalar("sum(ones(3)) / 4") == 0.75
+
+
+def test_max_entries_is_a_flag(cli):
+    refused = cli("sin(x)", "--x", "1,2,3", "--max-entries", "8")
+    assert refused.exit_code == 2 and "its Jacobian would have 9 entries; the limit is 8" in refused.stderr
+    assert "raise --max-entries" in refused.stderr
+    assert cli("sin(x)", "--x", "1,2,3", "--max-entries", "9").exit_code == 0
+    hessian = cli("sum(x**3)", "--x", "1,2,3", "--order", "2", "--max-entries", "8")
+    assert hessian.exit_code == 2 and "the Hessian would have 9 entries" in hessian.stderr
