@@ -57,6 +57,25 @@ def _gone(pid: int) -> bool:
     return status.exists() and "State:\tZ" in status.read_text()  # a zombie has ended
 
 
+def _slow_function(folder: Path) -> tuple[str, Path]:
+    """A module whose function marks a file when it starts, then sleeps for a minute: (module name, marker)."""
+    started = folder / "started"
+    name = _module(folder, "slow", f"""
+        import time
+        def f(x):
+            open({str(started)!r}, "w").close()
+            time.sleep(60)
+            return x * x
+    """)
+    return name, started
+
+
+def _wait_until(condition, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 # ---- workers that die ----
 
 
@@ -90,14 +109,7 @@ def test_a_worker_that_dies_costs_only_its_own_case(tmp_path, how):
 @pytest.mark.parametrize("jobs", ["1", "2"])
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_ends_the_run_with_its_code_no_worker_left_and_the_old_report_kept(tmp_path, jobs, sig, code):
-    started = tmp_path / "started"
-    name = _module(tmp_path, "slow", f"""
-        import time
-        def f(x):
-            open({str(started)!r}, "w").close()
-            time.sleep(60)
-            return x * x
-    """)
+    name, started = _slow_function(tmp_path)
     specs = tmp_path / "specs"
     specs.mkdir()
     for i in range(10):
@@ -105,9 +117,7 @@ def test_a_signal_ends_the_run_with_its_code_no_worker_left_and_the_old_report_k
     report = tmp_path / "report.json"
     report.write_text("the previous report")
     process = _gradcheck(specs, "-j", jobs, "--format", "json", "-o", report, cwd=tmp_path)
-    deadline = time.monotonic() + WAIT
-    while not started.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _wait_until(started.exists, WAIT)
     children = _children(process.pid)
     process.send_signal(sig)
     out, err = process.communicate(timeout=WAIT)
@@ -117,33 +127,20 @@ def test_a_signal_ends_the_run_with_its_code_no_worker_left_and_the_old_report_k
     assert report.read_text() == "the previous report"
     assert not list(tmp_path.glob(".report.json.*"))  # no temporary file left beside it
     assert (len(children) >= 1) if jobs == "2" else not children
-    deadline = time.monotonic() + 10
-    while not all(map(_gone, children)) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _wait_until(lambda: all(map(_gone, children)), 10)
     assert all(map(_gone, children))
 
 
 def test_workers_die_with_their_parent_even_by_kill_9(tmp_path):
-    started = tmp_path / "started"
-    name = _module(tmp_path, "slow", f"""
-        import time
-        def f(x):
-            open({str(started)!r}, "w").close()
-            time.sleep(60)
-            return x * x
-    """)
+    name, started = _slow_function(tmp_path)
     for i in range(4):
         _spec(tmp_path, f"s{i}", f"expr: x*x\nat: {{x: 0.5}}\nfunction: {name}:f\n")
     process = _gradcheck(tmp_path, "-j", "2", cwd=tmp_path)
-    deadline = time.monotonic() + WAIT
-    while not started.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _wait_until(started.exists, WAIT)
     children = _children(process.pid)
     process.kill()
     process.communicate(timeout=WAIT)
-    deadline = time.monotonic() + 10
-    while not all(map(_gone, children)) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _wait_until(lambda: all(map(_gone, children)), 10)
     assert children and all(map(_gone, children))
 
 
@@ -164,46 +161,43 @@ def test_a_keyboard_interrupt_raised_by_a_users_function_is_its_error_not_the_en
 # ---- the last resort ----
 
 
+def _sabotaged_run(cli_json, folder: Path, monkeypatch, module, function: str, is_bad, error: Exception):
+    """Three plain specs (a, bad, c) run with `module.function` raising `error` where `is_bad(*args)`."""
+    original = getattr(module, function)
+
+    def faulty(*args, **kwargs):
+        if is_bad(*args):
+            raise error
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, function, faulty)
+    for name in ("a", "bad", "c"):
+        _spec(folder, name)
+    code, document = cli_json(str(folder), "-j", "1")
+    errors = [r["error"] for r in document["results"] if r["status"] == "error"]
+    passed = sum(r["status"] == "pass" for r in document["results"])
+    return code, passed, errors
+
+
 def test_an_unexpected_exception_is_that_cases_internal_error_and_the_run_goes_on(cli_json, tmp_path, monkeypatch):
     from gradcheck_cli import case
 
-    original = case._check
-
-    def faulty(spec, result):
-        if spec.display_name == "bad":
-            raise TypeError("a bug in gradcheck")
-        return original(spec, result)
-
-    monkeypatch.setattr(case, "_check", faulty)
-    for name in ("a", "bad", "c"):
-        _spec(tmp_path, name)
-    code, document = cli_json(str(tmp_path), "-j", "1")
-    results = {r["name"]: r for r in document["results"]}
-    assert code == 2 and results["a"]["status"] == results["c"]["status"] == "pass"
-    error = results["bad"]["error"]
-    assert error["kind"] == "internal"
-    assert "internal error while checking this case: TypeError: a bug in gradcheck" in error["message"]
-    assert "please report" in error["message"]
+    code, passed, errors = _sabotaged_run(cli_json, tmp_path, monkeypatch, case, "_check",
+                                          lambda spec, result: spec.display_name == "bad",
+                                          TypeError("a bug in gradcheck"))
+    assert code == 2 and passed == 2 and len(errors) == 1 and errors[0]["kind"] == "internal"
+    assert "internal error while checking this case: TypeError: a bug in gradcheck" in errors[0]["message"]
+    assert "please report" in errors[0]["message"]
 
 
 def test_a_fault_in_reading_one_spec_file_is_that_files_error_and_the_others_run(cli_json, tmp_path, monkeypatch):
     from gradcheck_cli import spec_file
 
-    original = spec_file.load
-
-    def faulty(path, display=None):
-        if path.name == "bad.yaml":
-            raise IndexError("a bug in the reader")
-        return original(path, display)
-
-    monkeypatch.setattr(spec_file, "load", faulty)
-    for name in ("a", "bad", "c"):
-        _spec(tmp_path, name)
-    code, document = cli_json(str(tmp_path), "-j", "1")
-    statuses = [r["status"] for r in document["results"]]
-    assert code == 2 and sorted(statuses) == ["error", "pass", "pass"]
-    error = next(r["error"] for r in document["results"] if r["status"] == "error")
-    assert error["kind"] == "internal" and "bad.yaml: IndexError: a bug in the reader" in error["message"]
+    code, passed, errors = _sabotaged_run(cli_json, tmp_path, monkeypatch, spec_file, "load",
+                                          lambda path, display=None: path.name == "bad.yaml",
+                                          IndexError("a bug in the reader"))
+    assert code == 2 and passed == 2 and len(errors) == 1 and errors[0]["kind"] == "internal"
+    assert "bad.yaml: IndexError: a bug in the reader" in errors[0]["message"]
 
 
 def test_running_out_of_memory_in_a_case_is_its_error(monkeypatch):
