@@ -21,10 +21,11 @@ import click
 
 from . import __version__
 from .errors import GradcheckError, UsageError
-from .interrupts import Interrupted, signals_raise_interrupted
+from .interrupts import (Interrupted, acknowledge, ignored_from_now, raise_if_interrupted,
+                         signals_raise_interrupted)
 from .limits import DEFAULT_LIMITS, Limits
 from .report.safe_text import inert_lines, printable_lines
-from .output import Terminal, is_tty, report_path_problem, write_atomically
+from .output import Terminal, is_tty, report_path_problem, tell, write_atomically
 from .spec import DEVICES, DTYPES, FD_METHODS, Spec
 from .targets import is_spec_target
 
@@ -72,7 +73,7 @@ class OneParagraphUsageError(click.UsageError):
 
     def show(self, file=None) -> None:
         usage = self.ctx.get_usage().replace("Usage: ", "usage: ") if self.ctx else USAGE
-        click.echo(f"error: {self.format_message()}\n  {usage}  (see gradcheck --help)", err=True)
+        tell(f"error: {self.format_message()}\n  {usage}  (see gradcheck --help)")
 
 
 class ExpressionCommand(click.Command):
@@ -110,7 +111,8 @@ class ExpressionCommand(click.Command):
                 return super().invoke(ctx)
         except KeyboardInterrupt as error:  # Ctrl-C or SIGTERM, wherever the run was: 130 or 143, one line
             stopped = error if isinstance(error, Interrupted) else Interrupted(2)
-            click.echo(stopped.sentence, err=True)
+            acknowledge()
+            tell(stopped.sentence)
             raise click.exceptions.Exit(stopped.exit_code) from None
         except click.UsageError as error:
             fmt = "json" if ctx.params.get("as_json") else ctx.params.get("output_format")
@@ -124,8 +126,8 @@ class ExpressionCommand(click.Command):
 
             internal = InternalError.from_exception(error, "running gradcheck")
             if ctx.params.get("verbose"):
-                click.echo(inert_lines(printable_lines(internal.trace)), err=True, nl=False)
-            click.echo(f"error: {internal.message}", err=True)
+                tell(inert_lines(printable_lines(internal.trace)), nl=False)
+            tell(f"error: {internal.message}")
             raise click.exceptions.Exit(2) from None
 
     def get_params(self, ctx: click.Context) -> list[click.Parameter]:
@@ -376,10 +378,12 @@ def execute(jobs, output_format: str, options: dict, defaults: Spec) -> int:
             if streams and not (single_error and result.status == "error"):
                 result = _shown(screen, terminal.render_case, result, settings)
             results.append(result if whole_report else _summarised(result, results))
+            raise_if_interrupted()
+    ignored_from_now()  # every case has run: the reports are written whatever arrives now
     if single_error and results[0].status == "error":
         if options.get("verbose") and results[0].traceback:
-            click.echo(inert_lines(printable_lines(results[0].traceback)), err=True, nl=False)
-        click.echo(results[0].rendered_error, err=True)
+            tell(inert_lines(printable_lines(results[0].traceback)), nl=False)
+        tell(results[0].rendered_error)
     elif terminal is table:
         screen.echo(terminal.render_summary(results, settings))
     elif not streams:
@@ -387,8 +391,7 @@ def execute(jobs, output_format: str, options: dict, defaults: Spec) -> int:
     if options.get("output"):
         _write(options["output"], _rendered(chosen, results, {**settings, "color": "never", "tty": False}))
     elif screen.lost == "closed":
-        click.echo("error: standard output is closed, so the report went nowhere (write it to a file with -o)",
-                   err=True)
+        tell("error: standard output is closed, so the report went nowhere (write it to a file with -o)")
         return 2
     return exit_code(results, options.get("strict", False), options.get("exit_zero", False))
 
@@ -457,13 +460,13 @@ def _write(path: str, text: str) -> None:
     try:
         write_atomically(path, text)
     except OSError as error:
-        click.echo(f"error: cannot write the report to {path}: {error.strerror or error}", err=True)
+        tell(f"error: cannot write the report to {path}: {error.strerror or error}")
         raise click.exceptions.Exit(2) from None
 
 
 def _check_report_path(path: str | None, targets: list[str], spec_mode: bool) -> None:
     """Refuse an -o path that cannot take the report before running anything, not after."""
-    if not path:
+    if path is None:
         return
     from .targets import discover, unusable
 
@@ -554,6 +557,7 @@ def run_command() -> None:
     try:
         main()
     except SystemExit as done:
+        ignored_from_now()
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     else:
         code = 0

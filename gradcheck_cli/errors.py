@@ -178,7 +178,7 @@ def describe_exception(error: BaseException) -> str:
     """`TypeError: first line of the message`, even for an exception whose __str__ itself fails."""
     try:
         lines = str(error).strip().splitlines()
-    except Exception:  # a user's exception class whose __str__ raises
+    except BaseException:  # a user's exception class whose __str__ raises (even SystemExit)
         lines = ["(its message could not be read)"]
     name = type(error).__name__
     return f"{name}: {lines[0]}" if lines else name

@@ -31,8 +31,30 @@ class Interrupted(KeyboardInterrupt):
         return f"gradcheck: interrupted by {what}; no report was written"
 
 
+_received: list[int] = []  # signals raised as Interrupted and not yet acted on
+
+
 def _raise_interrupted(signum, frame):
+    _received.append(signum)
     raise Interrupted(signum)
+
+
+def raise_if_interrupted() -> None:
+    """Raise the Interrupted of a signal that arrived, in case something (a user's bare `except:`) swallowed it."""
+    if _received:
+        raise Interrupted(_received[-1])
+
+
+def ignored_from_now() -> None:
+    """The run is over but for its last writes: a late Ctrl-C or SIGTERM must not leave them half done."""
+    if threading.current_thread() is threading.main_thread():
+        for signum in ENDING_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
+
+
+def acknowledge() -> None:
+    """The Interrupted was acted on (the run ends): forget it."""
+    _received.clear()
 
 
 @contextmanager
@@ -50,6 +72,8 @@ def signals_raise_interrupted(signals=ENDING_SIGNALS):
         if handler in (signal.default_int_handler, signal.SIG_DFL) or handler is _raise_interrupted:
             previous[signum] = handler
             signal.signal(signum, _raise_interrupted)
+    if not any(handler is _raise_interrupted for handler in previous.values()):
+        acknowledge()  # the outermost block: an old signal (a notebook's last Ctrl-C) is not this run's
     try:
         yield
     finally:

@@ -24,6 +24,8 @@ from mpmath import mp
 
 from .tensor_kernels import index_items
 
+MAX_EXTRA_BITS = 20_000  # more bits than this for the complex step costs more than it can win
+
 NAN = mp.nan
 ONE = mp.mpf(1)
 ZERO = mp.mpf(0)
@@ -57,6 +59,8 @@ def _in_complex(function, z, *more):
     extra = 64
     if z.imag:
         extra += max(0, mp.mag(z.real) - mp.mag(z.imag)) + 2 * max(0, mp.mag(z.real))
+    if extra > MAX_EXTRA_BITS:  # parts 2**20000 apart (exp(1e308) with its step): no affordable precision is right
+        raise TooLarge(f"an argument of magnitude 2**{int(mp.mag(z.real)):,}")
     with mp.extraprec(extra):
         result = function(z, *more)
     return +result

@@ -51,6 +51,14 @@ class Terminal:
             pass
 
 
+def tell(text: str, nl: bool = True) -> None:
+    """A message on stderr; when stderr is closed it is lost, but the exit code still tells."""
+    try:
+        click.echo(text, err=True, nl=nl)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 def is_tty() -> bool:
     try:
         return sys.stdout is not None and sys.stdout.isatty()
@@ -60,19 +68,27 @@ def is_tty() -> bool:
 
 def report_path_problem(path: str, spec_files: list[Path]) -> str | None:
     """Why `-o PATH` cannot take the report, checked before any case runs; None when it can."""
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        return f"the folder of {path!r} does not exist"
-    if target.is_dir():
+    if not path.strip():
+        return "the path is empty"
+    if os.path.isdir(path):
         return f"{path!r} is a folder"
+    if _written_in_place(path):
+        return None if os.access(path, os.W_OK) else f"{path!r} is not writable"
+    target = Path(os.path.realpath(path))  # a symbolic link: the file it points to takes the report
+    if not target.parent.is_dir():
+        return f"the folder of {path!r} does not exist"
     if target.exists() and any(_same_file(target, spec) for spec in spec_files):
         return f"{path!r} is one of the spec files of this run; the report would replace it"
-    if not os.access(folder, os.W_OK | os.X_OK):
+    if not os.access(target.parent, os.W_OK | os.X_OK):
         return f"the folder of {path!r} is not writable"
     if target.exists() and not os.access(target, os.W_OK):
         return f"{path!r} is not writable"
     return None
+
+
+def _written_in_place(path: str) -> bool:
+    """A device or FIFO (`-o /dev/stdout`, `-o /dev/null`): written to, never replaced by a file."""
+    return os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -85,11 +101,16 @@ def _same_file(a: Path, b: Path) -> bool:
 def write_atomically(path: str, text: str) -> None:
     """Write `text` to a temporary file in the same folder and rename it onto `path` (atomic on POSIX).
 
-    The new file keeps the old one's permissions, or gets the usual ones for a new file (0666 less the umask).
+    The new file keeps the old one's permissions, or gets the usual ones for a new file (0666 less the umask);
+    a symbolic link keeps pointing where it did, and a device or FIFO is written to in place.
     Raises OSError when it cannot; the previous file is then untouched."""
-    target = Path(path)
+    if _written_in_place(path):
+        with open(path, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        return
+    target = Path(os.path.realpath(path))
     mode = target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_umask()
-    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=target.parent or ".", prefix=f".{target.name}.",
+    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=target.parent, prefix=f".{target.name}.",
                                          suffix=".tmp", delete=False)
     try:
         with handle:

@@ -17,6 +17,7 @@ from dataclasses import replace
 import pytest
 
 from .compare import CaseResult
+from .report.safe_text import printable
 from .errors import GradcheckError, InternalError
 from .targets import SUFFIXES
 
@@ -53,7 +54,7 @@ class SpecFile(pytest.File):
             specs = [replace(spec, allow_import=False) for spec in specs]
         names: dict[str, int] = {}
         for spec in specs:
-            name = spec.display_name
+            name = printable(spec.display_name)  # data, never markup: no newline or escape in a test id
             names[name] = names.get(name, 0) + 1
             unique = name if names[name] == 1 else f"{name} #{names[name]}"
             yield CaseItem.from_parent(self, name=unique, spec=spec)

@@ -33,6 +33,7 @@ def jobs_for(targets: list[str], overrides: dict) -> list[Job]:
     from .targets import discover, unusable
 
     jobs: list[Job] = []
+    seen: set[str] = set()  # a file named twice (`f.yaml dir/` with f.yaml in dir) is checked once
     for target in targets:
         path = Path(target)
         problem = unusable(path)
@@ -43,6 +44,9 @@ def jobs_for(targets: list[str], overrides: dict) -> list[Job]:
         if not files:
             jobs.append(_failed(target, SpecError(f"{target}: no spec files (*.yaml, *.yml) in this folder")))
         for file in files:
+            if os.path.realpath(file) in seen:
+                continue
+            seen.add(os.path.realpath(file))
             try:
                 jobs.extend(Job(spec=replace(spec, **overrides)) for spec in load(file))
             except GradcheckError as error:

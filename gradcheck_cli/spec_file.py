@@ -92,6 +92,8 @@ def load(path: Path, display: str | None = None) -> list[Spec]:
         case = replace(_merge(base, own, case_fields), name=own.name or f"{base.name} [{i + 1}]",
                        line=case_node.start_mark.line + 1)
         specs.extend(_sampled(reader, case, {**fields, **case_fields}))
+    if not specs:  # `cases: []` and no point of its own: a file that checks nothing must not pass
+        raise reader.fail(fields["cases"], "cases", "no cases: give at least one, or a point (`at:`) at the top level")
     return specs
 
 

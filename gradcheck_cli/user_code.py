@@ -29,7 +29,7 @@ import numpy as np
 
 from .engines.torch_engine import element_gradients
 from .errors import UsageError, UserCodeError, describe_exception
-from .interrupts import Interrupted, signals_raise_interrupted
+from .interrupts import Interrupted, raise_if_interrupted, signals_raise_interrupted
 
 CALL_TIMEOUT = 120.0  # seconds one call into user code may take (import, forward, backward)
 MODULE_NAME = r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*"
@@ -101,8 +101,9 @@ def guarded(what: str):
     """Around every call into the user's code: whatever it raises (sys.exit too) becomes one UserCodeError
     saying `what`, a change of the current folder is undone, so later cases are not affected, and a call
     that does not return within CALL_TIMEOUT seconds is stopped, so a CI run cannot hang on it."""
-    folder = os.getcwd()
+    folder, process = os.getcwd(), os.getpid()
     torch_state = TorchState.saved()
+    handlers = _signal_handlers()
     try:
         with signals_raise_interrupted((signal.SIGINT,)), _time_limit(CALL_TIMEOUT):
             yield
@@ -110,12 +111,29 @@ def guarded(what: str):
         raise
     except _TookTooLong:
         raise CallTimeout(f"{what}: it did not return within {CALL_TIMEOUT:g} s (stopped)") from None
-    except (Exception, SystemExit, KeyboardInterrupt) as error:  # a real Ctrl-C is Interrupted
+    except BaseException as error:  # anything else it raises, KeyboardInterrupt and GeneratorExit too
         raise _raised(what, error) from None
     finally:
+        if os.getpid() != process:  # the user's code forked and this is the child: it must not run on
+            os._exit(0)
         if os.getcwd() != folder:
             os.chdir(folder)
         torch_state.restore()
+        _restore_signal_handlers(handlers)
+    raise_if_interrupted()  # a signal that the user's own `except:` swallowed still ends the run
+
+
+def _signal_handlers() -> dict:
+    """The handlers of the signals that end or time a run, which user code may replace (SIG_IGN for SIGTERM)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)}
+
+
+def _restore_signal_handlers(handlers: dict) -> None:
+    for signum, handler in handlers.items():
+        if signal.getsignal(signum) != handler and handler is not None:
+            signal.signal(signum, handler)
 
 
 @dataclass(frozen=True)
@@ -142,6 +160,7 @@ class TorchState:
             return
         # A call that imported torch: torch's own defaults are the state to return to (threads as they are).
         saved = self.values or (True, torch.float32, False, torch.get_num_threads(), False, False)
+        torch.set_flush_denormal(False)  # torch's default, and it has no getter: subnormals matter here
         if TorchState.saved().values == saved:
             return
         *switches, warn_only = saved
@@ -187,19 +206,25 @@ def _time_limit(seconds: float):
 def stdout_to_stderr():
     """What user code prints, from Python or from C (a kernel's printf), goes to stderr: a JSON report on
     stdout must stay one document."""
-    sys.stdout.flush()
+    if sys.stdout is not None:
+        sys.stdout.flush()
     try:
         saved = os.dup(1)
     except OSError:  # no file descriptor 1 (an embedding host): Python-level redirection only
         saved = None
     if saved is not None:
-        os.dup2(2, 1)
+        try:
+            os.dup2(2, 1)
+        except OSError:  # no stderr either: what it prints is lost, the report on stdout is not
+            os.close(saved)
+            saved = None
     try:
         with redirect_stdout(sys.stderr):
             yield
     finally:
         if saved is not None:
-            sys.stderr.flush()
+            if sys.stderr is not None:
+                sys.stderr.flush()
             os.dup2(saved, 1)
             os.close(saved)
 

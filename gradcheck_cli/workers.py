@@ -19,6 +19,7 @@ from multiprocessing.connection import wait
 from typing import Callable, Iterator
 
 STRIKES = 2  # deaths of a worker holding the same job before that job is the culprit
+_SIGNAL_NAMES = {int(s) for s in signal.Signals}  # not real-time signals (SIGRTMIN+3 has no name)
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 STOP_GRACE = 2.0  # seconds a worker is given to exit after SIGTERM before SIGKILL
 
@@ -104,8 +105,14 @@ class WorkerPool:
         idle = [w for w in self.workers if w.job is None]
         while waiting and (idle or len(self.workers) < self.processes):
             worker = idle.pop() if idle else self._start()
-            worker.job = waiting.popleft()
-            worker.connection.send((worker.job, jobs[worker.job]))
+            index = waiting.popleft()
+            try:
+                worker.connection.send((index, jobs[index]))
+            except (OSError, ValueError):  # it died while idle (a thread its last job left behind): not this job's fault
+                waiting.appendleft(index)
+                self._death(worker)
+                continue
+            worker.job = index
 
     def _start(self) -> _Worker:
         parent_end, child_end = self.context.Pipe()
@@ -142,7 +149,7 @@ class WorkerPool:
         worker.connection.close()
         code = worker.process.exitcode
         if code is not None and code < 0:
-            return f"signal {-code}, {signal.Signals(-code).name}"
+            return f"signal {-code}" + (f", {signal.Signals(-code).name}" if -code in _SIGNAL_NAMES else "")
         return f"exit code {code}"
 
     def stop(self) -> None:

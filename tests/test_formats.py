@@ -63,7 +63,7 @@ def test_github_annotations_follow_the_workflow_command_grammar(cli, folder):
     assert "line=2" in wrong and "title=gradcheck%3A wrong%2C really%3A 100%25" in wrong
     broken = next(c for c in commands if "broken.yaml" in c)
     assert "line=1" in broken and "col=" in broken
-    assert "✗ 1 passed, 1 failed, 1 errors" in result.stdout  # the human table is printed as well
+    assert "✗ 1 passed, 1 failed, 1 error" in result.stdout  # the human table is printed as well
 
 
 def test_github_format_is_chosen_on_github_actions(cli, folder):

@@ -368,3 +368,136 @@ def test_a_non_daemon_thread_started_by_a_users_function_does_not_keep_the_run_a
     process = _gradcheck("x*x", "--x", "0.5", "--function", f"{name}:f", cwd=tmp_path)
     out, err = process.communicate(timeout=WAIT)
     assert process.returncode == 0 and "1 passed" in out
+
+
+# ---- found by trying to break the above ----
+
+
+@pytest.mark.parametrize("body, message", [
+    ("class E(Exception):\n    def __str__(self):\n        raise SystemExit(0)\ndef f(x):\n    raise E()",
+     "E: (its message could not be read)"),
+    ("class Stop(BaseException):\n    pass\ndef f(x):\n    raise Stop('odd')", "Stop: odd"),
+    ("def f(x):\n    raise GeneratorExit('odd')", "GeneratorExit: odd"),
+])
+def test_whatever_a_users_function_raises_is_that_cases_error(cli_json, tmp_path, monkeypatch, body, message):
+    monkeypatch.chdir(tmp_path)
+    name = _module(tmp_path, f"raises_{abs(hash(body))}", body)
+    _spec(tmp_path, "a", f"expr: x*x\nat: {{x: 0.5}}\nfunction: {name}:f\n")
+    _spec(tmp_path, "b")
+    code, document = cli_json(str(tmp_path), "-j", "1")
+    assert code == 2 and [r["status"] for r in document["results"]] == ["error", "pass"]
+    assert message in document["results"][0]["error"]["message"]
+    sys.modules.pop(name, None)
+
+
+def test_a_worker_killed_by_a_real_time_signal_costs_its_case(tmp_path):
+    name = _module(tmp_path, "rt", """
+        import os, signal
+        def f(x):
+            os.kill(os.getpid(), signal.SIGRTMIN + 3)
+    """)
+    for i in range(3):
+        _spec(tmp_path, f"plain{i}")
+    _spec(tmp_path, "dies", f"expr: x*x\nat: {{x: 0.5}}\nfunction: {name}:f\n")
+    process = _gradcheck(tmp_path, "-j", "2", "--json", cwd=tmp_path)
+    out, err = process.communicate(timeout=WAIT)
+    results = {r["name"]: r for r in json.loads(out)["results"]}
+    assert process.returncode == 2 and len(results) == 4
+    assert f"signal {int(signal.SIGRTMIN) + 3}" in results["dies"]["error"]["message"]
+
+
+def test_a_bare_except_in_a_users_function_does_not_swallow_ctrl_c(tmp_path):
+    started = tmp_path / "started"
+    name = _module(tmp_path, "stubborn", f"""
+        import time
+        def f(x):
+            open({str(started)!r}, "w").close()
+            try:
+                time.sleep(60)
+            except:
+                pass
+            return x * x
+    """)
+    process = _gradcheck("x*x", "--x", "0.5", "--function", f"{name}:f", cwd=tmp_path)
+    _wait_until(started.exists, WAIT)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=WAIT)
+    assert process.returncode == 130 and "interrupted by Ctrl-C" in err
+
+
+def test_signal_handlers_and_flush_denormal_set_by_a_users_function_are_put_back(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    name = _module(tmp_path, "handlers", """
+        import signal, torch
+        def f(x):
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            torch.set_flush_denormal(True)
+            return x * x
+    """)
+    before = signal.getsignal(signal.SIGTERM)
+    assert check("x*x", at={"x": 0.5}, function=f"{name}:f").status == "pass"
+    assert signal.getsignal(signal.SIGTERM) == before
+    assert check("exp(x)/exp(x+1)", at={"x": -709.5}).status == "pass"  # subnormals still computed
+    sys.modules.pop(name, None)
+
+
+def test_a_users_function_that_forks_reports_each_case_once(tmp_path):
+    name = _module(tmp_path, "forks", """
+        import os
+        def f(x):
+            os.fork()
+            return x * x
+    """)
+    _spec(tmp_path, "a", f"expr: x*x\nat: {{x: 0.5}}\nfunction: {name}:f\n")
+    _spec(tmp_path, "b")
+    process = _gradcheck(tmp_path, "-j", "1", "--format", "jsonl", cwd=tmp_path)
+    out, err = process.communicate(timeout=WAIT)
+    assert sorted(json.loads(line)["name"] for line in out.splitlines()) == ["a", "b"]
+
+
+def test_closed_stdout_with_a_function_and_o_still_writes_the_report(tmp_path):
+    name = _module(tmp_path, "plain", "def f(x):\n    return x * x\n")
+    report = tmp_path / "r.json"
+    process = subprocess.run([sys.executable, "-m", "gradcheck_cli", "x*x", "--x", "0.5", "--function", f"{name}:f",
+                              "--json", "-o", str(report)], cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+                             timeout=WAIT, preexec_fn=lambda: os.close(1))
+    assert process.returncode == 0, process.stderr
+    assert json.loads(report.read_text())["results"][0]["status"] == "pass"
+
+
+def test_closed_stderr_still_exits_2_for_an_error():
+    process = subprocess.run([sys.executable, "-m", "gradcheck_cli", "log(x)", "--x", "-1"], capture_output=False,
+                             stdout=subprocess.DEVNULL, timeout=WAIT, preexec_fn=lambda: os.close(2))
+    assert process.returncode == 2
+
+
+def test_o_through_a_symbolic_link_or_onto_a_fifo_writes_there(cli, tmp_path):
+    real = tmp_path / "real.json"
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    assert cli("x*x", "--x", "1", "--format", "json", "-o", str(link)).exit_code == 0
+    assert link.is_symlink() and json.loads(real.read_text())["summary"]["passed"] == 1
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE, text=True)
+    assert cli("x*x", "--x", "1", "--format", "json", "-o", str(fifo)).exit_code == 0
+    assert json.loads(reader.communicate(timeout=WAIT)[0])["summary"]["passed"] == 1
+    assert cli("x*x", "--x", "1", "-o", "").exit_code == 2
+
+
+def test_a_file_named_twice_is_checked_once(cli_json, tmp_path):
+    spec = _spec(tmp_path, "once")
+    code, document = cli_json(str(spec), str(tmp_path), "-j", "1")
+    assert code == 0 and len(document["results"]) == 1
+
+
+def test_an_empty_list_of_cases_is_an_error_not_a_pass(cli, tmp_path):
+    spec = _spec(tmp_path, "empty", "expr: x*x\ncases: []\n")
+    result = cli(str(spec))
+    assert result.exit_code == 2 and f"{spec}:2:8: cases: no cases" in result.stderr
+
+
+def test_the_high_precision_referee_carries_the_digits_a_huge_value_needs(cli_json):
+    code, document = cli_json("logsumexp(x*1e308)", "--x", "0.5,1.5,2.5")
+    row = document["results"][0]["gradients"][2]
+    assert code == 1 and row["reference"] == pytest.approx(1e308) and row["diagnosis"] == "overflow"

@@ -63,6 +63,7 @@ DIFFERENCE_RUNS = 4  # x + h, x - h, x + h/2, x - h/2
 DEFAULT_BUDGET = 500_000  # about 2.5 s of mpmath on this machine (5 us per scalar op at 50 digits)
 VALUES_BUDGET = 4 * DEFAULT_BUDGET  # `evaluate`: a few seconds, and some 300 MB of mpmath numbers at most
 TOO_LARGE = "too large for the high-precision referee"
+MAX_VALUE_DIGITS = 1000  # a node value past 10^1000: the referee declines (see _value_digits)
 NOT_CONVERGED = "did not converge"
 
 
@@ -179,6 +180,15 @@ def precise_gradient(output: Node, nodes: list[Node] | None, point: dict[str, np
                 result.reasons[name][entry] = f"{TOO_LARGE} (the graph alone exceeds its budget of {budget:,})"
         return result
     result.value = referee.base_values()
+    digits = _value_digits(result.value)
+    if digits > MAX_VALUE_DIGITS:  # exp(1e308): no affordable precision resolves a step of its argument
+        for name in wrt:
+            for entry in wanted[name]:
+                result.reasons[name][entry] = f"{TOO_LARGE} (a value near 10^{digits:,} in the graph)"
+        return result
+    if digits > referee.mag:  # a step of a value's argument changes it in its digits past the point's size
+        referee.mag, referee.base_dps = digits, BASE_DIGITS + digits
+        result.value = referee.base_values()
     for name in wrt:
         if wanted[name]:
             referee.differentiate(name, wanted[name], result)
@@ -265,7 +275,10 @@ class _Program:
         return values
 
     def _call(self, i: int, values: list) -> np.ndarray:
-        result = self.calls[i](*[values[a] for a in self.args[i]])
+        try:
+            result = self.calls[i](*[values[a] for a in self.args[i]])
+        except OverflowError as error:  # mpmath's own limits (an exponent of 1e308 digits): too large, not a bug
+            raise TooLarge(str(error)) from None
         if isinstance(result, np.ndarray) and result.dtype != object:
             result = _to_mp(result)  # a numpy form that made floats
         result = np.asarray(result, dtype=object)  # (0-d object arithmetic gives a bare mpf)
@@ -762,6 +775,18 @@ def _finite(array: np.ndarray) -> np.ndarray:
 
 def _float_point(point: dict) -> dict[str, np.ndarray]:
     return {name: np.asarray(value, dtype=np.float64) for name, value in point.items()}
+
+
+def _value_digits(values: "PreciseValues") -> int:
+    """Decimal digits before the point of the largest finite value of any node.  The referee works at 50 digits
+    more than that: exp(a) keeps the digits of a that lie after the point, so its relative error is |a|·10^-dps
+    and a must be carried to that many more digits (logsumexp(1e300*x) needs 350)."""
+    largest = 0
+    for array in values.values.values():
+        for value in np.asarray(array, dtype=object).flat:
+            if isinstance(value, (mp.mpf, mp.mpc)) and mp.isfinite(value) and value != 0:
+                largest = max(largest, int(mp.mag(value)))
+    return math.ceil(largest * math.log10(2)) if largest > 0 else 0
 
 
 def _magnitude(point: dict[str, np.ndarray]) -> int:

@@ -152,7 +152,9 @@ def _print_function_checks(console: Console, result: CaseResult) -> None:
 
 
 def _where(result: CaseResult) -> str:
-    return f"  ({printable(result.file)}:{result.line})" if result.file else ""
+    if not result.file:
+        return ""
+    return f"  ({printable(result.file)}:{result.line})" if result.line else f"  ({printable(result.file)})"
 
 
 def _table(result: CaseResult, rows: list[GradientRow], title: str | None = None, everything: bool = False) -> Table:
@@ -298,7 +300,8 @@ def summary_line(results: list[CaseResult]) -> str:
     mark = STATUS_MARK["fail"] if failing else STATUS_MARK["pass"]
     parts = [f"{counts['pass']} passed"]
     parts += [f"{n} {label}" for label, n in (("failed", counts["fail"]), ("inconclusive", counts["inconclusive"]),
-                                               ("undefined", counts["undefined"]), ("errors", counts["error"])) if n]
+                                               ("undefined", counts["undefined"]),
+                                               ("error" if counts["error"] == 1 else "errors", counts["error"])) if n]
     line = f"{mark} {', '.join(parts)}"
     if len(failing) == 1 and len(results) == 1:
         return line + " — " + _short_failure(failing[0])
