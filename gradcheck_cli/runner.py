@@ -76,12 +76,17 @@ def run_jobs(jobs: list[Job], processes: int | None = None) -> Iterator[CaseResu
         yield from pool.results_in_order(jobs, _died)
 
 
-def _died(job: Job, how: str) -> CaseResult:
-    """The result of a case whose worker process died under it twice: a crash, os._exit, or the OOM killer."""
-    return error_result(job.spec.display_name, UserCodeError(
-        f"the worker process checking this case died twice, each time in a fresh worker ({how}): a crash or "
-        "os._exit in a user's function, or the machine's out-of-memory killer"), file=job.spec.file,
-        line=job.spec.line)
+def _died(job: Job, how: str, limit: float | None) -> CaseResult:
+    """The result of a case whose worker process died under it twice (a crash, os._exit, the OOM killer), or
+    that ran past the wall-clock limit of one job (a function that ignores SIGALRM or stops itself)."""
+    if limit is not None:
+        message = (f"the worker process checking this case was stopped after {limit:g} s, the limit of one case "
+                   "on the wall clock (a user's function that ignores the time limit of each call, stops itself, "
+                   "or spins in C)")
+    else:
+        message = (f"the worker process checking this case died twice, each time in a fresh worker ({how}): a crash "
+                   "or os._exit in a user's function, or the machine's out-of-memory killer")
+    return error_result(job.spec.display_name, UserCodeError(message), file=job.spec.file, line=job.spec.line)
 
 
 def _run_job(job: Job) -> CaseResult:

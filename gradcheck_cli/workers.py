@@ -10,8 +10,10 @@ way out of the pool: a finished run, an exception, Ctrl-C, SIGTERM.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
+import time
 import signal
 from collections import deque
 from dataclasses import dataclass
@@ -21,7 +23,10 @@ from typing import Callable, Iterator
 STRIKES = 2  # deaths of a worker holding the same job before that job is the culprit
 _SIGNAL_NAMES = {int(s) for s in signal.Signals}  # not real-time signals (SIGRTMIN+3 has no name)
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
-STOP_GRACE = 2.0  # seconds a worker is given to exit after SIGTERM before SIGKILL
+STOP_GRACE = 2.0
+# One job's limit on the wall clock: a backstop for what the per-call limit in user code cannot stop
+# (a function that ignores SIGALRM, stops itself with SIGSTOP, or spins in C).
+JOB_TIME_LIMIT = 1800.0  # seconds a worker is given to exit after SIGTERM before SIGKILL
 
 
 @dataclass
@@ -29,6 +34,10 @@ class _Worker:
     process: multiprocessing.Process
     connection: object  # the parent's end of the pipe
     job: int | None = None  # index of the job it holds
+    deadline: float = math.inf  # when the job it holds has run too long (time.monotonic())
+
+    def overdue(self) -> bool:
+        return time.monotonic() >= self.deadline
 
 
 def _die_with_parent(parent: int) -> None:
@@ -67,8 +76,9 @@ def _serve(connection, work: Callable, parent: int) -> None:
 class WorkerPool:
     """`processes` workers, each calling `work(job)` on one job at a time."""
 
-    def __init__(self, processes: int, work: Callable):
+    def __init__(self, processes: int, work: Callable, job_time_limit: float | None = None):
         self.processes = processes
+        self.job_time_limit = job_time_limit or JOB_TIME_LIMIT
         self.work = work
         self.workers: list[_Worker] = []
         self.context = multiprocessing.get_context()
@@ -80,7 +90,8 @@ class WorkerPool:
         self.stop()
 
     def results_in_order(self, jobs: list, died: Callable[[object, str], object]) -> Iterator:
-        """work(job) for every job, in job order; `died(job, how)` stands for a job that killed its worker twice."""
+        """work(job) for every job, in job order.  `died(job, how, limit)` stands for a job that killed its worker
+        twice (limit None), or ran past `limit` seconds on the wall clock and had its worker killed."""
         waiting = deque(range(len(jobs)))
         strikes = [0] * len(jobs)
         finished: dict[int, object] = {}
@@ -91,10 +102,11 @@ class WorkerPool:
                 if outcome is not None:
                     finished[outcome[0]] = outcome[1]
                     continue
-                index, how = worker.job, self._death(worker)
-                strikes[index] += 1
+                index, overdue = worker.job, worker.overdue()
+                how = self._death(worker)
+                strikes[index] += STRIKES if overdue else 1  # a job past its wall-clock limit is not retried
                 if strikes[index] >= STRIKES:
-                    finished[index] = died(jobs[index], how)
+                    finished[index] = died(jobs[index], how, self.job_time_limit if overdue else None)
                 else:
                     waiting.appendleft(index)
             while next_index in finished:
@@ -112,7 +124,7 @@ class WorkerPool:
                 waiting.appendleft(index)
                 self._death(worker)
                 continue
-            worker.job = index
+            worker.job, worker.deadline = index, time.monotonic() + self.job_time_limit
 
     def _start(self) -> _Worker:
         parent_end, child_end = self.context.Pipe()
@@ -127,16 +139,21 @@ class WorkerPool:
     def _wait(self) -> list[tuple[_Worker, tuple | None]]:
         """Workers that answered, with (index, result), or that died, with None."""
         busy = [w for w in self.workers if w.job is not None]
-        ready = set(wait([w.connection for w in busy] + [w.process.sentinel for w in busy]))
+        timeout = max(0.0, min(w.deadline for w in busy) - time.monotonic())
+        ready = set(wait([w.connection for w in busy] + [w.process.sentinel for w in busy], timeout))
         events = []
         for worker in busy:
+            if worker.connection not in ready and worker.overdue():  # a stopped or stuck worker: killed
+                worker.process.kill()
+                events.append((worker, None))
+                continue
             if worker.connection in ready:
                 try:
                     outcome = worker.connection.recv()
                 except (EOFError, OSError):  # it died while sending
                     events.append((worker, None))
                     continue
-                worker.job = None
+                worker.job, worker.deadline = None, math.inf
                 events.append((worker, outcome))
             elif worker.process.sentinel in ready:
                 events.append((worker, None))

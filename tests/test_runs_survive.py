@@ -501,3 +501,22 @@ def test_the_high_precision_referee_carries_the_digits_a_huge_value_needs(cli_js
     code, document = cli_json("logsumexp(x*1e308)", "--x", "0.5,1.5,2.5")
     row = document["results"][0]["gradients"][2]
     assert code == 1 and row["reference"] == pytest.approx(1e308) and row["diagnosis"] == "overflow"
+
+
+def test_a_case_past_the_wall_clock_limit_has_its_worker_killed_and_the_rest_run(tmp_path, monkeypatch):
+    from gradcheck_cli import runner, workers
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(workers, "JOB_TIME_LIMIT", 3.0)
+    name = _module(tmp_path, "stops", """
+        import os, signal
+        def f(x):
+            signal.signal(signal.SIGALRM, signal.SIG_IGN)  # no per-call limit can reach it now
+            os.kill(os.getpid(), signal.SIGSTOP)
+    """)
+    for i in range(3):
+        _spec(tmp_path, f"plain{i}")
+    _spec(tmp_path, "stops", f"expr: x*x\nat: {{x: 0.5}}\nfunction: {name}:f\n")
+    results = {r.name: r for r in runner.run_jobs(runner.jobs_for([str(tmp_path)], {}), 2)}
+    assert [results[f"plain{i}"].status for i in range(3)] == ["pass"] * 3
+    assert "was stopped after 3 s, the limit of one case on the wall clock" in results["stops"].error["message"]
