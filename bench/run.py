@@ -170,9 +170,9 @@ def generated_program(nodes: int, seed: int = 0) -> str:
 
 def graph_section(nodes: int) -> None:
     from gradcheck_cli.engines.symbolic import gradient_nodes
-    from gradcheck_cli.graph import ancestors
-    from gradcheck_cli.parser import parse
-    from gradcheck_cli.shapes import ShapeMap
+    from gradcheck_cli.lang.graph import ancestors
+    from gradcheck_cli.lang.parser import parse
+    from gradcheck_cli.lang.shapes import ShapeMap
 
     expression = parse(generated_program(nodes), limits=_limits())
     forward = len(ancestors([expression.output]))
@@ -187,8 +187,8 @@ def graph_section(nodes: int) -> None:
 def precise_section(nodes: int, repeats: int) -> None:
     """A dispute for the high-precision referee: every entry of a generated program of 3 variables."""
     from gradcheck_cli.engines.precise import precise_gradient
-    from gradcheck_cli.parser import parse
-    from gradcheck_cli.shapes import ShapeMap
+    from gradcheck_cli.lang.parser import parse
+    from gradcheck_cli.lang.shapes import ShapeMap
 
     expression = parse(generated_program(nodes), limits=_limits())
     point = {"x": np.float64(0.7), "y": np.float64(1.1), "z": np.float64(-0.4)}
@@ -214,7 +214,7 @@ def precise_section(nodes: int, repeats: int) -> None:
 
 
 def _limits():
-    from gradcheck_cli.limits import Limits
+    from gradcheck_cli.core.limits import Limits
 
     return Limits(max_length=10_000_000, max_nodes=10_000_000)
 
@@ -266,8 +266,8 @@ def folder_section(repeats: int) -> None:
 def _case_count(folder: str) -> int:
     from pathlib import Path
 
-    from gradcheck_cli.spec_file import load
-    from gradcheck_cli.targets import discover
+    from gradcheck_cli.spec.spec_file import load
+    from gradcheck_cli.spec.targets import discover
 
     return sum(len(load(path)) for path in discover(Path(folder)))
 

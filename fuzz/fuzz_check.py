@@ -39,22 +39,22 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _harness import guarded, timed  # noqa: E402
 
 with atheris.instrument_imports(include=["gradcheck_cli"]):
-    import gradcheck_cli.case  # noqa: F401
-    import gradcheck_cli.domain  # noqa: F401
+    import gradcheck_cli.run.case  # noqa: F401
+    import gradcheck_cli.diagnose.domain  # noqa: F401
     import gradcheck_cli.engines.finite_diff  # noqa: F401
     import gradcheck_cli.engines.symbolic  # noqa: F401
     import gradcheck_cli.engines.torch_engine  # noqa: F401
-    import gradcheck_cli.projections  # noqa: F401
-    import gradcheck_cli.second_order  # noqa: F401
-    import gradcheck_cli.simplify  # noqa: F401
-    import gradcheck_cli.tensor_kernels  # noqa: F401
+    import gradcheck_cli.run.projections  # noqa: F401
+    import gradcheck_cli.run.second_order  # noqa: F401
+    import gradcheck_cli.lang.simplify  # noqa: F401
+    import gradcheck_cli.lang.tensor_kernels  # noqa: F401
     from gradcheck_cli import check
-    from gradcheck_cli.compare import STATUS_ORDER, CaseResult
-    from gradcheck_cli.errors import GradcheckError
-    from gradcheck_cli.limits import Limits
-    from gradcheck_cli.parser import parse
+    from gradcheck_cli.verdict.compare import STATUS_ORDER, CaseResult
+    from gradcheck_cli.core.errors import GradcheckError
+    from gradcheck_cli.core.limits import Limits
+    from gradcheck_cli.lang.parser import parse
     from gradcheck_cli.report import json_, table
-    from gradcheck_cli.values import parse_value
+    from gradcheck_cli.spec.values import parse_value
 
 import torch  # noqa: E402  (already imported by the torch engine)
 

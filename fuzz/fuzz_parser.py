@@ -27,15 +27,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _harness import exercise_error, guarded, timed  # noqa: E402
 
 with atheris.instrument_imports(include=["gradcheck_cli"]):
-    from gradcheck_cli import graph as _graph  # noqa: F401  (instrumented with the parser)
-    from gradcheck_cli import lexer as _lexer  # noqa: F401
-    from gradcheck_cli import plan as _plan  # noqa: F401  (values.py imports it lazily for `pi/4`)
-    from gradcheck_cli import shapes as _shapes  # noqa: F401
-    from gradcheck_cli.errors import GradcheckError
-    from gradcheck_cli.graph import same_structure, to_text
-    from gradcheck_cli.limits import Limits
-    from gradcheck_cli.parser import parse
-    from gradcheck_cli.values import parse_value
+    from gradcheck_cli.lang import graph as _graph  # noqa: F401  (instrumented with the parser)
+    from gradcheck_cli.lang import lexer as _lexer  # noqa: F401
+    from gradcheck_cli.lang import plan as _plan  # noqa: F401  (values.py imports it lazily for `pi/4`)
+    from gradcheck_cli.lang import shapes as _shapes  # noqa: F401
+    from gradcheck_cli.core.errors import GradcheckError
+    from gradcheck_cli.lang.graph import same_structure, to_text
+    from gradcheck_cli.core.limits import Limits
+    from gradcheck_cli.lang.parser import parse
+    from gradcheck_cli.spec.values import parse_value
 
 TIGHT = Limits(max_length=256, max_depth=8, max_nodes=64, max_elements=16)
 MANUAL_SEPARATOR = "|"  # not a character of the expression language

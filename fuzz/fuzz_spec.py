@@ -29,13 +29,13 @@ from _harness import exercise_error, guarded, timed  # noqa: E402
 # PyYAML's pure-Python composer is instrumented too: its branches guide the fuzzer into valid YAML.
 with atheris.instrument_imports(include=["gradcheck_cli", "yaml"]):
     import yaml  # noqa: F401
-    from gradcheck_cli import case as _case  # noqa: F401  (sampling calls case.point_is_checkable)
-    from gradcheck_cli import plan as _plan  # noqa: F401
-    from gradcheck_cli import sampling as _sampling  # noqa: F401
-    from gradcheck_cli import shapes as _shapes  # noqa: F401
-    from gradcheck_cli.errors import GradcheckError
-    from gradcheck_cli.parser import parse
-    from gradcheck_cli.spec_file import load
+    from gradcheck_cli.run import case as _case  # noqa: F401  (sampling calls case.point_is_checkable)
+    from gradcheck_cli.lang import plan as _plan  # noqa: F401
+    from gradcheck_cli.spec import sampling as _sampling  # noqa: F401
+    from gradcheck_cli.lang import shapes as _shapes  # noqa: F401
+    from gradcheck_cli.core.errors import GradcheckError
+    from gradcheck_cli.lang.parser import parse
+    from gradcheck_cli.spec.spec_file import load
 
 MAX_SPECS = 20  # a `sample: {n: 10000}` file gives 10,000 specs; parsing the first few is enough
 

@@ -25,10 +25,10 @@ def check(expr: str, at: dict, *, wrt=None, manual=None, expected=None, rtol=Non
     forward and backward are checked against `expr` as their reference; `allow_import=False` refuses a
     "module:attr" (as --no-import does).  `explain=True` adds the graph and the chain rule; `precise=True` runs
     the high-precision referee on every entry (by default it settles only disputed entries)."""
-    from .case import error_result, run
-    from .errors import GradcheckError
-    from .spec import Spec
-    from .values import coerce_value
+    from .run.case import error_result, run
+    from .core.errors import GradcheckError
+    from .spec.spec import Spec
+    from .spec.values import coerce_value
 
     try:
         point = {k: coerce_value(v) for k, v in at.items()}

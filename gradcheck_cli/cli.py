@@ -20,14 +20,13 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import GradcheckError, UsageError
-from .interrupts import (Interrupted, acknowledge, ignored_from_now, raise_if_interrupted,
-                         signals_raise_interrupted)
-from .limits import DEFAULT_LIMITS, Limits
-from .report.safe_text import inert_lines, printable_lines
-from .output import Terminal, is_tty, report_path_problem, tell, write_atomically
-from .spec import DEVICES, DTYPES, FD_METHODS, Spec
-from .targets import is_spec_target
+from .core.errors import GradcheckError, UsageError
+from .core.interrupts import (Interrupted, acknowledge, ignored_from_now, raise_if_interrupted, signals_raise_interrupted)
+from .core.limits import DEFAULT_LIMITS, Limits
+from .core.safe_text import inert_lines, printable_lines
+from .report.output import Terminal, is_tty, report_path_problem, tell, write_atomically
+from .spec.spec import DEVICES, DTYPES, FD_METHODS, Spec
+from .spec.targets import is_spec_target
 
 FORMATS = ("table", "json", "jsonl", "github", "junit")  # report.FORMATS, without importing the reporters
 
@@ -122,7 +121,7 @@ class ExpressionCommand(click.Command):
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
         except Exception as error:  # the last resort for the run: one paragraph and exit 2, never a traceback
-            from .errors import InternalError
+            from .core.errors import InternalError
 
             internal = InternalError.from_exception(error, "running gradcheck")
             if ctx.params.get("verbose"):
@@ -187,7 +186,7 @@ def _json_requested(args: list[str]) -> bool:
 
 
 def _exit_with_json_error(error: click.UsageError, fmt: str) -> None:
-    from .case import error_result
+    from .run.case import error_result
     from .report import reporter
 
     result = error_result("command line", UsageError(error.format_message()))
@@ -196,7 +195,7 @@ def _exit_with_json_error(error: click.UsageError, fmt: str) -> None:
 
 
 def _variables_of(text: str) -> list[str]:
-    from .parser import parse
+    from .lang.parser import parse
 
     try:
         return parse(text).variables
@@ -207,7 +206,7 @@ def _variables_of(text: str) -> list[str]:
 def _list_ops(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if not value or ctx.resilient_parsing:
         return
-    from .ops import CONSTANTS, FUNCTIONS, INFIX, PREFIX
+    from .lang.ops import CONSTANTS, FUNCTIONS, INFIX, PREFIX
 
     def line(name, spec) -> str:
         return f"  {name}({', '.join(spec.params)})" + (f"  — {spec.doc}" if spec.doc else "")
@@ -304,7 +303,7 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
          max_length, max_depth, max_nodes, max_elements, max_entries, **variable_values) -> None:
     """Check the gradient of EXPRESSION (symbolic, finite differences, autograd and your own formula),
     or of every case in the spec files and folders given as PATHs."""
-    from .runner import Job, jobs_for
+    from .run.runner import Job, jobs_for
 
     if not targets:
         raise click.UsageError("Missing argument 'EXPRESSION | PATH...'.")
@@ -359,7 +358,7 @@ def execute(jobs, output_format: str, options: dict, defaults: Spec) -> int:
     from contextlib import closing
 
     from .report import reporter
-    from .runner import run_jobs
+    from .run.runner import run_jobs
 
     settings = _settings(defaults, options, single=len(jobs) == 1)
     chosen = reporter(output_format)
@@ -438,8 +437,8 @@ def _rendered(reporter_module, results: list, settings: dict) -> str:
 
 
 def _internal_error_result(result, error: Exception):
-    from .case import error_result
-    from .errors import InternalError
+    from .run.case import error_result
+    from .core.errors import InternalError
 
     internal = InternalError.from_exception(error, "reporting this case")
     replaced = error_result(result.name, internal, file=result.file, line=result.line)
@@ -468,7 +467,7 @@ def _check_report_path(path: str | None, targets: list[str], spec_mode: bool) ->
     """Refuse an -o path that cannot take the report before running anything, not after."""
     if path is None:
         return
-    from .targets import discover, unusable
+    from .spec.targets import discover, unusable
 
     spec_files = [f for t in targets if spec_mode and not unusable(Path(t)) for f in discover(Path(t))]
     problem = report_path_problem(path, spec_files)
@@ -490,7 +489,7 @@ def _settings(defaults: Spec, options: dict, single: bool) -> dict:
 
 
 def _point(ctx: click.Context, at_items, variable_values: dict, limits: Limits) -> dict:
-    from .values import parse_value
+    from .spec.values import parse_value
 
     def parsed(text: str, hint: str):
         try:

@@ -16,10 +16,10 @@ from dataclasses import replace
 
 import pytest
 
-from .compare import CaseResult
-from .report.safe_text import printable
-from .errors import GradcheckError, InternalError
-from .targets import SUFFIXES
+from .verdict.compare import CaseResult
+from .core.safe_text import printable
+from .core.errors import GradcheckError, InternalError
+from .spec.targets import SUFFIXES
 
 NO_IMPORT_HELP = "never import user code: a case naming a function is an error"
 
@@ -40,7 +40,7 @@ def pytest_collect_file(file_path, parent):
 
 class SpecFile(pytest.File):
     def collect(self):
-        from .spec_file import load
+        from .spec.spec_file import load
 
         display = _relative(self.path, self.config.rootpath)
         try:
@@ -75,7 +75,7 @@ class CaseItem(pytest.Item):
         self.result: CaseResult | None = None
 
     def setup(self) -> None:
-        from .case import run
+        from .run.case import run
 
         self.result = run(self.spec)
         if self.result.status == "error":  # reported as an error, being in setup; no traceback

@@ -37,11 +37,11 @@ import numpy as np
 import sympy
 from hypothesis import strategies as st
 
-from gradcheck_cli.tensor_kernels import format_index
+from gradcheck_cli.lang.tensor_kernels import format_index
 
 # ---- the op table -------------------------------------------------------------------------------------
 #
-# Every op of gradcheck_cli.ops.OPS that the strategy generates, with the number of blueprint children
+# Every op of gradcheck_cli.lang.ops.OPS that the strategy generates, with the number of blueprint children
 # it takes (0: a leaf such as ones(3); concat and stack are variadic and use 1 to 3 of their three
 # children; clamp and where use their second and third child only in some modes).
 

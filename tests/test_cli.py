@@ -251,7 +251,7 @@ def test_the_python_api_returns_error_results_for_bad_values(value):
 
 def test_transpose_of_a_number_prints_so_that_it_parses_back():
     from gradcheck_cli import check
-    from gradcheck_cli.parser import parse
+    from gradcheck_cli.lang.parser import parse
 
     formula = check("x.T", at={"x": 2.0}).formulas["x"]
     assert formula == "(1).T" and parse(formula).output.op == "transpose"
@@ -269,8 +269,8 @@ def test_the_cli_lists_every_reporter():
     (["sinn(x)", "--x", "1"], ["torch", "sympy"]),      # a parse error never pays for torch
     # a passing one-line check pays for neither spec files, other reporters, culprits nor --explain
     (["sin(x**2)", "--x", "4"], ["yaml", "gradcheck_cli.report.junit", "gradcheck_cli.report.json_",
-                                 "gradcheck_cli.culprit", "gradcheck_cli.explain", "gradcheck_cli.second_order",
-                                 "gradcheck_cli.projections", "sympy"]),
+                                 "gradcheck_cli.diagnose.culprit", "gradcheck_cli.diagnose.explain", "gradcheck_cli.run.second_order",
+                                 "gradcheck_cli.run.projections", "sympy"]),
 ])
 def test_fast_paths_do_not_import_heavy_modules(args, absent):
     probe = ("import sys\nfrom gradcheck_cli.cli import main\n"

@@ -7,10 +7,10 @@ import pytest
 
 from gradcheck_cli import check
 from gradcheck_cli.engines.finite_diff import complex_step_applies
-from gradcheck_cli.ops import OPS
-from gradcheck_cli.parser import parse
-from gradcheck_cli.plan import Plan
-from gradcheck_cli.shapes import ShapeMap
+from gradcheck_cli.lang.ops import OPS
+from gradcheck_cli.lang.parser import parse
+from gradcheck_cli.lang.plan import Plan
+from gradcheck_cli.lang.shapes import ShapeMap
 
 M = [[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]]
 V = [0.3, -0.8, 1.1]

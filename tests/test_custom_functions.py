@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 
 from gradcheck_cli import check
-from gradcheck_cli.compare import FUNCTION_VERDICTS
+from gradcheck_cli.verdict.compare import FUNCTION_VERDICTS
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "custom_ops"
@@ -137,8 +137,8 @@ def test_order_2_checks_the_double_backward_of_a_correct_function(cli_json, in_r
     (1.0, 3.0, "inconsistent", ["function_fd"]),
 ])
 def test_the_function_verdict_reads_its_two_columns_together(function, function_fd, verdict, disagrees):
-    from gradcheck_cli.compare import GradientRow, Tolerance
-    from gradcheck_cli.verdict import judge
+    from gradcheck_cli.verdict.compare import GradientRow, Tolerance
+    from gradcheck_cli.verdict.judge import judge
 
     row = judge(GradientRow(wrt="x", index=[], symbolic=1.0, autograd=1.0, finite_difference=1.0, fd_error=1e-12,
                             function=function, function_fd=function_fd,
@@ -415,10 +415,10 @@ def test_no_import_refuses_the_function_option_too(cli, user_module):
 
 
 def test_plain_expressions_never_reach_the_importing_module():
-    code = ("import sys; from gradcheck_cli import check; from gradcheck_cli.runner import jobs_for, run_jobs\n"
+    code = ("import sys; from gradcheck_cli import check; from gradcheck_cli.run.runner import jobs_for, run_jobs\n"
             "assert check('sin(x**2)', at={'x': 4}).status == 'pass'\n"
             "assert all(r.status not in ('fail', 'error') for r in run_jobs(jobs_for(['expressions'], {}), 1))\n"
-            "print(any(m in sys.modules for m in ('gradcheck_cli.user_code', 'gradcheck_cli.custom_function')))")
+            "print(any(m in sys.modules for m in ('gradcheck_cli.userfn.user_code', 'gradcheck_cli.userfn.custom_function')))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.stdout.strip() == "False", result.stderr
 
@@ -700,7 +700,7 @@ def test_empty_args_say_what_to_write(cli, tmp_path):
 
 
 def test_a_function_that_never_returns_is_stopped(cli, user_module, monkeypatch):
-    from gradcheck_cli import user_code
+    from gradcheck_cli.userfn import user_code
 
     monkeypatch.setattr(user_code, "CALL_TIMEOUT", 0.5)
     name = user_module("""

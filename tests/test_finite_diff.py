@@ -106,9 +106,9 @@ def test_float32_points_are_rounded_before_differencing():
 def test_diagonal_finite_differences_agree_with_dense_ones(expr, diagonal):
     """The O(n) path (one changed element per perturbation) against the dense batched path."""
     from gradcheck_cli.engines.finite_diff import finite_differences
-    from gradcheck_cli.parser import parse
-    from gradcheck_cli.plan import DiagonalRun, Plan
-    from gradcheck_cli.shapes import ShapeMap
+    from gradcheck_cli.lang.parser import parse
+    from gradcheck_cli.lang.plan import DiagonalRun, Plan
+    from gradcheck_cli.lang.shapes import ShapeMap
 
     point = {"x": np.linspace(-1.5, 2.0, 9), "w": np.linspace(0.5, 1.0, 9)}
     expression = parse(expr)

@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from gradcheck_cli.compare import CaseResult
+from gradcheck_cli.verdict.compare import CaseResult
 from gradcheck_cli.report.github import annotation, escape_data, escape_property
 
 FILES = {

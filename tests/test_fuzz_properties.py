@@ -10,10 +10,10 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gradcheck_cli.errors import GradcheckError
-from gradcheck_cli.graph import same_structure, to_text
-from gradcheck_cli.parser import parse
-from gradcheck_cli.spec_file import load
+from gradcheck_cli.core.errors import GradcheckError
+from gradcheck_cli.lang.graph import same_structure, to_text
+from gradcheck_cli.lang.parser import parse
+from gradcheck_cli.spec.spec_file import load
 
 CI = settings(max_examples=400, derandomize=True, deadline=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

@@ -70,9 +70,9 @@ def test_a_tie_in_where_with_a_comparison_is_undefined_not_a_failure():
 
 def test_kinks_are_found_on_the_linear_path_for_large_vectors():
     """Elementwise-then-reduce graphs with kinks take the O(n) diagonal run, which must still see the kink."""
-    from gradcheck_cli.parser import parse
-    from gradcheck_cli.plan import DiagonalRun, Plan
-    from gradcheck_cli.shapes import ShapeMap
+    from gradcheck_cli.lang.parser import parse
+    from gradcheck_cli.lang.plan import DiagonalRun, Plan
+    from gradcheck_cli.lang.shapes import ShapeMap
 
     x = np.linspace(-1.0, 1.0, 2001)  # x[1000] == 0: on relu's kink; clamp's kinks at +-0.5 are x[500], x[1500]
     text = "sum(relu(x)*x) + mean(clamp(x, -0.5, 0.5))"
@@ -138,9 +138,9 @@ def test_ties_along_an_axis_count_only_within_their_slice():
 
 def test_a_step_that_changes_the_extremum_crosses_a_kink_and_one_that_breaks_a_tie_leaves_it():
     from gradcheck_cli.engines.finite_diff import kink_changes
-    from gradcheck_cli.parser import parse
-    from gradcheck_cli.plan import Plan
-    from gradcheck_cli.shapes import ShapeMap
+    from gradcheck_cli.lang.parser import parse
+    from gradcheck_cli.lang.plan import Plan
+    from gradcheck_cli.lang.shapes import ShapeMap
 
     def watch(x, perturbed):
         plan = Plan([parse("amax(X, 1)").output], ShapeMap({"X": np.shape(x)}))
@@ -160,7 +160,7 @@ def test_a_step_that_changes_the_extremum_crosses_a_kink_and_one_that_breaks_a_t
 
 
 def test_extremum_switches_are_zero_exactly_at_ties():
-    from gradcheck_cli.ops import OPS
+    from gradcheck_cli.lang.ops import OPS
 
     x = np.array([[[1.0, 2.0], [1.0, 3.0]]])  # batched: one point of shape (2, 2)
     (over_all,) = OPS["amax"].kinks(x, None)
@@ -174,9 +174,9 @@ def test_extremum_switches_are_zero_exactly_at_ties():
 
 def test_a_tie_of_amax_is_found_on_the_linear_path():
     """amax over a scalar the O(n) diagonal run computes densely (after the sum) is watched there too."""
-    from gradcheck_cli.parser import parse
-    from gradcheck_cli.plan import DiagonalRun, Plan
-    from gradcheck_cli.shapes import ShapeMap
+    from gradcheck_cli.lang.parser import parse
+    from gradcheck_cli.lang.plan import DiagonalRun, Plan
+    from gradcheck_cli.lang.shapes import ShapeMap
 
     text = "sum(relu(x)) + amax(stack(sum(x), 2.25))"
     x = np.array([0.5, 1.5, 0.25])  # sum(x) = 2.25: a tie inside amax; relu is smooth at every element

@@ -9,11 +9,11 @@ import pytest
 
 from gradcheck_cli import check
 from gradcheck_cli.engines.symbolic import gradient_nodes
-from gradcheck_cli.errors import ParseError
-from gradcheck_cli.graph import same_structure, to_text
-from gradcheck_cli.parser import parse
-from gradcheck_cli.plan import Plan, batched
-from gradcheck_cli.shapes import ShapeMap
+from gradcheck_cli.core.errors import ParseError
+from gradcheck_cli.lang.graph import same_structure, to_text
+from gradcheck_cli.lang.parser import parse
+from gradcheck_cli.lang.plan import Plan, batched
+from gradcheck_cli.lang.shapes import ShapeMap
 
 
 def evaluate(text: str, **point) -> float:

@@ -40,14 +40,14 @@ from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
 from gradcheck_cli import check
-from gradcheck_cli.domain import not_differentiable
+from gradcheck_cli.diagnose.domain import not_differentiable
 from gradcheck_cli.engines.symbolic import jacobian_nodes
 from gradcheck_cli.engines.torch_engine import autograd_gradients
-from gradcheck_cli.graph import ancestors, same_structure, to_text
-from gradcheck_cli.ops import OPS
-from gradcheck_cli.parser import parse
-from gradcheck_cli.plan import Plan, batched
-from gradcheck_cli.shapes import ShapeMap
+from gradcheck_cli.lang.graph import ancestors, same_structure, to_text
+from gradcheck_cli.lang.ops import OPS
+from gradcheck_cli.lang.parser import parse
+from gradcheck_cli.lang.plan import Plan, batched
+from gradcheck_cli.lang.shapes import ShapeMap
 
 import math_expressions as mx
 from math_expressions import (EXEMPT, GEN_OPS, ROOTS, const, evaluate, make, points, program_of, programs, substitution,
@@ -275,7 +275,7 @@ def test_linearity_product_and_chain_rules(pair):
 
 
 def test_every_registry_op_is_generated_or_exempt():
-    """An op added to gradcheck_cli.ops.OPS fails here until the generator makes it (GEN_OPS, with its
+    """An op added to gradcheck_cli.lang.ops.OPS fails here until the generator makes it (GEN_OPS, with its
     realization in math_expressions.Realizer) or EXEMPT says why it cannot."""
     assert not set(GEN_OPS) & set(EXEMPT), "an op is both generated and exempt"
     stale = (set(GEN_OPS) | set(EXEMPT)) - set(OPS)
@@ -410,7 +410,7 @@ def test_unindex_kernel_broadcasts_batched_values():
     trailing-axis broadcasting, which fails for B > 1 ("could not broadcast input array from shape (3,)
     into shape (3,2)").  Found through the Hessian's finite differences of
     `sum(unindex(x, x + stack(-0.25, 0.25), [0:])*abs(x + 0.13)**2)` once the vjp above is fixed."""
-    from gradcheck_cli import tensor_kernels
+    from gradcheck_cli.lang import tensor_kernels
 
     values, like = np.array([1.0, 2.0, 3.0]), np.zeros((3, 2))  # three points: a scalar, in a 2-vector
     out = tensor_kernels.unindex(values, like, (("slice", None, None, None),))

@@ -18,15 +18,15 @@ import time
 import numpy as np
 import pytest
 
-from gradcheck_cli import case
+from gradcheck_cli.run import case
 from gradcheck_cli.engines import finite_diff
-from gradcheck_cli.errors import LimitError
-from gradcheck_cli.graph import Graph
-from gradcheck_cli.limits import Limits
-from gradcheck_cli.plan import Plan
-from gradcheck_cli.shapes import ShapeMap, TooManyElements
-from gradcheck_cli.spec import Spec
-from gradcheck_cli.values import parse_scalar
+from gradcheck_cli.core.errors import LimitError
+from gradcheck_cli.lang.graph import Graph
+from gradcheck_cli.core.limits import Limits
+from gradcheck_cli.lang.plan import Plan
+from gradcheck_cli.lang.shapes import ShapeMap, TooManyElements
+from gradcheck_cli.spec.spec import Spec
+from gradcheck_cli.spec.values import parse_scalar
 
 ADDRESS_SPACE = 4 * 2**30  # torch's import alone maps about 1 GiB; a normal case fits easily
 BOMB = "reshape(ones(100000), 100000, 1) * ones(100000)"  # 50 characters asking numpy for 74.5 GiB

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gradcheck_cli.report.safe_text import inert_lines, printable
+from gradcheck_cli.core.safe_text import inert_lines, printable
 
 ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 ANNOTATION = re.compile(r"::(error|warning) ((?:file|line|col|title)=[^,:]*(?:,(?:file|line|col|title)=[^,:]*)*)::")

@@ -32,10 +32,10 @@ import torch
 
 from gradcheck_cli import check
 from gradcheck_cli.engines.symbolic import gradient_nodes
-from gradcheck_cli.graph import Node, ancestors, same_structure, to_text
-from gradcheck_cli.ops import CONSTANTS, FUNCTIONS, INFIX, OPS, OVERLOADS, POSTFIX, PREFIX
-from gradcheck_cli.parser import parse
-from gradcheck_cli.shapes import ShapeMap
+from gradcheck_cli.lang.graph import Node, ancestors, same_structure, to_text
+from gradcheck_cli.lang.ops import CONSTANTS, FUNCTIONS, INFIX, OPS, OVERLOADS, POSTFIX, PREFIX
+from gradcheck_cli.lang.parser import parse
+from gradcheck_cli.lang.shapes import ShapeMap
 
 RTOL = 1e-12
 

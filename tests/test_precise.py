@@ -20,12 +20,12 @@ from mpmath import mp
 
 from gradcheck_cli.engines.precise import PreciseValues, evaluate, precise_gradient
 from gradcheck_cli.engines.symbolic import jacobian_nodes
-from gradcheck_cli.graph import Graph, ancestors
-from gradcheck_cli.mp_kernels import TooLarge
-from gradcheck_cli.ops import OPS
-from gradcheck_cli.parser import parse
-from gradcheck_cli.plan import Plan, batched
-from gradcheck_cli.shapes import ShapeMap
+from gradcheck_cli.lang.graph import Graph, ancestors
+from gradcheck_cli.lang.mp_kernels import TooLarge
+from gradcheck_cli.lang.ops import OPS
+from gradcheck_cli.lang.parser import parse
+from gradcheck_cli.lang.plan import Plan, batched
+from gradcheck_cli.lang.shapes import ShapeMap
 
 from test_ops_registry import OP_NAMES, OP_TABLE, gradient_cases, split  # noqa: E402  (sibling test module)
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from gradcheck_cli import check
-from gradcheck_cli.case import run
-from gradcheck_cli.ops import OPS
-from gradcheck_cli.spec import Spec
+from gradcheck_cli.run.case import run
+from gradcheck_cli.lang.ops import OPS
+from gradcheck_cli.spec.spec import Spec
 
 
 def fast(expr: str, seed: int = 5, **at) -> object:

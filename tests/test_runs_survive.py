@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from gradcheck_cli import check, user_code
+from gradcheck_cli import check
+from gradcheck_cli.userfn import user_code
 from gradcheck_cli.cli import exit_code
 
 WAIT = 60  # seconds a subprocess may take before the test calls it hung
@@ -180,7 +181,7 @@ def _sabotaged_run(cli_json, folder: Path, monkeypatch, module, function: str, i
 
 
 def test_an_unexpected_exception_is_that_cases_internal_error_and_the_run_goes_on(cli_json, tmp_path, monkeypatch):
-    from gradcheck_cli import case
+    from gradcheck_cli.run import case
 
     code, passed, errors = _sabotaged_run(cli_json, tmp_path, monkeypatch, case, "_check",
                                           lambda spec, result: spec.display_name == "bad",
@@ -191,7 +192,7 @@ def test_an_unexpected_exception_is_that_cases_internal_error_and_the_run_goes_o
 
 
 def test_a_fault_in_reading_one_spec_file_is_that_files_error_and_the_others_run(cli_json, tmp_path, monkeypatch):
-    from gradcheck_cli import spec_file
+    from gradcheck_cli.spec import spec_file
 
     code, passed, errors = _sabotaged_run(cli_json, tmp_path, monkeypatch, spec_file, "load",
                                           lambda path, display=None: path.name == "bad.yaml",
@@ -201,7 +202,7 @@ def test_a_fault_in_reading_one_spec_file_is_that_files_error_and_the_others_run
 
 
 def test_running_out_of_memory_in_a_case_is_its_error(monkeypatch):
-    from gradcheck_cli import case
+    from gradcheck_cli.run import case
 
     def exhausted(spec, result):
         raise MemoryError()
@@ -504,7 +505,7 @@ def test_the_high_precision_referee_carries_the_digits_a_huge_value_needs(cli_js
 
 
 def test_a_case_past_the_wall_clock_limit_has_its_worker_killed_and_the_rest_run(tmp_path, monkeypatch):
-    from gradcheck_cli import runner, workers
+    from gradcheck_cli.run import runner, workers
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(workers, "JOB_TIME_LIMIT", 3.0)

@@ -11,7 +11,7 @@ import sympy
 import torch
 
 from gradcheck_cli import check
-from gradcheck_cli.ops import OPS
+from gradcheck_cli.lang.ops import OPS
 
 SCALAR = [
     ("sin(x)*y**2", {"x": 1.0, "y": 2.0}),

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from gradcheck_cli.errors import SpecError
-from gradcheck_cli.spec_file import load
+from gradcheck_cli.core.errors import SpecError
+from gradcheck_cli.spec.spec_file import load
 
 BCE = """\
 name: BCE loss of a sigmoid unit

@@ -13,8 +13,8 @@ import json
 import numpy as np
 import pytest
 
-from gradcheck_cli.errors import SpecError
-from gradcheck_cli.spec_file import load
+from gradcheck_cli.core.errors import SpecError
+from gradcheck_cli.spec.spec_file import load
 
 POINT = "expr: x\nat: {x: 1}\n"
 
@@ -201,7 +201,7 @@ def test_the_cli_exits_2_with_the_message(cli, tmp_path):
 GOOD = "expr: sin(x)\nat: {x: 1}\nmanual: {x: cos(x)}\n"
 
 BREAK_LOAD = """
-import gradcheck_cli.spec_file as spec_file
+import gradcheck_cli.spec.spec_file as spec_file
 
 _load = spec_file.load
 

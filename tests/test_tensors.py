@@ -26,7 +26,7 @@ import pytest
 import torch
 
 from gradcheck_cli import check
-from gradcheck_cli.parser import parse
+from gradcheck_cli.lang.parser import parse
 
 RTOL = 1e-10  # symbolic and autograd against the hand-written torch function
 ATOL = 1e-12

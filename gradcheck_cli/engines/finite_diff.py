@@ -23,10 +23,10 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import UsageError
-from ..graph import Node
-from ..ops import OPS
-from ..plan import DiagonalRun, Plan, batched, flat_values
+from ..core.errors import UsageError
+from ..lang.graph import Node
+from ..lang.ops import OPS
+from ..lang.plan import DiagonalRun, Plan, batched, flat_values
 
 BASE_STEP = 1e-3
 LEVELS = 3

@@ -45,10 +45,10 @@ from functools import partial
 import numpy as np
 from mpmath import mp
 
-from ..graph import Node, ancestors, to_text
-from ..mp_kernels import NAN, TooLarge
-from ..ops import OPS
-from ..shapes import ShapeMap
+from ..lang.graph import Node, ancestors, to_text
+from ..lang.mp_kernels import NAN, TooLarge
+from ..lang.ops import OPS
+from ..lang.shapes import ShapeMap
 
 BASE_DIGITS = 50
 TARGET = 30  # digits two successive results must share to settle an entry

@@ -12,9 +12,9 @@ import math
 
 import numpy as np
 
-from ..graph import Node, ancestors
-from ..ops import OPS, broadcast_shapes
-from ..shapes import ShapeMap
+from ..lang.graph import Node, ancestors
+from ..lang.ops import OPS, broadcast_shapes
+from ..lang.shapes import ShapeMap
 
 
 def gradient_nodes(output: Node, wrt: list[str], shapes: ShapeMap, nodes: list[Node] | None = None) -> dict[str, Node]:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import Node, ancestors
-from ..ops import OPS
+from ..lang.graph import Node, ancestors
+from ..lang.ops import OPS
 
 
 def autograd_gradients(output: Node, point: dict[str, np.ndarray], wrt: list[str], dtype: str = "float64",

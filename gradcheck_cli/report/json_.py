@@ -12,8 +12,8 @@ import json
 import math
 
 from .. import __version__
-from ..compare import CaseResult, GradientRow
-from .safe_text import LEGACY_COMMAND
+from ..verdict.compare import CaseResult, GradientRow
+from ..core.safe_text import LEGACY_COMMAND
 
 SCHEMA_VERSION = 1
 SETTINGS = ("dtype", "rtol", "atol", "limits")  # what the run checked with, not how it is shown

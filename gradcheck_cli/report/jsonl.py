@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..compare import CaseResult
+from ..verdict.compare import CaseResult
 from .json_ import dumps, result_dict
 
 

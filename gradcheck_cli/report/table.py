@@ -15,10 +15,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..compare import CaseResult, GradientRow
-from ..graph import format_number
+from ..verdict.compare import CaseResult, GradientRow
+from ..lang.graph import format_number
 from .explanation import print_culprits, print_explanation, print_factors
-from .safe_text import inert_lines, printable, printable_lines
+from ..core.safe_text import inert_lines, printable, printable_lines
 from .text import SOURCES, derivative_label, element_label, engine_name, failure_sentence
 
 MAX_ROWS = 20  # rows shown per case; failing rows first

@@ -26,13 +26,13 @@ from typing import Callable
 
 import numpy as np
 
-from .compare import ROUNDING_DIAGNOSES, digits_lost
+from ..verdict.compare import ROUNDING_DIAGNOSES, digits_lost
 from .culprit import Culprit
 from .domain import describe, format_array, not_differentiable
-from .engines.precise import evaluate
-from .engines.symbolic import reaching_nodes
-from .graph import Node, ancestors, to_text
-from .ops import OPS
+from ..engines.precise import evaluate
+from ..engines.symbolic import reaching_nodes
+from ..lang.graph import Node, ancestors, to_text
+from ..lang.ops import OPS
 
 ACCURATE = 1e-9  # relative error below which a node's float value counts as accurate
 LOST = 1e-6  # relative error above which a node's float value has lost what matters
@@ -111,7 +111,7 @@ def _imprecise_autograd(row) -> bool:
 
 
 def _convention_in_autograd(row) -> bool:
-    from .verdict import kink_convention
+    from ..verdict.judge import kink_convention
 
     return "autograd" in row.disagrees and row.autograd is not None and kink_convention(row, row.autograd) is not None
 
@@ -403,7 +403,7 @@ def _node_on_a_kink(case) -> Node | None:
 def _kink_convention(case, applies: Callable) -> Culprit | None:
     """autograd's value at a node sitting on its kink is a convention (relu'(0) = 0, clamp passing the
     gradient at its bounds), not the derivative, which exists here."""
-    from .verdict import kink_convention
+    from ..verdict.judge import kink_convention
 
     node = _node_on_a_kink(case)
     if node is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Iterator, NamedTuple
 
-from .errors import ParseError, Span
+from ..core.errors import ParseError, Span
 
 TOKEN_RULES: list[tuple[str, str]] = [
     ("SPACE", r"\s+"),

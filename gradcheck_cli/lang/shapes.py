@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 from .graph import Node
-from .limits import Limits
+from ..core.limits import Limits
 from .ops import OPS
 
 

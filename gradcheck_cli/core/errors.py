@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .report.safe_text import inert_lines, printable
+from .safe_text import inert_lines, printable
 
 
 class Span(NamedTuple):

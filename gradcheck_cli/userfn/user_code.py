@@ -27,9 +27,9 @@ from typing import Callable
 
 import numpy as np
 
-from .engines.torch_engine import element_gradients
-from .errors import UsageError, UserCodeError, describe_exception
-from .interrupts import Interrupted, raise_if_interrupted, signals_raise_interrupted
+from ..engines.torch_engine import element_gradients
+from ..core.errors import UsageError, UserCodeError, describe_exception
+from ..core.interrupts import Interrupted, raise_if_interrupted, signals_raise_interrupted
 
 CALL_TIMEOUT = 120.0  # seconds one call into user code may take (import, forward, backward)
 MODULE_NAME = r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*"

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .compare import GradientRow
-from .verdict import judge
-from .engines.finite_diff import directional_derivative
-from .engines.symbolic import gradient_nodes
-from .engines.torch_engine import autograd_gradients
-from .parser import Expression
-from .plan import Plan, batched
-from .shapes import ShapeMap
-from .spec import Spec
+from ..verdict.compare import GradientRow
+from ..verdict.judge import judge
+from ..engines.finite_diff import directional_derivative
+from ..engines.symbolic import gradient_nodes
+from ..engines.torch_engine import autograd_gradients
+from ..lang.parser import Expression
+from ..lang.plan import Plan, batched
+from ..lang.shapes import ShapeMap
+from ..spec.spec import Spec
 
 PROJECTIONS = 4
 WEIGHT = "#u"  # the variable holding u: no expression can name it

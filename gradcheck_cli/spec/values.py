@@ -7,8 +7,8 @@ import re
 
 import numpy as np
 
-from .errors import GradcheckError, LimitError, ValueParseError
-from .limits import DEFAULT_LIMITS, Limits
+from ..core.errors import GradcheckError, LimitError, ValueParseError
+from ..core.limits import DEFAULT_LIMITS, Limits
 
 _LIST_TOKEN = r"\[|\]|,|[^\[\],\s]+"
 # A number as the expression language writes it (lexer.py), with a sign; float() alone would also take `1_000`.
@@ -49,9 +49,9 @@ def _shown(text: str, width: int = 40) -> str:
 
 
 def _constant_expression(text: str) -> float:
-    from .parser import parse
-    from .plan import Plan
-    from .shapes import ShapeMap, ShapeMismatch, TooManyElements
+    from ..lang.parser import parse
+    from ..lang.plan import Plan
+    from ..lang.shapes import ShapeMap, ShapeMismatch, TooManyElements
 
     try:
         expression = parse(text)

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .engines.symbolic import reaching_nodes
-from .errors import DomainError
-from .graph import Node, to_text
-from .ops import OPS
-from .parser import Expression
-from .plan import Plan
+from ..engines.symbolic import reaching_nodes
+from ..core.errors import DomainError
+from ..lang.graph import Node, to_text
+from ..lang.ops import OPS
+from ..lang.parser import Expression
+from ..lang.plan import Plan
 
 SHORT_TEXT = 60
 

@@ -23,10 +23,10 @@ import difflib
 import sys
 from dataclasses import dataclass, field
 
-from .errors import LimitError, ParseError, Span
+from ..core.errors import LimitError, ParseError, Span
 from .graph import Graph, Node, ancestors
 from .lexer import Token, tokenize
-from .limits import DEFAULT_LIMITS, Limits
+from ..core.limits import DEFAULT_LIMITS, Limits
 from .ops import CONSTANTS, FUNCTIONS, INFIX, OVERLOADS, POSTFIX, PREFIX, OpSpec
 
 UNARY_PRECEDENCE = PREFIX["-"].precedence

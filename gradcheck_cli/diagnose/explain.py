@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .engines.symbolic import adjoints
-from .graph import ATOM, Node, render, to_text
-from .ops import OPS
-from .parser import Expression
-from .plan import Plan, batched
-from .shapes import ShapeMap
+from ..engines.symbolic import adjoints
+from ..lang.graph import ATOM, Node, render, to_text
+from ..lang.ops import OPS
+from ..lang.parser import Expression
+from ..lang.plan import Plan, batched
+from ..lang.shapes import ShapeMap
 
 MAX_PATHS = 12  # paths listed per variable; the total always covers all of them
 MAX_UNNAMED_STATIONS = 60  # with no binding named, every operation is a station up to this many

@@ -15,17 +15,17 @@ import math
 
 import numpy as np
 
-from .compare import GradientRow
-from .verdict import add_precise, judge, needs_precise
-from .errors import ShapeError
-from .engines.finite_diff import finite_differences
-from .engines.symbolic import jacobian_nodes
-from .engines.torch_engine import autograd_hessian
-from .graph import Node
-from .parser import Expression
-from .plan import Plan, batched
-from .shapes import ShapeMap
-from .spec import Spec
+from ..verdict.compare import GradientRow
+from ..verdict.judge import add_precise, judge, needs_precise
+from ..core.errors import ShapeError
+from ..engines.finite_diff import finite_differences
+from ..engines.symbolic import jacobian_nodes
+from ..engines.torch_engine import autograd_hessian
+from ..lang.graph import Node
+from ..lang.parser import Expression
+from ..lang.plan import Plan, batched
+from ..lang.shapes import ShapeMap
+from ..spec.spec import Spec
 
 
 def hessian_rows(expression: Expression, gradients: dict[str, Node], point: dict[str, np.ndarray],
@@ -85,7 +85,7 @@ def _settle_disputes(rows: list[GradientRow], full: dict[str, Node], point64, wr
     disputed = [row for row in rows if spec.precise or rounded or needs_precise(row, spec.tolerance)]
     if not disputed:
         return
-    from .engines.precise import precise_gradient
+    from ..engines.precise import precise_gradient
 
     for a in dict.fromkeys(row.wrt[0] for row in disputed):
         mine = [row for row in disputed if row.wrt[0] == a]

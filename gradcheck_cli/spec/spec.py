@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
-from .compare import DEFAULT_TOLERANCE, Tolerance
-from .errors import GradcheckError, Origin, Span
-from .limits import DEFAULT_LIMITS, Limits
+from ..verdict.compare import DEFAULT_TOLERANCE, Tolerance
+from ..core.errors import GradcheckError, Origin, Span
+from ..core.limits import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
     import numpy as np

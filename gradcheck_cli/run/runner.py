@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Iterator
 
 from .case import error_result, run
-from .compare import CaseResult
-from .errors import GradcheckError, InternalError, SpecError, UserCodeError
-from .spec import Spec
+from ..verdict.compare import CaseResult
+from ..core.errors import GradcheckError, InternalError, SpecError, UserCodeError
+from ..spec.spec import Spec
 
 PARALLEL_THRESHOLD = 8  # cases; fewer run in this process (a worker costs a torch import)
 
@@ -29,8 +29,8 @@ class Job:
 
 def jobs_for(targets: list[str], overrides: dict) -> list[Job]:
     """One job per case of every spec file named by the targets (files or folders)."""
-    from .spec_file import load  # YAML is imported only when spec files are read
-    from .targets import discover, unusable
+    from ..spec.spec_file import load  # YAML is imported only when spec files are read
+    from ..spec.targets import discover, unusable
 
     jobs: list[Job] = []
     seen: set[str] = set()  # a file named twice (`f.yaml dir/` with f.yaml in dir) is checked once

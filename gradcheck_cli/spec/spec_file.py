@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from .errors import GradcheckError, Origin, SpecError
-from .ops import CONSTANTS, FUNCTIONS
+from ..core.errors import GradcheckError, Origin, SpecError
+from ..lang.ops import CONSTANTS, FUNCTIONS
 from .spec import DEVICES, DTYPES, FD_METHODS, Spec
 from .values import DECIMAL, coerce_value, parse_scalar
 

@@ -18,9 +18,9 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from .errors import LimitError
+from ..core.errors import LimitError
 from .graph import Node, ancestors
-from .limits import NODES_OF_FULL_SIZE
+from ..core.limits import NODES_OF_FULL_SIZE
 from .ops import OPS
 from .shapes import ShapeMap
 

@@ -22,17 +22,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .compare import Tolerance
-from .engines.finite_diff import finite_differences
-from .engines.symbolic import adjoints, gradient_nodes, reaching_nodes
-from .engines.torch_engine import autograd_gradients
-from .errors import UsageError
+from ..verdict.compare import Tolerance
+from ..engines.finite_diff import finite_differences
+from ..engines.symbolic import adjoints, gradient_nodes, reaching_nodes
+from ..engines.torch_engine import autograd_gradients
+from ..core.errors import UsageError
 from .explain import Stations, node_text, output_name, stations_of
-from .graph import Graph, Node, format_rounded, to_text
-from .ops import OPS
-from .parser import Expression
-from .plan import Plan, batched
-from .shapes import ShapeMap
+from ..lang.graph import Graph, Node, format_rounded, to_text
+from ..lang.ops import OPS
+from ..lang.parser import Expression
+from ..lang.plan import Plan, batched
+from ..lang.shapes import ShapeMap
 
 NEARBY_POINTS = 4  # besides the point itself: a formula that matches at five points is no coincidence
 MIN_POINTS = 3  # a claim about the formula as a function needs at least this many points
@@ -412,8 +412,8 @@ def check_factor(expression: Expression, factor: FactorSpec, point, shapes: Shap
 
 def exact_value(node: Node, point, shapes: ShapeMap, dtype: str) -> np.ndarray | None:
     """The node's value by the high-precision referee, at the point the engines saw; None where undefined."""
-    from .engines.precise import evaluate
-    from .graph import ancestors
+    from ..engines.precise import evaluate
+    from ..lang.graph import ancestors
 
     point64 = {name: np.asarray(v).astype(dtype).astype(np.float64) for name, v in point.items()}
     exact = evaluate(ancestors([node]), point64, shapes)

@@ -19,7 +19,7 @@ def sample_specs(spec: Spec, sampling) -> list[Spec]:
     holds (almost) no valid point, the sample ends with one failing case that
     says why, rather than a thousand of them after a hundred thousand draws.
     """
-    from .case import domain_probe
+    from ..run.case import domain_probe
 
     rng = np.random.default_rng(sampling.seed)
     probe = domain_probe(spec)

@@ -17,19 +17,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .compare import (DEFAULT_TOLERANCE, ROUNDING_DIAGNOSES, CaseResult, GradientRow, atol_note, case_status,
-                      digits_lost)
-from .domain import check_value_defined, format_array, short
-from .engines.finite_diff import finite_differences
-from .engines.symbolic import jacobian_nodes
-from .engines.torch_engine import autograd_gradients
-from .errors import GradcheckError, InternalError, LimitError, ShapeError, Span, UsageError
-from .graph import Formulas, Node
-from .parser import Expression, parse
-from .plan import Plan, batched, flat_values
-from .shapes import ShapeMap, ShapeMismatch, TooManyElements
-from .spec import Spec
-from .verdict import add_precise, judge, needs_precise
+from ..verdict.compare import (DEFAULT_TOLERANCE, ROUNDING_DIAGNOSES, CaseResult, GradientRow, atol_note, case_status, digits_lost)
+from ..diagnose.domain import check_value_defined, format_array, short
+from ..engines.finite_diff import finite_differences
+from ..engines.symbolic import jacobian_nodes
+from ..engines.torch_engine import autograd_gradients
+from ..core.errors import GradcheckError, InternalError, LimitError, ShapeError, Span, UsageError
+from ..lang.graph import Formulas, Node
+from ..lang.parser import Expression, parse
+from ..lang.plan import Plan, batched, flat_values
+from ..lang.shapes import ShapeMap, ShapeMismatch, TooManyElements
+from ..spec.spec import Spec
+from ..verdict.judge import add_precise, judge, needs_precise
 
 CANCELLATION = 1e3  # |a| + |b| over |a ± b| past which the float referees may share a wrong forward
 ABSORBED = 1e-8  # a term this small against the other keeps only half its digits in a sum
@@ -132,7 +131,7 @@ def _check(spec: Spec, result: CaseResult) -> None:
     with _located_shape_errors(case.expression, case.manuals):  # the derivative nodes each stage makes are checked
         _evaluate_forward(case)
         if spec.explain:
-            from .explain import explain
+            from ..diagnose.explain import explain
 
             result.explanation = explain(case.expression, case.point, case.wrt, case.shapes, spec.dtype)
         if case.factors:
@@ -193,7 +192,7 @@ def _evaluate_forward(case: _Case) -> None:
     case.value_finite = bool(np.all(np.isfinite(value)))
     case.rounding = _forward_rounding(case) if case.value_finite else None
     if not case.value_finite or not _every_node_finite(case):  # a NaN may be masked, or hide 1/(1/x) at 0
-        from .engines.precise import evaluate
+        from ..engines.precise import evaluate
 
         case.exact = evaluate(expression.nodes, case.point64, case.shapes)
         if case.exact.affordable:
@@ -371,7 +370,7 @@ def _settle_disputes(case: _Case) -> None:
                 if spec.precise or not case.value_finite or shared or needs_precise(row, spec.tolerance)]
     if not disputed:
         return
-    from .engines.precise import precise_gradient
+    from ..engines.precise import precise_gradient
 
     entries: dict[str, list[tuple]] = {}
     for row in disputed:
@@ -487,7 +486,7 @@ def _diagnose(case: _Case) -> None:
     result = case.result
     rows = result.gradients
     if not case.value_finite or any(r.status in ("fail", "inconclusive") or r.referee_notes for r in rows):
-        from .diagnose import diagnose
+        from ..diagnose.diagnoses import diagnose
 
         diagnose(case)
     _find_culprits(case)
@@ -495,7 +494,7 @@ def _diagnose(case: _Case) -> None:
 
 def _check_factors(expression: Expression, factors: list, point, shapes: ShapeMap, spec: Spec,
                    result: CaseResult) -> None:
-    from .culprit import check_factor
+    from ..diagnose.culprit import check_factor
 
     for factor in factors:
         try:
@@ -515,7 +514,7 @@ def _find_culprits(case: _Case) -> None:
                      if _lost_with_a_number(row, "symbolic") and row.left is None]
     if not failing and not result.culprits and not symbolic_lost:
         return
-    from .culprit import manual_culprit, node_culprit
+    from ..diagnose.culprit import manual_culprit, node_culprit
 
     rounding = any(c.diagnosis in ROUNDING_DIAGNOSES for c in result.culprits)
     if symbolic_lost and case.value_finite and not rounding:  # gradcheck's own rule at fault: say which
@@ -550,7 +549,7 @@ def _find_culprits(case: _Case) -> None:
 
 def _rounded_manual(case: _Case, manual: Expression, name: str, rows: list[GradientRow]):
     """A manual formula that is right in exact arithmetic and wrong only by float rounding at this point."""
-    from .culprit import Culprit, exact_value
+    from ..diagnose.culprit import Culprit, exact_value
 
     if not all(r.reference is not None and r.reference_source == "precise" for r in rows):
         return None
@@ -639,7 +638,7 @@ def _refuse_function_options(spec: Spec) -> None:
 
 
 def _user_function(spec: Spec, expression: Expression):
-    from .user_code import resolve
+    from ..userfn.user_code import resolve
 
     with _at_function_key(spec):
         return resolve(spec.function, spec.args, expression.variables)
@@ -647,7 +646,7 @@ def _user_function(spec: Spec, expression: Expression):
 
 def _function_answers(function, spec: Spec, point, wrt, value, result: CaseResult):
     """The function's gradient, its forward's finite differences and its checks; notes and details on `result`."""
-    from .custom_function import check, device_for
+    from ..userfn.custom_function import check, device_for
 
     device, note = device_for(spec.device)
     with _at_function_key(spec):
@@ -765,7 +764,7 @@ def _is_factor(name: str) -> bool:
 
 def _parse_factor(expression: Expression, name: str, text: str, spec: Spec):
     """A hand-derived chain factor `dA/dB` in the expression's scope (a culprit.FactorSpec)."""
-    from .culprit import FactorSpec, factor_ends
+    from ..diagnose.culprit import FactorSpec, factor_ends
 
     try:
         normalised, top, bottom = factor_ends(expression, name)
