@@ -13,7 +13,9 @@ From Python::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from .core.version import __version__
+
+__all__ = ["__version__", "check"]
 
 
 def check(expr: str, at: dict, *, wrt=None, manual=None, expected=None, rtol=None, atol=None,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__
+from .core.version import __version__
 from .core.errors import GradcheckError, UsageError
 from .core.interrupts import (Interrupted, acknowledge, ignored_from_now, raise_if_interrupted, signals_raise_interrupted)
 from .core.limits import DEFAULT_LIMITS, Limits

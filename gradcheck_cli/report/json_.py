@@ -11,7 +11,7 @@ import dataclasses
 import json
 import math
 
-from .. import __version__
+from ..core.version import __version__
 from ..verdict.compare import CaseResult, GradientRow
 from ..core.safe_text import LEGACY_COMMAND
 
