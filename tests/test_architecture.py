@@ -37,3 +37,13 @@ def test_a_wrong_way_import_breaks_the_check(tmp_path):
     result = _lint_imports(tmp_path)
     assert result.returncode != 0
     assert "gradcheck_cli.lang.ops -> gradcheck_cli.report.table" in result.stdout
+
+
+def test_loading_a_sampled_spec_does_not_import_the_check(tmp_path):
+    spec = tmp_path / "sampled.yaml"
+    spec.write_text("expr: log(x)\nsample: {n: 5, seed: 0, domain: {x: [-1, 1]}}\n")
+    code = ("import sys; from pathlib import Path; from gradcheck_cli.spec.spec_file import load; "
+            f"specs = load(Path({str(spec)!r})); "
+            "print(len(specs), all(s.at['x'] > 0 for s in specs), 'gradcheck_cli.run.case' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["5", "True", "False"], result.stderr

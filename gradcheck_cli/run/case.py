@@ -68,35 +68,6 @@ def _record_error(result: CaseResult, error: GradcheckError) -> None:
     result.rendered_error = error.render()
 
 
-def domain_probe(spec: Spec):
-    """A test `at -> bool`: is the expression's value finite at this point?  None when the spec
-    fails whatever the point (an expression that does not parse), so sampling need not retry.
-
-    The expression is parsed and compiled once, however many points are probed.
-    """
-    try:
-        expression = parse(spec.program, limits=spec.limits)
-        _resolve_wrt(expression, spec.wrt)
-    except GradcheckError:
-        return None
-    plans: dict[tuple, Plan] = {}
-
-    def inside(at: dict) -> bool:
-        try:
-            point = _resolve_point(expression, at)
-            shapes = tuple((name, value.shape) for name, value in sorted(point.items()))
-            if shapes not in plans:
-                with _located_shape_errors(expression, {}):
-                    plans[shapes] = Plan([expression.output], ShapeMap(dict(shapes), spec.limits))
-            plan = plans[shapes]
-            values = plan.run({n: batched(v) for n, v in point.items()})
-        except GradcheckError:
-            return False
-        return bool(np.all(np.isfinite(plan.value(values, expression.output))))
-
-    return inside
-
-
 @dataclass
 class _Case:
     """What the stages of one check share."""

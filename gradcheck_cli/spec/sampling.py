@@ -19,8 +19,6 @@ def sample_specs(spec: Spec, sampling) -> list[Spec]:
     holds (almost) no valid point, the sample ends with one failing case that
     says why, rather than a thousand of them after a hundred thousand draws.
     """
-    from ..run.case import domain_probe
-
     rng = np.random.default_rng(sampling.seed)
     probe = domain_probe(spec)
     budget = DRAW_BUDGET * sampling.n + MAX_DRAWS
@@ -58,3 +56,40 @@ def _uniform(rng: np.random.Generator, low: float, high: float, shape: tuple) ->
         return np.asarray(rng.uniform(low, high, size=shape))
     u = rng.random(size=shape)
     return np.asarray(low * (1 - u) + high * u)
+
+
+def domain_probe(spec: Spec):
+    """A test `at -> bool`: is the expression's value finite at this point?  None when the spec fails whatever
+    the point (an expression that does not parse, or a `wrt` naming no variable of it), so sampling need not
+    retry.  The expression is parsed once, and compiled once per shape of the point, however many points are
+    probed.  A point the check itself would refuse (a shape that does not fit, a node past the limits) is
+    outside: the case drawn there reports why."""
+    from ..core.errors import GradcheckError
+    from ..lang.parser import parse
+    from ..lang.plan import Plan, batched
+    from ..lang.shapes import ShapeMap, ShapeMismatch, TooManyElements
+
+    try:
+        expression = parse(spec.program, limits=spec.limits)
+    except GradcheckError:
+        return None
+    if not expression.variables or not set(spec.wrt or []) <= set(expression.variables):
+        return None
+    plans: dict[tuple, Plan] = {}
+
+    def inside(at: dict) -> bool:
+        if set(at) != set(expression.variables):
+            return False
+        point = {name: np.asarray(at[name], dtype=np.float64) for name in expression.variables}
+        shapes = tuple((name, value.shape) for name, value in sorted(point.items()))
+        try:
+            if shapes not in plans:
+                plans[shapes] = Plan([expression.output], ShapeMap(dict(shapes), spec.limits))
+            plan = plans[shapes]
+            values = plan.run({n: batched(v) for n, v in point.items()})
+        except (GradcheckError, ShapeMismatch, TooManyElements):
+            return False
+        with np.errstate(all="ignore"):
+            return bool(np.all(np.isfinite(plan.value(values, expression.output))))
+
+    return inside
