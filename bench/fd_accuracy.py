@@ -32,8 +32,8 @@ import statistics
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -300,7 +300,8 @@ def main() -> None:
     print(f"{'issue 5 targets':<38} {'<= 1e-14':>10} {'<= 1e-11':>10} {'<= 12':>12}   >= 99%")
     print("median and worst of the relative error |d - f'| / |f'|.  [1] x read through max(x, x - 1), equal to x:\n"
           "the Richardson path the engine takes wherever an op is not analytic.  [2] torch.autograd.gradcheck's\n"
-          f"numerical derivative.  Seconds for the corpus, row by row: {', '.join(f'{s:.1f}' for s in seconds.values())}"
+          "numerical derivative.  Seconds for the corpus, row by row: "
+          f"{', '.join(f'{s:.1f}' for s in seconds.values())}"
           " (gradcheck: all its engines)")
 
     for name, m in methods.items():

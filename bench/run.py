@@ -256,7 +256,7 @@ def folder_section(repeats: int) -> None:
     cores = os.cpu_count() or 1
     times = {}
     for jobs in sorted({1, cores}):
-        times[jobs] = best_of(repeats, lambda: subprocess.run(
+        times[jobs] = best_of(repeats, lambda jobs=jobs: subprocess.run(
             [sys.executable, "-m", "gradcheck_cli", folder, "-q", "-j", str(jobs)], capture_output=True))
     summary = ", ".join(f"-j {j}: {t:.2f} s" for j, t in times.items())
     speedup = f" -> {times[1] / times[cores]:.2f}x with {cores} workers" if cores > 1 else ""

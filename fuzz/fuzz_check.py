@@ -18,7 +18,8 @@ MAX_ELEMENTS elements); a variable without one is 0.7.  `manual NAME=FORMULA`, `
 expression does not parse, or that have more than MAX_VARIABLES variables, are skipped: the
 parser target covers those.
 
-A finding (unless skipped with FUZZ_IGNORE, see _harness.py) is: check() raising anything (it turns GradcheckErrors into `error` results itself),
+A finding (unless skipped with FUZZ_IGNORE, see _harness.py) is: check() raising anything (it turns
+GradcheckErrors into `error` results itself),
 a result that is not a CaseResult with a known status, a JSON report that is not valid strict JSON
 (NaN/inf leaking out), a table report that raises, or a check slower than FUZZ_CHECK_SLOW_SECONDS
 (default 10 s, instrumented).
@@ -39,22 +40,22 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _harness import guarded, timed  # noqa: E402
 
 with atheris.instrument_imports(include=["gradcheck_cli"]):
-    import gradcheck_cli.run.case  # noqa: F401
     import gradcheck_cli.diagnose.domain  # noqa: F401
     import gradcheck_cli.engines.finite_diff  # noqa: F401
     import gradcheck_cli.engines.symbolic  # noqa: F401
     import gradcheck_cli.engines.torch_engine  # noqa: F401
-    import gradcheck_cli.run.projections  # noqa: F401
-    import gradcheck_cli.run.second_order  # noqa: F401
     import gradcheck_cli.lang.simplify  # noqa: F401
     import gradcheck_cli.lang.tensor_kernels  # noqa: F401
+    import gradcheck_cli.run.case  # noqa: F401
+    import gradcheck_cli.run.projections  # noqa: F401
+    import gradcheck_cli.run.second_order  # noqa: F401
     from gradcheck_cli import check
-    from gradcheck_cli.verdict.compare import STATUS_ORDER, CaseResult
     from gradcheck_cli.core.errors import GradcheckError
     from gradcheck_cli.core.limits import Limits
     from gradcheck_cli.lang.parser import parse
     from gradcheck_cli.report import json_, table
     from gradcheck_cli.spec.values import parse_value
+    from gradcheck_cli.verdict.compare import STATUS_ORDER, CaseResult
 
 import torch  # noqa: E402  (already imported by the torch engine)
 
@@ -100,7 +101,8 @@ def _arguments(text: str):
             kwargs["order"] = 2 if value.strip() == "2" else 1
         elif key in at:
             try:
-                parsed = guarded(parse_value, value, SMALL)  # a value the parser target would flag is a finding here too
+                # a value the parser target would flag is a finding here too
+                parsed = guarded(parse_value, value, SMALL)
             except GradcheckError:
                 continue
             if parsed is not None:

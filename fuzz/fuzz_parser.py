@@ -10,8 +10,9 @@ Every input (bytes, decoded as UTF-8 with replacement characters) is fed to:
 * `parse_value(text)` with the default and tight limits (`4`, `1,2,3`, `[[1,2],[3,4]]`, `pi/4`).
 
 Each step runs on its own, so a finding already filed and skipped with FUZZ_IGNORE (see
-_harness.py) does not stop the others.  A finding is any exception that is not a `GradcheckError` (including one raised while rendering a
-GradcheckError, as the CLI does), a failed round-trip assertion, or a call slower than
+_harness.py) does not stop the others.  A finding is any exception that is not a `GradcheckError`
+(including one raised while rendering a GradcheckError, as the CLI does), a failed round-trip assertion,
+or a call slower than
 FUZZ_SLOW_SECONDS (default 1 s).  See fuzz/README.md for how to run it.
 """
 
@@ -27,13 +28,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _harness import exercise_error, guarded, timed  # noqa: E402
 
 with atheris.instrument_imports(include=["gradcheck_cli"]):
+    from gradcheck_cli.core.errors import GradcheckError
+    from gradcheck_cli.core.limits import Limits
     from gradcheck_cli.lang import graph as _graph  # noqa: F401  (instrumented with the parser)
     from gradcheck_cli.lang import lexer as _lexer  # noqa: F401
     from gradcheck_cli.lang import plan as _plan  # noqa: F401  (values.py imports it lazily for `pi/4`)
     from gradcheck_cli.lang import shapes as _shapes  # noqa: F401
-    from gradcheck_cli.core.errors import GradcheckError
     from gradcheck_cli.lang.graph import same_structure, to_text
-    from gradcheck_cli.core.limits import Limits
     from gradcheck_cli.lang.parser import parse
     from gradcheck_cli.spec.values import parse_value
 

@@ -7,8 +7,8 @@ pytest plugin do.  For the specs it returns (the first MAX_SPECS), the program a
 formulas are parsed as `case.run` would, and a parse error is located back into the file
 (`Spec.locate`) and rendered, as the CLI prints it.
 
-A finding is any exception (FUZZ_IGNORE in _harness.py skips ones already filed) that is not a `GradcheckError`, or a `load` slower than
-FUZZ_SLOW_SECONDS (default 1 s).  See fuzz/README.md for how to run it.
+A finding is any exception (FUZZ_IGNORE in _harness.py skips ones already filed) that is not a
+`GradcheckError`, or a `load` slower than FUZZ_SLOW_SECONDS (default 1 s).  See fuzz/README.md for how to run it.
 """
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ from _harness import exercise_error, guarded, timed  # noqa: E402
 # PyYAML's pure-Python composer is instrumented too: its branches guide the fuzzer into valid YAML.
 with atheris.instrument_imports(include=["gradcheck_cli", "yaml"]):
     import yaml  # noqa: F401
-    from gradcheck_cli.run import case as _case  # noqa: F401  (sampling calls case.point_is_checkable)
-    from gradcheck_cli.lang import plan as _plan  # noqa: F401
-    from gradcheck_cli.spec import sampling as _sampling  # noqa: F401
-    from gradcheck_cli.lang import shapes as _shapes  # noqa: F401
+
     from gradcheck_cli.core.errors import GradcheckError
+    from gradcheck_cli.lang import plan as _plan  # noqa: F401
+    from gradcheck_cli.lang import shapes as _shapes  # noqa: F401
     from gradcheck_cli.lang.parser import parse
+    from gradcheck_cli.spec import sampling as _sampling  # noqa: F401
     from gradcheck_cli.spec.spec_file import load
 
 MAX_SPECS = 20  # a `sample: {n: 10000}` file gives 10,000 specs; parsing the first few is enough

@@ -27,8 +27,8 @@ def check(expr: str, at: dict, *, wrt=None, manual=None, expected=None, rtol=Non
     forward and backward are checked against `expr` as their reference; `allow_import=False` refuses a
     "module:attr" (as --no-import does).  `explain=True` adds the graph and the chain rule; `precise=True` runs
     the high-precision referee on every entry (by default it settles only disputed entries)."""
-    from .run.case import error_result, run
     from .core.errors import GradcheckError
+    from .run.case import error_result, run
     from .spec.spec import Spec
     from .spec.values import coerce_value
 
@@ -39,5 +39,6 @@ def check(expr: str, at: dict, *, wrt=None, manual=None, expected=None, rtol=Non
         return error_result(name or expr, error, expr=expr)
     spec = Spec(expr=expr, at=point, wrt=list(wrt) if wrt else None, manual=dict(manual or {}), expected=expected,
                 rtol=rtol, atol=atol, dtype=dtype, order=order, name=name, function=function,
-                args=list(args) if args else None, device=device, explain=explain, allow_import=allow_import, precise=precise)
+                args=list(args) if args else None, device=device, explain=explain, allow_import=allow_import,
+                precise=precise)
     return run(spec)

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import click
 
-from .core.version import __version__
 from .core.errors import GradcheckError, UsageError
-from .core.interrupts import (Interrupted, acknowledge, ignored_from_now, raise_if_interrupted, signals_raise_interrupted)
+from .core.interrupts import Interrupted, acknowledge, ignored_from_now, raise_if_interrupted, signals_raise_interrupted
 from .core.limits import DEFAULT_LIMITS, Limits
 from .core.safe_text import inert_lines, printable_lines
+from .core.version import __version__
 from .report.output import Terminal, is_tty, report_path_problem, tell, write_atomically
 from .spec.spec import DEVICES, DTYPES, FD_METHODS, Spec
 from .spec.targets import is_spec_target
@@ -186,8 +186,8 @@ def _json_requested(args: list[str]) -> bool:
 
 
 def _exit_with_json_error(error: click.UsageError, fmt: str) -> None:
-    from .run.case import error_result
     from .report import reporter
+    from .run.case import error_result
 
     result = error_result("command line", UsageError(error.format_message()))
     click.echo(reporter(fmt).render([result], _settings(Spec(expr="", at={}), {}, single=True)), nl=False)
@@ -255,7 +255,8 @@ class Tolerance(click.ParamType):
 @click.option("--step", type=Tolerance(), help="Step of --method central (default 1e-6, as torch.autograd.gradcheck).")
 @click.option("--fast", is_flag=True, help="Check 4 random projections uᵀJv instead of every entry "
               "(cheap for big tensors; may miss an error confined to a few entries).")
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Seed of the --fast projections (default: a fresh one, printed).")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1),
+              help="Seed of the --fast projections (default: a fresh one, printed).")
 @click.option("--explain", is_flag=True, help="After the table: the graph with values and local partials, "
               "and the chain rule through the named bindings.")
 @click.option("--depth", type=click.IntRange(1), metavar="N", help="Levels of the --explain tree (default 12).")
@@ -437,8 +438,8 @@ def _rendered(reporter_module, results: list, settings: dict) -> str:
 
 
 def _internal_error_result(result, error: Exception):
-    from .run.case import error_result
     from .core.errors import InternalError
+    from .run.case import error_result
 
     internal = InternalError.from_exception(error, "reporting this case")
     replaced = error_result(result.name, internal, file=result.file, line=result.line)

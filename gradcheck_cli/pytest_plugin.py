@@ -16,10 +16,10 @@ from dataclasses import replace
 
 import pytest
 
-from .verdict.compare import CaseResult
-from .core.safe_text import printable
 from .core.errors import GradcheckError, InternalError
+from .core.safe_text import printable
 from .spec.targets import SUFFIXES
+from .verdict.compare import CaseResult
 
 NO_IMPORT_HELP = "never import user code: a case naming a function is an error"
 

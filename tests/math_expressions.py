@@ -30,8 +30,8 @@ from __future__ import annotations
 import functools
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import sympy
@@ -709,7 +709,7 @@ _LEAF = st.tuples(st.sampled_from(["leaf"] * 6 + _CONSTRUCTORS), CHOICE, st.just
 ROOTS = sorted(GEN_OPS) + ["share"]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def blueprints(max_leaves: int = 6, root: str | None = None):
     """Trees of (kind, integer, children): kind is an op name, an arity (see `_extend`), "share", "leaf"
     or a constructor.  The root is `root`, or drawn uniformly from ROOTS.  Built once per size and
@@ -737,7 +737,7 @@ def points(draw, vectors: bool = True, max_variables: int = 3):
     return variables, n
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _binding_lists(max_leaves: int):
     return st.lists(blueprints(max_leaves), max_size=2)
 

@@ -47,3 +47,10 @@ def test_loading_a_sampled_spec_does_not_import_the_check(tmp_path):
             "print(len(specs), all(s.at['x'] > 0 for s in specs), 'gradcheck_cli.run.case' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.split() == ["5", "True", "False"], result.stderr
+
+
+def test_ruff_finds_nothing():
+    """The lint configured in pyproject.toml ([tool.ruff]) passes on the package, tests, bench, fuzz and examples."""
+    command = [sys.executable, "-m", "ruff", "check", "gradcheck_cli", "tests", "bench", "fuzz", "examples"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]

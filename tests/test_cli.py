@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-
-import jsonschema
 import sys
 
+import jsonschema
 import pytest
 
 from gradcheck_cli import __version__
@@ -269,13 +268,13 @@ def test_the_cli_lists_every_reporter():
     (["sinn(x)", "--x", "1"], ["torch", "sympy"]),      # a parse error never pays for torch
     # a passing one-line check pays for neither spec files, other reporters, culprits nor --explain
     (["sin(x**2)", "--x", "4"], ["yaml", "gradcheck_cli.report.junit", "gradcheck_cli.report.json_",
-                                 "gradcheck_cli.diagnose.culprit", "gradcheck_cli.diagnose.explain", "gradcheck_cli.run.second_order",
-                                 "gradcheck_cli.run.projections", "sympy"]),
+                                 "gradcheck_cli.diagnose.culprit", "gradcheck_cli.diagnose.explain",
+                                 "gradcheck_cli.run.second_order", "gradcheck_cli.run.projections", "sympy"]),
 ])
 def test_fast_paths_do_not_import_heavy_modules(args, absent):
     probe = ("import sys\nfrom gradcheck_cli.cli import main\n"
-             "try:\n    main(%r)\nexcept SystemExit:\n    pass\n"
-             "print('IMPORTED:' + ' '.join(sorted(m for m in %r if m in sys.modules)))" % (args, absent))
+             f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
+             f"print('IMPORTED:' + ' '.join(sorted(m for m in {absent!r} if m in sys.modules)))")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     imported = next(line for line in result.stdout.splitlines() if line.startswith("IMPORTED:"))
     assert imported == "IMPORTED:", result.stdout

@@ -418,7 +418,8 @@ def test_plain_expressions_never_reach_the_importing_module():
     code = ("import sys; from gradcheck_cli import check; from gradcheck_cli.run.runner import jobs_for, run_jobs\n"
             "assert check('sin(x**2)', at={'x': 4}).status == 'pass'\n"
             "assert all(r.status not in ('fail', 'error') for r in run_jobs(jobs_for(['expressions'], {}), 1))\n"
-            "print(any(m in sys.modules for m in ('gradcheck_cli.userfn.user_code', 'gradcheck_cli.userfn.custom_function')))")
+            "print(any(m in sys.modules for m in ('gradcheck_cli.userfn.user_code',"
+            " 'gradcheck_cli.userfn.custom_function')))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.stdout.strip() == "False", result.stderr
 
@@ -652,7 +653,8 @@ def test_a_worker_that_dies_leaves_errors_not_a_traceback(user_module, tmp_path)
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     document = json.loads(result.stdout)
-    assert any("worker process checking this case died" in (r["error"] or {}).get("message", "") for r in document["results"])
+    assert any("worker process checking this case died" in (r["error"] or {}).get("message", "")
+               for r in document["results"])
 
 
 def test_device_without_a_function_is_a_usage_error(cli):

@@ -13,8 +13,8 @@ import torch
 
 from gradcheck_cli import check
 from gradcheck_cli.lang import ops
-from gradcheck_cli.run.case import run
 from gradcheck_cli.lang.ops import OPS
+from gradcheck_cli.run.case import run
 from gradcheck_cli.spec.spec_file import load
 
 NOTEBOOK = "z = w*x + b; p = clamp(sigmoid(z), 1e-8, 1 - 1e-8); -(y*log(p) + (1-y)*log(1-p))"

@@ -10,8 +10,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from gradcheck_cli.verdict.compare import CaseResult
 from gradcheck_cli.report.github import annotation, escape_data, escape_property
+from gradcheck_cli.verdict.compare import CaseResult
 
 FILES = {
     "good.yaml": "name: good\nexpr: sin(x)\nat: {x: 1}\nmanual: {x: cos(x)}\n",
@@ -45,7 +45,7 @@ def test_jsonl_is_one_valid_result_per_line(cli, folder, schema):
     assert len(lines) == 3
     for line in lines:
         jsonschema.validate(json.loads(line), schema["$defs"]["result"] | {"$defs": schema["$defs"]})
-    assert [json.loads(l)["status"] for l in lines] == ["error", "pass", "fail"]  # sorted file order
+    assert [json.loads(line)["status"] for line in lines] == ["error", "pass", "fail"]  # sorted file order
 
 
 WORKFLOW_COMMAND = re.compile(r"::(error|warning|notice)(?: ((?:[a-z]+=[^,:\r\n]*)(?:,[a-z]+=[^,:\r\n]*)*))?::(.*)")
@@ -53,7 +53,7 @@ WORKFLOW_COMMAND = re.compile(r"::(error|warning|notice)(?: ((?:[a-z]+=[^,:\r\n]
 
 def test_github_annotations_follow_the_workflow_command_grammar(cli, folder):
     result = cli(str(folder), "--format", "github", "--color", "never")
-    commands = [l for l in result.stdout.splitlines() if l.startswith("::")]
+    commands = [line for line in result.stdout.splitlines() if line.startswith("::")]
     assert len(commands) == 2
     for command in commands:
         match = WORKFLOW_COMMAND.fullmatch(command)
@@ -97,7 +97,7 @@ def test_machine_formats_never_contain_colour(cli, folder, fmt, env):
     if fmt != "github":
         assert "\x1b[" not in result.stdout
     else:
-        assert all("\x1b[" not in l for l in result.stdout.splitlines() if l.startswith("::"))
+        assert all("\x1b[" not in line for line in result.stdout.splitlines() if line.startswith("::"))
 
 
 def test_output_file_gets_the_format_while_the_terminal_gets_the_table(cli, folder, tmp_path, schema):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from gradcheck_cli import check
-from gradcheck_cli.engines.symbolic import gradient_nodes
 from gradcheck_cli.core.errors import ParseError
+from gradcheck_cli.engines.symbolic import gradient_nodes
 from gradcheck_cli.lang.graph import same_structure, to_text
 from gradcheck_cli.lang.parser import parse
 from gradcheck_cli.lang.plan import Plan, batched

@@ -33,11 +33,27 @@ import os
 import sys
 from collections import Counter
 
+import math_expressions as mx
 import numpy as np
 import pytest
 import sympy
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
+from math_expressions import (
+    EXEMPT,
+    GEN_OPS,
+    ROOTS,
+    const,
+    evaluate,
+    make,
+    points,
+    program_of,
+    programs,
+    substitution,
+    to_sympy,
+    variable,
+    variable_symbols,
+)
 
 from gradcheck_cli import check
 from gradcheck_cli.diagnose.domain import not_differentiable
@@ -48,10 +64,6 @@ from gradcheck_cli.lang.ops import OPS
 from gradcheck_cli.lang.parser import parse
 from gradcheck_cli.lang.plan import Plan, batched
 from gradcheck_cli.lang.shapes import ShapeMap
-
-import math_expressions as mx
-from math_expressions import (EXEMPT, GEN_OPS, ROOTS, const, evaluate, make, points, program_of, programs, substitution,
-                              to_sympy, variable, variable_symbols)
 
 # ---- settings -------------------------------------------------------------------------------------------
 

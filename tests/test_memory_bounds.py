@@ -18,13 +18,13 @@ import time
 import numpy as np
 import pytest
 
-from gradcheck_cli.run import case
-from gradcheck_cli.engines import finite_diff
 from gradcheck_cli.core.errors import LimitError
-from gradcheck_cli.lang.graph import Graph
 from gradcheck_cli.core.limits import Limits
+from gradcheck_cli.engines import finite_diff
+from gradcheck_cli.lang.graph import Graph
 from gradcheck_cli.lang.plan import Plan
 from gradcheck_cli.lang.shapes import ShapeMap, TooManyElements
+from gradcheck_cli.run import case
 from gradcheck_cli.spec.spec import Spec
 from gradcheck_cli.spec.values import parse_scalar
 

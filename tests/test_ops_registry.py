@@ -23,8 +23,8 @@ import ast
 import itertools
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -487,7 +487,8 @@ def test_forward_references():
 
 @pytest.mark.parametrize("name, text, at, wrt", list(gradient_cases()))
 def test_check_of_op(name, text, at, wrt):
-    spec, row = OPS[name], _require_row(name)
+    spec = OPS[name]
+    _require_row(name)  # asserts the op has a row in OP_TABLE
     expression = parse(text)
     assert name in {n.op for n in ancestors([expression.output])}, f"{text!r} does not use {name}"
     result = check(text, at={v: at[v] for v in expression.variables}, wrt=list(wrt) if wrt else None)
@@ -951,7 +952,7 @@ def test_derivative_graph_round_trip(source, shapes):
     shape_map = ShapeMap({v: shapes.get(v, ()) for v in expression.variables})
     gradients = gradient_nodes(expression.output, expression.variables, shape_map)
     assert set(gradients) == set(expression.variables)
-    for name, node in gradients.items():
+    for node in gradients.values():
         assert node.graph is expression.graph
         printed = _assert_node_round_trip(node)
         # the printed derivative mentions only the expression's variables (bindings are expanded)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from gradcheck_cli import check
-from gradcheck_cli.run.case import run
 from gradcheck_cli.lang.ops import OPS
+from gradcheck_cli.run.case import run
 from gradcheck_cli.spec.spec import Spec
 
 

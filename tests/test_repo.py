@@ -25,7 +25,7 @@ def test_readme_opens_with_the_two_setup_commands():
 
 
 def test_ci_runs_the_readme_test_command():
-    ci_lines = [l.strip() for l in (ROOT / ".ci" / "run").read_text().splitlines()]
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
     assert readme_commands()[1] in ci_lines
 
 

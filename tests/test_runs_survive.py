@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from gradcheck_cli import check
-from gradcheck_cli.userfn import user_code
 from gradcheck_cli.cli import exit_code
+from gradcheck_cli.userfn import user_code
 
 WAIT = 60  # seconds a subprocess may take before the test calls it hung
 

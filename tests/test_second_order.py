@@ -117,7 +117,8 @@ def test_manual_hessian_of_a_vector_variable_in_yaml(cli_json, tmp_path):
     assert [h["manual"] for h in doc["results"][0]["hessian"]] == [6.0, 0.0, 0.0, 12.0]
     (tmp_path / "h.yaml").write_text("expr: sum(x**3)\nat: {x: [1, 2]}\norder: 2\nmanual_hessian:\n  x: 6*x +\n")
     code, doc = cli_json(str(tmp_path / "h.yaml"))
-    assert code == 2 and "h.yaml:5:11: manual_hessian.x: expected an expression after" in doc["results"][0]["error"]["message"]
+    message = doc["results"][0]["error"]["message"]
+    assert code == 2 and "h.yaml:5:11: manual_hessian.x: expected an expression after" in message
 
 
 def test_manual_hessian_needs_order_2(cli):

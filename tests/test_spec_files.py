@@ -59,7 +59,8 @@ def test_the_issue_example_passes(cli_json, tmp_path):
     ("expr: sin(x)\nat:\n  x: 1\n  w: one\n", "bad.yaml:4:6: at.w: expected a number or a list of numbers, got 'one'"),
     ("expr: sin(x)\nat: {x: 1}\nmanul: {x: cos(x)}\n", "bad.yaml:3:1: manul: unknown key (did you mean 'manual'?)"),
     ("expr: sin(x)\nat: {x: [1, [2]]}\n", "bad.yaml:2:9: at.x: expected a number or a rectangular"),
-    ("expr: sin(x)\nat: {x: 1}\ntolerance: {rtol: -1}\n", "bad.yaml:3:19: tolerance.rtol: expected a non-negative number"),
+    ("expr: sin(x)\nat: {x: 1}\ntolerance: {rtol: -1}\n",
+     "bad.yaml:3:19: tolerance.rtol: expected a non-negative number"),
     ("expr: sin(x)\nat: {x: 1}\ndtype: float16\n", "bad.yaml:3:8: dtype: expected one of float64, float32"),
     ("at: {x: 1}\n", "bad.yaml:1:1: expr: missing key 'expr'"),
     ("expr: sin(x)\nat: {x: 1}\nwhere: {sin: x}\n", "where.sin: 'sin' is a function"),
@@ -98,7 +99,8 @@ def test_manual_errors_point_into_the_yaml_file(cli_json, tmp_path):
 def test_folder_with_one_broken_gradient_and_one_malformed_file(cli, tmp_path):
     write(tmp_path, "a_good.yaml", "expr: sin(x)\nat: {x: 1}\nmanual: {x: cos(x)}\n")
     write(tmp_path, "b_wrong.yaml", "expr: x**2\nat: {x: 3}\nmanual:\n  x: x\n")
-    write(tmp_path / "nested", "c_good.yml", "expr: exp(x)\nat: {x: 0}\n") if (tmp_path / "nested").mkdir() is None else None
+    (tmp_path / "nested").mkdir()
+    write(tmp_path / "nested", "c_good.yml", "expr: exp(x)\nat: {x: 0}\n")
     only_wrong = cli(str(tmp_path), "--color", "never")
     assert only_wrong.exit_code == 1
     assert "b_wrong.yaml:1" in only_wrong.stdout and "manual disagrees on d/dx" in only_wrong.stdout

@@ -219,7 +219,7 @@ def _symbols(point):
     return {name: sympy.Symbol(name, real=True) for name in point}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _run(expr: str, point_items: tuple):
     return check(expr, at=dict(point_items))
 
@@ -230,7 +230,7 @@ def _case(expr, point):
     return result
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _oracle(expr: str, point_items: tuple):
     """sympy's value and gradient of `expr` at the point, to DIGITS digits."""
     point = dict(point_items)

@@ -8,9 +8,9 @@ import math
 import pytest
 
 from gradcheck_cli import check
+from gradcheck_cli.lang.ops import OPS
 from gradcheck_cli.verdict.compare import GradientRow, Tolerance
 from gradcheck_cli.verdict.judge import judge
-from gradcheck_cli.lang.ops import OPS
 
 TOL = Tolerance(rtol=1e-7, atol=1e-7)
 

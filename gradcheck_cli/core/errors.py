@@ -18,7 +18,7 @@ class Span(NamedTuple):
     start: int
     end: int
 
-    def cover(self, other: "Span") -> "Span":
+    def cover(self, other: Span) -> Span:
         return Span(min(self.start, other.start), max(self.end, other.end))
 
 
@@ -67,7 +67,7 @@ class GradcheckError(Exception):
 
     kind = "error"
 
-    def __init__(self, message: str, source: str | None = None, span: "Span | None" = None,
+    def __init__(self, message: str, source: str | None = None, span: Span | None = None,
                  hint: str | None = None, origin: Origin | None = None):
         super().__init__(message)
         self.message = message
@@ -162,7 +162,7 @@ class InternalError(GradcheckError):
         self.trace = trace
 
     @classmethod
-    def from_exception(cls, error: BaseException, doing: str) -> "InternalError":
+    def from_exception(cls, error: BaseException, doing: str) -> InternalError:
         """`doing` says what was under way ("checking this case", "reading this file")."""
         import traceback
 

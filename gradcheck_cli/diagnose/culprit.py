@@ -22,17 +22,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..verdict.compare import Tolerance
+from ..core.errors import UsageError
 from ..engines.finite_diff import finite_differences
 from ..engines.symbolic import adjoints, gradient_nodes, reaching_nodes
 from ..engines.torch_engine import autograd_gradients
-from ..core.errors import UsageError
-from .explain import Stations, node_text, output_name, stations_of
 from ..lang.graph import Graph, Node, format_rounded, to_text
 from ..lang.ops import OPS
 from ..lang.parser import Expression
 from ..lang.plan import Plan, batched
 from ..lang.shapes import ShapeMap
+from ..verdict.compare import Tolerance
+from .explain import Stations, node_text, output_name, stations_of
 
 NEARBY_POINTS = 4  # besides the point itself: a formula that matches at five points is no coincidence
 MIN_POINTS = 3  # a claim about the formula as a function needs at least this many points

@@ -22,17 +22,17 @@ Runs only for a case with a failure, a dispute or a non-finite value.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
-from ..verdict.compare import ROUNDING_DIAGNOSES, digits_lost
-from .culprit import Culprit
-from .domain import describe, format_array, not_differentiable
 from ..engines.precise import evaluate
 from ..engines.symbolic import reaching_nodes
 from ..lang.graph import Node, ancestors, to_text
 from ..lang.ops import OPS
+from ..verdict.compare import ROUNDING_DIAGNOSES, digits_lost
+from .culprit import Culprit
+from .domain import describe, format_array, not_differentiable
 
 ACCURATE = 1e-9  # relative error below which a node's float value counts as accurate
 LOST = 1e-6  # relative error above which a node's float value has lost what matters
@@ -475,6 +475,7 @@ def _undefined_derivatives(case) -> None:
             row.finite_difference = row.fd_error = None
         row.status = "undefined"
         row.reason = (f"{describe(case.expression, node)} is not differentiable at this point ({text}"
-                      + (f"; {shown}" if shown else "") + f"): the derivative does not exist here ({row.precise_reason})")
+                      + (f"; {shown}" if shown else "")
+                      + f"): the derivative does not exist here ({row.precise_reason})")
 
 

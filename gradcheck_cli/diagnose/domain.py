@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engines.symbolic import reaching_nodes
 from ..core.errors import DomainError
+from ..engines.symbolic import reaching_nodes
 from ..lang.graph import Node, to_text
 from ..lang.ops import OPS
 from ..lang.parser import Expression

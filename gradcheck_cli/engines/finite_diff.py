@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -157,7 +157,7 @@ def finite_differences_of_function(evaluate: Callable[[dict[str, np.ndarray]], n
     return result
 
 
-def _central(shifts: "Shifts", size: int, step: float, floor: float):
+def _central(shifts: Shifts, size: int, step: float, floor: float):
     """One central difference at a fixed step (torch's method), with an honest error bar from step/2."""
     elements = np.arange(size)
     levels = np.broadcast_to(step * 0.5 ** np.arange(LEVELS), (size, LEVELS))
@@ -302,7 +302,7 @@ def _rounding_floor(plan: Plan, values) -> float:
     return EPS * _magnitude(plan, values)
 
 
-def _refine(shifts: "_Richardson", size: int, noise: np.ndarray):
+def _refine(shifts: _Richardson, size: int, noise: np.ndarray):
     """Shrink the base step until two successive estimates agree within their error bars.
 
     One estimate alone can look precise and be wrong (a step that aliases with an

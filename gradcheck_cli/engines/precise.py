@@ -624,26 +624,27 @@ def _settle(previous: _Estimate, current: _Estimate) -> dict | None:
     """Two successive attempts for one entry: a settled derivative, a kink, or None (try a smaller step)."""
     if previous.undefined or current.undefined or previous.central is None:
         return None
-    c, r, l = current.central, current.right, current.left
-    e_c, e_r, e_l = abs(c - previous.central), abs(r - previous.right), abs(l - previous.left)
+    c, right, left = current.central, current.right, current.left
+    e_c, e_r, e_l = abs(c - previous.central), abs(right - previous.right), abs(left - previous.left)
     # An error this small is negligible even where f' = 0 exactly: below 1e-30 of how much f changes per
     # unit step at this step (h |f''| there), or below 1e-60 of |f| per unit of x.
     floor = max(current.variation * mp.mpf(10) ** -TARGET, current.scale * mp.mpf(10) ** -FLOOR)
-    gap = abs(r - l)
-    if gap <= max(_tolerance(max(abs(r), abs(l)), TARGET), floor):  # smooth: the sides agree (to O(h^3))
+    gap = abs(right - left)
+    if gap <= max(_tolerance(max(abs(right), abs(left)), TARGET), floor):  # smooth: the sides agree (to O(h^3))
         if e_c <= max(_tolerance(c, TARGET), floor):
             return {"value": c, "error": float(e_c + gap), "method": "central differences"}
         # Central Richardson assumes a third derivative: where only the first exists (relu(x)**2 at 0) its
         # error is O(h), while the one-sided estimates are exact on each smooth side.  Settled and in
         # agreement, they are the answer.
-        middle, e_m = (r + l) / 2, (e_r + e_l + gap) / 2
+        middle, e_m = (right + left) / 2, (e_r + e_l + gap) / 2
         if e_m <= max(_tolerance(middle, TARGET), floor):
             return {"value": middle, "error": float(e_m), "method": "one-sided differences"}
         return None
-    settled_sides = e_r <= max(_tolerance(r, LOOSE), floor) and e_l <= max(_tolerance(l, LOOSE), floor)
-    if settled_sides and gap > 4 * (e_r + e_l) + max(_tolerance(max(abs(r), abs(l)), TARGET), floor):
-        return {"left": float(l), "right": float(r), "method": "one-sided differences",
-                "reason": f"kink: the one-sided derivatives differ (left {mp.nstr(l, 12)}, right {mp.nstr(r, 12)})"}
+    settled_sides = e_r <= max(_tolerance(right, LOOSE), floor) and e_l <= max(_tolerance(left, LOOSE), floor)
+    if settled_sides and gap > 4 * (e_r + e_l) + max(_tolerance(max(abs(right), abs(left)), TARGET), floor):
+        return {"left": float(left), "right": float(right), "method": "one-sided differences",
+                "reason": f"kink: the one-sided derivatives differ (left {mp.nstr(left, 12)}, "
+                          f"right {mp.nstr(right, 12)})"}
     return None
 
 
@@ -777,7 +778,7 @@ def _float_point(point: dict) -> dict[str, np.ndarray]:
     return {name: np.asarray(value, dtype=np.float64) for name, value in point.items()}
 
 
-def _value_digits(values: "PreciseValues") -> int:
+def _value_digits(values: PreciseValues) -> int:
     """Decimal digits before the point of the largest finite value of any node.  The referee works at 50 digits
     more than that: exp(a) keeps the digits of a that lie after the point, so its relative error is |a|·10^-dps
     and a must be carried to that many more digits (logsumexp(1e300*x) needs 350)."""

@@ -54,7 +54,7 @@ def _build(torch, output: Node, point, wrt, dtype: str, nodes: list[Node] | None
     differentiated = set(wrt)
     leaves = {name: torch.from_numpy(np.array(value, dtype=dtype)).requires_grad_(name in differentiated)
               for name, value in point.items()}
-    values: dict[int, "torch.Tensor"] = {}
+    values: dict[int, torch.Tensor] = {}
     for node in nodes if nodes is not None else ancestors([output]):
         if node.op == "const":
             values[node.id] = torch.scalar_tensor(node.attr, dtype=torch_dtype)

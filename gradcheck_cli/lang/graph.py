@@ -12,8 +12,7 @@ engine uses it, through the arithmetic operators on `Node`).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
@@ -30,7 +29,7 @@ class Node:
 
     __slots__ = ("graph", "id", "op", "args", "attr")
 
-    def __init__(self, graph: "Graph", id: int, op: str, args: tuple["Node", ...], attr):
+    def __init__(self, graph: Graph, id: int, op: str, args: tuple[Node, ...], attr):
         self.graph = graph
         self.id = id
         self.op = op
@@ -48,7 +47,7 @@ class Node:
         return f"Node({to_text(self)})"
 
     # Arithmetic builds simplified nodes, so derivative rules read like maths.
-    def _lift(self, other) -> "Node":
+    def _lift(self, other) -> Node:
         return other if isinstance(other, Node) else self.graph.const(float(other))
 
     def __add__(self, other):

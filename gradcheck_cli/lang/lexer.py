@@ -8,7 +8,8 @@ is the most common slip from other languages.
 from __future__ import annotations
 
 import re
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 from ..core.errors import ParseError, Span
 

@@ -15,8 +15,8 @@ receives the op's argument nodes and its own output node (so `exp` can say
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 

@@ -24,9 +24,9 @@ import sys
 from dataclasses import dataclass, field
 
 from ..core.errors import LimitError, ParseError, Span
+from ..core.limits import DEFAULT_LIMITS, Limits
 from .graph import Graph, Node, ancestors
 from .lexer import Token, tokenize
-from ..core.limits import DEFAULT_LIMITS, Limits
 from .ops import CONSTANTS, FUNCTIONS, INFIX, OVERLOADS, POSTFIX, PREFIX, OpSpec
 
 UNARY_PRECEDENCE = PREFIX["-"].precedence

@@ -13,14 +13,15 @@ A run keeps every node's value, so its memory is known from the shapes alone:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import partial
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
 from ..core.errors import LimitError
-from .graph import Node, ancestors
 from ..core.limits import NODES_OF_FULL_SIZE
+from .graph import Node, ancestors
 from .ops import OPS
 from .shapes import ShapeMap
 
@@ -66,7 +67,7 @@ class Plan:
         function = partial(_call_with_attr, spec.evaluate, node.attr) if spec.attrs else spec.numpy
         return Step(node, function, tuple(self.slot[a.id] for a in node.args), pads)
 
-    def restricted_to(self, outputs: list[Node], nodes: list[Node] | None = None) -> "Plan":
+    def restricted_to(self, outputs: list[Node], nodes: list[Node] | None = None) -> Plan:
         """The part of this plan that `outputs` need (`nodes`, when the caller has them), reusing its
         compiled steps."""
         plan = Plan.__new__(Plan)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import math
 
-from .graph import Node
 from ..core.limits import Limits
+from .graph import Node
 from .ops import OPS
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from .ops import OPS
 
 
-def rewrite(graph, op: str, args: tuple, attr=None) -> "Node":  # noqa: F821 (Node lives in graph.py)
+def rewrite(graph, op: str, args: tuple, attr=None) -> Node:  # noqa: F821 (Node lives in graph.py)
     if attr is not None:
         return graph.raw(op, args, attr)
     folded = _fold_constants(graph, op, args)

@@ -15,8 +15,8 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from ..lang.graph import format_rounded
 from ..core.safe_text import printable
+from ..lang.graph import format_rounded
 
 DEFAULT_DEPTH = 12
 MAX_TREE_NODES = 60  # expanded nodes; the rest are counted

@@ -8,8 +8,8 @@ the annotations never starts a line with `::` (table.py applies safe_text.inert_
 
 from __future__ import annotations
 
-from ..verdict.compare import CaseResult
 from ..core.safe_text import printable
+from ..verdict.compare import CaseResult
 from .text import failure_sentence
 
 LEVELS = {"fail": "error", "error": "error", "inconclusive": "warning", "undefined": "warning"}

@@ -11,9 +11,9 @@ import dataclasses
 import json
 import math
 
+from ..core.safe_text import LEGACY_COMMAND
 from ..core.version import __version__
 from ..verdict.compare import CaseResult, GradientRow
-from ..core.safe_text import LEGACY_COMMAND
 
 SCHEMA_VERSION = 1
 SETTINGS = ("dtype", "rtol", "atol", "limits")  # what the run checked with, not how it is shown

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from ..verdict.compare import CaseResult
 from ..core.safe_text import LEGACY_COMMAND, printable
+from ..verdict.compare import CaseResult
 from .table import plain_case
 from .text import failure_sentence
 

@@ -15,10 +15,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..verdict.compare import CaseResult, GradientRow
-from ..lang.graph import format_number
-from .explanation import print_culprits, print_explanation, print_factors
 from ..core.safe_text import inert_lines, printable, printable_lines
+from ..lang.graph import format_number
+from ..verdict.compare import CaseResult, GradientRow
+from .explanation import print_culprits, print_explanation, print_factors
 from .text import SOURCES, derivative_label, element_label, engine_name, failure_sentence
 
 MAX_ROWS = 20  # rows shown per case; failing rows first
@@ -84,7 +84,8 @@ def _print_case(console: Console, result: CaseResult, everything: bool = False, 
         console.print(printable_lines(result.rendered_error or result.error["message"]), style="red", markup=False)
         console.print()
         return
-    tolerance = f"   (tolerance: rtol {result.tolerance.rtol:g}, atol {result.tolerance.atol:g})" if result.tolerance else ""
+    tolerance = (f"   (tolerance: rtol {result.tolerance.rtol:g}, atol {result.tolerance.atol:g})"
+                 if result.tolerance else "")
     console.print(f"value = {_value_text(result.value, result.dtype)}{tolerance}")
     for rows, title in ((result.gradients, None), (result.hessian, "Hessian")):
         if rows:
@@ -164,7 +165,8 @@ def _table(result: CaseResult, rows: list[GradientRow], title: str | None = None
     table = Table(show_edge=True, header_style="bold", title=title)
     has_function = any(r.function is not None for r in rows)
     has_symbolic = _symbolic_differs(rows)
-    columns = (["output"] if has_output else []) + ["wrt", "reference"] + (["symbolic"] if has_symbolic else []) + (["manual"] if has_manual else []) + ["finite difference ± error", "autograd"]
+    columns = ((["output"] if has_output else []) + ["wrt", "reference"] + (["symbolic"] if has_symbolic else [])
+               + (["manual"] if has_manual else []) + ["finite difference ± error", "autograd"])
     columns += ["function backward", "function fd ± error"] if has_function else []
     has_float64 = any(r.float64 is not None for r in rows)
     columns += (["expected"] if has_expected else []) + (["float64", "precision loss"] if has_float64 else [])
@@ -295,7 +297,8 @@ SUMMARY_FAILURES = 20  # failing cases the summary lists by name
 
 
 def summary_line(results: list[CaseResult]) -> str:
-    counts = {s: sum(1 for r in results if r.status == s) for s in ("pass", "fail", "inconclusive", "undefined", "error")}
+    counts = {s: sum(1 for r in results if r.status == s)
+              for s in ("pass", "fail", "inconclusive", "undefined", "error")}
     failing = [r for r in results if r.status in ("fail", "error")]
     mark = STATUS_MARK["fail"] if failing else STATUS_MARK["pass"]
     parts = [f"{counts['pass']} passed"]

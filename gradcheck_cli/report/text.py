@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..verdict.compare import FUNCTION_VERDICTS, CaseResult, GradientRow
 from ..core.safe_text import printable
+from ..verdict.compare import FUNCTION_VERDICTS, CaseResult, GradientRow
 
 SHOWN_ROWS = 3
 ENGINE_NAMES = {"function": "function backward", "function_fd": "function fd"}

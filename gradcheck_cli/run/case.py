@@ -17,17 +17,25 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..verdict.compare import (DEFAULT_TOLERANCE, ROUNDING_DIAGNOSES, CaseResult, GradientRow, atol_note, case_status, digits_lost)
+from ..core.errors import GradcheckError, InternalError, LimitError, ShapeError, Span, UsageError
 from ..diagnose.domain import check_value_defined, format_array, short
 from ..engines.finite_diff import finite_differences
 from ..engines.symbolic import jacobian_nodes
 from ..engines.torch_engine import autograd_gradients
-from ..core.errors import GradcheckError, InternalError, LimitError, ShapeError, Span, UsageError
 from ..lang.graph import Formulas, Node
 from ..lang.parser import Expression, parse
 from ..lang.plan import Plan, batched, flat_values
 from ..lang.shapes import ShapeMap, ShapeMismatch, TooManyElements
 from ..spec.spec import Spec
+from ..verdict.compare import (
+    DEFAULT_TOLERANCE,
+    ROUNDING_DIAGNOSES,
+    CaseResult,
+    GradientRow,
+    atol_note,
+    case_status,
+    digits_lost,
+)
 from ..verdict.judge import add_precise, judge, needs_precise
 
 CANCELLATION = 1e3  # |a| + |b| over |a ± b| past which the float referees may share a wrong forward
@@ -589,7 +597,8 @@ def _check_entries(expression: Expression, shape: tuple, elements: int, spec: Sp
                          "reduce it, check projections with --fast, or raise --max-entries")
     if spec.order == 2 and elements**2 > limit:
         raise LimitError(f"--order 2: the Hessian would have {elements**2:,} entries; the limit is {limit:,}",
-                         hint="check fewer elements, first derivatives only (without --order 2), or raise --max-entries")
+                         hint="check fewer elements, first derivatives only (without --order 2), "
+                              "or raise --max-entries")
 
 
 # ---- a user's own torch function ----

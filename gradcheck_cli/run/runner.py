@@ -7,14 +7,14 @@ whatever the parallelism; each worker process imports torch once.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator
 
-from .case import error_result, run
-from ..verdict.compare import CaseResult
 from ..core.errors import GradcheckError, InternalError, SpecError, UserCodeError
 from ..spec.spec import Spec
+from ..verdict.compare import CaseResult
+from .case import error_result, run
 
 PARALLEL_THRESHOLD = 8  # cases; fewer run in this process (a worker costs a torch import)
 

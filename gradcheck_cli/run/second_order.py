@@ -15,8 +15,6 @@ import math
 
 import numpy as np
 
-from ..verdict.compare import GradientRow
-from ..verdict.judge import add_precise, judge, needs_precise
 from ..core.errors import ShapeError
 from ..engines.finite_diff import finite_differences
 from ..engines.symbolic import jacobian_nodes
@@ -26,6 +24,8 @@ from ..lang.parser import Expression
 from ..lang.plan import Plan, batched
 from ..lang.shapes import ShapeMap
 from ..spec.spec import Spec
+from ..verdict.compare import GradientRow
+from ..verdict.judge import add_precise, judge, needs_precise
 
 
 def hessian_rows(expression: Expression, gradients: dict[str, Node], point: dict[str, np.ndarray],

@@ -13,12 +13,12 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
-import time
 import signal
+import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import wait
-from typing import Callable, Iterator
 
 STRIKES = 2  # deaths of a worker holding the same job before that job is the culprit
 _SIGNAL_NAMES = {int(s) for s in signal.Signals}  # not real-time signals (SIGRTMIN+3 has no name)
@@ -83,7 +83,7 @@ class WorkerPool:
         self.workers: list[_Worker] = []
         self.context = multiprocessing.get_context()
 
-    def __enter__(self) -> "WorkerPool":
+    def __enter__(self) -> WorkerPool:
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -120,7 +120,8 @@ class WorkerPool:
             index = waiting.popleft()
             try:
                 worker.connection.send((index, jobs[index]))
-            except (OSError, ValueError):  # it died while idle (a thread its last job left behind): not this job's fault
+            except (OSError, ValueError):
+                # it died while idle (a thread its last job left behind): not this job's fault
                 waiting.appendleft(index)
                 self._death(worker)
                 continue

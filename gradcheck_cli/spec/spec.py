@@ -8,12 +8,13 @@ map from its texts back to where they were written, so that an error in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
-from ..verdict.compare import DEFAULT_TOLERANCE, Tolerance
 from ..core.errors import GradcheckError, Origin, Span
 from ..core.limits import DEFAULT_LIMITS, Limits
+from ..verdict.compare import DEFAULT_TOLERANCE, Tolerance
 
 if TYPE_CHECKING:
     import numpy as np

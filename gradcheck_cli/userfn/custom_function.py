@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..verdict.compare import Check, Tolerance
+from ..core.errors import UserCodeError
 from ..engines.finite_diff import FiniteDifferences, finite_differences_of_function
 from ..engines.torch_engine import element_gradients
-from ..core.errors import UserCodeError
+from ..verdict.compare import Check, Tolerance
 from .user_code import CallTimeout, Runner, UserFunction, guarded, over_batch, stdout_to_stderr
 
 

@@ -21,15 +21,15 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
-from ..engines.torch_engine import element_gradients
 from ..core.errors import UsageError, UserCodeError, describe_exception
 from ..core.interrupts import Interrupted, raise_if_interrupted, signals_raise_interrupted
+from ..engines.torch_engine import element_gradients
 
 CALL_TIMEOUT = 120.0  # seconds one call into user code may take (import, forward, backward)
 MODULE_NAME = r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*"
@@ -149,7 +149,7 @@ class TorchState:
                 ("is_anomaly_enabled", "set_anomaly_enabled"))
 
     @classmethod
-    def saved(cls) -> "TorchState":
+    def saved(cls) -> TorchState:
         torch = sys.modules.get("torch")  # not imported yet: nothing to save (the import is guarded too)
         return cls(None if torch is None else tuple(getattr(torch, get)() for get, _ in cls.SWITCHES)
                    + (torch.is_deterministic_algorithms_warn_only_enabled(),))
