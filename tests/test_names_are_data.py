@@ -210,9 +210,9 @@ def test_a_non_utf8_file_name_renders_in_every_format(cli, non_utf8_folder, outp
     result.stdout_bytes.decode("utf-8")  # strict: nothing unencodable reached the stream
     if output_format == "json":
         files = [r["file"] for r in json.loads(result.stdout)["results"]]
-        assert any(f.endswith("bad\udcff.yaml") for f in files)  # the exact name, as JSON escapes it
+        assert any(f.endswith("bad\\udcff.yaml") for f in files)  # spelled out: strict decoders refuse a lone surrogate
     elif output_format == "jsonl":
-        assert any(json.loads(line)["file"].endswith("bad\udcff.yaml") for line in result.stdout.splitlines())
+        assert any(json.loads(line)["file"].endswith("bad\\udcff.yaml") for line in result.stdout.splitlines())
     elif output_format == "junit":
         files = [case.get("file") for case in xml_document(result.stdout).iter("testcase")]
         assert any(f.endswith("bad\\udcff.yaml") for f in files)

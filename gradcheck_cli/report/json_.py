@@ -1,8 +1,10 @@
 """The JSON report: one document, a stable contract (schema in gradcheck_cli/schema/).
 
-Non-finite numbers are written as null; the row's status says why.  Text is the exact
-string (a non-UTF-8 file name's surrogates as `\udcff` escapes); only a `##[`, which a
-GitHub runner would obey anywhere in a line, has its `#` written `\u0023`.
+Non-finite numbers are written as null; the row's status says why.  Text is the exact string,
+with two exceptions: a lone surrogate (how Python holds a non-UTF-8 byte of a file name) is not
+Unicode, so strict decoders refuse its JSON escape; it is written as the visible text `\udcff`,
+as the table shows it.  And a `##[`, which a GitHub runner would obey anywhere in a line, has
+its `#` written `\u0023`.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 
 from ..core.safe_text import LEGACY_COMMAND
 from ..core.version import __version__
 from ..verdict.compare import CaseResult, GradientRow
 
 SCHEMA_VERSION = 1
+SURROGATE = re.compile("[\ud800-\udfff]")
 SETTINGS = ("dtype", "rtol", "atol", "limits")  # what the run checked with, not how it is shown
 ROW_FIELDS = ("wrt", "index", "output_index", "projection", "symbolic", "manual", "finite_difference", "fd_error",
               "fd_method", "fd_evaluations",
@@ -30,8 +34,21 @@ def render(results: list[CaseResult], settings: dict) -> str:
 
 
 def dumps(value, **options) -> str:
-    """ASCII JSON (so any text, lone surrogates too, can be written) with no `##[` in it."""
-    return json.dumps(value, allow_nan=False, ensure_ascii=True, **options).replace(LEGACY_COMMAND, "#\\u0023[")
+    """ASCII JSON of valid Unicode text (lone surrogates spelled out) with no `##[` in it."""
+    return json.dumps(_without_surrogates(value), allow_nan=False, ensure_ascii=True, **options).replace(
+        LEGACY_COMMAND, "#\\u0023[")
+
+
+def _without_surrogates(value):
+    """Every string in `value` (dicts, lists) with its lone surrogates as visible `\\udcff` text.  In a Python
+    string every surrogate is lone: a character past U+FFFF is one code point, never a pair."""
+    if isinstance(value, str):
+        return SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", value) if SURROGATE.search(value) else value
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_without_surrogates(v) for v in value]
+    return value
 
 
 def document(results: list[CaseResult], settings: dict) -> dict:
