@@ -270,3 +270,24 @@ def test_without_no_import_the_function_is_imported(pytester, monkeypatch):
     result = pytester.runpytest_subprocess("--gradcheck", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     assert (pytester.path / "imported.marker").read_text() == "user code ran"
+
+
+def test_a_nested_cases_sample_key_names_its_whole_path(cli, tmp_path):
+    spec = tmp_path / "nested.yaml"
+    spec.write_text("expr: x\ncases:\n  - at: {x: 1}\n    sample: {n: 2.5, domain: {x: [0, 1]}}\n")
+    result = cli(str(spec))
+    assert result.exit_code == 2 and f"{spec}:4:17: cases[0].sample.n: expected an integer" in result.stderr
+
+
+def test_an_error_inside_a_literal_block_points_at_its_file_line_and_column(cli, tmp_path):
+    spec = tmp_path / "block.yaml"
+    spec.write_text("name: t\nexpr: |\n  x +\n    sinn(x)\nat: {x: 1}\n")
+    result = cli(str(spec))
+    assert result.exit_code == 2 and f"{spec}:4:5: expr: unknown function 'sinn'" in result.stderr
+
+
+def test_a_seed_written_with_a_fraction_keeps_every_digit(cli_json, tmp_path):
+    spec = tmp_path / "seed.yaml"
+    spec.write_text("expr: x\nat: {x: 1}\nfast: true\nseed: 12345678901234567.0\n")
+    code, document = cli_json(str(spec))
+    assert code == 0 and "seed 12345678901234567 " in document["results"][0]["notes"][0]

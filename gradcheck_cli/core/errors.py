@@ -51,10 +51,11 @@ class Origin:
     line: int
     column: int
     key: str
+    indent: int = 0  # columns before the text on its later lines (a YAML literal block is indented)
 
     def at(self, line: int, column: int) -> tuple[int, int]:
         """File line and column of a (1-based) position inside the text."""
-        return self.line + line - 1, (self.column + column - 1 if line == 1 else column)
+        return self.line + line - 1, (self.column + column - 1 if line == 1 else self.indent + column)
 
 
 class GradcheckError(Exception):

@@ -19,7 +19,7 @@ from ..core.version import __version__
 from ..verdict.compare import CaseResult, GradientRow
 
 SCHEMA_VERSION = 1
-SURROGATE = re.compile("[\ud800-\udfff]")
+SURROGATE = "[\ud800-\udfff]"  # a pattern (re caches it)
 SETTINGS = ("dtype", "rtol", "atol", "limits")  # what the run checked with, not how it is shown
 ROW_FIELDS = ("wrt", "index", "output_index", "projection", "symbolic", "manual", "finite_difference", "fd_error",
               "fd_method", "fd_evaluations",
@@ -43,7 +43,7 @@ def _without_surrogates(value):
     """Every string in `value` (dicts, lists) with its lone surrogates as visible `\\udcff` text.  In a Python
     string every surrogate is lone: a character past U+FFFF is one code point, never a pair."""
     if isinstance(value, str):
-        return SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", value) if SURROGATE.search(value) else value
+        return re.sub(SURROGATE, lambda m: f"\\u{ord(m.group()):04x}", value) if re.search(SURROGATE, value) else value
     if isinstance(value, dict):
         return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

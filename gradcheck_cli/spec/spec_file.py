@@ -10,6 +10,7 @@ and range here, at load.
 
 from __future__ import annotations
 
+import decimal
 import difflib
 import re
 from dataclasses import dataclass, replace
@@ -91,7 +92,7 @@ def load(path: Path, display: str | None = None) -> list[Spec]:
         own = _case(reader, case_fields, key + ".")
         case = replace(_merge(base, own, case_fields), name=own.name or f"{base.name} [{i + 1}]",
                        line=case_node.start_mark.line + 1)
-        specs.extend(_sampled(reader, case, {**fields, **case_fields}))
+        specs.extend(_sampled(reader, case, {**fields, **case_fields}, f"{key}." if "sample" in case_fields else ""))
     if not specs:  # `cases: []` and no point of its own: a file that checks nothing must not pass
         raise reader.fail(fields["cases"], "cases", "no cases: give at least one, or a point (`at:`) at the top level")
     return specs
@@ -153,8 +154,19 @@ class _Reader:
         return _error(self.file, node.start_mark, key, message)
 
     def origin(self, node, key: str) -> Origin:
+        if node.style == "|":  # a literal block: its text starts on a later line, every line indented alike
+            return self._block_origin(node, key)
         quoted = 1 if node.style in ('"', "'") else 0
         return Origin(self.file, node.start_mark.line + 1, node.start_mark.column + 1 + quoted, key)
+
+    def _block_origin(self, node, key: str) -> Origin:
+        lines = node.end_mark.buffer.split("\n") if node.end_mark.buffer else []
+        for number in range(node.start_mark.line + 1, min(len(lines), node.end_mark.line + 1)):
+            text = lines[number]
+            if text.strip():
+                indent = len(text) - len(text.lstrip(" "))
+                return Origin(self.file, number + 1, indent + 1, key, indent)
+        return Origin(self.file, node.start_mark.line + 1, node.start_mark.column + 1, key)
 
     def scalar(self, node, key: str) -> yaml.ScalarNode:
         if not isinstance(node, yaml.ScalarNode):
@@ -224,7 +236,11 @@ class _Reader:
         """An integer from low to high: `2.0` and `1e3` are integers, `1.9` is refused, never truncated."""
         number = self.number(node, key, expected)
         text = node.value.strip()
-        value = int(text) if re.fullmatch(INTEGER, text) else int(number) if number.is_integer() else None
+        try:  # exactly as written: 12345678901234567.0 is that integer, not its nearest float
+            exact = decimal.Decimal(text)
+        except decimal.InvalidOperation:  # a constant expression such as 2**10: its float value
+            exact = decimal.Decimal(number)
+        value = int(exact) if exact == exact.to_integral_value() else None
         if value is None or not low <= value <= high:
             raise self.fail(node, key, f"expected {expected}, got {_written(node)}")
         return value
@@ -414,41 +430,42 @@ class Sampling:
     domain: dict[str, tuple[float, float]]
 
 
-def _sampled(reader: _Reader, spec: Spec, fields: dict) -> list[Spec]:
+def _sampled(reader: _Reader, spec: Spec, fields: dict, prefix: str = "") -> list[Spec]:
+    """The spec, or one per sampled point; `prefix` is the key path of the mapping holding `sample` (cases[0].)."""
     if not spec.expr:
         raise SpecError("missing key 'expr'", origin=Origin(spec.file or reader.file, spec.line or 1, 1, "expr"))
     if "sample" not in fields:
         return [spec]
     from .sampling import sample_specs
 
-    return sample_specs(spec, _sampling(reader, fields["sample"], spec))
+    return sample_specs(spec, _sampling(reader, fields["sample"], spec, prefix + "sample."))
 
 
-def _sampling(reader: _Reader, node, spec: Spec) -> Sampling:
-    fields = reader.fields(node, ("n", "seed", "domain"), "sample.")
+def _sampling(reader: _Reader, node, spec: Spec, prefix: str) -> Sampling:
+    fields = reader.fields(node, ("n", "seed", "domain"), prefix)
     n = 10
     if "n" in fields:
-        n = reader.integer(fields["n"], "sample.n", 1, MAX_SAMPLES, f"an integer from 1 to {MAX_SAMPLES:,}")
-    seed = reader.seed(fields["seed"], "sample.seed") if "seed" in fields else None
+        n = reader.integer(fields["n"], prefix + "n", 1, MAX_SAMPLES, f"an integer from 1 to {MAX_SAMPLES:,}")
+    seed = reader.seed(fields["seed"], prefix + "seed") if "seed" in fields else None
     domain = {}
-    for name, (_, value) in _optional_mapping(reader, fields, "domain", "sample.").items():
-        key = f"sample.domain.{name}"
+    for name, (_, value) in _optional_mapping(reader, fields, "domain", prefix).items():
+        key = f"{prefix}domain.{name}"
         bounds = [reader.number(item, key) for item in reader.sequence(value, key)]
         if len(bounds) != 2 or not bounds[0] < bounds[1]:
             raise reader.fail(value, key, "expected [low, high] with low < high")
         domain[name] = (bounds[0], bounds[1])
     if not domain:
-        raise reader.fail(node, "sample.domain", "give the interval of at least one variable, e.g. {x: [-3, 3]}")
-    _check_sample_size(reader, fields.get("n", node), spec, n, domain)
+        raise reader.fail(node, prefix + "domain", "give the interval of at least one variable, e.g. {x: [-3, 3]}")
+    _check_sample_size(reader, fields.get("n", node), spec, n, domain, prefix + "n")
     if seed is None:
         seed = int(np.random.SeedSequence().entropy % 2**32)
     return Sampling(n, seed, domain)
 
 
-def _check_sample_size(reader: _Reader, node, spec: Spec, n: int, domain: dict) -> None:
+def _check_sample_size(reader: _Reader, node, spec: Spec, n: int, domain: dict, key: str) -> None:
     """Every point is drawn at load: n points of the sampled variables' shapes stay within the element limit."""
     each = sum(int(np.size(spec.at[name])) if name in spec.at else 1 for name in domain)
     limit = spec.limits.max_elements
     if n * each > limit:
-        raise reader.fail(node, "sample.n", f"expected at most {limit // each:,} points of {each:,} sampled elements "
+        raise reader.fail(node, key, f"expected at most {limit // each:,} points of {each:,} sampled elements "
                                             f"each ({limit:,} in all), got {n}")
