@@ -521,3 +521,20 @@ def test_a_case_past_the_wall_clock_limit_has_its_worker_killed_and_the_rest_run
     results = {r.name: r for r in runner.run_jobs(runner.jobs_for([str(tmp_path)], {}), 2)}
     assert [results[f"plain{i}"].status for i in range(3)] == ["pass"] * 3
     assert "was stopped after 3 s, the limit of one case on the wall clock" in results["stops"].error["message"]
+
+
+def test_a_huge_exception_message_is_cut_and_the_recursion_limit_put_back(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    name = _module(tmp_path, "loud", """
+        import sys
+        def f(x):
+            sys.setrecursionlimit(sys.getrecursionlimit() + 123)
+            raise ValueError("x" * 10_000_000)
+    """)
+    limit = sys.getrecursionlimit()
+    result = check("x*x", at={"x": 0.5}, function=f"{name}:f")
+    assert sys.getrecursionlimit() == limit
+    assert result.status == "error" and len(result.error["message"]) < 1000
+    assert "(10,000,000 characters; -v shows the traceback)" in result.error["message"]
+    assert check("sin(x**2)", at={"x": 4.0}).status == "pass"
+    sys.modules.pop(name, None)

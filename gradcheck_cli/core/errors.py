@@ -175,14 +175,23 @@ class InternalError(GradcheckError):
                    "input, at the project's issue tracker", trace)
 
 
+MESSAGE_CHARACTERS = 500  # of an exception's message quoted in one line
+
+
 def describe_exception(error: BaseException) -> str:
-    """`TypeError: first line of the message`, even for an exception whose __str__ itself fails."""
+    """`TypeError: first line of the message`, at most MESSAGE_CHARACTERS of it, even for an exception whose
+    __str__ itself fails."""
     try:
         lines = str(error).strip().splitlines()
     except BaseException:  # a user's exception class whose __str__ raises (even SystemExit)
         lines = ["(its message could not be read)"]
     name = type(error).__name__
-    return f"{name}: {lines[0]}" if lines else name
+    if not lines:
+        return name
+    first = lines[0]
+    if len(first) > MESSAGE_CHARACTERS:  # a 10 MB message is for -v, not for one line of a report
+        first = f"{first[:MESSAGE_CHARACTERS]}… ({len(first):,} characters; -v shows the traceback)"
+    return f"{name}: {first}"
 
 
 class UserCodeError(GradcheckError):

@@ -103,7 +103,7 @@ def guarded(what: str):
     that does not return within CALL_TIMEOUT seconds is stopped, so a CI run cannot hang on it."""
     folder, process = os.getcwd(), os.getpid()
     torch_state = TorchState.saved()
-    handlers = _signal_handlers()
+    settings = _process_settings()
     try:
         with signals_raise_interrupted((signal.SIGINT,)), _time_limit(CALL_TIMEOUT):
             yield
@@ -119,19 +119,22 @@ def guarded(what: str):
         if os.getcwd() != folder:
             os.chdir(folder)
         torch_state.restore()
-        _restore_signal_handlers(handlers)
+        _restore_process_settings(settings)
     raise_if_interrupted()  # a signal that the user's own `except:` swallowed still ends the run
 
 
-def _signal_handlers() -> dict:
-    """The handlers of the signals that end or time a run, which user code may replace (SIG_IGN for SIGTERM)."""
+def _process_settings() -> dict:
+    """What user code may change for the whole process: the handlers of the signals that end or time a run
+    (SIG_IGN for SIGTERM), and the recursion limit."""
     if threading.current_thread() is not threading.main_thread():
-        return {}
-    return {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)}
+        return {"recursion limit": sys.getrecursionlimit()}
+    return {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)} | {
+        "recursion limit": sys.getrecursionlimit()}
 
 
-def _restore_signal_handlers(handlers: dict) -> None:
-    for signum, handler in handlers.items():
+def _restore_process_settings(settings: dict) -> None:
+    sys.setrecursionlimit(settings.pop("recursion limit"))
+    for signum, handler in settings.items():
         if signal.getsignal(signum) != handler and handler is not None:
             signal.signal(signum, handler)
 
