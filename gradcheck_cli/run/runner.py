@@ -64,10 +64,13 @@ def _failed(file: str, error: GradcheckError) -> Job:
 
 
 def run_jobs(jobs: list[Job], processes: int | None = None) -> Iterator[CaseResult]:
-    """Results in job order; `processes` None picks the core count for larger runs."""
+    """Results in job order; `processes` None picks the core count for larger runs.
+
+    A run that imports a user's function always runs in worker processes (one, if one is asked for): an
+    `os._exit`, a segfault or a hang in that code then costs its case, never the run and its exit code."""
     if processes is None:
         processes = (os.cpu_count() or 1) if len(jobs) > PARALLEL_THRESHOLD else 1
-    if processes <= 1 or len(jobs) <= 1:
+    if (processes <= 1 or len(jobs) <= 1) and not any(map(_imports_user_code, jobs)):
         yield from map(_run_job, jobs)
         return
     from .workers import WorkerPool
@@ -87,6 +90,10 @@ def _died(job: Job, how: str, limit: float | None) -> CaseResult:
         message = (f"the worker process checking this case died twice, each time in a fresh worker ({how}): a crash "
                    "or os._exit in a user's function, or the machine's out-of-memory killer")
     return error_result(job.spec.display_name, UserCodeError(message), file=job.spec.file, line=job.spec.line)
+
+
+def _imports_user_code(job: Job) -> bool:
+    return job.spec is not None and job.spec.function is not None and job.spec.allow_import is not False
 
 
 def _run_job(job: Job) -> CaseResult:
