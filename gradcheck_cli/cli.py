@@ -359,6 +359,7 @@ def execute(jobs, output_format: str, options: dict, defaults: Spec) -> int:
     from contextlib import closing
 
     from .report import reporter
+    from .report.table import SUMMARY_FAILURES
     from .run.runner import run_jobs
 
     settings = _settings(defaults, options, single=len(jobs) == 1)
@@ -370,14 +371,16 @@ def execute(jobs, output_format: str, options: dict, defaults: Spec) -> int:
     single_error = settings["single"] and terminal is table
     screen = Terminal()
     whole_report = bool(options.get("output")) or not streams or settings["single"]
-    results = []
+    results, failures_kept = [], 0
     with closing(run_jobs(jobs, options.get("jobs"))) as finished:
         for result in finished:
             if output_format == "github":
                 result = _shown(screen, reporter("github").render_case, result, settings)
             if streams and not (single_error and result.status == "error"):
                 result = _shown(screen, terminal.render_case, result, settings)
-            results.append(result if whole_report else _summarised(result, results))
+            keep = whole_report or (result.status in ("fail", "error") and failures_kept < SUMMARY_FAILURES)
+            failures_kept += keep and result.status in ("fail", "error")
+            results.append(result if keep else _summarised(result))
             raise_if_interrupted()
     ignored_from_now()  # every case has run: the reports are written whatever arrives now
     if single_error and results[0].status == "error":
@@ -396,16 +399,12 @@ def execute(jobs, output_format: str, options: dict, defaults: Spec) -> int:
     return exit_code(results, options.get("strict", False), options.get("exit_zero", False))
 
 
-def _summarised(result, earlier: list):
-    """What the summary still needs of a case already printed: its status and name, and the rows of the first
-    failures it lists.  A run's memory then does not grow with its cases' tables."""
+def _summarised(result):
+    """What the summary still needs of a case already printed, when nothing renders the whole list later: its
+    status, name and place (the first SUMMARY_FAILURES failures are kept whole, for the summary's sentences).
+    A run's memory then does not grow with its cases' tables."""
     from dataclasses import replace
 
-    from .report.table import SUMMARY_FAILURES
-
-    listed = sum(r.status in ("fail", "error") for r in earlier)
-    if result.status in ("fail", "error") and listed < SUMMARY_FAILURES:
-        return result
     return replace(result, point={}, gradients=[], hessian=[], formulas={}, factors=[], culprits=[],
                    explanation=None, traceback=None, checks=[], notes=[])
 

@@ -551,3 +551,12 @@ def test_one_case_whose_function_kills_its_process_is_an_error_not_a_silent_exit
     out, err = process.communicate(timeout=WAIT)
     assert process.returncode == 2
     assert "error: the worker process checking this case died twice" in err and "Traceback" not in err
+
+
+def test_the_summary_of_a_long_run_still_lists_the_first_20_failures_with_their_sentences(cli, tmp_path):
+    for i in range(25):
+        _spec(tmp_path, f"f{i:02}", "expr: x**3\nat: {x: 2}\nmanual: {x: 3*x}\n")
+    result = cli(str(tmp_path), "-j", "1", "--color", "never")
+    summary = result.stdout[result.stdout.index("✗ 0 passed, 25 failed"):].splitlines()
+    assert result.exit_code == 1 and len(summary) == 21
+    assert all("manual disagrees on d/dx: manual 6 vs reference 12" in line for line in summary[1:])
