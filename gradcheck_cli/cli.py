@@ -45,8 +45,10 @@ Examples:
             --w 1 --b 0 --x 6.7 --y 0 --wrt w,b
   gradcheck "mean(x**2)" --x 1,2,3 --json | jq '.results[0].gradients'
 
+\b
   gradcheck "x*sigmoid(x)" --x 0.5 --function examples.custom_ops.swish:Swish
 
+\b
   gradcheck expressions/                      # every *.yaml below, as a CI gate
   gradcheck expressions/ --format junit -o report.xml
 
@@ -253,7 +255,7 @@ class Tolerance(click.ParamType):
               help="Finite differences: complex step where the path is analytic, else Richardson (auto); "
                    "or force one; central is torch's single difference.")
 @click.option("--step", type=Tolerance(), help="Step of --method central (default 1e-6, as torch.autograd.gradcheck).")
-@click.option("--fast", is_flag=True, help="Check 4 random projections uᵀJv instead of every entry "
+@click.option("--fast", is_flag=True, help="Check 4 random projections uᵀJv per variable instead of every entry "
               "(cheap for big tensors; may miss an error confined to a few entries).")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1),
               help="Seed of the --fast projections (default: a fresh one, printed).")

@@ -289,3 +289,10 @@ def test_large_tables_show_the_20_worst_entries_and_a_summary(cli):
     assert sum(line.startswith("│ x[") for line in short.splitlines()) == 20
     full = cli(*args, "--all-elements").stdout
     assert sum(line.startswith("│ x[") for line in full.splitlines()) == 40
+
+
+def test_help_keeps_each_example_on_its_own_line(cli):
+    lines = [line.strip() for line in cli("--help").stdout.splitlines()]
+    for example in ('gradcheck "x*sigmoid(x)" --x 0.5 --function examples.custom_ops.swish:Swish',
+                    "gradcheck expressions/ --format junit -o report.xml"):
+        assert example in lines

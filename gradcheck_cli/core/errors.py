@@ -150,17 +150,21 @@ class SpecError(GradcheckError):
     kind = "spec"
 
 
-class InternalError(GradcheckError):
-    """A fault of gradcheck itself (an exception it did not expect), or the machine running out of memory.
-
-    It is still one result with exit code 2, never a traceback on the terminal; the traceback is kept for -v.
-    """
-
-    kind = "internal"
+class TracedError(GradcheckError):
+    """An error that a Python exception caused: one line for the report, the exception's traceback kept for -v."""
 
     def __init__(self, message: str, trace: str | None = None):
         super().__init__(message)
         self.trace = trace
+
+
+class InternalError(TracedError):
+    """A fault of gradcheck itself (an exception it did not expect), or the machine running out of memory.
+
+    It is still one result with exit code 2, never a traceback on the terminal.
+    """
+
+    kind = "internal"
 
     @classmethod
     def from_exception(cls, error: BaseException, doing: str) -> InternalError:
@@ -194,14 +198,7 @@ def describe_exception(error: BaseException) -> str:
     return f"{name}: {first}"
 
 
-class UserCodeError(GradcheckError):
-    """The user's own callable (`function:`) could not be imported, called or differentiated.
-
-    The message is one line; the traceback is kept for -v.
-    """
+class UserCodeError(TracedError):
+    """The user's own callable (`function:`) could not be imported, called or differentiated."""
 
     kind = "function"
-
-    def __init__(self, message: str, trace: str | None = None):
-        super().__init__(message)
-        self.trace = trace
