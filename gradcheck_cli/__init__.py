@@ -40,5 +40,5 @@ def check(expr: str, at: dict, *, wrt=None, manual=None, expected=None, rtol=Non
     spec = Spec(expr=expr, at=point, wrt=list(wrt) if wrt else None, manual=dict(manual or {}), expected=expected,
                 rtol=rtol, atol=atol, dtype=dtype, order=order, name=name, function=function,
                 args=list(args) if args else None, device=device, explain=explain, allow_import=allow_import,
-                precise=precise)
+                precise=precise, front="python")
     return run(spec)

@@ -291,3 +291,18 @@ def test_a_seed_written_with_a_fraction_keeps_every_digit(cli_json, tmp_path):
     spec.write_text("expr: x\nat: {x: 1}\nfast: true\nseed: 12345678901234567.0\n")
     code, document = cli_json(str(spec))
     assert code == 0 and "seed 12345678901234567 " in document["results"][0]["notes"][0]
+
+
+def test_a_missing_value_is_worded_by_the_front_end_that_received_it(cli, tmp_path):
+    from gradcheck_cli import check
+
+    python = check("x*y", at={"x": 1})
+    assert python.status == "error" and "--y" not in python.error["message"]
+    assert python.error["message"] == "no value for y: the expression uses x, y (give it in at={'y': ...})"
+    spec = tmp_path / "missing.yaml"
+    spec.write_text("expr: x*y\ncases:\n  - at: {x: 1}\n")
+    result = cli(str(spec))
+    assert result.exit_code == 2 and "--y" not in result.stderr
+    assert f"{spec}:3:9: cases[0].at: no value for y: the expression uses x, y" in result.stderr
+    flag = cli("x*y", "--x", "1")
+    assert flag.exit_code == 2 and "Missing option '--y'" in flag.stderr

@@ -138,6 +138,15 @@ class UsageError(GradcheckError):
     kind = "usage"
 
 
+class MissingValues(UsageError):
+    """Variables of the expression with no value at the point.  Each front end says how to give one: the CLI
+    `--y VALUE`, a spec file its `at:` key, Python `at={"y": ...}` (spec.Spec.locate words it)."""
+
+    def __init__(self, names: list[str], variables: list[str]):
+        super().__init__(f"no value for {', '.join(names)}: the expression uses {', '.join(variables)}")
+        self.names = names
+
+
 class LimitError(GradcheckError):
     """Input larger than the configured limits (length, depth, nodes, elements)."""
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.errors import GradcheckError, InternalError, LimitError, ShapeError, Span, UsageError
+from ..core.errors import GradcheckError, InternalError, LimitError, MissingValues, ShapeError, Span, UsageError
 from ..diagnose.domain import check_value_defined, format_array, short
 from ..engines.finite_diff import finite_differences
 from ..engines.symbolic import jacobian_nodes
@@ -677,8 +677,7 @@ def _add_function_hessian(rows: list[GradientRow], own, spec: Spec) -> None:
 def _resolve_point(expression: Expression, at: dict) -> dict[str, np.ndarray]:
     missing = [name for name in expression.variables if name not in at]
     if missing:
-        listed = ", ".join(missing)
-        raise UsageError(f"missing value for {listed} (give it as --{missing[0]} VALUE or --at {missing[0]}=VALUE)")
+        raise MissingValues(missing, expression.variables)
     variables = set(expression.variables)
     unknown = [name for name in at if name not in variables]
     if unknown:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..core.errors import GradcheckError, Origin, Span
+from ..core.errors import GradcheckError, MissingValues, Origin, Span
 from ..core.limits import DEFAULT_LIMITS, Limits
 from ..verdict.compare import DEFAULT_TOLERANCE, Tolerance
 
@@ -48,6 +48,7 @@ class Spec:
     args: list[str] | None = None  # the function's inputs in order; None: read from its parameters
     device: str = "cpu"  # where the function runs
     allow_import: bool = True  # False (--no-import): a case naming a function is refused before importing
+    front: str = "cli"  # who wrote it: "cli", "spec" (a file) or "python" (check()); errors are worded for it
     name: str | None = None
     file: str | None = None
     line: int | None = None
@@ -85,8 +86,21 @@ class Spec:
                                 self._program_parts()[0])
         return key, text, Span(max(0, span.start - start), max(1, span.end - start))
 
+    def _word_missing(self, error: MissingValues) -> MissingValues:
+        first = error.names[0]
+        if self.file:
+            error.origin = self.origins.get("at") or Origin(self.file, self.line or 1, 1, "at")
+        elif self.front == "python":
+            error.hint = f"give it in at={{{first!r}: ...}}"
+        else:
+            error.hint = f"give it as --{first} VALUE or --at {first}=VALUE"
+        return error
+
     def locate(self, error: GradcheckError) -> GradcheckError:
-        """Point an error in the program or a manual formula at the text the user wrote, and its origin."""
+        """Point an error in the program or a manual formula at the text the user wrote, and its origin; word
+        a missing value in the terms of the front end the spec came from."""
+        if isinstance(error, MissingValues):
+            return self._word_missing(error)
         if error.origin is not None or error.source is None or error.span is None:
             return error
         if error.source == self.program and self.where:

@@ -322,6 +322,9 @@ def _case(reader: _Reader, fields: dict, prefix: str) -> Spec:
             _check_binding_name(reader, key_node, key, name)
             spec.where[name] = reader.text(value, key).strip()
             origins[f"where.{name}"] = reader.origin(value, key)
+    if "at" in fields:
+        mark = fields["at"].start_mark
+        origins["at"] = Origin(reader.file, mark.line + 1, mark.column + 1, prefix + "at")
     for name, (_, value) in _optional_mapping(reader, fields, "at", prefix).items():
         spec.at[name] = reader.tensor(value, f"{prefix}at.{name}")
     for name, (_, value) in _optional_mapping(reader, fields, "manual", prefix).items():
