@@ -24,11 +24,10 @@ from .core.interrupts import Interrupted, acknowledge, ignored_from_now, raise_i
 from .core.limits import DEFAULT_LIMITS, Limits
 from .core.safe_text import inert_lines, printable_lines
 from .core.version import __version__
+from .report import FORMATS  # the names only: a reporter is imported when first asked for
 from .report.output import Terminal, is_tty, report_path_problem, tell, write_atomically
 from .spec.spec import DEVICES, DTYPES, FD_METHODS, Spec
 from .spec.targets import is_spec_target
-
-FORMATS = ("table", "json", "jsonl", "github", "junit")  # report.FORMATS, without importing the reporters
 
 VARIABLES_KEY = "gradcheck.variables"
 SPEC_MODE_KEY = "gradcheck.spec_mode"

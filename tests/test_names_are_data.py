@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from gradcheck_cli.core.safe_text import inert_lines, printable
+from gradcheck_cli.report import FORMATS
 
 ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 ANNOTATION = re.compile(r"::(error|warning) ((?:file|line|col|title)=[^,:]*(?:,(?:file|line|col|title)=[^,:]*)*)::")
-FORMATS = ("table", "json", "jsonl", "github", "junit")
 
 # Each passes; its name tries to start a workflow command of its own.
 FORGING = """\
