@@ -89,7 +89,7 @@ class WorkerPool:
     def __exit__(self, *exc_info) -> None:
         self.stop()
 
-    def results_in_order(self, jobs: list, died: Callable[[object, str], object]) -> Iterator:
+    def results_in_order(self, jobs: list, died: Callable[[object, str, float | None], object]) -> Iterator:
         """work(job) for every job, in job order.  `died(job, how, limit)` stands for a job that killed its worker
         twice (limit None), or ran past `limit` seconds on the wall clock and had its worker killed."""
         waiting = deque(range(len(jobs)))
