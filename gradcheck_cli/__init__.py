@@ -18,27 +18,36 @@ from .core.version import __version__
 __all__ = ["__version__", "check"]
 
 
-def check(expr: str, at: dict, *, wrt=None, manual=None, expected=None, rtol=None, atol=None,
-          dtype: str = "float64", order: int = 1, name: str | None = None, function=None, args=None,
-          device: str = "cpu", explain: bool = False, allow_import: bool = True, precise: bool = False):
+def check(expr: str, at: dict, *, wrt=None, manual=None, manual_hessian=None, expected=None, rtol=None, atol=None,
+          dtype: str = "float64", order: int = 1, method: str = "auto", step: float | None = None, fast: bool = False,
+          seed: int | None = None, name: str | None = None, function=None, args=None, device: str = "cpu",
+          explain: bool = False, allow_import: bool = True, precise: bool = False, limits=None):
     """Check the gradient of `expr` at the point `at`; returns a CaseResult.
 
-    With `function` (a callable taking and returning torch tensors, or "module:attr"), that function's
-    forward and backward are checked against `expr` as their reference; `allow_import=False` refuses a
-    "module:attr" (as --no-import does).  `explain=True` adds the graph and the chain rule; `precise=True` runs
-    the high-precision referee on every entry (by default it settles only disputed entries)."""
+    The keywords are the command's options and a spec file's keys (core.settings has the table): `at` maps each
+    variable to a number or a nested list; `manual` maps a variable to your formula for its gradient, and
+    `manual_hessian` a block ("x" or "x,y") to your formula for it (with `order=2`).  With `function` (a callable
+    taking and returning torch tensors, or "module:attr"), that function's forward and backward are checked
+    against `expr` as their reference; `allow_import=False` refuses a "module:attr" (as --no-import does).
+    `explain=True` adds the graph and the chain rule; `precise=True` runs the high-precision referee on every
+    entry (by default it settles only disputed entries); `limits` is a core.limits.Limits.  Bad input is a result
+    with status "error" whose message names these keywords, never an exception."""
     from .core.errors import GradcheckError
+    from .core.limits import DEFAULT_LIMITS
     from .run.case import error_result, run
     from .spec.spec import Spec
     from .spec.values import coerce_value
 
+    limits = limits or DEFAULT_LIMITS
     try:
-        point = {k: coerce_value(v) for k, v in at.items()}
-        expected = {k: coerce_value(v) for k, v in (expected or {}).items()}
+        point = {k: coerce_value(v, limits) for k, v in at.items()}
+        expected = {k: coerce_value(v, limits) for k, v in (expected or {}).items()}
     except GradcheckError as error:
+        error.front = "python"
         return error_result(name or expr, error, expr=expr)
-    spec = Spec(expr=expr, at=point, wrt=list(wrt) if wrt else None, manual=dict(manual or {}), expected=expected,
-                rtol=rtol, atol=atol, dtype=dtype, order=order, name=name, function=function,
+    spec = Spec(expr=expr, at=point, wrt=list(wrt) if wrt else None, manual=dict(manual or {}),
+                manual_hessian=dict(manual_hessian or {}), expected=expected, rtol=rtol, atol=atol, dtype=dtype,
+                order=order, method=method, step=step, fast=fast, seed=seed, name=name, function=function,
                 args=list(args) if args else None, device=device, explain=explain, allow_import=allow_import,
-                precise=precise, front="python")
+                precise=precise, limits=limits, front="python")
     return run(spec)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from .safe_text import inert_lines, printable
+from .settings import word
 
 
 class Span(NamedTuple):
@@ -64,6 +65,9 @@ class GradcheckError(Exception):
     With a `source` and `span` it renders the source line with a marker
     under the offending characters; with an `origin` it names the spec
     file, line, column and key, compiler-style.
+
+    The message and hint may name a setting as `{order=2}` (see settings.word): the front end that received
+    the input sets `front`, and the setting is written in its terms (`--order 2`, `order: 2`, `order=2`).
     """
 
     kind = "error"
@@ -71,12 +75,25 @@ class GradcheckError(Exception):
     def __init__(self, message: str, source: str | None = None, span: Span | None = None,
                  hint: str | None = None, origin: Origin | None = None):
         super().__init__(message)
-        self.message = message
+        self.template = message
         self.source = source
         self.span = span
-        self.hint = hint
+        self.hint_template = hint
         self.origin = origin
         self.context: str | None = None  # e.g. "--manual x": which option's text the source is
+        self.front: str | None = None  # "cli", "spec" or "python": whose words the message uses (None: cli)
+
+    @property
+    def message(self) -> str:
+        return word(self.template, self.front)
+
+    @property
+    def hint(self) -> str | None:
+        return None if self.hint_template is None else word(self.hint_template, self.front)
+
+    @hint.setter
+    def hint(self, text: str | None) -> None:
+        self.hint_template = text
 
     def location(self) -> tuple[int, int] | tuple[None, None]:
         """Line and column: in the spec file when there is an origin, else in the source."""
@@ -182,8 +199,8 @@ class InternalError(TracedError):
 
         trace = "".join(traceback.format_exception(error))
         if isinstance(error, MemoryError):
-            return cls(f"out of memory while {doing} (lower --max-elements, or check fewer elements with --fast)",
-                       trace)
+            return cls(f"out of memory while {doing} (lower {{max_elements}}, or check fewer elements with "
+                       "{fast=True})", trace)
         return cls(f"internal error while {doing}: {describe_exception(error)} — please report it, with the "
                    "input, at the project's issue tracker", trace)
 

@@ -184,7 +184,7 @@ class _ManualDiagnosis:
                               "not finite")
         if self.analysis.count < MIN_POINTS:
             return self.whole(f"{self.head} {self.at}; no point near this one is in the domain of every step, "
-                              "so the formula could not be compared as a function (see --explain)")
+                              "so the formula could not be compared as a function (see {explain=True})")
         return (self.sign_or_zero() or self.dropped_factor() or self.missing_paths() or self.wrong_factors()
                 or self.constant_gap() or self.unexplained())
 
@@ -256,9 +256,9 @@ class _ManualDiagnosis:
     def unexplained(self) -> Culprit:
         if self.same(self.truth, np.full_like(self.truth, self.truth.flat[0])):
             return self.whole(f"{self.head} {self.at} at every point tried, where a wrong factor and a wrong term "
-                              "look alike (see --explain)")
+                              "look alike (see {explain=True})")
         return self.whole(f"{self.head} {self.at}; no single sign, factor or term of the chain rule explains the "
-                          "difference (see --explain)")
+                          "difference (see {explain=True})")
 
     def same(self, a, b) -> bool:
         return _same(a, b, self.tolerance)

@@ -102,7 +102,7 @@ def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], w
         one_sided = (np.full_like(value, np.nan), np.full_like(value, np.nan))
         if method == "complex" and not holomorphic[name]:
             raise UsageError(f"the complex step needs holomorphic ops between {name} and the value "
-                             "(abs, relu, max, where, comparisons are not); use --method auto or richardson")
+                             "(abs, relu, max, where, comparisons are not); use {method=auto} or {method=richardson}")
         if method == "central":
             value, error = _central(shifts, x.size, step or CENTRAL_STEP, floor())
             methods[:], costs[:] = "central", 2 * LEVELS

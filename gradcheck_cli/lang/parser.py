@@ -65,14 +65,14 @@ def parse(source: str, *, graph: Graph | None = None, bindings: dict[str, Node] 
     """
     if len(source) > limits.max_length:
         raise LimitError(f"the expression is {len(source):,} characters long; the limit is "
-                         f"{limits.max_length:,} (raise it with --max-length)")
+                         f"{limits.max_length:,} (raise it with {{max_length}})")
     # Each nesting level takes a few Python frames; make room for the depth the limit allows.
     previous_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(previous_limit, 8 * limits.max_depth + 1000))
     try:
         return _Parser(source, graph or Graph(), dict(bindings or {}), dict(spans or {}), limits).program()
     except RecursionError:
-        raise LimitError("the expression nests too deeply for this machine's stack (lower --max-depth)") from None
+        raise LimitError("the expression nests too deeply for this machine's stack (lower {max_depth})") from None
     finally:
         sys.setrecursionlimit(previous_limit)
 
@@ -130,7 +130,7 @@ class _Parser:
         self.spans.setdefault(node.id, span)
         if len(self.graph.nodes) - self.first_node > self.limits.max_nodes:
             raise LimitError(f"the expression has more than {self.limits.max_nodes:,} nodes "
-                             "(raise the limit with --max-nodes)")
+                             "(raise the limit with {max_nodes})")
         return node
 
     # ---- grammar rules ----
@@ -185,7 +185,7 @@ class _Parser:
         self.depth += 1
         if self.depth > self.limits.max_depth:
             raise LimitError(f"the expression nests deeper than {self.limits.max_depth} levels at column "
-                             f"{self.token.span.start + 1} (raise the limit with --max-depth)")
+                             f"{self.token.span.start + 1} (raise the limit with {{max_depth}})")
         left, left_span = self.prefix()
         while self.token.kind == "OP" and self.token.text in INFIX:
             spec = INFIX[self.token.text]

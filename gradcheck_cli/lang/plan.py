@@ -50,7 +50,7 @@ class Plan:
         if limits is not None and self.elements > limits.max_graph_elements:
             raise LimitError(f"evaluating it would hold {self.elements:,} values at once (every node's, derivatives "
                              f"included); the limit is {limits.max_graph_elements:,} "
-                             f"({NODES_OF_FULL_SIZE} × --max-elements)")
+                             f"({NODES_OF_FULL_SIZE} × {{max_elements}})")
         self.steps: list[Step | None] = [self._step(node, shape_of) for node in self.nodes]
 
     @property

@@ -32,7 +32,7 @@ class TooManyElements(ShapeMismatch):
     def __init__(self, node: Node, shape: tuple, limit: int):
         self.node, self.shape, self.limit = node, shape, limit
         Exception.__init__(self, f"would have {math.prod(shape):,} elements (shape {shape}); the limit is "
-                                 f"{limit:,} (--max-elements)")
+                                 f"{limit:,} ({{max_elements}})")
 
 
 class ShapeMap:

@@ -70,7 +70,7 @@ def reference_words(row: GradientRow) -> str:
 def _row_sentence(row: GradientRow) -> str:
     if row.status == "inconclusive":
         return (f"{derivative_label(row)} is inconclusive: {row.reason}; a point farther from the singularity, kink "
-                "or domain edge (or a looser --rtol/--atol) would settle it")
+                "or domain edge (or a looser tolerance, rtol and atol) would settle it")
     if row.status == "undefined":
         return f"{derivative_label(row)} is undefined: {row.reason}"
     return _disagreement(row)

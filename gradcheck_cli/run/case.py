@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..core.errors import GradcheckError, InternalError, LimitError, MissingValues, ShapeError, Span, UsageError
+from ..core.settings import SETTINGS, word
 from ..diagnose.domain import check_value_defined, format_array, short
 from ..engines.finite_diff import finite_differences
 from ..engines.symbolic import jacobian_nodes
@@ -52,15 +53,25 @@ def run(spec: Spec) -> CaseResult:
                         file=spec.file, line=spec.line)
     try:
         _check(spec, result)
+        _word_settings(result, spec.speaks)
     except GradcheckError as error:
         _record_error(result, spec.locate(error))
         result.traceback = getattr(error, "trace", None)
     except Exception as error:  # the last resort: a fault of ours costs this case, never the run
         internal = InternalError.from_exception(error, "checking this case")
-        _record_error(result, internal)
+        _record_error(result, spec.locate(internal))
         result.traceback = internal.trace
         result.gradients, result.hessian = [], []
     return result
+
+
+def _word_settings(result: CaseResult, front: str) -> None:
+    """Notes and findings name settings as `{order=2}` (core.settings): word them for the spec's front end."""
+    result.notes = [word(note, front) for note in result.notes]
+    for finding in result.culprits + result.checks:
+        finding.message = word(finding.message, front)
+    for row in result.gradients + result.hessian:
+        row.referee_notes = [word(note, front) for note in row.referee_notes]
 
 
 def error_result(name: str, error: GradcheckError, **fields) -> CaseResult:
@@ -559,22 +570,22 @@ def _check_projections(expression, point, wrt, output_shape, manual, spec: Spec,
     result.gradients, count = projection_rows(expression, point, wrt, output_shape, manual, spec, seed)
     result.evaluations = {"finite_difference": count}
     what = "gradient" if output_shape == () else "Jacobian"
-    result.notes = [f"--fast: {len(result.gradients)} random projections uᵀJv with seed {seed} instead of the "
-                    f"full {what}; they may miss an error confined to a few entries (--seed {seed} reproduces them)"]
+    result.notes = [f"{{fast}}: {len(result.gradients)} random projections uᵀJv with seed {seed} instead of the "
+                    f"full {what}; they may miss an error confined to a few entries ({{seed={seed}}} reproduces them)"]
     result.status = case_status(result)
 
 
 def _checked_output_shape(expression: Expression, shapes: ShapeMap, point, wrt, spec: Spec) -> tuple:
     shape = shapes(expression.output)
     if spec.manual_hessian and spec.order != 2:
-        raise UsageError("a manual Hessian needs --order 2 (order: 2 in YAML)")
+        raise UsageError("a manual Hessian needs {order=2}")
     if spec.order == 2 and shape != ():
         raise ShapeError(f"the expression's value has shape {shape}; second order needs a scalar",
                          expression.source, expression.span_of(expression.output),
                          "reduce it with sum(...) or mean(...)")
     if spec.fast and (spec.order == 2 or spec.expected):
-        raise UsageError("--fast checks projections of first derivatives: it does not combine with "
-                         "--order 2 or expected values")
+        raise UsageError("{fast} checks projections of first derivatives: it does not combine with "
+                         "{order=2} or expected values")
     if math.prod(shape) == 0:
         raise ShapeError(f"the expression's value is empty (shape {shape}): it has no entries to differentiate",
                          expression.source, expression.span_of(expression.output))
@@ -594,11 +605,11 @@ def _check_entries(expression: Expression, shape: tuple, elements: int, spec: Sp
         what = "gradient" if shape == () else "Jacobian"
         raise LimitError(f"the expression's value has shape {shape}: its {what} would have {entries:,} entries; "
                          f"the limit is {limit:,}", expression.source, expression.span_of(expression.output),
-                         "reduce it, check projections with --fast, or raise --max-entries")
+                         "reduce it, check projections with {fast=True}, or raise {max_entries}")
     if spec.order == 2 and elements**2 > limit:
-        raise LimitError(f"--order 2: the Hessian would have {elements**2:,} entries; the limit is {limit:,}",
-                         hint="check fewer elements, first derivatives only (without --order 2), "
-                              "or raise --max-entries")
+        raise LimitError(f"{{order=2}}: the Hessian would have {elements**2:,} entries; the limit is {limit:,}",
+                         hint="check fewer elements, first derivatives only (without {order=2}), "
+                              "or raise {max_entries}")
 
 
 # ---- a user's own torch function ----
@@ -607,14 +618,15 @@ def _check_entries(expression: Expression, shape: tuple, elements: int, spec: Sp
 def _refuse_function_options(spec: Spec) -> None:
     if not spec.allow_import:
         target = spec.function if isinstance(spec.function, str) else "a callable"
-        raise UsageError(f"--no-import: this case names a function to import ({target}); nothing was imported",
+        raise UsageError(f"{{allow_import=False}}: this case names a function to import ({target}); nothing was "
+                         "imported",
                          origin=spec.origins.get("function"))
     if spec.fast:
-        raise UsageError("--fast does not combine with a function: its gradient is checked entry by entry",
+        raise UsageError("{fast} does not combine with a function: its gradient is checked entry by entry",
                          origin=spec.origins.get("function"))
     if spec.dtype != "float64":
         raise UsageError("a function is checked in float64 (whether it works there is one of the checks); "
-                         "drop --dtype float32", origin=spec.origins.get("function"))
+                         "drop {dtype=float32}", origin=spec.origins.get("function"))
 
 
 def _user_function(spec: Spec, expression: Expression):
@@ -644,6 +656,7 @@ class _at_function_key:
 
     def __init__(self, spec: Spec):
         self.origin = spec.origins.get("function")
+        self.front = spec.speaks
 
     def __enter__(self):
         return self
@@ -651,7 +664,7 @@ class _at_function_key:
     def __exit__(self, kind, error, traceback):
         if isinstance(error, GradcheckError) and error.origin is None and error.source is None:
             error.origin = self.origin
-            error.context = None if self.origin else "--function"
+            error.context = None if self.origin else SETTINGS["function"].worded(self.front)
         return False
 
 
@@ -722,7 +735,7 @@ def _parse_manual(expression: Expression, name: str, text: str, wrt: list[str], 
     for variable in name.split(","):
         if variable not in wrt:
             raise UsageError(f"a {what} is given for {variable!r}, which is not differentiated"
-                             + (_suggestion(variable, wrt) if variable not in expression.variables else " (see --wrt)"))
+                             + (_suggestion(variable, wrt) if variable not in expression.variables else " (see {wrt})"))
     return _parse_in_scope(expression, text, spec, f"the {what} for {name}")
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..core.errors import GradcheckError, MissingValues, Origin, Span
 from ..core.limits import DEFAULT_LIMITS, Limits
+from ..core.settings import SETTINGS, how_to_give_a_value
 from ..verdict.compare import DEFAULT_TOLERANCE, Tolerance
 
 if TYPE_CHECKING:
@@ -86,19 +87,22 @@ class Spec:
                                 self._program_parts()[0])
         return key, text, Span(max(0, span.start - start), max(1, span.end - start))
 
+    @property
+    def speaks(self) -> str:
+        """Whose words its errors use: "spec" for a spec file's case, else the front end that made it."""
+        return "spec" if self.file else self.front
+
     def _word_missing(self, error: MissingValues) -> MissingValues:
-        first = error.names[0]
         if self.file:
             error.origin = self.origins.get("at") or Origin(self.file, self.line or 1, 1, "at")
-        elif self.front == "python":
-            error.hint = f"give it in at={{{first!r}: ...}}"
         else:
-            error.hint = f"give it as --{first} VALUE or --at {first}=VALUE"
+            error.hint = how_to_give_a_value(error.names[0], self.front)
         return error
 
     def locate(self, error: GradcheckError) -> GradcheckError:
         """Point an error in the program or a manual formula at the text the user wrote, and its origin; word
-        a missing value in the terms of the front end the spec came from."""
+        the settings it names, and a missing value, in the terms of the front end the spec came from."""
+        error.front = self.speaks
         if isinstance(error, MissingValues):
             return self._word_missing(error)
         if error.origin is not None or error.source is None or error.span is None:
@@ -111,6 +115,6 @@ class Spec:
             key = next((k for k, t in texts if t == error.source), "expr")
         error.origin = self.origins.get(key)
         if error.origin is None and key != "expr":
-            option, _, name = key.partition(".")
-            error.context = f"--{option.replace('_', '-')} {name}"
+            setting, _, name = key.partition(".")
+            error.context = f"{SETTINGS[setting].option} {name}" if self.front == "cli" else f"{setting}[{name!r}]"
         return error

@@ -114,7 +114,7 @@ def coerce_value(data, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
         raise ValueParseError("expected a number or a rectangular (nested) list of numbers") from None
     if array.size > limits.max_elements:
         raise LimitError(f"the value has {array.size:,} elements; the limit is {limits.max_elements:,} "
-                         "(raise it with --max-elements)")
+                         "(raise it with {max_elements})")
     if array.size == 0:
         raise ValueParseError("empty list")
     if not np.all(np.isfinite(array)):

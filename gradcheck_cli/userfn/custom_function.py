@@ -280,5 +280,5 @@ def device_for(requested: str) -> tuple[str, str | None]:
     import torch
 
     if requested == "cuda" and not torch.cuda.is_available():
-        return "cpu", "--device cuda skipped: no CUDA device; the function ran on the CPU"
+        return "cpu", "{device=cuda} skipped: no CUDA device; the function ran on the CPU"
     return requested, None

@@ -259,7 +259,7 @@ def _inputs(label: str, parameters, args: list[str] | None, variables: list[str]
     if args is None:
         if parameters is None or any(p.kind == p.VAR_POSITIONAL for p in parameters):
             raise UsageError(f"cannot tell which variables {label} takes: name them in order with "
-                             "args: [x, w] (--args x,w)")
+                             "{args=x,w}")
         names = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
                  and (p.default is p.empty or p.name in variables)]
     else:

@@ -196,4 +196,4 @@ def atol_note(rows: list[GradientRow], tolerance: Tolerance) -> str | None:
     if not lenient:
         return None
     return (f"{len(lenient)} element(s) of your answers passed only within atol = {tolerance.atol:g}, "
-            "the gradient being that small; lower --atol (or tolerance.atol) to compare them relatively")
+            "the gradient being that small; lower {atol} to compare them relatively")

@@ -1,0 +1,126 @@
+"""The settings of a check, by the name each front end knows them under: one table.
+
+A setting is written `--order 2` on the command line, `order: 2` in a spec file and `order=2` in Python.  The
+spec file reader takes its keys from this table, the command's options their flags and help, and messages
+raised deep inside (a parser, an engine) name a setting by its field name in braces, `{order=2}`, for the
+front end that received the input to word it (`word`).  Inner layers so never speak one front end's language
+to another's users.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+FRONTS = ("cli", "spec", "python")  # the command line, a spec file, Python's check()
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting.  `key` is its spec file key path and `argument` its check() keyword; None where that front
+    end has no such setting (the command line's flag then names it: a spec file's run takes the command's
+    --max-entries).  `negated`: the flag says the opposite of the field (`--no-import` is allow_import=False)."""
+
+    name: str
+    option: str
+    key: str | None
+    argument: str | None
+    help: str = ""
+    negated: bool = False
+    listed: bool = False  # a list of names: `--wrt x,y`, `wrt: [x, y]`, `wrt=['x', 'y']`
+
+    def worded(self, front: str, value: object = None) -> str:
+        """How `front` writes this setting, given `value` (None: the setting itself, with no value)."""
+        if self.listed and isinstance(value, str):
+            value = [name.strip() for name in value.split(",")]
+        if front == "spec" and self.key is not None:
+            return self.key if value is None else f"{self.key}: {_yaml(value)}"
+        if front == "python" and self.argument is not None:
+            return self.argument if value is None else f"{self.argument}={value!r}"
+        if value is None or isinstance(value, bool):
+            return self.option
+        return f"{self.option} {','.join(value) if isinstance(value, list) else value}"
+
+
+def _limit(name: str, help: str) -> Setting:
+    return Setting(name, f"--{name.replace('_', '-')}", None, f"limits.{name}", help)
+
+
+SETTINGS: dict[str, Setting] = {s.name: s for s in (
+    Setting("wrt", "--wrt", "wrt", "wrt", "Variables to differentiate, comma-separated (default: all).", listed=True),
+    Setting("manual", "--manual", "manual", "manual",
+            "Your hand-derived gradient for NAME, checked against the engines (repeatable)."),
+    Setting("manual_hessian", "--manual-hessian", "manual_hessian", "manual_hessian",
+            "Your Hessian block d2f/dNAME dNAME2 (with --order 2; repeatable)."),
+    Setting("expected", "--expect", "expect", "expected"),
+    Setting("rtol", "--rtol", "tolerance.rtol", "rtol", "Relative tolerance (float64: 1e-7, float32: 1e-4)."),
+    Setting("atol", "--atol", "tolerance.atol", "atol", "Absolute tolerance (float64: 1e-7, float32: 1e-5)."),
+    Setting("dtype", "--dtype", "dtype", "dtype",
+            "Precision of the symbolic, autograd and manual gradients (default float64; finite differences "
+            "always use float64)."),
+    Setting("order", "--order", "order", "order", "2: check the Hessian too (scalar expressions)."),
+    Setting("method", "--method", "method", "method",
+            "Finite differences: complex step where the path is analytic, else Richardson (auto); or force one; "
+            "central is torch's single difference."),
+    Setting("step", "--step", "step", "step", "Step of --method central (default 1e-6, as torch.autograd.gradcheck)."),
+    Setting("fast", "--fast", "fast", "fast",
+            "Check 4 random projections uᵀJv per variable instead of every entry (cheap for big tensors; may miss "
+            "an error confined to a few entries)."),
+    Setting("seed", "--seed", "seed", "seed", "Seed of the --fast projections (default: a fresh one, printed)."),
+    Setting("explain", "--explain", "explain", "explain",
+            "After the table: the graph with values and local partials, and the chain rule through the named "
+            "bindings."),
+    Setting("precise", "--precise", "precise", "precise",
+            "Run the high-precision referee (mpmath, 50+ digits) on every entry, not only where the float64 "
+            "referees disagree or a subject does."),
+    Setting("function", "--function", "function", "function",
+            "Your torch function (e.g. a custom autograd.Function), checked against EXPRESSION as its reference; "
+            "MODULE is imported from the current folder or PYTHONPATH (runs its code)."),
+    Setting("args", "--args", "args", "args",
+            "The variables --function takes, in order, comma-separated (default: its parameter names).", listed=True),
+    Setting("device", "--device", "device", "device",
+            "Where --function (or a spec's function) runs; cuda falls back to the CPU with a note."),
+    Setting("allow_import", "--no-import", None, "allow_import",
+            "Never import user code: a case naming a function is an error (for untrusted specs).", negated=True),
+    _limit("max_length", "Longest expression accepted, in characters."),
+    _limit("max_depth", "Deepest nesting accepted."),
+    _limit("max_nodes", "Most graph nodes accepted."),
+    _limit("max_elements", "Most elements in one variable's value or any node's value (10 times that in one "
+                           "evaluation)."),
+    _limit("max_entries", "Most Jacobian or Hessian entries checked one by one (--fast checks projections "
+                          "instead)."),
+)}
+
+PLACEHOLDER = r"\{(" + "|".join(SETTINGS) + r")(?:=([^{}]*))?\}"  # {order} or {order=2}
+
+
+def word(template: str, front: str | None) -> str:
+    """`template` with each `{name}` or `{name=value}` written as `front` writes that setting: "needs {order=2}"
+    is "needs --order 2" on the command line, "needs order: 2" in a spec file, "needs order=2" in Python.
+    A value is read back as a bool or a number where it is one; None (no front end known) is the command line."""
+    return re.sub(PLACEHOLDER, lambda m: SETTINGS[m.group(1)].worded(front or "cli", _value(m.group(2))), template)
+
+
+def how_to_give_a_value(variable: str, front: str) -> str:
+    """The hint for a variable with no value, from the command line or from Python (a spec file points at its
+    `at:` key instead)."""
+    if front == "python":
+        return f"give it in at={{{variable!r}: ...}}"
+    return f"give it as --{variable} VALUE or --at {variable}=VALUE"
+
+
+def _value(text: str | None) -> object:
+    if text is None:
+        return None
+    if text in ("True", "False"):
+        return text == "True"
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def _yaml(value: object) -> str:
+    if isinstance(value, list):
+        return f"[{', '.join(value)}]"
+    return str(value).lower() if isinstance(value, bool) else str(value)
