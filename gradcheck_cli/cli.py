@@ -23,6 +23,7 @@ from .core.errors import GradcheckError, UsageError
 from .core.interrupts import Interrupted, acknowledge, ignored_from_now, raise_if_interrupted, signals_raise_interrupted
 from .core.limits import DEFAULT_LIMITS, Limits
 from .core.safe_text import inert_lines, printable_lines
+from .core.settings import SETTINGS
 from .core.version import __version__
 from .report import FORMATS  # the names only: a reporter is imported when first asked for
 from .report.output import Terminal, is_tty, report_path_problem, tell, write_atomically
@@ -235,43 +236,34 @@ class Tolerance(click.ParamType):
         return number
 
 
+def setting_option(name: str, *names: str, **options):
+    """A click option for a setting of core.settings' table: its flag and help come from there."""
+    setting = SETTINGS[name]
+    return click.option(setting.option, *names, help=setting.help, **options)
+
+
 @click.command(cls=ExpressionCommand, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("targets", nargs=-1, metavar="EXPRESSION | PATH...")
 @click.option("--at", "at_items", multiple=True, metavar="NAME=VALUE",
               help="Value of a variable (repeatable); the same as --NAME VALUE.")
-@click.option("--wrt", metavar="NAMES", help="Variables to differentiate, comma-separated (default: all).")
-@click.option("--manual", "manual_items", multiple=True, metavar="NAME=FORMULA",
-              help="Your hand-derived gradient for NAME, checked against the engines (repeatable).")
-@click.option("--rtol", type=Tolerance(), help="Relative tolerance (float64: 1e-7, float32: 1e-4).")
-@click.option("--atol", type=Tolerance(), help="Absolute tolerance (float64: 1e-7, float32: 1e-5).")
-@click.option("--dtype", type=click.Choice(DTYPES),
-              help="Precision of the symbolic, autograd and manual gradients (default float64; "
-                   "finite differences always use float64).")
-@click.option("--order", type=click.Choice(["1", "2"]), help="2: check the Hessian too (scalar expressions).")
-@click.option("--manual-hessian", "hessian_items", multiple=True, metavar="NAME[,NAME2]=FORMULA",
-              help="Your Hessian block d2f/dNAME dNAME2 (with --order 2; repeatable).")
-@click.option("--method", type=click.Choice(FD_METHODS),
-              help="Finite differences: complex step where the path is analytic, else Richardson (auto); "
-                   "or force one; central is torch's single difference.")
-@click.option("--step", type=Tolerance(), help="Step of --method central (default 1e-6, as torch.autograd.gradcheck).")
-@click.option("--fast", is_flag=True, help="Check 4 random projections uᵀJv per variable instead of every entry "
-              "(cheap for big tensors; may miss an error confined to a few entries).")
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1),
-              help="Seed of the --fast projections (default: a fresh one, printed).")
-@click.option("--explain", is_flag=True, help="After the table: the graph with values and local partials, "
-              "and the chain rule through the named bindings.")
+@setting_option("wrt", metavar="NAMES")
+@setting_option("manual", "manual_items", multiple=True, metavar="NAME=FORMULA")
+@setting_option("rtol", type=Tolerance())
+@setting_option("atol", type=Tolerance())
+@setting_option("dtype", type=click.Choice(DTYPES))
+@setting_option("order", type=click.Choice(["1", "2"]))
+@setting_option("manual_hessian", "hessian_items", multiple=True, metavar="NAME[,NAME2]=FORMULA")
+@setting_option("method", type=click.Choice(FD_METHODS))
+@setting_option("step", type=Tolerance())
+@setting_option("fast", is_flag=True)
+@setting_option("seed", type=click.IntRange(0, 2**63 - 1))
+@setting_option("explain", is_flag=True)
 @click.option("--depth", type=click.IntRange(1), metavar="N", help="Levels of the --explain tree (default 12).")
-@click.option("--precise", is_flag=True, help="Run the high-precision referee (mpmath, 50+ digits) on every entry, "
-              "not only where the float64 referees disagree or a subject does.")
-@click.option("--function", "function", metavar="MODULE:ATTR",
-              help="Your torch function (e.g. a custom autograd.Function), checked against EXPRESSION as its "
-                   "reference; MODULE is imported from the current folder or PYTHONPATH (runs its code).")
-@click.option("--args", "function_args", metavar="NAMES",
-              help="The variables --function takes, in order, comma-separated (default: its parameter names).")
-@click.option("--device", type=click.Choice(DEVICES),
-              help="Where --function (or a spec's function) runs; cuda falls back to the CPU with a note.")
-@click.option("--no-import", is_flag=True,
-              help="Never import user code: a case naming a function is an error (for untrusted specs).")
+@setting_option("precise", is_flag=True)
+@setting_option("function", "function", metavar="MODULE:ATTR")
+@setting_option("args", "function_args", metavar="NAMES")
+@setting_option("device", type=click.Choice(DEVICES))
+@setting_option("allow_import", "no_import", is_flag=True)
 @click.option("--format", "output_format", type=click.Choice(FORMATS),
               help="Output format (default: table; github when GITHUB_ACTIONS=true).")
 @click.option("--json", "as_json", is_flag=True, help="Shorthand for --format json.")
@@ -285,16 +277,11 @@ class Tolerance(click.ParamType):
 @click.option("--all-elements", is_flag=True, help="List every gradient entry, not only the 20 worst.")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
               help="Colour in the table output.")
-@click.option("--max-length", type=click.IntRange(1), default=DEFAULT_LIMITS.max_length, show_default=True,
-              help="Longest expression accepted, in characters.")
-@click.option("--max-depth", type=click.IntRange(1), default=DEFAULT_LIMITS.max_depth, show_default=True,
-              help="Deepest nesting accepted.")
-@click.option("--max-nodes", type=click.IntRange(1), default=DEFAULT_LIMITS.max_nodes, show_default=True,
-              help="Most graph nodes accepted.")
-@click.option("--max-elements", type=click.IntRange(1), default=DEFAULT_LIMITS.max_elements, show_default=True,
-              help="Most elements in one variable's value or any node's value (10 times that in one evaluation).")
-@click.option("--max-entries", type=click.IntRange(1), default=DEFAULT_LIMITS.max_entries, show_default=True,
-              help="Most Jacobian or Hessian entries checked one by one (--fast checks projections instead).")
+@setting_option("max_length", type=click.IntRange(1), default=DEFAULT_LIMITS.max_length, show_default=True)
+@setting_option("max_depth", type=click.IntRange(1), default=DEFAULT_LIMITS.max_depth, show_default=True)
+@setting_option("max_nodes", type=click.IntRange(1), default=DEFAULT_LIMITS.max_nodes, show_default=True)
+@setting_option("max_elements", type=click.IntRange(1), default=DEFAULT_LIMITS.max_elements, show_default=True)
+@setting_option("max_entries", type=click.IntRange(1), default=DEFAULT_LIMITS.max_entries, show_default=True)
 @click.option("--list-ops", is_flag=True, is_eager=True, expose_value=False, callback=_list_ops,
               help="List the functions, operators and constants, then exit.")
 @click.version_option(__version__, "-V", "--version", prog_name="gradcheck")

@@ -20,6 +20,7 @@ import numpy as np
 import yaml
 
 from ..core.errors import GradcheckError, Origin, SpecError
+from ..core.settings import SETTINGS
 from ..lang.ops import CONSTANTS, FUNCTIONS
 from .spec import DEVICES, DTYPES, FD_METHODS, Spec
 from .values import DECIMAL, coerce_value, parse_scalar
@@ -28,9 +29,8 @@ MAX_FILE_BYTES = 256 * 1024
 MAX_DEPTH = 16  # root, cases, a case, at, then nested lists for tensors
 MAX_SAMPLES = 10_000
 MAX_SEED = 2**63 - 1
-CASE_KEYS = ("name", "expr", "where", "at", "wrt", "manual", "manual_hessian", "expect", "tolerance", "dtype",
-             "order", "method", "step", "fast", "seed", "sample", "explain", "precise", "function", "args",
-             "device")
+SETTING_KEYS = tuple(dict.fromkeys(s.key.partition(".")[0] for s in SETTINGS.values() if s.key))  # tolerance once
+CASE_KEYS = ("name", "expr", "where", "at", "sample") + SETTING_KEYS
 FILE_KEYS = CASE_KEYS + ("cases",)
 STR, INT, FLOAT, BOOL, NULL = (f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null"))
 STANDARD_TAGS = {STR, INT, FLOAT, BOOL, NULL, "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"}
