@@ -15,6 +15,7 @@ import shutil
 import sys
 import threading
 from collections import Counter
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import click
@@ -25,7 +26,7 @@ from .core.limits import DEFAULT_LIMITS, Limits
 from .core.safe_text import inert_lines, printable_lines
 from .core.settings import SETTINGS
 from .core.version import __version__
-from .report import FORMATS  # the names only: a reporter is imported when first asked for
+from .report import FORMATS, Reporter, ReportSettings, reporter  # a reporter's module loads when first asked for
 from .report.output import Terminal, is_tty, report_path_problem, tell, write_atomically
 from .spec.spec import DEVICES, DTYPES, FD_METHODS, Spec
 from .spec.targets import is_spec_target
@@ -188,11 +189,10 @@ def _json_requested(args: list[str]) -> bool:
 
 
 def _exit_with_json_error(error: click.UsageError, fmt: str) -> None:
-    from .report import reporter
     from .run.case import error_result
 
     result = error_result("command line", UsageError(error.format_message()))
-    click.echo(reporter(fmt).render([result], _settings(Spec(expr="", at={}), {}, single=True)), nl=False)
+    click.echo(reporter(fmt).render([result], _report_settings(Spec(expr="", at={}), single=True)), nl=False)
     raise click.exceptions.Exit(2)
 
 
@@ -324,10 +324,9 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
                     limits=limits, **overrides)
         job_list = [Job(spec=spec)]
     output_format = "json" if as_json else (output_format or _default_format())
-    options = {"color": color, "quiet": quiet, "verbose": verbose, "all_elements": all_elements, "depth": depth,
-               "strict": strict, "exit_zero": exit_zero,
-               "jobs": jobs, "output": output_path}
-    ctx.exit(execute(job_list, output_format, options, Spec(expr="", at={}, limits=limits, **overrides)))
+    settings = _report_settings(Spec(expr="", at={}, limits=limits, **overrides), single=len(job_list) == 1,
+                                color=color, quiet=quiet, verbose=verbose, all_elements=all_elements, depth=depth)
+    ctx.exit(execute(job_list, output_format, settings, RunOptions(jobs, output_path, strict, exit_zero)))
 
 
 def _default_format() -> str:
@@ -342,29 +341,37 @@ def _refuse_expression_options(at_items, wrt, manual_items, variable_values, fun
         raise click.UsageError(f"{given[0]} applies to an expression; spec files give it in YAML")
 
 
-def execute(jobs, output_format: str, options: dict, defaults: Spec) -> int:
+@dataclass(frozen=True)
+class RunOptions:
+    """How the run goes and ends, beside how its report looks: worker processes (None: the cores), the report
+    file of -o, and the exit code's rules (--strict, --exit-zero)."""
+
+    processes: int | None = None
+    output: str | None = None
+    strict: bool = False
+    exit_zero: bool = False
+
+
+def execute(jobs, output_format: str, settings: ReportSettings, options: RunOptions) -> int:
     """Run the jobs, write the reports as results arrive, and return the exit code."""
     from contextlib import closing
 
-    from .report import reporter
     from .report.table import SUMMARY_FAILURES
     from .run.runner import run_jobs
 
-    settings = _settings(defaults, options, single=len(jobs) == 1)
     chosen = reporter(output_format)
     # What the terminal shows: the format itself, or the table beside a file / GitHub annotations.
-    table = reporter("table")
-    terminal = table if options.get("output") or output_format == "github" else chosen
-    streams = hasattr(terminal, "render_case")
-    single_error = settings["single"] and terminal is table
+    terminal = reporter("table") if options.output or output_format == "github" else chosen
+    annotations = reporter("github") if output_format == "github" else None
+    single_error = settings.single and terminal.name == "table"
     screen = Terminal()
-    whole_report = bool(options.get("output")) or not streams or settings["single"]
+    whole_report = bool(options.output) or not terminal.streams or settings.single
     results, failures_kept = [], 0
-    with closing(run_jobs(jobs, options.get("jobs"))) as finished:
+    with closing(run_jobs(jobs, options.processes)) as finished:
         for result in finished:
-            if output_format == "github":
-                result = _shown(screen, reporter("github").render_case, result, settings)
-            if streams and not (single_error and result.status == "error"):
+            if annotations:
+                result = _shown(screen, annotations.render_case, result, settings)
+            if terminal.streams and not (single_error and result.status == "error"):
                 result = _shown(screen, terminal.render_case, result, settings)
             keep = whole_report or (result.status in ("fail", "error") and failures_kept < SUMMARY_FAILURES)
             failures_kept += keep and result.status in ("fail", "error")
@@ -372,32 +379,30 @@ def execute(jobs, output_format: str, options: dict, defaults: Spec) -> int:
             raise_if_interrupted()
     ignored_from_now()  # every case has run: the reports are written whatever arrives now
     if single_error and results[0].status == "error":
-        if options.get("verbose") and results[0].traceback:
+        if settings.verbose and results[0].traceback:
             tell(inert_lines(printable_lines(results[0].traceback)), nl=False)
         tell(results[0].rendered_error)
-    elif terminal is table:
+    elif terminal.render_summary:
         screen.echo(terminal.render_summary(results, settings))
-    elif not streams:
+    elif not terminal.streams:
         screen.echo(_rendered(terminal, results, settings))
-    if options.get("output"):
-        _write(options["output"], _rendered(chosen, results, {**settings, "color": "never", "tty": False}))
+    if options.output:
+        _write(options.output, _rendered(chosen, results, replace(settings, color="never", tty=False)))
     elif screen.lost == "closed":
         tell("error: standard output is closed, so the report went nowhere (write it to a file with -o)")
         return 2
-    return exit_code(results, options.get("strict", False), options.get("exit_zero", False))
+    return exit_code(results, options.strict, options.exit_zero)
 
 
 def _summarised(result):
     """What the summary still needs of a case already printed, when nothing renders the whole list later: its
     status, name and place (the first SUMMARY_FAILURES failures are kept whole, for the summary's sentences).
     A run's memory then does not grow with its cases' tables."""
-    from dataclasses import replace
-
     return replace(result, point={}, gradients=[], hessian=[], formulas={}, factors=[], culprits=[],
                    explanation=None, traceback=None, checks=[], notes=[])
 
 
-def _shown(screen: Terminal, render_case, result, settings: dict):
+def _shown(screen: Terminal, render_case, result, settings: ReportSettings):
     """Print one case; a reporter that fails on it (a fault of ours) shows it as an internal error instead,
     and that error result is what the final reports get too."""
     try:
@@ -409,19 +414,19 @@ def _shown(screen: Terminal, render_case, result, settings: dict):
     return result
 
 
-def _rendered(reporter_module, results: list, settings: dict) -> str:
+def _rendered(chosen: Reporter, results: list, settings: ReportSettings) -> str:
     """A whole report; a result it cannot render is replaced by its internal error, and the rest stay."""
     try:
-        return reporter_module.render(results, settings)
+        return chosen.render(results, settings)
     except Exception:
         safe = []
         for result in results:
             try:
-                reporter_module.render([result], settings)
+                chosen.render([result], settings)
                 safe.append(result)
             except Exception as error:
                 safe.append(_internal_error_result(result, error))
-        return reporter_module.render(safe, settings)
+        return chosen.render(safe, settings)
 
 
 def _internal_error_result(result, error: Exception):
@@ -436,10 +441,12 @@ def _internal_error_result(result, error: Exception):
 
 def exit_code(results, strict: bool = False, exit_zero: bool = False) -> int:
     """2 for any error (it wins), 1 for a discrepancy (unless --exit-zero), else 0."""
-    statuses = {r.status for r in results}
-    if "error" in statuses:
+    from .verdict.compare import Status
+
+    statuses = {Status(r.status) for r in results}
+    if Status.ERROR in statuses:
         return 2
-    failing = {"fail"} | ({"inconclusive", "undefined"} if strict else set())
+    failing = {Status.FAIL} | ({Status.INCONCLUSIVE, Status.UNDEFINED} if strict else set())
     return 0 if exit_zero or not (statuses & failing) else 1
 
 
@@ -463,17 +470,14 @@ def _check_report_path(path: str | None, targets: list[str], spec_mode: bool) ->
         raise click.BadParameter(problem, param_hint="'-o' / '--output'")
 
 
-def _settings(defaults: Spec, options: dict, single: bool) -> dict:
+def _report_settings(defaults: Spec, single: bool, **shown) -> ReportSettings:
+    """What the run checks with (the defaults of its cases) and how it is shown: `shown` holds the command's
+    display options (color, quiet, verbose, all_elements, depth)."""
     tty = is_tty()
     tolerance = defaults.tolerance
-    return {
-        "dtype": defaults.dtype, "rtol": tolerance.rtol, "atol": tolerance.atol,
-        "limits": vars(defaults.limits), "single": single,
-        "color": options.get("color", "auto"), "quiet": options.get("quiet", False),
-        "verbose": options.get("verbose", False), "all_elements": options.get("all_elements", False),
-        "depth": options.get("depth"),
-        "tty": tty, "width": shutil.get_terminal_size((140, 24)).columns if tty else 140,
-    }
+    return ReportSettings(dtype=defaults.dtype, rtol=tolerance.rtol, atol=tolerance.atol,
+                          limits=vars(defaults.limits), single=single, tty=tty,
+                          width=shutil.get_terminal_size((140, 24)).columns if tty else 140, **shown)
 
 
 def _point(ctx: click.Context, at_items, variable_values: dict, limits: Limits) -> dict:

@@ -22,7 +22,7 @@ class Setting:
     --max-entries).  `negated`: the flag says the opposite of the field (`--no-import` is allow_import=False)."""
 
     name: str
-    option: str
+    option: str | None  # None: the command line has no such option (expected values come from spec files)
     key: str | None
     argument: str | None
     help: str = ""
@@ -37,6 +37,8 @@ class Setting:
             return self.key if value is None else f"{self.key}: {_yaml(value)}"
         if front == "python" and self.argument is not None:
             return self.argument if value is None else f"{self.argument}={value!r}"
+        if self.option is None:
+            return self.worded("spec" if self.key else "python", value)
         if value is None or isinstance(value, bool):
             return self.option
         return f"{self.option} {','.join(value) if isinstance(value, list) else value}"
@@ -52,7 +54,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "Your hand-derived gradient for NAME, checked against the engines (repeatable)."),
     Setting("manual_hessian", "--manual-hessian", "manual_hessian", "manual_hessian",
             "Your Hessian block d2f/dNAME dNAME2 (with --order 2; repeatable)."),
-    Setting("expected", "--expect", "expect", "expected"),
+    Setting("expected", None, "expect", "expected"),
     Setting("rtol", "--rtol", "tolerance.rtol", "rtol", "Relative tolerance (float64: 1e-7, float32: 1e-4)."),
     Setting("atol", "--atol", "tolerance.atol", "atol", "Absolute tolerance (float64: 1e-7, float32: 1e-5)."),
     Setting("dtype", "--dtype", "dtype", "dtype",

@@ -31,7 +31,7 @@ from ..lang.ops import OPS
 from ..lang.parser import Expression
 from ..lang.plan import Plan, batched
 from ..lang.shapes import ShapeMap
-from ..verdict.compare import Tolerance
+from ..verdict.compare import Status, Tolerance
 from .explain import Stations, node_text, output_name, stations_of
 
 NEARBY_POINTS = 4  # besides the point itself: a formula that matches at five points is no coincidence
@@ -401,7 +401,7 @@ def check_factor(expression: Expression, factor: FactorSpec, point, shapes: Shap
         row.symbolic = right.tolist()
         if fits and _agree(mine, right, 0, tolerance):
             return row, None
-    row.status = "fail"
+    row.status = Status.FAIL
     top_name, bottom_name = factor.name[1:].split("/d")
     label = f"∂{top_name}/∂{bottom_name}" if partial else f"d{top_name}/d{bottom_name} (through every path)"
     message = (f"your {factor.name} = {factor.formula.source} gives {format_rounded(mine)} at this point; {label} = "

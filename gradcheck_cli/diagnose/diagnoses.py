@@ -30,7 +30,7 @@ from ..engines.precise import evaluate
 from ..engines.symbolic import reaching_nodes
 from ..lang.graph import Node, ancestors, to_text
 from ..lang.ops import OPS
-from ..verdict.compare import ROUNDING_DIAGNOSES, digits_lost
+from ..verdict.compare import ROUNDING_DIAGNOSES, Status, digits_lost
 from .culprit import Culprit
 from .domain import describe, format_array, not_differentiable
 
@@ -473,7 +473,7 @@ def _undefined_derivatives(case) -> None:
             row.referee_notes.append(f"finite difference gives {row.finite_difference:.10g} here, where no "
                                      "derivative exists: it is not shown")
             row.finite_difference = row.fd_error = None
-        row.status = "undefined"
+        row.status = Status.UNDEFINED
         row.reason = (f"{describe(case.expression, node)} is not differentiable at this point ({text}"
                       + (f"; {shown}" if shown else "")
                       + f"): the derivative does not exist here ({row.precise_reason})")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ..core.safe_text import printable
 from ..verdict.compare import CaseResult
+from . import ReportSettings
 from .text import failure_sentence
 
 LEVELS = {"fail": "error", "error": "error", "inconclusive": "warning", "undefined": "warning"}
@@ -48,10 +49,10 @@ def _position(result: CaseResult) -> tuple[int | None, int | None]:
     return result.line, None
 
 
-def render_case(result: CaseResult, settings: dict) -> str:
+def render_case(result: CaseResult, settings: ReportSettings) -> str:
     line = annotation(result)
     return line + "\n" if line else ""
 
 
-def render(results: list[CaseResult], settings: dict) -> str:
+def render(results: list[CaseResult], settings: ReportSettings) -> str:
     return "".join(render_case(r, settings) for r in results)

@@ -17,10 +17,10 @@ import re
 from ..core.safe_text import LEGACY_COMMAND
 from ..core.version import __version__
 from ..verdict.compare import CaseResult, GradientRow
+from . import ReportSettings
 
 SCHEMA_VERSION = 1
 SURROGATE = "[\ud800-\udfff]"  # a pattern (re caches it)
-SETTINGS = ("dtype", "rtol", "atol", "limits")  # what the run checked with, not how it is shown
 ROW_FIELDS = ("wrt", "index", "output_index", "projection", "symbolic", "manual", "finite_difference", "fd_error",
               "fd_method", "fd_evaluations",
               "left", "right", "autograd", "expected", "float64", "precision_loss", "diagnosis",
@@ -29,7 +29,7 @@ ROW_FIELDS = ("wrt", "index", "output_index", "projection", "symbolic", "manual"
               "referee_notes", "abs_error", "rel_error", "status", "disagrees", "culprit")
 
 
-def render(results: list[CaseResult], settings: dict) -> str:
+def render(results: list[CaseResult], settings: ReportSettings) -> str:
     return dumps(document(results, settings), indent=2) + "\n"
 
 
@@ -51,11 +51,11 @@ def _without_surrogates(value):
     return value
 
 
-def document(results: list[CaseResult], settings: dict) -> dict:
+def document(results: list[CaseResult], settings: ReportSettings) -> dict:
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "gradcheck", "version": __version__},
-        "settings": _finite({k: settings[k] for k in SETTINGS if k in settings}),
+        "settings": _finite(settings.checked_with()),
         "summary": summary(results),
         "results": [result_dict(r) for r in results],
     }

@@ -14,11 +14,12 @@ import xml.etree.ElementTree as ET
 
 from ..core.safe_text import LEGACY_COMMAND, printable
 from ..verdict.compare import CaseResult
+from . import ReportSettings
 from .table import plain_case
 from .text import failure_sentence
 
 
-def render(results: list[CaseResult], settings: dict) -> str:
+def render(results: list[CaseResult], settings: ReportSettings) -> str:
     suites = ET.Element("testsuites", name="gradcheck")
     suite = ET.SubElement(suites, "testsuite", name="gradcheck", tests=str(len(results)),
                           failures=str(sum(r.status == "fail" for r in results)),

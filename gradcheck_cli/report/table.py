@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+from dataclasses import replace
 
 import numpy as np
 from rich.console import Console
@@ -18,6 +19,7 @@ from rich.text import Text
 from ..core.safe_text import inert_lines, printable, printable_lines
 from ..lang.graph import format_number
 from ..verdict.compare import CaseResult, GradientRow
+from . import ReportSettings
 from .explanation import print_culprits, print_explanation, print_factors
 from .text import SOURCES, derivative_label, element_label, engine_name, failure_sentence
 
@@ -32,27 +34,27 @@ CHECK_MARK = {"pass": "✓", "fail": "✗", "skipped": "-"}
 CHECK_STYLE = {"pass": "green", "fail": "bold red", "skipped": "dim"}
 
 
-def render(results: list[CaseResult], settings: dict) -> str:
-    settings = {**settings, "single": len(results) == 1}
+def render(results: list[CaseResult], settings: ReportSettings) -> str:
+    settings = replace(settings, single=len(results) == 1)
     return "".join(render_case(r, settings) for r in results) + render_summary(results, settings)
 
 
-def render_case(result: CaseResult, settings: dict) -> str:
-    if settings.get("quiet"):
+def render_case(result: CaseResult, settings: ReportSettings) -> str:
+    if settings.quiet:
         return ""
     console = make_console(settings)
-    if result.status == "pass" and not settings.get("single") and not settings.get("verbose") \
+    if result.status == "pass" and not settings.single and not settings.verbose \
             and result.explanation is None:
         console.print(Text.assemble((f"{STATUS_MARK['pass']} ", "green"), printable(result.name), _where(result),
                                     (f"  {len(result.gradients)} element(s), {_largest_error(result)}", "dim")))
     else:
-        if settings.get("verbose") and result.traceback:
+        if settings.verbose and result.traceback:
             console.print(printable_lines(result.traceback), markup=False, highlight=False, end="")
-        _print_case(console, result, settings.get("all_elements", False), settings.get("depth"))
+        _print_case(console, result, settings.all_elements, settings.depth)
     return inert_lines(console.file.getvalue())
 
 
-def render_summary(results: list[CaseResult], settings: dict) -> str:
+def render_summary(results: list[CaseResult], settings: ReportSettings) -> str:
     console = make_console(settings)
     console.print(summary_line(results), style=_overall_style(results), markup=False)
     return inert_lines(console.file.getvalue())
@@ -60,18 +62,18 @@ def render_summary(results: list[CaseResult], settings: dict) -> str:
 
 def plain_case(result: CaseResult) -> str:
     """The case's full table without colour, for JUnit bodies and pytest failures."""
-    console = make_console({"color": "never", "width": 140})
+    console = make_console(ReportSettings(color="never"))
     _print_case(console, result)
     return inert_lines(console.file.getvalue())
 
 
-def make_console(settings: dict) -> Console:
-    color = settings.get("color", "auto")
+def make_console(settings: ReportSettings) -> Console:
+    color = settings.color
     color_system = {"always": "standard", "never": None}.get(color, "auto")
-    force_terminal = True if color == "always" or settings.get("tty") else None  # None: rich reads FORCE_COLOR
+    force_terminal = True if color == "always" or settings.tty else None  # None: rich reads FORCE_COLOR
     return Console(file=io.StringIO(), force_terminal=force_terminal, no_color=color == "never",
                    color_system=color_system,
-                   width=settings.get("width") or 140, highlight=False, soft_wrap=False)
+                   width=settings.width, highlight=False, soft_wrap=False)
 
 
 def _print_case(console: Console, result: CaseResult, everything: bool = False, depth: int | None = None) -> None:

@@ -33,6 +33,7 @@ from ..verdict.compare import (
     ROUNDING_DIAGNOSES,
     CaseResult,
     GradientRow,
+    Status,
     atol_note,
     case_status,
     digits_lost,
@@ -82,7 +83,7 @@ def error_result(name: str, error: GradcheckError, **fields) -> CaseResult:
 
 
 def _record_error(result: CaseResult, error: GradcheckError) -> None:
-    result.status = "error"
+    result.status = Status.ERROR
     result.error = error.as_dict()
     result.rendered_error = error.render()
 

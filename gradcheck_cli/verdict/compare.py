@@ -1,4 +1,4 @@
-"""The results of a check as plain data, and tolerances; no I/O, no judging (that is `verdict.py`).
+"""The results of a check as plain data, statuses and tolerances; no I/O, no judging (that is `judge.py`).
 
 A `GradientRow` holds one entry of a gradient, Jacobian or Hessian as every
 engine sees it: the referees (symbolic, finite differences, the high-precision
@@ -12,11 +12,28 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 
 ENGINES = ("symbolic", "autograd", "finite_difference", "precise")
 USER_ANSWERS = ("manual", "expected")
 FUNCTION_ANSWERS = ("function", "function_fd")  # a user's torch function: its backward, its forward's FD
-STATUS_ORDER = ("pass", "undefined", "inconclusive", "fail", "error")
+
+
+class Status(str, Enum):
+    """The verdict on an entry (pass, undefined, inconclusive, fail) or a case (or error), best first.  Each is
+    its string too ("pass"), as the JSON report and the spec's readers write it."""
+
+    PASS = "pass"
+    UNDEFINED = "undefined"  # the derivative does not exist at the point, or the function is not finite there
+    INCONCLUSIVE = "inconclusive"  # the referees cannot settle it (a singularity, kink or domain edge too close)
+    FAIL = "fail"
+    ERROR = "error"  # the case could not be checked: its input is wrong
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+
+
+STATUS_ORDER = tuple(Status)
 
 
 @dataclass(frozen=True)
@@ -74,7 +91,7 @@ class GradientRow:
     referee_notes: list[str] = field(default_factory=list)  # a referee of gradcheck's own that lost here
     abs_error: float | None = None
     rel_error: float | None = None
-    status: str = "pass"
+    status: Status = Status.PASS
     disagrees: list[str] = field(default_factory=list)
     culprit: object | None = None  # culprit.Culprit: the part of the check found responsible
 
@@ -93,7 +110,7 @@ class CaseResult:
     point: dict = field(default_factory=dict)
     wrt: list[str] = field(default_factory=list)
     value: float | list | None = None
-    status: str = "pass"
+    status: Status = Status.PASS
     error: dict | None = None
     formulas: Mapping[str, str] = field(default_factory=dict)  # rendered when read
     gradients: list[GradientRow] = field(default_factory=list)
@@ -176,11 +193,11 @@ def digits_lost(value: float | None, exact: float, dtype: str) -> float | None:
     return round(min(total, max(0.0, math.log10(max(relative, eps) / eps))), 1)
 
 
-def worst_status(statuses) -> str:
-    return max(statuses, key=STATUS_ORDER.index, default="pass")
+def worst_status(statuses) -> Status:
+    return Status(max(statuses, key=STATUS_ORDER.index, default=Status.PASS))
 
 
-def case_status(result: CaseResult) -> str:
+def case_status(result: CaseResult) -> Status:
     """The worst verdict of the case's entries, its function's checks and its manual chain factors."""
     checks = ["fail" if c.status == "fail" else "pass" for c in result.checks]
     checks += ["fail" for c in result.culprits if c.kind == "value"]  # the forward value overflows or cancels

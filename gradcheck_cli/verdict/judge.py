@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 
-from .compare import FUNCTION_ANSWERS, USER_ANSWERS, GradientRow, Tolerance
+from .compare import FUNCTION_ANSWERS, USER_ANSWERS, GradientRow, Status, Tolerance
 
 NOT_DIFFERENTIABLE = "not differentiable"  # how the high-precision referee's reasons for a jump or a pole begin
 TOO_LARGE = "too large"
@@ -36,7 +36,7 @@ def judge(row: GradientRow, tolerance: Tolerance) -> GradientRow:
     row.disagrees, row.referee_notes, row.reason = [], [], None
     row.reference = row.reference_source = row.abs_error = row.rel_error = None
     if _no_derivative(row):  # a jump, or an infinite one-sided derivative: nothing to judge against
-        row.reference_source, row.reason, row.status = "precise", row.precise_reason, "undefined"
+        row.reference_source, row.reason, row.status = "precise", row.precise_reason, Status.UNDEFINED
         row.function_verdict = None
         return row
     interval = _kink_interval(row, tolerance)
@@ -144,13 +144,13 @@ def _unsettled_reason(row: GradientRow, tolerance: Tolerance) -> str:
 
 def _judge_subjects(row: GradientRow, tolerance: Tolerance) -> None:
     if row.reference is None:
-        row.status = "inconclusive"
+        row.status = Status.INCONCLUSIVE
         return
     answers = _answers(row, SUBJECTS)
     row.disagrees = [name for name, value in answers.items()
                      if not _agrees(value, row.reference, tolerance, _widen(row, name))]
     _fill_errors(row, answers)
-    row.status = "fail" if row.disagrees else "pass"
+    row.status = Status.FAIL if row.disagrees else Status.PASS
 
 
 def _judge_on_kink(row: GradientRow, interval: tuple[float, float], tolerance: Tolerance) -> None:
@@ -163,7 +163,7 @@ def _judge_on_kink(row: GradientRow, interval: tuple[float, float], tolerance: T
                      if not (low - slack <= value <= high + slack)]
     row.reference_source = "precise" if row.precise_kink else "one_sided"
     row.reason = f"the point sits on a kink: the one-sided derivatives are {row.left:.10g} and {row.right:.10g}"
-    row.status = "fail" if row.disagrees else "undefined"
+    row.status = Status.FAIL if row.disagrees else Status.UNDEFINED
 
 
 def _note_referees(row: GradientRow, tolerance: Tolerance) -> None:
