@@ -28,7 +28,7 @@ from .core.settings import SETTINGS
 from .core.version import __version__
 from .report import FORMATS, Reporter, ReportSettings, reporter  # a reporter's module loads when first asked for
 from .report.output import Terminal, is_tty, report_path_problem, tell, write_atomically
-from .spec.spec import DEVICES, DTYPES, FD_METHODS, Spec
+from .spec.spec import Spec
 from .spec.targets import is_spec_target
 
 VARIABLES_KEY = "gradcheck.variables"
@@ -239,7 +239,9 @@ class Tolerance(click.ParamType):
 def setting_option(name: str, *names: str, **options):
     """A click option for a setting of core.settings' table: its flag and help come from there."""
     setting = SETTINGS[name]
-    return click.option(setting.option, *names, help=setting.help, **options)
+    if setting.kind == "choice":
+        options.setdefault("type", click.Choice(setting.choices))
+    return click.option(setting.option, *names, help=setting.help, is_flag=setting.kind == "flag", **options)
 
 
 @click.command(cls=ExpressionCommand, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
@@ -250,20 +252,20 @@ def setting_option(name: str, *names: str, **options):
 @setting_option("manual", "manual_items", multiple=True, metavar="NAME=FORMULA")
 @setting_option("rtol", type=Tolerance())
 @setting_option("atol", type=Tolerance())
-@setting_option("dtype", type=click.Choice(DTYPES))
+@setting_option("dtype")
 @setting_option("order", type=click.Choice(["1", "2"]))
 @setting_option("manual_hessian", "hessian_items", multiple=True, metavar="NAME[,NAME2]=FORMULA")
-@setting_option("method", type=click.Choice(FD_METHODS))
+@setting_option("method")
 @setting_option("step", type=Tolerance())
-@setting_option("fast", is_flag=True)
+@setting_option("fast")
 @setting_option("seed", type=click.IntRange(0, 2**63 - 1))
-@setting_option("explain", is_flag=True)
+@setting_option("explain")
 @click.option("--depth", type=click.IntRange(1), metavar="N", help="Levels of the --explain tree (default 12).")
-@setting_option("precise", is_flag=True)
+@setting_option("precise")
 @setting_option("function", "function", metavar="MODULE:ATTR")
 @setting_option("args", "function_args", metavar="NAMES")
-@setting_option("device", type=click.Choice(DEVICES))
-@setting_option("allow_import", "no_import", is_flag=True)
+@setting_option("device")
+@setting_option("allow_import", "no_import")
 @click.option("--format", "output_format", type=click.Choice(FORMATS),
               help="Output format (default: table; github when GITHUB_ACTIONS=true).")
 @click.option("--json", "as_json", is_flag=True, help="Shorthand for --format json.")

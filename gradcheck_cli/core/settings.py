@@ -13,6 +13,9 @@ import re
 from dataclasses import dataclass
 
 FRONTS = ("cli", "spec", "python")  # the command line, a spec file, Python's check()
+DTYPES = ("float64", "float32")
+DEVICES = ("cpu", "cuda")  # where a user's function runs
+FD_METHODS = ("auto", "complex", "richardson", "central")  # how finite differences are computed
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,8 @@ class Setting:
     help: str = ""
     negated: bool = False
     listed: bool = False  # a list of names: `--wrt x,y`, `wrt: [x, y]`, `wrt=['x', 'y']`
+    kind: str = "value"  # "flag" (true or false), "choice" (one of `choices`), "mapping" (name: text) or "value"
+    choices: tuple[str, ...] = ()
 
     def worded(self, front: str, value: object = None) -> str:
         """How `front` writes this setting, given `value` (None: the setting itself, with no value)."""
@@ -51,39 +56,41 @@ def _limit(name: str, help: str) -> Setting:
 SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("wrt", "--wrt", "wrt", "wrt", "Variables to differentiate, comma-separated (default: all).", listed=True),
     Setting("manual", "--manual", "manual", "manual",
-            "Your hand-derived gradient for NAME, checked against the engines (repeatable)."),
+            "Your hand-derived gradient for NAME, checked against the engines (repeatable).", kind="mapping"),
     Setting("manual_hessian", "--manual-hessian", "manual_hessian", "manual_hessian",
-            "Your Hessian block d2f/dNAME dNAME2 (with --order 2; repeatable)."),
-    Setting("expected", None, "expect", "expected"),
+            "Your Hessian block d2f/dNAME dNAME2 (with --order 2; repeatable).", kind="mapping"),
+    Setting("expected", None, "expect", "expected", kind="mapping"),
     Setting("rtol", "--rtol", "tolerance.rtol", "rtol", "Relative tolerance (float64: 1e-7, float32: 1e-4)."),
     Setting("atol", "--atol", "tolerance.atol", "atol", "Absolute tolerance (float64: 1e-7, float32: 1e-5)."),
     Setting("dtype", "--dtype", "dtype", "dtype",
             "Precision of the symbolic, autograd and manual gradients (default float64; finite differences "
-            "always use float64)."),
+            "always use float64).", kind="choice", choices=DTYPES),
     Setting("order", "--order", "order", "order", "2: check the Hessian too (scalar expressions)."),
     Setting("method", "--method", "method", "method",
             "Finite differences: complex step where the path is analytic, else Richardson (auto); or force one; "
-            "central is torch's single difference."),
+            "central is torch's single difference.", kind="choice", choices=FD_METHODS),
     Setting("step", "--step", "step", "step", "Step of --method central (default 1e-6, as torch.autograd.gradcheck)."),
     Setting("fast", "--fast", "fast", "fast",
             "Check 4 random projections uᵀJv per variable instead of every entry (cheap for big tensors; may miss "
-            "an error confined to a few entries)."),
+            "an error confined to a few entries).", kind="flag"),
     Setting("seed", "--seed", "seed", "seed", "Seed of the --fast projections (default: a fresh one, printed)."),
     Setting("explain", "--explain", "explain", "explain",
             "After the table: the graph with values and local partials, and the chain rule through the named "
-            "bindings."),
+            "bindings.", kind="flag"),
     Setting("precise", "--precise", "precise", "precise",
             "Run the high-precision referee (mpmath, 50+ digits) on every entry, not only where the float64 "
-            "referees disagree or a subject does."),
+            "referees disagree or a subject does.", kind="flag"),
     Setting("function", "--function", "function", "function",
             "Your torch function (e.g. a custom autograd.Function), checked against EXPRESSION as its reference; "
             "MODULE is imported from the current folder or PYTHONPATH (runs its code)."),
     Setting("args", "--args", "args", "args",
             "The variables --function takes, in order, comma-separated (default: its parameter names).", listed=True),
     Setting("device", "--device", "device", "device",
-            "Where --function (or a spec's function) runs; cuda falls back to the CPU with a note."),
+            "Where --function (or a spec's function) runs; cuda falls back to the CPU with a note.", kind="choice",
+            choices=DEVICES),
     Setting("allow_import", "--no-import", None, "allow_import",
-            "Never import user code: a case naming a function is an error (for untrusted specs).", negated=True),
+            "Never import user code: a case naming a function is an error (for untrusted specs).", negated=True,
+            kind="flag"),
     _limit("max_length", "Longest expression accepted, in characters."),
     _limit("max_depth", "Deepest nesting accepted."),
     _limit("max_nodes", "Most graph nodes accepted."),
@@ -92,6 +99,13 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     _limit("max_entries", "Most Jacobian or Hessian entries checked one by one (--fast checks projections "
                           "instead)."),
 )}
+
+
+
+def in_spec_files(kind: str) -> list[Setting]:
+    """The settings of one kind that a spec file's case may give, as keys of its own (not tolerance.rtol)."""
+    return [s for s in SETTINGS.values() if s.kind == kind and s.key == s.name]
+
 
 PLACEHOLDER = r"\{(" + "|".join(SETTINGS) + r")(?:=([^{}]*))?\}"  # {order} or {order=2}
 

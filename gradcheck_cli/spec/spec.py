@@ -14,15 +14,14 @@ from typing import TYPE_CHECKING
 
 from ..core.errors import GradcheckError, MissingValues, Origin, Span
 from ..core.limits import DEFAULT_LIMITS, Limits
-from ..core.settings import SETTINGS, how_to_give_a_value
+from ..core.settings import DEVICES, DTYPES, FD_METHODS, SETTINGS, how_to_give_a_value
 from ..verdict.compare import DEFAULT_TOLERANCE, Tolerance
+
+__all__ = ["DEVICES", "DTYPES", "FD_METHODS", "Spec"]
 
 if TYPE_CHECKING:
     import numpy as np
 
-DTYPES = ("float64", "float32")
-DEVICES = ("cpu", "cuda")  # where a user's function runs
-FD_METHODS = ("auto", "complex", "richardson", "central")  # how finite differences are computed
 BINDING_SEPARATOR = "; "
 
 

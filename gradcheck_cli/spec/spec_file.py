@@ -20,9 +20,9 @@ import numpy as np
 import yaml
 
 from ..core.errors import GradcheckError, Origin, SpecError
-from ..core.settings import SETTINGS
+from ..core.settings import SETTINGS, in_spec_files
 from ..lang.ops import CONSTANTS, FUNCTIONS
-from .spec import DEVICES, DTYPES, FD_METHODS, Spec
+from .spec import Spec
 from .values import DECIMAL, coerce_value, parse_scalar
 
 MAX_FILE_BYTES = 256 * 1024
@@ -346,17 +346,17 @@ def _case(reader: _Reader, fields: dict, prefix: str) -> Spec:
         if number < 0:
             raise reader.fail(value, key, f"expected a non-negative number, got {_written(value)}")
         setattr(spec, name, number)
-    for name, choices in (("method", FD_METHODS), ("device", DEVICES), ("dtype", DTYPES)):
-        if name in fields:
-            setattr(spec, name, _choice(reader, fields[name], prefix + name, choices))
+    for setting in in_spec_files("choice"):
+        if setting.key in fields:
+            setattr(spec, setting.name, _choice(reader, fields[setting.key], prefix + setting.key, setting.choices))
     if "step" in fields:
         spec.step = reader.number(fields["step"], prefix + "step")
         if spec.step <= 0:
             raise reader.fail(fields["step"], prefix + "step",
                               f"expected a positive number, got {_written(fields['step'])}")
-    for flag in ("fast", "explain", "precise"):
-        if flag in fields:
-            setattr(spec, flag, reader.flag(fields[flag], prefix + flag))
+    for setting in in_spec_files("flag"):
+        if setting.key in fields:
+            setattr(spec, setting.name, reader.flag(fields[setting.key], prefix + setting.key))
     if "seed" in fields:
         spec.seed = reader.seed(fields["seed"], prefix + "seed")
     if "order" in fields:
@@ -411,8 +411,7 @@ def _merge(base: Spec, case: Spec, case_fields: dict) -> Spec:
     merged = replace(base, at={**base.at, **case.at}, manual={**base.manual, **case.manual},
                      manual_hessian={**base.manual_hessian, **case.manual_hessian},
                      expected=expected, origins={**base.origins, **case.origins})
-    for name in ("expr", "wrt", "dtype", "order", "method", "step", "fast", "seed", "explain", "precise", "function",
-                 "args", "device"):
+    for name in ["expr"] + [s.name for s in SETTINGS.values() if s.key == s.name and s.kind != "mapping"]:
         if name in case_fields:
             setattr(merged, name, getattr(case, name))
     if "where" in case_fields:
