@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import UsageError
+from ..core.text import shortened
 from ..engines.finite_diff import finite_differences
 from ..engines.symbolic import adjoints, gradient_nodes, reaching_nodes
 from ..engines.torch_engine import autograd_gradients
@@ -469,7 +470,7 @@ def _node_culprit(expression: Expression, node: Node, i: int, engine: str, their
                f"{shown[other]}").replace("{op}", spec.display_name)
     span = expression.spans.get(node.id)
     return Culprit(engine, node.id, text, "expr", None if span is None else tuple(span), message,
-                   label=text if len(text) <= 24 else text[:23] + "…")
+                   label=shortened(text, 24))
 
 
 ENGINE_WORDS = {"symbolic": "the op registry's derivative rule for {op}", "autograd": "torch's backward of {op}"}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.errors import DomainError
+from ..core.text import shortened
 from ..engines.symbolic import reaching_nodes
 from ..lang.graph import Node, to_text
 from ..lang.ops import OPS
@@ -98,7 +99,7 @@ def argument_values(expression: Expression, node: Node, args) -> str:
 
 
 def short(text: str) -> str:
-    return text if len(text) <= SHORT_TEXT else text[: SHORT_TEXT - 1] + "…"
+    return shortened(text, SHORT_TEXT)
 
 
 def format_array(value) -> str:

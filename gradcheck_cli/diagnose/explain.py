@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..core.text import shortened
 from ..engines.symbolic import adjoints
 from ..lang.graph import ATOM, Node, render, to_text
 from ..lang.ops import OPS
@@ -173,7 +174,7 @@ def station_label(node: Node, names: dict[int, str]) -> str:
     if node.id in names:
         return names[node.id]
     text = to_text(node, names, limit=LABEL_WIDTH)
-    return f"({text})" if len(text) <= LABEL_WIDTH else f"({text[:LABEL_WIDTH - 1]}…)"
+    return f"({shortened(text, LABEL_WIDTH)})"
 
 
 def node_text(node: Node, names: dict[int, str]) -> str:
@@ -181,7 +182,7 @@ def node_text(node: Node, names: dict[int, str]) -> str:
     if node.id in names:
         return names[node.id]
     text = to_text(node, names, limit=TEXT_WIDTH)
-    return text if len(text) <= TEXT_WIDTH else text[:TEXT_WIDTH - 1] + "…"
+    return shortened(text, TEXT_WIDTH)
 
 
 def explain(expression: Expression, point: dict[str, np.ndarray], wrt: list[str], shapes: ShapeMap,
@@ -225,7 +226,7 @@ def definitions(nodes: list[Node], names: dict[int, str], width: int) -> dict[in
     own: dict[int, tuple[str, int]] = {}
     for node in nodes:
         text, precedence = render(node, [(names[a.id], ATOM) if a.id in names else own[a.id] for a in node.args])
-        own[node.id] = (text if len(text) <= width else text[:width - 1] + "…", precedence)
+        own[node.id] = (shortened(text, width), precedence)
     return {i: text for i, (text, _) in own.items()}
 
 

@@ -16,6 +16,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from ..core.safe_text import printable
+from ..core.text import shortened
 from ..lang.graph import format_rounded
 
 DEFAULT_DEPTH = 12
@@ -184,4 +185,4 @@ def _value(value, digits: int = 6) -> str:
 
 def _cut(text: str, limit: int = SHORT_TEXT) -> str:
     text = printable(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return shortened(text, limit)

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..core.errors import GradcheckError, LimitError, ValueParseError
 from ..core.limits import DEFAULT_LIMITS, Limits
+from ..core.text import shortened
 
 _LIST_TOKEN = r"\[|\]|,|[^\[\],\s]+"
 # A number as the expression language writes it (lexer.py), with a sign; float() alone would also take `1_000`.
@@ -45,7 +46,7 @@ def parse_scalar(text: str) -> float:
 
 def _shown(text: str, width: int = 40) -> str:
     """The value as quoted in a message, cut short when it is long."""
-    return repr(text if len(text) <= width else text[: width - 1] + "…")
+    return repr(shortened(text, width))
 
 
 def _constant_expression(text: str) -> float:
