@@ -19,12 +19,12 @@ literals (`-2` is one constant).  Nothing here evaluates text as Python.
 
 from __future__ import annotations
 
-import difflib
 import sys
 from dataclasses import dataclass, field
 
 from ..core.errors import LimitError, ParseError, Span
 from ..core.limits import DEFAULT_LIMITS, Limits
+from ..core.text import did_you_mean
 from .graph import Graph, Node, ancestors
 from .lexer import Token, tokenize
 from .ops import CONSTANTS, FUNCTIONS, INFIX, OVERLOADS, POSTFIX, PREFIX, OpSpec
@@ -383,8 +383,7 @@ class _Parser:
         name = token.text
         if name in self.scope or name in CONSTANTS or (name not in FUNCTIONS and len(name) == 1):
             return self.error(f"{name!r} is not a function", token.span, f"for a product write {name}*(...)")
-        close = difflib.get_close_matches(name, list(FUNCTIONS), n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]!r}?" if close else "run `gradcheck --list-ops` for the functions"
+        hint = did_you_mean(name, FUNCTIONS) or "run `gradcheck --list-ops` for the functions"
         return self.error(f"unknown function {name!r}", token.span, hint)
 
     def unexpected(self) -> ParseError:

@@ -11,7 +11,6 @@ imported where it is used: a one-line check pays for what it runs.
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass, field
 
@@ -19,6 +18,7 @@ import numpy as np
 
 from ..core.errors import GradcheckError, InternalError, LimitError, MissingValues, ShapeError, Span, UsageError
 from ..core.settings import SETTINGS, word
+from ..core.text import did_you_mean
 from ..diagnose.domain import check_value_defined, format_array, short
 from ..engines.finite_diff import finite_differences
 from ..engines.symbolic import jacobian_nodes
@@ -724,10 +724,8 @@ def _resolve_wrt(expression: Expression, wrt: list[str] | None) -> list[str]:
 
 
 def _suggestion(name: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(name, choices, n=1)
-    if close:
-        return f" (did you mean {close[0]!r}?)"
-    return f" (its variables: {', '.join(choices)})" if choices else " (it has no variables)"
+    hint = did_you_mean(name, choices) or (f"its variables: {', '.join(choices)}" if choices else "it has no variables")
+    return f" ({hint})"
 
 
 def _parse_manual(expression: Expression, name: str, text: str, wrt: list[str], spec: Spec,

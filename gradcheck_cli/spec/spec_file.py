@@ -11,7 +11,6 @@ and range here, at load.
 from __future__ import annotations
 
 import decimal
-import difflib
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,6 +20,7 @@ import yaml
 
 from ..core.errors import GradcheckError, Origin, SpecError
 from ..core.settings import SETTINGS, in_spec_files
+from ..core.text import did_you_mean
 from ..lang.ops import CONSTANTS, FUNCTIONS
 from .spec import Spec
 from .values import DECIMAL, coerce_value, parse_scalar
@@ -270,9 +270,8 @@ class _Reader:
         items = self.mapping(node, prefix.rstrip("."))
         for name, (key_node, _) in items.items():
             if name not in allowed:
-                close = difflib.get_close_matches(name, allowed, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else f" (allowed: {', '.join(allowed)})"
-                raise self.fail(key_node, _join(prefix.rstrip("."), name), f"unknown key{hint}")
+                hint = did_you_mean(name, allowed) or f"allowed: {', '.join(allowed)}"
+                raise self.fail(key_node, _join(prefix.rstrip("."), name), f"unknown key ({hint})")
         return {name: value for name, (_, value) in items.items()}
 
     def tensor(self, node, key: str) -> np.ndarray:

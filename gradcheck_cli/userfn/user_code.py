@@ -11,7 +11,6 @@ from Python or C, goes to stderr.  What is checked about the function is custom_
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 import os
@@ -29,6 +28,7 @@ import numpy as np
 
 from ..core.errors import UsageError, UserCodeError, describe_exception
 from ..core.interrupts import Interrupted, raise_if_interrupted, signals_raise_interrupted
+from ..core.text import did_you_mean
 from ..engines.torch_engine import element_gradients
 
 CALL_TIMEOUT = 120.0  # seconds one call into user code may take (import, forward, backward)
@@ -76,8 +76,8 @@ def _imported(target: str):
     for part in attribute.split("."):
         if not hasattr(found, part):
             names = [n for n in dir(found) if not n.startswith("_")]
-            close = difflib.get_close_matches(part, names, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            suggestion = did_you_mean(part, names)
+            hint = f" ({suggestion})" if suggestion else ""
             raise UsageError(f"{target}: {getattr(found, '__name__', module_name)!r} has no attribute {part!r}{hint}")
         found = getattr(found, part)
     return found
@@ -269,9 +269,8 @@ def _inputs(label: str, parameters, args: list[str] | None, variables: list[str]
         raise UsageError(f"{label}: an input is named twice in {', '.join(names)}")
     for name in names:
         if name not in variables:
-            close = difflib.get_close_matches(name, variables, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else f" (its variables: {', '.join(variables)})"
-            raise UsageError(f"{label} takes {name!r}, which is not a variable of the reference expression{hint}")
+            hint = did_you_mean(name, variables) or f"its variables: {', '.join(variables)}"
+            raise UsageError(f"{label} takes {name!r}, which is not a variable of the reference expression ({hint})")
     missing = [v for v in variables if v not in names]
     if missing:
         raise UsageError(f"the reference expression uses {', '.join(missing)}, which {label} does not take "
