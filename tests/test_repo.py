@@ -52,9 +52,9 @@ def test_the_python_api_survives_importing_every_module():
     assert gradcheck_cli.check("x**2", at={"x": 3}).gradients[0].symbolic == 6.0
 
 
-def readme_examples() -> list[str]:
-    """Every `gradcheck ...` command of the README's bash blocks (after the two set-up commands)."""
-    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S)[2:]
+def readme_examples(document: str = "README.md", after: int = 2) -> list[str]:
+    """Every `gradcheck ...` command of a document's bash blocks (in the README, after the two set-up commands)."""
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / document).read_text(), re.S)[after:]
     text = "\n".join(blocks).replace("\\\n", " ")
     commands = []
     for line in text.splitlines():
@@ -74,6 +74,26 @@ def test_every_readme_example_runs_and_passes(cli, monkeypatch):
         args = shlex.split(command)[1:]
         result = cli(*args)
         assert result.exit_code == 0, f"{command}\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
+
+
+def test_the_seed_notebook_page_runs_each_command_it_shows(cli, monkeypatch):
+    import shlex
+
+    monkeypatch.chdir(ROOT)
+    examples = readme_examples("docs/seed-notebook.md", after=0)
+    assert len(examples) >= 6
+    for command in examples:
+        result = cli(*shlex.split(command)[1:])
+        assert result.exit_code == 0, f"{command}\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
+
+
+def test_links_in_the_docs_point_inside_the_repository():
+    for document in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", document.read_text()):
+            if "://" in target:
+                continue
+            path = (document.parent / target).resolve()
+            assert path.is_relative_to(ROOT) and path.exists(), f"{document.name}: {target}"
 
 
 def readme_console_examples() -> list[tuple[str, list[str]]]:
