@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 
+from ..core.limits import DEFAULT_LIMITS
+
 # ---- attributes ----
 
 
@@ -196,15 +198,13 @@ def eye(attr):
 # ---- shape rules (plain shapes) ----
 
 
-MAX_CONSTANT_ELEMENTS = 10_000_000
-
-
 def constant_shape(attr) -> tuple:
-    """ones(2, 3), zeros(4): non-negative dimensions, and not absurdly large."""
+    """ones(2, 3), zeros(4): non-negative dimensions, and not absurdly large (a shape rule has no case's
+    limits at hand: the default bound on a value's elements)."""
     if any(d < 0 for d in attr):
         raise ValueError(f"dimensions must not be negative, got {tuple(attr)}")
-    if math.prod(attr) > MAX_CONSTANT_ELEMENTS:
-        raise ValueError(f"{math.prod(attr):,} elements is more than {MAX_CONSTANT_ELEMENTS:,}")
+    if math.prod(attr) > DEFAULT_LIMITS.max_elements:
+        raise ValueError(f"{math.prod(attr):,} elements is more than {DEFAULT_LIMITS.max_elements:,}")
     return tuple(attr)
 
 
