@@ -144,3 +144,15 @@ def test_inner_layers_name_no_command_line_flag():
                   if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
                   and re.search(pattern, node.value)]
     assert not found, "\n".join(found)
+
+
+def test_a_setting_given_on_the_command_line_over_a_spec_file_is_worded_as_its_option(cli, tmp_path):
+    spec = tmp_path / "second.yaml"
+    spec.write_text("expr: x**3\nat: {x: 1}\norder: 2\n")
+    result = cli(str(spec), "--fast")
+    assert result.exit_code == 2 and "--fast checks projections" in result.stderr
+    assert "combine with order: 2" in result.stderr, result.stderr
+    spec.write_text("expr: x**3\nat: {x: 1}\nfast: true\n")
+    result = cli(str(spec), "--order", "2")
+    assert result.exit_code == 2 and "fast checks projections" in result.stderr and "--fast" not in result.stderr
+    assert "combine with --order 2" in result.stderr, result.stderr

@@ -82,14 +82,15 @@ class GradcheckError(Exception):
         self.origin = origin
         self.context: str | None = None  # e.g. "--manual x": which option's text the source is
         self.front: str | None = None  # "cli", "spec" or "python": whose words the message uses (None: cli)
+        self.command_line: frozenset[str] = frozenset()  # settings given as options over a spec file's
 
     @property
     def message(self) -> str:
-        return word(self.template, self.front)
+        return word(self.template, self.front, self.command_line)
 
     @property
     def hint(self) -> str | None:
-        return None if self.hint_template is None else word(self.hint_template, self.front)
+        return None if self.hint_template is None else word(self.hint_template, self.front, self.command_line)
 
     @hint.setter
     def hint(self, text: str | None) -> None:

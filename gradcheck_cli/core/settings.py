@@ -10,6 +10,7 @@ to another's users.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 FRONTS = ("cli", "spec", "python")  # the command line, a spec file, Python's check()
@@ -110,11 +111,17 @@ def in_spec_files(kind: str) -> list[Setting]:
 PLACEHOLDER = r"\{(" + "|".join(SETTINGS) + r")(?:=([^{}]*))?\}"  # {order} or {order=2}
 
 
-def word(template: str, front: str | None) -> str:
+def word(template: str, front: str | None, command_line: Collection[str] = ()) -> str:
     """`template` with each `{name}` or `{name=value}` written as `front` writes that setting: "needs {order=2}"
     is "needs --order 2" on the command line, "needs order: 2" in a spec file, "needs order=2" in Python.
-    A value is read back as a bool or a number where it is one; None (no front end known) is the command line."""
-    return re.sub(PLACEHOLDER, lambda m: SETTINGS[m.group(1)].worded(front or "cli", _value(m.group(2))), template)
+    The settings in `command_line` were given there over a spec file's (`gradcheck specs/ --fast`): they are
+    worded as options whatever the front.  A value is read back as a bool or a number where it is one; None
+    (no front end known) is the command line."""
+    def worded(match: re.Match) -> str:
+        name = match.group(1)
+        return SETTINGS[name].worded("cli" if name in command_line else front or "cli", _value(match.group(2)))
+
+    return re.sub(PLACEHOLDER, worded, template)
 
 
 def how_to_give_a_value(variable: str, front: str) -> str:

@@ -54,7 +54,7 @@ def run(spec: Spec) -> CaseResult:
                         file=spec.file, line=spec.line)
     try:
         _check(spec, result)
-        _word_settings(result, spec.speaks)
+        _word_settings(result, spec)
     except GradcheckError as error:
         _record_error(result, spec.locate(error))
         result.traceback = getattr(error, "trace", None)
@@ -66,13 +66,16 @@ def run(spec: Spec) -> CaseResult:
     return result
 
 
-def _word_settings(result: CaseResult, front: str) -> None:
+def _word_settings(result: CaseResult, spec: Spec) -> None:
     """Notes and findings name settings as `{order=2}` (core.settings): word them for the spec's front end."""
-    result.notes = [word(note, front) for note in result.notes]
+    def worded(text: str) -> str:
+        return word(text, spec.speaks, spec.command_line)
+
+    result.notes = [worded(note) for note in result.notes]
     for finding in result.culprits + result.checks:
-        finding.message = word(finding.message, front)
+        finding.message = worded(finding.message)
     for row in result.gradients + result.hessian:
-        row.referee_notes = [word(note, front) for note in row.referee_notes]
+        row.referee_notes = [worded(note) for note in row.referee_notes]
 
 
 def error_result(name: str, error: GradcheckError, **fields) -> CaseResult:

@@ -48,7 +48,8 @@ def jobs_for(targets: list[str], overrides: dict) -> list[Job]:
                 continue
             seen.add(os.path.realpath(file))
             try:
-                jobs.extend(Job(spec=replace(spec, **overrides)) for spec in load(file))
+                given = frozenset(overrides)
+                jobs.extend(Job(spec=replace(spec, **overrides, command_line=given)) for spec in load(file))
             except GradcheckError as error:
                 jobs.append(_failed(str(file), error))
             except Exception as error:  # a fault of ours in reading it: this file's error, the others still run

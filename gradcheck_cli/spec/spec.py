@@ -49,6 +49,7 @@ class Spec:
     device: str = "cpu"  # where the function runs
     allow_import: bool = True  # False (--no-import): a case naming a function is refused before importing
     front: str = "cli"  # who wrote it: "cli", "spec" (a file) or "python" (check()); errors are worded for it
+    command_line: frozenset[str] = frozenset()  # settings the command line gave over a spec file's (`--fast`)
     name: str | None = None
     file: str | None = None
     line: int | None = None
@@ -101,7 +102,7 @@ class Spec:
     def locate(self, error: GradcheckError) -> GradcheckError:
         """Point an error in the program or a manual formula at the text the user wrote, and its origin; word
         the settings it names, and a missing value, in the terms of the front end the spec came from."""
-        error.front = self.speaks
+        error.front, error.command_line = self.speaks, self.command_line
         if isinstance(error, MissingValues):
             return self._word_missing(error)
         if error.origin is not None or error.source is None or error.span is None:
