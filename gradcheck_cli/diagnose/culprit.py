@@ -28,6 +28,7 @@ from ..engines.finite_diff import finite_differences
 from ..engines.symbolic import adjoints, gradient_nodes, reaching_nodes
 from ..engines.torch_engine import autograd_gradients
 from ..lang.graph import Graph, Node, format_rounded, to_text
+from ..lang.lexer import IDENTIFIER
 from ..lang.ops import OPS
 from ..lang.parser import Expression
 from ..lang.plan import Plan, batched
@@ -365,7 +366,7 @@ def factor_ends(expression: Expression, name: str) -> tuple[str, Node, Node]:
     """(dA/dB, A, B) for a factor name: A a binding or the output, B a binding or a variable."""
     outputs = {**expression.bindings, output_name(expression): expression.output}
     inputs = {**expression.bindings, **{v: expression.graph.var(v) for v in expression.variables}}
-    match = re.fullmatch(r"d([A-Za-z_]\w*)/d([A-Za-z_]\w*)", name.replace(" ", ""))
+    match = re.fullmatch(f"d({IDENTIFIER})/d({IDENTIFIER})", name.replace(" ", ""))
     if not match or match.group(1) not in outputs or match.group(2) not in inputs:
         raise UsageError(f"a manual factor is written dA/dB, with A the output or a binding "
                          f"({', '.join(sorted(outputs))}) and B a binding or variable ({', '.join(sorted(inputs))}); "

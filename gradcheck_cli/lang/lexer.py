@@ -13,10 +13,12 @@ from typing import NamedTuple
 
 from ..core.errors import ParseError, Span
 
+IDENTIFIER = r"[A-Za-z_][A-Za-z_0-9]*"  # a name: of a variable, a binding, a function
+
 TOKEN_RULES: list[tuple[str, str]] = [
     ("SPACE", r"\s+"),
     ("NUMBER", r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"),
-    ("NAME", r"[A-Za-z_][A-Za-z_0-9]*"),
+    ("NAME", IDENTIFIER),
     ("OP", r"\*\*|>=|<=|==|!=|[-+*/@<>(),;=\[\]:.]"),
     ("BAD", r"."),  # anything else: an error that points at the character
 ]

@@ -21,6 +21,7 @@ import yaml
 from ..core.errors import GradcheckError, Origin, SpecError
 from ..core.settings import SETTINGS, in_spec_files
 from ..core.text import did_you_mean
+from ..lang.lexer import IDENTIFIER
 from ..lang.ops import CONSTANTS, FUNCTIONS
 from .spec import Spec
 from .values import DECIMAL, coerce_value, parse_scalar
@@ -34,7 +35,6 @@ CASE_KEYS = ("name", "expr", "where", "at", "sample") + SETTING_KEYS
 FILE_KEYS = CASE_KEYS + ("cases",)
 STR, INT, FLOAT, BOOL, NULL = (f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null"))
 STANDARD_TAGS = {STR, INT, FLOAT, BOOL, NULL, "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"}
-NAME = r"[A-Za-z_][A-Za-z_0-9]*"
 INTEGER = r"[+-]?[0-9]+"
 LEADING_ZERO = r"[+-]?0[0-9_]+"  # an integer YAML 1.1 reads as octal (or, with an 8 or 9, as text)
 NON_FINITE = r"(?i)[+-]?\.?(?:inf|infinity|nan)"  # YAML's .inf and .nan, and words
@@ -382,7 +382,7 @@ def _optional_mapping(reader: _Reader, fields: dict, name: str, prefix: str) -> 
 
 
 def _check_binding_name(reader: _Reader, node, key: str, name: str) -> None:
-    if not re.fullmatch(NAME, name):
+    if not re.fullmatch(IDENTIFIER, name):
         raise reader.fail(node, key, f"{name!r} is not a valid name")
     if name in FUNCTIONS or name in CONSTANTS:
         raise reader.fail(node, key, f"{name!r} is a {'function' if name in FUNCTIONS else 'constant'}")
@@ -397,7 +397,7 @@ def _names(reader: _Reader, node, key: str, meaning: str) -> list[str]:
     if not names:
         raise reader.fail(node, key, f"expected at least one variable name: {meaning}")
     for i, name in enumerate(names):
-        if not re.fullmatch(NAME, name):
+        if not re.fullmatch(IDENTIFIER, name):
             raise reader.fail(node, key, f"{name!r} is not a variable name")
         if name in names[:i]:
             raise reader.fail(node, key, f"{name!r} is listed twice")

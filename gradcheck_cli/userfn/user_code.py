@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
-import re
 import signal
 import sys
 import threading
@@ -32,8 +31,6 @@ from ..core.text import did_you_mean
 from ..engines.torch_engine import element_gradients
 
 CALL_TIMEOUT = 120.0  # seconds one call into user code may take (import, forward, backward)
-MODULE_NAME = r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*"
-ATTRIBUTE_PATH = r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*"
 
 
 @dataclass(frozen=True)
@@ -59,7 +56,7 @@ def resolve(target: str | Callable, args: list[str] | None, variables: list[str]
 
 def _imported(target: str):
     module_name, _, attribute = target.partition(":")
-    if not (re.fullmatch(MODULE_NAME, module_name) and re.fullmatch(ATTRIBUTE_PATH, attribute)):
+    if not (_dotted_identifiers(module_name) and _dotted_identifiers(attribute)):
         hint = " (a module name, not a file path: run from the file's folder and write ops:swish for ops.py)" \
             if "/" in module_name or module_name.endswith(".py") else ""
         raise UsageError(f"{target!r} does not name a callable: expected MODULE:ATTRIBUTE, e.g. mypkg.ops:swish{hint}")
@@ -81,6 +78,11 @@ def _imported(target: str):
             raise UsageError(f"{target}: {getattr(found, '__name__', module_name)!r} has no attribute {part!r}{hint}")
         found = getattr(found, part)
     return found
+
+
+def _dotted_identifiers(text: str) -> bool:
+    """Whether `text` is Python identifiers joined by dots, as a module name or an attribute path is."""
+    return all(part.isidentifier() for part in text.split("."))
 
 
 @contextmanager
