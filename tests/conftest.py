@@ -1,8 +1,11 @@
-"""Shared helpers: run the CLI in-process and read its JSON against the schema."""
+"""Shared helpers: run the CLI in-process and read its JSON against the schema; run an expensive subprocess once
+for several tests; look entries up by name rather than list position."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+from collections.abc import Callable
 from importlib import resources
 
 import jsonschema
@@ -43,3 +46,46 @@ def cli_json(cli):
         return result.exit_code, document
 
     return invoke
+
+
+@pytest.fixture(scope="session")
+def once(tmp_path_factory, worker_id):
+    """once(name, produce) -> produce(folder): one expensive run (a subprocess importing torch) for several tests.
+
+    It runs once per test session, in a fresh folder, whichever pytest-xdist worker asks first; the other workers
+    wait for it and read its stored result, which must therefore be JSON (the recipe of pytest-xdist's docs)."""
+    root = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        root = root.parent  # the session's folder, shared by its workers (each has its own popen-gwN below it)
+
+    def get(name: str, produce: Callable):
+        folder, stored = root / f"once-{name}", root / f"once-{name}.json"
+        with open(root / f"once-{name}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+            if not stored.exists():
+                folder.mkdir(exist_ok=True)
+                stored.write_text(json.dumps(produce(folder)))
+            return json.loads(stored.read_text())
+
+    return get
+
+
+def _name(item) -> str:
+    return item["name"] if isinstance(item, dict) else item.name
+
+
+def named(items, name: str):
+    """The one entry called `name` of a list of checks (or results) from JSON or Python: order is not part of it."""
+    found = [item for item in items if _name(item) == name]
+    assert len(found) == 1, f"{len(found)} entries named {name!r} in {[_name(item) for item in items]}"
+    return found[0]
+
+
+def gradient_row(rows, wrt: str, index: list | None = None):
+    """The one gradient row of variable `wrt` (at element `index`, for a tensor), from JSON or Python."""
+    def key(row):
+        return (row["wrt"], row["index"]) if isinstance(row, dict) else (row.wrt, row.index)
+
+    found = [row for row in rows if key(row)[0] == wrt and (index is None or key(row)[1] == index)]
+    assert len(found) == 1, f"{len(found)} rows for {wrt}{index or ''} in {[key(row) for row in rows]}"
+    return found[0]
