@@ -23,7 +23,7 @@ import numpy as np
 
 from ..core.text import shortened
 from ..engines.symbolic import adjoints
-from ..lang.graph import ATOM, Node, render, to_text
+from ..lang.graph import ATOM, Node, dependents, render, to_text
 from ..lang.ops import OPS
 from ..lang.parser import Expression
 from ..lang.plan import Plan, batched
@@ -232,11 +232,7 @@ def definitions(nodes: list[Node], names: dict[int, str], width: int) -> dict[in
 
 def _varying(nodes: list[Node]) -> set[int]:
     """Ids of the nodes that depend on some variable (the others are constants, with nothing to explain)."""
-    varying: set[int] = set()
-    for node in nodes:
-        if node.op == "var" or any(a.id in varying for a in node.args):
-            varying.add(node.id)
-    return varying
+    return dependents(nodes, {node.id for node in nodes if node.op == "var"})
 
 
 def _partial_nodes(node: Node) -> list[Node | None]:

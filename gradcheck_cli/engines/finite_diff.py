@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..core.errors import UsageError
-from ..lang.graph import Node
+from ..lang.graph import Node, carries_value, dependents
 from ..lang.ops import OPS
 from ..lang.plan import DiagonalRun, Plan, batched, flat_values
 
@@ -179,14 +179,7 @@ def _holomorphic(plan: Plan, output: Node, path: set[int]) -> bool:
 
 def _dependents(plan: Plan, name: str) -> set[int]:
     """Ids of the nodes whose value changes with the variable (detach holds its value: not one)."""
-    depends: set[int] = set()
-    for node in plan.nodes:
-        if node.op == "var":
-            if node.attr == name:
-                depends.add(node.id)
-        elif node.args and not OPS[node.op].holds_value and any(a.id in depends for a in node.args):
-            depends.add(node.id)
-    return depends
+    return dependents(plan.nodes, {n.id for n in plan.nodes if n.op == "var" and n.attr == name}, carries_value)
 
 
 def _variables_reaching(plan: Plan, targets: set[int]) -> set[str]:
@@ -197,7 +190,7 @@ def _variables_reaching(plan: Plan, targets: set[int]) -> set[str]:
         if node.id in marked:
             if node.op == "var":
                 names.add(node.attr)
-            elif node.args and not OPS[node.op].holds_value:
+            elif node.args and carries_value(node):
                 marked.update(a.id for a in node.args)
     return names
 

@@ -45,7 +45,7 @@ from functools import partial
 import numpy as np
 from mpmath import mp
 
-from ..lang.graph import Node, ancestors, to_text
+from ..lang.graph import Node, ancestors, carries_value, dependents, to_text
 from ..lang.mp_kernels import NAN, TooLarge
 from ..lang.ops import OPS
 from ..lang.shapes import ShapeMap
@@ -286,14 +286,8 @@ class _Program:
 
     def dependents(self, name: str) -> list[int]:
         """Slots whose value changes with the variable, oldest first (detach holds its value: not one)."""
-        depends: set[int] = set()
-        for i, node in enumerate(self.nodes):
-            if node.op == "var":
-                if node.attr == name:
-                    depends.add(i)
-            elif node.op != "const" and not OPS[node.op].holds_value and any(a in depends for a in self.args[i]):
-                depends.add(i)
-        return sorted(depends)
+        variable = {node.id for node in self.nodes if node.op == "var" and node.attr == name}
+        return sorted(self.slot[i] for i in dependents(self.nodes, variable, carries_value))
 
     def values_of(self, values: list, too_large: set[int], dps: int) -> PreciseValues:
         return PreciseValues({node.id: values[i] for i, node in enumerate(self.nodes)}, dps,

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ..lang.graph import Node, ancestors
+from ..lang.graph import Node, ancestors, carries_derivative, dependents
 from ..lang.ops import OPS, broadcast_shapes
 from ..lang.shapes import ShapeMap
 
@@ -40,7 +40,7 @@ def adjoints(output: Node, leaves: set[int], shapes: ShapeMap, nodes: list[Node]
     """
     graph = output.graph
     nodes = nodes if nodes is not None else ancestors([output])
-    reaches = _reaching(nodes, leaves)
+    reaches = dependents(nodes, leaves, carries_derivative)
     pending: dict[int, list[Node]] = {output.id: [graph.const(1.0)]}
     for node in reversed(nodes):
         if node.id not in reaches or node.op == "var" or node.id not in pending or \
@@ -66,17 +66,7 @@ def jacobian_nodes(output: Node, wrt: list[str], shapes: ShapeMap,
 
 def reaching_nodes(nodes: list[Node], wrt: set[str]) -> set[int]:
     """Ids of the nodes through which some variable in `wrt` can influence the output."""
-    return _reaching(nodes, {n.id for n in nodes if n.op == "var" and n.attr in wrt})
-
-
-def _reaching(nodes: list[Node], leaves: set[int]) -> set[int]:
-    reaching: set[int] = set()
-    for node in nodes:
-        if node.id in leaves:
-            reaching.add(node.id)
-        elif node.args and OPS[node.op].differentiable and any(a.id in reaching for a in node.args):
-            reaching.add(node.id)
-    return reaching
+    return dependents(nodes, {n.id for n in nodes if n.op == "var" and n.attr in wrt}, carries_derivative)
 
 
 def _push(node: Node, adjoint: Node, reaches: set[int], shapes: ShapeMap):

@@ -12,7 +12,7 @@ engine uses it, through the arithmetic operators on `Node`).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -124,6 +124,29 @@ def ancestors(outputs: Iterable[Node]) -> list[Node]:
             seen.add(node.id)
             stack.extend(node.args)
     return [by_id[i] for i in sorted(seen)]
+
+
+def dependents(nodes: Iterable[Node], sources: set[int], passes: Callable[[Node], bool] | None = None) -> set[int]:
+    """Ids of the nodes that depend on a node of `sources`, in one forward sweep over `nodes` (oldest first,
+    every argument before its user): the sources themselves, and each node with an argument among them that
+    `passes` (default: every node) lets the dependence through; `carries_value` and `carries_derivative` are
+    the two rules the engines use."""
+    found: set[int] = set()
+    for node in nodes:
+        if node.id in sources or (node.args and (passes is None or passes(node))
+                                  and any(a.id in found for a in node.args)):
+            found.add(node.id)
+    return found
+
+
+def carries_value(node: Node) -> bool:
+    """Whether the node's value changes with its arguments' (detach holds its value)."""
+    return not OPS[node.op].holds_value
+
+
+def carries_derivative(node: Node) -> bool:
+    """Whether a derivative flows through the node to its arguments (the op has a rule)."""
+    return OPS[node.op].differentiable
 
 
 def variables(outputs: Iterable[Node]) -> list[str]:
