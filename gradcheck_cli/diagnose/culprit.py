@@ -31,7 +31,7 @@ from ..lang.graph import Graph, Node, format_rounded, to_text
 from ..lang.lexer import IDENTIFIER
 from ..lang.ops import OPS
 from ..lang.parser import Expression
-from ..lang.plan import Plan, batched
+from ..lang.plan import Plan
 from ..lang.shapes import ShapeMap
 from ..verdict.compare import Status, Tolerance
 from .explain import Stations, node_text, output_name, stations_of
@@ -143,7 +143,7 @@ def _nearby(point: dict[str, np.ndarray], moved: list[str], plan: Plan, seed: in
                 break
             candidate = {n: v + scale * rng.standard_normal(v.shape) * np.where(v != 0, np.abs(v), 1.0)
                          if n in moved else v for n, v in point.items()}
-            values = plan.run({n: batched(v) for n, v in candidate.items()})
+            values = plan.at(candidate)
             if all(np.all(np.isfinite(v)) for v in values):
                 draws.append(candidate)
     return {n: np.stack([d[n] for d in draws]) for n in point}
@@ -390,7 +390,7 @@ def check_factor(expression: Expression, factor: FactorSpec, point, shapes: Shap
     symbolic = edges[bottom.id] if partial else \
         adjoints(top, {bottom.id}, shapes).get(bottom.id, expression.graph.const(0.0))
     plan = Plan([symbolic, factor.formula.output], shapes)
-    values = plan.run({n: batched(v.astype(dtype)) for n, v in point.items()}, dtype=np.dtype(dtype))
+    values = plan.at(point, dtype)
     mine, right = (np.asarray(plan.value(values, n)[0], dtype=np.float64) for n in (factor.formula.output, symbolic))
     names = expression.names()
     row = ManualFactor(factor.name, factor.formula.source, mine.tolist(), right.tolist(), node_text(symbolic, names))
@@ -437,7 +437,7 @@ def node_culprit(expression: Expression, point: dict[str, np.ndarray], wrt: list
     nodes = expression.nodes
     reaching = reaching_nodes(nodes, set(wrt))
     plan = Plan([expression.output], shapes)
-    values = plan.run({n: batched(v) for n, v in point.items()})
+    values = plan.at(point)
     names = expression.names()
     for node in nodes:
         if node.id not in reaching or not node.args:
@@ -504,7 +504,7 @@ def _local_derivatives(node: Node, inputs: list[np.ndarray], reached: list[int])
     wrt = [names[i] for i in reached]
     symbolic = gradient_nodes(local, wrt, shapes)
     plan = Plan([local, *symbolic.values()], shapes)
-    values = plan.run({n: batched(v) for n, v in point.items()})
+    values = plan.at(point)
     fd = finite_differences(plan.restricted_to([local]), local, point, wrt, shapes)
     autograd = autograd_gradients(local, point, wrt)[1]
     result = {"symbolic": {}, "autograd": {}, "finite_difference": {}, "fd_error": {}}

@@ -26,7 +26,7 @@ from ..engines.symbolic import adjoints
 from ..lang.graph import ATOM, Node, dependents, render, to_text
 from ..lang.ops import OPS
 from ..lang.parser import Expression
-from ..lang.plan import Plan, batched
+from ..lang.plan import Plan
 from ..lang.shapes import ShapeMap
 
 MAX_PATHS = 12  # paths listed per variable; the total always covers all of them
@@ -195,7 +195,7 @@ def explain(expression: Expression, point: dict[str, np.ndarray], wrt: list[str]
     stations = stations_of(expression, shapes)
     extra = [p for ps in partial_nodes.values() for p in ps if p is not None] + stations.factor_nodes()
     plan = Plan([expression.output, *extra], shapes)
-    values = plan.run({n: batched(v.astype(dtype)) for n, v in point.items()}, dtype=np.dtype(dtype))
+    values = plan.at(point, dtype)
 
     def value_of(node: Node):
         return _plain(plan.value(values, node)[0])

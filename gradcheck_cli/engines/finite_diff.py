@@ -385,7 +385,7 @@ def _measured_noise(plan: Plan, output: Node, point: dict, wrt: list[str], held:
     seven points a few hundred ulps apart along a random ±1 direction: there the
     smooth part of f has vanishing 4th to 6th differences, and what remains is noise.
     """
-    base_values = plan.run({n: batched(np.asarray(v, dtype=np.float64)) for n, v in point.items()}, held=held)
+    base_values = plan.at(point, held=held)
     for floor in (NOISE_STEP, 0.0):  # the smaller spacing when the first one crosses a kink
         values = plan.run(_noise_points(point, wrt, floor), held=held)
         crossed, at_kink = kink_changes(plan, base_values, values, NOISE_POINTS)

@@ -103,6 +103,13 @@ class Plan:
                     values[i] = np.asarray(step.function(*[values[s] for s in step.arg_slots]))
         return values
 
+    def at(self, point: dict[str, np.ndarray], dtype=np.float64,
+           held: dict[int, np.ndarray] | None = None) -> list[np.ndarray]:
+        """Values of all nodes, by slot, at one point (name -> value, without the batch axis), computed in
+        `dtype`: the point's values and the constants are cast to it.  Each value has a batch axis of 1."""
+        dtype = np.dtype(dtype)
+        return self.run({name: batched(np.asarray(value, dtype=dtype)) for name, value in point.items()}, dtype, held)
+
     def value(self, values: list[np.ndarray], node: Node) -> np.ndarray:
         return values[self.slot[node.id]]
 

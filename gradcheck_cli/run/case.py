@@ -25,7 +25,7 @@ from ..engines.symbolic import jacobian_nodes
 from ..engines.torch_engine import autograd_gradients
 from ..lang.graph import Formulas, Node
 from ..lang.parser import Expression, parse
-from ..lang.plan import Plan, batched, flat_values
+from ..lang.plan import Plan, flat_values
 from ..lang.shapes import ShapeMap, ShapeMismatch, TooManyElements
 from ..spec.spec import Spec
 from ..verdict.compare import (
@@ -179,8 +179,7 @@ def _evaluate_forward(case: _Case) -> None:
     """The expression's value.  Where it is not finite, the high-precision referee says whether the exact
     value is undefined (bad input: exit 2, naming the node) or float64 overflowed or cancelled (a finding)."""
     spec, expression = case.spec, case.expression
-    case.values = case.plan.run({n: batched(v.astype(spec.dtype)) for n, v in case.point.items()},
-                                dtype=np.dtype(spec.dtype))
+    case.values = case.plan.at(case.point, spec.dtype)
     value = case.plan.value(case.values, expression.output)[0]
     case.result.value = float(value) if case.output_shape == () else value.astype(np.float64).tolist()
     case.value_finite = bool(np.all(np.isfinite(value)))
@@ -228,10 +227,9 @@ def _forward_rounding(case: _Case) -> str | None:
     if case.spec.dtype == "float64":
         rounded = flat_values([case.plan.value(case.values, n) for n in nodes])
     else:
-        values = forward.run({n: batched(v) for n, v in case.point64.items()})
+        values = forward.at(case.point64)
         rounded = flat_values([forward.value(values, n) for n in nodes])
-    extended = forward.run({n: batched(v.astype(np.longdouble)) for n, v in case.point64.items()},
-                           dtype=np.dtype(np.longdouble))
+    extended = forward.at(case.point64, np.longdouble)
     with np.errstate(all="ignore"):
         exact = flat_values([forward.value(extended, n) for n in nodes]).astype(np.float64)
         return "moves" if np.any(~(np.abs(rounded - exact) <= ROUNDED * np.abs(exact))) else None
@@ -293,8 +291,7 @@ def _rounding_moves_the_derivative(case: _Case) -> bool:
     float referees' agreement proves nothing.  Without an extended type, assume it does."""
     if not _has_long_double():
         return True
-    extended = case.plan.run({n: batched(v.astype(np.longdouble)) for n, v in case.point64.items()},
-                             dtype=np.dtype(np.longdouble))
+    extended = case.plan.at(case.point64, np.longdouble)
     tolerance = case.spec.tolerance
     references = _symbolic_jacobian(case, extended)
     for name, jacobian in case.symbolic.items():
@@ -420,8 +417,8 @@ def _add_precision_loss(case: _Case) -> None:
     """Beside float32 answers: the float64 symbolic value (at the point as given), how far the float32 engines
     are from it, and for a failing entry whether the disagreement is a precision artefact: each disagreeing
     answer, computed the same way in float64 at the point the engines saw, agrees with the reference."""
-    symbolic64 = _symbolic_jacobian(case, case.plan.run({n: batched(v) for n, v in case.point.items()}))
-    values64 = case.plan.run({n: batched(v) for n, v in case.point64.items()})
+    symbolic64 = _symbolic_jacobian(case, case.plan.at(case.point))
+    values64 = case.plan.at(case.point64)
     counterparts = {"symbolic": _symbolic_jacobian(case, values64),
                     "manual": {name: _full(case, name, case.plan.value(values64, m.output)[0])
                                for name, m in case.manuals.items()}}

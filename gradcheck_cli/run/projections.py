@@ -16,7 +16,7 @@ from ..engines.finite_diff import directional_derivative
 from ..engines.symbolic import gradient_nodes
 from ..engines.torch_engine import autograd_gradients
 from ..lang.parser import Expression
-from ..lang.plan import Plan, batched
+from ..lang.plan import Plan
 from ..lang.shapes import ShapeMap
 from ..spec.spec import Spec
 from ..verdict.compare import GradientRow
@@ -46,8 +46,7 @@ def projection_rows(expression: Expression, point: dict[str, np.ndarray], wrt: l
         u = np.asarray(rng.standard_normal(output_shape))
         v = {name: rng.standard_normal(point[name].shape) for name in wrt}
         at = {**point, WEIGHT: u}
-        values = plan.run({n: batched(np.asarray(x, dtype=spec.dtype)) for n, x in at.items()},
-                          dtype=np.dtype(spec.dtype))
+        values = plan.at(at, spec.dtype)
         autograd = autograd_gradients(scalar, at, wrt, spec.dtype)[1]
         at64 = {n: np.asarray(x, dtype=spec.dtype).astype(np.float64) for n, x in at.items()}
         for name in wrt:

@@ -21,7 +21,7 @@ from ..engines.symbolic import jacobian_nodes
 from ..engines.torch_engine import autograd_hessian
 from ..lang.graph import Node
 from ..lang.parser import Expression
-from ..lang.plan import Plan, batched
+from ..lang.plan import Plan
 from ..lang.shapes import ShapeMap
 from ..spec.spec import Spec
 from ..verdict.compare import GradientRow
@@ -46,7 +46,7 @@ def hessian_rows(expression: Expression, gradients: dict[str, Node], point: dict
                              f"shape {target}", formula.source, formula.span_of(formula.output))
     plan = Plan([n for a in wrt for row in symbolic_nodes[a] for n in row.values()]
                 + [m.output for m in manual.values()], shapes)
-    values = plan.run({n: batched(v.astype(spec.dtype)) for n, v in point.items()}, dtype=np.dtype(spec.dtype))
+    values = plan.at(point, spec.dtype)
     symbolic = {(a, b): _stack(plan, values, [row[b] for row in symbolic_nodes[a]], point[a].shape, point[b].shape)
                 for a in wrt for b in wrt}
     by_hand = {pair: np.broadcast_to(plan.value(values, m.output)[0], point[pair[0]].shape + point[pair[1]].shape)

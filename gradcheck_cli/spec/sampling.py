@@ -66,7 +66,7 @@ def domain_probe(spec: Spec):
     outside: the case drawn there reports why."""
     from ..core.errors import GradcheckError
     from ..lang.parser import parse
-    from ..lang.plan import Plan, batched
+    from ..lang.plan import Plan
     from ..lang.shapes import ShapeMap, ShapeMismatch, TooManyElements
 
     try:
@@ -86,7 +86,7 @@ def domain_probe(spec: Spec):
             if shapes not in plans:
                 plans[shapes] = Plan([expression.output], ShapeMap(dict(shapes), spec.limits))
             plan = plans[shapes]
-            values = plan.run({n: batched(v) for n, v in point.items()})
+            values = plan.at(point)
         except (GradcheckError, ShapeMismatch, TooManyElements):
             return False
         with np.errstate(all="ignore"):
