@@ -22,9 +22,7 @@ def autograd_gradients(output: Node, point: dict[str, np.ndarray], wrt: list[str
     import torch
 
     result, targets = _build(torch, output, point, wrt, dtype, nodes)
-    rows = [element_gradients(torch, element, targets, point, wrt) for element in result.reshape(-1)]
-    gradients = {name: np.stack([row[i] for row in rows]).reshape(result.shape + np.shape(point[name]))
-                 for i, name in enumerate(wrt)}
+    gradients = stacked_gradients(torch, result.reshape(-1), targets, point, wrt, tuple(result.shape))
     return result.detach().numpy(force=True).astype(np.float64), gradients
 
 
@@ -34,18 +32,33 @@ def autograd_hessian(output: Node, point: dict[str, np.ndarray], wrt: list[str],
     import torch
 
     result, targets = _build(torch, output, point, wrt, dtype)
-    firsts = torch.autograd.grad(result, targets, create_graph=True, allow_unused=True) \
-        if result.requires_grad else [None] * len(wrt)
+    if not result.requires_grad:  # f depends on no variable at all
+        return {(a, b): np.zeros(np.shape(point[a]) + np.shape(point[b])) for a in wrt for b in wrt}
+    return double_backward(torch, result, targets, point, wrt)
+
+
+def double_backward(torch, output, targets: list, point: dict[str, np.ndarray],
+                    wrt: list[str]) -> dict[tuple[str, str], np.ndarray]:
+    """{(a, b): d2 output / da db}, shaped a's shape + b's shape: the gradient of the scalar `output` taken with
+    create_graph=True, then each of its elements differentiated again; zeros where output does not depend
+    on a.  `targets`: the leaf tensors of `wrt`, in order.  Raises what torch.autograd.grad raises (an
+    output that does not require grad, a backward that fails)."""
+    firsts = torch.autograd.grad(output, targets, create_graph=True, allow_unused=True)
     hessian = {}
     for a, first in zip(wrt, firsts):
-        shape_a = np.shape(point[a])
-        if first is None:  # f does not depend on a at all
-            rows = [[np.zeros(np.shape(point[b])) for b in wrt] for _ in range(int(np.prod(shape_a)))]
-        else:
-            rows = [element_gradients(torch, e, targets, point, wrt) for e in first.reshape(-1)]
-        for j, b in enumerate(wrt):
-            hessian[(a, b)] = np.stack([row[j] for row in rows]).reshape(shape_a + np.shape(point[b]))
+        elements = first.reshape(-1) if first is not None else torch.zeros(int(np.size(point[a])))
+        by_b = stacked_gradients(torch, elements, targets, point, wrt, np.shape(point[a]))
+        hessian.update({(a, b): by_b[b] for b in wrt})
     return hessian
+
+
+def stacked_gradients(torch, elements, targets: list, point: dict[str, np.ndarray], wrt: list[str],
+                      shape: tuple) -> dict[str, np.ndarray]:
+    """{variable: the gradients of each of `elements` (a flat tensor) stacked}, shaped `shape` (the elements'
+    own, unflattened) + the variable's shape: a Jacobian, one backward per element."""
+    rows = [_element_gradients(torch, element, targets, point, wrt) for element in elements]
+    return {name: np.stack([row[i] for row in rows]).reshape(tuple(shape) + np.shape(point[name]))
+            for i, name in enumerate(wrt)}
 
 
 def _build(torch, output: Node, point, wrt, dtype: str, nodes: list[Node] | None = None):
@@ -67,7 +80,7 @@ def _build(torch, output: Node, point, wrt, dtype: str, nodes: list[Node] | None
     return values[output.id], [leaves[name] for name in wrt]
 
 
-def element_gradients(torch, scalar, targets, point, wrt) -> list[np.ndarray]:
+def _element_gradients(torch, scalar, targets, point, wrt) -> list[np.ndarray]:
     """The gradient of one output element with respect to each target (zeros where unused)."""
     if not scalar.requires_grad:
         return [np.zeros(np.shape(point[name])) for name in wrt]

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..core.errors import UserCodeError
 from ..engines.finite_diff import FiniteDifferences, finite_differences_of_function
-from ..engines.torch_engine import element_gradients
+from ..engines.torch_engine import double_backward
 from ..verdict.compare import Check, Tolerance
 from .user_code import CallTimeout, Runner, UserFunction, guarded, over_batch, stdout_to_stderr
 
@@ -265,14 +265,7 @@ def _double_backward(runner: Runner, point, wrt: list[str]) -> dict[tuple[str, s
     output = runner.call(tensors)
     targets = runner.targets(tensors, wrt)
     with guarded(f"the double backward of {runner.function.label} raised"):
-        firsts = torch.autograd.grad(output, targets, create_graph=True, allow_unused=True)
-        hessian = {}
-        for a, first in zip(wrt, firsts):
-            elements = first.reshape(-1) if first is not None else torch.zeros(int(np.size(point[a])))
-            rows = [element_gradients(torch, e, targets, point, wrt) for e in elements]
-            for j, b in enumerate(wrt):
-                hessian[(a, b)] = np.stack([row[j] for row in rows]).reshape(np.shape(point[a]) + np.shape(point[b]))
-    return hessian
+        return double_backward(torch, output, targets, point, wrt)
 
 
 def device_for(requested: str) -> tuple[str, str | None]:

@@ -28,7 +28,7 @@ import numpy as np
 from ..core.errors import UsageError, UserCodeError, describe_exception
 from ..core.interrupts import Interrupted, raise_if_interrupted, signals_raise_interrupted
 from ..core.text import did_you_mean
-from ..engines.torch_engine import element_gradients
+from ..engines.torch_engine import stacked_gradients
 
 CALL_TIMEOUT = 120.0  # seconds one call into user code may take (import, forward, backward)
 
@@ -345,9 +345,7 @@ class Runner:
 
         targets = self.targets(tensors, wrt)
         with guarded(f"the backward of {self.function.label} raised"):
-            rows = [element_gradients(torch, element, targets, point, wrt) for element in output.reshape(-1)]
-        return {name: np.stack([row[i] for row in rows]).reshape(tuple(output.shape) + np.shape(point[name]))
-                for i, name in enumerate(wrt)}
+            return stacked_gradients(torch, output.reshape(-1), targets, point, wrt, tuple(output.shape))
 
     def value(self, point: dict[str, np.ndarray]) -> np.ndarray:
         """The flat output at a (finite-difference) point; NaN where the function raises there, as a step
