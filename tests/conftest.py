@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import fcntl
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from importlib import resources
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -16,6 +19,7 @@ from gradcheck_cli.cli import main
 
 pytest_plugins = ["pytester"]
 
+ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads(resources.files("gradcheck_cli").joinpath("schema/report.schema.json").read_text())
 
 
@@ -89,3 +93,28 @@ def gradient_row(rows, wrt: str, index: list | None = None):
     found = [row for row in rows if key(row)[0] == wrt and (index is None or key(row)[1] == index)]
     assert len(found) == 1, f"{len(found)} rows for {wrt}{index or ''} in {[key(row) for row in rows]}"
     return found[0]
+
+
+LIBRARY_RUN = """
+import sys
+from gradcheck_cli import check
+print("check:", check("sin(x**2)", at={"x": 4}).status, file=sys.stderr)
+from gradcheck_cli.cli import main
+main(["expressions", "--json"])
+"""
+
+
+def _run_the_library(folder: Path) -> dict:
+    done = subprocess.run([sys.executable, "-X", "importtime", "-c", LIBRARY_RUN], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    imported = [line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")]
+    return {"exit_code": done.returncode, "stdout": done.stdout, "imported": imported[1:],  # [0]: the header
+            "stderr": [line for line in done.stderr.splitlines() if not line.startswith("import time:")]}
+
+
+@pytest.fixture
+def library_run(once) -> dict:
+    """The expressions/ library checked once for the whole session, by `gradcheck expressions --json` in a fresh
+    process (its workers too) after one check() from Python; with -X importtime, which lists every module that the
+    process and its workers imported.  {"exit_code", "stdout", "stderr" (less the import lines), "imported"}."""
+    return once("expressions-library", _run_the_library)
