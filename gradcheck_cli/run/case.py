@@ -34,9 +34,12 @@ from ..verdict.compare import (
     CaseResult,
     GradientRow,
     Status,
+    answers_at,
     atol_note,
     case_status,
     digits_lost,
+    drop_failed_differences,
+    gradient_row,
 )
 from ..verdict.judge import add_precise, judge, needs_precise
 
@@ -325,7 +328,7 @@ def _evaluate_engines(case: _Case):
     fd = _finite_differences(case)
     if not case.value_finite:
         _drop_meaningless_differences(case, fd)
-    answers["finite_difference"] = fd.gradients
+    answers["finite_difference"], answers["fd_error"] = fd.gradients, fd.errors
     result.evaluations = {"finite_difference": fd.evaluations}
     own = None
     if case.function is not None:
@@ -333,7 +336,8 @@ def _evaluate_engines(case: _Case):
         own = _function_answers(case.function, spec, point, wrt, value, result)
     if own is not None and own.value is not None:
         answers["function"], answers["function_fd"] = own.jacobian, own.finite.gradients
-    result.gradients = _rows(wrt, point, case.output_shape, answers, fd, spec, own.finite if own else None)
+        answers["function_fd_error"] = own.finite.errors
+    result.gradients = _rows(wrt, point, case.output_shape, answers, fd, spec)
     return own
 
 
@@ -390,25 +394,19 @@ def _finite_differences(case: _Case):
                                   case.spec.step)
 
 
-def _rows(wrt, point, output_shape, answers, fd, spec: Spec, function_fd=None) -> list[GradientRow]:
+def _rows(wrt, point, output_shape, answers, fd, spec: Spec) -> list[GradientRow]:
     rows = []
     for name in wrt:
         for out in np.ndindex(output_shape):
             for index in np.ndindex(point[name].shape):
                 entry = out + index
-                row = GradientRow(wrt=name, index=list(index), output_index=list(out))
-                for engine, by_name in answers.items():
-                    if name in by_name:
-                        setattr(row, engine, float(by_name[name][entry]))
-                row.fd_error = float(fd.errors[name][entry])
+                row = gradient_row(answers_at(answers, name, entry), wrt=name, index=list(index),
+                                   output_index=list(out))
                 row.fd_method, row.fd_evaluations = str(fd.methods[name][entry]), int(fd.costs[name][entry])
-                if not math.isfinite(row.finite_difference):  # on a kink, or no step stayed in the domain
-                    row.finite_difference = row.fd_error = None
+                if row.finite_difference is None:  # on a kink, or no step stayed in the domain
                     left, right = float(fd.left[name][entry]), float(fd.right[name][entry])
                     if math.isfinite(left) and math.isfinite(right):
                         row.left, row.right = left, right
-                if "function_fd" in answers:
-                    _set_function_fd(row, row.function_fd, float(function_fd.errors[name][entry]))
                 rows.append(judge(row, spec.tolerance))
     return rows
 
@@ -669,19 +667,14 @@ class _at_function_key:
         return False
 
 
-def _set_function_fd(row: GradientRow, value: float, error: float) -> None:
-    """Finite differences of the function's forward, or none where no step gave a finite estimate."""
-    finite = math.isfinite(value)
-    row.function_fd, row.function_fd_error = (value, error) if finite else (None, None)
-
-
 def _add_function_hessian(rows: list[GradientRow], own, spec: Spec) -> None:
     """The function's double backward and finite differences of its backward, judged beside the reference's."""
     for row in rows:
         (a, b), entry = row.wrt, tuple(row.index[0]) + tuple(row.index[1])
-        row.function = float(own.hessian[(a, b)][entry])
         finite = own.hessian_finite[a]
-        _set_function_fd(row, float(finite.gradients[b][entry]), float(finite.errors[b][entry]))
+        row.function = float(own.hessian[(a, b)][entry])
+        row.function_fd, row.function_fd_error = float(finite.gradients[b][entry]), float(finite.errors[b][entry])
+        drop_failed_differences(row)
         judge(row, spec.tolerance)
 
 

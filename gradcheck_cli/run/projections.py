@@ -19,7 +19,7 @@ from ..lang.parser import Expression
 from ..lang.plan import Plan
 from ..lang.shapes import ShapeMap
 from ..spec.spec import Spec
-from ..verdict.compare import GradientRow
+from ..verdict.compare import GradientRow, gradient_row
 from ..verdict.judge import judge
 
 PROJECTIONS = 4
@@ -53,9 +53,10 @@ def projection_rows(expression: Expression, point: dict[str, np.ndarray], wrt: l
             symbolic = np.broadcast_to(plan.value(values, gradients[name])[0], v[name].shape)
             fd, fd_error, count = directional_derivative(fd_plan, scalar, at64, {name: v[name]})
             evaluations += count
-            row = GradientRow(wrt=name, index=[], projection=k, symbolic=float(np.sum(symbolic * v[name])),
-                              autograd=float(np.sum(autograd[name] * v[name])), finite_difference=fd, fd_error=fd_error)
+            answers = {"symbolic": float(np.sum(symbolic * v[name])),
+                       "autograd": float(np.sum(autograd[name] * v[name])),
+                       "finite_difference": fd, "fd_error": fd_error}
             if name in manual:
-                row.manual = float(np.tensordot(u, manual[name], axes=u.ndim).ravel() @ v[name].ravel())
-            rows.append(judge(row, spec.tolerance))
+                answers["manual"] = float(np.tensordot(u, manual[name], axes=u.ndim).ravel() @ v[name].ravel())
+            rows.append(judge(gradient_row(answers, wrt=name, index=[], projection=k), spec.tolerance))
     return rows, evaluations

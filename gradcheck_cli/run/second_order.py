@@ -11,8 +11,6 @@ a pair of index lists.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..core.errors import ShapeError
@@ -24,7 +22,7 @@ from ..lang.parser import Expression
 from ..lang.plan import Plan
 from ..lang.shapes import ShapeMap
 from ..spec.spec import Spec
-from ..verdict.compare import GradientRow
+from ..verdict.compare import GradientRow, answers_at, gradient_row
 from ..verdict.judge import add_precise, judge, needs_precise
 
 
@@ -59,22 +57,11 @@ def hessian_rows(expression: Expression, gradients: dict[str, Node], point: dict
         evaluations += fd.evaluations
         for b in wrt:
             finite[(a, b)], errors[(a, b)] = fd.gradients[b], fd.errors[b]
-    rows = []
-    for a in wrt:
-        for b in wrt:
-            for i in np.ndindex(point[a].shape):
-                for j in np.ndindex(point[b].shape):
-                    entry = i + j
-                    row = GradientRow(wrt=[a, b], index=[list(i), list(j)],
-                                      symbolic=float(symbolic[(a, b)][entry]),
-                                      autograd=float(autograd[(a, b)][entry]),
-                                      finite_difference=float(finite[(a, b)][entry]),
-                                      fd_error=float(errors[(a, b)][entry]))
-                    if (a, b) in by_hand:
-                        row.manual = float(by_hand[(a, b)][entry])
-                    if not math.isfinite(row.finite_difference):
-                        row.finite_difference = row.fd_error = None
-                    rows.append(judge(row, spec.tolerance))
+    answers = {"symbolic": symbolic, "autograd": autograd, "finite_difference": finite, "fd_error": errors,
+               "manual": by_hand}
+    rows = [judge(gradient_row(answers_at(answers, (a, b), i + j), wrt=[a, b], index=[list(i), list(j)]),
+                  spec.tolerance)
+            for a in wrt for b in wrt for i in np.ndindex(point[a].shape) for j in np.ndindex(point[b].shape)]
     _settle_disputes(rows, full, point64, wrt, shapes, spec, rounded)
     return rows, evaluations
 

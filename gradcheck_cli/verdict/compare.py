@@ -101,6 +101,31 @@ class GradientRow:
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
 
+def gradient_row(answers: Mapping[str, float], **where) -> GradientRow:
+    """The row of one entry, unjudged: `where` says which entry (wrt, index, and output_index or projection),
+    `answers` gives each answer there (a GradientRow field -> its value, error bars included); finite
+    differences that are not finite are left out (`drop_failed_differences`)."""
+    row = GradientRow(**where, **answers)
+    drop_failed_differences(row)
+    return row
+
+
+def drop_failed_differences(row: GradientRow) -> None:
+    """A finite difference that is not finite (no step stayed in the domain, or every step straddled a kink) is
+    left out with its error bar: it shows as missing and does not vote.  For the expression's and the user
+    function's."""
+    if row.finite_difference is not None and not math.isfinite(row.finite_difference):
+        row.finite_difference = row.fd_error = None
+    if row.function_fd is not None and not math.isfinite(row.function_fd):
+        row.function_fd = row.function_fd_error = None
+
+
+def answers_at(answers: Mapping[str, Mapping], key, entry: tuple) -> dict[str, float]:
+    """{answer: its value at `entry`} from arrays by answer and key (a variable, or a pair of variables for a
+    Hessian block), for the answers that have that key."""
+    return {name: float(by_key[key][entry]) for name, by_key in answers.items() if key in by_key}
+
+
 @dataclass
 class CaseResult:
     """Everything known about one check; the reports render it, the CLI exits on it."""
