@@ -113,6 +113,13 @@ class Plan:
     def value(self, values: list[np.ndarray], node: Node) -> np.ndarray:
         return values[self.slot[node.id]]
 
+    def stacked(self, values: list[np.ndarray], nodes: list[Node], shape: tuple, element_shape: tuple) -> np.ndarray:
+        """The values of `nodes` at a run's first point, one node per element of an array of `shape` (row-major),
+        each broadcast to `element_shape` (a derivative may be stored smaller than its variable), as one float64
+        array of shape + element_shape: a Jacobian from its rows."""
+        rows = [np.broadcast_to(self.value(values, node)[0], element_shape) for node in nodes]
+        return np.stack(rows).reshape(tuple(shape) + tuple(element_shape)).astype(np.float64)
+
     def arguments(self, values: list[np.ndarray], node: Node) -> list[np.ndarray]:
         """A node's argument values, ranks lined up as its numpy call receives them."""
         step = self.steps[self.slot[node.id]]

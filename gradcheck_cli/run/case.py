@@ -441,9 +441,8 @@ def _add_precision_loss(case: _Case) -> None:
 
 def _symbolic_jacobian(case: _Case, values: list) -> dict[str, np.ndarray]:
     """The symbolic Jacobian from a run of the case's plan, per variable: output shape + variable shape."""
-    shape = case.output_shape
-    return {name: np.stack([np.broadcast_to(case.plan.value(values, row[name])[0], case.point[name].shape)
-                            for row in case.jacobian_rows]).reshape(shape + case.point[name].shape).astype(np.float64)
+    return {name: case.plan.stacked(values, [row[name] for row in case.jacobian_rows], case.output_shape,
+                                    case.point[name].shape)
             for name in case.wrt}
 
 

@@ -45,7 +45,7 @@ def hessian_rows(expression: Expression, gradients: dict[str, Node], point: dict
     plan = Plan([n for a in wrt for row in symbolic_nodes[a] for n in row.values()]
                 + [m.output for m in manual.values()], shapes)
     values = plan.at(point, spec.dtype)
-    symbolic = {(a, b): _stack(plan, values, [row[b] for row in symbolic_nodes[a]], point[a].shape, point[b].shape)
+    symbolic = {(a, b): plan.stacked(values, [row[b] for row in symbolic_nodes[a]], point[a].shape, point[b].shape)
                 for a in wrt for b in wrt}
     by_hand = {pair: np.broadcast_to(plan.value(values, m.output)[0], point[pair[0]].shape + point[pair[1]].shape)
                for pair, m in manual.items()}
@@ -90,8 +90,3 @@ def _at_variable_shape(gradient: Node, variable: Node, shapes: ShapeMap) -> Node
     if shapes(gradient) == shapes(variable):
         return gradient
     return gradient.graph.apply("expand", gradient, variable)
-
-
-def _stack(plan: Plan, values, nodes: list[Node], shape_a: tuple, shape_b: tuple) -> np.ndarray:
-    rows = [np.broadcast_to(plan.value(values, n)[0], shape_b) for n in nodes]
-    return np.stack(rows).reshape(shape_a + shape_b).astype(np.float64)
