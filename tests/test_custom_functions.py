@@ -393,6 +393,7 @@ def _run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_no_import_refuses_a_spec_naming_a_function_before_importing_it(tmp_path):
     (tmp_path / "marker_module.py").write_text(MARKER_MODULE)
     (tmp_path / "case.yaml").write_text("expr: x\nat: {x: 1}\nfunction: marker_module:f\n")
@@ -467,20 +468,25 @@ def test_cuda_runs_the_function_on_the_gpu_when_there_is_one(user_module):
     assert buggy.status == "fail" and buggy.gradients[0].function_verdict == "backward"
 
 
+@pytest.mark.slow
 def test_what_user_code_prints_goes_to_stderr_and_json_stays_one_document(cli, user_module):
     name = user_module("""
+        import os
         print("loading the kernel")
 
         def f(x):
             print("forward called")
+            os.write(1, b"noise from a kernel\\n")  # from C, past Python's sys.stdout
             return x * x
     """)
     # the real command: a function runs in a worker process, whose stderr is the command's
     result = subprocess.run([sys.executable, "-m", "gradcheck_cli", "x**2", "--x", "1,2", "--function", f"{name}:f",
                              "--json"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["summary"]["passed"] == 1
+    document = json.loads(result.stdout)
+    assert document["summary"]["passed"] == 1 and document["results"][0]["status"] == "pass"
     assert "loading the kernel" in result.stderr and "forward called" in result.stderr
+    assert "noise from a kernel" in result.stderr
 
 
 def test_the_json_of_a_function_case_validates(cli, schema, in_root):
@@ -626,38 +632,6 @@ def test_gradients_of_non_tensor_inputs_are_not_misread(cli_json, user_module):
     checks = {c["name"]: c for c in document["results"][0]["checks"]}
     assert checks["gradient dtype and shape"]["status"] == "skipped"
     assert "cannot be matched" in checks["gradient dtype and shape"]["message"]
-
-
-def test_printing_from_c_does_not_corrupt_json(user_module, tmp_path):
-    name = user_module("""
-        import os
-        def f(x):
-            os.write(1, b"noise from a kernel\\n")
-            return x * x
-    """)
-    result = subprocess.run([sys.executable, "-m", "gradcheck_cli", "x*x", "--x", "0.5", "--function", f"{name}:f",
-                             "--json"], capture_output=True, text=True, cwd=tmp_path)
-    assert json.loads(result.stdout)["results"][0]["status"] == "pass"
-    assert "noise from a kernel" in result.stderr
-
-
-def test_a_worker_that_dies_leaves_errors_not_a_traceback(user_module, tmp_path):
-    name = user_module("""
-        import os
-        def f(x):
-            os._exit(3)
-    """)
-    specs = tmp_path / "specs"
-    specs.mkdir()
-    for i in range(3):
-        (specs / f"plain{i}.yaml").write_text("expr: x*x\nat: {x: 0.5}\n")
-    (specs / "dies.yaml").write_text(f"expr: x*x\nat: {{x: 0.5}}\nfunction: {name}:f\n")
-    result = subprocess.run([sys.executable, "-m", "gradcheck_cli", str(specs), "-j", "2", "--json"],
-                            capture_output=True, text=True, cwd=tmp_path)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    document = json.loads(result.stdout)
-    assert any("worker process checking this case died" in (r["error"] or {}).get("message", "")
-               for r in document["results"])
 
 
 def test_device_without_a_function_is_a_usage_error(cli):

@@ -81,33 +81,55 @@ def _wait_until(condition, seconds: float) -> None:
 # ---- workers that die ----
 
 
-@pytest.mark.parametrize("how", ["os._exit(3)", "os.kill(os.getpid(), signal.SIGKILL)"])
-def test_a_worker_that_dies_costs_only_its_own_case(tmp_path, how):
-    name = _module(tmp_path, "sabotage", f"""
-        import os, signal
-        def f(x):
-            {how}
-    """)
-    specs = tmp_path / "specs"
+# One run (-j 2, --json) holds 12 plain cases and a case for each way a worker dies; each test asserts its own.
+DEATHS = {"os._exit(3)": ("dies_exit", "exit code 3"),
+          "os.kill(os.getpid(), signal.SIGKILL)": ("dies_kill", "signal 9, SIGKILL"),
+          "os.kill(os.getpid(), signal.SIGRTMIN + 3)": ("dies_rt", f"signal {int(signal.SIGRTMIN) + 3}")}
+PLAIN = [f"plain{i:02}" for i in range(12)]
+
+
+def _run_with_dying_workers(folder: Path) -> dict:
+    specs = folder / "specs"
     specs.mkdir()
-    for i in range(12):
-        _spec(specs, f"plain{i:02}")
-    _spec(specs, "dies", f"expr: x*x\nat: {{x: 0.5}}\nfunction: {name}:f\n")
-    process = _gradcheck(specs, "-j", "2", "--json", cwd=tmp_path)
+    for name in PLAIN:
+        _spec(specs, name)
+    for how, (name, _) in DEATHS.items():
+        _module(folder, name, f"""
+            import os, signal
+            def f(x):
+                {how}
+        """)
+        _spec(specs, name, f"expr: x*x\nat: {{x: 0.5}}\nfunction: {name}:f\n")
+    process = _gradcheck(specs, "-j", "2", "--json", cwd=folder)
     out, err = process.communicate(timeout=WAIT)
-    document = json.loads(out)
-    by_name = {r["name"]: r for r in document["results"]}
-    assert len(document["results"]) == 13 and len(by_name) == 13  # every case exactly once
-    assert all(by_name[f"plain{i:02}"]["status"] == "pass" for i in range(12))
-    message = by_name["dies"]["error"]["message"]
-    expected = "exit code 3" if "_exit" in how else "signal 9, SIGKILL"
+    return {"returncode": process.returncode, "stdout": out, "stderr": err}
+
+
+@pytest.fixture
+def dying_workers(once) -> tuple[dict, dict]:
+    """(the run of the cases above, its results by name); each case is reported exactly once."""
+    run = once("dying-workers", _run_with_dying_workers)
+    assert run["stdout"].strip(), run["stderr"][-3000:]
+    results = json.loads(run["stdout"])["results"]
+    assert sorted(r["name"] for r in results) == sorted(PLAIN + [name for name, _ in DEATHS.values()])
+    return run, {r["name"]: r for r in results}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["os._exit(3)", "os.kill(os.getpid(), signal.SIGKILL)"])
+def test_a_worker_that_dies_costs_only_its_own_case(dying_workers, how):
+    run, by_name = dying_workers
+    assert all(by_name[name]["status"] == "pass" for name in PLAIN)
+    name, expected = DEATHS[how]
+    message = by_name[name]["error"]["message"]
     assert "worker process checking this case died twice" in message and expected in message
-    assert process.returncode == 2 and "Traceback" not in err
+    assert run["returncode"] == 2 and "Traceback" not in run["stderr"]
 
 
 # ---- signals ----
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jobs", ["1", "2"])
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_ends_the_run_with_its_code_no_worker_left_and_the_old_report_kept(tmp_path, jobs, sig, code):
@@ -133,6 +155,7 @@ def test_a_signal_ends_the_run_with_its_code_no_worker_left_and_the_old_report_k
     assert all(map(_gone, children))
 
 
+@pytest.mark.slow
 def test_workers_die_with_their_parent_even_by_kill_9(tmp_path):
     name, started = _slow_function(tmp_path)
     for i in range(4):
@@ -294,6 +317,7 @@ def test_the_report_replaces_the_old_one_whole_and_keeps_its_permissions(cli, tm
 # ---- standard output ----
 
 
+@pytest.mark.slow
 def test_a_closed_stdout_is_one_message_and_exit_2_unless_the_report_goes_to_a_file(tmp_path):
     closed = {"preexec_fn": lambda: os.close(1)}
     process = subprocess.run([sys.executable, "-m", "gradcheck_cli", "x*x", "--x", "1"], capture_output=False,
@@ -306,6 +330,7 @@ def test_a_closed_stdout_is_one_message_and_exit_2_unless_the_report_goes_to_a_f
     assert process.returncode == 0 and json.loads(report.read_text())["summary"]["passed"] == 1
 
 
+@pytest.mark.slow
 def test_a_reader_that_leaves_early_is_no_traceback_and_the_exit_code_stays(tmp_path):
     for i in range(30):
         _spec(tmp_path, f"s{i:02}", "expr: x*x\nat: {x: 0.5}\nmanual: {x: 3*x}\n")
@@ -343,6 +368,7 @@ def test_torch_global_state_set_by_a_users_function_does_not_reach_later_cases(t
     sys.modules.pop(name, None)
 
 
+@pytest.mark.slow
 def test_a_call_that_times_out_is_stopped_once_with_no_retry(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(user_code, "CALL_TIMEOUT", 1.0)
@@ -360,6 +386,7 @@ def test_a_call_that_times_out_is_stopped_once_with_no_retry(tmp_path, monkeypat
     sys.modules.pop(name, None)
 
 
+@pytest.mark.slow
 def test_a_non_daemon_thread_started_by_a_users_function_does_not_keep_the_run_alive(tmp_path):
     name = _module(tmp_path, "threads", """
         import threading, time
@@ -392,22 +419,14 @@ def test_whatever_a_users_function_raises_is_that_cases_error(cli_json, tmp_path
     sys.modules.pop(name, None)
 
 
-def test_a_worker_killed_by_a_real_time_signal_costs_its_case(tmp_path):
-    name = _module(tmp_path, "rt", """
-        import os, signal
-        def f(x):
-            os.kill(os.getpid(), signal.SIGRTMIN + 3)
-    """)
-    for i in range(3):
-        _spec(tmp_path, f"plain{i}")
-    _spec(tmp_path, "dies", f"expr: x*x\nat: {{x: 0.5}}\nfunction: {name}:f\n")
-    process = _gradcheck(tmp_path, "-j", "2", "--json", cwd=tmp_path)
-    out, err = process.communicate(timeout=WAIT)
-    results = {r["name"]: r for r in json.loads(out)["results"]}
-    assert process.returncode == 2 and len(results) == 4
-    assert f"signal {int(signal.SIGRTMIN) + 3}" in results["dies"]["error"]["message"]
+@pytest.mark.slow
+def test_a_worker_killed_by_a_real_time_signal_costs_its_case(dying_workers):
+    run, by_name = dying_workers
+    name, expected = DEATHS["os.kill(os.getpid(), signal.SIGRTMIN + 3)"]
+    assert run["returncode"] == 2 and expected in by_name[name]["error"]["message"]
 
 
+@pytest.mark.slow
 def test_a_bare_except_in_a_users_function_does_not_swallow_ctrl_c(tmp_path):
     started = tmp_path / "started"
     name = _module(tmp_path, "stubborn", f"""
@@ -443,6 +462,7 @@ def test_signal_handlers_and_flush_denormal_set_by_a_users_function_are_put_back
     sys.modules.pop(name, None)
 
 
+@pytest.mark.slow
 def test_a_users_function_that_forks_reports_each_case_once(tmp_path):
     name = _module(tmp_path, "forks", """
         import os
@@ -457,6 +477,7 @@ def test_a_users_function_that_forks_reports_each_case_once(tmp_path):
     assert sorted(json.loads(line)["name"] for line in out.splitlines()) == ["a", "b"]
 
 
+@pytest.mark.slow
 def test_closed_stdout_with_a_function_and_o_still_writes_the_report(tmp_path):
     name = _module(tmp_path, "plain", "def f(x):\n    return x * x\n")
     report = tmp_path / "r.json"
@@ -467,6 +488,7 @@ def test_closed_stdout_with_a_function_and_o_still_writes_the_report(tmp_path):
     assert json.loads(report.read_text())["results"][0]["status"] == "pass"
 
 
+@pytest.mark.slow
 def test_closed_stderr_still_exits_2_for_an_error():
     process = subprocess.run([sys.executable, "-m", "gradcheck_cli", "log(x)", "--x", "-1"], capture_output=False,
                              stdout=subprocess.DEVNULL, timeout=WAIT, preexec_fn=lambda: os.close(2))
@@ -505,6 +527,7 @@ def test_the_high_precision_referee_carries_the_digits_a_huge_value_needs(cli_js
     assert code == 1 and row["reference"] == pytest.approx(1e308) and row["diagnosis"] == "overflow"
 
 
+@pytest.mark.slow
 def test_a_case_past_the_wall_clock_limit_has_its_worker_killed_and_the_rest_run(tmp_path, monkeypatch):
     from gradcheck_cli.run import runner, workers
 
@@ -541,6 +564,7 @@ def test_a_huge_exception_message_is_cut_and_the_recursion_limit_put_back(tmp_pa
     sys.modules.pop(name, None)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["os._exit(3)", "os.kill(os.getpid(), signal.SIGSEGV)"])
 def test_one_case_whose_function_kills_its_process_is_an_error_not_a_silent_exit(tmp_path, how):
     name = _module(tmp_path, "crash", f"""
