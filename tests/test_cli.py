@@ -177,16 +177,34 @@ def test_version_and_list_ops(cli):
         assert name in listing.stdout
 
 
-def test_the_installed_command_runs(tmp_path):
-    """The console script end to end, in a real process."""
-    ok = subprocess.run([sys.executable, "-m", "gradcheck_cli", "sin(x**2)", "--x", "4", "--json"],
-                        capture_output=True, text=True, cwd=tmp_path)
-    assert ok.returncode == 0
-    assert "-7.66127584258" in ok.stdout
-    bad = subprocess.run([sys.executable, "-m", "gradcheck_cli", "x^2", "--x", "1"],
-                         capture_output=True, text=True, cwd=tmp_path)
-    assert bad.returncode == 2
-    assert "Traceback" not in bad.stderr and "use ** for powers" in bad.stderr
+def _command(args: list[str], cwd=None) -> dict:
+    """`python -X importtime -m gradcheck_cli ARGS` in a fresh process: exit code, stdout, stderr (less the import
+    lines) and every module it imported."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "gradcheck_cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+    lines = done.stderr.splitlines()
+    return {"returncode": done.returncode, "stdout": done.stdout,
+            "stderr": "\n".join(line for line in lines if not line.startswith("import time:")),
+            "imported": [line.split("|")[-1].strip() for line in lines if line.startswith("import time:")][1:]}
+
+
+ONE_LINE_CHECK = ["sin(x**2)", "--x", "4"]
+
+
+def _one_line_check(once) -> dict:
+    """The README's first command, run once for the two tests below."""
+    return once("command-one-line-check", lambda folder: _command(ONE_LINE_CHECK, cwd=folder))
+
+
+@pytest.mark.slow
+def test_the_installed_command_runs(once):
+    """The command end to end, in a real process."""
+    ok = _one_line_check(once)
+    assert ok["returncode"] == 0, ok["stderr"][-2000:]
+    assert "-7.66127584258" in ok["stdout"]
+    bad = _command(["x^2", "--x", "1"])
+    assert bad["returncode"] == 2
+    assert "Traceback" not in bad["stderr"] and "use ** for powers" in bad["stderr"]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -263,22 +281,20 @@ def test_the_cli_offers_every_reporter(cli):
     assert f"--format [{'|'.join(report.FORMATS)}]" in help_text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, absent", [
     (["--version"], ["numpy", "yaml", "rich", "torch"]),
     (["--help"], ["numpy", "yaml", "rich", "torch"]),
     (["sinn(x)", "--x", "1"], ["torch", "sympy"]),      # a parse error never pays for torch
     # a passing one-line check pays for neither spec files, other reporters, culprits nor --explain
-    (["sin(x**2)", "--x", "4"], ["yaml", "gradcheck_cli.report.junit", "gradcheck_cli.report.json_",
-                                 "gradcheck_cli.diagnose.culprit", "gradcheck_cli.diagnose.explain",
-                                 "gradcheck_cli.run.second_order", "gradcheck_cli.run.projections", "sympy"]),
+    (ONE_LINE_CHECK, ["yaml", "gradcheck_cli.report.junit", "gradcheck_cli.report.json_",
+                      "gradcheck_cli.diagnose.culprit", "gradcheck_cli.diagnose.explain",
+                      "gradcheck_cli.run.second_order", "gradcheck_cli.run.projections", "sympy"]),
 ])
-def test_fast_paths_do_not_import_heavy_modules(args, absent):
-    probe = ("import sys\nfrom gradcheck_cli.cli import main\n"
-             f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
-             f"print('IMPORTED:' + ' '.join(sorted(m for m in {absent!r} if m in sys.modules)))")
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
-    imported = next(line for line in result.stdout.splitlines() if line.startswith("IMPORTED:"))
-    assert imported == "IMPORTED:", result.stdout
+def test_fast_paths_do_not_import_heavy_modules(once, args, absent):
+    run = _one_line_check(once) if args == ONE_LINE_CHECK else _command(args)
+    assert "gradcheck_cli.cli" in run["imported"], run["stderr"][-2000:]  # the list that would name them
+    assert sorted(set(absent) & set(run["imported"])) == []
 
 
 def test_large_tables_show_the_20_worst_entries_and_a_summary(cli):
