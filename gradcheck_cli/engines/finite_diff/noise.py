@@ -1,0 +1,93 @@
+"""How much rounding noise f carries near the point: the rounding part of every finite difference's error bar.
+
+Its own module because the noise is measured, not assumed (Moré and Wild's ECnoise), and that measurement
+and the magnitude floor beside it are a method of their own, shared by the expression's finite differences,
+a projection's and a user function's.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ...lang.graph import Node
+from ...lang.ops import OPS
+from ...lang.plan import Plan, flat_values
+from .kinks import kink_changes
+
+EPS = np.finfo(np.float64).eps
+NOISE_POINTS = 7  # evaluations that measure the rounding noise of f
+NOISE_STEP = 1e-7
+
+
+def measured_noise(plan: Plan, output: Node, point: dict, wrt: list[str], held: dict) -> np.ndarray:
+    """Rounding noise of each output element near the point, from high-order differences of f: (outputs,).
+
+    The noise that limits a finite difference comes from cancellation inside f
+    (log(1 - p) with p near 1 amplifies the rounding of p a million-fold), which
+    no magnitude reveals.  Following Moré and Wild's ECnoise, f is evaluated at
+    seven points a few hundred ulps apart along a random ±1 direction: there the
+    smooth part of f has vanishing 4th to 6th differences, and what remains is noise.
+    """
+    base_values = plan.at(point, held=held)
+    for floor in (NOISE_STEP, 0.0):  # the smaller spacing when the first one crosses a kink
+        values = plan.run(noise_points(point, wrt, floor), held=held)
+        crossed, at_kink = kink_changes(plan, base_values, values, NOISE_POINTS)
+        if not (crossed | at_kink).any():
+            break
+    else:
+        return np.zeros(np.size(plan.value(base_values, output)[0]))  # no kink-free spacing: use the floor
+    f = plan.value(values, output)
+    return noise_level(np.broadcast_to(f, (NOISE_POINTS,) + f.shape[1:]).reshape(NOISE_POINTS, -1))
+
+
+def noise_points(point: dict, wrt: list[str], floor: float) -> dict[str, np.ndarray]:
+    """NOISE_POINTS inputs a few hundred ulps apart along a random ±1 direction of the `wrt` variables."""
+    rng = np.random.default_rng(0)
+    offsets = np.arange(NOISE_POINTS) - NOISE_POINTS // 2
+    inputs = {}
+    for name, value in point.items():
+        x = np.asarray(value, dtype=np.float64)
+        if name in wrt:
+            delta = np.maximum(floor, 256 * np.spacing(np.abs(x))) * rng.choice([-1.0, 1.0], size=x.shape)
+            inputs[name] = x[None] + offsets.reshape((-1,) + (1,) * x.ndim) * delta[None]
+        else:
+            inputs[name] = x[None]
+    return inputs
+
+
+def noise_level(f: np.ndarray) -> np.ndarray:
+    """Noise of each output element from its values at the noise points, (NOISE_POINTS, outputs)."""
+    with np.errstate(all="ignore"):
+        levels = []
+        differences = f
+        for k in range(1, NOISE_POINTS):
+            differences = np.diff(differences, axis=0)
+            if k >= 4:
+                gamma = math.factorial(k) ** 2 / math.factorial(2 * k)
+                levels.append(np.sqrt(gamma * np.mean(differences**2, axis=0)))
+        noise = np.max(levels, axis=0)
+    return np.where(np.isfinite(noise), noise, 0.0)
+
+
+def rounding_floor(plan: Plan, values) -> float:
+    """The least rounding noise of f: eps times the magnitudes it adds up (only differences need it)."""
+    return EPS * _magnitude(plan, values)
+
+
+def _magnitude(plan: Plan, values) -> float:
+    """Scale of the numbers the function adds up, so its rounding noise is about eps times this.
+
+    The output alone can be misleading: mean(sin(x)*x**2) over a symmetric x is about
+    0, yet its terms, and so its rounding errors, are of order one.
+    """
+    terms = []
+    for node in plan.nodes:
+        value = plan.value(values, node)
+        if node.op in OPS and OPS[node.op].reduction:
+            magnitudes = [np.abs(plan.value(values, node.args[0]))] + [plan.value(values, a) for a in node.args[1:]]
+            value = OPS[node.op].evaluate(magnitudes, node.attr)
+        terms.append(value)
+    magnitude = np.abs(flat_values(terms))
+    return float(np.max(magnitude, where=np.isfinite(magnitude), initial=0.0))
