@@ -241,7 +241,9 @@ def setting_option(name: str, *names: str, **options):
     setting = SETTINGS[name]
     if setting.kind == "choice":
         options.setdefault("type", click.Choice(setting.choices))
-    return click.option(setting.option, *names, help=setting.help, is_flag=setting.kind == "flag", **options)
+    if setting.kind == "flag":
+        options["is_flag"] = True
+    return click.option(setting.option, *names, help=setting.help, **options)
 
 
 @click.command(cls=ExpressionCommand, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})

@@ -32,8 +32,8 @@ def test_a_wrong_way_import_breaks_the_check(tmp_path):
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
     shutil.copytree(ROOT / "gradcheck_cli", tmp_path / "gradcheck_cli",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    ops = tmp_path / "gradcheck_cli" / "lang" / "ops.py"
-    ops.write_text(ops.read_text() + "\nfrom ..report import table  # planted: the language importing a reporter\n")
+    ops = tmp_path / "gradcheck_cli" / "lang" / "ops" / "__init__.py"
+    ops.write_text(ops.read_text() + "\nfrom ...report import table  # planted: the language importing a reporter\n")
     result = _lint_imports(tmp_path)
     assert result.returncode != 0
     assert "gradcheck_cli.lang.ops -> gradcheck_cli.report.table" in result.stdout

@@ -1,4 +1,4 @@
-"""Every operation of the registry (gradcheck_cli/ops.py), one table row each.
+"""Every operation of the registry (gradcheck_cli/lang/ops/, a module per family), one table row each.
 
 For each op: the numpy and torch implementations agree (one point at a time
 and batched, as finite differences run them); where the op is

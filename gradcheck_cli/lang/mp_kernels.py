@@ -1,7 +1,7 @@
 """Arbitrary-precision (mpmath) kernels: what the registry's `mp` fields point to.
 
 Why this module exists: the high-precision referee (engines/precise.py) evaluates a graph on numpy
-object arrays of mpmath numbers.  Many numpy implementations in ops.py cannot run there: ufuncs such
+object arrays of mpmath numbers.  Many numpy implementations in the registry (lang/ops/) cannot run there: ufuncs such
 as np.sin have no loop for Python objects, mpf / 0 raises ZeroDivisionError where float64 gives inf,
 mpmath answers sqrt(-1) with a complex number, and np.maximum over objects drops a NaN.  The kernels
 here take unbatched object arrays (no leading batch axis; a user's axis is the array's axis) and work

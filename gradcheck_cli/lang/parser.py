@@ -1,4 +1,4 @@
-"""Pratt parser for the expression language; binding powers come from ops.py.
+"""Pratt parser for the expression language; binding powers come from the op registry (lang/ops/).
 
 Grammar (EBNF)::
 

@@ -1,6 +1,6 @@
 """The machinery behind the tensor ops of the registry: batched numpy kernels, shape rules, vjps.
 
-ops.py holds the records; this module holds the functions those records
+The registry (lang/ops/) holds the records; this module holds the functions those records
 point to when they are more than a one-liner.  Kernels receive arrays with a
 leading batch axis (see plan.py), so a user's axis `a` is axis `a + 1` here
 (negative axes are unaffected).  Shape rules see plain shapes and raise

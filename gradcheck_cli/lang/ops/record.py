@@ -1,0 +1,127 @@
+"""What one operation is: the `OpSpec` record every stage reads, and the lazy loaders its records use (torch,
+and the mpmath kernels, imported on first use so that start-up pays for neither)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def torch_module():
+    import torch
+
+    return torch
+
+
+def mp_kernel(name: str) -> Callable:
+    """mp_kernels.<name>, imported on first use: mpmath is loaded only when the high-precision referee runs."""
+    kernel = None
+
+    def call(*args):
+        nonlocal kernel
+        if kernel is None:
+            from .. import mp_kernels
+
+            kernel = getattr(mp_kernels, name)
+        return kernel(*args)
+
+    call.__name__ = f"mp_{name}"
+    return call
+
+
+# ---- shape rules ----
+
+
+def broadcast_shapes(*shapes: tuple) -> tuple:
+    """NumPy broadcasting of argument shapes; raises ValueError when they clash."""
+    first = shapes[0] if shapes else ()
+    if all(shape == first for shape in shapes):  # the common case, without numpy's overhead
+        return tuple(first)
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        listed = " and ".join(str(tuple(s)) for s in shapes)
+        raise ValueError(f"shapes {listed} cannot be broadcast together") from None
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """Everything the tool knows about one operation."""
+
+    name: str
+    arity: int
+    numpy: Callable
+    torch: Callable | None
+    # Elementwise local derivatives, one per argument: (args..., out) -> node | number.
+    partials: tuple[Callable, ...] | None = None
+    # Non-elementwise rule: (adjoint, node, shape_of) -> one adjoint per argument; the adjoint
+    # arrives with the node's full shape.
+    vjp: Callable | None = None
+    shape: Callable = broadcast_shapes
+    # Syntax: "function" (name(args)), "infix", "prefix" or "postfix" (x.T, x[...]).
+    syntax: str = "function"
+    symbol: str | None = None
+    precedence: int = 100
+    right_assoc: bool = False
+    # Also callable by this name, e.g. pow(a, b) for a**b.
+    call_name: str | None = None
+    # Where the op is differentiable (given the argument values, and the attribute for ops that
+    # have one); the text is shown when a point falls outside.
+    domain: Callable | None = None
+    domain_text: str = ""
+    # Extra conditions for differentiating in one argument: {index: (predicate, text)}.
+    arg_domains: dict = field(default_factory=dict)
+    # Complex-step eligible: holomorphic, and the numpy implementation accepts complex numbers
+    # (tests/test_complex_step.py checks every op that says so).
+    analytic: bool = True
+    # Switching functions (args..., and the attribute for ops that have one): a kink where any changes sign.
+    kinks: Callable | None = None
+    # detach: no gradient, and finite differences hold it at its base value.
+    holds_value: bool = False
+    # Reductions (sum, mean, ...): finite differences scale their rounding by the reduction of |x|.
+    reduction: bool = False
+    # sum and mean: changing one element changes the result by a fixed weight times the change.
+    uniform_reduction: bool = False
+    # Elementwise ops broadcast their arguments; the evaluator lines up ranks for them.
+    elementwise: bool = True
+    # Static attribute written as trailing integer arguments: "axis" (optional), "shape", or
+    # "index" (written x[...]); None for ops without one.
+    attrs: str | None = None
+    # Any number of arguments, at least `arity` (concat, stack).
+    variadic: bool = False
+    # More names it is callable by (dot for matmul).
+    aliases: tuple[str, ...] = ()
+    doc: str = ""
+    # Argument names, for --list-ops (default: x, or a and b).
+    param_names: tuple[str, ...] | None = None
+    # Made by the symbolic engine; callable so that printed derivatives parse back.
+    internal: bool = False
+    # The arbitrary-precision implementation on unbatched numpy object arrays of mpmath numbers (mpf, or
+    # mpc in the complex step), for engines/precise.py; None where the numpy implementation already works
+    # on object arrays.  Same arguments as `numpy` (the attribute last), without the batch axis.
+    mp: Callable | None = None
+
+    def evaluate(self, args, attr=None):
+        """The numpy implementation on batched arrays."""
+        return self.numpy(*args, attr) if self.attrs else self.numpy(*args)
+
+    def build_torch(self, args, attr=None):
+        return self.torch(*args, attr) if self.attrs else self.torch(*args)
+
+    def infer_shape(self, shapes, attr=None) -> tuple:
+        return tuple(self.shape(*shapes, attr) if self.attrs else self.shape(*shapes))
+
+    @property
+    def differentiable(self) -> bool:
+        return self.partials is not None or self.vjp is not None
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        names = self.param_names or (("x",) if self.arity == 1 else ("a", "b", "c")[: self.arity])
+        return names + ("...",) if self.variadic else names
+
+    @property
+    def display_name(self) -> str:
+        return self.symbol or self.call_name or self.name

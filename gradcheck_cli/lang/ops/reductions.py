@@ -1,0 +1,52 @@
+"""Reductions over all elements or one axis (`sum(x, 0)`), and softmax along an axis."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import tensor_kernels as K
+from .record import OpSpec, mp_kernel, torch_module
+
+OPS = [
+    OpSpec("sum", 1, lambda x, attr: np.sum(x, axis=K.reduced_axes(x, attr)),
+           lambda x, attr: x.sum() if attr is None else x.sum(attr[0]),
+           vjp=K.sum_vjp, shape=K.reduced_shape, attrs="axis", reduction=True, elementwise=False,
+           uniform_reduction=True),
+    OpSpec("mean", 1, lambda x, attr: np.mean(x, axis=K.reduced_axes(x, attr)),
+           lambda x, attr: x.mean() if attr is None else x.mean(attr[0]),
+           vjp=K.mean_vjp, shape=K.mean_shape, attrs="axis", reduction=True, elementwise=False,
+           uniform_reduction=True),
+    OpSpec("amax", 1, lambda x, attr: np.max(x, axis=K.reduced_axes(x, attr)),
+           lambda x, attr: x.amax() if attr is None else x.amax(attr[0]), aliases=("max",),
+           vjp=K.extremum_vjp, shape=K.extremum_shape, attrs="axis", elementwise=False, analytic=False,
+           kinks=lambda x, attr: K.extremum_switches(x, attr, largest=True), mp=mp_kernel("amax"),
+           doc="the largest element (max(x) with one argument); ties share the gradient"),
+    OpSpec("amin", 1, lambda x, attr: np.min(x, axis=K.reduced_axes(x, attr)),
+           lambda x, attr: x.amin() if attr is None else x.amin(attr[0]), aliases=("min",),
+           vjp=K.extremum_vjp, shape=K.extremum_shape, attrs="axis", elementwise=False, analytic=False,
+           kinks=lambda x, attr: K.extremum_switches(x, attr, largest=False), mp=mp_kernel("amin"),
+           doc="the smallest element (min(x) with one argument); ties share the gradient"),
+    OpSpec("prod", 1, lambda x, attr: np.prod(x, axis=K.reduced_axes(x, attr)),
+           lambda x, attr: x.prod() if attr is None else x.prod(attr[0]),
+           vjp=K.prod_vjp, shape=K.reduced_shape, attrs="axis", elementwise=False,
+           domain=lambda x, attr: x != 0, domain_text="the gradient rule of prod needs non-zero elements"),
+    OpSpec("norm", 1, lambda x, attr: np.sqrt(np.sum(x * x, axis=K.reduced_axes(x, attr))),
+           lambda x, attr: torch_module().linalg.vector_norm(x, dim=None if attr is None else attr[0]),
+           vjp=K.norm_vjp, shape=K.reduced_shape, attrs="axis", elementwise=False, mp=mp_kernel("norm"),
+           domain=lambda x, attr: np.sum(x * x, axis=None if attr is None else attr[0]) > 0,
+           domain_text="the 2-norm is not differentiable where it is 0",
+           doc="the Euclidean (2-)norm"),
+    OpSpec("logsumexp", 1, K.logsumexp,
+           lambda x, attr: torch_module().logsumexp(x.flatten(), 0) if attr is None
+           else torch_module().logsumexp(x, attr[0]),
+           vjp=K.logsumexp_vjp, shape=K.logsumexp_shape, attrs="axis", reduction=True, elementwise=False,
+           mp=mp_kernel("logsumexp"),
+           doc="log(sum(exp(x))), computed stably"),
+    OpSpec("softmax", 1, K.softmax, lambda x, attr: x.softmax(attr[0] if attr else -1),
+           vjp=K.softmax_vjp, shape=K.softmax_shape, attrs="axis", elementwise=False, mp=mp_kernel("softmax"),
+           doc="exp(x) / sum(exp(x)) along an axis (default: the last)"),
+    OpSpec("log_softmax", 1, K.log_softmax, lambda x, attr: x.log_softmax(attr[0] if attr else -1),
+           vjp=K.log_softmax_vjp, shape=K.softmax_shape, attrs="axis", elementwise=False,
+           mp=mp_kernel("log_softmax"),
+           doc="x - logsumexp(x) along an axis (default: the last)"),
+]
