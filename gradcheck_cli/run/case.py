@@ -482,7 +482,7 @@ def _diagnose(case: _Case) -> None:
 
 def _check_factors(expression: Expression, factors: list, point, shapes: ShapeMap, spec: Spec,
                    result: CaseResult) -> None:
-    from ..diagnose.culprit import check_factor
+    from ..diagnose.chain_factors import check_factor
 
     for factor in factors:
         try:
@@ -502,7 +502,8 @@ def _find_culprits(case: _Case) -> None:
                      if _lost_with_a_number(row, "symbolic") and row.left is None]
     if not failing and not result.culprits and not symbolic_lost:
         return
-    from ..diagnose.culprit import manual_culprit, node_culprit
+    from ..diagnose.local_derivatives import node_culprit
+    from ..diagnose.manual_formula import manual_culprit
 
     rounding = any(c.diagnosis in ROUNDING_DIAGNOSES for c in result.culprits)
     if symbolic_lost and case.value_finite and not rounding:  # gradcheck's own rule at fault: say which
@@ -746,8 +747,8 @@ def _is_factor(name: str) -> bool:
 
 
 def _parse_factor(expression: Expression, name: str, text: str, spec: Spec):
-    """A hand-derived chain factor `dA/dB` in the expression's scope (a culprit.FactorSpec)."""
-    from ..diagnose.culprit import FactorSpec, factor_ends
+    """A hand-derived chain factor `dA/dB` in the expression's scope (a chain_factors.FactorSpec)."""
+    from ..diagnose.chain_factors import FactorSpec, factor_ends
 
     try:
         normalised, top, bottom = factor_ends(expression, name)

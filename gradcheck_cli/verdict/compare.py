@@ -148,7 +148,7 @@ class CaseResult:
     notes: list[str] = field(default_factory=list)  # things a careful reader should know
     value_digits_lost: float | None = None  # of the float value against the high-precision one, where it ran
     rendered_error: str | None = None  # the error with its source excerpt, for the table
-    factors: list = field(default_factory=list)  # culprit.ManualFactor: manual dA/dB factors, checked
+    factors: list = field(default_factory=list)  # chain_factors.ManualFactor: manual dA/dB factors, checked
     culprits: list = field(default_factory=list)  # culprit.Culprit: where the disagreements come from
     explanation: object | None = None  # explain.Explanation, with --explain
     traceback: str | None = None  # of an error raised by the user's own code, shown with -v
