@@ -51,7 +51,17 @@ def diagnose(case) -> None:
             if "autograd" in row.disagrees and row.diagnosis in (None, "real"):
                 row.diagnosis = finding.diagnosis
     trap = _where_nan_trap(case) if any(_nan_in_autograd(r) or _nan_in_symbolic(r) for r in rows) else None
+    # Most specific first; each explains the rows the ones before it left unexplained.
+    for make, applies in _row_diagnoses(case, trap):
+        _diagnose_rows(case, make, applies)
+    _explain_referees(case, trap)
+    _undefined_derivatives(case)
+    _stable_form_for_artefacts(case)
 
+
+def _row_diagnoses(case, trap: Culprit | None) -> list[tuple[Callable, Callable]]:
+    """(make, applies) per diagnosis of rows, most specific first: `applies(row)` says which rows it would
+    explain, `make(open_row)` finds the culprit for the rows still open (or None)."""
     def rounded(row) -> bool:  # autograd off by rounding: finite but imprecise, or NaN with no where to blame
         return case.value_finite and (_imprecise_autograd(row) or trap is None and _nan_in_autograd(row))
 
@@ -61,34 +71,35 @@ def diagnose(case) -> None:
     def unexplained_nan(row) -> bool:  # 0·∞ only where the forward is accurate: else rounding is the cause
         return unexplained(row) and math.isnan(row.autograd) and trap is None and case.rounding is None
 
-    # Most specific first; each explains the rows the ones before it left unexplained.
-    found: list[tuple[Callable, Callable]] = [
+    return [
         (lambda applies: trap, _nan_in_autograd),
         (lambda applies: _derivative_precision(case, applies), rounded),
         (lambda applies: _kink_convention(case, applies), _convention_in_autograd),
         (lambda applies: _zero_times_infinity(case, applies), unexplained_nan),
         (lambda applies: _kink_convention(case, applies), unexplained),
     ]
-    for make, applies in found:
-        def open_row(row, applies=applies) -> bool:
-            return applies(row) and row.diagnosis in (None, "real")  # a named diagnosis beats "real"
 
-        if not any(open_row(row) for row in rows):
-            continue
-        culprit = make(open_row)
-        if culprit is None:
-            continue
-        for row in rows:
-            if open_row(row):
-                if culprit.diagnosis in ROUNDING_DIAGNOSES:
-                    row.referee_notes = [f"{note}; the same {culprit.diagnosis} in float arithmetic"
-                                         if note.startswith(("symbolic", "finite")) else note
-                                         for note in row.referee_notes]
-                row.diagnosis = culprit.diagnosis
-        case.result.culprits.append(culprit)
-    _explain_referees(case, trap)
-    _undefined_derivatives(case)
-    _stable_form_for_artefacts(case)
+
+def _diagnose_rows(case, make: Callable, applies: Callable) -> None:
+    """One diagnosis for the rows it applies to that have none yet: its culprit added, the rows named."""
+    rows = case.result.gradients
+
+    def open_row(row) -> bool:
+        return applies(row) and row.diagnosis in (None, "real")  # a named diagnosis beats "real"
+
+    if not any(open_row(row) for row in rows):
+        return
+    culprit = make(open_row)
+    if culprit is None:
+        return
+    for row in rows:
+        if open_row(row):
+            if culprit.diagnosis in ROUNDING_DIAGNOSES:
+                row.referee_notes = [f"{note}; the same {culprit.diagnosis} in float arithmetic"
+                                     if note.startswith(("symbolic", "finite")) else note
+                                     for note in row.referee_notes]
+            row.diagnosis = culprit.diagnosis
+    case.result.culprits.append(culprit)
 
 
 # ---- which rows each diagnosis explains ----
