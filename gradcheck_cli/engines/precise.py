@@ -377,33 +377,24 @@ class _Referee:
     # -- one variable --
 
     def differentiate(self, name: str, wanted: list[tuple], result: PreciseGradient) -> None:
+        """The entries `wanted` (output index + variable index) of d output / d name, recorded in `result`."""
         program = self.program
         shape = self.point[name].shape
-        out_rank = len(program.shape[self.out_slot])
         path = program.dependents(name)
-        base_values, too_large = self._bases[self.base_dps]
-        output = base_values[self.out_slot].reshape(-1)
-        by_element: dict[int, list[int]] = {}
-        for entry in wanted:
-            out_flat = int(np.ravel_multi_index(entry[:out_rank], program.shape[self.out_slot])) if out_rank else 0
-            element = int(np.ravel_multi_index(entry[out_rank:], shape)) if shape else 0
-            by_element.setdefault(element, []).append(out_flat)
+        _, too_large = self._bases[self.base_dps]
+        by_element = _outputs_by_element(wanted, program.shape[self.out_slot], shape)
         record = partial(_record, result, name, program.shape[self.out_slot], shape)
-        with mp.workdps(self.base_dps):
-            undefined = {o: f"undefined: {self._where_undefined(base_values)}" for outs in by_element.values()
-                         for o in outs if not mp.isfinite(output[o])}
+        undefined = self._undefined_outputs(by_element)
         if self.out_slot in too_large:
-            for element, outs in by_element.items():
-                for o in outs:
-                    record(element, o, reason=f"{TOO_LARGE}: a value on the way is beyond its range")
+            for element, o in _entries(by_element):
+                record(element, o, reason=f"{TOO_LARGE}: a value on the way is beyond its range")
             return
         if self.out_slot not in path:  # the output does not depend on the variable
-            for element, outs in by_element.items():
-                for o in outs:
-                    if o in undefined:
-                        record(element, o, reason=undefined[o])
-                    else:
-                        record(element, o, value=mp.mpf(0), error=0.0, method="constant")
+            for element, o in _entries(by_element):
+                if o in undefined:
+                    record(element, o, reason=undefined[o])
+                else:
+                    record(element, o, value=mp.mpf(0), error=0.0, method="constant")
             return
         complex_ok = self._complex_step_applies(path)
         var_slot = program.slot[next(n.id for n in program.nodes if n.op == "var" and n.attr == name)]
@@ -422,6 +413,14 @@ class _Referee:
             if pending:
                 for o, outcome in self._differences(var_slot, element, pending, path).items():
                     record(element, o, **outcome)
+
+    def _undefined_outputs(self, by_element: dict[int, list[int]]) -> dict[int, str]:
+        """{flat output index: why it is undefined} for the wanted output elements that are not finite."""
+        base_values, _ = self._bases[self.base_dps]
+        output = base_values[self.out_slot].reshape(-1)
+        with mp.workdps(self.base_dps):
+            return {o: f"undefined: {self._where_undefined(base_values)}" for outs in by_element.values()
+                    for o in outs if not mp.isfinite(output[o])}
 
     def _complex_step_applies(self, path: list[int]) -> bool:
         """Every op on the path holomorphic (as finite_diff.complex_step_applies), and inside its domain here."""
@@ -516,12 +515,7 @@ class _Referee:
             exponent_index += 1
             if exponent_index >= len(STEP_EXPONENTS):
                 break
-            if crossing is not None:  # the step crossed a kink near the point: step below its distance
-                with mp.workdps(30):
-                    wanted = exponent + int(mp.ceil(-mp.log10(crossing))) + 3 if crossing > 0 else MAX_STEP_EXPONENT
-                exponent = min(MAX_STEP_EXPONENT, max(STEP_EXPONENTS[exponent_index], wanted))
-            else:
-                exponent = max(exponent, STEP_EXPONENTS[exponent_index])
+            exponent = _next_exponent(exponent, STEP_EXPONENTS[exponent_index], crossing)
         with mp.workdps(self.mag + 2 * exponent + GUARD_DIGITS):
             for o in outs:
                 if o not in outcomes:
@@ -665,6 +659,32 @@ def _unsettled(before: _Estimate | None, last: _Estimate | None, problem: str | 
     if e_c <= _tolerance(c, ACCEPT) and gap <= _tolerance(max(abs(last.right), abs(last.left)), ACCEPT) + e_r + e_l:
         return {"value": c, "error": float(e_c + gap), "method": "central differences"}
     return {"reason": NOT_CONVERGED}
+
+
+def _next_exponent(exponent: int, scheduled: int, crossing) -> int:
+    """The next step's exponent (step 10^-exponent): the scheduled one, or where the last step crossed a kink
+    at distance `crossing` from the point, one below that distance."""
+    if crossing is None:
+        return max(exponent, scheduled)
+    with mp.workdps(30):
+        wanted = exponent + int(mp.ceil(-mp.log10(crossing))) + 3 if crossing > 0 else MAX_STEP_EXPONENT
+    return min(MAX_STEP_EXPONENT, max(scheduled, wanted))
+
+
+def _outputs_by_element(wanted: list[tuple], out_shape: tuple, shape: tuple) -> dict[int, list[int]]:
+    """{flat variable element: [flat output elements]} of the wanted entries (output index + variable index)."""
+    out_rank = len(out_shape)
+    by_element: dict[int, list[int]] = {}
+    for entry in wanted:
+        out_flat = int(np.ravel_multi_index(entry[:out_rank], out_shape)) if out_rank else 0
+        element = int(np.ravel_multi_index(entry[out_rank:], shape)) if shape else 0
+        by_element.setdefault(element, []).append(out_flat)
+    return by_element
+
+
+def _entries(by_element: dict[int, list[int]]):
+    """(element, output) for every wanted entry, element by element."""
+    return ((element, o) for element, outs in by_element.items() for o in outs)
 
 
 def _record(result: PreciseGradient, name: str, out_shape: tuple, shape: tuple, element: int, out_flat: int,
