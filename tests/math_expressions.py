@@ -37,6 +37,7 @@ import numpy as np
 import sympy
 from hypothesis import strategies as st
 
+from gradcheck_cli.lang.graph import format_option
 from gradcheck_cli.lang.tensor_kernels import format_index
 
 # ---- the op table -------------------------------------------------------------------------------------
@@ -49,7 +50,7 @@ GEN_OPS: dict[str, int] = {
     # elementwise, one argument
     "neg": 1, "sin": 1, "cos": 1, "tan": 1, "asin": 1, "acos": 1, "atan": 1, "sinh": 1, "cosh": 1, "tanh": 1,
     "exp": 1, "expm1": 1, "log": 1, "log1p": 1, "sqrt": 1, "sigmoid": 1, "softplus": 1, "relu": 1, "abs": 1,
-    "sign": 1,
+    "sign": 1, "leaky_relu": 1,
     "detach": 1,
     # elementwise, two or three arguments
     "add": 2, "sub": 2, "mul": 2, "div": 2, "pow": 2, "min": 2, "max": 2,
@@ -184,6 +185,8 @@ NUMPY: dict[str, Callable] = {
     "concat": lambda *xs: np.concatenate(xs, axis=0), "stack": lambda *xs: np.stack(xs, axis=0),
 }
 NUMPY_WITH_ATTR: dict[str, Callable] = {
+    # ops with keyword options take them as a tuple of (name, value) pairs, or None for the defaults
+    "leaky_relu": lambda x, attr: np.where(x > 0, x, dict(attr or ()).get("negative_slope", 0.01) * x),
     "sum": lambda x, attr: np.sum(x, axis=_axis(attr)),
     "mean": lambda x, attr: np.mean(x, axis=_axis(attr)),
     "amax": lambda x, attr: np.max(x, axis=_axis(attr)),
@@ -331,8 +334,11 @@ class Realizer:
             a = make("div", [make("tanh", [a]), const(2.0)])
         elif op == "tan" and np.min(np.abs(np.cos(a.value))) < 0.2:
             a = make("tanh", [a])
-        elif op in ("relu", "abs", "sign"):
+        elif op in ("relu", "abs", "sign", "leaky_relu"):
             a = self.away(a, [0.0])
+        if op == "leaky_relu":
+            slope = rng.choice((None, 0.2, 1.5, -0.5))
+            return make(op, [a], None if slope is None else (("negative_slope", slope),))
         if op in ELEMENTWISE_UNARY:
             return make(op, [a])
         a, b = self.fit(args[:2], rng)
@@ -673,6 +679,8 @@ def render(e: Expr) -> str:
     texts = [render(a) for a in args]
     if e.op == "unindex":
         texts.append(f"[{format_index(e.attr)}]")
+    elif e.attr and isinstance(e.attr[0], tuple):  # keyword options
+        texts += [f"{name}={format_option(value)}" for name, value in e.attr]
     elif e.attr is not None:
         texts += [str(int(d)) for d in e.attr]
     return f"{name}({', '.join(texts)})"
@@ -943,6 +951,9 @@ def to_sympy(e: Expr, symbols: dict[str, np.ndarray], memo: dict | None = None) 
         out = _elementwise(SYMPY_ELEMENTWISE[op], *args)
     elif op in SYMPY_PIECEWISE:
         out = _piecewise(SYMPY_PIECEWISE[op], args, [a.value for a in e.args])
+    elif op == "leaky_relu":
+        slope = exact(dict(e.attr or ()).get("negative_slope", 0.01))
+        out = _piecewise(lambda a, va: a if va > 0 else slope * a, args, [a.value for a in e.args])
     elif op in ("amax", "amin"):
         out = _extremum(args[0], e.args[0].value, e.attr, np.argmax if op == "amax" else np.argmin)
     elif op in SYMPY_REDUCE:

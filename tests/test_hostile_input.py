@@ -75,7 +75,8 @@ BILLION_LAUGHS = ("a: &a [1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
 
 HOSTILE = {
     # --- code execution: nothing is ever evaluated as Python ---
-    "python call": (_expr("__import__('os').mkdir('pwned')", "--x", "1"), "unexpected character \"'\""),
+    "python call": (_expr("__import__('os').mkdir('pwned')", "--x", "1"), "unknown function '__import__'"),
+    "text as a value": (_expr("sin('os')", "--x", "1"), "text in quotes is only an option's value"),
     "dunder function": (_expr("__import__(x)", "--x", "1"), "unknown function '__import__'"),
     "eval": (_expr("eval(x)", "--x", "1"), "unknown function 'eval'"),
     "exec": (_expr("exec(x)", "--x", "1"), "unknown function 'exec'"),

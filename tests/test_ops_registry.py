@@ -57,6 +57,11 @@ class Case:
     wrt: tuple[str, ...] | None = None
 
 
+def opts(name: str, **given):
+    """The options of op `name` with `given` over its defaults, as a node's attribute holds them."""
+    return OPS[name].with_options(given)
+
+
 def C(text: str, wrt: tuple[str, ...] | None = None, **at) -> Case:
     return Case(text, at, wrt)
 
@@ -135,6 +140,9 @@ OP_TABLE: dict[str, Row] = {
     # (torch's softplus is linear above its threshold 20: stay below it)
     "softplus": Row(("x",), [(0.7,), (-4.0,), (8.0,)]),
     "relu": Row(("x",), [(0.7,), (-1.5,)]),
+    "leaky_relu": Row(("x",), [(0.7,), (-1.5,), At((-1.5,), opts("leaky_relu", negative_slope=0.2))],
+                      [At((-2.0,), opts("leaky_relu", negative_slope=-0.5))],
+                      checks=["leaky_relu(x)", "leaky_relu(x, negative_slope=0.2)", "leaky_relu(x, 1.5)*x"]),
     "abs": Row(("x",), [(0.7,), (-1.5,)]),
     "sign": Row(("x",), [(0.7,), (-1.5,)], forward_only=[(0.0,)]),
     "clamp": Row(("x", "lo", "hi"), [(0.5, -1.0, 2.0), (-3.0, -1.0, 2.0), (4.0, -1.0, 2.0)]),
@@ -657,6 +665,22 @@ def python_tree(text: str, intern: _Interner) -> int:
     def index(n) -> tuple:
         return tuple(index_item(e) for e in n.elts) if isinstance(n, ast.Tuple) else (index_item(n),)
 
+    def literal(n):
+        if isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub):
+            return -literal(n.operand)
+        if isinstance(n, ast.Tuple):
+            return tuple(literal(e) for e in n.elts)
+        assert isinstance(n, ast.Constant), ast.dump(n)
+        return n.value
+
+    def options(spec, extra, keywords):
+        """Positional constants in the op's order, then keywords, each as its kind wants it."""
+        given = dict(zip([o.name for o in spec.options if not o.keyword_only], map(literal, extra)))
+        given.update({k.arg: literal(k.value) for k in keywords})
+        kinds = {"float": float, "int": int, "bool": bool, "str": str,
+                 "ints": lambda v: v if isinstance(v, tuple) else (v,)}
+        return spec.with_options({o.name: kinds[o.kind](given[o.name]) for o in spec.options if o.name in given})
+
     def call(n) -> int:
         name = n.func.id
         args = list(n.args)
@@ -665,6 +689,9 @@ def python_tree(text: str, intern: _Interner) -> int:
             return intern(spec.name, index(args[-1].slice), [convert(a) for a in args[:-1]])
         # the first overload the arguments fit, its trailing integers the attribute (as the language says)
         for spec in OVERLOADS[name]:
+            if spec.attrs == "options" and len(args) >= spec.arity:
+                return intern(spec.name, options(spec, args[spec.arity:], n.keywords),
+                              [convert(a) for a in args[: spec.arity]])
             if spec.attrs is None:
                 if len(args) == spec.arity or (spec.variadic and len(args) > spec.arity):
                     return intern(spec.name, None, [convert(a) for a in args])

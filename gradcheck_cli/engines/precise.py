@@ -305,8 +305,8 @@ def _kernel(node: Node):
     spec = OPS[node.op]
     if spec.mp is not None:
         return partial(_with_attr, spec.mp, node.attr) if spec.attrs else spec.mp
-    if spec.elementwise:
-        return spec.numpy  # unbatched arrays broadcast as the node shapes do
+    if spec.elementwise:  # unbatched arrays broadcast as the node shapes do
+        return partial(_with_attr, spec.numpy, node.attr) if spec.attrs else spec.numpy
     return partial(_batched, spec, node.attr)
 
 

@@ -20,6 +20,8 @@ from . import simplify
 from .ops import OPS
 from .tensor_kernels import format_index
 
+WITH_OPTIONS = frozenset(name for name, spec in OPS.items() if spec.attrs == "options")
+
 ATOM = 100  # precedence of names, numbers and calls: never parenthesised
 NEGATIVE_NUMBER = OPS["neg"].precedence
 
@@ -92,6 +94,8 @@ class Graph:
         self._interned: dict[tuple, Node] = {}
 
     def raw(self, op: str, args: tuple[Node, ...] = (), attr=None) -> Node:
+        if attr is None and op in WITH_OPTIONS:  # one node for leaky_relu(x) and leaky_relu(x, 0.01)
+            attr = OPS[op].defaults()
         key = (op, tuple([a.id for a in args]), float.hex(attr) if op == "const" else attr)
         node = self._interned.get(key)
         if node is None:
@@ -201,6 +205,15 @@ def _needs_parens(child_precedence: int, parent_precedence: int, side: str, pare
     return side == ("left" if parent.right_assoc else "right")
 
 
+def format_option(value: object) -> str:
+    """An option's value as the language writes it: 0.1, 'tanh', True, (1, 2)."""
+    if isinstance(value, float):
+        return format_number(value)
+    if isinstance(value, tuple):
+        return f"({', '.join(map(str, value))}{',' if len(value) == 1 else ''})"
+    return repr(value)
+
+
 def render(node: Node, parts: list[tuple[str, int]]) -> tuple[str, int]:
     """Text and precedence of one node, given its arguments' texts and precedences."""
     if node.op == "const":
@@ -230,6 +243,10 @@ def render(node: Node, parts: list[tuple[str, int]]) -> tuple[str, int]:
         return f"{operand}{suffix}", ATOM
     if spec.attrs == "index":
         texts = [text for text, _ in parts] + [f"[{format_index(node.attr)}]"]
+    elif spec.attrs == "options":
+        defaults = dict(spec.defaults().items)
+        texts = [text for text, _ in parts] + [f"{name}={format_option(value)}" for name, value in node.attr.items
+                                               if value != defaults[name] or type(value) is not type(defaults[name])]
     else:
         texts = [text for text, _ in parts] + [str(n) for n in (node.attr or ())]
     return f"{spec.call_name or spec.name}({', '.join(texts)})", ATOM

@@ -19,6 +19,7 @@ TOKEN_RULES: list[tuple[str, str]] = [
     ("SPACE", r"\s+"),
     ("NUMBER", r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"),
     ("NAME", IDENTIFIER),
+    ("STRING", r"'[^'\n]*'|\"[^\"\n]*\""),  # a keyword argument's text: approximate='tanh
     ("OP", r"\*\*|>=|<=|==|!=|[-+*/@<>(),;=\[\]:.]"),
     ("BAD", r"."),  # anything else: an error that points at the character
 ]
@@ -32,7 +33,7 @@ _HINTS = {
 
 
 class Token(NamedTuple):
-    kind: str  # NUMBER, NAME, OP or END
+    kind: str  # NUMBER, NAME, STRING, OP or END
     text: str
     span: Span
 

@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from ..core.errors import LimitError, ParseError, Span
 from ..core.limits import DEFAULT_LIMITS, Limits
 from ..core.text import did_you_mean
-from .graph import Graph, Node, ancestors
+from .graph import Graph, Node, ancestors, format_option
 from .lexer import Token, tokenize
 from .ops import CONSTANTS, FUNCTIONS, INFIX, OVERLOADS, POSTFIX, PREFIX, OpSpec
+from .ops.record import Option, Options
 
 UNARY_PRECEDENCE = PREFIX["-"].precedence
 
@@ -231,6 +232,9 @@ class _Parser:
             return node, opening.span.cover(closing.span)
         if token.kind == "END":
             raise self.error("expected an expression, found end of input", token.span)
+        if token.kind == "STRING":
+            raise self.error(f"expected an expression, found the text {token.text}", token.span,
+                             "text in quotes is only an option's value, e.g. gelu(x, approximate='tanh')")
         raise self.error(f"expected an expression, found {token.text!r}", token.span)
 
     def postfix(self, node: Node, span: Span) -> tuple[Node, Span]:
@@ -329,12 +333,14 @@ class _Parser:
         return self.mark(self.graph.var(name), token.span), token.span
 
     def call(self, name_token: Token) -> tuple[Node, Span]:
-        """call = NAME "(" [ expr { "," expr } ] ")"     (trailing integers: an axis or a shape)"""
+        """call = NAME "(" [ arg { "," arg } ] ")"      arg = expr | NAME "=" literal
+        (trailing integers: an axis or a shape; keyword arguments as torch names them: `dim=-1`)"""
         overloads = OVERLOADS.get(name_token.text)
         if overloads is None:
             raise self.unknown_function(name_token)
         opening = self.advance()
         args: list[Node] = []
+        keywords: dict[str, tuple[object, Span]] = {}
         index = None  # unindex(v, like, [0:2]) spells its index attribute in brackets
         if not self.at(")"):
             while True:
@@ -344,7 +350,13 @@ class _Parser:
                 if self.at("[") and any(s.attrs == "index" for s in overloads):
                     index = self.bracketed_index()
                     break
-                args.append(self.expression(0)[0])
+                if self.token.kind == "NAME" and self.peek_is("="):
+                    self.keyword(name_token.text, keywords)
+                elif keywords:
+                    raise self.error(f"{name_token.text}(): a positional argument after keyword arguments",
+                                     self.token.span)
+                else:
+                    args.append(self.expression(0)[0])
                 if not self.at(","):
                     break
                 self.advance()
@@ -355,13 +367,49 @@ class _Parser:
             if len(args) != spec.arity:
                 raise self.error(f"{name_token.text}() takes {spec.arity} arguments and an index", span)
             return self.mark(self.graph.raw(spec.name, tuple(args), index), span), span
-        spec, operands, attr = self.resolve_call(name_token.text, overloads, args, span)
+        spec, operands, attr = self.resolve_call(name_token.text, overloads, args, span, keywords)
         return self.mark(self.graph.raw(spec.name, tuple(operands), attr), span), span
 
-    def resolve_call(self, name: str, overloads: list[OpSpec], args: list[Node], span: Span):
-        """The overload that fits the arguments, its operands, and its attribute from trailing integers."""
+    def keyword(self, function: str, keywords: dict[str, tuple[object, Span]]) -> None:
+        """NAME "=" literal, where a literal is a number, 'text', True, False or a tuple of integers (1, 2)."""
+        name = self.advance()
+        self.advance()
+        if name.text in keywords:
+            raise self.error(f"{function}(): {name.text} is given twice", name.span)
+        start = self.token
+        if start.kind == "STRING":
+            self.advance()
+            keywords[name.text] = (start.text[1:-1], start.span)
+        elif start.kind == "NAME" and start.text in ("True", "False"):
+            self.advance()
+            keywords[name.text] = (start.text == "True", start.span)
+        elif self.at("("):
+            self.advance()
+            items = [self.integer(name.text)]
+            while self.at(","):
+                self.advance()
+                if not self.at(")"):
+                    items.append(self.integer(name.text))
+            keywords[name.text] = (tuple(items), start.span.cover(self.expect(")", start).span))
+        else:
+            node, span = self.expression(0)
+            if not node.is_const:
+                raise self.error(f"{function}(): {name.text} must be a number, text in quotes, True, False or "
+                                 "a tuple of integers", span)
+            keywords[name.text] = (node.attr, span)
+    def resolve_call(self, name: str, overloads: list[OpSpec], args: list[Node], span: Span,
+                     keywords: dict[str, tuple[object, Span]]):
+        """The overload that fits the arguments, its operands, and its attribute: trailing integers (an axis
+        or a shape), or options from keyword arguments and trailing constants."""
         for spec in overloads:
             if spec.attrs == "index":  # spelled with brackets: unindex(v, like, [0:2])
+                continue
+            if spec.attrs == "options" and len(args) >= spec.arity:
+                return spec, args[: spec.arity], self.options(name, spec, args[spec.arity:], keywords, span)
+            if keywords and spec.attrs == "axis" and set(keywords) == {"dim"} and len(args) == spec.arity:
+                dim, dim_span = keywords["dim"]
+                return spec, args, (option_value(name, Option("dim", None, "int"), dim, dim_span, self.error),)
+            if keywords:
                 continue
             if spec.attrs is None:
                 if len(args) == spec.arity or (spec.variadic and len(args) >= spec.arity):
@@ -377,7 +425,34 @@ class _Parser:
             return spec, operands, (attr if attr or spec.attrs == "shape" else None)
         if all(s.attrs == "index" for s in overloads):
             raise self.error(f"{name}() takes its index in brackets, e.g. {name}(v, x, [0])", span)
+        if keywords:
+            word, (_, where) = next(iter(keywords.items()))
+            raise self.error(f"{name}() takes no keyword argument {word!r}", where,
+                             "its options: dim" if any(s.attrs == "axis" for s in overloads) else None)
         raise self.error(f"{name}() takes {_arity_text(overloads)}, got {len(args)}", span)
+
+    def options(self, name: str, spec: OpSpec, extra: list[Node], keywords: dict, span: Span) -> Options:
+        """An op's options from trailing constant arguments (in the op's order) and keyword arguments."""
+        positional = [o for o in spec.options if not o.keyword_only]
+        if len(extra) > len(positional):
+            raise self.error(f"{name}() takes {spec.arity} argument{'s' if spec.arity != 1 else ''} and at most "
+                             f"{len(positional)} option{'s' if len(positional) != 1 else ''} by position, "
+                             f"got {spec.arity + len(extra)} arguments", span)
+        given: dict[str, object] = {}
+        for option, node in zip(positional, extra):
+            if not node.is_const:
+                raise self.error(f"{name}(): {option.name} must be a constant", self.spans.get(node.id, span))
+            given[option.name] = option_value(name, option, node.attr, self.spans.get(node.id, span), self.error)
+        by_name = {o.name: o for o in spec.options}
+        for word, (value, where) in keywords.items():
+            if word not in by_name:
+                hint = did_you_mean(word, list(by_name)) or (f"its options: {', '.join(by_name)}" if by_name
+                                                                 else None)
+                raise self.error(f"{name}() takes no keyword argument {word!r}", where, hint)
+            if word in given:
+                raise self.error(f"{name}(): {word} is given by position and by keyword", where)
+            given[word] = option_value(name, by_name[word], value, where, self.error)
+        return spec.with_options(given)
 
     def unknown_function(self, token: Token) -> ParseError:
         name = token.text
@@ -403,6 +478,26 @@ class _Parser:
         variables = [name for name in self.free_uses if name in used]
         return Expression(self.source, self.graph, output, self.scope, variables, self.spans, self.operator_spans,
                           nodes)
+
+
+def option_value(function: str, option: Option, value: object, span: Span, error) -> object:
+    """`value` as the option's kind wants it (an int, a float, a bool, one of its texts, a tuple of ints), or
+    the error `error(message, span)` makes."""
+    kind, name = option.kind, option.name
+    integral = isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
+    if kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if kind == "int" and integral:
+        return int(value)
+    if kind == "ints" and (integral or (isinstance(value, tuple) and value)):
+        return (int(value),) if integral else value
+    if kind == "bool" and isinstance(value, bool):
+        return value
+    if kind == "str" and isinstance(value, str) and (not option.choices or value in option.choices):
+        return value
+    wanted = {"float": "a number", "int": "an integer", "ints": "an integer or a tuple of integers",
+              "bool": "True or False"}.get(kind) or "one of " + ", ".join(repr(c) for c in option.choices)
+    raise error(f"{function}(): {name} must be {wanted}, got {format_option(value)}", span)
 
 
 def _is_integer(node: Node) -> bool:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .builders import gt, sigmoid
-from .record import OpSpec, mp_kernel, torch_module
+from .builders import gt, le, sigmoid
+from .record import OpSpec, Option, mp_kernel, torch_module
 
 
 def _sigmoid(x):
@@ -21,6 +21,11 @@ def _softplus(x):
 
 
 OPS = [
+    OpSpec("leaky_relu", 1, lambda x, o: np.where(x > 0, x, o.negative_slope * x),
+           lambda x, o: torch_module().nn.functional.leaky_relu(x, o.negative_slope),
+           partials=(lambda x, out: gt(x, 0) + out.attr.negative_slope * le(x, 0),),
+           attrs="options", options=(Option("negative_slope", 0.01),), analytic=False, kinks=lambda x, o: [x],
+           doc="x where x > 0, else negative_slope*x (torch.nn.functional.leaky_relu)"),
     OpSpec("sigmoid", 1, _sigmoid, lambda x: x.sigmoid(), partials=(lambda x, out: out * (1 - out),),
            mp=mp_kernel("sigmoid")),
     OpSpec("softplus", 1, _softplus,

@@ -47,6 +47,35 @@ def broadcast_shapes(*shapes: tuple) -> tuple:
 
 
 @dataclass(frozen=True)
+class Option:
+    """A keyword argument of an operation, as torch names and orders it: `negative_slope=0.01`.
+
+    `kind`: "float", "int", "bool", "str" (one of `choices`) or "ints" (an int, or a tuple of ints such as a
+    padding or several dims; read as a tuple).  Written as `name=value` in a call, or positionally after the
+    operands in this order unless `keyword_only` (as torch's `gelu(x, approximate='tanh')`)."""
+
+    name: str
+    default: object
+    kind: str = "float"
+    choices: tuple[str, ...] = ()
+    keyword_only: bool = False
+
+
+@dataclass(frozen=True)
+class Options:
+    """The options of one node, every one given or defaulted, in the op's order: hashable, so that two equal
+    nodes are one, and readable by name (`attr.negative_slope`) in the op's implementations and rules."""
+
+    items: tuple[tuple[str, object], ...]
+
+    def __getattr__(self, name: str):
+        for key, value in object.__getattribute__(self, "items"):
+            if key == name:
+                return value
+        raise AttributeError(name)
+
+
+@dataclass(frozen=True)
 class OpSpec:
     """Everything the tool knows about one operation."""
 
@@ -87,8 +116,10 @@ class OpSpec:
     # Elementwise ops broadcast their arguments; the evaluator lines up ranks for them.
     elementwise: bool = True
     # Static attribute written as trailing integer arguments: "axis" (optional), "shape", or
-    # "index" (written x[...]); None for ops without one.
+    # "index" (written x[...]); "options" for ops with keyword arguments (`options`); None for ops without one.
     attrs: str | None = None
+    # Keyword arguments (attrs="options"): the node's attribute is their Options, defaults filled in.
+    options: tuple[Option, ...] = ()
     # Any number of arguments, at least `arity` (concat, stack).
     variadic: bool = False
     # More names it is callable by (dot for matmul).
@@ -104,14 +135,25 @@ class OpSpec:
     mp: Callable | None = None
 
     def evaluate(self, args, attr=None):
-        """The numpy implementation on batched arrays."""
-        return self.numpy(*args, attr) if self.attrs else self.numpy(*args)
+        """The numpy implementation on batched arrays (an op with options gets its defaults for attr None)."""
+        return self.numpy(*args, self._attr(attr)) if self.attrs else self.numpy(*args)
 
     def build_torch(self, args, attr=None):
-        return self.torch(*args, attr) if self.attrs else self.torch(*args)
+        return self.torch(*args, self._attr(attr)) if self.attrs else self.torch(*args)
+
+    def _attr(self, attr):
+        return self.defaults() if attr is None and self.attrs == "options" else attr
 
     def infer_shape(self, shapes, attr=None) -> tuple:
-        return tuple(self.shape(*shapes, attr) if self.attrs else self.shape(*shapes))
+        own_rule = self.shape is not broadcast_shapes  # broadcasting needs no attribute: leaky_relu's slope
+        return tuple(self.shape(*shapes, self._attr(attr)) if self.attrs and own_rule else self.shape(*shapes))
+
+    def defaults(self) -> Options:
+        return Options(tuple((o.name, o.default) for o in self.options))
+
+    def with_options(self, given: dict[str, object]) -> Options:
+        """Options with `given` values (already checked and converted) over the defaults."""
+        return Options(tuple((o.name, given.get(o.name, o.default)) for o in self.options))
 
     @property
     def differentiable(self) -> bool:

@@ -1,0 +1,64 @@
+"""Keyword arguments as torch writes them: `softmax(z, dim=-1)`, `leaky_relu(x, negative_slope=0.2)`."""
+
+from __future__ import annotations
+
+import pytest
+
+from gradcheck_cli import check
+from gradcheck_cli.core.errors import ParseError
+from gradcheck_cli.lang.graph import Graph, to_text
+from gradcheck_cli.lang.parser import parse
+
+
+def _same_node(a: str, b: str) -> bool:
+    graph = Graph()
+    return parse(a, graph=graph).output is parse(b, graph=graph).output
+
+
+@pytest.mark.parametrize("written, same_as", [
+    ("softmax(z, dim=-1)", "softmax(z, -1)"),
+    ("sum(x, dim=0)", "sum(x, 0)"),
+    ("leaky_relu(x, negative_slope=0.2)", "leaky_relu(x, 0.2)"),
+    ("leaky_relu(x, negative_slope=0.01)", "leaky_relu(x)"),
+    ("leaky_relu(x, negative_slope=1)", "leaky_relu(x, 1.0)"),
+    ("leaky_relu(x, negative_slope = -0.5)", "leaky_relu(x, -0.5)"),
+])
+def test_a_keyword_argument_is_the_same_node_as_its_positional_form(written, same_as):
+    assert _same_node(written, same_as)
+
+
+def test_options_that_differ_are_different_nodes_and_print_back_only_when_not_the_default():
+    assert not _same_node("leaky_relu(x, 0.2)", "leaky_relu(x, 0.3)")
+    assert to_text(parse("leaky_relu(x, negative_slope=0.2) + leaky_relu(x)").output) == \
+        "leaky_relu(x, negative_slope=0.2) + leaky_relu(x)"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("leaky_relu(x, negative_slop=0.2)", "leaky_relu() takes no keyword argument 'negative_slop' (did you mean"),
+    ("leaky_relu(x, negative_slope=0.2, negative_slope=0.3)", "negative_slope is given twice"),
+    ("leaky_relu(x, 0.2, negative_slope=0.3)", "negative_slope is given by position and by keyword"),
+    ("leaky_relu(negative_slope=0.2, x)", "a positional argument after keyword arguments"),
+    ("leaky_relu(x, negative_slope='a')", "negative_slope must be a number, got 'a'"),
+    ("leaky_relu(x, negative_slope=True)", "negative_slope must be a number, got True"),
+    ("leaky_relu(x, negative_slope=y)", "negative_slope must be a number, text in quotes"),
+    ("leaky_relu(x, y)", "negative_slope must be a constant"),
+    ("leaky_relu(x, 0.1, 0.2)", "leaky_relu() takes 1 argument and at most 1 option by position, got 3"),
+    ("sin(x, dim=0)", "sin() takes no keyword argument 'dim'"),
+    ("sum(x, dim=0.5)", "sum(): dim must be an integer, got 0.5"),
+    ("sum(x, keep=True)", "sum() takes no keyword argument 'keep' (its options: dim)"),
+    ("sin('x')", "found the text 'x'"),
+])
+def test_a_wrong_keyword_argument_is_one_error_pointing_at_it(text, message):
+    with pytest.raises(ParseError) as caught:
+        parse(text)
+    assert message in str(caught.value), str(caught.value)
+    assert caught.value.span is not None
+
+
+def test_an_op_with_an_option_is_checked_by_every_engine():
+    result = check("leaky_relu(x, negative_slope=0.2)*x", at={"x": -1.5}, precise=True)
+    row = result.gradients[0]
+    assert result.status == "pass" and row.symbolic == pytest.approx(-0.6) and row.autograd == pytest.approx(-0.6)
+    assert row.finite_difference == pytest.approx(-0.6, rel=1e-8) and row.precise == pytest.approx(-0.6)
+    wrong = check("leaky_relu(x, negative_slope=0.2)", at={"x": -1.5}, manual={"x": "0.01"})
+    assert wrong.status == "fail"
