@@ -298,21 +298,14 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
     or of every case in the spec files and folders given as PATHs."""
     from .run.runner import Job, jobs_for
 
-    if not targets:
-        raise click.UsageError("Missing argument 'EXPRESSION | PATH...'.")
-    if as_json and output_format not in (None, "json"):
-        raise click.UsageError("--json contradicts --format " + output_format)
-    _check_report_path(output_path, list(targets), bool(ctx.meta.get(SPEC_MODE_KEY)))
+    spec_mode = bool(ctx.meta.get(SPEC_MODE_KEY))
+    _refuse_contradictions(targets, as_json, output_format, depth is not None and not explain and not spec_mode)
+    _check_report_path(output_path, list(targets), spec_mode)
     limits = Limits(max_length, max_depth, max_nodes, max_elements, max_entries)
-    overrides = {k: v for k, v in (("rtol", rtol), ("atol", atol), ("dtype", dtype),
-                                   ("order", int(order) if order else None), ("fast", fast or None),
-                                   ("method", method), ("step", step), ("explain", explain or None),
-                                   ("precise", precise or None),
-                                   ("device", device), ("allow_import", False if no_import else None),
-                                   ("seed", seed)) if v is not None}
-    if depth is not None and not explain and not ctx.meta.get(SPEC_MODE_KEY):
-        raise click.UsageError("--depth limits the --explain tree; add --explain")
-    if ctx.meta.get(SPEC_MODE_KEY):
+    overrides = _given(rtol=rtol, atol=atol, dtype=dtype, order=int(order) if order else None, fast=fast or None,
+                       method=method, step=step, explain=explain or None, precise=precise or None, device=device,
+                       allow_import=False if no_import else None, seed=seed)
+    if spec_mode:
         _refuse_expression_options(at_items, wrt, manual_items + hessian_items, variable_values,
                                    function, function_args)
         job_list = jobs_for(list(targets), {**overrides, "limits": limits})
@@ -331,6 +324,20 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
     settings = _report_settings(Spec(expr="", at={}, limits=limits, **overrides), single=len(job_list) == 1,
                                 color=color, quiet=quiet, verbose=verbose, all_elements=all_elements, depth=depth)
     ctx.exit(execute(job_list, output_format, settings, RunOptions(jobs, output_path, strict, exit_zero)))
+
+
+def _refuse_contradictions(targets, as_json: bool, output_format: str | None, depth_without_explain: bool) -> None:
+    if not targets:
+        raise click.UsageError("Missing argument 'EXPRESSION | PATH...'.")
+    if as_json and output_format not in (None, "json"):
+        raise click.UsageError("--json contradicts --format " + output_format)
+    if depth_without_explain:
+        raise click.UsageError("--depth limits the --explain tree; add --explain")
+
+
+def _given(**settings) -> dict:
+    """The settings the command line gives (the others are None): they override a spec file's."""
+    return {name: value for name, value in settings.items() if value is not None}
 
 
 def _default_format() -> str:

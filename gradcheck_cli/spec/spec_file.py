@@ -308,33 +308,45 @@ def _join(prefix: str, name: str) -> str:
 
 def _case(reader: _Reader, fields: dict, prefix: str) -> Spec:
     """A Spec from one mapping's fields (a partial one for a case: merged with the file's later)."""
-    origins: dict[str, Origin] = {}
     spec = Spec(expr="", at={})
+    _read_texts(reader, fields, prefix, spec)
+    _read_values(reader, fields, prefix, spec)
+    _read_settings(reader, fields, prefix, spec)
+    return spec
+
+
+def _read_texts(reader: _Reader, fields: dict, prefix: str, spec: Spec) -> None:
+    """name, expr, where, manual, manual_hessian and function: text, with where each was written."""
     if "name" in fields:
         spec.name = reader.text(fields["name"], prefix + "name")
     if "expr" in fields:
         spec.expr = reader.text(fields["expr"], prefix + "expr").strip()
-        origins["expr"] = reader.origin(fields["expr"], prefix + "expr")
-    if "where" in fields:
-        for name, (key_node, value) in reader.mapping(fields["where"], prefix + "where").items():
-            key = f"{prefix}where.{name}"
-            _check_binding_name(reader, key_node, key, name)
-            spec.where[name] = reader.text(value, key).strip()
-            origins[f"where.{name}"] = reader.origin(value, key)
+        spec.origins["expr"] = reader.origin(fields["expr"], prefix + "expr")
+    for name, (key_node, _) in _optional_mapping(reader, fields, "where", prefix).items():
+        _check_binding_name(reader, key_node, f"{prefix}where.{name}", name)
+    for field_name, texts in (("where", spec.where), ("manual", spec.manual), ("manual_hessian", spec.manual_hessian)):
+        for name, (_, value) in _optional_mapping(reader, fields, field_name, prefix).items():
+            key = f"{prefix}{field_name}.{name}"
+            texts[name] = reader.text(value, key).strip()
+            spec.origins[f"{field_name}.{name}"] = reader.origin(value, key)
+    if "function" in fields:
+        spec.function = reader.text(fields["function"], prefix + "function").strip()
+        spec.origins["function"] = reader.origin(fields["function"], prefix + "function")
+
+
+def _read_values(reader: _Reader, fields: dict, prefix: str, spec: Spec) -> None:
+    """at and expect: numbers and (nested) lists of numbers."""
     if "at" in fields:
         mark = fields["at"].start_mark
-        origins["at"] = Origin(reader.file, mark.line + 1, mark.column + 1, prefix + "at")
+        spec.origins["at"] = Origin(reader.file, mark.line + 1, mark.column + 1, prefix + "at")
     for name, (_, value) in _optional_mapping(reader, fields, "at", prefix).items():
         spec.at[name] = reader.tensor(value, f"{prefix}at.{name}")
-    for name, (_, value) in _optional_mapping(reader, fields, "manual", prefix).items():
-        spec.manual[name] = reader.text(value, f"{prefix}manual.{name}").strip()
-        origins[f"manual.{name}"] = reader.origin(value, f"{prefix}manual.{name}")
-    for name, (_, value) in _optional_mapping(reader, fields, "manual_hessian", prefix).items():
-        key = f"{prefix}manual_hessian.{name}"
-        spec.manual_hessian[name] = reader.text(value, key).strip()
-        origins[f"manual_hessian.{name}"] = reader.origin(value, key)
     for name, (_, value) in _optional_mapping(reader, fields, "expect", prefix).items():
         spec.expected[name] = reader.tensor(value, f"{prefix}expect.{name}")
+
+
+def _read_settings(reader: _Reader, fields: dict, prefix: str, spec: Spec) -> None:
+    """wrt, tolerance, the choices, step, the flags, seed, order and args."""
     if "wrt" in fields:
         spec.wrt = _names(reader, fields["wrt"], prefix + "wrt", "leave wrt out to check every variable")
     for name, (key_node, value) in _optional_mapping(reader, fields, "tolerance", prefix).items():
@@ -360,14 +372,9 @@ def _case(reader: _Reader, fields: dict, prefix: str) -> Spec:
         spec.seed = reader.seed(fields["seed"], prefix + "seed")
     if "order" in fields:
         spec.order = reader.integer(fields["order"], prefix + "order", 1, 2, "1 or 2")
-    if "function" in fields:
-        spec.function = reader.text(fields["function"], prefix + "function").strip()
-        origins["function"] = reader.origin(fields["function"], prefix + "function")
     if "args" in fields:
         function = spec.function or "the function"
         spec.args = _names(reader, fields["args"], prefix + "args", f"the inputs {function} takes, in order")
-    spec.origins = origins
-    return spec
 
 
 def _choice(reader: _Reader, node, key: str, choices: tuple[str, ...]) -> str:
