@@ -23,6 +23,13 @@ ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads(resources.files("gradcheck_cli").joinpath("schema/report.schema.json").read_text())
 
 
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist, the tests marked slow first (a stable sort keeps each file's order): the run then ends on
+    short tests, which the workers share to the end (--dist=worksteal in pyproject.toml)."""
+    if config.getoption("numprocesses", None):
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture
 def schema() -> dict:
     return SCHEMA

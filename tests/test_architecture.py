@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -22,12 +24,14 @@ def _lint_imports(folder: Path) -> subprocess.CompletedProcess:
                           env={"PYTHONPATH": str(folder), "PATH": "/usr/bin:/bin"})
 
 
+@pytest.mark.slow
 def test_the_stages_import_only_downwards():
     result = _lint_imports(ROOT)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Contracts: 2 kept, 0 broken." in result.stdout
 
 
+@pytest.mark.slow
 def test_a_wrong_way_import_breaks_the_check(tmp_path):
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
     shutil.copytree(ROOT / "gradcheck_cli", tmp_path / "gradcheck_cli",
@@ -39,6 +43,7 @@ def test_a_wrong_way_import_breaks_the_check(tmp_path):
     assert "gradcheck_cli.lang.ops -> gradcheck_cli.report.table" in result.stdout
 
 
+@pytest.mark.slow
 def test_loading_a_sampled_spec_does_not_import_the_check(tmp_path):
     spec = tmp_path / "sampled.yaml"
     spec.write_text("expr: log(x)\nsample: {n: 5, seed: 0, domain: {x: [-1, 1]}}\n")
@@ -49,6 +54,7 @@ def test_loading_a_sampled_spec_does_not_import_the_check(tmp_path):
     assert result.stdout.split() == ["5", "True", "False"], result.stderr
 
 
+@pytest.mark.slow
 def test_ruff_finds_nothing():
     """The lint configured in pyproject.toml ([tool.ruff]) passes on the package, tests, bench, fuzz and examples."""
     command = [sys.executable, "-m", "ruff", "check", "gradcheck_cli", "tests", "bench", "fuzz", "examples"]

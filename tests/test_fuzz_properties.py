@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import string
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -60,6 +61,7 @@ def _dump(data) -> str:
     return json.dumps(data)  # JSON is YAML: a well-formed document of any shape
 
 
+@pytest.mark.slow
 @CI
 @given(_yamlish())
 def test_arbitrary_spec_documents_load_or_raise_our_error(tmp_path_factory, data):
@@ -71,6 +73,7 @@ def test_arbitrary_spec_documents_load_or_raise_our_error(tmp_path_factory, data
         pass
 
 
+@pytest.mark.slow
 @CI
 @given(st.text(alphabet=string.printable, max_size=80))
 def test_arbitrary_yaml_text_loads_or_raises_our_error(tmp_path_factory, text):

@@ -218,6 +218,7 @@ def test_hostile_input_with_json_gives_one_error_document(cli_json, tmp_path, na
     assert all(r["status"] == "error" and r["error"]["message"] for r in document["results"])
 
 
+@pytest.mark.slow
 def test_non_utf8_bytes_from_the_real_command_line(tmp_path):
     """The OS hands Python undecodable bytes as surrogates; the installed command must name the byte."""
     result = subprocess.run([sys.executable, "-m", "gradcheck_cli", b"sin(x\xff)", "--x", "1"],

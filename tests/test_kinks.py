@@ -69,6 +69,7 @@ def test_a_tie_in_where_with_a_comparison_is_undefined_not_a_failure():
     assert check("where(x > 0, x, 2*x)", at={"x": 0.0}).status == "undefined"
 
 
+@pytest.mark.slow
 def test_kinks_are_found_on_the_linear_path_for_large_vectors():
     """Elementwise-then-reduce graphs with kinks take the O(n) diagonal run, which must still see the kink."""
     from gradcheck_cli.lang.parser import parse

@@ -230,6 +230,7 @@ def assert_rules_hold(f: mx.Program, g: mx.Program, alpha: float, beta: float, r
 # ---- (a) symbolic == autograd == sympy --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @examples(70)
 @given(programs(vectors=True, scalar_output=False))
 def test_gradients_agree_with_autograd_and_sympy(program):
@@ -255,6 +256,7 @@ def test_generated_programs_round_trip_through_the_printer(program):
 # ---- (b) second order ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @examples(30)
 @given(programs(vectors=False, max_variables=2, max_leaves=4))
 def test_hessians_agree_with_sympy(program):
@@ -275,6 +277,7 @@ def program_pairs(draw):
     return f, g, draw(COEFFICIENTS), draw(COEFFICIENTS)
 
 
+@pytest.mark.slow
 @examples(60)
 @given(program_pairs())
 def test_linearity_product_and_chain_rules(pair):
@@ -300,6 +303,7 @@ def test_every_registry_op_is_generated_or_exempt():
 SAMPLE_PER_ROOT = 2
 
 
+@pytest.mark.slow
 def test_every_table_op_occurs_in_parsed_graphs():
     """A fixed sample (derandomized, whatever the profile): programs whose body has each root of the
     table, drawn from the same strategy as the properties.  Every op of the table must occur in the

@@ -58,24 +58,6 @@ def _vector(n: int) -> str:
 # ---- every node's shape, checked when the graph is built ----
 
 
-def _run_normal_and_many(folder) -> dict:
-    """One capped run (-j 1: in that process) of a normal case and of a0 + ... + a11999 (see below)."""
-    n = 12_000
-    (folder / "normal.yaml").write_text(f"expr: sum(sin(x)*x**2)\nat: {{x: [{_vector(1000)}]}}\n")
-    (folder / "many.yaml").write_text("expr: " + "+".join(f"a{i}" for i in range(n)) + "\n"
-                                      + "at: {" + ", ".join(f"a{i}: {0.5 + i % 7}" for i in range(n)) + "}\n")
-    result, seconds = _capped_cli(str(folder / "normal.yaml"), str(folder / "many.yaml"), "-j", "1", "-q",
-                                  timeout=300)
-    return {"returncode": result.returncode, "stdout": result.stdout, "stderr": result.stderr, "seconds": seconds}
-
-
-@pytest.mark.slow
-def test_a_normal_case_passes_under_the_address_space_cap(once):
-    run = once("capped-normal-and-many", _run_normal_and_many)
-    assert run["returncode"] == 0, run["stderr"][-2000:]
-    assert "2 passed" in run["stdout"]
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("expr, column", [(BOMB, 1), (f"x * sum({BOMB})", 9)])
 def test_a_node_past_max_elements_is_refused_at_once_with_a_caret_under_it(expr, column):
@@ -158,6 +140,7 @@ def test_the_entry_limit_is_a_limit():
 # ---- finite differences: batches sized in bytes ----
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("expr, method", [("sum(outer(x, x))", "auto"),  # complex step, dense
                                           ("sum(abs(outer(x, x)))", "auto"),  # Richardson, dense, kinks watched
                                           ("sum(outer(x, x))", "central")])
@@ -170,6 +153,7 @@ def test_finite_difference_batches_fit_their_byte_budget(monkeypatch, expr, meth
     assert 0 < max(held) <= budget  # 96 MB in one run with the old fixed count of perturbed values
 
 
+@pytest.mark.slow
 def test_many_scalars_are_stepped_together_in_batches_that_fit(monkeypatch):
     budget = 2**20
     monkeypatch.setattr(finite_diff, "BATCH_BYTES", budget)
@@ -194,6 +178,24 @@ def _record_run_bytes(monkeypatch) -> list[int]:
     return held
 
 
+def _run_normal_and_many(folder) -> dict:
+    """One capped run (-j 1: in that process) of a normal case and of a0 + ... + a11999 (see below)."""
+    n = 12_000
+    (folder / "normal.yaml").write_text(f"expr: sum(sin(x)*x**2)\nat: {{x: [{_vector(1000)}]}}\n")
+    (folder / "many.yaml").write_text("expr: " + "+".join(f"a{i}" for i in range(n)) + "\n"
+                                      + "at: {" + ", ".join(f"a{i}: {0.5 + i % 7}" for i in range(n)) + "}\n")
+    result, seconds = _capped_cli(str(folder / "normal.yaml"), str(folder / "many.yaml"), "-j", "1", "-q",
+                                  timeout=300)
+    return {"returncode": result.returncode, "stdout": result.stdout, "stderr": result.stderr, "seconds": seconds}
+
+
+@pytest.mark.slow
+def test_a_normal_case_passes_under_the_address_space_cap(once):
+    run = once("capped-normal-and-many", _run_normal_and_many)
+    assert run["returncode"] == 0, run["stderr"][-2000:]
+    assert "2 passed" in run["stdout"]
+
+
 @pytest.mark.slow
 def test_twelve_thousand_scalar_variables_take_linear_memory(once):
     """Found: a0 + ... + a11999 took 13 GB and 2 minutes (a dependency set per variable, one batch of N rows)."""
@@ -214,6 +216,7 @@ def test_a_value_too_large_for_the_high_precision_referee_is_refused_in_seconds(
     assert "too large for the high-precision referee" in result.error["message"]
 
 
+@pytest.mark.slow
 def test_a_masked_nan_in_a_large_graph_is_left_unexamined():
     result = case.run(Spec(expr="sum(where(x*ones(1000000) > 0, log(x*ones(1000000)), 0))", at={"x": -1.0}))
     assert result.status == "pass"

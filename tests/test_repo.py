@@ -64,6 +64,7 @@ def readme_examples(document: str = "README.md", after: int = 2) -> list[str]:
     return commands
 
 
+@pytest.mark.slow
 def test_every_readme_example_runs_and_passes(cli, monkeypatch):
     import shlex
 

@@ -126,6 +126,13 @@ def test_a_worker_that_dies_costs_only_its_own_case(dying_workers, how):
     assert run["returncode"] == 2 and "Traceback" not in run["stderr"]
 
 
+@pytest.mark.slow
+def test_a_worker_killed_by_a_real_time_signal_costs_its_case(dying_workers):
+    run, by_name = dying_workers
+    name, expected = DEATHS["os.kill(os.getpid(), signal.SIGRTMIN + 3)"]
+    assert run["returncode"] == 2 and expected in by_name[name]["error"]["message"]
+
+
 # ---- signals ----
 
 
@@ -345,6 +352,7 @@ def test_a_reader_that_leaves_early_is_no_traceback_and_the_exit_code_stays(tmp_
 # ---- a user's code kept apart from the rest ----
 
 
+@pytest.mark.slow
 def test_torch_global_state_set_by_a_users_function_does_not_reach_later_cases(tmp_path, monkeypatch):
     import torch
 
@@ -417,13 +425,6 @@ def test_whatever_a_users_function_raises_is_that_cases_error(cli_json, tmp_path
     assert code == 2 and [r["status"] for r in document["results"]] == ["error", "pass"]
     assert message in document["results"][0]["error"]["message"]
     sys.modules.pop(name, None)
-
-
-@pytest.mark.slow
-def test_a_worker_killed_by_a_real_time_signal_costs_its_case(dying_workers):
-    run, by_name = dying_workers
-    name, expected = DEATHS["os.kill(os.getpid(), signal.SIGRTMIN + 3)"]
-    assert run["returncode"] == 2 and expected in by_name[name]["error"]["message"]
 
 
 @pytest.mark.slow
