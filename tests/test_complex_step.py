@@ -28,6 +28,10 @@ EXPRESSIONS = [
     ("sum(concat(x, x**2)) + sum(stack(x, x)[1]) + sum(transpose(outer(x, x)))", V),
     ("sum(ones(3)*x) + sum(zeros(3)) + sum(eye(3) @ x) + sum(expand(1, x)*x) + sum(sum_to(outer(x, x), x))", V),
     ("sum(unindex(x[1:], x, [1:])*x)", V),
+    # linear algebra family of issue 17
+    ("trace(outer(x, x)) + det(outer(x, x) + eye(3)) + logdet(outer(x, x) + 2*eye(3))"
+     " + sum(inv(outer(x, x) + eye(3)) @ x) + sum(solve(outer(x, x) + eye(3), x)) + sum(matrix_exp(outer(x, x)))"
+     " + sum(cross(x, x**2)) + sum(kron(x, x))", V),
 ]
 
 

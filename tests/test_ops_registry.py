@@ -97,6 +97,13 @@ M22 = [[1.0, -0.5], [0.25, 2.0]]
 V3 = [0.5, -1.0, 2.0]
 V3B = [1.25, 0.75, -0.5]
 V2 = [1.5, -0.5]
+# linear algebra: an invertible 3x3, symmetric positive definite matrices (cholesky, logdet)
+LA33 = [[1.5, -0.5, 0.25], [0.75, 2.0, -1.0], [0.5, 0.25, 1.25]]
+LS22 = [[2.0, 0.5], [0.5, 1.5]]
+LS22B = [[1.0, -0.3], [-0.3, 0.8]]
+LS33 = [[4.0, 1.0, -0.5], [1.0, 3.0, 0.25], [-0.5, 0.25, 2.0]]
+LS33B = [[1.0, 0.2, 0.1], [0.2, 2.0, -0.7], [0.1, -0.7, 5.0]]
+LM32B = [[-0.75, 2.0], [1.25, -1.5], [0.5, 1.0]]
 BINARY = [(0.7, -1.3), (2.5, 3.25), (-4.0, 0.125)]
 COMPARE = [(0.7, -1.3), (-1.3, 0.7), (-2.5, 3.0)]
 TIES = [(2.0, 2.0), (-0.5, -0.5)]
@@ -192,6 +199,33 @@ OP_TABLE: dict[str, Row] = {
     "outer": Row(("a", "b"), [(V3, V2), (V2, V3B)],
                  checks=["sum(outer(a, b)**2)", C("sum(outer(a, b)*c)", a=V2, b=V3, c=M23),
                          C("sum((outer(a, b) @ c)**2)", a=V2, b=V3, c=V3B)]),
+    # ---- linear algebra family of issue 17 (ops/linalg.py, linalg_kernels.py, mp_linalg.py) ----
+    "trace": Row(("A",), [(M22,), (M23,), (LA33,)],
+                 checks=["trace(A)", "trace(A)**2", C("trace(A @ B)", A=M23, B=M32), C("trace(A.T @ A)", A=LA33)]),
+    "det": Row(("A",), [(M22,), (LA33,), (LS33,)], [([[1.0, 2.0], [2.0, 4.0]],), ([[2.5]],)],
+               checks=["det(A)", "det(A)**2", C("det(A @ A.T)", A=M23), C("det(A*x)", A=LA33, x=0.5)]),
+    "logdet": Row(("A",), [(M22,), (LA33,), (LS33,), ([[1e-3, 0.5], [0.0, 2e3]],)],
+                  checks=["logdet(A)", "logdet(A)*det(A)", C("logdet(A @ A.T)", A=M23)]),
+    "inv": Row(("A",), [(M22,), (LA33,), (LS33,)],
+               checks=["sum(inv(A)**2)", "trace(inv(A))", C("sum(inv(A) @ b)", A=LA33, b=V3),
+                       C("sum(inv(inv(A))*B)", A=M22, B=LS22)]),
+    "solve": Row(("A", "B"), [(LA33, V3), (M22, LS22), (LS33, M32)],
+                 checks=["sum(solve(A, B)**2)", C("dot(b, solve(A, b))", A=LS33, b=V3B),
+                         C("sum(solve(A, B) @ c)", A=LA33, B=M32, c=V2)]),
+    "cholesky": Row(("A",), [(LS22,), (LS22B,), (LS33,), (LS33B,)],
+                    checks=["sum(cholesky(A)**3)", C("sum(cholesky(A)*W)", A=LS33, W=LA33),
+                            C("sum(cholesky(A @ A.T + eye(2))*W)", A=M23, W=M22)]),
+    "matrix_exp": Row(("A",), [(M22,), (LA33,), (LS33,), ([[0.0, 2.0], [-1.0, 0.5]],)],
+                      checks=["sum(matrix_exp(A)**2)", "trace(matrix_exp(A))", C("sum(matrix_exp(A*x)*W)", A=LA33,
+                                                                                  x=-0.5, W=LS33)]),
+    "cross": Row(("a", "b"), [(V3, V3B), (M23, M23B), At((M32, LM32B), opts("cross", dim=0))],
+                 [At((M32, LM32B), opts("cross", dim=-2))],
+                 checks=[C("sum(cross(a, b)**2)", a=V3, b=V3B), C("sum(cross(a, b)*w)", a=M23, b=M23B, w=M23),
+                         C("sum(cross(a, b, dim=0)**2)", a=M32, b=LM32B), C("dot(cross(a, b), a + b)", a=V3, b=V3B)]),
+    "kron": Row(("a", "b"), [(V3, V2), (M22, M23), (M23, M22)],
+                checks=["sum(kron(a, b)**2)",
+                        C("sum(kron(a, b) @ c)", a=M22, b=M23, c=[1.0, -2.0, 0.5, 3.0, 0.25, 1.5]),
+                        C("sum(kron(a, b)*kron(b, a))", a=V3, b=V3B)]),
     "transpose": Row(("x",), [(M23,), (M32,), (V3,)], [(1.5,), ([[2.0, 3.0]],)],
                      checks=["sum(x.T @ x)", "sum(transpose(x)**3)", C("sum(x.T*w)", x=M23, w=M32),
                              C("sum((x @ w.T)**2)", x=M23, w=M23B)]),

@@ -1,9 +1,36 @@
-"""Linear algebra: the matrix product and the outer product."""
+"""Linear algebra: the matrix product and the outer product; trace, det, logdet, inv, solve, cholesky,
+matrix_exp, cross and kron as torch and torch.linalg name them (kernels and Giles 2008 vjps in
+linalg_kernels.py, arbitrary-precision kernels in mp_linalg.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from .. import linalg_kernels as LK
 from .. import tensor_kernels as K
-from .record import OpSpec, torch_module
+from .record import OpSpec, Option, torch_module
+
+
+def _mp(name: str) -> Callable:
+    """mp_linalg.<name>, imported on first use (mpmath is loaded only when the high-precision referee runs)."""
+    def call(*args):
+        from .. import mp_linalg
+
+        return getattr(mp_linalg, name)(*args)
+
+    call.__name__ = f"mp_{name}"
+    return call
+
+
+def _linalg():
+    return torch_module().linalg
+
+
+def _torch_cholesky(a):
+    return _linalg().cholesky((a + a.transpose(-1, -2)) / 2)
+
+
+SINGULAR = "the matrix must be invertible (it is singular, to float64 precision)"
 
 OPS = [
     OpSpec("matmul", 2, K.matmul, lambda a, b: a @ b, vjp=K.matmul_vjp, shape=K.matmul_shape,
@@ -11,4 +38,38 @@ OPS = [
            doc="matrix product of vectors and matrices (a @ b)"),
     OpSpec("outer", 2, K.outer, lambda a, b: torch_module().outer(a, b), vjp=K.outer_vjp, shape=K.outer_shape,
            elementwise=False, doc="the outer product of two vectors: outer(a, b)[i, j] = a[i]*b[j]"),
+    # ---- linear algebra family of issue 17: torch / torch.linalg names ----
+    OpSpec("trace", 1, LK.trace, lambda a: torch_module().trace(a), vjp=LK.trace_vjp, shape=LK.trace_shape,
+           elementwise=False, mp=_mp("trace"), param_names=("A",),
+           doc="the sum of the diagonal of a matrix (torch.trace)"),
+    OpSpec("det", 1, LK.det, lambda a: _linalg().det(a), vjp=LK.det_vjp, shape=LK.determinant_shape,
+           elementwise=False, mp=_mp("det"), param_names=("A",),
+           domain=LK.invertible, domain_text="the gradient rule of det, det(A) A^-T, needs an invertible matrix",
+           doc="the determinant of a square matrix (torch.linalg.det)"),
+    OpSpec("logdet", 1, LK.logdet, lambda a: torch_module().logdet(a), vjp=LK.logdet_vjp,
+           shape=LK.determinant_shape, elementwise=False, mp=_mp("logdet"), param_names=("A",),
+           domain=LK.positive_determinant, domain_text="logdet needs det(A) > 0 (NaN below, -inf at a singular A)",
+           doc="log det(A) (torch.logdet): NaN where det(A) < 0"),
+    OpSpec("inv", 1, LK.inv, lambda a: _linalg().inv(a), vjp=LK.inv_vjp, shape=LK.inv_shape,
+           elementwise=False, mp=_mp("inv"), param_names=("A",), domain=LK.invertible, domain_text=SINGULAR,
+           doc="the inverse of a square matrix (torch.linalg.inv)"),
+    OpSpec("solve", 2, LK.solve, lambda a, b: _linalg().solve(a, b), vjp=LK.solve_vjp, shape=LK.solve_shape,
+           elementwise=False, mp=_mp("solve"), param_names=("A", "B"),
+           domain=lambda a, b: LK.invertible(a), domain_text=SINGULAR,
+           doc="X with A X = B, B a vector or a matrix (torch.linalg.solve(A, B))"),
+    OpSpec("cholesky", 1, LK.cholesky, _torch_cholesky, vjp=LK.cholesky_vjp, shape=LK.cholesky_shape,
+           elementwise=False, analytic=False, mp=_mp("cholesky"), param_names=("A",),
+           domain=LK.positive_definite, domain_text="cholesky needs a symmetric positive definite matrix",
+           doc="the lower Cholesky factor L of (A + A^T)/2 = L L^T (torch.linalg.cholesky of a symmetric A, "
+               "whose gradient torch gives symmetric)"),
+    OpSpec("matrix_exp", 1, LK.matrix_exp, lambda a: _linalg().matrix_exp(a), vjp=LK.matrix_exp_vjp,
+           shape=LK.matrix_exp_shape, elementwise=False, mp=_mp("matrix_exp"), param_names=("A",),
+           doc="the matrix exponential (torch.linalg.matrix_exp)"),
+    OpSpec("cross", 2, LK.cross, lambda a, b, o: _linalg().cross(a, b, dim=o.dim), vjp=LK.cross_vjp,
+           shape=LK.cross_shape, elementwise=False, attrs="options", options=(Option("dim", -1, "int"),),
+           mp=_mp("cross"), param_names=("a", "b"),
+           doc="the cross product of 3-vectors along dim (torch.linalg.cross(a, b, dim=-1))"),
+    OpSpec("kron", 2, LK.kron, lambda a, b: torch_module().kron(a, b), vjp=LK.kron_vjp, shape=LK.kron_shape,
+           elementwise=False, mp=_mp("kron"), param_names=("a", "b"),
+           doc="the Kronecker product of two vectors or two matrices (torch.kron)"),
 ]

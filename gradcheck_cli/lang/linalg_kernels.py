@@ -1,0 +1,302 @@
+"""The machinery behind the linear-algebra ops of the registry (lang/ops/linalg.py): batched numpy kernels,
+shape rules, domain predicates and vjp rules.
+
+Kernels receive arrays with a leading batch axis (see plan.py) and accept complex input where the op is
+analytic (the complex step).  A batch entry where LAPACK refuses the matrix (inv of a singular one) is NaN,
+not an exception: finite differences evaluate many points at once.  Domain predicates see one unbatched
+point (float64, or mpmath numbers that they answer on the float64 values).
+
+The vjp rules are the standard matrix-calculus results (M. B. Giles, "An extended collection of matrix
+derivative results for forward and reverse mode algorithmic differentiation", 2008), written with graph
+nodes so that the symbolic engine differentiates through them again (second order); each builds a fixed
+number of nodes, so the derivative graph stays linear in the size of the function's graph.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .tensor_kernels import batch_axis
+
+# ---- batched kernels ----
+
+
+def _per_entry(function, *arrays):
+    """function(*arrays) on batched arrays; where LAPACK refuses some entry, that entry is NaN."""
+    try:
+        return function(*arrays)
+    except np.linalg.LinAlgError:
+        pass
+    batch = max(a.shape[0] for a in arrays)
+    arrays = [np.broadcast_to(a, (batch,) + a.shape[1:]) for a in arrays]
+    results: list = []
+    for b in range(batch):
+        try:
+            results.append(function(*[a[b:b + 1] for a in arrays]))
+        except np.linalg.LinAlgError:
+            results.append(None)
+    like = next((r for r in results if r is not None), None)
+    if like is None:  # every entry refused: NaN of the shape a regular matrix gives
+        regular = [np.broadcast_to(np.eye(a.shape[-1]), a[:1].shape) if a.ndim >= 3 else a[:1] for a in arrays]
+        like = function(*regular)
+    nan = np.full(like.shape, np.nan, dtype=like.dtype)
+    return np.concatenate([nan if r is None else r for r in results], axis=0)
+
+
+def trace(a):
+    return np.trace(a, axis1=-2, axis2=-1)
+
+
+def det(a):
+    return np.linalg.det(a)
+
+
+def logdet(a):
+    """log det(a) as torch.logdet: NaN where det < 0, -inf where det = 0; the complex log for complex input."""
+    sign, logabs = np.linalg.slogdet(a)
+    if np.iscomplexobj(sign):
+        return np.log(sign) + logabs
+    with np.errstate(invalid="ignore"):
+        return np.where(sign > 0, logabs, np.where(sign == 0, -np.inf, np.nan))
+
+
+def inv(a):
+    return _per_entry(np.linalg.inv, a)
+
+
+def solve(a, b):
+    """torch.linalg.solve(A, B): B a vector (n,) or a matrix (n, k)."""
+    if b.ndim == 2:
+        return _per_entry(lambda p, q: np.linalg.solve(p, q[..., np.newaxis])[..., 0], a, b)
+    return _per_entry(np.linalg.solve, a, b)
+
+
+def symmetric_part(a):
+    return (a + np.swapaxes(a, -1, -2)) / 2
+
+
+def cholesky(a):
+    """The lower Cholesky factor of the symmetric part of a (for a symmetric a, torch.linalg.cholesky)."""
+    return _per_entry(np.linalg.cholesky, symmetric_part(a))
+
+
+def matrix_exp(a):
+    from scipy.linalg import expm
+
+    return expm(a)
+
+
+def cross(a, b, options):
+    """torch.linalg.cross: along `dim`, of length 3 (plain products: it runs on mpmath objects too)."""
+    a, b = np.broadcast_arrays(a, b)
+    axis = batch_axis(options.dim)
+    a, b = np.moveaxis(a, axis, -1), np.moveaxis(b, axis, -1)
+    parts = [a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1], a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
+             a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]]
+    return np.moveaxis(np.stack(parts, axis=-1), -1, axis)
+
+
+def kron(a, b):
+    """torch.kron of two vectors or two matrices (broadcast products: it runs on mpmath objects too)."""
+    a, b = _same_batch(a, b)
+    batch = a.shape[0]
+    if a.ndim == 2:
+        return (a[:, :, np.newaxis] * b[:, np.newaxis, :]).reshape(batch, -1)
+    (m, n), (p, q) = a.shape[1:], b.shape[1:]
+    return (a[:, :, np.newaxis, :, np.newaxis] * b[:, np.newaxis, :, np.newaxis, :]).reshape(batch, m * p, n * q)
+
+
+def _same_batch(a, b):
+    batch = max(a.shape[0], b.shape[0])
+    return np.broadcast_to(a, (batch,) + a.shape[1:]), np.broadcast_to(b, (batch,) + b.shape[1:])
+
+
+# ---- shape rules (plain shapes) ----
+
+
+def matrix_shape(a: tuple, what: str) -> tuple:
+    if len(a) != 2:
+        raise ValueError(f"{what} takes a matrix, got shape {a}")
+    return a
+
+
+def square_shape(a: tuple, what: str) -> tuple:
+    if len(a) != 2 or a[0] != a[1]:
+        raise ValueError(f"{what} takes a square matrix, got shape {a}")
+    return a
+
+
+def trace_shape(a: tuple) -> tuple:
+    matrix_shape(a, "trace")
+    return ()
+
+
+def determinant_shape(a: tuple) -> tuple:
+    square_shape(a, "det and logdet")
+    return ()
+
+
+def inv_shape(a: tuple) -> tuple:
+    return square_shape(a, "inv")
+
+
+def cholesky_shape(a: tuple) -> tuple:
+    return square_shape(a, "cholesky")
+
+
+def matrix_exp_shape(a: tuple) -> tuple:
+    return square_shape(a, "matrix_exp")
+
+
+def solve_shape(a: tuple, b: tuple) -> tuple:
+    square_shape(a, "solve(A, B): A")
+    if len(b) not in (1, 2) or b[0] != a[0]:
+        raise ValueError(f"solve(A, B): B must be a vector or a matrix of {a[0]} rows to match A of shape {a}, "
+                         f"got shape {b}")
+    return b
+
+
+def cross_shape(a: tuple, b: tuple, options) -> tuple:
+    if a != b:
+        raise ValueError(f"cross takes two arguments of one shape, got {a} and {b}")
+    if not -len(a) <= options.dim < len(a) or a[options.dim] != 3:
+        raise ValueError(f"cross: dim {options.dim} of shape {a} must exist and have length 3")
+    return a
+
+
+def kron_shape(a: tuple, b: tuple) -> tuple:
+    if len(a) != len(b) or len(a) not in (1, 2):
+        raise ValueError(f"kron takes two vectors or two matrices, got shapes {a} and {b}")
+    return tuple(p * q for p, q in zip(a, b))
+
+
+# ---- domains (one unbatched point) ----
+
+
+def _floats(a) -> np.ndarray:
+    return np.asarray(np.asarray(a).tolist(), dtype=np.float64) if np.asarray(a).dtype == object else np.asarray(a)
+
+
+def invertible(a, *more) -> bool:
+    """Full rank to float64 precision (numpy's matrix_rank: singular values above n*eps*largest)."""
+    a = _floats(a)
+    return bool(np.all(np.isfinite(a))) and np.linalg.matrix_rank(a) == a.shape[-1]
+
+
+def positive_determinant(a) -> bool:
+    return invertible(a) and np.linalg.slogdet(_floats(a))[0] > 0
+
+
+def positive_definite(a) -> bool:
+    """The symmetric part positive definite to float64 precision."""
+    s = symmetric_part(_floats(a))
+    if not np.all(np.isfinite(s)):
+        return False
+    values = np.linalg.eigvalsh(s)
+    return bool(values[0] > s.shape[-1] * np.finfo(float).eps * max(abs(values[-1]), np.finfo(float).tiny))
+
+
+# ---- vjp rules: (adjoint, node, shape_of) -> adjoints of the arguments ----
+
+
+def _t(m):
+    return m.graph.apply("transpose", m)
+
+
+def _mm(p, q):
+    return p.graph.apply("matmul", p, q)
+
+
+def trace_vjp(adj, node, shape_of):
+    """d tr(A) = tr(dA): the adjoint times the identity (of A's shape, for a rectangular A)."""
+    g = adj.graph
+    m, n = shape_of(node.args[0])
+    eye = g.apply("eye", attr=(max(m, n),))
+    if m != n:
+        eye = g.apply("index", eye, attr=(("slice", 0, m, None), ("slice", 0, n, None)))
+    return [adj * eye]
+
+
+def det_vjp(adj, node, shape_of):
+    """Giles 2.2.2: d det(A) = det(A) tr(A^-1 dA), so Ā = adj det(A) A^-T."""
+    a = node.args[0]
+    return [(adj * node) * _t(a.graph.apply("inv", a))]
+
+
+def logdet_vjp(adj, node, shape_of):
+    """d log det(A) = tr(A^-1 dA), so Ā = adj A^-T."""
+    a = node.args[0]
+    return [adj * _t(a.graph.apply("inv", a))]
+
+
+def inv_vjp(adj, node, shape_of):
+    """Giles 2.2.3: C = A^-1, dC = -C dA C, so Ā = -C^T adj C^T."""
+    return [-_mm(_mm(_t(node), adj), _t(node))]
+
+
+def solve_vjp(adj, node, shape_of):
+    """Giles 2.3.1: X = A^-1 B; B̄ = A^-T adj (a solve with A^T), Ā = -B̄ X^T."""
+    a, b = node.args
+    g = adj.graph
+    b_bar = g.apply("solve", _t(a), adj)
+    a_bar = g.apply("outer", b_bar, node) if len(shape_of(b)) == 1 else _mm(b_bar, _t(node))
+    return [-a_bar, b_bar]
+
+
+def _lower_mask(g, n: int, diagonal: float):
+    """The constant n-by-n matrix with ones below the diagonal, `diagonal` on it and zeros above: the row index
+    greater than the column index, from one vector 0..n-1 (n nodes, not n*n)."""
+    count = g.apply("stack", *[g.const(float(k)) for k in range(n)]) if n > 1 else \
+        g.apply("reshape", g.const(0.0), attr=(1,))
+    below = g.apply("gt", g.apply("reshape", count, attr=(n, 1)), g.apply("reshape", count, attr=(1, n)))
+    return below + diagonal * g.apply("eye", attr=(n,))
+
+
+def cholesky_vjp(adj, node, shape_of):
+    """L = chol(sym(A)) (Murray 2016, "Differentiation of the Cholesky decomposition"; torch's rule):
+    P = Φ(L^T tril(adj)) with Φ the lower triangle and half the diagonal, Ā = sym(L^-T P L^-1).
+    (The upper triangle of L is 0 whatever A is: the adjoint there does not count.)"""
+    g = adj.graph
+    n = shape_of(node)[0]
+    lower = adj * _lower_mask(g, n, 1.0)
+    p = _mm(_t(node), lower) * _lower_mask(g, n, 0.5)
+    l_inv = g.apply("inv", node)
+    s = _mm(_mm(_t(l_inv), p), l_inv)
+    return [(s + _t(s)) * 0.5]
+
+
+def matrix_exp_vjp(adj, node, shape_of):
+    """Ā = the upper right block of exp([[A^T, adj], [0, A^T]]) (Mathias 1996; Giles 2008, 3.4)."""
+    a = node.args[0]
+    g = adj.graph
+    n = shape_of(a)[0]
+    zeros = g.apply("zeros", attr=(n, n))
+    top = _t(g.apply("concat", a, _t(adj)))  # [A^T, adj]
+    bottom = _t(g.apply("concat", zeros, a))  # [0, A^T]
+    big = g.apply("matrix_exp", g.apply("concat", top, bottom))
+    return [g.apply("index", big, attr=(("slice", 0, n, None), ("slice", n, 2 * n, None)))]
+
+
+def cross_vjp(adj, node, shape_of):
+    """adj·(a×b) = a·(b×adj) = b·(adj×a)."""
+    a, b = node.args
+    g = adj.graph
+    return [g.apply("cross", b, adj, attr=node.attr), g.apply("cross", adj, a, attr=node.attr)]
+
+
+def kron_vjp(adj, node, shape_of):
+    """K[i p + k, j q + l] = A[i, j] B[k, l]: adj seen as (m, p, n, q) (vectors: (m, p)), times the other
+    factor broadcast into it, summed over the other factor's axes."""
+    a, b = node.args
+    g = adj.graph
+    sa, sb = shape_of(a), shape_of(b)
+    if len(sa) == 1:
+        blocks = g.apply("reshape", adj, attr=(sa[0], sb[0]))
+        return [_mm(blocks, b), _mm(a, blocks)]
+    (m, n), (p, q) = sa, sb
+    blocks = g.apply("reshape", adj, attr=(m, p, n, q))
+    b_wide = g.apply("reshape", b, attr=(p, 1, q))
+    a_wide = g.apply("reshape", a, attr=(m, 1, n, 1))
+    a_bar = g.apply("sum", g.apply("sum", blocks * b_wide, attr=(3,)), attr=(1,))
+    b_bar = g.apply("sum", g.apply("sum", blocks * a_wide, attr=(2,)), attr=(0,))
+    return [a_bar, b_bar]

@@ -1,0 +1,103 @@
+"""Arbitrary-precision (mpmath) kernels of the linear-algebra ops, for the high-precision referee.
+
+As mp_kernels.py: unbatched numpy object arrays of mpf (or mpc, the complex step) in and out, at the caller's
+precision.  A matrix mpmath refuses (inv or solve of a singular one, cholesky of one that is not positive
+definite) gives NaN entries: the value is undefined there.  Imported only when the referee runs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from mpmath import mp
+
+from . import linalg_kernels as LK
+
+NAN = mp.nan
+
+
+def _matrix(a) -> mp.matrix:
+    return mp.matrix([[a[i, j] for j in range(a.shape[1])] for i in range(a.shape[0])])
+
+
+def _array(m: mp.matrix) -> np.ndarray:
+    out = np.empty((m.rows, m.cols), dtype=object)
+    for i in range(m.rows):
+        for j in range(m.cols):
+            out[i, j] = m[i, j]
+    return out
+
+
+def _nan(shape) -> np.ndarray:
+    return np.full(shape, NAN, dtype=object)
+
+
+def _finite(a) -> bool:
+    return all(mp.isfinite(v) for v in np.asarray(a, dtype=object).ravel())
+
+
+def trace(a):
+    return np.asarray(mp.fsum(a[k, k] for k in range(min(a.shape))), dtype=object)
+
+
+def det(a):
+    if not _finite(a):
+        return np.asarray(NAN, dtype=object)
+    d = mp.det(_matrix(a)) if a.shape[0] else mp.mpf(1)
+    return np.asarray(d if isinstance(d, mp.mpc) else mp.mpf(d), dtype=object)  # (a singular one: the int 0)
+
+
+def logdet(a):
+    d = det(a)[()]
+    if isinstance(d, mp.mpc):
+        return np.asarray(mp.log(d), dtype=object)
+    value = mp.log(d) if d > 0 else -mp.inf if d == 0 else NAN
+    return np.asarray(value, dtype=object)
+
+
+def inv(a):
+    if not _finite(a):
+        return _nan(a.shape)
+    try:
+        return _array(mp.inverse(_matrix(a)))
+    except ZeroDivisionError:
+        return _nan(a.shape)
+
+
+def solve(a, b):
+    if not (_finite(a) and _finite(b)):
+        return _nan(b.shape)
+    columns = b.reshape(b.shape[0], -1)
+    try:
+        solved = [mp.lu_solve(_matrix(a), mp.matrix([columns[i, k] for i in range(b.shape[0])]))
+                  for k in range(columns.shape[1])]
+    except ZeroDivisionError:
+        return _nan(b.shape)
+    out = np.empty(columns.shape, dtype=object)
+    for k, x in enumerate(solved):
+        for i in range(b.shape[0]):
+            out[i, k] = x[i]
+    return out.reshape(b.shape)
+
+
+def cholesky(a):
+    s = LK.symmetric_part(a)
+    if not _finite(s):
+        return _nan(a.shape)
+    try:
+        return _array(mp.cholesky(_matrix(s)))
+    except (ValueError, ZeroDivisionError):  # not positive definite
+        return _nan(a.shape)
+
+
+def matrix_exp(a):
+    if not _finite(a):
+        return _nan(a.shape)
+    return _array(mp.expm(_matrix(a), method="taylor"))
+
+
+def cross(a, b, options):
+    return LK.cross(a[np.newaxis], b[np.newaxis], options)[0]
+
+
+def kron(a, b):
+    return LK.kron(a[np.newaxis], b[np.newaxis])[0]
