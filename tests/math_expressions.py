@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.special
 import sympy
 from hypothesis import strategies as st
 
@@ -51,6 +52,10 @@ GEN_OPS: dict[str, int] = {
     "neg": 1, "sin": 1, "cos": 1, "tan": 1, "asin": 1, "acos": 1, "atan": 1, "sinh": 1, "cosh": 1, "tanh": 1,
     "exp": 1, "expm1": 1, "log": 1, "log1p": 1, "sqrt": 1, "sigmoid": 1, "softplus": 1, "relu": 1, "abs": 1,
     "sign": 1, "leaky_relu": 1,
+    # elementwise family of issue 17 (polygamma is internal: digamma's derivative, generated directly too)
+    "exp2": 1, "log2": 1, "log10": 1, "reciprocal": 1, "rsqrt": 1, "square": 1, "sinc": 1, "erf": 1, "erfc": 1,
+    "erfinv": 1, "lgamma": 1, "digamma": 1, "polygamma": 1, "logit": 1,
+    "atan2": 2, "hypot": 2, "xlogy": 2, "maximum": 2, "minimum": 2,
     "detach": 1,
     # elementwise, two or three arguments
     "add": 2, "sub": 2, "mul": 2, "div": 2, "pow": 2, "min": 2, "max": 2,
@@ -84,6 +89,8 @@ ELEMENTWISE_UNARY = ("neg", "sin", "cos", "tan", "asin", "acos", "atan", "sinh",
 COMPARISONS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "eq": "==", "ne": "!="}
 INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "matmul": "@", **COMPARISONS}
 REDUCTIONS = ("sum", "mean", "amax", "amin", "prod", "norm", "logsumexp")
+FAMILY_UNARY = ("exp2", "log2", "log10", "reciprocal", "rsqrt", "square", "sinc", "erf", "erfc", "erfinv", "lgamma",
+                "digamma", "polygamma", "logit")
 
 MARGIN = 0.05  # distance kept from kinks, ties and switching points
 BIG = 100.0  # values larger than this are squashed with atan (keeps conditioning moderate)
@@ -173,6 +180,11 @@ def _axis(attr):
     return None if attr is None else attr[0]
 
 
+def _logit(x, eps):
+    z = x if eps is None else np.clip(x, eps, 1 - eps)
+    return np.log(z) - np.log1p(-z)
+
+
 NUMPY: dict[str, Callable] = {
     "neg": np.negative, "sin": np.sin, "cos": np.cos, "tan": np.tan, "asin": np.arcsin, "acos": np.arccos,
     "atan": np.arctan, "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh, "exp": np.exp, "expm1": np.expm1,
@@ -186,6 +198,12 @@ NUMPY: dict[str, Callable] = {
     "le": lambda a, b: (a <= b) * 1.0, "eq": lambda a, b: (a == b) * 1.0, "ne": lambda a, b: (a != b) * 1.0,
     "clamp": lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi),
     "where": lambda c, a, b: np.where(c != 0, a, b),
+    # elementwise family of issue 17: numpy and scipy.special
+    "exp2": lambda x: 2.0**x, "log2": np.log2, "log10": np.log10, "reciprocal": lambda x: 1 / x,
+    "rsqrt": lambda x: 1 / np.sqrt(x), "square": lambda x: x * x, "sinc": np.sinc, "erf": scipy.special.erf,
+    "erfc": scipy.special.erfc, "erfinv": scipy.special.erfinv, "lgamma": scipy.special.gammaln,
+    "digamma": scipy.special.psi, "atan2": np.arctan2, "hypot": np.hypot,
+    "xlogy": lambda x, y: x * np.log(y), "maximum": np.maximum, "minimum": np.minimum,
     "expand": lambda x, like: np.broadcast_to(x, np.broadcast_shapes(x.shape, like.shape)),
     "sum_to": lambda g, like: _sum_to(g, like.shape),
     "matmul": np.matmul, "outer": np.outer, "transpose": lambda x: x.T,
@@ -194,6 +212,8 @@ NUMPY: dict[str, Callable] = {
 NUMPY_WITH_ATTR: dict[str, Callable] = {
     # ops with keyword options take them as a tuple of (name, value) pairs, or None for the defaults
     "leaky_relu": lambda x, attr: np.where(x > 0, x, dict(attr or ()).get("negative_slope", 0.01) * x),
+    "polygamma": lambda x, attr: scipy.special.polygamma(dict(attr or ()).get("n", 1), x),
+    "logit": lambda x, attr: _logit(x, dict(attr or ()).get("eps")),
     "sum": lambda x, attr: np.sum(x, axis=_axis(attr)),
     "mean": lambda x, attr: np.mean(x, axis=_axis(attr)),
     "amax": lambda x, attr: np.max(x, axis=_axis(attr)),
@@ -343,6 +363,8 @@ class Realizer:
             a = make("tanh", [a])
         elif op in ("relu", "abs", "sign", "leaky_relu"):
             a = self.away(a, [0.0])
+        elif op in FAMILY_UNARY:
+            return self._family_unary(op, a, rng)
         if op == "leaky_relu":
             slope = rng.choice((None, 0.2, 1.5, -0.5))
             return make(op, [a], None if slope is None else (("negative_slope", slope),))
@@ -356,10 +378,37 @@ class Realizer:
                 b = make("add", [make("mul", [b, b]), const(0.5)])
         elif op == "pow":
             return self._power(a, b, rng)
-        elif op in ("min", "max") or op in COMPARISONS:
+        elif op in ("min", "max", "maximum", "minimum") or op in COMPARISONS:
             b = self.away(b, [a.value])
+        elif op in ("atan2", "hypot"):  # a away from 0: off the origin, and off atan2's jump (a = 0, b < 0)
+            a = self.away(a, [0.0])
+        elif op == "xlogy" and np.min(b.value) < 0.1:
+            b = make("add", [make("mul", [b, b]), const(0.5)])
         style = "call" if op in ("min", "max") else ""
         return make(op, [a, b], style=style)
+
+    def _family_unary(self, op: str, a: Expr, rng: random.Random) -> Expr:
+        """The unary ops of the elementwise family of issue 17, inside their domains (lgamma, digamma and
+        polygamma on the positive axis, where sympy's loggamma is log|Gamma|)."""
+        if op == "exp2" and np.max(np.abs(a.value)) > 5:
+            a = make("tanh", [a])
+        elif op in ("log2", "log10", "rsqrt", "lgamma", "digamma", "polygamma") and np.min(a.value) < 0.1:
+            a = make("add", [make("mul", [a, a]), const(0.5)])
+        elif op == "reciprocal":
+            a = self.away(a, [0.0], 0.25)
+        elif op == "sinc":  # sympy's derivative of sinc is 0/0 at 0 (the registry rows check sinc there)
+            a = self.away(a, [0.0])
+        elif op == "erfinv" and np.max(np.abs(a.value)) > 0.9:
+            a = make("div", [make("tanh", [a]), const(2.0)])
+        if op == "polygamma":
+            return make(op, [a], (("n", rng.choice((1, 2, 3))),))
+        if op == "logit":
+            eps = rng.choice((None, None, 0.1, 0.25))
+            if eps is not None:
+                return make(op, [self.away(a, [eps, 1 - eps])], (("eps", eps),))
+            if np.min(a.value) < 0.05 or np.max(a.value) > 0.95:  # into (1/6, 5/6)
+                a = make("div", [make("add", [make("tanh", [a]), const(1.5)]), const(3.0)])
+        return make(op, [a])
 
     def _power(self, a: Expr, b: Expr, rng: random.Random) -> Expr:
         style = "call" if rng.random() < 0.25 else ""
@@ -792,6 +841,13 @@ SYMPY_ELEMENTWISE: dict[str, Callable] = {
     "detach": Detach,
     "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b, "div": lambda a, b: a / b,
     "pow": sympy.Pow,
+    # elementwise family of issue 17
+    "exp2": lambda a: 2**a, "log2": lambda a: sympy.log(a) / sympy.log(2),
+    "log10": lambda a: sympy.log(a) / sympy.log(10),
+    "reciprocal": lambda a: 1 / a, "rsqrt": lambda a: 1 / sympy.sqrt(a), "square": lambda a: a**2,
+    "sinc": lambda a: sympy.sinc(sympy.pi * a), "erf": sympy.erf, "erfc": sympy.erfc,
+    "erfinv": sympy.erfinv, "lgamma": sympy.loggamma, "digamma": sympy.digamma,
+    "atan2": sympy.atan2, "hypot": lambda a, b: sympy.sqrt(a**2 + b**2), "xlogy": lambda a, b: a * sympy.log(b),
 }
 
 # Piecewise ops.  The generator keeps every switching quantity (x for abs, a - b for max and the
@@ -808,6 +864,8 @@ SYMPY_PIECEWISE: dict[str, Callable] = {
     "sign": lambda a, va: ONE if va > 0 else -ONE,
     "max": lambda a, b, va, vb: a if va > vb else b,
     "min": lambda a, b, va, vb: a if va < vb else b,
+    "maximum": lambda a, b, va, vb: a if va > vb else b,
+    "minimum": lambda a, b, va, vb: a if va < vb else b,
     "gt": lambda a, b, va, vb: ONE if va > vb else ZERO,
     "ge": lambda a, b, va, vb: ONE if va >= vb else ZERO,
     "lt": lambda a, b, va, vb: ONE if va < vb else ZERO,
@@ -818,6 +876,17 @@ SYMPY_PIECEWISE: dict[str, Callable] = {
     "clamp": lambda x, lo, hi, vx, vlo, vhi: hi if vhi < max(vx, vlo) else (lo if vlo > vx else x),
     "where": lambda c, a, b, vc, va, vb: a if vc != 0 else b,
 }
+
+
+def _sympy_logit(eps):
+    """logit's active branch: log(x/(1 - x)), or the constant logit(eps) or logit(1 - eps) outside the clamp."""
+    def rule(a, va):
+        if eps is not None and not eps <= va <= 1 - eps:
+            z = exact(eps) if va < eps else 1 - exact(eps)
+            return sympy.log(z / (1 - z))
+        return sympy.log(a / (1 - a))
+
+    return rule
 
 
 def _piecewise(rule, arrays: list[np.ndarray], values: list[np.ndarray]) -> np.ndarray:
@@ -961,6 +1030,11 @@ def to_sympy(e: Expr, symbols: dict[str, np.ndarray], memo: dict | None = None) 
     elif op == "leaky_relu":
         slope = exact(dict(e.attr or ()).get("negative_slope", 0.01))
         out = _piecewise(lambda a, va: a if va > 0 else slope * a, args, [a.value for a in e.args])
+    elif op == "polygamma":
+        n = dict(e.attr or ()).get("n", 1)
+        out = _elementwise(lambda a: sympy.polygamma(n, a), *args)
+    elif op == "logit":
+        out = _piecewise(_sympy_logit(dict(e.attr or ()).get("eps")), args, [a.value for a in e.args])
     elif op in ("amax", "amin"):
         out = _extremum(args[0], e.args[0].value, e.attr, np.argmax if op == "amax" else np.argmin)
     elif op in SYMPY_REDUCE:

@@ -32,6 +32,11 @@ EXPRESSIONS = [
     ("trace(outer(x, x)) + det(outer(x, x) + eye(3)) + logdet(outer(x, x) + 2*eye(3))"
      " + sum(inv(outer(x, x) + eye(3)) @ x) + sum(solve(outer(x, x) + eye(3), x)) + sum(matrix_exp(outer(x, x)))"
      " + sum(cross(x, x**2)) + sum(kron(x, x))", V),
+    # elementwise family of issue 17 (lgamma and digamma also on the negative axis, by reflection)
+    ("exp2(x) + log2(x) + log10(x) + reciprocal(x) + rsqrt(x) + square(x) + sinc(x) + sinc(x/100)", 0.7),
+    ("erf(x) + erfc(3*x) + lgamma(x) + digamma(x) + lgamma(-x - 1) + digamma(x - 3) + lgamma(x - 2.001)", 0.7),
+    ("logit(x/2) + logit(x, eps=0.2) + atan2(x, -2) + atan2(-x, 0.3) + hypot(x, 3) + xlogy(x, x + 1) + xlogy(2, x)",
+     0.7),
 ]
 
 

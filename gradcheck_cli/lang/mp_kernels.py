@@ -123,6 +123,139 @@ def _log1p_exp(x):
 sigmoid, softplus = _entire(_logistic), _entire(_log1p_exp)
 
 
+# ---- elementwise family of issue 17: powers, logarithms, special functions, two-argument functions ----
+
+
+def _exp2(x):
+    return mp.mpf(2) ** x
+
+
+def _log2(x):
+    return mp.log(x, 2)
+
+
+def _log10(x):
+    return mp.log10(x)
+
+
+def _reciprocal(x):
+    return _div(ONE, x)
+
+
+def _rsqrt(x):
+    root = mp.sqrt(x)
+    return mp.inf if root == 0 else 1 / root  # +inf from the only side it is defined on
+
+
+def _square(x):
+    return x * x
+
+
+def _pole(x) -> bool:
+    """A pole of lgamma, digamma and polygamma: 0, -1, -2, ..."""
+    return not _complex(x) and x <= 0 and mp.isint(x)
+
+
+def _lgamma(x):
+    if _complex(x):  # mpmath's complex loggamma carries i*pi*k on the negative axis: take it off
+        return _in_complex(lambda z: mp.loggamma(z) - mp.j * mp.pi * mp.nint(mp.im(mp.loggamma(z)) / mp.pi), x)
+    if mp.isnan(x):
+        return NAN
+    return mp.inf if _pole(x) else mp.re(mp.loggamma(x))  # log|Gamma| is +inf from both sides of a pole
+
+
+def _digamma(x):
+    if _complex(x):
+        return _in_complex(mp.digamma, x)
+    return NAN if mp.isnan(x) or _pole(x) else mp.digamma(x)  # -inf on one side of a pole, +inf on the other
+
+
+def _erfinv(x):
+    if mp.isnan(x) or abs(x) > 1:
+        return NAN
+    return mp.erfinv(x)  # +-inf at +-1
+
+
+def _logit_of(x):
+    if _complex(x):
+        return _in_complex(lambda z: mp.log(z / (1 - z)), x)
+    if mp.isnan(x) or x < 0 or x > 1:
+        return NAN
+    if x == 0 or x == 1:
+        return -mp.inf if x == 0 else mp.inf
+    return mp.log(x / (1 - x))
+
+
+def _pair_in_complex(function, a, b):
+    """function(a, b) as _in_complex computes it, at the precision the argument carrying the step needs."""
+    a, b = mp.mpc(a), mp.mpc(b)
+    return _in_complex(lambda _: function(a, b), a if a.imag else b)
+
+
+def _atan2(a, b):
+    if _complex(a) or _complex(b):
+        ra, rb = mp.re(a), mp.re(b)
+        if ra == 0 and rb <= 0:  # on the jump: no branch is the function
+            return NAN
+        if abs(rb) >= abs(ra):  # atan(a/b) plus the quadrant's multiple of pi, as the numpy form
+            offset = (-mp.pi if ra < 0 else mp.pi) if rb < 0 else 0
+            return _pair_in_complex(lambda z, w: mp.atan(z / w) + offset, a, b)
+        return _pair_in_complex(lambda z, w: (-mp.pi / 2 if ra < 0 else mp.pi / 2) - mp.atan(w / z), a, b)
+    if _undefined(a, b) or (a == 0 and b == 0):
+        return NAN
+    return mp.atan2(a, b)
+
+
+def _hypot(a, b):
+    if _complex(a) or _complex(b):
+        return _pair_in_complex(lambda z, w: mp.sqrt(z * z + w * w), a, b)
+    return mp.hypot(a, b)
+
+
+def _xlogy(a, b):
+    if not _complex(b) and mp.isnan(b):
+        return NAN
+    if a == 0:
+        return ZERO  # torch's convention, b included where log(b) is undefined
+    if _complex(a) or _complex(b):
+        return a * _in_complex(mp.log, mp.mpc(b))
+    if mp.isnan(a) or b < 0:
+        return NAN
+    return -a * mp.inf if b == 0 else a * mp.log(b)
+
+
+exp2, log2, log10 = _entire(_exp2), _real_valued(_log2), _real_valued(_log10)
+reciprocal, rsqrt, square = _elementwise(_reciprocal), _real_valued(_rsqrt), _elementwise(_square)
+sinc = _entire(mp.sincpi)
+erf, erfc = _entire(mp.erf), _entire(mp.erfc)
+erfinv, lgamma, digamma = _elementwise(_erfinv), _elementwise(_lgamma), _elementwise(_digamma)
+atan2, hypot, xlogy = _elementwise(_atan2, 2), _elementwise(_hypot, 2), _elementwise(_xlogy, 2)
+
+
+def polygamma(x, attr):
+    n = attr.n
+
+    def one(v):
+        if mp.isnan(v):
+            return NAN
+        if _pole(v):  # +inf from both sides for odd n; no sign for even n
+            return mp.inf if n % 2 else NAN
+        return mp.polygamma(n, v)
+
+    return _elementwise(one)(x)
+
+
+def logit(x, attr):
+    eps = attr.eps
+    if eps is not None:  # the clamp, by the real part (the complex step's constant outside)
+        def clamped(v):
+            r = mp.re(v)
+            return _logit_of(mp.mpf(eps) if r < eps else mp.mpf(1 - eps) if r > 1 - eps else v)
+
+        return _elementwise(clamped)(x)
+    return _elementwise(_logit_of)(x)
+
+
 # ---- arithmetic with undefined points ----
 
 
