@@ -89,7 +89,8 @@ def _digamma(x):
 
 @_in_double
 def _polygamma(x, o):
-    return _special().polygamma(o.n, x)
+    value = _special().polygamma(o.n, x)  # float64 for any real input: back to float32 for float32
+    return value.astype(np.float32) if getattr(x, "dtype", None) == np.float32 else value
 
 
 def _polygamma_of(x, n: int):
