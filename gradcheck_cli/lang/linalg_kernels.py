@@ -106,6 +106,23 @@ def kron(a, b):
     return (a[:, :, np.newaxis, :, np.newaxis] * b[:, np.newaxis, :, np.newaxis, :]).reshape(batch, m * p, n * q)
 
 
+def eigh_gauge(vectors):
+    """Each eigenvector's sign chosen so that its entry of largest magnitude (the first of equal ones) is
+    positive: eigenvectors are defined up to sign, and this is the gauge eigh(A, part='eigenvectors') gives."""
+    top = np.take_along_axis(vectors, np.argmax(np.abs(vectors), axis=-2)[..., np.newaxis, :], axis=-2)
+    return vectors * np.where(top < 0, -1.0, 1.0)
+
+
+def eigh(a, options):
+    """torch.linalg.eigh of the symmetric part of a: the eigenvalues ascending, or the eigenvectors (columns)."""
+    values, vectors = np.linalg.eigh(symmetric_part(a))
+    return values if options.part == "eigenvalues" else eigh_gauge(vectors)
+
+
+def eigvalsh(a):
+    return np.linalg.eigvalsh(symmetric_part(a))
+
+
 def _same_batch(a, b):
     batch = max(a.shape[0], b.shape[0])
     return np.broadcast_to(a, (batch,) + a.shape[1:]), np.broadcast_to(b, (batch,) + b.shape[1:])
@@ -170,6 +187,11 @@ def kron_shape(a: tuple, b: tuple) -> tuple:
     return tuple(p * q for p, q in zip(a, b))
 
 
+def eigh_shape(a: tuple, options=None) -> tuple:
+    square_shape(a, "eigh and eigvalsh")
+    return a[:1] if options is None or options.part == "eigenvalues" else a
+
+
 # ---- domains (one unbatched point) ----
 
 
@@ -194,6 +216,23 @@ def positive_definite(a) -> bool:
         return False
     values = np.linalg.eigvalsh(s)
     return bool(values[0] > s.shape[-1] * np.finfo(float).eps * max(abs(values[-1]), np.finfo(float).tiny))
+
+
+def distinct_eigenvalues(a, *more) -> bool:
+    """The eigenvalues of the symmetric part apart by more than 1e-10 of the largest |eigenvalue| (at a repeated
+    eigenvalue eigvalsh has a kink and the eigenvectors are not defined)."""
+    s = symmetric_part(_floats(a))
+    if not np.all(np.isfinite(s)):
+        return False
+    values = np.linalg.eigvalsh(s)
+    scale = max(np.max(np.abs(values), initial=0.0), np.finfo(float).tiny)
+    return bool(np.all(np.diff(values) > 1e-10 * scale))
+
+
+def eigenvalue_gaps(a) -> list:
+    """Switching functions (OpSpec.kinks, batched): the gaps between successive eigenvalues, exactly 0 at a
+    repeated eigenvalue, where eigvalsh has a kink (as amax at a tie)."""
+    return [np.diff(eigvalsh(a), axis=-1)] if a.shape[-1] > 1 else []
 
 
 # ---- vjp rules: (adjoint, node, shape_of) -> adjoints of the arguments ----
@@ -300,3 +339,33 @@ def kron_vjp(adj, node, shape_of):
     a_bar = g.apply("sum", g.apply("sum", blocks * b_wide, attr=(3,)), attr=(1,))
     b_bar = g.apply("sum", g.apply("sum", blocks * a_wide, attr=(2,)), attr=(0,))
     return [a_bar, b_bar]
+
+
+
+def _eigenvectors(a):
+    from .ops.record import Options
+
+    return a.graph.apply("eigh", a, attr=Options((("part", "eigenvectors"),)))
+
+
+def eigvalsh_vjp(adj, node, shape_of):
+    """Giles 2008, 3.1 (symmetric case): dλ_k = v_k^T dA v_k, so Ā = V diag(adj) V^T (gauge-free)."""
+    v = _eigenvectors(node.args[0])
+    return [_mm(v * adj, _t(v))]
+
+
+def eigh_vjp(adj, node, shape_of):
+    """Eigenvalues: as eigvalsh.  Eigenvectors (Giles 2008, 3.1): Ā = sym(V (F ∘ V^T adj) V^T) with
+    F[i, j] = 1/(λ_j - λ_i) off the diagonal and 0 on it, built as D/(D*D + I) from D[i, j] = λ_j - λ_i; valid
+    for any locally constant sign gauge."""
+    a = node.args[0]
+    if node.attr.part == "eigenvalues":
+        return eigvalsh_vjp(adj, node, shape_of)
+    g = adj.graph
+    n = shape_of(a)[0]
+    values = g.apply("eigvalsh", a)
+    ones = g.apply("ones", attr=(n,))
+    d = g.apply("outer", ones, values) - g.apply("outer", values, ones)
+    f = d / (d * d + g.apply("eye", attr=(n,)))
+    s = _mm(_mm(node, f * _mm(_t(node), adj)), _t(node))
+    return [(s + _t(s)) * 0.5]

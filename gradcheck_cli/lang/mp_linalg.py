@@ -101,3 +101,26 @@ def cross(a, b, options):
 
 def kron(a, b):
     return LK.kron(a[np.newaxis], b[np.newaxis])[0]
+
+
+def _eigh(a):
+    s = LK.symmetric_part(a)
+    if not _finite(s):
+        return _nan(a.shape[:1]), _nan(a.shape)
+    values, vectors = mp.eigsy(_matrix(s))
+    order = sorted(range(a.shape[0]), key=lambda k: values[k])
+    vectors = _array(vectors)[:, order]
+    for k in range(a.shape[0]):  # the registry's gauge: the entry of largest magnitude positive
+        column = [abs(v) for v in vectors[:, k]]
+        if vectors[column.index(max(column)), k] < 0:
+            vectors[:, k] = -vectors[:, k]
+    return np.array([values[k] for k in order], dtype=object), vectors
+
+
+def eigvalsh(a):
+    return _eigh(a)[0]
+
+
+def eigh(a, options):
+    values, vectors = _eigh(a)
+    return values if options.part == "eigenvalues" else vectors

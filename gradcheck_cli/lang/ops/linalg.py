@@ -30,6 +30,15 @@ def _torch_cholesky(a):
     return _linalg().cholesky((a + a.transpose(-1, -2)) / 2)
 
 
+def _torch_eigh(a, options):
+    values, vectors = _linalg().eigh((a + a.transpose(-1, -2)) / 2)
+    if options.part == "eigenvalues":
+        return values
+    top = vectors.gather(-2, vectors.abs().argmax(-2, keepdim=True))  # the registry's gauge (linalg_kernels)
+    return vectors * (top >= 0).to(vectors.dtype).mul(2).sub(1)
+
+
+REPEATED = "the eigenvalues must be distinct (at a repeated eigenvalue eigvalsh has a kink, eigenvectors are undefined)"
 SINGULAR = "the matrix must be invertible (it is singular, to float64 precision)"
 
 OPS = [
@@ -69,6 +78,18 @@ OPS = [
            shape=LK.cross_shape, elementwise=False, attrs="options", options=(Option("dim", -1, "int"),),
            mp=_mp("cross"), param_names=("a", "b"),
            doc="the cross product of 3-vectors along dim (torch.linalg.cross(a, b, dim=-1))"),
+    OpSpec("eigvalsh", 1, LK.eigvalsh, lambda a: _linalg().eigvalsh((a + a.transpose(-1, -2)) / 2),
+           vjp=LK.eigvalsh_vjp, shape=LK.eigh_shape, elementwise=False, analytic=False, mp=_mp("eigvalsh"),
+           param_names=("A",), domain=LK.distinct_eigenvalues, domain_text=REPEATED, kinks=LK.eigenvalue_gaps,
+           doc="the eigenvalues, ascending, of the symmetric part (A + A^T)/2 (torch.linalg.eigvalsh of a "
+               "symmetric A)"),
+    OpSpec("eigh", 1, LK.eigh, _torch_eigh, vjp=LK.eigh_vjp, shape=LK.eigh_shape, elementwise=False,
+           analytic=False, attrs="options",
+           options=(Option("part", "eigenvalues", "str", ("eigenvalues", "eigenvectors"), keyword_only=True),),
+           mp=_mp("eigh"), param_names=("A",), domain=lambda a, o: LK.distinct_eigenvalues(a), domain_text=REPEATED,
+           kinks=lambda a, o: LK.eigenvalue_gaps(a),
+           doc="torch.linalg.eigh of (A + A^T)/2: part='eigenvalues' (ascending) or 'eigenvectors' (columns, each "
+               "signed so that its entry of largest magnitude is positive)"),
     OpSpec("kron", 2, LK.kron, lambda a, b: torch_module().kron(a, b), vjp=LK.kron_vjp, shape=LK.kron_shape,
            elementwise=False, mp=_mp("kron"), param_names=("a", "b"),
            doc="the Kronecker product of two vectors or two matrices (torch.kron)"),
