@@ -192,6 +192,14 @@ def _pair_in_complex(function, a, b):
     return _in_complex(lambda _: function(a, b), a if a.imag else b)
 
 
+def _small_atan(q):
+    """atan(q) for a complex q: mpmath's formula in log(1 +- iq) cancels for a tiny q (atan(1e-200 + 1e-270i)
+    keeps no digit of the imaginary part), so it gets as many extra bits as q is small."""
+    size = mp.mag(mp.re(q)) if mp.re(q) else 0
+    with mp.extraprec(64 + max(0, -size)):
+        return mp.atan(q)
+
+
 def _atan2(a, b):
     if _complex(a) or _complex(b):
         ra, rb = mp.re(a), mp.re(b)
@@ -199,8 +207,8 @@ def _atan2(a, b):
             return NAN
         if abs(rb) >= abs(ra):  # atan(a/b) plus the quadrant's multiple of pi, as the numpy form
             offset = (-mp.pi if ra < 0 else mp.pi) if rb < 0 else 0
-            return _pair_in_complex(lambda z, w: mp.atan(z / w) + offset, a, b)
-        return _pair_in_complex(lambda z, w: (-mp.pi / 2 if ra < 0 else mp.pi / 2) - mp.atan(w / z), a, b)
+            return _pair_in_complex(lambda z, w: _small_atan(z / w) + offset, a, b)
+        return _pair_in_complex(lambda z, w: (-mp.pi / 2 if ra < 0 else mp.pi / 2) - _small_atan(w / z), a, b)
     if _undefined(a, b) or (a == 0 and b == 0):
         return NAN
     return mp.atan2(a, b)
