@@ -170,3 +170,16 @@ def test_precise_referee_takes_the_complex_step_to_forty_digits(name):
         with mp.workdps(60):
             error = abs(mp.mpf(result.high_precision["x"][()]) - expected)
             assert error <= mp.mpf(10) ** -40 * abs(expected), (name, x)
+
+
+def test_precise_referee_near_zero():
+    """sinc is 1 + O(x**2) near 0, so the step's imaginary part is h*x: the mp kernel adds bits for it (without
+    them sinc at 1e-200 had a slope of -9e34); lgamma's slope there is -1/x."""
+    for text, x, expected in [("sinc(x)", 1e-200, -math.pi**2 / 3 * 1e-200),
+                              ("sinc(x)", 1e-30, -math.pi**2 / 3 * 1e-30), ("lgamma(x)", 1e-200, -1e200),
+                              ("hypot(1e-200, x)", 1e-200, 2**-0.5), ("logit(x)", 1e-300, 1e300)]:
+        expression = parse(text)
+        point = {"x": np.asarray(x, dtype=np.float64)}
+        result = precise_gradient(expression.output, expression.nodes, point, ["x"], ShapeMap({"x": ()}))
+        assert result.methods["x"][()] == "complex step"
+        assert result.gradients["x"][()] == pytest.approx(expected, rel=1e-14), (text, x)
