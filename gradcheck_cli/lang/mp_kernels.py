@@ -275,6 +275,8 @@ def logit(x, attr):
     if eps is not None:  # the clamp, by the real part (the complex step's constant outside)
         def clamped(v):
             r = mp.re(v)
+            if _complex(v) and (r == eps or r == 1 - eps):  # on a kink of the clamp: no branch is the function
+                return NAN
             return _logit_of(mp.mpf(eps) if r < eps else mp.mpf(1 - eps) if r > 1 - eps else v)
 
         return _elementwise(clamped)(x)

@@ -127,8 +127,10 @@ def _sinc_partial(x, out):
 
 def _logit(x, o):
     if o.eps is not None:
-        if np.iscomplexobj(x):  # the clamp reads the real part: a constant (zero derivative) outside
-            x = np.where(np.real(x) < o.eps, o.eps, np.where(np.real(x) > 1 - o.eps, 1 - o.eps, x))
+        if np.iscomplexobj(x):  # the clamp reads the real part: a constant (zero derivative) outside, and NaN on
+            real = np.real(x)  # its kinks, so that the complex step gives way to differences, which see them
+            x = np.where(real < o.eps, o.eps, np.where(real > 1 - o.eps, 1 - o.eps, x))
+            x = np.where((real == o.eps) | (real == 1 - o.eps), np.nan, x)
         else:
             x = np.clip(x, o.eps, 1 - o.eps)
     with np.errstate(divide="ignore", invalid="ignore"):
