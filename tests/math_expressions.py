@@ -81,7 +81,8 @@ EXEMPT: dict[str, str] = {
     # referee, the complex step) and by the expressions/linalg_*.yaml specs instead
     **{name: "a matrix op (square, invertible or positive definite matrices): the generator draws scalars and "
              "vectors only" for name in ("trace", "det", "logdet", "inv", "solve", "cholesky", "matrix_exp", "kron",
-                                           "eigvalsh", "eigh")},
+                                           "eigvalsh", "eigh", "slogdet", "pinv", "matrix_power",
+                                           "tensordot")},
     "cross": "needs vectors of length exactly 3 along dim; the generator draws lengths 2 and 3 for all variables",
 }
 

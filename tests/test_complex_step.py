@@ -31,7 +31,8 @@ EXPRESSIONS = [
     # linear algebra family of issue 17
     ("trace(outer(x, x)) + det(outer(x, x) + eye(3)) + logdet(outer(x, x) + 2*eye(3))"
      " + sum(inv(outer(x, x) + eye(3)) @ x) + sum(solve(outer(x, x) + eye(3), x)) + sum(matrix_exp(outer(x, x)))"
-     " + sum(cross(x, x**2)) + sum(kron(x, x))", V),
+     " + sum(cross(x, x**2)) + sum(kron(x, x)) + sum(matrix_power(outer(x, x) + eye(3), 2))"
+     " + sum(tensordot(outer(x, x), x, dims=1))", V),
     # elementwise family of issue 17 (lgamma and digamma also on the negative axis, by reflection)
     ("exp2(x) + log2(x) + log10(x) + reciprocal(x) + rsqrt(x) + square(x) + sinc(x) + sinc(x/100)", 0.7),
     ("erf(x) + erfc(3*x) + lgamma(x) + digamma(x) + lgamma(-x - 1) + digamma(x - 3) + lgamma(x - 2.001)", 0.7),

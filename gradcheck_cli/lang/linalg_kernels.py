@@ -106,6 +106,37 @@ def kron(a, b):
     return (a[:, :, np.newaxis, :, np.newaxis] * b[:, np.newaxis, :, np.newaxis, :]).reshape(batch, m * p, n * q)
 
 
+def slogdet(a):
+    """torch.linalg.slogdet(A).logabsdet: log |det A| (-inf at a singular A); sign(det A) is det's sign."""
+    return np.linalg.slogdet(a)[1]
+
+
+def pinv(a):
+    return _per_entry(np.linalg.pinv, a)
+
+
+def matrix_power(a, options):
+    """torch.linalg.matrix_power(A, n): n = 0 the identity, n < 0 the |n|-th power of the inverse."""
+    if options.n < 0:
+        return _per_entry(lambda m: np.linalg.matrix_power(m, options.n), a)
+    return np.linalg.matrix_power(a, options.n)
+
+
+def _tensordot_split(sa: tuple, sb: tuple, dims: int) -> tuple[int, int, int]:
+    """(free size of a, contracted size, free size of b) for tensordot over the last `dims` axes of a."""
+    free_a, free_b = sa[:len(sa) - dims], sb[dims:]
+    return int(np.prod(free_a)), int(np.prod(sb[:dims])), int(np.prod(free_b))
+
+
+def tensordot(a, b, options):
+    """torch.tensordot(a, b, dims=d): the last d axes of a against the first d of b (d an integer)."""
+    d = options.dims[0]
+    a, b = _same_batch(a, b)
+    p, k, q = _tensordot_split(a.shape[1:], b.shape[1:], d)
+    out = np.matmul(a.reshape(a.shape[0], p, k), b.reshape(b.shape[0], k, q))
+    return out.reshape((a.shape[0],) + a.shape[1:a.ndim - d] + b.shape[1 + d:])
+
+
 def eigh_gauge(vectors):
     """Each eigenvector's sign chosen so that its entry of largest magnitude (the first of equal ones) is
     positive: eigenvectors are defined up to sign, and this is the gauge eigh(A, part='eigenvectors') gives."""
@@ -133,13 +164,13 @@ def _same_batch(a, b):
 
 def matrix_shape(a: tuple, what: str) -> tuple:
     if len(a) != 2:
-        raise ValueError(f"{what} takes a matrix, got shape {a}")
+        raise ValueError(f"it takes a matrix, got shape {a}")
     return a
 
 
 def square_shape(a: tuple, what: str) -> tuple:
     if len(a) != 2 or a[0] != a[1]:
-        raise ValueError(f"{what} takes a square matrix, got shape {a}")
+        raise ValueError(f"it takes a square matrix, got shape {a}")
     return a
 
 
@@ -168,28 +199,46 @@ def matrix_exp_shape(a: tuple) -> tuple:
 def solve_shape(a: tuple, b: tuple) -> tuple:
     square_shape(a, "solve(A, B): A")
     if len(b) not in (1, 2) or b[0] != a[0]:
-        raise ValueError(f"solve(A, B): B must be a vector or a matrix of {a[0]} rows to match A of shape {a}, "
+        raise ValueError(f"B must be a vector or a matrix of {a[0]} rows to match A of shape {a}, "
                          f"got shape {b}")
     return b
 
 
 def cross_shape(a: tuple, b: tuple, options) -> tuple:
     if a != b:
-        raise ValueError(f"cross takes two arguments of one shape, got {a} and {b}")
+        raise ValueError(f"its two arguments must have one shape, got {a} and {b}")
     if not -len(a) <= options.dim < len(a) or a[options.dim] != 3:
-        raise ValueError(f"cross: dim {options.dim} of shape {a} must exist and have length 3")
+        raise ValueError(f"dim {options.dim} of shape {a} must exist and have length 3")
     return a
 
 
 def kron_shape(a: tuple, b: tuple) -> tuple:
     if len(a) != len(b) or len(a) not in (1, 2):
-        raise ValueError(f"kron takes two vectors or two matrices, got shapes {a} and {b}")
+        raise ValueError(f"it takes two vectors or two matrices, got shapes {a} and {b}")
     return tuple(p * q for p, q in zip(a, b))
 
 
 def eigh_shape(a: tuple, options=None) -> tuple:
     square_shape(a, "eigh and eigvalsh")
     return a[:1] if options is None or options.part == "eigenvalues" else a
+
+
+def pinv_shape(a: tuple) -> tuple:
+    matrix_shape(a, "pinv")
+    return (a[1], a[0])
+
+
+def matrix_power_shape(a: tuple, options) -> tuple:
+    return square_shape(a, "matrix_power")
+
+
+def tensordot_shape(a: tuple, b: tuple, options) -> tuple:
+    if len(options.dims) != 1:
+        raise ValueError("dims must be one integer here (the last dims axes of a against the first of b)")
+    d = options.dims[0]
+    if not 0 <= d <= min(len(a), len(b)) or a[len(a) - d:] != b[:d]:
+        raise ValueError(f"the last {d} axes of {a} do not match the first {d} of {b}")
+    return a[:len(a) - d] + b[d:]
 
 
 # ---- domains (one unbatched point) ----
@@ -207,6 +256,16 @@ def invertible(a, *more) -> bool:
 
 def positive_determinant(a) -> bool:
     return invertible(a) and np.linalg.slogdet(_floats(a))[0] > 0
+
+
+def full_rank(a) -> bool:
+    """Rank min(m, n) to float64 precision: where pinv is differentiable (its rank is locally constant)."""
+    a = _floats(a)
+    return bool(np.all(np.isfinite(a))) and np.linalg.matrix_rank(a) == min(a.shape)
+
+
+def power_domain(a, options) -> bool:
+    return options.n >= 0 or invertible(a)
 
 
 def positive_definite(a) -> bool:
@@ -369,3 +428,49 @@ def eigh_vjp(adj, node, shape_of):
     f = d / (d * d + g.apply("eye", attr=(n,)))
     s = _mm(_mm(node, f * _mm(_t(node), adj)), _t(node))
     return [(s + _t(s)) * 0.5]
+
+
+def slogdet_vjp(adj, node, shape_of):
+    """d log|det A| = tr(A^-1 dA), so Ā = adj A^-T."""
+    return logdet_vjp(adj, node, shape_of)
+
+
+def pinv_vjp(adj, node, shape_of):
+    """Golub and Pereyra 1973 (constant rank): dP = -P dA P + P P^T dA^T (I - A P) + (I - P A) dA^T P^T P, so
+    Ā = -P^T adj P^T + (I - A P) adj^T P P^T + P^T P adj^T (I - P A)."""
+    a = node.args[0]
+    g = adj.graph
+    m, n = shape_of(a)
+    p, gt = node, _t(adj)
+    left = g.apply("eye", attr=(m,)) - _mm(a, p)
+    right = g.apply("eye", attr=(n,)) - _mm(p, a)
+    return [-_mm(_mm(_t(p), adj), _t(p)) + _mm(_mm(left, gt), _mm(p, _t(p))) + _mm(_mm(_t(p), p), _mm(gt, right))]
+
+
+def matrix_power_vjp(adj, node, shape_of):
+    """A^n (n > 0): Ā = sum over k < n of (A^T)^k adj (A^T)^(n-1-k), |n| terms of a fixed size; n < 0 through
+    B = A^-1 (Ā = -B^T B̄ B^T); n = 0 has gradient 0."""
+    a = node.args[0]
+    g = adj.graph
+    n = node.attr.n
+    if n == 0:
+        return [g.apply("zeros", attr=shape_of(a))]
+    base = _t(a) if n > 0 else _t(g.apply("inv", a))
+    powers = [g.apply("eye", attr=(shape_of(a)[0],))]
+    for _ in range(abs(n) - 1):
+        powers.append(_mm(powers[-1], base))
+    total = _mm(powers[0], _mm(adj, powers[-1]))
+    for k in range(1, abs(n)):
+        total = total + _mm(powers[k], _mm(adj, powers[abs(n) - 1 - k]))
+    return [total] if n > 0 else [-_mm(_mm(base, total), base)]
+
+
+def tensordot_vjp(adj, node, shape_of):
+    """As a matrix product of a seen as (p, k) and b as (k, q): Ā = adj B^T, B̄ = A^T adj, reshaped back."""
+    a, b = node.args
+    g = adj.graph
+    sa, sb = shape_of(a), shape_of(b)
+    p, k, q = _tensordot_split(sa, sb, node.attr.dims[0])
+    a2, b2 = g.apply("reshape", a, attr=(p, k)), g.apply("reshape", b, attr=(k, q))
+    g2 = g.apply("reshape", adj, attr=(p, q))
+    return [g.apply("reshape", _mm(g2, _t(b2)), attr=sa), g.apply("reshape", _mm(_t(a2), g2), attr=sb)]

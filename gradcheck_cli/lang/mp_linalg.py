@@ -124,3 +124,47 @@ def eigvalsh(a):
 def eigh(a, options):
     values, vectors = _eigh(a)
     return values if options.part == "eigenvalues" else vectors
+
+
+def slogdet(a):
+    d = det(a)[()]
+    return np.asarray(mp.log(abs(d)) if d != 0 else -mp.inf, dtype=object) if mp.isfinite(d) else det(a)
+
+
+def pinv(a):
+    """The full-rank formula: (A^T A)^-1 A^T for a tall A, A^T (A A^T)^-1 for a wide one."""
+    if not _finite(a):
+        return _nan(a.shape[::-1])
+    m = _matrix(a)
+    try:
+        result = (m.T * m) ** -1 * m.T if a.shape[0] >= a.shape[1] else m.T * (m * m.T) ** -1
+    except ZeroDivisionError:
+        return _nan(a.shape[::-1])
+    return _array(result)
+
+
+def matrix_power(a, options):
+    n = options.n
+    base = inv(a) if n < 0 else a
+    result = np.empty(a.shape, dtype=object)
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            result[i, j] = mp.mpf(1) if i == j else mp.mpf(0)
+    for _ in range(abs(n)):
+        result = _product(result, base)
+    return result
+
+
+def _product(p, q):
+    out = np.empty((p.shape[0], q.shape[1]), dtype=object)
+    for i in range(p.shape[0]):
+        for j in range(q.shape[1]):
+            out[i, j] = mp.fsum(p[i, k] * q[k, j] for k in range(p.shape[1]))
+    return out
+
+
+def tensordot(a, b, options):
+    d = options.dims[0]
+    p, k, q = LK._tensordot_split(a.shape, b.shape, d)
+    out = _product(a.reshape(p, k), b.reshape(k, q))
+    return out.reshape(a.shape[:a.ndim - d] + b.shape[d:])
