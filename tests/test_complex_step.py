@@ -33,6 +33,10 @@ EXPRESSIONS = [
      " + sum(inv(outer(x, x) + eye(3)) @ x) + sum(solve(outer(x, x) + eye(3), x)) + sum(matrix_exp(outer(x, x)))"
      " + sum(cross(x, x**2)) + sum(kron(x, x)) + sum(matrix_power(outer(x, x) + eye(3), 2))"
      " + sum(tensordot(outer(x, x), x, dims=1))", V),
+    # reductions family of issue 17: statistics and scans
+    ("var(x) + std(x) + var(x, correction=0)*std(x, 0, keepdim=True) + sum(var(A*x, dim=(0, 1), keepdim=True))"
+     " + sum(cumsum(x, 0)**2) + sum(cumsum_reverse(x, 0)**3) + sum(cumprod(x, 0)*x) + sum(logcumsumexp(A*x, 1)**2)",
+     V),
     # elementwise family of issue 17 (lgamma and digamma also on the negative axis, by reflection)
     ("exp2(x) + log2(x) + log10(x) + reciprocal(x) + rsqrt(x) + square(x) + sinc(x) + sinc(x/100)", 0.7),
     ("erf(x) + erfc(3*x) + lgamma(x) + digamma(x) + lgamma(-x - 1) + digamma(x - 3) + lgamma(x - 2.001)", 0.7),

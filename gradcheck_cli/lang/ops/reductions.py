@@ -1,11 +1,28 @@
-"""Reductions over all elements or one axis (`sum(x, 0)`), and softmax along an axis."""
+"""Reductions over all elements or one axis (`sum(x, 0)`), softmax along an axis, and the statistics and scans
+with options (var, std, cumsum, cumprod, logcumsumexp)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from .. import scan_kernels as S
 from .. import tensor_kernels as K
-from .record import OpSpec, mp_kernel, torch_module
+from .record import OpSpec, Option, mp_kernel, torch_module
+
+_STATISTIC = (Option("dim", None, "ints"), Option("correction", 1, "int", keyword_only=True),
+              Option("keepdim", False, "bool", keyword_only=True))
+_SCAN = (Option("dim", None, "int"),)
+
+
+def _torch_statistic(name: str):
+    def build(x, o):
+        return getattr(torch_module(), name)(x, dim=o.dim, correction=o.correction, keepdim=o.keepdim)
+
+    return build
+
+
+def _torch_scan(name: str):
+    return lambda x, o: getattr(torch_module(), name)(x, o.dim)
 
 OPS = [
     OpSpec("sum", 1, lambda x, attr: np.sum(x, axis=K.reduced_axes(x, attr)),
@@ -49,4 +66,29 @@ OPS = [
            vjp=K.log_softmax_vjp, shape=K.softmax_shape, attrs="axis", elementwise=False,
            mp=mp_kernel("log_softmax"),
            doc="x - logsumexp(x) along an axis (default: the last)"),
+    # ---- statistics and scans (torch.var/std, cumsum, cumprod, logcumsumexp) ----
+    # (named "variance": a graph's "var" nodes are its variables; written and printed var(x))
+    OpSpec("variance", 1, S.var, _torch_statistic("var"), vjp=S.var_vjp, shape=S.var_shape, attrs="options",
+           options=_STATISTIC, reduction=True, elementwise=False, call_name="var",
+           doc="torch.var: the variance over dim (default: all) with correction (default 1: sum of squares / (N - 1)); "
+               "var(x, dim=0, correction=0, keepdim=True)"),
+    OpSpec("std", 1, S.std, _torch_statistic("std"), vjp=S.std_vjp, shape=S.var_shape, attrs="options",
+           options=_STATISTIC, reduction=True, elementwise=False,
+           domain=lambda x, o: S.var_of_unbatched(x, o) > 0,
+           domain_text="the standard deviation is not differentiable where it is 0 (all elements equal)",
+           doc="sqrt(var(x, ...)), options as var"),
+    OpSpec("cumsum", 1, S.cumsum, _torch_scan("cumsum"), vjp=S.cumsum_vjp, shape=S.scan_shape("cumsum"),
+           attrs="options", options=_SCAN, elementwise=False,
+           doc="running sums along dim (required, as torch): cumsum(x, 0)"),
+    OpSpec("cumsum_reverse", 1, S.cumsum_reverse,
+           lambda x, o: x if x.dim() == 0 else x.flip(o.dim).cumsum(o.dim).flip(o.dim),
+           vjp=S.cumsum_reverse_vjp, shape=S.scan_shape("cumsum_reverse"), attrs="options", options=_SCAN,
+           elementwise=False, internal=True,
+           doc="sums of the elements at and after each position along dim (the adjoint of cumsum)"),
+    OpSpec("cumprod", 1, S.cumprod, _torch_scan("cumprod"), vjp=S.cumprod_vjp, shape=S.scan_shape("cumprod"),
+           attrs="options", options=_SCAN, elementwise=False,
+           doc="running products along dim (required): cumprod(x, 0); its gradient is exact with zeros"),
+    OpSpec("logcumsumexp", 1, S.logcumsumexp, _torch_scan("logcumsumexp"), vjp=S.logcumsumexp_vjp,
+           shape=S.scan_shape("logcumsumexp"), attrs="options", options=_SCAN, elementwise=False,
+           doc="log(cumsum(exp(x), dim)), computed stably (the gradient overflows for spreads beyond ~700)"),
 ]

@@ -1,0 +1,230 @@
+"""Kernels, shape rules and vjps of the statistics, scans and sorts (var, std, cumsum, cumprod, logcumsumexp,
+sort, topk): ops with options (`dim`, `correction`, `keepdim`, `k`, ...) as torch names them.
+
+Kernels receive arrays with a leading batch axis, so user dim d of a rank-r argument is batched axis
+1 + d % r; on object arrays of mpmath numbers (the high-precision referee, which runs them with a batch axis of
+one) they use mpmath's functions.  Shape rules see plain shapes and raise ValueError for the user.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# ---- dims ----
+
+
+def user_dims(dims, rank: int, what: str) -> tuple[int, ...]:
+    """`dims` (an int or a tuple) as non-negative dims of a rank-`rank` shape (a scalar takes 0 and -1), each
+    once; ValueError naming `what`."""
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    span = max(rank, 1)
+    if any(not -span <= d < span for d in dims):
+        raise ValueError(f"{what}: dim {next(d for d in dims if not -span <= d < span)} is out of range for "
+                         f"a tensor of rank {rank}")
+    normal = tuple(d % span for d in dims)
+    if len(set(normal)) != len(normal):
+        raise ValueError(f"{what}: a dim appears more than once in {dims}")
+    return normal
+
+
+def reduced_dims(shape: tuple, dims, what: str) -> tuple[int, ...]:
+    """The non-negative user dims a reduction with `dim` (None: all) acts on, for an argument of `shape`."""
+    if dims is None:
+        return tuple(range(len(shape)))
+    normal = user_dims(dims, len(shape), what)
+    return normal if shape else ()  # a scalar: dim 0 or -1 names it, and there is nothing to reduce
+
+
+def scan_dim(shape: tuple, dim, what: str) -> int | None:
+    """The non-negative user dim of a scan (None for a scalar); ValueError without one."""
+    if dim is None:
+        raise ValueError(f"{what} needs the dim, as torch: {what}(x, dim=0)")
+    (normal,) = user_dims(dim, len(shape), what)
+    return normal if shape else None
+
+
+def _batched_axis(x: np.ndarray, dim: int, what: str) -> int | None:
+    d = scan_dim(x.shape[1:], dim, what)
+    return None if d is None else 1 + d
+
+
+def _mp(name: str):
+    from . import mp_kernels
+
+    return getattr(mp_kernels, name)
+
+
+def _sqrt(x):
+    return _mp("sqrt")(np.asarray(x, dtype=object)) if np.asarray(x).dtype == object else np.sqrt(x)
+
+
+def _exp(x):
+    return _mp("exp")(np.asarray(x, dtype=object)) if np.asarray(x).dtype == object else np.exp(x)
+
+
+def _log(x):
+    return _mp("log")(np.asarray(x, dtype=object)) if np.asarray(x).dtype == object else np.log(x)
+
+
+# ---- var and std ----
+
+
+def var_shape(shape: tuple, o) -> tuple:
+    dims = reduced_dims(shape, o.dim, "var")
+    count = math.prod(shape[d] for d in dims)
+    if count - o.correction <= 0:
+        raise ValueError(f"var and std of {count} element{'s' if count != 1 else ''} with correction="
+                         f"{o.correction} divide by {count - o.correction}: not defined")
+    if o.keepdim:
+        return tuple(1 if d in dims else n for d, n in enumerate(shape))
+    return tuple(n for d, n in enumerate(shape) if d not in dims)
+
+
+def var(x, o):
+    dims = reduced_dims(x.shape[1:], o.dim, "var")
+    axes = tuple(1 + d for d in dims)
+    count = math.prod(x.shape[a] for a in axes)
+    centred = x - np.sum(x, axis=axes, keepdims=True) / count
+    return np.sum(centred * centred, axis=axes, keepdims=o.keepdim) / (count - o.correction)
+
+
+def std(x, o):
+    return _sqrt(var(x, o))
+
+
+def var_of_unbatched(x, o):
+    """var on an unbatched argument (the domain predicate of std)."""
+    return var(np.asarray(x)[np.newaxis], o)[0]
+
+
+def _sum_kept(v, dims: tuple[int, ...], shape: tuple):
+    """v summed over user `dims` of `shape`, kept as length-1 axes (broadcasts against `shape`)."""
+    g = v.graph
+    if not dims:
+        return v
+    if len(dims) == len(shape):
+        return g.apply("sum", v)
+    for d in sorted(dims, reverse=True):
+        v = g.apply("sum", v, attr=(d,))
+    return g.apply("reshape", v, attr=tuple(1 if d in dims else n for d, n in enumerate(shape)))
+
+
+def _adjoint_kept(adj, node, dims, shape):
+    """A reduction's adjoint (shape of its output) reshaped to broadcast against its input."""
+    if node.attr.keepdim or not dims or len(dims) == len(shape):
+        return adj
+    return adj.graph.apply("reshape", adj, attr=tuple(1 if d in dims else n for d, n in enumerate(shape)))
+
+
+def _centred(node, shape_of):
+    x = node.args[0]
+    shape = shape_of(x)
+    dims = reduced_dims(shape, node.attr.dim, node.op)
+    count = math.prod(shape[d] for d in dims)
+    return x - _sum_kept(x, dims, shape) / count, dims, shape, count - node.attr.correction
+
+
+def var_vjp(adj, node, shape_of):
+    centred, dims, shape, divisor = _centred(node, shape_of)
+    return [_adjoint_kept(adj, node, dims, shape) * centred * (2 / divisor)]
+
+
+def std_vjp(adj, node, shape_of):
+    centred, dims, shape, divisor = _centred(node, shape_of)
+    return [_adjoint_kept(adj / node, node, dims, shape) * centred / divisor]
+
+
+# ---- scans: cumsum, cumprod, logcumsumexp ----
+
+
+def scan_shape(what: str):
+    def shape_rule(shape: tuple, o) -> tuple:
+        scan_dim(shape, o.dim, what)
+        return shape
+
+    return shape_rule
+
+
+def cumsum(x, o):
+    axis = _batched_axis(x, o.dim, "cumsum")
+    return x.copy() if axis is None else np.cumsum(x, axis=axis)
+
+
+def cumsum_reverse(x, o):
+    """sum of the elements at and after each position along dim: the adjoint of cumsum."""
+    axis = _batched_axis(x, o.dim, "cumsum_reverse")
+    return x.copy() if axis is None else np.flip(np.cumsum(np.flip(x, axis), axis=axis), axis)
+
+
+def cumprod(x, o):
+    axis = _batched_axis(x, o.dim, "cumprod")
+    return x.copy() if axis is None else np.cumprod(x, axis=axis)
+
+
+def logcumsumexp(x, o):
+    axis = _batched_axis(x, o.dim, "logcumsumexp")
+    if axis is None:
+        return x.copy()
+    out = np.empty_like(x)
+    moved, into = np.moveaxis(x, axis, 0), np.moveaxis(out, axis, 0)  # views: into fills out
+    into[0] = moved[0]
+    for k in range(1, moved.shape[0]):  # log(exp(a) + exp(b)), shifted by the larger real part
+        a, b = into[k - 1], moved[k]
+        top = np.where(_real(a) >= _real(b), a, b)
+        top = np.where(_is_finite(top), top, 0 * top)
+        into[k] = top + _log(_exp(a - top) + _exp(b - top))
+    return out
+
+
+def _real(x):
+    x = np.asarray(x)
+    if x.dtype == object:
+        return np.asarray(np.frompyfunc(lambda v: v.real, 1, 1)(x), dtype=object)
+    return x.real
+
+
+def _is_finite(x):
+    x = np.asarray(x)
+    if x.dtype == object:
+        return np.asarray(np.frompyfunc(lambda v: bool(abs(v) != float("inf") and v == v), 1, 1)(x), dtype=bool)
+    return np.isfinite(x)
+
+
+def cumsum_vjp(adj, node, shape_of):
+    return [adj.graph.apply("cumsum_reverse", adj, attr=node.attr)]
+
+
+def cumsum_reverse_vjp(adj, node, shape_of):
+    return [adj.graph.apply("cumsum", adj, attr=node.attr)]
+
+
+def cumprod_vjp(adj, node, shape_of):
+    """d out_j / d x_i = prod_{k <= j, k != i} x_k (j >= i), exact with zeros: where x_i != 0 the sum over j is
+    cumsum_reverse(adj*out)_i / x_i; at the first zero z of a slice it is sum_{j >= z} adj_j times the
+    cumprod of x with x_z set to 1; at later zeros and after them it is 0 (the first zero is a factor)."""
+    x, g, o = node.args[0], node.graph, node.attr
+    if shape_of(x) == ():
+        return [adj]
+    zero = g.apply("eq", x, 0)
+    first_zero = zero * g.apply("eq", g.apply("cumsum", zero, attr=o), 1)
+    nonzero = g.apply("cumsum_reverse", adj * node, attr=o) / (x + zero) * g.apply("ne", x, 0)
+    seen_zero = g.apply("ge", g.apply("cumsum", zero, attr=o), 1)
+    without_first = g.apply("cumprod", x + first_zero, attr=o)
+    at_zero = g.apply("cumsum_reverse", adj * without_first * seen_zero, attr=o)  # at z: the sum over j >= z
+    return [nonzero + first_zero * at_zero]
+
+
+def logcumsumexp_vjp(adj, node, shape_of):
+    """d out_j / d x_i = exp(x_i - out_j) for j >= i: exp(x_i - m) cumsum_reverse(adj exp(m - out))_i, shifted by
+    m, the slice's largest x (finite for any adj away from exp underflow of m - out_j)."""
+    x, g, o = node.args[0], node.graph, node.attr
+    if shape_of(x) == ():
+        return [adj]
+    shape = shape_of(x)
+    d = scan_dim(shape, o.dim, "logcumsumexp")
+    top = g.apply("amax", x, attr=(d,))
+    top = g.apply("reshape", top, attr=shape[:d] + (1,) + shape[d + 1:])
+    weights = g.apply("cumsum_reverse", adj * g.apply("exp", top - node), attr=o)
+    return [g.apply("exp", x - top) * weights]
