@@ -65,7 +65,7 @@ GEN_OPS: dict[str, int] = {
     "sum": 1, "mean": 1, "amax": 1, "amin": 1, "prod": 1, "norm": 1, "logsumexp": 1, "softmax": 1,
     "log_softmax": 1,
     # reductions family of issue 17: statistics and scans with options (variance is written var(x))
-    "variance": 1, "std": 1, "cumsum": 1, "cumsum_reverse": 1, "cumprod": 1,
+    "variance": 1, "std": 1, "cumsum": 1, "cumsum_reverse": 1, "cumprod": 1, "sort": 1, "topk": 1,
     # linear algebra and shapes
     "matmul": 2, "outer": 2, "transpose": 1, "index": 1, "reshape": 1, "concat": 3, "stack": 3,
     # internal ops (made by the symbolic engine, callable so that printed derivatives parse back):
@@ -89,6 +89,8 @@ EXEMPT: dict[str, str] = {
     "logcumsumexp": "torch's double backward of logcumsumexp gives nan at some points where the composition "
                     "log(cumsum(exp(x))) has a finite Hessian (found by test_hessians_agree_with_sympy), so the "
                     "Hessian property fails on torch; checked by its registry rows and expressions/scan_*.yaml",
+    **{name: "internal adjoint pair of sort and topk (made by the symbolic engine, each the other's adjoint): "
+             "drawn through sort and topk, not directly" for name in ("sort_by", "unsort")},
 }
 
 ELEMENTWISE_UNARY = ("neg", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "exp", "expm1", "log",
@@ -202,6 +204,17 @@ def _statistic(x, attr):
                   keepdims=o.get("keepdim", False)) / (count - o.get("correction", 1))
 
 
+def _sorted(x, attr):
+    o = dict(attr or ())
+    if x.ndim == 0:
+        return x
+    dim, k = o.get("dim", -1), o.get("k")
+    descending = o.get("descending", False) or (k is not None and o.get("largest", True))
+    out = np.sort(x, axis=dim)
+    out = np.flip(out, axis=dim) if descending else out
+    return out if k is None else np.take(out, np.arange(k), axis=dim)
+
+
 def _scan(ufunc, x, attr, reverse=False):
     if x.ndim == 0:
         return x
@@ -251,7 +264,7 @@ NUMPY_WITH_ATTR: dict[str, Callable] = {
     "log_softmax": lambda x, attr: np.log(_softmax(x, -1 if attr is None else attr[0])),
     "variance": _statistic, "std": lambda x, attr: np.sqrt(_statistic(x, attr)),
     "cumsum": lambda x, attr: _scan(np.add, x, attr), "cumsum_reverse": lambda x, attr: _scan(np.add, x, attr, True),
-    "cumprod": lambda x, attr: _scan(np.multiply, x, attr),
+    "cumprod": lambda x, attr: _scan(np.multiply, x, attr), "sort": _sorted, "topk": _sorted,
     "index": lambda x, attr: x[_index_items(attr)],
     "unindex": lambda v, like, attr: _unindex(v, like, attr),
     "reshape": lambda x, attr: x.reshape(attr),
@@ -567,6 +580,35 @@ class Realizer:
         x = self._reduction_input(args[0], rng)
         dim = rng.randrange(-len(x.shape), len(x.shape)) if x.shape else rng.choice((0, -1))
         return make(op, [x], (("dim", dim),))
+
+    def _sort(self, args, rng, op="sort"):
+        x = self._reduction_input(args[0], rng)
+        dim = rng.randrange(-len(x.shape), len(x.shape)) if x.shape else rng.choice((0, -1))
+
+        def gap(e: Expr):  # the smallest distance between two elements of a slice along dim: no ties, no kinks
+            if e.shape == () or e.shape[dim] < 2:
+                return np.inf
+            s = np.sort(e.value, axis=dim)
+            return np.min(np.diff(s, axis=dim))
+
+        if gap(x) < MARGIN:
+            for scale in (0.37, 0.61, 1.13, 1.7, 2.9, 4.3):
+                shifted = make("add", [x, self._const_tensor(scale * np.arange(x.value.size).reshape(x.shape))])
+                if gap(shifted) >= MARGIN:
+                    x = shifted
+                    break
+            else:
+                raise AssertionError("generator bug: no tie-free offsets")
+        options = [("dim", dim)] if x.shape == () or rng.random() < 0.7 else []
+        if op == "topk":
+            n = x.shape[dim] if x.shape else 1
+            options = [("k", rng.randint(1, n))] + options + ([("largest", False)] if rng.random() < 0.4 else [])
+        elif rng.random() < 0.4:
+            options.append(("descending", True))
+        return make(op, [x], tuple(options) or None)
+
+    def _topk(self, args, rng):
+        return self._sort(args, rng, "topk")
 
     def _cumsum(self, args, rng):
         return self._scan_op("cumsum", args, rng)
@@ -1044,6 +1086,17 @@ def _sympy_statistic(x: np.ndarray, o: dict, root: bool) -> np.ndarray:
     return out
 
 
+def _sympy_sorted(x: np.ndarray, values: np.ndarray, o: dict) -> np.ndarray:
+    """sort / topk: the elements in the order their values give (no ties: the generator keeps them apart)."""
+    if x.shape == ():
+        return x
+    dim, k = o.get("dim", -1), o.get("k")
+    descending = o.get("descending", False) or (k is not None and o.get("largest", True))
+    order = np.argsort(-values if descending else values, axis=dim, kind="stable")
+    order = order if k is None else np.take(order, np.arange(k), axis=dim)
+    return np.take_along_axis(x, order, axis=dim)
+
+
 def _running(f):
     return lambda xs: [f(xs[: k + 1]) for k in range(len(xs))]
 
@@ -1148,6 +1201,8 @@ def to_sympy(e: Expr, symbols: dict[str, np.ndarray], memo: dict | None = None) 
         out = _axiswise(_log_softmax_list, args[0], e.attr)
     elif op in ("variance", "std"):
         out = _sympy_statistic(args[0], dict(e.attr or ()), op == "std")
+    elif op in ("sort", "topk"):
+        out = _sympy_sorted(args[0], e.args[0].value, dict(e.attr or ()))
     elif op in SYMPY_SCANS:
         out = args[0] if args[0].shape == () else _axiswise(SYMPY_SCANS[op], args[0], (dict(e.attr)["dim"],))
     elif op == "matmul":

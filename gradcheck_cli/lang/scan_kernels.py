@@ -228,3 +228,121 @@ def logcumsumexp_vjp(adj, node, shape_of):
     top = g.apply("reshape", top, attr=shape[:d] + (1,) + shape[d + 1:])
     weights = g.apply("cumsum_reverse", adj * g.apply("exp", top - node), attr=o)
     return [g.apply("exp", x - top) * weights]
+
+
+# ---- sort and topk (values only): the gradient routes each output element back to the element it came from ----
+# sort_by(v, key) takes v's elements in the order that sorts `key` along dim (the first k of them); unsort(v, key)
+# puts them back (zeros elsewhere): each is the other's adjoint.  Ties in `key` are kinks.
+
+
+def selection_options(o) -> dict:
+    """sort's or topk's options (or the internal ops', or such a dict) as the internal ops' (dim, descending, k)."""
+    if isinstance(o, dict):
+        return o
+    if hasattr(o, "largest"):
+        return {"dim": o.dim, "descending": o.largest, "k": o.k}
+    return {"dim": o.dim, "descending": o.descending, "k": getattr(o, "k", None)}
+
+
+def _selected_length(shape: tuple, o, what: str) -> int | None:
+    d = scan_dim(shape, o.dim, what)
+    n = shape[d] if shape else 1
+    k = selection_options(o)["k"]
+    if k is not None and not 0 <= k <= n:
+        raise ValueError(f"{what}: k={k} is out of range for {n} element{'s' if n != 1 else ''} along dim {o.dim}")
+    return n if k is None else k
+
+
+def sorted_shape(what: str):
+    def shape_rule(shape: tuple, o) -> tuple:
+        if what == "topk" and o.k is None:  # (k is required: torch.topk has no default)
+            raise ValueError("topk needs k, as torch: topk(x, 2) or topk(x, k=2)")
+        k = _selected_length(shape, o, what)
+        if not shape:
+            return shape
+        d = scan_dim(shape, o.dim, what)
+        return shape[:d] + (k,) + shape[d + 1:]
+
+    return shape_rule
+
+
+def sort_by_shape(v: tuple, key: tuple, o) -> tuple:
+    if v != key:
+        raise ValueError(f"sort_by: values of shape {v} and a key of shape {key} differ")
+    return sorted_shape("sort_by")(key, o)
+
+
+def unsort_shape(v: tuple, key: tuple, o) -> tuple:
+    taken = sorted_shape("unsort")(key, o)
+    if v != taken:
+        raise ValueError(f"unsort: values of shape {v} do not fit a key of shape {key} (taken: {taken})")
+    return key
+
+
+def _order(key, o, what: str):
+    """The batched axis and the indices that sort `key` along it (stable; descending: larger first), the first
+    k of them; (None, None) for a scalar.  `o`: sort's, topk's or the internal ops' options."""
+    selection = selection_options(o)
+    axis = _batched_axis(key, selection["dim"], what)
+    if axis is None:
+        return None, None
+    keys = np.asarray(_real(key), dtype=object) if key.dtype == object else key.real
+    order = np.argsort(-keys if selection["descending"] else keys, axis=axis, kind="stable")
+    k = selection["k"]
+    return axis, (order if k is None else np.take(order, np.arange(k), axis=axis))
+
+
+def sort_values(x, o):
+    """sort(x, dim, descending).values and topk(x, k, dim, largest).values."""
+    axis, order = _order(x, o, "sort")
+    return x.copy() if axis is None else np.take_along_axis(x, order, axis=axis)
+
+
+def _same_batch(v, key):
+    batch = max(v.shape[0], key.shape[0])
+    return np.broadcast_to(v, (batch,) + v.shape[1:]), np.broadcast_to(key, (batch,) + key.shape[1:])
+
+
+def sort_by(v, key, o):
+    v, key = _same_batch(v, key)
+    axis, order = _order(key, o, "sort_by")
+    return v.copy() if axis is None else np.take_along_axis(v, order, axis=axis)
+
+
+def unsort(v, key, o):
+    v, key = _same_batch(v, key)
+    axis, order = _order(key, o, "unsort")
+    if axis is None:
+        return v.copy()
+    dtype = np.result_type(v, key)
+    out = np.zeros(key.shape, dtype=dtype)
+    if dtype.kind == "O":
+        out.fill(_mp("ZERO"))
+    np.put_along_axis(out, order, v, axis=axis)
+    return out
+
+
+def sort_switches(x, o) -> list:
+    """sort's and topk's switching functions (OpSpec.kinks), batched and shaped like x: for each offset s along
+    dim, x - (x rolled by s), so that every pair of elements of a slice has a difference that changes sign where
+    the two cross (and is 0 at a tie).  For topk only pairs with an element among the chosen k count: the others
+    are held at 1."""
+    axis = _batched_axis(x, o.dim, "sort")
+    if axis is None or x.shape[axis] < 2:
+        return []
+    n, k = x.shape[axis], selection_options(o)["k"]
+    chosen = None
+    if k is not None:
+        _, order = _order(x, {**selection_options(o), "k": None}, "topk")
+        rank = np.empty_like(order)
+        positions = np.arange(n).reshape([-1 if a == axis else 1 for a in range(x.ndim)])
+        np.put_along_axis(rank, order, np.broadcast_to(positions, order.shape), axis=axis)
+        chosen = rank < k
+    switches = []
+    with np.errstate(invalid="ignore"):
+        for s in range(1, n):
+            gap = x - np.roll(x, s, axis=axis)
+            if chosen is not None:
+                gap = np.where(chosen | np.roll(chosen, s, axis=axis), gap, 1.0 + 0 * gap)
+            switches.append(gap)
+    return switches

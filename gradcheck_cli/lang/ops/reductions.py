@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import scan_kernels as S
 from .. import tensor_kernels as K
-from .record import OpSpec, Option, mp_kernel, torch_module
+from .record import OpSpec, Option, Options, mp_kernel, torch_module
 
 _STATISTIC = (Option("dim", None, "ints"), Option("correction", 1, "int", keyword_only=True),
               Option("keepdim", False, "bool", keyword_only=True))
@@ -23,6 +23,45 @@ def _torch_statistic(name: str):
 
 def _torch_scan(name: str):
     return lambda x, o: getattr(torch_module(), name)(x, o.dim)
+
+
+# sort and topk give their values only; the internal sort_by and unsort carry (dim, descending, k) for their vjps
+_SELECTION = (Option("dim", -1, "int"), Option("descending", False, "bool", keyword_only=True),
+              Option("k", None, "int", keyword_only=True))
+
+
+def _selection(o) -> Options:
+    return Options(tuple(S.selection_options(o).items()))
+
+
+def _sort_vjp(adj, node, shape_of):
+    return [node.graph.apply("unsort", adj, node.args[0], attr=_selection(node.attr))]
+
+
+def _sort_by_vjp(adj, node, shape_of):
+    return [node.graph.apply("unsort", adj, node.args[1], attr=node.attr)]
+
+
+def _unsort_vjp(adj, node, shape_of):
+    return [node.graph.apply("sort_by", adj, node.args[1], attr=node.attr)]
+
+
+def _torch_order(key, o):
+    """torch's stable sort of `key` along dim, the first k indices."""
+    torch = torch_module()
+    order = torch.sort(key.detach(), dim=o.dim, descending=o.descending, stable=True).indices
+    return order if o.k is None else order.narrow(o.dim, 0, o.k)
+
+
+def _torch_sort_by(v, key, o):
+    return v if key.dim() == 0 else torch_module().take_along_dim(v, _torch_order(key, o), o.dim)
+
+
+def _torch_unsort(v, key, o):
+    if key.dim() == 0:
+        return v
+    zeros = torch_module().zeros(key.shape, dtype=v.dtype)
+    return zeros.scatter(o.dim, _torch_order(key, o), v)
 
 OPS = [
     OpSpec("sum", 1, lambda x, attr: np.sum(x, axis=K.reduced_axes(x, attr)),
@@ -91,4 +130,25 @@ OPS = [
     OpSpec("logcumsumexp", 1, S.logcumsumexp, _torch_scan("logcumsumexp"), vjp=S.logcumsumexp_vjp,
            shape=S.scan_shape("logcumsumexp"), attrs="options", options=_SCAN, elementwise=False,
            doc="log(cumsum(exp(x), dim)), computed stably (the gradient overflows for spreads beyond ~700)"),
+    # ---- sort and topk, values only (the gradient goes back to the chosen elements; ties are kinks) ----
+    OpSpec("sort", 1, S.sort_values, lambda x, o: torch_module().sort(x, o.dim, o.descending).values,
+           vjp=_sort_vjp, shape=S.sorted_shape("sort"), attrs="options",
+           options=(Option("dim", -1, "int"), Option("descending", False, "bool")), elementwise=False, analytic=False,
+           kinks=S.sort_switches,
+           doc="torch.sort(x, dim=-1, descending=False).values; ties are kinks"),
+    OpSpec("topk", 1, S.sort_values,
+           lambda x, o: torch_module().topk(x, o.k, o.dim, o.largest, True).values,
+           vjp=_sort_vjp, shape=S.sorted_shape("topk"), attrs="options",
+           options=(Option("k", None, "int"), Option("dim", -1, "int"), Option("largest", True, "bool")),
+           elementwise=False, analytic=False, kinks=S.sort_switches,
+           doc="torch.topk(x, k, dim=-1, largest=True).values, sorted; a tie at the k-th place is a kink"),
+    OpSpec("sort_by", 2, S.sort_by, _torch_sort_by, vjp=_sort_by_vjp, shape=S.sort_by_shape, attrs="options",
+           options=_SELECTION, elementwise=False, analytic=False, internal=True, param_names=("v", "key"),
+           kinks=lambda v, key, o: S.sort_switches(key, o),
+           doc="v's elements in the order that sorts key along dim (the first k): the adjoint of unsort"),
+    OpSpec("unsort", 2, S.unsort, _torch_unsort, vjp=_unsort_vjp, shape=S.unsort_shape, attrs="options",
+           options=_SELECTION, elementwise=False, analytic=False, internal=True, param_names=("v", "key"),
+           kinks=lambda v, key, o: S.sort_switches(key, o),
+           doc="zeros shaped like key with v put where sorting key along dim took its first elements: the adjoint "
+               "of sort and topk"),
 ]
