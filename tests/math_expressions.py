@@ -91,6 +91,12 @@ EXEMPT: dict[str, str] = {
                     "Hessian property fails on torch; checked by its registry rows and expressions/scan_*.yaml",
     **{name: "internal adjoint pair of sort and topk (made by the symbolic engine, each the other's adjoint): "
              "drawn through sort and topk, not directly" for name in ("sort_by", "unsort")},
+    # rounding family of issue 17 (ops/rounding.py): discontinuous, with a jump at every integer (half-integer
+    # for round, multiple of b for fmod and remainder); the realization keeps switching quantities away from one
+    # zero, not from a periodic set of jumps.  Checked by their registry rows (torch values and gradients, the
+    # mpmath referee), tests/test_jumps.py (on and off the jumps, in composites) and expressions/rounding_*.yaml
+    **{name: "discontinuous with periodic jumps: the realization has no rule to keep arguments off them yet"
+       for name in ("floor", "ceil", "round", "trunc", "frac", "fmod", "remainder")},
 }
 
 ELEMENTWISE_UNARY = ("neg", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "exp", "expm1", "log",

@@ -15,6 +15,10 @@
   referees settle it, and the row's referee note says so.
 - **undefined derivative**: nothing settles an entry and a node on the path
   is not differentiable at the point (sqrt at 0): the entry is `undefined`.
+- **jump**: the high-precision referee finds the function jumping at the point,
+  and a discontinuous op on the path sits on its jump (`OpSpec.jumps`: floor
+  at 2, round at 0.5, fmod(x, 1.5) at 3): the entry's reason names it, "jump of
+  floor at x = 2".
 
 Runs only for a case with a failure, a dispute or a non-finite value.
 """
@@ -28,7 +32,7 @@ import numpy as np
 
 from ..engines.precise import evaluate
 from ..engines.symbolic import reaching_nodes
-from ..lang.graph import Node, ancestors, to_text
+from ..lang.graph import Node, ancestors, carries_value, dependents, to_text
 from ..lang.ops import OPS
 from ..verdict.compare import ROUNDING_DIAGNOSES, Status, digits_lost
 from .culprit import Culprit
@@ -56,6 +60,7 @@ def diagnose(case) -> None:
         _diagnose_rows(case, make, applies)
     _explain_referees(case, trap)
     _undefined_derivatives(case)
+    _jumps(case)
     _stable_form_for_artefacts(case)
 
 
@@ -490,3 +495,41 @@ def _undefined_derivatives(case) -> None:
                       + f"): the derivative does not exist here ({row.precise_reason})")
 
 
+def _jumps(case) -> None:
+    """Entries where the function jumps (the high-precision referee's finding): the op that sits on its jump,
+    named in the reason ("jump of floor at x = 2"), and the diagnosis "jump"."""
+    from ..verdict.judge import at_jump
+
+    for row in case.result.gradients:
+        if not at_jump(row):
+            continue
+        found = _node_on_a_jump(case, row.wrt)
+        if found is None:
+            continue
+        node, args, where = found
+        shown = ", ".join(f"{to_text(a, case.expression.names())} = {format_array(v)}"
+                          for a, v in zip(node.args, args) if not a.is_const) + where
+        row.diagnosis = "jump"
+        row.reason = (f"jump of {node.op} at {shown or 'this point'}: {describe(case.expression, node)} jumps here, "
+                      "and the function with it, so the derivative does not exist")
+
+
+def _node_on_a_jump(case, name: str) -> tuple[Node, list, str] | None:
+    """The first discontinuous op the variable reaches that sits on its jump here, with its argument values (at
+    the first element that sits on it, and " (element [i])" saying which, for a tensor)."""
+    expression, plan, values = case.expression, case.plan, case.values
+    variable = {n.id for n in expression.nodes if n.op == "var" and n.attr == name}
+    changed = dependents(expression.nodes, variable, carries_value)  # sign(x) carries no derivative, but jumps
+    for node in expression.nodes:
+        spec = OPS.get(node.op)
+        if node.id not in changed or spec is None or spec.jumps is None:
+            continue
+        args = [plan.value(values, a)[0] for a in node.args]
+        sits = spec.sits_on_jump(args, node.attr)
+        if not np.any(sits):
+            continue
+        if sits.ndim == 0 or not spec.elementwise:
+            return node, args, ""
+        element = tuple(int(i) for i in np.argwhere(sits)[0])
+        return node, [np.broadcast_to(a, sits.shape)[element] for a in args], f" (element {list(element)})"
+    return None

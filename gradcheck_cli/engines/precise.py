@@ -27,7 +27,10 @@ Each method runs at successively smaller steps and higher precision until two su
 agree to 1e-30 relative (or, for a derivative that is 0, to 1e-30 of how much f changes per unit
 step); their difference is the error estimate (honest, since each attempt is far more accurate than
 the one before).  A switching function of the registry (`OpSpec.kinks`) that changes sign under a
-step makes the next step smaller than its distance to the kink (relu(x - 1e-300) at 0 is smooth).
+step makes the next step smaller than its distance to the kink (relu(x - 1e-300) at 0 is smooth).  A step that
+changes the piece of a discontinuous op (`OpSpec.jumps`: floor, round, fmod, ...) that does not sit on its jump
+crossed a jump near the point, at a distance the piece numbers do not tell: the next step is 10^-JUMP_SHRINK of
+this one.  Where the op sits on its jump (floor at 2), the differences say whether the function jumps with it.
 What never settles is named: undefined beside the point (sqrt(x) at 0), a jump (sign(x) at 0), an
 infinite slope (sqrt(|x|) at 0), or "did not converge".
 
@@ -58,6 +61,7 @@ FLOOR = 60  # an error below 10^-FLOOR |f| per unit of x is negligible (where f'
 GUARD_DIGITS = 30  # precision beyond what makes x ± h exact
 STEP_EXPONENTS = (20, 30, 60, 120, 200)  # h = 10^-H x min(1, |x|), attempt by attempt
 MAX_STEP_EXPONENT = 340  # after a crossed kink: below the distance of any kink float64 inputs can place
+JUMP_SHRINK = 10  # after a crossed jump (its distance unknown): the next step this many decimal digits smaller
 COMPLEX_EXTRA_DIGITS = (0, 20, 60)  # the complex step's attempts: precision above the base
 DIFFERENCE_RUNS = 4  # x + h, x - h, x + h/2, x - h/2
 DEFAULT_BUDGET = 500_000  # about 2.5 s of mpmath on this machine (5 us per scalar op at 50 digits)
@@ -350,7 +354,7 @@ class _Referee:
         self.budget = budget
         self.spent = 0
         self._bases: dict[int, tuple[list, set[int]]] = {}
-        self._switches: dict[tuple[int, int], list] = {}
+        self._switches: dict[tuple, object] = {}
 
     # -- bookkeeping --
 
@@ -563,6 +567,9 @@ class _Referee:
         for i in path:
             node = program.nodes[i]
             spec = OPS.get(node.op)
+            if spec is not None and spec.jumps is not None and self._jump_crossed(base, values, i, dps):
+                unknown = mp.mpf(10) ** -JUMP_SHRINK
+                fraction = unknown if fraction is None else min(fraction, unknown)
             if spec is None or spec.kinks is None:
                 continue
             before = self._base_switches(base, i, dps)
@@ -575,6 +582,25 @@ class _Referee:
                         t = abs(v0) / abs(v1 - v0) if v1 != v0 else mp.mpf(0)
                         fraction = t if fraction is None else min(fraction, t)
         return fraction
+
+    def _jump_crossed(self, base: list, values: list, i: int, dps: int) -> bool:
+        """Whether the step moved an element of node i that does not sit on its jump to another piece."""
+        key = (dps, i, "jumps")
+        node, spec = self.program.nodes[i], OPS[self.program.nodes[i].op]
+        if key not in self._switches:
+            args = [base[a] for a in self.program.args[i]]
+            sits = spec.sits_on_jump([_to_float(a) for a in args], node.attr)
+            self._switches[key] = (_jump_labels(spec, node, args), sits)
+        before, sits = self._switches[key]
+        after = _jump_labels(spec, node, [values[a] for a in self.program.args[i]])
+        if before is None or after is None:
+            return False
+        for s0, s1 in zip(before, after):
+            s1 = np.broadcast_to(s1, np.shape(s0))
+            free = np.broadcast_to(~sits, np.shape(s0))
+            if any(f and v0 != v1 for v0, v1, f in zip(np.ravel(s0), np.ravel(s1), np.ravel(free))):
+                return True
+        return False
 
     def _base_switches(self, base: list, i: int, dps: int):
         key = (dps, i)
@@ -745,6 +771,16 @@ def _switches(spec, node: Node, args: list):
     try:
         with np.errstate(all="ignore"):
             found = spec.kinks(*[np.asarray(a, dtype=object)[np.newaxis] for a in args], *extra)
+        return [np.asarray(s, dtype=object)[0] if np.ndim(s) else np.asarray(s, dtype=object) for s in found]
+    except (TypeError, AttributeError, ValueError, IndexError):
+        return None
+
+
+def _jump_labels(spec, node: Node, args: list):
+    """The numbers of the pieces a discontinuous op's elements lie on (OpSpec.jumps), on exact arguments."""
+    extra = (node.attr,) if spec.attrs else ()
+    try:
+        found = spec.jumps(*[np.asarray(a, dtype=object)[np.newaxis] for a in args], *extra)
         return [np.asarray(s, dtype=object)[0] if np.ndim(s) else np.asarray(s, dtype=object) for s in found]
     except (TypeError, AttributeError, ValueError, IndexError):
         return None

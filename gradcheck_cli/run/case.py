@@ -41,7 +41,7 @@ from ..verdict.compare import (
     drop_failed_differences,
     gradient_row,
 )
-from ..verdict.judge import add_precise, judge, needs_precise
+from ..verdict.judge import add_precise, at_jump, judge, needs_precise
 
 CANCELLATION = 1e3  # |a| + |b| over |a ± b| past which the float referees may share a wrong forward
 ABSORBED = 1e-8  # a term this small against the other keeps only half its digits in a sum
@@ -473,7 +473,8 @@ def _diagnose(case: _Case) -> None:
     """Name the part responsible for each failure, and the findings about the expression itself."""
     result = case.result
     rows = result.gradients
-    if not case.value_finite or any(r.status in ("fail", "inconclusive") or r.referee_notes for r in rows):
+    if not case.value_finite or any(r.status in ("fail", "inconclusive") or r.referee_notes or at_jump(r)
+                                    for r in rows):
         from ..diagnose.diagnoses import diagnose
 
         diagnose(case)

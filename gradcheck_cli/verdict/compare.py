@@ -190,6 +190,8 @@ DIAGNOSES = {
     "precision loss": "an operation amplifies its arguments' rounding here (sin of a large argument, say)",
     "kink convention": "the engine took a convention at a kink (relu'(0) = 0, ties split evenly) where the kinks "
                        "cancel and the function is differentiable",
+    "jump": "the function jumps at this point (floor at an integer, round halfway between, fmod at a multiple): "
+            "no derivative exists, whatever value an engine gives",
     "0·∞": "the chain rule multiplies a node's infinite local derivative (sqrt at 0) by 0, which gives NaN",
     "precision artefact": "the disagreement is float32 rounding: the same computation in float64 gives the "
                           "reference",

@@ -28,6 +28,7 @@ from .compare import FUNCTION_ANSWERS, USER_ANSWERS, GradientRow, Status, Tolera
 
 NOT_DIFFERENTIABLE = "not differentiable"  # how the high-precision referee's reasons for a jump or a pole begin
 TOO_LARGE = "too large"
+JUMPS = NOT_DIFFERENTIABLE + ": the function jumps"  # how the high-precision referee's reason for a jump begins
 SUBJECTS = ("autograd",) + USER_ANSWERS + FUNCTION_ANSWERS
 
 
@@ -72,6 +73,11 @@ def add_precise(row: GradientRow, exact, name: str, entry: tuple) -> None:
             row.left = row.right = None
     else:
         row.precise, row.precise_error = value, float(exact.errors[name][entry])
+
+
+def at_jump(row: GradientRow) -> bool:
+    """The high-precision referee found the function jumping at the point (floor(x) at 2): no derivative."""
+    return row.status == Status.UNDEFINED and (row.precise_reason or "").startswith(JUMPS)
 
 
 # ---- establishing the reference ----

@@ -18,7 +18,8 @@ OPS = [
     OpSpec("abs", 1, np.abs, lambda x: x.abs(), partials=(lambda x, out: sign(x),),
            analytic=False, kinks=lambda x: [x]),
     OpSpec("sign", 1, np.sign, lambda x: x.sign(), analytic=False, mp=mp_kernel("sign"),
-           doc="-1, 0 or 1; zero gradient"),
+           jumps=lambda x: [(x > 0) * 1.0 - (x < 0) * 1.0],  # three pieces: x < 0, x = 0, x > 0
+           doc="-1, 0 or 1; zero gradient, a jump at 0"),
     OpSpec("clamp", 3, lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi), _torch_clamp,
            partials=(lambda x, lo, hi, out: ge(x, lo) * le(x, hi),
                      lambda x, lo, hi, out: lt(x, lo) * le(lo, hi),

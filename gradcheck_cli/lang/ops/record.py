@@ -107,6 +107,11 @@ class OpSpec:
     analytic: bool = True
     # Switching functions (args..., and the attribute for ops that have one): a kink where any changes sign.
     kinks: Callable | None = None
+    # Discontinuous ops (floor, round, fmod, ...): (args..., and the attribute) -> a list of arrays numbering the
+    # piece each element lies on (floor(x) for floor, the integer quotient for fmod), on float arrays and on
+    # object arrays of mpmath numbers.  The value jumps where a number changes: a step that changes one crosses a
+    # jump (`sits_on_jump` says where the point is on one).
+    jumps: Callable | None = None
     # detach: no gradient, and finite differences hold it at its base value.
     holds_value: bool = False
     # Reductions (sum, mean, ...): finite differences scale their rounding by the reduction of |x|.
@@ -154,6 +159,23 @@ class OpSpec:
     def with_options(self, given: dict[str, object]) -> Options:
         """Options with `given` values (already checked and converted) over the defaults."""
         return Options(tuple((o.name, given.get(o.name, o.default)) for o in self.options))
+
+    def sits_on_jump(self, args, attr=None) -> np.ndarray:
+        """Per element of the op's (float) value: whether it sits on a jump, that is, whether moving any
+        argument by one float spacing, either way, changes the piece it lies on (floor at 2, fmod(3, 1.5))."""
+        extra = (self._attr(attr),) if self.attrs else ()
+        args = [np.asarray(a, dtype=np.float64) for a in args]
+        with np.errstate(all="ignore"):
+            here = self.jumps(*args, *extra)
+            shape = np.broadcast_shapes(*[np.shape(a) for a in args], *[np.shape(h) for h in here])
+            sits = np.zeros(shape, dtype=bool)
+            for i, a in enumerate(args):
+                for toward in (-np.inf, np.inf):
+                    moved = list(args)
+                    moved[i] = np.nextafter(a, toward)
+                    for before, after in zip(here, self.jumps(*moved, *extra)):
+                        sits |= (before != after) & ~(np.isnan(before) & np.isnan(after))
+        return sits
 
     @property
     def differentiable(self) -> bool:
