@@ -56,6 +56,9 @@ GEN_OPS: dict[str, int] = {
     "exp2": 1, "log2": 1, "log10": 1, "reciprocal": 1, "rsqrt": 1, "square": 1, "sinc": 1, "erf": 1, "erfc": 1,
     "erfinv": 1, "lgamma": 1, "digamma": 1, "polygamma": 1, "logit": 1,
     "atan2": 2, "hypot": 2, "xlogy": 2, "maximum": 2, "minimum": 2,
+    # activations family of issue 17
+    "gelu": 1, "elu": 1, "selu": 1, "celu": 1, "silu": 1, "mish": 1, "hardtanh": 1, "hardswish": 1,
+    "hardsigmoid": 1, "softsign": 1, "logsigmoid": 1,
     "detach": 1,
     # elementwise, two or three arguments
     "add": 2, "sub": 2, "mul": 2, "div": 2, "pow": 2, "min": 2, "max": 2,
@@ -104,6 +107,12 @@ ELEMENTWISE_UNARY = ("neg", "sin", "cos", "tan", "asin", "acos", "atan", "sinh",
 COMPARISONS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "eq": "==", "ne": "!="}
 INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "matmul": "@", **COMPARISONS}
 REDUCTIONS = ("sum", "mean", "amax", "amin", "prod", "norm", "logsumexp")
+# activations family of issue 17: each one's kinks (kept MARGIN away), and the options drawn
+ACTIVATION_KINKS = {"elu": [0.0], "selu": [0.0], "celu": [0.0], "softsign": [0.0], "hardswish": [-3.0, 3.0],
+                    "hardsigmoid": [-3.0, 3.0], "gelu": [], "silu": [], "mish": [], "logsigmoid": []}
+ACTIVATION_OPTIONS = {"gelu": (None, (("approximate", "tanh"),)), "elu": (None, (("alpha", 2.0),), (("alpha", 0.5),)),
+                      "celu": (None, (("alpha", 0.5),), (("alpha", 2.0),)),
+                      "hardtanh": (None, (("min_val", -2.0), ("max_val", 0.5)))}
 FAMILY_UNARY = ("exp2", "log2", "log10", "reciprocal", "rsqrt", "square", "sinc", "erf", "erfc", "erfinv", "lgamma",
                 "digamma", "polygamma", "logit")
 
@@ -249,16 +258,37 @@ NUMPY: dict[str, Callable] = {
     "erfc": scipy.special.erfc, "erfinv": scipy.special.erfinv, "lgamma": scipy.special.gammaln,
     "digamma": scipy.special.psi, "atan2": np.arctan2, "hypot": np.hypot,
     "xlogy": lambda x, y: x * np.log(y), "maximum": np.maximum, "minimum": np.minimum,
+    # activations family of issue 17
+    "selu": lambda x: SELU_SCALE * _elu(x, SELU_ALPHA), "silu": lambda x: x * scipy.special.expit(x),
+    "mish": lambda x: x * np.tanh(np.logaddexp(0.0, x)), "logsigmoid": scipy.special.log_expit,
+    "hardswish": lambda x: x * np.clip(x + 3, 0, 6) / 6, "hardsigmoid": lambda x: np.clip(x + 3, 0, 6) / 6,
+    "softsign": lambda x: x / (1 + np.abs(x)),
     "expand": lambda x, like: np.broadcast_to(x, np.broadcast_shapes(x.shape, like.shape)),
     "sum_to": lambda g, like: _sum_to(g, like.shape),
     "matmul": np.matmul, "outer": np.outer, "transpose": lambda x: x.T,
     "concat": lambda *xs: np.concatenate(xs, axis=0), "stack": lambda *xs: np.stack(xs, axis=0),
 }
+def _gelu(x, attr):
+    if dict(attr or ()).get("approximate", "none") == "tanh":
+        return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+    return 0.5 * x * scipy.special.erfc(-x / math.sqrt(2))
+
+
+def _elu(x, alpha, input_scale=1.0):
+    return np.where(x > 0, x, alpha * np.expm1(input_scale * np.minimum(x, 0.0)))
+
+
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
 NUMPY_WITH_ATTR: dict[str, Callable] = {
     # ops with keyword options take them as a tuple of (name, value) pairs, or None for the defaults
     "leaky_relu": lambda x, attr: np.where(x > 0, x, dict(attr or ()).get("negative_slope", 0.01) * x),
     "polygamma": lambda x, attr: scipy.special.polygamma(dict(attr or ()).get("n", 1), x),
     "logit": lambda x, attr: _logit(x, dict(attr or ()).get("eps")),
+    "gelu": _gelu, "elu": lambda x, attr: _elu(x, dict(attr or ()).get("alpha", 1.0)),
+    "celu": lambda x, attr: _elu(x, dict(attr or ()).get("alpha", 1.0), 1 / dict(attr or ()).get("alpha", 1.0)),
+    "hardtanh": lambda x, attr: np.clip(x, dict(attr or ()).get("min_val", -1.0), dict(attr or ()).get("max_val", 1.0)),
     "sum": lambda x, attr: np.sum(x, axis=_axis(attr)),
     "mean": lambda x, attr: np.mean(x, axis=_axis(attr)),
     "amax": lambda x, attr: np.max(x, axis=_axis(attr)),
@@ -413,6 +443,8 @@ class Realizer:
             a = self.away(a, [0.0])
         elif op in FAMILY_UNARY:
             return self._family_unary(op, a, rng)
+        elif op in ACTIVATION_KINKS or op in ACTIVATION_OPTIONS:
+            return self._activation(op, a, rng)
         if op == "leaky_relu":
             slope = rng.choice((None, 0.2, 1.5, -0.5))
             return make(op, [a], None if slope is None else (("negative_slope", slope),))
@@ -457,6 +489,13 @@ class Realizer:
             if np.min(a.value) < 0.05 or np.max(a.value) > 0.95:  # into (1/6, 5/6)
                 a = make("div", [make("add", [make("tanh", [a]), const(1.5)]), const(3.0)])
         return make(op, [a])
+
+    def _activation(self, op: str, a: Expr, rng: random.Random) -> Expr:
+        """The activations family of issue 17, away from their kinks, with options drawn."""
+        attr = rng.choice(ACTIVATION_OPTIONS.get(op, (None,)))
+        o = dict(attr or ())
+        kinks = [o.get("min_val", -1.0), o.get("max_val", 1.0)] if op == "hardtanh" else ACTIVATION_KINKS[op]
+        return make(op, [self.away(a, kinks) if kinks else a], attr)
 
     def _power(self, a: Expr, b: Expr, rng: random.Random) -> Expr:
         style = "call" if rng.random() < 0.25 else ""
@@ -1000,6 +1039,37 @@ SYMPY_PIECEWISE: dict[str, Callable] = {
 }
 
 
+def _sympy_exponential_unit(alpha, input_scale=ONE, scale=ONE):
+    return lambda a, va: scale * (a if va > 0 else alpha * (sympy.exp(input_scale * a) - 1))
+
+
+def _sympy_gelu(o):
+    if o.get("approximate", "none") == "tanh":
+        kappa = exact(0.044715)
+        return lambda a, va: a * (1 + sympy.tanh(sympy.sqrt(2 / sympy.pi) * (a + kappa * a**3))) / 2
+    return lambda a, va: a * (1 + sympy.erf(a / sympy.sqrt(2))) / 2
+
+
+def _sympy_clamp(lo, hi):
+    return lambda a, va: lo if va < lo else (hi if va > hi else a)
+
+
+# activations family of issue 17: options dict -> the active branch (a, its value)
+SYMPY_ACTIVATIONS: dict[str, Callable] = {
+    "gelu": _sympy_gelu,
+    "elu": lambda o: _sympy_exponential_unit(exact(o.get("alpha", 1.0))),
+    "celu": lambda o: _sympy_exponential_unit(exact(o.get("alpha", 1.0)), 1 / exact(o.get("alpha", 1.0))),
+    "selu": lambda o: _sympy_exponential_unit(exact(SELU_ALPHA), ONE, exact(SELU_SCALE)),
+    "silu": lambda o: lambda a, va: a / (1 + sympy.exp(-a)),
+    "mish": lambda o: lambda a, va: a * sympy.tanh(sympy.log(1 + sympy.exp(a))),
+    "logsigmoid": lambda o: lambda a, va: -sympy.log(1 + sympy.exp(-a)),
+    "hardtanh": lambda o: _sympy_clamp(exact(o.get("min_val", -1.0)), exact(o.get("max_val", 1.0))),
+    "hardswish": lambda o: lambda a, va: ZERO if va < -3 else (a if va > 3 else a * (a + 3) / 6),
+    "hardsigmoid": lambda o: lambda a, va: ZERO if va < -3 else (ONE if va > 3 else a / 6 + sympy.Rational(1, 2)),
+    "softsign": lambda o: lambda a, va: a / (1 + a) if va > 0 else a / (1 - a),
+}
+
+
 def _sympy_logit(eps):
     """logit's active branch: log(x/(1 - x)), or the constant logit(eps) or logit(1 - eps) outside the clamp."""
     def rule(a, va):
@@ -1192,6 +1262,9 @@ def to_sympy(e: Expr, symbols: dict[str, np.ndarray], memo: dict | None = None) 
     elif op == "leaky_relu":
         slope = exact(dict(e.attr or ()).get("negative_slope", 0.01))
         out = _piecewise(lambda a, va: a if va > 0 else slope * a, args, [a.value for a in e.args])
+    elif op in SYMPY_ACTIVATIONS:
+        rule = SYMPY_ACTIVATIONS[op](dict(e.attr or ()))
+        out = _piecewise(rule, args, [a.value for a in e.args])
     elif op == "polygamma":
         n = dict(e.attr or ()).get("n", 1)
         out = _elementwise(lambda a: sympy.polygamma(n, a), *args)

@@ -42,6 +42,9 @@ EXPRESSIONS = [
     ("erf(x) + erfc(3*x) + lgamma(x) + digamma(x) + lgamma(-x - 1) + digamma(x - 3) + lgamma(x - 2.001)", 0.7),
     ("logit(x/2) + logit(x, eps=0.2) + atan2(x, -2) + atan2(-x, 0.3) + hypot(x, 3) + xlogy(x, x + 1) + xlogy(2, x)",
      0.7),
+    # activations family of issue 17: the analytic ones, in their tails too
+    ("gelu(x) + gelu(-8*x, approximate='tanh') + gelu(-12*x) + silu(x) + silu(-60*x) + mish(x) + mish(-40*x)"
+     " + logsigmoid(x) + logsigmoid(-900*x) + logsigmoid(60*x)", 0.7),
 ]
 
 

@@ -150,6 +150,31 @@ OP_TABLE: dict[str, Row] = {
     "leaky_relu": Row(("x",), [(0.7,), (-1.5,), At((-1.5,), opts("leaky_relu", negative_slope=0.2))],
                       [At((-2.0,), opts("leaky_relu", negative_slope=-0.5))],
                       checks=["leaky_relu(x)", "leaky_relu(x, negative_slope=0.2)", "leaky_relu(x, 1.5)*x"]),
+    # ---- activations family of issue 17 (ops/activations.py): points in the tails and on both sides of each
+    # kink (gelu not below -3.5: torch's 1 + erf(x/sqrt(2)) loses digits there, 1e-10 at -6 and all at -10, where
+    # ours keeps erfc's) ----
+    "gelu": Row(("x",), [(0.7,), (-2.5,), (-3.5,), (12.0,), At((-1.5,), opts("gelu", approximate="tanh")),
+                         At((2.5,), opts("gelu", approximate="tanh")), At((-3.0,), opts("gelu", approximate="tanh"))],
+                checks=["gelu(x)", "gelu(x, approximate='tanh')", "gelu(x, approximate='none')*x"]),
+    "elu": Row(("x",), [(0.7,), (-1.5,), (-40.0,), At((-0.5,), opts("elu", alpha=2.0))],
+               [At((0.0,), opts("elu", alpha=0.5))],
+               checks=["elu(x)", "elu(x, alpha=2.0)", "elu(x, 0.3)*x"]),
+    "selu": Row(("x",), [(0.7,), (-1.5,), (-30.0,), (50.0,)], [(0.0,)]),
+    "celu": Row(("x",), [(0.7,), (-1.5,), (-30.0,), At((-10.0,), opts("celu", alpha=0.5))],
+                [(0.0,), At((0.0,), opts("celu", alpha=2.0))],
+                checks=["celu(x)", "celu(x, alpha=0.5)", "celu(x, 2.0)**2"]),
+    "silu": Row(("x",), [(0.7,), (-2.5,), (-700.0,), (40.0,)]),
+    "mish": Row(("x",), [(0.7,), (-2.5,), (-30.0,), (25.0,)]),
+    "hardtanh": Row(("x",), [(0.7,), (-1.5,), (2.0,), At((0.3,), opts("hardtanh", min_val=-2.0, max_val=0.5)),
+                             At((0.6,), opts("hardtanh", min_val=-2.0, max_val=0.5))],
+                    [(1.0,), (-1.0,)],
+                    checks=["hardtanh(x)", "hardtanh(x, min_val=-2.0, max_val=0.5)", "hardtanh(x, -0.5, 3.0)*x"]),
+    "hardswish": Row(("x",), [(0.7,), (-2.5,), (-3.5,), (3.5,), (-1e-3,)], [(-3.0,), (3.0,)]),
+    "hardsigmoid": Row(("x",), [(0.7,), (-2.5,), (-3.5,), (3.5,)], [(-3.0,), (3.0,)]),
+    # (softsign not at 1e6: torch differentiates x/(1 + |x|) as a quotient, 1/(1 + |x|) - |x|/(1 + |x|)**2, which
+    # keeps 10 digits there; the rule 1/(1 + |x|)**2 keeps them all)
+    "softsign": Row(("x",), [(0.7,), (-2.5,), (1e-3,), (-50.0,)], [(0.0,)]),
+    "logsigmoid": Row(("x",), [(0.7,), (-2.5,), (-700.0,), (35.0,)]),
     "abs": Row(("x",), [(0.7,), (-1.5,)]),
     "sign": Row(("x",), [(0.7,), (-1.5,)], forward_only=[(0.0,)]),
     "clamp": Row(("x", "lo", "hi"), [(0.5, -1.0, 2.0), (-3.0, -1.0, 2.0), (4.0, -1.0, 2.0)]),

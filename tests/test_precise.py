@@ -168,14 +168,19 @@ UNARY_POINTS = {"sin": [0.7, 1e3], "cos": [-2.1, 1e16], "tan": [0.7, -1.2], "asi
                 "acos": [0.3, -0.95], "atan": [-0.55, 1e3], "sinh": [0.7, -30.0], "cosh": [1.5, 40.0],
                 "tanh": [-0.55, 20.0], "exp": [0.7, -40.0], "expm1": [1e-12, -3.0], "log": [0.3, 1e16],
                 "log1p": [-0.5, 1e-20],
-                "sqrt": [0.3, 1e-20], "sigmoid": [-0.55, 60.0], "softplus": [0.7, -60.0]}
+                "sqrt": [0.3, 1e-20], "sigmoid": [-0.55, 60.0], "softplus": [0.7, -60.0],
+                # activations family of issue 17, in their tails
+                "gelu": [-0.55, -12.0, 1e-30], "silu": [0.7, -60.0], "mish": [-0.55, -40.0, 30.0],
+                "logsigmoid": [0.7, 60.0, -800.0]}
+ACTIVATIONS = {"gelu": lambda t: t * mp.erfc(-t / mp.sqrt(2)) / 2, "silu": lambda t: t / (1 + mp.exp(-t)),
+               "mish": lambda t: t * mp.tanh(mp.log1p(mp.exp(t))), "logsigmoid": lambda t: -mp.log1p(mp.exp(-t))}
 
 
 @pytest.mark.parametrize("name", sorted(UNARY_POINTS))
 def test_complex_step_keeps_forty_digits_for_every_analytic_unary_op(name):
     """Against mpmath's own numerical derivative of the real function at 150 digits."""
     assert OPS[name].analytic and OPS[name].arity == 1
-    own = {"sigmoid": lambda t: 1 / (1 + mp.exp(-t)), "softplus": lambda t: mp.log1p(mp.exp(t))}
+    own = {"sigmoid": lambda t: 1 / (1 + mp.exp(-t)), "softplus": lambda t: mp.log1p(mp.exp(t)), **ACTIVATIONS}
     real = own[name] if name in own else getattr(mp, name)
     for x in UNARY_POINTS[name]:
         _, result = referee(f"{name}(x)", x=x)

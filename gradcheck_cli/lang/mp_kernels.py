@@ -283,6 +283,92 @@ def logit(x, attr):
     return _elementwise(_logit_of)(x)
 
 
+# ---- activations family of issue 17 (torch's constants as the doubles torch uses; the branch x <= 0 at the
+# kinks of elu, selu and celu, as the float64 implementations) ----
+
+_SELU_ALPHA, _SELU_SCALE = mp.mpf(1.6732632423543772848170429916717), mp.mpf(1.0507009873554804934193349852946)
+_GELU_KAPPA = mp.mpf(0.044715)
+
+
+def _gelu_exact(x):
+    return x * mp.erfc(-x / mp.sqrt(2)) / 2
+
+
+def _gelu_tanh(x):
+    return x / (1 + mp.exp(-2 * mp.sqrt(2 / mp.pi) * (x + _GELU_KAPPA * x**3)))  # x*sigmoid(2u)
+
+
+_GELU = {"none": _entire(_gelu_exact), "tanh": _entire(_gelu_tanh)}
+
+
+def gelu(x, attr):
+    return _GELU[attr.approximate](x)
+
+
+def _exponential_unit(alpha, input_scale, scale=ONE):
+    """elu's family: scale*x where x > 0, else scale*alpha*(exp(input_scale*x) - 1)."""
+    def one(v):
+        if mp.isnan(v):
+            return NAN
+        return scale * (v if v > 0 else alpha * mp.expm1(input_scale * v))
+
+    return _elementwise(one)
+
+
+def elu(x, attr):
+    return _exponential_unit(mp.mpf(attr.alpha), ONE)(x)
+
+
+def celu(x, attr):
+    alpha = mp.mpf(attr.alpha)
+    if not alpha:  # outside the domain (torch refuses alpha = 0)
+        return _elementwise(lambda v: NAN)(x)
+    return _exponential_unit(alpha, 1 / alpha)(x)
+
+
+def selu(x):
+    return _exponential_unit(_SELU_ALPHA, ONE, _SELU_SCALE)(x)
+
+
+def _silu(x):
+    return x / (1 + mp.exp(-x))
+
+
+def _mish(x):
+    return x * mp.tanh(mp.log1p(mp.exp(x)))
+
+
+def _logsigmoid(x):
+    return -mp.log1p(mp.exp(-x))
+
+
+silu, mish, logsigmoid = _entire(_silu), _entire(_mish), _entire(_logsigmoid)
+
+
+def hardtanh(x, attr):
+    lo, hi = mp.mpf(attr.min_val), mp.mpf(attr.max_val)
+    return _elementwise(lambda v: NAN if lo > hi else _clamp(v, lo, hi))(x)
+
+
+def _relu6_of_shift(v):
+    return _clamp(v + 3, ZERO, mp.mpf(6))
+
+
+def _hardswish(x):
+    return x * _relu6_of_shift(x) / 6
+
+
+def _hardsigmoid(x):
+    return _relu6_of_shift(x) / 6
+
+
+def _softsign(x):
+    return x / (1 + abs(x))
+
+
+hardswish, hardsigmoid, softsign = _elementwise(_hardswish), _elementwise(_hardsigmoid), _elementwise(_softsign)
+
+
 # ---- arithmetic with undefined points ----
 
 
