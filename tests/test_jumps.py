@@ -172,3 +172,35 @@ def test_an_op_with_options_on_the_finite_difference_paths():
     """round's piece numbers get its Options as the attribute (not taken for an mpmath argument)."""
     _assert_pass("(x + detach(round(x, decimals=2) - x))**2", {"x": 2 * 0.46}, x=0.4567)
     _assert_pass("round(x, decimals=1)*x + x", {"x": 1.3}, x=0.31)
+
+
+# ---- the high-precision referee ---------------------------------------------------------------------------------
+
+
+def _referee(text: str, **at):
+    from gradcheck_cli.engines.precise import precise_gradient
+
+    expression = parse(text)
+    point = {name: np.asarray(value, dtype=np.float64) for name, value in at.items()}
+    shapes = ShapeMap({name: value.shape for name, value in point.items()})
+    return precise_gradient(expression.output, expression.nodes, point, expression.variables, shapes)
+
+
+def test_the_referee_finds_the_jump_and_no_derivative():
+    for text, x in (("floor(x)", 2.0), ("round(x)", 0.5), ("fmod(x, 1.5)", 3.0), ("frac(x)", -1.0)):
+        result = _referee(text, x=x)
+        assert np.isnan(result.gradients["x"][()])
+        assert result.reason("x", ()).startswith("not differentiable: the function jumps"), (text, result.reasons)
+
+
+def test_the_referee_steps_past_a_jump_next_to_the_point():
+    """floor(x + 1e-250) at 0 is flat (its jump is 1e-250 to the left), but every step of the referee's schedule
+    (down to 1e-200) crosses that jump, and the differences would look like a jump at the point.  A step that
+    crosses a jump the op does not sit on makes the next step the smallest (1e-340), which does not."""
+    for text, expected in (("floor(x + 1e-250)", 0.0), ("floor(x - 1e-250)", 0.0),
+                           ("remainder(x + 1e-250, 0.5)", 1.0), ("sign(x - 1e-300)", 0.0)):
+        result = _referee(text, x=0.0)
+        assert result.gradients["x"][()] == expected, (text, result.reasons)
+        assert result.methods["x"][()] == "central differences"
+    row = check("floor(x - 1e-250)", at={"x": 0.0}).gradients[0]
+    assert row.status == "pass" and row.reference_source == "precise"

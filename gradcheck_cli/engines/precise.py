@@ -29,8 +29,9 @@ step); their difference is the error estimate (honest, since each attempt is far
 the one before).  A switching function of the registry (`OpSpec.kinks`) that changes sign under a
 step makes the next step smaller than its distance to the kink (relu(x - 1e-300) at 0 is smooth).  A step that
 changes the piece of a discontinuous op (`OpSpec.jumps`: floor, round, fmod, ...) that does not sit on its jump
-crossed a jump near the point, at a distance the piece numbers do not tell: the next step is 10^-JUMP_SHRINK of
-this one.  Where the op sits on its jump (floor at 2), the differences say whether the function jumps with it.
+crossed a jump near the point, at a distance the piece numbers do not tell: the next step is the smallest,
+10^-MAX_STEP_EXPONENT (floor(x + 1e-250) at 1 is flat).  Where the op sits on its jump (floor at 2), the
+differences say whether the function jumps with it.
 What never settles is named: undefined beside the point (sqrt(x) at 0), a jump (sign(x) at 0), an
 infinite slope (sqrt(|x|) at 0), or "did not converge".
 
@@ -61,7 +62,6 @@ FLOOR = 60  # an error below 10^-FLOOR |f| per unit of x is negligible (where f'
 GUARD_DIGITS = 30  # precision beyond what makes x ± h exact
 STEP_EXPONENTS = (20, 30, 60, 120, 200)  # h = 10^-H x min(1, |x|), attempt by attempt
 MAX_STEP_EXPONENT = 340  # after a crossed kink: below the distance of any kink float64 inputs can place
-JUMP_SHRINK = 10  # after a crossed jump (its distance unknown): the next step this many decimal digits smaller
 COMPLEX_EXTRA_DIGITS = (0, 20, 60)  # the complex step's attempts: precision above the base
 DIFFERENCE_RUNS = 4  # x + h, x - h, x + h/2, x - h/2
 DEFAULT_BUDGET = 500_000  # about 2.5 s of mpmath on this machine (5 us per scalar op at 50 digits)
@@ -568,8 +568,7 @@ class _Referee:
             node = program.nodes[i]
             spec = OPS.get(node.op)
             if spec is not None and spec.jumps is not None and self._jump_crossed(base, values, i, dps):
-                unknown = mp.mpf(10) ** -JUMP_SHRINK
-                fraction = unknown if fraction is None else min(fraction, unknown)
+                fraction = mp.mpf(0)  # its distance unknown: the smallest step next
             if spec is None or spec.kinks is None:
                 continue
             before = self._base_switches(base, i, dps)
