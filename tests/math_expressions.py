@@ -1,0 +1,1341 @@
+"""Random expression programs for tests/test_math_properties.py: a Hypothesis strategy, its op table,
+and an independent sympy translation.
+
+A program is drawn in two steps:
+
+1. Hypothesis draws a *point* (1 to 3 variables x, y, z: scalars, or vectors of one common length
+   2 or 3) and *blueprints*: trees built with `st.recursive` whose inner nodes name an op of
+   `GEN_OPS` (or `share`, which uses one subtree twice; the op of a node below the root is picked
+   by its arity and its integer) and carry a random integer for later decisions.  Blueprints know
+   nothing about values, so they shrink well.
+2. `realize` turns the blueprints into typed trees (`Expr`) at that point, bottom up.  Each node
+   gets its numeric value there (float64), and before an op is applied its arguments are adapted:
+   shapes are made compatible (a vector summed to a scalar, a scalar lifted to a vector), and an
+   argument outside the op's domain or near one of its kinks is wrapped or shifted (log(a*a + 0.5),
+   asin(tanh(a)/2), abs(a + s) with s chosen so that every element of a + s is 0.05 away from 0,
+   amax of elements at least 0.05 apart, ...).  So every op the blueprint names is really applied,
+   inside its domain, away from its switching points and ties.
+
+Programs have 0 to 2 bindings (`a0 = <tree>; a1 = <tree using a0>; <tree>`), each used at least
+twice, plus `share` nodes that reuse one subtree twice inside a tree: the parser's hash-consing
+turns both into shared graph nodes.
+
+`to_sympy` translates the tree itself (not the text: nothing is evaluated as Python), element by
+element for tensors (numpy object arrays of sympy expressions), so sympy differentiates the same
+function that the text spells (piecewise ops: the branch active around the point, see SYMPY_PIECEWISE).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.special
+import sympy
+from hypothesis import strategies as st
+
+from gradcheck_cli.lang.graph import format_option
+from gradcheck_cli.lang.tensor_kernels import format_index
+
+# ---- the op table -------------------------------------------------------------------------------------
+#
+# Every op of gradcheck_cli.lang.ops.OPS that the strategy generates, with the number of blueprint children
+# it takes (0: a leaf such as ones(3); concat and stack are variadic and use 1 to 3 of their three
+# children; clamp and where use their second and third child only in some modes).
+
+GEN_OPS: dict[str, int] = {
+    # elementwise, one argument
+    "neg": 1, "sin": 1, "cos": 1, "tan": 1, "asin": 1, "acos": 1, "atan": 1, "sinh": 1, "cosh": 1, "tanh": 1,
+    "exp": 1, "expm1": 1, "log": 1, "log1p": 1, "sqrt": 1, "sigmoid": 1, "softplus": 1, "relu": 1, "abs": 1,
+    "sign": 1, "leaky_relu": 1,
+    # elementwise family of issue 17 (polygamma is internal: digamma's derivative, generated directly too)
+    "exp2": 1, "log2": 1, "log10": 1, "reciprocal": 1, "rsqrt": 1, "square": 1, "sinc": 1, "erf": 1, "erfc": 1,
+    "erfinv": 1, "lgamma": 1, "digamma": 1, "polygamma": 1, "logit": 1,
+    "atan2": 2, "hypot": 2, "xlogy": 2, "maximum": 2, "minimum": 2,
+    # activations family of issue 17
+    "gelu": 1, "elu": 1, "selu": 1, "celu": 1, "silu": 1, "mish": 1, "hardtanh": 1, "hardswish": 1,
+    "hardsigmoid": 1, "softsign": 1, "logsigmoid": 1,
+    "detach": 1,
+    # elementwise, two or three arguments
+    "add": 2, "sub": 2, "mul": 2, "div": 2, "pow": 2, "min": 2, "max": 2,
+    "gt": 2, "ge": 2, "lt": 2, "le": 2, "eq": 2, "ne": 2,
+    "clamp": 3, "where": 3,
+    # reductions and axis-wise ops
+    "sum": 1, "mean": 1, "amax": 1, "amin": 1, "prod": 1, "norm": 1, "logsumexp": 1, "softmax": 1,
+    "log_softmax": 1,
+    # reductions family of issue 17: statistics and scans with options (variance is written var(x))
+    "variance": 1, "std": 1, "cumsum": 1, "cumsum_reverse": 1, "cumprod": 1, "sort": 1, "topk": 1,
+    # linear algebra and shapes
+    "matmul": 2, "outer": 2, "transpose": 1, "index": 1, "reshape": 1, "concat": 3, "stack": 3,
+    # internal ops (made by the symbolic engine, callable so that printed derivatives parse back):
+    # generated directly too, in the shapes the engine gives them
+    "expand": 2, "sum_to": 2, "unindex": 2,
+    # constructors
+    "ones": 0, "zeros": 0, "eye": 0,
+}
+
+# Ops of the registry the strategy does not generate, each with the reason.  Empty: every op is
+# generated.  An op added to the registry must go to GEN_OPS (with its realization below) or here.
+EXEMPT: dict[str, str] = {
+    # linear algebra family of issue 17: the strategy draws scalars and vectors of length 2 or 3, no square,
+    # invertible or positive definite matrices; these ops are checked by their registry rows (torch, the mpmath
+    # referee, the complex step) and by the expressions/linalg_*.yaml specs instead
+    **{name: "a matrix op (square, invertible or positive definite matrices): the generator draws scalars and "
+             "vectors only" for name in ("trace", "det", "logdet", "inv", "solve", "cholesky", "matrix_exp", "kron",
+                                           "eigvalsh", "eigh", "slogdet", "pinv", "matrix_power",
+                                           "tensordot")},
+    "cross": "needs vectors of length exactly 3 along dim; the generator draws lengths 2 and 3 for all variables",
+    "logcumsumexp": "torch's double backward of logcumsumexp gives nan at some points where the composition "
+                    "log(cumsum(exp(x))) has a finite Hessian (found by test_hessians_agree_with_sympy), so the "
+                    "Hessian property fails on torch; checked by its registry rows and expressions/scan_*.yaml",
+    **{name: "internal adjoint pair of sort and topk (made by the symbolic engine, each the other's adjoint): "
+             "drawn through sort and topk, not directly" for name in ("sort_by", "unsort")},
+    # rounding family of issue 17 (ops/rounding.py): discontinuous, with a jump at every integer (half-integer
+    # for round, multiple of b for fmod and remainder); the realization keeps switching quantities away from one
+    # zero, not from a periodic set of jumps.  Checked by their registry rows (torch values and gradients, the
+    # mpmath referee), tests/test_jumps.py (on and off the jumps, in composites) and expressions/rounding_*.yaml
+    **{name: "discontinuous with periodic jumps: the realization has no rule to keep arguments off them yet"
+       for name in ("floor", "ceil", "round", "trunc", "frac", "fmod", "remainder")},
+}
+
+ELEMENTWISE_UNARY = ("neg", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "exp", "expm1", "log",
+                     "log1p", "sqrt", "sigmoid", "softplus", "relu", "abs", "sign", "detach")
+COMPARISONS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "eq": "==", "ne": "!="}
+INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "matmul": "@", **COMPARISONS}
+REDUCTIONS = ("sum", "mean", "amax", "amin", "prod", "norm", "logsumexp")
+# activations family of issue 17: each one's kinks (kept MARGIN away), and the options drawn
+ACTIVATION_KINKS = {"elu": [0.0], "selu": [0.0], "celu": [0.0], "softsign": [0.0], "hardswish": [-3.0, 3.0],
+                    "hardsigmoid": [-3.0, 3.0], "gelu": [], "silu": [], "mish": [], "logsigmoid": []}
+ACTIVATION_OPTIONS = {"gelu": (None, (("approximate", "tanh"),)), "elu": (None, (("alpha", 2.0),), (("alpha", 0.5),)),
+                      "celu": (None, (("alpha", 0.5),), (("alpha", 2.0),)),
+                      "hardtanh": (None, (("min_val", -2.0), ("max_val", 0.5)))}
+FAMILY_UNARY = ("exp2", "log2", "log10", "reciprocal", "rsqrt", "square", "sinc", "erf", "erfc", "erfinv", "lgamma",
+                "digamma", "polygamma", "logit")
+
+MARGIN = 0.05  # distance kept from kinks, ties and switching points
+BIG = 100.0  # values larger than this are squashed with atan (keeps conditioning moderate)
+CONSTANTS = (0.5, 2.0, 1.5, 0.25, 3.0, 1.0, math.pi, math.e, -1.0, -0.5, -2.0, 0.75)
+
+
+# ---- typed trees --------------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Expr:
+    """One node of a realized program: op, arguments, static attribute, shape and value at the point."""
+
+    op: str  # a GEN_OPS name, or "var", "const", "ref" (a binding, args = (its body,))
+    args: tuple = ()
+    attr: object = None
+    value: np.ndarray = field(default_factory=lambda: np.zeros(()))
+    name: str | None = None  # variable or binding name
+    style: str = ""  # alternative spelling: "call" (pow(a, b), matmul(a, b), transpose(x)), "alias" (dot, max(x))
+
+    @property
+    def shape(self) -> tuple:
+        return self.value.shape
+
+
+@dataclass
+class Program:
+    """`a0 = ...; a1 = ...; body` with its tree and the point (the variables it uses)."""
+
+    lets: list[str]  # "a0 = ..." texts
+    body: str  # the output's text
+    point: dict[str, object]  # name -> float or list, as check() takes it
+    arrays: dict[str, np.ndarray]
+    output: Expr  # its tree; bindings are "ref" nodes holding their body
+
+    @property
+    def text(self) -> str:
+        return "; ".join(self.lets + [self.body])
+
+
+def program_of(output: Expr, arrays: dict[str, np.ndarray], bindings: list[tuple[str, Expr]] = ()) -> Program:
+    """The Program of a tree built by hand (bindings: (name, body) pairs, referred to by `ref` nodes)."""
+    used = _variables([output])
+    return Program([f"{name} = {render(body)}" for name, body in bindings], render(output),
+                   {name: _jsonable(arrays[name]) for name in arrays if name in used},
+                   {name: np.asarray(arrays[name], dtype=np.float64) for name in arrays if name in used}, output)
+
+
+def variable(name: str, value) -> Expr:
+    return Expr("var", (), None, np.asarray(value, dtype=np.float64), name=name)
+
+
+# ---- numpy evaluation (float64, unbatched; only to steer the generator) --------------------------------
+
+
+def _logsumexp(x, axis):
+    top = np.max(x, axis=axis, keepdims=True)
+    return np.squeeze(top + np.log(np.sum(np.exp(x - top), axis=axis, keepdims=True)), axis=axis)
+
+
+def _softmax(x, axis):
+    if x.ndim == 0:
+        return np.ones_like(x)
+    shifted = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return shifted / np.sum(shifted, axis=axis, keepdims=True)
+
+
+def _sum_to(g, shape):
+    lead = g.ndim - len(shape)
+    if lead > 0:
+        g = np.sum(g, axis=tuple(range(lead)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    return np.sum(g, axis=axes, keepdims=True) if axes else g
+
+
+def _index_items(attr) -> tuple:
+    return tuple(slice(*item[1:]) if isinstance(item, tuple) else item for item in attr)
+
+
+def _unindex(v, like, attr):
+    out = np.zeros(like.shape)
+    out[_index_items(attr)] = v
+    return out
+
+
+def _axis(attr):
+    return None if attr is None else attr[0]
+
+
+def _logit(x, eps):
+    z = x if eps is None else np.clip(x, eps, 1 - eps)
+    return np.log(z) - np.log1p(-z)
+
+
+# reductions family of issue 17: options as (name, value) pairs, torch's defaults where absent
+def _statistic(x, attr):
+    o = dict(attr or ())
+    dims = o.get("dim")
+    axes = tuple(range(x.ndim)) if dims is None else tuple(d % max(x.ndim, 1) for d in dims) if x.ndim else ()
+    count = math.prod(x.shape[a] for a in axes)
+    return np.sum((x - np.mean(x, axis=axes, keepdims=True)) ** 2, axis=axes,
+                  keepdims=o.get("keepdim", False)) / (count - o.get("correction", 1))
+
+
+def _sorted(x, attr):
+    o = dict(attr or ())
+    if x.ndim == 0:
+        return x
+    dim, k = o.get("dim", -1), o.get("k")
+    descending = o.get("descending", False) or (k is not None and o.get("largest", True))
+    out = np.sort(x, axis=dim)
+    out = np.flip(out, axis=dim) if descending else out
+    return out if k is None else np.take(out, np.arange(k), axis=dim)
+
+
+def _scan(ufunc, x, attr, reverse=False):
+    if x.ndim == 0:
+        return x
+    axis = dict(attr)["dim"]
+    if reverse:
+        return np.flip(ufunc.accumulate(np.flip(x, axis), axis=axis), axis)
+    return ufunc.accumulate(x, axis=axis)
+
+
+NUMPY: dict[str, Callable] = {
+    "neg": np.negative, "sin": np.sin, "cos": np.cos, "tan": np.tan, "asin": np.arcsin, "acos": np.arccos,
+    "atan": np.arctan, "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh, "exp": np.exp, "expm1": np.expm1,
+    "log": np.log,
+    "log1p": np.log1p, "sqrt": np.sqrt, "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+    "softplus": lambda x: np.logaddexp(0.0, x), "relu": lambda x: np.maximum(x, 0.0), "abs": np.abs,
+    "sign": np.sign, "detach": lambda x: x,
+    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "pow": np.power,
+    "min": np.minimum, "max": np.maximum,
+    "gt": lambda a, b: (a > b) * 1.0, "ge": lambda a, b: (a >= b) * 1.0, "lt": lambda a, b: (a < b) * 1.0,
+    "le": lambda a, b: (a <= b) * 1.0, "eq": lambda a, b: (a == b) * 1.0, "ne": lambda a, b: (a != b) * 1.0,
+    "clamp": lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi),
+    "where": lambda c, a, b: np.where(c != 0, a, b),
+    # elementwise family of issue 17: numpy and scipy.special
+    "exp2": lambda x: 2.0**x, "log2": np.log2, "log10": np.log10, "reciprocal": lambda x: 1 / x,
+    "rsqrt": lambda x: 1 / np.sqrt(x), "square": lambda x: x * x, "sinc": np.sinc, "erf": scipy.special.erf,
+    "erfc": scipy.special.erfc, "erfinv": scipy.special.erfinv, "lgamma": scipy.special.gammaln,
+    "digamma": scipy.special.psi, "atan2": np.arctan2, "hypot": np.hypot,
+    "xlogy": lambda x, y: x * np.log(y), "maximum": np.maximum, "minimum": np.minimum,
+    # activations family of issue 17
+    "selu": lambda x: SELU_SCALE * _elu(x, SELU_ALPHA), "silu": lambda x: x * scipy.special.expit(x),
+    "mish": lambda x: x * np.tanh(np.logaddexp(0.0, x)), "logsigmoid": scipy.special.log_expit,
+    "hardswish": lambda x: x * np.clip(x + 3, 0, 6) / 6, "hardsigmoid": lambda x: np.clip(x + 3, 0, 6) / 6,
+    "softsign": lambda x: x / (1 + np.abs(x)),
+    "expand": lambda x, like: np.broadcast_to(x, np.broadcast_shapes(x.shape, like.shape)),
+    "sum_to": lambda g, like: _sum_to(g, like.shape),
+    "matmul": np.matmul, "outer": np.outer, "transpose": lambda x: x.T,
+    "concat": lambda *xs: np.concatenate(xs, axis=0), "stack": lambda *xs: np.stack(xs, axis=0),
+}
+def _gelu(x, attr):
+    if dict(attr or ()).get("approximate", "none") == "tanh":
+        return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+    return 0.5 * x * scipy.special.erfc(-x / math.sqrt(2))
+
+
+def _elu(x, alpha, input_scale=1.0):
+    return np.where(x > 0, x, alpha * np.expm1(input_scale * np.minimum(x, 0.0)))
+
+
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
+NUMPY_WITH_ATTR: dict[str, Callable] = {
+    # ops with keyword options take them as a tuple of (name, value) pairs, or None for the defaults
+    "leaky_relu": lambda x, attr: np.where(x > 0, x, dict(attr or ()).get("negative_slope", 0.01) * x),
+    "polygamma": lambda x, attr: scipy.special.polygamma(dict(attr or ()).get("n", 1), x),
+    "logit": lambda x, attr: _logit(x, dict(attr or ()).get("eps")),
+    "gelu": _gelu, "elu": lambda x, attr: _elu(x, dict(attr or ()).get("alpha", 1.0)),
+    "celu": lambda x, attr: _elu(x, dict(attr or ()).get("alpha", 1.0), 1 / dict(attr or ()).get("alpha", 1.0)),
+    "hardtanh": lambda x, attr: np.clip(x, dict(attr or ()).get("min_val", -1.0), dict(attr or ()).get("max_val", 1.0)),
+    "sum": lambda x, attr: np.sum(x, axis=_axis(attr)),
+    "mean": lambda x, attr: np.mean(x, axis=_axis(attr)),
+    "amax": lambda x, attr: np.max(x, axis=_axis(attr)),
+    "amin": lambda x, attr: np.min(x, axis=_axis(attr)),
+    "prod": lambda x, attr: np.prod(x, axis=_axis(attr)),
+    "norm": lambda x, attr: np.sqrt(np.sum(x * x, axis=_axis(attr))),
+    "logsumexp": lambda x, attr: _logsumexp(x, _axis(attr)),
+    "softmax": lambda x, attr: _softmax(x, -1 if attr is None else attr[0]),
+    "log_softmax": lambda x, attr: np.log(_softmax(x, -1 if attr is None else attr[0])),
+    "variance": _statistic, "std": lambda x, attr: np.sqrt(_statistic(x, attr)),
+    "cumsum": lambda x, attr: _scan(np.add, x, attr), "cumsum_reverse": lambda x, attr: _scan(np.add, x, attr, True),
+    "cumprod": lambda x, attr: _scan(np.multiply, x, attr), "sort": _sorted, "topk": _sorted,
+    "index": lambda x, attr: x[_index_items(attr)],
+    "unindex": lambda v, like, attr: _unindex(v, like, attr),
+    "reshape": lambda x, attr: x.reshape(attr),
+    "ones": lambda attr: np.ones(attr), "zeros": lambda attr: np.zeros(attr),
+    "eye": lambda attr: np.eye(attr[0]),
+}
+
+
+def make(op: str, args=(), attr=None, style: str = "") -> Expr:
+    if op in NUMPY_WITH_ATTR:
+        value = NUMPY_WITH_ATTR[op](*[a.value for a in args], attr)
+    else:
+        value = NUMPY[op](*[a.value for a in args])
+    value = np.array(value, dtype=np.float64)
+    assert np.all(np.isfinite(value)), f"generator bug: {op} is not finite at the point"
+    return Expr(op, tuple(args), attr, value, style=style)
+
+
+def const(v: float) -> Expr:
+    return Expr("const", (), float(v), np.array(float(v)))
+
+
+def const_vector(values) -> Expr:
+    return make("stack", [const(v) for v in values])
+
+
+# ---- realization: blueprint + point -> Expr ------------------------------------------------------------
+
+
+def _broadcastable(*shapes) -> tuple | None:
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        return None
+
+
+def _shift_for(differences: list[np.ndarray], margin: float) -> float:
+    """A shift s with |d + s| >= margin for every element d of every array (0 when it already holds)."""
+    values = np.concatenate([np.ravel(d) for d in differences])
+    for k in range(0, 400):
+        s = (k + 1) // 2 * 0.13 * (1 if k % 2 else -1)
+        if np.all(np.abs(values + s) >= margin):
+            return s
+    raise AssertionError("generator bug: no shift found")
+
+
+class Realizer:
+    """Turns blueprints into Exprs at a point; all decisions come from the blueprints' integers."""
+
+    def __init__(self, variables: dict[str, Expr], n: int):
+        self.variables = variables
+        self.n = n
+        self.refs: list[Expr] = []
+
+    # -- small builders --
+
+    def scalar(self, e: Expr, rng: random.Random) -> Expr:
+        """e reduced to a scalar by sum or mean (no domain to respect)."""
+        return e if e.shape == () else make(rng.choice(("sum", "mean")), [e])
+
+    def lift(self, e: Expr, m: int) -> Expr:
+        """A scalar made an m-vector of distinct elements: e + stack(k0, ..., k_{m-1})."""
+        assert e.shape == ()
+        return make("add", [e, const_vector([0.5 * i - 0.25 for i in range(m)])])
+
+    def vector(self, e: Expr, rng: random.Random, m: int | None = None) -> Expr:
+        """e as a vector (of length m when given)."""
+        if len(e.shape) == 1 and (m is None or e.shape[0] == m):
+            return e
+        if len(e.shape) == 2 and m is None:
+            return make("reshape", [e], (-1,)) if rng.random() < 0.5 else make("sum", [e], (0,))
+        return self.lift(self.scalar(e, rng), m or self.n)
+
+    def away(self, e: Expr, targets: list, margin: float = MARGIN) -> Expr:
+        """e + s, with s chosen so that every element of e + s is `margin` away from every target
+        (arrays broadcast against e); e itself when it already is."""
+        s = _shift_for([e.value - np.asarray(t) for t in targets], margin)
+        return e if s == 0 else make("add", [e, const(s)])
+
+    def bounded(self, e: Expr) -> Expr:
+        return make("atan", [e]) if np.max(np.abs(e.value), initial=0.0) > BIG else e
+
+    def fit(self, args: list[Expr], rng: random.Random) -> list[Expr]:
+        """Arguments of an elementwise op made broadcastable (trailing ones reduced to scalars)."""
+        args = list(args)
+        for i in range(len(args) - 1, -1, -1):
+            if _broadcastable(*[a.shape for a in args]) is not None:
+                break
+            args[i] = self.scalar(args[i], rng)
+        return args
+
+    # -- blueprints --
+
+    def realize(self, blueprint) -> Expr:
+        kind, k, children = blueprint
+        if isinstance(kind, int):  # an inner node: the op is picked from its arity group by k
+            names = GROUPS[kind]
+            kind, k = names[k % len(names)], k // len(names)
+        rng = random.Random(k)
+        if kind == "leaf":
+            return self.leaf(k)
+        args = [self.realize(c) for c in children]
+        if kind == "share":
+            return self.share(args[0], rng)
+        return self.apply(kind, args, rng)
+
+    def leaf(self, k: int) -> Expr:
+        if k % 5 == 4:
+            return const(CONSTANTS[(k // 5) % len(CONSTANTS)])
+        options = list(self.variables.values()) + self.refs * 2
+        return options[(k // 5) % len(options)]
+
+    def share(self, c: Expr, rng: random.Random) -> Expr:
+        """One subtree used twice: b(u(c), c)."""
+        u = self.apply(rng.choice(("sin", "tanh", "exp", "sigmoid", "log", "sqrt", "atan", "cos")), [c], rng)
+        return self.apply(rng.choice(("add", "mul", "sub", "div", "pow", "max", "min")), [u, c], rng)
+
+    def apply(self, op: str, args: list[Expr], rng: random.Random) -> Expr:
+        """op applied to (adapted) args, squashed with atan if its value is large."""
+        special = getattr(self, "_" + op, None)
+        return self.bounded(special(args, rng) if special else self._elementwise(op, args, rng))
+
+    # -- elementwise ops --
+
+    def _elementwise(self, op: str, args: list[Expr], rng: random.Random) -> Expr:
+        if op in ("ones", "zeros", "eye"):
+            return self._constructor(op, rng)
+        (a,) = args[:1]
+        if op in ("exp", "expm1", "sinh", "cosh") and np.max(np.abs(a.value)) > 5:
+            a = make("tanh", [a])
+        elif op in ("log", "sqrt") and np.min(a.value) < 0.1:
+            a = make("add", [make("mul", [a, a]), const(0.5)])
+        elif op == "log1p" and np.min(a.value) < -0.9:
+            a = make("mul", [a, a])
+        elif op in ("asin", "acos") and np.max(np.abs(a.value)) > 0.9:
+            a = make("div", [make("tanh", [a]), const(2.0)])
+        elif op == "tan" and np.min(np.abs(np.cos(a.value))) < 0.2:
+            a = make("tanh", [a])
+        elif op in ("relu", "abs", "sign", "leaky_relu"):
+            a = self.away(a, [0.0])
+        elif op in FAMILY_UNARY:
+            return self._family_unary(op, a, rng)
+        elif op in ACTIVATION_KINKS or op in ACTIVATION_OPTIONS:
+            return self._activation(op, a, rng)
+        if op == "leaky_relu":
+            slope = rng.choice((None, 0.2, 1.5, -0.5))
+            return make(op, [a], None if slope is None else (("negative_slope", slope),))
+        if op in ELEMENTWISE_UNARY:
+            return make(op, [a])
+        a, b = self.fit(args[:2], rng)
+        if op == "div":
+            if rng.random() < 0.5:
+                b = self.away(b, [0.0], 0.25)
+            elif np.min(np.abs(b.value)) < 0.25:
+                b = make("add", [make("mul", [b, b]), const(0.5)])
+        elif op == "pow":
+            return self._power(a, b, rng)
+        elif op in ("min", "max", "maximum", "minimum") or op in COMPARISONS:
+            b = self.away(b, [a.value])
+        elif op in ("atan2", "hypot"):  # a away from 0: off the origin, and off atan2's jump (a = 0, b < 0)
+            a = self.away(a, [0.0])
+        elif op == "xlogy" and np.min(b.value) < 0.1:
+            b = make("add", [make("mul", [b, b]), const(0.5)])
+        style = "call" if op in ("min", "max") else ""
+        return make(op, [a, b], style=style)
+
+    def _family_unary(self, op: str, a: Expr, rng: random.Random) -> Expr:
+        """The unary ops of the elementwise family of issue 17, inside their domains (lgamma, digamma and
+        polygamma on the positive axis, where sympy's loggamma is log|Gamma|)."""
+        if op == "exp2" and np.max(np.abs(a.value)) > 5:
+            a = make("tanh", [a])
+        elif op in ("log2", "log10", "rsqrt", "lgamma", "digamma", "polygamma") and np.min(a.value) < 0.1:
+            a = make("add", [make("mul", [a, a]), const(0.5)])
+        elif op == "reciprocal":
+            a = self.away(a, [0.0], 0.25)
+        elif op == "sinc":  # sympy's derivative of sinc is 0/0 at 0 (the registry rows check sinc there)
+            a = self.away(a, [0.0])
+        elif op == "erfinv" and np.max(np.abs(a.value)) > 0.9:
+            a = make("div", [make("tanh", [a]), const(2.0)])
+        if op == "polygamma":
+            return make(op, [a], (("n", rng.choice((1, 2, 3))),))
+        if op == "logit":
+            eps = rng.choice((None, None, 0.1, 0.25))
+            if eps is not None:
+                return make(op, [self.away(a, [eps, 1 - eps])], (("eps", eps),))
+            if np.min(a.value) < 0.05 or np.max(a.value) > 0.95:  # into (1/6, 5/6)
+                a = make("div", [make("add", [make("tanh", [a]), const(1.5)]), const(3.0)])
+        return make(op, [a])
+
+    def _activation(self, op: str, a: Expr, rng: random.Random) -> Expr:
+        """The activations family of issue 17, away from their kinks, with options drawn."""
+        attr = rng.choice(ACTIVATION_OPTIONS.get(op, (None,)))
+        o = dict(attr or ())
+        kinks = [o.get("min_val", -1.0), o.get("max_val", 1.0)] if op == "hardtanh" else ACTIVATION_KINKS[op]
+        return make(op, [self.away(a, kinks) if kinks else a], attr)
+
+    def _power(self, a: Expr, b: Expr, rng: random.Random) -> Expr:
+        style = "call" if rng.random() < 0.25 else ""
+        mode = rng.randrange(3)
+        if mode == 0:  # integer exponent, any base (away from 0 for negative exponents)
+            k = rng.choice((2.0, 3.0, -1.0, -2.0, 2.0))
+            if k < 0:
+                a = self.away(a, [0.0], 0.25)
+            return make("pow", [a, const(k)], style=style)
+        if mode == 1:  # positive base, bounded exponent: differentiable in both
+            if np.min(a.value) < 0.1:
+                a = make("add", [make("mul", [a, a]), const(0.5)])
+            if np.max(a.value) > 20:
+                a = make("atan", [a])
+            if np.max(np.abs(b.value)) > 3:
+                b = make("tanh", [b])
+            return make("pow", [a, b], style=style)
+        base = const(rng.choice((2.0, 0.5, math.e, 3.0)))
+        if np.max(np.abs(b.value)) > 5:
+            b = make("tanh", [b])
+        return make("pow", [base, b], style=style)
+
+    def _clamp(self, args: list[Expr], rng: random.Random) -> Expr:
+        x = args[0]
+        if rng.random() < 0.5:  # constant bounds from a grid, 0.05 away from every element
+            grid = [g for g in np.arange(-3.0, 3.01, 0.25) if np.all(np.abs(x.value - g) >= MARGIN)]
+            lo, hi = sorted(rng.sample(grid, 2))
+            if rng.random() < 0.15:  # crossed bounds: clamp(x, lo, hi) = hi wherever lo > hi
+                lo, hi = hi, lo
+            return make("clamp", [x, const(lo), const(hi)])
+        lo, hi = args[1], args[2]
+        if rng.random() < 0.5:  # scalar bounds
+            lo, hi = self.scalar(lo, rng), self.scalar(hi, rng)
+        else:
+            x, lo, hi = self.fit([x, lo, hi], rng)
+        lo = self.away(lo, [x.value])
+        hi = self.away(hi, [x.value, lo.value])
+        return make("clamp", [x, lo, hi])
+
+    def _where(self, args: list[Expr], rng: random.Random) -> Expr:
+        c, a, b = self.fit(args, rng)
+        if np.min(np.abs(c.value)) < MARGIN:  # a condition near 0 becomes a comparison with a margin
+            t = -_shift_for([c.value], MARGIN)  # |c - t| >= MARGIN
+            c = make(rng.choice(("gt", "lt", "ge", "le")), [c, const(t)])
+        return make("where", [c, a, b])
+
+    # -- reductions and axis-wise ops --
+
+    def _axis_attr(self, x: Expr, rng: random.Random):
+        if x.shape == () or rng.random() < 0.5:
+            return None
+        return (rng.randrange(-len(x.shape), len(x.shape)),)
+
+    def _reduction_input(self, x: Expr, rng: random.Random) -> Expr:
+        if x.shape == () and rng.random() < 0.8:
+            return self.lift(x, self.n)
+        return x
+
+    def _reduce(self, op: str, args: list[Expr], rng: random.Random) -> Expr:
+        x = self._reduction_input(args[0], rng)
+        attr = self._axis_attr(x, rng)
+        axis = None if attr is None else attr[0]
+        if op in ("amax", "amin") and x.shape != ():
+            def gaps(e: Expr):  # the two largest (smallest) along the axis must differ by the margin
+                v = np.moveaxis(e.value, axis, -1) if axis is not None else e.value.reshape(-1)
+                if v.shape[-1] < 2:
+                    return np.inf
+                s = np.sort(v, axis=-1)
+                return np.abs(s[..., -1] - s[..., -2]) if op == "amax" else np.abs(s[..., 1] - s[..., 0])
+
+            if np.min(gaps(x)) < MARGIN:
+                for scale in (0.37, 0.61, 1.13, 1.7, 2.9, 4.3):
+                    offsets = scale * np.arange(x.value.size).reshape(x.shape)
+                    shifted = make("add", [x, self._const_tensor(offsets)])
+                    if np.min(gaps(shifted)) >= MARGIN:
+                        x = shifted
+                        break
+                else:
+                    raise AssertionError("generator bug: no tie-free offsets")
+        elif op == "prod":
+            x = self.away(x, [0.0], 0.1)
+        elif op == "norm" and np.min(np.sum(x.value ** 2, axis=axis)) < 0.01:
+            x = self.away(x, [0.0], 0.1)
+        style = "alias" if op in ("amax", "amin") and attr is None and rng.random() < 0.5 else ""
+        return make(op, [x], attr, style=style)
+
+    def _const_tensor(self, values: np.ndarray) -> Expr:
+        flat = const_vector([float(v) for v in values.reshape(-1)])
+        return flat if values.ndim == 1 else make("reshape", [flat], tuple(values.shape))
+
+    def _softmax(self, args, rng, op="softmax"):
+        x = self._reduction_input(args[0], rng)
+        return make(op, [x], self._axis_attr(x, rng))
+
+    def _log_softmax(self, args, rng):
+        return self._softmax(args, rng, "log_softmax")
+
+    # reductions family of issue 17: var and std over dims (keepdim, correction), and the scans along a dim
+
+    def _variance(self, args, rng, op="variance"):
+        x = args[0]
+        if x.value.size < 2:
+            x = self.lift(self.scalar(x, rng), self.n)
+        options = []
+        long_dims = [d for d in range(-len(x.shape), len(x.shape)) if x.shape[d] >= 2]
+        if rng.random() < 0.6:  # over one dim of 2 or more elements, or all
+            options.append(("dim", rng.choice([(d,) for d in long_dims] + [tuple(range(len(x.shape)))])))
+        if rng.random() < 0.3:
+            options.append(("correction", 0))
+        if rng.random() < 0.3:
+            options.append(("keepdim", True))
+        attr = tuple(options) or None
+        if x.shape != () and np.min(_statistic(x.value, attr)) < MARGIN:  # elements apart: std is smooth there
+            for scale in (0.37, 0.61, 1.13, 1.7):
+                shifted = make("add", [x, self._const_tensor(scale * np.arange(x.value.size).reshape(x.shape))])
+                if np.min(_statistic(shifted.value, attr)) >= MARGIN:
+                    x = shifted
+                    break
+            else:
+                raise AssertionError("generator bug: no spread-out offsets")
+        return make(op, [x], attr)
+
+    def _std(self, args, rng):
+        return self._variance(args, rng, "std")
+
+    def _scan_op(self, op, args, rng):
+        x = self._reduction_input(args[0], rng)
+        dim = rng.randrange(-len(x.shape), len(x.shape)) if x.shape else rng.choice((0, -1))
+        return make(op, [x], (("dim", dim),))
+
+    def _sort(self, args, rng, op="sort"):
+        x = self._reduction_input(args[0], rng)
+        dim = rng.randrange(-len(x.shape), len(x.shape)) if x.shape else rng.choice((0, -1))
+
+        def gap(e: Expr):  # the smallest distance between two elements of a slice along dim: no ties, no kinks
+            if e.shape == () or e.shape[dim] < 2:
+                return np.inf
+            s = np.sort(e.value, axis=dim)
+            return np.min(np.diff(s, axis=dim))
+
+        if gap(x) < MARGIN:
+            for scale in (0.37, 0.61, 1.13, 1.7, 2.9, 4.3):
+                shifted = make("add", [x, self._const_tensor(scale * np.arange(x.value.size).reshape(x.shape))])
+                if gap(shifted) >= MARGIN:
+                    x = shifted
+                    break
+            else:
+                raise AssertionError("generator bug: no tie-free offsets")
+        options = [("dim", dim)] if x.shape == () or rng.random() < 0.7 else []
+        if op == "topk":
+            n = x.shape[dim] if x.shape else 1
+            options = [("k", rng.randint(1, n))] + options + ([("largest", False)] if rng.random() < 0.4 else [])
+        elif rng.random() < 0.4:
+            options.append(("descending", True))
+        return make(op, [x], tuple(options) or None)
+
+    def _topk(self, args, rng):
+        return self._sort(args, rng, "topk")
+
+    def _cumsum(self, args, rng):
+        return self._scan_op("cumsum", args, rng)
+
+    def _cumsum_reverse(self, args, rng):
+        return self._scan_op("cumsum_reverse", args, rng)
+
+    def _cumprod(self, args, rng):
+        return self._scan_op("cumprod", args, rng)
+
+    def _logcumsumexp(self, args, rng):
+        return self._scan_op("logcumsumexp", args, rng)
+
+    # -- linear algebra and shapes --
+
+    def _matmul(self, args: list[Expr], rng: random.Random) -> Expr:
+        a, b = args
+        if len(a.shape) == 0:
+            a = self.lift(a, self.n)
+        if len(b.shape) == 0 or (len(b.shape) == 1 and b.shape[0] != a.shape[-1]):
+            b = self.lift(self.scalar(b, rng), a.shape[-1])
+        elif len(b.shape) == 2 and b.shape[0] != a.shape[-1]:
+            b = make("transpose", [b]) if b.shape[1] == a.shape[-1] else self.lift(self.scalar(b, rng), a.shape[-1])
+        style = rng.choice(("", "", "call", "alias"))
+        return make("matmul", [a, b], style=style)
+
+    def _outer(self, args: list[Expr], rng: random.Random) -> Expr:
+        a, b = (self.vector(e, rng) for e in args)
+        return make("outer", [a, b])
+
+    def _transpose(self, args: list[Expr], rng: random.Random) -> Expr:
+        return make("transpose", args, style="call" if rng.random() < 0.3 else "")
+
+    def _index(self, args: list[Expr], rng: random.Random) -> Expr:
+        x = args[0]
+        if x.shape == ():
+            x = self.lift(x, self.n)
+        return make("index", [x], self._index_attr(x.shape, rng))
+
+    def _index_attr(self, shape: tuple, rng: random.Random) -> tuple:
+        def item(size):
+            r = rng.random()
+            if r < 0.5:
+                return rng.randrange(-size, size)
+            start = rng.choice((None, 0, 1)) if size > 1 else None
+            return ("slice", start, rng.choice((None, size)), rng.choice((None, None, 2)))
+
+        if len(shape) == 1:
+            return (item(shape[0]),)
+        if rng.random() < 0.3:
+            return (rng.randrange(shape[0]),)
+        return (item(shape[0]), item(shape[1]))
+
+    def _reshape(self, args: list[Expr], rng: random.Random) -> Expr:
+        x = args[0]
+        size = x.value.size
+        if x.shape == ():
+            choices = [(1,), (1, 1)]
+        elif len(x.shape) == 1:
+            choices = [(1, size), (size, 1), (-1,)] + ([(2, size // 2)] if size % 2 == 0 and size > 2 else [])
+        else:
+            choices = [(size,), (x.shape[1], x.shape[0]), (-1,), (1, -1)]
+        return make("reshape", [x], rng.choice(choices))
+
+    def _concat(self, args: list[Expr], rng: random.Random) -> Expr:
+        args = args[: rng.randrange(1, 4)]
+        if len({a.shape for a in args}) == 1 and len(args[0].shape) == 2 and rng.random() < 0.5:
+            return make("concat", args)  # matrices with equal columns
+        pieces = []
+        for a in args:
+            if a.shape == ():
+                a = make("reshape", [a], (1,))
+            elif len(a.shape) == 2:
+                a = make("reshape", [a], (-1,)) if a.value.size <= 4 else self.scalar(a, rng)
+                if a.shape == ():
+                    a = make("reshape", [a], (1,))
+            elif a.value.size > 3:
+                a = make("reshape", [self.scalar(a, rng)], (1,))
+            pieces.append(a)
+        return make("concat", pieces)
+
+    def _stack(self, args: list[Expr], rng: random.Random) -> Expr:
+        args = args[: rng.randrange(1, 4)]
+        first = args[0] if len(args[0].shape) <= 1 else self.scalar(args[0], rng)
+        pieces = [first]
+        for a in args[1:]:
+            if a.shape != first.shape:
+                a = self.scalar(a, rng)
+                if first.shape != ():
+                    a = self.lift(a, first.shape[0])
+            pieces.append(a)
+        return make("stack", pieces)
+
+    # -- internal ops, in the shapes the symbolic engine gives them --
+
+    def _expand(self, args: list[Expr], rng: random.Random) -> Expr:
+        x, like = args
+        if like.shape == () and rng.random() < 0.7:
+            like = self.lift(like, self.n)
+        if _broadcastable(x.shape, like.shape) != like.shape:
+            x = self.scalar(x, rng)
+        return make("expand", [x, like])
+
+    def _sum_to(self, args: list[Expr], rng: random.Random) -> Expr:
+        g, like = args
+        if g.shape == ():
+            g = self.lift(g, self.n)
+        if _broadcastable(g.shape, like.shape) != g.shape:
+            like = self.scalar(like, rng)
+        return make("sum_to", [g, like])
+
+    def _unindex(self, args: list[Expr], rng: random.Random) -> Expr:
+        v, like = args
+        if like.shape == ():
+            like = self.lift(like, self.n)
+        attr = self._index_attr(like.shape, rng)
+        target = np.zeros(like.shape)[_index_items(attr)].shape
+        if _broadcastable(v.shape, target) != target:
+            v = self.scalar(v, rng)
+        return make("unindex", [v, like], attr)
+
+    # -- constructors --
+
+    def _constructor(self, op: str, rng: random.Random) -> Expr:
+        n = self.n
+        if op == "eye":
+            return make("eye", (), (rng.choice((n, n, 2)),))
+        return make(op, (), rng.choice(((n,), (n,), (n, n), (1,), (2, n), ())))
+
+
+for _op in REDUCTIONS:
+    setattr(Realizer, "_" + _op, lambda self, args, rng, _op=_op: self._reduce(_op, args, rng))
+
+
+def realize_program(variables: dict[str, np.ndarray], n: int, bindings: list, body, choice: int,
+                    prefix: str = "a", scalar_output: bool = True) -> Program:
+    """The program text and tree for the blueprints at the point."""
+    rng = random.Random(choice)
+    realizer = Realizer({name: variable(name, v) for name, v in variables.items()}, n)
+    named: list[tuple[str, Expr]] = []
+    for i, blueprint in enumerate(bindings):
+        body_expr = realizer.realize(blueprint)
+        ref = Expr("ref", (body_expr,), None, body_expr.value, name=f"{prefix}{i}")
+        named.append((ref.name, body_expr))
+        realizer.refs.append(ref)
+    output = realizer.realize(body)
+    # every binding used at least twice (by later bindings or the output)
+    for ref in realizer.refs:
+        while _uses(ref, [b for _, b in named] + [output]) < 2:
+            output = realizer.apply(rng.choice(("add", "mul", "sub")), [output, ref], rng)
+    if not _variables([output]):  # something to differentiate
+        variable_ = rng.choice(list(realizer.variables.values()))
+        output = realizer.apply(rng.choice(("add", "mul")), [output, variable_], rng)
+    if scalar_output or output.value.size > 4:
+        while output.shape != ():
+            output = realizer.apply(rng.choice(REDUCTIONS + ("sum", "sum")), [output], rng)
+    return program_of(output, variables, named)
+
+
+def _jsonable(value):
+    array = np.asarray(value, dtype=np.float64)
+    return float(array) if array.ndim == 0 else array.tolist()
+
+
+def _uses(ref: Expr, roots: list[Expr]) -> int:
+    """How often the binding's name occurs in the text of the roots."""
+    count, stack = 0, list(roots)
+    while stack:
+        e = stack.pop()
+        if e is ref:
+            count += 1
+        elif e.op != "ref":
+            stack.extend(e.args)
+    return count
+
+
+def _unique_nodes(roots: list[Expr]):
+    """Each node of the trees once (shared subtrees and bindings included)."""
+    seen, stack = set(), list(roots)
+    while stack:
+        e = stack.pop()
+        if id(e) not in seen:
+            seen.add(id(e))
+            yield e
+            stack.extend(e.args)
+
+
+def _variables(roots: list[Expr]) -> set[str]:
+    return {e.name for e in _unique_nodes(roots) if e.op == "var"}
+
+
+def ops_of(roots: list[Expr]) -> set[str]:
+    """The GEN_OPS names occurring in the trees (through bindings)."""
+    return {e.op for e in _unique_nodes(roots) if e.op in GEN_OPS}
+
+
+# ---- rendering to gradcheck's syntax --------------------------------------------------------------------
+
+
+def format_number(v: float) -> str:
+    if v == math.pi:
+        return "pi"
+    if v == math.e:
+        return "e"
+    return repr(v) if v >= 0 else f"(-{repr(-v)})"
+
+
+def _atomic(e: Expr) -> bool:
+    if e.op == "const":
+        return True  # a negative number is printed in parentheses
+    if e.op in INFIX and e.style == "":
+        return False
+    return e.op != "neg"
+
+
+def render(e: Expr) -> str:
+    if e.op == "var" or e.op == "ref":
+        return e.name
+    if e.op == "const":
+        return format_number(e.attr)
+
+    def wrapped(a: Expr) -> str:
+        return render(a) if _atomic(a) else f"({render(a)})"
+
+    args = e.args
+    if e.op in INFIX and e.style == "":
+        return f"{wrapped(args[0])} {INFIX[e.op]} {wrapped(args[1])}"
+    if e.op == "neg":
+        return f"-{wrapped(args[0])}"
+    if e.op == "transpose" and e.style == "":
+        operand = args[0]
+        return f"({render(operand)}).T" if operand.op == "const" else f"{wrapped(operand)}.T"
+    if e.op == "index":
+        operand = args[0]
+        text = f"({render(operand)})" if operand.op == "const" else wrapped(operand)
+        return f"{text}[{format_index(e.attr)}]"
+    name = {"matmul": "dot" if e.style == "alias" else "matmul",
+            "amax": "max" if e.style == "alias" else "amax",
+            "amin": "min" if e.style == "alias" else "amin", "variance": "var"}.get(e.op, e.op)
+    texts = [render(a) for a in args]
+    if e.op == "unindex":
+        texts.append(f"[{format_index(e.attr)}]")
+    elif e.attr and isinstance(e.attr[0], tuple):  # keyword options
+        texts += [f"{name}={format_option(value)}" for name, value in e.attr]
+    elif e.attr is not None:
+        texts += [str(int(d)) for d in e.attr]
+    return f"{name}({', '.join(texts)})"
+
+
+# ---- Hypothesis strategies --------------------------------------------------------------------------------
+
+CHOICE = st.integers(0, 2**24)
+SHARE_WEIGHT = 4  # `share` is drawn as often as four ops together
+_NAMES = sorted(n for n, arity in GEN_OPS.items() if arity > 0) + ["share"] * SHARE_WEIGHT
+_CONSTRUCTORS = sorted(n for n, arity in GEN_OPS.items() if arity == 0)
+
+
+def _arity(name: str) -> int:
+    return 1 if name == "share" else GEN_OPS[name]
+
+
+
+GROUPS: dict[int, list[str]] = {}  # blueprint arity -> names
+for _name in _NAMES:
+    GROUPS.setdefault(_arity(_name), []).append(_name)
+
+
+def _extend(children):
+    """One inner node over `children`.  The arity is drawn in proportion to the number of names that
+    take it; the op is then names[k % len(names)] for the node's integer k (about uniform)."""
+    branches = {arity: st.tuples(st.just(arity), CHOICE, st.tuples(*[children] * arity)) for arity in GROUPS}
+    return st.sampled_from([_arity(name) for name in _NAMES]).flatmap(branches.__getitem__)
+
+
+_LEAF = st.tuples(st.sampled_from(["leaf"] * 6 + _CONSTRUCTORS), CHOICE, st.just(()))
+# Every op can be the root of a program's body, drawn uniformly: whatever Hypothesis does with the
+# integers deeper down, each op is the focus of about 1/len(ROOTS) of the programs.
+ROOTS = sorted(GEN_OPS) + ["share"]
+
+
+@functools.cache
+def blueprints(max_leaves: int = 6, root: str | None = None):
+    """Trees of (kind, integer, children): kind is an op name, an arity (see `_extend`), "share", "leaf"
+    or a constructor.  The root is `root`, or drawn uniformly from ROOTS.  Built once per size and
+    root (strategies are costly to build and validate)."""
+    trees = st.recursive(_LEAF, _extend, max_leaves=max_leaves)
+    # st.recursive favours small trees: the root is an op, and half of the time its children are too
+    children = st.one_of(trees, _extend(trees))
+    by_root = {name: st.tuples(st.just(name), CHOICE, st.tuples(*[children] * _arity(name)))
+               for name in ([root] if root else ROOTS)}
+    return by_root[root] if root else st.sampled_from(ROOTS).flatmap(by_root.__getitem__)
+
+
+VALUE = st.floats(min_value=-2.0, max_value=2.0, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+
+
+@st.composite
+def points(draw, vectors: bool = True, max_variables: int = 3):
+    """({name: value}, n): 1 to max_variables variables, scalars or vectors of one length n (2 or 3)."""
+    n = draw(st.sampled_from((2, 3)))
+    count = draw(st.integers(1, max_variables))
+    variables = {}
+    for name in ("x", "y", "z")[:count]:
+        vector = vectors and draw(st.booleans())
+        variables[name] = np.array(draw(st.lists(VALUE, min_size=n, max_size=n)) if vector else draw(VALUE))
+    return variables, n
+
+
+@functools.cache
+def _binding_lists(max_leaves: int):
+    return st.lists(blueprints(max_leaves), max_size=2)
+
+
+@st.composite
+def programs(draw, vectors: bool = True, max_variables: int = 3, scalar_output: bool = True, point=None,
+             prefix: str = "a", max_leaves: int = 6, root: str | None = None):
+    """A Program: `point` (from `points`) or a fresh one, 0 to 2 bindings and a body with root `root`
+    (default: any)."""
+    variables, n = point if point is not None else draw(points(vectors, max_variables))
+    bindings = draw(_binding_lists(max(2, max_leaves // 2)))
+    body = draw(blueprints(max_leaves, root))
+    return realize_program(variables, n, bindings, body, draw(CHOICE), prefix, scalar_output)
+
+
+# ---- sympy translation ----------------------------------------------------------------------------------
+
+
+class Detach(sympy.Function):
+    """detach(x): the value of x, with zero derivative."""
+
+    @classmethod
+    def eval(cls, arg):
+        if not arg.free_symbols:  # a number, or a constant such as pi/2 once the point is substituted
+            return arg
+
+    def fdiff(self, argindex=1):
+        return sympy.Integer(0)
+
+
+SYMPY_ELEMENTWISE: dict[str, Callable] = {
+    "neg": lambda a: -a, "sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan, "asin": sympy.asin,
+    "acos": sympy.acos, "atan": sympy.atan, "sinh": sympy.sinh, "cosh": sympy.cosh, "tanh": sympy.tanh,
+    "exp": sympy.exp, "expm1": lambda a: sympy.exp(a) - 1, "log": sympy.log, "log1p": lambda a: sympy.log(1 + a),
+    "sqrt": sympy.sqrt,
+    "sigmoid": lambda a: 1 / (1 + sympy.exp(-a)), "softplus": lambda a: sympy.log(1 + sympy.exp(a)),
+    "detach": Detach,
+    "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b, "div": lambda a, b: a / b,
+    "pow": sympy.Pow,
+    # elementwise family of issue 17
+    "exp2": lambda a: 2**a, "log2": lambda a: sympy.log(a) / sympy.log(2),
+    "log10": lambda a: sympy.log(a) / sympy.log(10),
+    "reciprocal": lambda a: 1 / a, "rsqrt": lambda a: 1 / sympy.sqrt(a), "square": lambda a: a**2,
+    "sinc": lambda a: sympy.sinc(sympy.pi * a), "erf": sympy.erf, "erfc": sympy.erfc,
+    "erfinv": sympy.erfinv, "lgamma": sympy.loggamma, "digamma": sympy.digamma,
+    "atan2": sympy.atan2, "hypot": lambda a, b: sympy.sqrt(a**2 + b**2), "xlogy": lambda a, b: a * sympy.log(b),
+}
+
+# Piecewise ops.  The generator keeps every switching quantity (x for abs, a - b for max and the
+# comparisons, x - lo and x - hi for clamp, the condition of where, the gap between the two largest
+# elements for amax) at least 0.05 away from 0, so each such op equals one smooth branch in a
+# neighbourhood of the point, and derivatives of any order are the branch's.  The branch is picked from
+# the arguments' float64 values at the point (far from the switch, so the pick is certain); sympy
+# differentiates it.  (sympy's Max, Min and Piecewise of large expressions are very slow to build.)
+# Each rule gets (sympy arguments, their values) and returns the active branch.
+ONE, ZERO = sympy.Integer(1), sympy.Integer(0)
+SYMPY_PIECEWISE: dict[str, Callable] = {
+    "relu": lambda a, va: a if va > 0 else ZERO,
+    "abs": lambda a, va: a if va > 0 else -a,
+    "sign": lambda a, va: ONE if va > 0 else -ONE,
+    "max": lambda a, b, va, vb: a if va > vb else b,
+    "min": lambda a, b, va, vb: a if va < vb else b,
+    "maximum": lambda a, b, va, vb: a if va > vb else b,
+    "minimum": lambda a, b, va, vb: a if va < vb else b,
+    "gt": lambda a, b, va, vb: ONE if va > vb else ZERO,
+    "ge": lambda a, b, va, vb: ONE if va >= vb else ZERO,
+    "lt": lambda a, b, va, vb: ONE if va < vb else ZERO,
+    "le": lambda a, b, va, vb: ONE if va <= vb else ZERO,
+    "eq": lambda a, b, va, vb: ONE if va == vb else ZERO,
+    "ne": lambda a, b, va, vb: ONE if va != vb else ZERO,
+    # clamp(x, lo, hi) = min(max(x, lo), hi), as numpy and torch compute it (hi wins when lo > hi)
+    "clamp": lambda x, lo, hi, vx, vlo, vhi: hi if vhi < max(vx, vlo) else (lo if vlo > vx else x),
+    "where": lambda c, a, b, vc, va, vb: a if vc != 0 else b,
+}
+
+
+def _sympy_exponential_unit(alpha, input_scale=ONE, scale=ONE):
+    return lambda a, va: scale * (a if va > 0 else alpha * (sympy.exp(input_scale * a) - 1))
+
+
+def _sympy_gelu(o):
+    if o.get("approximate", "none") == "tanh":
+        kappa = exact(0.044715)
+        return lambda a, va: a * (1 + sympy.tanh(sympy.sqrt(2 / sympy.pi) * (a + kappa * a**3))) / 2
+    return lambda a, va: a * (1 + sympy.erf(a / sympy.sqrt(2))) / 2
+
+
+def _sympy_clamp(lo, hi):
+    return lambda a, va: lo if va < lo else (hi if va > hi else a)
+
+
+# activations family of issue 17: options dict -> the active branch (a, its value)
+SYMPY_ACTIVATIONS: dict[str, Callable] = {
+    "gelu": _sympy_gelu,
+    "elu": lambda o: _sympy_exponential_unit(exact(o.get("alpha", 1.0))),
+    "celu": lambda o: _sympy_exponential_unit(exact(o.get("alpha", 1.0)), 1 / exact(o.get("alpha", 1.0))),
+    "selu": lambda o: _sympy_exponential_unit(exact(SELU_ALPHA), ONE, exact(SELU_SCALE)),
+    "silu": lambda o: lambda a, va: a / (1 + sympy.exp(-a)),
+    "mish": lambda o: lambda a, va: a * sympy.tanh(sympy.log(1 + sympy.exp(a))),
+    "logsigmoid": lambda o: lambda a, va: -sympy.log(1 + sympy.exp(-a)),
+    "hardtanh": lambda o: _sympy_clamp(exact(o.get("min_val", -1.0)), exact(o.get("max_val", 1.0))),
+    "hardswish": lambda o: lambda a, va: ZERO if va < -3 else (a if va > 3 else a * (a + 3) / 6),
+    "hardsigmoid": lambda o: lambda a, va: ZERO if va < -3 else (ONE if va > 3 else a / 6 + sympy.Rational(1, 2)),
+    "softsign": lambda o: lambda a, va: a / (1 + a) if va > 0 else a / (1 - a),
+}
+
+
+def _sympy_logit(eps):
+    """logit's active branch: log(x/(1 - x)), or the constant logit(eps) or logit(1 - eps) outside the clamp."""
+    def rule(a, va):
+        if eps is not None and not eps <= va <= 1 - eps:
+            z = exact(eps) if va < eps else 1 - exact(eps)
+            return sympy.log(z / (1 - z))
+        return sympy.log(a / (1 - a))
+
+    return rule
+
+
+def _piecewise(rule, arrays: list[np.ndarray], values: list[np.ndarray]) -> np.ndarray:
+    shape = np.broadcast_shapes(*[a.shape for a in arrays])
+    arrays = [np.broadcast_to(a, shape) for a in arrays]
+    values = [np.broadcast_to(v, shape) for v in values]
+    out = _objects(shape)
+    for i in np.ndindex(shape):
+        out[i] = rule(*[a[i] for a in arrays], *[float(v[i]) for v in values])
+    return out
+
+
+def _extremum(x: np.ndarray, values: np.ndarray, attr, pick) -> np.ndarray:
+    """amax / amin: the element the values say is largest (smallest), along an axis or over all."""
+    if attr is None:
+        out = _objects(())
+        out[()] = x.reshape(-1)[pick(values.reshape(-1))]
+        return out
+    moved, moved_values = np.moveaxis(x, attr[0], -1), np.moveaxis(values, attr[0], -1)
+    out = _objects(moved.shape[:-1])
+    for i in np.ndindex(out.shape):
+        out[i] = moved[i][pick(moved_values[i])]
+    return out
+
+
+def _objects(shape) -> np.ndarray:
+    return np.empty(shape, dtype=object)
+
+
+def _elementwise(f, *arrays) -> np.ndarray:
+    shape = np.broadcast_shapes(*[a.shape for a in arrays])
+    arrays = [np.broadcast_to(a, shape) for a in arrays]
+    out = _objects(shape)
+    for i in np.ndindex(shape):
+        out[i] = f(*[a[i] for a in arrays])
+    return out
+
+
+def _reduce(f, x: np.ndarray, attr) -> np.ndarray:
+    """f(list of elements) over all elements (attr None) or along one axis."""
+    if attr is None:
+        out = _objects(())
+        out[()] = f(list(x.reshape(-1)))
+        return out
+    moved = np.moveaxis(x, attr[0], -1)
+    out = _objects(moved.shape[:-1])
+    for i in np.ndindex(out.shape):
+        out[i] = f(list(moved[i]))
+    return out
+
+
+def _axiswise(f, x: np.ndarray, attr) -> np.ndarray:
+    """f(list of elements) -> list, along one axis (default: the last); a scalar is its own slice."""
+    if x.shape == ():
+        out = _objects(())
+        out[()] = f([x[()]])[0]
+        return out
+    axis = -1 if attr is None else attr[0]
+    moved = np.moveaxis(x, axis, -1)
+    out = _objects(moved.shape)
+    for i in np.ndindex(moved.shape[:-1]):
+        for j, v in enumerate(f(list(moved[i]))):
+            out[i + (j,)] = v
+    return np.moveaxis(out, -1, axis)
+
+
+def _sympy_statistic(x: np.ndarray, o: dict, root: bool) -> np.ndarray:
+    """var (std with root) over the dims of o (default all), with its correction and keepdim."""
+    dims = tuple(range(x.ndim)) if o.get("dim") is None else tuple(d % max(x.ndim, 1) for d in o["dim"])
+    dims = dims if x.ndim else ()
+    rest = tuple(d for d in range(x.ndim) if d not in dims)
+    moved = np.transpose(x, rest + dims).reshape(tuple(x.shape[d] for d in rest) + (-1,))
+    out = _objects(moved.shape[:-1])
+    for i in np.ndindex(out.shape):
+        xs = list(moved[i])
+        mean = sympy.Add(*xs) / len(xs)
+        v = sympy.Add(*[(u - mean) ** 2 for u in xs]) / (len(xs) - o.get("correction", 1))
+        out[i] = sympy.sqrt(v) if root else v
+    if o.get("keepdim", False):
+        out = out.reshape(tuple(1 if d in dims else n for d, n in enumerate(x.shape)))
+    return out
+
+
+def _sympy_sorted(x: np.ndarray, values: np.ndarray, o: dict) -> np.ndarray:
+    """sort / topk: the elements in the order their values give (no ties: the generator keeps them apart)."""
+    if x.shape == ():
+        return x
+    dim, k = o.get("dim", -1), o.get("k")
+    descending = o.get("descending", False) or (k is not None and o.get("largest", True))
+    order = np.argsort(-values if descending else values, axis=dim, kind="stable")
+    order = order if k is None else np.take(order, np.arange(k), axis=dim)
+    return np.take_along_axis(x, order, axis=dim)
+
+
+def _running(f):
+    return lambda xs: [f(xs[: k + 1]) for k in range(len(xs))]
+
+
+SYMPY_SCANS = {
+    "cumsum": _running(lambda xs: sympy.Add(*xs)),
+    "cumsum_reverse": lambda xs: [sympy.Add(*xs[k:]) for k in range(len(xs))],
+    "cumprod": _running(lambda xs: sympy.Mul(*xs)),
+    "logcumsumexp": _running(lambda xs: sympy.log(sympy.Add(*[sympy.exp(v) for v in xs]))),
+}
+
+
+def _softmax_list(xs):
+    total = sympy.Add(*[sympy.exp(v) for v in xs])
+    return [sympy.exp(v) / total for v in xs]
+
+
+def _log_softmax_list(xs):
+    lse = sympy.log(sympy.Add(*[sympy.exp(v) for v in xs]))
+    return [v - lse for v in xs]
+
+
+def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a2 = a.reshape(1, -1) if a.ndim == 1 else a
+    b2 = b.reshape(-1, 1) if b.ndim == 1 else b
+    out = _objects((a2.shape[0], b2.shape[1]))
+    for i in range(a2.shape[0]):
+        for j in range(b2.shape[1]):
+            out[i, j] = sympy.Add(*[a2[i, k] * b2[k, j] for k in range(a2.shape[1])])
+    shape = a.shape[:-1] + b.shape[1:]
+    return out.reshape(shape)
+
+
+def _sympy_sum_to(g: np.ndarray, shape: tuple) -> np.ndarray:
+    lead = g.ndim - len(shape)
+    for _ in range(lead):
+        g = _reduce(lambda xs: sympy.Add(*xs), g, (0,))
+    for i, n in enumerate(shape):
+        if n == 1 and g.shape[i] != 1:
+            g = np.expand_dims(_reduce(lambda xs: sympy.Add(*xs), g, (i,)), i)
+    return g
+
+
+SYMPY_REDUCE = {
+    "sum": lambda xs: sympy.Add(*xs),
+    "mean": lambda xs: sympy.Add(*xs) / len(xs),
+    "prod": lambda xs: sympy.Mul(*xs),
+    "norm": lambda xs: sympy.sqrt(sympy.Add(*[v**2 for v in xs])),
+    "logsumexp": lambda xs: sympy.log(sympy.Add(*[sympy.exp(v) for v in xs])),
+}
+
+
+def exact(v: float) -> sympy.Float:
+    """The exact binary value of a float64, as a sympy number."""
+    return sympy.Float(float(v), 60)
+
+
+def variable_symbols(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """name -> object array of real symbols (x, or x_0, x_1, ... for a vector)."""
+    out = {}
+    for name, value in arrays.items():
+        symbols = _objects(value.shape)
+        for i in np.ndindex(value.shape):
+            symbols[i] = sympy.Symbol(name if not i else f"{name}_{'_'.join(map(str, i))}", real=True)
+        out[name] = symbols
+    return out
+
+
+def to_sympy(e: Expr, symbols: dict[str, np.ndarray], memo: dict | None = None) -> np.ndarray:
+    """The tree as an object array (0-d for a scalar) of sympy expressions in the variables' symbols."""
+    memo = {} if memo is None else memo
+    if id(e) in memo:
+        return memo[id(e)]
+    args = [to_sympy(a, symbols, memo) for a in e.args]
+    op = e.op
+    if op == "var":
+        out = symbols[e.name]
+    elif op == "const":
+        out = _objects(())
+        out[()] = exact(e.attr)
+    elif op == "ref":
+        out = args[0]
+    elif op in SYMPY_ELEMENTWISE:
+        out = _elementwise(SYMPY_ELEMENTWISE[op], *args)
+    elif op in SYMPY_PIECEWISE:
+        out = _piecewise(SYMPY_PIECEWISE[op], args, [a.value for a in e.args])
+    elif op == "leaky_relu":
+        slope = exact(dict(e.attr or ()).get("negative_slope", 0.01))
+        out = _piecewise(lambda a, va: a if va > 0 else slope * a, args, [a.value for a in e.args])
+    elif op in SYMPY_ACTIVATIONS:
+        rule = SYMPY_ACTIVATIONS[op](dict(e.attr or ()))
+        out = _piecewise(rule, args, [a.value for a in e.args])
+    elif op == "polygamma":
+        n = dict(e.attr or ()).get("n", 1)
+        out = _elementwise(lambda a: sympy.polygamma(n, a), *args)
+    elif op == "logit":
+        out = _piecewise(_sympy_logit(dict(e.attr or ()).get("eps")), args, [a.value for a in e.args])
+    elif op in ("amax", "amin"):
+        out = _extremum(args[0], e.args[0].value, e.attr, np.argmax if op == "amax" else np.argmin)
+    elif op in SYMPY_REDUCE:
+        out = _reduce(SYMPY_REDUCE[op], args[0], e.attr)
+    elif op == "softmax":
+        out = _axiswise(_softmax_list, args[0], e.attr)
+    elif op == "log_softmax":
+        out = _axiswise(_log_softmax_list, args[0], e.attr)
+    elif op in ("variance", "std"):
+        out = _sympy_statistic(args[0], dict(e.attr or ()), op == "std")
+    elif op in ("sort", "topk"):
+        out = _sympy_sorted(args[0], e.args[0].value, dict(e.attr or ()))
+    elif op in SYMPY_SCANS:
+        out = args[0] if args[0].shape == () else _axiswise(SYMPY_SCANS[op], args[0], (dict(e.attr)["dim"],))
+    elif op == "matmul":
+        out = _matmul(*args)
+    elif op == "outer":
+        out = _objects(args[0].shape + args[1].shape)
+        for i in range(args[0].shape[0]):
+            for j in range(args[1].shape[0]):
+                out[i, j] = args[0][i] * args[1][j]
+    elif op == "transpose":
+        out = args[0].T
+    elif op == "index":
+        out = np.asarray(args[0][_index_items(e.attr)], dtype=object)
+        if out.shape == ():
+            out = _objects(())
+            out[()] = args[0][_index_items(e.attr)]
+    elif op == "unindex":
+        out = _objects(args[1].shape)
+        out.fill(sympy.Integer(0))
+        # a 0-d object array assigned to one element would be stored as the element itself
+        out[_index_items(e.attr)] = args[0][()] if args[0].shape == () else args[0]
+    elif op == "reshape":
+        out = args[0].reshape(e.attr)
+    elif op == "concat":
+        out = np.concatenate(args, axis=0)
+    elif op == "stack":
+        out = np.stack(args, axis=0)
+    elif op == "expand":
+        out = np.broadcast_to(args[0], np.broadcast_shapes(args[0].shape, args[1].shape))
+    elif op == "sum_to":
+        out = _sympy_sum_to(args[0], args[1].shape)
+    elif op in ("ones", "zeros"):
+        out = _objects(e.attr)
+        out.fill(sympy.Integer(1 if op == "ones" else 0))
+    elif op == "eye":
+        out = _objects((e.attr[0], e.attr[0]))
+        for i in np.ndindex(out.shape):
+            out[i] = sympy.Integer(int(i[0] == i[1]))
+    else:
+        raise AssertionError(f"no sympy translation for {op}")
+    assert out.shape == e.shape, (op, out.shape, e.shape)
+    memo[id(e)] = out
+    return out
+
+
+DIGITS = 30
+
+
+def evaluate(expression, substitution: dict) -> float:
+    """A sympy expression at the point (exact binary values), to DIGITS digits, as a float."""
+    value = sympy.N(expression.xreplace(substitution), DIGITS)
+    assert value.is_real and value.is_finite, f"sympy gives {value} at the point"
+    return float(value)
+
+
+def substitution(symbols: dict[str, np.ndarray], arrays: dict[str, np.ndarray]) -> dict:
+    return {symbols[name][i]: exact(arrays[name][i]) for name in arrays for i in np.ndindex(arrays[name].shape)}
