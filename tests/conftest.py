@@ -23,6 +23,17 @@ ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads(resources.files("gradcheck_cli").joinpath("schema/report.schema.json").read_text())
 
 
+def pytest_configure(config):
+    """The process that runs the tests (an xdist worker, or the only process) gives torch one thread.  Its in-process
+    runs fork worker processes, and a child forked after torch's OpenMP threads have started waits forever at the
+    first parallel op for threads it does not have (libgomp is not fork-safe); two workers on two cores gain nothing
+    from more threads anyway."""
+    if hasattr(config, "workerinput") or not config.getoption("numprocesses", None):
+        import torch
+
+        torch.set_num_threads(1)
+
+
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist, the tests marked slow first (a stable sort keeps each file's order): the run then ends on
     short tests, which the workers share to the end (--dist=worksteal in pyproject.toml)."""
