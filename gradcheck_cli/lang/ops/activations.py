@@ -38,7 +38,8 @@ SELU_ALPHA = 1.6732632423543772848170429916717  # torch's constants (as doubles)
 SELU_SCALE = 1.0507009873554804934193349852946
 GELU_KAPPA = 0.044715
 SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
-_exp, _erfc_node, _tanh, _softplus_node, _where = (builder(n) for n in ("exp", "erfc", "tanh", "softplus", "where"))
+_exp, _erfc_node, _tanh, _softplus_node = (builder(n) for n in ("exp", "erfc", "tanh", "softplus"))
+_where, _clamp = builder("where"), builder("clamp")
 
 
 def _negative_part(x, scale):
@@ -84,8 +85,11 @@ def _gelu(x, o):
 
 def _gelu_partial(x, out):
     if out.attr.approximate == "tanh":
-        s = sigmoid(2 * SQRT_2_OVER_PI * (x + GELU_KAPPA * x**3))
-        return s + x * (2 * SQRT_2_OVER_PI) * (1 + 3 * GELU_KAPPA * x**2) * s * (1 - s)
+        # beyond |x| = 1e10 the derivative is 1 or 0 to within exp(-1e29), where x**3 would overflow into inf*0
+        # (torch's backward gives NaN there): the formula takes x clamped to [-1e10, 1e10], NaN at no order
+        y = _clamp(x, -1e10, 1e10)
+        s = sigmoid(2 * SQRT_2_OVER_PI * (y + GELU_KAPPA * y**3))
+        return s + y * (2 * SQRT_2_OVER_PI) * (1 + 3 * GELU_KAPPA * y**2) * s * (1 - s)
     # Phi(x) + x*phi(x)
     return 0.5 * _erfc_node(-x / math.sqrt(2)) + x * _exp(-0.5 * x**2) / math.sqrt(2 * math.pi)
 
