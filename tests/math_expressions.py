@@ -52,6 +52,8 @@ GEN_OPS: dict[str, int] = {
     "neg": 1, "sin": 1, "cos": 1, "tan": 1, "asin": 1, "acos": 1, "atan": 1, "sinh": 1, "cosh": 1, "tanh": 1,
     "exp": 1, "expm1": 1, "log": 1, "log1p": 1, "sqrt": 1, "sigmoid": 1, "softplus": 1, "relu": 1, "abs": 1,
     "sign": 1, "leaky_relu": 1,
+    # rounding family of issue 17 (kept off their jumps; fmod and remainder are exempt below)
+    "floor": 1, "ceil": 1, "round": 1, "trunc": 1, "frac": 1,
     # elementwise family of issue 17 (polygamma is internal: digamma's derivative, generated directly too)
     "exp2": 1, "log2": 1, "log10": 1, "reciprocal": 1, "rsqrt": 1, "square": 1, "sinc": 1, "erf": 1, "erfc": 1,
     "erfinv": 1, "lgamma": 1, "digamma": 1, "polygamma": 1, "logit": 1,
@@ -94,12 +96,12 @@ EXEMPT: dict[str, str] = {
                     "Hessian property fails on torch; checked by its registry rows and expressions/scan_*.yaml",
     **{name: "internal adjoint pair of sort and topk (made by the symbolic engine, each the other's adjoint): "
              "drawn through sort and topk, not directly" for name in ("sort_by", "unsort")},
-    # rounding family of issue 17 (ops/rounding.py): discontinuous, with a jump at every integer (half-integer
-    # for round, multiple of b for fmod and remainder); the realization keeps switching quantities away from one
-    # zero, not from a periodic set of jumps.  Checked by their registry rows (torch values and gradients, the
-    # mpmath referee), tests/test_jumps.py (on and off the jumps, in composites) and expressions/rounding_*.yaml
-    **{name: "discontinuous with periodic jumps: the realization has no rule to keep arguments off them yet"
-       for name in ("floor", "ceil", "round", "trunc", "frac", "fmod", "remainder")},
+    # rounding family of issue 17 (ops/rounding.py): fmod and remainder jump where a/b crosses an integer, a set
+    # that moves with both arguments, which the realization does not keep them off yet.  Checked by their registry
+    # rows (torch values and gradients in both arguments, the mpmath referee), tests/test_jumps.py (on and off the
+    # jumps) and expressions/rounding_phase_wrap.yaml
+    **{name: "discontinuous where a/b crosses an integer, a set that moves with both arguments: the realization "
+             "has no rule to keep them off it yet" for name in ("fmod", "remainder")},
 }
 
 ELEMENTWISE_UNARY = ("neg", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "exp", "expm1", "log",
@@ -246,6 +248,7 @@ NUMPY: dict[str, Callable] = {
     "log1p": np.log1p, "sqrt": np.sqrt, "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
     "softplus": lambda x: np.logaddexp(0.0, x), "relu": lambda x: np.maximum(x, 0.0), "abs": np.abs,
     "sign": np.sign, "detach": lambda x: x,
+    "floor": np.floor, "ceil": np.ceil, "round": np.round, "trunc": np.trunc, "frac": lambda x: x - np.trunc(x),
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "pow": np.power,
     "min": np.minimum, "max": np.maximum,
     "gt": lambda a, b: (a > b) * 1.0, "ge": lambda a, b: (a >= b) * 1.0, "lt": lambda a, b: (a < b) * 1.0,
@@ -441,6 +444,10 @@ class Realizer:
             a = make("tanh", [a])
         elif op in ("relu", "abs", "sign", "leaky_relu"):
             a = self.away(a, [0.0])
+        elif op in ("floor", "ceil", "round", "trunc", "frac"):  # off every jump: the integers (round: halves)
+            lowest = np.floor(a.value) + (0.5 if op == "round" else 0.0)
+            a = self.away(a, [lowest + k for k in range(-40, 41)])
+            return make(op, [a])
         elif op in FAMILY_UNARY:
             return self._family_unary(op, a, rng)
         elif op in ACTIVATION_KINKS or op in ACTIVATION_OPTIONS:
@@ -1023,6 +1030,12 @@ SYMPY_PIECEWISE: dict[str, Callable] = {
     "relu": lambda a, va: a if va > 0 else ZERO,
     "abs": lambda a, va: a if va > 0 else -a,
     "sign": lambda a, va: ONE if va > 0 else -ONE,
+    # rounding family: constant on the piece around the point (frac: x minus one)
+    "floor": lambda a, va: sympy.Integer(int(np.floor(va))),
+    "ceil": lambda a, va: sympy.Integer(int(np.ceil(va))),
+    "round": lambda a, va: sympy.Integer(int(np.round(va))),
+    "trunc": lambda a, va: sympy.Integer(int(np.trunc(va))),
+    "frac": lambda a, va: a - sympy.Integer(int(np.trunc(va))),
     "max": lambda a, b, va, vb: a if va > vb else b,
     "min": lambda a, b, va, vb: a if va < vb else b,
     "maximum": lambda a, b, va, vb: a if va > vb else b,
