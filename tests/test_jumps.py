@@ -204,3 +204,15 @@ def test_the_referee_steps_past_a_jump_next_to_the_point():
         assert result.methods["x"][()] == "central differences"
     row = check("floor(x - 1e-250)", at={"x": 0.0}).gradients[0]
     assert row.status == "pass" and row.reference_source == "precise"
+
+
+def test_no_second_derivative_where_the_first_does_not_exist():
+    """--order 2: d/db (df/da) where f jumps in a is undefined too; d/da (df/db) exists (df/db = a is smooth)."""
+    result = check("floor(a) + b*a", at={"a": 2.0, "b": 1.0}, order=2)
+    by_pair = {tuple(row.wrt): row for row in result.hessian}
+    for pair in (("a", "a"), ("a", "b")):
+        assert by_pair[pair].status == "undefined" and by_pair[pair].diagnosis == "jump", by_pair[pair].reason
+        assert by_pair[pair].reason.startswith("the first derivative does not exist here (jump of floor at a = 2")
+    assert by_pair[("b", "a")].status == "pass" and by_pair[("b", "a")].reference == 1.0
+    assert by_pair[("b", "b")].status == "pass"
+    assert check("floor(x)", at={"x": 2.3}, order=2).status == "pass"

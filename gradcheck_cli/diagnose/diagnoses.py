@@ -512,6 +512,22 @@ def _jumps(case) -> None:
         row.diagnosis = "jump"
         row.reason = (f"jump of {node.op} at {shown or 'this point'}: {describe(case.expression, node)} jumps here, "
                       "and the function with it, so the derivative does not exist")
+    _second_derivatives_at_jumps(case)
+
+
+def _second_derivatives_at_jumps(case) -> None:
+    """A Hessian entry d/dv (df/du) where df/du does not exist (the function jumps in u): no second derivative
+    either, whatever the derivative of the gradient's formula (0 for floor) says."""
+    from ..verdict.judge import at_jump
+
+    jumps = {(row.wrt, tuple(row.index)): row for row in case.result.gradients if at_jump(row) and not row.output_index}
+    for row in case.result.hessian:
+        first = jumps.get((row.wrt[0], tuple(row.index[0])))
+        if first is None:
+            continue
+        row.status, row.diagnosis, row.disagrees = Status.UNDEFINED, "jump", []
+        row.reference = row.reference_source = row.abs_error = row.rel_error = None
+        row.reason = f"the first derivative does not exist here ({first.reason})"
 
 
 def _node_on_a_jump(case, name: str) -> tuple[Node, list, str] | None:
