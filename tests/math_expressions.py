@@ -71,6 +71,7 @@ GEN_OPS: dict[str, int] = {
     "log_softmax": 1,
     # reductions family of issue 17: statistics and scans with options (variance is written var(x))
     "variance": 1, "std": 1, "cumsum": 1, "cumsum_reverse": 1, "cumprod": 1, "sort": 1, "topk": 1,
+    "sum_dims": 1, "mean_dims": 1, "amax_dims": 1, "amin_dims": 1,
     # linear algebra and shapes
     "matmul": 2, "outer": 2, "transpose": 1, "index": 1, "reshape": 1, "concat": 3, "stack": 3,
     # internal ops (made by the symbolic engine, callable so that printed derivatives parse back):
@@ -221,6 +222,16 @@ def _statistic(x, attr):
                   keepdims=o.get("keepdim", False)) / (count - o.get("correction", 1))
 
 
+def _dims_axes(x, o: dict) -> tuple[int, ...]:
+    dims = o.get("dim")
+    return tuple(range(x.ndim)) if dims is None else tuple(d % max(x.ndim, 1) for d in dims) if x.ndim else ()
+
+
+def _over_dims(f, x, attr):
+    o = dict(attr or ())
+    return f(x, axis=_dims_axes(x, o), keepdims=o.get("keepdim", False))
+
+
 def _sorted(x, attr):
     o = dict(attr or ())
     if x.ndim == 0:
@@ -304,6 +315,8 @@ NUMPY_WITH_ATTR: dict[str, Callable] = {
     "variance": _statistic, "std": lambda x, attr: np.sqrt(_statistic(x, attr)),
     "cumsum": lambda x, attr: _scan(np.add, x, attr), "cumsum_reverse": lambda x, attr: _scan(np.add, x, attr, True),
     "cumprod": lambda x, attr: _scan(np.multiply, x, attr), "sort": _sorted, "topk": _sorted,
+    "sum_dims": lambda x, attr: _over_dims(np.sum, x, attr), "mean_dims": lambda x, attr: _over_dims(np.mean, x, attr),
+    "amax_dims": lambda x, attr: _over_dims(np.max, x, attr), "amin_dims": lambda x, attr: _over_dims(np.min, x, attr),
     "index": lambda x, attr: x[_index_items(attr)],
     "unindex": lambda v, like, attr: _unindex(v, like, attr),
     "reshape": lambda x, attr: x.reshape(attr),
@@ -659,6 +672,44 @@ class Realizer:
             options.append(("descending", True))
         return make(op, [x], tuple(options) or None)
 
+    def _sum_dims(self, args, rng, op="sum_dims"):
+        x = self._reduction_input(args[0], rng)
+        options = []
+        if x.shape != () and rng.random() < 0.7:
+            options.append(("dim", rng.choice([(d,) for d in range(-len(x.shape), len(x.shape))]
+                                              + [tuple(range(len(x.shape)))[::-1]])))
+        options.append(("keepdim", True) if rng.random() < 0.7 or not options else ("keepdim", False))
+        attr = tuple(options)
+        if op in ("amax_dims", "amin_dims") and x.shape != ():
+            axes = _dims_axes(x.value, dict(attr))
+
+            def gap(e: Expr):  # the two largest (smallest) of each slice must differ by the margin
+                v = np.moveaxis(e.value, axes, tuple(range(-len(axes), 0))).reshape(
+                    tuple(n for d, n in enumerate(e.shape) if d not in axes) + (-1,))
+                if v.shape[-1] < 2:
+                    return np.inf
+                s = np.sort(v, axis=-1)
+                return np.min(s[..., -1] - s[..., -2] if op == "amax_dims" else s[..., 1] - s[..., 0])
+
+            if gap(x) < MARGIN:
+                for scale in (0.37, 0.61, 1.13, 1.7, 2.9, 4.3):
+                    shifted = make("add", [x, self._const_tensor(scale * np.arange(x.value.size).reshape(x.shape))])
+                    if gap(shifted) >= MARGIN:
+                        x = shifted
+                        break
+                else:
+                    raise AssertionError("generator bug: no tie-free offsets")
+        return make(op, [x], attr)
+
+    def _mean_dims(self, args, rng):
+        return self._sum_dims(args, rng, "mean_dims")
+
+    def _amax_dims(self, args, rng):
+        return self._sum_dims(args, rng, "amax_dims")
+
+    def _amin_dims(self, args, rng):
+        return self._sum_dims(args, rng, "amin_dims")
+
     def _topk(self, args, rng):
         return self._sort(args, rng, "topk")
 
@@ -899,7 +950,8 @@ def render(e: Expr) -> str:
         return f"{text}[{format_index(e.attr)}]"
     name = {"matmul": "dot" if e.style == "alias" else "matmul",
             "amax": "max" if e.style == "alias" else "amax",
-            "amin": "min" if e.style == "alias" else "amin", "variance": "var"}.get(e.op, e.op)
+            "amin": "min" if e.style == "alias" else "amin", "variance": "var", "sum_dims": "sum",
+            "mean_dims": "mean", "amax_dims": "amax", "amin_dims": "amin"}.get(e.op, e.op)
     texts = [render(a) for a in args]
     if e.op == "unindex":
         texts.append(f"[{format_index(e.attr)}]")
@@ -1175,6 +1227,27 @@ def _sympy_statistic(x: np.ndarray, o: dict, root: bool) -> np.ndarray:
     return out
 
 
+def _sympy_over_dims(op: str, x: np.ndarray, values: np.ndarray, o: dict) -> np.ndarray:
+    """sum, mean, amax, amin over the dims of o (default all), with keepdim; the extremum is the element the values
+    say (no ties: the generator keeps them apart)."""
+    dims = _dims_axes(values, o)
+    rest = tuple(d for d in range(x.ndim) if d not in dims)
+    shape = tuple(x.shape[d] for d in rest) + (-1,)
+    moved, moved_values = np.transpose(x, rest + dims).reshape(shape), np.transpose(values, rest + dims).reshape(shape)
+    out = _objects(moved.shape[:-1])
+    for i in np.ndindex(out.shape):
+        xs = list(moved[i])
+        if op == "sum_dims":
+            out[i] = sympy.Add(*xs)
+        elif op == "mean_dims":
+            out[i] = sympy.Add(*xs) / len(xs)
+        else:
+            out[i] = xs[int((np.argmax if op == "amax_dims" else np.argmin)(moved_values[i]))]
+    if o.get("keepdim", False):
+        out = out.reshape(tuple(1 if d in dims else n for d, n in enumerate(x.shape)))
+    return out
+
+
 def _sympy_sorted(x: np.ndarray, values: np.ndarray, o: dict) -> np.ndarray:
     """sort / topk: the elements in the order their values give (no ties: the generator keeps them apart)."""
     if x.shape == ():
@@ -1293,6 +1366,8 @@ def to_sympy(e: Expr, symbols: dict[str, np.ndarray], memo: dict | None = None) 
         out = _axiswise(_log_softmax_list, args[0], e.attr)
     elif op in ("variance", "std"):
         out = _sympy_statistic(args[0], dict(e.attr or ()), op == "std")
+    elif op in ("sum_dims", "mean_dims", "amax_dims", "amin_dims"):
+        out = _sympy_over_dims(op, args[0], e.args[0].value, dict(e.attr or ()))
     elif op in ("sort", "topk"):
         out = _sympy_sorted(args[0], e.args[0].value, dict(e.attr or ()))
     elif op in SYMPY_SCANS:

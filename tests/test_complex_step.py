@@ -37,6 +37,7 @@ EXPRESSIONS = [
     ("var(x) + std(x) + var(x, correction=0)*std(x, 0, keepdim=True) + sum(var(A*x, dim=(0, 1), keepdim=True))"
      " + sum(cumsum(x, 0)**2) + sum(cumsum_reverse(x, 0)**3) + sum(cumprod(x, 0)*x) + sum(logcumsumexp(A*x, 1)**2)",
      V),
+    ("sum(sum(A*x, dim=(0, 1), keepdim=True)**2) + sum(mean(A*x**2, dim=0, keepdim=True)**3)", V),
     # elementwise family of issue 17 (lgamma and digamma also on the negative axis, by reflection)
     ("exp2(x) + log2(x) + log10(x) + reciprocal(x) + rsqrt(x) + square(x) + sinc(x) + sinc(x/100)", 0.7),
     ("erf(x) + erfc(3*x) + lgamma(x) + digamma(x) + lgamma(-x - 1) + digamma(x - 3) + lgamma(x - 2.001)", 0.7),

@@ -45,7 +45,7 @@ def test_options_that_differ_are_different_nodes_and_print_back_only_when_not_th
     ("leaky_relu(x, 0.1, 0.2)", "leaky_relu() takes 1 argument and at most 1 option by position, got 3"),
     ("sin(x, dim=0)", "sin() takes no keyword argument 'dim'"),
     ("sum(x, dim=0.5)", "sum(): dim must be an integer, got 0.5"),
-    ("sum(x, keep=True)", "sum() takes no keyword argument 'keep' (its options: dim)"),
+    ("sum(x, keep=True)", "sum() takes no keyword argument 'keep' (did you mean 'keepdim'?)"),
     ("sin('x')", "found the text 'x'"),
 ])
 def test_a_wrong_keyword_argument_is_one_error_pointing_at_it(text, message):

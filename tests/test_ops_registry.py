@@ -341,6 +341,39 @@ OP_TABLE: dict[str, Row] = {
                   checks=[C("sum(unsort(v, k, 0, descending=True, k=2)*w)", v=V2, k=V3B, w=V3),
                           C("sum(unsort(v, k)**2)", v=M23, k=M23B)],
                   text="unsort(v, k)"),
+    # sum, mean, amax, amin over several dims and with keepdim (the parser's overloads for a tuple of dims or keepdim)
+    "sum_dims": Row(("x",), [At((M23,), opts("sum_dims", dim=(0, 1), keepdim=True)),
+                             At((M23,), opts("sum_dims", dim=(1,), keepdim=True)),
+                             At((M23,), opts("sum_dims", dim=(-1, 0))),
+                             At((V3,), opts("sum_dims", keepdim=True)),
+                             At((1.5,), opts("sum_dims", dim=(0,), keepdim=True))],
+                    checks=[C("sum(sum(x, dim=(0, 1), keepdim=True)*w)", x=M23, w=[[2.0]]),
+                            C("sum(sum(x, dim=0, keepdim=True)*w)", x=M23, w=[[1.0, 2.0, 3.0]]),
+                            C("sum(sum(x**2, dim=(1,))*w)", x=M23, w=V2)],
+                    text="sum(x, dim=(0, 1), keepdim=True)"),
+    "mean_dims": Row(("x",), [At((M23,), opts("mean_dims", dim=(0, 1), keepdim=True)),
+                              At((M23,), opts("mean_dims", dim=(0,), keepdim=True)),
+                              At((M23,), opts("mean_dims", dim=(1, 0))),
+                              At((V3,), opts("mean_dims", keepdim=True))],
+                     checks=[C("sum(mean(x, dim=(0, 1), keepdim=True)*w)", x=M23, w=[[2.0]]),
+                             C("sum(mean(x, dim=-1, keepdim=True)*w)", x=M23, w=[[1.5], [-0.5]])],
+                     text="mean(x, dim=(0, 1), keepdim=True)"),
+    "amax_dims": Row(("x",), [At((M23,), opts("amax_dims", dim=(0, 1), keepdim=True)),
+                              At((M23,), opts("amax_dims", dim=(0,), keepdim=True)),
+                              At((M23,), opts("amax_dims", dim=(1, 0))),
+                              At((V3,), opts("amax_dims", keepdim=True))],
+                     [At(([[1.0, 3.0], [3.0, 0.0]],), opts("amax_dims", dim=(0, 1)))],
+                     checks=[C("sum(amax(x, dim=(0, 1), keepdim=True)*w)", x=M23, w=[[2.0]]),
+                             C("sum(amax(x, dim=0, keepdim=True)*w)", x=M23, w=[[1.0, 2.0, 3.0]])],
+                     text="amax(x, dim=(0, 1), keepdim=True)"),
+    "amin_dims": Row(("x",), [At((M23,), opts("amin_dims", dim=(0, 1), keepdim=True)),
+                              At((M23,), opts("amin_dims", dim=(1,), keepdim=True)),
+                              At((M23,), opts("amin_dims", dim=(1, 0))),
+                              At((V3,), opts("amin_dims", keepdim=True))],
+                     [At(([[1.0, -3.0], [-3.0, 0.0]],), opts("amin_dims", dim=(0, 1)))],
+                     checks=[C("sum(amin(x, dim=(0, 1), keepdim=True)*w)", x=M23, w=[[2.0]]),
+                             C("sum(amin(x, dim=1, keepdim=True)*w)", x=M23, w=[[2.0], [-1.0]])],
+                     text="amin(x, dim=(0, 1), keepdim=True)"),
     # ---- linear algebra and shapes ----
     "matmul": Row(("a", "b"), [(V3, V3B), (M23, V3), (V2, M23), (M23, M32), (M22, M22)],
                   checks=["sum(a @ b)", "sum((a @ b)**2)", "sum(dot(a, b)**2)", "sum(matmul(a, b)**3)",
@@ -538,10 +571,10 @@ def test_row_matches_spec(name):
         assert PREFIX[spec.symbol] is spec
     elif spec.syntax == "postfix":
         assert POSTFIX[spec.symbol] is spec
+    elif spec.call_name and FUNCTIONS[spec.call_name] is not spec:  # an overload: sum(x, dim=(0, 1)) is sum_dims
+        assert spec in OVERLOADS[spec.call_name] and FUNCTIONS[spec.name] is spec
     else:
         assert FUNCTIONS[spec.call_name or spec.name] is spec
-    if spec.call_name:
-        assert FUNCTIONS[spec.call_name] is spec
     for alias in spec.aliases:
         assert spec in OVERLOADS[alias], f"{name} is not callable as {alias}"
     assert isinstance(spec.differentiable, bool)
@@ -902,6 +935,11 @@ def python_tree(text: str, intern: _Interner) -> int:
             if spec.attrs == "options" and len(args) >= spec.arity:
                 return intern(spec.name, options(spec, args[spec.arity:], n.keywords),
                               [convert(a) for a in args[: spec.arity]])
+            if spec.attrs == "axis" and n.keywords:  # dim=0 is the axis form; a tuple of dims or keepdim is not
+                given = {k.arg: literal(k.value) for k in n.keywords}
+                if set(given) == {"dim"} and isinstance(given["dim"], int) and len(args) == spec.arity:
+                    return intern(spec.name, (given["dim"],), [convert(args[0])])
+                continue
             if spec.attrs is None:
                 if len(args) == spec.arity or (spec.variadic and len(args) > spec.arity):
                     return intern(spec.name, None, [convert(a) for a in args])

@@ -90,7 +90,8 @@ def test_every_op_has_an_mp_kernel_or_a_numpy_form_that_takes_objects():
     assert plain == {"add", "sub", "mul", "neg", "abs", "detach", "expand", "sum_to", "sum", "mean", "prod",
                      "matmul", "outer", "transpose", "index", "reshape", "concat", "stack", "leaky_relu"} | {
         # reductions family (issue 17): their numpy forms call mpmath's sqrt, exp and log on object arrays
-        "variance", "std", "cumsum", "cumsum_reverse", "cumprod", "logcumsumexp", "sort", "topk", "sort_by", "unsort"}
+        "variance", "std", "cumsum", "cumsum_reverse", "cumprod", "logcumsumexp", "sort", "topk", "sort_by", "unsort",
+        "sum_dims", "mean_dims", "amax_dims", "amin_dims"}
     assert {name for name in OP_TABLE} == set(OPS)
 
 

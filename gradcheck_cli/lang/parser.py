@@ -406,7 +406,8 @@ class _Parser:
                 continue
             if spec.attrs == "options" and len(args) >= spec.arity:
                 return spec, args[: spec.arity], self.options(name, spec, args[spec.arity:], keywords, span)
-            if keywords and spec.attrs == "axis" and set(keywords) == {"dim"} and len(args) == spec.arity:
+            if (keywords and spec.attrs == "axis" and set(keywords) == {"dim"} and len(args) == spec.arity
+                    and not isinstance(keywords["dim"][0], tuple)):  # dim=(0, 1): the overload with options
                 dim, dim_span = keywords["dim"]
                 return spec, args, (option_value(name, Option("dim", None, "int"), dim, dim_span, self.error),)
             if keywords:

@@ -346,3 +346,98 @@ def sort_switches(x, o) -> list:
                 gap = np.where(chosen | np.roll(chosen, s, axis=axis), gap, 1.0 + 0 * gap)
             switches.append(gap)
     return switches
+
+
+# ---- sum, mean, amax and amin over several dims, with keepdim (sum(x, dim=(0, 1), keepdim=True)) ----
+# The registry's sum_dims, mean_dims, amax_dims and amin_dims, written sum(...), mean(...), amax(...), amin(...):
+# the overloads that the parser picks for a tuple of dims or keepdim; sum(x), sum(x, 0) and sum(x, dim=0) keep the
+# axis forms.
+
+
+def dims_shape(what: str, needs_elements: bool = False):
+    def shape_rule(shape: tuple, o) -> tuple:
+        dims = reduced_dims(shape, o.dim, what)
+        if needs_elements and math.prod(shape[d] for d in dims) == 0:
+            raise ValueError(f"{what} of zero elements is not defined: the argument is empty")
+        if o.keepdim:
+            return tuple(1 if d in dims else n for d, n in enumerate(shape))
+        return tuple(n for d, n in enumerate(shape) if d not in dims)
+
+    return shape_rule
+
+
+def _axes(x, o, what: str) -> tuple[int, ...]:
+    return tuple(1 + d for d in reduced_dims(x.shape[1:], o.dim, what))
+
+
+def _reduce_axes(ufunc, x, axes: tuple[int, ...], keepdim: bool):
+    """ufunc.reduce over several axes; one at a time on object arrays (object ufuncs take one axis at a time)."""
+    if x.dtype != object:
+        return ufunc.reduce(x, axis=axes, keepdims=keepdim)
+    out = x
+    for axis in sorted(axes, reverse=True):
+        out = ufunc.reduce(out, axis=axis, keepdims=True)
+    return out if keepdim else np.squeeze(out, axis=axes) if axes else out
+
+
+def sum_dims(x, o):
+    return _reduce_axes(np.add, x, _axes(x, o, "sum"), o.keepdim)
+
+
+def mean_dims(x, o):
+    axes = _axes(x, o, "mean")
+    return sum_dims(x, o) / math.prod(x.shape[a] for a in axes)
+
+
+def extremum_dims(largest: bool):
+    def kernel(x, o):
+        axes = _axes(x, o, "amax" if largest else "amin")
+        if x.dtype == object:
+            return np.asarray(_reduce_axes(_mp("_MAXIMUM") if largest else _mp("_MINIMUM"), x, axes, o.keepdim),
+                              dtype=object)
+        return _reduce_axes(np.maximum if largest else np.minimum, x, axes, o.keepdim)
+
+    return kernel
+
+
+def extremum_dims_switches(largest: bool):
+    """As tensor_kernels.extremum_switches, over several dims: each element's lead over the rest of its slice."""
+    def switches(x, o) -> list:
+        axes = _axes(x, o, "amax" if largest else "amin")
+        if not axes:
+            return []
+        keep = type(o)(tuple((name, True if name == "keepdim" else value) for name, value in o.items))
+        top = extremum_dims(largest)(x, keep)
+        with np.errstate(invalid="ignore"):
+            lead = x - top if largest else top - x
+            hits = lead == 0
+            ties = np.count_nonzero(hits, axis=axes, keepdims=True) > 1
+            np.copyto(lead, -np.inf, where=hits)
+            runner = extremum_dims(True)(lead, keep)
+            np.copyto(lead, np.where(ties, 0.0, -runner), where=hits)
+        return [lead]
+
+    return switches
+
+
+def sum_dims_vjp(adj, node, shape_of):
+    shape = shape_of(node.args[0])
+    dims = reduced_dims(shape, node.attr.dim, "sum")
+    return [_adjoint_kept(adj, node, dims, shape)]
+
+
+def mean_dims_vjp(adj, node, shape_of):
+    shape = shape_of(node.args[0])
+    dims = reduced_dims(shape, node.attr.dim, "mean")
+    count = math.prod(shape[d] for d in dims)
+    return [_adjoint_kept(adj, node, dims, shape) / count]
+
+
+def extremum_dims_vjp(adj, node, shape_of):
+    """The adjoint split evenly between the elements that attain the extremum (as amax's)."""
+    x, g = node.args[0], node.graph
+    shape = shape_of(x)
+    dims = reduced_dims(shape, node.attr.dim, node.op)
+    hits = g.apply("eq", x, _adjoint_kept(node, node, dims, shape))
+    total = _sum_kept(hits, dims, shape)
+    return [hits * _adjoint_kept(adj, node, dims, shape) / total]

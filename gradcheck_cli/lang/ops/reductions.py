@@ -46,6 +46,17 @@ def _unsort_vjp(adj, node, shape_of):
     return [node.graph.apply("sort_by", adj, node.args[1], attr=node.attr)]
 
 
+_DIMS = (Option("dim", None, "ints"), Option("keepdim", False, "bool"))
+
+
+def _torch_dims(name: str):
+    def build(x, o):
+        dims = tuple(range(x.dim())) if o.dim is None else o.dim
+        return getattr(torch_module(), name)(x, dim=dims, keepdim=o.keepdim)
+
+    return build
+
+
 def _torch_order(key, o):
     """torch's stable sort of `key` along dim, the first k indices."""
     torch = torch_module()
@@ -151,4 +162,22 @@ OPS = [
            kinks=lambda v, key, o: S.sort_switches(key, o),
            doc="zeros shaped like key with v put where sorting key along dim took its first elements: the adjoint "
                "of sort and topk"),
+    # ---- sum, mean, amax, amin over several dims and with keepdim: sum(x, dim=(0, 1), keepdim=True) ----
+    # (the overloads the parser takes for a tuple of dims or keepdim; printed as sum(...), mean(...), ...)
+    OpSpec("sum_dims", 1, S.sum_dims, _torch_dims("sum"), vjp=S.sum_dims_vjp, shape=S.dims_shape("sum"),
+           attrs="options", options=_DIMS, call_name="sum", reduction=True, uniform_reduction=True, elementwise=False,
+           doc="sum over several dims, keepdim: sum(x, dim=(0, 1), keepdim=True)"),
+    OpSpec("mean_dims", 1, S.mean_dims, _torch_dims("mean"), vjp=S.mean_dims_vjp, shape=S.dims_shape("mean", True),
+           attrs="options", options=_DIMS, call_name="mean", reduction=True, uniform_reduction=True,
+           elementwise=False, doc="mean over several dims, keepdim: mean(x, dim=(0, 1), keepdim=True)"),
+    OpSpec("amax_dims", 1, S.extremum_dims(True), _torch_dims("amax"), vjp=S.extremum_dims_vjp,
+           shape=S.dims_shape("amax", True), attrs="options", options=_DIMS, call_name="amax", elementwise=False,
+           analytic=False, kinks=S.extremum_dims_switches(True),
+           doc="the largest element over several dims, keepdim: amax(x, dim=(0, 1), keepdim=True); ties share the "
+               "gradient"),
+    OpSpec("amin_dims", 1, S.extremum_dims(False), _torch_dims("amin"), vjp=S.extremum_dims_vjp,
+           shape=S.dims_shape("amin", True), attrs="options", options=_DIMS, call_name="amin", elementwise=False,
+           analytic=False, kinks=S.extremum_dims_switches(False),
+           doc="the smallest element over several dims, keepdim: amin(x, dim=(0, 1), keepdim=True); ties share the "
+               "gradient"),
 ]

@@ -1,0 +1,58 @@
+"""The reductions family of issue 17 beyond its registry rows: the forms of sum/mean/amax/amin (the axis forms
+kept, the overloads with a tuple of dims or keepdim), cumprod's gradient at zeros against torch, and the points
+where var, std, sort and topk are not differentiable."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gradcheck_cli import check
+from gradcheck_cli.lang.graph import to_text
+from gradcheck_cli.lang.parser import parse
+
+
+@pytest.mark.parametrize("text, op, attr", [
+    ("sum(x)", "sum", None), ("sum(x, 0)", "sum", (0,)), ("sum(x, dim=0)", "sum", (0,)), ("max(x)", "amax", None),
+    ("amax(x, dim=-1)", "amax", (-1,)), ("mean(x, 1)", "mean", (1,)),
+    ("sum(x, dim=(0, 1), keepdim=True)", "sum_dims", (("dim", (0, 1)), ("keepdim", True))),
+    ("sum(x, dim=0, keepdim=True)", "sum_dims", (("dim", (0,)), ("keepdim", True))),
+    ("mean(x, dim=(1,))", "mean_dims", (("dim", (1,)), ("keepdim", False))),
+    ("amin(x, keepdim=True)", "amin_dims", (("dim", None), ("keepdim", True))),
+    ("var(x, 1, correction=0)", "variance", (("dim", (1,)), ("correction", 0), ("keepdim", False))),
+])
+def test_the_forms_of_the_reductions(text, op, attr):
+    expression = parse(text)
+    node = expression.output
+    assert node.op == op
+    assert (node.attr if node.attr is None or op in ("sum", "amax", "mean") else node.attr.items) == attr
+    printed = to_text(node, expression.names())
+    assert parse(printed).output.op == op
+
+
+@pytest.mark.parametrize("x", [[0.5, 0.0, 2.0, 3.0], [0.0, 1.5, -2.0], [1.5, -2.0, 0.0], [0.0, 0.0, 2.0],
+                               [1.5, 0.0, -2.0, 0.0, 4.0]])
+def test_cumprod_gradient_at_zeros_is_torchs(x):
+    w = np.linspace(1.0, -1.5, len(x))
+    t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    (torch.cumprod(t, 0) * torch.tensor(w)).sum().backward()
+    result = check("sum(cumprod(x, 0)*w)", at={"x": x, "w": list(w)}, wrt=["x"])
+    assert result.status == "pass", result.rendered_error
+    np.testing.assert_allclose([row.symbolic for row in result.gradients], t.grad.numpy(), rtol=1e-14, atol=1e-15)
+
+
+@pytest.mark.parametrize("text, x", [("std(x)", [2.0, 2.0, 2.0]), ("sum(sort(x)*w)", [1.0, 1.0, 2.0]),
+                                     ("sum(topk(x, 1)*w)", [1.0, 2.0, 2.0])])
+def test_not_differentiable_points(text, x):
+    at = {"x": x} if "w" not in text else {"x": x, "w": [1.0, 2.0, 3.0][: 1 if "topk" in text else 3]}
+    assert check(text, at=at).status == "undefined"
+
+
+def test_a_tie_outside_the_top_k_is_no_kink():
+    assert check("sum(topk(x, 1)*w)", at={"x": [1.0, 1.0, 2.0], "w": [1.5]}).status == "pass"
+
+
+def test_var_refuses_too_few_elements():
+    result = check("var(x)", at={"x": 1.5})
+    assert result.status == "error" and "correction" in result.rendered_error
