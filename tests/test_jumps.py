@@ -216,3 +216,10 @@ def test_no_second_derivative_where_the_first_does_not_exist():
     assert by_pair[("b", "a")].status == "pass" and by_pair[("b", "a")].reference == 1.0
     assert by_pair[("b", "b")].status == "pass"
     assert check("floor(x)", at={"x": 2.3}, order=2).status == "pass"
+
+
+def test_the_json_report_names_the_jump_within_its_schema(cli_json):
+    code, document = cli_json("floor(x)", "--x", "2")  # validated against report.schema.json
+    row = document["results"][0]["gradients"][0]
+    assert code == 0 and row["status"] == "undefined" and row["diagnosis"] == "jump"
+    assert row["reason"].startswith("jump of floor at x = 2")
