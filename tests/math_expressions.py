@@ -92,6 +92,12 @@ EXEMPT: dict[str, str] = {
                                            "eigvalsh", "eigh", "slogdet", "pinv", "matrix_power",
                                            "tensordot")},
     "cross": "needs vectors of length exactly 3 along dim; the generator draws lengths 2 and 3 for all variables",
+    # shape and indexing family of issue 17: not drawn yet (their options need shapes the realization does not
+    # track); each is checked by its registry rows (torch values and gradients, the mpmath referee, the complex
+    # step) and by the expressions/shape_*.yaml specs
+    **{name: "shape/indexing op with shape-dependent options (dims, index data): not yet realized by the "
+             "generator" for name in ("squeeze", "unsqueeze", "flip", "roll", "tile", "repeat", "tril", "triu", "diag",
+                                      "diagonal", "gather", "index_select", "take", "swapaxes")},
     "logcumsumexp": "torch's double backward of logcumsumexp gives nan at some points where the composition "
                     "log(cumsum(exp(x))) has a finite Hessian (found by test_hessians_agree_with_sympy), so the "
                     "Hessian property fails on torch; checked by its registry rows and expressions/scan_*.yaml",
@@ -103,6 +109,8 @@ EXEMPT: dict[str, str] = {
     # jumps) and expressions/rounding_phase_wrap.yaml
     **{name: "discontinuous where a/b crosses an integer, a set that moves with both arguments: the realization "
              "has no rule to keep them off it yet" for name in ("fmod", "remainder")},
+    "unselect": "internal adjoint of the selections (diag, diagonal, gather, index_select, take), made by the "
+                "symbolic engine; not drawn until they are",
 }
 
 ELEMENTWISE_UNARY = ("neg", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "exp", "expm1", "log",

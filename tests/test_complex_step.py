@@ -38,6 +38,14 @@ EXPRESSIONS = [
      " + sum(cumsum(x, 0)**2) + sum(cumsum_reverse(x, 0)**3) + sum(cumprod(x, 0)*x) + sum(logcumsumexp(A*x, 1)**2)",
      V),
     ("sum(sum(A*x, dim=(0, 1), keepdim=True)**2) + sum(mean(A*x**2, dim=0, keepdim=True)**3)", V),
+    # shape and indexing family of issue 17
+    ("sum(squeeze(unsqueeze(x, 0))*x) + sum(flip(x, (0,))*x) + sum(roll(x, 1)*x**2) + sum(tile(x, (2,))**3)"
+     " + sum(repeat(A*x, (2, 1))**3)", V),
+    ("sum(tril(outer(x, x))**2) + sum(triu(outer(x, x), 1)**2) + sum(diag(x)**2 @ x) + sum(diagonal(outer(x, x**2)))"
+     " + sum(diag(outer(x, x), 1)**2)", V),
+    ("sum(gather(outer(x, x), 1, index=((0, 0), (2, 1)))**2) + sum(index_select(x, 0, index=(2, 2))*x[0])"
+     " + sum(take(x, index=(1, 1, -1))**3) + sum(cat(A, outer(x[0:2], x), dim=1)**2) + sum(stack(x, x**2, dim=1)**2)"
+     " + sum(unselect(x[0:2], A, of='diagonal')**2) + sum(swapaxes(stack(A, A*x), 0, 2) @ x[0:2])", V),
     # elementwise family of issue 17 (lgamma and digamma also on the negative axis, by reflection)
     ("exp2(x) + log2(x) + log10(x) + reciprocal(x) + rsqrt(x) + square(x) + sinc(x) + sinc(x/100)", 0.7),
     ("erf(x) + erfc(3*x) + lgamma(x) + digamma(x) + lgamma(-x - 1) + digamma(x - 3) + lgamma(x - 2.001)", 0.7),

@@ -89,6 +89,9 @@ def test_every_op_has_an_mp_kernel_or_a_numpy_form_that_takes_objects():
     plain = {name for name, spec in OPS.items() if spec.mp is None}
     assert plain == {"add", "sub", "mul", "neg", "abs", "detach", "expand", "sum_to", "sum", "mean", "prod",
                      "matmul", "outer", "transpose", "index", "reshape", "concat", "stack", "leaky_relu"} | {
+        # shape and indexing family (issue 17): selections and rearrangements of the elements
+        "squeeze", "unsqueeze", "flip", "roll", "tile", "repeat", "tril", "triu", "diag", "diagonal", "gather",
+        "index_select", "take", "unselect", "swapaxes"} | {
         # reductions family (issue 17): their numpy forms call mpmath's sqrt, exp and log on object arrays
         "variance", "std", "cumsum", "cumsum_reverse", "cumprod", "logcumsumexp", "sort", "topk", "sort_by", "unsort",
         "sum_dims", "mean_dims", "amax_dims", "amin_dims"}

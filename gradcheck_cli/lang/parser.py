@@ -19,6 +19,7 @@ literals (`-2` is one constant).  Nothing here evaluates text as Python.
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field
 
@@ -82,6 +83,16 @@ def parse(source: str, *, graph: Graph | None = None, bindings: dict[str, Node] 
 SIGNS = frozenset("-+")
 CLOSERS = frozenset("),;")  # where an operand was expected, the expression ended early
 POSTFIX_STARTS = frozenset("[.")
+# A tuple of integers as a positional option, flip(x, (0, 1)): "(" then an integer and a comma, maybe nested.
+TUPLE_START = r"\((\s*\()*\s*-?\s*\d+\s*,"
+
+
+@dataclass(frozen=True)
+class _Tuple:
+    """A tuple of integers written as a positional argument: an option's value, never an operand."""
+
+    value: tuple
+    span: Span
 
 
 class _Parser:
@@ -355,6 +366,8 @@ class _Parser:
                 elif keywords:
                     raise self.error(f"{name_token.text}(): a positional argument after keyword arguments",
                                      self.token.span)
+                elif self.at("(") and re.match(TUPLE_START, self.source[self.token.span.start:]):
+                    args.append(_Tuple(*self.integer_tuple(name_token.text)))
                 else:
                     args.append(self.expression(0)[0])
                 if not self.at(","):
@@ -384,19 +397,25 @@ class _Parser:
             self.advance()
             keywords[name.text] = (start.text == "True", start.span)
         elif self.at("("):
-            self.advance()
-            items = [self.integer(name.text)]
-            while self.at(","):
-                self.advance()
-                if not self.at(")"):
-                    items.append(self.integer(name.text))
-            keywords[name.text] = (tuple(items), start.span.cover(self.expect(")", start).span))
+            keywords[name.text] = self.integer_tuple(name.text)
         else:
             node, span = self.expression(0)
             if not node.is_const:
                 raise self.error(f"{function}(): {name.text} must be a number, text in quotes, True, False or "
                                  "a tuple of integers", span)
             keywords[name.text] = (node.attr, span)
+    def integer_tuple(self, option: str) -> tuple[tuple, Span]:
+        """"(" item { "," item } [","] ")" where an item is an integer or, nested, such a tuple: ((0, 1), (1, 0)),
+        with its span."""
+        start = self.advance()
+        item = lambda: self.integer_tuple(option)[0] if self.at("(") else self.integer(option)  # noqa: E731
+        items = [item()]
+        while self.at(","):
+            self.advance()
+            if not self.at(")"):
+                items.append(item())
+        return tuple(items), start.span.cover(self.expect(")", start).span)
+
     def resolve_call(self, name: str, overloads: list[OpSpec], args: list[Node], span: Span,
                      keywords: dict[str, tuple[object, Span]]):
         """The overload that fits the arguments, its operands, and its attribute: trailing integers (an axis
@@ -404,8 +423,15 @@ class _Parser:
         for spec in overloads:
             if spec.attrs == "index":  # spelled with brackets: unindex(v, like, [0:2])
                 continue
+            tuples = [a for a in args if isinstance(a, _Tuple)]
             if spec.attrs == "options" and len(args) >= spec.arity:
-                return spec, args[: spec.arity], self.options(name, spec, args[spec.arity:], keywords, span)
+                count = len(args) if spec.variadic else spec.arity  # a variadic op's options are keyword-only
+                if any(isinstance(a, _Tuple) for a in args[:count]):
+                    raise self.error(f"{name}(): a tuple of integers is an option's value, not an operand",
+                                     next(a for a in args[:count] if isinstance(a, _Tuple)).span)
+                return spec, args[:count], self.options(name, spec, args[count:], keywords, span)
+            if tuples:
+                continue
             if (keywords and spec.attrs == "axis" and set(keywords) == {"dim"} and len(args) == spec.arity
                     and not isinstance(keywords["dim"][0], tuple)):  # dim=(0, 1): the overload with options
                 dim, dim_span = keywords["dim"]
@@ -426,6 +452,9 @@ class _Parser:
             return spec, operands, (attr if attr or spec.attrs == "shape" else None)
         if all(s.attrs == "index" for s in overloads):
             raise self.error(f"{name}() takes its index in brackets, e.g. {name}(v, x, [0])", span)
+        if any(isinstance(a, _Tuple) for a in args):
+            raise self.error(f"{name}() takes no tuple of integers here",
+                             next(a for a in args if isinstance(a, _Tuple)).span)
         if keywords:
             word, (_, where) = next(iter(keywords.items()))
             raise self.error(f"{name}() takes no keyword argument {word!r}", where,
@@ -441,6 +470,9 @@ class _Parser:
                              f"got {spec.arity + len(extra)} arguments", span)
         given: dict[str, object] = {}
         for option, node in zip(positional, extra):
+            if isinstance(node, _Tuple):
+                given[option.name] = option_value(name, option, node.value, node.span, self.error)
+                continue
             if not node.is_const:
                 raise self.error(f"{name}(): {option.name} must be a constant", self.spans.get(node.id, span))
             given[option.name] = option_value(name, option, node.attr, self.spans.get(node.id, span), self.error)

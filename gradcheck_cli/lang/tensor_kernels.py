@@ -133,8 +133,11 @@ def transpose(x):
 
 
 def matmul(a, b):
-    """a @ b for operands of rank 1 or 2 behind the batch axis."""
+    """a @ b as torch.matmul: vectors and matrices, and stacks of matrices whose leading (batch) dims broadcast,
+    behind the evaluator's batch axis."""
     ra, rb = a.ndim - 1, b.ndim - 1
+    if max(ra, rb) > 2:
+        return _batched_matmul(a, b)
     if ra == 1 and rb == 1:
         return np.einsum("...k,...k->...", a, b)
     if ra == 2 and rb == 1:
@@ -142,6 +145,21 @@ def matmul(a, b):
     if ra == 1 and rb == 2:
         return np.einsum("...k,...kn->...n", a, b)
     return np.matmul(a, b)
+
+
+def _batched_matmul(a, b):
+    """a @ b with a stack of matrices on at least one side: vectors made matrices (and back, as torch does), and
+    the operands' batch dims lined up behind the evaluator's batch axis so that they broadcast with each other."""
+    vector_a, vector_b = a.ndim == 2, b.ndim == 2
+    a = a[:, np.newaxis, :] if vector_a else a
+    b = b[:, :, np.newaxis] if vector_b else b
+    rank = max(a.ndim, b.ndim)
+    a = a.reshape(a.shape[:1] + (1,) * (rank - a.ndim) + a.shape[1:])
+    b = b.reshape(b.shape[:1] + (1,) * (rank - b.ndim) + b.shape[1:])
+    out = np.matmul(a, b)
+    if vector_a:
+        out = out[..., 0, :]
+    return out[..., 0] if vector_b else out
 
 
 def outer(a, b):
@@ -215,11 +233,43 @@ def eye_shape(attr) -> tuple:
 
 
 def matmul_shape(a: tuple, b: tuple) -> tuple:
-    if not (1 <= len(a) <= 2 and 1 <= len(b) <= 2):
-        raise ValueError(f"shapes {a} and {b}: only vectors and matrices can be multiplied")
-    if a[-1] != b[0]:
-        raise ValueError(f"shapes {a} and {b} are not aligned ({a[-1]} != {b[0]})")
-    return a[:-1] + b[1:]
+    """torch.matmul's shapes: vectors and matrices, and stacks of matrices with broadcasting batch dims."""
+    if not a or not b:
+        raise ValueError(f"shapes {a} and {b}: a scalar cannot be matrix-multiplied (use *)")
+    inner = b[0] if len(b) == 1 else b[-2]
+    if a[-1] != inner:
+        raise ValueError(f"shapes {a} and {b} are not aligned ({a[-1]} != {inner})")
+    if len(a) <= 2 and len(b) <= 2:
+        return a[:-1] + b[1:]
+    batch = broadcast_batch(a[:-2], b[:-2], a, b)
+    return batch + a[-2:-1] * (len(a) > 1) + b[-1:] * (len(b) > 1)
+
+
+def _last_two_axes():
+    from .ops.record import Options  # the registry imports this module: its records, on first use
+
+    return Options((("axis0", -2), ("axis1", -1)))
+
+
+def swapaxes_shape(shape: tuple, o) -> tuple:
+    if o.axis0 is None or o.axis1 is None:
+        raise ValueError("swapaxes needs two dims: swapaxes(x, 0, 1)")
+    first, second = (user_dims(d, len(shape), "swapaxes")[0] for d in (o.axis0, o.axis1))
+    swapped = list(shape)
+    swapped[first], swapped[second] = shape[second], shape[first]
+    return tuple(swapped)
+
+
+def swapaxes(x, o):
+    swapaxes_shape(x.shape[1:], o)
+    return np.swapaxes(x, 1 + o.axis0 % (x.ndim - 1), 1 + o.axis1 % (x.ndim - 1))
+
+
+def broadcast_batch(first: tuple, second: tuple, a: tuple, b: tuple) -> tuple:
+    try:
+        return tuple(np.broadcast_shapes(first, second))
+    except ValueError:
+        raise ValueError(f"shapes {a} and {b}: the batch dims {first} and {second} do not broadcast") from None
 
 
 def index_shape(shape: tuple, attr) -> tuple:
@@ -359,7 +409,28 @@ def matmul_vjp(adj, node, shape_of):
         return [g.apply("outer", adj, b), matmul(t(a), adj)]
     if ra == 1 and rb == 2:  # (k,) @ (k, n) -> (n,)
         return [matmul(b, adj), g.apply("outer", a, adj)]
+    if max(ra, rb) > 2:
+        return _batched_matmul_vjp(adj, a, b, shape_of)
     return [matmul(adj, t(b)), matmul(t(a), adj)]
+
+
+def _batched_matmul_vjp(adj, a, b, shape_of):
+    """Stacks of matrices: vectors as 1-row (a) or 1-column (b) matrices, the adjoint with those dims back, the
+    matrix rule with the last two dims swapped, then each summed over the batch dims it was broadcast along."""
+    g = adj.graph
+    sa, sb = shape_of(a), shape_of(b)
+    a2 = g.apply("reshape", a, attr=(1,) + sa) if len(sa) == 1 else a
+    b2 = g.apply("reshape", b, attr=sb + (1,)) if len(sb) == 1 else b
+    out_shape = matmul_shape(shape_of(a2), shape_of(b2))
+    adj2 = g.apply("reshape", adj, attr=out_shape) if len(sa) == 1 or len(sb) == 1 else adj
+    swap = lambda m: g.apply("swapaxes", m, attr=_last_two_axes())  # noqa: E731
+    grads = []
+    for grad, like, original in ((g.apply("matmul", adj2, swap(b2)), a2, a),
+                                 (g.apply("matmul", swap(a2), adj2), b2, b)):
+        if shape_of(grad) != shape_of(like):
+            grad = g.apply("sum_to", grad, like)
+        grads.append(g.apply("reshape", grad, attr=shape_of(original)) if like is not original else grad)
+    return grads
 
 
 def outer_vjp(adj, node, shape_of):
@@ -394,3 +465,251 @@ def concat_vjp(adj, node, shape_of):
 
 def stack_vjp(adj, node, shape_of):
     return [adj.graph.apply("index", adj, attr=(k,)) for k in range(len(node.args))]
+
+
+# ---- shape and indexing with options (squeeze, flip, roll, tile, tril, gather, ...): kernels and shape rules ----
+# Options hold user dims; a kernel's array has the batch axis first, so user dim d is batched axis 1 + d % rank.
+
+
+def user_dims(dims, rank: int, what: str) -> tuple[int, ...]:
+    """`dims` (an int or a tuple) as non-negative dims of a rank-`rank` shape, each once; ValueError naming `what`."""
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    span = max(rank, 1)
+    if any(not -span <= d < span for d in dims):
+        raise ValueError(f"{what}: dim {next(d for d in dims if not -span <= d < span)} is out of range for "
+                         f"a tensor of rank {rank}")
+    normal = tuple(d % span for d in dims)
+    if len(set(normal)) != len(normal):
+        raise ValueError(f"{what}: a dim appears more than once in {dims}")
+    return normal
+
+
+def _batched(dims) -> tuple[int, ...]:
+    return tuple(1 + d for d in dims)
+
+
+def squeeze_shape(shape: tuple, o) -> tuple:
+    dims = range(len(shape)) if o.dim is None else user_dims(o.dim, len(shape), "squeeze")
+    drop = {d for d in dims if d < len(shape) and shape[d] == 1}
+    return tuple(n for d, n in enumerate(shape) if d not in drop)
+
+
+def unsqueeze_shape(shape: tuple, o) -> tuple:
+    if o.dim is None:
+        raise ValueError("unsqueeze needs the dim: unsqueeze(x, dim=0)")
+    if not -len(shape) - 1 <= o.dim <= len(shape):
+        raise ValueError(f"unsqueeze: dim {o.dim} is out of range for a tensor of rank {len(shape)}")
+    d = o.dim % (len(shape) + 1)
+    return shape[:d] + (1,) + shape[d:]
+
+
+def reshaped_by(rule):
+    """A kernel that reshapes its batched argument to `rule`(its shape, options)."""
+    return lambda x, o: x.reshape(x.shape[:1] + rule(x.shape[1:], o))
+
+
+def flip_shape(shape: tuple, o) -> tuple:
+    user_dims(o.dims, len(shape), "flip")
+    return shape
+
+
+def flip(x, o):
+    return np.flip(x, _batched(user_dims(o.dims, x.ndim - 1, "flip")))
+
+
+def roll_shape(shape: tuple, o) -> tuple:
+    if o.dims is None:
+        if len(o.shifts) != 1:
+            raise ValueError(f"roll: without dims, shifts must be one integer, got {o.shifts}")
+    elif len(o.shifts) != len(user_dims(o.dims, len(shape), "roll")):
+        raise ValueError(f"roll: {len(o.shifts)} shifts for {len(o.dims)} dims")
+    return shape
+
+
+def roll(x, o):
+    if o.dims is None:
+        return np.roll(x.reshape(x.shape[0], -1), o.shifts[0], axis=1).reshape(x.shape)
+    return np.roll(x, o.shifts, _batched(user_dims(o.dims, x.ndim - 1, "roll")))
+
+
+def triangle_shape(shape: tuple, o) -> tuple:
+    if len(shape) < 2:
+        raise ValueError(f"tril and triu take a matrix (or a batch of matrices), got shape {shape}")
+    return shape
+
+
+def triangle(lower: bool):
+    """tril (lower) or triu: the elements on and below (above) the `diagonal`-th diagonal, zeros elsewhere."""
+    def kernel(x, o):
+        m, n = x.shape[-2:]
+        keep = np.tri(m, n, o.diagonal, dtype=bool) if lower else ~np.tri(m, n, o.diagonal - 1, dtype=bool)
+        out = x.copy()
+        out[..., ~keep] = _zero(x)
+        return out
+
+    return kernel
+
+
+def _zero(x):
+    """0 of x's kind: an mpf or mpc in the high-precision referee's object arrays."""
+    return type(x.flat[0])(0) if x.dtype == object and x.size else x.dtype.type(0)
+
+
+def tile_shape(shape: tuple, o, what: str = "tile") -> tuple:
+    reps = tuple(o.dims)
+    if any(r < 0 for r in reps):
+        raise ValueError(f"{what}: the repetitions must not be negative, got {reps}")
+    if what == "repeat" and len(reps) < len(shape):
+        raise ValueError(f"repeat: {len(reps)} sizes for a tensor of rank {len(shape)}; give one per dim "
+                         "(or more)")
+    rank = max(len(reps), len(shape))
+    padded = (1,) * (rank - len(shape)) + tuple(shape)
+    reps = (1,) * (rank - len(reps)) + reps
+    return constant_shape(tuple(r * n for r, n in zip(reps, padded)))
+
+
+def tile(x, o):
+    reps, rank = tuple(o.dims), x.ndim - 1
+    full = max(len(reps), rank)
+    x = x.reshape(x.shape[:1] + (1,) * (full - rank) + x.shape[1:])
+    return np.tile(x, (1,) + (1,) * (full - len(reps)) + reps)
+
+
+def cat_shape(*shapes_and_options) -> tuple:
+    *shapes, o = shapes_and_options
+    first = shapes[0]
+    dim = user_dims(o.dim, len(first), "cat")[0] if first else None
+    if dim is None or any(len(s) != len(first) or s[:dim] + s[dim + 1:] != first[:dim] + first[dim + 1:]
+                          for s in shapes):
+        raise ValueError(f"shapes {' and '.join(map(str, shapes))} cannot be concatenated along dim {o.dim}")
+    return first[:dim] + (sum(s[dim] for s in shapes),) + first[dim + 1:]
+
+
+def cat(*arrays_and_options):
+    *arrays, o = arrays_and_options
+    return np.concatenate(_same_batch(arrays), axis=1 + o.dim % (arrays[0].ndim - 1))
+
+
+def stack_dim_shape(*shapes_and_options) -> tuple:
+    *shapes, o = shapes_and_options
+    if any(s != shapes[0] for s in shapes):
+        raise ValueError(f"shapes {' and '.join(map(str, shapes))} cannot be stacked: they differ")
+    if not -len(shapes[0]) - 1 <= o.dim <= len(shapes[0]):
+        raise ValueError(f"stack: dim {o.dim} is out of range for tensors of rank {len(shapes[0])}")
+    d = o.dim % (len(shapes[0]) + 1)
+    return shapes[0][:d] + (len(shapes),) + shapes[0][d:]
+
+
+def stack_dim(*arrays_and_options):
+    *arrays, o = arrays_and_options
+    return np.stack(_same_batch(arrays), axis=1 + o.dim % arrays[0].ndim)
+
+
+# Selections (diagonal, diag of a matrix, gather, index_select, take): each output element is one element of the
+# input, so each op is a map from output positions to flat input positions, computed from the shape and the
+# options; the value takes the input's elements there, and the adjoint adds into them (`unselect`), so that a
+# position selected twice receives both adjoints.
+
+
+def index_data(index, what: str) -> np.ndarray:
+    """An `index=` option (an int, a tuple, or nested tuples) as an integer array; ValueError if not rectangular."""
+    try:
+        data = np.asarray(index, dtype=np.int64)
+    except (ValueError, TypeError):
+        raise ValueError(f"{what}: index={index} is not rectangular: its tuples must have equal lengths") from None
+    return data
+
+
+def _check_range(data: np.ndarray, size: int, what: str, negative: bool = False) -> None:
+    low = -size if negative else 0
+    bad = data[(data < low) | (data >= size)]
+    if bad.size:
+        allowed = f"{-size} to {size - 1}" if negative else f"0 to {size - 1}"
+        raise ValueError(f"{what}: index {int(bad.flat[0])} is out of range ({allowed}) for size {size}"
+                         if size else f"{what}: index {int(bad.flat[0])} selects from an empty dim")
+
+
+def selection(of: str, shape: tuple, o) -> np.ndarray:
+    """The flat input position of each output element of selection `of` on an input of `shape`."""
+    flat = np.arange(math.prod(shape)).reshape(shape)
+    if of in ("diagonal", "diag"):
+        if of == "diag" and len(shape) != 2:
+            raise ValueError(f"diag takes a vector or a matrix, got shape {shape}")
+        dim1, dim2 = (0, 1) if of == "diag" else (o.dim1, o.dim2)
+        if len(shape) < 2:
+            raise ValueError(f"diagonal takes a tensor of rank 2 or more, got shape {shape}")
+        first, second = user_dims((dim1, dim2), len(shape), "diagonal")
+        return np.diagonal(flat, o.offset if of == "diagonal" else o.diagonal, first, second)
+    if of == "take":
+        data = index_data(o.index, "take")
+        _check_range(data, flat.size, "take", negative=True)
+        return flat.reshape(-1)[data]
+    dim = user_dims(o.dim, len(shape), of)[0]
+    data = index_data(o.index, of)
+    size = shape[dim] if shape else 1
+    if of == "index_select":
+        if data.ndim > 1:
+            raise ValueError(f"index_select: index must be an integer or a flat tuple, got {o.index}")
+        _check_range(data, size, "index_select")
+        return np.take(flat.reshape(shape or (1,)), data.reshape(-1), axis=dim).reshape(
+            shape[:dim] + (data.size,) + shape[dim + 1:] if shape else data.shape)
+    # gather: out[i][j][k] = x[i][index[i][j][k]][k] for dim 1; index of x's rank, no larger elsewhere
+    if data.ndim != max(len(shape), 1) and not (data.ndim == 1 and len(shape) == 0):
+        raise ValueError(f"gather: index has rank {data.ndim}, the input {len(shape)}: give index as nested "
+                         "tuples of the input's rank, e.g. index=((0, 1), (1, 0))")
+    if any(k != dim and n > m for k, (n, m) in enumerate(zip(data.shape, shape))):
+        raise ValueError(f"gather: index of shape {data.shape} is larger than the input {shape} outside dim {o.dim}")
+    _check_range(data, size, "gather")
+    if not shape:
+        return flat.reshape(1)[data] if data.ndim else flat
+    region = flat[tuple(slice(0, n) if k != dim else slice(None) for k, n in enumerate(data.shape))]
+    return np.take_along_axis(region, data, axis=dim)
+
+
+def selection_shape(of: str):
+    return lambda shape, o: selection(of, shape, o).shape
+
+
+def select(of: str):
+    """Kernel of selection `of`: the batched input's elements at the selection's positions."""
+    def kernel(x, o):
+        where = selection(of, x.shape[1:], o)
+        return x.reshape(x.shape[0], -1)[:, where]
+
+    return kernel
+
+
+def unselect(values, like, o):
+    """Zeros shaped like `like`, with `values` added at the positions selection `o.of` takes (its adjoint)."""
+    where = selection(o.of, like.shape[1:], o)
+    batch = max(values.shape[0], like.shape[0])
+    values = np.broadcast_to(values, (batch,) + values.shape[1:]).reshape(batch, -1)
+    zero = _zero(values) if values.size else values.dtype.type(0)
+    out = np.full((batch, math.prod(like.shape[1:])), zero, dtype=values.dtype)
+    np.add.at(out, (np.arange(batch)[:, np.newaxis], where.reshape(1, -1)), values)
+    return out.reshape((batch,) + like.shape[1:])
+
+
+def unselect_shape(values: tuple, like: tuple, o) -> tuple:
+    taken = selection(o.of, like, o).shape
+    if values != taken:
+        raise ValueError(f"values of shape {values} do not fit the {o.of} of {like}, of shape {taken}")
+    return like
+
+
+def diag(x, o):
+    """diag: a vector to the square matrix with it on the `diagonal`-th diagonal; a matrix to that diagonal."""
+    if x.ndim == 3:
+        return select("diag")(x, o)
+    n, k = x.shape[1], o.diagonal
+    size = n + abs(k)
+    out = np.full((x.shape[0], size, size), _zero(x), dtype=x.dtype)
+    rows = np.arange(n) + max(-k, 0)
+    out[:, rows, rows + k] = x
+    return out
+
+
+def diag_shape(shape: tuple, o) -> tuple:
+    if len(shape) == 1:
+        return constant_shape((shape[0] + abs(o.diagonal),) * 2)
+    return selection("diag", shape, o).shape
