@@ -137,6 +137,27 @@ def tensordot(a, b, options):
     return out.reshape((a.shape[0],) + a.shape[1:a.ndim - d] + b.shape[1 + d:])
 
 
+def svd_gauge(u, vh):
+    """Each singular pair's sign chosen so that the entry of largest magnitude of its left vector (a column of U)
+    is positive, the right vector (a row of Vh) flipped with it: the gauge svd(A, part='U'/'Vh') gives."""
+    top = np.take_along_axis(u, np.argmax(np.abs(u), axis=-2)[..., np.newaxis, :], axis=-2)
+    signs = np.where(top < 0, -1.0, 1.0)
+    return u * signs, vh * np.swapaxes(signs, -1, -2)
+
+
+def svd(a, options):
+    """torch.linalg.svd(A, full_matrices=False): part 'U' (m, k), 'S' (k,), descending, or 'Vh' (k, n)."""
+    if options.part == "S":
+        return np.linalg.svd(a, compute_uv=False)
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    u, vh = svd_gauge(u, vh)
+    return u if options.part == "U" else vh
+
+
+def svdvals(a):
+    return np.linalg.svd(a, compute_uv=False)
+
+
 def eigh_gauge(vectors):
     """Each eigenvector's sign chosen so that its entry of largest magnitude (the first of equal ones) is
     positive: eigenvectors are defined up to sign, and this is the gauge eigh(A, part='eigenvectors') gives."""
@@ -241,6 +262,13 @@ def tensordot_shape(a: tuple, b: tuple, options) -> tuple:
     return a[:len(a) - d] + b[d:]
 
 
+def svd_shape(a: tuple, options=None) -> tuple:
+    m, n = matrix_shape(a, "svd")
+    k = min(m, n)
+    part = "S" if options is None else options.part
+    return (k,) if part == "S" else (m, k) if part == "U" else (k, n)
+
+
 # ---- domains (one unbatched point) ----
 
 
@@ -266,6 +294,23 @@ def full_rank(a) -> bool:
 
 def power_domain(a, options) -> bool:
     return options.n >= 0 or invertible(a)
+
+
+def distinct_singular_values(a, *more) -> bool:
+    """Singular values apart, and (for a non-square A, whose U or V has a free complement) above 0, by more than
+    1e-10 of the largest: at a repeated singular value svdvals has a kink and the vectors are undefined."""
+    a = _floats(a)
+    if not np.all(np.isfinite(a)):
+        return False
+    values = np.linalg.svd(a, compute_uv=False)
+    scale = max(values[0] if values.size else 0.0, np.finfo(float).tiny)
+    separated = bool(np.all(-np.diff(values) > 1e-10 * scale))
+    return separated and (a.shape[0] == a.shape[1] or bool(values[-1] > 1e-10 * scale))
+
+
+def singular_value_gaps(a) -> list:
+    """Switching functions (OpSpec.kinks, batched): the gaps between successive singular values."""
+    return [-np.diff(svdvals(a), axis=-1)] if min(a.shape[-2:]) > 1 else []
 
 
 def positive_definite(a) -> bool:
@@ -474,3 +519,46 @@ def tensordot_vjp(adj, node, shape_of):
     a2, b2 = g.apply("reshape", a, attr=(p, k)), g.apply("reshape", b, attr=(k, q))
     g2 = g.apply("reshape", adj, attr=(p, q))
     return [g.apply("reshape", _mm(g2, _t(b2)), attr=sa), g.apply("reshape", _mm(_t(a2), g2), attr=sb)]
+
+
+def _svd_part(a, part: str):
+    from .ops.record import Options
+
+    return a.graph.apply("svd", a, attr=Options((("part", part),)))
+
+
+def svdvals_vjp(adj, node, shape_of):
+    """Giles 2008, 3.2: dσ_k = u_k^T dA v_k, so Ā = U diag(adj) Vh (gauge-free)."""
+    a = node.args[0]
+    return [_mm(_svd_part(a, "U") * adj, _svd_part(a, "Vh"))]
+
+
+def svd_vjp(adj, node, shape_of):
+    """The reduced SVD's vjp as torch writes it (linalg_svd_backward; Townsend 2016), one part at a time: with
+    E[i, j] = S_j**2 - S_i**2 (1 on the diagonal) and skew(X) = X - X^T,
+    U: Ā = U ((skew(U^T Ū)/E) S) Vh, plus (I - U U^T) Ū S^-1 Vh for a tall A;
+    Vh: V̄ = Vh̄^T, Ā = U (S (skew(Vh V̄)/E)) Vh, plus U S^-1 V̄^T (I - V Vh) for a wide A."""
+    a = node.args[0]
+    if node.attr.part == "S":
+        return svdvals_vjp(adj, node, shape_of)
+    g = adj.graph
+    m, n = shape_of(a)
+    k = min(m, n)
+    u, s, vh = _svd_part(a, "U"), g.apply("svdvals", a), _svd_part(a, "Vh")
+    ones = g.apply("ones", attr=(k,))
+    s2 = s * s
+    e = g.apply("outer", ones, s2) - g.apply("outer", s2, ones) + g.apply("eye", attr=(k,))
+    if node.attr.part == "U":
+        x = _mm(_t(u), adj)
+        inner = _mm(_mm(u, ((x - _t(x)) / e) * s), vh)
+        if m > k:
+            scaled = adj / s
+            inner = inner + _mm(scaled - _mm(u, _mm(_t(u), scaled)), vh)
+        return [inner]
+    v_bar = _t(adj)
+    x = _mm(vh, v_bar)
+    inner = _mm(_mm(u, g.apply("reshape", s, attr=(k, 1)) * ((x - _t(x)) / e)), vh)
+    if n > k:
+        scaled = _t(v_bar / s)  # S^-1 V̄^T
+        inner = inner + _mm(u, scaled - _mm(_mm(scaled, _t(vh)), vh))
+    return [inner]

@@ -168,3 +168,27 @@ def tensordot(a, b, options):
     p, k, q = LK._tensordot_split(a.shape, b.shape, d)
     out = _product(a.reshape(p, k), b.reshape(k, q))
     return out.reshape(a.shape[:a.ndim - d] + b.shape[d:])
+
+
+def _svd(a):
+    m, n = a.shape
+    k = min(m, n)
+    if not _finite(a):
+        return _nan((m, k)), _nan((k,)), _nan((k, n))
+    u, s, v = mp.svd_r(_matrix(a), full_matrices=False)
+    order = sorted(range(k), key=lambda i: -s[i])
+    u, v = _array(u)[:, order], _array(v)[order, :]
+    for i in range(k):  # the registry's gauge: the entry of largest magnitude of each left vector positive
+        column = [abs(x) for x in u[:, i]]
+        if u[column.index(max(column)), i] < 0:
+            u[:, i], v[i, :] = -u[:, i], -v[i, :]
+    return u, np.array([s[i] for i in order], dtype=object), v
+
+
+def svdvals(a):
+    return _svd(a)[1]
+
+
+def svd(a, options):
+    u, s, vh = _svd(a)
+    return {"U": u, "S": s, "Vh": vh}[options.part]

@@ -39,6 +39,17 @@ def _torch_eigh(a, options):
 
 
 REPEATED = "the eigenvalues must be distinct (at a repeated eigenvalue eigvalsh has a kink, eigenvectors are undefined)"
+def _torch_svd(a, options):
+    u, s, vh = _linalg().svd(a, full_matrices=False)
+    if options.part == "S":
+        return s
+    top = u.gather(-2, u.abs().argmax(-2, keepdim=True))  # the registry's gauge (linalg_kernels.svd_gauge)
+    signs = (top >= 0).to(u.dtype).mul(2).sub(1)
+    return u * signs if options.part == "U" else vh * signs.transpose(-1, -2)
+
+
+REPEATED_SV = ("the singular values must be distinct, and non-zero for a non-square matrix (at a repeated one "
+               "svdvals has a kink, the singular vectors are undefined)")
 SINGULAR = "the matrix must be invertible (it is singular, to float64 precision)"
 
 OPS = [
@@ -106,6 +117,16 @@ OPS = [
            kinks=lambda a, o: LK.eigenvalue_gaps(a),
            doc="torch.linalg.eigh of (A + A^T)/2: part='eigenvalues' (ascending) or 'eigenvectors' (columns, each "
                "signed so that its entry of largest magnitude is positive)"),
+    OpSpec("svdvals", 1, LK.svdvals, lambda a: _linalg().svdvals(a), vjp=LK.svdvals_vjp, shape=LK.svd_shape,
+           elementwise=False, analytic=False, mp=_mp("svdvals"), param_names=("A",),
+           domain=LK.distinct_singular_values, domain_text=REPEATED_SV, kinks=LK.singular_value_gaps,
+           doc="the singular values, descending (torch.linalg.svdvals)"),
+    OpSpec("svd", 1, LK.svd, _torch_svd, vjp=LK.svd_vjp, shape=LK.svd_shape, elementwise=False, analytic=False,
+           attrs="options", options=(Option("part", "S", "str", ("U", "S", "Vh"), keyword_only=True),),
+           mp=_mp("svd"), param_names=("A",), domain=lambda a, o: LK.distinct_singular_values(a),
+           domain_text=REPEATED_SV, kinks=lambda a, o: LK.singular_value_gaps(a),
+           doc="torch.linalg.svd(A, full_matrices=False): part='U', 'S' (descending) or 'Vh'; each left vector "
+               "signed so that its entry of largest magnitude is positive, its right vector with it"),
     OpSpec("kron", 2, LK.kron, lambda a, b: torch_module().kron(a, b), vjp=LK.kron_vjp, shape=LK.kron_shape,
            elementwise=False, mp=_mp("kron"), param_names=("a", "b"),
            doc="the Kronecker product of two vectors or two matrices (torch.kron)"),
