@@ -74,6 +74,8 @@ GEN_OPS: dict[str, int] = {
     "sum_dims": 1, "mean_dims": 1, "amax_dims": 1, "amin_dims": 1,
     # linear algebra and shapes
     "matmul": 2, "outer": 2, "transpose": 1, "index": 1, "reshape": 1, "concat": 3, "stack": 3,
+    # shape and indexing family of issue 17: rearrangements and selections with options
+    "flip": 1, "roll": 1, "tile": 1, "take": 1, "index_select": 1,
     # internal ops (made by the symbolic engine, callable so that printed derivatives parse back):
     # generated directly too, in the shapes the engine gives them
     "expand": 2, "sum_to": 2, "unindex": 2,
@@ -96,8 +98,8 @@ EXEMPT: dict[str, str] = {
     # track); each is checked by its registry rows (torch values and gradients, the mpmath referee, the complex
     # step) and by the expressions/shape_*.yaml specs
     **{name: "shape/indexing op with shape-dependent options (dims, index data): not yet realized by the "
-             "generator" for name in ("squeeze", "unsqueeze", "flip", "roll", "tile", "repeat", "tril", "triu", "diag",
-                                      "diagonal", "gather", "index_select", "take", "swapaxes")},
+             "generator" for name in ("squeeze", "unsqueeze", "repeat", "tril", "triu", "diag",
+                                      "diagonal", "gather", "swapaxes")},
     "logcumsumexp": "torch's double backward of logcumsumexp gives nan at some points where the composition "
                     "log(cumsum(exp(x))) has a finite Hessian (found by test_hessians_agree_with_sympy), so the "
                     "Hessian property fails on torch; checked by its registry rows and expressions/scan_*.yaml",
@@ -328,9 +330,27 @@ NUMPY_WITH_ATTR: dict[str, Callable] = {
     "index": lambda x, attr: x[_index_items(attr)],
     "unindex": lambda v, like, attr: _unindex(v, like, attr),
     "reshape": lambda x, attr: x.reshape(attr),
+    "flip": lambda x, attr: _shape_op("flip", x, dict(attr)),
+    "roll": lambda x, attr: _shape_op("roll", x, dict(attr)),
+    "tile": lambda x, attr: _shape_op("tile", x, dict(attr)),
+    "take": lambda x, attr: _shape_op("take", x, dict(attr)),
+    "index_select": lambda x, attr: _shape_op("index_select", x, dict(attr)),
     "ones": lambda attr: np.ones(attr), "zeros": lambda attr: np.zeros(attr),
     "eye": lambda attr: np.eye(attr[0]),
 }
+
+
+def _shape_op(op: str, x: np.ndarray, o: dict) -> np.ndarray:
+    """flip, roll, tile, take and index_select as numpy spells them, on float arrays or sympy object arrays."""
+    if op == "flip":
+        return np.flip(x, o["dims"])
+    if op == "roll":
+        return np.roll(x, o["shifts"], o["dims"])
+    if op == "tile":
+        return np.tile(x, o["dims"])
+    if op == "take":
+        return x.reshape(-1)[np.asarray(o["index"])]
+    return np.take(x, np.asarray(o["index"]), axis=o["dim"])
 
 
 def make(op: str, args=(), attr=None, style: str = "") -> Expr:
@@ -745,6 +765,41 @@ class Realizer:
             b = make("transpose", [b]) if b.shape[1] == a.shape[-1] else self.lift(self.scalar(b, rng), a.shape[-1])
         style = rng.choice(("", "", "call", "alias"))
         return make("matmul", [a, b], style=style)
+
+    def _shape_family(self, op: str, args: list[Expr], rng: random.Random) -> Expr:
+        """flip, roll, tile, take, index_select (shape and indexing family of issue 17) on a vector or a matrix,
+        with options drawn for its shape; an index may repeat (the adjoints accumulate)."""
+        x = args[0] if args[0].shape != () else self.lift(args[0], self.n)
+        rank, dims = len(x.shape), tuple(range(len(x.shape)))
+        if op == "flip":
+            chosen = tuple(d - rank * rng.randrange(2) for d in dims if rng.random() < 0.6) or (rng.randrange(rank),)
+            return make(op, [x], (("dims", chosen),))
+        if op == "roll":
+            dim = rng.randrange(rank)
+            return make(op, [x], (("shifts", (rng.randrange(-3, 4),)), ("dims", (dim,))))
+        if op == "tile":
+            return make(op, [x], (("dims", tuple(rng.choice((1, 2)) for _ in range(rng.randrange(1, 3)))),))
+        if op == "take":
+            size = x.value.size
+            return make(op, [x], (("index", tuple(rng.randrange(-size, size) for _ in range(rng.randrange(1, 4)))),))
+        dim = rng.randrange(rank)
+        index = tuple(rng.randrange(x.shape[dim]) for _ in range(rng.randrange(1, 4)))
+        return make(op, [x], (("dim", dim - rank * rng.randrange(2)), ("index", index)))
+
+    def _flip(self, args, rng):
+        return self._shape_family("flip", args, rng)
+
+    def _roll(self, args, rng):
+        return self._shape_family("roll", args, rng)
+
+    def _tile(self, args, rng):
+        return self._shape_family("tile", args, rng)
+
+    def _take(self, args, rng):
+        return self._shape_family("take", args, rng)
+
+    def _index_select(self, args, rng):
+        return self._shape_family("index_select", args, rng)
 
     def _outer(self, args: list[Expr], rng: random.Random) -> Expr:
         a, b = (self.vector(e, rng) for e in args)
@@ -1401,6 +1456,8 @@ def to_sympy(e: Expr, symbols: dict[str, np.ndarray], memo: dict | None = None) 
         out[_index_items(e.attr)] = args[0][()] if args[0].shape == () else args[0]
     elif op == "reshape":
         out = args[0].reshape(e.attr)
+    elif op in ("flip", "roll", "tile", "take", "index_select"):
+        out = np.asarray(_shape_op(op, args[0], dict(e.attr)), dtype=object)
     elif op == "concat":
         out = np.concatenate(args, axis=0)
     elif op == "stack":
