@@ -92,7 +92,7 @@ EXEMPT: dict[str, str] = {
     **{name: "a matrix op (square, invertible or positive definite matrices): the generator draws scalars and "
              "vectors only" for name in ("trace", "det", "logdet", "inv", "solve", "cholesky", "matrix_exp", "kron",
                                            "eigvalsh", "eigh", "slogdet", "pinv", "matrix_power",
-                                           "tensordot", "svdvals", "svd")},
+                                           "tensordot", "svdvals", "svd", "einsum")},
     "cross": "needs vectors of length exactly 3 along dim; the generator draws lengths 2 and 3 for all variables",
     # shape and indexing family of issue 17: not drawn yet (their options need shapes the realization does not
     # track); each is checked by its registry rows (torch values and gradients, the mpmath referee, the complex

@@ -32,7 +32,7 @@ EXPRESSIONS = [
     ("trace(outer(x, x)) + det(outer(x, x) + eye(3)) + logdet(outer(x, x) + 2*eye(3))"
      " + sum(inv(outer(x, x) + eye(3)) @ x) + sum(solve(outer(x, x) + eye(3), x)) + sum(matrix_exp(outer(x, x)))"
      " + sum(cross(x, x**2)) + sum(kron(x, x)) + sum(matrix_power(outer(x, x) + eye(3), 2))"
-     " + sum(tensordot(outer(x, x), x, dims=1))", V),
+     " + sum(tensordot(outer(x, x), x, dims=1)) + sum(einsum(x, x**2, equation='i,j->ij'))", V),
     # reductions family of issue 17: statistics and scans
     ("var(x) + std(x) + var(x, correction=0)*std(x, 0, keepdim=True) + sum(var(A*x, dim=(0, 1), keepdim=True))"
      " + sum(cumsum(x, 0)**2) + sum(cumsum_reverse(x, 0)**3) + sum(cumprod(x, 0)*x) + sum(logcumsumexp(A*x, 1)**2)",

@@ -158,6 +158,32 @@ def svdvals(a):
     return np.linalg.svd(a, compute_uv=False)
 
 
+def einsum_parts(equation: str) -> tuple[list[str], str]:
+    """('ij,jk->ik') -> (['ij', 'jk'], 'ik'): explicit output, letters only, none repeated within one operand or
+    the output, every output letter in some operand (no traces 'ii->', no '...'); ValueError otherwise."""
+    text = equation.replace(" ", "")
+    if text.count("->") != 1:
+        raise ValueError(f"the equation {equation!r} must name its output after '->', e.g. 'ij,jk->ik'")
+    left, out = text.split("->")
+    inputs = left.split(",")
+    for part in inputs + [out]:
+        if not all(c.isascii() and c.isalpha() for c in part):
+            raise ValueError(f"the equation {equation!r} may hold only letters, commas and '->'")
+        if len(set(part)) != len(part):
+            raise ValueError(f"the equation {equation!r} repeats a letter within {part!r} (a trace or diagonal: "
+                             "use trace or diagonal)")
+    if set(out) - set("".join(inputs)):
+        raise ValueError(f"the output of {equation!r} names a letter no operand has")
+    return inputs, out
+
+
+def einsum(*args):
+    """torch.einsum(equation, *operands) on batched operands (the batch axis as numpy's '...')."""
+    *operands, options = args
+    inputs, out = einsum_parts(options.equation)
+    return np.einsum(",".join("..." + part for part in inputs) + "->..." + out, *operands)
+
+
 def eigh_gauge(vectors):
     """Each eigenvector's sign chosen so that its entry of largest magnitude (the first of equal ones) is
     positive: eigenvectors are defined up to sign, and this is the gauge eigh(A, part='eigenvectors') gives."""
@@ -267,6 +293,22 @@ def svd_shape(a: tuple, options=None) -> tuple:
     k = min(m, n)
     part = "S" if options is None else options.part
     return (k,) if part == "S" else (m, k) if part == "U" else (k, n)
+
+
+def einsum_shape(*args) -> tuple:
+    *shapes, options = args
+    inputs, out = einsum_parts(options.equation)
+    if len(inputs) != len(shapes):
+        raise ValueError(f"the equation {options.equation!r} has {len(inputs)} operands, the call {len(shapes)}")
+    sizes: dict[str, int] = {}
+    for part, shape in zip(inputs, shapes):
+        if len(part) != len(shape):
+            raise ValueError(f"operand {part!r} of {options.equation!r} has {len(part)} axes, its argument shape "
+                             f"{tuple(shape)}")
+        for letter, size in zip(part, shape):
+            if sizes.setdefault(letter, size) != size:
+                raise ValueError(f"letter {letter!r} of {options.equation!r} has sizes {sizes[letter]} and {size}")
+    return tuple(sizes[letter] for letter in out)
 
 
 # ---- domains (one unbatched point) ----
@@ -562,3 +604,23 @@ def svd_vjp(adj, node, shape_of):
         scaled = _t(v_bar / s)  # S^-1 V̄^T
         inner = inner + _mm(u, scaled - _mm(_mm(scaled, _t(vh)), vh))
     return [inner]
+
+
+def einsum_vjp(adj, node, shape_of):
+    """Operand k's adjoint is the einsum of the output's adjoint with the other operands, to k's subscripts; a
+    letter only k has (summed away) comes back through a vector of ones of its size."""
+    from .ops.record import Options
+
+    g = adj.graph
+    inputs, out = einsum_parts(node.attr.equation)
+    sizes = {letter: size for part, arg in zip(inputs, node.args) for letter, size in zip(part, shape_of(arg))}
+    adjoints = []
+    for k, part in enumerate(inputs):
+        others = [(p, a) for i, (p, a) in enumerate(zip(inputs, node.args)) if i != k]
+        seen = set(out).union(*[set(p) for p, _ in others])
+        ones = [(letter, g.apply("ones", attr=(sizes[letter],))) for letter in part if letter not in seen]
+        subscripts = [out] + [p for p, _ in others] + [letter for letter, _ in ones]
+        equation = ",".join(subscripts) + "->" + part
+        operands = [adj] + [a for _, a in others] + [o for _, o in ones]
+        adjoints.append(g.apply("einsum", *operands, attr=Options((("equation", equation),))))
+    return adjoints

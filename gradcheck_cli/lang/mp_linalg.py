@@ -192,3 +192,9 @@ def svdvals(a):
 def svd(a, options):
     u, s, vh = _svd(a)
     return {"U": u, "S": s, "Vh": vh}[options.part]
+
+
+def einsum(*args):
+    *operands, options = args
+    inputs, out = LK.einsum_parts(options.equation)
+    return np.asarray(np.einsum(",".join(inputs) + "->" + out, *operands), dtype=object)

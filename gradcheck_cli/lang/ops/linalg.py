@@ -127,6 +127,11 @@ OPS = [
            domain_text=REPEATED_SV, kinks=lambda a, o: LK.singular_value_gaps(a),
            doc="torch.linalg.svd(A, full_matrices=False): part='U', 'S' (descending) or 'Vh'; each left vector "
                "signed so that its entry of largest magnitude is positive, its right vector with it"),
+    OpSpec("einsum", 1, LK.einsum, lambda *args: torch_module().einsum(args[-1].equation, *args[:-1]),
+           vjp=LK.einsum_vjp, shape=LK.einsum_shape, elementwise=False, variadic=True, attrs="options",
+           options=(Option("equation", "i->i", "str", keyword_only=True),), mp=_mp("einsum"), param_names=("a",),
+           doc="torch.einsum with its subscripts as a keyword: einsum(a, b, equation='ij,jk->ik') (explicit '->', "
+               "no letter repeated within one operand)"),
     OpSpec("kron", 2, LK.kron, lambda a, b: torch_module().kron(a, b), vjp=LK.kron_vjp, shape=LK.kron_shape,
            elementwise=False, mp=_mp("kron"), param_names=("a", "b"),
            doc="the Kronecker product of two vectors or two matrices (torch.kron)"),
