@@ -17,15 +17,15 @@ import numpy as np
 
 def user_dims(dims, rank: int, what: str) -> tuple[int, ...]:
     """`dims` (an int or a tuple) as non-negative dims of a rank-`rank` shape (a scalar takes 0 and -1), each
-    once; ValueError naming `what`."""
+    once; ValueError otherwise (the message is prefixed with the op's name where it is raised)."""
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
     span = max(rank, 1)
     if any(not -span <= d < span for d in dims):
-        raise ValueError(f"{what}: dim {next(d for d in dims if not -span <= d < span)} is out of range for "
-                         f"a tensor of rank {rank}")
+        raise ValueError(f"dim {next(d for d in dims if not -span <= d < span)} is out of range for a tensor of "
+                         f"rank {rank}")
     normal = tuple(d % span for d in dims)
     if len(set(normal)) != len(normal):
-        raise ValueError(f"{what}: a dim appears more than once in {dims}")
+        raise ValueError(f"a dim appears more than once in {dims}")
     return normal
 
 
@@ -40,7 +40,7 @@ def reduced_dims(shape: tuple, dims, what: str) -> tuple[int, ...]:
 def scan_dim(shape: tuple, dim, what: str) -> int | None:
     """The non-negative user dim of a scan (None for a scalar); ValueError without one."""
     if dim is None:
-        raise ValueError(f"{what} needs the dim, as torch: {what}(x, dim=0)")
+        raise ValueError(f"the dim is required, as in torch: {what}(x, dim=0)")
     (normal,) = user_dims(dim, len(shape), what)
     return normal if shape else None
 
@@ -75,8 +75,8 @@ def var_shape(shape: tuple, o) -> tuple:
     dims = reduced_dims(shape, o.dim, "var")
     count = math.prod(shape[d] for d in dims)
     if count - o.correction <= 0:
-        raise ValueError(f"var and std of {count} element{'s' if count != 1 else ''} with correction="
-                         f"{o.correction} divide by {count - o.correction}: not defined")
+        raise ValueError(f"{count} element{'s' if count != 1 else ''} with correction={o.correction} divide by "
+                         f"{count - o.correction}: not defined")
     if o.keepdim:
         return tuple(1 if d in dims else n for d, n in enumerate(shape))
     return tuple(n for d, n in enumerate(shape) if d not in dims)
@@ -249,14 +249,14 @@ def _selected_length(shape: tuple, o, what: str) -> int | None:
     n = shape[d] if shape else 1
     k = selection_options(o)["k"]
     if k is not None and not 0 <= k <= n:
-        raise ValueError(f"{what}: k={k} is out of range for {n} element{'s' if n != 1 else ''} along dim {o.dim}")
+        raise ValueError(f"k={k} is out of range for {n} element{'s' if n != 1 else ''} along dim {o.dim}")
     return n if k is None else k
 
 
 def sorted_shape(what: str):
     def shape_rule(shape: tuple, o) -> tuple:
         if what == "topk" and o.k is None:  # (k is required: torch.topk has no default)
-            raise ValueError("topk needs k, as torch: topk(x, 2) or topk(x, k=2)")
+            raise ValueError("k is required, as in torch: topk(x, 2) or topk(x, k=2)")
         k = _selected_length(shape, o, what)
         if not shape:
             return shape
@@ -268,14 +268,14 @@ def sorted_shape(what: str):
 
 def sort_by_shape(v: tuple, key: tuple, o) -> tuple:
     if v != key:
-        raise ValueError(f"sort_by: values of shape {v} and a key of shape {key} differ")
+        raise ValueError(f"values of shape {v} and a key of shape {key} differ")
     return sorted_shape("sort_by")(key, o)
 
 
 def unsort_shape(v: tuple, key: tuple, o) -> tuple:
     taken = sorted_shape("unsort")(key, o)
     if v != taken:
-        raise ValueError(f"unsort: values of shape {v} do not fit a key of shape {key} (taken: {taken})")
+        raise ValueError(f"values of shape {v} do not fit a key of shape {key} (taken: {taken})")
     return key
 
 
@@ -358,7 +358,7 @@ def dims_shape(what: str, needs_elements: bool = False):
     def shape_rule(shape: tuple, o) -> tuple:
         dims = reduced_dims(shape, o.dim, what)
         if needs_elements and math.prod(shape[d] for d in dims) == 0:
-            raise ValueError(f"{what} of zero elements is not defined: the argument is empty")
+            raise ValueError("no value over zero elements: the argument is empty")
         if o.keepdim:
             return tuple(1 if d in dims else n for d, n in enumerate(shape))
         return tuple(n for d, n in enumerate(shape) if d not in dims)
