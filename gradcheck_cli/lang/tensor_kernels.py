@@ -611,8 +611,17 @@ def stack_dim(*arrays_and_options):
 # position selected twice receives both adjoints.
 
 
+MAX_INDEX_RANK = 16  # nested tuples of index data (numpy arrays have at most 32 dims)
+
+
 def index_data(index, what: str) -> np.ndarray:
-    """An `index=` option (an int, a tuple, or nested tuples) as an integer array; ValueError if not rectangular."""
+    """An `index=` option (an int, a tuple, or nested tuples) as an integer array; ValueError if not rectangular
+    or nested deeper than MAX_INDEX_RANK tuples."""
+    depth, first = 0, index
+    while isinstance(first, tuple) and first:
+        depth, first = depth + 1, first[0]
+    if depth > MAX_INDEX_RANK:
+        raise ValueError(f"{what}: index= nests {depth} tuples deep; at most {MAX_INDEX_RANK}")
     try:
         data = np.asarray(index, dtype=np.int64)
     except (ValueError, TypeError):
