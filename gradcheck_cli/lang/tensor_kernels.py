@@ -624,6 +624,8 @@ def index_data(index, what: str) -> np.ndarray:
         raise ValueError(f"{what}: index= nests {depth} tuples deep; at most {MAX_INDEX_RANK}")
     try:
         data = np.asarray(index, dtype=np.int64)
+    except OverflowError:
+        raise ValueError(f"{what}: an index in index= is too large for a 64-bit integer") from None
     except (ValueError, TypeError):
         raise ValueError(f"{what}: index={index} is not rectangular: its tuples must have equal lengths") from None
     return data
