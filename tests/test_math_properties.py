@@ -246,8 +246,14 @@ def test_generated_programs_round_trip_through_the_printer(program):
     expression = parse(program.text)
     expanded = to_text(expression.output)
     names = expression.names()
-    by_name = "; ".join([f"{n} = {to_text(node, names)}" for n, node in expression.bindings.items()]
-                        + [to_text(expression.output, names)])
+    # a binding is printed with the names bound before it: `a1 = eye(2)` after `a0 = z + eye(2)` is one node
+    # (equal subexpressions are shared), and a0 cannot name a1 yet
+    earlier: dict[int, str] = {}
+    lines = []
+    for name, node in expression.bindings.items():
+        lines.append(f"{name} = {to_text(node, earlier)}")
+        earlier.setdefault(node.id, names.get(node.id, name))
+    by_name = "; ".join(lines + [to_text(expression.output, names)])
     note(f"program: {program.text}\nexpanded: {expanded}\nby name: {by_name}")
     assert same_structure(parse(expanded).output, expression.output)
     assert same_structure(parse(by_name).output, expression.output)
