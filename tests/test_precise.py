@@ -19,6 +19,7 @@ import pytest
 from mpmath import mp
 from test_ops_registry import OP_NAMES, OP_TABLE, gradient_cases, split  # noqa: E402  (sibling test module)
 
+from gradcheck_cli import check
 from gradcheck_cli.engines.precise import PreciseValues, evaluate, precise_gradient
 from gradcheck_cli.engines.symbolic import jacobian_nodes
 from gradcheck_cli.lang.graph import Graph, ancestors
@@ -433,3 +434,21 @@ def _moved_value(expression, point, shapes, name, step):
     slot = program.slot[next(n.id for n in expression.nodes if n.op == "var" and n.attr == name)]
     moved = np.full((), values[slot][()] + step, dtype=object)
     return program.rerun(values, slot, moved, program.dependents(name))[program.slot[expression.output.id]][()]
+
+
+TINY_POINTS = [
+    ("0.5 + sum(relu(x + 1)*w)", {"x": [1e-300, -1e-300, 0.5], "w": [1.0, 2.0, 3.0]}, [1.0, 2.0, 3.0]),
+    ("0.5 + sum(sort(x, descending=True)*w)", {"x": [1e-300, -1e-300, 0.5], "w": [1.0, 2.0, 3.0]}, [2.0, 3.0, 1.0]),
+    ("asin(x)", {"x": 1e-200}, [1.0]),
+    ("abs(x + 2)", {"x": 1e-250}, [1.0]),
+]
+
+
+@pytest.mark.parametrize("text, at, gradient", TINY_POINTS, ids=[t for t, _, _ in TINY_POINTS])
+def test_a_tiny_x_added_to_a_number_near_one_keeps_its_step(text, at, gradient):
+    """The referee's step is relative to a tiny x; its precision reaches down to that step, so that x + 1 still
+    moves with it (it used to settle 0 there, and blame autograd)."""
+    result = check(text, at=at, precise=True)
+    rows = [g for g in result.gradients if g.wrt == "x"]
+    assert result.status == "pass", [(g.index, g.precise, g.status, g.disagrees) for g in rows]
+    assert [g.precise for g in rows] == pytest.approx(gradient, rel=1e-12)

@@ -448,14 +448,25 @@ class _Referee:
                     return False
         return True
 
+    def _digits_below(self, var_slot: int, element: int) -> int:
+        """Decimal digits between 1 and a small |x| (0 for |x| >= 1 or x = 0).  The step is relative to such an
+        x, and a node that adds x to a number near 1 (relu(x + 1) at 1e-300) must still hold x ± h: without
+        these digits the step is rounded away there and the derivative settles, wrongly, to 0."""
+        x = self.base(self.base_dps)
+        xj = x[var_slot].flat[element] if x is not None else 0
+        if not mp.isfinite(xj) or xj == 0 or abs(xj) >= 1:
+            return 0
+        return int(mp.ceil(-mp.log10(abs(xj))))
+
     # -- the complex step --
 
     def _complex_step(self, var_slot: int, element: int, outs: list[int], path: list[int]) -> dict:
         """Im f(x + ih)/h, h = 2^k ≈ 10^-dps x min(1, |x|), at rising precision until two attempts agree."""
         settled: dict[int, tuple] = {}
         previous = None
+        below = self._digits_below(var_slot, element)
         for extra in COMPLEX_EXTRA_DIGITS:
-            dps = self.base_dps + extra
+            dps = self.base_dps + extra + below
             if not self.afford(self.program.cost(path, dps)):
                 break
             with mp.workdps(dps):
@@ -494,8 +505,9 @@ class _Referee:
         earlier: dict[int, _Estimate] = {}
         exponent_index, exponent = 0, STEP_EXPONENTS[0]
         last_problem: str | None = None
+        below = self._digits_below(var_slot, element)
         while len(outcomes) < len(outs):
-            dps = self.mag + 2 * exponent + GUARD_DIGITS
+            dps = self.mag + 2 * exponent + GUARD_DIGITS + below
             pending = [o for o in outs if o not in outcomes]
             if not self.afford(self.program.cost(path, dps) * DIFFERENCE_RUNS):
                 last_problem = f"{TOO_LARGE} (its budget of {self.budget:,} is spent)"
@@ -520,7 +532,7 @@ class _Referee:
             if exponent_index >= len(STEP_EXPONENTS):
                 break
             exponent = _next_exponent(exponent, STEP_EXPONENTS[exponent_index], crossing)
-        with mp.workdps(self.mag + 2 * exponent + GUARD_DIGITS):
+        with mp.workdps(self.mag + 2 * exponent + GUARD_DIGITS + below):
             for o in outs:
                 if o not in outcomes:
                     outcomes[o] = _unsettled(earlier.get(o), (previous or {}).get(o), last_problem)
