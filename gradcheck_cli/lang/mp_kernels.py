@@ -66,7 +66,7 @@ def _in_complex(function, z, *more):
     return +result
 
 
-def _elementwise(one, nin: int = 1):
+def elementwise(one, nin: int = 1):
     """An elementwise kernel on object arrays from a function of mpmath numbers (broadcasting as numpy)."""
     ufunc = np.frompyfunc(one, nin, 1)
 
@@ -87,7 +87,7 @@ def _entire(function):
         return _in_complex(function, x) if _complex(x) else function(x)
 
     one.__name__ = function.__name__
-    return _elementwise(one)
+    return elementwise(one)
 
 
 def _real_valued(function):
@@ -101,7 +101,7 @@ def _real_valued(function):
         return NAN if _complex(y) else y
 
     one.__name__ = function.__name__
-    return _elementwise(one)
+    return elementwise(one)
 
 
 sin, cos, tan = _entire(mp.sin), _entire(mp.cos), _entire(mp.tan)
@@ -233,7 +233,7 @@ def _xlogy(a, b):
 
 
 exp2, log2, log10 = _entire(_exp2), _real_valued(_log2), _real_valued(_log10)
-reciprocal, rsqrt, square = _elementwise(_reciprocal), _real_valued(_rsqrt), _elementwise(_square)
+reciprocal, rsqrt, square = elementwise(_reciprocal), _real_valued(_rsqrt), elementwise(_square)
 
 
 def _sinc(x):
@@ -251,10 +251,10 @@ def _sinc(x):
     return _in_complex(sinc_pi, x)
 
 
-sinc = _elementwise(_sinc)
+sinc = elementwise(_sinc)
 erf, erfc = _entire(mp.erf), _entire(mp.erfc)
-erfinv, lgamma, digamma = _elementwise(_erfinv), _elementwise(_lgamma), _elementwise(_digamma)
-atan2, hypot, xlogy = _elementwise(_atan2, 2), _elementwise(_hypot, 2), _elementwise(_xlogy, 2)
+erfinv, lgamma, digamma = elementwise(_erfinv), elementwise(_lgamma), elementwise(_digamma)
+atan2, hypot, xlogy = elementwise(_atan2, 2), elementwise(_hypot, 2), elementwise(_xlogy, 2)
 
 
 def polygamma(x, attr):
@@ -267,7 +267,7 @@ def polygamma(x, attr):
             return mp.inf if n % 2 else NAN
         return mp.polygamma(n, v)
 
-    return _elementwise(one)(x)
+    return elementwise(one)(x)
 
 
 def logit(x, attr):
@@ -279,8 +279,8 @@ def logit(x, attr):
                 return NAN
             return _logit_of(mp.mpf(eps) if r < eps else mp.mpf(1 - eps) if r > 1 - eps else v)
 
-        return _elementwise(clamped)(x)
-    return _elementwise(_logit_of)(x)
+        return elementwise(clamped)(x)
+    return elementwise(_logit_of)(x)
 
 
 # ---- activations family of issue 17 (torch's constants as the doubles torch uses; the branch x <= 0 at the
@@ -312,7 +312,7 @@ def _exponential_unit(alpha, input_scale, scale=ONE):
             return NAN
         return scale * (v if v > 0 else alpha * mp.expm1(input_scale * v))
 
-    return _elementwise(one)
+    return elementwise(one)
 
 
 def elu(x, attr):
@@ -322,7 +322,7 @@ def elu(x, attr):
 def celu(x, attr):
     alpha = mp.mpf(attr.alpha)
     if not alpha:  # outside the domain (torch refuses alpha = 0)
-        return _elementwise(lambda v: NAN)(x)
+        return elementwise(lambda v: NAN)(x)
     return _exponential_unit(alpha, 1 / alpha)(x)
 
 
@@ -347,7 +347,7 @@ silu, mish, logsigmoid = _entire(_silu), _entire(_mish), _entire(_logsigmoid)
 
 def hardtanh(x, attr):
     lo, hi = mp.mpf(attr.min_val), mp.mpf(attr.max_val)
-    return _elementwise(lambda v: NAN if lo > hi else _clamp(v, lo, hi))(x)
+    return elementwise(lambda v: NAN if lo > hi else _clamp(v, lo, hi))(x)
 
 
 def _relu6_of_shift(v):
@@ -366,7 +366,7 @@ def _softsign(x):
     return x / (1 + abs(x))
 
 
-hardswish, hardsigmoid, softsign = _elementwise(_hardswish), _elementwise(_hardsigmoid), _elementwise(_softsign)
+hardswish, hardsigmoid, softsign = elementwise(_hardswish), elementwise(_hardsigmoid), elementwise(_softsign)
 
 
 # ---- arithmetic with undefined points ----
@@ -406,7 +406,7 @@ def _pow(a, b):
     return NAN if _complex(y) else y  # a negative base with a non-integer exponent
 
 
-div, pow = _elementwise(_div, 2), _elementwise(_pow, 2)
+div, pow = elementwise(_div, 2), elementwise(_pow, 2)
 
 
 # ---- piecewise: NaN in, NaN out ----
@@ -423,7 +423,7 @@ def _comparison(test):
         return ONE if test(a, b) else ZERO
 
     one.__name__ = test.__name__
-    return _elementwise(one, 2)
+    return elementwise(one, 2)
 
 
 gt = _comparison(lambda a, b: a > b)
@@ -460,9 +460,9 @@ def _sign(x):
     return mp.sign(x)
 
 
-maximum, minimum = _elementwise(_maximum, 2), _elementwise(_minimum, 2)
-relu, sign = _elementwise(_relu), _elementwise(_sign)
-clamp, where = _elementwise(_clamp, 3), _elementwise(_where, 3)
+maximum, minimum = elementwise(_maximum, 2), elementwise(_minimum, 2)
+relu, sign = elementwise(_relu), elementwise(_sign)
+clamp, where = elementwise(_clamp, 3), elementwise(_where, 3)
 _MAXIMUM, _MINIMUM = np.frompyfunc(_maximum, 2, 1), np.frompyfunc(_minimum, 2, 1)
 _REAL = np.frompyfunc(mp.re, 1, 1)
 _ISFINITE = np.frompyfunc(mp.isfinite, 1, 1)

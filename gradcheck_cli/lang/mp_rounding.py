@@ -9,20 +9,11 @@ beyond what separates a float64 quotient from the integer next to it, so the pie
 
 from __future__ import annotations
 
-import numpy as np
 from mpmath import mp
 
+from .mp_kernels import elementwise
+
 NAN = mp.nan
-
-
-def _elementwise(one, nin: int = 1):
-    ufunc = np.frompyfunc(one, nin, 1)
-
-    def kernel(*args):
-        return np.asarray(ufunc(*args), dtype=object)
-
-    kernel.__name__ = one.__name__
-    return kernel
 
 
 def _trunc(x):
@@ -66,17 +57,17 @@ def _remainder(a, b):
     return NAN if b == 0 else a - _remainder_quotient(a, b) * b
 
 
-floor, ceil, trunc = _elementwise(_guard(mp.floor)), _elementwise(_guard(mp.ceil)), _elementwise(_guard(_trunc))
-frac = _elementwise(_guard(lambda x: x - _trunc(x)))
-fmod, remainder = _elementwise(_guard(_fmod), 2), _elementwise(_guard(_remainder), 2)
-fmod_quotient = _elementwise(_guard(lambda a, b: NAN if b == 0 else _fmod_quotient(a, b)), 2)
-remainder_quotient = _elementwise(_guard(lambda a, b: NAN if b == 0 else _remainder_quotient(a, b)), 2)
+floor, ceil, trunc = elementwise(_guard(mp.floor)), elementwise(_guard(mp.ceil)), elementwise(_guard(_trunc))
+frac = elementwise(_guard(lambda x: x - _trunc(x)))
+fmod, remainder = elementwise(_guard(_fmod), 2), elementwise(_guard(_remainder), 2)
+fmod_quotient = elementwise(_guard(lambda a, b: NAN if b == 0 else _fmod_quotient(a, b)), 2)
+remainder_quotient = elementwise(_guard(lambda a, b: NAN if b == 0 else _remainder_quotient(a, b)), 2)
 
 
 def round(x, attr):  # noqa: A001 - torch's name
-    return _elementwise(_guard(lambda v: _round(v, attr.decimals)))(x)
+    return elementwise(_guard(lambda v: _round(v, attr.decimals)))(x)
 
 
 def round_label(x, attr):
     """The integer a piece of round(x, decimals=d) is numbered by: x*10^d (or x/10^-d) rounded."""
-    return _elementwise(_guard(lambda v: _round(v * mp.mpf(10) ** attr.decimals)))(x)
+    return elementwise(_guard(lambda v: _round(v * mp.mpf(10) ** attr.decimals)))(x)

@@ -12,28 +12,16 @@ import math
 
 import numpy as np
 
+from .tensor_kernels import user_dims
+
 # ---- dims ----
-
-
-def user_dims(dims, rank: int, what: str) -> tuple[int, ...]:
-    """`dims` (an int or a tuple) as non-negative dims of a rank-`rank` shape (a scalar takes 0 and -1), each
-    once; ValueError otherwise (the message is prefixed with the op's name where it is raised)."""
-    dims = (dims,) if isinstance(dims, int) else tuple(dims)
-    span = max(rank, 1)
-    if any(not -span <= d < span for d in dims):
-        raise ValueError(f"dim {next(d for d in dims if not -span <= d < span)} is out of range for a tensor of "
-                         f"rank {rank}")
-    normal = tuple(d % span for d in dims)
-    if len(set(normal)) != len(normal):
-        raise ValueError(f"a dim appears more than once in {dims}")
-    return normal
 
 
 def reduced_dims(shape: tuple, dims, what: str) -> tuple[int, ...]:
     """The non-negative user dims a reduction with `dim` (None: all) acts on, for an argument of `shape`."""
     if dims is None:
         return tuple(range(len(shape)))
-    normal = user_dims(dims, len(shape), what)
+    normal = user_dims(dims, len(shape))
     return normal if shape else ()  # a scalar: dim 0 or -1 names it, and there is nothing to reduce
 
 
@@ -41,7 +29,7 @@ def scan_dim(shape: tuple, dim, what: str) -> int | None:
     """The non-negative user dim of a scan (None for a scalar); ValueError without one."""
     if dim is None:
         raise ValueError(f"the dim is required, as in torch: {what}(x, dim=0)")
-    (normal,) = user_dims(dim, len(shape), what)
+    (normal,) = user_dims(dim, len(shape))
     return normal if shape else None
 
 

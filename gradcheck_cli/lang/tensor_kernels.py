@@ -254,7 +254,7 @@ def _last_two_axes():
 def swapaxes_shape(shape: tuple, o) -> tuple:
     if o.axis0 is None or o.axis1 is None:
         raise ValueError("swapaxes needs two dims: swapaxes(x, 0, 1)")
-    first, second = (user_dims(d, len(shape), "swapaxes")[0] for d in (o.axis0, o.axis1))
+    first, second = (user_dims(d, len(shape))[0] for d in (o.axis0, o.axis1))
     swapped = list(shape)
     swapped[first], swapped[second] = shape[second], shape[first]
     return tuple(swapped)
@@ -471,16 +471,17 @@ def stack_vjp(adj, node, shape_of):
 # Options hold user dims; a kernel's array has the batch axis first, so user dim d is batched axis 1 + d % rank.
 
 
-def user_dims(dims, rank: int, what: str) -> tuple[int, ...]:
-    """`dims` (an int or a tuple) as non-negative dims of a rank-`rank` shape, each once; ValueError naming `what`."""
+def user_dims(dims, rank: int) -> tuple[int, ...]:
+    """`dims` (an int or a tuple) as non-negative dims of a rank-`rank` shape (a scalar takes 0 and -1), each
+    once; ValueError otherwise (the shape-error wrapper prefixes the op's name)."""
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
     span = max(rank, 1)
     if any(not -span <= d < span for d in dims):
-        raise ValueError(f"{what}: dim {next(d for d in dims if not -span <= d < span)} is out of range for "
-                         f"a tensor of rank {rank}")
+        raise ValueError(f"dim {next(d for d in dims if not -span <= d < span)} is out of range for a tensor of "
+                         f"rank {rank}")
     normal = tuple(d % span for d in dims)
     if len(set(normal)) != len(normal):
-        raise ValueError(f"{what}: a dim appears more than once in {dims}")
+        raise ValueError(f"a dim appears more than once in {dims}")
     return normal
 
 
@@ -489,7 +490,7 @@ def _batched(dims) -> tuple[int, ...]:
 
 
 def squeeze_shape(shape: tuple, o) -> tuple:
-    dims = range(len(shape)) if o.dim is None else user_dims(o.dim, len(shape), "squeeze")
+    dims = range(len(shape)) if o.dim is None else user_dims(o.dim, len(shape))
     drop = {d for d in dims if d < len(shape) and shape[d] == 1}
     return tuple(n for d, n in enumerate(shape) if d not in drop)
 
@@ -509,19 +510,19 @@ def reshaped_by(rule):
 
 
 def flip_shape(shape: tuple, o) -> tuple:
-    user_dims(o.dims, len(shape), "flip")
+    user_dims(o.dims, len(shape))
     return shape
 
 
 def flip(x, o):
-    return np.flip(x, _batched(user_dims(o.dims, x.ndim - 1, "flip")))
+    return np.flip(x, _batched(user_dims(o.dims, x.ndim - 1)))
 
 
 def roll_shape(shape: tuple, o) -> tuple:
     if o.dims is None:
         if len(o.shifts) != 1:
             raise ValueError(f"roll: without dims, shifts must be one integer, got {o.shifts}")
-    elif len(o.shifts) != len(user_dims(o.dims, len(shape), "roll")):
+    elif len(o.shifts) != len(user_dims(o.dims, len(shape))):
         raise ValueError(f"roll: {len(o.shifts)} shifts for {len(o.dims)} dims")
     return shape
 
@@ -529,7 +530,7 @@ def roll_shape(shape: tuple, o) -> tuple:
 def roll(x, o):
     if o.dims is None:
         return np.roll(x.reshape(x.shape[0], -1), o.shifts[0], axis=1).reshape(x.shape)
-    return np.roll(x, o.shifts, _batched(user_dims(o.dims, x.ndim - 1, "roll")))
+    return np.roll(x, o.shifts, _batched(user_dims(o.dims, x.ndim - 1)))
 
 
 def triangle_shape(shape: tuple, o) -> tuple:
@@ -578,7 +579,7 @@ def tile(x, o):
 def cat_shape(*shapes_and_options) -> tuple:
     *shapes, o = shapes_and_options
     first = shapes[0]
-    dim = user_dims(o.dim, len(first), "cat")[0] if first else None
+    dim = user_dims(o.dim, len(first))[0] if first else None
     if dim is None or any(len(s) != len(first) or s[:dim] + s[dim + 1:] != first[:dim] + first[dim + 1:]
                           for s in shapes):
         raise ValueError(f"shapes {' and '.join(map(str, shapes))} cannot be concatenated along dim {o.dim}")
@@ -649,13 +650,13 @@ def selection(of: str, shape: tuple, o) -> np.ndarray:
         dim1, dim2 = (0, 1) if of == "diag" else (o.dim1, o.dim2)
         if len(shape) < 2:
             raise ValueError(f"diagonal takes a tensor of rank 2 or more, got shape {shape}")
-        first, second = user_dims((dim1, dim2), len(shape), "diagonal")
+        first, second = user_dims((dim1, dim2), len(shape))
         return np.diagonal(flat, o.offset if of == "diagonal" else o.diagonal, first, second)
     if of == "take":
         data = index_data(o.index, "take")
         _check_range(data, flat.size, "take", negative=True)
         return flat.reshape(-1)[data]
-    dim = user_dims(o.dim, len(shape), of)[0]
+    dim = user_dims(o.dim, len(shape))[0]
     data = index_data(o.index, of)
     size = shape[dim] if shape else 1
     if of == "index_select":
