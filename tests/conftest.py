@@ -118,7 +118,7 @@ import sys
 from gradcheck_cli import check
 print("check:", check("sin(x**2)", at={"x": 4}).status, file=sys.stderr)
 from gradcheck_cli.cli import main
-main(["expressions", "--json"])
+main(["expressions", "--json", "-j", "1"])  # in this process, which -X importtime watches
 """
 
 
@@ -132,7 +132,8 @@ def _run_the_library(folder: Path) -> dict:
 
 @pytest.fixture
 def library_run(once) -> dict:
-    """The expressions/ library checked once for the whole session, by `gradcheck expressions --json` in a fresh
-    process (its workers too) after one check() from Python; with -X importtime, which lists every module that the
-    process and its workers imported.  {"exit_code", "stdout", "stderr" (less the import lines), "imported"}."""
+    """The expressions/ library checked once for the whole session, by `gradcheck expressions --json -j 1` in a
+    fresh process after one check() from Python, under -X importtime, which lists every module the process imported
+    (-j 1: the cases run in that process, and no worker imports torch again).
+    {"exit_code", "stdout", "stderr" (less the import lines), "imported"}."""
     return once("expressions-library", _run_the_library)

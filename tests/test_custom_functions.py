@@ -418,7 +418,7 @@ def test_no_import_refuses_the_function_option_too(cli, user_module):
 
 @pytest.mark.slow
 def test_plain_expressions_never_reach_the_importing_module(library_run):
-    """check() from Python, then `gradcheck expressions --json` and its workers, in one fresh process."""
+    """check() from Python, then `gradcheck expressions --json -j 1`, in one fresh process."""
     assert "check: pass" in library_run["stderr"], library_run["stderr"][-50:]
     assert library_run["exit_code"] == 0, library_run["stderr"][-50:]
     assert "gradcheck_cli.run.case" in library_run["imported"]  # the list is the one that would name them
