@@ -137,3 +137,20 @@ def library_run(once) -> dict:
     (-j 1: the cases run in that process, and no worker imports torch again).
     {"exit_code", "stdout", "stderr" (less the import lines), "imported"}."""
     return once("expressions-library", _run_the_library)
+
+
+def assert_matches_mpmath(text: str, x: float, reference, dps: int = 60) -> None:
+    """check(text) at x passes, and its value and symbolic derivative match `reference` (a function of an mpf)
+    and mpmath's derivative of it, to 1e-13."""
+    from mpmath import mp
+
+    from gradcheck_cli import check
+
+    result = check(text, at={"x": x})
+    assert result.status == "pass", (result.error, result.gradients)
+    with mp.workdps(dps):
+        value = reference(mp.mpf(x))
+        derivative = mp.diff(reference, mp.mpf(x))
+    (row,) = result.gradients
+    assert row.symbolic == pytest.approx(float(derivative), rel=1e-13, abs=1e-300), (text, x)
+    assert float(result.value) == pytest.approx(float(value), rel=1e-13, abs=1e-300)

@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import assert_matches_mpmath
 from mpmath import mp
 
 from gradcheck_cli import check
@@ -52,14 +53,7 @@ REFERENCES = [
 
 @pytest.mark.parametrize("text, x, reference", REFERENCES, ids=[f"{t}@{x}" for t, x, _ in REFERENCES])
 def test_values_and_derivatives_against_mpmath(text, x, reference):
-    result = check(text, at={"x": x})
-    assert result.status == "pass", (result.error, result.gradients)
-    with mp.workdps(50):
-        value = reference(mp.mpf(x))
-        derivative = mp.diff(reference, mp.mpf(x))
-    (row,) = result.gradients
-    assert row.symbolic == pytest.approx(float(derivative), rel=1e-13, abs=1e-300), (text, x)
-    assert float(result.value) == pytest.approx(float(value), rel=1e-13, abs=1e-300)
+    assert_matches_mpmath(text, x, reference)
 
 
 def test_second_derivatives_against_mpmath():
