@@ -24,10 +24,9 @@ SCHEMA = json.loads(resources.files("gradcheck_cli").joinpath("schema/report.sch
 
 
 def pytest_configure(config):
-    """The process that runs the tests (an xdist worker, or the only process) gives torch one thread.  Its in-process
-    runs fork worker processes, and a child forked after torch's OpenMP threads have started waits forever at the
-    first parallel op for threads it does not have (libgomp is not fork-safe); two workers on two cores gain nothing
-    from more threads anyway."""
+    """The process that runs the tests (an xdist worker, or the only process) gives torch one thread: two workers on
+    two cores gain nothing from more threads.  (Workers forked by its in-process runs set one thread themselves,
+    run/runner.py, so this is no longer what keeps them from hanging.)"""
     if hasattr(config, "workerinput") or not config.getoption("numprocesses", None):
         import torch
 

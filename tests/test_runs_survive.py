@@ -176,6 +176,28 @@ def test_workers_die_with_their_parent_even_by_kill_9(tmp_path):
     assert children and all(map(_gone, children))
 
 
+@pytest.mark.slow
+def test_workers_forked_after_torch_computed_on_several_threads_do_not_hang(tmp_path):
+    """A program that used torch's OpenMP threads, then runs cases in parallel from Python: its forked workers
+    must not wait forever at their first parallel op (triu) for threads they do not have."""
+    _spec(tmp_path, "a", "expr: sum(triu(A @ A))\nat: {A: [[1, 2, 3], [4, 5, 6], [7, 8, 9]]}\n")
+    _spec(tmp_path, "b", "expr: sum(triu(A))\nat: {A: [[1, 2], [3, 4]]}\n")
+    program = textwrap.dedent("""
+        import torch
+        torch.set_num_threads(2)
+        a = torch.randn(1000, 1000)
+        (torch.triu(a @ a) * a).sum()
+        from click.testing import CliRunner
+        from gradcheck_cli.cli import main
+        result = CliRunner().invoke(main, ["a.yaml", "b.yaml", "-j", "2", "--json"], catch_exceptions=False)
+        print(result.output)
+    """)
+    done = subprocess.run([sys.executable, "-c", program], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=WAIT)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["summary"]["passed"] == 2
+
+
 def test_a_keyboard_interrupt_raised_by_a_users_function_is_its_error_not_the_end(cli_json, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     name = _module(tmp_path, "raises_ki", """

@@ -74,10 +74,21 @@ def run_jobs(jobs: list[Job], processes: int | None = None) -> Iterator[CaseResu
     if (processes <= 1 or len(jobs) <= 1) and not any(map(_imports_user_code, jobs)):
         yield from map(_run_job, jobs)
         return
+    import torch  # noqa: F401  (once here, inherited by every forked worker, rather than imported in each)
+
     from .workers import WorkerPool
 
-    with WorkerPool(min(processes, len(jobs)), _run_job) as pool:
+    with WorkerPool(min(processes, len(jobs)), _run_job, initializer=_one_torch_thread) as pool:
         yield from pool.results_in_order(jobs, _died)
+
+
+def _one_torch_thread() -> None:
+    """In a freshly forked worker: torch computes on one thread.  A child forked after the parent's OpenMP threads
+    have started waits forever at its first parallel op for threads it does not have (libgomp is not fork-safe),
+    and N workers on N cores gain nothing from more threads each."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def _died(job: Job, how: str, limit: float | None) -> CaseResult:

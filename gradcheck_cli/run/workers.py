@@ -54,12 +54,14 @@ def _die_with_parent(parent: int) -> None:
         os._exit(0)
 
 
-def _serve(connection, work: Callable, parent: int) -> None:
+def _serve(connection, work: Callable, parent: int, initializer: Callable | None) -> None:
     """A worker's life: jobs in, results out, until told to stop; then gone without waiting for threads a user's
     function may have started."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with_parent(parent)
+    if initializer is not None:
+        initializer()
     try:
         while True:
             message = connection.recv()
@@ -74,10 +76,13 @@ def _serve(connection, work: Callable, parent: int) -> None:
 
 
 class WorkerPool:
-    """`processes` workers, each calling `work(job)` on one job at a time."""
+    """`processes` workers, each calling `initializer()` once when it starts, then `work(job)` on one job at a
+    time."""
 
-    def __init__(self, processes: int, work: Callable, job_time_limit: float | None = None):
+    def __init__(self, processes: int, work: Callable, job_time_limit: float | None = None,
+                 initializer: Callable | None = None):
         self.processes = processes
+        self.initializer = initializer
         self.job_time_limit = job_time_limit or JOB_TIME_LIMIT
         self.work = work
         self.workers: list[_Worker] = []
@@ -129,7 +134,7 @@ class WorkerPool:
 
     def _start(self) -> _Worker:
         parent_end, child_end = self.context.Pipe()
-        process = self.context.Process(target=_serve, args=(child_end, self.work, os.getpid()),
+        process = self.context.Process(target=_serve, args=(child_end, self.work, os.getpid(), self.initializer),
                                        daemon=True)
         process.start()
         child_end.close()
