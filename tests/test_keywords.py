@@ -40,7 +40,7 @@ def test_options_that_differ_are_different_nodes_and_print_back_only_when_not_th
     ("leaky_relu(negative_slope=0.2, x)", "a positional argument after keyword arguments"),
     ("leaky_relu(x, negative_slope='a')", "negative_slope must be a number, got 'a'"),
     ("leaky_relu(x, negative_slope=True)", "negative_slope must be a number, got True"),
-    ("leaky_relu(x, negative_slope=y)", "negative_slope must be a number, text in quotes"),
+    ("leaky_relu(x, negative_slope=y)", "negative_slope must be a constant: a number, text in quotes"),
     ("leaky_relu(x, y)", "negative_slope must be a constant"),
     ("leaky_relu(x, 0.1, 0.2)", "leaky_relu() takes 1 argument and at most 1 option by position, got 3"),
     ("sin(x, dim=0)", "sin() takes no keyword argument 'dim'"),

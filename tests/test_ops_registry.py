@@ -23,12 +23,11 @@ import ast
 import itertools
 import math
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
 import torch
+from op_rows import FAMILY_ROWS, At, C, Case, Row, S, opts, split
 
 from gradcheck_cli import check
 from gradcheck_cli.engines.symbolic import gradient_nodes
@@ -38,56 +37,6 @@ from gradcheck_cli.lang.parser import parse
 from gradcheck_cli.lang.shapes import ShapeMap
 
 RTOL = 1e-12
-
-
-@dataclass(frozen=True)
-class At:
-    """A sample point of an op with a static attribute: an axis, a shape or an index."""
-
-    args: tuple
-    attr: object = None
-
-
-@dataclass(frozen=True)
-class Case:
-    """An expression for check() with its own point: tensor ops reduce their value to a scalar here."""
-
-    text: str
-    at: dict
-    wrt: tuple[str, ...] | None = None
-
-
-def opts(name: str, **given):
-    """The options of op `name` with `given` over its defaults, as a node's attribute holds them."""
-    return OPS[name].with_options(given)
-
-
-def C(text: str, wrt: tuple[str, ...] | None = None, **at) -> Case:
-    return Case(text, at, wrt)
-
-
-@dataclass
-class Row:
-    """Sample points for one op.  `args` names the op's arguments (variables in the checks)."""
-
-    args: tuple[str, ...]
-    points: list[tuple | At]  # inside the domain, away from kinks and ties: forward and gradient checks
-    forward_only: list[tuple | At] = field(default_factory=list)  # ties, other axes etc.: forward only
-    # expressions for check(): a string is checked at every point of `points`, a Case at its own point;
-    # default: the op applied to `args`
-    checks: list[str | Case] | None = None
-    text: str | None = None  # the op applied to `args` in its own syntax, where `args` alone do not say it
-    reference: Callable | None = None  # attr -> torch tensor, for ops that have no torch builder
-
-
-def split(point) -> tuple[tuple, object]:
-    """(argument values, attribute) of a sample point."""
-    return (tuple(point.args), point.attr) if isinstance(point, At) else (tuple(point), None)
-
-
-def S(start=None, stop=None, step=None) -> tuple:
-    """A slice as the index attribute spells it."""
-    return ("slice", start, stop, step)
 
 
 M23 = [[0.5, -1.0, 2.0], [1.5, 3.0, -0.25]]
@@ -609,6 +558,7 @@ OP_TABLE: dict[str, Row] = {
                        C("sum(x @ eye(3) @ y)", x=M23, y=V3)],
                text="eye(3)", reference=lambda attr: torch.eye(attr[0], dtype=torch.float64)),
 }
+OP_TABLE.update(FAMILY_ROWS)
 
 OP_NAMES = sorted(OPS)
 

@@ -245,8 +245,12 @@ def render(node: Node, parts: list[tuple[str, int]]) -> tuple[str, int]:
         texts = [text for text, _ in parts] + [f"[{format_index(node.attr)}]"]
     elif spec.attrs == "options":
         defaults = dict(spec.defaults().items)
-        texts = [text for text, _ in parts] + [f"{name}={format_option(value)}" for name, value in node.attr.items
-                                               if value != defaults[name] or type(value) is not type(defaults[name])]
+        present = spec.present(node.attr)
+        required = len(parts) - len(present)
+        optional = dict(zip(present, (text for text, _ in parts[required:])))
+        texts = [text for text, _ in parts[:required]] + [
+            f"{name}={optional[name] if name in optional else format_option(value)}" for name, value in node.attr.items
+            if name in optional or value != defaults[name] or type(value) is not type(defaults[name])]
     else:
         texts = [text for text, _ in parts] + [str(n) for n in (node.attr or ())]
     return f"{spec.call_name or spec.name}({', '.join(texts)})", ATOM

@@ -95,6 +95,13 @@ class _Tuple:
     span: Span
 
 
+@dataclass(frozen=True)
+class _Absent:
+    """`None` written as a positional argument: an optional operand (a tensor option) left out."""
+
+    span: Span
+
+
 class _Parser:
     def __init__(self, source: str, graph: Graph, scope: dict[str, Node], spans: dict[int, Span], limits: Limits):
         self.source = source
@@ -121,6 +128,9 @@ class _Parser:
 
     def at(self, text: str) -> bool:
         return self.token.text == text  # no name or number is spelled like an operator
+
+    def peek_in(self, texts: str) -> bool:
+        return any(self.peek_is(text) for text in texts)
 
     def peek_is(self, text: str) -> bool:
         return self.following.kind == "OP" and self.following.text == text
@@ -368,6 +378,8 @@ class _Parser:
                                      self.token.span)
                 elif self.at("(") and re.match(TUPLE_START, self.source[self.token.span.start:]):
                     args.append(_Tuple(*self.integer_tuple(name_token.text)))
+                elif self.token.kind == "NAME" and self.token.text == "None" and self.peek_in(",)"):
+                    args.append(_Absent(self.advance().span))
                 else:
                     args.append(self.expression(0)[0])
                 if not self.at(","):
@@ -384,7 +396,8 @@ class _Parser:
         return self.mark(self.graph.raw(spec.name, tuple(operands), attr), span), span
 
     def keyword(self, function: str, keywords: dict[str, tuple[object, Span]]) -> None:
-        """NAME "=" literal, where a literal is a number, 'text', True, False or a tuple of integers (1, 2)."""
+        """NAME "=" value, where a value is a literal (a number, 'text', True, False, None or a tuple of integers
+        (1, 2)) or, for an optional operand (a tensor option, bias=b), an expression: kept as its node."""
         name = self.advance()
         self.advance()
         if name.text in keywords:
@@ -393,17 +406,14 @@ class _Parser:
         if start.kind == "STRING":
             self.advance()
             keywords[name.text] = (start.text[1:-1], start.span)
-        elif start.kind == "NAME" and start.text in ("True", "False"):
+        elif start.kind == "NAME" and start.text in ("True", "False", "None") and self.peek_in(",)"):
             self.advance()
-            keywords[name.text] = (start.text == "True", start.span)
-        elif self.at("("):
+            keywords[name.text] = ({"True": True, "False": False, "None": None}[start.text], start.span)
+        elif self.at("(") and re.match(TUPLE_START, self.source[self.token.span.start:]):
             keywords[name.text] = self.integer_tuple(name.text)
         else:
             node, span = self.expression(0)
-            if not node.is_const:
-                raise self.error(f"{function}(): {name.text} must be a number, text in quotes, True, False or "
-                                 "a tuple of integers", span)
-            keywords[name.text] = (node.attr, span)
+            keywords[name.text] = (node.attr if node.is_const else node, span)
     def integer_tuple(self, option: str) -> tuple[tuple, Span]:
         """"(" item { "," item } [","] ")" where an item is an integer or, nested, such a tuple: ((0, 1), (1, 0)),
         with its span."""
@@ -429,7 +439,11 @@ class _Parser:
                 if any(isinstance(a, _Tuple) for a in args[:count]):
                     raise self.error(f"{name}(): a tuple of integers is an option's value, not an operand",
                                      next(a for a in args[:count] if isinstance(a, _Tuple)).span)
-                return spec, args[:count], self.options(name, spec, args[count:], keywords, span)
+                if any(isinstance(a, _Absent) for a in args[:count]):
+                    raise self.error(f"{name}(): None only leaves out an optional operand",
+                                     next(a for a in args[:count] if isinstance(a, _Absent)).span)
+                options, optional = self.options(name, spec, args[count:], keywords, span)
+                return spec, args[:count] + optional, options
             if tuples:
                 continue
             if (keywords and spec.attrs == "axis" and set(keywords) == {"dim"} and len(args) == spec.arity
@@ -461,21 +475,22 @@ class _Parser:
                              "its options: dim" if any(s.attrs == "axis" for s in overloads) else None)
         raise self.error(f"{name}() takes {_arity_text(overloads)}, got {len(args)}", span)
 
-    def options(self, name: str, spec: OpSpec, extra: list[Node], keywords: dict, span: Span) -> Options:
-        """An op's options from trailing constant arguments (in the op's order) and keyword arguments."""
+    def options(self, name: str, spec: OpSpec, extra: list, keywords: dict, span: Span) -> tuple[Options, list[Node]]:
+        """An op's options from trailing arguments (in the op's order) and keyword arguments, and the optional
+        operands given (its tensor options), in the op's order."""
         positional = [o for o in spec.options if not o.keyword_only]
         if len(extra) > len(positional):
             raise self.error(f"{name}() takes {spec.arity} argument{'s' if spec.arity != 1 else ''} and at most "
                              f"{len(positional)} option{'s' if len(positional) != 1 else ''} by position, "
                              f"got {spec.arity + len(extra)} arguments", span)
         given: dict[str, object] = {}
-        for option, node in zip(positional, extra):
-            if isinstance(node, _Tuple):
-                given[option.name] = option_value(name, option, node.value, node.span, self.error)
-                continue
-            if not node.is_const:
-                raise self.error(f"{name}(): {option.name} must be a constant", self.spans.get(node.id, span))
-            given[option.name] = option_value(name, option, node.attr, self.spans.get(node.id, span), self.error)
+        operands: dict[str, Node] = {}
+        for option, arg in zip(positional, extra):
+            if isinstance(arg, (_Tuple, _Absent)):
+                value, where = (arg.value if isinstance(arg, _Tuple) else None), arg.span
+            else:
+                value, where = (arg.attr if arg.is_const else arg), self.spans.get(arg.id, span)
+            self.give(name, option, value, where, given, operands)
         by_name = {o.name: o for o in spec.options}
         for word, (value, where) in keywords.items():
             if word not in by_name:
@@ -484,8 +499,25 @@ class _Parser:
                 raise self.error(f"{name}() takes no keyword argument {word!r}", where, hint)
             if word in given:
                 raise self.error(f"{name}(): {word} is given by position and by keyword", where)
-            given[word] = option_value(name, by_name[word], value, where, self.error)
-        return spec.with_options(given)
+            self.give(name, by_name[word], value, where, given, operands)
+        options = spec.with_options(given)
+        return options, [operands[word] for word in spec.present(options)]
+
+    def give(self, function: str, option: Option, value: object, where: Span, given: dict,
+             operands: dict[str, Node]) -> None:
+        """One option's value into `given`; a tensor option's operand into `operands` (a number becomes a
+        constant node)."""
+        if option.kind != "tensor":
+            given[option.name] = option_value(function, option, value, where, self.error)
+            return
+        if value is not None and not isinstance(value, Node):
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise self.error(f"{function}(): {option.name} must be a tensor (an expression) or None, got "
+                                 f"{format_option(value)}", where)
+            value = self.mark(self.graph.const(float(value)), where)
+        given[option.name] = value is not None
+        if value is not None:
+            operands[option.name] = value
 
     def unknown_function(self, token: Token) -> ParseError:
         name = token.text
@@ -517,6 +549,11 @@ def option_value(function: str, option: Option, value: object, span: Span, error
     """`value` as the option's kind wants it (an int, a float, a bool, one of its texts, a tuple of ints), or
     the error `error(message, span)` makes."""
     kind, name = option.kind, option.name
+    if isinstance(value, Node):
+        raise error(f"{function}(): {name} must be a constant: a number, text in quotes, True, False or a tuple of "
+                    "integers", span)
+    if value in option.choices and isinstance(value, str):
+        return value
     integral = isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
     if kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)

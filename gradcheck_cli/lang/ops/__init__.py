@@ -14,7 +14,20 @@ from __future__ import annotations
 
 import math
 
-from . import activations, arithmetic, elementwise, linalg, piecewise, reductions, rounding, shaping
+from . import (
+    activations,
+    arithmetic,
+    convolution,
+    distances,
+    elementwise,
+    linalg,
+    losses,
+    normalization,
+    piecewise,
+    reductions,
+    rounding,
+    shaping,
+)
 from .builders import cos, cosh, eq, ge, gt, le, log, lt, ne, sigmoid, sign, sin, sinh, sqrt
 from .record import OpSpec, broadcast_shapes
 
@@ -22,7 +35,8 @@ __all__ = ["CONSTANTS", "FUNCTIONS", "INFIX", "OPS", "OVERLOADS", "POSTFIX", "PR
            "cos", "cosh", "eq", "ge", "gt", "le", "log", "lt", "ne", "sigmoid", "sign", "sin", "sinh", "sqrt"]
 
 # In this order: a name two families define (max(a, b) and max(x)) is tried as the first one's first.
-FAMILIES = (arithmetic, elementwise, activations, piecewise, rounding, reductions, linalg, shaping)
+FAMILIES = (arithmetic, elementwise, activations, piecewise, rounding, reductions, linalg, shaping, convolution,
+            normalization, losses, distances)
 _OPS: list[OpSpec] = [op for family in FAMILIES for op in family.OPS]
 OPS: dict[str, OpSpec] = {op.name: op for op in _OPS}
 

@@ -50,9 +50,12 @@ def broadcast_shapes(*shapes: tuple) -> tuple:
 class Option:
     """A keyword argument of an operation, as torch names and orders it: `negative_slope=0.01`.
 
-    `kind`: "float", "int", "bool", "str" (one of `choices`) or "ints" (an int, or a tuple of ints such as a
-    padding or several dims; read as a tuple).  Written as `name=value` in a call, or positionally after the
-    operands in this order unless `keyword_only` (as torch's `gelu(x, approximate='tanh')`)."""
+    `kind`: "float", "int", "bool", "str" (one of `choices`), "ints" (an int, or a tuple of ints such as a
+    padding or several dims; read as a tuple; also one of `choices` where it has some, as padding='same'), or
+    "tensor": an optional operand, as the bias of conv2d or the weight of layer_norm.  A tensor option given is
+    one of the node's arguments, after the required ones in the op's option order, and its value is True; absent
+    (not given, or `None`) it is False.  Written as `name=value` in a call, or positionally after the operands in
+    this order unless `keyword_only` (as torch's `gelu(x, approximate='tanh')`)."""
 
     name: str
     default: object
@@ -152,6 +155,10 @@ class OpSpec:
     def infer_shape(self, shapes, attr=None) -> tuple:
         own_rule = self.shape is not broadcast_shapes  # broadcasting needs no attribute: leaky_relu's slope
         return tuple(self.shape(*shapes, self._attr(attr)) if self.attrs and own_rule else self.shape(*shapes))
+
+    def present(self, attr: Options) -> tuple[str, ...]:
+        """The tensor options given in a node's attribute, in the order their operands follow the required ones."""
+        return tuple(o.name for o in self.options if o.kind == "tensor" and getattr(attr, o.name))
 
     def defaults(self) -> Options:
         return Options(tuple((o.name, o.default) for o in self.options))
