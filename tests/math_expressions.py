@@ -114,6 +114,14 @@ EXEMPT: dict[str, str] = {
     "unselect": "internal adjoint of the selections (diag, diagonal, gather, index_select, take), made by the "
                 "symbolic engine; not drawn until they are",
     # ---- nn family of issue 17, ops/convolution.py ----
+    # conv and pooling take (N, C, L) or (N, C, H, W) tensors (the generator draws scalars and vectors); checked by
+    # their registry rows (torch values and gradients, the mpmath referee, the complex step),
+    # tests/test_convolution_family.py (bias, padding='same', Hessians against torch, ties of max_pool) and
+    # expressions/nn_conv_*.yaml
+    **{name: "a convolution or pooling op: needs (C, L) or (N, C, ...) tensors, the generator draws scalars and "
+             "vectors only" for name in ("conv1d", "conv2d", "avg_pool1d", "avg_pool2d", "max_pool1d", "max_pool2d")},
+    **{name: "internal adjoint pair of convolution and pooling (made by the symbolic engine, each the other's "
+             "adjoint): drawn through those, not directly" for name in ("im2col", "col2im")},
     # ---- nn family of issue 17, ops/normalization.py ----
     # ---- nn family of issue 17, ops/losses.py ----
     # ---- nn family of issue 17, ops/distances.py and the rest ----
