@@ -993,12 +993,18 @@ def python_tree(text: str, intern: _Interner) -> int:
         return n.value
 
     def options(spec, extra, keywords):
-        """Positional constants in the op's order, then keywords, each as its kind wants it."""
-        given = dict(zip([o.name for o in spec.options if not o.keyword_only], map(literal, extra)))
-        given.update({k.arg: literal(k.value) for k in keywords})
-        kinds = {"float": float, "int": int, "bool": bool, "str": str,
+        """Positional constants in the op's order, then keywords, each as its kind wants it; and the optional
+        operands given (tensor options: an expression, or None), converted, in the op's option order."""
+        written = dict(zip([o.name for o in spec.options if not o.keyword_only], extra))
+        written.update({k.arg: k.value for k in keywords})
+        tensors = {o.name for o in spec.options if o.kind == "tensor"}
+        operands = {name: convert(n) for name, n in written.items()
+                    if name in tensors and not (isinstance(n, ast.Constant) and n.value is None)}
+        given = {name: name in operands if name in tensors else literal(n) for name, n in written.items()}
+        kinds = {"float": float, "int": int, "bool": bool, "str": str, "tensor": bool,
                  "ints": lambda v: v if isinstance(v, tuple) else (v,)}
-        return spec.with_options({o.name: kinds[o.kind](given[o.name]) for o in spec.options if o.name in given})
+        attr = spec.with_options({o.name: kinds[o.kind](given[o.name]) for o in spec.options if o.name in given})
+        return attr, [operands[name] for name in spec.present(attr)]
 
     def call(n) -> int:
         name = n.func.id
@@ -1010,7 +1016,8 @@ def python_tree(text: str, intern: _Interner) -> int:
         for spec in OVERLOADS[name]:
             if spec.attrs == "options" and len(args) >= spec.arity:
                 count = len(args) if spec.variadic else spec.arity  # a variadic op's options are keyword-only
-                return intern(spec.name, options(spec, args[count:], n.keywords), [convert(a) for a in args[:count]])
+                attr, optional = options(spec, args[count:], n.keywords)
+                return intern(spec.name, attr, [convert(a) for a in args[:count]] + optional)
             if spec.attrs == "axis" and n.keywords:  # dim=0 is the axis form; a tuple of dims or keepdim is not
                 given = {k.arg: literal(k.value) for k in n.keywords}
                 if set(given) == {"dim"} and isinstance(given["dim"], int) and len(args) == spec.arity:
