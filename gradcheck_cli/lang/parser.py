@@ -363,6 +363,7 @@ class _Parser:
         args: list[Node] = []
         keywords: dict[str, tuple[object, Span]] = {}
         index = None  # unindex(v, like, [0:2]) spells its index attribute in brackets
+        equation = None  # einsum('ij,jk->ik', a, b): torch's positional subscripts, read as equation=
         if not self.at(")"):
             while True:
                 if self.at(")") or self.at(","):
@@ -371,7 +372,11 @@ class _Parser:
                 if self.at("[") and any(s.attrs == "index" for s in overloads):
                     index = self.bracketed_index()
                     break
-                if self.token.kind == "NAME" and self.peek_is("="):
+                if self.token.kind == "STRING" and not args and not keywords and equation is None and \
+                        any(o.name == "equation" for s in overloads for o in s.options):
+                    text = self.advance()
+                    equation = (text.text[1:-1], text.span)
+                elif self.token.kind == "NAME" and self.peek_is("="):
                     self.keyword(name_token.text, keywords)
                 elif keywords:
                     raise self.error(f"{name_token.text}(): a positional argument after keyword arguments",
@@ -392,6 +397,14 @@ class _Parser:
             if len(args) != spec.arity:
                 raise self.error(f"{name_token.text}() takes {spec.arity} arguments and an index", span)
             return self.mark(self.graph.raw(spec.name, tuple(args), index), span), span
+        if equation is not None:
+            if not args:
+                raise self.error(f"{name_token.text}() takes its operands after the equation, e.g. "
+                                 f"{name_token.text}('ij,jk->ik', a, b)", span)
+            if "equation" in keywords:
+                raise self.error(f"{name_token.text}(): equation is given by position and by keyword",
+                                 keywords["equation"][1])
+            keywords = {"equation": equation, **keywords}
         spec, operands, attr = self.resolve_call(name_token.text, overloads, args, span, keywords)
         return self.mark(self.graph.raw(spec.name, tuple(operands), attr), span), span
 
@@ -565,8 +578,9 @@ def option_value(function: str, option: Option, value: object, span: Span, error
         return value
     if kind == "str" and isinstance(value, str) and (not option.choices or value in option.choices):
         return value
-    wanted = {"float": "a number", "int": "an integer", "ints": "an integer or a tuple of integers",
-              "bool": "True or False"}.get(kind) or "one of " + ", ".join(repr(c) for c in option.choices)
+    texts = "one of " + ", ".join(repr(c) for c in option.choices)
+    wanted = {"float": "a number", "int": "an integer", "bool": "True or False",
+              "ints": "an integer or a tuple of integers" + (f", or {texts}" if option.choices else "")}.get(kind) or texts
     raise error(f"{function}(): {name} must be {wanted}, got {format_option(value)}", span)
 
 
