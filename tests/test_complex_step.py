@@ -54,6 +54,11 @@ EXPRESSIONS = [
     # activations family of issue 17: the analytic ones, in their tails too
     ("gelu(x) + gelu(-8*x, approximate='tanh') + gelu(-12*x) + silu(x) + silu(-60*x) + mish(x) + mish(-40*x)"
      " + logsigmoid(x) + logsigmoid(-900*x) + logsigmoid(60*x)", 0.7),
+    # normalization family of issue 17 (weight and bias as optional operands)
+    ("sum(layer_norm(A*x, (3,), x, x**2)**3) + sum(layer_norm(outer(x, x**2), (3, 3), eps=0.1)*A[0])"
+     " + sum(batch_norm(A*x, None, None, x, 1 - x, training=True)**3)"
+     " + sum(batch_norm(A*x, zeros(3), ones(3) + 1, x)**3)"
+     " + sum(group_norm(stack(A*x, A*x**2, dim=1), 2, weight=x[0:2], bias=x[1:3])**3)", V),
 ]
 
 
