@@ -62,3 +62,41 @@ def test_an_op_with_an_option_is_checked_by_every_engine():
     assert row.finite_difference == pytest.approx(-0.6, rel=1e-8) and row.precise == pytest.approx(-0.6)
     wrong = check("leaky_relu(x, negative_slope=0.2)", at={"x": -1.5}, manual={"x": "0.01"})
     assert wrong.status == "fail"
+
+
+@pytest.mark.parametrize("written, same_as, printed", [
+    ("conv2d(x, w, b, 1, 1)", "conv2d(x, w, bias=b, padding=1)", "conv2d(x, w, bias=b, padding=(1,))"),
+    ("conv2d(x, w, None, 2)", "conv2d(x, w, stride=2)", "conv2d(x, w, stride=(2,))"),
+    ("conv2d(x, w, bias=None)", "conv2d(x, w)", "conv2d(x, w)"),
+    ("conv2d(x, w, bias=b*2)", "conv2d(x, w, b*2)", "conv2d(x, w, bias=b*2)"),
+    ("conv2d(x, w, 0.5)", "conv2d(x, w, bias=0.5)", "conv2d(x, w, bias=0.5)"),
+    ("conv1d(x, w, padding='same')", "conv1d(x, w, None, 1, 'same')", "conv1d(x, w, padding='same')"),
+])
+def test_an_optional_operand_by_position_by_keyword_or_none(written, same_as, printed):
+    """A tensor option (conv2d's bias) is an operand of the node when given, and nothing when None."""
+    assert _same_node(written, same_as)
+    expression = parse(written)
+    assert to_text(expression.output, expression.names()) == printed
+    assert len(expression.output.args) == 2 + ("bias" in printed)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("conv2d(x, w, bias=(1, 2))", "bias must be a tensor (an expression) or None, got (1, 2)"),
+    ("conv2d(x, w, bias='b')", "bias must be a tensor (an expression) or None, got 'b'"),
+    ("conv2d(x, w, stride=s)", "stride must be a constant: a number, text in quotes, True, False or a tuple"),
+    ("conv2d(None, w)", "None only leaves out an optional operand"),
+    ("conv2d(x, w, padding='full')", "padding must be an integer or a tuple of integers, or one of 'valid', 'same'"),
+    ("conv2d(x, w, b, bias=b)", "bias is given by position and by keyword"),
+])
+def test_a_wrong_optional_operand_is_one_error_pointing_at_it(text, message):
+    with pytest.raises(ParseError) as caught:
+        parse(text)
+    assert message in str(caught.value), str(caught.value)
+    assert caught.value.span is not None
+
+
+def test_the_gradient_reaches_an_optional_operand():
+    result = check("sum(conv1d(x, w, b, padding=1)**2)", at={"x": [[[0.5, -1.0, 2.0]]], "w": [[[0.25, 1.0, -0.5]]],
+                                                             "b": [0.75]})
+    assert result.status == "pass", result.rendered_error
+    assert [row.wrt for row in result.gradients][-1] == "b"

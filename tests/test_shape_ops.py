@@ -36,7 +36,7 @@ def test_tuple_literals_and_dims_parse_and_print_back(text, printed):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("sin(x, (0, 1))", "sin() takes no tuple of integers here"),
+    ("sin(x, (0, 1))", "sin(): a tuple of integers is not an argument it takes here"),
     ("concat((1, 2), x)", "a tuple of integers is an option's value, not an operand"),
     ("gather(x, 1, index=((0, 1.5),))", "expected an integer for index"),
 ])

@@ -88,8 +88,9 @@ TUPLE_START = r"\((\s*\()*\s*-?\s*\d+\s*,"
 
 
 @dataclass(frozen=True)
-class _Tuple:
-    """A tuple of integers written as a positional argument: an option's value, never an operand."""
+class _Literal:
+    """A tuple of integers or a text in quotes written as a positional argument: an option's value, never an
+    operand."""
 
     value: tuple
     span: Span
@@ -382,7 +383,10 @@ class _Parser:
                     raise self.error(f"{name_token.text}(): a positional argument after keyword arguments",
                                      self.token.span)
                 elif self.at("(") and re.match(TUPLE_START, self.source[self.token.span.start:]):
-                    args.append(_Tuple(*self.integer_tuple(name_token.text)))
+                    args.append(_Literal(*self.integer_tuple(name_token.text)))
+                elif self.token.kind == "STRING" and self.peek_in(",)"):
+                    text = self.advance()
+                    args.append(_Literal(text.text[1:-1], text.span))
                 elif self.token.kind == "NAME" and self.token.text == "None" and self.peek_in(",)"):
                     args.append(_Absent(self.advance().span))
                 else:
@@ -446,18 +450,17 @@ class _Parser:
         for spec in overloads:
             if spec.attrs == "index":  # spelled with brackets: unindex(v, like, [0:2])
                 continue
-            tuples = [a for a in args if isinstance(a, _Tuple)]
+            literals = [a for a in args if isinstance(a, _Literal)]
             if spec.attrs == "options" and len(args) >= spec.arity:
                 count = len(args) if spec.variadic else spec.arity  # a variadic op's options are keyword-only
-                if any(isinstance(a, _Tuple) for a in args[:count]):
-                    raise self.error(f"{name}(): a tuple of integers is an option's value, not an operand",
-                                     next(a for a in args[:count] if isinstance(a, _Tuple)).span)
+                if any(isinstance(a, _Literal) for a in args[:count]):
+                    raise self.misplaced_literal(name, args[:count], "is an option's value, not an operand")
                 if any(isinstance(a, _Absent) for a in args[:count]):
                     raise self.error(f"{name}(): None only leaves out an optional operand",
                                      next(a for a in args[:count] if isinstance(a, _Absent)).span)
                 options, optional = self.options(name, spec, args[count:], keywords, span)
                 return spec, args[:count] + optional, options
-            if tuples:
+            if literals:
                 continue
             if (keywords and spec.attrs == "axis" and set(keywords) == {"dim"} and len(args) == spec.arity
                     and not isinstance(keywords["dim"][0], tuple)):  # dim=(0, 1): the overload with options
@@ -479,9 +482,8 @@ class _Parser:
             return spec, operands, (attr if attr or spec.attrs == "shape" else None)
         if all(s.attrs == "index" for s in overloads):
             raise self.error(f"{name}() takes its index in brackets, e.g. {name}(v, x, [0])", span)
-        if any(isinstance(a, _Tuple) for a in args):
-            raise self.error(f"{name}() takes no tuple of integers here",
-                             next(a for a in args if isinstance(a, _Tuple)).span)
+        if any(isinstance(a, _Literal) for a in args):
+            raise self.misplaced_literal(name, args, "is not an argument it takes here")
         if keywords:
             word, (_, where) = next(iter(keywords.items()))
             raise self.error(f"{name}() takes no keyword argument {word!r}", where,
@@ -499,8 +501,8 @@ class _Parser:
         given: dict[str, object] = {}
         operands: dict[str, Node] = {}
         for option, arg in zip(positional, extra):
-            if isinstance(arg, (_Tuple, _Absent)):
-                value, where = (arg.value if isinstance(arg, _Tuple) else None), arg.span
+            if isinstance(arg, (_Literal, _Absent)):
+                value, where = (arg.value if isinstance(arg, _Literal) else None), arg.span
             else:
                 value, where = (arg.attr if arg.is_const else arg), self.spans.get(arg.id, span)
             self.give(name, option, value, where, given, operands)
@@ -531,6 +533,14 @@ class _Parser:
         given[option.name] = value is not None
         if value is not None:
             operands[option.name] = value
+
+    def misplaced_literal(self, name: str, args: list, what: str) -> ParseError:
+        """The error for the first literal among `args`, which the call cannot take where it is."""
+        first = next(a for a in args if isinstance(a, _Literal))
+        if isinstance(first.value, str):
+            return self.error(f"{name}(): found the text {first.value!r}, which {what}", first.span,
+                              "text in quotes is only an option's value, e.g. gelu(x, approximate='tanh')")
+        return self.error(f"{name}(): a tuple of integers {what}", first.span)
 
     def unknown_function(self, token: Token) -> ParseError:
         name = token.text
@@ -579,8 +589,8 @@ def option_value(function: str, option: Option, value: object, span: Span, error
     if kind == "str" and isinstance(value, str) and (not option.choices or value in option.choices):
         return value
     texts = "one of " + ", ".join(repr(c) for c in option.choices)
-    wanted = {"float": "a number", "int": "an integer", "bool": "True or False",
-              "ints": "an integer or a tuple of integers" + (f", or {texts}" if option.choices else "")}.get(kind) or texts
+    integers = "an integer or a tuple of integers" + (f", or {texts}" if option.choices else "")
+    wanted = {"float": "a number", "int": "an integer", "bool": "True or False", "ints": integers}.get(kind) or texts
     raise error(f"{function}(): {name} must be {wanted}, got {format_option(value)}", span)
 
 
