@@ -59,6 +59,11 @@ EXPRESSIONS = [
      " + sum(batch_norm(A*x, None, None, x, 1 - x, training=True)**3)"
      " + sum(batch_norm(A*x, zeros(3), ones(3) + 1, x)**3)"
      " + sum(group_norm(stack(A*x, A*x**2, dim=1), 2, weight=x[0:2], bias=x[1:3])**3)", V),
+    # losses family of issue 17 (class weights and pos_weight as optional operands)
+    ("cross_entropy(A*x, (2, 0), weight=x**2 + 1, label_smoothing=0.1) + nll_loss(log_softmax(A*x, 1), (1, 2), x + 2,"
+     " reduction='sum') + mse_loss(x, x**2) + kl_div(A*x, softmax(x, 0)) + kl_div(x, A*x, log_target=True)"
+     " + binary_cross_entropy(sigmoid(A*x), sigmoid(-A*x), x**2)"
+     " + binary_cross_entropy_with_logits(A*x*40, sigmoid(A*x), x + 2, pos_weight=x**2)", V),
 ]
 
 
