@@ -347,10 +347,10 @@ def pool_windows(d: int, x: tuple, o, dilated: bool) -> Windows:
     _positive(dilation, "dilation")
     _non_negative(padding, "padding")
     spans = tuple(dl * (k - 1) + 1 for dl, k in zip(dilation, kernel))
-    if any(2 * p > (span if dilated else k) for p, span, k in zip(padding, spans, kernel)):
-        raise ValueError(f"pad should be at most half of {'effective ' if dilated else ''}kernel size, but got "
-                         f"pad={_text(padding)} and kernel_size={_text(kernel)}"
-                         + (f" and dilation={_text(dilation)}" if dilated else ""))
+    for p, span, k, dl in zip(padding, spans, kernel, dilation):
+        if 2 * p > (span if dilated else k):
+            raise ValueError(f"pad should be at most half of {'effective ' if dilated else ''}kernel size, but got "
+                             f"pad={p}, kernel_size={k}" + (f" and dilation={dl}" if dilated else ""))
     size = tuple(x[len(x) - d:])
     out = []
     for n, p, span, s in zip(size, padding, spans, stride):
