@@ -57,6 +57,15 @@ def _sqrt(x):
     return np.sqrt(x)
 
 
+def _divide(a, b):
+    """a / b; on object arrays mpmath's division as the registry's div has it (0/0 NaN, not ZeroDivisionError)."""
+    if np.asarray(a).dtype == object or np.asarray(b).dtype == object:
+        from . import mp_kernels
+
+        return mp_kernels.div(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
+    return a / b
+
+
 def _sum_kept(x, axes: tuple[int, ...]):
     for axis in axes:  # one axis at a time: object arrays reduce over one axis only
         x = np.sum(x, axis=axis, keepdims=True)
@@ -67,7 +76,7 @@ def _normalized(x, axes: tuple[int, ...], eps: float):
     """(x - mean) / sqrt(biased var + eps) over the batched `axes`."""
     count = math.prod(x.shape[a] for a in axes)
     centred = x - _sum_kept(x, axes) / count
-    return centred / _sqrt(_sum_kept(centred * centred, axes) / count + eps)
+    return _divide(centred, _sqrt(_sum_kept(centred * centred, axes) / count + eps))
 
 
 def _lined_up(p, x_ndim: int, user_shape: tuple[int, ...]):
@@ -106,7 +115,7 @@ def batch_norm(*args):
     else:
         mean = _lined_up(operands["running_mean"], x.ndim, _channel_shape(rank))
         var = _lined_up(operands["running_var"], x.ndim, _channel_shape(rank))
-        y = (x - mean) / _sqrt(var + o.eps)
+        y = _divide(x - mean, _sqrt(var + o.eps))
     return _affine(y, operands, o, _channel_shape(rank))
 
 

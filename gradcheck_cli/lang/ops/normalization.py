@@ -35,14 +35,18 @@ def _torch_batch_norm(*args):
 
 def _torch_group_norm(*args):
     x, given, o = _operands(args)
-    return _functional().group_norm(x, o.num_groups, given.get("weight"), given.get("bias"), o.eps)
+    weight = given.get("weight")
+    if weight is None and "bias" in given:  # torch 2.x: group_norm's backward with a bias and no weight fails ("tensor
+        weight = x.new_ones(x.shape[1])    # does not have a device"); a weight of ones is the same function
+    return _functional().group_norm(x, o.num_groups, weight, given.get("bias"), o.eps)
 
 
 _AFFINE = (Option("weight", False, "tensor"), Option("bias", False, "tensor"))
 _EPS = Option("eps", 1e-05)
 RUNNING_DATA = ("batch_norm: torch does not differentiate batch_norm (training=False) in running_mean or running_var, "
                 "which are data: leave them out of wrt, or write detach(m)")
-NOT_POSITIVE = "var + eps must be positive (eps=0 and all elements equal divide by 0)"
+NOT_POSITIVE = ("the variance (or running_var) plus eps must be positive: with eps <= 0, all elements equal divide "
+                "by 0")
 
 OPS = [
     OpSpec("layer_norm", 1, N.layer_norm, _torch_layer_norm, vjp=N.normalization_vjp, shape=N.layer_norm_shape,
