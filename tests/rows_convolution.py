@@ -1,6 +1,5 @@
 """Registry rows of the convolution family (gradcheck_cli/lang/ops/convolution.py), as
-tests/test_ops_registry.py reads them.  The bias (an optional operand) and padding='same' are checked in
-tests/test_convolution_family.py: the registry's Python-grammar round trip (`python_tree`) reads neither yet.
+tests/test_ops_registry.py reads them (more in tests/test_convolution_family.py: Hessians, ties, shape errors).
 
 The values are distinct multiples of 1/4 (`grid`): products and sums of them are exact in float64, so torch's
 kernels and ours agree to the last bit whatever order they add in, and no window of max_pool holds a tie (ties are
@@ -24,6 +23,7 @@ def grid(*shape: int, seed: int = 0) -> list:
 X125, X25, X145 = grid(1, 2, 5, seed=1), grid(2, 5, seed=2), grid(1, 4, 5, seed=3)
 X225 = grid(2, 2, 5, seed=4)
 W322, W323, W423, W413 = grid(3, 2, 2, seed=5), grid(3, 2, 3, seed=6), grid(4, 2, 3, seed=7), grid(4, 1, 3, seed=8)
+B3, B2, B4 = [0.75, -0.5, 1.5], [0.5, -1.25], [-0.25, 1.0, 0.5, -1.5]
 # conv2d: (N, C, H, W), (C, H, W); weights (C_out, C_in/groups, kH, kW)
 X1244, X1245, X1433, X243 = grid(1, 2, 4, 4, seed=9), grid(1, 2, 4, 5, seed=10), grid(1, 4, 3, 3, seed=11), \
     grid(2, 4, 3, seed=12)
@@ -59,7 +59,12 @@ ROWS: dict[str, Row] = {
                           C("sum(conv1d(x, w, None, 1, 1, 1, 2)**2)", x=X145, w=W423),
                           C("sum(conv1d(x, w, groups=4, padding=2, dilation=2)*v)", x=X145, w=W413,
                             v=grid(1, 4, 5, seed=32)),
-                          C("sum(conv1d(x, w, stride=3)*v)", x=X225, w=W322, v=grid(2, 3, 2, seed=33))],
+                          C("sum(conv1d(x, w, stride=3)*v)", x=X225, w=W322, v=grid(2, 3, 2, seed=33)),
+                          # the bias (an optional operand), padding='same'
+                          C("sum(conv1d(x, w, b, stride=2, padding=1, dilation=2)**2)", x=X225, w=W322, b=B3),
+                          C("sum(conv1d(x, w, bias=b, padding='same')*v)", x=X25, w=W323, b=B3, v=grid(3, 5, seed=48)),
+                          C("sum(conv1d(x, w, None, 1, 'same', 2, 4)**2)", x=X145, w=W413),
+                          C("sum(conv1d(x, w, padding='same')*v)", x=X225, w=W322, v=grid(2, 3, 5, seed=49))],
                   text="conv1d(x, w)"),
     "conv2d": Row(("x", "w"), [At((X1244, W2233), _conv2(padding=(1,))),
                                At((X1245, W2222), _conv2(stride=(2, 1), dilation=(1, 2))),
@@ -70,7 +75,10 @@ ROWS: dict[str, Row] = {
                   checks=[C("sum(conv2d(x, w, padding=1)*v)", x=X1244, w=W2233, v=grid(1, 2, 4, 4, seed=34)),
                           C("sum(conv2d(x, w, stride=(2, 1), dilation=(1, 2))**2)", x=X1245, w=W2222),
                           C("sum(conv2d(x, w, groups=4)*v)", x=X1433, w=W4122, v=grid(1, 4, 2, 2, seed=35)),
-                          C("sum(conv2d(x, w, padding=(1, 0))**2)", x=X243, w=W2222)],
+                          C("sum(conv2d(x, w, padding=(1, 0))**2)", x=X243, w=W2222),
+                          C("sum(conv2d(x, w, b, padding=1)*v)", x=X1244, w=W2233, b=B2, v=grid(1, 2, 4, 4, seed=50)),
+                          C("sum(conv2d(x, w, bias=b, groups=4)**2)", x=X1433, w=W4122, b=B4),
+                          C("sum(conv2d(x, w, padding='same')**2)", x=X243, w=W2222)],
                   text="conv2d(x, w)"),
     "avg_pool1d": Row(("x",), [At((P236,), opts("avg_pool1d", kernel_size=(2,))),
                                At((P236,), opts("avg_pool1d", kernel_size=(3,), stride=(2,), padding=(1,))),

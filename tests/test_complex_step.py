@@ -59,6 +59,12 @@ EXPRESSIONS = [
      " + sum(batch_norm(A*x, None, None, x, 1 - x, training=True)**3)"
      " + sum(batch_norm(A*x, zeros(3), ones(3) + 1, x)**3)"
      " + sum(group_norm(stack(A*x, A*x**2, dim=1), 2, weight=x[0:2], bias=x[1:3])**3)", V),
+    # convolution family of issue 17 (conv and avg_pool are linear in each argument; im2col/col2im their adjoints)
+    ("sum(conv1d(stack(x, x**2), reshape(stack(x, x + 1), 1, 2, 3), x[0:1], padding='same')**3)"
+     " + sum(conv2d(reshape(A*x, 1, 2, 3), reshape(outer(x, x)[0:2], 2, 1, 1, 3), x[1:3], padding=1)**3)"
+     " + sum(avg_pool1d(A*x, 2, 1, 1, ceil_mode=True, count_include_pad=False)**3)"
+     " + sum(avg_pool2d(reshape(A*x, 1, 2, 3), 2, padding=1, divisor_override=3)**3)"
+     " + sum(col2im(im2col(A*x, kernel_size=(2,), out=(2,)), kernel_size=(2,), size=(3,))**3)", V),
     # losses family of issue 17 (class weights and pos_weight as optional operands)
     ("cross_entropy(A*x, (2, 0), weight=x**2 + 1, label_smoothing=0.1) + nll_loss(log_softmax(A*x, 1), (1, 2), x + 2,"
      " reduction='sum') + mse_loss(x, x**2) + kl_div(A*x, softmax(x, 0)) + kl_div(x, A*x, log_target=True)"

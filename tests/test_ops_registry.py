@@ -1002,7 +1002,7 @@ def python_tree(text: str, intern: _Interner) -> int:
                     if name in tensors and not (isinstance(n, ast.Constant) and n.value is None)}
         given = {name: name in operands if name in tensors else literal(n) for name, n in written.items()}
         kinds = {"float": float, "int": int, "bool": bool, "str": str, "tensor": bool,
-                 "ints": lambda v: v if isinstance(v, tuple) else (v,)}
+                 "ints": lambda v: v if isinstance(v, (tuple, str)) else (v,)}  # or one of its texts: 'same'
         attr = spec.with_options({o.name: kinds[o.kind](given[o.name]) for o in spec.options if o.name in given})
         return attr, [operands[name] for name in spec.present(attr)]
 
