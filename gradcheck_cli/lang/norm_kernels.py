@@ -36,7 +36,7 @@ def _batch_dims(rank: int, o) -> tuple[int, ...]:
     return (0,) + tuple(range(2, rank))
 
 
-def _given(o, names=PARAMETERS + RUNNING) -> tuple[str, ...]:
+def given_names(o, names=PARAMETERS + RUNNING) -> tuple[str, ...]:
     """The tensor options given in a node's attribute, in option order (that of OpSpec.present)."""
     return tuple(name for name, value in o.items if name in names and value is True)
 
@@ -97,7 +97,7 @@ def _affine(y, operands: dict, o, user_shape: tuple[int, ...]):
 
 def _operands(args) -> tuple:
     *arrays, o = args
-    return arrays[0], dict(zip(_given(o), arrays[1:])), o
+    return arrays[0], dict(zip(given_names(o), arrays[1:])), o
 
 
 def layer_norm(*args):
@@ -147,7 +147,7 @@ def _check_parameters(shapes: dict, wanted: tuple, what: str) -> None:
 
 def _split_shapes(args) -> tuple[tuple, dict, object]:
     *shapes, o = args
-    return tuple(shapes[0]), dict(zip(_given(o), shapes[1:])), o
+    return tuple(shapes[0]), dict(zip(given_names(o), shapes[1:])), o
 
 
 def layer_norm_shape(*args) -> tuple:
@@ -163,7 +163,7 @@ def layer_norm_shape(*args) -> tuple:
     return x
 
 
-def _channels(x: tuple, what: str) -> int:
+def _channels(x: tuple) -> int:
     if len(x) < 2:
         raise ValueError(f"the input must have shape (N, C, ...), with a channel dim 1; got shape {x}")
     return x[1]
@@ -171,7 +171,7 @@ def _channels(x: tuple, what: str) -> int:
 
 def batch_norm_shape(*args) -> tuple:
     x, given, o = _split_shapes(args)
-    channels = _channels(x, "batch_norm")
+    channels = _channels(x)
     running = [name for name in RUNNING if name in given]
     if len(running) == 1:
         raise ValueError("give both running_mean and running_var, or neither (None)")
@@ -187,7 +187,7 @@ def batch_norm_shape(*args) -> tuple:
 
 def group_norm_shape(*args) -> tuple:
     x, given, o = _split_shapes(args)
-    channels = _channels(x, "group_norm")
+    channels = _channels(x)
     if o.num_groups is None or o.num_groups <= 0:
         raise ValueError("num_groups must be a positive integer: group_norm(x, 2)")
     if channels % o.num_groups:
@@ -224,7 +224,7 @@ def batch_norm_domain(*args):
     if o.training:
         return np.True_ if o.eps > 0 else _positive(_unbatched(x, tuple(1 + d for d in _batch_dims(x.ndim, o))),
                                                     o.eps)
-    return _positive(np.asarray(dict(zip(_given(o), args[1:-1]))["running_var"]), o.eps)
+    return _positive(np.asarray(dict(zip(given_names(o), args[1:-1]))["running_var"]), o.eps)
 
 
 def group_norm_domain(*args):
@@ -282,7 +282,7 @@ def normalization_vjp(adj, node, shape_of):
     in training mode its running statistics do not enter the value, and their adjoint is 0."""
     g, o = node.graph, node.attr
     x = node.args[0]
-    given = dict(zip(_given(o), node.args[1:]))
+    given = dict(zip(given_names(o), node.args[1:]))
     shape = shape_of(x)
     lined = None if node.op == "layer_norm" or len(shape) == 2 else (shape[1],) + (1,) * (len(shape) - 2)
     evaluation = node.op == "batch_norm" and not o.training

@@ -14,7 +14,7 @@ def _functional():
 
 def _operands(args) -> tuple:
     *tensors, o = args
-    return tensors[0], dict(zip(N._given(o), tensors[1:])), o
+    return tensors[0], dict(zip(N.given_names(o), tensors[1:])), o
 
 
 def _torch_layer_norm(*args):
