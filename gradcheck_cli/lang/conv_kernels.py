@@ -50,6 +50,9 @@ class Windows:
         """The input length the windows along dim k cover, padding included."""
         return (self.out[k] - 1) * self.stride[k] + self.dilation[k] * (self.kernel[k] - 1) + 1
 
+    def with_out(self, out: tuple) -> Windows:
+        return Windows(self.kernel, self.stride, self.padding, self.dilation, tuple(out))
+
     def options(self, **more) -> dict:
         """The options of im2col (more: out=...) and col2im (more: size=...) for these windows."""
         return {"kernel_size": self.kernel, "stride": self.stride, "padding": self.padding,
@@ -70,9 +73,9 @@ def _text(values: tuple) -> str:
     return str(values[0]) if len(values) == 1 else "(" + ", ".join(map(str, values)) + ")"
 
 
-def _positive(values: tuple, name: str, what: str = "positive") -> None:
+def _positive(values: tuple, name: str) -> None:
     if any(v <= 0 for v in values):
-        raise ValueError(f"{name} must be {what}, got {_text(values)}")
+        raise ValueError(f"{name} must be positive, got {_text(values)}")
 
 
 def _non_negative(values: tuple, name: str) -> None:
@@ -81,8 +84,8 @@ def _non_negative(values: tuple, name: str) -> None:
 
 
 def windows_of(o) -> Windows:
-    """The windows an im2col or col2im node's options describe (its `out`: im2col's own, col2im's from the
-    shape of its argument, so here its kernel-sized placeholder)."""
+    """The windows an im2col or col2im node's options describe.  col2im has no `out` option (the shape of its
+    argument says it): its windows come with out (1, ...), to be replaced (`Windows.with_out`)."""
     if o.kernel_size is None:
         raise ValueError("kernel_size is required")
     d = len(o.kernel_size)
@@ -150,9 +153,7 @@ def im2col(x, o):
 def col2im(p, o):
     windows = windows_of(o)
     d = windows.d
-    windows = Windows(windows.kernel, windows.stride, windows.padding, windows.dilation,
-                      tuple(p.shape[p.ndim - 2 * d:p.ndim - d]))
-    return unpatches(p, per_dim(o.size, d, "size"), windows)
+    return unpatches(p, per_dim(o.size, d, "size"), windows.with_out(p.shape[p.ndim - 2 * d:p.ndim - d]))
 
 
 def im2col_shape(x: tuple, o) -> tuple:

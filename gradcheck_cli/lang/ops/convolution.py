@@ -94,16 +94,14 @@ def _torch_im2col(x, o):
     flat = functional.pad(flat, (flat_windows.padding[1], after[1], flat_windows.padding[0], after[0]))
     columns = functional.unfold(flat, flat_windows.kernel, flat_windows.dilation, 0, flat_windows.stride)
     columns = columns.reshape((-1,) + flat_windows.kernel + flat_windows.out)
-    result = torch.movedim(columns, (1, 2), (3, 4)).reshape(lead + windows.out + windows.kernel)
-    return result
+    return torch.movedim(columns, (1, 2), (3, 4)).reshape(lead + windows.out + windows.kernel)
 
 
 def _torch_col2im(p, o):
     functional = _functional()
     windows = CK.windows_of(o)
     d = windows.d
-    windows = CK.Windows(windows.kernel, windows.stride, windows.padding, windows.dilation,
-                         tuple(p.shape[p.dim() - 2 * d:p.dim() - d]))
+    windows = windows.with_out(p.shape[p.dim() - 2 * d:p.dim() - d])
     size = CK.per_dim(o.size, d, "size")
     lead = tuple(p.shape[:p.dim() - 2 * d])
     flat_windows = _as_2d(windows)
