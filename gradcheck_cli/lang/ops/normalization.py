@@ -65,7 +65,8 @@ OPS = [
                "training=False, momentum=0.1, eps=1e-05) on (N, C, ...): with training=True the batch's own mean and "
                "biased var over every dim but 1, batch_norm(x, None, None, w, b, training=True) (running statistics "
                "given are only updated in place by torch: the value ignores them); with training=False the running "
-               "statistics, which torch gives no gradient (differentiate in input, weight and bias)"),
+               "statistics, data that torch does not differentiate (differentiating in them is refused: leave them "
+               "out of wrt or detach them)"),
     OpSpec("group_norm", 1, N.group_norm, _torch_group_norm, vjp=N.normalization_vjp, shape=N.group_norm_shape,
            attrs="options", options=(Option("num_groups", None, "int"), *_AFFINE, _EPS), elementwise=False,
            mp=N.mp(N.group_norm), domain=N.group_norm_domain, domain_text=NOT_POSITIVE, param_names=("input",),
