@@ -1001,7 +1001,8 @@ def python_tree(text: str, intern: _Interner) -> int:
         operands = {name: convert(n) for name, n in written.items()
                     if name in tensors and not (isinstance(n, ast.Constant) and n.value is None)}
         given = {name: name in operands if name in tensors else literal(n) for name, n in written.items()}
-        kinds = {"float": float, "int": int, "bool": bool, "str": str, "tensor": bool,
+        kinds = {"float": lambda v: v if isinstance(v, str) else float(v),  # or one of its texts: p='inf'
+                 "int": int, "bool": bool, "str": str, "tensor": bool,
                  "ints": lambda v: v if isinstance(v, (tuple, str)) else (v,)}  # or one of its texts: 'same'
         attr = spec.with_options({o.name: kinds[o.kind](given[o.name]) for o in spec.options if o.name in given})
         return attr, [operands[name] for name in spec.present(attr)]
