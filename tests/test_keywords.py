@@ -100,3 +100,28 @@ def test_the_gradient_reaches_an_optional_operand():
                                                              "b": [0.75]})
     assert result.status == "pass", result.rendered_error
     assert [row.wrt for row in result.gradients][-1] == "b"
+
+
+@pytest.mark.parametrize("written, same_as", [
+    ("avg_pool2d(x, 3, 2, 1, True)", "avg_pool2d(x, 3, stride=2, padding=1, ceil_mode=True)"),
+    ("avg_pool2d(x, 3, None)", "avg_pool2d(x, 3)"),
+    ("avg_pool2d(x, 3, stride=None, divisor_override=None)", "avg_pool2d(x, 3)"),
+    ("sum(x, 0, True)", "sum(x, dim=0, keepdim=True)"),
+])
+def test_true_false_and_none_by_position_or_keyword_are_option_values(written, same_as):
+    assert _same_node(written, same_as)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("sin(True)", "sin(): found True, which is not an argument it takes here"),
+    ("leaky_relu(x, None)", "negative_slope must be a number, got None"),
+])
+def test_true_or_none_where_no_option_takes_it_is_one_error(text, message):
+    with pytest.raises(ParseError) as caught:
+        parse(text)
+    assert message in str(caught.value), str(caught.value)
+
+
+def test_a_required_option_left_none_is_one_error():
+    result = check("sum(avg_pool2d(x, None))", at={"x": [[[1.0, 2.0], [3.0, 4.0]]]})
+    assert result.status == "error" and "kernel_size is required" in result.rendered_error

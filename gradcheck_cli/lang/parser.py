@@ -89,8 +89,8 @@ TUPLE_START = r"\((\s*\()*\s*-?\s*\d+\s*,"
 
 @dataclass(frozen=True)
 class _Literal:
-    """A tuple of integers or a text in quotes written as a positional argument: an option's value, never an
-    operand."""
+    """A tuple of integers, a text in quotes, True or False written as a positional argument: an option's value,
+    never an operand."""
 
     value: tuple
     span: Span
@@ -387,6 +387,9 @@ class _Parser:
                 elif self.token.kind == "STRING" and self.peek_in(",)"):
                     text = self.advance()
                     args.append(_Literal(text.text[1:-1], text.span))
+                elif self.token.kind == "NAME" and self.token.text in ("True", "False") and self.peek_in(",)"):
+                    word = self.advance()
+                    args.append(_Literal(word.text == "True", word.span))
                 elif self.token.kind == "NAME" and self.token.text == "None" and self.peek_in(",)"):
                     args.append(_Absent(self.advance().span))
                 else:
@@ -540,6 +543,8 @@ class _Parser:
         if isinstance(first.value, str):
             return self.error(f"{name}(): found the text {first.value!r}, which {what}", first.span,
                               "text in quotes is only an option's value, e.g. gelu(x, approximate='tanh')")
+        if isinstance(first.value, bool):
+            return self.error(f"{name}(): found {first.value}, which {what}", first.span)
         return self.error(f"{name}(): a tuple of integers {what}", first.span)
 
     def unknown_function(self, token: Token) -> ParseError:
@@ -575,7 +580,7 @@ def option_value(function: str, option: Option, value: object, span: Span, error
     if isinstance(value, Node):
         raise error(f"{function}(): {name} must be a constant: a number, text in quotes, True, False or a tuple of "
                     "integers", span)
-    if value in option.choices and isinstance(value, str):
+    if (value is None and option.default is None) or (isinstance(value, str) and value in option.choices):
         return value
     integral = isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
     if kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
