@@ -52,8 +52,9 @@ def _logsumexp_keep(x, axis):
 class NUMPY:
     """float (and complex) arrays."""
 
-    zero = 0.0
+    zero, nan = 0.0, np.nan
     log, log1p, exp, abs = staticmethod(np.log), staticmethod(np.log1p), staticmethod(np.exp), staticmethod(np.abs)
+    real = staticmethod(np.real)
     softplus, logsumexp_keep = staticmethod(_softplus), staticmethod(_logsumexp_keep)
 
     @staticmethod
@@ -113,7 +114,11 @@ def _kl_div(ns, x, t, pos_weight, o):
 
 
 def _binary_cross_entropy(ns, x, t, pos_weight, o):
-    return -(_times_log(ns, t, ns.log(x)) + _times_log(ns, 1 - t, ns.log1p(-x)))
+    """NaN for an input outside [0, 1], which torch refuses; at 0 and 1 the term of a target 0 (or 1) is 0, not
+    0*log(0).  Not clamped at log = -100 as torch is: the exact value for inputs below exp(-100)."""
+    loss = -(_times_log(ns, t, ns.log(x)) + _times_log(ns, 1 - t, ns.log1p(-x)))
+    real = ns.real(x)
+    return np.where((real < 0) | (real > 1), ns.nan, loss)
 
 
 def _binary_cross_entropy_with_logits(ns, x, t, pos_weight, o):

@@ -8,6 +8,7 @@ kernel takes unbatched object arrays, as the referee calls them.  Imported only 
 from __future__ import annotations
 
 import numpy as np
+from mpmath import mp
 
 from . import loss_kernels as L
 from . import mp_kernels as M
@@ -16,9 +17,10 @@ from . import mp_kernels as M
 class MPMATH:
     """numpy object arrays of mpf (or mpc, the complex step)."""
 
-    zero = M.ZERO
+    zero, nan = M.ZERO, M.NAN
     log, log1p, exp, softplus, div = M.log, M.log1p, M.exp, M.softplus, M.div
     abs = staticmethod(np.abs)
+    real = staticmethod(np.frompyfunc(mp.re, 1, 1))
     logsumexp_keep = staticmethod(M.logsumexp_keep)
 
 

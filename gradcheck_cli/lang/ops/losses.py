@@ -108,7 +108,8 @@ OPS = [
     _pointwise("binary_cross_entropy", (_WEIGHT, _reduction()),
                "torch.nn.functional.binary_cross_entropy: -(target*log(input) + (1 - target)*log(1 - input)) for "
                "input in (0, 1), times weight (broadcast); not clamped at log = -100 as torch is",
-               domain=_probability, domain_text="binary_cross_entropy is differentiable for 0 < input < 1"),
+               domain=_probability,
+               domain_text="binary_cross_entropy is defined for 0 <= input <= 1 and differentiable for 0 < input < 1"),
     _pointwise("binary_cross_entropy_with_logits", (_WEIGHT, _reduction(), Option("pos_weight", None, "tensor",
                                                                                  keyword_only=True)),
                "torch.nn.functional.binary_cross_entropy_with_logits: binary_cross_entropy(sigmoid(input), target) "
