@@ -140,6 +140,13 @@ EXEMPT: dict[str, str] = {
        for name in ("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div", "binary_cross_entropy",
                     "binary_cross_entropy_with_logits")},
     # ---- nn family of issue 17, ops/distances.py and the rest ----
+    # checked by their registry rows (tests/rows_distances.py: torch values and gradients, the mpmath referee),
+    # tests/test_distance_family.py, tests/test_qr.py and the expressions/nn_dist_*.yaml specs
+    **{name: "a distance over rows or a dim (matrices or stacks of vectors; dim and p options, kinks at zero "
+             "differences, zero distances and ties): the generator draws scalars and vectors only"
+       for name in ("cosine_similarity", "pairwise_distance", "cdist")},
+    "qr": "a matrix decomposition (full column rank, off its sign jumps at triangular matrices): the generator draws "
+          "scalars and vectors only",
 }
 
 ELEMENTWISE_UNARY = ("neg", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "exp", "expm1", "log",

@@ -158,6 +158,31 @@ def svdvals(a):
     return np.linalg.svd(a, compute_uv=False)
 
 
+def qr(a, options):
+    """torch.linalg.qr(A, mode='reduced'): part 'Q' (m, k) or 'R' (k, n), k = min(m, n), in LAPACK's gauge (see
+    qr_jumps)."""
+    q, r = np.linalg.qr(a, mode="reduced")
+    return q if options.part == "Q" else r
+
+
+def qr_jumps(a, options) -> list:
+    """The pieces of LAPACK's QR (OpSpec.jumps): the sign of each diagonal element of R, each label shaped like A.
+    Householder QR (geqrf, dlarfg) makes R[k, k] = -sign(alpha) * norm, alpha the pivot after the earlier
+    reflections, and, where the column below the pivot is already exactly 0, reflects nothing: R[k, k] = alpha.
+    So Q's column k and R's row k flip sign where alpha crosses 0 and where the column below the pivot becomes 0
+    (at a triangular A, the identity among them): there the op jumps.  Batched A (3 dims), or one point (2 dims,
+    as OpSpec.sits_on_jump passes it); float64 or mpmath objects (the exact rule, mp_linalg.qr_signs)."""
+    batch = a if a.ndim == 3 else a[np.newaxis]
+    if batch.dtype == object:
+        from . import mp_linalg
+
+        signs = np.stack([mp_linalg.qr_signs(entry) for entry in batch])
+    else:
+        signs = np.sign(np.diagonal(np.linalg.qr(batch, mode="reduced")[1], axis1=-2, axis2=-1))
+    return [np.broadcast_to(signs[:, k, np.newaxis, np.newaxis], batch.shape)[0 if a.ndim == 2 else slice(None)]
+            for k in range(signs.shape[-1])]
+
+
 def einsum_parts(equation: str) -> tuple[list[str], str]:
     """('ij,jk->ik') -> (['ij', 'jk'], 'ik'): explicit output, letters only, none repeated within one operand or
     the output, every output letter in some operand (no traces 'ii->', no '...'); ValueError otherwise."""
@@ -295,6 +320,19 @@ def svd_shape(a: tuple, options=None) -> tuple:
     return (k,) if part == "S" else (m, k) if part == "U" else (k, n)
 
 
+def qr_shape(a: tuple, options=None) -> tuple:
+    m, n = matrix_shape(a, "qr")
+    mode, part = ("reduced", "R") if options is None else (options.mode, options.part)
+    if mode == "r":
+        raise ValueError("mode='r' computes no Q, and torch cannot differentiate it: use mode='reduced' with "
+                         "part='R'")
+    if mode == "complete" and m > n:
+        raise ValueError(f"mode='complete' of a tall matrix {tuple(a)}: Q's last {m - n} columns are not determined "
+                         "by A, and torch does not differentiate them; use mode='reduced'")
+    k = min(m, n)
+    return (m, k) if part == "Q" else (k, n)
+
+
 def einsum_shape(*args) -> tuple:
     *shapes, options = args
     inputs, out = einsum_parts(options.equation)
@@ -353,6 +391,14 @@ def distinct_singular_values(a, *more) -> bool:
 def singular_value_gaps(a) -> list:
     """Switching functions (OpSpec.kinks, batched): the gaps between successive singular values."""
     return [-np.diff(svdvals(a), axis=-1)] if min(a.shape[-2:]) > 1 else []
+
+
+def leading_columns_independent(a, *more) -> bool:
+    """The first min(n, m - 1) columns of A linearly independent (numpy's matrix_rank): where QR is differentiable
+    (each pivot that LAPACK reflects, every one but the m-th, is non-zero; torch asks the first min(m, n))."""
+    a = _floats(a)
+    k = min(a.shape[1], a.shape[0] - 1)
+    return bool(np.all(np.isfinite(a))) and (k <= 0 or np.linalg.matrix_rank(a[:, :k]) == k)
 
 
 def positive_definite(a) -> bool:
@@ -624,3 +670,64 @@ def einsum_vjp(adj, node, shape_of):
         operands = [adj] + [a for _, a in others] + [o for _, o in ones]
         adjoints.append(g.apply("einsum", *operands, attr=Options((("equation", equation),))))
     return adjoints
+
+
+def _qr_part(a, part: str, mode: str):
+    from .ops.record import Options
+
+    return a.graph.apply("qr", a, attr=Options((("mode", mode), ("part", part))))
+
+
+def _copyltu(m):
+    """The symmetric matrix with m's lower triangle: tril(m) + tril(m, -1)^T."""
+    from .ops.record import Options
+
+    g = m.graph
+    return g.apply("tril", m, attr=Options((("diagonal", 0),))) + \
+        _t(g.apply("tril", m, attr=Options((("diagonal", -1),))))
+
+
+def _qr_square_vjp(q, r, q_bar, r_bar, tall: bool):
+    """A = QR with R square (m >= n; Walter and Lehmann 2018, Seeger et al. 2017, torch's linalg_qr_backward):
+    M = R R̄^T - Q̄^T Q, Ā = (Q (Q^T Q̄ + copyltu(M)) + (Q̄ - Q Q^T Q̄)) R^-T, the last term only for a tall A (for a
+    square Q it is 0, and leaving it out keeps exact the zeros of Q's gradient in A's last column, on which Q does
+    not depend); R^-T as a solve with R.  q_bar or r_bar None: that adjoint is 0."""
+    g = q.graph
+    if q_bar is None:
+        b = _mm(q, _copyltu(_mm(r, _t(r_bar))))
+    else:
+        projected = _mm(_t(q), q_bar)
+        m_ = -_t(projected) if r_bar is None else _mm(r, _t(r_bar)) - _t(projected)
+        b = _mm(q, projected + _copyltu(m_))
+        if tall:
+            b = b + (q_bar - _mm(q, projected))
+    return _t(g.apply("solve", r, _t(b)))
+
+
+def qr_vjp(adj, node, shape_of):
+    """The reduced QR's vjp, one part at a time; for a wide A = [X | Y] (m < n), R = [U | V] with X = QU square:
+    Ȳ = Q V̄ and X̄ the square rule with Q̄ + Y V̄^T for Q̄ and Ū for R̄ (as torch and TensorFlow split it).  Valid
+    for any locally constant sign gauge."""
+    a = node.args[0]
+    g = adj.graph
+    m, n = shape_of(a)
+    mode, part = node.attr.mode, node.attr.part
+    q, r = _qr_part(a, "Q", mode), _qr_part(a, "R", mode)
+    q_bar, r_bar = (adj, None) if part == "Q" else (None, adj)
+    if m >= n:
+        return [_qr_square_vjp(q, r, q_bar, r_bar, m > n)]
+    every, left, right = ("slice", None, None, None), ("slice", 0, m, None), ("slice", m, n, None)
+    u = g.apply("index", r, attr=(every, left))
+    if r_bar is None:
+        x_bar = _qr_square_vjp(q, u, q_bar, None, False)
+        return [g.apply("concat", x_bar, g.apply("zeros", attr=(m, n - m)), attr=_concat_columns())]
+    y = g.apply("index", a, attr=(every, right))
+    u_bar, v_bar = g.apply("index", r_bar, attr=(every, left)), g.apply("index", r_bar, attr=(every, right))
+    x_bar = _qr_square_vjp(q, u, _mm(y, _t(v_bar)), u_bar, False)
+    return [g.apply("concat", x_bar, _mm(q, v_bar), attr=_concat_columns())]
+
+
+def _concat_columns():
+    from .ops.record import Options
+
+    return Options((("dim", 1),))

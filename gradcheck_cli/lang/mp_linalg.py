@@ -198,3 +198,62 @@ def einsum(*args):
     *operands, options = args
     inputs, out = LK.einsum_parts(options.equation)
     return np.asarray(np.einsum(",".join(inputs) + "->" + out, *operands), dtype=object)
+
+
+def _householder_qr(a):
+    """Householder QR as LAPACK's geqrf computes it, pivot by pivot with dlarfg's rule (so in LAPACK's gauge):
+    beta = -sign(alpha) * |(alpha, x)| for the pivot alpha and the column x below it, R[k, k] = beta, and no
+    reflection at all where x is exactly 0 (R[k, k] = alpha).  Returns (Q (m, k), R (k, n), the signs of R's
+    diagonal)."""
+    m, n = a.shape
+    k = min(m, n)
+    r = [[mp.mpf(a[i, j]) for j in range(n)] for i in range(m)]
+    q = [[mp.mpf(1) if i == j else mp.mpf(0) for j in range(m)] for i in range(m)]
+    signs = []
+    for j in range(k):
+        alpha = r[j][j]
+        below = [r[i][j] for i in range(j + 1, m)]
+        xnorm = mp.sqrt(mp.fsum(x * x for x in below))
+        if xnorm == 0:
+            signs.append(mp.sign(alpha))
+            continue
+        beta = mp.hypot(alpha, xnorm) * (1 if alpha < 0 else -1)
+        tau = (beta - alpha) / beta
+        v = [mp.mpf(1)] + [x / (alpha - beta) for x in below]
+        for col in range(j, n):  # R <- H R, H = I - tau v v^T on rows j..m-1
+            scale = tau * mp.fsum(v[t] * r[j + t][col] for t in range(len(v)))
+            for t in range(len(v)):
+                r[j + t][col] -= scale * v[t]
+        for row in range(m):  # Q <- Q H on columns j..m-1
+            scale = tau * mp.fsum(q[row][j + t] * v[t] for t in range(len(v)))
+            for t in range(len(v)):
+                q[row][j + t] -= scale * v[t]
+        for i in range(j + 1, m):
+            r[i][j] = mp.mpf(0)
+        signs.append(mp.sign(beta))
+    q_out = np.array([[q[i][j] for j in range(k)] for i in range(m)], dtype=object).reshape(m, k)
+    r_out = np.array([[r[i][j] for j in range(n)] for i in range(k)], dtype=object).reshape(k, n)
+    return q_out, r_out, signs
+
+
+def qr(a, options):
+    """Q or R in LAPACK's gauge; NaN where a pivot that reflects (one with a column below it) is 0 to the working
+    precision: a column dependent on the ones before it, whose direction in Q is not determined."""
+    m, n = a.shape
+    k = min(m, n)
+    shape = (m, k) if options.part == "Q" else (k, n)
+    if not _finite(a):
+        return _nan(shape)
+    q, r, _ = _householder_qr(a)
+    scale = mp.sqrt(mp.fsum(x * x for x in a.ravel()))
+    tolerance = scale * mp.eps * 2 ** 10 * max(m, n)
+    if any(abs(r[j, j]) <= tolerance for j in range(min(n, m - 1))):
+        return _nan(shape)
+    return q if options.part == "Q" else r
+
+
+def qr_signs(a) -> np.ndarray:
+    """The signs of R's diagonal in LAPACK's gauge (linalg_kernels.qr_jumps), exactly: float64 numbers."""
+    if not _finite(a):
+        return np.full(min(a.shape), np.nan)
+    return np.array([float(s) for s in _householder_qr(a)[2]])

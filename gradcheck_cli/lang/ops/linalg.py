@@ -1,6 +1,6 @@
 """Linear algebra: the matrix product and the outer product; trace, det, logdet, inv, solve, cholesky,
-matrix_exp, cross and kron as torch and torch.linalg name them (kernels and Giles 2008 vjps in
-linalg_kernels.py, arbitrary-precision kernels in mp_linalg.py)."""
+matrix_exp, cross, kron, the decompositions (eigh, svd, qr) and einsum as torch and torch.linalg name them
+(kernels and Giles 2008 vjps in linalg_kernels.py, arbitrary-precision kernels in mp_linalg.py)."""
 
 from __future__ import annotations
 
@@ -46,6 +46,11 @@ def _torch_svd(a, options):
     top = u.gather(-2, u.abs().argmax(-2, keepdim=True))  # the registry's gauge (linalg_kernels.svd_gauge)
     signs = (top >= 0).to(u.dtype).mul(2).sub(1)
     return u * signs if options.part == "U" else vh * signs.transpose(-1, -2)
+
+
+def _torch_qr(a, options):
+    q, r = _linalg().qr(a, mode=options.mode)
+    return q if options.part == "Q" else r
 
 
 REPEATED_SV = ("the singular values must be distinct, and non-zero for a non-square matrix (at a repeated one "
@@ -127,10 +132,19 @@ OPS = [
            domain_text=REPEATED_SV, kinks=lambda a, o: LK.singular_value_gaps(a),
            doc="torch.linalg.svd(A, full_matrices=False): part='U', 'S' (descending) or 'Vh'; each left vector "
                "signed so that its entry of largest magnitude is positive, its right vector with it"),
+    OpSpec("qr", 1, LK.qr, _torch_qr, vjp=LK.qr_vjp, shape=LK.qr_shape, elementwise=False, analytic=False,
+           attrs="options", options=(Option("mode", "reduced", "str", ("reduced", "complete", "r")),
+                                     Option("part", "R", "str", ("Q", "R"), keyword_only=True)),
+           mp=_mp("qr"), param_names=("A",), domain=lambda a, o: LK.leading_columns_independent(a),
+           domain_text="the first min(n, m - 1) columns of A must be linearly independent (a column dependent on "
+                       "the ones before it has no direction for Q)", jumps=LK.qr_jumps,
+           doc="torch.linalg.qr(A, mode='reduced'): part='Q' (m, k) or 'R' (k, n), k = min(m, n), signed as LAPACK's "
+               "Householder QR signs them (R's diagonal may be negative; Q's column and R's row flip together where "
+               "a pivot crosses 0 or the column below it becomes 0, as at a triangular A: a jump)"),
     OpSpec("einsum", 1, LK.einsum, lambda *args: torch_module().einsum(args[-1].equation, *args[:-1]),
            vjp=LK.einsum_vjp, shape=LK.einsum_shape, elementwise=False, variadic=True, attrs="options",
            options=(Option("equation", "i->i", "str", keyword_only=True),), mp=_mp("einsum"), param_names=("a",),
-           doc="torch.einsum with its subscripts as a keyword: einsum(a, b, equation='ij,jk->ik') (explicit '->', "
+           doc="torch.einsum: einsum('ij,jk->ik', a, b) or einsum(a, b, equation='ij,jk->ik') (explicit '->', "
                "no letter repeated within one operand)"),
     OpSpec("kron", 2, LK.kron, lambda a, b: torch_module().kron(a, b), vjp=LK.kron_vjp, shape=LK.kron_shape,
            elementwise=False, mp=_mp("kron"), param_names=("a", "b"),
