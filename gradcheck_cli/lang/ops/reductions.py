@@ -171,12 +171,14 @@ OPS = [
            attrs="options", options=_DIMS, call_name="mean", reduction=True, uniform_reduction=True,
            elementwise=False, doc="mean over several dims, keepdim: mean(x, dim=(0, 1), keepdim=True)"),
     OpSpec("amax_dims", 1, S.extremum_dims(True), _torch_dims("amax"), vjp=S.extremum_dims_vjp,
-           shape=S.dims_shape("amax", True), attrs="options", options=_DIMS, call_name="amax", elementwise=False,
+           shape=S.dims_shape("amax", True), attrs="options", options=_DIMS, call_name="amax", aliases=("max",),
+           elementwise=False,
            analytic=False, kinks=S.extremum_dims_switches(True),
            doc="the largest element over several dims, keepdim: amax(x, dim=(0, 1), keepdim=True); ties share the "
                "gradient"),
     OpSpec("amin_dims", 1, S.extremum_dims(False), _torch_dims("amin"), vjp=S.extremum_dims_vjp,
-           shape=S.dims_shape("amin", True), attrs="options", options=_DIMS, call_name="amin", elementwise=False,
+           shape=S.dims_shape("amin", True), attrs="options", options=_DIMS, call_name="amin", aliases=("min",),
+           elementwise=False,
            analytic=False, kinks=S.extremum_dims_switches(False),
            doc="the smallest element over several dims, keepdim: amin(x, dim=(0, 1), keepdim=True); ties share the "
                "gradient"),
