@@ -55,6 +55,26 @@ def _root(s, p: float):
     return s ** (1.0 / p)
 
 
+def _power(size, p: float):
+    """|v|**p; for mpmath numbers 0**p is inf for p < 0, as in float64 (mpmath raises ZeroDivisionError)."""
+    if _objects(size):
+        from mpmath import mp
+
+        zero = mp.inf if p < 0 else mp.mpf(0)
+        return np.asarray(np.vectorize(lambda t: t ** p if t != 0 else zero, otypes=[object])(size), dtype=object)
+    return size ** p
+
+
+def _quotient(numerator, denominator):
+    """numerator / denominator; for mpmath numbers x/0 is NaN (mpmath raises ZeroDivisionError)."""
+    if _objects(denominator):
+        from mpmath import mp
+
+        return np.asarray(np.vectorize(lambda a, b: a / b if b != 0 else mp.nan, otypes=[object])(
+            numerator, denominator), dtype=object)
+    return numerator / denominator
+
+
 def pnorm(v, p: float, axis: int = -1, keepdims: bool = False):
     """torch's vector p-norm of v along `axis`: p = 0 (the count of non-zero elements), 1, 2, inf, or any p."""
     if p == 0:
@@ -71,7 +91,7 @@ def pnorm(v, p: float, axis: int = -1, keepdims: bool = False):
         return np.sum(size, axis=axis, keepdims=keepdims)
     if p == INF:
         return np.max(size, axis=axis, keepdims=keepdims)
-    return _root(np.sum(size ** p, axis=axis, keepdims=keepdims), p)
+    return _root(np.sum(_power(size, p), axis=axis, keepdims=keepdims), p)
 
 
 def power(options) -> float:
@@ -114,7 +134,7 @@ def cosine_similarity(x1, x2, options):
     clamped by itself, as torch does since 1.12)."""
     dot, n1, n2 = _norms(x1, x2, options)
     eps = options.eps
-    return dot / (np.maximum(n1, eps) * np.maximum(n2, eps))
+    return _quotient(dot, np.maximum(n1, eps) * np.maximum(n2, eps))
 
 
 def unbatched(kernel):
