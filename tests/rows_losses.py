@@ -113,6 +113,7 @@ ROWS: dict[str, Row] = {
         [At((1.5, 0.5), opts("huber_loss"))],
         checks=_reduced("huber_loss") + [
             C("huber_loss(x, y, reduction='sum', delta=2.0)", x=V3, y=V3B),
+            C("huber_loss(x, y, 'sum', 2.0)", x=M23, y=V3B),  # torch's positional order
             C("huber_loss(x, y, delta=0.75, weight=w)", x=M23, y=M23B, w=P23),
             C("huber_loss(x, y, reduction='sum', delta=0.5, weight=w)**2", x=V3, y=V3B, w=W3)]),
     "kl_div": Row(

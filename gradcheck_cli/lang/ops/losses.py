@@ -107,11 +107,13 @@ OPS = [
                                                   "(target*log(target) has an infinite slope at 0)")}),
     _pointwise("binary_cross_entropy", (_WEIGHT, _reduction()),
                "torch.nn.functional.binary_cross_entropy: -(target*log(input) + (1 - target)*log(1 - input)) for "
-               "input in (0, 1), times weight (broadcast); not clamped at log = -100 as torch is",
+               "input in [0, 1] (undefined outside), times weight (broadcast); exact, not clamped at log = -100 as "
+               "torch is",
                domain=_probability,
                domain_text="binary_cross_entropy is defined for 0 <= input <= 1 and differentiable for 0 < input < 1"),
     _pointwise("binary_cross_entropy_with_logits", (_WEIGHT, _reduction(), Option("pos_weight", None, "tensor",
                                                                                  keyword_only=True)),
                "torch.nn.functional.binary_cross_entropy_with_logits: binary_cross_entropy(sigmoid(input), target) "
-               "computed stably, (1 - target)*input + (1 + (pos_weight - 1)*target)*softplus(-input), times weight"),
+               "computed stably, (1 - target)*softplus(input) + pos_weight*target*softplus(-input), times weight "
+               "(broadcast; pos_weight along the last dim)"),
 ]
