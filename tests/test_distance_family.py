@@ -289,3 +289,23 @@ def test_every_op_of_the_family_documents_itself():
     for name in ("cosine_similarity", "pairwise_distance", "cdist"):
         spec = OPS[name]
         assert spec.doc and spec.param_names == ("x1", "x2") and spec.vjp is not None and spec.kinks is not None
+
+
+def test_torchs_matrix_product_cdist_loses_digits_at_a_small_distance_and_is_named():
+    """With more than 25 rows torch's cdist (p = 2) computes |x|**2 - 2 x.y + |y|**2 by a matrix product
+    (compute_mode 'use_mm_for_euclid_dist_if_necessary'), which cancels at a distance of 1e-7: its gradient is off
+    in the third digit there, and the check names torch's backward of cdist; this rule agrees with the
+    reference.  With 25 rows torch takes the direct path and agrees too."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(4, 3)).round(2)
+    for rows, status in ((26, "fail"), (25, "pass")):
+        points = rng.normal(size=(rows, 3)).round(2)
+        points[1] = centres[0] + 1e-7
+        result = check("sum(cdist(x, c))", at={"x": points.tolist(), "c": centres.tolist()})
+        assert result.status == status
+        for row in result.gradients:
+            assert row.disagrees in ([], ["autograd"]) and row.reference == pytest.approx(row.symbolic, rel=1e-6)
+        if status == "fail":
+            wrong = [g for g in result.gradients if g.status == "fail"]
+            assert {tuple(g.index) for g in wrong if g.wrt == "x"} == {(1, 0), (1, 1), (1, 2)}
+            assert "torch's backward of cdist is wrong" in wrong[0].culprit.message

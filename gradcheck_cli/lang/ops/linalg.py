@@ -138,9 +138,10 @@ OPS = [
            mp=_mp("qr"), param_names=("A",), domain=lambda a, o: LK.leading_columns_independent(a),
            domain_text="the first min(n, m - 1) columns of A must be linearly independent (a column dependent on "
                        "the ones before it has no direction for Q)", jumps=LK.qr_jumps,
-           doc="torch.linalg.qr(A, mode='reduced'): part='Q' (m, k) or 'R' (k, n), k = min(m, n), signed as LAPACK's "
-               "Householder QR signs them (R's diagonal may be negative; Q's column and R's row flip together where "
-               "a pivot crosses 0 or the column below it becomes 0, as at a triangular A: a jump)"),
+           doc="torch.linalg.qr(A, mode='reduced'): part='R' (the default, (k, n)) or 'Q' (m, k), k = min(m, n), "
+               "signed as LAPACK's Householder QR signs them (R's diagonal may be negative; Q's column and R's row "
+               "flip together where a pivot crosses 0 or the column below it becomes 0, as at a triangular A: a "
+               "jump)"),
     OpSpec("einsum", 1, LK.einsum, lambda *args: torch_module().einsum(args[-1].equation, *args[:-1]),
            vjp=LK.einsum_vjp, shape=LK.einsum_shape, elementwise=False, variadic=True, attrs="options",
            options=(Option("equation", "i->i", "str", keyword_only=True),), mp=_mp("einsum"), param_names=("a",),
