@@ -87,6 +87,8 @@ def test_an_optional_operand_by_position_by_keyword_or_none(written, same_as, pr
     ("conv2d(None, w)", "None only leaves out an optional operand"),
     ("conv2d(x, w, padding='full')", "padding must be an integer or a tuple of integers, or one of 'valid', 'same'"),
     ("conv2d(x, w, b, bias=b)", "bias is given by position and by keyword"),
+    ("cdist(a, b, p=inf)", "p must be a constant: write p='inf' (in quotes)"),
+    ("cdist(a, b, p='Inf')", "p must be a number, or one of 'inf', got 'Inf'"),
 ])
 def test_a_wrong_optional_operand_is_one_error_pointing_at_it(text, message):
     with pytest.raises(ParseError) as caught:

@@ -124,3 +124,12 @@ def test_manual_hessian_of_a_vector_variable_in_yaml(cli_json, tmp_path):
 def test_manual_hessian_needs_order_2(cli):
     result = cli("x**3", "--x", "1", "--manual-hessian", "x=6*x")
     assert result.exit_code == 2 and "needs --order 2" in result.stderr
+
+
+def test_an_op_torch_has_no_double_backward_for_is_judged_without_autograd_and_said():
+    """torch.cdist has no second derivative (NotImplementedError): the Hessian is still checked, symbolic against
+    finite differences, with a note instead of an internal error."""
+    result = check("sum(cdist(a, b)**3)", at={"a": [[1.0, 2.0], [0.5, -1.0]], "b": [[0.0, 1.0]]}, order=2)
+    assert result.status == "pass", result.rendered_error
+    assert result.hessian and all(row.autograd is None and row.finite_difference is not None for row in result.hessian)
+    assert any("torch has no second derivative here" in note and "_cdist_backward" in note for note in result.notes)

@@ -578,6 +578,8 @@ def option_value(function: str, option: Option, value: object, span: Span, error
     the error `error(message, span)` makes."""
     kind, name = option.kind, option.name
     if isinstance(value, Node):
+        if value.op == "var" and value.attr in option.choices:
+            raise error(f"{function}(): {name} must be a constant: write {name}='{value.attr}' (in quotes)", span)
         raise error(f"{function}(): {name} must be a constant: a number, text in quotes, True, False or a tuple of "
                     "integers", span)
     if (value is None and option.default is None) or (isinstance(value, str) and value in option.choices):
@@ -594,8 +596,9 @@ def option_value(function: str, option: Option, value: object, span: Span, error
     if kind == "str" and isinstance(value, str) and (not option.choices or value in option.choices):
         return value
     texts = "one of " + ", ".join(repr(c) for c in option.choices)
-    integers = "an integer or a tuple of integers" + (f", or {texts}" if option.choices else "")
-    wanted = {"float": "a number", "int": "an integer", "bool": "True or False", "ints": integers}.get(kind) or texts
+    wanted = {"float": "a number", "int": "an integer", "bool": "True or False",
+              "ints": "an integer or a tuple of integers"}.get(kind)
+    wanted = texts if wanted is None else wanted + (f", or {texts}" if option.choices else "")
     raise error(f"{function}(): {name} must be {wanted}, got {format_option(value)}", span)
 
 

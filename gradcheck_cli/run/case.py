@@ -464,7 +464,7 @@ def _add_hessian(case: _Case, own) -> None:
 
     case.result.hessian, case.result.evaluations["hessian_finite_difference"] = hessian_rows(
         case.expression, case.jacobian_rows[0], case.point, case.wrt, case.shapes, spec, manual_hessian,
-        rounded=case.rounding is not None)
+        rounded=case.rounding is not None, notes=case.result.notes)
     if own is not None and own.hessian is not None:
         _add_function_hessian(case.result.hessian, own, spec)
 

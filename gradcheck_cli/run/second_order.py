@@ -29,10 +29,11 @@ from ..verdict.judge import add_precise, judge, needs_precise
 def hessian_rows(expression: Expression, gradients: dict[str, Node], point: dict[str, np.ndarray],
                  wrt: list[str], shapes: ShapeMap, spec: Spec,
                  manual: dict[tuple[str, str], Expression] | None = None,
-                 rounded: bool = False) -> tuple[list[GradientRow], int]:
+                 rounded: bool = False, notes: list[str] | None = None) -> tuple[list[GradientRow], int]:
     """The Hessian entries, judged, and the number of function evaluations finite differences spent.
     `rounded`: float rounding may have changed the forward at the point, so every entry goes to the
-    high-precision referee (symbolic and finite differences of it share that rounding)."""
+    high-precision referee (symbolic and finite differences of it share that rounding).  Where torch has no
+    double backward for an op (cdist), the entries are judged without autograd and a line says so in `notes`."""
     graph = expression.graph
     full = {a: _at_variable_shape(gradients[a], graph.var(a), shapes) for a in wrt}
     symbolic_nodes = {a: jacobian_nodes(full[a], wrt, shapes) for a in wrt}
@@ -49,7 +50,7 @@ def hessian_rows(expression: Expression, gradients: dict[str, Node], point: dict
                 for a in wrt for b in wrt}
     by_hand = {pair: np.broadcast_to(plan.value(values, m.output)[0], point[pair[0]].shape + point[pair[1]].shape)
                for pair, m in manual.items()}
-    autograd = autograd_hessian(expression.output, point, wrt, spec.dtype)
+    autograd = _autograd_hessian(expression, point, wrt, spec, notes if notes is not None else [])
     point64 = {name: value.astype(spec.dtype).astype(np.float64) for name, value in point.items()}
     finite, errors, evaluations = {}, {}, 0
     for a in wrt:
@@ -64,6 +65,16 @@ def hessian_rows(expression: Expression, gradients: dict[str, Node], point: dict
             for a in wrt for b in wrt for i in np.ndindex(point[a].shape) for j in np.ndindex(point[b].shape)]
     _settle_disputes(rows, full, point64, wrt, shapes, spec, rounded)
     return rows, evaluations
+
+
+def _autograd_hessian(expression: Expression, point, wrt: list[str], spec: Spec, notes: list[str]) -> dict:
+    """torch's double backward, or nothing (and a note) where torch has not implemented one of its ops'."""
+    try:
+        return autograd_hessian(expression.output, point, wrt, spec.dtype)
+    except NotImplementedError as error:
+        notes.append(f"torch has no second derivative here ({str(error).split(chr(10))[0].rstrip('.')}): the "
+                     "Hessian is judged by gradcheck's symbolic engine and finite differences, without autograd")
+        return {}
 
 
 def _settle_disputes(rows: list[GradientRow], full: dict[str, Node], point64, wrt, shapes: ShapeMap,
