@@ -473,7 +473,7 @@ def class_loss(op: str, arrays, o, ns=NUMPY):
             out = np.full((loss.shape[0], math.prod(layout.target_shape)), ns.zero, dtype=loss.dtype)
             out[:, list(layout.samples)] = loss
             return out.reshape((loss.shape[0],) + layout.target_shape)
-        total = np.sum(loss, axis=1)
+        total = np.sum(loss, axis=1, initial=ns.zero)  # every target ignored: a zero of the namespace
         if o.reduction == "sum":
             return total
         count = np.sum(np.broadcast_to(picked_weight, loss.shape), axis=1) if weight is not None else layout.kept
