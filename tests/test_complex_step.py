@@ -114,3 +114,19 @@ def test_complex_step_is_not_trusted_next_to_a_branch_point(text, x):
         assert abs(row.finite_difference - row.symbolic) <= 1e-12 * abs(row.symbolic)
     else:
         assert x < 1e-150
+
+
+@pytest.mark.parametrize("text, at", [
+    ("sum(sin(W @ v))", {"W": [[2.0]], "v": [3.0]}),
+    ("sum(cat(a, b)**2)", {"a": [2.0], "b": [3.0]}),
+    ("sum(conv1d(x, w, b))", {"x": [[[1.0, 2.0, 3.0]]], "w": [[[2.0]]], "b": [0.5]}),
+    ("sum(sin(batch_norm(x, None, None, w, b, training=True)))", {"x": [[[1.0, 2.0]], [[3.0, 4.5]]], "w": [1.5],
+                                                                    "b": [0.5]}),
+])
+def test_one_element_tensors_stepped_together_keep_their_shapes(text, at):
+    """Several one-element variables share one batched complex-step run; each keeps its shape ((1, 1) for W), so
+    ops that need a rank (matmul, conv1d's 3-D weight) still see it."""
+    result = check(text, at=at)
+    assert result.status == "pass", result.rendered_error
+    for row in result.gradients:
+        assert row.finite_difference == pytest.approx(row.autograd, rel=1e-12, abs=1e-12), row

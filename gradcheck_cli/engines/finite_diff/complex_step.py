@@ -132,7 +132,7 @@ def _complex_step_of_these_scalars(plan: Plan, output: Node, base: dict, names: 
     rows = len(names)
     inputs = dict(base)
     for row, name in enumerate(names):
-        column = np.repeat(base[name].astype(np.complex128), rows)
+        column = np.repeat(base[name].astype(np.complex128), rows, axis=0)  # keeps a one-element vector's shape
         column[row] += 1j * COMPLEX_STEP
         inputs[name] = column
     values = plan.run(inputs, held=held)
