@@ -36,12 +36,11 @@ def check(expr: str, at: dict, *, wrt=None, manual=None, manual_hessian=None, ex
     from .core.limits import DEFAULT_LIMITS
     from .run.case import error_result, run
     from .spec.spec import Spec
-    from .spec.values import coerce_value
 
     limits = limits or DEFAULT_LIMITS
     try:
-        point = {k: coerce_value(v, limits) for k, v in at.items()}
-        expected = {k: coerce_value(v, limits) for k, v in (expected or {}).items()}
+        point = _values(at, "at", limits)
+        expected = _values(expected or {}, "expected", limits)
     except GradcheckError as error:
         error.front = "python"
         return error_result(name or expr, error, expr=expr)
@@ -51,3 +50,19 @@ def check(expr: str, at: dict, *, wrt=None, manual=None, manual_hessian=None, ex
                 args=list(args) if args else None, device=device, explain=explain, allow_import=allow_import,
                 precise=precise, limits=limits, front="python")
     return run(spec)
+
+
+def _values(given: dict, keyword: str, limits) -> dict:
+    """Each value of `given` as a float64 array; a bad one is an error naming it as check()'s argument does
+    (at['x']: ...)."""
+    from .core.errors import GradcheckError
+    from .spec.values import coerce_value
+
+    values = {}
+    for key, value in given.items():
+        try:
+            values[key] = coerce_value(value, limits)
+        except GradcheckError as error:
+            error.template = f"{keyword}[{key!r}]: {error.template}"
+            raise
+    return values

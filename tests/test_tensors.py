@@ -472,3 +472,25 @@ def test_unindex_with_values_of_the_wrong_shape_is_an_error_result():
     error result, not a numpy ValueError out of check()."""
     result = check("sum(unindex(v, l, [0]))", at={"v": [1.0, 2.0], "l": [1.0, 2.0]})
     assert result.status == "error"
+
+
+def test_a_layers_parameters_that_require_grad_are_values_for_check():
+    """From Python, a torch layer's own parameters (requires_grad=True) are taken as values, detached."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv1d(2, 3, 3, padding=1).double()
+    x = torch.randn(1, 2, 5, dtype=torch.float64)
+    result = check("sum(conv1d(x, w, b, padding=1)**2)", at={"x": x, "w": conv.weight, "b": conv.bias})
+    assert result.status == "pass", result.rendered_error
+    (conv(x)**2).sum().backward()
+    bias_rows = [row.symbolic for row in result.gradients if row.wrt == "b"]
+    np.testing.assert_allclose(bias_rows, conv.bias.grad.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("at, message", [
+    ({"x": [[1.0], [2.0, 3.0]]}, "at['x']: expected a number or a rectangular (nested) list of numbers"),
+    ({"x": [1.0, 2j]}, "at['x']: complex values are not supported"),
+    ({"x": torch.tensor([1 + 2j])}, "at['x']: complex values are not supported"),
+])
+def test_a_bad_value_given_to_check_is_named_by_its_key(at, message):
+    result = check("sum(x)", at=at)
+    assert result.status == "error" and message in result.rendered_error, result.rendered_error
