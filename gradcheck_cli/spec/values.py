@@ -107,22 +107,19 @@ def _nested_list(text: str) -> list:
     return result
 
 
-def _has_complex(data) -> bool:
-    if isinstance(data, (list, tuple)):
-        return any(map(_has_complex, data))
-    return isinstance(data, complex) or np.iscomplexobj(data)
-
-
 def coerce_value(data, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
     """A number, a (nested) list of numbers, a numpy array or a torch tensor (a layer's parameter that requires
     grad included: its value is taken, detached, on the CPU) as a float64 array; ragged lists are errors."""
     if hasattr(data, "detach") and hasattr(data, "cpu"):  # a torch tensor, without importing torch
         data = data.detach().cpu().double().numpy() if not data.is_complex() else data.detach().cpu().numpy()
-    if _has_complex(data):
-        raise ValueParseError("complex values are not supported: give real numbers")
+    complex_values = ValueParseError("complex values are not supported: give real numbers")
+    if not isinstance(data, (list, tuple)) and np.iscomplexobj(data):
+        raise complex_values
     try:
         array = np.array(data, dtype=np.float64)
-    except (ValueError, TypeError, RuntimeError):
+    except (ValueError, TypeError, RuntimeError) as error:
+        if "complex" in str(error):
+            raise complex_values from None
         raise ValueParseError("expected a number or a rectangular (nested) list of numbers") from None
     if array.size > limits.max_elements:
         raise LimitError(f"the value has {array.size:,} elements; the limit is {limits.max_elements:,} "
