@@ -88,6 +88,8 @@ def test_an_optional_operand_by_position_by_keyword_or_none(written, same_as, pr
     ("conv2d(x, w, padding='full')", "padding must be an integer or a tuple of integers, or one of 'valid', 'same'"),
     ("conv2d(x, w, b, bias=b)", "bias is given by position and by keyword"),
     ("cdist(a, b, p=inf)", "p must be a constant: write p='inf' (in quotes)"),
+    ("avg_pool2d(x, 3, divisor_override=99999999999999999999)", "divisor_override is too large (1e+20)"),
+    ("flip(x, (99999999999999999999,))", "dims is too large"),
     ("cdist(a, b, p='Inf')", "p must be a number, or one of 'inf', got 'Inf'"),
 ])
 def test_a_wrong_optional_operand_is_one_error_pointing_at_it(text, message):

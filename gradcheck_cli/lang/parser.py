@@ -587,6 +587,8 @@ def option_value(function: str, option: Option, value: object, span: Span, error
     integral = isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
     if kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
+    if kind in ("int", "ints") and any(abs(v) > 2**62 for v in _integers(value)):
+        raise error(f"{function}(): {name} is too large ({format_option(value)})", span)
     if kind == "int" and integral:
         return int(value)
     if kind == "ints" and (integral or (isinstance(value, tuple) and value)):
@@ -600,6 +602,13 @@ def option_value(function: str, option: Option, value: object, span: Span, error
               "ints": "an integer or a tuple of integers"}.get(kind)
     wanted = texts if wanted is None else wanted + (f", or {texts}" if option.choices else "")
     raise error(f"{function}(): {name} must be {wanted}, got {format_option(value)}", span)
+
+
+def _integers(value) -> list:
+    """The numbers in an option's value (a number, or a nested tuple of them); none in a text or a bool."""
+    if isinstance(value, tuple):
+        return [n for item in value for n in _integers(item)]
+    return [value] if isinstance(value, (int, float)) and not isinstance(value, bool) else []
 
 
 def _is_integer(node: Node) -> bool:
