@@ -260,3 +260,9 @@ def test_unbatched_input_is_the_batched_one_without_its_batch_dim():
     assert alone.status == batched.status == "pass"
     assert [g.symbolic for g in alone.gradients] == [g.symbolic for g in batched.gradients]
     assert float(alone.value) == float(batched.value)
+
+
+def test_a_max_pool_window_in_the_padding_only_is_named():
+    result = check("sum(max_pool1d(x, 2, stride=2, padding=1, dilation=3))", at={"x": [[-0.48, 1.09]]})
+    assert result.status == "error" and "a window lies entirely in the padding" in result.rendered_error
+    assert "\\n" not in result.rendered_error

@@ -284,3 +284,9 @@ def test_the_derivative_graph_is_linear_in_the_functions(op):
     (_, d4), (f8, d8), (f16, d16) = _sizes(op, 4), _sizes(op, 8), _sizes(op, 16)
     assert d16 - d8 == 2 * (d8 - d4)  # the same number of new nodes per layer
     assert (d16 - d8) / (f16 - f8) < 15
+
+
+def test_a_variance_plus_eps_that_is_not_positive_is_named_with_the_values_on_one_line():
+    result = check("sum(layer_norm(x, 3, eps=-1))", at={"x": [[1.0, 2.0, 3.0], [4.0, 5.0, 6.5]]})
+    assert result.status == "error" and "a negative eps or running_var" in result.rendered_error
+    assert "x = [[1.  2.  3. ] [4.  5.  6.5]]" in result.rendered_error, result.rendered_error

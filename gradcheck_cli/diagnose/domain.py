@@ -107,4 +107,4 @@ def format_array(value) -> str:
     if array.ndim == 0:
         text = repr(float(array))
         return text[:-2] if text.endswith(".0") else text  # 387420489, not 387420489.0
-    return np.array2string(array, threshold=6, precision=6)
+    return " ".join(line.strip() for line in np.array2string(array, threshold=6, precision=6).splitlines())

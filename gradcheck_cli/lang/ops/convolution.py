@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+
 from .. import conv_kernels as CK
 from .record import OpSpec, Option, torch_module
 
@@ -126,6 +128,19 @@ _AVG_DOC = ("torch.nn.functional.avg_pool{d}d(input, kernel_size, stride=None, p
 _MAX_DOC = ("torch.nn.functional.max_pool{d}d(input, kernel_size, stride=None, padding=0, dilation=1, "
             "ceil_mode=False), values only: the largest element of each window; a tie in a window is a kink")
 
+PADDING_ONLY = "a window lies entirely in the padding (its maximum is -inf, as torch gives it)"
+
+
+def _windows_reach_the_input(d: int):
+    """The domain of max_pool: every window holds an element of the input, not padding only."""
+    kernel = CK.max_pool(d)
+
+    def finite(x, options):
+        return np.isfinite(kernel(np.asarray(x, dtype=np.float64)[np.newaxis], options))
+
+    return finite
+
+
 OPS = [
     *(OpSpec(f"conv{d}d", 2, CK.conv(d), _torch_conv(d), vjp=CK.conv_vjp(d), shape=CK.conv_shape(d),
              elementwise=False, attrs="options", options=_conv_options(), param_names=("input", "weight"),
@@ -140,7 +155,7 @@ OPS = [
     *(OpSpec(f"max_pool{d}d", 1, CK.max_pool(d), _torch_max_pool(d), vjp=CK.max_pool_vjp(d),
              shape=CK.pool_shape(d, dilated=True), elementwise=False, analytic=False, attrs="options",
              options=_pool_options(d, "max"), kinks=CK.max_pool_switches(d), param_names=("input",),
-             doc=_MAX_DOC.format(d=d))
+             domain=_windows_reach_the_input(d), domain_text=PADDING_ONLY, doc=_MAX_DOC.format(d=d))
       for d in (1, 2)),
     OpSpec("im2col", 1, CK.im2col, _torch_im2col, vjp=CK.im2col_vjp, shape=CK.im2col_shape, elementwise=False,
            attrs="options", options=_WINDOW_OPTIONS + (Option("out", None, "ints", keyword_only=True),),

@@ -45,8 +45,8 @@ _AFFINE = (Option("weight", False, "tensor"), Option("bias", False, "tensor"))
 _EPS = Option("eps", 1e-05)
 RUNNING_DATA = ("batch_norm: torch does not differentiate batch_norm (training=False) in running_mean or running_var, "
                 "which are data: leave them out of wrt, or write detach(m)")
-NOT_POSITIVE = ("the variance (or running_var) plus eps must be positive: with eps <= 0, all elements equal divide "
-                "by 0")
+NOT_POSITIVE = ("the variance (or running_var) plus eps must be positive: here it is not (a negative eps or "
+                "running_var, or eps = 0 with all elements equal)")
 
 OPS = [
     OpSpec("layer_norm", 1, N.layer_norm, _torch_layer_norm, vjp=N.normalization_vjp, shape=N.layer_norm_shape,
