@@ -26,7 +26,7 @@ from .core.limits import DEFAULT_LIMITS, Limits
 from .core.safe_text import inert_lines, printable_lines
 from .core.settings import SETTINGS
 from .core.version import __version__
-from .report import FORMATS, Reporter, ReportSettings, reporter  # a reporter's module loads when first asked for
+from .report import FORMATS, Reporter, ReportSettings, fails_the_run, reporter  # a reporter module loads on demand
 from .report.output import Terminal, is_tty, report_path_problem, tell, write_atomically
 from .spec.spec import Spec
 from .spec.targets import is_spec_target
@@ -274,7 +274,7 @@ def setting_option(name: str, *names: str, **options):
 @click.option("-o", "--output", "output_path", type=click.Path(dir_okay=False, writable=True),
               help="Write the report in --format to FILE; the table still goes to the terminal.")
 @click.option("-j", "--jobs", type=click.IntRange(1), help="Worker processes (default: the cores, for many cases).")
-@click.option("--strict", is_flag=True, help="Inconclusive and undefined verdicts fail the run too.")
+@setting_option("strict")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when a gradient disagrees (errors still exit 2).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the summary (the exit code is unchanged).")
 @click.option("-v", "--verbose", is_flag=True, help="Show the full table of passing cases too.")
@@ -322,8 +322,9 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
         job_list = [Job(spec=spec)]
     output_format = "json" if as_json else (output_format or _default_format())
     settings = _report_settings(Spec(expr="", at={}, limits=limits, **overrides), single=len(job_list) == 1,
-                                color=color, quiet=quiet, verbose=verbose, all_elements=all_elements, depth=depth)
-    ctx.exit(execute(job_list, output_format, settings, RunOptions(jobs, output_path, strict, exit_zero)))
+                                color=color, quiet=quiet, verbose=verbose, all_elements=all_elements, depth=depth,
+                                strict=strict)
+    ctx.exit(execute(job_list, output_format, settings, RunOptions(jobs, output_path, exit_zero)))
 
 
 def _refuse_contradictions(targets, as_json: bool, output_format: str | None, depth_without_explain: bool) -> None:
@@ -355,11 +356,11 @@ def _refuse_expression_options(at_items, wrt, manual_items, variable_values, fun
 @dataclass(frozen=True)
 class RunOptions:
     """How the run goes and ends, beside how its report looks: worker processes (None: the cores), the report
-    file of -o, and the exit code's rules (--strict, --exit-zero)."""
+    file of -o, and --exit-zero.  What fails the run (--strict) is in ReportSettings, read by the exit code and
+    the reports alike."""
 
     processes: int | None = None
     output: str | None = None
-    strict: bool = False
     exit_zero: bool = False
 
 
@@ -384,8 +385,9 @@ def execute(jobs, output_format: str, settings: ReportSettings, options: RunOpti
                 result = _shown(screen, annotations.render_case, result, settings)
             if terminal.streams and not (single_error and result.status == "error"):
                 result = _shown(screen, terminal.render_case, result, settings)
-            keep = whole_report or (result.status in ("fail", "error") and failures_kept < SUMMARY_FAILURES)
-            failures_kept += keep and result.status in ("fail", "error")
+            failing = result.status == "error" or settings.fails(result.status)
+            keep = whole_report or (failing and failures_kept < SUMMARY_FAILURES)
+            failures_kept += keep and failing
             results.append(result if keep else _summarised(result))
             raise_if_interrupted()
     ignored_from_now()  # every case has run: the reports are written whatever arrives now
@@ -402,7 +404,7 @@ def execute(jobs, output_format: str, settings: ReportSettings, options: RunOpti
     elif screen.lost == "closed":
         tell("error: standard output is closed, so the report went nowhere (write it to a file with -o)")
         return 2
-    return exit_code(results, options.strict, options.exit_zero)
+    return exit_code(results, settings.strict, options.exit_zero)
 
 
 def _summarised(result):
@@ -451,14 +453,14 @@ def _internal_error_result(result, error: Exception):
 
 
 def exit_code(results, strict: bool = False, exit_zero: bool = False) -> int:
-    """2 for any error (it wins), 1 for a discrepancy (unless --exit-zero), else 0."""
+    """2 for any error (it wins), 1 for a case that fails the run (report.fails_the_run: a discrepancy, and under
+    --strict an inconclusive or undefined verdict) unless --exit-zero, else 0."""
     from .verdict.compare import Status
 
     statuses = {Status(r.status) for r in results}
     if Status.ERROR in statuses:
         return 2
-    failing = {Status.FAIL} | ({Status.INCONCLUSIVE, Status.UNDEFINED} if strict else set())
-    return 0 if exit_zero or not (statuses & failing) else 1
+    return 0 if exit_zero or not any(fails_the_run(status, strict) for status in statuses) else 1
 
 
 def _write(path: str, text: str) -> None:
@@ -483,7 +485,7 @@ def _check_report_path(path: str | None, targets: list[str], spec_mode: bool) ->
 
 def _report_settings(defaults: Spec, single: bool, **shown) -> ReportSettings:
     """What the run checks with (the defaults of its cases) and how it is shown: `shown` holds the command's
-    display options (color, quiet, verbose, all_elements, depth)."""
+    display options (color, quiet, verbose, all_elements, depth) and what fails the run (strict)."""
     tty = is_tty()
     tolerance = defaults.tolerance
     return ReportSettings(dtype=defaults.dtype, rtol=tolerance.rtol, atol=tolerance.atol,

@@ -8,6 +8,13 @@ a case whose expression or point is invalid is an error in setup.
 `--gradcheck-no-import` (or `gradcheck_no_import = true` in the ini file)
 collects untrusted specs safely: a case naming a function errors, importing
 nothing.  pytest-xdist and --junitxml work on these items like on any others.
+
+An inconclusive or undefined case is skipped, with its sentence as the reason
+(`-rs` lists them; JUnit XML gets a <skipped>): nothing was found wrong, but
+nothing was confirmed either, and a pytest user reads "skipped" as "not
+verified", as the command's summary counts them apart from the passed ones.
+`--gradcheck-strict` (or `gradcheck_strict = true`) fails them instead, by the
+rule the command's --strict follows (report.fails_the_run).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from .spec.targets import SUFFIXES
 from .verdict.compare import CaseResult
 
 NO_IMPORT_HELP = "never import user code: a case naming a function is an error"
+STRICT_HELP = "inconclusive and undefined cases fail (without it they are skipped, with the reason)"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -30,12 +38,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="collect gradcheck spec files (*.yaml, *.yml) as tests")
     group.addoption("--gradcheck-no-import", action="store_true", default=False, help=NO_IMPORT_HELP)
     parser.addini("gradcheck_no_import", type="bool", default=False, help=NO_IMPORT_HELP)
+    group.addoption("--gradcheck-strict", action="store_true", default=False, help=STRICT_HELP)
+    parser.addini("gradcheck_strict", type="bool", default=False, help=STRICT_HELP)
 
 
 def pytest_collect_file(file_path, parent):
     if parent.config.getoption("gradcheck") and file_path.suffix in SUFFIXES:
         return SpecFile.from_parent(parent, path=file_path)
     return None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A case skipped as inconclusive or undefined is reported at its line of the spec file (as `-rs` lists it),
+    not at the line of this plugin that skipped it."""
+    outcome = yield
+    report = outcome.get_result()
+    if isinstance(item, CaseItem) and report.skipped and isinstance(report.longrepr, tuple):
+        path, line = item.reportinfo()[:2]
+        report.longrepr = (str(path), line + 1, report.longrepr[2])
 
 
 class SpecFile(pytest.File):
@@ -61,7 +82,8 @@ class SpecFile(pytest.File):
 
 
 class CaseFailure(Exception):
-    """A gradient discrepancy; carries the result for the report."""
+    """A case that fails: a gradient discrepancy, or under strict an inconclusive or undefined verdict; carries
+    the result for the report."""
 
     def __init__(self, result: CaseResult):
         super().__init__(result.name)
@@ -82,14 +104,29 @@ class CaseItem(pytest.Item):
             pytest.fail(self.result.rendered_error or self.result.error["message"], pytrace=False)
 
     def runtest(self) -> None:
-        if self.result.status == "fail":
+        from .report import fails_the_run
+
+        status = self.result.status
+        if fails_the_run(status, self.strict):
             raise CaseFailure(self.result)
+        if status != "pass":  # inconclusive or undefined: not verified, so not a pass; the reason says why
+            from .report.text import failure_sentence
+
+            pytest.skip(f"{status}: {failure_sentence(self.result)}")
+
+    @property
+    def strict(self) -> bool:
+        return bool(self.config.getoption("gradcheck_strict") or self.config.getini("gradcheck_strict"))
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, CaseFailure):
             from .report.table import plain_case
+            from .report.text import failure_sentence
 
-            return plain_case(excinfo.value.result)
+            result = excinfo.value.result
+            if result.status == "fail":
+                return plain_case(result)
+            return f"{result.status} under gradcheck's strict mode: {failure_sentence(result)}\n{plain_case(result)}"
         return super().repr_failure(excinfo)
 
     def reportinfo(self):

@@ -33,7 +33,8 @@ def test_json_document_validates_and_counts(cli, folder, schema):
     assert result.exit_code == 2
     doc = json.loads(result.stdout)
     jsonschema.validate(doc, schema)
-    assert doc["summary"] == {"total": 3, "passed": 1, "failed": 1, "inconclusive": 0, "undefined": 0, "errors": 1}
+    assert doc["summary"] == {"total": 3, "passed": 1, "failed": 1, "inconclusive": 0, "undefined": 0, "errors": 1,
+                              "failing": 1}
     wrong = next(r for r in doc["results"] if r["name"].startswith("wrong"))
     assert wrong["file"].endswith("wrong.yaml") and wrong["line"] == 2
     assert [g["status"] for g in wrong["gradients"]] == ["pass", "fail"]

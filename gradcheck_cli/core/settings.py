@@ -92,6 +92,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("allow_import", "--no-import", None, "allow_import",
             "Never import user code: a case naming a function is an error (for untrusted specs).", negated=True,
             kind="flag"),
+    Setting("strict", "--strict", None, None,
+            "Inconclusive and undefined verdicts fail the run too: exit 1, and the summary, JSON, JUnit and GitHub "
+            "reports count them as failures.", kind="flag"),
     _limit("max_length", "Longest expression accepted, in characters."),
     _limit("max_depth", "Deepest nesting accepted."),
     _limit("max_nodes", "Most graph nodes accepted."),

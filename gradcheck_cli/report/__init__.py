@@ -13,6 +13,14 @@ from dataclasses import dataclass, field
 
 MODULES = {"table": "table", "json": "json_", "jsonl": "jsonl", "github": "github", "junit": "junit"}
 FORMATS = tuple(MODULES)
+UNSETTLED = ("inconclusive", "undefined")  # verdicts that settle nothing wrong, and nothing right either
+
+
+def fails_the_run(status: str, strict: bool = False) -> bool:
+    """The one rule of what fails a run (exit 1), which the exit code and every reporter read: a discrepancy
+    (`fail`) always; an `inconclusive` or `undefined` verdict under strict.  An `error` is not a failure but an
+    error (exit 2, which wins), shown as such everywhere; `pass` never fails."""
+    return status == "fail" or (strict and status in UNSETTLED)
 
 
 @dataclass(frozen=True)
@@ -20,7 +28,8 @@ class ReportSettings:
     """How a report is shown, and what the run checked with (the JSON report records `checked_with`).
 
     `single`: the run has one case (the table shows it whole); `tty`: the output is a terminal; `width`: its
-    columns; `depth`: levels of the --explain tree (None: the default)."""
+    columns; `depth`: levels of the --explain tree (None: the default); `strict`: inconclusive and undefined
+    verdicts fail the run (`fails`), in the exit code and in every report."""
 
     dtype: str = "float64"
     rtol: float | None = None
@@ -34,9 +43,15 @@ class ReportSettings:
     depth: int | None = None
     tty: bool = False
     width: int = 140
+    strict: bool = False
 
     def checked_with(self) -> dict:
-        return {"dtype": self.dtype, "rtol": self.rtol, "atol": self.atol, "limits": self.limits}
+        return {"dtype": self.dtype, "rtol": self.rtol, "atol": self.atol, "limits": self.limits,
+                "strict": self.strict}
+
+    def fails(self, status: str) -> bool:
+        """Whether a case of this status fails the run under these settings (fails_the_run)."""
+        return fails_the_run(status, self.strict)
 
 
 @dataclass(frozen=True)

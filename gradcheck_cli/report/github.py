@@ -1,4 +1,5 @@
-"""GitHub Actions workflow commands: one `::error` annotation per failing or broken case.
+"""GitHub Actions workflow commands: one `::error` annotation per failing or broken case, a `::warning` per
+inconclusive or undefined one (an `::error` under strict, where it fails the run: ReportSettings.fails).
 
 Escaping follows the Actions toolkit: in the message `%`, CR and LF are
 percent-encoded; in properties `:` and `,` are too.  Before that, user text is made
@@ -10,10 +11,10 @@ from __future__ import annotations
 
 from ..core.safe_text import printable
 from ..verdict.compare import CaseResult
-from . import ReportSettings
+from . import ReportSettings, fails_the_run
 from .text import failure_sentence
 
-LEVELS = {"fail": "error", "error": "error", "inconclusive": "warning", "undefined": "warning"}
+LEVELS = {"fail": "error", "error": "error", "inconclusive": "warning", "undefined": "warning"}  # without strict
 
 
 def escape_data(text: str) -> str:
@@ -24,8 +25,8 @@ def escape_property(text: str) -> str:
     return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def annotation(result: CaseResult) -> str | None:
-    level = LEVELS.get(result.status)
+def annotation(result: CaseResult, strict: bool = False) -> str | None:
+    level = "error" if fails_the_run(result.status, strict) else LEVELS.get(result.status)
     if level is None:
         return None
     properties = []
@@ -50,7 +51,7 @@ def _position(result: CaseResult) -> tuple[int | None, int | None]:
 
 
 def render_case(result: CaseResult, settings: ReportSettings) -> str:
-    line = annotation(result)
+    line = annotation(result, settings.strict)
     return line + "\n" if line else ""
 
 

@@ -17,7 +17,7 @@ import re
 from ..core.safe_text import LEGACY_COMMAND
 from ..core.version import __version__
 from ..verdict.compare import CaseResult, GradientRow
-from . import ReportSettings
+from . import ReportSettings, fails_the_run
 
 SCHEMA_VERSION = 1
 SURROGATE = "[\ud800-\udfff]"  # a pattern (re caches it)
@@ -56,17 +56,20 @@ def document(results: list[CaseResult], settings: ReportSettings) -> dict:
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "gradcheck", "version": __version__},
         "settings": _finite(settings.checked_with()),
-        "summary": summary(results),
+        "summary": summary(results, settings.strict),
         "results": [result_dict(r) for r in results],
     }
 
 
-def summary(results: list[CaseResult]) -> dict:
+def summary(results: list[CaseResult], strict: bool = False) -> dict:
+    """The cases by status, and `failing`: how many fail the run (fails_the_run: the failed ones, and under strict
+    the inconclusive and undefined ones too; errors are counted apart)."""
     def count(status: str) -> int:
         return sum(1 for r in results if r.status == status)
 
     return {"total": len(results), "passed": count("pass"), "failed": count("fail"),
-            "inconclusive": count("inconclusive"), "undefined": count("undefined"), "errors": count("error")}
+            "inconclusive": count("inconclusive"), "undefined": count("undefined"), "errors": count("error"),
+            "failing": sum(1 for r in results if fails_the_run(r.status, strict))}
 
 
 def result_dict(result: CaseResult) -> dict:

@@ -1,7 +1,8 @@
 """JUnit XML, as GitLab, Jenkins and most CI systems read it.
 
-A discrepancy is a <failure>, an invalid spec or undefined point an <error>;
-inconclusive and undefined verdicts are passed with a <system-out> note.
+A discrepancy is a <failure>, an invalid spec or a point where the function is undefined an <error>;
+inconclusive and undefined verdicts are passed with a <system-out> note, or under strict are a <failure>
+of that type (ReportSettings.fails: the rule the exit code follows).
 
 XML 1.0 cannot hold most control characters or a lone surrogate (a non-UTF-8 file
 name), so names, paths and messages are written printable (safe_text): the document
@@ -22,7 +23,7 @@ from .text import failure_sentence
 def render(results: list[CaseResult], settings: ReportSettings) -> str:
     suites = ET.Element("testsuites", name="gradcheck")
     suite = ET.SubElement(suites, "testsuite", name="gradcheck", tests=str(len(results)),
-                          failures=str(sum(r.status == "fail" for r in results)),
+                          failures=str(sum(settings.fails(r.status) for r in results)),
                           errors=str(sum(r.status == "error" for r in results)), skipped="0")
     for result in results:
         case = ET.SubElement(suite, "testcase", classname=printable(result.file or "expression"),
@@ -31,8 +32,8 @@ def render(results: list[CaseResult], settings: ReportSettings) -> str:
             case.set("line", str(result.line))
         if result.file:
             case.set("file", printable(result.file))
-        if result.status in ("fail", "error"):
-            tag = "failure" if result.status == "fail" else "error"
+        if settings.fails(result.status) or result.status == "error":
+            tag = "error" if result.status == "error" else "failure"
             element = ET.SubElement(case, tag, message=failure_sentence(result), type=result.status)
             element.text = plain_case(result)
         elif result.status != "pass":

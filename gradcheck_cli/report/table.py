@@ -19,7 +19,7 @@ from rich.text import Text
 from ..core.safe_text import inert_lines, printable, printable_lines
 from ..lang.graph import format_number
 from ..verdict.compare import CaseResult, GradientRow
-from . import ReportSettings
+from . import UNSETTLED, ReportSettings, fails_the_run
 from .explanation import print_culprits, print_explanation, print_factors
 from .text import SOURCES, derivative_label, element_label, engine_name, failure_sentence
 
@@ -50,13 +50,14 @@ def render_case(result: CaseResult, settings: ReportSettings) -> str:
     else:
         if settings.verbose and result.traceback:
             console.print(printable_lines(result.traceback), markup=False, highlight=False, end="")
-        _print_case(console, result, settings.all_elements, settings.depth)
+        _print_case(console, result, settings.all_elements, settings.depth, settings.strict)
     return inert_lines(console.file.getvalue())
 
 
 def render_summary(results: list[CaseResult], settings: ReportSettings) -> str:
     console = make_console(settings)
-    console.print(summary_line(results), style=_overall_style(results), markup=False)
+    console.print(summary_line(results, settings.strict), style=_overall_style(results, settings.strict),
+                  markup=False)
     return inert_lines(console.file.getvalue())
 
 
@@ -76,7 +77,8 @@ def make_console(settings: ReportSettings) -> Console:
                    width=settings.width, highlight=False, soft_wrap=False)
 
 
-def _print_case(console: Console, result: CaseResult, everything: bool = False, depth: int | None = None) -> None:
+def _print_case(console: Console, result: CaseResult, everything: bool = False, depth: int | None = None,
+                strict: bool = False) -> None:
     if result.point:
         console.print(Text.assemble((printable(result.name), "bold"), _where(result), "  at ",
                                     _point_text(result.point)))
@@ -108,7 +110,8 @@ def _print_case(console: Console, result: CaseResult, everything: bool = False, 
     if result.explanation is not None:
         print_explanation(console, result.explanation, result.dtype, depth)
     if result.status != "pass":
-        console.print(failure_sentence(result), style=STATUS_STYLE[result.status], markup=False)
+        style = STATUS_STYLE["fail"] if fails_the_run(result.status, strict) else STATUS_STYLE[result.status]
+        console.print(failure_sentence(result), style=style, markup=False)
         print_culprits(console, [c for c in result.culprits if printable(c.message) not in failure_sentence(result)
                                  and c.kind != "symbolic"])  # gradcheck's own referee: its note says it
     for note in result.notes:
@@ -298,16 +301,20 @@ def _point_text(point: dict) -> str:
 SUMMARY_FAILURES = 20  # failing cases the summary lists by name
 
 
-def summary_line(results: list[CaseResult]) -> str:
+def summary_line(results: list[CaseResult], strict: bool = False) -> str:
+    """`✓ 3 passed, 1 undefined`, or `✗ …` and the failing cases, each with its sentence: a case fails the run as
+    report.fails_the_run says (under strict, inconclusive and undefined cases too), or is an error."""
     counts = {s: sum(1 for r in results if r.status == s)
               for s in ("pass", "fail", "inconclusive", "undefined", "error")}
-    failing = [r for r in results if r.status in ("fail", "error")]
+    failing = [r for r in results if _fails(r, strict)]
     mark = STATUS_MARK["fail"] if failing else STATUS_MARK["pass"]
     parts = [f"{counts['pass']} passed"]
     parts += [f"{n} {label}" for label, n in (("failed", counts["fail"]), ("inconclusive", counts["inconclusive"]),
                                                ("undefined", counts["undefined"]),
                                                ("error" if counts["error"] == 1 else "errors", counts["error"])) if n]
     line = f"{mark} {', '.join(parts)}"
+    if strict and any(r.status in UNSETTLED for r in results):
+        line += " (failing under --strict)"
     if len(failing) == 1 and len(results) == 1:
         return line + " — " + _short_failure(failing[0])
     return line + "".join(f"\n  {printable(r.name)}{_where(r)}: {_short_failure(r)}"
@@ -320,5 +327,9 @@ def _short_failure(result: CaseResult) -> str:
     return failure_sentence(result)
 
 
-def _overall_style(results: list[CaseResult]) -> str:
-    return "bold red" if any(r.status in ("fail", "error") for r in results) else "bold green"
+def _fails(result: CaseResult, strict: bool) -> bool:
+    return result.status == "error" or fails_the_run(result.status, strict)
+
+
+def _overall_style(results: list[CaseResult], strict: bool = False) -> str:
+    return "bold red" if any(_fails(r, strict) for r in results) else "bold green"
