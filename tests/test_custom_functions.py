@@ -63,8 +63,9 @@ def test_the_correct_swish_function_passes_every_check(cli_json, in_root):
     assert row["disagrees"] == [] and row["function_verdict"] is None
     statuses = {c["name"]: c["status"] for c in result["checks"]}
     assert statuses == {"float64": "pass", "forward value": "pass", "autograd graph": "pass",
-                        "gradient dtype and shape": "pass", "deterministic backward": "pass",
-                        "non-contiguous inputs": "skipped", "inputs unchanged": "pass"}
+                        "gradient dtype and shape": "pass", "undefined incoming gradient": "pass",
+                        "deterministic backward": "pass", "non-contiguous inputs": "skipped",
+                        "inputs unchanged": "pass"}
 
 
 def test_the_buggy_swish_fails_on_its_backward_naming_variable_elements_and_verdict(cli, cli_json, in_root):
@@ -692,3 +693,176 @@ def test_a_function_that_never_returns_is_stopped(cli, user_module, monkeypatch)
     """)
     result = cli("x*x", "--x", "0.5", "--function", f"{name}:spins")
     assert result.exit_code == 2 and "did not return within 0.5 s (stopped)" in result.stderr
+
+
+# ---- multi-output Functions: undefined incoming gradients, tuple results ----
+
+SIN_MUL = """
+class SinMul(torch.autograd.Function):
+    \"\"\"(sin(x)*y, x*y); like many real backwards, it assumes both incoming gradients are tensors.\"\"\"
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        {forward_extra}
+        return torch.sin(x) * y, x * y
+
+    @staticmethod
+    def backward(ctx, grad_a, grad_b):
+        x, y = ctx.saved_tensors
+        {backward_extra}
+        return grad_a * torch.cos(x) * y + grad_b * y, grad_a * torch.sin(x) + grad_b * x{wrong}
+
+def first(x, y):
+    return SinMul.apply(x, y)[0]
+
+def both(x, y):
+    return SinMul.apply(x, y)
+
+def listed(x, y):
+    return list(SinMul.apply(x, y))
+"""
+
+AT_XY = ("--x", "0.5,-1.25", "--y", "2,3")
+
+
+def _sin_mul(user_module, forward_extra: str = "pass", backward_extra: str = "pass", wrong: str = "") -> str:
+    return user_module(SIN_MUL.format(forward_extra=forward_extra, backward_extra=backward_extra, wrong=wrong))
+
+
+def test_a_correct_multi_output_function_used_through_one_output_passes(cli_json, user_module):
+    """torch passes zeros for the unused output (its gradients are materialized): so does every check of gradcheck's
+    (the gradient dtype and shape check once re-called the backward with a raw None: TypeError, exit 2)."""
+    name = _sin_mul(user_module)
+    code, document = cli_json("sin(x)*y", *AT_XY, "--function", f"{name}:first")
+    result = document["results"][0]
+    assert (code, result["status"]) == (0, "pass"), result
+    checks = {c["name"]: c for c in result["checks"]}
+    assert checks["gradient dtype and shape"]["status"] == "pass"
+    assert named(result["checks"], "undefined incoming gradient") == {
+        "name": "undefined incoming gradient", "status": "pass",
+        "message": "with its result's gradient undefined (None), the backward runs and gives zero gradients"}
+    assert "other outputs" not in checks  # a tensor result has none
+
+
+def test_a_backward_that_opts_out_of_zeros_and_crashes_on_none_is_named(cli, cli_json, user_module):
+    """With ctx.set_materialize_grads(False) torch itself passes None for the unused output: the crash is the
+    function's bug, a failed check naming the Function and the output, not an error of gradcheck's (exit 2)."""
+    name = _sin_mul(user_module, forward_extra="ctx.set_materialize_grads(False)")
+    code, document = cli_json("sin(x)*y", *AT_XY, "--function", f"{name}:first")
+    result = document["results"][0]
+    assert code == 1 and result["status"] == "fail" and result["error"] is None
+    check = named(result["checks"], "undefined incoming gradient")
+    assert check["status"] == "fail"
+    assert check["message"] == (
+        "SinMul.backward raised on the undefined (None) gradient torch gave it for its output 1 (not used by the "
+        "result, or its gradient otherwise undefined): TypeError: unsupported operand type(s) for *: 'NoneType' and "
+        "'Tensor'; a Function that calls ctx.set_materialize_grads(False) is given None there, not zeros, and must "
+        "handle it")
+    statuses = {c["name"]: c["status"] for c in result["checks"]}
+    assert statuses == {"float64": "pass", "forward value": "pass", "autograd graph": "pass",
+                        "gradient dtype and shape": "skipped", "undefined incoming gradient": "fail",
+                        "deterministic backward": "skipped", "non-contiguous inputs": "skipped",
+                        "inputs unchanged": "pass"}
+    assert all(r["function"] is None for r in result["gradients"])  # no backward to show
+    assert all(r["status"] == "pass" for r in result["gradients"])  # the reference's own entries still agree
+    text = " ".join(cli("sin(x)*y", *AT_XY, "--function", f"{name}:first").stdout.split())
+    assert "✗ undefined incoming gradient: SinMul.backward raised" in text
+
+
+def test_a_backward_that_raises_with_zeros_too_is_not_blamed_on_the_undefined_gradient(cli, user_module):
+    """It was given None for the unused output, but it raises with zeros in its place as well: its error is its own
+    (one line, exit 2, as any backward that raises)."""
+    name = _sin_mul(user_module, forward_extra="ctx.set_materialize_grads(False)",
+                    backward_extra="raise ValueError('boom in backward')")
+    result = cli("sin(x)*y", *AT_XY, "--function", f"{name}:first")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [f"error: --function: the backward of {name}:first raised: ValueError: boom "
+                                          "in backward"]
+
+
+def test_a_single_output_function_that_crashes_on_an_undefined_gradient_fails_as_torch_gradcheck_does(
+        cli_json, user_module):
+    """torch.autograd.gradcheck's check_undefined_grad: with the result's gradient undefined, the backward of a
+    Function that opted out of zeros gets None and must handle it.  Its twin that handles None passes."""
+    backward = "None if g is None else 2 * x * g"
+    source = _function_class("x * x", "2 * x * g").replace("ctx.save_for_backward(x)",
+                                                           "ctx.save_for_backward(x); ctx.set_materialize_grads(False)")
+    buggy, correct = user_module(source), user_module(source.replace("return 2 * x * g", f"return {backward}"))
+    code, document = cli_json("x**2", "--x", "1,2", "--function", f"{buggy}:F")
+    result = document["results"][0]
+    check = named(result["checks"], "undefined incoming gradient")
+    assert code == 1 and check["status"] == "fail"
+    assert check["message"] == (
+        "with its result's gradient undefined (None), F.backward got None for the gradient of its output 0 and "
+        "raised: TypeError: unsupported operand type(s) for *: 'Tensor' and 'NoneType'; a Function that calls "
+        "ctx.set_materialize_grads(False) is given None there, not zeros, and must handle it")
+    assert all(r["status"] == "pass" for r in result["gradients"])  # its gradient itself is right
+    code, document = cli_json("x**2", "--x", "1,2", "--function", f"{correct}:F")
+    assert code == 0 and named(document["results"][0]["checks"], "undefined incoming gradient")["status"] == "pass"
+
+
+def test_a_backward_that_gives_non_zero_gradients_for_undefined_ones_fails(cli_json, user_module):
+    name = user_module(_function_class("x * x", "2 * x * (1 if g is None else g)").replace(
+        "ctx.save_for_backward(x)", "ctx.save_for_backward(x); ctx.set_materialize_grads(False)"))
+    code, document = cli_json("x**2", "--x", "1,2", "--function", f"{name}:F")
+    check = named(document["results"][0]["checks"], "undefined incoming gradient")
+    assert code == 1 and check["status"] == "fail"
+    assert check["message"] == ("with its result's gradient undefined (None), the backward gives a non-zero "
+                                "gradient for x (torch expects zeros or None)")
+
+
+@pytest.mark.parametrize("target, expr", [("both[0]", "sin(x)*y"), ("both[1]", "x*y"), ("listed[-1]", "x*y")])
+def test_a_tuple_result_is_checked_through_the_output_its_target_names(cli_json, user_module, target, expr):
+    name = _sin_mul(user_module)
+    code, document = cli_json(expr, *AT_XY, "--function", f"{name}:{target}")
+    result = document["results"][0]
+    assert (code, result["status"]) == (0, "pass"), result
+    assert result["function"]["target"] == f"{name}:{target}"
+    assert all(r["function"] == pytest.approx(r["symbolic"], rel=1e-12, abs=1e-15) for r in result["gradients"])
+    checks = {c["name"]: c for c in result["checks"]}
+    assert checks["undefined incoming gradient"] == {
+        "name": "undefined incoming gradient", "status": "pass",
+        "message": "with the gradients of every output undefined (None), and of each output in turn, the backward "
+                   "runs and gives zero gradients"}
+    other = "1" if target == "both[0]" else "0"
+    assert checks["other outputs"]["status"] == "pass"
+    assert checks["other outputs"]["message"].startswith(
+        f"output {other}: its backward agrees with finite differences of its forward (largest difference ")
+
+
+def test_a_wrong_gradient_of_an_output_the_reference_does_not_cover_is_caught(cli_json, user_module):
+    """Output 1's term of the backward is wrong: invisible through output 0's gradient, which the reference covers;
+    the other outputs are checked against finite differences of the function's own forward."""
+    name = _sin_mul(user_module, wrong=" + grad_b")
+    code, document = cli_json("sin(x)*y", *AT_XY, "--function", f"{name}:both[0]")
+    result = document["results"][0]
+    assert code == 1 and all(r["status"] == "pass" for r in result["gradients"])
+    check = named(result["checks"], "other outputs")
+    assert check["status"] == "fail"
+    assert check["message"].startswith("output 1: its backward disagrees with finite differences of its forward at "
+                                       "2 of 8 entries, e.g. d out1[0]/d y[0] = 1.5 by its backward, 0.5 by finite "
+                                       "differences")
+
+
+def test_the_function_target_in_a_spec_file_and_in_python_may_name_an_output(cli_json, user_module, tmp_path):
+    name = _sin_mul(user_module)
+    (tmp_path / "case.yaml").write_text(f"expr: x*y\nfunction: {name}:both[1]\nat: {{x: [0.5, 2], y: [1, 3]}}\n")
+    code, document = cli_json(str(tmp_path / "case.yaml"))
+    assert code == 0 and document["results"][0]["status"] == "pass"
+    assert check("sin(x)*y", at={"x": 0.5, "y": 2.0}, function=f"{name}:both[0]").status == "pass"
+
+
+@pytest.mark.parametrize("target, message", [
+    ("both", "{name}:both returned a tuple of 2 tensors: name the one the expression is the reference for, "
+             "{name}:both[0] to {name}:both[1]"),
+    ("both[2]", "{name}:both[2]: its result has 2 outputs (0 to 1); there is no output 2"),
+    ("first[0]", "{name}:first[0] returned a tensor, not a tuple: drop [0]"),
+    ("both[x]", "'{name}:both[x]' does not name a callable: expected MODULE:ATTRIBUTE, e.g. mypkg.ops:swish, "
+                "or MODULE:ATTRIBUTE[OUTPUT] for one output of a tuple result, e.g. mypkg.ops:split[0]"),
+])
+def test_a_tuple_result_without_a_valid_output_is_one_line(cli, user_module, target, message):
+    name = _sin_mul(user_module)
+    result = cli("sin(x)*y", *AT_XY, "--function", f"{name}:{target}")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == ["error: --function: " + message.format(name=name)]

@@ -82,8 +82,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "Run the high-precision referee (mpmath, 50+ digits) on every entry, not only where the float64 "
             "referees disagree or a subject does.", kind="flag"),
     Setting("function", "--function", "function", "function",
-            "Your torch function (e.g. a custom autograd.Function), checked against EXPRESSION as its reference; "
-            "MODULE is imported from the current folder or PYTHONPATH (runs its code)."),
+            "Your torch function (e.g. a custom autograd.Function), checked against EXPRESSION as its reference "
+            "(MODULE:ATTR[N]: output N of a tuple result); MODULE is imported from the current folder or PYTHONPATH "
+            "(runs its code)."),
     Setting("args", "--args", "args", "args",
             "The variables --function takes, in order, comma-separated (default: its parameter names).", listed=True),
     Setting("device", "--device", "device", "device",

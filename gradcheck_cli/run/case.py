@@ -642,7 +642,8 @@ def _function_answers(function, spec: Spec, point, wrt, value, result: CaseResul
 
     device, note = device_for(spec.device)
     with _at_function_key(spec):
-        own = check(function, point, wrt, np.asarray(value, dtype=np.float64), spec.tolerance, device, spec.order)
+        own = check(function, point, wrt, np.asarray(value, dtype=np.float64), spec.tolerance, device, spec.order,
+                    spec.limits.max_entries)
     result.function = {"target": function.label, "inputs": list(function.inputs), "device": device}
     result.checks = own.checks
     result.notes += [note] if note else []

@@ -9,13 +9,16 @@ through user_code.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Callable
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.errors import UserCodeError
+from ..core.errors import UserCodeError, describe_exception
 from ..engines.finite_diff import FiniteDifferences, finite_differences_of_function
-from ..engines.torch_engine import double_backward
+from ..engines.torch_engine import double_backward, stacked_gradients
 from ..verdict.compare import Check, Tolerance
 from .user_code import CallTimeout, Runner, UserFunction, guarded, over_batch, stdout_to_stderr
 
@@ -24,7 +27,7 @@ from .user_code import CallTimeout, Runner, UserFunction, guarded, over_batch, s
 class FunctionAnswers:
     """The function's own answers for one case, and its case-level checks."""
 
-    value: np.ndarray | None  # None: the function could not run in float64
+    value: np.ndarray | None  # None: no gradient columns (it could not run in float64, or its backward cannot run)
     jacobian: dict[str, np.ndarray]
     finite: FiniteDifferences | None
     checks: list[Check]
@@ -33,17 +36,20 @@ class FunctionAnswers:
 
 
 def check(function: UserFunction, point: dict[str, np.ndarray], wrt: list[str], reference_value: np.ndarray,
-          tolerance: Tolerance, device: str, order: int = 1) -> FunctionAnswers:
+          tolerance: Tolerance, device: str, order: int = 1, max_entries: int = 1_000_000) -> FunctionAnswers:
     """Every check of the function at the point, against the reference expression's value.
 
-    A function that only works in float32 gets its float64 check failed and nothing else."""
+    A function that only works in float32 gets its float64 check failed and nothing else; one whose
+    backward raises on the undefined (None) gradient torch gives it, its undefined-gradient check failed and
+    no gradient columns.  `max_entries`: the most Jacobian entries of the other outputs of a tuple result
+    checked (the reference's own are limited before this is called)."""
     with stdout_to_stderr():
         return _check(Runner(function, device, np.shape(reference_value)), point, wrt, reference_value, tolerance,
-                      order)
+                      order, max_entries)
 
 
 def _check(runner: Runner, point, wrt: list[str], reference_value: np.ndarray, tolerance: Tolerance,
-           order: int) -> FunctionAnswers:
+           order: int, max_entries: int) -> FunctionAnswers:
     checks = [_float64(runner, point, reference_value)]
     if checks[0].status == "fail" and runner.raises_in_float64:
         return FunctionAnswers(None, {}, None, checks)
@@ -54,13 +60,19 @@ def _check(runner: Runner, point, wrt: list[str], reference_value: np.ndarray, t
     unchanged = _unchanged_inputs(runner, before, tensors)
     checks.append(_forward(value, reference_value, tolerance))
     checks.append(_connected(runner, output, wrt))
-    checks.append(_gradient_metadata(runner, output, tensors, wrt))
+    try:
+        checks.append(_gradient_metadata(runner, output, tensors, wrt))
+    except _UndefinedGradientCrash as crash:  # no backward pass can run: the checks that need none, and this
+        return FunctionAnswers(None, {}, None, _without_backward(runner, checks, str(crash), unchanged))
+    checks.append(_undefined_gradients(runner, point, wrt))
     jacobian = runner.jacobian_of(output, tensors, point, wrt)
     checks.append(_reentrant(runner, point, wrt, jacobian))
     checks.append(_non_contiguous(runner, point, wrt, value, jacobian, tolerance) if checks[-1].status == "pass"
                   else Check("non-contiguous inputs", "skipped", "its backward is not deterministic, so a change "
                                                                  "could not be told from noise"))
     checks.append(unchanged)
+    if runner.function.output is not None:
+        checks.append(_other_outputs(runner, point, wrt, tolerance, max_entries))
     finite = finite_differences_of_function(over_batch(runner.value), point, wrt, value.shape)
     answers = FunctionAnswers(value, jacobian, finite, checks)
     if order == 2:
@@ -68,6 +80,15 @@ def _check(runner: Runner, point, wrt: list[str], reference_value: np.ndarray, t
         answers.hessian_finite = {a: finite_differences_of_function(over_batch(runner.gradient(a, wrt)), point,
                                                                     wrt, np.shape(point[a])) for a in wrt}
     return answers
+
+
+def _without_backward(runner: Runner, checks: list[Check], crash: str, unchanged: Check) -> list[Check]:
+    """The checks of a function whose every backward pass raises on an undefined gradient: those of its
+    backward skipped, in their usual order."""
+    skipped = "its backward cannot run (see undefined incoming gradient)"
+    return [*checks, Check("gradient dtype and shape", "skipped", skipped), Check(UNDEFINED, "fail", crash),
+            Check("deterministic backward", "skipped", skipped), Check("non-contiguous inputs", "skipped", skipped),
+            unchanged] + ([Check("other outputs", "skipped", skipped)] if runner.function.output is not None else [])
 
 
 def _float64(runner: Runner, point, reference_value: np.ndarray) -> Check:
@@ -133,30 +154,25 @@ def _gradient_metadata(runner: Runner, output, tensors: list, wrt: list[str]) ->
     """Each custom backward's raw gradients against its inputs' dtype and shape.
 
     torch casts a float32 gradient to float64 and sums a broadcastable one to the input's shape
-    without a word, so the backward of every autograd.Function in the graph is called once more,
-    directly, on the gradients the engine gave it.
+    without a word, so what the backward of every autograd.Function in the graph returns is caught
+    on its way to the engine (_watched), in one ordinary backward pass: called with exactly the
+    gradients the engine gives it (zeros for an unused output, or None where the Function opted out
+    of them with ctx.set_materialize_grads(False)).  A backward that raises on such a None is the
+    undefined-gradient check's failure (_UndefinedGradientCrash), not an error of gradcheck's.
     """
     import torch
 
     nodes = _custom_nodes(output.grad_fn)
-    seen: dict[int, tuple] = {}
-    def keeper(node):
-        def keep(grads):
-            seen.setdefault(id(node), grads)
-        return keep
-
-    handles = [node.register_prehook(keeper(node)) for node in nodes]
     targets = runner.targets(tensors, wrt)
+    with _watched(nodes) as watch:
+        if output.requires_grad and targets:
+            _backward_or_crash(runner, lambda: torch.autograd.grad(output.sum(), targets, allow_unused=True,
+                                                                    retain_graph=True), watch)
+    if nodes and not watch.installed:
+        return Check("gradient dtype and shape", "skipped", "this torch does not let gradcheck see the gradients a "
+                                                            "backward returns before its engine casts them")
     try:
-        with guarded(f"the backward of {runner.function.label} raised"):
-            if output.requires_grad and targets:
-                torch.autograd.grad(output.sum(), targets, allow_unused=True, retain_graph=True)
-            raw = [(node, _raw_gradients(node, seen[id(node)])) for node in nodes if id(node) in seen]
-    finally:
-        for handle in handles:
-            handle.remove()
-    try:
-        problems = [p for node, gradients in raw for p in _raw_gradient_problems(node, gradients)]
+        problems = [p for call in watch.first_calls() for p in _raw_gradient_problems(call.node, call.raw)]
     except _Unmatched as reason:
         return Check("gradient dtype and shape", "skipped", str(reason))
     if problems:
@@ -169,9 +185,139 @@ def _gradient_metadata(runner: Runner, output, tensors: list, wrt: list[str]) ->
                                                      f"shape ({functions} in the graph)")
 
 
-def _custom_nodes(root) -> list:
-    """The autograd.Function nodes of a backward graph."""
-    nodes, stack, seen = [], [root], set()
+UNDEFINED = "undefined incoming gradient"
+MATERIALIZE_HINT = ("; a Function that calls ctx.set_materialize_grads(False) is given None there, not zeros, and "
+                    "must handle it")
+
+
+class _UndefinedGradientCrash(Exception):
+    """An ordinary backward pass raised in a Function's backward that torch had given None: its message is the
+    failed undefined-gradient check's."""
+
+
+def _backward_or_crash(runner: Runner, backward: Callable, watch: _Watch):
+    """backward() in the guard for user code; where it raised in a backward that got a None gradient,
+    _UndefinedGradientCrash naming the Function and the output."""
+    try:
+        with guarded(f"the backward of {runner.function.label} raised"):
+            return backward()
+    except CallTimeout:
+        raise
+    except UserCodeError:
+        crash = watch.crash()
+        if crash is None or not crash.undefined or _raises_with_zeros(runner, crash):
+            raise
+        raise _UndefinedGradientCrash(
+            f"{crash.name}.backward raised on the undefined (None) gradient torch gave it for {crash.outputs} (not "
+            f"used by the result, or its gradient otherwise undefined): {describe_exception(crash.error)}"
+            f"{MATERIALIZE_HINT}") from None
+
+
+def _raises_with_zeros(runner: Runner, crash: _Call) -> bool:
+    """Whether the backward that raised on a None gradient raises with zeros in its place too (so its error is not
+    the None's).  Called directly, once, on a graph that was kept (retain_graph); where torch does not expose the
+    outputs' metadata to make the zeros with, the None is taken for the cause."""
+    import torch
+
+    metadata = getattr(crash.node, "_input_metadata", None)  # a private torch attribute, read defensively
+    if metadata is None or len(metadata) != len(crash.args):
+        return False
+    zeros = [torch.zeros(tuple(m.shape), dtype=m.dtype, device=m.device) if arg is None else arg
+             for arg, m in zip(crash.args, metadata)]
+    try:
+        with guarded(f"the backward of {runner.function.label} raised"), torch.no_grad():
+            type(crash.node).apply(crash.node, *zeros)
+    except CallTimeout:
+        raise
+    except UserCodeError:
+        return True
+    return False
+
+
+@dataclass
+class _Call:
+    """One call of a custom backward by the engine: the gradients it was given, and what it returned or raised."""
+
+    node: object
+    args: tuple
+    raw: tuple | None = None
+    error: BaseException | None = None
+
+    @property
+    def name(self) -> str:
+        return self.node._forward_cls.__name__
+
+    @property
+    def undefined(self) -> list[int]:
+        """The outputs whose gradient it was given as None."""
+        return [i for i, arg in enumerate(self.args) if arg is None]
+
+    @property
+    def outputs(self) -> str:
+        positions = self.undefined
+        if len(positions) == 1:
+            return f"its output {positions[0]}"
+        return f"its outputs {', '.join(map(str, positions[:-1]))} and {positions[-1]}"
+
+
+@dataclass
+class _Watch:
+    """The nodes whose backward is watched, and the engine's calls of them, in order."""
+
+    installed: list = field(default_factory=list)
+    calls: list[_Call] = field(default_factory=list)
+
+    def first_calls(self) -> list[_Call]:
+        seen, first = set(), []
+        for call in self.calls:
+            if call.raw is not None and id(call.node) not in seen:
+                seen.add(id(call.node))
+                first.append(call)
+        return first
+
+    def crash(self) -> _Call | None:
+        return next((call for call in self.calls if call.error is not None), None)
+
+
+@contextmanager
+def _watched(nodes: list):
+    """Each custom node's `apply` (what the engine calls, looked up on the node) wrapped for the duration, to
+    record the gradients the engine passes to the backward (after torch has materialized zeros, or not) and
+    the raw gradients it returns (before the engine casts or sums them)."""
+    watch = _Watch()
+
+    def spy_on(node):
+        apply = type(node).apply
+
+        def spy(*args):
+            call = _Call(node, args)
+            watch.calls.append(call)
+            try:
+                raw = apply(node, *args)
+            except BaseException as error:
+                call.error = error
+                raise
+            call.raw = raw if isinstance(raw, tuple) else (raw,)
+            return raw
+        return spy
+
+    for node in nodes:
+        try:
+            node.apply = spy_on(node)
+        except (AttributeError, TypeError):  # a torch whose nodes take no attributes: nothing is watched
+            continue
+        watch.installed.append(node)
+    try:
+        yield watch
+    finally:
+        for node in watch.installed:
+            with suppress(AttributeError):
+                del node.apply
+
+
+def _custom_nodes(*roots) -> list:
+    """The autograd.Function nodes of a backward graph (from the grad_fn of each output)."""
+    nodes, stack, seen = [], list(roots), set()
     while stack:
         node = stack.pop()
         if node is None or id(node) in seen:
@@ -185,14 +331,6 @@ def _custom_nodes(root) -> list:
 
 class _Unmatched(Exception):
     """The raw gradients of a backward cannot be matched to the inputs they are for."""
-
-
-def _raw_gradients(node, grad_outputs: tuple) -> tuple:
-    import torch
-
-    with torch.no_grad():
-        raw = node._forward_cls.backward(node, *grad_outputs)
-    return raw if isinstance(raw, tuple) else (raw,)
 
 
 def _raw_gradient_problems(node, raw: tuple) -> list[str]:
@@ -216,6 +354,168 @@ def _raw_gradient_problems(node, raw: tuple) -> list[str]:
             problems.append(f"{name}.backward returns a gradient of shape {tuple(gradient.shape)} for input "
                             f"{position} of shape {tuple(expected.shape)} (torch sums it silently)")
     return problems
+
+
+def _undefined_gradients(runner: Runner, point, wrt: list[str]) -> Check:
+    """torch.autograd.gradcheck's check_undefined_grad: with the gradient of every output undefined, and (for a
+    tuple result) of each output in turn, the others zero, the backward runs and gives zero (or None)
+    gradients.  An autograd.Function is given zeros for an undefined gradient, unless it opted out with
+    ctx.set_materialize_grads(False): it is then given None, and must handle it."""
+    import torch
+
+    undefined_grad = getattr(getattr(torch._C, "_functions", None), "UndefinedGrad", None)
+    if undefined_grad is None:
+        return Check(UNDEFINED, "skipped", "this torch has no UndefinedGrad to make an undefined gradient with")
+    if not wrt:
+        return Check(UNDEFINED, "skipped", "nothing is differentiated")
+    outputs = runner.call_all(runner.leaves(point, wrt))
+    differentiable = [i for i, o in enumerate(outputs) if isinstance(o, torch.Tensor) and o.requires_grad]
+    if not differentiable:
+        return Check(UNDEFINED, "skipped", "its result does not require grad")
+    one = len(outputs) == 1 and runner.function.output is None
+    trials = [differentiable] + ([[i] for i in differentiable] if len(differentiable) > 1 else [])
+    for undefined in trials:
+        what = _undefined_outputs(undefined, one)
+        tensors = runner.leaves(point, wrt)
+        outputs = runner.call_all(tensors)
+        chosen = [undefined_grad()(outputs[i]) if i in undefined else outputs[i] for i in differentiable]
+        targets = runner.targets(tensors, wrt)
+        with _watched(_custom_nodes(*(o.grad_fn for o in chosen))) as watch:
+            try:
+                with guarded(f"the backward of {runner.function.label} raised"):
+                    gradients = torch.autograd.grad(chosen, targets, [torch.zeros_like(o) for o in chosen],
+                                                    allow_unused=True)
+            except CallTimeout:
+                raise
+            except UserCodeError as error:
+                return Check(UNDEFINED, "fail", _undefined_crash(what, watch.crash(), error))
+        nonzero = [name for name, g in zip(wrt, gradients) if g is not None and not bool((g == 0).all())]
+        if nonzero:
+            return Check(UNDEFINED, "fail", f"with {what} undefined (None), the backward gives a non-zero gradient "
+                                            f"for {', '.join(nonzero)} (torch expects zeros or None)")
+    each = ", and of each output in turn," if len(trials) > 1 else ","
+    return Check(UNDEFINED, "pass", f"with {_undefined_outputs(differentiable, one)} undefined (None){each} the "
+                                    "backward runs and gives zero gradients")
+
+
+def _undefined_outputs(undefined: list[int], one: bool) -> str:
+    if one:
+        return "its result's gradient"
+    if len(undefined) > 1:
+        return "the gradients of every output"
+    return f"the gradient of output {undefined[0]} of its result"
+
+
+def _undefined_crash(what: str, crash: _Call | None, error: UserCodeError) -> str:
+    if crash is None:  # not in a watched backward
+        return f"with {what} undefined (None), {error.message}"
+    if not crash.undefined:
+        return f"with {what} undefined (None), {crash.name}.backward raised: {describe_exception(crash.error)}"
+    gradients = "gradient" if len(crash.undefined) == 1 else "gradients"
+    return (f"with {what} undefined (None), {crash.name}.backward got None for the {gradients} of {crash.outputs} "
+            f"and raised: {describe_exception(crash.error)}{MATERIALIZE_HINT}")
+
+
+def _other_outputs(runner: Runner, point, wrt: list[str], tolerance: Tolerance, max_entries: int) -> Check:
+    """The outputs of a tuple result that the reference expression is not for: each one's backward against
+    finite differences of the function's own forward (the function is their only reference)."""
+    import torch
+
+    name = "other outputs"
+    tensors = runner.leaves(point, wrt)
+    outputs = runner.call_all(tensors)
+    selected = runner.function.output % len(outputs)
+    others = [i for i in range(len(outputs)) if i != selected]
+    checked = [i for i in others if isinstance(outputs[i], torch.Tensor) and outputs[i].is_floating_point()
+               and outputs[i].requires_grad]
+    notes = [f"output {i} is not differentiable" for i in others if i not in checked]
+    if not checked:
+        return Check(name, "skipped", "; ".join(notes) or "its result has no other output")
+    elements = sum(int(np.size(point[n])) for n in wrt)
+    entries = sum(outputs[i].numel() for i in checked) * elements
+    if entries > max_entries:
+        return Check(name, "skipped", f"their Jacobians would have {entries:,} entries; the limit is {max_entries:,}")
+    targets = runner.targets(tensors, wrt)
+    try:
+        with guarded(f"the backward of {runner.function.label} raised"):
+            backward = {i: stacked_gradients(torch, outputs[i].reshape(-1), targets, point, wrt,
+                                             tuple(outputs[i].shape)) for i in checked}
+    except CallTimeout:
+        raise
+    except UserCodeError as error:
+        return Check(name, "fail", f"through its other outputs ({', '.join(map(str, checked))}): {error.message}")
+    shapes = {i: tuple(outputs[i].shape) for i in checked}
+    finite = finite_differences_of_function(over_batch(_outputs_value(runner, shapes)), point, wrt,
+                                            (sum(math.prod(shape) for shape in shapes.values()),))
+    sentences, failed, offset = [], False, 0
+    for i in checked:
+        size = math.prod(shapes[i])
+        sentence, wrong = _compare_output(i, shapes[i], backward[i], finite, offset, wrt, point, tolerance)
+        sentences.append(sentence)
+        failed |= wrong
+        offset += size
+    return Check(name, "fail" if failed else "pass", "; ".join(sentences + notes))
+
+
+def _outputs_value(runner: Runner, shapes: dict[int, tuple]) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    """point -> the outputs in `shapes` flattened one after the other; NaN where the function raises."""
+    import torch
+
+    size = sum(math.prod(shape) for shape in shapes.values())
+
+    def evaluate(point: dict[str, np.ndarray]) -> np.ndarray:
+        try:
+            with torch.no_grad():
+                outputs = runner.call_all(runner.leaves(point, []))
+        except CallTimeout:
+            raise
+        except UserCodeError:
+            return np.full(size, np.nan)
+        for i, shape in shapes.items():
+            output = outputs[i] if i < len(outputs) else None
+            if not isinstance(output, torch.Tensor) or tuple(output.shape) != shape:
+                shown = ", ".join(f"{n} = {np.array2string(np.asarray(v), threshold=6)}" for n, v in point.items())
+                now = "is missing" if i >= len(outputs) else f"has shape {tuple(output.shape)}" \
+                    if isinstance(output, torch.Tensor) else f"is a {type(output).__name__}"
+                raise UserCodeError(f"{runner.function.label}: output {i} of its result {now} at {shown} (a "
+                                    f"finite-difference step), but shape {shape} at the point")
+        return np.concatenate([outputs[i].detach().numpy(force=True).astype(np.float64).reshape(-1)
+                               for i in shapes])
+
+    return evaluate
+
+
+def _compare_output(i: int, shape: tuple, backward: dict[str, np.ndarray], finite: FiniteDifferences, offset: int,
+                    wrt: list[str], point, tolerance: Tolerance) -> tuple[str, bool]:
+    """One other output's backward against finite differences of it: (a sentence, whether it disagrees)."""
+    size = math.prod(shape)
+    worst, bad, total, largest = None, 0, 0, 0.0
+    for name in wrt:
+        full = shape + np.shape(point[name])
+        fd = finite.gradients[name][offset:offset + size].reshape(full)
+        error = finite.errors[name][offset:offset + size].reshape(full)
+        ours = backward[name]
+        taken = np.isfinite(fd)
+        wrong = taken & ~tolerance.close(ours, fd, np.nan_to_num(error, nan=0.0))
+        gap = np.where(taken, np.abs(ours - fd), 0.0)
+        total += int(taken.sum())
+        largest = max(largest, float(np.max(np.nan_to_num(gap, nan=np.inf), initial=0.0)))
+        if wrong.any():
+            bad += int(wrong.sum())
+            index = np.unravel_index(int(np.argmax(np.where(wrong, np.nan_to_num(gap, nan=np.inf), -1.0))), full)
+            if worst is None or not worst[0] >= gap[index]:
+                worst = (float(gap[index]), name, index, float(ours[index]), float(fd[index]), float(error[index]))
+    if worst is not None:
+        _, name, index, ours, fd, error = worst
+        out = f"out{i}[{', '.join(map(str, index[:len(shape)]))}]" if shape else f"out{i}"
+        var = f"{name}[{', '.join(map(str, index[len(shape):]))}]" if np.ndim(point[name]) else name
+        return (f"output {i}: its backward disagrees with finite differences of its forward at {bad} of {total} "
+                f"entries, e.g. d {out}/d {var} = {ours:.10g} by its backward, {fd:.10g} by finite differences "
+                f"(± {error:.1g})"), True
+    if total == 0:
+        return f"output {i}: finite differences of its forward could not be taken", False
+    return (f"output {i}: its backward agrees with finite differences of its forward (largest difference "
+            f"{largest:.1e})"), False
 
 
 def _reentrant(runner: Runner, point, wrt: list[str], first: dict[str, np.ndarray]) -> Check:

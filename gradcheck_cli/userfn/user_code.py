@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+import re
 import signal
 import sys
 import threading
@@ -35,31 +36,52 @@ CALL_TIMEOUT = 120.0  # seconds one call into user code may take (import, forwar
 
 @dataclass(frozen=True)
 class UserFunction:
-    """The callable, what to call it in messages, and the expression's variables in its parameter order."""
+    """The callable, what to call it in messages, and the expression's variables in its parameter order.
+
+    `output`: for a callable whose result is a tuple of tensors, the one the reference expression is for
+    (`mypkg.ops:split[0]`); None for a callable that returns one tensor."""
 
     label: str
     call: Callable
     inputs: tuple[str, ...]
+    output: int | None = None
 
 
 # ---- finding the callable ----
 
 
+OUTPUT_INDEX = re.compile(r"\[\s*(-?[0-9]{1,9})\s*\]")  # `module:split[1]`: one output of a tuple result
+
+
 def resolve(target: str | Callable, args: list[str] | None, variables: list[str]) -> UserFunction:
-    """The callable named by `module:attribute` (or given), with its inputs matched to `variables`."""
+    """The callable named by `module:attribute` (or given), with its inputs matched to `variables`; a
+    trailing `[N]` names the output of a tuple result that the reference expression is for."""
     label = target if isinstance(target, str) else getattr(target, "__qualname__", repr(target))
+    output = None
+    if isinstance(target, str) and target.endswith("]"):
+        index = OUTPUT_INDEX.search(target)
+        if index is None or index.end() != len(target):
+            _not_a_target(target)
+        target, output = target[:index.start()], int(index.group(1))
     with stdout_to_stderr():
-        found = _imported(target) if isinstance(target, str) else target
+        found = _imported(target, label) if isinstance(target, str) else target
     call, parameters = _callable_and_parameters(found, label)
-    return UserFunction(label, call, tuple(_inputs(label, parameters, args, variables)))
+    return UserFunction(label, call, tuple(_inputs(label, parameters, args, variables)), output)
 
 
-def _imported(target: str):
+def _not_a_target(target: str):
+    module_name = target.partition(":")[0]
+    hint = " (a module name, not a file path: run from the file's folder and write ops:swish for ops.py)" \
+        if "/" in module_name or module_name.endswith(".py") else ""
+    if "[" in target:
+        hint += ", or MODULE:ATTRIBUTE[OUTPUT] for one output of a tuple result, e.g. mypkg.ops:split[0]"
+    raise UsageError(f"{target!r} does not name a callable: expected MODULE:ATTRIBUTE, e.g. mypkg.ops:swish{hint}")
+
+
+def _imported(target: str, label: str):
     module_name, _, attribute = target.partition(":")
     if not (_dotted_identifiers(module_name) and _dotted_identifiers(attribute)):
-        hint = " (a module name, not a file path: run from the file's folder and write ops:swish for ops.py)" \
-            if "/" in module_name or module_name.endswith(".py") else ""
-        raise UsageError(f"{target!r} does not name a callable: expected MODULE:ATTRIBUTE, e.g. mypkg.ops:swish{hint}")
+        _not_a_target(label)
     with _current_folder_on_path(), guarded(f"cannot import {module_name!r}"):
         try:
             importlib.invalidate_caches()
@@ -75,7 +97,7 @@ def _imported(target: str):
             names = [n for n in dir(found) if not n.startswith("_")]
             suggestion = did_you_mean(part, names)
             hint = f" ({suggestion})" if suggestion else ""
-            raise UsageError(f"{target}: {getattr(found, '__name__', module_name)!r} has no attribute {part!r}{hint}")
+            raise UsageError(f"{label}: {getattr(found, '__name__', module_name)!r} has no attribute {part!r}{hint}")
         found = getattr(found, part)
     return found
 
@@ -326,13 +348,45 @@ class Runner:
         return [by_name[name] for name in wrt]
 
     def call(self, tensors: list):
+        """The output the reference expression is for: the result, or the one its target names (`split[0]`)."""
+        return self.select(self._result(tensors))
+
+    def call_all(self, tensors: list) -> tuple:
+        """Every output of the function: (its result,), or the tuple (or list) it returns, whose output named by
+        the target is a tensor (the same one-line errors as `call` otherwise)."""
+        result = self._result(tensors)
+        self.select(result)
+        return tuple(result) if isinstance(result, (tuple, list)) else (result,)
+
+    def _result(self, tensors: list):
+        with guarded(f"{self.function.label} raised"):
+            return self.function.call(*tensors)
+
+    def select(self, result):
+        """The output of `result` that the reference expression is for, a tensor; one line otherwise."""
         import torch
 
-        with guarded(f"{self.function.label} raised"):
-            output = self.function.call(*tensors)
-        if not isinstance(output, torch.Tensor):
-            raise UserCodeError(f"{self.function.label} returned a {type(output).__name__}, not a torch tensor")
-        return output
+        label, index = self.function.label, self.function.output
+        if not isinstance(result, (tuple, list)) or not result:
+            what = f"an empty {type(result).__name__}" if isinstance(result, (tuple, list)) \
+                else f"a {type(result).__name__}"
+            if not isinstance(result, torch.Tensor):
+                raise UserCodeError(f"{label} returned {what}, not a torch tensor")
+            if index is not None:
+                raise UserCodeError(f"{label} returned a tensor, not a tuple: drop [{index}]")
+            return result
+        kind, count = ("tuple" if isinstance(result, tuple) else "list"), len(result)
+        if index is None:
+            values = "tensors" if all(isinstance(o, torch.Tensor) for o in result) else "values"
+            raise UserCodeError(f"{label} returned a {kind} of {count} {values}: name the one the expression is the "
+                                f"reference for, {label}[0] to {label}[{count - 1}]")
+        if not -count <= index < count:
+            raise UserCodeError(f"{label}: its result has {count} outputs (0 to {count - 1}); there is no output "
+                                f"{index}")
+        if not isinstance(result[index], torch.Tensor):
+            raise UserCodeError(f"{label}: output {index} of its result is a {type(result[index]).__name__}, not a "
+                                "torch tensor")
+        return result[index]
 
     def jacobian(self, point, wrt: list[str], contiguous: bool = True) -> dict[str, np.ndarray]:
         """d output / d input by the function's own backward, shaped output shape + input shape."""
