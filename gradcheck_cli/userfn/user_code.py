@@ -50,7 +50,7 @@ class UserFunction:
 # ---- finding the callable ----
 
 
-OUTPUT_INDEX = re.compile(r"\[\s*(-?[0-9]{1,9})\s*\]")  # `module:split[1]`: one output of a tuple result
+OUTPUT_INDEX = r"\[\s*(-?[0-9]{1,9})\s*\]"  # `module:split[1]`: one output of a tuple result
 
 
 def resolve(target: str | Callable, args: list[str] | None, variables: list[str]) -> UserFunction:
@@ -59,7 +59,7 @@ def resolve(target: str | Callable, args: list[str] | None, variables: list[str]
     label = target if isinstance(target, str) else getattr(target, "__qualname__", repr(target))
     output = None
     if isinstance(target, str) and target.endswith("]"):
-        index = OUTPUT_INDEX.search(target)
+        index = re.search(OUTPUT_INDEX, target)
         if index is None or index.end() != len(target):
             _not_a_target(target)
         target, output = target[:index.start()], int(index.group(1))
