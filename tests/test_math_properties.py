@@ -9,7 +9,7 @@ float64.  Properties:
     derivative of the same tree evaluated at the point agree, for every variable and element
     (relative 1e-9, with an absolute floor of 1e-9 times 1 + the largest entry);
 (b) the symbolic Hessian of `check(..., order=2)` (and torch's double backward) equal sympy's
-    second derivatives, for scalar variables;
+    second derivatives, for scalar variables (torch has none for cdist: gradcheck reports None);
 (c) the symbolic engine obeys linearity, the product rule and the chain rule: its gradient of
     a*F + b*G, F*G and sin(F) equals the combination of its gradients of the parts F and G.
 
@@ -22,7 +22,10 @@ Hypothesis settings: a derandomized profile for CI (fixed seed, bounded examples
 GRADCHECK_HYPOTHESIS_PROFILE=long for a random run with 25 times as many examples, which shrinks.
 
 The last tests are minimal reproductions of the gradcheck bugs the properties found (clamp with crossed
-or broadcast bounds, unindex of broadcast values, the second order of abs), kept as regression tests.
+or broadcast bounds, unindex of broadcast values, the second order of abs), kept as regression tests, and
+strict xfails for those still open (math_expressions.OPEN_BUGS: weighted mse_loss/l1_loss 'mean' of a broadcast
+input, layer_norm with a bias alone at second order, class losses under a zero adjoint, binary_cross_entropy's
+target domain).
 """
 
 from __future__ import annotations
@@ -191,9 +194,11 @@ def assert_hessian_agrees(program: mx.Program) -> None:
     exact_hessian = oracle_hessian(program)
     scale = 1.0 + max(abs(v) for v in exact_hessian.values())
     assert {tuple(row.wrt) for row in result.hessian} == set(exact_hessian)
+    no_torch = mx.torch_has_no_hessian(program)  # torch has no double backward for cdist (in a variable)
     for row in result.hessian:
         e = exact_hessian[tuple(row.wrt)]
-        assert close(row.symbolic, e, scale) and close(row.autograd, e, scale), (
+        torch_agrees = (no_torch and row.autograd is None) or close(row.autograd, e, scale)
+        assert close(row.symbolic, e, scale) and torch_agrees, (
             f"d2/d{row.wrt[0]}d{row.wrt[1]} of {program.text} at {program.point}: symbolic {row.symbolic!r}, "
             f"autograd {row.autograd!r}, sympy {e!r}")
 
@@ -437,3 +442,56 @@ def test_unindex_kernel_broadcasts_batched_values():
     values, like = np.array([1.0, 2.0, 3.0]), np.zeros((3, 2))  # three points: a scalar, in a 2-vector
     out = tensor_kernels.unindex(values, like, (("slice", None, None, None),))
     assert out.tolist() == [[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]
+
+
+# ---- open bugs found by the properties (math_expressions.OPEN_BUGS): strict xfails, to pass once fixed ----------
+
+
+@pytest.mark.xfail(strict=True, reason="open: gradcheck's mse_loss/l1_loss kernel divides a weighted 'mean' by the "
+                                       "sum of the weight broadcast to the target's shape, torch by sum(weight)")
+def test_weighted_mean_loss_of_a_broadcast_input():
+    """torch.nn.functional.mse_loss(input, target, weight=w) with 'mean' is sum(w*(input - target)**2)/sum(w), w of
+    the input's shape (torch's source; with input (1,), target (2, 2) and w = [x**2 + 0.5], w cancels).  In float64
+    torch gives 1.16 at x = -1, y = 0.3, gradient (0, -1.6) and Hessian [[0, 0], [0, 8]]; gradcheck's value is 0.29
+    (divided by the broadcast weight's sum, 4w), so its finite differences (-0.4 in y) disagree with its symbolic
+    gradient and torch's (-1.6) and the verdict blames torch ("culprit: torch's backward of mse_loss is wrong"), and
+    its symbolic d2/dxdy is -6.4 (d2/dydx 0: the gradient in the weight reuses the node's value).  l1_loss likewise."""
+    result = check("mse_loss(reshape(y, 1), eye(2), weight=reshape(x*x + 0.5, 1))", at={"x": -1.0, "y": 0.3}, order=2)
+    assert result.value == pytest.approx(1.16, rel=1e-12)
+    assert result.status == "pass"
+    assert all(abs(row.symbolic - row.autograd) <= 1e-12 for row in result.hessian)
+
+
+@pytest.mark.xfail(strict=True, reason="open: torch's double backward of layer_norm with a bias and no weight raises; "
+                                       "gradcheck's torch builder could pass weight=ones as it does for group_norm")
+def test_second_order_of_layer_norm_with_a_bias_alone():
+    """torch 2.13's double backward of F.layer_norm(x, shape, None, b) raises "Expected a proper Tensor but got None
+    ... for argument #1 'other'" when x and b depend on one variable, and gives zero Hessian rows in b otherwise (the
+    gradient in b is a constant of its graph); with weight=torch.ones(...) both are right.  gradcheck reports the
+    first as an internal error ("please report it")."""
+    result = check("sum(layer_norm(x + stack(-0.25, 0.25), (2,), bias=x + stack(-0.25, 0.25))**2)", at={"x": 0.0},
+                   order=2)
+    assert result.status != "error", result.error
+    assert result.status == "pass"
+
+
+@pytest.mark.xfail(strict=True, reason="open: class_vjp's put() makes the constant-0 adjoint a scalar for unselect")
+def test_class_loss_with_a_zero_adjoint():
+    """d/dy of nll_loss(y, (1, 0))*0 (or a - a with a = cross_entropy(y, 1)) is 0, but the symbolic engine folds the
+    adjoint to the constant 0, put() in loss_kernels.class_vjp multiplies it by ones(len(index)) (folded back to a
+    scalar 0) and unselect refuses it: "unselect: values of shape () do not fit the take of (2, 2), of shape (2,)".
+    Found by test_hessians_agree_with_sympy (random seeds): `a1 = nll_loss(x + stack(-0.25, 0.25), 1); x - a1 + a1`."""
+    for text, at in (("nll_loss(y, (1, 0))*0", {"y": [[0.5, 0.25], [1.0, 2.0]]}),
+                     ("a = cross_entropy(y, 1); x - a + a", {"x": 0.0, "y": [0.5, 0.25]})):
+        result = check(text, at=at)
+        assert result.status == "pass", result.error
+
+
+@pytest.mark.xfail(strict=True, reason="open: binary_cross_entropy's domain does not say that torch refuses a target "
+                                       "outside [0, 1]: torch's RuntimeError surfaces as an internal error")
+def test_binary_cross_entropy_of_a_target_outside_0_1():
+    """torch.nn.functional.binary_cross_entropy raises "all elements of target should be between 0 and 1"; gradcheck's
+    domain rule checks only the input, so `binary_cross_entropy(p, y)` at y = [0.2, 1.4] ends in "internal error ...
+    please report it" instead of a domain message.  (The generator keeps targets in [0, 1].)"""
+    result = check("binary_cross_entropy(p, y)", at={"p": [0.3, 0.6], "y": [0.2, 1.4]})
+    assert result.error is None or result.error["kind"] != "internal", result.error
