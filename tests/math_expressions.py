@@ -21,8 +21,7 @@ position as torch's signature orders them (POSITIONAL): `huber_loss(x, y, 'sum',
 label_smoothing=0.1)`.  A tensor option (a loss's weight, layer_norm's weight and bias) is an operand: OPERAND in
 the attribute, its tree among the node's arguments after the required ones.  The nn family's numpy and sympy
 translations are written from torch.nn.functional's documented formulas (and torch's source where the documentation
-is silent: a weighted 'mean'), never from gradcheck's kernels.  OPEN_BUGS lists the gradcheck bugs the properties
-found that are still open, with the tests that reproduce them.
+is silent: a weighted 'mean'), never from gradcheck's kernels.
 
 Programs have 0 to 2 bindings (`a0 = <tree>; a1 = <tree using a0>; <tree>`), each used at least
 twice, plus `share` nodes that reuse one subtree twice inside a tree: the parser's hash-consing
@@ -408,26 +407,6 @@ POINTWISE_LOSSES = ("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "kl_d
                     "binary_cross_entropy_with_logits")
 CLASS_LOSSES = ("cross_entropy", "nll_loss")
 NO_DOUBLE_BACKWARD = frozenset({"cdist"})  # torch has no double backward for these: its Hessian is None
-# Open bugs in gradcheck that the properties found, each reproduced by a strict xfail test of
-# tests/test_math_properties.py (named here).  The realization keeps off the first two (see their guards in
-# Realizer._loss_weights and Realizer._layer_norm; drop a guard when its test passes); the third depends on the
-# context (an adjoint the symbolic engine folds to 0), and the generator still draws it; the fourth is outside
-# torch's domain.
-OPEN_BUGS = {
-    "test_weighted_mean_loss_of_a_broadcast_input":
-        "mse_loss and l1_loss with weight= and reduction 'mean' of an input smaller than the target's broadcast shape: "
-        "gradcheck's value divides by the sum of the broadcast weight, torch by sum(weight)",
-    "test_second_order_of_layer_norm_with_a_bias_alone":
-        "layer_norm with a bias and no weight, second order: torch's double backward raises, which gradcheck reports "
-        "as an internal error (and gives zero rows in the bias)",
-    "test_class_loss_with_a_zero_adjoint":
-        "cross_entropy and nll_loss whose adjoint is the constant 0 (a - a): a shape error from unselect",
-    "test_binary_cross_entropy_of_a_target_outside_0_1":
-        "binary_cross_entropy of a target outside [0, 1], which torch refuses: an internal error, not a domain "
-        "message (the realization keeps targets in [0, 1] as torch demands)",
-}
-
-
 def _operands(args, required: int) -> tuple[list, dict, dict]:
     """(the required arguments, {tensor option: its argument}, the options as a dict) of args = (*arguments, attr)."""
     *values, attr = args
@@ -1249,8 +1228,6 @@ class Realizer:
         kind = rng.choice(kinds)
         if kind != "pos_weight":
             mean = options.get("reduction", "mean") == "mean" and op in ("mse_loss", "l1_loss")
-            if mean and x.shape != loss_shape:  # OPEN_BUGS["test_weighted_mean_loss_of_a_broadcast_input"]
-                return
             shape = x.shape if op in ("mse_loss", "l1_loss", "huber_loss") else rng.choice((loss_shape, ()))
             weight = self.shaped(w, shape, rng)
             options["weight"] = self.positive(weight) if mean else weight
@@ -1352,11 +1329,12 @@ class Realizer:
         x = self.adjusted(x, lambda v: np.min(np.var(v, axis=axes)) >= MARGIN)
         options: dict = {"normalized_shape": normalized[0] if len(normalized) == 1 and rng.random() < 0.3
                          else normalized}
-        # weight, or weight and bias (a bias alone: OPEN_BUGS["test_second_order_of_layer_norm_with_a_bias_alone"])
-        if rng.random() < 0.6:
+        # weight, bias, or both
+        choice = rng.random()
+        if choice < 0.45:
             options["weight"] = self.shaped(args[1], normalized, rng)
-            if rng.random() < 0.5:
-                options["bias"] = self.shaped(args[2], normalized, rng)
+        if 0.3 < choice < 0.75:
+            options["bias"] = self.shaped(args[2], normalized, rng)
         if rng.random() < 0.3:
             options["eps"] = rng.choice((1e-6, 0.01, 0.5))
         return self.with_options("layer_norm", [x], options, rng)

@@ -22,10 +22,9 @@ Hypothesis settings: a derandomized profile for CI (fixed seed, bounded examples
 GRADCHECK_HYPOTHESIS_PROFILE=long for a random run with 25 times as many examples, which shrinks.
 
 The last tests are minimal reproductions of the gradcheck bugs the properties found (clamp with crossed
-or broadcast bounds, unindex of broadcast values, the second order of abs), kept as regression tests, and
-strict xfails for those still open (math_expressions.OPEN_BUGS: weighted mse_loss/l1_loss 'mean' of a broadcast
-input, layer_norm with a bias alone at second order, class losses under a zero adjoint, binary_cross_entropy's
-target domain).
+or broadcast bounds, unindex of broadcast values, the second order of abs; weighted mse_loss/l1_loss 'mean' of a
+broadcast input, layer_norm with a bias alone at second order, class losses under a zero adjoint,
+binary_cross_entropy's target domain), kept as regression tests.
 """
 
 from __future__ import annotations
@@ -444,11 +443,9 @@ def test_unindex_kernel_broadcasts_batched_values():
     assert out.tolist() == [[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]
 
 
-# ---- open bugs found by the properties (math_expressions.OPEN_BUGS): strict xfails, to pass once fixed ----------
+# ---- bugs the properties found (now fixed): each as its regression test ------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="open: gradcheck's mse_loss/l1_loss kernel divides a weighted 'mean' by the "
-                                       "sum of the weight broadcast to the target's shape, torch by sum(weight)")
 def test_weighted_mean_loss_of_a_broadcast_input():
     """torch.nn.functional.mse_loss(input, target, weight=w) with 'mean' is sum(w*(input - target)**2)/sum(w), w of
     the input's shape (torch's source; with input (1,), target (2, 2) and w = [x**2 + 0.5], w cancels).  In float64
@@ -462,8 +459,6 @@ def test_weighted_mean_loss_of_a_broadcast_input():
     assert all(abs(row.symbolic - row.autograd) <= 1e-12 for row in result.hessian)
 
 
-@pytest.mark.xfail(strict=True, reason="open: torch's double backward of layer_norm with a bias and no weight raises; "
-                                       "gradcheck's torch builder could pass weight=ones as it does for group_norm")
 def test_second_order_of_layer_norm_with_a_bias_alone():
     """torch 2.13's double backward of F.layer_norm(x, shape, None, b) raises "Expected a proper Tensor but got None
     ... for argument #1 'other'" when x and b depend on one variable, and gives zero Hessian rows in b otherwise (the
@@ -475,7 +470,6 @@ def test_second_order_of_layer_norm_with_a_bias_alone():
     assert result.status == "pass"
 
 
-@pytest.mark.xfail(strict=True, reason="open: class_vjp's put() makes the constant-0 adjoint a scalar for unselect")
 def test_class_loss_with_a_zero_adjoint():
     """d/dy of nll_loss(y, (1, 0))*0 (or a - a with a = cross_entropy(y, 1)) is 0, but the symbolic engine folds the
     adjoint to the constant 0, put() in loss_kernels.class_vjp multiplies it by ones(len(index)) (folded back to a
@@ -487,11 +481,10 @@ def test_class_loss_with_a_zero_adjoint():
         assert result.status == "pass", result.error
 
 
-@pytest.mark.xfail(strict=True, reason="open: binary_cross_entropy's domain does not say that torch refuses a target "
-                                       "outside [0, 1]: torch's RuntimeError surfaces as an internal error")
 def test_binary_cross_entropy_of_a_target_outside_0_1():
     """torch.nn.functional.binary_cross_entropy raises "all elements of target should be between 0 and 1"; gradcheck's
     domain rule checks only the input, so `binary_cross_entropy(p, y)` at y = [0.2, 1.4] ends in "internal error ...
     please report it" instead of a domain message.  (The generator keeps targets in [0, 1].)"""
     result = check("binary_cross_entropy(p, y)", at={"p": [0.3, 0.6], "y": [0.2, 1.4]})
-    assert result.error is None or result.error["kind"] != "internal", result.error
+    assert result.error is not None and result.error["kind"] == "domain", result.error
+    assert "0 <= target <= 1" in result.error["message"]

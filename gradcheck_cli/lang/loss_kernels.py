@@ -114,11 +114,11 @@ def _kl_div(ns, x, t, pos_weight, o):
 
 
 def _binary_cross_entropy(ns, x, t, pos_weight, o):
-    """NaN for an input outside [0, 1], which torch refuses; at 0 and 1 the term of a target 0 (or 1) is 0, not
-    0*log(0).  Not clamped at log = -100 as torch is: the exact value for inputs below exp(-100)."""
+    """NaN for an input or a target outside [0, 1], which torch refuses; at 0 and 1 the term of a target 0 (or 1)
+    is 0, not 0*log(0).  Not clamped at log = -100 as torch is: the exact value for inputs below exp(-100)."""
     loss = -(_times_log(ns, t, ns.log(x)) + _times_log(ns, 1 - t, ns.log1p(-x)))
-    real = ns.real(x)
-    return np.where((real < 0) | (real > 1), ns.nan, loss)
+    real, target = ns.real(x), ns.real(t)
+    return np.where((real < 0) | (real > 1) | (target < 0) | (target > 1), ns.nan, loss)
 
 
 def _binary_cross_entropy_with_logits(ns, x, t, pos_weight, o):
@@ -156,8 +156,8 @@ def pointwise_loss(op: str, arrays, o, ns=NUMPY):
             return total
         if o.reduction == "batchmean":
             return total / first
-        if weight is not None and op in MEAN_OVER_WEIGHTS:
-            return ns.div(total, np.sum(np.broadcast_to(weight, shape), axis=tuple(range(1, loss.ndim))))
+        if weight is not None and op in MEAN_OVER_WEIGHTS:  # torch: the sum of the weight as given, unbroadcast
+            return ns.div(total, np.sum(weight, axis=tuple(range(1, weight.ndim))))
         return total / math.prod(shape[1:])
 
 
@@ -246,12 +246,12 @@ def pointwise_vjp(adj, node, shape_of):
     rules = DERIVATIVES[node.op](x, t, args.get("pos_weight"), o)
     shares = []
     for name, arg in args.items():
-        if name == "weight":
-            loss = rules["loss"]()
-            share = scale * (loss - node) if over_weights else scale * loss
-        else:
-            local = rules[name]()
-            share = scale * (local * weight if weight is not None else local)
+        if name == "weight":  # d/dw_i of sum(w e)/sum(w): (the e_k w_i weighs, summed, - the mean)/sum(w), the
+            share = _summed_to(scale * rules["loss"](), arg, like, shape_of, OPS)  # mean taken once per w_i
+            shares.append(share - scale * node if over_weights else share)
+            continue
+        local = rules[name]()
+        share = scale * (local * weight if weight is not None else local)
         shares.append(_summed_to(share, arg, like, shape_of, OPS))
     return shares
 
@@ -576,6 +576,8 @@ def class_vjp(adj, node, shape_of):
     def put(values, like, index):
         if shape_of(values) == ():
             values = values * graph.apply("ones", attr=(len(index),))
+            if shape_of(values) == ():  # a constant 0 times ones, folded: nothing to put
+                return values
         return graph.apply("unselect", values, like, attr=OPS["unselect"].with_options({"of": "take", "index": index}))
 
     eps = _smoothing(node.op, o)
@@ -597,7 +599,8 @@ def class_vjp(adj, node, shape_of):
         if weight is not None:
             spread = spread * take(weight, layout.row_classes)
         adjoint = adjoint - put(spread, x, layout.rows)
-    shares = [K.log_softmax_vjp(adjoint, log_p, shape_of)[0] if node.op == "cross_entropy" else adjoint]
+    through_softmax = node.op == "cross_entropy" and shape_of(adjoint) != ()  # () : a folded constant 0
+    shares = [K.log_softmax_vjp(adjoint, log_p, shape_of)[0] if through_softmax else adjoint]
     if weight is not None:
         d_weight = -put(scale_at(layout.samples) * (1 - eps) * take(log_p, layout.picked), weight, layout.chosen)
         if eps:

@@ -110,7 +110,8 @@ OPS = [
                "input in [0, 1] (undefined outside), times weight (broadcast); exact, not clamped at log = -100 as "
                "torch is",
                domain=_probability,
-               domain_text="binary_cross_entropy is defined for 0 <= input <= 1 and differentiable for 0 < input < 1"),
+               domain_text="binary_cross_entropy is defined for 0 <= input <= 1 and 0 <= target <= 1 (torch refuses "
+                           "others), and differentiable for 0 < input < 1"),
     _pointwise("binary_cross_entropy_with_logits", (_WEIGHT, _reduction(), Option("pos_weight", None, "tensor",
                                                                                  keyword_only=True)),
                "torch.nn.functional.binary_cross_entropy_with_logits: binary_cross_entropy(sigmoid(input), target) "

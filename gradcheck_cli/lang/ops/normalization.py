@@ -19,7 +19,10 @@ def _operands(args) -> tuple:
 
 def _torch_layer_norm(*args):
     x, given, o = _operands(args)
-    return _functional().layer_norm(x, o.normalized_shape, given.get("weight"), given.get("bias"), o.eps)
+    weight = given.get("weight")
+    if weight is None and "bias" in given:  # torch 2.13's double backward with a bias and no weight raises
+        weight = x.new_ones(o.normalized_shape)  # ("Expected a proper Tensor but got None"): the same function
+    return _functional().layer_norm(x, o.normalized_shape, weight, given.get("bias"), o.eps)
 
 
 def _torch_batch_norm(*args):
