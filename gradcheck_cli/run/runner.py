@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..core.errors import GradcheckError, InternalError, SpecError, UserCodeError
+from ..engines.torch_engine import loaded_torch
 from ..spec.spec import Spec
 from ..verdict.compare import CaseResult
 from .case import error_result, run
@@ -74,7 +75,7 @@ def run_jobs(jobs: list[Job], processes: int | None = None) -> Iterator[CaseResu
     if (processes <= 1 or len(jobs) <= 1) and not any(map(_imports_user_code, jobs)):
         yield from map(_run_job, jobs)
         return
-    import torch  # noqa: F401  (once here, inherited by every forked worker, rather than imported in each)
+    loaded_torch()  # once here, inherited by every forked worker (its objects frozen: no copy on write by gc)
 
     from .workers import WorkerPool
 
