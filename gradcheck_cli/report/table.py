@@ -81,7 +81,7 @@ def _print_case(console: Console, result: CaseResult, everything: bool = False, 
                 strict: bool = False) -> None:
     if result.point:
         console.print(Text.assemble((printable(result.name), "bold"), _where(result), "  at ",
-                                    _point_text(result.point)))
+                                    _point_text(result.point), _seed_text(result)))
     elif result.name != result.file:
         console.print(Text.assemble((printable(result.name), "bold"), _where(result)))
     if result.status == "error":
@@ -119,6 +119,11 @@ def _print_case(console: Console, result: CaseResult, everything: bool = False, 
     console.print()
 
 
+def _seed_text(result: CaseResult) -> str:
+    """Where random inputs were drawn: the seed that draws them again."""
+    return "" if result.seed is None else f"  (seed {result.seed})"
+
+
 def _digits_of(dtype: str) -> int:
     return 16 if dtype == "float64" else 7
 
@@ -126,7 +131,7 @@ def _digits_of(dtype: str) -> int:
 def _print_reference_legend(console: Console, rows: list[GradientRow]) -> None:
     """Which entries' reference another referee than symbolic settled, and what gradcheck's own referees
     got wrong here."""
-    for source in ("precise", "one_sided"):
+    for source in ("precise", "one_sided", "finite_difference"):
         settled = [element_label(r) for r in rows if r.reference is not None and r.reference_source == source]
         if settled:
             shown = ", ".join(settled[:MAX_LISTED]) + (f" and {len(settled) - MAX_LISTED} more"
@@ -170,9 +175,12 @@ def _table(result: CaseResult, rows: list[GradientRow], title: str | None = None
     table = Table(show_edge=True, header_style="bold", title=title)
     has_function = any(r.function is not None for r in rows)
     has_symbolic = _symbolic_differs(rows)
+    has_autograd = any(r.autograd is not None for r in rows) or not has_function  # code as the reference: none
+    has_function_fd = any(r.function_fd is not None for r in rows)  # the function alone: it is the reference
     columns = ((["output"] if has_output else []) + ["wrt", "reference"] + (["symbolic"] if has_symbolic else [])
-               + (["manual"] if has_manual else []) + ["finite difference ± error", "autograd"])
-    columns += ["function backward", "function fd ± error"] if has_function else []
+               + (["manual"] if has_manual else []) + ["finite difference ± error"]
+               + (["autograd"] if has_autograd else []))
+    columns += (["function backward"] + (["function fd ± error"] if has_function_fd else [])) if has_function else []
     has_float64 = any(r.float64 is not None for r in rows)
     columns += (["expected"] if has_expected else []) + (["float64", "precision loss"] if has_float64 else [])
     columns += ["rel error", "verdict"]
@@ -185,10 +193,10 @@ def _table(result: CaseResult, rows: list[GradientRow], title: str | None = None
         cells += [_number(row.symbolic, result.dtype, digits)] if has_symbolic else []
         if has_manual:
             cells.append(_number(row.manual, result.dtype, digits))
-        cells += [_fd_cell(row, digits), _number(row.autograd, result.dtype, digits)]
+        cells += [_fd_cell(row, digits)] + ([_number(row.autograd, result.dtype, digits)] if has_autograd else [])
         if has_function:
-            cells += [_number(row.function, "float64", digits),
-                      _with_error(row.function_fd, row.function_fd_error, digits)]
+            cells += [_number(row.function, "float64", digits)]
+            cells += [_with_error(row.function_fd, row.function_fd_error, digits)] if has_function_fd else []
         if has_expected:
             cells.append(_number(row.expected, "float64"))
         if has_float64:

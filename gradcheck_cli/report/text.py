@@ -59,7 +59,9 @@ def _what_went_wrong(result: CaseResult) -> str:
 
 SOURCES = {"symbolic": "symbolic, confirmed by finite differences",
            "precise": "the high-precision referee (mpmath)",
-           "one_sided": "the one-sided derivatives, which coincide"}
+           "one_sided": "the one-sided derivatives, which coincide",
+           "finite_difference": "finite differences of the reference code's forward (the function's own, when it "
+                                "is checked alone)"}
 
 
 def reference_words(row: GradientRow) -> str:

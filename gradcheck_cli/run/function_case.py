@@ -1,0 +1,182 @@
+"""A case whose reference is code: a user's function alone, or against a reference function (`--reference`).
+
+A CUDA or Triton kernel, a fused loss, a deformable convolution cannot be written in gradcheck's language,
+so its reference is code.  Alone (`--function` with no expression, `function:` with no `expr:`), the function
+is its own reference: its backward (torch.autograd through the user's code) is judged against finite
+differences of its own forward, with their error bars and, at a kink, their one-sided values; every check of
+userfn/custom_function.py runs too.  A wrong backward is then named as the function's ("your backward").
+With a reference function (the slow pure-PyTorch version of a fused kernel), the function's forward value is
+compared with the reference's, and its backward and its own finite differences are judged against finite
+differences of the reference's forward, so a wrong forward and a wrong backward are told apart as they are
+against an expression (verdict.judge's function verdicts).  The case's stages run in `check_function`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core.errors import LimitError, MissingValues, UsageError, UserCodeError
+from ..core.text import did_you_mean
+from ..spec.spec import Spec
+from ..verdict.compare import CaseResult, GradientRow, case_status
+from .case import at_function_key, judged_rows, refuse_function_options
+
+OWN_REFERENCE = "backward, own reference"  # the function verdict of a backward wrong against its own forward
+NEEDS_AN_EXPRESSION = ("manual", "manual_hessian", "expected")  # formulas and values about an expression's terms
+
+
+@dataclass
+class _Reference:
+    """A reference function's answers at the point: its value and finite differences of its forward."""
+
+    label: str
+    value: np.ndarray
+    finite: object  # engines.finite_diff.FiniteDifferences
+
+
+def check_function(spec: Spec, result: CaseResult) -> None:
+    """The function's answers against its own finite differences (alone) or a reference function's."""
+    _refuse_what_needs_an_expression(spec)
+    refuse_function_options(spec)
+    point = {name: np.asarray(value, dtype=np.float64) for name, value in spec.at.items()}
+    from ..userfn.custom_function import check, device_for
+    from ..userfn.user_code import resolve
+
+    with at_function_key(spec):
+        function = resolve(spec.function, spec.args, list(point), alone=True)
+    _check_inputs(function.label, function.inputs, point)
+    wrt = _wrt(function.label, function.inputs, spec)
+    result.wrt = wrt
+    device, note = device_for(spec.device)
+    reference = _reference(spec, function.inputs, point, wrt, device) if spec.reference is not None else None
+    with at_function_key(spec):
+        _check_entries(function, point, wrt, device, spec, reference)
+        own = check(function, point, wrt, None if reference is None else reference.value, spec.tolerance, device,
+                    spec.order, spec.limits.max_entries, spec.integers,
+                    "the reference expression" if reference is None else f"the reference {reference.label}")
+    result.function = {"target": function.label, "inputs": list(function.inputs), "device": device}
+    if reference is not None:
+        result.function["reference"] = reference.label
+    result.checks, result.notes = own.checks, result.notes + ([note] if note else [])
+    value = own.value if reference is None else reference.value
+    result.value = None if value is None else (float(value) if value.shape == () else value.tolist())
+    if own.value is not None:
+        result.gradients = _rows(own, reference, point, wrt, spec)
+        result.evaluations = {"finite_difference": (own.finite if reference is None else reference.finite).evaluations}
+        if reference is not None:
+            result.evaluations["function_finite_difference"] = own.finite.evaluations
+    result.status = case_status(result)
+
+
+def _refuse_what_needs_an_expression(spec: Spec) -> None:
+    if spec.expr and spec.reference is not None:
+        raise UsageError("the reference is the expression or the code of {reference}, not both: drop one",
+                         origin=spec.origins.get("reference"))
+    given = [name for name in NEEDS_AN_EXPRESSION if getattr(spec, name)]
+    given += ["order"] if spec.order == 2 else []
+    given += [name for name in ("explain", "precise") if getattr(spec, name)]
+    given += ["method"] if spec.method != "auto" else []
+    if given:
+        raise UsageError(f"{{{given[0]}}} needs a reference expression; with code as the reference "
+                         "(a function alone, or {reference}) the gradient is checked against finite differences "
+                         "of that code's forward, to first order",
+                         origin=spec.origins.get("function"))
+    if spec.where:
+        raise UsageError("named intermediates (where:) belong to an expression; this case has none",
+                         origin=spec.origins.get("function"))
+
+
+def _check_inputs(label: str, inputs: tuple[str, ...], point: dict[str, np.ndarray]) -> None:
+    """Every input of the function has a value, and every value is for one of its inputs."""
+    missing = [name for name in inputs if name not in point]
+    if missing:
+        error = MissingValues(missing, list(inputs))
+        error.template = f"no value for {', '.join(missing)}: {label} takes {', '.join(inputs)}"
+        raise error
+    for name in point:
+        if name not in inputs:
+            hint = did_you_mean(name, list(inputs)) or f"its inputs: {', '.join(inputs) or 'none'}"
+            raise UsageError(f"{name!r} is not an input of {label} ({hint}; name its inputs in order with {{args}})")
+
+
+def _wrt(label: str, inputs: tuple[str, ...], spec: Spec) -> list[str]:
+    """The inputs differentiated: those in {wrt}, by default every input that is not index data."""
+    if not spec.wrt:
+        wrt = [name for name in inputs if name not in spec.integers]
+        if not wrt:
+            raise UsageError(f"every input of {label} is integer (index) data: there is nothing to differentiate")
+        return wrt
+    for name in spec.wrt:
+        if name not in inputs:
+            hint = did_you_mean(name, list(inputs)) or f"its inputs: {', '.join(inputs)}"
+            raise UsageError(f"cannot differentiate with respect to {name!r}: it is not an input of {label} ({hint})")
+        if name in spec.integers:
+            raise UsageError(f"cannot differentiate with respect to {name!r}: it holds integer (index) data")
+    return list(dict.fromkeys(spec.wrt))
+
+
+def _reference(spec: Spec, inputs: tuple[str, ...], point, wrt: list[str], device: str) -> _Reference:
+    """The reference function's value and the finite differences of its forward, in float64."""
+    from ..engines.finite_diff import finite_differences_of_function
+    from ..userfn.user_code import Runner, guarded, over_batch, resolve, stdout_to_stderr
+
+    with at_function_key(spec, "reference"), stdout_to_stderr():
+        reference = resolve(spec.reference, None, list(point), alone=True)
+        if set(reference.inputs) != set(inputs):
+            raise UsageError(f"the reference {reference.label} takes {', '.join(reference.inputs) or 'no inputs'}; "
+                             f"the function takes {', '.join(inputs)}: their inputs must have the same names")
+        runner = Runner(reference, device, None, integers=spec.integers)
+        import torch
+
+        with torch.no_grad(), guarded(f"the reference {reference.label} raised"):
+            output = runner.call(runner.leaves(point, []))
+        runner.shape = tuple(output.shape)
+        value = output.detach().numpy(force=True).astype(np.float64)
+        finite = finite_differences_of_function(over_batch(runner.value), point, wrt, runner.shape)
+    return _Reference(reference.label, value, finite)
+
+
+def _check_entries(function, point, wrt: list[str], device: str, spec: Spec, reference: _Reference | None) -> None:
+    """Each Jacobian entry is a row of the report: refuse past {max_entries} before any is computed.  Without a
+    reference, the function is called once (without autograd) for its output's shape; a call that raises is
+    left for the float64 check to report."""
+    if reference is not None:
+        shape = reference.value.shape
+    else:
+        from ..userfn.user_code import Runner, stdout_to_stderr
+
+        runner = Runner(function, device, None, integers=spec.integers)
+        import torch
+
+        try:
+            with stdout_to_stderr(), torch.no_grad():
+                shape = tuple(runner.call(runner.leaves(point, [])).shape)
+        except UserCodeError:
+            return
+    entries = math.prod(shape) * sum(int(np.size(point[name])) for name in wrt)
+    if entries > spec.limits.max_entries:
+        raise LimitError(f"the function's value has shape {tuple(shape)}: its Jacobian would have {entries:,} "
+                         f"entries; the limit is {spec.limits.max_entries:,}",
+                         hint="check smaller inputs, fewer of them ({wrt}), or raise {max_entries}")
+
+
+def _rows(own, reference: _Reference | None, point, wrt: list[str], spec: Spec) -> list[GradientRow]:
+    """The Jacobian's rows: the function's backward judged against finite differences of the reference code's
+    forward (its own, alone); with a reference, finite differences of its own forward beside."""
+    shape = own.value.shape
+    if reference is None:
+        finite = own.finite
+        answers = {"function": own.jacobian}
+    else:
+        finite = reference.finite
+        answers = {"function": own.jacobian, "function_fd": own.finite.gradients,
+                   "function_fd_error": own.finite.errors}
+    answers |= {"finite_difference": finite.gradients, "fd_error": finite.errors}
+    rows = judged_rows(wrt, point, shape, answers, finite, spec)
+    if reference is None:
+        for row in rows:
+            row.function_verdict = OWN_REFERENCE if "function" in row.disagrees else None
+    return rows
