@@ -20,7 +20,7 @@ __all__ = ["__version__", "check"]
 
 def check(expr: str, at: dict, *, wrt=None, manual=None, manual_hessian=None, expected=None, rtol=None, atol=None,
           dtype: str = "float64", order: int = 1, method: str = "auto", step: float | None = None, fast: bool = False,
-          seed: int | None = None, name: str | None = None, function=None, args=None, device: str = "cpu",
+          seed: int | None = None, name: str | None = None, function=None, reference=None, args=None, device: str = "cpu",
           explain: bool = False, allow_import: bool = True, precise: bool = False, limits=None):
     """Check the gradient of `expr` at the point `at`; returns a CaseResult.
 
@@ -28,7 +28,9 @@ def check(expr: str, at: dict, *, wrt=None, manual=None, manual_hessian=None, ex
     variable to a number or a nested list; `manual` maps a variable to your formula for its gradient, and
     `manual_hessian` a block ("x" or "x,y") to your formula for it (with `order=2`).  With `function` (a callable
     taking and returning torch tensors, or "module:attr"), that function's forward and backward are checked
-    against `expr` as their reference; `allow_import=False` refuses a "module:attr" (as --no-import does).
+    against `expr` as their reference, against `reference` (code: a callable or "module:attr") with `expr=""`, or
+    alone (`expr=""`: its backward against finite differences of its own forward); `allow_import=False` refuses a
+    "module:attr" (as --no-import does).
     `explain=True` adds the graph and the chain rule; `precise=True` runs the high-precision referee on every
     entry (by default it settles only disputed entries); `limits` is a core.limits.Limits.  Bad input is a result
     with status "error" whose message names these keywords, never an exception."""
@@ -47,6 +49,7 @@ def check(expr: str, at: dict, *, wrt=None, manual=None, manual_hessian=None, ex
     spec = Spec(expr=expr, at=point, wrt=list(wrt) if wrt else None, manual=dict(manual or {}),
                 manual_hessian=dict(manual_hessian or {}), expected=expected, rtol=rtol, atol=atol, dtype=dtype,
                 order=order, method=method, step=step, fast=fast, seed=seed, name=name, function=function,
+                reference=reference,
                 args=list(args) if args else None, device=device, explain=explain, allow_import=allow_import,
                 precise=precise, limits=limits, front="python")
     return run(spec)

@@ -171,7 +171,8 @@ class ExpressionCommand(click.Command):
 
 
 def _names_a_function(args: list[str]) -> bool:
-    return any(a == "--function" or a.startswith("--function=") for a in args)
+    """Code as the reference (--function alone, or with --reference): no expression names the inputs."""
+    return any(a in ("--function", "--reference") or a.startswith(("--function=", "--reference=")) for a in args)
 
 
 def _refuse_repeated_variables(names: list[str], args: list[str]) -> None:
@@ -311,7 +312,7 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
 
     spec_mode = bool(ctx.meta.get(SPEC_MODE_KEY))
     _refuse_contradictions(targets, as_json, output_format, depth is not None and not explain and not spec_mode,
-                           function)
+                           function or reference)
     _check_report_path(output_path, list(targets), spec_mode)
     limits = Limits(max_length, max_depth, max_nodes, max_elements, max_entries)
     overrides = _given(rtol=rtol, atol=atol, dtype=dtype, order=int(order) if order else None, fast=fast or None,
@@ -342,8 +343,8 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
 
 
 def _refuse_contradictions(targets, as_json: bool, output_format: str | None, depth_without_explain: bool,
-                           function: str | None) -> None:
-    if not targets and function is None:  # --function alone is its own reference
+                           code: str | None) -> None:
+    if not targets and code is None:  # --function alone is its own reference; --reference asks for it
         raise click.UsageError("Missing argument 'EXPRESSION | PATH...'.")
     if as_json and output_format not in (None, "json"):
         raise click.UsageError("--json contradicts --format " + output_format)

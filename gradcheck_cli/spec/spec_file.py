@@ -24,6 +24,8 @@ from ..core.text import did_you_mean
 from ..lang.lexer import IDENTIFIER
 from ..lang.ops import CONSTANTS, FUNCTIONS
 from .spec import Spec
+from .random_inputs import looks_like_a_call, parse_distribution
+from .value_files import load_values
 from .values import DECIMAL, coerce_value, parse_scalar
 
 MAX_FILE_BYTES = 256 * 1024
@@ -77,10 +79,11 @@ def load(path: Path, display: str | None = None) -> list[Spec]:
     """The specs of one file (several with `cases` or `sample`); SpecError when it is invalid."""
     file = display or str(path)
     node, composer = _compose(path, file)
-    reader = _Reader(file, composer)
+    reader = _Reader(file, composer, path.parent)
     fields = reader.fields(node, FILE_KEYS, "")
     base = _case(reader, fields, "")
-    line = base.origins["expr"].line if "expr" in base.origins else 1
+    first = base.origins.get("expr") or base.origins.get("function")  # a function alone is its own reference
+    line = first.line if first else 1
     base = replace(base, name=base.name or path.stem, file=file, line=line)
     if "cases" not in fields:
         return _sampled(reader, base, fields)
@@ -149,6 +152,7 @@ class _Reader:
 
     file: str
     composer: _Composer
+    folder: Path = Path(".")  # the spec file's: value files are found relative to it
 
     def fail(self, node, key: str, message: str) -> SpecError:
         return _error(self.file, node.start_mark, key, message)
@@ -329,9 +333,10 @@ def _read_texts(reader: _Reader, fields: dict, prefix: str, spec: Spec) -> None:
             key = f"{prefix}{field_name}.{name}"
             texts[name] = reader.text(value, key).strip()
             spec.origins[f"{field_name}.{name}"] = reader.origin(value, key)
-    if "function" in fields:
-        spec.function = reader.text(fields["function"], prefix + "function").strip()
-        spec.origins["function"] = reader.origin(fields["function"], prefix + "function")
+    for name in ("function", "reference"):
+        if name in fields:
+            setattr(spec, name, reader.text(fields[name], prefix + name).strip())
+            spec.origins[name] = reader.origin(fields[name], prefix + name)
 
 
 def _read_values(reader: _Reader, fields: dict, prefix: str, spec: Spec) -> None:
@@ -339,10 +344,45 @@ def _read_values(reader: _Reader, fields: dict, prefix: str, spec: Spec) -> None
     if "at" in fields:
         mark = fields["at"].start_mark
         spec.origins["at"] = Origin(reader.file, mark.line + 1, mark.column + 1, prefix + "at")
+    integers = set()
     for name, (_, value) in _optional_mapping(reader, fields, "at", prefix).items():
-        spec.at[name] = reader.tensor(value, f"{prefix}at.{name}")
+        key = f"{prefix}at.{name}"
+        if isinstance(value, yaml.MappingNode):  # {file: values.npy}
+            spec.at[name], integer = _file_value(reader, value, key)
+            integers |= {name} if integer else set()
+        elif isinstance(value, yaml.ScalarNode) and looks_like_a_call(value.value) \
+                and _called(value.value) not in FUNCTIONS:  # randn(2, 3); sin(1) is a number
+            spec.random[name] = _distribution(reader, value, key)
+        else:
+            spec.at[name] = reader.tensor(value, key)
+    spec.integers = frozenset(integers)
     for name, (_, value) in _optional_mapping(reader, fields, "expect", prefix).items():
         spec.expected[name] = reader.tensor(value, f"{prefix}expect.{name}")
+
+
+def _called(text: str) -> str:
+    return text.partition("(")[0].strip()
+
+
+def _distribution(reader: _Reader, node, key: str):
+    """A random input, `randn(2, 3)`: drawn when the case runs, from its seed."""
+    try:
+        return parse_distribution(node.value)
+    except GradcheckError as error:
+        raise reader.fail(node, key, error.message) from None
+
+
+def _file_value(reader: _Reader, node, key: str) -> tuple[np.ndarray, bool]:
+    """`{file: values.npy}`, relative to the spec file's folder: (the values, whether they are integers)."""
+    fields = reader.fields(node, ("file",), key)
+    if "file" not in fields:
+        raise reader.fail(node, key, "expected {file: PATH}, e.g. {file: values.npy}")
+    path = Path(reader.text(fields["file"], f"{key}.file").strip())
+    try:
+        loaded = load_values(path if path.is_absolute() else reader.folder / path)
+    except GradcheckError as error:
+        raise reader.fail(fields["file"], f"{key}.file", error.message) from None
+    return loaded.array, loaded.integer
 
 
 def _read_settings(reader: _Reader, fields: dict, prefix: str, spec: Spec) -> None:
@@ -414,7 +454,11 @@ def _names(reader: _Reader, node, key: str, meaning: str) -> list[str]:
 def _merge(base: Spec, case: Spec, case_fields: dict) -> Spec:
     # Expected values belong to their point: a case that moves the point does not inherit them.
     expected = case.expected if "at" in case_fields else {**base.expected, **case.expected}
-    merged = replace(base, at={**base.at, **case.at}, manual={**base.manual, **case.manual},
+    given = set(case.at) | set(case.random)  # a case's value of a variable replaces the file's, of either kind
+    merged = replace(base, at={**{n: v for n, v in base.at.items() if n not in given}, **case.at},
+                     random={**{n: d for n, d in base.random.items() if n not in given}, **case.random},
+                     integers=frozenset((base.integers - given) | case.integers),
+                     manual={**base.manual, **case.manual},
                      manual_hessian={**base.manual_hessian, **case.manual_hessian},
                      expected=expected, origins={**base.origins, **case.origins})
     for name in ["expr"] + [s.name for s in SETTINGS.values() if s.key == s.name and s.kind != "mapping"]:
@@ -440,7 +484,7 @@ class Sampling:
 
 def _sampled(reader: _Reader, spec: Spec, fields: dict, prefix: str = "") -> list[Spec]:
     """The spec, or one per sampled point; `prefix` is the key path of the mapping holding `sample` (cases[0].)."""
-    if not spec.expr:
+    if not spec.expr and spec.function is None:  # a function alone is its own reference
         raise SpecError("missing key 'expr'", origin=Origin(spec.file or reader.file, spec.line or 1, 1, "expr"))
     if "sample" not in fields:
         return [spec]

@@ -1,0 +1,186 @@
+"""A user's function with no expression (issue 18 item 1): its backward against finite differences of its own forward."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import named
+
+from gradcheck_cli import check
+from gradcheck_cli.verdict.compare import FUNCTION_VERDICTS
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples" / "custom_ops"
+DEPTHWISE = "examples.custom_ops.depthwise_conv:depthwise_conv3x3"
+DEPTHWISE_BUGGY = "examples.custom_ops.depthwise_conv_buggy:depthwise_conv3x3"
+INPUTS = ("--x", "randn(1, 2, 4, 4)", "--w", "randn(2, 1, 3, 3)", "--seed", "0")
+
+
+@pytest.fixture
+def in_root(monkeypatch):
+    monkeypatch.chdir(ROOT)
+
+
+@pytest.fixture
+def user_module(tmp_path, monkeypatch):
+    """user_module(source) -> a fresh module name importable from the current folder (tmp_path)."""
+    monkeypatch.chdir(tmp_path)
+    names = []
+
+    def write(source: str) -> str:
+        name = f"alone_ops_{uuid.uuid4().hex[:12]}"
+        (tmp_path / f"{name}.py").write_text("import torch\n\n" + textwrap.dedent(source))
+        names.append(name)
+        return name
+
+    yield write
+    for name in names:
+        sys.modules.pop(name, None)
+
+
+CUBE = """
+    class Cube(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return (x ** 3).sum()
+
+        @staticmethod
+        def backward(ctx, grad):
+            x, = ctx.saved_tensors
+            return grad * {backward}
+"""
+
+
+# ---- the kernel-style example and its buggy twin ----
+
+
+def test_the_depthwise_conv_alone_passes_against_its_own_finite_differences(cli_json, in_root):
+    code, document = cli_json("--function", DEPTHWISE, *INPUTS)
+    result = document["results"][0]
+    assert code == 0 and result["status"] == "pass"
+    assert result["seed"] == 0 and result["expr"] == ""
+    assert result["function"] == {"target": DEPTHWISE, "inputs": ["x", "w"], "device": "cpu"}
+    rows = result["gradients"]
+    assert len(rows) == 32 * (32 + 18)  # the whole Jacobian: every output element by every input element
+    assert {r["reference_source"] for r in rows} == {"finite_difference"}
+    assert all(r["function"] == pytest.approx(r["finite_difference"], rel=1e-7, abs=1e-9) for r in rows)
+    assert all(r["function_fd"] is None and r["function_verdict"] is None for r in rows)
+    checks = {c["name"]: c["status"] for c in result["checks"]}
+    assert "forward value" not in checks  # there is nothing to compare the forward with
+    assert checks["gradient dtype and shape"] == "pass" and checks["non-contiguous inputs"] == "pass"
+
+
+def test_a_wrong_backward_is_named_as_yours_with_no_expression(cli, cli_json, in_root):
+    code, document = cli_json("--function", DEPTHWISE_BUGGY, *INPUTS)
+    result = document["results"][0]
+    assert code == 1 and result["status"] == "fail"
+    failing = [r for r in result["gradients"] if r["status"] != "pass"]
+    assert failing and {r["wrt"] for r in failing} == {"x"}  # the flipped window is in the input's gradient only
+    assert all(r["disagrees"] == ["function"] and r["function_verdict"] == "backward, own reference"
+               for r in failing)
+    text = " ".join(cli("--function", DEPTHWISE_BUGGY, *INPUTS).stdout.split())
+    assert "your backward disagrees with finite differences of your function's own forward" in text
+    assert FUNCTION_VERDICTS["backward, own reference"] in text
+
+
+def test_the_example_spec_files_check_the_function_alone(cli_json, in_root):
+    code, document = cli_json(str(EXAMPLES / "depthwise_conv.yaml"), str(EXAMPLES / "depthwise_conv_buggy.yaml"))
+    assert code == 1
+    statuses = {r["name"]: (r["status"], r["seed"]) for r in document["results"]}
+    assert statuses == {"depthwise conv, alone": ("pass", 0), "depthwise conv with a backward bug": ("fail", 0)}
+
+
+@pytest.mark.parametrize("backward, status", [("3 * x ** 2", "pass"), ("2 * x ** 2", "fail")])
+def test_buggy_twins_of_a_scalar_function(cli_json, user_module, backward, status):
+    name = user_module(CUBE.format(backward=backward))
+    code, document = cli_json("--function", f"{name}:Cube", "--x", "0.5,-1.5,2")
+    result = document["results"][0]
+    assert result["status"] == status and code == (0 if status == "pass" else 1)
+    for row, x in zip(result["gradients"], (0.5, -1.5, 2.0)):
+        assert row["finite_difference"] == pytest.approx(3 * x**2, rel=1e-9)
+        assert row["reference"] == pytest.approx(3 * x**2, rel=1e-9)
+        assert row["function"] == pytest.approx((3 if status == "pass" else 2) * x**2, rel=1e-12)
+
+
+def test_a_kink_of_the_function_is_found_and_a_subgradient_passes(cli_json, user_module):
+    name = user_module("""
+        class Abs(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return x.abs()
+
+            @staticmethod
+            def backward(ctx, grad):
+                x, = ctx.saved_tensors
+                return grad * torch.where(x == 0, torch.full_like(x, 3.0), torch.sign(x))
+    """)
+    code, document = cli_json("--function", f"{name}:Abs", "--x", "0,1")
+    rows = {tuple(r["index"]): r for r in document["results"][0]["gradients"] if r["output_index"] == r["index"]}
+    on_kink = rows[(0,)]
+    assert (on_kink["left"], on_kink["right"]) == (pytest.approx(-1), pytest.approx(1))
+    assert on_kink["status"] == "fail" and on_kink["disagrees"] == ["function"]  # 3 is outside [-1, 1]
+    assert rows[(1,)]["status"] == "pass"
+
+
+def test_integer_index_data_is_passed_as_int64_and_not_differentiated(cli_json, user_module):
+    name = user_module("""
+        def pick(x, idx):
+            assert idx.dtype == torch.int64, idx.dtype
+            return x[idx] ** 2
+    """)
+    code, document = cli_json("--function", f"{name}:pick", "--x", "randn(3)", "--idx", "randint(0, 3, (4,))",
+                              "--seed", "7")
+    result = document["results"][0]
+    assert code == 0, result
+    assert result["wrt"] == ["x"] and {r["wrt"] for r in result["gradients"]} == {"x"}
+    assert all(i in (0.0, 1.0, 2.0) for i in result["point"]["idx"])
+
+
+def test_from_python_with_no_expression():
+    import torch
+
+    right = check("", at={"x": [0.5, 1.0]}, function=lambda x: torch.sin(x) * x)
+    assert right.status == "pass" and right.name.endswith("<lambda>")
+    assert [r.reference_source for r in right.gradients] == ["finite_difference"] * 4
+
+
+# ---- refused, one line each ----
+
+
+@pytest.mark.parametrize("extra, message", [
+    ((), "no value for w: {target} takes x, w (give it as --w VALUE or --at w=VALUE)"),
+    (("--w", "1", "--y", "3"), "'y' is not an input of {target} (its inputs: x, w; name its inputs in order "
+                               "with --args)"),
+    (("--w", "1", "--manual", "x=1"), "--manual needs a reference expression"),
+    (("--w", "1", "--order", "2"), "--order needs a reference expression"),
+    (("--w", "1", "--wrt", "z"), "cannot differentiate with respect to 'z': it is not an input of {target}"),
+])
+def test_what_a_function_alone_cannot_take_is_refused(cli, in_root, extra, message):
+    result = cli("--function", DEPTHWISE, "--x", "1", *extra)
+    assert result.exit_code == 2
+    assert message.format(target=DEPTHWISE) in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr
+
+
+def test_a_spec_file_with_neither_expr_nor_function_still_needs_expr(cli, tmp_path):
+    spec = tmp_path / "nothing.yaml"
+    spec.write_text("at: {x: 1}\n")
+    result = cli(str(spec))
+    assert result.exit_code == 2 and "missing key 'expr'" in result.stderr + result.stdout
+
+
+def test_a_spec_file_with_function_and_no_expr_checks_the_function_alone(cli_json, user_module, tmp_path):
+    name = user_module(CUBE.format(backward="2 * x ** 2"))
+    spec = tmp_path / "cube.yaml"
+    spec.write_text(f"function: {name}:Cube\nat: {{x: [1.0, 2.0]}}\n")
+    code, document = cli_json(str(spec))
+    result = document["results"][0]
+    assert code == 1 and result["line"] == 1
+    assert [r["function_verdict"] for r in result["gradients"]] == ["backward, own reference"] * 2
+    assert named(result["checks"], "float64")["status"] == "pass"
