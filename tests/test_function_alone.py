@@ -107,8 +107,10 @@ def test_buggy_twins_of_a_scalar_function(cli_json, user_module, backward, statu
         assert row["function"] == pytest.approx((3 if status == "pass" else 2) * x**2, rel=1e-12)
 
 
-def test_a_kink_of_the_function_is_found_and_a_subgradient_passes(cli_json, user_module):
-    name = user_module("""
+@pytest.mark.parametrize("at_zero, status", [("3.0", "fail"), ("0.5", "undefined")])
+def test_a_kink_of_the_function_is_found_and_only_a_subgradient_passes(cli_json, user_module, at_zero, status):
+    """abs at 0: central differences give 0 with a wide bar; the one-sided ones settle at -1 and 1."""
+    name = user_module(f"""
         class Abs(torch.autograd.Function):
             @staticmethod
             def forward(ctx, x):
@@ -118,14 +120,18 @@ def test_a_kink_of_the_function_is_found_and_a_subgradient_passes(cli_json, user
             @staticmethod
             def backward(ctx, grad):
                 x, = ctx.saved_tensors
-                return grad * torch.where(x == 0, torch.full_like(x, 3.0), torch.sign(x))
+                return grad * torch.where(x == 0, torch.full_like(x, {at_zero}), torch.sign(x))
     """)
     code, document = cli_json("--function", f"{name}:Abs", "--x", "0,1")
-    rows = {tuple(r["index"]): r for r in document["results"][0]["gradients"] if r["output_index"] == r["index"]}
-    on_kink = rows[(0,)]
+    result = document["results"][0]
+    rows = {(tuple(r["output_index"]), tuple(r["index"])): r for r in result["gradients"]}
+    on_kink = rows[(0,), (0,)]
     assert (on_kink["left"], on_kink["right"]) == (pytest.approx(-1), pytest.approx(1))
-    assert on_kink["status"] == "fail" and on_kink["disagrees"] == ["function"]  # 3 is outside [-1, 1]
-    assert rows[(1,)]["status"] == "pass"
+    assert on_kink["finite_difference"] is None and on_kink["status"] == status
+    assert on_kink["disagrees"] == (["function"] if status == "fail" else [])
+    assert all(r["status"] == "pass" for key, r in rows.items() if key != ((0,), (0,)))
+    assert result["status"] == status and code == (1 if status == "fail" else 0)
+    assert result["evaluations"]["one_sided"] > 0
 
 
 def test_integer_index_data_is_passed_as_int64_and_not_differentiated(cli_json, user_module):

@@ -14,6 +14,7 @@ against an expression (verdict.judge's function verdicts).  The case's stages ru
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +22,8 @@ import numpy as np
 from ..core.errors import LimitError, MissingValues, UsageError, UserCodeError
 from ..core.text import did_you_mean
 from ..spec.spec import Spec
-from ..verdict.compare import CaseResult, GradientRow, case_status
+from ..verdict.compare import CaseResult, GradientRow, Status, case_status
+from ..verdict.judge import judge
 from .case import at_function_key, judged_rows, refuse_function_options
 
 OWN_REFERENCE = "backward, own reference"  # the function verdict of a backward wrong against its own forward
@@ -30,11 +32,13 @@ NEEDS_AN_EXPRESSION = ("manual", "manual_hessian", "expected")  # formulas and v
 
 @dataclass
 class _Reference:
-    """A reference function's answers at the point: its value and finite differences of its forward."""
+    """A reference function's answers at the point: its value and finite differences of its forward, and its
+    forward over a batch of points (for one-sided differences at a kink)."""
 
     label: str
     value: np.ndarray
     finite: object  # engines.finite_diff.FiniteDifferences
+    evaluate: Callable[[dict[str, np.ndarray]], np.ndarray]
 
 
 def check_function(spec: Spec, result: CaseResult) -> None:
@@ -64,8 +68,14 @@ def check_function(spec: Spec, result: CaseResult) -> None:
     value = own.value if reference is None else reference.value
     result.value = None if value is None else (float(value) if value.shape == () else value.tolist())
     if own.value is not None:
+        forward = reference.evaluate if reference is not None else _forward_of(function, device, spec, own.value)
         result.gradients = _rows(own, reference, point, wrt, spec)
-        result.evaluations = {"finite_difference": (own.finite if reference is None else reference.finite).evaluations}
+        one_sided = _look_for_kinks(result.gradients, forward, point, own.value.shape, spec)
+        result.evaluations |= {"one_sided": one_sided} if one_sided else {}
+        if reference is None:
+            for row in result.gradients:
+                row.function_verdict = OWN_REFERENCE if "function" in row.disagrees else None
+        result.evaluations["finite_difference"] = (own.finite if reference is None else reference.finite).evaluations
         if reference is not None:
             result.evaluations["function_finite_difference"] = own.finite.evaluations
     result.status = case_status(result)
@@ -135,8 +145,44 @@ def _reference(spec: Spec, inputs: tuple[str, ...], point, wrt: list[str], devic
             output = runner.call(runner.leaves(point, []))
         runner.shape = tuple(output.shape)
         value = output.detach().numpy(force=True).astype(np.float64)
-        finite = finite_differences_of_function(over_batch(runner.value), point, wrt, runner.shape)
-    return _Reference(reference.label, value, finite)
+        evaluate = over_batch(runner.value)
+        finite = finite_differences_of_function(evaluate, point, wrt, runner.shape)
+    return _Reference(reference.label, value, finite, evaluate)
+
+
+def _forward_of(function, device: str, spec: Spec, value: np.ndarray) -> Callable:
+    """The function's forward over a batch of points (NaN where it raises), as its finite differences call it."""
+    from ..userfn.user_code import Runner, over_batch
+
+    return over_batch(Runner(function, device, value.shape, integers=spec.integers).value)
+
+
+def _look_for_kinks(rows: list[GradientRow], forward: Callable, point, output_shape: tuple, spec: Spec) -> int:
+    """The reference code's one-sided derivatives where its central differences settled nothing: a kink at the
+    point (|x| at 0) has sides that settle and differ, and the entry is judged on it as verdict.judge judges one
+    (a subject between the sides passes as a subgradient, the entry `undefined`).  Returns the evaluations."""
+    from ..engines.finite_diff import one_sided_of_function
+    from ..userfn.user_code import stdout_to_stderr
+
+    unsettled = [row for row in rows if row.status == Status.INCONCLUSIVE and row.left is None]
+    evaluations = 0
+    for name in dict.fromkeys(row.wrt for row in unsettled):
+        mine = [row for row in unsettled if row.wrt == name]
+        shape = np.shape(point[name])
+        elements = np.array(sorted({int(np.ravel_multi_index(row.index, shape)) if shape else 0 for row in mine}))
+        with stdout_to_stderr():
+            left, right, cost = one_sided_of_function(forward, point, name, elements, spec.tolerance.close)
+        evaluations += cost
+        position = {int(element): i for i, element in enumerate(elements)}
+        for row in mine:
+            i = position[int(np.ravel_multi_index(row.index, shape)) if shape else 0]
+            out = int(np.ravel_multi_index(row.output_index, output_shape)) if output_shape else 0
+            if np.isfinite(left[i, out]) and np.isfinite(right[i, out]):
+                row.left, row.right = float(left[i, out]), float(right[i, out])
+                row.finite_difference = row.fd_error = None
+                judge(row, spec.tolerance)
+    return evaluations
+
 
 
 def _check_entries(function, point, wrt: list[str], device: str, spec: Spec, reference: _Reference | None) -> None:
@@ -175,8 +221,4 @@ def _rows(own, reference: _Reference | None, point, wrt: list[str], spec: Spec) 
         answers = {"function": own.jacobian, "function_fd": own.finite.gradients,
                    "function_fd_error": own.finite.errors}
     answers |= {"finite_difference": finite.gradients, "fd_error": finite.errors}
-    rows = judged_rows(wrt, point, shape, answers, finite, spec)
-    if reference is None:
-        for row in rows:
-            row.function_verdict = OWN_REFERENCE if "function" in row.disagrees else None
-    return rows
+    return judged_rows(wrt, point, shape, answers, finite, spec)
