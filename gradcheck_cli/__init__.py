@@ -20,8 +20,8 @@ __all__ = ["__version__", "check"]
 
 def check(expr: str, at: dict, *, wrt=None, manual=None, manual_hessian=None, expected=None, rtol=None, atol=None,
           dtype: str = "float64", order: int = 1, method: str = "auto", step: float | None = None, fast: bool = False,
-          seed: int | None = None, name: str | None = None, function=None, reference=None, args=None, device: str = "cpu",
-          explain: bool = False, allow_import: bool = True, precise: bool = False, limits=None):
+          seed: int | None = None, name: str | None = None, function=None, reference=None, args=None,
+          device: str = "cpu", explain: bool = False, allow_import: bool = True, precise: bool = False, limits=None):
     """Check the gradient of `expr` at the point `at`; returns a CaseResult.
 
     The keywords are the command's options and a spec file's keys (core.settings has the table): `at` maps each

@@ -1,4 +1,4 @@
-"""A user's function with no expression (issue 18 item 1): its backward against finite differences of its own forward."""
+"""A user's function with no expression (issue 18 item 1): its backward against finite differences of its forward."""
 
 from __future__ import annotations
 

@@ -23,8 +23,8 @@ from ..core.settings import SETTINGS, in_spec_files
 from ..core.text import did_you_mean
 from ..lang.lexer import IDENTIFIER
 from ..lang.ops import CONSTANTS, FUNCTIONS
-from .spec import Spec
 from .random_inputs import looks_like_a_call, parse_distribution
+from .spec import Spec
 from .value_files import load_values
 from .values import DECIMAL, coerce_value, parse_scalar
 
