@@ -11,6 +11,7 @@ worded without the front end (the caller names the flag or the spec file's key).
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,13 +37,15 @@ def load_values(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> Fil
     """The array in `path` (.npy, .txt, .csv or .pt), as float64: finite, non-empty, within the element limit."""
     path = Path(path)
     suffix = path.suffix.lower()
+    if not path.is_file():
+        raise ValueParseError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
     if suffix not in SUFFIXES:
         raise ValueParseError(f"{path}: cannot read values from a {suffix or 'suffix-less'} file (give "
                               f"{', '.join(SUFFIXES)})")
-    if not path.is_file():
-        raise ValueParseError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
     try:
-        raw = {".npy": _npy, ".pt": _torch_file}.get(suffix, _text)(path, limits)
+        with warnings.catch_warnings():  # a reader's warning (an empty file, a pickle protocol) is not for stderr
+            warnings.simplefilter("ignore")
+            raw = {".npy": _npy, ".pt": _torch_file}.get(suffix, _text)(path, limits)
     except (LimitError, ValueParseError):
         raise
     except Exception as error:  # numpy's and torch's readers raise many kinds on a malformed file
