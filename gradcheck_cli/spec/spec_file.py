@@ -23,10 +23,10 @@ from ..core.settings import SETTINGS, in_spec_files
 from ..core.text import did_you_mean
 from ..lang.lexer import IDENTIFIER
 from ..lang.ops import CONSTANTS, FUNCTIONS
-from .random_inputs import looks_like_a_call, parse_distribution
+from .random_inputs import parse_distribution
 from .spec import Spec
 from .value_files import load_values
-from .values import DECIMAL, coerce_value, parse_scalar
+from .values import DECIMAL, coerce_value, is_distribution_call, parse_scalar
 
 MAX_FILE_BYTES = 256 * 1024
 MAX_DEPTH = 16  # root, cases, a case, at, then nested lists for tensors
@@ -350,18 +350,13 @@ def _read_values(reader: _Reader, fields: dict, prefix: str, spec: Spec) -> None
         if isinstance(value, yaml.MappingNode):  # {file: values.npy}
             spec.at[name], integer = _file_value(reader, value, key)
             integers |= {name} if integer else set()
-        elif isinstance(value, yaml.ScalarNode) and looks_like_a_call(value.value) \
-                and _called(value.value) not in FUNCTIONS:  # randn(2, 3); sin(1) is a number
+        elif isinstance(value, yaml.ScalarNode) and is_distribution_call(value.value):  # randn(2, 3)
             spec.random[name] = _distribution(reader, value, key)
         else:
             spec.at[name] = reader.tensor(value, key)
     spec.integers = frozenset(integers)
     for name, (_, value) in _optional_mapping(reader, fields, "expect", prefix).items():
         spec.expected[name] = reader.tensor(value, f"{prefix}expect.{name}")
-
-
-def _called(text: str) -> str:
-    return text.partition("(")[0].strip()
 
 
 def _distribution(reader: _Reader, node, key: str):

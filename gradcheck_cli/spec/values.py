@@ -11,7 +11,7 @@ import numpy as np
 
 from ..core.errors import GradcheckError, LimitError, ValueParseError
 from ..core.limits import DEFAULT_LIMITS, Limits
-from ..core.text import shortened
+from ..core.text import did_you_mean, shortened
 from .random_inputs import DISTRIBUTIONS, Distribution, looks_like_a_call, parse_distribution
 from .value_files import FILE_PREFIX, FileValue, load_values
 
@@ -46,9 +46,16 @@ def parse_input(text: str, limits: Limits = DEFAULT_LIMITS, folder: Path | None 
         if not str(path) or str(path) == ".":
             raise ValueParseError("@ needs a file name: @values.npy")
         return load_values(path if folder is None or path.is_absolute() else folder / path, limits)
-    if looks_like_a_call(stripped) and _called(stripped) in DISTRIBUTIONS or _misspelt_call(stripped):
+    if is_distribution_call(stripped):
         return parse_distribution(stripped, limits)
     return parse_value(text, limits)
+
+
+def is_distribution_call(text: str) -> bool:
+    """Whether `text` is for the distribution grammar: a call of a distribution, or of a name close to one that
+    is no function of the language (`randx(2)`, so its message says "did you mean 'rand'"); `sin(1)` is a
+    number."""
+    return looks_like_a_call(text) and (_called(text) in DISTRIBUTIONS or _misspelt_call(text))
 
 
 def _called(text: str) -> str:
@@ -56,13 +63,14 @@ def _called(text: str) -> str:
 
 
 def _misspelt_call(text: str) -> bool:
-    """A call of a name that is neither a distribution nor a function of the language (`randx(2)`): the
-    distribution grammar's message (with its "did you mean") is the helpful one."""
+    """A call of a name close to a distribution's that is no function of the language (`randx(2)`): the
+    distribution grammar's message, with its "did you mean", is the helpful one."""
     if not looks_like_a_call(text):
         return False
     from ..lang.ops import FUNCTIONS
 
-    return _called(text) not in FUNCTIONS
+    name = _called(text)
+    return name not in FUNCTIONS and did_you_mean(name, list(DISTRIBUTIONS)) is not None
 
 
 def split_inputs(given: dict) -> tuple[dict[str, np.ndarray], dict[str, Distribution], frozenset[str]]:
