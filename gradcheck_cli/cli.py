@@ -48,6 +48,8 @@ Examples:
 
 \b
   gradcheck "x*sigmoid(x)" --x 0.5 --function examples.custom_ops.swish:Swish
+  gradcheck --function mypkg.ops:fused --x "randn(2, 3)"   # alone: its backward against its forward
+  gradcheck --function mypkg.ops:fused --reference mypkg.ops:slow --x @x.npy
 
 \b
   gradcheck expressions/                      # every *.yaml below, as a CI gate

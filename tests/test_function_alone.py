@@ -190,3 +190,13 @@ def test_a_spec_file_with_function_and_no_expr_checks_the_function_alone(cli_jso
     assert code == 1 and result["line"] == 1
     assert [r["function_verdict"] for r in result["gradients"]] == ["backward, own reference"] * 2
     assert named(result["checks"], "float64")["status"] == "pass"
+
+
+def test_sampled_points_of_a_function_alone_are_each_checked(cli_json, in_root, tmp_path):
+    """With no expression there is no domain probe: every drawn point is a case of its own."""
+    spec = tmp_path / "sampled.yaml"
+    spec.write_text("function: examples.custom_ops.swish:swish\nsample: {n: 3, seed: 1, domain: {x: [-2, 2]}}\n")
+    code, document = cli_json(str(spec))
+    points = [r["point"]["x"] for r in document["results"]]
+    assert code == 0 and len(points) == 3 and len(set(points)) == 3
+    assert all(r["status"] == "pass" for r in document["results"])
