@@ -164,7 +164,6 @@ def test_from_python_with_no_expression():
     (("--w", "1", "--y", "3"), "'y' is not an input of {target} (its inputs: x, w; name its inputs in order "
                                "with --args)"),
     (("--w", "1", "--manual", "x=1"), "--manual needs a reference expression"),
-    (("--w", "1", "--order", "2"), "--order needs a reference expression"),
     (("--w", "1", "--wrt", "z"), "cannot differentiate with respect to 'z': it is not an input of {target}"),
 ])
 def test_what_a_function_alone_cannot_take_is_refused(cli, in_root, extra, message):
@@ -200,3 +199,28 @@ def test_sampled_points_of_a_function_alone_are_each_checked(cli_json, in_root, 
     points = [r["point"]["x"] for r in document["results"]]
     assert code == 0 and len(points) == 3 and len(set(points)) == 3
     assert all(r["status"] == "pass" for r in document["results"])
+
+
+def test_order_2_checks_the_double_backward_against_the_backward(cli, cli_json, in_root):
+    code, document = cli_json("--function", "examples.custom_ops.swish:swish", "--x", "0.5", "--order", "2")
+    [entry] = document["results"][0]["hessian"]
+    assert code == 0 and entry["reference_source"] == "finite_difference"
+    assert entry["function"] == pytest.approx(0.4412290269770286, rel=1e-12)  # swish'' at 0.5
+    # The fused softmax cross-entropy's backward uses a log_softmax saved from its no-grad forward.
+    args = ("--function", "examples.custom_ops.softmax_xent:softmax_xent", "--args", "z,y", "--z", "1,-0.5,2",
+            "--y", "0.1,0.3,0.6", "--order", "2")
+    code, document = cli_json(*args)
+    zz = [r for r in document["results"][0]["hessian"] if r["wrt"] == ["z", "z"] and r["index"] == [[0], [0]]][0]
+    assert code == 1 and zz["function"] == 0.0 and zz["function_verdict"] == "backward, own reference"
+    assert zz["reference"] == pytest.approx(0.1893442808, rel=1e-7)
+    text = " ".join(cli(*args).stdout.split())
+    assert "your double backward disagrees with finite differences of your backward" in text
+
+
+@pytest.mark.parametrize("extra, message", [
+    (("--x", "0.5,1"), "--function: the function's value has shape (2,); --order 2 needs a scalar"),
+    (("--x", "0.5", "--reference", "examples.custom_ops.swish:swish"), "--order 2 with --reference"),
+])
+def test_order_2_needs_a_scalar_function_alone(cli, in_root, extra, message):
+    result = cli("--function", "examples.custom_ops.swish:swish", "--order", "2", *extra)
+    assert result.exit_code == 2 and message in " ".join(result.stderr.split()), result.stderr

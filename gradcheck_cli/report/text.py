@@ -91,7 +91,8 @@ def _disagreement(row: GradientRow) -> str:
         verdict = FUNCTION_VERDICTS[row.function_verdict]
         if isinstance(row.wrt, list):  # a Hessian entry: the double backward against FD of the backward
             verdict = verdict.replace("backward", "double backward").replace(
-                "its own finite differences", "finite differences of its backward")
+                "its own finite differences", "finite differences of its backward").replace(
+                "your function's own forward", "your backward")
         sentence += f" — {verdict}{_own_finite_differences(row)}"
     if row.diagnosis == "precision artefact":
         sentence += (" — a float32 precision artefact: the same computation in float64, at the point rounded to "

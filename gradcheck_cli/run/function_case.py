@@ -22,7 +22,7 @@ import numpy as np
 from ..core.errors import LimitError, MissingValues, UsageError, UserCodeError
 from ..core.text import did_you_mean
 from ..spec.spec import Spec
-from ..verdict.compare import CaseResult, GradientRow, Status, case_status
+from ..verdict.compare import CaseResult, GradientRow, Status, answers_at, case_status, gradient_row
 from ..verdict.judge import judge
 from .case import at_function_key, judged_rows, refuse_function_options
 
@@ -57,7 +57,7 @@ def check_function(spec: Spec, result: CaseResult) -> None:
     device, note = device_for(spec.device)
     reference = _reference(spec, function.inputs, point, wrt, device) if spec.reference is not None else None
     with at_function_key(spec):
-        _check_entries(function, point, wrt, device, spec, reference)
+        _check_entries(function, point, wrt, device, spec, reference)  # and a scalar value for {order=2}
         own = check(function, point, wrt, None if reference is None else reference.value, spec.tolerance, device,
                     spec.order, spec.limits.max_entries, spec.integers,
                     "the reference expression" if reference is None else f"the reference {reference.label}")
@@ -78,6 +78,9 @@ def check_function(spec: Spec, result: CaseResult) -> None:
         result.evaluations["finite_difference"] = (own.finite if reference is None else reference.finite).evaluations
         if reference is not None:
             result.evaluations["function_finite_difference"] = own.finite.evaluations
+    if own.hessian is not None:
+        result.hessian = _hessian_rows(own, point, wrt, spec)
+        result.evaluations["hessian_finite_difference"] = sum(f.evaluations for f in own.hessian_finite.values())
     result.status = case_status(result)
 
 
@@ -86,14 +89,16 @@ def _refuse_what_needs_an_expression(spec: Spec) -> None:
         raise UsageError("the reference is the expression or the code of {reference}, not both: drop one",
                          origin=spec.origins.get("reference"))
     given = [name for name in NEEDS_AN_EXPRESSION if getattr(spec, name)]
-    given += ["order"] if spec.order == 2 else []
     given += [name for name in ("explain", "precise") if getattr(spec, name)]
     given += ["method"] if spec.method != "auto" else []
     if given:
         raise UsageError(f"{{{given[0]}}} needs a reference expression; with code as the reference "
                          "(a function alone, or {reference}) the gradient is checked against finite differences "
-                         "of that code's forward, to first order",
-                         origin=spec.origins.get("function"))
+                         "of that code's forward", origin=spec.origins.get("function"))
+    if spec.order == 2 and spec.reference is not None:
+        raise UsageError("{order=2} with {reference}: the reference's second derivatives are not checked; drop "
+                         "{reference} to check the function's double backward against its own backward",
+                         origin=spec.origins.get("reference"))
     if spec.where:
         raise UsageError("named intermediates (where:) belong to an expression; this case has none",
                          origin=spec.origins.get("function"))
@@ -202,11 +207,32 @@ def _check_entries(function, point, wrt: list[str], device: str, spec: Spec, ref
                 shape = tuple(runner.call(runner.leaves(point, [])).shape)
         except UserCodeError:
             return
-    entries = math.prod(shape) * sum(int(np.size(point[name])) for name in wrt)
+    elements = sum(int(np.size(point[name])) for name in wrt)
+    if spec.order == 2 and tuple(shape) != ():
+        raise UsageError(f"the function's value has shape {tuple(shape)}; {{order=2}} needs a scalar")
+    entries = max(math.prod(shape) * elements, elements**2 if spec.order == 2 else 0)
     if entries > spec.limits.max_entries:
         raise LimitError(f"the function's value has shape {tuple(shape)}: its Jacobian would have {entries:,} "
                          f"entries; the limit is {spec.limits.max_entries:,}",
                          hint="check smaller inputs, fewer of them ({wrt}), or raise {max_entries}")
+
+
+def _hessian_rows(own, point, wrt: list[str], spec: Spec) -> list[GradientRow]:
+    """The Hessian of a function alone: its double backward against finite differences of its backward (whose
+    own first derivatives the Jacobian rows check against its forward)."""
+    answers = {"function": own.hessian,
+               "finite_difference": {(a, b): own.hessian_finite[a].gradients[b] for a in wrt for b in wrt},
+               "fd_error": {(a, b): own.hessian_finite[a].errors[b] for a in wrt for b in wrt}}
+    rows = []
+    for a in wrt:
+        for b in wrt:
+            for i in np.ndindex(np.shape(point[a])):
+                for j in np.ndindex(np.shape(point[b])):
+                    row = judge(gradient_row(answers_at(answers, (a, b), i + j), wrt=[a, b], index=[list(i), list(j)]),
+                                spec.tolerance)
+                    row.function_verdict = OWN_REFERENCE if "function" in row.disagrees else None
+                    rows.append(row)
+    return rows
 
 
 def _rows(own, reference: _Reference | None, point, wrt: list[str], spec: Spec) -> list[GradientRow]:
