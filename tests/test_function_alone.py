@@ -224,3 +224,29 @@ def test_order_2_checks_the_double_backward_against_the_backward(cli, cli_json, 
 def test_order_2_needs_a_scalar_function_alone(cli, in_root, extra, message):
     result = cli("--function", "examples.custom_ops.swish:swish", "--order", "2", *extra)
     assert result.exit_code == 2 and message in " ".join(result.stderr.split()), result.stderr
+
+
+def test_the_complex_step_sharpens_the_reference_where_the_function_takes_complex_input(cli_json, in_root):
+    code, document = cli_json("--function", DEPTHWISE, "--x", "randn(1, 1, 3, 3)", "--w", "randn(1, 1, 3, 3)",
+                              "--seed", "3")
+    result = document["results"][0]
+    assert code == 0 and result["evaluations"]["complex_step"] == 9 + 9  # one evaluation per input element
+    rows = result["gradients"]
+    assert {r["fd_method"] for r in rows} == {"complex"} and max(r["fd_error"] for r in rows) < 1e-13
+
+
+@pytest.mark.parametrize("body", [
+    "return x * torch.conj(x)",  # not holomorphic: its complex step (0 on the diagonal) is refused by Richardson's 2x
+    "return torch.relu(x) + x ** 2",  # relu raises on complex input
+    "return x.abs() * x",  # abs returns |z| for complex input: a real result is not used
+])
+def test_a_complex_step_that_richardson_does_not_confirm_is_never_used(cli_json, user_module, body):
+    name = user_module(f"""
+        def f(x):
+            {body}
+    """)
+    code, document = cli_json("--function", f"{name}:f", "--x", "0.5,1.5")
+    result = document["results"][0]
+    assert code == 0 and result["status"] == "pass", result
+    diagonal = [r for r in result["gradients"] if r["output_index"] == r["index"]]
+    assert [r["fd_method"] for r in diagonal] == ["richardson"] * 2  # where the complex step is wrong or absent

@@ -14,7 +14,6 @@ against an expression (verdict.judge's function verdicts).  The case's stages ru
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,18 +26,20 @@ from ..verdict.judge import judge
 from .case import at_function_key, judged_rows, refuse_function_options
 
 OWN_REFERENCE = "backward, own reference"  # the function verdict of a backward wrong against its own forward
+EPS = float(np.finfo(np.float64).eps)
+ROUNDING_ULPS = 16  # the complex step's error bar: rounding of the largest derivative of the output element
 NEEDS_AN_EXPRESSION = ("manual", "manual_hessian", "expected")  # formulas and values about an expression's terms
 
 
 @dataclass
 class _Reference:
-    """A reference function's answers at the point: its value and finite differences of its forward, and its
-    forward over a batch of points (for one-sided differences at a kink)."""
+    """A reference function's answers at the point: its value and finite differences of its forward, and the
+    runner that calls it (for the complex step and for one-sided differences at a kink)."""
 
     label: str
     value: np.ndarray
     finite: object  # engines.finite_diff.FiniteDifferences
-    evaluate: Callable[[dict[str, np.ndarray]], np.ndarray]
+    runner: object  # userfn.user_code.Runner
 
 
 def check_function(spec: Spec, result: CaseResult) -> None:
@@ -68,9 +69,11 @@ def check_function(spec: Spec, result: CaseResult) -> None:
     value = own.value if reference is None else reference.value
     result.value = None if value is None else (float(value) if value.shape == () else value.tolist())
     if own.value is not None:
-        forward = reference.evaluate if reference is not None else _forward_of(function, device, spec, own.value)
+        code = reference.runner if reference is not None else _runner(function, device, spec, own.value)
         result.gradients = _rows(own, reference, point, wrt, spec)
-        one_sided = _look_for_kinks(result.gradients, forward, point, own.value.shape, spec)
+        complex_step = _sharpen_with_the_complex_step(result.gradients, code, point, own.value.shape, spec)
+        one_sided = _look_for_kinks(result.gradients, code, point, own.value.shape, spec)
+        result.evaluations |= {"complex_step": complex_step} if complex_step else {}
         result.evaluations |= {"one_sided": one_sided} if one_sided else {}
         if reference is None:
             for row in result.gradients:
@@ -150,24 +153,51 @@ def _reference(spec: Spec, inputs: tuple[str, ...], point, wrt: list[str], devic
             output = runner.call(runner.leaves(point, []))  # what it raises is one line, at {reference}
         runner.shape = tuple(output.shape)
         value = output.detach().numpy(force=True).astype(np.float64)
-        evaluate = over_batch(runner.value)
-        finite = finite_differences_of_function(evaluate, point, wrt, runner.shape)
-    return _Reference(reference.label, value, finite, evaluate)
+        finite = finite_differences_of_function(over_batch(runner.value), point, wrt, runner.shape)
+    return _Reference(reference.label, value, finite, runner)
 
 
-def _forward_of(function, device: str, spec: Spec, value: np.ndarray) -> Callable:
-    """The function's forward over a batch of points (NaN where it raises), as its finite differences call it."""
-    from ..userfn.user_code import Runner, over_batch
+def _runner(function, device: str, spec: Spec, value: np.ndarray):
+    """A userfn.user_code.Runner of the function alone, its output's shape known."""
+    from ..userfn.user_code import Runner
 
-    return over_batch(Runner(function, device, value.shape, integers=spec.integers).value)
+    return Runner(function, device, value.shape, integers=spec.integers)
 
 
-def _look_for_kinks(rows: list[GradientRow], forward: Callable, point, output_shape: tuple, spec: Spec) -> int:
+def _sharpen_with_the_complex_step(rows: list[GradientRow], code, point, output_shape: tuple, spec: Spec) -> int:
+    """Where the reference code takes complex inputs and returns a complex result, Im f(x + ih)/h, exact to
+    rounding where the code is holomorphic, replaces each Richardson reference that confirms it (within the
+    tolerance and its error bar, itself within the tolerance: the step of code that is not holomorphic, abs or
+    .real inside, is never trusted on its own).  Returns the evaluations spent."""
+    from ..engines.finite_diff import complex_step_of_function
+    from ..userfn.user_code import over_batch, stdout_to_stderr
+
+    evaluations = 0
+    for name in dict.fromkeys(row.wrt for row in rows):
+        with stdout_to_stderr():
+            jacobian = complex_step_of_function(over_batch(code.complex_value), point, name)
+        if jacobian is None:
+            return evaluations + 1  # it takes no complex input, whichever variable is stepped
+        evaluations += jacobian.shape[0]
+        shape = np.shape(point[name])
+        for row in rows:
+            if row.wrt != name or row.reference_source != "finite_difference":
+                continue
+            out = int(np.ravel_multi_index(row.output_index, output_shape)) if output_shape else 0
+            value = float(jacobian[int(np.ravel_multi_index(row.index, shape)) if shape else 0, out])
+            bar = ROUNDING_ULPS * EPS * max(abs(value), float(np.max(np.abs(jacobian[:, out]))))
+            if math.isfinite(value) and spec.tolerance.agree(value, row.finite_difference, row.fd_error + bar):
+                row.finite_difference, row.fd_error, row.fd_method = value, bar, "complex"
+                judge(row, spec.tolerance)
+    return evaluations
+
+
+def _look_for_kinks(rows: list[GradientRow], code, point, output_shape: tuple, spec: Spec) -> int:
     """The reference code's one-sided derivatives where its central differences settled nothing: a kink at the
     point (|x| at 0) has sides that settle and differ, and the entry is judged on it as verdict.judge judges one
     (a subject between the sides passes as a subgradient, the entry `undefined`).  Returns the evaluations."""
     from ..engines.finite_diff import one_sided_of_function
-    from ..userfn.user_code import stdout_to_stderr
+    from ..userfn.user_code import over_batch, stdout_to_stderr
 
     unsettled = [row for row in rows if row.status == Status.INCONCLUSIVE and row.left is None]
     evaluations = 0
@@ -176,7 +206,8 @@ def _look_for_kinks(rows: list[GradientRow], forward: Callable, point, output_sh
         shape = np.shape(point[name])
         elements = np.array(sorted({int(np.ravel_multi_index(row.index, shape)) if shape else 0 for row in mine}))
         with stdout_to_stderr():
-            left, right, cost = one_sided_of_function(forward, point, name, elements, spec.tolerance.close)
+            left, right, cost = one_sided_of_function(over_batch(code.value), point, name, elements,
+                                                      spec.tolerance.close)
         evaluations += cost
         position = {int(element): i for i, element in enumerate(elements)}
         for row in mine:

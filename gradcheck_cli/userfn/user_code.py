@@ -427,6 +427,22 @@ class Runner:
                                 f"finite-difference step), but shape {tuple(self.shape)} at the point")
         return output.detach().numpy(force=True).astype(np.float64).reshape(-1)
 
+    def complex_value(self, point: dict[str, np.ndarray]) -> np.ndarray | None:
+        """The flat output at a point with complex inputs (the complex step), or None where the function takes
+        none: it raises, or its result is not complex."""
+        import torch
+
+        try:
+            with torch.no_grad():
+                output = self.call(self.leaves(point, [], dtype=torch.complex128))
+        except CallTimeout:
+            raise
+        except UserCodeError:
+            return None
+        if not output.is_complex() or tuple(output.shape) != tuple(self.shape):
+            return None
+        return output.detach().numpy(force=True).astype(np.complex128).reshape(-1)
+
     def gradient(self, name: str, wrt: list[str]) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
         """point -> the flat gradient of the (scalar) function with respect to `name`, by its backward."""
         return lambda point: self.jacobian(point, wrt)[name].reshape(-1)
@@ -434,10 +450,17 @@ class Runner:
 
 def over_batch(outputs: Callable) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
     """`outputs(point) -> flat array` over a batch of points (name -> (B,) + shape), as finite differences
-    want it; an input of batch size 1 is shared by every point."""
-    def evaluate(inputs: dict[str, np.ndarray]) -> np.ndarray:
+    want it; an input of batch size 1 is shared by every point.  An output of None (no complex input taken)
+    makes the batch's None."""
+    def evaluate(inputs: dict[str, np.ndarray]) -> np.ndarray | None:
         size = max(len(v) for v in inputs.values())
-        return np.stack([outputs({n: v[min(b, len(v) - 1)] for n, v in inputs.items()}) for b in range(size)])
+        rows = []
+        for b in range(size):
+            row = outputs({n: v[min(b, len(v) - 1)] for n, v in inputs.items()})
+            if row is None:
+                return None
+            rows.append(row)
+        return np.stack(rows)
 
     return evaluate
 
