@@ -135,3 +135,22 @@ def test_a_bad_call_in_a_spec_file_points_at_its_key(cli, tmp_path):
     result = cli(str(spec))
     assert result.exit_code == 2
     assert f"{spec}:3:6: at.x: 'uniform(1, 0, (2,))': uniform needs low < high" in result.stderr
+
+
+def test_from_python_a_value_may_be_a_distribution_call():
+    from gradcheck_cli import check
+
+    result = check("sum(x**2)", at={"x": "randn(3)"}, seed=4)
+    assert result.status == "pass" and result.seed == 4
+    assert np.array_equal(result.point["x"], parse_distribution("randn(3)").draw(4, "x"))
+    bad = check("sum(x**2)", at={"x": "randn(3,,)"})
+    assert bad.status == "error" and bad.error["message"] == "at['x']: 'randn(3,,)': an empty argument (two commas?)"
+
+
+def test_worker_processes_draw_the_same_values(cli_json, tmp_path):
+    spec = tmp_path / "two.yaml"
+    spec.write_text("expr: sum(x**3)\nseed: 9\nat: {x: randn(2)}\ncases:\n  - name: a\n  - name: b\n")
+    _, here = cli_json(str(spec), "-j", "1")
+    _, workers = cli_json(str(spec), "-j", "2")
+    assert [r["point"] for r in here["results"]] == [r["point"] for r in workers["results"]]
+    assert here["results"][0]["point"]["x"] == list(parse_distribution("randn(2)").draw(9, "x"))
