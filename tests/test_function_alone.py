@@ -250,3 +250,16 @@ def test_a_complex_step_that_richardson_does_not_confirm_is_never_used(cli_json,
     assert code == 0 and result["status"] == "pass", result
     diagonal = [r for r in result["gradients"] if r["output_index"] == r["index"]]
     assert [r["fd_method"] for r in diagonal] == ["richardson"] * 2  # where the complex step is wrong or absent
+
+
+@pytest.mark.parametrize("source, args, message", [
+    ("def f():\n    return torch.ones(())\n", (), "takes no inputs: there is nothing to differentiate"),
+    ("def f(x):\n    return x[:0]\n", ("--x", "1,2"), "the function's value is empty (shape (0,))"),
+    ("def f(x):\n    return 3.0\n", ("--x", "1"), "returned a float, not a torch tensor"),
+    ("def f(x, idx):\n    return x[idx]\n", ("--x", "1,2", "--idx", "randint(0, 2, (3,))", "--wrt", "idx"),
+     "cannot differentiate with respect to 'idx': it holds integer (index) data"),
+])
+def test_a_function_alone_with_nothing_to_check_is_one_line(cli, user_module, source, args, message):
+    name = user_module(source)
+    result = cli("--function", f"{name}:f", *args)
+    assert result.exit_code == 2 and message in result.stderr, result.stderr

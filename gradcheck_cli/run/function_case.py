@@ -122,6 +122,8 @@ def _check_inputs(label: str, inputs: tuple[str, ...], point: dict[str, np.ndarr
 
 def _wrt(label: str, inputs: tuple[str, ...], spec: Spec) -> list[str]:
     """The inputs differentiated: those in {wrt}, by default every input that is not index data."""
+    if not inputs:
+        raise UsageError(f"{label} takes no inputs: there is nothing to differentiate")
     if not spec.wrt:
         wrt = [name for name in inputs if name not in spec.integers]
         if not wrt:
@@ -239,6 +241,8 @@ def _check_entries(function, point, wrt: list[str], device: str, spec: Spec, ref
         except UserCodeError:
             return
     elements = sum(int(np.size(point[name])) for name in wrt)
+    if math.prod(shape) == 0:
+        raise UsageError(f"the function's value is empty (shape {tuple(shape)}): it has no entries to differentiate")
     if spec.order == 2 and tuple(shape) != ():
         raise UsageError(f"the function's value has shape {tuple(shape)}; {{order=2}} needs a scalar")
     entries = max(math.prod(shape) * elements, elements**2 if spec.order == 2 else 0)
