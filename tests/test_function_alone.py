@@ -263,3 +263,11 @@ def test_a_function_alone_with_nothing_to_check_is_one_line(cli, user_module, so
     name = user_module(source)
     result = cli("--function", f"{name}:f", *args)
     assert result.exit_code == 2 and message in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("reference", [(), ("--reference", "examples.custom_ops.depthwise_conv:reference")])
+def test_a_jacobian_past_max_entries_is_refused_before_it_is_computed(cli, in_root, reference):
+    result = cli("--function", DEPTHWISE, *reference, *INPUTS, "--max-entries", "100")
+    assert result.exit_code == 2
+    assert "its Jacobian would have 1,600 entries; the limit is 100 (check smaller inputs, fewer of them (--wrt), " \
+           "or raise --max-entries)" in " ".join(result.stderr.split()), result.stderr

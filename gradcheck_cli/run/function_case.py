@@ -46,45 +46,61 @@ def check_function(spec: Spec, result: CaseResult) -> None:
     """The function's answers against its own finite differences (alone) or a reference function's."""
     _refuse_what_needs_an_expression(spec)
     refuse_function_options(spec)
-    point = {name: np.asarray(value, dtype=np.float64) for name, value in spec.at.items()}
     from ..userfn.custom_function import check, device_for
     from ..userfn.user_code import resolve
 
+    point = {name: np.asarray(value, dtype=np.float64) for name, value in spec.at.items()}
     with at_function_key(spec):
         function = resolve(spec.function, spec.args, list(point), alone=True)
     _check_inputs(function.label, function.inputs, point)
-    wrt = _wrt(function.label, function.inputs, spec)
-    result.wrt = wrt
+    result.wrt = wrt = _wrt(function.label, function.inputs, spec)
     device, note = device_for(spec.device)
     reference = _reference(spec, function.inputs, point, wrt, device) if spec.reference is not None else None
     with at_function_key(spec):
-        _check_entries(function, point, wrt, device, spec, reference)  # and a scalar value for {order=2}
-        own = check(function, point, wrt, None if reference is None else reference.value, spec.tolerance, device,
-                    spec.order, spec.limits.max_entries, spec.integers,
-                    "the reference expression" if reference is None else f"the reference {reference.label}")
+        if reference is None:  # the reference's output was checked against the limits when it was called
+            _check_entries(function, point, wrt, device, spec)
+        if reference is None:
+            own = check(function, point, wrt, None, spec.tolerance, device, spec.order, spec.limits.max_entries,
+                        spec.integers)
+        else:
+            own = check(function, point, wrt, reference.value, spec.tolerance, device, spec.order,
+                        spec.limits.max_entries, spec.integers, f"the reference {reference.label}")
+    _record_the_function(result, function, device, reference, own, note)
+    if own.value is not None:
+        code = reference.runner if reference is not None else _runner(function, device, spec, own.value)
+        result.gradients = _jacobian_rows(own, reference, code, point, wrt, spec, result.evaluations)
+    if own.hessian is not None:
+        result.hessian = _hessian_rows(own, point, wrt, spec)
+        result.evaluations["hessian_finite_difference"] = sum(f.evaluations for f in own.hessian_finite.values())
+    result.status = case_status(result)
+
+
+def _record_the_function(result: CaseResult, function, device: str, reference: _Reference | None, own,
+                         note: str | None) -> None:
+    """What was checked (the function, its device, its reference), its case-level checks, and the value."""
     result.function = {"target": function.label, "inputs": list(function.inputs), "device": device}
     if reference is not None:
         result.function["reference"] = reference.label
     result.checks, result.notes = own.checks, result.notes + ([note] if note else [])
     value = own.value if reference is None else reference.value
     result.value = None if value is None else (float(value) if value.shape == () else value.tolist())
-    if own.value is not None:
-        code = reference.runner if reference is not None else _runner(function, device, spec, own.value)
-        result.gradients = _rows(own, reference, point, wrt, spec)
-        complex_step = _sharpen_with_the_complex_step(result.gradients, code, point, own.value.shape, spec)
-        one_sided = _look_for_kinks(result.gradients, code, point, own.value.shape, spec)
-        result.evaluations |= {"complex_step": complex_step} if complex_step else {}
-        result.evaluations |= {"one_sided": one_sided} if one_sided else {}
-        if reference is None:
-            for row in result.gradients:
-                row.function_verdict = OWN_REFERENCE if "function" in row.disagrees else None
-        result.evaluations["finite_difference"] = (own.finite if reference is None else reference.finite).evaluations
-        if reference is not None:
-            result.evaluations["function_finite_difference"] = own.finite.evaluations
-    if own.hessian is not None:
-        result.hessian = _hessian_rows(own, point, wrt, spec)
-        result.evaluations["hessian_finite_difference"] = sum(f.evaluations for f in own.hessian_finite.values())
-    result.status = case_status(result)
+
+
+def _jacobian_rows(own, reference: _Reference | None, code, point, wrt: list[str], spec: Spec,
+                   evaluations: dict[str, int]) -> list[GradientRow]:
+    """The Jacobian's rows judged (`_rows`), their references sharpened by the complex step and settled at a
+    kink by one-sided differences; the evaluations each spent go into `evaluations`."""
+    rows = _rows(own, reference, point, wrt, spec)
+    evaluations["finite_difference"] = (own.finite if reference is None else reference.finite).evaluations
+    if reference is not None:
+        evaluations["function_finite_difference"] = own.finite.evaluations
+    spent = {"complex_step": _sharpen_with_the_complex_step(rows, code, point, own.value.shape, spec),
+             "one_sided": _look_for_kinks(rows, code, point, own.value.shape, spec)}
+    evaluations |= {name: count for name, count in spent.items() if count}
+    if reference is None:
+        for row in rows:
+            row.function_verdict = OWN_REFERENCE if "function" in row.disagrees else None
+    return rows
 
 
 def _refuse_what_needs_an_expression(spec: Spec) -> None:
@@ -154,6 +170,7 @@ def _reference(spec: Spec, inputs: tuple[str, ...], point, wrt: list[str], devic
         with torch.no_grad():
             output = runner.call(runner.leaves(point, []))  # what it raises is one line, at {reference}
         runner.shape = tuple(output.shape)
+        _refuse_past_the_limits(runner.shape, point, wrt, spec)
         value = output.detach().numpy(force=True).astype(np.float64)
         finite = finite_differences_of_function(over_batch(runner.value), point, wrt, runner.shape)
     return _Reference(reference.label, value, finite, runner)
@@ -185,8 +202,8 @@ def _sharpen_with_the_complex_step(rows: list[GradientRow], code, point, output_
         for row in rows:
             if row.wrt != name or row.reference_source != "finite_difference":
                 continue
-            out = int(np.ravel_multi_index(row.output_index, output_shape)) if output_shape else 0
-            value = float(jacobian[int(np.ravel_multi_index(row.index, shape)) if shape else 0, out])
+            out = _flat(row.output_index, output_shape)
+            value = float(jacobian[_flat(row.index, shape), out])
             bar = ROUNDING_ULPS * EPS * max(abs(value), float(np.max(np.abs(jacobian[:, out]))))
             if math.isfinite(value) and spec.tolerance.agree(value, row.finite_difference, row.fd_error + bar):
                 row.finite_difference, row.fd_error, row.fd_method = value, bar, "complex"
@@ -206,15 +223,14 @@ def _look_for_kinks(rows: list[GradientRow], code, point, output_shape: tuple, s
     for name in dict.fromkeys(row.wrt for row in unsettled):
         mine = [row for row in unsettled if row.wrt == name]
         shape = np.shape(point[name])
-        elements = np.array(sorted({int(np.ravel_multi_index(row.index, shape)) if shape else 0 for row in mine}))
+        elements = np.array(sorted({_flat(row.index, shape) for row in mine}))
         with stdout_to_stderr():
             left, right, cost = one_sided_of_function(over_batch(code.value), point, name, elements,
                                                       spec.tolerance.close)
         evaluations += cost
         position = {int(element): i for i, element in enumerate(elements)}
         for row in mine:
-            i = position[int(np.ravel_multi_index(row.index, shape)) if shape else 0]
-            out = int(np.ravel_multi_index(row.output_index, output_shape)) if output_shape else 0
+            i, out = position[_flat(row.index, shape)], _flat(row.output_index, output_shape)
             if np.isfinite(left[i, out]) and np.isfinite(right[i, out]):
                 row.left, row.right = float(left[i, out]), float(right[i, out])
                 row.finite_difference = row.fd_error = None
@@ -222,24 +238,25 @@ def _look_for_kinks(rows: list[GradientRow], code, point, output_shape: tuple, s
     return evaluations
 
 
+def _check_entries(function, point, wrt: list[str], device: str, spec: Spec) -> None:
+    """The limits, before any Jacobian is computed: the function alone is called once (without autograd) for its
+    output's shape; a call that raises is left for the float64 check to report."""
+    from ..userfn.user_code import Runner, stdout_to_stderr
 
-def _check_entries(function, point, wrt: list[str], device: str, spec: Spec, reference: _Reference | None) -> None:
-    """Each Jacobian entry is a row of the report: refuse past {max_entries} before any is computed.  Without a
-    reference, the function is called once (without autograd) for its output's shape; a call that raises is
-    left for the float64 check to report."""
-    if reference is not None:
-        shape = reference.value.shape
-    else:
-        from ..userfn.user_code import Runner, stdout_to_stderr
+    runner = Runner(function, device, None, integers=spec.integers)
+    import torch
 
-        runner = Runner(function, device, None, integers=spec.integers)
-        import torch
+    try:
+        with stdout_to_stderr(), torch.no_grad():
+            shape = tuple(runner.call(runner.leaves(point, [])).shape)
+    except UserCodeError:
+        return
+    _refuse_past_the_limits(shape, point, wrt, spec)
 
-        try:
-            with stdout_to_stderr(), torch.no_grad():
-                shape = tuple(runner.call(runner.leaves(point, [])).shape)
-        except UserCodeError:
-            return
+
+def _refuse_past_the_limits(shape: tuple, point, wrt: list[str], spec: Spec) -> None:
+    """Each Jacobian (and with {order=2} Hessian) entry is a row of the report: an empty value, a value that is
+    not a scalar at second order, or more entries than {max_entries} is refused."""
     elements = sum(int(np.size(point[name])) for name in wrt)
     if math.prod(shape) == 0:
         raise UsageError(f"the function's value is empty (shape {tuple(shape)}): it has no entries to differentiate")
@@ -250,6 +267,11 @@ def _check_entries(function, point, wrt: list[str], device: str, spec: Spec, ref
         raise LimitError(f"the function's value has shape {tuple(shape)}: its Jacobian would have {entries:,} "
                          f"entries; the limit is {spec.limits.max_entries:,}",
                          hint="check smaller inputs, fewer of them ({wrt}), or raise {max_entries}")
+
+
+def _flat(index: list[int], shape: tuple) -> int:
+    """The position of an element in its array, flattened."""
+    return int(np.ravel_multi_index(index, shape)) if shape else 0
 
 
 def _hessian_rows(own, point, wrt: list[str], spec: Spec) -> list[GradientRow]:
