@@ -37,6 +37,7 @@ from ..lang.ops import OPS
 from ..verdict.compare import ROUNDING_DIAGNOSES, Status, digits_lost
 from .culprit import Culprit
 from .domain import describe, format_array, not_differentiable
+from .local_derivatives import non_finite_backward
 
 ACCURATE = 1e-9  # relative error below which a node's float value counts as accurate
 LOST = 1e-6  # relative error above which a node's float value has lost what matters
@@ -67,8 +68,17 @@ def diagnose(case) -> None:
 def _row_diagnoses(case, trap: Culprit | None) -> list[tuple[Callable, Callable]]:
     """(make, applies) per diagnosis of rows, most specific first: `applies(row)` says which rows it would
     explain, `make(open_row)` finds the culprit for the rows still open (or None)."""
+    broken = []  # computed once, where a NaN row asks: a node whose torch backward is NaN, not rounding
+
+    def backward_breaks() -> bool:
+        if not broken:
+            broken.append(non_finite_backward(case.expression, case.point64, case.wrt, case.shapes,
+                                              case.spec.tolerance))
+        return broken[0] is not None
+
     def rounded(row) -> bool:  # autograd off by rounding: finite but imprecise, or NaN with no where to blame
-        return case.value_finite and (_imprecise_autograd(row) or trap is None and _nan_in_autograd(row))
+        return case.value_finite and (_imprecise_autograd(row) or trap is None and _nan_in_autograd(row)
+                                      and not backward_breaks())
 
     def unexplained(row) -> bool:
         return "autograd" in row.disagrees and row.autograd is not None
@@ -472,9 +482,12 @@ def _explain_referees(case, trap: Culprit | None) -> None:
 
 def _undefined_derivatives(case) -> None:
     """An entry nothing settles, on a path through a node that is not differentiable at the point: no
-    derivative exists there (sqrt at 0, acos at 1)."""
-    rows = [r for r in case.result.gradients if r.status == "inconclusive" and r.precise is None
-            and (r.precise_reason or "").startswith("undefined")]
+    derivative exists there (sqrt at 0, acos at 1).  So too an entry the float64 referees agree on where the
+    exact value itself is undefined (qr of a matrix whose second column is a multiple of its first: float
+    rounding gives Q's column a direction, and symbolic and finite differences differentiate that accident)."""
+    rows = [r for r in case.result.gradients if r.precise is None and (
+        r.status == "inconclusive" and (r.precise_reason or "").startswith("undefined")
+        or r.status == "fail" and (r.precise_reason or "").startswith("undefined: "))]
     if not rows:
         return
     troubled = not_differentiable(case.expression, case.plan, case.values, case.wrt)
@@ -489,6 +502,13 @@ def _undefined_derivatives(case) -> None:
             row.referee_notes.append(f"finite difference gives {row.finite_difference:.10g} here, where no "
                                      "derivative exists: it is not shown")
             row.finite_difference = row.fd_error = None
+        if row.status == "fail":
+            given = "" if row.reference is None else f" {row.reference:.10g}"
+            row.referee_notes.append(f"the float64 referees give{given} here, from float rounding where the exact "
+                                     "value is undefined: it is not shown")
+            row.reference = row.reference_source = row.abs_error = row.rel_error = None
+            row.finite_difference = row.fd_error = None
+            row.disagrees = []
         row.status = Status.UNDEFINED
         row.reason = (f"{describe(case.expression, node)} is not differentiable at this point ({text}"
                       + (f"; {shown}" if shown else "")
