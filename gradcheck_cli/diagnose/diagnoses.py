@@ -55,6 +55,7 @@ def diagnose(case) -> None:
         for row in rows:
             if "autograd" in row.disagrees and row.diagnosis in (None, "real"):
                 row.diagnosis = finding.diagnosis
+    _partials_without_a_derivative(case)
     trap = _where_nan_trap(case) if any(_nan_in_autograd(r) or _nan_in_symbolic(r) for r in rows) else None
     # Most specific first; each explains the rows the ones before it left unexplained.
     for make, applies in _row_diagnoses(case, trap):
@@ -460,6 +461,58 @@ def _zero_times_infinity(case, applies: Callable) -> Culprit | None:
 
 
 # ---- notes on the referees, and derivatives that do not exist ----
+
+
+def _partials_without_a_derivative(case) -> None:
+    """Failing entries of a function that has partial derivatives at the point but no derivative: a reached
+    node outside its differentiable domain (svd's U of a tall A with a zero singular value: sum(svd(A,
+    part='U')*A) is linear along each line through the point, with a slope that is not linear in the line's
+    direction).  The referees settle each partial derivative, and an engine's NaN is no failure there.  Found
+    as the slope along a direction mixing every settled entry, by central differences, against the one the
+    partial derivatives predict; where they differ the failing entries are undefined."""
+    rows = [r for r in case.result.gradients if r.reference is not None and not r.output_index]
+    if not case.value_finite or case.output_shape != () or len(rows) < 2 or \
+            not any(r.status == "fail" for r in rows):
+        return
+    troubled = not_differentiable(case.expression, case.plan, case.values, case.wrt)
+    if not troubled:
+        return
+    slope, predicted = _slope_along_a_mixed_direction(case, rows)
+    if abs(slope - predicted) <= MIXED_SLOPE_RTOL * max(abs(slope), abs(predicted), 1.0):
+        return
+    node, text = troubled[0]
+    for row in rows:
+        if row.status == "fail":
+            row.referee_notes.append(f"the partial derivative is {row.reference:.10g}, but the function has no "
+                                     "derivative here: it is not shown")
+            row.status, row.disagrees = Status.UNDEFINED, []
+            row.reference = row.reference_source = row.abs_error = row.rel_error = None
+            row.reason = (f"{describe(case.expression, node)} is not differentiable at this point ({text}): the "
+                          f"partial derivatives exist, but along a direction mixing the entries the slope is "
+                          f"{slope:.6g} where they predict {predicted:.6g}: the derivative does not exist here")
+
+
+MIXED_SLOPE_RTOL = 1e-4  # central differences of a smooth function are far closer; a missing derivative, O(1)
+
+
+def _slope_along_a_mixed_direction(case, rows) -> tuple[float, float]:
+    """(the slope of f along a fixed random direction d over the rows' entries, by central differences at a
+    step of 1e-6 of the point's scale; the slope sum(d_i * reference_i) that the partial derivatives predict)."""
+    direction = np.random.default_rng(7).uniform(0.5, 1.5, len(rows)) * np.where(np.arange(len(rows)) % 2, -1, 1)
+    point = {name: np.array(v, dtype=np.float64) for name, v in case.point64.items()}
+    scale = max(max(float(np.max(np.abs(v), initial=0.0)) for v in point.values()), 1.0)
+    h = 1e-6 * scale
+    plan = case.plan.restricted_to([case.expression.output], case.expression.nodes)
+
+    def f(t: float) -> float:
+        moved = {name: v.copy() for name, v in point.items()}
+        for row, d in zip(rows, direction):
+            moved[row.wrt][tuple(row.index)] += t * d
+        with np.errstate(all="ignore"):
+            return float(np.ravel(plan.value(plan.at(moved), case.expression.output)[0])[0])
+
+    slope = (f(h) - f(-h)) / (2 * h)
+    return slope, float(sum(d * r.reference for r, d in zip(rows, direction)))
 
 
 def _explain_referees(case, trap: Culprit | None) -> None:
