@@ -38,7 +38,7 @@ def test_tuple_literals_and_dims_parse_and_print_back(text, printed):
 @pytest.mark.parametrize("text, message", [
     ("sin(x, (0, 1))", "sin(): a tuple of integers is not an argument it takes here"),
     ("concat((1, 2), x)", "a tuple of integers is an option's value, not an operand"),
-    ("gather(x, 1, index=((0, 1.5),))", "expected an integer for index"),
+    ("gather(x, 1, index=((0, 1.5),))", "index must be an integer or a tuple of integers, got ((0, 1.5),)"),
 ])
 def test_misplaced_tuples_are_parse_errors(text, message):
     with pytest.raises(ParseError, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -46,6 +46,8 @@ class Expression:
     spans: dict[int, Span] = field(default_factory=dict)
     operator_spans: dict[int, Span] = field(default_factory=dict)  # the `@` of `A @ B`, for shape errors
     nodes: list[Node] = field(default_factory=list)  # the output's ancestors, oldest first: walked once, read often
+    option_spans: dict[tuple[int, str], Span] = field(default_factory=dict)  # (node id, option): where it was written
+    call_names: dict[int, str] = field(default_factory=dict)  # the name a call was written with: max for amax
 
     def names(self) -> dict[int, str]:
         """Binding names by node id (the first binding wins), for printing."""
@@ -83,8 +85,9 @@ def parse(source: str, *, graph: Graph | None = None, bindings: dict[str, Node] 
 SIGNS = frozenset("-+")
 CLOSERS = frozenset("),;")  # where an operand was expected, the expression ended early
 POSTFIX_STARTS = frozenset("[.")
-# A tuple of integers as a positional option, flip(x, (0, 1)): "(" then an integer and a comma, maybe nested.
-TUPLE_START = r"\((\s*\()*\s*-?\s*\d+\s*,"
+# A tuple of numbers as an option's value, flip(x, (0, 1)): "(" then a number and a comma, maybe nested.  Only
+# integers are valid values (the option says so: cross_entropy(x, (0.5, 1)) is told its targets are integers).
+TUPLE_START = r"\((\s*\()*\s*-?\s*(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*,"
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,9 @@ class _Parser:
         self.free_uses: dict[str, Span] = {}
         self.spans = spans
         self.operator_spans: dict[int, Span] = {}
+        self.option_spans: dict[tuple[int, str], Span] = {}
+        self.call_names: dict[int, str] = {}
+        self.given_spans: dict[str, Span] = {}  # where each option of the call being read was written
         self.limits = limits
         self.depth = 0
         self.first_node = len(graph.nodes)
@@ -321,6 +327,22 @@ class _Parser:
         self.advance()
         return -int(token.text) if negative else int(token.text)
 
+    def tuple_number(self, where: str) -> int | float:
+        """[ "-" ] NUMBER inside a tuple: an int where written as one, else a float."""
+        start = self.token.span
+        negative = self.at("-")
+        if negative:
+            self.advance()
+        token = self.token
+        if token.kind != "NUMBER":
+            raise self.error(f"expected a number in the tuple given to {where}, found {self.describe(token)}",
+                             start.cover(token.span), "a tuple holds numbers only: an option's value, e.g. dims=(0, 1)")
+        self.advance()
+        value = int(token.text) if token.text.isdigit() else float(token.text)
+        if value == float("inf"):
+            raise self.error(f"the number {token.text} is too large for float64", token.span)
+        return -value if negative else value
+
     def signed(self) -> tuple[Node, Span]:
         """("-" | "+") expr, at the precedence of unary minus"""
         sign = self.advance()
@@ -383,7 +405,7 @@ class _Parser:
                     raise self.error(f"{name_token.text}(): a positional argument after keyword arguments",
                                      self.token.span)
                 elif self.at("(") and re.match(TUPLE_START, self.source[self.token.span.start:]):
-                    args.append(_Literal(*self.integer_tuple(name_token.text)))
+                    args.append(_Literal(*self.number_tuple(f"{name_token.text}()")))
                 elif self.token.kind == "STRING" and self.peek_in(",)"):
                     text = self.advance()
                     args.append(_Literal(text.text[1:-1], text.span))
@@ -412,8 +434,13 @@ class _Parser:
                 raise self.error(f"{name_token.text}(): equation is given by position and by keyword",
                                  keywords["equation"][1])
             keywords = {"equation": equation, **keywords}
+        self.given_spans = {}
         spec, operands, attr = self.resolve_call(name_token.text, overloads, args, span, keywords)
-        return self.mark(self.graph.raw(spec.name, tuple(operands), attr), span), span
+        node = self.mark(self.graph.raw(spec.name, tuple(operands), attr), span)
+        self.call_names.setdefault(node.id, name_token.text)
+        for option, where in self.given_spans.items():
+            self.option_spans.setdefault((node.id, option), where)
+        return node, span
 
     def keyword(self, function: str, keywords: dict[str, tuple[object, Span]]) -> None:
         """NAME "=" value, where a value is a literal (a number, 'text', True, False, None or a tuple of integers
@@ -430,15 +457,15 @@ class _Parser:
             self.advance()
             keywords[name.text] = ({"True": True, "False": False, "None": None}[start.text], start.span)
         elif self.at("(") and re.match(TUPLE_START, self.source[self.token.span.start:]):
-            keywords[name.text] = self.integer_tuple(name.text)
+            keywords[name.text] = self.number_tuple(f"{name.text}=")
         else:
             node, span = self.expression(0)
             keywords[name.text] = (node.attr if node.is_const else node, span)
-    def integer_tuple(self, option: str) -> tuple[tuple, Span]:
-        """"(" item { "," item } [","] ")" where an item is an integer or, nested, such a tuple: ((0, 1), (1, 0)),
-        with its span."""
+    def number_tuple(self, where: str) -> tuple[tuple, Span]:
+        """"(" item { "," item } [","] ")" where an item is a number or, nested, such a tuple: ((0, 1), (1, 0)),
+        with its span.  The option it is given to says whether it takes integers only."""
         start = self.advance()
-        item = lambda: self.integer_tuple(option)[0] if self.at("(") else self.integer(option)  # noqa: E731
+        item = lambda: self.number_tuple(where)[0] if self.at("(") else self.tuple_number(where)  # noqa: E731
         items = [item()]
         while self.at(","):
             self.advance()
@@ -525,6 +552,7 @@ class _Parser:
              operands: dict[str, Node]) -> None:
         """One option's value into `given`; a tensor option's operand into `operands` (a number becomes a
         constant node)."""
+        self.given_spans[option.name] = where
         if option.kind != "tensor":
             given[option.name] = option_value(function, option, value, where, self.error)
             return
@@ -570,29 +598,29 @@ class _Parser:
         used = {n.attr for n in nodes if n.op == "var"}
         variables = [name for name in self.free_uses if name in used]
         return Expression(self.source, self.graph, output, self.scope, variables, self.spans, self.operator_spans,
-                          nodes)
+                          nodes, self.option_spans, self.call_names)
 
 
 def option_value(function: str, option: Option, value: object, span: Span, error) -> object:
     """`value` as the option's kind wants it (an int, a float, a bool, one of its texts, a tuple of ints), or
-    the error `error(message, span)` makes."""
-    kind, name = option.kind, option.name
+    the error `error(message, span, hint)` makes (the hint: the option's own, where it has one)."""
+    kind, name, hint = option.kind, option.name, option.hint
     if isinstance(value, Node):
         if value.op == "var" and value.attr in option.choices:
             raise error(f"{function}(): {name} must be a constant: write {name}='{value.attr}' (in quotes)", span)
         raise error(f"{function}(): {name} must be a constant: a number, text in quotes, True, False or a tuple of "
-                    "integers", span)
+                    "integers", span, hint)
     if (value is None and option.default is None) or (isinstance(value, str) and value in option.choices):
         return value
     integral = isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
     if kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if kind in ("int", "ints") and any(abs(v) > 2**62 for v in _integers(value)):
-        raise error(f"{function}(): {name} is too large ({format_option(value)})", span)
+        raise error(f"{function}(): {name} is too large ({format_option(value)})", span, hint)
     if kind == "int" and integral:
         return int(value)
-    if kind == "ints" and (integral or (isinstance(value, tuple) and value)):
-        return (int(value),) if integral else value
+    if kind == "ints" and (integral or (isinstance(value, tuple) and value and _all_integral(value))):
+        return (int(value),) if integral else _as_ints(value)
     if kind == "bool" and isinstance(value, bool):
         return value
     if kind == "str" and isinstance(value, str) and (not option.choices or value in option.choices):
@@ -601,7 +629,16 @@ def option_value(function: str, option: Option, value: object, span: Span, error
     wanted = {"float": "a number", "int": "an integer", "bool": "True or False",
               "ints": "an integer or a tuple of integers"}.get(kind)
     wanted = texts if wanted is None else wanted + (f", or {texts}" if option.choices else "")
-    raise error(f"{function}(): {name} must be {wanted}, got {format_option(value)}", span)
+    raise error(f"{function}(): {name} must be {wanted}, got {format_option(value)}", span, hint)
+
+
+def _all_integral(value: tuple) -> bool:
+    return all(float(n).is_integer() for n in _integers(value))
+
+
+def _as_ints(value):
+    """A (nested) tuple of integral numbers as the same tuple of ints: (1.0, 2) is (1, 2)."""
+    return tuple(_as_ints(v) for v in value) if isinstance(value, tuple) else int(value)
 
 
 def _integers(value) -> list:

@@ -55,13 +55,16 @@ class Option:
     "tensor": an optional operand, as the bias of conv2d or the weight of layer_norm.  A tensor option given is
     one of the node's arguments, after the required ones in the op's option order, and its value is True; absent
     (not given, or `None`) it is False.  Written as `name=value` in a call, or positionally after the operands in
-    this order unless `keyword_only` (as torch's `gelu(x, approximate='tanh')`)."""
+    this order unless `keyword_only` (as torch's `gelu(x, approximate='tanh')`).  `hint`: a sentence shown with
+    any error about this option's value (what torch means by it, what is not supported)."""
 
     name: str
     default: object
     kind: str = "float"
     choices: tuple[str, ...] = ()
     keyword_only: bool = False
+    hint: str | None = None
+
 
 
 @dataclass(frozen=True)
