@@ -473,13 +473,15 @@ class _Parser:
                 items.append(item())
         return tuple(items), start.span.cover(self.expect(")", start).span)
 
-    def resolve_call(self, name: str, overloads: list[OpSpec], args: list[Node], span: Span,
-                     keywords: dict[str, tuple[object, Span]]):
+    def resolve_call(self, name: str, overloads: list[OpSpec], written: list[Node], span: Span,
+                     written_keywords: dict[str, tuple[object, Span]]):
         """The overload that fits the arguments, its operands, and its attribute: trailing integers (an axis
-        or a shape), or options from keyword arguments and trailing constants."""
+        or a shape), or options from keyword arguments and trailing constants.  Operands may be named as torch
+        names them (`input=`, `target=`: see `operand_keywords`)."""
         for spec in overloads:
             if spec.attrs == "index":  # spelled with brackets: unindex(v, like, [0:2])
                 continue
+            args, keywords = self.named_operands(name, spec, written, written_keywords)
             literals = [a for a in args if isinstance(a, _Literal)]
             if spec.attrs == "options" and len(args) >= spec.arity:
                 count = len(args) if spec.variadic else spec.arity  # a variadic op's options are keyword-only
@@ -512,22 +514,51 @@ class _Parser:
             return spec, operands, (attr if attr or spec.attrs == "shape" else None)
         if all(s.attrs == "index" for s in overloads):
             raise self.error(f"{name}() takes its index in brackets, e.g. {name}(v, x, [0])", span)
+        args, keywords = self.named_operands(name, overloads[0], written, written_keywords)
         if any(isinstance(a, _Literal) for a in args):
             raise self.misplaced_literal(name, args, "is not an argument it takes here")
         if keywords:
             word, (_, where) = next(iter(keywords.items()))
-            raise self.error(f"{name}() takes no keyword argument {word!r}", where,
-                             "its options: dim" if any(s.attrs == "axis" for s in overloads) else None)
+            hint = "its options: dim" if any(s.attrs == "axis" for s in overloads) else \
+                f"its operands are positional here: {name}({', '.join(overloads[0].params)})"
+            raise self.error(f"{name}() takes no keyword argument {word!r}", where, hint)
         raise self.error(f"{name}() takes {_arity_text(overloads)}, got {len(args)}", span)
+
+    def named_operands(self, name: str, spec: OpSpec, args: list, keywords: dict) -> tuple[list, dict]:
+        """`args` with the operands given by torch's keyword names (`input=x`) appended in their places, and the
+        keywords left (options)."""
+        names = operand_keywords(spec)
+        if not any(word in keywords for word in names):
+            return args, keywords
+        args, keywords = list(args), dict(keywords)
+        for position, word in enumerate(names):
+            if word not in keywords:
+                continue
+            value, where = keywords.pop(word)
+            if position < len(args):
+                raise self.error(f"{name}(): {word} is given by position and by keyword", where)
+            if position > len(args):
+                missing = ", ".join(names[len(args):position])
+                raise self.error(f"{name}(): {word}= is operand {position + 1}; give {missing} too", where,
+                                 f"e.g. {name}({', '.join(f'{n}=...' for n in names[:position + 1])})")
+            args.append(self.operand_node(name, word, value, where))
+        return args, keywords
+
+    def operand_node(self, function: str, word: str, value: object, where: Span) -> Node:
+        """An operand given as `word=value`: its node (a number becomes a constant node)."""
+        if isinstance(value, Node):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return self.mark(self.graph.const(float(value)), where)
+        raise self.error(f"{function}(): {word} is an operand: give a tensor (an expression), got "
+                         f"{format_option(value)}", where)
 
     def options(self, name: str, spec: OpSpec, extra: list, keywords: dict, span: Span) -> tuple[Options, list[Node]]:
         """An op's options from trailing arguments (in the op's order) and keyword arguments, and the optional
         operands given (its tensor options), in the op's order."""
         positional = [o for o in spec.options if not o.keyword_only]
         if len(extra) > len(positional):
-            raise self.error(f"{name}() takes {spec.arity} argument{'s' if spec.arity != 1 else ''} and at most "
-                             f"{len(positional)} option{'s' if len(positional) != 1 else ''} by position, "
-                             f"got {spec.arity + len(extra)} arguments", span)
+            raise self.too_many_positional(name, spec, positional, extra, span)
         given: dict[str, object] = {}
         operands: dict[str, Node] = {}
         for option, arg in zip(positional, extra):
@@ -539,14 +570,38 @@ class _Parser:
         by_name = {o.name: o for o in spec.options}
         for word, (value, where) in keywords.items():
             if word not in by_name:
-                hint = did_you_mean(word, list(by_name)) or (f"its options: {', '.join(by_name)}" if by_name
-                                                                 else None)
+                operands = operand_keywords(spec) or spec.params
+                hint = did_you_mean(word, list(by_name) + list(operand_keywords(spec))) or (
+                    f"its operands: {', '.join(operands)}; its options: {', '.join(by_name)}" if by_name else None)
                 raise self.error(f"{name}() takes no keyword argument {word!r}", where, hint)
             if word in given:
                 raise self.error(f"{name}(): {word} is given by position and by keyword", where)
             self.give(name, by_name[word], value, where, given, operands)
         options = spec.with_options(given)
         return options, [operands[word] for word in spec.present(options)]
+
+    def too_many_positional(self, name: str, spec: OpSpec, positional: list[Option], extra: list, span: Span):
+        """The error for the first of the arguments after the operands (`extra`) past the last one `spec` takes
+        by position, at that argument: where it fits a keyword-only option (reduction='sum' of cross_entropy),
+        that option's keyword form."""
+        first_extra = extra[len(positional)]
+        where = first_extra.span if isinstance(first_extra, (_Literal, _Absent)) else self.spans.get(first_extra.id,
+                                                                                                      span)
+        value = first_extra.value if isinstance(first_extra, _Literal) else (
+            None if isinstance(first_extra, _Absent) else first_extra.attr if first_extra.is_const else first_extra)
+        by_position = ", ".join(list(operand_keywords(spec) or spec.params) + [o.name for o in positional])
+        keyword_only = [o for o in spec.options if o.keyword_only]
+        fits = [o for o in keyword_only if _fits(o, value)]
+        if len(fits) == 1 and not isinstance(value, Node):
+            option = fits[0]
+            return self.error(f"{name}(): {option.name} is keyword-only in torch: write {option.name}="
+                              f"{format_option(value)}", where, f"{name}() takes {by_position} by position")
+        if keyword_only:
+            return self.error(f"{name}() takes {by_position} by position; {', '.join(o.name for o in keyword_only)} "
+                              f"{'are' if len(keyword_only) > 1 else 'is'} keyword-only in torch", where,
+                              f"e.g. {keyword_only[0].name}={format_option(keyword_only[0].default)}")
+        return self.error(f"{name}() takes {by_position} by position, got {spec.arity + len(extra)} arguments",
+                          where)
 
     def give(self, function: str, option: Option, value: object, where: Span, given: dict,
              operands: dict[str, Node]) -> None:
@@ -639,6 +694,33 @@ def _all_integral(value: tuple) -> bool:
 def _as_ints(value):
     """A (nested) tuple of integral numbers as the same tuple of ints: (1.0, 2) is (1, 2)."""
     return tuple(_as_ints(v) for v in value) if isinstance(value, tuple) else int(value)
+
+
+# The first operand names of ops whose `param_names` are torch's own (input, A of torch.linalg, x1 of cdist, a of
+# tensordot); other ops' names (clamp's x, lo, hi) are this language's, so their operands are positional only.
+TORCH_FIRST_OPERANDS = ("input", "A", "x1", "a")
+
+
+def operand_keywords(spec: OpSpec) -> tuple[str, ...]:
+    """The keyword names torch gives the operands of `spec`, in order (cross_entropy(input=z, target=...)):
+    `param_names` where they are torch's, else torch's usual input, other; none for a variadic op or one whose
+    attribute is a shape or an index."""
+    if spec.variadic or spec.attrs in ("shape", "index") or spec.arity == 0:
+        return ()
+    if spec.param_names is None:
+        return ("input", "other")[: spec.arity]
+    names = spec.param_names[: spec.arity]
+    return names if names[0] in TORCH_FIRST_OPERANDS else ()
+
+
+def _fits(option: Option, value: object) -> bool:
+    """Whether `value`, written without a name, can only be meant for `option`: one of its texts, a bool for a
+    bool option, or a tensor for a tensor option."""
+    if isinstance(value, str):
+        return value in option.choices
+    if isinstance(value, bool):
+        return option.kind == "bool"
+    return isinstance(value, Node) and option.kind == "tensor"
 
 
 def _integers(value) -> list:
