@@ -78,8 +78,8 @@ def test_an_op_with_an_option_is_checked_by_every_engine():
 
 
 @pytest.mark.parametrize("written, same_as, printed", [
-    ("conv2d(x, w, b, 1, 1)", "conv2d(x, w, bias=b, padding=1)", "conv2d(x, w, bias=b, padding=(1,))"),
-    ("conv2d(x, w, None, 2)", "conv2d(x, w, stride=2)", "conv2d(x, w, stride=(2,))"),
+    ("conv2d(x, w, b, 1, 1)", "conv2d(x, w, bias=b, padding=1)", "conv2d(x, w, bias=b, padding=1)"),
+    ("conv2d(x, w, None, 2)", "conv2d(x, w, stride=2)", "conv2d(x, w, stride=2)"),
     ("conv2d(x, w, bias=None)", "conv2d(x, w)", "conv2d(x, w)"),
     ("conv2d(x, w, bias=b*2)", "conv2d(x, w, b*2)", "conv2d(x, w, bias=b*2)"),
     ("conv2d(x, w, 0.5)", "conv2d(x, w, bias=0.5)", "conv2d(x, w, bias=0.5)"),

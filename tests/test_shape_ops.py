@@ -23,7 +23,7 @@ M23 = [[0.5, -1.0, 2.0], [1.5, 3.0, -0.25]]
     ("flip(x, (0, 1))", "flip(x, dims=(0, 1))"),
     ("tile(x, (2,))", "tile(x, dims=(2,))"),
     ("roll(x, (1, -2), (0, 1))", "roll(x, shifts=(1, -2), dims=(0, 1))"),
-    ("roll(x, -1)", "roll(x, shifts=(-1,))"),
+    ("roll(x, -1)", "roll(x, shifts=-1)"),
     ("sum((x))", "sum(x)"),  # a parenthesized operand is no tuple
     ("cat(a, b, a, dim=1)", "concat(a, b, a, dim=1)"),
     ("concat(a, b)", "concat(a, b)"),

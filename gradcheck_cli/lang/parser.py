@@ -28,8 +28,8 @@ from ..core.limits import DEFAULT_LIMITS, Limits
 from ..core.text import did_you_mean
 from .graph import Graph, Node, ancestors, format_option
 from .lexer import Token, tokenize
-from .ops import CONSTANTS, FUNCTIONS, INFIX, OVERLOADS, POSTFIX, PREFIX, OpSpec
-from .ops.record import Option, Options
+from .ops import CONSTANTS, FUNCTIONS, INFIX, OPS, OVERLOADS, POSTFIX, PREFIX, OpSpec
+from .ops.record import Option, Options, torch_tuple_parts
 
 UNARY_PRECEDENCE = PREFIX["-"].precedence
 
@@ -123,6 +123,8 @@ class _Parser:
         self.option_spans: dict[tuple[int, str], Span] = {}
         self.call_names: dict[int, str] = {}
         self.given_spans: dict[str, Span] = {}  # where each option of the call being read was written
+        self.tuple_call: tuple[Node, tuple[str, ...]] | None = None  # the call an atom just read, where torch
+        # returns a tuple (qr: Q, R), with the parts' names: qr(A)[0] indexes the tuple, as in torch
         self.limits = limits
         self.depth = 0
         self.first_node = len(graph.nodes)
@@ -242,12 +244,15 @@ class _Parser:
         if self.token.text in SIGNS:
             return self.signed()
         node, span = self.atom()
+        if self.at("[") and self.tuple_call is not None and self.tuple_call[0] is node:
+            node, span = self.tuple_part(node, span, self.tuple_call[1])
         while self.token.text in POSTFIX_STARTS:
             node, span = self.postfix(node, span)
         return node, span
 
     def atom(self) -> tuple[Node, Span]:
         """atom = NUMBER | NAME | call | "(" expr ")" """
+        self.tuple_call = None
         token = self.token
         if token.kind == "NUMBER":
             return self.number(self.advance())
@@ -257,6 +262,7 @@ class _Parser:
             opening = self.advance()
             node, _ = self.expression(0)
             closing = self.expect(")", opening)
+            self.tuple_call = None  # (qr(A))[0] indexes the tensor qr(A): how the printer writes that
             return node, opening.span.cover(closing.span)
         if token.kind == "END":
             raise self.error("expected an expression, found end of input", token.span)
@@ -440,7 +446,36 @@ class _Parser:
         self.call_names.setdefault(node.id, name_token.text)
         for option, where in self.given_spans.items():
             self.option_spans.setdefault((node.id, option), where)
+        parts = torch_tuple(name_token.text, spec, attr, self.given_spans)
+        self.tuple_call = (node, parts) if parts else None
         return node, span
+
+    def tuple_part(self, node: Node, span: Span, parts: tuple[str, ...]) -> tuple[Node, Span]:
+        """call "[" INT "]" where torch's call returns a tuple (`parts`): that part, as torch: qr(A)[0] is Q,
+        max(A, dim=1)[0] the values; a part this language does not differentiate (indices, a sign) is an error
+        saying how to write what it can."""
+        name = self.call_names[node.id]
+        opening = self.token
+        items = self.bracketed_index()
+        whole = span.cover(opening.span).cover(self.previous.span)
+        listed = ", ".join(parts)
+        if len(items) != 1 or not isinstance(items[0], int) or not -len(parts) <= items[0] < len(parts):
+            raise self.error(f"torch's {name}() returns a tuple ({listed}): index it with one integer from 0 to "
+                             f"{len(parts) - 1}", opening.span.cover(self.previous.span))
+        part = parts[items[0] % len(parts)]
+        spec = OPS[node.op]
+        if any(o.name == "part" for o in spec.options):
+            if getattr(node.attr, "mode", None) == "r" and part == "Q":
+                raise self.error(f"{name}(A, mode='r') returns no Q (torch's is empty)", whole,
+                                 f"write {name}(A, part='Q') for Q")
+            options = spec.with_options({**dict(node.attr.items), "part": part})
+            return self.mark(self.graph.raw(spec.name, node.args, options), whole), whole
+        if part in ("values", "logabsdet"):
+            return node, whole
+        kept = parts.index("values" if part == "indices" else "logabsdet")
+        why = "integers" if part == "indices" else "piecewise constant"
+        raise self.error(f"{name}(...)[{items[0]}] is torch's {part}: {why}, with no gradient to check", whole,
+                         f"{name}(...)[{kept}], the {parts[kept]}, is differentiable; here {name}(...) alone is too")
 
     def keyword(self, function: str, keywords: dict[str, tuple[object, Span]]) -> None:
         """NAME "=" value, where a value is a literal (a number, 'text', True, False, None or a tuple of integers
@@ -711,6 +746,14 @@ def operand_keywords(spec: OpSpec) -> tuple[str, ...]:
         return ("input", "other")[: spec.arity]
     names = spec.param_names[: spec.arity]
     return names if names[0] in TORCH_FIRST_OPERANDS else ()
+
+
+def torch_tuple(name: str, spec: OpSpec, attr, given: dict) -> tuple[str, ...]:
+    """The parts of the tuple torch returns for this call as written (qr: Q, R; max with a dim: values,
+    indices), or () where torch returns one tensor, or where the call names its part (qr(A, part='Q'))."""
+    if name in ("max", "min") and (spec.attrs == "axis" and attr is not None or spec.name.endswith("_dims")):
+        return ("values", "indices")
+    return () if "part" in given else torch_tuple_parts(spec)
 
 
 def _fits(option: Option, value: object) -> bool:

@@ -67,6 +67,17 @@ class Option:
 
 
 
+# Ops whose torch function returns a tuple, by its parts (a `part` option's choices also name such parts).
+TUPLE_RESULTS = {"sort": ("values", "indices"), "topk": ("values", "indices"), "slogdet": ("sign", "logabsdet")}
+
+
+def torch_tuple_parts(spec: OpSpec) -> tuple[str, ...]:
+    """The parts of the tuple torch's function for `spec` returns (qr: Q, R), or () where it returns one tensor.
+    Here such an op is one of the parts (its `part` option says which); `qr(A)[0]` indexes torch's tuple."""
+    part = next((o for o in spec.options if o.name == "part"), None)
+    return part.choices if part is not None else TUPLE_RESULTS.get(spec.name, ())
+
+
 @dataclass(frozen=True)
 class Options:
     """The options of one node, every one given or defaulted, in the op's order: hashable, so that two equal
