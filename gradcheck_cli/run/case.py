@@ -797,8 +797,10 @@ class _located_shape_errors:
             raise LimitError(f"{what} {error}", owner.source if span else None, span) from None
         if isinstance(error, ShapeMismatch):
             owner = next((e for e in self.sources if error.node.id in e.spans), self.sources[0])
-            span = owner.operator_spans.get(error.node.id) or owner.spans.get(error.node.id)
-            raise ShapeError(str(error), owner.source, span) from None
+            span = (owner.option_spans.get((error.node.id, error.option)) or owner.operator_spans.get(error.node.id)
+                    or owner.spans.get(error.node.id))
+            written = owner.call_names.get(error.node.id)  # max(x, dim=2) is amax's node: say max
+            raise ShapeError(f"{written}: {error.reason}" if written else str(error), owner.source, span) from None
         return False
 
 
