@@ -54,11 +54,8 @@ def check_line(line: str) -> CheckResult | CheckResults | None:
     results = CheckResults(run_jobs(planned.jobs, planned.options.processes), shown_with=planned.settings)
     if not _reported(results, planned):
         return None
-    one_expression = len(planned.jobs) == 1 and planned.jobs[0].spec is not None and planned.jobs[0].spec.file is None
-    if one_expression and results[0].status == "error":  # as the command: one error, not a table
-        tell(results[0].rendered_error)
-        return None
-    return results[0] if one_expression else results
+    expression = len(planned.jobs) == 1 and planned.jobs[0].spec is not None and planned.jobs[0].spec.file is None
+    return _returned(results, expression)
 
 
 def check_cell(line: str, cell: str) -> CheckResults | None:
@@ -79,7 +76,16 @@ def check_cell(line: str, cell: str) -> CheckResults | None:
         error.front = "spec"
         tell(error.render())
         return None
-    return CheckResults(run_jobs([Job(spec=spec) for spec in specs]), shown_with=notebook_settings())
+    return _returned(CheckResults(run_jobs([Job(spec=spec) for spec in specs]), shown_with=notebook_settings()))
+
+
+def _returned(results: CheckResults, expression: bool = False) -> CheckResult | CheckResults | None:
+    """What a magic returns: the result of an expression, the list of a spec's cases.  As the command does, a run
+    of one case that is an error prints that error (with its excerpt) instead of a table, and returns None."""
+    if len(results) == 1 and results[0].status == "error":
+        tell(results[0].rendered_error)
+        return None
+    return results[0] if expression else results
 
 
 def _planned(args: list[str]):
