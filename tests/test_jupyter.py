@@ -318,3 +318,5 @@ def test_the_example_notebook_runs_and_shows_its_tables():
     assert "sigmoid + binary cross-entropy  (cell:3)" in cell_magic and "dp/dz" in cell_magic
     float32 = [cell for cell in code if cell.source.startswith("[(row.wrt")][0]
     assert float32.outputs[0].data["text/plain"] == "[('w', 6.6918), ('b', 0.9988)]"  # the notebook's autograd
+    kept = [cell for cell in code if cell.source == "d.gradients[0].autograd"][0]  # d = %gradcheck ... kept it
+    assert kept.outputs[0].data["text/plain"] == "2.0"
