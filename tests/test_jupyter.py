@@ -280,6 +280,19 @@ def test_an_empty_cell_or_arguments_on_the_cell_line_are_refused(capsys):
     assert "%%gradcheck takes no arguments" in capsys.readouterr().err
 
 
+def test_the_readme_s_jupyter_examples_run_and_pass():
+    section = (ROOT / "README.md").read_text().split("### In Jupyter", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    lines = [re.sub(r"\s+#.*$", "", line).partition("%gradcheck ")[2] for line in blocks[0].splitlines()]
+    assert len([line for line in lines if line]) == 2
+    for line in filter(None, lines):
+        assert check_line(line).status == "pass", line
+    cell = blocks[1].partition("%%gradcheck\n")[2]
+    assert [r.status for r in check_cell("", cell)] == ["pass"]
+    assert "`<CheckResult sin(x**2) at x=4: pass>`" in section and repr(check("sin(x**2)", at={"x": 4})) == \
+        "<CheckResult sin(x**2) at x=4: pass>"
+
+
 # ---- the example notebook, run headless ----
 
 
