@@ -33,6 +33,7 @@ from .spec.targets import is_spec_target
 
 VARIABLES_KEY = "gradcheck.variables"
 SPEC_MODE_KEY = "gradcheck.spec_mode"
+PLAN_ONLY_KEY = "gradcheck.plan_only"
 VALUE_PREFIX = "value_"
 LONG_OPTION = r"--[A-Za-z_][\w-]*(=.*)?"
 SHORT_OPTION = r"-[A-Za-z]+"
@@ -324,7 +325,10 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
     settings = _report_settings(Spec(expr="", at={}, limits=limits, **overrides), single=len(job_list) == 1,
                                 color=color, quiet=quiet, verbose=verbose, all_elements=all_elements, depth=depth,
                                 strict=strict)
-    ctx.exit(execute(job_list, output_format, settings, RunOptions(jobs, output_path, exit_zero)))
+    planned = Planned(job_list, output_format, settings, RunOptions(jobs, output_path, exit_zero))
+    if ctx.meta.get(PLAN_ONLY_KEY):  # %gradcheck (magics.py) runs the plan and shows the results itself
+        return planned
+    ctx.exit(execute(planned.jobs, planned.output_format, planned.settings, planned.options))
 
 
 def _refuse_contradictions(targets, as_json: bool, output_format: str | None, depth_without_explain: bool) -> None:
@@ -362,6 +366,18 @@ class RunOptions:
     processes: int | None = None
     output: str | None = None
     exit_zero: bool = False
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A command line read: the jobs, the report format and settings, how the run goes.  `execute` runs it; asked
+    with PLAN_ONLY_KEY in the context's meta, `main` returns it instead, for a front end that shows the results its
+    own way (the notebook's %gradcheck) with every argument read and checked as the command reads it."""
+
+    jobs: list
+    output_format: str
+    settings: ReportSettings
+    options: RunOptions
 
 
 def execute(jobs, output_format: str, settings: ReportSettings, options: RunOptions) -> int:

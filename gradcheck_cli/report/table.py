@@ -72,8 +72,9 @@ def make_console(settings: ReportSettings) -> Console:
     color = settings.color
     color_system = {"always": "standard", "never": None}.get(color, "auto")
     force_terminal = True if color == "always" or settings.tty else None  # None: rich reads FORCE_COLOR
+    # force_jupyter=False: in a Jupyter kernel rich would display each print itself instead of writing the text
     return Console(file=io.StringIO(), force_terminal=force_terminal, no_color=color == "never",
-                   color_system=color_system,
+                   color_system=color_system, force_jupyter=False,
                    width=settings.width, highlight=False, soft_wrap=False)
 
 

@@ -76,12 +76,23 @@ def _error(file: str, mark, key: str, message: str) -> SpecError:
 def load(path: Path, display: str | None = None) -> list[Spec]:
     """The specs of one file (several with `cases` or `sample`); SpecError when it is invalid."""
     file = display or str(path)
-    node, composer = _compose(path, file)
+    return _specs(*_compose(_read(path, file), file), file, path.stem)
+
+
+def load_text(text: str, file: str, name: str) -> list[Spec]:
+    """The specs of spec-file text that is in no file (a notebook cell): errors say `file`:line:column, and a
+    case without a `name:` is called `name`."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        raise SpecError(f"{file}: spec files are limited to {MAX_FILE_BYTES // 1024} KiB")
+    return _specs(*_compose(text, file), file, name)
+
+
+def _specs(node, composer: _Composer, file: str, name: str) -> list[Spec]:
     reader = _Reader(file, composer)
     fields = reader.fields(node, FILE_KEYS, "")
     base = _case(reader, fields, "")
     line = base.origins["expr"].line if "expr" in base.origins else 1
-    base = replace(base, name=base.name or path.stem, file=file, line=line)
+    base = replace(base, name=base.name or name, file=file, line=line)
     if "cases" not in fields:
         return _sampled(reader, base, fields)
     # With `cases`, the top level is a case of its own when it gives a point.
@@ -98,7 +109,7 @@ def load(path: Path, display: str | None = None) -> list[Spec]:
     return specs
 
 
-def _compose(path: Path, file: str):
+def _read(path: Path, file: str) -> str:
     try:
         with open(path, "rb") as handle:
             data = handle.read(MAX_FILE_BYTES + 1)
@@ -107,9 +118,12 @@ def _compose(path: Path, file: str):
     if len(data) > MAX_FILE_BYTES:
         raise SpecError(f"{file}: spec files are limited to {MAX_FILE_BYTES // 1024} KiB")
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise SpecError(f"{file}: not UTF-8 text (byte {error.start})") from None
+
+
+def _compose(text: str, file: str):
     composer = None
     try:
         composer = _Composer(text, file)  # the reader already rejects control characters here
