@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import sys
 import threading
 from collections import Counter
@@ -27,7 +26,7 @@ from .core.safe_text import inert_lines, printable_lines
 from .core.settings import SETTINGS
 from .core.version import __version__
 from .report import FORMATS, Reporter, ReportSettings, fails_the_run, reporter  # a reporter module loads on demand
-from .report.output import Terminal, is_tty, report_path_problem, tell, write_atomically
+from .report.output import Terminal, columns, is_tty, report_path_problem, tell, write_atomically
 from .spec.spec import Spec
 from .spec.targets import is_spec_target
 
@@ -36,6 +35,7 @@ SPEC_MODE_KEY = "gradcheck.spec_mode"
 VALUE_PREFIX = "value_"
 LONG_OPTION = r"--[A-Za-z_][\w-]*(=.*)?"
 SHORT_OPTION = r"-[A-Za-z]+"
+MIN_WIDTH = 20  # --width: fewer columns cannot hold a number and its name
 
 USAGE = "usage: gradcheck [OPTIONS] EXPRESSION | PATH..."
 EPILOG = """\b
@@ -280,7 +280,9 @@ def setting_option(name: str, *names: str, **options):
 @click.option("-v", "--verbose", is_flag=True, help="Show the full table of passing cases too.")
 @click.option("--all-elements", is_flag=True, help="List every gradient entry, not only the 20 worst.")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
-              help="Colour in the table output.")
+              help="Colour in the table output (auto: none when NO_COLOR is set, some when FORCE_COLOR is).")
+@click.option("--width", type=click.IntRange(MIN_WIDTH), metavar="N",
+              help="Columns of the table (default: COLUMNS, else the terminal's, else 140).")
 @setting_option("max_length", type=click.IntRange(1), default=DEFAULT_LIMITS.max_length, show_default=True)
 @setting_option("max_depth", type=click.IntRange(1), default=DEFAULT_LIMITS.max_depth, show_default=True)
 @setting_option("max_nodes", type=click.IntRange(1), default=DEFAULT_LIMITS.max_nodes, show_default=True)
@@ -293,7 +295,7 @@ def setting_option(name: str, *names: str, **options):
 def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_items, rtol, atol, dtype, order,
          hessian_items, method, step, fast, seed, explain, depth, precise, function, function_args, device, no_import,
          output_format, as_json, output_path, jobs, strict, exit_zero, quiet, verbose, all_elements, color,
-         max_length, max_depth, max_nodes, max_elements, max_entries, **variable_values) -> None:
+         width, max_length, max_depth, max_nodes, max_elements, max_entries, **variable_values) -> None:
     """Check the gradient of EXPRESSION (symbolic, finite differences, autograd and your own formula),
     or of every case in the spec files and folders given as PATHs."""
     from .run.runner import Job, jobs_for
@@ -323,7 +325,7 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
     output_format = "json" if as_json else (output_format or _default_format())
     settings = _report_settings(Spec(expr="", at={}, limits=limits, **overrides), single=len(job_list) == 1,
                                 color=color, quiet=quiet, verbose=verbose, all_elements=all_elements, depth=depth,
-                                strict=strict)
+                                strict=strict, width=width)
     ctx.exit(execute(job_list, output_format, settings, RunOptions(jobs, output_path, exit_zero)))
 
 
@@ -483,14 +485,14 @@ def _check_report_path(path: str | None, targets: list[str], spec_mode: bool) ->
         raise click.BadParameter(problem, param_hint="'-o' / '--output'")
 
 
-def _report_settings(defaults: Spec, single: bool, **shown) -> ReportSettings:
+def _report_settings(defaults: Spec, single: bool, width: int | None = None, **shown) -> ReportSettings:
     """What the run checks with (the defaults of its cases) and how it is shown: `shown` holds the command's
-    display options (color, quiet, verbose, all_elements, depth) and what fails the run (strict)."""
+    display options (color, quiet, verbose, all_elements, depth) and what fails the run (strict); `width` is
+    --width, else COLUMNS or the terminal's (output.columns)."""
     tty = is_tty()
     tolerance = defaults.tolerance
     return ReportSettings(dtype=defaults.dtype, rtol=tolerance.rtol, atol=tolerance.atol,
-                          limits=vars(defaults.limits), single=single, tty=tty,
-                          width=shutil.get_terminal_size((140, 24)).columns if tty else 140, **shown)
+                          limits=vars(defaults.limits), single=single, tty=tty, width=width or columns(tty), **shown)
 
 
 def _point(ctx: click.Context, at_items, variable_values: dict, limits: Limits) -> dict:
