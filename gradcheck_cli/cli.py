@@ -283,6 +283,9 @@ def setting_option(name: str, *names: str, **options):
               help="Colour in the table output (auto: none when NO_COLOR is set, some when FORCE_COLOR is).")
 @click.option("--width", type=click.IntRange(MIN_WIDTH), metavar="N",
               help="Columns of the table (default: COLUMNS, else the terminal's, else 140).")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), metavar="FILE.png",
+              help="Draw the case as a PNG: the function with each engine's tangent, and the finite-difference "
+                   "error against the step (needs matplotlib: pip install 'gradcheck-cli[plot]').")
 @setting_option("max_length", type=click.IntRange(1), default=DEFAULT_LIMITS.max_length, show_default=True)
 @setting_option("max_depth", type=click.IntRange(1), default=DEFAULT_LIMITS.max_depth, show_default=True)
 @setting_option("max_nodes", type=click.IntRange(1), default=DEFAULT_LIMITS.max_nodes, show_default=True)
@@ -295,7 +298,7 @@ def setting_option(name: str, *names: str, **options):
 def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_items, rtol, atol, dtype, order,
          hessian_items, method, step, fast, seed, explain, depth, precise, function, function_args, device, no_import,
          output_format, as_json, output_path, jobs, strict, exit_zero, quiet, verbose, all_elements, color,
-         width, max_length, max_depth, max_nodes, max_elements, max_entries, **variable_values) -> None:
+         width, plot_path, max_length, max_depth, max_nodes, max_elements, max_entries, **variable_values) -> None:
     """Check the gradient of EXPRESSION (symbolic, finite differences, autograd and your own formula),
     or of every case in the spec files and folders given as PATHs."""
     from .run.runner import Job, jobs_for
@@ -303,6 +306,7 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
     spec_mode = bool(ctx.meta.get(SPEC_MODE_KEY))
     _refuse_contradictions(targets, as_json, output_format, depth is not None and not explain and not spec_mode)
     _check_report_path(output_path, list(targets), spec_mode)
+    _check_plot(plot_path, spec_mode)
     limits = Limits(max_length, max_depth, max_nodes, max_elements, max_entries)
     overrides = _given(rtol=rtol, atol=atol, dtype=dtype, order=int(order) if order else None, fast=fast or None,
                        method=method, step=step, explain=explain or None, precise=precise or None, device=device,
@@ -326,7 +330,7 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
     settings = _report_settings(Spec(expr="", at={}, limits=limits, **overrides), single=len(job_list) == 1,
                                 color=color, quiet=quiet, verbose=verbose, all_elements=all_elements, depth=depth,
                                 strict=strict, width=width)
-    ctx.exit(execute(job_list, output_format, settings, RunOptions(jobs, output_path, exit_zero)))
+    ctx.exit(execute(job_list, output_format, settings, RunOptions(jobs, output_path, exit_zero, plot_path, step)))
 
 
 def _refuse_contradictions(targets, as_json: bool, output_format: str | None, depth_without_explain: bool) -> None:
@@ -364,6 +368,8 @@ class RunOptions:
     processes: int | None = None
     output: str | None = None
     exit_zero: bool = False
+    plot: str | None = None  # --plot FILE.png, and the --step its picture marks
+    plot_step: float | None = None
 
 
 def execute(jobs, output_format: str, settings: ReportSettings, options: RunOptions) -> int:
@@ -403,6 +409,8 @@ def execute(jobs, output_format: str, settings: ReportSettings, options: RunOpti
         screen.echo(_rendered(terminal, results, settings))
     if options.output:
         _write(options.output, _rendered(chosen, results, replace(settings, color="never", tty=False)))
+    if options.plot:
+        _plot(options.plot, results[0], options.plot_step)
     elif screen.lost == "closed":
         tell("error: standard output is closed, so the report went nowhere (write it to a file with -o)")
         return 2
@@ -470,6 +478,39 @@ def _write(path: str, text: str) -> None:
         write_atomically(path, text)
     except OSError as error:
         tell(f"error: cannot write the report to {path}: {error.strerror or error}")
+        raise click.exceptions.Exit(2) from None
+
+
+def _check_plot(path: str | None, spec_mode: bool) -> None:
+    """Refuse a --plot that cannot be drawn before running anything: spec files, no matplotlib, a bad path."""
+    if path is None:
+        return
+    if spec_mode:
+        raise click.UsageError("--plot draws the case of one expression; spec files have many")
+    from .plot import INSTALL, matplotlib_missing
+
+    if matplotlib_missing():
+        tell(f"error: --plot needs matplotlib, which is not installed: {INSTALL}")
+        raise click.exceptions.Exit(2)
+    problem = report_path_problem(path, [])
+    if problem:
+        raise click.BadParameter(problem, param_hint="'--plot'")
+
+
+def _plot(path: str, result, step: float | None) -> None:
+    """Draw the case at `path`; a case with nothing to draw, or a path that cannot be written, is one line and
+    exit 2 (the report is already out).  A case that is an error has said so, and exits 2: no picture."""
+    from .plot import PlotError, plot_case
+
+    if result.status == "error":
+        return
+    try:
+        plot_case(result, path, step)
+    except PlotError as error:
+        tell(f"error: --plot: {error}")
+        raise click.exceptions.Exit(2) from None
+    except OSError as error:
+        tell(f"error: cannot write the plot to {path}: {error.strerror or error}")
         raise click.exceptions.Exit(2) from None
 
 

@@ -329,10 +329,10 @@ def _rows_to_show(rows: list[GradientRow], everything: bool) -> list[GradientRow
     if everything or len(rows) <= MAX_ROWS:
         return rows
 
-    return sorted(rows, key=_badness, reverse=True)[:MAX_ROWS]
+    return sorted(rows, key=badness, reverse=True)[:MAX_ROWS]
 
 
-def _badness(row: GradientRow) -> tuple:
+def badness(row: GradientRow) -> tuple:
     """Failing entries first, then by relative error (an entry whose gradient is 0 counts as 0)."""
     relative = row.rel_error if row.rel_error is not None and math.isfinite(row.rel_error) else 0.0
     return (row.status != "pass", relative)
@@ -344,7 +344,7 @@ def _summaries(rows: list[GradientRow]) -> list[str]:
     for name in dict.fromkeys(str(r.wrt) for r in rows):
         mine = [r for r in rows if str(r.wrt) == name]
         failing = sum(r.status != "pass" for r in mine)
-        worst = max(mine, key=_badness)
+        worst = max(mine, key=badness)
         lines.append(f"{printable(name)}: {len(mine)} entries, {failing} failing; worst {derivative_label(worst)}: "
                      f"abs error {_error(worst.abs_error)}, rel error {_error(worst.rel_error)}")
     return lines
