@@ -161,3 +161,17 @@ def test_digits_show_where_values_differ():
     assert digits == 13 and f"{close.autograd:.{digits}g}" != f"{close.reference:.{digits}g}"
     assert row_digits(close, strict, "float32") == 8  # never more than the dtype holds
     assert row_digits(agreeing, None, "float64") == 16  # no tolerance: every digit
+
+
+@pytest.mark.parametrize("args, verdict", [
+    (["relu(x) + x**2", "--x", "0"], r"~"),
+    (["sin(x**2)", "--x", "4", "--manual", "x=2*x*cos(x**2)*(1 + 1e-6)"], r"\bfail:"),
+    (["A @ x", "--A", "[[1.1,2.2],[3.3,4.4]]", "--x", "0.5,-0.25"], r"\bpass\b"),
+])
+def test_every_width_shows_each_verdict_and_cuts_nothing(cli, args, verdict):
+    """A sweep of widths: no layout squeezes a column out of sight (a verdict column once shrank to nothing)."""
+    for width in range(40, 141, 6):
+        result = cli(*args, "--width", str(width), "--color", "never")
+        lines = result.stdout.splitlines()
+        assert max(map(len, lines)) <= width and not CUT_NUMBER.findall(result.stdout), result.stdout
+        assert re.search(verdict, result.stdout), (width, result.stdout)  # a word only the verdict column has

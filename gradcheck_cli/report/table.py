@@ -193,20 +193,23 @@ def _print_entries(console: Console, result: CaseResult, rows: list[GradientRow]
     shown = _rows_to_show(rows, everything)
     caption = None if len(shown) == len(rows) else \
         f"the {MAX_ROWS} worst of {len(rows)} entries; --all-elements lists every one"
+    columns = _columns(rows)
     for layout in LAYOUTS:
         if layout.vertical:
-            console.print(_vertical(result, rows, shown, title, caption))
+            console.print(_vertical(result, columns, shown, title, caption))
             return
-        table, texts = _table(result, rows, shown, title, caption, layout)
-        if _cuts_nothing(console, table, texts):
+        cells = [_cells(result, row, columns, layout) for row in shown]
+        table = _table(columns, cells, title, caption, layout, console.width)
+        if table is not None and (layout != LAYOUTS[0] or _cuts_nothing(console, table, columns, cells)):
             console.print(table)
             return
 
 
-def _cuts_nothing(console: Console, table: Table, texts: list[str]) -> bool:
-    """Whether `table` prints at the console's width without rich cutting a cell short (its `…`)."""
+def _cuts_nothing(console: Console, table: Table, columns: list[str], cells: list[list]) -> bool:
+    """Whether rich lays `table` out at the console's width without cutting a word short (its `…`)."""
     scratch = Console(file=io.StringIO(), width=console.width, color_system=None, highlight=False, soft_wrap=False)
     scratch.print(table)
+    texts = [str(cell) for row in cells for cell in row] + columns + [str(table.title or ""), str(table.caption or "")]
     return scratch.file.getvalue().count("…") <= sum(text.count("…") for text in texts)
 
 
@@ -251,35 +254,62 @@ def _cells(result: CaseResult, row: GradientRow, columns: list[str], layout: Lay
     return [every[column] for column in columns]
 
 
-def _table(result: CaseResult, rows: list[GradientRow], shown: list[GradientRow], title: str | None,
-           caption: str | None, layout: Layout) -> tuple[Table, list[str]]:
-    """The entries as a table, and the texts put in it.  Past the first layout, a column of numbers is as wide
-    as its widest number (its title wrapped to that), and only the text columns may wrap."""
-    columns = _columns(rows)
-    cells = [_cells(result, row, columns, layout) for row in shown]
+def _table(columns: list[str], cells: list[list], title: str | None, caption: str | None, layout: Layout,
+           room: int) -> Table | None:
+    """The entries as a table `room` columns wide at most, or None where the layout cannot fit: a column needs
+    its longest word (a number is one), and past the first layout every column has a width set, numbers as wide
+    as their widest and the text columns' wrapping given what is left."""
+    widths = _column_widths(columns, cells, room, numbers_wrap=layout == LAYOUTS[0])
+    if widths is None:
+        return None
     table = Table(show_edge=True, header_style="bold", title=title, caption=caption)
-    for position, column in enumerate(columns):
+    for column, width in zip(columns, widths):
         justify = "left" if column in TEXT_COLUMNS else "right"
-        if layout == LAYOUTS[0] or column in TEXT_COLUMNS:
+        if layout == LAYOUTS[0]:  # rich's own layout, today's table
             table.add_column(column, justify=justify)
+        elif column in TEXT_COLUMNS:
+            table.add_column(column, justify=justify, width=width)
         else:
-            width = max([_widest_line(str(r[position])) for r in cells] + [_widest_line(column.replace(" ", "\n"))])
-            table.add_column("\n".join(textwrap.wrap(column, width)), justify=justify, no_wrap=True)
+            table.add_column("\n".join(textwrap.wrap(column, width)), justify=justify, width=width, no_wrap=True)
     for row_cells in cells:
         table.add_row(*row_cells)
-    texts = [str(cell) for r in cells for cell in r] + [title or "", caption or ""] + columns
-    return table, texts
+    return table
+
+
+def _column_widths(columns: list[str], cells: list[list], room: int, numbers_wrap: bool) -> list[int] | None:
+    """Each column's width: at least its longest word (a column of numbers that may not wrap: its widest line),
+    the rest of the room given to the text columns, left to right, up to their natural width; None where the
+    least is too wide."""
+    texts = [[str(row[position]) for row in cells] for position in range(len(columns))]
+    least = [max([_longest_word(column)] + [_longest_word(text) if numbers_wrap or column in TEXT_COLUMNS
+                                             else _widest_line(text) for text in column_texts])
+             for column, column_texts in zip(columns, texts)]
+    natural = [max(_widest_line(text) for text in [column, *column_texts])
+               for column, column_texts in zip(columns, texts)]
+    spare = room - sum(least) - 3 * len(columns) - 1  # a border and two spaces of padding per column, one more
+    if spare < 0:
+        return None
+    widths = list(least)
+    for position, column in enumerate(columns):
+        if column in TEXT_COLUMNS:
+            extra = min(spare, natural[position] - least[position])
+            widths[position] += extra
+            spare -= extra
+    return widths
+
+
+def _longest_word(text: str) -> int:
+    return max((cell_len(word) for word in text.split()), default=0)
 
 
 def _widest_line(text: str) -> int:
     return max(cell_len(line) for line in text.split("\n"))
 
 
-def _vertical(result: CaseResult, rows: list[GradientRow], shown: list[GradientRow], title: str | None,
+def _vertical(result: CaseResult, columns: list[str], shown: list[GradientRow], title: str | None,
               caption: str | None) -> Group:
     """One block per entry, for a console too narrow for the table: `d/dx  ✓ pass  rel error 0.0e+00`, then
     each answer on a line of its own under the derivative's name."""
-    columns = _columns(rows)
     layout = LAYOUTS[-1]
     blocks: list = [Text(title, style="bold")] if title else []
     for row in shown:
