@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import sys
 import threading
 from collections import Counter
@@ -27,7 +26,7 @@ from .core.safe_text import inert_lines, printable_lines
 from .core.settings import SETTINGS
 from .core.version import __version__
 from .report import FORMATS, Reporter, ReportSettings, fails_the_run, reporter  # a reporter module loads on demand
-from .report.output import Terminal, is_tty, report_path_problem, tell, write_atomically
+from .report.output import Terminal, columns, is_tty, report_path_problem, tell, write_atomically
 from .spec.spec import Spec
 from .spec.targets import is_spec_target
 
@@ -37,6 +36,7 @@ PLAN_ONLY_KEY = "gradcheck.plan_only"
 VALUE_PREFIX = "value_"
 LONG_OPTION = r"--[A-Za-z_][\w-]*(=.*)?"
 SHORT_OPTION = r"-[A-Za-z]+"
+MIN_WIDTH = 20  # --width: fewer columns cannot hold a number and its name
 
 USAGE = "usage: gradcheck [OPTIONS] EXPRESSION | PATH..."
 EPILOG = """\b
@@ -281,7 +281,12 @@ def setting_option(name: str, *names: str, **options):
 @click.option("-v", "--verbose", is_flag=True, help="Show the full table of passing cases too.")
 @click.option("--all-elements", is_flag=True, help="List every gradient entry, not only the 20 worst.")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
-              help="Colour in the table output.")
+              help="Colour in the table output (auto: none when NO_COLOR is set, some when FORCE_COLOR is).")
+@click.option("--width", type=click.IntRange(MIN_WIDTH), metavar="N",
+              help="Columns of the table (default: COLUMNS, else the terminal's, else 140).")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), metavar="FILE.png",
+              help="Draw the case as a PNG: the function with each engine's tangent, and the finite-difference "
+                   "error against the step (needs matplotlib: pip install 'gradcheck-cli[plot]').")
 @setting_option("max_length", type=click.IntRange(1), default=DEFAULT_LIMITS.max_length, show_default=True)
 @setting_option("max_depth", type=click.IntRange(1), default=DEFAULT_LIMITS.max_depth, show_default=True)
 @setting_option("max_nodes", type=click.IntRange(1), default=DEFAULT_LIMITS.max_nodes, show_default=True)
@@ -294,7 +299,7 @@ def setting_option(name: str, *names: str, **options):
 def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_items, rtol, atol, dtype, order,
          hessian_items, method, step, fast, seed, explain, depth, precise, function, function_args, device, no_import,
          output_format, as_json, output_path, jobs, strict, exit_zero, quiet, verbose, all_elements, color,
-         max_length, max_depth, max_nodes, max_elements, max_entries, **variable_values) -> None:
+         width, plot_path, max_length, max_depth, max_nodes, max_elements, max_entries, **variable_values) -> None:
     """Check the gradient of EXPRESSION (symbolic, finite differences, autograd and your own formula),
     or of every case in the spec files and folders given as PATHs."""
     from .run.runner import Job, jobs_for
@@ -302,6 +307,7 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
     spec_mode = bool(ctx.meta.get(SPEC_MODE_KEY))
     _refuse_contradictions(targets, as_json, output_format, depth is not None and not explain and not spec_mode)
     _check_report_path(output_path, list(targets), spec_mode)
+    _check_plot(plot_path, spec_mode)
     limits = Limits(max_length, max_depth, max_nodes, max_elements, max_entries)
     overrides = _given(rtol=rtol, atol=atol, dtype=dtype, order=int(order) if order else None, fast=fast or None,
                        method=method, step=step, explain=explain or None, precise=precise or None, device=device,
@@ -324,8 +330,9 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
     output_format = "json" if as_json else (output_format or _default_format())
     settings = _report_settings(Spec(expr="", at={}, limits=limits, **overrides), single=len(job_list) == 1,
                                 color=color, quiet=quiet, verbose=verbose, all_elements=all_elements, depth=depth,
-                                strict=strict)
-    planned = Planned(job_list, output_format, settings, RunOptions(jobs, output_path, exit_zero))
+                                strict=strict, width=width)
+    planned = Planned(job_list, output_format, settings,
+                      RunOptions(jobs, output_path, exit_zero, plot_path, step))
     if ctx.meta.get(PLAN_ONLY_KEY):  # %gradcheck (magics.py) runs the plan and shows the results itself
         return planned
     ctx.exit(execute(planned.jobs, planned.output_format, planned.settings, planned.options))
@@ -366,6 +373,8 @@ class RunOptions:
     processes: int | None = None
     output: str | None = None
     exit_zero: bool = False
+    plot: str | None = None  # --plot FILE.png, and the --step its picture marks
+    plot_step: float | None = None
 
 
 @dataclass(frozen=True)
@@ -417,6 +426,8 @@ def execute(jobs, output_format: str, settings: ReportSettings, options: RunOpti
         screen.echo(_rendered(terminal, results, settings))
     if options.output:
         _write(options.output, _rendered(chosen, results, replace(settings, color="never", tty=False)))
+    if options.plot:
+        _plot(options.plot, results[0], options.plot_step)
     elif screen.lost == "closed":
         tell("error: standard output is closed, so the report went nowhere (write it to a file with -o)")
         return 2
@@ -487,6 +498,39 @@ def _write(path: str, text: str) -> None:
         raise click.exceptions.Exit(2) from None
 
 
+def _check_plot(path: str | None, spec_mode: bool) -> None:
+    """Refuse a --plot that cannot be drawn before running anything: spec files, no matplotlib, a bad path."""
+    if path is None:
+        return
+    if spec_mode:
+        raise click.UsageError("--plot draws the case of one expression; spec files have many")
+    from .plot import INSTALL, matplotlib_missing
+
+    if matplotlib_missing():
+        tell(f"error: --plot needs matplotlib, which is not installed: {INSTALL}")
+        raise click.exceptions.Exit(2)
+    problem = report_path_problem(path, [])
+    if problem:
+        raise click.BadParameter(problem, param_hint="'--plot'")
+
+
+def _plot(path: str, result, step: float | None) -> None:
+    """Draw the case at `path`; a case with nothing to draw, or a path that cannot be written, is one line and
+    exit 2 (the report is already out).  A case that is an error has said so, and exits 2: no picture."""
+    from .plot import PlotError, plot_case
+
+    if result.status == "error":
+        return
+    try:
+        plot_case(result, path, step)
+    except PlotError as error:
+        tell(f"error: --plot: {error}")
+        raise click.exceptions.Exit(2) from None
+    except OSError as error:
+        tell(f"error: cannot write the plot to {path}: {error.strerror or error}")
+        raise click.exceptions.Exit(2) from None
+
+
 def _check_report_path(path: str | None, targets: list[str], spec_mode: bool) -> None:
     """Refuse an -o path that cannot take the report before running anything, not after."""
     if path is None:
@@ -499,14 +543,14 @@ def _check_report_path(path: str | None, targets: list[str], spec_mode: bool) ->
         raise click.BadParameter(problem, param_hint="'-o' / '--output'")
 
 
-def _report_settings(defaults: Spec, single: bool, **shown) -> ReportSettings:
+def _report_settings(defaults: Spec, single: bool, width: int | None = None, **shown) -> ReportSettings:
     """What the run checks with (the defaults of its cases) and how it is shown: `shown` holds the command's
-    display options (color, quiet, verbose, all_elements, depth) and what fails the run (strict)."""
+    display options (color, quiet, verbose, all_elements, depth) and what fails the run (strict); `width` is
+    --width, else COLUMNS or the terminal's (output.columns)."""
     tty = is_tty()
     tolerance = defaults.tolerance
     return ReportSettings(dtype=defaults.dtype, rtol=tolerance.rtol, atol=tolerance.atol,
-                          limits=vars(defaults.limits), single=single, tty=tty,
-                          width=shutil.get_terminal_size((140, 24)).columns if tty else 140, **shown)
+                          limits=vars(defaults.limits), single=single, tty=tty, width=width or columns(tty), **shown)
 
 
 def _point(ctx: click.Context, at_items, variable_values: dict, limits: Limits) -> dict:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -64,6 +65,18 @@ def is_tty() -> bool:
         return sys.stdout is not None and sys.stdout.isatty()
     except (OSError, ValueError):
         return False
+
+
+DEFAULT_COLUMNS = 140  # the table's width in a file or a pipe that COLUMNS does not size
+
+
+def columns(tty: bool) -> int:
+    """The width the table is laid out for: COLUMNS when it holds a positive number (a terminal's or a pipe's),
+    else the terminal's own, else DEFAULT_COLUMNS."""
+    given = os.environ.get("COLUMNS", "").strip()
+    if given.isdigit() and int(given) > 0:
+        return int(given)
+    return shutil.get_terminal_size((DEFAULT_COLUMNS, 24)).columns if tty else DEFAULT_COLUMNS
 
 
 def report_path_problem(path: str, spec_files: list[Path]) -> str | None:
