@@ -25,11 +25,12 @@ from .core.interrupts import Interrupted, acknowledge, ignored_from_now, raise_i
 from .core.limits import DEFAULT_LIMITS, Limits
 from .core.safe_text import inert_lines, printable_lines
 from .core.settings import SETTINGS
+from .core.text import closest
 from .core.version import __version__
 from .report import FORMATS, Reporter, ReportSettings, fails_the_run, reporter  # a reporter module loads on demand
 from .report.output import Terminal, is_tty, report_path_problem, tell, write_atomically
 from .spec.spec import Spec
-from .spec.targets import is_spec_target
+from .spec.targets import could_be_a_path, is_spec_target
 
 VARIABLES_KEY = "gradcheck.variables"
 SPEC_MODE_KEY = "gradcheck.spec_mode"
@@ -87,7 +88,7 @@ class ExpressionCommand(click.Command):
             _require_utf8(arg)
         index = self._expression_index(ctx, args)
         unknown = self._unknown_long_options(ctx, args)
-        spec_mode = index is not None and is_spec_target(args[index], set(unknown))
+        spec_mode = index is not None and _names_spec_files(args[index], set(unknown))
         names: list[str] = []
         if index is not None and not spec_mode:
             if args[index].startswith("-"):
@@ -96,7 +97,22 @@ class ExpressionCommand(click.Command):
             _refuse_repeated_variables(names, args)
         ctx.meta[VARIABLES_KEY] = names
         ctx.meta[SPEC_MODE_KEY] = spec_mode
-        return super().parse_args(ctx, args)
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as error:
+            raise self._not_a_variable(ctx, error, names, spec_mode) from None
+
+    def _not_a_variable(self, ctx: click.Context, error: click.NoSuchOption, names: list[str], spec_mode: bool):
+        """`--y` beside an expression without y: say which variables it uses, not "did you mean --dtype"; an
+        option close to one of gradcheck's own (`--jsno`) keeps click's suggestion."""
+        name = error.option_name.lstrip("-")
+        own = [opt.lstrip("-") for opt in self._takes_value(ctx) if opt.startswith("--")]
+        if spec_mode or not names or not re.fullmatch(r"[A-Za-z_]\w*", name) or closest(name, own):
+            return error
+        close = closest(name, names)
+        hint = f" (did you mean --{close}?)" if close else ""
+        uses = "only " + names[0] if len(names) == 1 else ", ".join(names)
+        return click.UsageError(f"No such option '--{name}': the expression uses {uses}{hint}.", ctx)
 
     # A usage error still gives one JSON document on stdout when JSON was asked for.
     def make_context(self, info_name, args, parent=None, **extra):
@@ -194,6 +210,21 @@ def _exit_with_json_error(error: click.UsageError, fmt: str) -> None:
     result = error_result("command line", UsageError(error.format_message()))
     click.echo(reporter(fmt).render([result], _report_settings(Spec(expr="", at={}), single=True)), nl=False)
     raise click.exceptions.Exit(2)
+
+
+def _names_spec_files(text: str, option_names: set[str]) -> bool:
+    """The argument names spec files (targets.is_spec_target), or has a slash and does not parse: a path."""
+    return is_spec_target(text, option_names) or (could_be_a_path(text) and not _parses(text))
+
+
+def _parses(text: str) -> bool:
+    from .lang.parser import parse
+
+    try:
+        parse(text)
+    except GradcheckError:
+        return False
+    return True
 
 
 def _variables_of(text: str) -> list[str]:

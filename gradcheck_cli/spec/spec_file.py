@@ -339,8 +339,9 @@ def _read_values(reader: _Reader, fields: dict, prefix: str, spec: Spec) -> None
     if "at" in fields:
         mark = fields["at"].start_mark
         spec.origins["at"] = Origin(reader.file, mark.line + 1, mark.column + 1, prefix + "at")
-    for name, (_, value) in _optional_mapping(reader, fields, "at", prefix).items():
+    for name, (key_node, value) in _optional_mapping(reader, fields, "at", prefix).items():
         spec.at[name] = reader.tensor(value, f"{prefix}at.{name}")
+        spec.origins[f"at.{name}"] = reader.origin(key_node, f"{prefix}at.{name}")
     for name, (_, value) in _optional_mapping(reader, fields, "expect", prefix).items():
         spec.expected[name] = reader.tensor(value, f"{prefix}expect.{name}")
 
@@ -425,7 +426,25 @@ def _merge(base: Spec, case: Spec, case_fields: dict) -> Spec:
     if "tolerance" in case_fields:
         merged.rtol = case.rtol if case.rtol is not None else base.rtol
         merged.atol = case.atol if case.atol is not None else base.atol
+    if "expr" in case_fields or "where" in case_fields:
+        _drop_inherited_values(merged, keep=set(case.at))
     return merged
+
+
+def _drop_inherited_values(spec: Spec, keep: set[str]) -> None:
+    """A case with an expression of its own inherits the file's `at` values only for the variables it uses: the
+    file's `y` is no error in a case `expr: cos(x)`.  A value the case gives itself (`keep`) stays, so a name it
+    does not use is still an error, at its key.  A program that does not parse keeps them all (its error is
+    the case's)."""
+    from ..lang.parser import parse
+
+    try:
+        used = set(parse(spec.program, limits=spec.limits).variables)
+    except GradcheckError:
+        return
+    for name in [n for n in spec.at if n not in used and n not in keep]:
+        del spec.at[name]
+        spec.origins.pop(f"at.{name}", None)
 
 
 # ---- sampled points ----
@@ -456,12 +475,13 @@ def _sampling(reader: _Reader, node, spec: Spec, prefix: str) -> Sampling:
         n = reader.integer(fields["n"], prefix + "n", 1, MAX_SAMPLES, f"an integer from 1 to {MAX_SAMPLES:,}")
     seed = reader.seed(fields["seed"], prefix + "seed") if "seed" in fields else None
     domain = {}
-    for name, (_, value) in _optional_mapping(reader, fields, "domain", prefix).items():
+    for name, (key_node, value) in _optional_mapping(reader, fields, "domain", prefix).items():
         key = f"{prefix}domain.{name}"
         bounds = [reader.number(item, key) for item in reader.sequence(value, key)]
         if len(bounds) != 2 or not bounds[0] < bounds[1]:
             raise reader.fail(value, key, "expected [low, high] with low < high")
         domain[name] = (bounds[0], bounds[1])
+        spec.origins[f"sample.domain.{name}"] = reader.origin(key_node, key)
     if not domain:
         raise reader.fail(node, prefix + "domain", "give the interval of at least one variable, e.g. {x: [-3, 3]}")
     _check_sample_size(reader, fields.get("n", node), spec, n, domain, prefix + "n")

@@ -7,6 +7,7 @@ need numpy, YAML or torch at all.
 from __future__ import annotations
 
 import errno
+import os
 import stat
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def unusable(path: Path) -> str | None:
         if error.errno == errno.ELOOP:
             return "a symbolic link loop"
         if error.errno == errno.ENOENT:
-            return "a broken symbolic link" if path.is_symlink() else "no such file or directory"
+            return "a broken symbolic link" if path.is_symlink() else "no such file or folder"
         return error.strerror or "cannot be read"
     if stat.S_ISDIR(mode) or stat.S_ISREG(mode):
         return None
@@ -41,14 +42,22 @@ def unusable(path: Path) -> str | None:
 def is_spec_target(text: str, option_names: set[str] | frozenset = frozenset()) -> bool:
     """Whether a positional argument names spec files rather than being an expression.
 
-    A name ending in .yaml/.yml always does; an existing folder does unless an
+    A name ending in .yaml/.yml or / always does; an existing folder does unless an
     option of the same name is given (`gradcheck x --x 1` beside a folder `x`).
+    A text with a slash that is no expression (`specs/gpu-2.0x`) is for the
+    caller to decide, since only the parser knows (`could_be_a_path`).
     """
     if not text.strip() or "\n" in text:
         return False
-    if text.endswith(SUFFIXES):
+    if text.endswith(SUFFIXES + ("/",)):  # no expression ends with a slash
         return True
     try:
         return Path(text).is_dir() and text.rstrip("/") not in option_names
     except (OSError, ValueError):  # too long or otherwise not a possible path
         return False
+
+
+def could_be_a_path(text: str) -> bool:
+    """Whether a text that is not an expression was meant as a path: it holds a path separator
+    (`specs/missing`, `./x`), so "no such file or folder" says more than a parse error."""
+    return "/" in text or os.sep in text
