@@ -301,6 +301,9 @@ def setting_option(name: str, *names: str, **options):
 @setting_option("allow_import", "no_import")
 @click.option("--format", "output_format", type=click.Choice(FORMATS),
               help="Output format (default: table; github when GITHUB_ACTIONS=true).")
+@click.option("--exclude", multiple=True, metavar="GLOB",
+              help="Leave out the spec files and folders matching GLOB below the folders given (repeatable; "
+                   "replaces [tool.gradcheck] exclude).")
 @click.option("--json", "as_json", is_flag=True, help="Shorthand for --format json.")
 @click.option("-o", "--output", "output_path", type=click.Path(dir_okay=False, writable=True),
               help="Write the report in --format to FILE; the table still goes to the terminal.")
@@ -323,24 +326,29 @@ def setting_option(name: str, *names: str, **options):
 @click.pass_context
 def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_items, rtol, atol, dtype, order,
          hessian_items, method, step, fast, seed, explain, depth, precise, function, function_args, device, no_import,
-         output_format, as_json, output_path, jobs, strict, exit_zero, quiet, verbose, all_elements, color,
+         exclude, output_format, as_json, output_path, jobs, strict, exit_zero, quiet, verbose, all_elements, color,
          max_length, max_depth, max_nodes, max_elements, max_entries, **variable_values) -> None:
     """Check the gradient of EXPRESSION (symbolic, finite differences, autograd and your own formula),
     or of every case in the spec files and folders given as PATHs."""
-    from .run.runner import Job, jobs_for
+    from .run.runner import Job
 
+    config = _project_config()
     spec_mode = bool(ctx.meta.get(SPEC_MODE_KEY))
+    if not targets and config.paths:  # `gradcheck` alone checks the project's paths
+        targets, spec_mode = tuple(os.path.relpath(config.root / path) for path in config.paths), True
     _refuse_contradictions(targets, as_json, output_format, depth is not None and not explain and not spec_mode)
-    _check_report_path(output_path, list(targets), spec_mode)
     limits = Limits(max_length, max_depth, max_nodes, max_elements, max_entries)
     overrides = _given(rtol=rtol, atol=atol, dtype=dtype, order=int(order) if order else None, fast=fast or None,
                        method=method, step=step, explain=explain or None, precise=precise or None, device=device,
                        allow_import=False if no_import else None, seed=seed)
+    defaults = {**config.spec_defaults, **overrides}  # the command line's flags over the project's
     if spec_mode:
         _refuse_expression_options(at_items, wrt, manual_items + hessian_items, variable_values,
                                    function, function_args)
-        job_list = jobs_for(list(targets), {**overrides, "limits": limits})
+        job_list = _spec_jobs(targets, exclude or config.exclude, config, {**overrides, "limits": limits},
+                              output_path, verbose)
     else:
+        _check_report_path(output_path, [])
         if len(targets) > 1:
             raise click.UsageError(f"expected one expression, got {len(targets)} arguments "
                                    f"(quote the expression, or name spec files ending in .yaml)")
@@ -349,13 +357,38 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
                     manual_hessian=_unique_pairs(hessian_items, "--manual-hessian", "NAME[,NAME2]=FORMULA"),
                     function=_function_target(function, function_args, device),
                     args=_names_option(function_args, "--args"),
-                    limits=limits, **overrides)
+                    limits=limits, **defaults)
         job_list = [Job(spec=spec)]
     output_format = "json" if as_json else (output_format or _default_format())
-    settings = _report_settings(Spec(expr="", at={}, limits=limits, **overrides), single=len(job_list) == 1,
+    settings = _report_settings(Spec(expr="", at={}, limits=limits, **defaults), single=len(job_list) == 1,
                                 color=color, quiet=quiet, verbose=verbose, all_elements=all_elements, depth=depth,
-                                strict=strict)
+                                strict=strict or config.strict)
     ctx.exit(execute(job_list, output_format, settings, RunOptions(jobs, output_path, exit_zero)))
+
+
+def _project_config():
+    """[tool.gradcheck] of the nearest pyproject.toml (core.config); its error is one line and exit 2."""
+    from .core.config import ConfigError, load
+
+    try:
+        return load()
+    except ConfigError as error:
+        tell(error.render())
+        raise click.exceptions.Exit(2) from None
+
+
+def _spec_jobs(targets, exclude, config, overrides: dict, output_path: str | None, verbose: bool) -> list:
+    """The jobs of the spec files the targets hold (spec.collect, as the pytest plugin collects them); with -v,
+    the YAML files left out are listed on stderr."""
+    from .run.runner import jobs_for
+    from .spec.collect import collect
+
+    collection = collect(list(targets), exclude, config.root)
+    if verbose:
+        for skipped in collection.skipped:
+            tell(f"skipped {skipped.path}: {skipped.reason}")
+    _check_report_path(output_path, collection.files)
+    return jobs_for(collection, overrides, config.spec_defaults)
 
 
 def _refuse_contradictions(targets, as_json: bool, output_format: str | None, depth_without_explain: bool) -> None:
@@ -502,13 +535,10 @@ def _write(path: str, text: str) -> None:
         raise click.exceptions.Exit(2) from None
 
 
-def _check_report_path(path: str | None, targets: list[str], spec_mode: bool) -> None:
-    """Refuse an -o path that cannot take the report before running anything, not after."""
+def _check_report_path(path: str | None, spec_files: list[Path]) -> None:
+    """Refuse an -o path that cannot take the report (or would overwrite a spec file) before running anything."""
     if path is None:
         return
-    from .spec.targets import discover, unusable
-
-    spec_files = [f for t in targets if spec_mode and not unusable(Path(t)) for f in discover(Path(t))]
     problem = report_path_problem(path, spec_files)
     if problem:
         raise click.BadParameter(problem, param_hint="'-o' / '--output'")

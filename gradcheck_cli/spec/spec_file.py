@@ -73,13 +73,14 @@ def _error(file: str, mark, key: str, message: str) -> SpecError:
 # ---- reading one file ----
 
 
-def load(path: Path, display: str | None = None) -> list[Spec]:
-    """The specs of one file (several with `cases` or `sample`); SpecError when it is invalid."""
+def load(path: Path, display: str | None = None, defaults: dict | None = None) -> list[Spec]:
+    """The specs of one file (several with `cases` or `sample`); SpecError when it is invalid.  `defaults`: Spec
+    fields (the project's [tool.gradcheck]: rtol, atol, dtype, method) that the file's own keys override."""
     file = display or str(path)
     node, composer = _compose(path, file)
     reader = _Reader(file, composer)
     fields = reader.fields(node, FILE_KEYS, "")
-    base = _case(reader, fields, "")
+    base = _case(reader, fields, "", defaults or {})
     line = base.origins["expr"].line if "expr" in base.origins else 1
     base = replace(base, name=base.name or path.stem, file=file, line=line)
     if "cases" not in fields:
@@ -306,9 +307,10 @@ def _join(prefix: str, name: str) -> str:
 # ---- fields of one case ----
 
 
-def _case(reader: _Reader, fields: dict, prefix: str) -> Spec:
-    """A Spec from one mapping's fields (a partial one for a case: merged with the file's later)."""
-    spec = Spec(expr="", at={})
+def _case(reader: _Reader, fields: dict, prefix: str, defaults: dict | None = None) -> Spec:
+    """A Spec from one mapping's fields (a partial one for a case: merged with the file's later), starting from
+    `defaults`."""
+    spec = Spec(expr="", at={}, **(defaults or {}))
     _read_texts(reader, fields, prefix, spec)
     _read_values(reader, fields, prefix, spec)
     _read_settings(reader, fields, prefix, spec)

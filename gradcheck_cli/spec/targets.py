@@ -1,4 +1,4 @@
-"""Which command-line arguments name spec files, and the files a folder holds.
+"""Which command-line arguments name spec files, and whether a path can be read (collect.py finds the files).
 
 Kept free of heavy imports: the CLI asks it before it knows whether it will
 need numpy, YAML or torch at all.
@@ -12,13 +12,6 @@ import stat
 from pathlib import Path
 
 SUFFIXES = (".yaml", ".yml")
-
-
-def discover(target: Path) -> list[Path]:
-    """The spec files of a target: itself, or every *.yaml/*.yml below a folder, sorted."""
-    if target.is_dir():
-        return sorted(p for p in target.rglob("*") if p.suffix in SUFFIXES and p.is_file())
-    return [target]
 
 
 def unusable(path: Path) -> str | None:
