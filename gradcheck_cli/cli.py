@@ -26,7 +26,7 @@ from .core.limits import DEFAULT_LIMITS, Limits
 from .core.safe_text import inert_lines, printable_lines
 from .core.settings import SETTINGS
 from .core.text import closest
-from .core.version import __version__
+from .core.version import versions
 from .report import FORMATS, Reporter, ReportSettings, fails_the_run, reporter  # a reporter module loads on demand
 from .report.output import Terminal, is_tty, report_path_problem, tell, write_atomically
 from .spec.spec import Spec
@@ -86,6 +86,7 @@ class ExpressionCommand(click.Command):
         args = list(args)
         for arg in args:
             _require_utf8(arg)
+        args = self._with_expression_text(ctx, args)
         index = self._expression_index(ctx, args)
         unknown = self._unknown_long_options(ctx, args)
         spec_mode = index is not None and _names_spec_files(args[index], set(unknown))
@@ -101,6 +102,26 @@ class ExpressionCommand(click.Command):
             return super().parse_args(ctx, args)
         except click.NoSuchOption as error:
             raise self._not_a_variable(ctx, error, names, spec_mode) from None
+
+    def _with_expression_text(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """The arguments with the expression read in: `--expr-file F` becomes F's text, `-` standard input's, so
+        the expression's variables become options as they do for an expression given as an argument."""
+        files = [i for i, a in enumerate(args) if a == "--expr-file" or a.startswith("--expr-file=")]
+        if len(files) > 1:
+            raise click.UsageError("--expr-file is given twice")
+        if files:
+            i = files[0]
+            name = args[i].partition("=")[2] if "=" in args[i] else (args[i + 1] if i + 1 < len(args) else None)
+            if name is None:
+                raise click.UsageError("Option '--expr-file' requires an argument.")
+            rest = args[:i] + args[i + (1 if "=" in args[i] else 2):]
+            if self._expression_index(ctx, rest) is not None:
+                raise click.UsageError("give the expression as an argument or with --expr-file, not both")
+            return rest + ["--", _read_expression(name, f"--expr-file {name}")]
+        index = self._expression_index(ctx, args)
+        if index is not None and args[index] == "-":
+            return args[:index] + args[index + 1:] + ["--", _read_expression(None, "- (standard input)")]
+        return args
 
     def _not_a_variable(self, ctx: click.Context, error: click.NoSuchOption, names: list[str], spec_mode: bool):
         """`--y` beside an expression without y: say which variables it uses, not "did you mean --dtype"; an
@@ -181,6 +202,30 @@ class ExpressionCommand(click.Command):
         return [a[2:] for a in args if re.fullmatch(LONG_OPTION, a, re.DOTALL) and "=" not in a and a not in known]
 
 
+MAX_EXPRESSION_BYTES = 16 * 1024 * 1024  # read no further: --max-length refuses the text anyway
+
+
+def _read_expression(path: str | None, where: str) -> str:
+    """The expression text of a file (`path`) or of standard input (None), as UTF-8; `where` names it in errors."""
+    from .spec.targets import unusable
+
+    problem = unusable(Path(path)) if path is not None else None
+    if problem:
+        raise click.UsageError(f"{where}: {problem}")
+    try:
+        if path is None:
+            data = sys.stdin.buffer.read(MAX_EXPRESSION_BYTES) if sys.stdin is not None else b""
+        else:
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_EXPRESSION_BYTES)
+    except OSError as error:
+        raise click.UsageError(f"{where}: cannot read: {error.strerror or error}") from None
+    try:
+        return data.decode("utf-8").strip()
+    except UnicodeDecodeError as error:
+        raise click.UsageError(f"{where}: not UTF-8 text (byte {error.start})") from None
+
+
 def _refuse_repeated_variables(names: list[str], args: list[str]) -> None:
     """`--x 1 --x 2` is a mistake to point out, not a silent "last one wins"."""
     given = Counter(a.partition("=")[0] for a in args if a.startswith("--"))
@@ -252,6 +297,13 @@ def _list_ops(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     ctx.exit(0)
 
 
+def _show_versions(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    click.echo(versions())
+    ctx.exit(0)
+
+
 class Tolerance(click.ParamType):
     """A finite, non-negative number."""
 
@@ -279,6 +331,8 @@ def setting_option(name: str, *names: str, **options):
 
 @click.command(cls=ExpressionCommand, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("targets", nargs=-1, metavar="EXPRESSION | PATH...")
+@click.option("--expr-file", metavar="FILE", expose_value=False,
+              help="Read the expression from FILE (`-` as EXPRESSION reads it from standard input).")
 @click.option("--at", "at_items", multiple=True, metavar="NAME=VALUE",
               help="Value of a variable (repeatable); the same as --NAME VALUE.")
 @setting_option("wrt", metavar="NAMES")
@@ -322,7 +376,8 @@ def setting_option(name: str, *names: str, **options):
 @setting_option("max_entries", type=click.IntRange(1), default=DEFAULT_LIMITS.max_entries, show_default=True)
 @click.option("--list-ops", is_flag=True, is_eager=True, expose_value=False, callback=_list_ops,
               help="List the functions, operators and constants, then exit.")
-@click.version_option(__version__, "-V", "--version", prog_name="gradcheck")
+@click.option("-V", "--version", is_flag=True, is_eager=True, expose_value=False, callback=_show_versions,
+              help="Show the versions of gradcheck, torch, numpy and Python, then exit.")
 @click.pass_context
 def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_items, rtol, atol, dtype, order,
          hessian_items, method, step, fast, seed, explain, depth, precise, function, function_args, device, no_import,
@@ -432,6 +487,7 @@ def execute(jobs, output_format: str, settings: ReportSettings, options: RunOpti
     """Run the jobs, write the reports as results arrive, and return the exit code."""
     from contextlib import closing
 
+    from .report.progress import with_progress
     from .report.table import SUMMARY_FAILURES
     from .run.runner import run_jobs
 
@@ -443,8 +499,9 @@ def execute(jobs, output_format: str, settings: ReportSettings, options: RunOpti
     screen = Terminal()
     whole_report = bool(options.output) or not terminal.streams or settings.single
     results, failures_kept = [], 0
-    with closing(run_jobs(jobs, options.processes)) as finished:
-        for result in finished:
+    with closing(run_jobs(jobs, options.processes)) as finished, \
+            closing(with_progress(finished, len(jobs), settings.quiet)) as progressed:
+        for result in progressed:
             if annotations:
                 result = _shown(screen, annotations.render_case, result, settings)
             if terminal.streams and not (single_error and result.status == "error"):

@@ -3,12 +3,21 @@ the front end that got the input, never a Python object; the expression from std
 
 from __future__ import annotations
 
+import json
+import os
+import platform
+import re
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from gradcheck_cli import __version__
+from gradcheck_cli.cli import main
+from gradcheck_cli.report.progress import MIN_CASES
 from gradcheck_cli.report.table import plain_case
 from gradcheck_cli.spec.spec import Spec
 
@@ -53,9 +62,6 @@ def test_a_case_with_its_own_expression_inherits_only_the_values_it_uses(cli, tm
                                           "  - {where: {q: x*z}, expr: q, at: {z: 3}}\n")
     result = cli(str(spec), "--json")
     assert result.exit_code == 0, result.stdout
-    assert "2 passed" not in result.stderr  # JSON on stdout; the three cases pass
-    import json
-
     document = json.loads(result.stdout)
     assert [r["status"] for r in document["results"]] == ["pass", "pass", "pass"]
     assert list(document["results"][1]["point"]) == ["x"]
@@ -116,3 +122,107 @@ def test_help_examples_are_not_rewrapped_on_a_narrow_terminal():
     lines = done.stdout.splitlines()
     assert '    gradcheck "sin(x**2)" --x 4' in lines
     assert '    gradcheck expressions/                      # every *.yaml below, as a CI gate' in lines
+
+
+# ---- the expression from standard input or a file ----
+
+
+def test_the_expression_from_standard_input(cli):
+    result = CliRunner().invoke(main, ["-", "--x", "4", "--json"], input="sin(x**2)\n", catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["results"][0]["expr"] == "sin(x**2)"
+
+
+def test_an_expression_from_standard_input_may_start_with_a_minus():
+    result = CliRunner().invoke(main, ["-", "--x", "4", "-q"], input="-x**2", catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+
+
+def test_the_expression_from_a_file_gives_its_variables_options(cli, tmp_path):
+    (tmp_path / "f.txt").write_text("z = w*x;\n  sigmoid(z)\n")
+    result = cli("--expr-file", str(tmp_path / "f.txt"), "--w", "2", "--x", "0.5", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["results"][0]["point"] == {"w": 2.0, "x": 0.5}
+    missing = cli(f"--expr-file={tmp_path / 'f.txt'}", "--w", "2")
+    assert missing.exit_code == 2 and "Missing option '--x'" in missing.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--expr-file", "nope.txt", "--x", "1"], "--expr-file nope.txt: no such file or folder"),
+    (["--expr-file", "f.txt", "sin(x)", "--x", "1"],
+     "give the expression as an argument or with --expr-file, not both"),
+    (["--expr-file", "f.txt", "--expr-file", "f.txt"], "--expr-file is given twice"),
+    (["--expr-file", "bad.txt", "--x", "1"], "--expr-file bad.txt: not UTF-8 text (byte 4)"),
+    (["--expr-file", "."], "--expr-file .: cannot read: Is a directory"),
+])
+def test_expression_file_mistakes_are_one_line(cli, tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "f.txt").write_text("sin(x)")
+    (tmp_path / "bad.txt").write_bytes(b"sin(\xff)")
+    result = cli(*args)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == f"error: {message}"
+
+
+# ---- --version ----
+
+
+def test_version_names_gradcheck_torch_numpy_and_python_without_importing_them():
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "gradcheck_cli", "--version"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    assert done.stdout.splitlines() == [f"gradcheck {__version__}", f"torch {version('torch')}",
+                                        f"numpy {version('numpy')}", f"Python {platform.python_version()}"]
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert not imported & {"torch", "numpy", "click", "rich", "yaml", "gradcheck_cli.cli"}
+    assert CliRunner().invoke(main, ["-V"]).stdout == done.stdout  # the command's own option says the same
+
+
+# ---- progress on a terminal ----
+
+
+def _on_a_terminal(args: list[str], cwd: Path) -> str:
+    """The command with stdout and stderr on one pseudo-terminal, as a person runs it; what the terminal got."""
+    import pty
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "gradcheck_cli", *args], cwd=cwd, stdin=subprocess.DEVNULL,
+                               stdout=follower, stderr=follower, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the other end closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    process.wait(timeout=300)
+    os.close(leader)
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode("utf-8", "replace"))  # colours off
+
+
+@pytest.mark.slow
+def test_a_long_folder_run_on_a_terminal_shows_progress_on_stderr_unless_quiet_or_piped(tmp_path):
+    for i in range(MIN_CASES):
+        (tmp_path / f"case{i:02}.yaml").write_text(f"expr: x**2\nat: {{x: {i}}}\n")
+    shown = _on_a_terminal([".", "-j", "1"], tmp_path)
+    assert f"{MIN_CASES}/{MIN_CASES}" in shown and "checking" in shown
+    assert f"✓ case{MIN_CASES - 1:02}" in shown and f"{MIN_CASES} passed" in shown
+    assert "checking" not in _on_a_terminal([".", "-j", "1", "-q"], tmp_path)
+    piped = subprocess.run([sys.executable, "-m", "gradcheck_cli", ".", "-j", "1"], cwd=tmp_path, timeout=300,
+                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert "checking" not in piped.stdout + piped.stderr and f"{MIN_CASES} passed" in piped.stdout
+
+
+def test_progress_is_shown_only_to_a_person(monkeypatch):
+    from gradcheck_cli.report import progress
+
+    monkeypatch.setattr(progress, "is_tty", lambda stream: True)
+    assert progress.shown_for(MIN_CASES, quiet=False)
+    assert not progress.shown_for(MIN_CASES - 1, quiet=False)
+    assert not progress.shown_for(MIN_CASES, quiet=True)
+    monkeypatch.setattr(progress, "is_tty", lambda stream: stream is not sys.stdout)
+    assert not progress.shown_for(MIN_CASES, quiet=False)
