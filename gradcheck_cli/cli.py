@@ -249,10 +249,11 @@ def _json_requested(args: list[str]) -> bool:
         or any(a in ("--format=json", "--format=jsonl") for a in args)
 
 
-def _exit_with_json_error(error: click.UsageError, fmt: str) -> None:
+def _exit_with_json_error(error: click.UsageError | GradcheckError, fmt: str, where: str = "command line") -> None:
     from .run.case import error_result
 
-    result = error_result("command line", UsageError(error.format_message()))
+    problem = error if isinstance(error, GradcheckError) else UsageError(error.format_message())
+    result = error_result(where, problem)
     click.echo(reporter(fmt).render([result], _report_settings(Spec(expr="", at={}), single=True)), nl=False)
     raise click.exceptions.Exit(2)
 
@@ -387,7 +388,7 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
     or of every case in the spec files and folders given as PATHs."""
     from .run.runner import Job
 
-    config = _project_config()
+    config = _project_config("json" if as_json else output_format)
     spec_mode = bool(ctx.meta.get(SPEC_MODE_KEY))
     if not targets and config.paths:  # `gradcheck` alone checks the project's paths
         targets, spec_mode = tuple(os.path.relpath(config.root / path) for path in config.paths), True
@@ -403,6 +404,9 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
         job_list = _spec_jobs(targets, exclude or config.exclude, config, {**overrides, "limits": limits},
                               output_path, verbose)
     else:
+        if exclude:
+            raise click.UsageError("--exclude leaves files out of folders of spec files; it does not apply to an "
+                                   "expression")
         _check_report_path(output_path, [])
         if len(targets) > 1:
             raise click.UsageError(f"expected one expression, got {len(targets)} arguments "
@@ -421,13 +425,16 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
     ctx.exit(execute(job_list, output_format, settings, RunOptions(jobs, output_path, exit_zero)))
 
 
-def _project_config():
-    """[tool.gradcheck] of the nearest pyproject.toml (core.config); its error is one line and exit 2."""
+def _project_config(output_format: str | None):
+    """[tool.gradcheck] of the nearest pyproject.toml (core.config); its error is one line and exit 2 (one JSON
+    document when JSON was asked for, as for a usage error)."""
     from .core.config import ConfigError, load
 
     try:
         return load()
     except ConfigError as error:
+        if output_format in ("json", "jsonl"):
+            _exit_with_json_error(error, output_format, "pyproject.toml")
         tell(error.render())
         raise click.exceptions.Exit(2) from None
 

@@ -104,3 +104,8 @@ def test_the_command_and_the_pytest_plugin_collect_the_same_files(cli, pytester)
     assert collected == by_command == {f for f in CHECKED if "drafts" not in f}
     verbose = pytester.runpytest_inprocess("--gradcheck", "--collect-only", "-v", "-p", "no:cacheprovider")
     verbose.stdout.fnmatch_lines([f"gradcheck skipped docker-compose.yml: {NOT_A_SPEC}"])
+
+
+def test_exclude_with_an_expression_is_a_mistake_not_ignored(cli):
+    result = cli("sin(x)", "--x", "1", "--exclude", "drafts")
+    assert result.exit_code == 2 and "--exclude leaves files out of folders of spec files" in result.stderr

@@ -135,3 +135,13 @@ def test_a_bad_table_stops_the_pytest_run_with_its_line(pytester):
     result = pytester.runpytest_inprocess("--gradcheck", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*pyproject.toml:2: [[]tool.gradcheck] rtol: expected a finite non-negative*"])
+
+
+def test_a_bad_table_under_json_is_one_json_document(cli_json, tmp_path, monkeypatch):
+    project(tmp_path, "rtol = -1\n", preamble="")
+    monkeypatch.chdir(tmp_path)
+    code, document = cli_json("sin(x)", "--x", "1")  # validated against the report's schema
+    assert code == 2
+    error = document["results"][0]["error"]
+    assert error["kind"] == "config"
+    assert error["message"] == "pyproject.toml:2: [tool.gradcheck] rtol: expected a finite non-negative number, got -1"
