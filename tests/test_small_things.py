@@ -114,6 +114,8 @@ def test_a_missing_path_is_no_such_file_or_folder_not_a_parse_error(cli, tmp_pat
 def test_a_slash_that_reads_as_division_is_still_an_expression(cli):
     result = cli("x/y", "--x", "1", "--y", "2", "-q")
     assert result.exit_code == 0, result.stderr
+    mistyped = cli("x/(y", "--x", "1", "--y", "2")
+    assert mistyped.exit_code == 2 and "'(' was never closed" in mistyped.stderr
 
 
 def test_help_examples_are_not_rewrapped_on_a_narrow_terminal():

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from pathlib import Path
 
 SUFFIXES = (".yaml", ".yml")
+PATH_CHARACTERS = r"[\w.~/\\-]+"  # letters, digits, _ . ~ - and separators: no brackets, operators or spaces
 
 
 def unusable(path: Path) -> str | None:
@@ -42,8 +44,8 @@ def is_spec_target(text: str, option_names: set[str] | frozenset = frozenset()) 
     """
     if not text.strip() or "\n" in text:
         return False
-    if text.endswith(SUFFIXES + ("/",)):  # no expression ends with a slash
-        return True
+    if text.endswith(SUFFIXES) or (text.endswith("/") and re.fullmatch(PATH_CHARACTERS, text)):
+        return True  # no expression ends with a slash; `x /` is still one, mistyped
     try:
         return Path(text).is_dir() and text.rstrip("/") not in option_names
     except (OSError, ValueError):  # too long or otherwise not a possible path
@@ -51,6 +53,7 @@ def is_spec_target(text: str, option_names: set[str] | frozenset = frozenset()) 
 
 
 def could_be_a_path(text: str) -> bool:
-    """Whether a text that is not an expression was meant as a path: it holds a path separator
-    (`specs/missing`, `./x`), so "no such file or folder" says more than a parse error."""
-    return "/" in text or os.sep in text
+    """Whether a text that is not an expression was meant as a path: a path separator and nothing but path
+    characters (`specs/missing`, `./gpu-2.0x`), so "no such file or folder" says more than a parse error;
+    `x/(y` is a mistyped expression."""
+    return ("/" in text or os.sep in text) and re.fullmatch(PATH_CHARACTERS, text) is not None
