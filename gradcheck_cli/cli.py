@@ -404,13 +404,8 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
         job_list = _spec_jobs(targets, exclude or config.exclude, config, {**overrides, "limits": limits},
                               output_path, verbose)
     else:
-        if exclude:
-            raise click.UsageError("--exclude leaves files out of folders of spec files; it does not apply to an "
-                                   "expression")
+        _refuse_folder_options(targets, exclude)
         _check_report_path(output_path, [])
-        if len(targets) > 1:
-            raise click.UsageError(f"expected one expression, got {len(targets)} arguments "
-                                   f"(quote the expression, or name spec files ending in .yaml)")
         spec = Spec(expr=targets[0].strip(), at=_point(ctx, at_items, variable_values, limits),
                     wrt=_names_option(wrt, "--wrt"), manual=_unique_pairs(manual_items, "--manual", "NAME=FORMULA"),
                     manual_hessian=_unique_pairs(hessian_items, "--manual-hessian", "NAME[,NAME2]=FORMULA"),
@@ -460,6 +455,16 @@ def _refuse_contradictions(targets, as_json: bool, output_format: str | None, de
         raise click.UsageError("--json contradicts --format " + output_format)
     if depth_without_explain:
         raise click.UsageError("--depth limits the --explain tree; add --explain")
+
+
+def _refuse_folder_options(targets, exclude) -> None:
+    """An expression is one argument, and --exclude has no folder to leave files out of."""
+    if len(targets) > 1:
+        raise click.UsageError(f"expected one expression, got {len(targets)} arguments "
+                               f"(quote the expression, or name spec files ending in .yaml)")
+    if exclude:
+        raise click.UsageError("--exclude leaves files out of folders of spec files; it does not apply to an "
+                               "expression")
 
 
 def _given(**settings) -> dict:
