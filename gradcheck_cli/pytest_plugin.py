@@ -70,7 +70,8 @@ def pytest_collect_file(file_path, parent):
         from .spec.collect import Skipped, skip_reason
 
         project = config.stash[PROJECT]
-        reason = skip_reason(file_path, project.exclude, project.root, _given_folder(config, file_path))
+        reason = skip_reason(file_path, project.exclude, project.root, _given_folder(config, file_path)) \
+            or _outside_paths(config, project, file_path)
         if reason is not None:
             config.stash[SKIPPED].append(Skipped(file_path, reason))
             return None
@@ -82,6 +83,18 @@ def pytest_report_collectionfinish(config: pytest.Config, start_path, items) -> 
     if not config.getoption("gradcheck") or config.getoption("verbose") <= 0:
         return []
     return [f"gradcheck skipped {_relative(s.path, config.rootpath)}: {s.reason}" for s in config.stash[SKIPPED]]
+
+
+def _outside_paths(config: pytest.Config, project, file_path: Path) -> str | None:
+    """With no paths on pytest's command line, spec files are collected only below [tool.gradcheck] paths, the
+    folders a bare `gradcheck` checks."""
+    source = getattr(config, "args_source", None)  # pytest >= 7.4
+    if not project.paths or source is None or source == pytest.Config.ArgsSource.ARGS:
+        return None
+    folders = [(project.root / path).resolve() for path in project.paths]
+    if any(file_path.resolve().is_relative_to(folder) for folder in folders):
+        return None
+    return f"outside [tool.gradcheck] paths ({', '.join(project.paths)})"
 
 
 def _given_folder(config: pytest.Config, file_path: Path) -> Path | None:

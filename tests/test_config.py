@@ -145,3 +145,14 @@ def test_a_bad_table_under_json_is_one_json_document(cli_json, tmp_path, monkeyp
     error = document["results"][0]["error"]
     assert error["kind"] == "config"
     assert error["message"] == "pyproject.toml:2: [tool.gradcheck] rtol: expected a finite non-negative number, got -1"
+
+
+def test_paths_limit_what_a_bare_pytest_run_collects_but_not_named_folders(pytester):
+    pytester.makefile(".toml", pyproject='[tool.gradcheck]\npaths = ["specs"]\n')
+    for folder in ("specs", "elsewhere"):
+        (pytester.path / folder).mkdir()
+        (pytester.path / folder / f"{folder}_case.yaml").write_text(SPEC)
+    bare = pytester.runpytest_inprocess("--gradcheck", "--collect-only", "-q", "-p", "no:cacheprovider")
+    assert [line for line in bare.outlines if "::" in line] == ["specs/specs_case.yaml::specs_case"]
+    named = pytester.runpytest_inprocess("--gradcheck", "--collect-only", "-q", "-p", "no:cacheprovider", "elsewhere")
+    assert [line for line in named.outlines if "::" in line] == ["elsewhere/elsewhere_case.yaml::elsewhere_case"]
