@@ -373,13 +373,18 @@ def badness(row: GradientRow) -> tuple:
 def _summaries(rows: list[GradientRow]) -> list[str]:
     """One line per variable: elements, failing count, the worst element and its errors."""
     lines = []
-    for name in dict.fromkeys(str(r.wrt) for r in rows):
-        mine = [r for r in rows if str(r.wrt) == name]
+    for name in dict.fromkeys(_block(r) for r in rows):
+        mine = [r for r in rows if _block(r) == name]
         failing = sum(r.status != "pass" for r in mine)
         worst = max(mine, key=badness)
         lines.append(f"{printable(name)}: {len(mine)} entries, {failing} failing; worst {derivative_label(worst)}: "
                      f"abs error {_error(worst.abs_error)}, rel error {_error(worst.rel_error)}")
     return lines
+
+
+def _block(row: GradientRow) -> str:
+    """The variable of a gradient row, `x`, or the block of a Hessian row, `d²/dx dy` (never a Python list)."""
+    return "d²/" + " ".join(f"d{name}" for name in row.wrt) if isinstance(row.wrt, list) else row.wrt
 
 
 def _verdict(row: GradientRow) -> Text:

@@ -16,7 +16,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.errors import GradcheckError, InternalError, LimitError, MissingValues, ShapeError, Span, UsageError
+from ..core.errors import (
+    GradcheckError,
+    InternalError,
+    LimitError,
+    MissingValues,
+    ShapeError,
+    Span,
+    UnusedValues,
+    UsageError,
+)
 from ..core.settings import SETTINGS, word
 from ..core.text import did_you_mean
 from ..diagnose.domain import check_value_defined, format_array, short
@@ -690,8 +699,8 @@ def _resolve_point(expression: Expression, at: dict) -> dict[str, np.ndarray]:
     variables = set(expression.variables)
     unknown = [name for name in at if name not in variables]
     if unknown:
-        raise UsageError(f"{unknown[0]!r} is not a variable of the expression"
-                         + _suggestion(unknown[0], expression.variables))
+        raise UnusedValues(unknown, f"{unknown[0]!r} is not a variable of the expression"
+                           + _suggestion(unknown[0], expression.variables))
     return {name: np.asarray(at[name], dtype=np.float64) for name in expression.variables}
 
 

@@ -73,8 +73,9 @@ def _error(file: str, mark, key: str, message: str) -> SpecError:
 # ---- reading one file ----
 
 
-def load(path: Path, display: str | None = None) -> list[Spec]:
-    """The specs of one file (several with `cases` or `sample`); SpecError when it is invalid."""
+def load(path: Path, display: str | None = None, defaults: dict | None = None) -> list[Spec]:
+    """The specs of one file (several with `cases` or `sample`); SpecError when it is invalid.  `defaults`: Spec
+    fields (the project's [tool.gradcheck]: rtol, atol, dtype, method) that the file's own keys override."""
     file = display or str(path)
     return _specs(*_compose(_read(path, file), file), file, path.stem)
 
@@ -90,7 +91,7 @@ def load_text(text: str, file: str, name: str) -> list[Spec]:
 def _specs(node, composer: _Composer, file: str, name: str) -> list[Spec]:
     reader = _Reader(file, composer)
     fields = reader.fields(node, FILE_KEYS, "")
-    base = _case(reader, fields, "")
+    base = _case(reader, fields, "", defaults or {})
     line = base.origins["expr"].line if "expr" in base.origins else 1
     base = replace(base, name=base.name or name, file=file, line=line)
     if "cases" not in fields:
@@ -320,9 +321,10 @@ def _join(prefix: str, name: str) -> str:
 # ---- fields of one case ----
 
 
-def _case(reader: _Reader, fields: dict, prefix: str) -> Spec:
-    """A Spec from one mapping's fields (a partial one for a case: merged with the file's later)."""
-    spec = Spec(expr="", at={})
+def _case(reader: _Reader, fields: dict, prefix: str, defaults: dict | None = None) -> Spec:
+    """A Spec from one mapping's fields (a partial one for a case: merged with the file's later), starting from
+    `defaults`."""
+    spec = Spec(expr="", at={}, **(defaults or {}))
     _read_texts(reader, fields, prefix, spec)
     _read_values(reader, fields, prefix, spec)
     _read_settings(reader, fields, prefix, spec)
@@ -353,8 +355,9 @@ def _read_values(reader: _Reader, fields: dict, prefix: str, spec: Spec) -> None
     if "at" in fields:
         mark = fields["at"].start_mark
         spec.origins["at"] = Origin(reader.file, mark.line + 1, mark.column + 1, prefix + "at")
-    for name, (_, value) in _optional_mapping(reader, fields, "at", prefix).items():
+    for name, (key_node, value) in _optional_mapping(reader, fields, "at", prefix).items():
         spec.at[name] = reader.tensor(value, f"{prefix}at.{name}")
+        spec.origins[f"at.{name}"] = reader.origin(key_node, f"{prefix}at.{name}")
     for name, (_, value) in _optional_mapping(reader, fields, "expect", prefix).items():
         spec.expected[name] = reader.tensor(value, f"{prefix}expect.{name}")
 
@@ -439,7 +442,25 @@ def _merge(base: Spec, case: Spec, case_fields: dict) -> Spec:
     if "tolerance" in case_fields:
         merged.rtol = case.rtol if case.rtol is not None else base.rtol
         merged.atol = case.atol if case.atol is not None else base.atol
+    if "expr" in case_fields or "where" in case_fields:
+        _drop_inherited_values(merged, keep=set(case.at))
     return merged
+
+
+def _drop_inherited_values(spec: Spec, keep: set[str]) -> None:
+    """A case with an expression of its own inherits the file's `at` values only for the variables it uses: the
+    file's `y` is no error in a case `expr: cos(x)`.  A value the case gives itself (`keep`) stays, so a name it
+    does not use is still an error, at its key.  A program that does not parse keeps them all (its error is
+    the case's)."""
+    from ..lang.parser import parse
+
+    try:
+        used = set(parse(spec.program, limits=spec.limits).variables)
+    except GradcheckError:
+        return
+    for name in [n for n in spec.at if n not in used and n not in keep]:
+        del spec.at[name]
+        spec.origins.pop(f"at.{name}", None)
 
 
 # ---- sampled points ----
@@ -470,12 +491,13 @@ def _sampling(reader: _Reader, node, spec: Spec, prefix: str) -> Sampling:
         n = reader.integer(fields["n"], prefix + "n", 1, MAX_SAMPLES, f"an integer from 1 to {MAX_SAMPLES:,}")
     seed = reader.seed(fields["seed"], prefix + "seed") if "seed" in fields else None
     domain = {}
-    for name, (_, value) in _optional_mapping(reader, fields, "domain", prefix).items():
+    for name, (key_node, value) in _optional_mapping(reader, fields, "domain", prefix).items():
         key = f"{prefix}domain.{name}"
         bounds = [reader.number(item, key) for item in reader.sequence(value, key)]
         if len(bounds) != 2 or not bounds[0] < bounds[1]:
             raise reader.fail(value, key, "expected [low, high] with low < high")
         domain[name] = (bounds[0], bounds[1])
+        spec.origins[f"sample.domain.{name}"] = reader.origin(key_node, key)
     if not domain:
         raise reader.fail(node, prefix + "domain", "give the interval of at least one variable, e.g. {x: [-3, 3]}")
     _check_sample_size(reader, fields.get("n", node), spec, n, domain, prefix + "n")
