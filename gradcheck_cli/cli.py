@@ -50,6 +50,8 @@ Examples:
 
 \b
   gradcheck "x*sigmoid(x)" --x 0.5 --function examples.custom_ops.swish:Swish
+  gradcheck --function mypkg.ops:fused --x "randn(2, 3)"   # alone: its backward against its forward
+  gradcheck --function mypkg.ops:fused --reference mypkg.ops:slow --x @x.npy
 
 \b
   gradcheck expressions/                      # every *.yaml below, as a CI gate
@@ -92,6 +94,9 @@ class ExpressionCommand(click.Command):
         unknown = self._unknown_long_options(ctx, args)
         spec_mode = index is not None and _names_spec_files(args[index], set(unknown))
         names: list[str] = []
+        if index is None and _names_a_function(args):  # the function alone: its inputs are the unknown options
+            names = unknown
+            _refuse_repeated_variables(names, args)
         if index is not None and not spec_mode:
             if args[index].startswith("-"):
                 args[index] = " " + args[index]  # `-x**2` is the expression, not an option
@@ -176,6 +181,8 @@ class ExpressionCommand(click.Command):
         extra = [click.Option([f"--{name}", VALUE_PREFIX + name], type=POINT_VALUE, metavar="VALUE",
                               help=f"Value of {name}: a number, 1,2,3 or [[1,2],[3,4]].")
                  for name in ctx.meta.get(VARIABLES_KEY, []) if f"--{name}" not in taken]
+        for option in extra:
+            option.help = f"Value of {option.opts[0][2:]}: a number, 1,2,3, [[1,2],[3,4]], randn(2, 3) or @FILE."
         return params[:-1] + extra + params[-1:]
 
     def _takes_value(self, ctx: click.Context) -> dict[str, bool]:
@@ -225,6 +232,11 @@ def _read_expression(path: str | None, where: str) -> str:
         return data.decode("utf-8").strip()
     except UnicodeDecodeError as error:
         raise click.UsageError(f"{where}: not UTF-8 text (byte {error.start})") from None
+
+
+def _names_a_function(args: list[str]) -> bool:
+    """Code as the reference (--function alone, or with --reference): no expression names the inputs."""
+    return any(a in ("--function", "--reference") or a.startswith(("--function=", "--reference=")) for a in args)
 
 
 def _refuse_repeated_variables(names: list[str], args: list[str]) -> None:
@@ -352,6 +364,7 @@ def setting_option(name: str, *names: str, **options):
 @click.option("--depth", type=click.IntRange(1), metavar="N", help="Levels of the --explain tree (default 12).")
 @setting_option("precise")
 @setting_option("function", "function", metavar="MODULE:ATTR")
+@setting_option("reference", "reference", metavar="MODULE:ATTR")
 @setting_option("args", "function_args", metavar="NAMES")
 @setting_option("device")
 @setting_option("allow_import", "no_import")
@@ -387,7 +400,8 @@ def setting_option(name: str, *names: str, **options):
               help="Show the versions of gradcheck, torch, numpy and Python, then exit.")
 @click.pass_context
 def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_items, rtol, atol, dtype, order,
-         hessian_items, method, step, fast, seed, explain, depth, precise, function, function_args, device, no_import,
+         hessian_items, method, step, fast, seed, explain, depth, precise, function, reference, function_args, device,
+         no_import,
          exclude, output_format, as_json, output_path, jobs, strict, exit_zero, quiet, verbose, all_elements,
          color, width, plot_path, max_length, max_depth, max_nodes, max_elements, max_entries,
          **variable_values) -> None:
@@ -397,9 +411,10 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
 
     config = _project_config("json" if as_json else output_format)
     spec_mode = bool(ctx.meta.get(SPEC_MODE_KEY))
-    if not targets and config.paths:  # `gradcheck` alone checks the project's paths
+    if not targets and config.paths and not (function or reference):  # `gradcheck` alone checks the project's paths
         targets, spec_mode = tuple(os.path.relpath(config.root / path) for path in config.paths), True
-    _refuse_contradictions(targets, as_json, output_format, depth is not None and not explain and not spec_mode)
+    _refuse_contradictions(targets, as_json, output_format, depth is not None and not explain and not spec_mode,
+                           function or reference)
     _check_plot(plot_path, spec_mode)
     limits = Limits(max_length, max_depth, max_nodes, max_elements, max_entries)
     overrides = _given(rtol=rtol, atol=atol, dtype=dtype, order=int(order) if order else None, fast=fast or None,
@@ -408,16 +423,18 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
     defaults = {**config.spec_defaults, **overrides}  # the command line's flags over the project's
     if spec_mode:
         _refuse_expression_options(at_items, wrt, manual_items + hessian_items, variable_values,
-                                   function, function_args)
+                                   function, function_args, reference)
         job_list = _spec_jobs(targets, exclude or config.exclude, config, {**overrides, "limits": limits},
                               output_path, verbose)
     else:
         _refuse_folder_options(targets, exclude)
         _check_report_path(output_path, [])
-        spec = Spec(expr=targets[0].strip(), at=_point(ctx, at_items, variable_values, limits),
+        at, random, integers = _point(ctx, at_items, variable_values, limits)
+        spec = Spec(expr=targets[0].strip() if targets else "", at=at, random=random, integers=integers,
                     wrt=_names_option(wrt, "--wrt"), manual=_unique_pairs(manual_items, "--manual", "NAME=FORMULA"),
                     manual_hessian=_unique_pairs(hessian_items, "--manual-hessian", "NAME[,NAME2]=FORMULA"),
-                    function=_function_target(function, function_args, device),
+                    function=_function_target(function, function_args, device, reference),
+                    reference=reference.strip() if reference is not None else None,
                     args=_names_option(function_args, "--args"),
                     limits=limits, **defaults)
         job_list = [Job(spec=spec)]
@@ -460,8 +477,9 @@ def _spec_jobs(targets, exclude, config, overrides: dict, output_path: str | Non
     return jobs_for(collection, overrides, config.spec_defaults)
 
 
-def _refuse_contradictions(targets, as_json: bool, output_format: str | None, depth_without_explain: bool) -> None:
-    if not targets:
+def _refuse_contradictions(targets, as_json: bool, output_format: str | None, depth_without_explain: bool,
+                           code: str | None) -> None:
+    if not targets and code is None:  # --function alone is its own reference; --reference asks for it
         raise click.UsageError("Missing argument 'EXPRESSION | PATH...'.")
     if as_json and output_format not in (None, "json"):
         raise click.UsageError("--json contradicts --format " + output_format)
@@ -488,9 +506,11 @@ def _default_format() -> str:
     return "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "table"
 
 
-def _refuse_expression_options(at_items, wrt, manual_items, variable_values, function, function_args) -> None:
+def _refuse_expression_options(at_items, wrt, manual_items, variable_values, function, function_args,
+                               reference) -> None:
     given = [name for name, value in (("--at", at_items), ("--wrt", wrt), ("--manual", manual_items),
-                                      ("--function", function), ("--args", function_args)) if value]
+                                      ("--function", function), ("--args", function_args),
+                                      ("--reference", reference)) if value]
     given += [f"--{n[len(VALUE_PREFIX):]}" for n, v in variable_values.items() if v is not None]
     if given:
         raise click.UsageError(f"{given[0]} applies to an expression; spec files give it in YAML")
@@ -684,12 +704,13 @@ def _report_settings(defaults: Spec, single: bool, width: int | None = None, **s
                           limits=vars(defaults.limits), single=single, tty=tty, width=width or columns(tty), **shown)
 
 
-def _point(ctx: click.Context, at_items, variable_values: dict, limits: Limits) -> dict:
-    from .spec.values import parse_value
+def _point(ctx: click.Context, at_items, variable_values: dict, limits: Limits) -> tuple:
+    """The point's values, its random inputs (`randn(2, 3)`) and its integer inputs (spec.values.split_inputs)."""
+    from .spec.values import parse_input, split_inputs
 
     def parsed(text: str, hint: str):
         try:
-            return parse_value(text, limits)
+            return parse_input(text, limits)
         except GradcheckError as error:
             raise click.BadParameter(str(error), param_hint=hint) from None
 
@@ -707,7 +728,7 @@ def _point(ctx: click.Context, at_items, variable_values: dict, limits: Limits) 
             raise click.MissingParameter(ctx=ctx, param=options[VALUE_PREFIX + name])
         raise click.UsageError(f"Missing value for '{name}': --{name} is one of gradcheck's own options, "
                                f"so give it as --at {name}=VALUE.")
-    return point
+    return split_inputs(point)
 
 
 def _names_option(text: str | None, option: str) -> list[str] | None:
@@ -719,8 +740,12 @@ def _names_option(text: str | None, option: str) -> list[str] | None:
     return names
 
 
-def _function_target(function: str | None, function_args: str | None, device: str | None) -> str | None:
+def _function_target(function: str | None, function_args: str | None, device: str | None,
+                     reference: str | None) -> str | None:
     if function is None:
+        if reference is not None:
+            raise click.UsageError("--reference is what --function is checked against; give --function MODULE:ATTR "
+                                   "too")
         if function_args is not None:
             raise click.UsageError("--args names the inputs of --function; give --function MODULE:ATTR too")
         if device is not None:

@@ -77,7 +77,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("fast", "--fast", "fast", "fast",
             "Check 4 random projections uᵀJv per variable instead of every entry (cheap for big tensors; may miss "
             "an error confined to a few entries).", kind="flag"),
-    Setting("seed", "--seed", "seed", "seed", "Seed of the --fast projections (default: a fresh one, printed)."),
+    Setting("seed", "--seed", "seed", "seed", "Seed of random inputs (--x 'randn(2, 3)') and of the --fast "
+                                              "projections (default: a fresh one, printed)."),
     Setting("explain", "--explain", "explain", "explain",
             "After the table: the graph with values and local partials, and the chain rule through the named "
             "bindings.", kind="flag"),
@@ -85,9 +86,13 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "Run the high-precision referee (mpmath, 50+ digits) on every entry, not only where the float64 "
             "referees disagree or a subject does.", kind="flag"),
     Setting("function", "--function", "function", "function",
-            "Your torch function (e.g. a custom autograd.Function), checked against EXPRESSION as its reference "
+            "Your torch function (e.g. a custom autograd.Function), checked against EXPRESSION as its reference, "
+            "against --reference, or alone (its backward against finite differences of its forward) "
             "(MODULE:ATTR[N]: output N of a tuple result); MODULE is imported from the current folder or PYTHONPATH "
             "(runs its code)."),
+    Setting("reference", "--reference", "reference", "reference",
+            "Code as the reference of --function instead of an expression (MODULE:ATTR, e.g. the slow pure-PyTorch "
+            "version of a fused kernel): compared in value and in gradient."),
     Setting("args", "--args", "args", "args",
             "The variables --function takes, in order, comma-separated (default: its parameter names).", listed=True),
     Setting("device", "--device", "device", "device",

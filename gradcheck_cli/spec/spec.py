@@ -9,7 +9,7 @@ map from its texts back to where they were written, so that an error in
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from ..core.errors import GradcheckError, MissingValues, Origin, Span, UnusedValues
@@ -21,6 +21,8 @@ __all__ = ["DEVICES", "DTYPES", "FD_METHODS", "Spec"]
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from .random_inputs import Distribution
 
 BINDING_SEPARATOR = "; "
 
@@ -45,6 +47,9 @@ class Spec:
     explain: bool = False  # the graph, local partials and chain rule, after the table
     precise: bool = False  # the high-precision referee on every entry, not only on disputed ones
     function: str | Callable | None = None  # a user's torch function ("module:attr") checked against expr
+    reference: str | Callable | None = None  # code as the reference instead of expr ("module:attr")
+    random: dict[str, Distribution] = field(default_factory=dict)  # inputs drawn when the case runs, from `seed`
+    integers: frozenset[str] = frozenset()  # inputs holding index data: int64 for a function, never differentiated
     args: list[str] | None = None  # the function's inputs in order; None: read from its parameters
     device: str = "cpu"  # where the function runs
     allow_import: bool = True  # False (--no-import): a case naming a function is refused before importing
@@ -64,7 +69,25 @@ class Spec:
 
     @property
     def display_name(self) -> str:
-        return self.name or self.expr
+        return self.name or self.expr or str(self.function_label)
+
+    @property
+    def function_label(self) -> str | None:
+        """The function as the user named it (`module:attr`), or a callable's name."""
+        if self.function is None or isinstance(self.function, str):
+            return self.function
+        return getattr(self.function, "__qualname__", repr(self.function))
+
+    def drawn(self) -> Spec:
+        """The spec with its random inputs drawn from its seed (a fresh one, recorded, where it gives none)."""
+        if not self.random:
+            return self
+        from .random_inputs import fresh_seed
+
+        seed = self.seed if self.seed is not None else fresh_seed()
+        at = {**self.at, **{name: d.draw(seed, name) for name, d in self.random.items()}}
+        integers = self.integers | {name for name, d in self.random.items() if d.integer}
+        return replace(self, at=at, seed=seed, integers=frozenset(integers))
 
     @property
     def program(self) -> str:

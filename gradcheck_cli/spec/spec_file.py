@@ -23,8 +23,10 @@ from ..core.settings import SETTINGS, in_spec_files
 from ..core.text import did_you_mean
 from ..lang.lexer import IDENTIFIER
 from ..lang.ops import CONSTANTS, FUNCTIONS
+from .random_inputs import parse_distribution
 from .spec import Spec
-from .values import DECIMAL, coerce_value, parse_scalar
+from .value_files import load_values
+from .values import DECIMAL, coerce_value, is_distribution_call, parse_scalar
 
 MAX_FILE_BYTES = 256 * 1024
 MAX_DEPTH = 16  # root, cases, a case, at, then nested lists for tensors
@@ -77,22 +79,23 @@ def load(path: Path, display: str | None = None, defaults: dict | None = None) -
     """The specs of one file (several with `cases` or `sample`); SpecError when it is invalid.  `defaults`: Spec
     fields (the project's [tool.gradcheck]: rtol, atol, dtype, method) that the file's own keys override."""
     file = display or str(path)
-    return _specs(*_compose(_read(path, file), file), file, path.stem)
+    return _specs(*_compose(_read(path, file), file), file, path.stem, defaults, path.parent)
 
 
-def load_text(text: str, file: str, name: str) -> list[Spec]:
-    """The specs of spec-file text that is in no file (a notebook cell): errors say `file`:line:column, and a
-    case without a `name:` is called `name`."""
+def load_text(text: str, file: str, name: str, folder: Path = Path(".")) -> list[Spec]:
+    """The specs of spec-file text that is in no file (a notebook cell): errors say `file`:line:column, a case
+    without a `name:` is called `name`, and value files are found relative to `folder`."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise SpecError(f"{file}: spec files are limited to {MAX_FILE_BYTES // 1024} KiB")
-    return _specs(*_compose(text, file), file, name)
+    return _specs(*_compose(text, file), file, name, None, folder)
 
 
-def _specs(node, composer: _Composer, file: str, name: str) -> list[Spec]:
-    reader = _Reader(file, composer)
+def _specs(node, composer: _Composer, file: str, name: str, defaults: dict | None, folder: Path) -> list[Spec]:
+    reader = _Reader(file, composer, folder)
     fields = reader.fields(node, FILE_KEYS, "")
     base = _case(reader, fields, "", defaults or {})
-    line = base.origins["expr"].line if "expr" in base.origins else 1
+    first = base.origins.get("expr") or base.origins.get("function")  # a function alone is its own reference
+    line = first.line if first else 1
     base = replace(base, name=base.name or name, file=file, line=line)
     if "cases" not in fields:
         return _sampled(reader, base, fields)
@@ -164,6 +167,7 @@ class _Reader:
 
     file: str
     composer: _Composer
+    folder: Path = Path(".")  # the spec file's: value files are found relative to it
 
     def fail(self, node, key: str, message: str) -> SpecError:
         return _error(self.file, node.start_mark, key, message)
@@ -345,9 +349,10 @@ def _read_texts(reader: _Reader, fields: dict, prefix: str, spec: Spec) -> None:
             key = f"{prefix}{field_name}.{name}"
             texts[name] = reader.text(value, key).strip()
             spec.origins[f"{field_name}.{name}"] = reader.origin(value, key)
-    if "function" in fields:
-        spec.function = reader.text(fields["function"], prefix + "function").strip()
-        spec.origins["function"] = reader.origin(fields["function"], prefix + "function")
+    for name in ("function", "reference"):
+        if name in fields:
+            setattr(spec, name, reader.text(fields[name], prefix + name).strip())
+            spec.origins[name] = reader.origin(fields[name], prefix + name)
 
 
 def _read_values(reader: _Reader, fields: dict, prefix: str, spec: Spec) -> None:
@@ -355,11 +360,41 @@ def _read_values(reader: _Reader, fields: dict, prefix: str, spec: Spec) -> None
     if "at" in fields:
         mark = fields["at"].start_mark
         spec.origins["at"] = Origin(reader.file, mark.line + 1, mark.column + 1, prefix + "at")
+    integers = set()
     for name, (key_node, value) in _optional_mapping(reader, fields, "at", prefix).items():
-        spec.at[name] = reader.tensor(value, f"{prefix}at.{name}")
-        spec.origins[f"at.{name}"] = reader.origin(key_node, f"{prefix}at.{name}")
+        key = f"{prefix}at.{name}"
+        if isinstance(value, yaml.MappingNode):  # {file: values.npy}
+            spec.at[name], integer = _file_value(reader, value, key)
+            integers |= {name} if integer else set()
+        elif isinstance(value, yaml.ScalarNode) and is_distribution_call(value.value):  # randn(2, 3)
+            spec.random[name] = _distribution(reader, value, key)
+        else:
+            spec.at[name] = reader.tensor(value, key)
+        spec.origins[key] = reader.origin(key_node, key)
+    spec.integers = frozenset(integers)
     for name, (_, value) in _optional_mapping(reader, fields, "expect", prefix).items():
         spec.expected[name] = reader.tensor(value, f"{prefix}expect.{name}")
+
+
+def _distribution(reader: _Reader, node, key: str):
+    """A random input, `randn(2, 3)`: drawn when the case runs, from its seed."""
+    try:
+        return parse_distribution(node.value)
+    except GradcheckError as error:
+        raise reader.fail(node, key, error.message) from None
+
+
+def _file_value(reader: _Reader, node, key: str) -> tuple[np.ndarray, bool]:
+    """`{file: values.npy}`, relative to the spec file's folder: (the values, whether they are integers)."""
+    fields = reader.fields(node, ("file",), key)
+    if "file" not in fields:
+        raise reader.fail(node, key, "expected {file: PATH}, e.g. {file: values.npy}")
+    path = Path(reader.text(fields["file"], f"{key}.file").strip())
+    try:
+        loaded = load_values(path if path.is_absolute() else reader.folder / path)
+    except GradcheckError as error:
+        raise reader.fail(fields["file"], f"{key}.file", error.message) from None
+    return loaded.array, loaded.integer
 
 
 def _read_settings(reader: _Reader, fields: dict, prefix: str, spec: Spec) -> None:
@@ -431,7 +466,11 @@ def _names(reader: _Reader, node, key: str, meaning: str) -> list[str]:
 def _merge(base: Spec, case: Spec, case_fields: dict) -> Spec:
     # Expected values belong to their point: a case that moves the point does not inherit them.
     expected = case.expected if "at" in case_fields else {**base.expected, **case.expected}
-    merged = replace(base, at={**base.at, **case.at}, manual={**base.manual, **case.manual},
+    given = set(case.at) | set(case.random)  # a case's value of a variable replaces the file's, of either kind
+    merged = replace(base, at={**{n: v for n, v in base.at.items() if n not in given}, **case.at},
+                     random={**{n: d for n, d in base.random.items() if n not in given}, **case.random},
+                     integers=frozenset((base.integers - given) | case.integers),
+                     manual={**base.manual, **case.manual},
                      manual_hessian={**base.manual_hessian, **case.manual_hessian},
                      expected=expected, origins={**base.origins, **case.origins})
     for name in ["expr"] + [s.name for s in SETTINGS.values() if s.key == s.name and s.kind != "mapping"]:
@@ -475,7 +514,7 @@ class Sampling:
 
 def _sampled(reader: _Reader, spec: Spec, fields: dict, prefix: str = "") -> list[Spec]:
     """The spec, or one per sampled point; `prefix` is the key path of the mapping holding `sample` (cases[0].)."""
-    if not spec.expr:
+    if not spec.expr and spec.function is None:  # a function alone is its own reference
         raise SpecError("missing key 'expr'", origin=Origin(spec.file or reader.file, spec.line or 1, 1, "expr"))
     if "sample" not in fields:
         return [spec]

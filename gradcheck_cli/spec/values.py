@@ -1,15 +1,19 @@
-"""Point values from text (`4`, `1,2,3`, `[[1,2],[3,4]]`, `pi/4`) or from YAML data."""
+"""Point values from text (`4`, `1,2,3`, `[[1,2],[3,4]]`, `pi/4`) or from YAML data; an input option's text may
+also be a distribution call (`randn(2, 3)`, random_inputs.py) or `@FILE` (value_files.py)."""
 
 from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 
 from ..core.errors import GradcheckError, LimitError, ValueParseError
 from ..core.limits import DEFAULT_LIMITS, Limits
-from ..core.text import shortened
+from ..core.text import did_you_mean, shortened
+from .random_inputs import DISTRIBUTIONS, Distribution, looks_like_a_call, parse_distribution
+from .value_files import FILE_PREFIX, FileValue, load_values
 
 _LIST_TOKEN = r"\[|\]|,|[^\[\],\s]+"
 # A number as the expression language writes it (lexer.py), with a sign; float() alone would also take `1_000`.
@@ -31,6 +35,58 @@ def parse_value(text: str, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
     if "," in text:
         return coerce_value([parse_scalar(item) for item in text.split(",")], limits)
     return np.asarray(parse_scalar(text))
+
+
+def parse_input(text: str, limits: Limits = DEFAULT_LIMITS, folder: Path | None = None):
+    """An input option's text: numbers (`parse_value`, an ndarray), a distribution call such as `randn(2, 3)` (a
+    random_inputs.Distribution, drawn when the case runs) or `@FILE` (a value_files.FileValue; a relative path
+    is taken from `folder`, the current one by default)."""
+    stripped = text.strip()
+    if stripped.startswith(FILE_PREFIX):
+        path = Path(stripped[len(FILE_PREFIX):].strip())
+        if not str(path) or str(path) == ".":
+            raise ValueParseError("@ needs a file name: @values.npy")
+        return load_values(path if folder is None or path.is_absolute() else folder / path, limits)
+    if is_distribution_call(stripped):
+        return parse_distribution(stripped, limits)
+    return parse_value(text, limits)
+
+
+def is_distribution_call(text: str) -> bool:
+    """Whether `text` is for the distribution grammar: a call of a distribution, or of a name close to one that
+    is no function of the language (`randx(2)`, so its message says "did you mean 'rand'"); `sin(1)` is a
+    number."""
+    return looks_like_a_call(text) and (_called(text) in DISTRIBUTIONS or _misspelt_call(text))
+
+
+def _called(text: str) -> str:
+    return text.partition("(")[0].strip()
+
+
+def _misspelt_call(text: str) -> bool:
+    """A call of a name close to a distribution's that is no function of the language (`randx(2)`): the
+    distribution grammar's message, with its "did you mean", is the helpful one."""
+    if not looks_like_a_call(text):
+        return False
+    from ..lang.ops import FUNCTIONS
+
+    name = _called(text)
+    return name not in FUNCTIONS and did_you_mean(name, list(DISTRIBUTIONS)) is not None
+
+
+def split_inputs(given: dict) -> tuple[dict[str, np.ndarray], dict[str, Distribution], frozenset[str]]:
+    """Inputs from `parse_input` as a Spec holds them: (values, random inputs, names of integer data)."""
+    at, random, integers = {}, {}, set()
+    for name, value in given.items():
+        if isinstance(value, Distribution):
+            random[name] = value
+        elif isinstance(value, FileValue):
+            at[name] = value.array
+            if value.integer:
+                integers.add(name)
+        else:
+            at[name] = value
+    return at, random, frozenset(integers)
 
 
 def parse_scalar(text: str) -> float:
