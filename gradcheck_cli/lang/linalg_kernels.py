@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tensor_kernels import batch_axis
+from .tensor_kernels import batch_axis, matrix_product
 
 # ---- batched kernels ----
 
@@ -131,10 +131,9 @@ def _tensordot_split(sa: tuple, sb: tuple, dims: int) -> tuple[int, int, int]:
 def tensordot(a, b, options):
     """torch.tensordot(a, b, dims=d): the last d axes of a against the first d of b (d an integer)."""
     d = options.dims[0]
-    a, b = _same_batch(a, b)
     p, k, q = _tensordot_split(a.shape[1:], b.shape[1:], d)
-    out = np.matmul(a.reshape(a.shape[0], p, k), b.reshape(b.shape[0], k, q))
-    return out.reshape((a.shape[0],) + a.shape[1:a.ndim - d] + b.shape[1 + d:])
+    out = matrix_product(a.reshape(a.shape[0], p, k), b.reshape(b.shape[0], k, q))
+    return out.reshape(out.shape[:1] + a.shape[1:a.ndim - d] + b.shape[1 + d:])
 
 
 def svd_gauge(u, vh):

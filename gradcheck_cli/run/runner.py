@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from ..core.errors import GradcheckError, InternalError, SpecError, UserCodeError
+from ..engines.torch_engine import loaded_torch
 from ..spec.collect import Collection
 from ..spec.spec import Spec
 from ..verdict.compare import CaseResult
@@ -63,7 +64,7 @@ def run_jobs(jobs: list[Job], processes: int | None = None) -> Iterator[CaseResu
     if (processes <= 1 or len(jobs) <= 1) and not any(map(_imports_user_code, jobs)):
         yield from map(_run_job, jobs)
         return
-    import torch  # noqa: F401  (once here, inherited by every forked worker, rather than imported in each)
+    loaded_torch()  # once here, inherited by every forked worker (its objects frozen: no copy on write by gc)
 
     from .workers import WorkerPool
 
