@@ -16,7 +16,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.errors import GradcheckError, InternalError, LimitError, MissingValues, ShapeError, Span, UsageError
+from ..core.errors import (
+    GradcheckError,
+    InternalError,
+    LimitError,
+    MissingValues,
+    ShapeError,
+    Span,
+    UnusedValues,
+    UsageError,
+)
 from ..core.settings import SETTINGS, word
 from ..core.text import did_you_mean
 from ..diagnose.domain import check_value_defined, format_array, short
@@ -395,9 +404,11 @@ def _settle_disputes(case: _Case) -> None:
 def _finite_differences(case: _Case):
     expression = case.expression
     plan = case.plan.restricted_to([expression.output], expression.nodes)  # the derivative nodes are not perturbed
+    # In float64 the forward's run is the base point's: not evaluated twice.
+    values = [case.plan.value(case.values, n) for n in plan.nodes] if case.spec.dtype == "float64" else None
     with np.errstate(all="ignore"):  # overflow at extreme points is a finding, not a warning on stderr
         return finite_differences(plan, expression.output, case.point64, case.wrt, case.shapes, case.spec.method,
-                                  case.spec.step)
+                                  case.spec.step, values)
 
 
 def judged_rows(wrt, point, output_shape, answers, fd, spec: Spec) -> list[GradientRow]:
@@ -698,8 +709,8 @@ def _resolve_point(expression: Expression, at: dict) -> dict[str, np.ndarray]:
     variables = set(expression.variables)
     unknown = [name for name in at if name not in variables]
     if unknown:
-        raise UsageError(f"{unknown[0]!r} is not a variable of the expression"
-                         + _suggestion(unknown[0], expression.variables))
+        raise UnusedValues(unknown, f"{unknown[0]!r} is not a variable of the expression"
+                           + _suggestion(unknown[0], expression.variables))
     return {name: np.asarray(at[name], dtype=np.float64) for name in expression.variables}
 
 
@@ -805,8 +816,10 @@ class _located_shape_errors:
             raise LimitError(f"{what} {error}", owner.source if span else None, span) from None
         if isinstance(error, ShapeMismatch):
             owner = next((e for e in self.sources if error.node.id in e.spans), self.sources[0])
-            span = owner.operator_spans.get(error.node.id) or owner.spans.get(error.node.id)
-            raise ShapeError(str(error), owner.source, span) from None
+            span = (owner.option_spans.get((error.node.id, error.option)) or owner.operator_spans.get(error.node.id)
+                    or owner.spans.get(error.node.id))
+            written = owner.call_names.get(error.node.id)  # max(x, dim=2) is amax's node: say max
+            raise ShapeError(f"{written}: {error.reason}" if written else str(error), owner.source, span) from None
         return False
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from ..core.errors import GradcheckError, MissingValues, Origin, Span
+from ..core.errors import GradcheckError, MissingValues, Origin, Span, UnusedValues
 from ..core.limits import DEFAULT_LIMITS, Limits
 from ..core.settings import DEVICES, DTYPES, FD_METHODS, SETTINGS, how_to_give_a_value
 from ..verdict.compare import DEFAULT_TOLERANCE, Tolerance
@@ -122,12 +122,22 @@ class Spec:
             error.hint = how_to_give_a_value(error.names[0], self.front)
         return error
 
+    def _word_unused(self, error: UnusedValues) -> UnusedValues:
+        """A spec file's value for a name the expression does not use: at the key that gave it."""
+        if self.file:
+            name = error.names[0]
+            error.origin = (self.origins.get(f"at.{name}") or self.origins.get(f"sample.domain.{name}")
+                            or self.origins.get("at") or Origin(self.file, self.line or 1, 1, "at"))
+        return error
+
     def locate(self, error: GradcheckError) -> GradcheckError:
         """Point an error in the program or a manual formula at the text the user wrote, and its origin; word
         the settings it names, and a missing value, in the terms of the front end the spec came from."""
         error.front, error.command_line = self.speaks, self.command_line
         if isinstance(error, MissingValues):
             return self._word_missing(error)
+        if isinstance(error, UnusedValues):
+            return self._word_unused(error)
         if error.origin is not None or error.source is None or error.span is None:
             return error
         if error.source == self.program and self.where:

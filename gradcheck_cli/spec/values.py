@@ -20,6 +20,7 @@ _LIST_TOKEN = r"\[|\]|,|[^\[\],\s]+"
 # Non-finite words are read too, to be refused with their own message.
 DECIMAL = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 NON_FINITE = r"(?i)[+-]?(?:inf|infinity|nan)"
+NUMERIC_KINDS = "biufcO"  # numpy's bool, integer, float and complex kinds, and objects (read one by one)
 
 
 def parse_value(text: str, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
@@ -164,24 +165,57 @@ def _nested_list(text: str) -> list:
 
 
 def coerce_value(data, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
-    """A number, a (nested) list of numbers, a numpy array or a torch tensor (a layer's parameter that requires
-    grad included: its value is taken, detached, on the CPU) as a float64 array; ragged lists are errors."""
+    """A number, a (nested) list of numbers, a numpy array or a torch tensor as a float64 array, always a copy;
+    ragged lists, complex or non-numeric values are errors.  A tensor may have any dtype, layout or device and
+    require grad (a layer's parameter): its values are taken, detached, on the CPU."""
     if hasattr(data, "detach") and hasattr(data, "cpu"):  # a torch tensor, without importing torch
-        data = data.detach().cpu().double().numpy() if not data.is_complex() else data.detach().cpu().numpy()
-    complex_values = ValueParseError("complex values are not supported: give real numbers")
+        data = _tensor_values(data, limits)
+    if isinstance(data, np.ndarray) and data.dtype.kind not in NUMERIC_KINDS:
+        raise ValueParseError(f"expected numbers, got a numpy array of {data.dtype}")
     if not isinstance(data, (list, tuple)) and np.iscomplexobj(data):
-        raise complex_values
+        raise _complex_values()
     try:
         array = np.array(data, dtype=np.float64)
     except (ValueError, TypeError, RuntimeError) as error:
         if "complex" in str(error):
-            raise complex_values from None
+            raise _complex_values() from None
         raise ValueParseError("expected a number or a rectangular (nested) list of numbers") from None
-    if array.size > limits.max_elements:
-        raise LimitError(f"the value has {array.size:,} elements; the limit is {limits.max_elements:,} "
-                         "(raise it with {max_elements})")
+    _check_size(array.size, limits)
     if array.size == 0:
         raise ValueParseError("empty list")
     if not np.all(np.isfinite(array)):
         raise ValueParseError("values must be finite numbers")
     return array
+
+
+def _complex_values() -> ValueParseError:
+    return ValueParseError("complex values are not supported: give real numbers")
+
+
+def _check_size(size: int, limits: Limits) -> None:
+    if size > limits.max_elements:
+        raise LimitError(f"the value has {size:,} elements; the limit is {limits.max_elements:,} "
+                         "(raise it with {max_elements})")
+
+
+def _tensor_values(tensor, limits: Limits) -> np.ndarray:
+    """A torch tensor's values as a numpy array (float64 for real dtypes), read without importing torch:
+    detached, dense (a sparse or quantized tensor's values), on the CPU.  A tensor without values of its own
+    (the meta device, a nested tensor) is an error, as is one that torch cannot read out."""
+    if getattr(tensor, "is_nested", False):
+        raise ValueParseError("a nested tensor has no single shape: give a regular tensor")
+    if tensor.device.type == "meta":
+        raise ValueParseError("the tensor is on the meta device: it has a shape but no values")
+    if tensor.is_complex():
+        raise _complex_values()
+    _check_size(tensor.numel(), limits)
+    try:
+        tensor = tensor.detach()
+        if tensor.is_quantized:
+            tensor = tensor.dequantize()
+        if str(tensor.layout) != "torch.strided":  # sparse (COO, CSR, ...) or mkldnn
+            tensor = tensor.to_dense()
+        return tensor.cpu().double().numpy(force=True)
+    except (RuntimeError, TypeError, ValueError, NotImplementedError) as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ValueParseError(f"cannot read the tensor's values ({shortened(first, 120)})") from None

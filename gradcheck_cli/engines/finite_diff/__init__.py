@@ -69,16 +69,18 @@ class FiniteDifferences:
 
 @_quiet
 def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], wrt: list[str],
-                       shapes=None, method: str = "auto", step: float | None = None) -> FiniteDifferences:
+                       shapes=None, method: str = "auto", step: float | None = None,
+                       values: list[np.ndarray] | None = None) -> FiniteDifferences:
     """d output / d variable for each variable in `wrt`, with error bars.
 
     For a non-scalar output this is the Jacobian: each result has the shape
     output shape + variable shape.  `method` "auto" takes the complex step where
     every op on the path is analytic and Richardson elsewhere; "central" is one
     central difference with `step` (default 1e-6), to reproduce torch's numbers.
+    `values`: plan.at(point) in float64, when the caller has it (the base point is not evaluated again).
     Raises UsageError for "complex" where a variable's path is not holomorphic.
     """
-    base, base_values, held = _base_point(plan, point)
+    base, base_values, held = _base_point(plan, point, values)
     output_shape = plan.value(base_values, output).shape[1:]
     result = FiniteDifferences({}, {}, 0)
     holomorphic, trusted = complex_step_variables(plan, output, base_values, wrt)
@@ -220,10 +222,11 @@ def complex_step_of_function(evaluate: Callable[[dict[str, np.ndarray]], np.ndar
     return None if values is None else np.asarray(values).imag / BLACK_BOX_STEP
 
 
-def _base_point(plan: Plan, point: dict[str, np.ndarray]):
-    """(batched inputs, node values there, detach values to hold) at the unperturbed point."""
+def _base_point(plan: Plan, point: dict[str, np.ndarray], values: list[np.ndarray] | None = None):
+    """(batched inputs, node values there, detach values to hold) at the unperturbed point (`values`: the
+    plan's run there, when known)."""
     base = {name: batched(np.asarray(v, dtype=np.float64)) for name, v in point.items()}
-    values = plan.run(base)
+    values = plan.run(base) if values is None else values
     held = {n.id: plan.value(values, n) for n in plan.nodes if n.op in OPS and OPS[n.op].holds_value}
     return base, values, held
 
