@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -21,6 +22,13 @@ pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads(resources.files("gradcheck_cli").joinpath("schema/report.schema.json").read_text())
+
+# pytest imports readline, and readline exports COLUMNS and LINES (80x24 without a terminal) into the C environment
+# that subprocesses inherit: the command would lay its tables out 80 wide in every test that runs it.  A test that
+# wants a width says so (COLUMNS in its env, or --width).
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
+    os.unsetenv(_name)
 
 
 def pytest_configure(config):
