@@ -410,7 +410,7 @@ def execute(jobs, output_format: str, settings: ReportSettings, options: RunOpti
     if options.output:
         _write(options.output, _rendered(chosen, results, replace(settings, color="never", tty=False)))
     if options.plot:
-        _plot(options.plot, results[0], options.plot_step)
+        _plot(options.plot, results[0], options.plot_step, Limits(**settings.limits))
     elif screen.lost == "closed":
         tell("error: standard output is closed, so the report went nowhere (write it to a file with -o)")
         return 2
@@ -497,7 +497,7 @@ def _check_plot(path: str | None, spec_mode: bool) -> None:
         raise click.BadParameter(problem, param_hint="'--plot'")
 
 
-def _plot(path: str, result, step: float | None) -> None:
+def _plot(path: str, result, step: float | None, limits: Limits) -> None:
     """Draw the case at `path`; a case with nothing to draw, or a path that cannot be written, is one line and
     exit 2 (the report is already out).  A case that is an error has said so, and exits 2: no picture."""
     from .plot import PlotError, plot_case
@@ -505,7 +505,7 @@ def _plot(path: str, result, step: float | None) -> None:
     if result.status == "error":
         return
     try:
-        plot_case(result, path, step)
+        plot_case(result, path, step, limits)
     except PlotError as error:
         tell(f"error: --plot: {error}")
         raise click.exceptions.Exit(2) from None

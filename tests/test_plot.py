@@ -125,3 +125,15 @@ def test_matplotlib_is_not_imported_at_start_up():
             "print('matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_an_expression_past_the_limits_it_is_drawn_under_is_one_clear_error(tmp_path):
+    from dataclasses import replace
+
+    from gradcheck_cli.core.limits import DEFAULT_LIMITS
+    from gradcheck_cli.plot import PlotError
+
+    result = check("sin(x)*x + x**2", {"x": 1.0})
+    assert figure_data(result, limits=DEFAULT_LIMITS).f.size > 0
+    with pytest.raises(PlotError, match="cannot be read again"):
+        figure_data(result, limits=replace(DEFAULT_LIMITS, max_length=5))
