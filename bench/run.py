@@ -3,15 +3,18 @@
     python bench/run.py            # all sections
     python bench/run.py --quick    # smaller sizes, for a smoke run
 
-Sections:
-- tensor: the gradient check of mean(sin(x)*x**2) with x of 10,000 elements, against
-  torch.autograd.gradcheck (default slow mode, float64) on the same function;
-- cases: 1,000 generated scalar cases (2-4 variables, 5-30 nodes) in one process, against
-  torch.autograd.gradcheck on the same 1,000 functions;
-- scaling: 10^5-element vectors (smooth, and with kinks): time and peak memory;
+Where there is a peer, ours and the peer's runs alternate (a slow spell of a shared machine hits both) and the
+median of each is printed.  Sections:
+- cases: 1,000 generated scalar cases (2-4 variables, 5-30 nodes) against torch.autograd.gradcheck on the same
+  1,000 functions, in one process and as whole processes (a spec file of the 1,000 cases, `gradcheck FILE -j 1`,
+  against a script that imports torch and runs torch.autograd.gradcheck on them);
+- startup: `gradcheck --version` and a one-line check, against `python -c "import torch"`;
+- dense: logsumexp(A @ x) in x, A given, n = 1,000 against torch.autograd.gradcheck (slow mode), and n = 3,000;
+- size: the time of one check of a generated program of 10, 100, 1,000 and 10,000 bindings;
+- tensor: the gradient check of mean(sin(x)*x**2) with x of 10,000 elements, against torch.autograd.gradcheck;
+- scaling: 10^5-element vectors (smooth, and with kinks): time and peak memory, in a fresh process each;
 - graph: the time and size of the symbolic derivative of a 10,000-node expression;
 - precise: the high-precision referee (mpmath) settling every entry of a 100-node, 3-variable expression;
-- startup: `gradcheck --version` and a one-line check, against `python -c "import torch"`;
 - folder: `gradcheck expressions/` with -j 1 and with one worker per core.
 """
 
@@ -21,8 +24,10 @@ import argparse
 import os
 import platform
 import random
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -37,15 +42,15 @@ def best_of(repeats: int, function) -> float:
     return min(times)
 
 
-def best_of_interleaved(repeats: int, first, second) -> tuple[float, float]:
-    """Best times of two functions run alternately, so a slow spell of a shared machine hits both."""
-    times: tuple[list, list] = ([], [])
+def medians_alternated(repeats: int, *functions) -> list[float]:
+    """The median time of each function, the functions run in turn `repeats` times."""
+    times: list[list[float]] = [[] for _ in functions]
     for _ in range(repeats):
-        for function, spent in ((first, times[0]), (second, times[1])):
+        for function, spent in zip(functions, times):
             start = time.perf_counter()
             function()
             spent.append(time.perf_counter() - start)
-    return min(times[0]), min(times[1])
+    return [statistics.median(spent) for spent in times]
 
 
 def tensor_section(n: int, repeats: int) -> None:
@@ -55,10 +60,10 @@ def tensor_section(n: int, repeats: int) -> None:
 
     x = np.linspace(-2.0, 2.0, n)
     check("mean(sin(x)*x**2)", at={"x": x[:10]})  # warm up imports and torch
-    ours = best_of(repeats, lambda: check("mean(sin(x)*x**2)", at={"x": x}))
     status = check("mean(sin(x)*x**2)", at={"x": x}).status
     xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
-    peer = best_of(repeats, lambda: torch.autograd.gradcheck(lambda v: (torch.sin(v) * v**2).mean(), (xt,)))
+    ours, peer = medians_alternated(repeats, lambda: check("mean(sin(x)*x**2)", at={"x": x}),
+                                    lambda: torch.autograd.gradcheck(lambda v: (torch.sin(v) * v**2).mean(), (xt,)))
     print(f"tensor  mean(sin(x)*x**2), n={n:,}: gradcheck {ours:.3f} s ({status}), "
           f"torch.autograd.gradcheck {peer:.3f} s -> {peer / ours:.1f}x faster")
 
@@ -121,32 +126,124 @@ def generated_case(rng: random.Random) -> tuple[str, object, dict]:
     return text(shape) + " + 0*(" + " + ".join(order) + ")", function, point
 
 
-def cases_section(count: int) -> None:
-    """`count` generated scalar cases in one process: check() against torch.autograd.gradcheck (float64)."""
+def generated_cases(count: int) -> list[tuple[str, object, dict]]:
+    """The bench's `count` generated scalar cases (seed 7): the same in every process."""
+    rng = random.Random(7)
+    return [generated_case(rng) for _ in range(count)]
+
+
+def peer_inputs(cases: list) -> list[tuple]:
     import torch
 
+    return [tuple(torch.tensor(point[n], dtype=torch.float64, requires_grad=True) for n in sorted(point))
+            for _, _, point in cases]
+
+
+def run_peer(cases: list, inputs: list) -> None:
+    import torch
+
+    for (_, function, _), args in zip(cases, inputs):
+        torch.autograd.gradcheck(function, args)
+
+
+PEER_CASES_SCRIPT = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import run
+cases = run.generated_cases(int(sys.argv[2]))
+run.run_peer(cases, run.peer_inputs(cases))
+"""
+
+
+def cases_file(cases: list, folder: str) -> str:
+    """The cases as one spec file (each its expression and point), for the whole-process run."""
+    lines = ["cases:"]
+    for i, (text, _, point) in enumerate(cases):
+        at = ", ".join(f"{name}: {value!r}" for name, value in point.items())
+        lines.append(f"  - {{name: 'case {i}', expr: '{text}', at: {{{at}}}}}")
+    path = os.path.join(folder, "generated_cases.yaml")
+    with open(path, "w") as file:
+        file.write("\n".join(lines) + "\n")
+    return path
+
+
+def cases_section(count: int, repeats: int) -> None:
+    """`count` generated scalar cases: check() against torch.autograd.gradcheck (float64) in one process, then
+    `gradcheck FILE -j 1` against a script running torch.autograd.gradcheck, as whole processes."""
     from gradcheck_cli import check
 
-    rng = random.Random(7)
-    cases = [generated_case(rng) for _ in range(count)]
-    inputs = [tuple(torch.tensor(point[n], dtype=torch.float64, requires_grad=True) for n in sorted(point))
-              for _, _, point in cases]
+    cases = generated_cases(count)
+    inputs = peer_inputs(cases)
     statuses = [check(text, at=point).status for text, _, point in cases]
 
     def ours_all():
         for text, _, point in cases:
             check(text, at=point)
 
-    def peer_all():
-        for (_, function, _), args in zip(cases, inputs):
-            torch.autograd.gradcheck(function, args)
-
-    peer_all()  # both sides warm (imports, torch's dispatch caches) before timing
-    ours, peer = best_of_interleaved(2, ours_all, peer_all)
-    counts = {s: statuses.count(s) for s in sorted(set(statuses))}
-    print(f"cases   {count:,} generated scalar cases (2-4 variables, 5-30 nodes): gradcheck {ours:.2f} s "
+    run_peer(cases, inputs)  # both sides warm (imports, torch's dispatch caches) before timing
+    ours, peer = medians_alternated(repeats, ours_all, lambda: run_peer(cases, inputs))
+    counts = {str(s): statuses.count(s) for s in sorted(set(statuses))}
+    print(f"cases   {count:,} generated scalar cases (2-4 variables, 5-30 nodes), one process: gradcheck {ours:.2f} s "
           f"({1e3 * ours / count:.2f} ms each, {counts}), torch.autograd.gradcheck {peer:.2f} s "
           f"({1e3 * peer / count:.2f} ms each) -> gradcheck takes {ours / peer:.2f}x torch's time")
+    bench = os.path.dirname(os.path.abspath(__file__))
+    with tempfile.TemporaryDirectory() as folder:
+        spec = cases_file(cases, folder)
+        ours_command = [sys.executable, "-m", "gradcheck_cli", spec, "-j", "1"]
+        exit_code = subprocess.run(ours_command, capture_output=True, check=False).returncode
+        ours, peer = medians_alternated(
+            repeats, lambda: subprocess.run(ours_command, capture_output=True, check=False),
+            lambda: subprocess.run([sys.executable, "-c", PEER_CASES_SCRIPT, bench, str(count)], check=True))
+    print(f"cases   the same as whole processes: gradcheck FILE -j 1 {ours:.2f} s (exit {exit_code}), a script "
+          f"running torch.autograd.gradcheck {peer:.2f} s -> gradcheck takes {ours / peer:.2f}x torch's time")
+
+
+def dense_section(sizes: tuple[int, int], repeats: int) -> None:
+    """logsumexp(A @ x) in x (A given): the dense Jacobian path, through BLAS, against torch's slow mode."""
+    import torch
+
+    from gradcheck_cli import check
+
+    def problem(n: int):
+        rng = np.random.default_rng(0)
+        return rng.normal(size=(n, n)) / np.sqrt(n), rng.normal(size=n)
+
+    text = "logsumexp(A @ x)"
+    check(text, at=dict(zip("Ax", problem(5))), wrt=["x"])  # warm
+    n, large = sizes
+    a, x = problem(n)
+    at = {"A": a, "x": x}
+    status = check(text, at=at, wrt=["x"]).status
+    at_t, xt = torch.tensor(a), torch.tensor(x, requires_grad=True)
+
+    def peer():
+        torch.autograd.gradcheck(lambda v: torch.logsumexp(at_t @ v, 0), (xt,))
+
+    ours, theirs = medians_alternated(repeats, lambda: check(text, at=at, wrt=["x"]), peer)
+    print(f"dense   {text} in x, n={n:,}: gradcheck {ours:.2f} s ({status}), torch.autograd.gradcheck (slow mode) "
+          f"{theirs:.2f} s -> gradcheck takes {ours / theirs:.2f}x torch's time")
+    a, x = problem(large)
+    at = {"A": a, "x": x}
+    start = time.perf_counter()
+    status = check(text, at=at, wrt=["x"]).status
+    print(f"dense   {text} in x, n={large:,}: gradcheck {time.perf_counter() - start:.2f} s ({status})")
+
+
+def size_section(sizes: list[int], repeats: int) -> None:
+    """One check of a generated program per size: time, and time per node (linear growth keeps it flat)."""
+    from gradcheck_cli import check
+    from gradcheck_cli.lang.parser import parse
+
+    at = {"x": 0.7, "y": 1.1, "z": -0.4}
+    check(bounded_program(10), at=at, limits=_limits())  # warm
+    parts = []
+    for size in sizes:
+        text = bounded_program(size)
+        nodes = len(parse(text, limits=_limits()).nodes)
+        status = check(text, at=at, limits=_limits()).status
+        (elapsed,) = medians_alternated(repeats, lambda text=text: check(text, at=at, limits=_limits()))
+        parts.append(f"{nodes:,} nodes {1e3 * elapsed:.1f} ms ({1e6 * elapsed / nodes:.0f} us a node, {status})")
+    print("size    one check of a generated program: " + "; ".join(parts))
 
 
 def generated_program(nodes: int, seed: int = 0) -> str:
@@ -166,6 +263,21 @@ def generated_program(nodes: int, seed: int = 0) -> str:
         lines.append(f"t{i} = {text}")
         names.append(f"t{i}")
     return "; ".join(lines) + f"; {names[-1]}*0.001"
+
+
+def bounded_program(nodes: int, seed: int = 0) -> str:
+    """A program of `nodes` bindings over x, y, z whose values and derivatives stay of order 1 at any size (each
+    binding a bounded function of the last one and an earlier one), so that its check passes: a size series
+    measures the size, not a dispute.  Each binding adds two or three graph nodes."""
+    rng = random.Random(seed)
+    names = ["x", "y", "z"]
+    forms = ["sin({a} + {b})", "tanh({a}*{b})", "0.5*{a} + 0.5*cos({b})", "sigmoid({a} - {b})"]
+    lines = ["t = x + y*z"]
+    names.append("t")
+    for i in range(nodes - 1):
+        lines.append(f"t{i} = " + rng.choice(forms).format(a=names[-1], b=rng.choice(names)))
+        names.append(f"t{i}")
+    return "; ".join(lines) + f"; {names[-1]}"
 
 
 def graph_section(nodes: int) -> None:
@@ -223,11 +335,13 @@ def startup_section(repeats: int) -> None:
     def command(*args):
         return lambda: subprocess.run(args, capture_output=True, check=False)
 
-    torch_import = best_of(repeats, command(sys.executable, "-c", "import torch"))
-    version = best_of(repeats, command(sys.executable, "-m", "gradcheck_cli", "--version"))
-    one = best_of(repeats, command(sys.executable, "-m", "gradcheck_cli", "sin(x**2)", "--x", "4"))
+    one, torch_import = medians_alternated(
+        repeats, command(sys.executable, "-m", "gradcheck_cli", "sin(x**2)", "--x", "4"),
+        command(sys.executable, "-c", "import torch"))
+    (version,) = medians_alternated(repeats, command(sys.executable, "-m", "gradcheck_cli", "--version"))
     print(f"startup gradcheck --version {version:.3f} s; gradcheck \"sin(x**2)\" --x 4 {one:.3f} s; "
-          f"python -c 'import torch' {torch_import:.3f} s -> one check = import torch + {one - torch_import:.3f} s")
+          f"python -c 'import torch' {torch_import:.3f} s -> one check = import torch + {one - torch_import:.3f} s "
+          f"({one / torch_import:.2f}x)")
 
 
 SCALING_SCRIPT = """
@@ -264,12 +378,10 @@ def folder_section(repeats: int) -> None:
 
 
 def _case_count(folder: str) -> int:
-    from pathlib import Path
-
+    from gradcheck_cli.spec.collect import collect
     from gradcheck_cli.spec.spec_file import load
-    from gradcheck_cli.spec.targets import discover
 
-    return sum(len(load(path)) for path in discover(Path(folder)))
+    return sum(len(load(path)) for path in collect([folder]).files)
 
 
 def machine() -> str:
@@ -281,14 +393,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats")
     options = parser.parse_args()
-    repeats = 1 if options.quick else 3
+    quick = options.quick
+    repeats = 1 if quick else 3
     print(f"machine: {machine()}")
-    cases_section(100 if options.quick else 1_000)
-    tensor_section(2_000 if options.quick else 10_000, repeats)
-    scaling_section(10_000 if options.quick else 100_000)
-    graph_section(500 if options.quick else 10_000)
+    cases_section(100 if quick else 1_000, repeats)
+    startup_section(3 if quick else 5)
+    dense_section((300, 600) if quick else (1_000, 3_000), repeats)
+    size_section([10, 100, 1_000] if quick else [10, 100, 1_000, 10_000], repeats)
+    tensor_section(2_000 if quick else 10_000, repeats)
+    scaling_section(10_000 if quick else 100_000)
+    graph_section(500 if quick else 10_000)
     precise_section(100, repeats)
-    startup_section(repeats)
     folder_section(repeats)
 
 

@@ -46,6 +46,8 @@ import sympy
 from hypothesis import strategies as st
 
 from gradcheck_cli.lang.graph import format_option
+from gradcheck_cli.lang.ops import OPS
+from gradcheck_cli.lang.ops.record import torch_tuple_parts
 from gradcheck_cli.lang.tensor_kernels import format_index
 
 # ---- the op table -------------------------------------------------------------------------------------
@@ -1583,7 +1585,8 @@ def render(e: Expr) -> str:
         return f"({render(operand)}).T" if operand.op == "const" else f"{wrapped(operand)}.T"
     if e.op == "index":
         operand = args[0]
-        text = f"({render(operand)})" if operand.op == "const" else wrapped(operand)
+        tuple_call = operand.op in OPS and torch_tuple_parts(OPS[operand.op])  # qr(A)[0] would be torch's Q
+        text = f"({render(operand)})" if operand.op == "const" or tuple_call else wrapped(operand)
         return f"{text}[{format_index(e.attr)}]"
     name = {"matmul": "dot" if e.style == "alias" else "matmul",
             "amax": "max" if e.style == "alias" else "amax",

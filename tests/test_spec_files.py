@@ -120,7 +120,7 @@ def test_exit_zero_and_strict(cli, tmp_path):
 
 def test_missing_path_and_empty_folder(cli, tmp_path):
     missing = cli(str(tmp_path / "nope.yaml"))
-    assert missing.exit_code == 2 and "no such file or directory" in missing.stderr
+    assert missing.exit_code == 2 and "no such file or folder" in missing.stderr
     empty = cli(str(tmp_path))
     assert empty.exit_code == 2 and "no spec files" in empty.stderr
 
@@ -162,3 +162,35 @@ def test_control_characters_are_a_spec_error_not_a_traceback(cli, tmp_path):
     assert result.exit_code == 2
     assert "unacceptable character #x000c" in result.stderr and "at character 9" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_libyaml_and_pyyaml_composers_read_every_library_file_alike(monkeypatch):
+    """Spec files are composed by libyaml where a pre-scan finds them plain (issue 20): every file of
+    expressions/ (literal blocks, quoted and plain numbers, nested lists) reads to the same specs, with the
+    same origins, as with PyYAML's composer, and the libyaml path is the one taken for them."""
+    import yaml
+
+    from gradcheck_cli.spec import spec_file
+
+    if not yaml.__with_libyaml__:
+        pytest.skip("PyYAML without libyaml: one composer only")
+    files = sorted((Path(__file__).parent.parent / "expressions").glob("*.yaml"))
+    taken = []
+    plain_events = spec_file._plain_events
+    monkeypatch.setattr(spec_file, "_plain_events", lambda text: taken.append(plain_events(text)) or taken[-1])
+    fast = {path: repr(load(path)) for path in files}
+    assert len(taken) == len(files) and all(taken)
+    monkeypatch.setattr(spec_file, "_plain_events", lambda text: False)
+    assert {path: repr(load(path)) for path in files} == fast
+
+
+@pytest.mark.parametrize("text", ["a: &x 1\nb: *x\n", "expr: x\nat: " + "[" * 20 + "1" + "]" * 20 + "\n",
+                                  "expr: x\nat: {x: 1}\n---\nexpr: y\n", "expr: x\n\tat: 1\n"])
+def test_files_libyaml_does_not_take_whole_go_to_pyyaml(tmp_path, text):
+    """Anchors, aliases, deep nesting and invalid YAML are found by PyYAML's composer, in its words."""
+    from gradcheck_cli.spec import spec_file
+
+    assert not spec_file._plain_events(text) or "---" in text
+    with pytest.raises(SpecError) as raised:
+        load(write(tmp_path, "f.yaml", text))
+    assert "f.yaml:" in str(raised.value)

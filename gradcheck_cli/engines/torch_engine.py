@@ -1,10 +1,12 @@
 """torch.autograd as an engine: the graph rebuilt from torch ops, then autograd.grad.
 
-torch is imported here, on first use, and nowhere else: runs that fail on a
-parse error or only print help never pay for it.
+torch is imported here, on first use (`loaded_torch`): runs that fail on a parse error or only print help
+never pay for it.
 """
 
 from __future__ import annotations
+
+import gc
 
 import numpy as np
 
@@ -19,17 +21,55 @@ def autograd_gradients(output: Node, point: dict[str, np.ndarray], wrt: list[str
     For a non-scalar value the gradient is the Jacobian, shaped value shape + variable shape.
     `nodes`: the output's ancestors, when the caller has them.
     """
-    import torch
-
+    torch = loaded_torch()
     result, targets = _build(torch, output, point, wrt, dtype, nodes)
+    if result.numel() == 1:
+        return _scalar_gradients(torch, result, targets, point, wrt)
     gradients = stacked_gradients(torch, result.reshape(-1), targets, point, wrt, tuple(result.shape))
     return result.detach().numpy(force=True).astype(np.float64), gradients
+
+
+def loaded_torch():
+    """torch, imported on first use.  At the first call, the objects alive then (torch's own, a few hundred
+    thousand, with the modules already imported) are moved out of the garbage collector's reach with gc.freeze:
+    they live as long as the process, and every full collection afterwards would walk them again (a one-line
+    check spent a fifth of its time there; a 10,000-node check grew faster than linearly with its size)."""
+    import torch
+
+    global _FROZEN
+    if not _FROZEN:
+        gc.freeze()
+        _FROZEN = True
+    return torch
+
+
+_FROZEN = False
+
+
+def _scalar_gradients(torch, result, targets: list, point: dict[str, np.ndarray],
+                      wrt: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """autograd_gradients of a one-element output: one backward for every variable, scalars read as numbers."""
+    shape = tuple(result.shape)
+    value = np.asarray(result.item(), dtype=np.float64).reshape(shape)
+    if not result.requires_grad:
+        return value, {name: np.zeros(shape + np.shape(point[name])) for name in wrt}
+    grads = torch.autograd.grad(result.reshape(()), targets, allow_unused=True)
+    return value, {name: _as_array(g, shape + np.shape(point[name])) for name, g in zip(wrt, grads)}
+
+
+def _as_array(gradient, shape: tuple) -> np.ndarray:
+    """A gradient tensor (None where unused: zeros) as a float64 array of `shape`."""
+    if gradient is None:
+        return np.zeros(shape)
+    if gradient.numel() == 1:
+        return np.full(shape, gradient.item())
+    return gradient.detach().numpy(force=True).astype(np.float64).reshape(shape)
 
 
 def autograd_hessian(output: Node, point: dict[str, np.ndarray], wrt: list[str],
                      dtype: str = "float64") -> dict[tuple[str, str], np.ndarray]:
     """{(a, b): d2 f / da db} by double backward (create_graph=True), shaped a's shape + b's shape."""
-    import torch
+    torch = loaded_torch()
 
     result, targets = _build(torch, output, point, wrt, dtype)
     if not result.requires_grad:  # f depends on no variable at all
@@ -65,8 +105,7 @@ def _build(torch, output: Node, point, wrt, dtype: str, nodes: list[Node] | None
     """The output tensor, computed by torch ops from leaves that require grad for `wrt`."""
     torch_dtype = {"float64": torch.float64, "float32": torch.float32}[dtype]
     differentiated = set(wrt)
-    leaves = {name: torch.from_numpy(np.array(value, dtype=dtype)).requires_grad_(name in differentiated)
-              for name, value in point.items()}
+    leaves = {name: _leaf(torch, value, torch_dtype, dtype, name in differentiated) for name, value in point.items()}
     values: dict[int, torch.Tensor] = {}
     for node in nodes if nodes is not None else ancestors([output]):
         if node.op == "const":
@@ -80,10 +119,16 @@ def _build(torch, output: Node, point, wrt, dtype: str, nodes: list[Node] | None
     return values[output.id], [leaves[name] for name in wrt]
 
 
+def _leaf(torch, value, torch_dtype, dtype: str, requires_grad: bool):
+    """A variable's tensor; a scalar built directly (a numpy round trip costs more than the scalar's backward)."""
+    if np.ndim(value) == 0:
+        return torch.tensor(float(value), dtype=torch_dtype, requires_grad=requires_grad)
+    return torch.from_numpy(np.array(value, dtype=dtype)).requires_grad_(requires_grad)
+
+
 def _element_gradients(torch, scalar, targets, point, wrt) -> list[np.ndarray]:
     """The gradient of one output element with respect to each target (zeros where unused)."""
     if not scalar.requires_grad:
         return [np.zeros(np.shape(point[name])) for name in wrt]
     grads = torch.autograd.grad(scalar, targets, allow_unused=True, retain_graph=True)
-    return [np.zeros(np.shape(point[name])) if g is None else g.detach().numpy(force=True).astype(np.float64)
-            for name, g in zip(wrt, grads)]
+    return [_as_array(g, np.shape(point[name])) for name, g in zip(wrt, grads)]

@@ -30,6 +30,17 @@ import numpy as np
 from . import tensor_kernels as K
 
 REDUCTIONS = ("none", "mean", "sum")
+TARGET_HINT = ("class targets are integer class indices, as torch's int64 target: cross_entropy(z, (1, 0, 2)); "
+               "probability targets (torch's float target of the input's shape) are not supported yet")
+
+
+class OptionProblem(ValueError):
+    """A shape rule's ValueError about one option's value (a class target out of range): the error points at
+    where the user wrote that option (`option`), not at the whole call."""
+
+    def __init__(self, option: str, message: str):
+        super().__init__(message)
+        self.option = option
 
 
 # ---- numeric namespaces ----
@@ -427,16 +438,18 @@ def class_layout(shape: tuple, o, op: str) -> Layout:
     class_dim = 1 if len(shape) >= 2 else 0
     classes = shape[class_dim]
     target_shape = shape[:class_dim] + shape[class_dim + 1:]
-    data = K.index_data(o.target, "target")
+    try:
+        data = K.index_data(o.target, "", option="target")
+    except ValueError as error:
+        raise OptionProblem("target", str(error)) from None
     if data.shape != target_shape and not (target_shape == () and data.shape == (1,)):
-        wanted = "one class, target=1" if target_shape == () else f"shape {target_shape}"
-        raise ValueError(f"target has shape {data.shape}, but an input of shape {tuple(shape)} needs {wanted}")
+        raise OptionProblem("target", _target_shape_message(data.shape, tuple(shape), target_shape))
     data = data.reshape(-1)
     kept = data != o.ignore_index
     bad = data[kept & ((data < 0) | (data >= classes))]
     if bad.size:
-        raise ValueError(f"target {int(bad[0])} is out of range for {classes} classes (0 to {classes - 1}, or "
-                         f"ignore_index={o.ignore_index})")
+        raise OptionProblem("target", f"target {int(bad[0])} is out of range for {classes} classes (0 to "
+                                      f"{classes - 1}, or ignore_index={o.ignore_index})")
     if op == "cross_entropy" and not 0 <= o.label_smoothing <= 1:
         raise ValueError(f"label_smoothing must be between 0 and 1, got {o.label_smoothing:g}")
     positions = np.moveaxis(np.arange(math.prod(shape)).reshape(shape), class_dim, -1).reshape(-1, classes)
@@ -448,6 +461,20 @@ def class_layout(shape: tuple, o, op: str) -> Layout:
                   as_tuple(positions[samples, chosen]), as_tuple(rows),
                   as_tuple(np.broadcast_to(np.arange(classes), rows.shape)),
                   as_tuple(np.broadcast_to(samples[:, None], rows.shape)))
+
+
+def _target_shape_message(given: tuple, input_shape: tuple, wanted: tuple) -> str:
+    """Why class targets of shape `given` do not fit an input of `input_shape`, which needs `wanted`."""
+    count = math.prod(given)
+    written = f"{count} target{'s' if count != 1 else ''}" + (f" of shape {given}" if len(given) > 1 else "")
+    if wanted == ():
+        return f"an input of shape {input_shape} (one sample of {input_shape[0]} classes) takes one class target, " \
+               f"e.g. target=1; got {written}"
+    if len(wanted) == 1:
+        return f"an input of shape {input_shape} ({wanted[0]} sample{'s' if wanted[0] != 1 else ''}) takes " \
+               f"{wanted[0]} class target{'s' if wanted[0] != 1 else ''}, one per sample; got {written}"
+    return f"an input of shape {input_shape} takes class targets of shape {wanted} (its shape without the class " \
+           f"dim 1); got {written}"
 
 
 def _smoothing(op: str, o) -> float:

@@ -29,7 +29,8 @@ def reduced_axes(x: np.ndarray, attr) -> tuple[int, ...]:
 
 def check_axis(shape: tuple, attr) -> None:
     if attr is not None and not -len(shape) <= attr[0] < len(shape):
-        raise ValueError(f"axis {attr[0]} is out of range for shape {shape}")
+        dims = f"dims {-len(shape)} to {len(shape) - 1}" if shape else "a 0-d input has none"
+        raise ValueError(f"dim {attr[0]} is out of range for an input of shape {shape} ({dims})")
 
 
 def reduced_shape(shape: tuple, attr) -> tuple:
@@ -134,36 +135,45 @@ def transpose(x):
 
 def matmul(a, b):
     """a @ b as torch.matmul: vectors and matrices, and stacks of matrices whose leading (batch) dims broadcast,
-    behind the evaluator's batch axis."""
-    ra, rb = a.ndim - 1, b.ndim - 1
-    if max(ra, rb) > 2:
-        return _batched_matmul(a, b)
-    if ra == 1 and rb == 1:
-        return np.einsum("...k,...k->...", a, b)
-    if ra == 2 and rb == 1:
-        return np.einsum("...mk,...k->...m", a, b)
-    if ra == 1 and rb == 2:
-        return np.einsum("...k,...kn->...n", a, b)
-    return np.matmul(a, b)
-
-
-def _batched_matmul(a, b):
-    """a @ b with a stack of matrices on at least one side: vectors made matrices (and back, as torch does), and
-    the operands' batch dims lined up behind the evaluator's batch axis so that they broadcast with each other."""
+    behind the evaluator's batch axis.  Vectors are made matrices (and back, as torch does), the operands' batch
+    dims lined up behind the evaluator's batch axis so that they broadcast with each other."""
     vector_a, vector_b = a.ndim == 2, b.ndim == 2
     a = a[:, np.newaxis, :] if vector_a else a
     b = b[:, :, np.newaxis] if vector_b else b
     rank = max(a.ndim, b.ndim)
     a = a.reshape(a.shape[:1] + (1,) * (rank - a.ndim) + a.shape[1:])
     b = b.reshape(b.shape[:1] + (1,) * (rank - b.ndim) + b.shape[1:])
-    out = np.matmul(a, b)
+    out = matrix_product(a, b)
     if vector_a:
         out = out[..., 0, :]
     return out[..., 0] if vector_b else out
 
 
+def matrix_product(a, b):
+    """np.matmul(a, b) for stacks of matrices of equal rank, (..., m, k) @ (..., k, n), through BLAS where
+    numpy's own loop would not reach it: a side whose batch dims are all 1 (the base point's value against a
+    batch of perturbed points) is one product with the other side's batch folded into its rows or columns,
+    and a complex stack against a real one is two real products (the complex step: a complex product
+    would cost twice the flops, einsum a Python-speed loop per element).  Object arrays (mpmath numbers) go
+    to np.matmul as they are."""
+    if a.dtype == object or b.dtype == object:
+        return np.matmul(a, b)
+    if np.iscomplexobj(a) and not np.iscomplexobj(b):
+        return matrix_product(a.real, b) + 1j * matrix_product(a.imag, b)
+    if np.iscomplexobj(b) and not np.iscomplexobj(a):
+        return matrix_product(a, b.real) + 1j * matrix_product(a, b.imag)
+    (m, k), n = a.shape[-2:], b.shape[-1]
+    if math.prod(b.shape[:-2]) == 1 and a.ndim > 2:  # (..., m, k) @ (k, n): the batch as more rows
+        rows = a.reshape(math.prod(a.shape[:-1]), k) @ b.reshape(k, n)
+        return rows.reshape(a.shape[:-1] + (n,))
+    if math.prod(a.shape[:-2]) == 1 and b.ndim > 2:  # (m, k) @ (..., k, n): the batch as more columns
+        columns = np.moveaxis(b, -2, 0).reshape(k, math.prod(b.shape[:-2]) * n)
+        return np.moveaxis((a.reshape(m, k) @ columns).reshape((m,) + b.shape[:-2] + (n,)), 0, -2)
+    return np.matmul(a, b)
+
+
 def outer(a, b):
-    return np.einsum("...i,...j->...ij", a, b)
+    return a[..., :, np.newaxis] * b[..., np.newaxis, :]
 
 
 def outer_shape(a: tuple, b: tuple) -> tuple:
@@ -615,20 +625,22 @@ def stack_dim(*arrays_and_options):
 MAX_INDEX_RANK = 16  # nested tuples of index data (numpy arrays have at most 32 dims)
 
 
-def index_data(index, what: str) -> np.ndarray:
-    """An `index=` option (an int, a tuple, or nested tuples) as an integer array; ValueError if not rectangular
-    or nested deeper than MAX_INDEX_RANK tuples."""
+def index_data(index, what: str, option: str = "index") -> np.ndarray:
+    """An `index=` option (or the option named `option`, as cross_entropy's target=: an int, a tuple, or nested
+    tuples) as an integer array, `what` (the op) leading any message; ValueError if not rectangular or nested
+    deeper than MAX_INDEX_RANK tuples."""
+    what = f"{what}: " if what else ""  # "" where the caller names the op itself
     depth, first = 0, index
     while isinstance(first, tuple) and first:
         depth, first = depth + 1, first[0]
     if depth > MAX_INDEX_RANK:
-        raise ValueError(f"{what}: index= nests {depth} tuples deep; at most {MAX_INDEX_RANK}")
+        raise ValueError(f"{what}{option}= nests {depth} tuples deep; at most {MAX_INDEX_RANK}")
     try:
         data = np.asarray(index, dtype=np.int64)
     except OverflowError:
-        raise ValueError(f"{what}: an index in index= is too large for a 64-bit integer") from None
+        raise ValueError(f"{what}a number in {option}= is too large for a 64-bit integer") from None
     except (ValueError, TypeError):
-        raise ValueError(f"{what}: index={index} is not rectangular: its tuples must have equal lengths") from None
+        raise ValueError(f"{what}{option}={index} is not rectangular: its tuples must have equal lengths") from None
     return data
 
 

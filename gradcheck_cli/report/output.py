@@ -32,7 +32,8 @@ class Terminal:
             self.lost = "closed"
             return
         try:
-            click.echo(text, nl=False, color=True)  # the reporter already chose colour or none
+            # the reporter already chose colour or none; sys.stdout by name, so a progress bar's redirection sees it
+            click.echo(text, file=sys.stdout, nl=False, color=True)
             sys.stdout.flush()
         except BrokenPipeError:
             self._leave("reader left")
@@ -55,14 +56,16 @@ class Terminal:
 def tell(text: str, nl: bool = True) -> None:
     """A message on stderr; when stderr is closed it is lost, but the exit code still tells."""
     try:
-        click.echo(text, err=True, nl=nl)
+        click.echo(text, file=sys.stderr, nl=nl)  # by name, as Terminal.echo
     except (OSError, ValueError, AttributeError):
         pass
 
 
-def is_tty() -> bool:
+def is_tty(stream=None) -> bool:
+    """Whether `stream` (default: standard output) is a terminal."""
+    stream = sys.stdout if stream is None else stream
     try:
-        return sys.stdout is not None and sys.stdout.isatty()
+        return stream is not None and stream.isatty()
     except (OSError, ValueError):
         return False
 

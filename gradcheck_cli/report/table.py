@@ -81,7 +81,9 @@ def make_console(settings: ReportSettings) -> Console:
     color_system = {"always": "standard", "never": None}.get(color, "auto")
     force_terminal = True if color == "always" or settings.tty else None  # None: rich reads FORCE_COLOR
     no_color = {"always": False, "never": True}.get(color)  # None: rich reads NO_COLOR
+    # force_jupyter=False: in a Jupyter kernel rich would display each print itself instead of writing the text
     return Console(file=io.StringIO(), force_terminal=force_terminal, no_color=no_color, color_system=color_system,
+                   force_jupyter=False,
                    width=settings.width, highlight=False, soft_wrap=False)
 
 
@@ -89,7 +91,7 @@ def _print_case(console: Console, result: CaseResult, everything: bool = False, 
                 strict: bool = False) -> None:
     if result.point:
         console.print(Text.assemble((printable(result.name), "bold"), _where(result), "  at ",
-                                    _point_text(result.point)))
+                                    _point_text(result.point), _seed_text(result)))
     elif result.name != result.file:
         console.print(Text.assemble((printable(result.name), "bold"), _where(result)))
     if result.status == "error":
@@ -127,6 +129,11 @@ def _print_case(console: Console, result: CaseResult, everything: bool = False, 
     console.print()
 
 
+def _seed_text(result: CaseResult) -> str:
+    """Where random inputs were drawn: the seed that draws them again."""
+    return "" if result.seed is None else f"  (seed {result.seed})"
+
+
 def _digits_of(dtype: str) -> int:
     return 16 if dtype == "float64" else 7
 
@@ -134,7 +141,7 @@ def _digits_of(dtype: str) -> int:
 def _print_reference_legend(console: Console, rows: list[GradientRow]) -> None:
     """Which entries' reference another referee than symbolic settled, and what gradcheck's own referees
     got wrong here."""
-    for source in ("precise", "one_sided"):
+    for source in ("precise", "one_sided", "finite_difference"):
         settled = [element_label(r) for r in rows if r.reference is not None and r.reference_source == source]
         if settled:
             shown = ", ".join(settled[:MAX_LISTED]) + (f" and {len(settled) - MAX_LISTED} more"
@@ -216,11 +223,14 @@ def _cuts_nothing(console: Console, table: Table, columns: list[str], cells: lis
 def _columns(rows: list[GradientRow]) -> list[str]:
     """The table's columns: those every case has, and those some of its rows give a value for."""
     has_float64 = any(r.float64 is not None for r in rows)
+    has_function = any(r.function is not None for r in rows)
+    has_autograd = any(r.autograd is not None for r in rows) or not has_function  # code as the reference: none
+    has_function_fd = any(r.function_fd is not None for r in rows)  # the function alone: it is the reference
     columns = ((["output"] if any(r.output_index for r in rows) else []) + ["wrt", "reference"]
                + (["symbolic"] if _symbolic_differs(rows) else [])
                + (["manual"] if any(r.manual is not None for r in rows) else [])
-               + ["finite difference ± error", "autograd"])
-    columns += ["function backward", "function fd ± error"] if any(r.function is not None for r in rows) else []
+               + ["finite difference ± error"] + (["autograd"] if has_autograd else []))
+    columns += (["function backward"] + (["function fd ± error"] if has_function_fd else [])) if has_function else []
     columns += (["expected"] if any(r.expected is not None for r in rows) else [])
     columns += (["float64", "precision loss"] if has_float64 else [])
     return columns + ["rel error", "verdict"]
@@ -371,13 +381,18 @@ def badness(row: GradientRow) -> tuple:
 def _summaries(rows: list[GradientRow]) -> list[str]:
     """One line per variable: elements, failing count, the worst element and its errors."""
     lines = []
-    for name in dict.fromkeys(str(r.wrt) for r in rows):
-        mine = [r for r in rows if str(r.wrt) == name]
+    for name in dict.fromkeys(_block(r) for r in rows):
+        mine = [r for r in rows if _block(r) == name]
         failing = sum(r.status != "pass" for r in mine)
         worst = max(mine, key=badness)
         lines.append(f"{printable(name)}: {len(mine)} entries, {failing} failing; worst {derivative_label(worst)}: "
                      f"abs error {_error(worst.abs_error)}, rel error {_error(worst.rel_error)}")
     return lines
+
+
+def _block(row: GradientRow) -> str:
+    """The variable of a gradient row, `x`, or the block of a Hessian row, `d²/dx dy` (never a Python list)."""
+    return "d²/" + " ".join(f"d{name}" for name in row.wrt) if isinstance(row.wrt, list) else row.wrt
 
 
 def _verdict(row: GradientRow) -> Text:

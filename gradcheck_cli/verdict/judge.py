@@ -14,7 +14,9 @@ How one entry's verdict is reached (`judge`):
    entry is `undefined`, and a subject outside [left, right] is wrong.
 2. Otherwise the reference is the first of: the high-precision value, the
    one-sided derivatives where they coincide (kinks that cancel), the symbolic
-   value confirmed by an informative finite difference.
+   value confirmed by an informative finite difference.  Where the reference
+   is code (a user's function alone, or `--reference`), there is no symbolic
+   value: an informative finite difference of that code's forward is it.
 3. With none of these the entry is `inconclusive`, and `reason` says why.
 4. A subject that differs from the reference fails the entry; a referee that
    differs gets a note on gradcheck's own engine, never a failure.
@@ -112,6 +114,8 @@ def _establish(row: GradientRow, tolerance: Tolerance) -> None:
         row.reference, row.reference_source = (row.left + row.right) / 2, "one_sided"
     elif _confirmed(row, tolerance):
         row.reference, row.reference_source = row.symbolic, "symbolic"
+    elif row.symbolic is None and _finite(row.finite_difference) and _informative(row, tolerance):
+        row.reference, row.reference_source = row.finite_difference, "finite_difference"
     else:
         row.reason = _unsettled_reason(row, tolerance)
 
@@ -134,6 +138,9 @@ def _unsettled_reason(row: GradientRow, tolerance: Tolerance) -> str:
     if not _finite(row.finite_difference):
         what = ("finite differences found no two-sided estimate (the steps left the domain, met a singularity, "
                 "or straddle what looks like a kink)")
+    elif row.symbolic is None:
+        what = (f"the finite-difference error bar of ±{row.fd_error:.2g} on {row.finite_difference:.10g} cannot "
+                "settle it at this tolerance")
     elif not _finite(row.symbolic):
         what = f"the symbolic derivative is {row.symbolic} while finite differences give {row.finite_difference:.10g}"
     elif not tolerance.agree(row.symbolic, row.finite_difference, row.fd_error or 0.0):

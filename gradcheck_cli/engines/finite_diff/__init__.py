@@ -36,7 +36,8 @@ from .noise import EPS, NOISE_POINTS, NOISE_STEP, measured_noise, noise_level, n
 from .richardson import LEVELS, CallShifts, Direction, Shifts, central_difference, refine
 
 __all__ = ["BATCH_BYTES", "CENTRAL_STEP", "FiniteDifferences", "KinkWatch", "complex_step_applies",
-           "directional_derivative", "finite_differences", "finite_differences_of_function", "kink_changes"]
+           "directional_derivative", "finite_differences", "finite_differences_of_function", "kink_changes",
+           "complex_step_of_function", "one_sided_of_function"]
 
 BATCH_BYTES = 256 * 2**20  # node values one batched run may hold
 CENTRAL_STEP = 1e-6  # torch.autograd.gradcheck's eps, for --method central
@@ -68,16 +69,18 @@ class FiniteDifferences:
 
 @_quiet
 def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], wrt: list[str],
-                       shapes=None, method: str = "auto", step: float | None = None) -> FiniteDifferences:
+                       shapes=None, method: str = "auto", step: float | None = None,
+                       values: list[np.ndarray] | None = None) -> FiniteDifferences:
     """d output / d variable for each variable in `wrt`, with error bars.
 
     For a non-scalar output this is the Jacobian: each result has the shape
     output shape + variable shape.  `method` "auto" takes the complex step where
     every op on the path is analytic and Richardson elsewhere; "central" is one
     central difference with `step` (default 1e-6), to reproduce torch's numbers.
+    `values`: plan.at(point) in float64, when the caller has it (the base point is not evaluated again).
     Raises UsageError for "complex" where a variable's path is not holomorphic.
     """
-    base, base_values, held = _base_point(plan, point)
+    base, base_values, held = _base_point(plan, point, values)
     output_shape = plan.value(base_values, output).shape[1:]
     result = FiniteDifferences({}, {}, 0)
     holomorphic, trusted = complex_step_variables(plan, output, base_values, wrt)
@@ -172,10 +175,58 @@ def finite_differences_of_function(evaluate: Callable[[dict[str, np.ndarray]], n
     return result
 
 
-def _base_point(plan: Plan, point: dict[str, np.ndarray]):
-    """(batched inputs, node values there, detach values to hold) at the unperturbed point."""
+ONE_SIDED_FACTORS = (0.1, 0.01)  # two base steps, 1e-4 and 1e-5 times max(1, |x|): a side settles where they agree
+
+
+@_quiet
+def one_sided_of_function(evaluate: Callable[[dict[str, np.ndarray]], np.ndarray], point: dict[str, np.ndarray],
+                          name: str, elements: np.ndarray, settle: Callable[[np.ndarray, np.ndarray], np.ndarray]
+                          ) -> tuple[np.ndarray, np.ndarray, int]:
+    """A black box's one-sided derivatives along some elements of `name`: (left, right, evaluations), each side
+    (elements, output elements), NaN where it does not settle.
+
+    Its central differences cannot see a kink at the point (|x| at 0 gives 0 with a wide error bar); its
+    one-sided differences can: each side, extrapolated from three steps, at two base steps, is kept where the
+    two agree by `settle(a, b)` (elementwise booleans)."""
+    base = {n: np.asarray(v, dtype=np.float64) for n, v in point.items()}
+    f0 = evaluate({n: v[None] for n, v in base.items()})[0]
+    shifts = CallShifts(evaluate, base, name, f0)
+    sides, none = [], np.zeros((elements.size, LEVELS), dtype=bool)
+    for factor in ONE_SIDED_FACTORS:
+        levels = shifts.steps(elements, factor)
+        f_plus, f_minus, *_ = shifts.evaluate_in_batches(elements, levels)
+        sides.append((shifts.one_sided(f_minus, -levels, none), shifts.one_sided(f_plus, levels, none)))
+    (left, right), (left_small, right_small) = sides
+    left = np.where(settle(left, left_small), left_small, np.nan)
+    right = np.where(settle(right, right_small), right_small, np.nan)
+    return left, right, 1 + 2 * LEVELS * len(ONE_SIDED_FACTORS) * elements.size
+
+
+BLACK_BOX_STEP = 1e-20  # a black box's own complex arithmetic may square the step: 1e-200 would underflow there
+
+
+@_quiet
+def complex_step_of_function(evaluate: Callable[[dict[str, np.ndarray]], np.ndarray | None],
+                             point: dict[str, np.ndarray], name: str) -> np.ndarray | None:
+    """Im f(x + ih e_j)/h of a black box for each element j of `name`: (elements, output elements), or None where
+    it takes no complex input (`evaluate`, on complex inputs, gives None).
+
+    Exact to rounding where the black box is holomorphic, and silently wrong where it is not (abs, .real,
+    conj inside): the caller trusts it only where Richardson's informative estimate confirms it."""
+    x = np.asarray(point[name], dtype=np.float64)
+    perturbed = np.broadcast_to(x.ravel(), (x.size, x.size)).astype(np.complex128)
+    perturbed[np.arange(x.size), np.arange(x.size)] += 1j * BLACK_BOX_STEP
+    inputs = {n: np.asarray(v)[None] for n, v in point.items()}
+    inputs[name] = perturbed.reshape((x.size,) + x.shape)
+    values = evaluate(inputs)
+    return None if values is None else np.asarray(values).imag / BLACK_BOX_STEP
+
+
+def _base_point(plan: Plan, point: dict[str, np.ndarray], values: list[np.ndarray] | None = None):
+    """(batched inputs, node values there, detach values to hold) at the unperturbed point (`values`: the
+    plan's run there, when known)."""
     base = {name: batched(np.asarray(v, dtype=np.float64)) for name, v in point.items()}
-    values = plan.run(base)
+    values = plan.run(base) if values is None else values
     held = {n.id: plan.value(values, n) for n in plan.nodes if n.op in OPS and OPS[n.op].holds_value}
     return base, values, held
 

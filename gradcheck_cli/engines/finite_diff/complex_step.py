@@ -87,7 +87,7 @@ def complex_step(plan: Plan, output: Node, base: dict, base_values: list, name: 
         f = diagonal.run(base_values, elements, x.ravel() + 1j * COMPLEX_STEP).reshape(x.size, 1)
         derivative = f.imag / COMPLEX_STEP
         return derivative, 16 * EPS * np.maximum(np.abs(derivative), np.max(np.abs(derivative), initial=1.0))
-    per_chunk = points_per_batch(plan.elements, np.complex128)
+    per_chunk = points_per_batch(_values_that_vary(plan, name), np.complex128)
     values, errors = [], []
     for start in range(0, x.size, per_chunk):
         elements = np.arange(start, min(x.size, start + per_chunk))
@@ -95,6 +95,13 @@ def complex_step(plan: Plan, output: Node, base: dict, base_values: list, name: 
         values.append(derivative)
         errors.append(error)
     return np.concatenate(values), np.concatenate(errors)
+
+
+def _values_that_vary(plan: Plan, name: str) -> int:
+    """Values per perturbed point of a dense run stepping `name`: the nodes that depend on it hold one value per
+    point, the others (a matrix A against a stepped x) their base value once."""
+    varying = _dependents(plan, name)
+    return sum(size for node, size in zip(plan.nodes, plan.sizes) if node.id in varying)
 
 
 def _complex_step_of_elements(plan: Plan, output: Node, base: dict, name: str, x: np.ndarray, held: dict,
@@ -109,7 +116,8 @@ def _complex_step_of_elements(plan: Plan, output: Node, base: dict, name: str, x
     f = np.broadcast_to(f, (elements.size,) + f.shape[1:]).reshape(elements.size, -1)
     with np.errstate(over="ignore"):  # a derivative beyond the float range is inf, as it should be
         derivative = f.imag / COMPLEX_STEP
-        carried = max(float(np.max(np.abs(np.imag(v)), initial=0.0)) for v in all_values) / COMPLEX_STEP
+        carried = max((float(np.max(np.abs(v.imag), initial=0.0)) for v in all_values if np.iscomplexobj(v)),
+                      default=0.0) / COMPLEX_STEP
     return derivative, 16 * EPS * np.maximum(np.abs(derivative), carried)
 
 
@@ -138,10 +146,8 @@ def _complex_step_of_these_scalars(plan: Plan, output: Node, base: dict, names: 
     values = plan.run(inputs, held=held)
     f = plan.value(values, output)
     derivative = np.broadcast_to(f, (rows,) + f.shape[1:]).reshape(rows, -1).imag / COMPLEX_STEP
-    # Only values that vary along the batch carry an imaginary part; the others are real.
-    carried = np.zeros(rows)
-    for value in values:
-        if len(value) == rows and np.iscomplexobj(value):
-            carried = np.maximum(carried, np.max(np.abs(value.reshape(rows, -1).imag), axis=1, initial=0.0))
+    # Only values that vary along the batch carry an imaginary part; the others are real.  One scan of them all.
+    stepped = [value.reshape(rows, -1).imag for value in values if len(value) == rows and np.iscomplexobj(value)]
+    carried = np.max(np.abs(np.concatenate(stepped, axis=1)), axis=1, initial=0.0)
     error = 16 * EPS * np.maximum(np.abs(derivative), carried[:, None] / COMPLEX_STEP)
     return {name: (derivative[row:row + 1], error[row:row + 1]) for row, name in enumerate(names)}

@@ -67,7 +67,7 @@ def _probability(x, t, *rest):
     return (x > 0) & (x < 1)
 
 
-_TARGET = Option("target", None, "ints")
+_TARGET = Option("target", None, "ints", hint=L.TARGET_HINT)
 _WEIGHT = Option("weight", None, "tensor")
 _IGNORE = Option("ignore_index", -100, "int", keyword_only=True)
 _WEIGHT_LAST = Option("weight", None, "tensor", keyword_only=True)  # torch 2.13's mse_loss and l1_loss
