@@ -415,7 +415,7 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
         targets, spec_mode = tuple(os.path.relpath(config.root / path) for path in config.paths), True
     _refuse_contradictions(targets, as_json, output_format, depth is not None and not explain and not spec_mode,
                            function or reference)
-    _check_plot(plot_path, spec_mode)
+    _check_plot(plot_path, spec_mode, bool(targets))
     limits = Limits(max_length, max_depth, max_nodes, max_elements, max_entries)
     overrides = _given(rtol=rtol, atol=atol, dtype=dtype, order=int(order) if order else None, fast=fast or None,
                        method=method, step=step, explain=explain or None, precise=precise or None, device=device,
@@ -652,12 +652,16 @@ def _write(path: str, text: str) -> None:
         raise click.exceptions.Exit(2) from None
 
 
-def _check_plot(path: str | None, spec_mode: bool) -> None:
-    """Refuse a --plot that cannot be drawn before running anything: spec files, no matplotlib, a bad path."""
+def _check_plot(path: str | None, spec_mode: bool, expression: bool) -> None:
+    """Refuse a --plot that cannot be drawn before running anything: spec files, code with no expression, no
+    matplotlib, a bad path."""
     if path is None:
         return
     if spec_mode:
         raise click.UsageError("--plot draws the case of one expression; spec files have many")
+    if not expression:
+        raise click.UsageError("--plot draws an expression around its point; --function alone or with "
+                               "--reference has none")
     from .plot import INSTALL, matplotlib_missing
 
     if matplotlib_missing():

@@ -117,6 +117,17 @@ def test_a_bad_plot_path_or_spec_files_are_refused_first(cli, tmp_path):
     spec.write_text("expr: x**2\nat: {x: 3}\n")
     refused = cli(str(spec), "--plot", str(tmp_path / "p.png"))
     assert refused.exit_code == 2 and "--plot" in refused.stderr
+    alone = cli("--function", "examples.custom_ops.swish:swish", "--x", "0.5", "--plot", str(tmp_path / "p.png"))
+    assert alone.exit_code == 2 and "--plot draws an expression" in alone.stderr and alone.stdout == ""
+
+
+def test_code_without_an_expression_has_nothing_to_draw():
+    from gradcheck_cli.plot import PlotError
+
+    result = check("", {"x": 0.5}, function="examples.custom_ops.swish:swish")
+    assert result.status == "pass", result.error
+    with pytest.raises(PlotError, match="no expression"):
+        figure_data(result)
 
 
 @pytest.mark.slow

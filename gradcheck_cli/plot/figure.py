@@ -100,6 +100,9 @@ def figure_data(result: CaseResult, step: float | None = None, limits: Limits | 
 def _drawn_row(result: CaseResult) -> GradientRow:
     if result.status == "error":
         raise PlotError("the case is an error: there is no gradient to draw")
+    if not result.expr.strip():
+        raise PlotError("the case checks code with no expression (a function alone, or against reference code); "
+                        "the plot draws an expression around its point")
     rows = [r for r in result.gradients if r.projection is None]
     if not rows:
         raise PlotError("there is no gradient entry to draw (the fast check keeps only random projections)")
