@@ -126,7 +126,7 @@ def _taken_steps(row: GradientRow, x0: float, step: float | None) -> tuple[list[
         attempts = max(1, row.fd_evaluations // (2 * LEVELS))
         scale = max(1.0, abs(x0))
         return ([BASE_STEP * scale * SHRINK**k for k in range(attempts)],
-                f"Richardson's base steps, each with {LEVELS} halvings; it ended at the last")
+                f"Richardson's base steps (each halved {LEVELS - 1} times); the last is where it stopped")
     return [], "no finite difference ran for this entry"
 
 
