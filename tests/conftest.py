@@ -48,6 +48,16 @@ def pytest_collection_modifyitems(config, items):
         items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
+@pytest.fixture(autouse=True)
+def no_inherited_terminal_size():
+    """`import readline` (by pdb, IPython, ...) exports COLUMNS and LINES below os.environ, where a subprocess
+    inherits them: its piped table, which follows COLUMNS, would be laid out at 80 columns.  A size the
+    environment really gives (in os.environ) is kept."""
+    for name in ("COLUMNS", "LINES"):
+        if name not in os.environ:
+            os.unsetenv(name)
+
+
 @pytest.fixture
 def schema() -> dict:
     return SCHEMA
