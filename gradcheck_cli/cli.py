@@ -578,10 +578,10 @@ def execute(jobs, output_format: str, settings: ReportSettings, options: RunOpti
         screen.echo(terminal.render_summary(results, settings))
     elif not terminal.streams:
         screen.echo(_rendered(terminal, results, settings))
-    if options.output:
-        _write(options.output, _rendered(chosen, results, replace(settings, color="never", tty=False)))
     if options.plot:
         _plot(options.plot, results[0], options.plot_step, Limits(**settings.limits))
+    if options.output:
+        _write(options.output, _rendered(chosen, results, replace(settings, color="never", tty=False)))
     elif screen.lost == "closed":
         tell("error: standard output is closed, so the report went nowhere (write it to a file with -o)")
         return 2

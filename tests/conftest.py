@@ -23,14 +23,6 @@ pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads(resources.files("gradcheck_cli").joinpath("schema/report.schema.json").read_text())
 
-# pytest imports readline, and readline exports COLUMNS and LINES (80x24 without a terminal) into the C environment
-# that subprocesses inherit: the command would lay its tables out 80 wide in every test that runs it.  A test that
-# wants a width says so (COLUMNS in its env, or --width).
-for _name in ("COLUMNS", "LINES"):
-    os.environ.pop(_name, None)
-    os.unsetenv(_name)
-
-
 def pytest_configure(config):
     """The process that runs the tests (an xdist worker, or the only process) gives torch one thread: two workers on
     two cores gain nothing from more threads.  (Workers forked by its in-process runs set one thread themselves,
@@ -50,12 +42,12 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True)
 def no_inherited_terminal_size():
-    """`import readline` (by pdb, IPython, ...) exports COLUMNS and LINES below os.environ, where a subprocess
-    inherits them: its piped table, which follows COLUMNS, would be laid out at 80 columns.  A size the
-    environment really gives (in os.environ) is kept."""
+    """`import readline` (by pytest itself, pdb, IPython, ...) exports COLUMNS and LINES below os.environ, where a
+    subprocess inherits them: its piped table, which follows COLUMNS, would be laid out at 80 columns.  A test that
+    wants a width says so (COLUMNS in its env, or --width), so a developer's exported COLUMNS is dropped too."""
     for name in ("COLUMNS", "LINES"):
-        if name not in os.environ:
-            os.unsetenv(name)
+        os.environ.pop(name, None)
+        os.unsetenv(name)
 
 
 @pytest.fixture
