@@ -30,6 +30,7 @@ from .graph import Graph, Node, ancestors, format_option
 from .lexer import Token, tokenize
 from .ops import CONSTANTS, FUNCTIONS, INFIX, OPS, OVERLOADS, POSTFIX, PREFIX, OpSpec
 from .ops.record import Option, Options, torch_tuple_parts
+from .spellings import MODULE_PREFIXES, OPERATOR_FUNCTIONS, torch_name
 
 UNARY_PRECEDENCE = PREFIX["-"].precedence
 
@@ -276,8 +277,14 @@ class _Parser:
         if self.at("."):
             dot = self.advance()
             if not (self.token.kind == "NAME" and self.token.text == "T"):
+                method = self.token.text if self.token.kind == "NAME" else None
+                hint = "only .T (transpose) is supported"
+                if torch_name(method, OVERLOADS) is not None:
+                    operand = self.source[span.start:span.end]
+                    more = "" if self.source.startswith("()", self.token.span.end) else ", ..."
+                    hint = f"write {torch_name(method, OVERLOADS)}({operand}{more}): methods are written as functions"
                 raise self.error(f"unknown attribute {self.describe(self.token)}", dot.span.cover(self.token.span),
-                                 "only .T (transpose) is supported")
+                                 hint)
             end = self.advance()
             spec = POSTFIX[".T"]
             return self.mark(self.graph.raw(spec.name, (node,)), span.cover(end.span)), span.cover(end.span)
@@ -371,6 +378,9 @@ class _Parser:
     def name(self) -> tuple[Node, Span]:
         token = self.advance()
         name = token.text
+        if name in MODULE_PREFIXES and name not in self.scope and self.at(".") and self.following.kind == "NAME" \
+                and self.following.text != "T":
+            raise self.module_prefix(token)
         if self.at("("):
             return self.call(token)
         if name in OVERLOADS and name not in self.scope:
@@ -669,8 +679,54 @@ class _Parser:
         name = token.text
         if name in self.scope or name in CONSTANTS or (name not in FUNCTIONS and len(name) == 1):
             return self.error(f"{name!r} is not a function", token.span, f"for a product write {name}*(...)")
-        hint = did_you_mean(name, FUNCTIONS) or "run `gradcheck --list-ops` for the functions"
-        return self.error(f"unknown function {name!r}", token.span, hint)
+        return self.error(f"unknown function {name!r}", token.span, self.spelling_hint(token))
+
+    def spelling_hint(self, token: Token) -> str:
+        """How to write the call `token` names, which this language spells otherwise (ln: log, np's arctan:
+        atan, multiply: an operator), or the nearest known name."""
+        name = token.text
+        target = torch_name(name, OVERLOADS)
+        if target is not None and target != name:
+            return f"write {self.call_text(token, target)}: {name} is {target} here (torch's name)"
+        if name in OPERATOR_FUNCTIONS:
+            return f"write {OPERATOR_FUNCTIONS[name]}: an operator here"
+        return did_you_mean(name, FUNCTIONS) or "run `gradcheck --list-ops` for the functions"
+
+    def module_prefix(self, first: Token) -> ParseError:
+        """The error for `np.sin(x)`, `torch.nn.functional.softmax(...)`, `math.pi`: the caret on the prefix, the
+        hint the call without it (with torch's name where the module's differs: np.arctan is atan)."""
+        last = first
+        while self.at(".") and self.following.kind == "NAME":
+            self.advance()
+            last = self.advance()
+        prefix = Span(first.span.start, last.span.start)
+        written = self.source[prefix.start:prefix.end]
+        name = last.text
+        if name in CONSTANTS:
+            return self.error(f"write {name}: the language's constants have no module prefix", prefix)
+        target = torch_name(name, OVERLOADS)
+        if target is None:
+            if name in OPERATOR_FUNCTIONS:
+                return self.error(f"write {OPERATOR_FUNCTIONS[name]}: {written}{name} is an operator here", prefix)
+            return self.error(f"{written}{name}: the language uses torch's function names without a module prefix, "
+                              f"and has no function {name!r}", prefix, self.spelling_hint(last))
+        renamed = f" ({written}{name} is {target} here)" if target != name else ""
+        return self.error(f"write {self.call_text(last, target)}: the language uses torch's function names without a "
+                          f"module prefix{renamed}", prefix)
+
+    def call_text(self, name: Token, replacement: str) -> str:
+        """The call that starts at `name` as written, with the function named `replacement`: `atan(x)` for
+        `arctan(x)`; `atan(...)` where the call is long or unclosed."""
+        opening = self.source.find("(", name.span.end)
+        if opening == -1 or self.source[name.span.end:opening].strip():
+            return replacement
+        depth = 0
+        for end in range(opening, len(self.source)):
+            depth += {"(": 1, ")": -1}.get(self.source[end], 0)
+            if depth == 0:
+                arguments = self.source[opening:end + 1]
+                return replacement + (arguments if len(arguments) <= 40 and "\n" not in arguments else "(...)")
+        return f"{replacement}(...)"
 
     def unexpected(self) -> ParseError:
         token = self.token
