@@ -48,6 +48,8 @@ def one_error(cli, expression: str, *values: str) -> tuple[str, str]:
     ("cross_entropy(x, (0, 1), None, 'sum')", ("--x", M22),
      "reduction is keyword-only in torch: write reduction='sum'", "'sum'"),
     ("mse_loss(x, y, 'sum')", ("--x", V3, "--y", V3), "write reduction='sum'", "'sum'"),
+    ("cross_entropy(x, (0, 1), 'sum')", ("--x", M22),  # the third is torch's weight (was: "weight must be a tensor")
+     "'sum' is where torch takes weight; reduction is keyword-only in torch: write reduction='sum'", "'sum'"),
     ("cross_entropy(x, (0, 1), None, -100)", ("--x", M22),
      "takes input, target, weight by position; ignore_index, reduction, label_smoothing are keyword-only", "-100"),
     # torch's words for max(x, dim=2): max, dim, the input's shape (was: "amax: axis 2 ... for shape (3,)")

@@ -611,6 +611,11 @@ class _Parser:
                 value, where = (arg.value if isinstance(arg, _Literal) else None), arg.span
             else:
                 value, where = (arg.attr if arg.is_const else arg), self.spans.get(arg.id, span)
+            meant = [o for o in spec.options if o.keyword_only and isinstance(value, str) and value in o.choices]
+            if meant and value not in option.choices:  # cross_entropy(z, t, 'sum'): the third is torch's weight
+                raise self.error(f"{name}(): {format_option(value)} is where torch takes {option.name}; "
+                                 f"{meant[0].name} is keyword-only in torch: write {meant[0].name}="
+                                 f"{format_option(value)}", where)
             self.give(name, option, value, where, given, operands)
         by_name = {o.name: o for o in spec.options}
         for word, (value, where) in keywords.items():
