@@ -44,6 +44,16 @@ def one_error(cli, expression: str, *values: str) -> tuple[str, str]:
     # ragged targets: no index= and no doubled op name (was: "cross_entropy: cross_entropy: ... index=")
     ("cross_entropy(x, ((0, 1), (1,)))", ("--x", M22), "cross_entropy: target=((0, 1), (1,)) is not rectangular",
      "((0, 1), (1,))"),
+    # a pointwise loss's target, weight or option of the wrong shape or value: at it (was: column 1)
+    ("binary_cross_entropy(sigmoid(x), 1)", ("--x", V3),
+     "target of shape () must have the input's shape (3,) (torch's binary_cross_entropy does not broadcast a number: "
+     "write e.g. 0.5*ones(3))", "1"),
+    ("mse_loss(input=x, target=ones(2))", ("--x", V3), "input of shape (3,) and target of shape (2,) cannot be",
+     "ones(2)"),
+    ("mse_loss(x, x, weight=ones(2))", ("--x", V3), "weight of shape (2,) must have the input's shape (3,)",
+     "ones(2)"),
+    ("cross_entropy(x, (0, 1), weight=ones(3))", ("--x", M22), "weight must have one entry per class", "ones(3)"),
+    ("huber_loss(x, x, delta=0)", ("--x", V3), "delta must be positive", "0"),
     # keyword-only options by position: torch's keyword form (was: "at most 2 options by position")
     ("cross_entropy(x, (0, 1), None, 'sum')", ("--x", M22),
      "reduction is keyword-only in torch: write reduction='sum'", "'sum'"),

@@ -186,7 +186,16 @@ def _broadcast_to_input(name: str, shape: tuple, out: tuple) -> None:
     except ValueError:
         fits = False
     if not fits:
-        raise ValueError(f"{name} of shape {tuple(shape)} does not broadcast to the loss's shape {tuple(out)}")
+        raise OptionProblem(name, f"{name} of shape {tuple(shape)} does not broadcast to the loss's shape {tuple(out)}")
+
+
+def _same_shape_message(op: str, target: tuple, input_shape: tuple) -> str:
+    """Why a binary cross-entropy's target of shape `target` does not fit: torch wants the input's shape."""
+    message = f"target of shape {target} must have the input's shape {input_shape}"
+    if target == () and input_shape:
+        ones = f"ones({', '.join(map(str, input_shape))})"
+        message += f" (torch's {op} does not broadcast a number: write e.g. 0.5*{ones})"
+    return message
 
 
 def pointwise_shape(op: str):
@@ -196,23 +205,23 @@ def pointwise_shape(op: str):
     def shape(input_shape, target_shape, *rest):
         *optional, o = rest
         if op.startswith("binary_cross_entropy") and tuple(target_shape) != tuple(input_shape):
-            raise ValueError(f"target of shape {tuple(target_shape)} must have the input's shape {tuple(input_shape)}")
+            raise OptionProblem("target", _same_shape_message(op, tuple(target_shape), tuple(input_shape)))
         try:
             out = tuple(np.broadcast_shapes(input_shape, target_shape))
         except ValueError:
-            raise ValueError(f"input of shape {tuple(input_shape)} and target of shape {tuple(target_shape)} "
-                             "cannot be broadcast together") from None
+            raise OptionProblem("target", f"input of shape {tuple(input_shape)} and target of shape "
+                                          f"{tuple(target_shape)} cannot be broadcast together") from None
         for name, given in zip(present(o), optional):
             if name == "weight" and op in ("mse_loss", "l1_loss", "huber_loss"):
                 if tuple(given) != tuple(input_shape):
-                    raise ValueError(f"weight of shape {tuple(given)} must have the input's shape "
-                                     f"{tuple(input_shape)}")
+                    raise OptionProblem(name, f"weight of shape {tuple(given)} must have the input's shape "
+                                              f"{tuple(input_shape)}")
             else:
                 _broadcast_to_input(name, given, out)
         if op == "smooth_l1_loss" and o.beta < 0:
-            raise ValueError(f"beta must be 0 or more, got {o.beta:g}")
+            raise OptionProblem("beta", f"beta must be 0 or more, got {o.beta:g}")
         if op == "huber_loss" and o.delta <= 0:
-            raise ValueError(f"delta must be positive, got {o.delta:g}")
+            raise OptionProblem("delta", f"delta must be positive, got {o.delta:g}")
         return out if o.reduction == "none" else ()
 
     return shape
@@ -451,7 +460,7 @@ def class_layout(shape: tuple, o, op: str) -> Layout:
         raise OptionProblem("target", f"target {int(bad[0])} is out of range for {classes} classes (0 to "
                                       f"{classes - 1}, or ignore_index={o.ignore_index})")
     if op == "cross_entropy" and not 0 <= o.label_smoothing <= 1:
-        raise ValueError(f"label_smoothing must be between 0 and 1, got {o.label_smoothing:g}")
+        raise OptionProblem("label_smoothing", f"label_smoothing must be between 0 and 1, got {o.label_smoothing:g}")
     positions = np.moveaxis(np.arange(math.prod(shape)).reshape(shape), class_dim, -1).reshape(-1, classes)
     samples = np.flatnonzero(kept)
     chosen = data[samples]
@@ -520,8 +529,8 @@ def class_shape(op: str):
         *optional, o = rest
         layout = class_layout(tuple(input_shape), o, op)
         if optional and tuple(optional[0]) != (layout.classes,):
-            raise ValueError(f"weight must have one entry per class, shape ({layout.classes},), got "
-                             f"{tuple(optional[0])}")
+            raise OptionProblem("weight", f"weight must have one entry per class, shape ({layout.classes},), got "
+                                          f"{tuple(optional[0])}")
         return layout.target_shape if o.reduction == "none" else ()
 
     return shape

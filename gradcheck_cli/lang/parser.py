@@ -400,6 +400,7 @@ class _Parser:
             raise self.unknown_function(name_token)
         opening = self.advance()
         args: list[Node] = []
+        arg_spans: dict[int, Span] = {}  # where each operand written as an expression is, by position
         keywords: dict[str, tuple[object, Span]] = {}
         index = None  # unindex(v, like, [0:2]) spells its index attribute in brackets
         equation = None  # einsum('ij,jk->ik', a, b): torch's positional subscripts, read as equation=
@@ -431,7 +432,8 @@ class _Parser:
                 elif self.token.kind == "NAME" and self.token.text == "None" and self.peek_in(",)"):
                     args.append(_Absent(self.advance().span))
                 else:
-                    args.append(self.expression(0)[0])
+                    node, arg_spans[len(args)] = self.expression(0)
+                    args.append(node)
                 if not self.at(","):
                     break
                 self.advance()
@@ -452,6 +454,9 @@ class _Parser:
             keywords = {"equation": equation, **keywords}
         self.given_spans = {}
         spec, operands, attr = self.resolve_call(name_token.text, overloads, args, span, keywords)
+        for position, word in enumerate(operand_keywords(spec)):  # a shape error about the target points at it
+            if position in arg_spans:
+                self.given_spans.setdefault(word, arg_spans[position])
         node = self.mark(self.graph.raw(spec.name, tuple(operands), attr), span)
         self.call_names.setdefault(node.id, name_token.text)
         for option, where in self.given_spans.items():
@@ -587,6 +592,7 @@ class _Parser:
                 raise self.error(f"{name}(): {word}= is operand {position + 1}; give {missing} too", where,
                                  f"e.g. {name}({', '.join(f'{n}=...' for n in names[:position + 1])})")
             args.append(self.operand_node(name, word, value, where))
+            self.given_spans[word] = where
         return args, keywords
 
     def operand_node(self, function: str, word: str, value: object, where: Span) -> Node:
