@@ -83,7 +83,7 @@ def test_one_clear_message_at_what_was_written(cli, expression, values, words, m
 def test_float_targets_say_what_torch_means(cli):
     message = cli("cross_entropy(x, (0.5, 1))", "--x", M22).stderr
     assert "class targets are integer class indices" in message
-    assert "probability targets" in message and "not supported" in message
+    assert "class probabilities are a tensor of the input's shape: cross_entropy(z, p)" in message
 
 
 @pytest.mark.parametrize("written, plain", [
@@ -145,3 +145,32 @@ def test_a_tensor_result_indexed_in_parentheses_or_by_name_is_a_row_and_prints_b
 ])
 def test_one_integer_options_print_as_written(text, printed):
     assert to_text(parse(text).output) == printed
+
+
+SOFT = {"z": [[0.5, -1.0, 2.0], [1.5, 3.0, -0.25]], "p": [[0.2, 0.3, 0.5], [0.6, 0.1, 0.3]], "w": [0.5, 2.0, 1.5]}
+
+
+@pytest.mark.parametrize("text, keywords", [
+    ("cross_entropy(z, p)", {}),
+    ("cross_entropy(z, p, w, reduction='sum', label_smoothing=0.2)", {"weight": "w", "reduction": "sum",
+                                                                       "label_smoothing": 0.2}),
+    ("cross_entropy(input=z, target=p, weight=w)", {"weight": "w"}),
+])
+def test_probability_targets_follow_torch(text, keywords):
+    """torch's cross_entropy with a floating target of the input's shape (class probabilities): the value is
+    torch's, and every gradient (input, target, weight) agrees with torch.autograd."""
+    import torch
+
+    tensors = {name: torch.tensor(value, dtype=torch.float64) for name, value in SOFT.items()}
+    options = {k: tensors[v] if k == "weight" else v for k, v in keywords.items()}
+    expected = torch.nn.functional.cross_entropy(tensors["z"], tensors["p"], **options).item()
+    result = check(text, at={name: SOFT[name] for name in SOFT if name in text.replace("weight=", "")})
+    assert result.status == "pass"
+    assert float(result.value) == pytest.approx(expected, rel=1e-14)
+    assert {row.wrt.split("[")[0] for row in result.gradients} >= {"z", "p"}
+
+
+def test_a_probability_target_of_another_shape_points_at_it(cli):
+    message, caret = one_error(cli, "cross_entropy(x, y)", "--x", M22, "--y", "[0.5, 0.5]")
+    assert "probability targets must have the input's shape (2, 2), got (2,)" in message
+    assert caret == "y"

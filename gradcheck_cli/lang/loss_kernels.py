@@ -31,7 +31,7 @@ from . import tensor_kernels as K
 
 REDUCTIONS = ("none", "mean", "sum")
 TARGET_HINT = ("class targets are integer class indices, as torch's int64 target: cross_entropy(z, (1, 0, 2)); "
-               "probability targets (torch's float target of the input's shape) are not supported yet")
+               "class probabilities are a tensor of the input's shape: cross_entropy(z, p)")
 
 
 class OptionProblem(ValueError):
@@ -645,4 +645,111 @@ def class_vjp(adj, node, shape_of):
         if o.reduction == "mean":
             d_weight = d_weight - put(scale * node, weight, layout.chosen)
         shares.append(d_weight)
+    return shares
+
+
+# ---- cross_entropy with probability targets ----
+
+
+def _class_axis(rank: int) -> int:
+    """The class dim of an input of `rank`: 1, or 0 for an input (C,)."""
+    return 1 if rank >= 2 else 0
+
+
+def probability_loss(op: str, arrays, o, ns=NUMPY):
+    """cross_entropy(input, target) with `target` class probabilities of the input's shape, on batched arrays
+    (input, target, and the class weights where given): -sum_c weight_c*q_c*log_softmax(input)_c per sample,
+    q = target*(1 - label_smoothing) + label_smoothing/C; 'mean' divides the sum by the number of samples (not
+    by the weights, as torch does for probability targets)."""
+    with np.errstate(all="ignore"):
+        x, target = arrays[0], arrays[1]
+        weight = arrays[2] if len(arrays) > 2 else None
+        axis = 1 + _class_axis(x.ndim - 1)
+        classes = x.shape[axis]
+        log_p = x - ns.logsumexp_keep(x, axis)
+        eps = o.label_smoothing
+        q = target * (1 - eps) + eps / classes if eps else target
+        terms = q * log_p
+        if weight is not None:
+            along = weight.shape[:1] + (1,) * (axis - 1) + (classes,) + (1,) * (x.ndim - axis - 1)
+            terms = terms * weight.reshape(along)
+        loss = -np.sum(terms, axis=axis)
+        if o.reduction == "none":
+            return loss
+        total = np.sum(loss, axis=tuple(range(1, loss.ndim)))
+        return total if o.reduction == "sum" else total / (math.prod(x.shape[1:]) // classes)
+
+
+def probability_kernel(*args):
+    return probability_loss("cross_entropy_probs", args[:-1], args[-1])
+
+
+def probability_shape(input_shape, target_shape, *rest):
+    """Shape rule: an input (C,), (N, C) or (N, C, d1, ...), a target of its shape, class weights (C,); a scalar
+    unless reduction='none' (the input's shape without the class dim)."""
+    *optional, o = rest
+    input_shape, target_shape = tuple(input_shape), tuple(target_shape)
+    if not input_shape:
+        raise ValueError("takes an input of shape (C,), (N, C) or (N, C, d1, ...), got a scalar")
+    if target_shape != input_shape:
+        raise OptionProblem("target", f"probability targets must have the input's shape {input_shape}, got "
+                                      f"{target_shape} (class indices are integers in a tuple: (1, 0))")
+    class_dim = _class_axis(len(input_shape))
+    classes = input_shape[class_dim]
+    if optional and tuple(optional[0]) != (classes,):
+        raise OptionProblem("weight", f"weight must have one entry per class, shape ({classes},), got "
+                                      f"{tuple(optional[0])}")
+    if not 0 <= o.label_smoothing <= 1:
+        raise OptionProblem("label_smoothing", f"label_smoothing must be between 0 and 1, got {o.label_smoothing:g}")
+    return input_shape[:class_dim] + input_shape[class_dim + 1:] if o.reduction == "none" else ()
+
+
+def probability_torch(*args):
+    """torch.nn.functional.cross_entropy with a floating target (class probabilities), which torch
+    differentiates in the input, the target and the weight."""
+    *tensors, o = args
+    x, target = tensors[:2]
+    weight = tensors[2] if len(tensors) > 2 else None
+    return _torch().nn.functional.cross_entropy(x, target, weight=weight, reduction=o.reduction,
+                                                label_smoothing=o.label_smoothing)
+
+
+def probability_vjp(adj, node, shape_of):
+    """d/d input through log_softmax's vjp of -scale*weight*q; d/d target -(1 - eps)*scale*weight*log_softmax;
+    d/d weight -sum of scale*q*log_softmax over all dims but the class dim (scale: the adjoint, per sample for
+    'none', over the number of samples for 'mean')."""
+    from .ops import OPS
+
+    o = node.attr
+    graph = node.graph
+    x, target = node.args[:2]
+    weight = node.args[2] if len(node.args) > 2 else None
+    shape = tuple(shape_of(x))
+    class_dim = _class_axis(len(shape))
+    classes = shape[class_dim]
+    after = len(shape) - class_dim - 1  # dims after the class dim
+
+    def along_classes(value):  # (C,) broadcast against the input
+        return graph.apply("reshape", value, attr=(classes,) + (1,) * after) if after else value
+
+    if o.reduction == "none" and shape_of(adj) != ():
+        scale = graph.apply("reshape", adj, attr=shape[:class_dim] + (1,) + shape[class_dim + 1:])
+    else:
+        scale = adj / (math.prod(shape) // classes) if o.reduction == "mean" else adj
+    eps = o.label_smoothing
+    q = target * (1 - eps) + eps / classes if eps else target
+    log_p = graph.apply("log_softmax", x, attr=(class_dim,))
+    weighted = (lambda v: v * along_classes(weight)) if weight is not None else (lambda v: v)  # noqa: E731
+    coefficient = -(scale * weighted(q))
+    if shape_of(coefficient) != shape:
+        coefficient = graph.apply("expand", coefficient, x)
+    shares = [K.log_softmax_vjp(coefficient, log_p, shape_of)[0],
+              -(1 - eps) * weighted(scale * log_p)]
+    if weight is not None:
+        per_class = -(scale * q * log_p)
+        others = tuple(d for d in range(len(shape)) if d != class_dim)
+        if others:
+            per_class = graph.apply("sum_dims", per_class,
+                                    attr=OPS["sum_dims"].with_options({"dim": others, "keepdim": False}))
+        shares.append(per_class)
     return shares

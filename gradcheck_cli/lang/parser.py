@@ -532,6 +532,8 @@ class _Parser:
             if spec.attrs == "index":  # spelled with brackets: unindex(v, like, [0:2])
                 continue
             args, keywords = self.named_operands(name, spec, written, written_keywords)
+            if spec is not overloads[-1] and self.tensor_for_option(spec, args, keywords):
+                continue  # cross_entropy(z, p): the overload whose target is an operand
             literals = [a for a in args if isinstance(a, _Literal)]
             if spec.attrs == "options" and len(args) >= spec.arity:
                 count = len(args) if spec.variadic else spec.arity  # a variadic op's options are keyword-only
@@ -573,6 +575,16 @@ class _Parser:
                 f"its operands are positional here: {name}({', '.join(overloads[0].params)})"
             raise self.error(f"{name}() takes no keyword argument {word!r}", where, hint)
         raise self.error(f"{name}() takes {_arity_text(overloads)}, got {len(args)}", span)
+
+    @staticmethod
+    def tensor_for_option(spec: OpSpec, args: list, keywords: dict) -> bool:
+        """Whether an option of `spec` that is not a tensor would receive an expression (not a constant)."""
+        if spec.attrs != "options" or spec.variadic:
+            return False
+        positional = [o for o in spec.options if not o.keyword_only]
+        given = list(zip(positional, args[spec.arity:])) + [
+            (o, keywords[o.name][0]) for o in spec.options if o.name in keywords]
+        return any(o.kind != "tensor" and isinstance(v, Node) and not v.is_const for o, v in given)
 
     def named_operands(self, name: str, spec: OpSpec, args: list, keywords: dict) -> tuple[list, dict]:
         """`args` with the operands given by torch's keyword names (`input=x`) appended in their places, and the
