@@ -382,12 +382,10 @@ def folder_section(repeats: int) -> None:
 
 
 def _case_count(folder: str) -> int:
-    from pathlib import Path
-
+    from gradcheck_cli.spec.collect import collect
     from gradcheck_cli.spec.spec_file import load
-    from gradcheck_cli.spec.targets import discover
 
-    return sum(len(load(path)) for path in discover(Path(folder)))
+    return sum(len(load(path)) for path in collect([folder]).files)
 
 
 def machine() -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import sys
 import threading
 from collections import Counter
@@ -25,17 +24,20 @@ from .core.interrupts import Interrupted, acknowledge, ignored_from_now, raise_i
 from .core.limits import DEFAULT_LIMITS, Limits
 from .core.safe_text import inert_lines, printable_lines
 from .core.settings import SETTINGS
-from .core.version import __version__
+from .core.text import closest
+from .core.version import versions
 from .report import FORMATS, Reporter, ReportSettings, fails_the_run, reporter  # a reporter module loads on demand
-from .report.output import Terminal, is_tty, report_path_problem, tell, write_atomically
+from .report.output import Terminal, columns, is_tty, report_path_problem, tell, write_atomically
 from .spec.spec import Spec
-from .spec.targets import is_spec_target
+from .spec.targets import could_be_a_path, is_spec_target
 
 VARIABLES_KEY = "gradcheck.variables"
 SPEC_MODE_KEY = "gradcheck.spec_mode"
+PLAN_ONLY_KEY = "gradcheck.plan_only"
 VALUE_PREFIX = "value_"
 LONG_OPTION = r"--[A-Za-z_][\w-]*(=.*)?"
 SHORT_OPTION = r"-[A-Za-z]+"
+MIN_WIDTH = 20  # --width: fewer columns cannot hold a number and its name
 
 USAGE = "usage: gradcheck [OPTIONS] EXPRESSION | PATH..."
 EPILOG = """\b
@@ -48,6 +50,8 @@ Examples:
 
 \b
   gradcheck "x*sigmoid(x)" --x 0.5 --function examples.custom_ops.swish:Swish
+  gradcheck --function mypkg.ops:fused --x "randn(2, 3)"   # alone: its backward against its forward
+  gradcheck --function mypkg.ops:fused --reference mypkg.ops:slow --x @x.npy
 
 \b
   gradcheck expressions/                      # every *.yaml below, as a CI gate
@@ -85,10 +89,14 @@ class ExpressionCommand(click.Command):
         args = list(args)
         for arg in args:
             _require_utf8(arg)
+        args = self._with_expression_text(ctx, args)
         index = self._expression_index(ctx, args)
         unknown = self._unknown_long_options(ctx, args)
-        spec_mode = index is not None and is_spec_target(args[index], set(unknown))
+        spec_mode = index is not None and _names_spec_files(args[index], set(unknown))
         names: list[str] = []
+        if index is None and _names_a_function(args):  # the function alone: its inputs are the unknown options
+            names = unknown
+            _refuse_repeated_variables(names, args)
         if index is not None and not spec_mode:
             if args[index].startswith("-"):
                 args[index] = " " + args[index]  # `-x**2` is the expression, not an option
@@ -96,7 +104,42 @@ class ExpressionCommand(click.Command):
             _refuse_repeated_variables(names, args)
         ctx.meta[VARIABLES_KEY] = names
         ctx.meta[SPEC_MODE_KEY] = spec_mode
-        return super().parse_args(ctx, args)
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as error:
+            raise self._not_a_variable(ctx, error, names, spec_mode) from None
+
+    def _with_expression_text(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """The arguments with the expression read in: `--expr-file F` becomes F's text, `-` standard input's, so
+        the expression's variables become options as they do for an expression given as an argument."""
+        files = [i for i, a in enumerate(args) if a == "--expr-file" or a.startswith("--expr-file=")]
+        if len(files) > 1:
+            raise click.UsageError("--expr-file is given twice")
+        if files:
+            i = files[0]
+            name = args[i].partition("=")[2] if "=" in args[i] else (args[i + 1] if i + 1 < len(args) else None)
+            if name is None:
+                raise click.UsageError("Option '--expr-file' requires an argument.")
+            rest = args[:i] + args[i + (1 if "=" in args[i] else 2):]
+            if self._expression_index(ctx, rest) is not None:
+                raise click.UsageError("give the expression as an argument or with --expr-file, not both")
+            return rest + ["--", _read_expression(name, f"--expr-file {name}")]
+        index = self._expression_index(ctx, args)
+        if index is not None and args[index] == "-":
+            return args[:index] + args[index + 1:] + ["--", _read_expression(None, "- (standard input)")]
+        return args
+
+    def _not_a_variable(self, ctx: click.Context, error: click.NoSuchOption, names: list[str], spec_mode: bool):
+        """`--y` beside an expression without y: say which variables it uses, not "did you mean --dtype"; an
+        option close to one of gradcheck's own (`--jsno`) keeps click's suggestion."""
+        name = error.option_name.lstrip("-")
+        own = [opt.lstrip("-") for opt in self._takes_value(ctx) if opt.startswith("--")]
+        if spec_mode or not names or not re.fullmatch(r"[A-Za-z_]\w*", name) or closest(name, own):
+            return error
+        close = closest(name, names)
+        hint = f" (did you mean --{close}?)" if close else ""
+        uses = "only " + names[0] if len(names) == 1 else ", ".join(names)
+        return click.UsageError(f"No such option '--{name}': the expression uses {uses}{hint}.", ctx)
 
     # A usage error still gives one JSON document on stdout when JSON was asked for.
     def make_context(self, info_name, args, parent=None, **extra):
@@ -138,6 +181,8 @@ class ExpressionCommand(click.Command):
         extra = [click.Option([f"--{name}", VALUE_PREFIX + name], type=POINT_VALUE, metavar="VALUE",
                               help=f"Value of {name}: a number, 1,2,3 or [[1,2],[3,4]].")
                  for name in ctx.meta.get(VARIABLES_KEY, []) if f"--{name}" not in taken]
+        for option in extra:
+            option.help = f"Value of {option.opts[0][2:]}: a number, 1,2,3, [[1,2],[3,4]], randn(2, 3) or @FILE."
         return params[:-1] + extra + params[-1:]
 
     def _takes_value(self, ctx: click.Context) -> dict[str, bool]:
@@ -165,6 +210,35 @@ class ExpressionCommand(click.Command):
         return [a[2:] for a in args if re.fullmatch(LONG_OPTION, a, re.DOTALL) and "=" not in a and a not in known]
 
 
+MAX_EXPRESSION_BYTES = 16 * 1024 * 1024  # read no further: --max-length refuses the text anyway
+
+
+def _read_expression(path: str | None, where: str) -> str:
+    """The expression text of a file (`path`) or of standard input (None), as UTF-8; `where` names it in errors."""
+    from .spec.targets import unusable
+
+    problem = unusable(Path(path)) if path is not None else None
+    if problem:
+        raise click.UsageError(f"{where}: {problem}")
+    try:
+        if path is None:
+            data = sys.stdin.buffer.read(MAX_EXPRESSION_BYTES) if sys.stdin is not None else b""
+        else:
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_EXPRESSION_BYTES)
+    except OSError as error:
+        raise click.UsageError(f"{where}: cannot read: {error.strerror or error}") from None
+    try:
+        return data.decode("utf-8").strip()
+    except UnicodeDecodeError as error:
+        raise click.UsageError(f"{where}: not UTF-8 text (byte {error.start})") from None
+
+
+def _names_a_function(args: list[str]) -> bool:
+    """Code as the reference (--function alone, or with --reference): no expression names the inputs."""
+    return any(a in ("--function", "--reference") or a.startswith(("--function=", "--reference=")) for a in args)
+
+
 def _refuse_repeated_variables(names: list[str], args: list[str]) -> None:
     """`--x 1 --x 2` is a mistake to point out, not a silent "last one wins"."""
     given = Counter(a.partition("=")[0] for a in args if a.startswith("--"))
@@ -188,12 +262,28 @@ def _json_requested(args: list[str]) -> bool:
         or any(a in ("--format=json", "--format=jsonl") for a in args)
 
 
-def _exit_with_json_error(error: click.UsageError, fmt: str) -> None:
+def _exit_with_json_error(error: click.UsageError | GradcheckError, fmt: str, where: str = "command line") -> None:
     from .run.case import error_result
 
-    result = error_result("command line", UsageError(error.format_message()))
+    problem = error if isinstance(error, GradcheckError) else UsageError(error.format_message())
+    result = error_result(where, problem)
     click.echo(reporter(fmt).render([result], _report_settings(Spec(expr="", at={}), single=True)), nl=False)
     raise click.exceptions.Exit(2)
+
+
+def _names_spec_files(text: str, option_names: set[str]) -> bool:
+    """The argument names spec files (targets.is_spec_target), or has a slash and does not parse: a path."""
+    return is_spec_target(text, option_names) or (could_be_a_path(text) and not _parses(text))
+
+
+def _parses(text: str) -> bool:
+    from .lang.parser import parse
+
+    try:
+        parse(text)
+    except GradcheckError:
+        return False
+    return True
 
 
 def _variables_of(text: str) -> list[str]:
@@ -218,6 +308,13 @@ def _list_ops(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     lines.append("Operators: " + "  ".join(sorted(set(INFIX) | set(PREFIX), key=len)))
     lines.append("Constants: " + ", ".join(CONSTANTS))
     click.echo("\n".join(lines))
+    ctx.exit(0)
+
+
+def _show_versions(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    click.echo(versions())
     ctx.exit(0)
 
 
@@ -248,6 +345,8 @@ def setting_option(name: str, *names: str, **options):
 
 @click.command(cls=ExpressionCommand, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("targets", nargs=-1, metavar="EXPRESSION | PATH...")
+@click.option("--expr-file", metavar="FILE", expose_value=False,
+              help="Read the expression from FILE (`-` as EXPRESSION reads it from standard input).")
 @click.option("--at", "at_items", multiple=True, metavar="NAME=VALUE",
               help="Value of a variable (repeatable); the same as --NAME VALUE.")
 @setting_option("wrt", metavar="NAMES")
@@ -265,11 +364,15 @@ def setting_option(name: str, *names: str, **options):
 @click.option("--depth", type=click.IntRange(1), metavar="N", help="Levels of the --explain tree (default 12).")
 @setting_option("precise")
 @setting_option("function", "function", metavar="MODULE:ATTR")
+@setting_option("reference", "reference", metavar="MODULE:ATTR")
 @setting_option("args", "function_args", metavar="NAMES")
 @setting_option("device")
 @setting_option("allow_import", "no_import")
 @click.option("--format", "output_format", type=click.Choice(FORMATS),
               help="Output format (default: table; github when GITHUB_ACTIONS=true).")
+@click.option("--exclude", multiple=True, metavar="GLOB",
+              help="Leave out the spec files and folders matching GLOB below the folders given (repeatable; "
+                   "replaces [tool.gradcheck] exclude).")
 @click.option("--json", "as_json", is_flag=True, help="Shorthand for --format json.")
 @click.option("-o", "--output", "output_path", type=click.Path(dir_okay=False, writable=True),
               help="Write the report in --format to FILE; the table still goes to the terminal.")
@@ -280,7 +383,12 @@ def setting_option(name: str, *names: str, **options):
 @click.option("-v", "--verbose", is_flag=True, help="Show the full table of passing cases too.")
 @click.option("--all-elements", is_flag=True, help="List every gradient entry, not only the 20 worst.")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
-              help="Colour in the table output.")
+              help="Colour in the table output (auto: none when NO_COLOR is set, some when FORCE_COLOR is).")
+@click.option("--width", type=click.IntRange(MIN_WIDTH), metavar="N",
+              help="Columns of the table (default: COLUMNS, else the terminal's, else 140).")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), metavar="FILE.png",
+              help="Draw the case as a PNG: the function with each engine's tangent, and the finite-difference "
+                   "error against the step (needs matplotlib: pip install 'gradcheck-cli[plot]').")
 @setting_option("max_length", type=click.IntRange(1), default=DEFAULT_LIMITS.max_length, show_default=True)
 @setting_option("max_depth", type=click.IntRange(1), default=DEFAULT_LIMITS.max_depth, show_default=True)
 @setting_option("max_nodes", type=click.IntRange(1), default=DEFAULT_LIMITS.max_nodes, show_default=True)
@@ -288,52 +396,105 @@ def setting_option(name: str, *names: str, **options):
 @setting_option("max_entries", type=click.IntRange(1), default=DEFAULT_LIMITS.max_entries, show_default=True)
 @click.option("--list-ops", is_flag=True, is_eager=True, expose_value=False, callback=_list_ops,
               help="List the functions, operators and constants, then exit.")
-@click.version_option(__version__, "-V", "--version", prog_name="gradcheck")
+@click.option("-V", "--version", is_flag=True, is_eager=True, expose_value=False, callback=_show_versions,
+              help="Show the versions of gradcheck, torch, numpy and Python, then exit.")
 @click.pass_context
 def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_items, rtol, atol, dtype, order,
-         hessian_items, method, step, fast, seed, explain, depth, precise, function, function_args, device, no_import,
-         output_format, as_json, output_path, jobs, strict, exit_zero, quiet, verbose, all_elements, color,
-         max_length, max_depth, max_nodes, max_elements, max_entries, **variable_values) -> None:
+         hessian_items, method, step, fast, seed, explain, depth, precise, function, reference, function_args, device,
+         no_import,
+         exclude, output_format, as_json, output_path, jobs, strict, exit_zero, quiet, verbose, all_elements,
+         color, width, plot_path, max_length, max_depth, max_nodes, max_elements, max_entries,
+         **variable_values) -> None:
     """Check the gradient of EXPRESSION (symbolic, finite differences, autograd and your own formula),
     or of every case in the spec files and folders given as PATHs."""
-    from .run.runner import Job, jobs_for
+    from .run.runner import Job
 
+    config = _project_config("json" if as_json else output_format)
     spec_mode = bool(ctx.meta.get(SPEC_MODE_KEY))
-    _refuse_contradictions(targets, as_json, output_format, depth is not None and not explain and not spec_mode)
-    _check_report_path(output_path, list(targets), spec_mode)
+    if not targets and config.paths and not (function or reference):  # `gradcheck` alone checks the project's paths
+        targets, spec_mode = tuple(os.path.relpath(config.root / path) for path in config.paths), True
+    _refuse_contradictions(targets, as_json, output_format, depth is not None and not explain and not spec_mode,
+                           function or reference)
+    _check_plot(plot_path, spec_mode, bool(targets))
     limits = Limits(max_length, max_depth, max_nodes, max_elements, max_entries)
     overrides = _given(rtol=rtol, atol=atol, dtype=dtype, order=int(order) if order else None, fast=fast or None,
                        method=method, step=step, explain=explain or None, precise=precise or None, device=device,
                        allow_import=False if no_import else None, seed=seed)
+    defaults = {**config.spec_defaults, **overrides}  # the command line's flags over the project's
     if spec_mode:
         _refuse_expression_options(at_items, wrt, manual_items + hessian_items, variable_values,
-                                   function, function_args)
-        job_list = jobs_for(list(targets), {**overrides, "limits": limits})
+                                   function, function_args, reference)
+        job_list = _spec_jobs(targets, exclude or config.exclude, config, {**overrides, "limits": limits},
+                              output_path, verbose)
     else:
-        if len(targets) > 1:
-            raise click.UsageError(f"expected one expression, got {len(targets)} arguments "
-                                   f"(quote the expression, or name spec files ending in .yaml)")
-        spec = Spec(expr=targets[0].strip(), at=_point(ctx, at_items, variable_values, limits),
+        _refuse_folder_options(targets, exclude)
+        _check_report_path(output_path, [])
+        at, random, integers = _point(ctx, at_items, variable_values, limits)
+        spec = Spec(expr=targets[0].strip() if targets else "", at=at, random=random, integers=integers,
                     wrt=_names_option(wrt, "--wrt"), manual=_unique_pairs(manual_items, "--manual", "NAME=FORMULA"),
                     manual_hessian=_unique_pairs(hessian_items, "--manual-hessian", "NAME[,NAME2]=FORMULA"),
-                    function=_function_target(function, function_args, device),
+                    function=_function_target(function, function_args, device, reference),
+                    reference=reference.strip() if reference is not None else None,
                     args=_names_option(function_args, "--args"),
-                    limits=limits, **overrides)
+                    limits=limits, **defaults)
         job_list = [Job(spec=spec)]
     output_format = "json" if as_json else (output_format or _default_format())
-    settings = _report_settings(Spec(expr="", at={}, limits=limits, **overrides), single=len(job_list) == 1,
+    settings = _report_settings(Spec(expr="", at={}, limits=limits, **defaults), single=len(job_list) == 1,
                                 color=color, quiet=quiet, verbose=verbose, all_elements=all_elements, depth=depth,
-                                strict=strict)
-    ctx.exit(execute(job_list, output_format, settings, RunOptions(jobs, output_path, exit_zero)))
+                                strict=strict or config.strict, width=width)
+    planned = Planned(job_list, output_format, settings,
+                      RunOptions(jobs, output_path, exit_zero, plot_path, step))
+    if ctx.meta.get(PLAN_ONLY_KEY):  # %gradcheck (magics.py) runs the plan and shows the results itself
+        return planned
+    ctx.exit(execute(planned.jobs, planned.output_format, planned.settings, planned.options))
 
 
-def _refuse_contradictions(targets, as_json: bool, output_format: str | None, depth_without_explain: bool) -> None:
-    if not targets:
+def _project_config(output_format: str | None):
+    """[tool.gradcheck] of the nearest pyproject.toml (core.config); its error is one line and exit 2 (one JSON
+    document when JSON was asked for, as for a usage error)."""
+    from .core.config import ConfigError, load
+
+    try:
+        return load()
+    except ConfigError as error:
+        if output_format in ("json", "jsonl"):
+            _exit_with_json_error(error, output_format, "pyproject.toml")
+        tell(error.render())
+        raise click.exceptions.Exit(2) from None
+
+
+def _spec_jobs(targets, exclude, config, overrides: dict, output_path: str | None, verbose: bool) -> list:
+    """The jobs of the spec files the targets hold (spec.collect, as the pytest plugin collects them); with -v,
+    the YAML files left out are listed on stderr."""
+    from .run.runner import jobs_for
+    from .spec.collect import collect
+
+    collection = collect(list(targets), exclude, config.root)
+    if verbose:
+        for skipped in collection.skipped:
+            tell(f"skipped {skipped.path}: {skipped.reason}")
+    _check_report_path(output_path, collection.files)
+    return jobs_for(collection, overrides, config.spec_defaults)
+
+
+def _refuse_contradictions(targets, as_json: bool, output_format: str | None, depth_without_explain: bool,
+                           code: str | None) -> None:
+    if not targets and code is None:  # --function alone is its own reference; --reference asks for it
         raise click.UsageError("Missing argument 'EXPRESSION | PATH...'.")
     if as_json and output_format not in (None, "json"):
         raise click.UsageError("--json contradicts --format " + output_format)
     if depth_without_explain:
         raise click.UsageError("--depth limits the --explain tree; add --explain")
+
+
+def _refuse_folder_options(targets, exclude) -> None:
+    """An expression is one argument, and --exclude has no folder to leave files out of."""
+    if len(targets) > 1:
+        raise click.UsageError(f"expected one expression, got {len(targets)} arguments "
+                               f"(quote the expression, or name spec files ending in .yaml)")
+    if exclude:
+        raise click.UsageError("--exclude leaves files out of folders of spec files; it does not apply to an "
+                               "expression")
 
 
 def _given(**settings) -> dict:
@@ -345,9 +506,11 @@ def _default_format() -> str:
     return "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "table"
 
 
-def _refuse_expression_options(at_items, wrt, manual_items, variable_values, function, function_args) -> None:
+def _refuse_expression_options(at_items, wrt, manual_items, variable_values, function, function_args,
+                               reference) -> None:
     given = [name for name, value in (("--at", at_items), ("--wrt", wrt), ("--manual", manual_items),
-                                      ("--function", function), ("--args", function_args)) if value]
+                                      ("--function", function), ("--args", function_args),
+                                      ("--reference", reference)) if value]
     given += [f"--{n[len(VALUE_PREFIX):]}" for n, v in variable_values.items() if v is not None]
     if given:
         raise click.UsageError(f"{given[0]} applies to an expression; spec files give it in YAML")
@@ -362,12 +525,27 @@ class RunOptions:
     processes: int | None = None
     output: str | None = None
     exit_zero: bool = False
+    plot: str | None = None  # --plot FILE.png, and the --step its picture marks
+    plot_step: float | None = None
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A command line read: the jobs, the report format and settings, how the run goes.  `execute` runs it; asked
+    with PLAN_ONLY_KEY in the context's meta, `main` returns it instead, for a front end that shows the results its
+    own way (the notebook's %gradcheck) with every argument read and checked as the command reads it."""
+
+    jobs: list
+    output_format: str
+    settings: ReportSettings
+    options: RunOptions
 
 
 def execute(jobs, output_format: str, settings: ReportSettings, options: RunOptions) -> int:
     """Run the jobs, write the reports as results arrive, and return the exit code."""
     from contextlib import closing
 
+    from .report.progress import with_progress
     from .report.table import SUMMARY_FAILURES
     from .run.runner import run_jobs
 
@@ -379,8 +557,9 @@ def execute(jobs, output_format: str, settings: ReportSettings, options: RunOpti
     screen = Terminal()
     whole_report = bool(options.output) or not terminal.streams or settings.single
     results, failures_kept = [], 0
-    with closing(run_jobs(jobs, options.processes)) as finished:
-        for result in finished:
+    with closing(run_jobs(jobs, options.processes)) as finished, \
+            closing(with_progress(finished, len(jobs), settings.quiet)) as progressed:
+        for result in progressed:
             if annotations:
                 result = _shown(screen, annotations.render_case, result, settings)
             if terminal.streams and not (single_error and result.status == "error"):
@@ -399,6 +578,8 @@ def execute(jobs, output_format: str, settings: ReportSettings, options: RunOpti
         screen.echo(terminal.render_summary(results, settings))
     elif not terminal.streams:
         screen.echo(_rendered(terminal, results, settings))
+    if options.plot:
+        _plot(options.plot, results[0], options.plot_step, Limits(**settings.limits))
     if options.output:
         _write(options.output, _rendered(chosen, results, replace(settings, color="never", tty=False)))
     elif screen.lost == "closed":
@@ -471,34 +652,69 @@ def _write(path: str, text: str) -> None:
         raise click.exceptions.Exit(2) from None
 
 
-def _check_report_path(path: str | None, targets: list[str], spec_mode: bool) -> None:
-    """Refuse an -o path that cannot take the report before running anything, not after."""
+def _check_plot(path: str | None, spec_mode: bool, expression: bool) -> None:
+    """Refuse a --plot that cannot be drawn before running anything: spec files, code with no expression, no
+    matplotlib, a bad path."""
     if path is None:
         return
-    from .spec.targets import discover, unusable
+    if spec_mode:
+        raise click.UsageError("--plot draws the case of one expression; spec files have many")
+    if not expression:
+        raise click.UsageError("--plot draws an expression around its point; --function alone or with "
+                               "--reference has none")
+    from .plot import INSTALL, matplotlib_missing
 
-    spec_files = [f for t in targets if spec_mode and not unusable(Path(t)) for f in discover(Path(t))]
+    if matplotlib_missing():
+        tell(f"error: --plot needs matplotlib, which is not installed: {INSTALL}")
+        raise click.exceptions.Exit(2)
+    problem = report_path_problem(path, [])
+    if problem:
+        raise click.BadParameter(problem, param_hint="'--plot'")
+
+
+def _plot(path: str, result, step: float | None, limits: Limits) -> None:
+    """Draw the case at `path`; a case with nothing to draw, or a path that cannot be written, is one line and
+    exit 2 (the report is already out).  A case that is an error has said so, and exits 2: no picture."""
+    from .plot import PlotError, plot_case
+
+    if result.status == "error":
+        return
+    try:
+        plot_case(result, path, step, limits)
+    except PlotError as error:
+        tell(f"error: --plot: {error}")
+        raise click.exceptions.Exit(2) from None
+    except OSError as error:
+        tell(f"error: cannot write the plot to {path}: {error.strerror or error}")
+        raise click.exceptions.Exit(2) from None
+
+
+def _check_report_path(path: str | None, spec_files: list[Path]) -> None:
+    """Refuse an -o path that cannot take the report (or would overwrite a spec file) before running anything."""
+    if path is None:
+        return
     problem = report_path_problem(path, spec_files)
     if problem:
         raise click.BadParameter(problem, param_hint="'-o' / '--output'")
 
 
-def _report_settings(defaults: Spec, single: bool, **shown) -> ReportSettings:
+def _report_settings(defaults: Spec, single: bool, width: int | None = None, **shown) -> ReportSettings:
     """What the run checks with (the defaults of its cases) and how it is shown: `shown` holds the command's
-    display options (color, quiet, verbose, all_elements, depth) and what fails the run (strict)."""
+    display options (color, quiet, verbose, all_elements, depth) and what fails the run (strict); `width` is
+    --width, else COLUMNS or the terminal's (output.columns)."""
     tty = is_tty()
     tolerance = defaults.tolerance
     return ReportSettings(dtype=defaults.dtype, rtol=tolerance.rtol, atol=tolerance.atol,
-                          limits=vars(defaults.limits), single=single, tty=tty,
-                          width=shutil.get_terminal_size((140, 24)).columns if tty else 140, **shown)
+                          limits=vars(defaults.limits), single=single, tty=tty, width=width or columns(tty), **shown)
 
 
-def _point(ctx: click.Context, at_items, variable_values: dict, limits: Limits) -> dict:
-    from .spec.values import parse_value
+def _point(ctx: click.Context, at_items, variable_values: dict, limits: Limits) -> tuple:
+    """The point's values, its random inputs (`randn(2, 3)`) and its integer inputs (spec.values.split_inputs)."""
+    from .spec.values import parse_input, split_inputs
 
     def parsed(text: str, hint: str):
         try:
-            return parse_value(text, limits)
+            return parse_input(text, limits)
         except GradcheckError as error:
             raise click.BadParameter(str(error), param_hint=hint) from None
 
@@ -516,7 +732,7 @@ def _point(ctx: click.Context, at_items, variable_values: dict, limits: Limits) 
             raise click.MissingParameter(ctx=ctx, param=options[VALUE_PREFIX + name])
         raise click.UsageError(f"Missing value for '{name}': --{name} is one of gradcheck's own options, "
                                f"so give it as --at {name}=VALUE.")
-    return point
+    return split_inputs(point)
 
 
 def _names_option(text: str | None, option: str) -> list[str] | None:
@@ -528,8 +744,12 @@ def _names_option(text: str | None, option: str) -> list[str] | None:
     return names
 
 
-def _function_target(function: str | None, function_args: str | None, device: str | None) -> str | None:
+def _function_target(function: str | None, function_args: str | None, device: str | None,
+                     reference: str | None) -> str | None:
     if function is None:
+        if reference is not None:
+            raise click.UsageError("--reference is what --function is checked against; give --function MODULE:ATTR "
+                                   "too")
         if function_args is not None:
             raise click.UsageError("--args names the inputs of --function; give --function MODULE:ATTR too")
         if device is not None:

@@ -20,6 +20,7 @@ rule the command's --strict follows (report.fails_the_run).
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -42,10 +43,65 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("gradcheck_strict", type="bool", default=False, help=STRICT_HELP)
 
 
+PROJECT = pytest.StashKey["Config"]()  # the project's [tool.gradcheck] (core.config), read once per run
+SKIPPED = pytest.StashKey[list]()  # the YAML files left out (spec.collect.Skipped), listed with -v
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Read [tool.gradcheck] as the command does, from the folder pytest was started in."""
+    if not config.getoption("gradcheck", False):
+        return
+    from .core.config import ConfigError, load
+
+    try:
+        config.stash[PROJECT] = load(Path(config.invocation_params.dir))
+    except ConfigError as error:
+        raise pytest.UsageError(str(error)) from None
+    config.stash[SKIPPED] = []
+
+
 def pytest_collect_file(file_path, parent):
-    if parent.config.getoption("gradcheck") and file_path.suffix in SUFFIXES:
-        return SpecFile.from_parent(parent, path=file_path)
-    return None
+    """A YAML file the command would check in the same folder (spec.collect: not hidden, not excluded, a spec); a
+    file named on pytest's command line always is."""
+    config = parent.config
+    if not config.getoption("gradcheck") or file_path.suffix not in SUFFIXES:
+        return None
+    if not parent.session.isinitpath(file_path):
+        from .spec.collect import Skipped, skip_reason
+
+        project = config.stash[PROJECT]
+        reason = skip_reason(file_path, project.exclude, project.root, _given_folder(config, file_path)) \
+            or _outside_paths(config, project, file_path)
+        if reason is not None:
+            config.stash[SKIPPED].append(Skipped(file_path, reason))
+            return None
+    return SpecFile.from_parent(parent, path=file_path)
+
+
+def pytest_report_collectionfinish(config: pytest.Config, start_path, items) -> list[str]:
+    """With -v, the YAML files left out and why, as the command lists them."""
+    if not config.getoption("gradcheck") or config.getoption("verbose") <= 0:
+        return []
+    return [f"gradcheck skipped {_relative(s.path, config.rootpath)}: {s.reason}" for s in config.stash[SKIPPED]]
+
+
+def _outside_paths(config: pytest.Config, project, file_path: Path) -> str | None:
+    """With no paths on pytest's command line, spec files are collected only below [tool.gradcheck] paths, the
+    folders a bare `gradcheck` checks."""
+    source = getattr(config, "args_source", None)  # pytest >= 7.4
+    if not project.paths or source is None or source == pytest.Config.ArgsSource.ARGS:
+        return None
+    folders = [(project.root / path).resolve() for path in project.paths]
+    if any(file_path.resolve().is_relative_to(folder) for folder in folders):
+        return None
+    return f"outside [tool.gradcheck] paths ({', '.join(project.paths)})"
+
+
+def _given_folder(config: pytest.Config, file_path: Path) -> Path | None:
+    """The folder named on pytest's command line that holds `file_path` (the innermost), if any."""
+    named = [Path(config.invocation_params.dir, arg.split("::")[0]).resolve() for arg in config.args]
+    holding = [folder for folder in named if file_path.resolve().is_relative_to(folder)]
+    return max(holding, key=lambda folder: len(folder.parts), default=None)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -65,7 +121,7 @@ class SpecFile(pytest.File):
 
         display = _relative(self.path, self.config.rootpath)
         try:
-            specs = load(self.path, display=display)
+            specs = load(self.path, display=display, defaults=self.config.stash[PROJECT].spec_defaults)
         except Exception as error:  # a fault of gradcheck's own too: one item errors, the other files still run
             if not isinstance(error, GradcheckError):
                 error = InternalError.from_exception(error, f"reading {display}")
@@ -116,7 +172,8 @@ class CaseItem(pytest.Item):
 
     @property
     def strict(self) -> bool:
-        return bool(self.config.getoption("gradcheck_strict") or self.config.getini("gradcheck_strict"))
+        return bool(self.config.getoption("gradcheck_strict") or self.config.getini("gradcheck_strict")
+                    or self.config.stash[PROJECT].strict)
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, CaseFailure):

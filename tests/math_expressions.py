@@ -46,6 +46,8 @@ import sympy
 from hypothesis import strategies as st
 
 from gradcheck_cli.lang.graph import format_option
+from gradcheck_cli.lang.ops import OPS
+from gradcheck_cli.lang.ops.record import torch_tuple_parts
 from gradcheck_cli.lang.tensor_kernels import format_index
 
 # ---- the op table -------------------------------------------------------------------------------------
@@ -110,6 +112,10 @@ EXEMPT: dict[str, str] = {
              "contracted dims): the generator draws no such matrices" for name in (
                  "det", "logdet", "inv", "solve", "cholesky", "matrix_exp", "eigvalsh", "eigh", "slogdet", "pinv",
                  "matrix_power", "tensordot", "svdvals", "svd", "einsum")},
+    "cross_entropy_probs": "cross_entropy with class probabilities (a tensor target of the input's shape), added "
+                           "with the msgs17 messages: checked by its registry row (torch.autograd in the input, "
+                           "target and weight, first and second order, the mpmath referee, the complex step); not "
+                           "yet drawn by the generator",
     "logcumsumexp": "torch's double backward of logcumsumexp gives nan at some points where the composition "
                     "log(cumsum(exp(x))) has a finite Hessian (found by test_hessians_agree_with_sympy), so the "
                     "Hessian property fails on torch; checked by its registry rows and expressions/scan_*.yaml",
@@ -1583,7 +1589,8 @@ def render(e: Expr) -> str:
         return f"({render(operand)}).T" if operand.op == "const" else f"{wrapped(operand)}.T"
     if e.op == "index":
         operand = args[0]
-        text = f"({render(operand)})" if operand.op == "const" else wrapped(operand)
+        tuple_call = operand.op in OPS and torch_tuple_parts(OPS[operand.op])  # qr(A)[0] would be torch's Q
+        text = f"({render(operand)})" if operand.op == "const" or tuple_call else wrapped(operand)
         return f"{text}[{format_index(e.attr)}]"
     name = {"matmul": "dot" if e.style == "alias" else "matmul",
             "amax": "max" if e.style == "alias" else "amax",

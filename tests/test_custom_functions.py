@@ -102,7 +102,9 @@ def test_the_examples_folder_fails_only_on_the_buggy_function(cli_json, in_root)
     code, document = cli_json(str(EXAMPLES))
     assert code == 1
     assert {r["name"]: r["status"] for r in document["results"]} == {
-        "fused softmax cross-entropy": "pass", "swish": "pass", "swish with a backward bug": "fail"}
+        "fused softmax cross-entropy": "pass", "swish": "pass", "swish with a backward bug": "fail",
+        "depthwise conv, alone": "pass", "depthwise conv against conv2d": "pass",
+        "depthwise conv with a backward bug": "fail"}
 
 
 def test_the_fused_function_is_not_twice_differentiable_and_order_2_says_so(cli, cli_json, in_root):

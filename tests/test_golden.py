@@ -41,7 +41,7 @@ def _normalised(text: str) -> str:
 def test_the_output_is_its_golden_file(cli, monkeypatch, name):
     options, columns = FORMATS[name]
     monkeypatch.chdir(GOLDEN)
-    env = {"GITHUB_ACTIONS": None, "NO_COLOR": None, "FORCE_COLOR": None}
+    env = {"GITHUB_ACTIONS": None, "NO_COLOR": None, "FORCE_COLOR": None, "COLUMNS": None}  # piped: 140
     if columns:
         monkeypatch.setattr("gradcheck_cli.cli.is_tty", lambda: True)  # as on a terminal, whose width is COLUMNS
         env["COLUMNS"] = str(columns)

@@ -148,7 +148,7 @@ HOSTILE = {
     "manual formula broken": (_expr("sin(x)", "--x", "1", "--manual", "x=cos(x"), "'(' was never closed"),
     "manual of an unknown variable": (_expr("x*y", "--x", "1", "--y", "2", "--manual", "x=q"), "uses 'q'"),
     # --- files and folders ---
-    "missing file": (lambda tmp: [str(tmp / "nope.yaml")], "no such file or directory"),
+    "missing file": (lambda tmp: [str(tmp / "nope.yaml")], "no such file or folder"),
     "folder without specs": (_fs(_empty_folder), "no spec files (*.yaml, *.yml) in this folder"),
     "symlink loop": (_fs(_symlink_loop), "a symbolic link loop"),
     "broken symlink": (_fs(_broken_symlink), "a broken symbolic link"),

@@ -41,10 +41,10 @@ import gradcheck_cli.spec.spec_file as spec_file
 _load = spec_file.load
 
 
-def load(path, display=None):
+def load(path, *args, **kwargs):
     if path.name == "boom.yaml":
         raise RuntimeError("kaboom")
-    return _load(path, display)
+    return _load(path, *args, **kwargs)
 
 
 spec_file.load = load

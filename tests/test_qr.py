@@ -111,8 +111,19 @@ def test_lapacks_qr_jumps_at_a_triangular_matrix():
         nudged[1, 0] = 1e-12
         assert lapack(nudged)[0, 0] == pytest.approx(-2.0)
     labels = qr_jumps(np.asarray([UPPER, np.asarray(UPPER) + np.tril(np.full((3, 3), 1e-12), -1)]), None)
-    assert [label[:, 0, 0].tolist() for label in labels] == [[1.0, -1.0], [1.0, -1.0], [-1.0, -1.0]]
+    # the m-th pivot has no column below it: LAPACK reflects nothing there, and its sign is no label
+    assert [label[:, 0, 0].tolist() for label in labels] == [[1.0, -1.0], [1.0, -1.0]]
     assert all(label.shape == (2, 3, 3) for label in labels)
+
+
+def test_the_last_pivot_of_a_square_matrix_crosses_zero_continuously():
+    """R[m-1, m-1] = alpha, unreflected: as A's last column moves through the span of the others it passes 0
+    without a jump (R[1, 1] = -det(A)/R[0, 0] for a 2x2 A), so finite differences settle the derivative."""
+    r = [np.linalg.qr(np.asarray([[1.0, 2.0], [1.0, 2.0 + t]]))[1][1, 1] for t in (-1e-6, 0.0, 1e-6)]
+    assert r[0] == pytest.approx(-r[2], rel=1e-6) and abs(r[1]) < 1e-15 and r[0] != 0
+    assert len(qr_jumps(np.asarray([[1.0, 2.0], [1.0, 2.0]]), None)) == 1  # the first pivot's sign only
+    result = check("sum(qr(A)**3)", at={"A": [[1.0, 2.0], [1.0, 2.0]]}, wrt=["A"])
+    assert all(g.finite_difference is not None for g in result.gradients)
 
 
 @pytest.mark.parametrize("at", [np.eye(3).tolist(), UPPER], ids=["identity", "upper triangular"])
@@ -132,6 +143,44 @@ def test_a_function_blind_to_the_sign_is_smooth_on_a_jump():
 
 
 # ---- rank deficiency and modes ----
+
+
+SINGULAR_LAST = [[1.0, 2.0], [1.0, 2.0]]  # the last column a multiple of the first: R[1, 1] = 0
+
+
+@pytest.mark.parametrize("text", ["sum(qr(A)**3)", "sum(qr(A))", "sum(qr(A, part='Q')*A)"])
+def test_a_square_matrix_singular_in_its_last_column_names_torchs_backward(text):
+    """The derivative exists there (Q does not depend on the last column, R[1, 1] = -det(A)/R[0, 0] is smooth:
+    the high-precision referee and finite differences agree); torch's linalg_qr_backward solves with R, singular
+    here, and gives NaN or inf.  It was blamed on 'precision loss' (and 'combining local derivatives')."""
+    result = check(text, at={"A": SINGULAR_LAST}, wrt=["A"])
+    assert result.status == "fail"
+    assert all(g.status == "fail" and g.disagrees == ["autograd"] for g in result.gradients)
+    assert all(abs(g.reference - g.finite_difference) < 1e-8 for g in result.gradients)
+    assert all(g.diagnosis not in ("precision loss", "cancellation") for g in result.gradients)
+    (culprit,) = [c for c in result.culprits if c.kind == "autograd"]
+    assert culprit.message.startswith("torch's backward of qr is wrong") and culprit.node is not None
+
+
+def test_a_triangular_rank_deficient_matrix_names_torchs_backward_and_the_jump():
+    """The task's point: A = [[1, 2], [0, 0]] sits on the jump in A[1, 0] (undefined there) and the other
+    entries have derivatives torch's backward makes NaN; it was blamed on how local derivatives are combined."""
+    result = check("sum(qr(A)**3)", at={"A": [[1.0, 2.0], [0.0, 0.0]]}, wrt=["A"])
+    statuses = {tuple(g.index): g.status for g in result.gradients}
+    assert statuses == {(0, 0): "fail", (0, 1): "fail", (1, 0): "undefined", (1, 1): "fail"}
+    assert [g.reference for g in result.gradients if g.status == "fail"] == pytest.approx([3.0, 12.0, 0.0], abs=1e-9)
+    (culprit,) = [c for c in result.culprits if c.kind == "autograd"]
+    assert culprit.message.startswith("torch's backward of qr is wrong")
+
+
+def test_a_dependent_middle_column_is_undefined_even_where_the_float_referees_agree():
+    """Columns 0 and 1 dependent: float rounding gives Q's second column a direction, and symbolic and finite
+    differences agree on the derivative in the last column of that accident (-2.7 where exact arithmetic says
+    -17.3, torch's value): it was a failure of autograd.  The exact value is undefined: every entry is."""
+    result = check("sum(qr(A)**3)", at={"A": [[1.0, 2.0, 0.0], [1.0, 2.0, 1.0], [1.0, 2.0, 3.0]]}, wrt=["A"])
+    assert result.status == "undefined"
+    assert all(g.status == "undefined" and "linearly independent" in g.reason and g.reference is None
+               for g in result.gradients)
 
 
 def test_a_rank_deficient_matrix_has_no_derivative():

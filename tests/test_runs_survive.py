@@ -553,6 +553,7 @@ def test_the_high_precision_referee_carries_the_digits_a_huge_value_needs(cli_js
 @pytest.mark.slow
 def test_a_case_past_the_wall_clock_limit_has_its_worker_killed_and_the_rest_run(tmp_path, monkeypatch):
     from gradcheck_cli.run import runner, workers
+    from gradcheck_cli.spec.collect import collect
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(workers, "JOB_TIME_LIMIT", 3.0)
@@ -565,7 +566,7 @@ def test_a_case_past_the_wall_clock_limit_has_its_worker_killed_and_the_rest_run
     for i in range(3):
         _spec(tmp_path, f"plain{i}")
     _spec(tmp_path, "stops", f"expr: x*x\nat: {{x: 0.5}}\nfunction: {name}:f\n")
-    results = {r.name: r for r in runner.run_jobs(runner.jobs_for([str(tmp_path)], {}), 2)}
+    results = {r.name: r for r in runner.run_jobs(runner.jobs_for(collect([str(tmp_path)]), {}), 2)}
     assert [results[f"plain{i}"].status for i in range(3)] == ["pass"] * 3
     assert "was stopped after 3 s, the limit of one case on the wall clock" in results["stops"].error["message"]
 

@@ -120,7 +120,7 @@ def test_exit_zero_and_strict(cli, tmp_path):
 
 def test_missing_path_and_empty_folder(cli, tmp_path):
     missing = cli(str(tmp_path / "nope.yaml"))
-    assert missing.exit_code == 2 and "no such file or directory" in missing.stderr
+    assert missing.exit_code == 2 and "no such file or folder" in missing.stderr
     empty = cli(str(tmp_path))
     assert empty.exit_code == 2 and "no spec files" in empty.stderr
 

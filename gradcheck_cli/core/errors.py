@@ -165,6 +165,15 @@ class MissingValues(UsageError):
         self.names = names
 
 
+class UnusedValues(UsageError):
+    """Values at the point for names the expression does not use.  A spec file points at the `at.NAME` key (or
+    `sample.domain.NAME`) that gave the value (spec.Spec.locate words it); elsewhere the message names them."""
+
+    def __init__(self, names: list[str], message: str):
+        super().__init__(message)
+        self.names = names
+
+
 class LimitError(GradcheckError):
     """Input larger than the configured limits (length, depth, nodes, elements)."""
 

@@ -34,6 +34,7 @@ class Setting:
     listed: bool = False  # a list of names: `--wrt x,y`, `wrt: [x, y]`, `wrt=['x', 'y']`
     kind: str = "value"  # "flag" (true or false), "choice" (one of `choices`), "mapping" (name: text) or "value"
     choices: tuple[str, ...] = ()
+    in_pyproject: bool = False  # a key of [tool.gradcheck] in pyproject.toml too (core.config), under its name
 
     def worded(self, front: str, value: object = None) -> str:
         """How `front` writes this setting, given `value` (None: the setting itself, with no value)."""
@@ -61,20 +62,23 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("manual_hessian", "--manual-hessian", "manual_hessian", "manual_hessian",
             "Your Hessian block d2f/dNAME dNAME2 (with --order 2; repeatable).", kind="mapping"),
     Setting("expected", None, "expect", "expected", kind="mapping"),
-    Setting("rtol", "--rtol", "tolerance.rtol", "rtol", "Relative tolerance (float64: 1e-7, float32: 1e-4)."),
-    Setting("atol", "--atol", "tolerance.atol", "atol", "Absolute tolerance (float64: 1e-7, float32: 1e-5)."),
+    Setting("rtol", "--rtol", "tolerance.rtol", "rtol", "Relative tolerance (float64: 1e-7, float32: 1e-4).",
+            in_pyproject=True),
+    Setting("atol", "--atol", "tolerance.atol", "atol", "Absolute tolerance (float64: 1e-7, float32: 1e-5).",
+            in_pyproject=True),
     Setting("dtype", "--dtype", "dtype", "dtype",
             "Precision of the symbolic, autograd and manual gradients (default float64; finite differences "
-            "always use float64).", kind="choice", choices=DTYPES),
+            "always use float64).", kind="choice", choices=DTYPES, in_pyproject=True),
     Setting("order", "--order", "order", "order", "2: check the Hessian too (scalar expressions)."),
     Setting("method", "--method", "method", "method",
             "Finite differences: complex step where the path is analytic, else Richardson (auto); or force one; "
-            "central is torch's single difference.", kind="choice", choices=FD_METHODS),
+            "central is torch's single difference.", kind="choice", choices=FD_METHODS, in_pyproject=True),
     Setting("step", "--step", "step", "step", "Step of --method central (default 1e-6, as torch.autograd.gradcheck)."),
     Setting("fast", "--fast", "fast", "fast",
             "Check 4 random projections uᵀJv per variable instead of every entry (cheap for big tensors; may miss "
             "an error confined to a few entries).", kind="flag"),
-    Setting("seed", "--seed", "seed", "seed", "Seed of the --fast projections (default: a fresh one, printed)."),
+    Setting("seed", "--seed", "seed", "seed", "Seed of random inputs (--x 'randn(2, 3)') and of the --fast "
+                                              "projections (default: a fresh one, printed)."),
     Setting("explain", "--explain", "explain", "explain",
             "After the table: the graph with values and local partials, and the chain rule through the named "
             "bindings.", kind="flag"),
@@ -82,9 +86,13 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "Run the high-precision referee (mpmath, 50+ digits) on every entry, not only where the float64 "
             "referees disagree or a subject does.", kind="flag"),
     Setting("function", "--function", "function", "function",
-            "Your torch function (e.g. a custom autograd.Function), checked against EXPRESSION as its reference "
+            "Your torch function (e.g. a custom autograd.Function), checked against EXPRESSION as its reference, "
+            "against --reference, or alone (its backward against finite differences of its forward) "
             "(MODULE:ATTR[N]: output N of a tuple result); MODULE is imported from the current folder or PYTHONPATH "
             "(runs its code)."),
+    Setting("reference", "--reference", "reference", "reference",
+            "Code as the reference of --function instead of an expression (MODULE:ATTR, e.g. the slow pure-PyTorch "
+            "version of a fused kernel): compared in value and in gradient."),
     Setting("args", "--args", "args", "args",
             "The variables --function takes, in order, comma-separated (default: its parameter names).", listed=True),
     Setting("device", "--device", "device", "device",
@@ -95,7 +103,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             kind="flag"),
     Setting("strict", "--strict", None, None,
             "Inconclusive and undefined verdicts fail the run too: exit 1, and the summary, JSON, JUnit and GitHub "
-            "reports count them as failures.", kind="flag"),
+            "reports count them as failures.", kind="flag", in_pyproject=True),
     _limit("max_length", "Longest expression accepted, in characters."),
     _limit("max_depth", "Deepest nesting accepted."),
     _limit("max_nodes", "Most graph nodes accepted."),

@@ -15,8 +15,13 @@ def shortened(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def did_you_mean(name: str, choices: Iterable[str]) -> str | None:
-    """`did you mean 'sin'?` naming the choice closest to `name` (difflib's ratio of at least 0.6), or None
-    when no choice is that close."""
+def closest(name: str, choices: Iterable[str]) -> str | None:
+    """The choice closest to `name` (difflib's ratio of at least 0.6), or None when no choice is that close."""
     close = difflib.get_close_matches(name, list(choices), n=1)
-    return f"did you mean {close[0]!r}?" if close else None
+    return close[0] if close else None
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str | None:
+    """`did you mean 'sin'?` naming the choice closest to `name` (see `closest`), or None."""
+    close = closest(name, choices)
+    return f"did you mean {close!r}?" if close else None

@@ -37,6 +37,7 @@ from ..lang.ops import OPS
 from ..verdict.compare import ROUNDING_DIAGNOSES, Status, digits_lost
 from .culprit import Culprit
 from .domain import describe, format_array, not_differentiable
+from .local_derivatives import non_finite_backward
 
 ACCURATE = 1e-9  # relative error below which a node's float value counts as accurate
 LOST = 1e-6  # relative error above which a node's float value has lost what matters
@@ -54,6 +55,7 @@ def diagnose(case) -> None:
         for row in rows:
             if "autograd" in row.disagrees and row.diagnosis in (None, "real"):
                 row.diagnosis = finding.diagnosis
+    _partials_without_a_derivative(case)
     trap = _where_nan_trap(case) if any(_nan_in_autograd(r) or _nan_in_symbolic(r) for r in rows) else None
     # Most specific first; each explains the rows the ones before it left unexplained.
     for make, applies in _row_diagnoses(case, trap):
@@ -67,8 +69,17 @@ def diagnose(case) -> None:
 def _row_diagnoses(case, trap: Culprit | None) -> list[tuple[Callable, Callable]]:
     """(make, applies) per diagnosis of rows, most specific first: `applies(row)` says which rows it would
     explain, `make(open_row)` finds the culprit for the rows still open (or None)."""
+    broken = []  # computed once, where a NaN row asks: a node whose torch backward is NaN, not rounding
+
+    def backward_breaks() -> bool:
+        if not broken:
+            broken.append(non_finite_backward(case.expression, case.point64, case.wrt, case.shapes,
+                                              case.spec.tolerance))
+        return broken[0] is not None
+
     def rounded(row) -> bool:  # autograd off by rounding: finite but imprecise, or NaN with no where to blame
-        return case.value_finite and (_imprecise_autograd(row) or trap is None and _nan_in_autograd(row))
+        return case.value_finite and (_imprecise_autograd(row) or trap is None and _nan_in_autograd(row)
+                                      and not backward_breaks())
 
     def unexplained(row) -> bool:
         return "autograd" in row.disagrees and row.autograd is not None
@@ -452,6 +463,58 @@ def _zero_times_infinity(case, applies: Callable) -> Culprit | None:
 # ---- notes on the referees, and derivatives that do not exist ----
 
 
+def _partials_without_a_derivative(case) -> None:
+    """Failing entries of a function that has partial derivatives at the point but no derivative: a reached
+    node outside its differentiable domain (svd's U of a tall A with a zero singular value: sum(svd(A,
+    part='U')*A) is linear along each line through the point, with a slope that is not linear in the line's
+    direction).  The referees settle each partial derivative, and an engine's NaN is no failure there.  Found
+    as the slope along a direction mixing every settled entry, by central differences, against the one the
+    partial derivatives predict; where they differ the failing entries are undefined."""
+    rows = [r for r in case.result.gradients if r.reference is not None and not r.output_index]
+    if not case.value_finite or case.output_shape != () or len(rows) < 2 or \
+            not any(r.status == "fail" for r in rows):
+        return
+    troubled = not_differentiable(case.expression, case.plan, case.values, case.wrt)
+    if not troubled:
+        return
+    slope, predicted = _slope_along_a_mixed_direction(case, rows)
+    if abs(slope - predicted) <= MIXED_SLOPE_RTOL * max(abs(slope), abs(predicted), 1.0):
+        return
+    node, text = troubled[0]
+    for row in rows:
+        if row.status == "fail":
+            row.referee_notes.append(f"the partial derivative is {row.reference:.10g}, but the function has no "
+                                     "derivative here: it is not shown")
+            row.status, row.disagrees = Status.UNDEFINED, []
+            row.reference = row.reference_source = row.abs_error = row.rel_error = None
+            row.reason = (f"{describe(case.expression, node)} is not differentiable at this point ({text}): the "
+                          f"partial derivatives exist, but along a direction mixing the entries the slope is "
+                          f"{slope:.6g} where they predict {predicted:.6g}: the derivative does not exist here")
+
+
+MIXED_SLOPE_RTOL = 1e-4  # central differences of a smooth function are far closer; a missing derivative, O(1)
+
+
+def _slope_along_a_mixed_direction(case, rows) -> tuple[float, float]:
+    """(the slope of f along a fixed random direction d over the rows' entries, by central differences at a
+    step of 1e-6 of the point's scale; the slope sum(d_i * reference_i) that the partial derivatives predict)."""
+    direction = np.random.default_rng(7).uniform(0.5, 1.5, len(rows)) * np.where(np.arange(len(rows)) % 2, -1, 1)
+    point = {name: np.array(v, dtype=np.float64) for name, v in case.point64.items()}
+    scale = max(max(float(np.max(np.abs(v), initial=0.0)) for v in point.values()), 1.0)
+    h = 1e-6 * scale
+    plan = case.plan.restricted_to([case.expression.output], case.expression.nodes)
+
+    def f(t: float) -> float:
+        moved = {name: v.copy() for name, v in point.items()}
+        for row, d in zip(rows, direction):
+            moved[row.wrt][tuple(row.index)] += t * d
+        with np.errstate(all="ignore"):
+            return float(np.ravel(plan.value(plan.at(moved), case.expression.output)[0])[0])
+
+    slope = (f(h) - f(-h)) / (2 * h)
+    return slope, float(sum(d * r.reference for r, d in zip(rows, direction)))
+
+
 def _explain_referees(case, trap: Culprit | None) -> None:
     """Why the symbolic referee is NaN or infinite where the reference is finite: the where-NaN trap, or a
     removable singularity (a node that is not differentiable inside a function that is)."""
@@ -472,9 +535,12 @@ def _explain_referees(case, trap: Culprit | None) -> None:
 
 def _undefined_derivatives(case) -> None:
     """An entry nothing settles, on a path through a node that is not differentiable at the point: no
-    derivative exists there (sqrt at 0, acos at 1)."""
-    rows = [r for r in case.result.gradients if r.status == "inconclusive" and r.precise is None
-            and (r.precise_reason or "").startswith("undefined")]
+    derivative exists there (sqrt at 0, acos at 1).  So too an entry the float64 referees agree on where the
+    exact value itself is undefined (qr of a matrix whose second column is a multiple of its first: float
+    rounding gives Q's column a direction, and symbolic and finite differences differentiate that accident)."""
+    rows = [r for r in case.result.gradients if r.precise is None and (
+        r.status == "inconclusive" and (r.precise_reason or "").startswith("undefined")
+        or r.status == "fail" and (r.precise_reason or "").startswith("undefined: "))]
     if not rows:
         return
     troubled = not_differentiable(case.expression, case.plan, case.values, case.wrt)
@@ -489,6 +555,13 @@ def _undefined_derivatives(case) -> None:
             row.referee_notes.append(f"finite difference gives {row.finite_difference:.10g} here, where no "
                                      "derivative exists: it is not shown")
             row.finite_difference = row.fd_error = None
+        if row.status == "fail":
+            given = "" if row.reference is None else f" {row.reference:.10g}"
+            row.referee_notes.append(f"the float64 referees give{given} here, from float rounding where the exact "
+                                     "value is undefined: it is not shown")
+            row.reference = row.reference_source = row.abs_error = row.rel_error = None
+            row.finite_difference = row.fd_error = None
+            row.disagrees = []
         row.status = Status.UNDEFINED
         row.reason = (f"{describe(case.expression, node)} is not differentiable at this point ({text}"
                       + (f"; {shown}" if shown else "")

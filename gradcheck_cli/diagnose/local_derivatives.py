@@ -31,10 +31,35 @@ def _digits_apart(a, b) -> int:
 def node_culprit(expression: Expression, point: dict[str, np.ndarray], wrt: list[str], shapes: ShapeMap,
                  tolerance: Tolerance, engine: str, dtype: str = "float64") -> Culprit | None:
     """The first node whose local derivative from `engine` ("symbolic" or "autograd") disagrees with
-    finite differences of the node's own op at its actual inputs (in float64).
+    finite differences of the node's own op at its actual inputs (in float64), where those settle.
 
     When none does, a float64 check blames how they are combined; a float32 one blames nothing (its
     rounding is the likelier cause)."""
+    for culprit, _ in _wrong_nodes(expression, point, wrt, shapes, tolerance, engine):
+        return culprit
+    if dtype != "float64":
+        return None
+    return Culprit(engine, None, expression.source, "expr", None,
+                   f"every node's local derivative agrees with finite differences; the {engine} gradient goes "
+                   "wrong where the local derivatives are combined (broadcasting or summing)")
+
+
+def non_finite_backward(expression: Expression, point: dict[str, np.ndarray], wrt: list[str], shapes: ShapeMap,
+                        tolerance: Tolerance) -> Culprit | None:
+    """The first node whose torch backward is NaN or infinite at its actual inputs where finite differences of
+    its op are finite: the derivative exists there and the backward's formula breaks down (torch's qr backward
+    solves with R, singular where R's last diagonal element is 0).  Not rounding: the inputs are the ones the
+    backward saw."""
+    for culprit, theirs in _wrong_nodes(expression, point, wrt, shapes, tolerance, "autograd"):
+        if not np.all(np.isfinite(theirs)):
+            return culprit
+    return None
+
+
+def _wrong_nodes(expression: Expression, point: dict[str, np.ndarray], wrt: list[str], shapes: ShapeMap,
+                 tolerance: Tolerance, engine: str):
+    """Each node, in topological order, whose local derivative from `engine` disagrees with finite differences
+    of its op where they settle (NaN on a kink or a jump: no referee for that element): (culprit, its value)."""
     nodes = expression.nodes
     reaching = reaching_nodes(nodes, set(wrt))
     plan = Plan([expression.output], shapes)
@@ -47,14 +72,11 @@ def node_culprit(expression: Expression, point: dict[str, np.ndarray], wrt: list
         reached = [i for i, a in enumerate(node.args) if a.id in reaching]
         local = _local_derivatives(node, inputs, reached)
         for i in reached:
-            theirs, fd, error = local[engine][i], local["finite_difference"][i], local["fd_error"][i]
-            if np.all(np.isfinite(fd)) and not agree(theirs, fd, error, tolerance):
-                return _node_culprit(expression, node, i, engine, theirs, fd, local, names)
-    if dtype != "float64":
-        return None
-    return Culprit(engine, None, expression.source, "expr", None,
-                   f"every node's local derivative agrees with finite differences; the {engine} gradient goes "
-                   "wrong where the local derivatives are combined (broadcasting or summing)")
+            theirs, fd, error = np.broadcast_arrays(local[engine][i], local["finite_difference"][i],
+                                                    local["fd_error"][i])
+            settled = np.isfinite(fd)
+            if np.any(settled) and not agree(theirs[settled], fd[settled], error[settled], tolerance):
+                yield _node_culprit(expression, node, i, engine, theirs, fd, local, names), theirs
 
 
 def _node_culprit(expression: Expression, node: Node, i: int, engine: str, theirs, fd, local, names) -> Culprit:

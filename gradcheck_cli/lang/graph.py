@@ -18,6 +18,7 @@ import numpy as np
 
 from . import simplify
 from .ops import OPS
+from .ops.record import torch_tuple_parts
 from .tensor_kernels import format_index
 
 WITH_OPTIONS = frozenset(name for name, spec in OPS.items() if spec.attrs == "options")
@@ -214,6 +215,19 @@ def format_option(value: object) -> str:
     return repr(value)
 
 
+# Options torch takes as "an int or a tuple" (conv2d's padding=1): a tuple of one integer prints as the integer.
+INT_OR_TUPLE = frozenset({"kernel_size", "stride", "padding", "dilation", "shifts"})
+
+
+def _option_text(name: str, value: object) -> str:
+    """An option's value as the user most likely wrote it: padding=1 (which the parser reads as (1,)) where
+    torch takes an int too; a tuple elsewhere (torch's tile and layer_norm want tuples, and sum(x, dim=0) would
+    read back as sum's axis overload)."""
+    if name in INT_OR_TUPLE and isinstance(value, tuple) and len(value) == 1 and isinstance(value[0], int):
+        return str(value[0])
+    return format_option(value)
+
+
 def render(node: Node, parts: list[tuple[str, int]]) -> tuple[str, int]:
     """Text and precedence of one node, given its arguments' texts and precedences."""
     if node.op == "const":
@@ -239,6 +253,9 @@ def render(node: Node, parts: list[tuple[str, int]]) -> tuple[str, int]:
         (operand, op_prec), = parts[:1]
         if op_prec < ATOM or node.args[0].is_const:  # `1.T` would read as the number `1.`
             operand = f"({operand})"
+        elif spec.attrs == "index" and node.args[0].op in OPS and torch_tuple_parts(OPS[node.args[0].op]) \
+                and operand.endswith(")"):
+            operand = f"({operand})"  # qr(A)[0] would read as torch's tuple index: Q
         suffix = f"[{format_index(node.attr)}]" if spec.attrs == "index" else spec.symbol
         return f"{operand}{suffix}", ATOM
     if spec.attrs == "index":
@@ -249,7 +266,8 @@ def render(node: Node, parts: list[tuple[str, int]]) -> tuple[str, int]:
         required = len(parts) - len(present)
         optional = dict(zip(present, (text for text, _ in parts[required:])))
         texts = [text for text, _ in parts[:required]] + [
-            f"{name}={optional[name] if name in optional else format_option(value)}" for name, value in node.attr.items
+            f"{name}={optional[name] if name in optional else _option_text(name, value)}"
+            for name, value in node.attr.items
             if name in optional or value != defaults[name] or type(value) is not type(defaults[name])]
     else:
         texts = [text for text, _ in parts] + [str(n) for n in (node.attr or ())]

@@ -169,8 +169,11 @@ def qr_jumps(a, options) -> list:
     Householder QR (geqrf, dlarfg) makes R[k, k] = -sign(alpha) * norm, alpha the pivot after the earlier
     reflections, and, where the column below the pivot is already exactly 0, reflects nothing: R[k, k] = alpha.
     So Q's column k and R's row k flip sign where alpha crosses 0 and where the column below the pivot becomes 0
-    (at a triangular A, the identity among them): there the op jumps.  Batched A (3 dims), or one point (2 dims,
-    as OpSpec.sits_on_jump passes it); float64 or mpmath objects (the exact rule, mp_linalg.qr_signs)."""
+    (at a triangular A, the identity among them): there the op jumps.  The m-th pivot (of a square or wide A) has
+    no column below it: LAPACK reflects nothing there (R[m-1, m-1] = alpha, Q's last column fixed by the others),
+    so its sign changes continuously as alpha crosses 0 and is no label.  Labels: the first min(n, m - 1) pivots.
+    Batched A (3 dims), or one point (2 dims, as OpSpec.sits_on_jump passes it); float64 or mpmath objects (the
+    exact rule, mp_linalg.qr_signs)."""
     batch = a if a.ndim == 3 else a[np.newaxis]
     if batch.dtype == object:
         from . import mp_linalg
@@ -179,7 +182,7 @@ def qr_jumps(a, options) -> list:
     else:
         signs = np.sign(np.diagonal(np.linalg.qr(batch, mode="reduced")[1], axis1=-2, axis2=-1))
     return [np.broadcast_to(signs[:, k, np.newaxis, np.newaxis], batch.shape)[0 if a.ndim == 2 else slice(None)]
-            for k in range(signs.shape[-1])]
+            for k in range(min(a.shape[-1], a.shape[-2] - 1))]
 
 
 def einsum_parts(equation: str) -> tuple[list[str], str]:

@@ -28,8 +28,9 @@ from ..core.limits import DEFAULT_LIMITS, Limits
 from ..core.text import did_you_mean
 from .graph import Graph, Node, ancestors, format_option
 from .lexer import Token, tokenize
-from .ops import CONSTANTS, FUNCTIONS, INFIX, OVERLOADS, POSTFIX, PREFIX, OpSpec
-from .ops.record import Option, Options
+from .ops import CONSTANTS, FUNCTIONS, INFIX, OPS, OVERLOADS, POSTFIX, PREFIX, OpSpec
+from .ops.record import Option, Options, torch_tuple_parts
+from .spellings import MODULE_PREFIXES, OPERATOR_FUNCTIONS, torch_name
 
 UNARY_PRECEDENCE = PREFIX["-"].precedence
 
@@ -46,6 +47,8 @@ class Expression:
     spans: dict[int, Span] = field(default_factory=dict)
     operator_spans: dict[int, Span] = field(default_factory=dict)  # the `@` of `A @ B`, for shape errors
     nodes: list[Node] = field(default_factory=list)  # the output's ancestors, oldest first: walked once, read often
+    option_spans: dict[tuple[int, str], Span] = field(default_factory=dict)  # (node id, option): where it was written
+    call_names: dict[int, str] = field(default_factory=dict)  # the name a call was written with: max for amax
 
     def names(self) -> dict[int, str]:
         """Binding names by node id (the first binding wins), for printing."""
@@ -83,8 +86,9 @@ def parse(source: str, *, graph: Graph | None = None, bindings: dict[str, Node] 
 SIGNS = frozenset("-+")
 CLOSERS = frozenset("),;")  # where an operand was expected, the expression ended early
 POSTFIX_STARTS = frozenset("[.")
-# A tuple of integers as a positional option, flip(x, (0, 1)): "(" then an integer and a comma, maybe nested.
-TUPLE_START = r"\((\s*\()*\s*-?\s*\d+\s*,"
+# A tuple of numbers as an option's value, flip(x, (0, 1)): "(" then a number and a comma, maybe nested.  Only
+# integers are valid values (the option says so: cross_entropy(x, (0.5, 1)) is told its targets are integers).
+TUPLE_START = r"\((\s*\()*\s*-?\s*(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*,"
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,11 @@ class _Parser:
         self.free_uses: dict[str, Span] = {}
         self.spans = spans
         self.operator_spans: dict[int, Span] = {}
+        self.option_spans: dict[tuple[int, str], Span] = {}
+        self.call_names: dict[int, str] = {}
+        self.given_spans: dict[str, Span] = {}  # where each option of the call being read was written
+        self.tuple_call: tuple[Node, tuple[str, ...]] | None = None  # the call an atom just read, where torch
+        # returns a tuple (qr: Q, R), with the parts' names: qr(A)[0] indexes the tuple, as in torch
         self.limits = limits
         self.depth = 0
         self.first_node = len(graph.nodes)
@@ -236,12 +245,15 @@ class _Parser:
         if self.token.text in SIGNS:
             return self.signed()
         node, span = self.atom()
+        if self.at("[") and self.tuple_call is not None and self.tuple_call[0] is node:
+            node, span = self.tuple_part(node, span, self.tuple_call[1])
         while self.token.text in POSTFIX_STARTS:
             node, span = self.postfix(node, span)
         return node, span
 
     def atom(self) -> tuple[Node, Span]:
         """atom = NUMBER | NAME | call | "(" expr ")" """
+        self.tuple_call = None
         token = self.token
         if token.kind == "NUMBER":
             return self.number(self.advance())
@@ -251,6 +263,7 @@ class _Parser:
             opening = self.advance()
             node, _ = self.expression(0)
             closing = self.expect(")", opening)
+            self.tuple_call = None  # (qr(A))[0] indexes the tensor qr(A): how the printer writes that
             return node, opening.span.cover(closing.span)
         if token.kind == "END":
             raise self.error("expected an expression, found end of input", token.span)
@@ -264,8 +277,14 @@ class _Parser:
         if self.at("."):
             dot = self.advance()
             if not (self.token.kind == "NAME" and self.token.text == "T"):
+                method = self.token.text if self.token.kind == "NAME" else None
+                hint = "only .T (transpose) is supported"
+                if torch_name(method, OVERLOADS) is not None:
+                    operand = self.source[span.start:span.end]
+                    more = "" if self.source.startswith("()", self.token.span.end) else ", ..."
+                    hint = f"write {torch_name(method, OVERLOADS)}({operand}{more}): methods are written as functions"
                 raise self.error(f"unknown attribute {self.describe(self.token)}", dot.span.cover(self.token.span),
-                                 "only .T (transpose) is supported")
+                                 hint)
             end = self.advance()
             spec = POSTFIX[".T"]
             return self.mark(self.graph.raw(spec.name, (node,)), span.cover(end.span)), span.cover(end.span)
@@ -321,6 +340,22 @@ class _Parser:
         self.advance()
         return -int(token.text) if negative else int(token.text)
 
+    def tuple_number(self, where: str) -> int | float:
+        """[ "-" ] NUMBER inside a tuple: an int where written as one, else a float."""
+        start = self.token.span
+        negative = self.at("-")
+        if negative:
+            self.advance()
+        token = self.token
+        if token.kind != "NUMBER":
+            raise self.error(f"expected a number in the tuple given to {where}, found {self.describe(token)}",
+                             start.cover(token.span), "a tuple holds numbers only: an option's value, e.g. dims=(0, 1)")
+        self.advance()
+        value = int(token.text) if token.text.isdigit() else float(token.text)
+        if value == float("inf"):
+            raise self.error(f"the number {token.text} is too large for float64", token.span)
+        return -value if negative else value
+
     def signed(self) -> tuple[Node, Span]:
         """("-" | "+") expr, at the precedence of unary minus"""
         sign = self.advance()
@@ -343,6 +378,9 @@ class _Parser:
     def name(self) -> tuple[Node, Span]:
         token = self.advance()
         name = token.text
+        if name in MODULE_PREFIXES and name not in self.scope and self.at(".") and self.following.kind == "NAME" \
+                and self.following.text != "T":
+            raise self.module_prefix(token)
         if self.at("("):
             return self.call(token)
         if name in OVERLOADS and name not in self.scope:
@@ -362,6 +400,7 @@ class _Parser:
             raise self.unknown_function(name_token)
         opening = self.advance()
         args: list[Node] = []
+        arg_spans: dict[int, Span] = {}  # where each operand written as an expression is, by position
         keywords: dict[str, tuple[object, Span]] = {}
         index = None  # unindex(v, like, [0:2]) spells its index attribute in brackets
         equation = None  # einsum('ij,jk->ik', a, b): torch's positional subscripts, read as equation=
@@ -383,7 +422,7 @@ class _Parser:
                     raise self.error(f"{name_token.text}(): a positional argument after keyword arguments",
                                      self.token.span)
                 elif self.at("(") and re.match(TUPLE_START, self.source[self.token.span.start:]):
-                    args.append(_Literal(*self.integer_tuple(name_token.text)))
+                    args.append(_Literal(*self.number_tuple(f"{name_token.text}()")))
                 elif self.token.kind == "STRING" and self.peek_in(",)"):
                     text = self.advance()
                     args.append(_Literal(text.text[1:-1], text.span))
@@ -393,7 +432,8 @@ class _Parser:
                 elif self.token.kind == "NAME" and self.token.text == "None" and self.peek_in(",)"):
                     args.append(_Absent(self.advance().span))
                 else:
-                    args.append(self.expression(0)[0])
+                    node, arg_spans[len(args)] = self.expression(0)
+                    args.append(node)
                 if not self.at(","):
                     break
                 self.advance()
@@ -412,8 +452,45 @@ class _Parser:
                 raise self.error(f"{name_token.text}(): equation is given by position and by keyword",
                                  keywords["equation"][1])
             keywords = {"equation": equation, **keywords}
+        self.given_spans = {}
         spec, operands, attr = self.resolve_call(name_token.text, overloads, args, span, keywords)
-        return self.mark(self.graph.raw(spec.name, tuple(operands), attr), span), span
+        for position, word in enumerate(operand_keywords(spec)):  # a shape error about the target points at it
+            if position in arg_spans:
+                self.given_spans.setdefault(word, arg_spans[position])
+        node = self.mark(self.graph.raw(spec.name, tuple(operands), attr), span)
+        self.call_names.setdefault(node.id, name_token.text)
+        for option, where in self.given_spans.items():
+            self.option_spans.setdefault((node.id, option), where)
+        parts = torch_tuple(name_token.text, spec, attr, self.given_spans)
+        self.tuple_call = (node, parts) if parts else None
+        return node, span
+
+    def tuple_part(self, node: Node, span: Span, parts: tuple[str, ...]) -> tuple[Node, Span]:
+        """call "[" INT "]" where torch's call returns a tuple (`parts`): that part, as torch: qr(A)[0] is Q,
+        max(A, dim=1)[0] the values; a part this language does not differentiate (indices, a sign) is an error
+        saying how to write what it can."""
+        name = self.call_names[node.id]
+        opening = self.token
+        items = self.bracketed_index()
+        whole = span.cover(opening.span).cover(self.previous.span)
+        listed = ", ".join(parts)
+        if len(items) != 1 or not isinstance(items[0], int) or not -len(parts) <= items[0] < len(parts):
+            raise self.error(f"torch's {name}() returns a tuple ({listed}): index it with one integer from 0 to "
+                             f"{len(parts) - 1}", opening.span.cover(self.previous.span))
+        part = parts[items[0] % len(parts)]
+        spec = OPS[node.op]
+        if any(o.name == "part" for o in spec.options):
+            if getattr(node.attr, "mode", None) == "r" and part == "Q":
+                raise self.error(f"{name}(A, mode='r') returns no Q (torch's is empty)", whole,
+                                 f"write {name}(A, part='Q') for Q")
+            options = spec.with_options({**dict(node.attr.items), "part": part})
+            return self.mark(self.graph.raw(spec.name, node.args, options), whole), whole
+        if part in ("values", "logabsdet"):
+            return node, whole
+        kept = parts.index("values" if part == "indices" else "logabsdet")
+        why = "integers" if part == "indices" else "piecewise constant"
+        raise self.error(f"{name}(...)[{items[0]}] is torch's {part}: {why}, with no gradient to check", whole,
+                         f"{name}(...)[{kept}], the {parts[kept]}, is differentiable; here {name}(...) alone is too")
 
     def keyword(self, function: str, keywords: dict[str, tuple[object, Span]]) -> None:
         """NAME "=" value, where a value is a literal (a number, 'text', True, False, None or a tuple of integers
@@ -430,15 +507,15 @@ class _Parser:
             self.advance()
             keywords[name.text] = ({"True": True, "False": False, "None": None}[start.text], start.span)
         elif self.at("(") and re.match(TUPLE_START, self.source[self.token.span.start:]):
-            keywords[name.text] = self.integer_tuple(name.text)
+            keywords[name.text] = self.number_tuple(f"{name.text}=")
         else:
             node, span = self.expression(0)
             keywords[name.text] = (node.attr if node.is_const else node, span)
-    def integer_tuple(self, option: str) -> tuple[tuple, Span]:
-        """"(" item { "," item } [","] ")" where an item is an integer or, nested, such a tuple: ((0, 1), (1, 0)),
-        with its span."""
+    def number_tuple(self, where: str) -> tuple[tuple, Span]:
+        """"(" item { "," item } [","] ")" where an item is a number or, nested, such a tuple: ((0, 1), (1, 0)),
+        with its span.  The option it is given to says whether it takes integers only."""
         start = self.advance()
-        item = lambda: self.integer_tuple(option)[0] if self.at("(") else self.integer(option)  # noqa: E731
+        item = lambda: self.number_tuple(where)[0] if self.at("(") else self.tuple_number(where)  # noqa: E731
         items = [item()]
         while self.at(","):
             self.advance()
@@ -446,13 +523,17 @@ class _Parser:
                 items.append(item())
         return tuple(items), start.span.cover(self.expect(")", start).span)
 
-    def resolve_call(self, name: str, overloads: list[OpSpec], args: list[Node], span: Span,
-                     keywords: dict[str, tuple[object, Span]]):
+    def resolve_call(self, name: str, overloads: list[OpSpec], written: list[Node], span: Span,
+                     written_keywords: dict[str, tuple[object, Span]]):
         """The overload that fits the arguments, its operands, and its attribute: trailing integers (an axis
-        or a shape), or options from keyword arguments and trailing constants."""
+        or a shape), or options from keyword arguments and trailing constants.  Operands may be named as torch
+        names them (`input=`, `target=`: see `operand_keywords`)."""
         for spec in overloads:
             if spec.attrs == "index":  # spelled with brackets: unindex(v, like, [0:2])
                 continue
+            args, keywords = self.named_operands(name, spec, written, written_keywords)
+            if spec is not overloads[-1] and self.tensor_for_option(spec, args, keywords):
+                continue  # cross_entropy(z, p): the overload whose target is an operand
             literals = [a for a in args if isinstance(a, _Literal)]
             if spec.attrs == "options" and len(args) >= spec.arity:
                 count = len(args) if spec.variadic else spec.arity  # a variadic op's options are keyword-only
@@ -485,22 +566,62 @@ class _Parser:
             return spec, operands, (attr if attr or spec.attrs == "shape" else None)
         if all(s.attrs == "index" for s in overloads):
             raise self.error(f"{name}() takes its index in brackets, e.g. {name}(v, x, [0])", span)
+        args, keywords = self.named_operands(name, overloads[0], written, written_keywords)
         if any(isinstance(a, _Literal) for a in args):
             raise self.misplaced_literal(name, args, "is not an argument it takes here")
         if keywords:
             word, (_, where) = next(iter(keywords.items()))
-            raise self.error(f"{name}() takes no keyword argument {word!r}", where,
-                             "its options: dim" if any(s.attrs == "axis" for s in overloads) else None)
+            hint = "its options: dim" if any(s.attrs == "axis" for s in overloads) else \
+                f"its operands are positional here: {name}({', '.join(overloads[0].params)})"
+            raise self.error(f"{name}() takes no keyword argument {word!r}", where, hint)
         raise self.error(f"{name}() takes {_arity_text(overloads)}, got {len(args)}", span)
+
+    @staticmethod
+    def tensor_for_option(spec: OpSpec, args: list, keywords: dict) -> bool:
+        """Whether an option of `spec` that is not a tensor would receive an expression (not a constant)."""
+        if spec.attrs != "options" or spec.variadic:
+            return False
+        positional = [o for o in spec.options if not o.keyword_only]
+        given = list(zip(positional, args[spec.arity:])) + [
+            (o, keywords[o.name][0]) for o in spec.options if o.name in keywords]
+        return any(o.kind != "tensor" and isinstance(v, Node) and not v.is_const for o, v in given)
+
+    def named_operands(self, name: str, spec: OpSpec, args: list, keywords: dict) -> tuple[list, dict]:
+        """`args` with the operands given by torch's keyword names (`input=x`) appended in their places, and the
+        keywords left (options)."""
+        names = operand_keywords(spec)
+        if not any(word in keywords for word in names):
+            return args, keywords
+        args, keywords = list(args), dict(keywords)
+        for position, word in enumerate(names):
+            if word not in keywords:
+                continue
+            value, where = keywords.pop(word)
+            if position < len(args):
+                raise self.error(f"{name}(): {word} is given by position and by keyword", where)
+            if position > len(args):
+                missing = ", ".join(names[len(args):position])
+                raise self.error(f"{name}(): {word}= is operand {position + 1}; give {missing} too", where,
+                                 f"e.g. {name}({', '.join(f'{n}=...' for n in names[:position + 1])})")
+            args.append(self.operand_node(name, word, value, where))
+            self.given_spans[word] = where
+        return args, keywords
+
+    def operand_node(self, function: str, word: str, value: object, where: Span) -> Node:
+        """An operand given as `word=value`: its node (a number becomes a constant node)."""
+        if isinstance(value, Node):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return self.mark(self.graph.const(float(value)), where)
+        raise self.error(f"{function}(): {word} is an operand: give a tensor (an expression), got "
+                         f"{format_option(value)}", where)
 
     def options(self, name: str, spec: OpSpec, extra: list, keywords: dict, span: Span) -> tuple[Options, list[Node]]:
         """An op's options from trailing arguments (in the op's order) and keyword arguments, and the optional
         operands given (its tensor options), in the op's order."""
         positional = [o for o in spec.options if not o.keyword_only]
         if len(extra) > len(positional):
-            raise self.error(f"{name}() takes {spec.arity} argument{'s' if spec.arity != 1 else ''} and at most "
-                             f"{len(positional)} option{'s' if len(positional) != 1 else ''} by position, "
-                             f"got {spec.arity + len(extra)} arguments", span)
+            raise self.too_many_positional(name, spec, positional, extra, span)
         given: dict[str, object] = {}
         operands: dict[str, Node] = {}
         for option, arg in zip(positional, extra):
@@ -508,12 +629,18 @@ class _Parser:
                 value, where = (arg.value if isinstance(arg, _Literal) else None), arg.span
             else:
                 value, where = (arg.attr if arg.is_const else arg), self.spans.get(arg.id, span)
+            meant = [o for o in spec.options if o.keyword_only and isinstance(value, str) and value in o.choices]
+            if meant and value not in option.choices:  # cross_entropy(z, t, 'sum'): the third is torch's weight
+                raise self.error(f"{name}(): {format_option(value)} is where torch takes {option.name}; "
+                                 f"{meant[0].name} is keyword-only in torch: write {meant[0].name}="
+                                 f"{format_option(value)}", where)
             self.give(name, option, value, where, given, operands)
         by_name = {o.name: o for o in spec.options}
         for word, (value, where) in keywords.items():
             if word not in by_name:
-                hint = did_you_mean(word, list(by_name)) or (f"its options: {', '.join(by_name)}" if by_name
-                                                                 else None)
+                operands = operand_keywords(spec) or spec.params
+                hint = did_you_mean(word, list(by_name) + list(operand_keywords(spec))) or (
+                    f"its operands: {', '.join(operands)}; its options: {', '.join(by_name)}" if by_name else None)
                 raise self.error(f"{name}() takes no keyword argument {word!r}", where, hint)
             if word in given:
                 raise self.error(f"{name}(): {word} is given by position and by keyword", where)
@@ -521,10 +648,34 @@ class _Parser:
         options = spec.with_options(given)
         return options, [operands[word] for word in spec.present(options)]
 
+    def too_many_positional(self, name: str, spec: OpSpec, positional: list[Option], extra: list, span: Span):
+        """The error for the first of the arguments after the operands (`extra`) past the last one `spec` takes
+        by position, at that argument: where it fits a keyword-only option (reduction='sum' of cross_entropy),
+        that option's keyword form."""
+        first_extra = extra[len(positional)]
+        where = first_extra.span if isinstance(first_extra, (_Literal, _Absent)) else self.spans.get(first_extra.id,
+                                                                                                      span)
+        value = first_extra.value if isinstance(first_extra, _Literal) else (
+            None if isinstance(first_extra, _Absent) else first_extra.attr if first_extra.is_const else first_extra)
+        by_position = ", ".join(list(operand_keywords(spec) or spec.params) + [o.name for o in positional])
+        keyword_only = [o for o in spec.options if o.keyword_only]
+        fits = [o for o in keyword_only if _fits(o, value)]
+        if len(fits) == 1 and not isinstance(value, Node):
+            option = fits[0]
+            return self.error(f"{name}(): {option.name} is keyword-only in torch: write {option.name}="
+                              f"{format_option(value)}", where, f"{name}() takes {by_position} by position")
+        if keyword_only:
+            return self.error(f"{name}() takes {by_position} by position; {', '.join(o.name for o in keyword_only)} "
+                              f"{'are' if len(keyword_only) > 1 else 'is'} keyword-only in torch", where,
+                              f"e.g. {keyword_only[0].name}={format_option(keyword_only[0].default)}")
+        return self.error(f"{name}() takes {by_position} by position, got {spec.arity + len(extra)} arguments",
+                          where)
+
     def give(self, function: str, option: Option, value: object, where: Span, given: dict,
              operands: dict[str, Node]) -> None:
         """One option's value into `given`; a tensor option's operand into `operands` (a number becomes a
         constant node)."""
+        self.given_spans[option.name] = where
         if option.kind != "tensor":
             given[option.name] = option_value(function, option, value, where, self.error)
             return
@@ -551,8 +702,54 @@ class _Parser:
         name = token.text
         if name in self.scope or name in CONSTANTS or (name not in FUNCTIONS and len(name) == 1):
             return self.error(f"{name!r} is not a function", token.span, f"for a product write {name}*(...)")
-        hint = did_you_mean(name, FUNCTIONS) or "run `gradcheck --list-ops` for the functions"
-        return self.error(f"unknown function {name!r}", token.span, hint)
+        return self.error(f"unknown function {name!r}", token.span, self.spelling_hint(token))
+
+    def spelling_hint(self, token: Token) -> str:
+        """How to write the call `token` names, which this language spells otherwise (ln: log, np's arctan:
+        atan, multiply: an operator), or the nearest known name."""
+        name = token.text
+        target = torch_name(name, OVERLOADS)
+        if target is not None and target != name:
+            return f"write {self.call_text(token, target)}: {name} is {target} here (torch's name)"
+        if name in OPERATOR_FUNCTIONS:
+            return f"write {OPERATOR_FUNCTIONS[name]}: an operator here"
+        return did_you_mean(name, FUNCTIONS) or "run `gradcheck --list-ops` for the functions"
+
+    def module_prefix(self, first: Token) -> ParseError:
+        """The error for `np.sin(x)`, `torch.nn.functional.softmax(...)`, `math.pi`: the caret on the prefix, the
+        hint the call without it (with torch's name where the module's differs: np.arctan is atan)."""
+        last = first
+        while self.at(".") and self.following.kind == "NAME":
+            self.advance()
+            last = self.advance()
+        prefix = Span(first.span.start, last.span.start)
+        written = self.source[prefix.start:prefix.end]
+        name = last.text
+        if name in CONSTANTS:
+            return self.error(f"write {name}: the language's constants have no module prefix", prefix)
+        target = torch_name(name, OVERLOADS)
+        if target is None:
+            if name in OPERATOR_FUNCTIONS:
+                return self.error(f"write {OPERATOR_FUNCTIONS[name]}: {written}{name} is an operator here", prefix)
+            return self.error(f"{written}{name}: the language uses torch's function names without a module prefix, "
+                              f"and has no function {name!r}", prefix, self.spelling_hint(last))
+        renamed = f" ({written}{name} is {target} here)" if target != name else ""
+        return self.error(f"write {self.call_text(last, target)}: the language uses torch's function names without a "
+                          f"module prefix{renamed}", prefix)
+
+    def call_text(self, name: Token, replacement: str) -> str:
+        """The call that starts at `name` as written, with the function named `replacement`: `atan(x)` for
+        `arctan(x)`; `atan(...)` where the call is long or unclosed."""
+        opening = self.source.find("(", name.span.end)
+        if opening == -1 or self.source[name.span.end:opening].strip():
+            return replacement
+        depth = 0
+        for end in range(opening, len(self.source)):
+            depth += {"(": 1, ")": -1}.get(self.source[end], 0)
+            if depth == 0:
+                arguments = self.source[opening:end + 1]
+                return replacement + (arguments if len(arguments) <= 40 and "\n" not in arguments else "(...)")
+        return f"{replacement}(...)"
 
     def unexpected(self) -> ParseError:
         token = self.token
@@ -570,29 +767,29 @@ class _Parser:
         used = {n.attr for n in nodes if n.op == "var"}
         variables = [name for name in self.free_uses if name in used]
         return Expression(self.source, self.graph, output, self.scope, variables, self.spans, self.operator_spans,
-                          nodes)
+                          nodes, self.option_spans, self.call_names)
 
 
 def option_value(function: str, option: Option, value: object, span: Span, error) -> object:
     """`value` as the option's kind wants it (an int, a float, a bool, one of its texts, a tuple of ints), or
-    the error `error(message, span)` makes."""
-    kind, name = option.kind, option.name
+    the error `error(message, span, hint)` makes (the hint: the option's own, where it has one)."""
+    kind, name, hint = option.kind, option.name, option.hint
     if isinstance(value, Node):
         if value.op == "var" and value.attr in option.choices:
             raise error(f"{function}(): {name} must be a constant: write {name}='{value.attr}' (in quotes)", span)
         raise error(f"{function}(): {name} must be a constant: a number, text in quotes, True, False or a tuple of "
-                    "integers", span)
+                    "integers", span, hint)
     if (value is None and option.default is None) or (isinstance(value, str) and value in option.choices):
         return value
     integral = isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
     if kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if kind in ("int", "ints") and any(abs(v) > 2**62 for v in _integers(value)):
-        raise error(f"{function}(): {name} is too large ({format_option(value)})", span)
+        raise error(f"{function}(): {name} is too large ({format_option(value)})", span, hint)
     if kind == "int" and integral:
         return int(value)
-    if kind == "ints" and (integral or (isinstance(value, tuple) and value)):
-        return (int(value),) if integral else value
+    if kind == "ints" and (integral or (isinstance(value, tuple) and value and _all_integral(value))):
+        return (int(value),) if integral else _as_ints(value)
     if kind == "bool" and isinstance(value, bool):
         return value
     if kind == "str" and isinstance(value, str) and (not option.choices or value in option.choices):
@@ -601,7 +798,51 @@ def option_value(function: str, option: Option, value: object, span: Span, error
     wanted = {"float": "a number", "int": "an integer", "bool": "True or False",
               "ints": "an integer or a tuple of integers"}.get(kind)
     wanted = texts if wanted is None else wanted + (f", or {texts}" if option.choices else "")
-    raise error(f"{function}(): {name} must be {wanted}, got {format_option(value)}", span)
+    raise error(f"{function}(): {name} must be {wanted}, got {format_option(value)}", span, hint)
+
+
+def _all_integral(value: tuple) -> bool:
+    return all(float(n).is_integer() for n in _integers(value))
+
+
+def _as_ints(value):
+    """A (nested) tuple of integral numbers as the same tuple of ints: (1.0, 2) is (1, 2)."""
+    return tuple(_as_ints(v) for v in value) if isinstance(value, tuple) else int(value)
+
+
+# The first operand names of ops whose `param_names` are torch's own (input, A of torch.linalg, x1 of cdist, a of
+# tensordot); other ops' names (clamp's x, lo, hi) are this language's, so their operands are positional only.
+TORCH_FIRST_OPERANDS = ("input", "A", "x1", "a")
+
+
+def operand_keywords(spec: OpSpec) -> tuple[str, ...]:
+    """The keyword names torch gives the operands of `spec`, in order (cross_entropy(input=z, target=...)):
+    `param_names` where they are torch's, else torch's usual input, other; none for a variadic op or one whose
+    attribute is a shape or an index."""
+    if spec.variadic or spec.attrs in ("shape", "index") or spec.arity == 0:
+        return ()
+    if spec.param_names is None:
+        return ("input", "other")[: spec.arity]
+    names = spec.param_names[: spec.arity]
+    return names if names[0] in TORCH_FIRST_OPERANDS else ()
+
+
+def torch_tuple(name: str, spec: OpSpec, attr, given: dict) -> tuple[str, ...]:
+    """The parts of the tuple torch returns for this call as written (qr: Q, R; max with a dim: values,
+    indices), or () where torch returns one tensor, or where the call names its part (qr(A, part='Q'))."""
+    if name in ("max", "min") and (spec.attrs == "axis" and attr is not None or spec.name.endswith("_dims")):
+        return ("values", "indices")
+    return () if "part" in given else torch_tuple_parts(spec)
+
+
+def _fits(option: Option, value: object) -> bool:
+    """Whether `value`, written without a name, can only be meant for `option`: one of its texts, a bool for a
+    bool option, or a tensor for a tensor option."""
+    if isinstance(value, str):
+        return value in option.choices
+    if isinstance(value, bool):
+        return option.kind == "bool"
+    return isinstance(value, Node) and option.kind == "tensor"
 
 
 def _integers(value) -> list:

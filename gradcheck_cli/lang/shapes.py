@@ -19,10 +19,11 @@ from .ops import OPS
 
 
 class ShapeMismatch(Exception):
-    """Arguments whose shapes the op cannot combine; carries the node."""
+    """Arguments whose shapes the op cannot combine; carries the node, the reason, and the option the reason is
+    about (`target` of cross_entropy) where it is about one."""
 
-    def __init__(self, node: Node, reason: str):
-        self.node = node
+    def __init__(self, node: Node, reason: str, option: str | None = None):
+        self.node, self.reason, self.option = node, reason, option
         super().__init__(f"{OPS[node.op].display_name}: {reason}")
 
 
@@ -87,4 +88,4 @@ class ShapeMap:
         try:
             return OPS[node.op].infer_shape(arg_shapes, node.attr)
         except ValueError as error:
-            raise ShapeMismatch(node, str(error)) from None
+            raise ShapeMismatch(node, str(error), getattr(error, "option", None)) from None

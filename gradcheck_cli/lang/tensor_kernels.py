@@ -29,7 +29,8 @@ def reduced_axes(x: np.ndarray, attr) -> tuple[int, ...]:
 
 def check_axis(shape: tuple, attr) -> None:
     if attr is not None and not -len(shape) <= attr[0] < len(shape):
-        raise ValueError(f"axis {attr[0]} is out of range for shape {shape}")
+        dims = f"dims {-len(shape)} to {len(shape) - 1}" if shape else "a 0-d input has none"
+        raise ValueError(f"dim {attr[0]} is out of range for an input of shape {shape} ({dims})")
 
 
 def reduced_shape(shape: tuple, attr) -> tuple:
@@ -624,20 +625,22 @@ def stack_dim(*arrays_and_options):
 MAX_INDEX_RANK = 16  # nested tuples of index data (numpy arrays have at most 32 dims)
 
 
-def index_data(index, what: str) -> np.ndarray:
-    """An `index=` option (an int, a tuple, or nested tuples) as an integer array; ValueError if not rectangular
-    or nested deeper than MAX_INDEX_RANK tuples."""
+def index_data(index, what: str, option: str = "index") -> np.ndarray:
+    """An `index=` option (or the option named `option`, as cross_entropy's target=: an int, a tuple, or nested
+    tuples) as an integer array, `what` (the op) leading any message; ValueError if not rectangular or nested
+    deeper than MAX_INDEX_RANK tuples."""
+    what = f"{what}: " if what else ""  # "" where the caller names the op itself
     depth, first = 0, index
     while isinstance(first, tuple) and first:
         depth, first = depth + 1, first[0]
     if depth > MAX_INDEX_RANK:
-        raise ValueError(f"{what}: index= nests {depth} tuples deep; at most {MAX_INDEX_RANK}")
+        raise ValueError(f"{what}{option}= nests {depth} tuples deep; at most {MAX_INDEX_RANK}")
     try:
         data = np.asarray(index, dtype=np.int64)
     except OverflowError:
-        raise ValueError(f"{what}: an index in index= is too large for a 64-bit integer") from None
+        raise ValueError(f"{what}a number in {option}= is too large for a 64-bit integer") from None
     except (ValueError, TypeError):
-        raise ValueError(f"{what}: index={index} is not rectangular: its tuples must have equal lengths") from None
+        raise ValueError(f"{what}{option}={index} is not rectangular: its tuples must have equal lengths") from None
     return data
 
 

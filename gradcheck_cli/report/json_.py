@@ -93,6 +93,7 @@ def result_dict(result: CaseResult) -> dict:
         "notes": result.notes,
         "value_digits_lost": result.value_digits_lost,
         "function": result.function,
+        "seed": result.seed,
         "checks": [{"name": c.name, "status": c.status, "message": c.message} for c in result.checks],
         "culprits": [_plain(c) for c in result.culprits],
         "factors": [_finite(_plain(f)) for f in result.factors],

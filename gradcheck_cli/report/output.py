@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -31,7 +32,8 @@ class Terminal:
             self.lost = "closed"
             return
         try:
-            click.echo(text, nl=False, color=True)  # the reporter already chose colour or none
+            # the reporter already chose colour or none; sys.stdout by name, so a progress bar's redirection sees it
+            click.echo(text, file=sys.stdout, nl=False, color=True)
             sys.stdout.flush()
         except BrokenPipeError:
             self._leave("reader left")
@@ -54,16 +56,30 @@ class Terminal:
 def tell(text: str, nl: bool = True) -> None:
     """A message on stderr; when stderr is closed it is lost, but the exit code still tells."""
     try:
-        click.echo(text, err=True, nl=nl)
+        click.echo(text, file=sys.stderr, nl=nl)  # by name, as Terminal.echo
     except (OSError, ValueError, AttributeError):
         pass
 
 
-def is_tty() -> bool:
+def is_tty(stream=None) -> bool:
+    """Whether `stream` (default: standard output) is a terminal."""
+    stream = sys.stdout if stream is None else stream
     try:
-        return sys.stdout is not None and sys.stdout.isatty()
+        return stream is not None and stream.isatty()
     except (OSError, ValueError):
         return False
+
+
+DEFAULT_COLUMNS = 140  # the table's width in a file or a pipe that COLUMNS does not size
+
+
+def columns(tty: bool) -> int:
+    """The width the table is laid out for: COLUMNS when it holds a positive number (a terminal's or a pipe's),
+    else the terminal's own, else DEFAULT_COLUMNS."""
+    given = os.environ.get("COLUMNS", "").strip()
+    if given.isdigit() and int(given) > 0:
+        return int(given)
+    return shutil.get_terminal_size((DEFAULT_COLUMNS, 24)).columns if tty else DEFAULT_COLUMNS
 
 
 def report_path_problem(path: str, spec_files: list[Path]) -> str | None:

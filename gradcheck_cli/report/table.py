@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import replace
+import textwrap
+from dataclasses import dataclass, replace
 
 import numpy as np
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, Group
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -20,6 +23,7 @@ from ..core.safe_text import inert_lines, printable, printable_lines
 from ..lang.graph import format_number
 from ..verdict.compare import CaseResult, GradientRow
 from . import UNSETTLED, ReportSettings, fails_the_run
+from .digits import row_digits
 from .explanation import print_culprits, print_explanation, print_factors
 from .text import SOURCES, derivative_label, element_label, engine_name, failure_sentence
 
@@ -27,6 +31,7 @@ MAX_ROWS = 20  # rows shown per case; failing rows first
 MAX_REFEREE_NOTES = 3
 MAX_LISTED = 6
 FUNCTION_DIGITS = 10  # significant digits when a user's function adds its two columns
+FD_DIGITS = 13  # a finite difference's, in the wide table: its error bar says how many of them hold
 STATUS_STYLE = {"pass": "green", "fail": "bold red", "error": "bold red", "inconclusive": "yellow",
                 "undefined": "yellow"}
 STATUS_MARK = {"pass": "✓", "fail": "✗", "error": "✗", "inconclusive": "?", "undefined": "~"}
@@ -69,11 +74,16 @@ def plain_case(result: CaseResult) -> str:
 
 
 def make_console(settings: ReportSettings) -> Console:
+    """A console writing to a string, `settings.width` wide.  `--color auto` leaves the environment to rich:
+    NO_COLOR set and not empty means no colour even on a terminal (no-color.org), FORCE_COLOR colour even in a
+    pipe (force-color.org); `--color always` and `--color never` override both, as a flag should."""
     color = settings.color
     color_system = {"always": "standard", "never": None}.get(color, "auto")
     force_terminal = True if color == "always" or settings.tty else None  # None: rich reads FORCE_COLOR
-    return Console(file=io.StringIO(), force_terminal=force_terminal, no_color=color == "never",
-                   color_system=color_system,
+    no_color = {"always": False, "never": True}.get(color)  # None: rich reads NO_COLOR
+    # force_jupyter=False: in a Jupyter kernel rich would display each print itself instead of writing the text
+    return Console(file=io.StringIO(), force_terminal=force_terminal, no_color=no_color, color_system=color_system,
+                   force_jupyter=False,
                    width=settings.width, highlight=False, soft_wrap=False)
 
 
@@ -81,7 +91,7 @@ def _print_case(console: Console, result: CaseResult, everything: bool = False, 
                 strict: bool = False) -> None:
     if result.point:
         console.print(Text.assemble((printable(result.name), "bold"), _where(result), "  at ",
-                                    _point_text(result.point)))
+                                    _point_text(result.point), _seed_text(result)))
     elif result.name != result.file:
         console.print(Text.assemble((printable(result.name), "bold"), _where(result)))
     if result.status == "error":
@@ -93,7 +103,7 @@ def _print_case(console: Console, result: CaseResult, everything: bool = False, 
     console.print(f"value = {_value_text(result.value, result.dtype)}{tolerance}")
     for rows, title in ((result.gradients, None), (result.hessian, "Hessian")):
         if rows:
-            console.print(_table(result, rows, title, everything))
+            _print_entries(console, result, rows, title, everything)
             if len(rows) > MAX_ROWS and not everything:
                 for line in _summaries(rows):
                     console.print(line, markup=False, highlight=False)
@@ -119,6 +129,11 @@ def _print_case(console: Console, result: CaseResult, everything: bool = False, 
     console.print()
 
 
+def _seed_text(result: CaseResult) -> str:
+    """Where random inputs were drawn: the seed that draws them again."""
+    return "" if result.seed is None else f"  (seed {result.seed})"
+
+
 def _digits_of(dtype: str) -> int:
     return 16 if dtype == "float64" else 7
 
@@ -126,7 +141,7 @@ def _digits_of(dtype: str) -> int:
 def _print_reference_legend(console: Console, rows: list[GradientRow]) -> None:
     """Which entries' reference another referee than symbolic settled, and what gradcheck's own referees
     got wrong here."""
-    for source in ("precise", "one_sided"):
+    for source in ("precise", "one_sided", "finite_difference"):
         settled = [element_label(r) for r in rows if r.reference is not None and r.reference_source == source]
         if settled:
             shown = ", ".join(settled[:MAX_LISTED]) + (f" and {len(settled) - MAX_LISTED} more"
@@ -163,42 +178,163 @@ def _where(result: CaseResult) -> str:
     return f"  ({printable(result.file)}:{result.line})" if result.line else f"  ({printable(result.file)})"
 
 
-def _table(result: CaseResult, rows: list[GradientRow], title: str | None = None, everything: bool = False) -> Table:
-    has_manual = any(r.manual is not None for r in rows)
-    has_expected = any(r.expected is not None for r in rows)
-    has_output = any(r.output_index for r in rows)
-    table = Table(show_edge=True, header_style="bold", title=title)
-    has_function = any(r.function is not None for r in rows)
-    has_symbolic = _symbolic_differs(rows)
-    columns = ((["output"] if has_output else []) + ["wrt", "reference"] + (["symbolic"] if has_symbolic else [])
-               + (["manual"] if has_manual else []) + ["finite difference ± error", "autograd"])
-    columns += ["function backward", "function fd ± error"] if has_function else []
+@dataclass(frozen=True)
+class Layout:
+    """How a case's entries are laid out.  `chosen_digits`: each row's numbers get digits.row_digits, not the
+    dtype's full digits; `stacked`: a ± error sits on the line under its value; `vertical`: a block of lines per
+    entry instead of a table.  LAYOUTS are tried in order; the first that cuts no number is printed."""
+
+    chosen_digits: bool = False
+    stacked: bool = False
+    vertical: bool = False
+
+
+LAYOUTS = (Layout(), Layout(stacked=True), Layout(chosen_digits=True, stacked=True),
+           Layout(chosen_digits=True, stacked=True, vertical=True))
+TEXT_COLUMNS = ("output", "wrt", "verdict")  # they may wrap; every other column holds numbers, never cut
+
+
+def _print_entries(console: Console, result: CaseResult, rows: list[GradientRow], title: str | None,
+                   everything: bool) -> None:
+    """The entries as the widest layout that fits the console shows them (today's table on a wide terminal)."""
+    shown = _rows_to_show(rows, everything)
+    caption = None if len(shown) == len(rows) else \
+        f"the {MAX_ROWS} worst of {len(rows)} entries; --all-elements lists every one"
+    columns = _columns(rows)
+    for layout in LAYOUTS:
+        if layout.vertical:
+            console.print(_vertical(result, columns, shown, title, caption))
+            return
+        cells = [_cells(result, row, columns, layout) for row in shown]
+        table = _table(columns, cells, title, caption, layout, console.width)
+        if table is not None and (layout != LAYOUTS[0] or _cuts_nothing(console, table, columns, cells)):
+            console.print(table)
+            return
+
+
+def _cuts_nothing(console: Console, table: Table, columns: list[str], cells: list[list]) -> bool:
+    """Whether rich lays `table` out at the console's width without cutting a word short (its `…`)."""
+    scratch = Console(file=io.StringIO(), width=console.width, color_system=None, highlight=False, soft_wrap=False)
+    scratch.print(table)
+    texts = [str(cell) for row in cells for cell in row] + columns + [str(table.title or ""), str(table.caption or "")]
+    return scratch.file.getvalue().count("…") <= sum(text.count("…") for text in texts)
+
+
+def _columns(rows: list[GradientRow]) -> list[str]:
+    """The table's columns: those every case has, and those some of its rows give a value for."""
     has_float64 = any(r.float64 is not None for r in rows)
-    columns += (["expected"] if has_expected else []) + (["float64", "precision loss"] if has_float64 else [])
-    columns += ["rel error", "verdict"]
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("output", "wrt", "verdict") else "right")
-    for row in _rows_to_show(rows, everything):
-        cells = [f"f[{', '.join(map(str, row.output_index))}]"] if has_output else []
-        digits = FUNCTION_DIGITS if has_function else None  # two more columns to fit
-        cells += [Text(element_label(row)), _reference_cell(row, digits)]  # a name is data, never markup
-        cells += [_number(row.symbolic, result.dtype, digits)] if has_symbolic else []
-        if has_manual:
-            cells.append(_number(row.manual, result.dtype, digits))
-        cells += [_fd_cell(row, digits), _number(row.autograd, result.dtype, digits)]
-        if has_function:
-            cells += [_number(row.function, "float64", digits),
-                      _with_error(row.function_fd, row.function_fd_error, digits)]
-        if has_expected:
-            cells.append(_number(row.expected, "float64"))
-        if has_float64:
-            cells += [_number(row.float64, "float64"), _error(row.precision_loss)]
-        cells += [_error(row.rel_error), _verdict(row)]
-        table.add_row(*cells)
-    hidden = 0 if everything else len(rows) - min(len(rows), MAX_ROWS)
-    if hidden:
-        table.caption = f"the {MAX_ROWS} worst of {len(rows)} entries; --all-elements lists every one"
+    has_function = any(r.function is not None for r in rows)
+    has_autograd = any(r.autograd is not None for r in rows) or not has_function  # code as the reference: none
+    has_function_fd = any(r.function_fd is not None for r in rows)  # the function alone: it is the reference
+    columns = ((["output"] if any(r.output_index for r in rows) else []) + ["wrt", "reference"]
+               + (["symbolic"] if _symbolic_differs(rows) else [])
+               + (["manual"] if any(r.manual is not None for r in rows) else [])
+               + ["finite difference ± error"] + (["autograd"] if has_autograd else []))
+    columns += (["function backward"] + (["function fd ± error"] if has_function_fd else [])) if has_function else []
+    columns += (["expected"] if any(r.expected is not None for r in rows) else [])
+    columns += (["float64", "precision loss"] if has_float64 else [])
+    return columns + ["rel error", "verdict"]
+
+
+def _cells(result: CaseResult, row: GradientRow, columns: list[str], layout: Layout) -> list:
+    """The row's cell under each column, its numbers at the layout's digits."""
+    has_function = "function backward" in columns
+    if layout.chosen_digits:
+        digits = fd_digits = exact_digits = row_digits(row, result.tolerance, result.dtype)
+    else:  # today's wide table: a user's function adds two columns, so every answer gets fewer digits
+        digits = FUNCTION_DIGITS if has_function else None
+        fd_digits, exact_digits = digits or FD_DIGITS, None
+    between = "\n" if layout.stacked else " "
+    every = {
+        "output": f"f[{', '.join(map(str, row.output_index))}]",
+        "wrt": Text(element_label(row)),  # a name is data, never markup
+        "reference": _reference_cell(row, digits),
+        "symbolic": _number(row.symbolic, result.dtype, digits),
+        "manual": _number(row.manual, result.dtype, digits),
+        "finite difference ± error": _fd_cell(row, fd_digits, between),
+        "autograd": _number(row.autograd, result.dtype, digits),
+        "function backward": _number(row.function, "float64", digits),
+        "function fd ± error": _with_error(row.function_fd, row.function_fd_error, fd_digits, between),
+        "expected": _number(row.expected, "float64", exact_digits),
+        "float64": _number(row.float64, "float64", exact_digits),
+        "precision loss": _error(row.precision_loss),
+        "rel error": _error(row.rel_error),
+        "verdict": _verdict(row),
+    }
+    return [every[column] for column in columns]
+
+
+def _table(columns: list[str], cells: list[list], title: str | None, caption: str | None, layout: Layout,
+           room: int) -> Table | None:
+    """The entries as a table `room` columns wide at most, or None where the layout cannot fit: a column needs
+    its longest word (a number is one), and past the first layout every column has a width set, numbers as wide
+    as their widest and the text columns' wrapping given what is left."""
+    widths = _column_widths(columns, cells, room, numbers_wrap=layout == LAYOUTS[0])
+    if widths is None:
+        return None
+    table = Table(show_edge=True, header_style="bold", title=title, caption=caption)
+    for column, width in zip(columns, widths):
+        justify = "left" if column in TEXT_COLUMNS else "right"
+        if layout == LAYOUTS[0]:  # rich's own layout, today's table
+            table.add_column(column, justify=justify)
+        elif column in TEXT_COLUMNS:
+            table.add_column(column, justify=justify, width=width)
+        else:
+            table.add_column("\n".join(textwrap.wrap(column, width)), justify=justify, width=width, no_wrap=True)
+    for row_cells in cells:
+        table.add_row(*row_cells)
     return table
+
+
+def _column_widths(columns: list[str], cells: list[list], room: int, numbers_wrap: bool) -> list[int] | None:
+    """Each column's width: at least its longest word (a column of numbers that may not wrap: its widest line),
+    the rest of the room given to the text columns, left to right, up to their natural width; None where the
+    least is too wide."""
+    texts = [[str(row[position]) for row in cells] for position in range(len(columns))]
+    least = [max([_longest_word(column)] + [_longest_word(text) if numbers_wrap or column in TEXT_COLUMNS
+                                             else _widest_line(text) for text in column_texts])
+             for column, column_texts in zip(columns, texts)]
+    natural = [max(_widest_line(text) for text in [column, *column_texts])
+               for column, column_texts in zip(columns, texts)]
+    spare = room - sum(least) - 3 * len(columns) - 1  # a border and two spaces of padding per column, one more
+    if spare < 0:
+        return None
+    widths = list(least)
+    for position, column in enumerate(columns):
+        if column in TEXT_COLUMNS:
+            extra = min(spare, natural[position] - least[position])
+            widths[position] += extra
+            spare -= extra
+    return widths
+
+
+def _longest_word(text: str) -> int:
+    return max((cell_len(word) for word in text.split()), default=0)
+
+
+def _widest_line(text: str) -> int:
+    return max(cell_len(line) for line in text.split("\n"))
+
+
+def _vertical(result: CaseResult, columns: list[str], shown: list[GradientRow], title: str | None,
+              caption: str | None) -> Group:
+    """One block per entry, for a console too narrow for the table: `d/dx  ✓ pass  rel error 0.0e+00`, then
+    each answer on a line of its own under the derivative's name."""
+    layout = LAYOUTS[-1]
+    blocks: list = [Text(title, style="bold")] if title else []
+    for row in shown:
+        cells = dict(zip(columns, _cells(result, row, columns, layout)))
+        blocks.append(Text.assemble(derivative_label(row), "  ", cells["verdict"], f"  rel error {cells['rel error']}"))
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column()
+        grid.add_column(justify="right", no_wrap=True, overflow="fold")
+        for column in columns:
+            if column not in TEXT_COLUMNS + ("rel error",):
+                grid.add_row(column.removesuffix(" ± error"), cells[column])
+        blocks.append(Padding(grid, (0, 0, 0, 2), expand=False))
+    if caption:
+        blocks.append(Text(caption, style="dim"))
+    return Group(*blocks)
 
 
 def _symbolic_differs(rows: list[GradientRow]) -> bool:
@@ -214,16 +350,18 @@ def _reference_cell(row: GradientRow, digits: int | None = None) -> str:
     return _number(row.reference, "float64", digits)
 
 
-def _fd_cell(row: GradientRow, digits: int | None = None) -> str:
+def _fd_cell(row: GradientRow, digits: int, between: str = " ") -> str:
+    """The finite difference and its error bar, `between` them a space or a new line; the one-sided
+    derivatives where the point sits on a kink."""
     if row.left is not None and row.right is not None and row.finite_difference is None:
-        return f"left {row.left:.6g} | right {row.right:.6g}"
-    return _with_error(row.finite_difference, row.fd_error, digits)
+        return f"left {row.left:.6g}{' |' if between == ' ' else ''}{between}right {row.right:.6g}"
+    return _with_error(row.finite_difference, row.fd_error, digits, between)
 
 
-def _with_error(value: float | None, error: float | None, digits: int | None = None) -> str:
+def _with_error(value: float | None, error: float | None, digits: int, between: str = " ") -> str:
     if value is None:
         return "—"
-    return f"{_number(value, 'float64', digits or 13)} ± {_error(error)}"
+    return f"{_number(value, 'float64', digits)}{between}± {_error(error)}"
 
 
 def _rows_to_show(rows: list[GradientRow], everything: bool) -> list[GradientRow]:
@@ -231,10 +369,10 @@ def _rows_to_show(rows: list[GradientRow], everything: bool) -> list[GradientRow
     if everything or len(rows) <= MAX_ROWS:
         return rows
 
-    return sorted(rows, key=_badness, reverse=True)[:MAX_ROWS]
+    return sorted(rows, key=badness, reverse=True)[:MAX_ROWS]
 
 
-def _badness(row: GradientRow) -> tuple:
+def badness(row: GradientRow) -> tuple:
     """Failing entries first, then by relative error (an entry whose gradient is 0 counts as 0)."""
     relative = row.rel_error if row.rel_error is not None and math.isfinite(row.rel_error) else 0.0
     return (row.status != "pass", relative)
@@ -243,13 +381,18 @@ def _badness(row: GradientRow) -> tuple:
 def _summaries(rows: list[GradientRow]) -> list[str]:
     """One line per variable: elements, failing count, the worst element and its errors."""
     lines = []
-    for name in dict.fromkeys(str(r.wrt) for r in rows):
-        mine = [r for r in rows if str(r.wrt) == name]
+    for name in dict.fromkeys(_block(r) for r in rows):
+        mine = [r for r in rows if _block(r) == name]
         failing = sum(r.status != "pass" for r in mine)
-        worst = max(mine, key=_badness)
+        worst = max(mine, key=badness)
         lines.append(f"{printable(name)}: {len(mine)} entries, {failing} failing; worst {derivative_label(worst)}: "
                      f"abs error {_error(worst.abs_error)}, rel error {_error(worst.rel_error)}")
     return lines
+
+
+def _block(row: GradientRow) -> str:
+    """The variable of a gradient row, `x`, or the block of a Hessian row, `d²/dx dy` (never a Python list)."""
+    return "d²/" + " ".join(f"d{name}" for name in row.wrt) if isinstance(row.wrt, list) else row.wrt
 
 
 def _verdict(row: GradientRow) -> Text:

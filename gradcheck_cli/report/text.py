@@ -59,7 +59,9 @@ def _what_went_wrong(result: CaseResult) -> str:
 
 SOURCES = {"symbolic": "symbolic, confirmed by finite differences",
            "precise": "the high-precision referee (mpmath)",
-           "one_sided": "the one-sided derivatives, which coincide"}
+           "one_sided": "the one-sided derivatives, which coincide",
+           "finite_difference": "finite differences of the reference code's forward (the function's own, when it "
+                                "is checked alone)"}
 
 
 def reference_words(row: GradientRow) -> str:
@@ -89,7 +91,8 @@ def _disagreement(row: GradientRow) -> str:
         verdict = FUNCTION_VERDICTS[row.function_verdict]
         if isinstance(row.wrt, list):  # a Hessian entry: the double backward against FD of the backward
             verdict = verdict.replace("backward", "double backward").replace(
-                "its own finite differences", "finite differences of its backward")
+                "its own finite differences", "finite differences of its backward").replace(
+                "your function's own forward", "your backward")
         sentence += f" — {verdict}{_own_finite_differences(row)}"
     if row.diagnosis == "precision artefact":
         sentence += (" — a float32 precision artefact: the same computation in float64, at the point rounded to "

@@ -16,7 +16,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.errors import GradcheckError, InternalError, LimitError, MissingValues, ShapeError, Span, UsageError
+from ..core.errors import (
+    GradcheckError,
+    InternalError,
+    LimitError,
+    MissingValues,
+    ShapeError,
+    Span,
+    UnusedValues,
+    UsageError,
+)
 from ..core.settings import SETTINGS, word
 from ..core.text import did_you_mean
 from ..diagnose.domain import check_value_defined, format_array, short
@@ -53,9 +62,10 @@ ROUNDED = 1e-13  # relative change of the forward value by float64 rounding that
 
 def run(spec: Spec) -> CaseResult:
     """Check one spec; errors in its input become a result with status `error`."""
+    spec = spec.drawn()  # random inputs (`randn(2, 3)`), from the spec's seed
     result = CaseResult(name=spec.display_name, expr=spec.program, point=_jsonable_point(spec.at),
                         wrt=list(spec.wrt or []), dtype=spec.dtype, tolerance=spec.tolerance,
-                        file=spec.file, line=spec.line)
+                        file=spec.file, line=spec.line, seed=spec.seed if spec.random else None)
     try:
         _check(spec, result)
         _word_settings(result, spec)
@@ -125,6 +135,11 @@ class _Case:
 
 def _check(spec: Spec, result: CaseResult) -> None:
     """prepare -> the forward value -> each engine -> the reference and the verdict -> diagnoses."""
+    if spec.function is not None and (not spec.expr or spec.reference is not None):
+        from .function_case import check_function  # the reference is code: the function's own, or --reference
+
+        check_function(spec, result)
+        return
     case = _prepare(spec, result)
     with _located_shape_errors(case.expression, case.manuals):  # the derivative nodes each stage makes are checked
         _evaluate_forward(case)
@@ -153,7 +168,7 @@ def _check(spec: Spec, result: CaseResult) -> None:
 def _prepare(spec: Spec, result: CaseResult) -> _Case:
     """Parse the expression and the user's formulas, resolve the point, infer shapes, compile the plan."""
     if spec.function is not None:
-        _refuse_function_options(spec)
+        refuse_function_options(spec)
     expression = parse(spec.program, limits=spec.limits)
     point = _resolve_point(expression, spec.at)
     shapes = ShapeMap({name: value.shape for name, value in point.items()}, spec.limits)
@@ -338,7 +353,7 @@ def _evaluate_engines(case: _Case):
     if own is not None and own.value is not None:
         answers["function"], answers["function_fd"] = own.jacobian, own.finite.gradients
         answers["function_fd_error"] = own.finite.errors
-    result.gradients = _rows(wrt, point, case.output_shape, answers, fd, spec)
+    result.gradients = judged_rows(wrt, point, case.output_shape, answers, fd, spec)
     return own
 
 
@@ -397,7 +412,7 @@ def _finite_differences(case: _Case):
                                   case.spec.step, values)
 
 
-def _rows(wrt, point, output_shape, answers, fd, spec: Spec) -> list[GradientRow]:
+def judged_rows(wrt, point, output_shape, answers, fd, spec: Spec) -> list[GradientRow]:
     """Every entry's row, judged: for a variable of many entries the plain passes found on arrays first
     (judge.plain_passes), the others one by one (the same verdicts; below ARRAY_VOTE entries a vote on arrays
     costs more than it saves)."""
@@ -645,7 +660,7 @@ def _check_entries(expression: Expression, shape: tuple, elements: int, spec: Sp
 # ---- a user's own torch function ----
 
 
-def _refuse_function_options(spec: Spec) -> None:
+def refuse_function_options(spec: Spec) -> None:
     if not spec.allow_import:
         target = spec.function if isinstance(spec.function, str) else "a callable"
         raise UsageError(f"{{allow_import=False}}: this case names a function to import ({target}); nothing was "
@@ -662,7 +677,7 @@ def _refuse_function_options(spec: Spec) -> None:
 def _user_function(spec: Spec, expression: Expression):
     from ..userfn.user_code import resolve
 
-    with _at_function_key(spec):
+    with at_function_key(spec):
         return resolve(spec.function, spec.args, expression.variables)
 
 
@@ -671,7 +686,7 @@ def _function_answers(function, spec: Spec, point, wrt, value, result: CaseResul
     from ..userfn.custom_function import check, device_for
 
     device, note = device_for(spec.device)
-    with _at_function_key(spec):
+    with at_function_key(spec):
         own = check(function, point, wrt, np.asarray(value, dtype=np.float64), spec.tolerance, device, spec.order,
                     spec.limits.max_entries)
     result.function = {"target": function.label, "inputs": list(function.inputs), "device": device}
@@ -682,12 +697,14 @@ def _function_answers(function, spec: Spec, point, wrt, value, result: CaseResul
     return own
 
 
-class _at_function_key:
-    """Point an error about the user's function at the spec file's `function:` key, where there is one."""
+class at_function_key:
+    """Point an error about the user's function (or, with `name="reference"`, the reference function) at the spec
+    file's `function:` key (`reference:`), where there is one, or at the flag."""
 
-    def __init__(self, spec: Spec):
-        self.origin = spec.origins.get("function")
+    def __init__(self, spec: Spec, name: str = "function"):
+        self.origin = spec.origins.get(name)
         self.front = spec.speaks
+        self.name = name
 
     def __enter__(self):
         return self
@@ -695,7 +712,7 @@ class _at_function_key:
     def __exit__(self, kind, error, traceback):
         if isinstance(error, GradcheckError) and error.origin is None and error.source is None:
             error.origin = self.origin
-            error.context = None if self.origin else SETTINGS["function"].worded(self.front)
+            error.context = None if self.origin else SETTINGS[self.name].worded(self.front)
         return False
 
 
@@ -720,8 +737,8 @@ def _resolve_point(expression: Expression, at: dict) -> dict[str, np.ndarray]:
     variables = set(expression.variables)
     unknown = [name for name in at if name not in variables]
     if unknown:
-        raise UsageError(f"{unknown[0]!r} is not a variable of the expression"
-                         + _suggestion(unknown[0], expression.variables))
+        raise UnusedValues(unknown, f"{unknown[0]!r} is not a variable of the expression"
+                           + _suggestion(unknown[0], expression.variables))
     return {name: np.asarray(at[name], dtype=np.float64) for name in expression.variables}
 
 
@@ -827,8 +844,10 @@ class _located_shape_errors:
             raise LimitError(f"{what} {error}", owner.source if span else None, span) from None
         if isinstance(error, ShapeMismatch):
             owner = next((e for e in self.sources if error.node.id in e.spans), self.sources[0])
-            span = owner.operator_spans.get(error.node.id) or owner.spans.get(error.node.id)
-            raise ShapeError(str(error), owner.source, span) from None
+            span = (owner.option_spans.get((error.node.id, error.option)) or owner.operator_spans.get(error.node.id)
+                    or owner.spans.get(error.node.id))
+            written = owner.call_names.get(error.node.id)  # max(x, dim=2) is amax's node: say max
+            raise ShapeError(f"{written}: {error.reason}" if written else str(error), owner.source, span) from None
         return False
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from ..core.errors import GradcheckError, InternalError, SpecError, UserCodeError
 from ..engines.torch_engine import loaded_torch
+from ..spec.collect import Collection
 from ..spec.spec import Spec
 from ..verdict.compare import CaseResult
 from .case import error_result, run
@@ -28,33 +28,22 @@ class Job:
     failed: CaseResult | None = None
 
 
-def jobs_for(targets: list[str], overrides: dict) -> list[Job]:
-    """One job per case of every spec file named by the targets (files or folders)."""
+def jobs_for(collection: Collection, overrides: dict, defaults: dict | None = None) -> list[Job]:
+    """One job per case of every spec file collected (spec.collect), and one failed job per target that cannot be
+    read.  `defaults` (the project's [tool.gradcheck]) lie under each file's own keys, `overrides` (the command
+    line's flags) over them."""
     from ..spec.spec_file import load  # YAML is imported only when spec files are read
-    from ..spec.targets import discover, unusable
 
-    jobs: list[Job] = []
-    seen: set[str] = set()  # a file named twice (`f.yaml dir/` with f.yaml in dir) is checked once
-    for target in targets:
-        path = Path(target)
-        problem = unusable(path)
-        if problem:
-            jobs.append(_failed(target, SpecError(f"{target}: {problem}")))
-            continue
-        files = discover(path)
-        if not files:
-            jobs.append(_failed(target, SpecError(f"{target}: no spec files (*.yaml, *.yml) in this folder")))
-        for file in files:
-            if os.path.realpath(file) in seen:
-                continue
-            seen.add(os.path.realpath(file))
-            try:
-                given = frozenset(overrides)
-                jobs.extend(Job(spec=replace(spec, **overrides, command_line=given)) for spec in load(file))
-            except GradcheckError as error:
-                jobs.append(_failed(str(file), error))
-            except Exception as error:  # a fault of ours in reading it: this file's error, the others still run
-                jobs.append(_failed(str(file), InternalError.from_exception(error, f"reading {file}")))
+    jobs = [_failed(target, SpecError(f"{target}: {problem}")) for target, problem in collection.problems]
+    given = frozenset(overrides)
+    for file in collection.files:
+        try:
+            specs = load(file, defaults=defaults)
+            jobs.extend(Job(spec=replace(spec, **overrides, command_line=given)) for spec in specs)
+        except GradcheckError as error:
+            jobs.append(_failed(str(file), error))
+        except Exception as error:  # a fault of ours in reading it: this file's error, the others still run
+            jobs.append(_failed(str(file), InternalError.from_exception(error, f"reading {file}")))
     return jobs
 
 

@@ -20,7 +20,7 @@ def sample_specs(spec: Spec, sampling) -> list[Spec]:
     says why, rather than a thousand of them after a hundred thousand draws.
     """
     rng = np.random.default_rng(sampling.seed)
-    probe = domain_probe(spec)
+    probe = domain_probe(spec) if spec.expr else None  # a function alone: its own forward says, when it runs
     budget = DRAW_BUDGET * sampling.n + MAX_DRAWS
     specs = []
     for k in range(1, sampling.n + 1):
@@ -29,7 +29,7 @@ def sample_specs(spec: Spec, sampling) -> list[Spec]:
         for _ in range(MAX_DRAWS if probe else 1):  # no probe: the expression itself is broken
             candidate = replace(spec, name=name, at=_draw(spec, sampling, rng))
             budget -= 1
-            inside = probe is not None and probe(candidate.at)
+            inside = probe(candidate.at) if probe is not None else not spec.expr
             if inside or budget <= 0:
                 break
         specs.append(candidate)

@@ -9,10 +9,10 @@ map from its texts back to where they were written, so that an error in
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from ..core.errors import GradcheckError, MissingValues, Origin, Span
+from ..core.errors import GradcheckError, MissingValues, Origin, Span, UnusedValues
 from ..core.limits import DEFAULT_LIMITS, Limits
 from ..core.settings import DEVICES, DTYPES, FD_METHODS, SETTINGS, how_to_give_a_value
 from ..verdict.compare import DEFAULT_TOLERANCE, Tolerance
@@ -21,6 +21,8 @@ __all__ = ["DEVICES", "DTYPES", "FD_METHODS", "Spec"]
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from .random_inputs import Distribution
 
 BINDING_SEPARATOR = "; "
 
@@ -45,6 +47,9 @@ class Spec:
     explain: bool = False  # the graph, local partials and chain rule, after the table
     precise: bool = False  # the high-precision referee on every entry, not only on disputed ones
     function: str | Callable | None = None  # a user's torch function ("module:attr") checked against expr
+    reference: str | Callable | None = None  # code as the reference instead of expr ("module:attr")
+    random: dict[str, Distribution] = field(default_factory=dict)  # inputs drawn when the case runs, from `seed`
+    integers: frozenset[str] = frozenset()  # inputs holding index data: int64 for a function, never differentiated
     args: list[str] | None = None  # the function's inputs in order; None: read from its parameters
     device: str = "cpu"  # where the function runs
     allow_import: bool = True  # False (--no-import): a case naming a function is refused before importing
@@ -64,7 +69,25 @@ class Spec:
 
     @property
     def display_name(self) -> str:
-        return self.name or self.expr
+        return self.name or self.expr or str(self.function_label)
+
+    @property
+    def function_label(self) -> str | None:
+        """The function as the user named it (`module:attr`), or a callable's name."""
+        if self.function is None or isinstance(self.function, str):
+            return self.function
+        return getattr(self.function, "__qualname__", repr(self.function))
+
+    def drawn(self) -> Spec:
+        """The spec with its random inputs drawn from its seed (a fresh one, recorded, where it gives none)."""
+        if not self.random:
+            return self
+        from .random_inputs import fresh_seed
+
+        seed = self.seed if self.seed is not None else fresh_seed()
+        at = {**self.at, **{name: d.draw(seed, name) for name, d in self.random.items()}}
+        integers = self.integers | {name for name, d in self.random.items() if d.integer}
+        return replace(self, at=at, seed=seed, integers=frozenset(integers))
 
     @property
     def program(self) -> str:
@@ -99,12 +122,22 @@ class Spec:
             error.hint = how_to_give_a_value(error.names[0], self.front)
         return error
 
+    def _word_unused(self, error: UnusedValues) -> UnusedValues:
+        """A spec file's value for a name the expression does not use: at the key that gave it."""
+        if self.file:
+            name = error.names[0]
+            error.origin = (self.origins.get(f"at.{name}") or self.origins.get(f"sample.domain.{name}")
+                            or self.origins.get("at") or Origin(self.file, self.line or 1, 1, "at"))
+        return error
+
     def locate(self, error: GradcheckError) -> GradcheckError:
         """Point an error in the program or a manual formula at the text the user wrote, and its origin; word
         the settings it names, and a missing value, in the terms of the front end the spec came from."""
         error.front, error.command_line = self.speaks, self.command_line
         if isinstance(error, MissingValues):
             return self._word_missing(error)
+        if isinstance(error, UnusedValues):
+            return self._word_unused(error)
         if error.origin is not None or error.source is None or error.span is None:
             return error
         if error.source == self.program and self.where:

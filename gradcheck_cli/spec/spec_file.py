@@ -23,8 +23,10 @@ from ..core.settings import SETTINGS, in_spec_files
 from ..core.text import did_you_mean
 from ..lang.lexer import IDENTIFIER
 from ..lang.ops import CONSTANTS, FUNCTIONS
+from .random_inputs import parse_distribution
 from .spec import Spec
-from .values import DECIMAL, coerce_value, parse_scalar
+from .value_files import load_values
+from .values import DECIMAL, coerce_value, is_distribution_call, parse_scalar
 
 MAX_FILE_BYTES = 256 * 1024
 MAX_DEPTH = 16  # root, cases, a case, at, then nested lists for tensors
@@ -106,15 +108,28 @@ def _error(file: str, mark, key: str, message: str) -> SpecError:
 # ---- reading one file ----
 
 
-def load(path: Path, display: str | None = None) -> list[Spec]:
-    """The specs of one file (several with `cases` or `sample`); SpecError when it is invalid."""
+def load(path: Path, display: str | None = None, defaults: dict | None = None) -> list[Spec]:
+    """The specs of one file (several with `cases` or `sample`); SpecError when it is invalid.  `defaults`: Spec
+    fields (the project's [tool.gradcheck]: rtol, atol, dtype, method) that the file's own keys override."""
     file = display or str(path)
-    node, composer, text = _compose(path, file)
-    reader = _Reader(file, composer, text)
+    return _specs(*_compose(_read(path, file), file), file, path.stem, defaults, path.parent)
+
+
+def load_text(text: str, file: str, name: str, folder: Path = Path(".")) -> list[Spec]:
+    """The specs of spec-file text that is in no file (a notebook cell): errors say `file`:line:column, a case
+    without a `name:` is called `name`, and value files are found relative to `folder`."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        raise SpecError(f"{file}: spec files are limited to {MAX_FILE_BYTES // 1024} KiB")
+    return _specs(*_compose(text, file), file, name, None, folder)
+
+
+def _specs(node, composer, text: str, file: str, name: str, defaults: dict | None, folder: Path) -> list[Spec]:
+    reader = _Reader(file, composer, text, folder)
     fields = reader.fields(node, FILE_KEYS, "")
-    base = _case(reader, fields, "")
-    line = base.origins["expr"].line if "expr" in base.origins else 1
-    base = replace(base, name=base.name or path.stem, file=file, line=line)
+    base = _case(reader, fields, "", defaults or {})
+    first = base.origins.get("expr") or base.origins.get("function")  # a function alone is its own reference
+    line = first.line if first else 1
+    base = replace(base, name=base.name or name, file=file, line=line)
     if "cases" not in fields:
         return _sampled(reader, base, fields)
     # With `cases`, the top level is a case of its own when it gives a point.
@@ -131,7 +146,7 @@ def load(path: Path, display: str | None = None) -> list[Spec]:
     return specs
 
 
-def _compose(path: Path, file: str):
+def _read(path: Path, file: str) -> str:
     try:
         with open(path, "rb") as handle:
             data = handle.read(MAX_FILE_BYTES + 1)
@@ -140,9 +155,12 @@ def _compose(path: Path, file: str):
     if len(data) > MAX_FILE_BYTES:
         raise SpecError(f"{file}: spec files are limited to {MAX_FILE_BYTES // 1024} KiB")
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise SpecError(f"{file}: not UTF-8 text (byte {error.start})") from None
+
+
+def _compose(text: str, file: str):
     try:
         node, composer = _composed(text, file)
     except yaml.MarkedYAMLError as error:
@@ -196,6 +214,7 @@ class _Reader:
     file: str
     composer: _Composer | _LibyamlComposer  # constructs a YAML 1.1 reading for messages
     source: str  # the file's text: literal blocks' lines
+    folder: Path = Path(".")  # the spec file's: value files are found relative to it
 
     def fail(self, node, key: str, message: str) -> SpecError:
         return _error(self.file, node.start_mark, key, message)
@@ -358,9 +377,10 @@ def _join(prefix: str, name: str) -> str:
 # ---- fields of one case ----
 
 
-def _case(reader: _Reader, fields: dict, prefix: str) -> Spec:
-    """A Spec from one mapping's fields (a partial one for a case: merged with the file's later)."""
-    spec = Spec(expr="", at={})
+def _case(reader: _Reader, fields: dict, prefix: str, defaults: dict | None = None) -> Spec:
+    """A Spec from one mapping's fields (a partial one for a case: merged with the file's later), starting from
+    `defaults`."""
+    spec = Spec(expr="", at={}, **(defaults or {}))
     _read_texts(reader, fields, prefix, spec)
     _read_values(reader, fields, prefix, spec)
     _read_settings(reader, fields, prefix, spec)
@@ -381,9 +401,10 @@ def _read_texts(reader: _Reader, fields: dict, prefix: str, spec: Spec) -> None:
             key = f"{prefix}{field_name}.{name}"
             texts[name] = reader.text(value, key).strip()
             spec.origins[f"{field_name}.{name}"] = reader.origin(value, key)
-    if "function" in fields:
-        spec.function = reader.text(fields["function"], prefix + "function").strip()
-        spec.origins["function"] = reader.origin(fields["function"], prefix + "function")
+    for name in ("function", "reference"):
+        if name in fields:
+            setattr(spec, name, reader.text(fields[name], prefix + name).strip())
+            spec.origins[name] = reader.origin(fields[name], prefix + name)
 
 
 def _read_values(reader: _Reader, fields: dict, prefix: str, spec: Spec) -> None:
@@ -391,10 +412,41 @@ def _read_values(reader: _Reader, fields: dict, prefix: str, spec: Spec) -> None
     if "at" in fields:
         mark = fields["at"].start_mark
         spec.origins["at"] = Origin(reader.file, mark.line + 1, mark.column + 1, prefix + "at")
-    for name, (_, value) in _optional_mapping(reader, fields, "at", prefix).items():
-        spec.at[name] = reader.tensor(value, f"{prefix}at.{name}")
+    integers = set()
+    for name, (key_node, value) in _optional_mapping(reader, fields, "at", prefix).items():
+        key = f"{prefix}at.{name}"
+        if isinstance(value, yaml.MappingNode):  # {file: values.npy}
+            spec.at[name], integer = _file_value(reader, value, key)
+            integers |= {name} if integer else set()
+        elif isinstance(value, yaml.ScalarNode) and is_distribution_call(value.value):  # randn(2, 3)
+            spec.random[name] = _distribution(reader, value, key)
+        else:
+            spec.at[name] = reader.tensor(value, key)
+        spec.origins[f"at.{name}"] = reader.origin(key_node, key)
+    spec.integers = frozenset(integers)
     for name, (_, value) in _optional_mapping(reader, fields, "expect", prefix).items():
         spec.expected[name] = reader.tensor(value, f"{prefix}expect.{name}")
+
+
+def _distribution(reader: _Reader, node, key: str):
+    """A random input, `randn(2, 3)`: drawn when the case runs, from its seed."""
+    try:
+        return parse_distribution(node.value)
+    except GradcheckError as error:
+        raise reader.fail(node, key, error.message) from None
+
+
+def _file_value(reader: _Reader, node, key: str) -> tuple[np.ndarray, bool]:
+    """`{file: values.npy}`, relative to the spec file's folder: (the values, whether they are integers)."""
+    fields = reader.fields(node, ("file",), key)
+    if "file" not in fields:
+        raise reader.fail(node, key, "expected {file: PATH}, e.g. {file: values.npy}")
+    path = Path(reader.text(fields["file"], f"{key}.file").strip())
+    try:
+        loaded = load_values(path if path.is_absolute() else reader.folder / path)
+    except GradcheckError as error:
+        raise reader.fail(fields["file"], f"{key}.file", error.message) from None
+    return loaded.array, loaded.integer
 
 
 def _read_settings(reader: _Reader, fields: dict, prefix: str, spec: Spec) -> None:
@@ -466,7 +518,11 @@ def _names(reader: _Reader, node, key: str, meaning: str) -> list[str]:
 def _merge(base: Spec, case: Spec, case_fields: dict) -> Spec:
     # Expected values belong to their point: a case that moves the point does not inherit them.
     expected = case.expected if "at" in case_fields else {**base.expected, **case.expected}
-    merged = replace(base, at={**base.at, **case.at}, manual={**base.manual, **case.manual},
+    given = set(case.at) | set(case.random)  # a case's value of a variable replaces the file's, of either kind
+    merged = replace(base, at={**{n: v for n, v in base.at.items() if n not in given}, **case.at},
+                     random={**{n: d for n, d in base.random.items() if n not in given}, **case.random},
+                     integers=frozenset((base.integers - given) | case.integers),
+                     manual={**base.manual, **case.manual},
                      manual_hessian={**base.manual_hessian, **case.manual_hessian},
                      expected=expected, origins={**base.origins, **case.origins})
     for name in ["expr"] + [s.name for s in SETTINGS.values() if s.key == s.name and s.kind != "mapping"]:
@@ -477,7 +533,25 @@ def _merge(base: Spec, case: Spec, case_fields: dict) -> Spec:
     if "tolerance" in case_fields:
         merged.rtol = case.rtol if case.rtol is not None else base.rtol
         merged.atol = case.atol if case.atol is not None else base.atol
+    if "expr" in case_fields or "where" in case_fields:
+        _drop_inherited_values(merged, keep=set(case.at))
     return merged
+
+
+def _drop_inherited_values(spec: Spec, keep: set[str]) -> None:
+    """A case with an expression of its own inherits the file's `at` values only for the variables it uses: the
+    file's `y` is no error in a case `expr: cos(x)`.  A value the case gives itself (`keep`) stays, so a name it
+    does not use is still an error, at its key.  A program that does not parse keeps them all (its error is
+    the case's)."""
+    from ..lang.parser import parse
+
+    try:
+        used = set(parse(spec.program, limits=spec.limits).variables)
+    except GradcheckError:
+        return
+    for name in [n for n in spec.at if n not in used and n not in keep]:
+        del spec.at[name]
+        spec.origins.pop(f"at.{name}", None)
 
 
 # ---- sampled points ----
@@ -492,7 +566,7 @@ class Sampling:
 
 def _sampled(reader: _Reader, spec: Spec, fields: dict, prefix: str = "") -> list[Spec]:
     """The spec, or one per sampled point; `prefix` is the key path of the mapping holding `sample` (cases[0].)."""
-    if not spec.expr:
+    if not spec.expr and spec.function is None:  # a function alone is its own reference
         raise SpecError("missing key 'expr'", origin=Origin(spec.file or reader.file, spec.line or 1, 1, "expr"))
     if "sample" not in fields:
         return [spec]
@@ -508,12 +582,13 @@ def _sampling(reader: _Reader, node, spec: Spec, prefix: str) -> Sampling:
         n = reader.integer(fields["n"], prefix + "n", 1, MAX_SAMPLES, f"an integer from 1 to {MAX_SAMPLES:,}")
     seed = reader.seed(fields["seed"], prefix + "seed") if "seed" in fields else None
     domain = {}
-    for name, (_, value) in _optional_mapping(reader, fields, "domain", prefix).items():
+    for name, (key_node, value) in _optional_mapping(reader, fields, "domain", prefix).items():
         key = f"{prefix}domain.{name}"
         bounds = [reader.number(item, key) for item in reader.sequence(value, key)]
         if len(bounds) != 2 or not bounds[0] < bounds[1]:
             raise reader.fail(value, key, "expected [low, high] with low < high")
         domain[name] = (bounds[0], bounds[1])
+        spec.origins[f"sample.domain.{name}"] = reader.origin(key_node, key)
     if not domain:
         raise reader.fail(node, prefix + "domain", "give the interval of at least one variable, e.g. {x: [-3, 3]}")
     _check_sample_size(reader, fields.get("n", node), spec, n, domain, prefix + "n")

@@ -1,4 +1,4 @@
-"""Which command-line arguments name spec files, and the files a folder holds.
+"""Which command-line arguments name spec files, and whether a path can be read (collect.py finds the files).
 
 Kept free of heavy imports: the CLI asks it before it knows whether it will
 need numpy, YAML or torch at all.
@@ -7,17 +7,13 @@ need numpy, YAML or torch at all.
 from __future__ import annotations
 
 import errno
+import os
+import re
 import stat
 from pathlib import Path
 
 SUFFIXES = (".yaml", ".yml")
-
-
-def discover(target: Path) -> list[Path]:
-    """The spec files of a target: itself, or every *.yaml/*.yml below a folder, sorted."""
-    if target.is_dir():
-        return sorted(p for p in target.rglob("*") if p.suffix in SUFFIXES and p.is_file())
-    return [target]
+PATH_CHARACTERS = r"[\w.~/\\-]+"  # letters, digits, _ . ~ - and separators: no brackets, operators or spaces
 
 
 def unusable(path: Path) -> str | None:
@@ -31,7 +27,7 @@ def unusable(path: Path) -> str | None:
         if error.errno == errno.ELOOP:
             return "a symbolic link loop"
         if error.errno == errno.ENOENT:
-            return "a broken symbolic link" if path.is_symlink() else "no such file or directory"
+            return "a broken symbolic link" if path.is_symlink() else "no such file or folder"
         return error.strerror or "cannot be read"
     if stat.S_ISDIR(mode) or stat.S_ISREG(mode):
         return None
@@ -41,14 +37,23 @@ def unusable(path: Path) -> str | None:
 def is_spec_target(text: str, option_names: set[str] | frozenset = frozenset()) -> bool:
     """Whether a positional argument names spec files rather than being an expression.
 
-    A name ending in .yaml/.yml always does; an existing folder does unless an
+    A name ending in .yaml/.yml or / always does; an existing folder does unless an
     option of the same name is given (`gradcheck x --x 1` beside a folder `x`).
+    A text with a slash that is no expression (`specs/gpu-2.0x`) is for the
+    caller to decide, since only the parser knows (`could_be_a_path`).
     """
     if not text.strip() or "\n" in text:
         return False
-    if text.endswith(SUFFIXES):
-        return True
+    if text.endswith(SUFFIXES) or (text.endswith("/") and re.fullmatch(PATH_CHARACTERS, text)):
+        return True  # no expression ends with a slash; `x /` is still one, mistyped
     try:
         return Path(text).is_dir() and text.rstrip("/") not in option_names
     except (OSError, ValueError):  # too long or otherwise not a possible path
         return False
+
+
+def could_be_a_path(text: str) -> bool:
+    """Whether a text that is not an expression was meant as a path: a path separator and nothing but path
+    characters (`specs/missing`, `./gpu-2.0x`), so "no such file or folder" says more than a parse error;
+    `x/(y` is a mistyped expression."""
+    return ("/" in text or os.sep in text) and re.fullmatch(PATH_CHARACTERS, text) is not None

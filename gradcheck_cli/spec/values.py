@@ -1,21 +1,26 @@
-"""Point values from text (`4`, `1,2,3`, `[[1,2],[3,4]]`, `pi/4`) or from YAML data."""
+"""Point values from text (`4`, `1,2,3`, `[[1,2],[3,4]]`, `pi/4`) or from YAML data; an input option's text may
+also be a distribution call (`randn(2, 3)`, random_inputs.py) or `@FILE` (value_files.py)."""
 
 from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 
 from ..core.errors import GradcheckError, LimitError, ValueParseError
 from ..core.limits import DEFAULT_LIMITS, Limits
-from ..core.text import shortened
+from ..core.text import did_you_mean, shortened
+from .random_inputs import DISTRIBUTIONS, Distribution, looks_like_a_call, parse_distribution
+from .value_files import FILE_PREFIX, FileValue, load_values
 
 _LIST_TOKEN = r"\[|\]|,|[^\[\],\s]+"
 # A number as the expression language writes it (lexer.py), with a sign; float() alone would also take `1_000`.
 # Non-finite words are read too, to be refused with their own message.
 DECIMAL = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 NON_FINITE = r"(?i)[+-]?(?:inf|infinity|nan)"
+NUMERIC_KINDS = "biufcO"  # numpy's bool, integer, float and complex kinds, and objects (read one by one)
 
 
 def parse_value(text: str, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
@@ -30,6 +35,58 @@ def parse_value(text: str, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
     if "," in text:
         return coerce_value([parse_scalar(item) for item in text.split(",")], limits)
     return np.asarray(parse_scalar(text))
+
+
+def parse_input(text: str, limits: Limits = DEFAULT_LIMITS, folder: Path | None = None):
+    """An input option's text: numbers (`parse_value`, an ndarray), a distribution call such as `randn(2, 3)` (a
+    random_inputs.Distribution, drawn when the case runs) or `@FILE` (a value_files.FileValue; a relative path
+    is taken from `folder`, the current one by default)."""
+    stripped = text.strip()
+    if stripped.startswith(FILE_PREFIX):
+        path = Path(stripped[len(FILE_PREFIX):].strip())
+        if not str(path) or str(path) == ".":
+            raise ValueParseError("@ needs a file name: @values.npy")
+        return load_values(path if folder is None or path.is_absolute() else folder / path, limits)
+    if is_distribution_call(stripped):
+        return parse_distribution(stripped, limits)
+    return parse_value(text, limits)
+
+
+def is_distribution_call(text: str) -> bool:
+    """Whether `text` is for the distribution grammar: a call of a distribution, or of a name close to one that
+    is no function of the language (`randx(2)`, so its message says "did you mean 'rand'"); `sin(1)` is a
+    number."""
+    return looks_like_a_call(text) and (_called(text) in DISTRIBUTIONS or _misspelt_call(text))
+
+
+def _called(text: str) -> str:
+    return text.partition("(")[0].strip()
+
+
+def _misspelt_call(text: str) -> bool:
+    """A call of a name close to a distribution's that is no function of the language (`randx(2)`): the
+    distribution grammar's message, with its "did you mean", is the helpful one."""
+    if not looks_like_a_call(text):
+        return False
+    from ..lang.ops import FUNCTIONS
+
+    name = _called(text)
+    return name not in FUNCTIONS and did_you_mean(name, list(DISTRIBUTIONS)) is not None
+
+
+def split_inputs(given: dict) -> tuple[dict[str, np.ndarray], dict[str, Distribution], frozenset[str]]:
+    """Inputs from `parse_input` as a Spec holds them: (values, random inputs, names of integer data)."""
+    at, random, integers = {}, {}, set()
+    for name, value in given.items():
+        if isinstance(value, Distribution):
+            random[name] = value
+        elif isinstance(value, FileValue):
+            at[name] = value.array
+            if value.integer:
+                integers.add(name)
+        else:
+            at[name] = value
+    return at, random, frozenset(integers)
 
 
 def parse_scalar(text: str) -> float:
@@ -108,24 +165,57 @@ def _nested_list(text: str) -> list:
 
 
 def coerce_value(data, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
-    """A number, a (nested) list of numbers, a numpy array or a torch tensor (a layer's parameter that requires
-    grad included: its value is taken, detached, on the CPU) as a float64 array; ragged lists are errors."""
+    """A number, a (nested) list of numbers, a numpy array or a torch tensor as a float64 array, always a copy;
+    ragged lists, complex or non-numeric values are errors.  A tensor may have any dtype, layout or device and
+    require grad (a layer's parameter): its values are taken, detached, on the CPU."""
     if hasattr(data, "detach") and hasattr(data, "cpu"):  # a torch tensor, without importing torch
-        data = data.detach().cpu().double().numpy() if not data.is_complex() else data.detach().cpu().numpy()
-    complex_values = ValueParseError("complex values are not supported: give real numbers")
+        data = _tensor_values(data, limits)
+    if isinstance(data, np.ndarray) and data.dtype.kind not in NUMERIC_KINDS:
+        raise ValueParseError(f"expected numbers, got a numpy array of {data.dtype}")
     if not isinstance(data, (list, tuple)) and np.iscomplexobj(data):
-        raise complex_values
+        raise _complex_values()
     try:
         array = np.array(data, dtype=np.float64)
     except (ValueError, TypeError, RuntimeError) as error:
         if "complex" in str(error):
-            raise complex_values from None
+            raise _complex_values() from None
         raise ValueParseError("expected a number or a rectangular (nested) list of numbers") from None
-    if array.size > limits.max_elements:
-        raise LimitError(f"the value has {array.size:,} elements; the limit is {limits.max_elements:,} "
-                         "(raise it with {max_elements})")
+    _check_size(array.size, limits)
     if array.size == 0:
         raise ValueParseError("empty list")
     if not np.all(np.isfinite(array)):
         raise ValueParseError("values must be finite numbers")
     return array
+
+
+def _complex_values() -> ValueParseError:
+    return ValueParseError("complex values are not supported: give real numbers")
+
+
+def _check_size(size: int, limits: Limits) -> None:
+    if size > limits.max_elements:
+        raise LimitError(f"the value has {size:,} elements; the limit is {limits.max_elements:,} "
+                         "(raise it with {max_elements})")
+
+
+def _tensor_values(tensor, limits: Limits) -> np.ndarray:
+    """A torch tensor's values as a numpy array (float64 for real dtypes), read without importing torch:
+    detached, dense (a sparse or quantized tensor's values), on the CPU.  A tensor without values of its own
+    (the meta device, a nested tensor) is an error, as is one that torch cannot read out."""
+    if getattr(tensor, "is_nested", False):
+        raise ValueParseError("a nested tensor has no single shape: give a regular tensor")
+    if tensor.device.type == "meta":
+        raise ValueParseError("the tensor is on the meta device: it has a shape but no values")
+    if tensor.is_complex():
+        raise _complex_values()
+    _check_size(tensor.numel(), limits)
+    try:
+        tensor = tensor.detach()
+        if tensor.is_quantized:
+            tensor = tensor.dequantize()
+        if str(tensor.layout) != "torch.strided":  # sparse (COO, CSR, ...) or mkldnn
+            tensor = tensor.to_dense()
+        return tensor.cpu().double().numpy(force=True)
+    except (RuntimeError, TypeError, ValueError, NotImplementedError) as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ValueParseError(f"cannot read the tensor's values ({shortened(first, 120)})") from None

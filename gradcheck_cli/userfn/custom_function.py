@@ -35,22 +35,27 @@ class FunctionAnswers:
     hessian_finite: dict[str, FiniteDifferences] | None = None
 
 
-def check(function: UserFunction, point: dict[str, np.ndarray], wrt: list[str], reference_value: np.ndarray,
-          tolerance: Tolerance, device: str, order: int = 1, max_entries: int = 1_000_000) -> FunctionAnswers:
-    """Every check of the function at the point, against the reference expression's value.
+def check(function: UserFunction, point: dict[str, np.ndarray], wrt: list[str], reference_value: np.ndarray | None,
+          tolerance: Tolerance, device: str, order: int = 1, max_entries: int = 1_000_000,
+          integers: frozenset[str] = frozenset(), reference: str = "the reference expression") -> FunctionAnswers:
+    """Every check of the function at the point, against the reference's value (an expression's or a reference
+    function's); with `reference_value` None (the function alone) there is no forward value check, and the
+    function's own output gives the shape.  `integers`: inputs passed as int64 index data; `reference`: what the
+    reference is called in the forward value check.
 
     A function that only works in float32 gets its float64 check failed and nothing else; one whose
     backward raises on the undefined (None) gradient torch gives it, its undefined-gradient check failed and
     no gradient columns.  `max_entries`: the most Jacobian entries of the other outputs of a tuple result
     checked (the reference's own are limited before this is called)."""
     with stdout_to_stderr():
-        return _check(Runner(function, device, np.shape(reference_value)), point, wrt, reference_value, tolerance,
-                      order, max_entries)
+        shape = None if reference_value is None else np.shape(reference_value)
+        return _check(Runner(function, device, shape, integers=integers), point, wrt, reference_value, tolerance,
+                      order, max_entries, reference)
 
 
-def _check(runner: Runner, point, wrt: list[str], reference_value: np.ndarray, tolerance: Tolerance,
-           order: int, max_entries: int) -> FunctionAnswers:
-    checks = [_float64(runner, point, reference_value)]
+def _check(runner: Runner, point, wrt: list[str], reference_value: np.ndarray | None, tolerance: Tolerance,
+           order: int, max_entries: int, reference: str) -> FunctionAnswers:
+    checks = [_float64(runner, point, reference_value, reference)]
     if checks[0].status == "fail" and runner.raises_in_float64:
         return FunctionAnswers(None, {}, None, checks)
     tensors = runner.leaves(point, wrt)
@@ -58,7 +63,8 @@ def _check(runner: Runner, point, wrt: list[str], reference_value: np.ndarray, t
     output = runner.call(tensors)
     value = output.detach().numpy(force=True).astype(np.float64)
     unchanged = _unchanged_inputs(runner, before, tensors)
-    checks.append(_forward(value, reference_value, tolerance))
+    if reference_value is not None:
+        checks.append(_forward(value, reference_value, tolerance, reference))
     checks.append(_connected(runner, output, wrt))
     try:
         checks.append(_gradient_metadata(runner, output, tensors, wrt))
@@ -91,7 +97,7 @@ def _without_backward(runner: Runner, checks: list[Check], crash: str, unchanged
             unchanged] + ([Check("other outputs", "skipped", skipped)] if runner.function.output is not None else [])
 
 
-def _float64(runner: Runner, point, reference_value: np.ndarray) -> Check:
+def _float64(runner: Runner, point, reference_value: np.ndarray | None, reference: str) -> Check:
     import torch
 
     with torch.no_grad():
@@ -107,24 +113,26 @@ def _float64(runner: Runner, point, reference_value: np.ndarray) -> Check:
             runner.raises_in_float64 = True
             return Check("float64", "fail", f"fails on float64 inputs, though it works on float32 ones "
                                             f"({error.message})")
-    if tuple(output.shape) != np.shape(reference_value):
-        raise UserCodeError(f"{runner.function.label} returned a tensor of shape {tuple(output.shape)}; the "
-                            f"reference expression's value has shape {np.shape(reference_value)}")
+    if runner.shape is None:  # the function alone: its output's shape is the one every later call must have
+        runner.shape = tuple(output.shape)
+    if tuple(output.shape) != tuple(runner.shape):
+        raise UserCodeError(f"{runner.function.label} returned a tensor of shape {tuple(output.shape)}; "
+                            f"{reference}'s value has shape {np.shape(reference_value)}")
     if output.dtype != torch.float64:
         return Check("float64", "fail", f"returns {str(output.dtype).removeprefix('torch.')} for float64 inputs: "
                                         "it loses precision, and its gradient can only be checked loosely")
     return Check("float64", "pass", "float64 inputs give a float64 result")
 
 
-def _forward(value: np.ndarray, reference: np.ndarray, tolerance: Tolerance) -> Check:
+def _forward(value: np.ndarray, reference: np.ndarray, tolerance: Tolerance, what: str) -> Check:
     gap = np.abs(value - reference)
     bad = ~tolerance.close(value, reference)
     if not bad.any():
-        return Check("forward value", "pass", f"matches the reference expression (largest difference "
+        return Check("forward value", "pass", f"matches {what} (largest difference "
                                               f"{float(np.max(gap, initial=0.0)):.1e})")
     index = np.unravel_index(int(np.argmax(np.where(bad, np.nan_to_num(gap, nan=np.inf), -1.0))), value.shape)
     where = f"[{', '.join(map(str, index))}]" if value.ndim else ""
-    return Check("forward value", "fail", f"differs from the reference expression at {int(bad.sum())} of "
+    return Check("forward value", "fail", f"differs from {what} at {int(bad.sum())} of "
                                           f"{value.size} element(s): f{where} = {float(value[index]):.10g}, "
                                           f"reference {float(reference[index]):.10g}")
 

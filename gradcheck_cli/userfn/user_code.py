@@ -53,9 +53,11 @@ class UserFunction:
 OUTPUT_INDEX = r"\[\s*(-?[0-9]{1,9})\s*\]"  # `module:split[1]`: one output of a tuple result
 
 
-def resolve(target: str | Callable, args: list[str] | None, variables: list[str]) -> UserFunction:
+def resolve(target: str | Callable, args: list[str] | None, variables: list[str], alone: bool = False) -> UserFunction:
     """The callable named by `module:attribute` (or given), with its inputs matched to `variables`; a
-    trailing `[N]` names the output of a tuple result that the reference expression is for."""
+    trailing `[N]` names the output of a tuple result that the reference expression is for.  `alone`: there is
+    no reference expression, `variables` are the inputs given values, and the caller matches them to the
+    inputs (a parameter with a default is an input only where it is given one)."""
     label = target if isinstance(target, str) else getattr(target, "__qualname__", repr(target))
     output = None
     if isinstance(target, str) and target.endswith("]"):
@@ -66,7 +68,7 @@ def resolve(target: str | Callable, args: list[str] | None, variables: list[str]
     with stdout_to_stderr():
         found = _imported(target, label) if isinstance(target, str) else target
     call, parameters = _callable_and_parameters(found, label)
-    return UserFunction(label, call, tuple(_inputs(label, parameters, args, variables)), output)
+    return UserFunction(label, call, tuple(_inputs(label, parameters, args, variables, alone)), output)
 
 
 def _not_a_target(target: str):
@@ -279,7 +281,7 @@ def _has_own_setup_context(function_class) -> bool:
                if not base.__module__.startswith("torch."))
 
 
-def _inputs(label: str, parameters, args: list[str] | None, variables: list[str]) -> list[str]:
+def _inputs(label: str, parameters, args: list[str] | None, variables: list[str], alone: bool = False) -> list[str]:
     if args is None:
         if parameters is None or any(p.kind == p.VAR_POSITIONAL for p in parameters):
             raise UsageError(f"cannot tell which variables {label} takes: name them in order with "
@@ -291,6 +293,8 @@ def _inputs(label: str, parameters, args: list[str] | None, variables: list[str]
         _check_arity(label, parameters, names)
     if len(set(names)) != len(names):
         raise UsageError(f"{label}: an input is named twice in {', '.join(names)}")
+    if alone:
+        return names
     for name in names:
         if name not in variables:
             hint = did_you_mean(name, variables) or f"its variables: {', '.join(variables)}"
@@ -326,14 +330,18 @@ class Runner:
 
     function: UserFunction
     device: str = "cpu"
-    shape: tuple = ()  # the reference expression's value shape, which every output must have
+    shape: tuple | None = ()  # the reference's value shape, which every output must have (None: not known yet)
     raises_in_float64: bool = False
+    integers: frozenset[str] = frozenset()  # inputs of index data: int64, never requiring grad
 
     def leaves(self, point: dict[str, np.ndarray], wrt: list[str], dtype=None, contiguous: bool = True) -> list:
         import torch
 
         tensors = []
         for name in self.function.inputs:
+            if name in self.integers:
+                tensors.append(torch.tensor(np.asarray(point[name]), dtype=torch.int64, device=self.device))
+                continue
             value = torch.tensor(np.asarray(point[name]), dtype=dtype or torch.float64, device=self.device)
             if not contiguous and value.dim() >= 2:  # the same values, laid out transposed in memory
                 value = value.transpose(-1, -2).contiguous().transpose(-1, -2)
@@ -419,6 +427,22 @@ class Runner:
                                 f"finite-difference step), but shape {tuple(self.shape)} at the point")
         return output.detach().numpy(force=True).astype(np.float64).reshape(-1)
 
+    def complex_value(self, point: dict[str, np.ndarray]) -> np.ndarray | None:
+        """The flat output at a point with complex inputs (the complex step), or None where the function takes
+        none: it raises, or its result is not complex."""
+        import torch
+
+        try:
+            with torch.no_grad():
+                output = self.call(self.leaves(point, [], dtype=torch.complex128))
+        except CallTimeout:
+            raise
+        except UserCodeError:
+            return None
+        if not output.is_complex() or tuple(output.shape) != tuple(self.shape):
+            return None
+        return output.detach().numpy(force=True).astype(np.complex128).reshape(-1)
+
     def gradient(self, name: str, wrt: list[str]) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
         """point -> the flat gradient of the (scalar) function with respect to `name`, by its backward."""
         return lambda point: self.jacobian(point, wrt)[name].reshape(-1)
@@ -426,10 +450,17 @@ class Runner:
 
 def over_batch(outputs: Callable) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
     """`outputs(point) -> flat array` over a batch of points (name -> (B,) + shape), as finite differences
-    want it; an input of batch size 1 is shared by every point."""
-    def evaluate(inputs: dict[str, np.ndarray]) -> np.ndarray:
+    want it; an input of batch size 1 is shared by every point.  An output of None (no complex input taken)
+    makes the batch's None."""
+    def evaluate(inputs: dict[str, np.ndarray]) -> np.ndarray | None:
         size = max(len(v) for v in inputs.values())
-        return np.stack([outputs({n: v[min(b, len(v) - 1)] for n, v in inputs.items()}) for b in range(size)])
+        rows = []
+        for b in range(size):
+            row = outputs({n: v[min(b, len(v) - 1)] for n, v in inputs.items()})
+            if row is None:
+                return None
+            rows.append(row)
+        return np.stack(rows)
 
     return evaluate
 

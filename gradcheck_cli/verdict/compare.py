@@ -86,7 +86,8 @@ class GradientRow:
     precise_kink: bool = False  # its one-sided derivatives (in left/right) differ
     digits_lost: float | None = None  # of autograd's value against the high-precision one, in the case's dtype
     reference: float | None = None  # the established derivative the subjects are judged against
-    reference_source: str | None = None  # symbolic (confirmed by finite differences), one_sided or precise
+    reference_source: str | None = None  # symbolic (confirmed by finite differences), one_sided, precise or
+    # finite_difference (of a reference that is code: the function alone, or --reference)
     reason: str | None = None  # why an entry is inconclusive or undefined
     referee_notes: list[str] = field(default_factory=list)  # a referee of gradcheck's own that lost here
     abs_error: float | None = None
@@ -152,7 +153,8 @@ class CaseResult:
     culprits: list = field(default_factory=list)  # culprit.Culprit: where the disagreements come from
     explanation: object | None = None  # explain.Explanation, with --explain
     traceback: str | None = None  # of an error raised by the user's own code, shown with -v
-    function: dict | None = None  # the user's torch function checked: target, inputs, device
+    function: dict | None = None  # the user's torch function checked: target, inputs, device (and reference)
+    seed: int | None = None  # that the case's random inputs (randn(2, 3)) were drawn from
     checks: list[Check] = field(default_factory=list)  # case-level checks of that function
 
 
@@ -178,6 +180,8 @@ FUNCTION_VERDICTS = {
                           "backward nor finite differences of it can be right",
     "inconsistent": "the function's backward matches the reference but not its own finite differences: its "
                     "forward differs from the reference near this point",
+    "backward, own reference": "your backward disagrees with finite differences of your function's own forward "
+                               "(the function is its own reference)",
 }
 
 

@@ -14,7 +14,9 @@ How one entry's verdict is reached (`judge`):
    entry is `undefined`, and a subject outside [left, right] is wrong.
 2. Otherwise the reference is the first of: the high-precision value, the
    one-sided derivatives where they coincide (kinks that cancel), the symbolic
-   value confirmed by an informative finite difference.
+   value confirmed by an informative finite difference.  Where the reference
+   is code (a user's function alone, or `--reference`), there is no symbolic
+   value: an informative finite difference of that code's forward is it.
 3. With none of these the entry is `inconclusive`, and `reason` says why.
 4. A subject that differs from the reference fails the entry; a referee that
    differs gets a note on gradcheck's own engine, never a failure.
@@ -63,7 +65,7 @@ def plain_passes(answers: Mapping[str, np.ndarray], tolerance: Tolerance) -> np.
     (there are none here: the high-precision referee runs after this first vote)."""
     symbolic, difference = answers.get("symbolic"), answers.get("finite_difference")
     if symbolic is None or difference is None or any(name in answers for name in FUNCTION_ANSWERS):
-        return np.zeros(np.shape(symbolic), dtype=bool)
+        return np.zeros(np.shape(next(iter(answers.values()), ())), dtype=bool)
     error = answers["fd_error"]
     with np.errstate(invalid="ignore", over="ignore"):
         passes = (np.isfinite(symbolic) & np.isfinite(difference) & tolerance.close(symbolic, difference, error)
@@ -77,7 +79,10 @@ def plain_passes(answers: Mapping[str, np.ndarray], tolerance: Tolerance) -> np.
 def passed_errors(answers: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """(abs_error, rel_error) of entries judged against the symbolic value, on arrays, as `judge` computes them
     for one row: the largest gap of a subject, relative to the reference (0 or inf where it is 0)."""
-    reference = answers["symbolic"]
+    reference = answers.get("symbolic")
+    if reference is None:  # a user's function alone: no entry passes plainly
+        nothing = np.full(np.shape(next(iter(answers.values()), ())), np.nan)
+        return nothing, nothing
     gap = np.zeros(np.shape(reference))
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         for name in SUBJECTS:
@@ -155,6 +160,8 @@ def _establish(row: GradientRow, tolerance: Tolerance) -> None:
         row.reference, row.reference_source = (row.left + row.right) / 2, "one_sided"
     elif _confirmed(row, tolerance):
         row.reference, row.reference_source = row.symbolic, "symbolic"
+    elif row.symbolic is None and _finite(row.finite_difference) and _informative(row, tolerance):
+        row.reference, row.reference_source = row.finite_difference, "finite_difference"
     else:
         row.reason = _unsettled_reason(row, tolerance)
 
@@ -177,6 +184,9 @@ def _unsettled_reason(row: GradientRow, tolerance: Tolerance) -> str:
     if not _finite(row.finite_difference):
         what = ("finite differences found no two-sided estimate (the steps left the domain, met a singularity, "
                 "or straddle what looks like a kink)")
+    elif row.symbolic is None:
+        what = (f"the finite-difference error bar of ±{row.fd_error:.2g} on {row.finite_difference:.10g} cannot "
+                "settle it at this tolerance")
     elif not _finite(row.symbolic):
         what = f"the symbolic derivative is {row.symbolic} while finite differences give {row.finite_difference:.10g}"
     elif not tolerance.agree(row.symbolic, row.finite_difference, row.fd_error or 0.0):

@@ -36,7 +36,8 @@ from .noise import EPS, NOISE_POINTS, NOISE_STEP, measured_noise, noise_level, n
 from .richardson import LEVELS, CallShifts, Direction, Shifts, central_difference, refine
 
 __all__ = ["BATCH_BYTES", "CENTRAL_STEP", "FiniteDifferences", "KinkWatch", "complex_step_applies",
-           "directional_derivative", "finite_differences", "finite_differences_of_function", "kink_changes"]
+           "directional_derivative", "finite_differences", "finite_differences_of_function", "kink_changes",
+           "complex_step_of_function", "one_sided_of_function"]
 
 BATCH_BYTES = 256 * 2**20  # node values one batched run may hold
 CENTRAL_STEP = 1e-6  # torch.autograd.gradcheck's eps, for --method central
@@ -172,6 +173,53 @@ def finite_differences_of_function(evaluate: Callable[[dict[str, np.ndarray]], n
         _store(result, name, output_shape + base[name].shape, value, error, methods,
                np.broadcast_to(per_element[:, None], value.shape), one_sided)
     return result
+
+
+ONE_SIDED_FACTORS = (0.1, 0.01)  # two base steps, 1e-4 and 1e-5 times max(1, |x|): a side settles where they agree
+
+
+@_quiet
+def one_sided_of_function(evaluate: Callable[[dict[str, np.ndarray]], np.ndarray], point: dict[str, np.ndarray],
+                          name: str, elements: np.ndarray, settle: Callable[[np.ndarray, np.ndarray], np.ndarray]
+                          ) -> tuple[np.ndarray, np.ndarray, int]:
+    """A black box's one-sided derivatives along some elements of `name`: (left, right, evaluations), each side
+    (elements, output elements), NaN where it does not settle.
+
+    Its central differences cannot see a kink at the point (|x| at 0 gives 0 with a wide error bar); its
+    one-sided differences can: each side, extrapolated from three steps, at two base steps, is kept where the
+    two agree by `settle(a, b)` (elementwise booleans)."""
+    base = {n: np.asarray(v, dtype=np.float64) for n, v in point.items()}
+    f0 = evaluate({n: v[None] for n, v in base.items()})[0]
+    shifts = CallShifts(evaluate, base, name, f0)
+    sides, none = [], np.zeros((elements.size, LEVELS), dtype=bool)
+    for factor in ONE_SIDED_FACTORS:
+        levels = shifts.steps(elements, factor)
+        f_plus, f_minus, *_ = shifts.evaluate_in_batches(elements, levels)
+        sides.append((shifts.one_sided(f_minus, -levels, none), shifts.one_sided(f_plus, levels, none)))
+    (left, right), (left_small, right_small) = sides
+    left = np.where(settle(left, left_small), left_small, np.nan)
+    right = np.where(settle(right, right_small), right_small, np.nan)
+    return left, right, 1 + 2 * LEVELS * len(ONE_SIDED_FACTORS) * elements.size
+
+
+BLACK_BOX_STEP = 1e-20  # a black box's own complex arithmetic may square the step: 1e-200 would underflow there
+
+
+@_quiet
+def complex_step_of_function(evaluate: Callable[[dict[str, np.ndarray]], np.ndarray | None],
+                             point: dict[str, np.ndarray], name: str) -> np.ndarray | None:
+    """Im f(x + ih e_j)/h of a black box for each element j of `name`: (elements, output elements), or None where
+    it takes no complex input (`evaluate`, on complex inputs, gives None).
+
+    Exact to rounding where the black box is holomorphic, and silently wrong where it is not (abs, .real,
+    conj inside): the caller trusts it only where Richardson's informative estimate confirms it."""
+    x = np.asarray(point[name], dtype=np.float64)
+    perturbed = np.broadcast_to(x.ravel(), (x.size, x.size)).astype(np.complex128)
+    perturbed[np.arange(x.size), np.arange(x.size)] += 1j * BLACK_BOX_STEP
+    inputs = {n: np.asarray(v)[None] for n, v in point.items()}
+    inputs[name] = perturbed.reshape((x.size,) + x.shape)
+    values = evaluate(inputs)
+    return None if values is None else np.asarray(values).imag / BLACK_BOX_STEP
 
 
 def _base_point(plan: Plan, point: dict[str, np.ndarray], values: list[np.ndarray] | None = None):

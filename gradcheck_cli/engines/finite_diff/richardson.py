@@ -127,7 +127,7 @@ class Richardson:
         levels = self.steps(elements, factor)  # (m, LEVELS)
         # (m, LEVELS, outputs) each, then (m, LEVELS) each: a kink strictly between x and the step, or one at x.
         f_plus, f_minus, crossed_plus, crossed_minus, at_kink = self.evaluate_in_batches(elements, levels)
-        one_sided = (self._one_sided(f_minus, -levels, crossed_minus), self._one_sided(f_plus, levels, crossed_plus))
+        one_sided = (self.one_sided(f_minus, -levels, crossed_minus), self.one_sided(f_plus, levels, crossed_plus))
         straddles = (crossed_plus | crossed_minus | at_kink).any(axis=1)
         f_plus = np.where(straddles[:, None, None], np.nan, f_plus)  # central differences mean nothing there
         with np.errstate(all="ignore"):
@@ -147,7 +147,7 @@ class Richardson:
             truncation = np.where(asymptotic, truncation, np.maximum(truncation, step_changes.max(axis=1)))
         return second, truncation, rounding, one_sided
 
-    def _one_sided(self, f_side: np.ndarray, signed_levels: np.ndarray, crossed: np.ndarray) -> np.ndarray:
+    def one_sided(self, f_side: np.ndarray, signed_levels: np.ndarray, crossed: np.ndarray) -> np.ndarray:
         """Richardson-extrapolated one-sided differences (O(h) errors), NaN where a step crossed a kink."""
         with np.errstate(all="ignore"):
             forward = (f_side - self.base_output()[None, None, :]) / signed_levels[:, :, None]

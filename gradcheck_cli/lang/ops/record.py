@@ -55,13 +55,27 @@ class Option:
     "tensor": an optional operand, as the bias of conv2d or the weight of layer_norm.  A tensor option given is
     one of the node's arguments, after the required ones in the op's option order, and its value is True; absent
     (not given, or `None`) it is False.  Written as `name=value` in a call, or positionally after the operands in
-    this order unless `keyword_only` (as torch's `gelu(x, approximate='tanh')`)."""
+    this order unless `keyword_only` (as torch's `gelu(x, approximate='tanh')`).  `hint`: a sentence shown with
+    any error about this option's value (what torch means by it, what is not supported)."""
 
     name: str
     default: object
     kind: str = "float"
     choices: tuple[str, ...] = ()
     keyword_only: bool = False
+    hint: str | None = None
+
+
+
+# Ops whose torch function returns a tuple, by its parts (a `part` option's choices also name such parts).
+TUPLE_RESULTS = {"sort": ("values", "indices"), "topk": ("values", "indices"), "slogdet": ("sign", "logabsdet")}
+
+
+def torch_tuple_parts(spec: OpSpec) -> tuple[str, ...]:
+    """The parts of the tuple torch's function for `spec` returns (qr: Q, R), or () where it returns one tensor.
+    Here such an op is one of the parts (its `part` option says which); `qr(A)[0]` indexes torch's tuple."""
+    part = next((o for o in spec.options if o.name == "part"), None)
+    return part.choices if part is not None else TUPLE_RESULTS.get(spec.name, ())
 
 
 @dataclass(frozen=True)
