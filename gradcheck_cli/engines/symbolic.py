@@ -106,7 +106,24 @@ def _sum_to_shape(share: Node, arg: Node, out: Node, shapes: ShapeMap) -> Node:
 
 
 def _sum(terms: list[Node]) -> Node:
+    terms = _without_opposites(terms)
     total = terms[0]
     for term in terms[1:]:
         total = total + term
     return total
+
+
+def _without_opposites(terms: list[Node]) -> list[Node]:
+    """The adjoint terms less each pair of a term t and its negation -t (the same node under a `neg`).
+
+    They cancel exactly, but summed in order around another term they would not: with the shares
+    `[a, -t, t]` of g in `kl_div(g, g, log_target=True) + sum(sin(g))` (t = exp(g)), `a - t + t` keeps
+    only t's rounding error when t is far larger than a.  All terms cancelled: [0].
+    """
+    remaining = {term.id: term for term in terms}
+    for term in terms:
+        if term.op == "neg" and term.id in remaining and term.args[0].id in remaining:
+            del remaining[term.id], remaining[term.args[0].id]
+    if len(remaining) == len(terms):
+        return terms
+    return [term for term in terms if term.id in remaining] or [terms[0].graph.const(0.0)]
