@@ -120,10 +120,15 @@ def _without_opposites(terms: list[Node]) -> list[Node]:
     `[a, -t, t]` of g in `kl_div(g, g, log_target=True) + sum(sin(g))` (t = exp(g)), `a - t + t` keeps
     only t's rounding error when t is far larger than a.  All terms cancelled: [0].
     """
-    remaining = {term.id: term for term in terms}
+    remaining = list(terms)
     for term in terms:
-        if term.op == "neg" and term.id in remaining and term.args[0].id in remaining:
-            del remaining[term.id], remaining[term.args[0].id]
-    if len(remaining) == len(terms):
-        return terms
-    return [term for term in terms if term.id in remaining] or [terms[0].graph.const(0.0)]
+        if term.op == "neg" and _position(remaining, term) is not None \
+                and _position(remaining, term.args[0]) is not None:
+            del remaining[_position(remaining, term)]
+            del remaining[_position(remaining, term.args[0])]
+    return remaining or [terms[0].graph.const(0.0)]
+
+
+def _position(terms: list[Node], node: Node) -> int | None:
+    """Index of the first occurrence of node (by identity) in terms, None if absent."""
+    return next((i for i, term in enumerate(terms) if term.id == node.id), None)
