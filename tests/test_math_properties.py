@@ -500,3 +500,15 @@ def test_linear_algebra_under_the_forward_rounding_screen(text):
     is unsupported in linalg".  Found by test_hessians_agree_with_sympy once solve was generated."""
     result = check(text, at={"x": 1e-13})
     assert result.status == "pass", result.error
+
+
+def test_symbolic_gradient_through_kl_div_of_a_tensor_with_itself():
+    """The long profile's product-rule failure: kl_div(g0, g0, log_target=True) is 0 for every g0, but its shares
+    -exp(g0) and exp(g0) (exp(polygamma(...)) ~ 6e14) summed around the cdist share left their rounding in the
+    symbolic gradient (-0.0037449799, 2% off; the composed program and its parts off differently).  The exact
+    value is mpmath's derivative of the same function with kl_div's 0 (50 digits)."""
+    text = ("g0 = polygamma((asin(tanh(y)/2.0)*asin(tanh(y)/2.0)) + 0.5, n=3); g1 = cdist(reshape(kl_div(g0, g0, "
+            "reduction='batchmean', log_target=True) + stack((-0.25), 0.25), -1, 1), reshape(g0, -1, 1), p=3); "
+            "(abs(x + 0.13))*(sum(atan((abs(x + 0.13)*g1)*g1)))")
+    _, gradient = symbolic_gradient(text, {"x": np.array(0.0), "y": np.array([0.0, 1.0])})
+    assert gradient["y"][1] == pytest.approx(-0.0036807896326219886, rel=1e-12)
