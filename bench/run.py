@@ -386,22 +386,25 @@ def scaling_section(n: int, repeats: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         values = os.path.join(folder, "values.npy")
         np.save(values, np.linspace(-2.0, 2.0, n))
-        for text in ("mean(sin(x)*x**2)", "sum(relu(x)*x + abs(x))"):
-            command = [sys.executable, "-c", CLI_WITH_PEAK_SCRIPT, text, "--x", f"@{values}"]
-            runs: list[subprocess.CompletedProcess] = []
-            peer_runs: list[subprocess.CompletedProcess] = []
-            functions = [lambda: runs.append(subprocess.run(command, capture_output=True, text=True, check=False))]
-            if text == "mean(sin(x)*x**2)":
-                functions.append(lambda: peer_runs.append(subprocess.run(
-                    [sys.executable, "-c", PEER_FAST_SCRIPT, values], capture_output=True, text=True, check=True)))
-            times = medians_alternated(repeats, *functions)
-            line = (f"scaling {text}, n={n:,}, gradcheck TEXT --x @values.npy: {times[0]:.2f} s (exit "
-                    f"{runs[0].returncode}), peak memory {max(map(_peak_of, runs)):.0f} MiB")
-            if peer_runs:
-                line += (f"; torch.autograd.gradcheck fast mode, whole process: {times[1]:.2f} s, peak memory "
-                         f"{max(map(_peak_of, peer_runs)):.0f} MiB -> gradcheck takes {times[0] / times[1]:.2f}x "
-                         f"torch's time")
-            print(line)
+        scaling_row("mean(sin(x)*x**2)", n, values, repeats, with_peer=True)
+        scaling_row("sum(relu(x)*x + abs(x))", n, values, repeats, with_peer=False)
+
+
+def scaling_row(text: str, n: int, values: str, repeats: int, with_peer: bool) -> None:
+    command = [sys.executable, "-c", CLI_WITH_PEAK_SCRIPT, text, "--x", f"@{values}"]
+    runs: list[subprocess.CompletedProcess] = []
+    peer_runs: list[subprocess.CompletedProcess] = []
+    functions = [lambda: runs.append(subprocess.run(command, capture_output=True, text=True, check=False))]
+    if with_peer:
+        functions.append(lambda: peer_runs.append(subprocess.run(
+            [sys.executable, "-c", PEER_FAST_SCRIPT, values], capture_output=True, text=True, check=True)))
+    times = medians_alternated(repeats, *functions)
+    line = (f"scaling {text}, n={n:,}, gradcheck TEXT --x @values.npy: {times[0]:.2f} s (exit "
+            f"{runs[0].returncode}), peak memory {max(map(_peak_of, runs)):.0f} MiB")
+    if peer_runs:
+        line += (f"; torch.autograd.gradcheck fast mode, whole process: {times[1]:.2f} s, peak memory "
+                 f"{max(map(_peak_of, peer_runs)):.0f} MiB -> gradcheck takes {times[0] / times[1]:.2f}x torch's time")
+    print(line)
 
 
 def folder_section(repeats: int) -> None:
