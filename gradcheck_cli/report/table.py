@@ -142,7 +142,8 @@ def _print_reference_legend(console: Console, rows: list[GradientRow]) -> None:
     """Which entries' reference another referee than symbolic settled, and what gradcheck's own referees
     got wrong here."""
     for source in ("precise", "one_sided", "finite_difference"):
-        settled = [element_label(r) for r in rows if r.reference is not None and r.reference_source == source]
+        settled = [derivative_label(r) if r.output_index else element_label(r) for r in rows
+                   if r.reference is not None and r.reference_source == source]
         if settled:
             shown = ", ".join(settled[:MAX_LISTED]) + (f" and {len(settled) - MAX_LISTED} more"
                                                       if len(settled) > MAX_LISTED else "")
