@@ -15,3 +15,35 @@ def test_reference_legend_names_jacobian_entries_like_the_table_rows(cli):
     legend = next(line for line in result.output.splitlines() if line.startswith("reference of"))
     assert "d f[0]/d x[1]" in legend
     assert not re.search(r"(^|, )x\[\d\]", legend.split(":")[0].removeprefix("reference of "))
+
+
+@pytest.mark.parametrize("expr", ["abs(x)**1.5", "abs(x)**2.5", "abs(x)**1.5 + 2*x"])
+def test_a_derivative_that_is_the_same_from_both_sides_is_no_kink(expr):
+    result = check(expr, at={"x": 0.0})
+    row = result.gradients[0]
+    assert result.status == "pass" and row.status == "pass"
+    assert row.reference == pytest.approx(2.0 if "2*x" in expr else 0.0, abs=1e-12)
+
+
+def test_a_derivative_through_a_sum_with_both_sides_equal_passes():
+    row = check("sum(abs(x)**1.5)", at={"x": [0.0, 1.0]}).gradients[0]
+    assert row.status == "pass" and row.reference == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_manual_value_away_from_the_derivative_fails_against_it_not_a_made_up_interval():
+    result = check("abs(x)**1.5", at={"x": 0.0}, manual={"x": "0.005"})
+    row = result.gradients[0]
+    assert row.status == "fail" and row.disagrees == ["manual"] and row.reference == pytest.approx(0.0, abs=1e-12)
+
+
+def test_autograd_nan_where_both_sides_agree_is_the_culprit():
+    row = check("sqrt(abs(x))**3", at={"x": 0.0}).gradients[0]
+    assert row.status == "fail" and row.disagrees == ["autograd"] and row.reference == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("expr, x", [("abs(x)**1.5", 0.0), ("relu(x)**1.5", 0.0)])
+def test_one_sided_values_that_do_not_settle_are_never_reported(expr, x):
+    row = check(expr, at={"x": x}).gradients[0]
+    assert row.status != "undefined"
+    if row.left is not None:
+        assert row.left == pytest.approx(0.0, abs=1e-9) and row.right == pytest.approx(0.0, abs=1e-9)

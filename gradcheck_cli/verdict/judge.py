@@ -121,6 +121,8 @@ def add_precise(row: GradientRow, exact, name: str, entry: tuple) -> None:
             row.left = row.right = None
     else:
         row.precise, row.precise_error = value, float(exact.errors[name][entry])
+        if not row.precise_kink:  # a settled derivative: finite differences' one-sided values are no kink
+            row.left = row.right = None
 
 
 def at_jump(row: GradientRow) -> bool:
