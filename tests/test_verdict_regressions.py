@@ -47,3 +47,43 @@ def test_one_sided_values_that_do_not_settle_are_never_reported(expr, x):
     assert row.status != "undefined"
     if row.left is not None:
         assert row.left == pytest.approx(0.0, abs=1e-9) and row.right == pytest.approx(0.0, abs=1e-9)
+
+
+def test_no_atol_note_where_the_answer_passed_relatively(cli):
+    result = cli("exp(x)*y", "--x", "700", "--y", "-1.2345678901234e-300", "--manual", "x=exp(x)*y*1.0000001",
+                 "--atol", "0")
+    assert result.exit_code == 0 and "only within atol" not in result.output
+
+
+@pytest.mark.parametrize("expr, at", [("exp(x)*y", {"x": 700.0, "y": -1.2345678901234e-300}),
+                                      ("y*exp(x)/3", {"x": 700.0, "y": 1e-300}),
+                                      ("-exp(x)*y", {"x": 650.0, "y": 1e-280})])
+def test_a_large_factor_scaled_away_leaves_a_sane_error_bar(expr, at):
+    row = next(r for r in check(expr, at=at, wrt=["x"]).gradients)
+    assert row.status == "pass"
+    assert abs(row.finite_difference - row.reference) <= row.fd_error <= 1e-6 * abs(row.reference)
+
+
+@pytest.mark.parametrize("expr, x", [("(exp(x)-1)/x", 1e-5), ("(1-cos(x))/x**2", 1e-3),
+                                     ("(sqrt(1+x)-1)/x", 1e-6)])
+def test_the_error_bar_covers_the_truth_where_f_itself_cancels(expr, x):
+    row = check(expr, at={"x": x}, wrt=["x"]).gradients[0]
+    assert row.precise is not None
+    assert abs(row.finite_difference - row.precise) <= row.fd_error
+
+
+@pytest.mark.parametrize("expr, at, manual", [("x**3", {"x": 1.0}, {"x": "3*x"}),
+                                              ("x*y", {"x": 2.0, "y": 2.0}, {"x": "x"}),
+                                              ("sum(x**2)", {"x": [2.0, 2.0]}, {"x": "4"})])
+def test_a_manual_formula_right_at_the_point_only_gets_a_note_not_a_failure(expr, at, manual):
+    result = check(expr, at=at, manual=manual)
+    assert result.status == "pass"
+    assert any("agrees at this point but not at nearby points" in note for note in result.notes)
+
+
+@pytest.mark.parametrize("expr, at, manual", [("x**3", {"x": 1.0}, {"x": "3*x**2"}),
+                                              ("x*y", {"x": 2.0, "y": 2.0}, {"x": "y"}),
+                                              ("exp(x)*1e-9", {"x": 0.5}, {"x": "exp(x)*1e-9"})])
+def test_a_right_manual_formula_gets_no_nearby_note(expr, at, manual):
+    result = check(expr, at=at, manual=manual)
+    assert result.status == "pass" and not any("nearby points" in note for note in result.notes)
