@@ -87,3 +87,13 @@ def test_a_manual_formula_right_at_the_point_only_gets_a_note_not_a_failure(expr
 def test_a_right_manual_formula_gets_no_nearby_note(expr, at, manual):
     result = check(expr, at=at, manual=manual)
     assert result.status == "pass" and not any("nearby points" in note for note in result.notes)
+
+
+def test_a_manual_hessian_block_also_fills_its_transpose():
+    result = check("sum(x*y**2)", at={"x": [1.0, 2.0], "y": [3.0, 4.0]}, order=2,
+                   manual_hessian={"x,y": "diag(2*y)"})
+    mixed = [r for r in result.hessian if r.wrt[0] != r.wrt[1]]
+    assert len(mixed) == 8 and all(r.manual is not None and r.status == "pass" for r in mixed)
+    wrong = check("sum(x*y**2)", at={"x": [1.0, 2.0], "y": [3.0, 4.0]}, order=2,
+                  manual_hessian={"x,y": "diag(2*y) + 1"})
+    assert any(r.wrt == ["y", "x"] and r.index == [[0], [1]] and "manual" in r.disagrees for r in wrong.hessian)

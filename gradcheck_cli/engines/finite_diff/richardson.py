@@ -86,6 +86,7 @@ class _Refinement:
         step confirms.  A value that keeps moving with the step (|x|**1.5 at 0: about sqrt(h)) is no
         derivative of either side and stays NaN, for the high-precision referee to settle."""
         pending = self.pending
+        rounding = np.nan_to_num(rounding, nan=0.0)  # NaN where the central differences straddled a kink
         for side, previous, value in ((self.left, self.previous_left, minus), (self.right, self.previous_right, plus)):
             with np.errstate(invalid="ignore"):
                 settled = np.abs(value - previous[pending]) <= (
