@@ -145,7 +145,7 @@ def _print_reference_legend(console: Console, rows: list[GradientRow]) -> None:
     settled_by = {source: [] for source in ("precise", "one_sided", "finite_difference")}
     for row in rows:  # one pass: 10^5 rows are common
         if row.reference is not None and row.reference_source in settled_by:
-            settled_by[row.reference_source].append(element_label(row))
+            settled_by[row.reference_source].append(derivative_label(row) if row.output_index else element_label(row))
     for source, settled in settled_by.items():
         if settled:
             shown = ", ".join(settled[:MAX_LISTED]) + (f" and {len(settled) - MAX_LISTED} more"

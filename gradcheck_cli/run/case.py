@@ -541,6 +541,22 @@ def _diagnose(case: _Case) -> None:
 
         diagnose(case)
     _find_culprits(case)
+    _check_manuals_nearby(case)
+
+
+def _check_manuals_nearby(case: _Case) -> None:
+    """A manual formula that passed at the point, compared with the chain rule at a few points nearby: a note
+    (never a failure) where it agrees at this point only."""
+    if case.output_shape != () or not case.manuals:
+        return
+    from ..diagnose.manual_formula import nearby_disagreement
+
+    for name, manual in case.manuals.items():
+        rows = [r for r in case.result.gradients if r.wrt == name and r.manual is not None]
+        if rows and all(r.status == "pass" for r in rows):
+            note = nearby_disagreement(case.expression, manual, name, case.point, case.wrt, case.shapes,
+                                       case.spec.tolerance)
+            case.result.notes += [note] if note else []
 
 
 def _check_factors(expression: Expression, factors: list, point, shapes: ShapeMap, spec: Spec,
