@@ -214,7 +214,8 @@ def _print_entries(console: Console, result: CaseResult, rows: list[GradientRow]
 
 def _cuts_nothing(console: Console, table: Table, columns: list[str], cells: list[list]) -> bool:
     """Whether rich lays `table` out at the console's width without cutting a word short (its `…`)."""
-    scratch = Console(file=io.StringIO(), width=console.width, color_system=None, highlight=False, soft_wrap=False)
+    scratch = Console(file=io.StringIO(), width=console.width, color_system=None, highlight=False, soft_wrap=False,
+                      force_jupyter=False)  # in a kernel rich would display the trial table itself
     scratch.print(table)
     texts = [str(cell) for row in cells for cell in row] + columns + [str(table.title or ""), str(table.caption or "")]
     return scratch.file.getvalue().count("…") <= sum(text.count("…") for text in texts)
