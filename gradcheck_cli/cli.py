@@ -27,7 +27,7 @@ from .core.settings import SETTINGS
 from .core.text import closest
 from .core.version import versions
 from .report import FORMATS, Reporter, ReportSettings, fails_the_run, reporter  # a reporter module loads on demand
-from .report.output import Terminal, columns, is_tty, report_path_problem, tell, write_atomically
+from .report.output import MIN_WIDTH, Terminal, columns, is_tty, report_path_problem, tell, write_atomically
 from .spec.spec import Spec
 from .spec.targets import could_be_a_path, is_spec_target
 
@@ -37,7 +37,6 @@ PLAN_ONLY_KEY = "gradcheck.plan_only"
 VALUE_PREFIX = "value_"
 LONG_OPTION = r"--[A-Za-z_][\w-]*(=.*)?"
 SHORT_OPTION = r"-[A-Za-z]+"
-MIN_WIDTH = 20  # --width: fewer columns cannot hold a number and its name
 
 USAGE = "usage: gradcheck [OPTIONS] EXPRESSION | PATH..."
 EPILOG = """\b

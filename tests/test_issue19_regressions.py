@@ -45,3 +45,32 @@ def test_wrt_as_text_is_read_as_the_command_line_reads_it():
 def test_a_number_is_a_manual_formula():
     assert check("x*y", at=AT, manual={"x": 2}).status == "pass"
     assert check("x*y", at=AT, manual={"x": 3}).status == "fail"
+
+
+# ---- item 3: a narrow COLUMNS never cuts a number into a wrong one ----
+
+
+def _table(*args: str, env: dict | None = None) -> str:
+    import os
+    import subprocess
+    import sys
+
+    environment = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "gradcheck_cli", *args], capture_output=True, text=True,
+                          env=environment, check=False).stdout
+
+
+@pytest.mark.parametrize("columns", ["1", "10", "11", "19"])
+def test_columns_under_the_least_width_is_raised_to_it(columns):
+    assert _table("sin(x**2)", "--x", "4", env={"COLUMNS": columns}) == \
+        _table("sin(x**2)", "--x", "4", "--width", "20")
+
+
+def test_the_vertical_layout_keeps_every_number_whole_at_every_narrow_width():
+    from gradcheck_cli.report import ReportSettings, reporter
+
+    result = check("sin(x**2)", at={"x": 4})
+    for width in range(20, 41):
+        shown = reporter("table").render([result], ReportSettings(color="never", width=width))
+        assert all(len(line) <= width for line in shown.splitlines()), (width, shown)
+        assert "-7.6612758" in shown and "± 2.8e-14" in shown, (width, shown)
