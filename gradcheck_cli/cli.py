@@ -337,9 +337,13 @@ def setting_option(name: str, *names: str, **options):
     setting = SETTINGS[name]
     if setting.kind == "choice":
         options.setdefault("type", click.Choice(setting.choices))
-    if setting.kind == "flag":
+    declaration = setting.option
+    if setting.kind == "flag" and options.pop("negatable", False):  # --strict/--no-strict: None when neither
+        declaration = f"{setting.option}/--no-{setting.option[2:]}"
+        options.setdefault("default", None)
+    elif setting.kind == "flag":
         options["is_flag"] = True
-    return click.option(setting.option, *names, help=setting.help, **options)
+    return click.option(declaration, *names, help=setting.help, **options)
 
 
 @click.command(cls=ExpressionCommand, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
@@ -376,7 +380,7 @@ def setting_option(name: str, *names: str, **options):
 @click.option("-o", "--output", "output_path", type=click.Path(dir_okay=False, writable=True),
               help="Write the report in --format to FILE; the table still goes to the terminal.")
 @click.option("-j", "--jobs", type=click.IntRange(1), help="Worker processes (default: the cores, for many cases).")
-@setting_option("strict")
+@setting_option("strict", negatable=True)
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when a gradient disagrees (errors still exit 2).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the summary (the exit code is unchanged).")
 @click.option("-v", "--verbose", is_flag=True, help="Show the full table of passing cases too.")
@@ -440,7 +444,7 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
     output_format = "json" if as_json else (output_format or _default_format())
     settings = _report_settings(Spec(expr="", at={}, limits=limits, **defaults), single=len(job_list) == 1,
                                 color=color, quiet=quiet, verbose=verbose, all_elements=all_elements, depth=depth,
-                                strict=strict or config.strict, width=width)
+                                **_strictness(strict, config), width=width)
     planned = Planned(job_list, output_format, settings,
                       RunOptions(jobs, output_path, exit_zero, plot_path, step))
     if ctx.meta.get(PLAN_ONLY_KEY):  # %gradcheck (magics.py) runs the plan and shows the results itself
@@ -695,6 +699,20 @@ def _check_report_path(path: str | None, spec_files: list[Path]) -> None:
     problem = report_path_problem(path, spec_files)
     if problem:
         raise click.BadParameter(problem, param_hint="'-o' / '--output'")
+
+
+def _strictness(strict: bool | None, config) -> dict:
+    """Whether the run is strict, and what says so: --strict or --no-strict, else the project's `strict`."""
+    if strict is None and config.strict:
+        return {"strict": True, "strict_source": f"strict = true in {_shown_path(config.path)}"}
+    return {"strict": bool(strict)}
+
+
+def _shown_path(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _report_settings(defaults: Spec, single: bool, width: int | None = None, **shown) -> ReportSettings:

@@ -74,3 +74,27 @@ def test_the_vertical_layout_keeps_every_number_whole_at_every_narrow_width():
         shown = reporter("table").render([result], ReportSettings(color="never", width=width))
         assert all(len(line) <= width for line in shown.splitlines()), (width, shown)
         assert "-7.6612758" in shown and "± 2.8e-14" in shown, (width, shown)
+
+
+# ---- item 4: the project's strict = true can be overridden, and the summary says where strict came from ----
+
+
+def _run_in(folder, *args: str):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-m", "gradcheck_cli", *args], capture_output=True, text=True, env=env,
+                          cwd=folder, check=False)
+
+
+def test_no_strict_overrides_the_projects_strict(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("[tool.gradcheck]\nstrict = true\n")
+    from_project = _run_in(tmp_path, "abs(x)", "--x", "0")
+    assert from_project.returncode == 1 and "(failing under strict = true in pyproject.toml)" in from_project.stdout
+    assert _run_in(tmp_path, "abs(x)", "--x", "0", "--no-strict").returncode == 0
+    flagged = _run_in(tmp_path, "abs(x)", "--x", "0", "--strict")
+    assert flagged.returncode == 1 and "(failing under --strict)" in flagged.stdout

@@ -105,7 +105,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             kind="flag"),
     Setting("strict", "--strict", None, None,
             "Inconclusive and undefined verdicts fail the run too: exit 1, and the summary, JSON, JUnit and GitHub "
-            "reports count them as failures.", kind="flag", in_pyproject=True),
+            "reports count them as failures (--no-strict overrides the project's strict = true).", kind="flag",
+            in_pyproject=True),
     _limit("max_length", "Longest expression accepted, in characters."),
     _limit("max_depth", "Deepest nesting accepted."),
     _limit("max_nodes", "Most graph nodes accepted."),

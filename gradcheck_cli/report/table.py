@@ -61,8 +61,8 @@ def render_case(result: CaseResult, settings: ReportSettings) -> str:
 
 def render_summary(results: list[CaseResult], settings: ReportSettings) -> str:
     console = make_console(settings)
-    console.print(summary_line(results, settings.strict), style=_overall_style(results, settings.strict),
-                  markup=False)
+    console.print(summary_line(results, settings.strict, settings.strict_source),
+                  style=_overall_style(results, settings.strict), markup=False)
     return inert_lines(console.file.getvalue())
 
 
@@ -445,7 +445,7 @@ def _point_text(point: dict) -> str:
 SUMMARY_FAILURES = 20  # failing cases the summary lists by name
 
 
-def summary_line(results: list[CaseResult], strict: bool = False) -> str:
+def summary_line(results: list[CaseResult], strict: bool = False, strict_source: str = "--strict") -> str:
     """`✓ 3 passed, 1 undefined`, or `✗ …` and the failing cases, each with its sentence: a case fails the run as
     report.fails_the_run says (under strict, inconclusive and undefined cases too), or is an error."""
     counts = {s: sum(1 for r in results if r.status == s)
@@ -458,7 +458,7 @@ def summary_line(results: list[CaseResult], strict: bool = False) -> str:
                                                ("error" if counts["error"] == 1 else "errors", counts["error"])) if n]
     line = f"{mark} {', '.join(parts)}"
     if strict and any(r.status in UNSETTLED for r in results):
-        line += " (failing under --strict)"
+        line += f" (failing under {strict_source})"
     if len(failing) == 1 and len(results) == 1:
         return line + " — " + _short_failure(failing[0])
     return line + "".join(f"\n  {printable(r.name)}{_where(r)}: {_short_failure(r)}"
