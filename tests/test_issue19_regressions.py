@@ -98,3 +98,14 @@ def test_no_strict_overrides_the_projects_strict(tmp_path):
     assert _run_in(tmp_path, "abs(x)", "--x", "0", "--no-strict").returncode == 0
     flagged = _run_in(tmp_path, "abs(x)", "--x", "0", "--strict")
     assert flagged.returncode == 1 and "(failing under --strict)" in flagged.stdout
+
+
+# ---- item 2: %gradcheck draws the --plot it is given ----
+
+
+def test_the_line_magic_draws_its_plot(tmp_path):
+    from gradcheck_cli.magics import check_line
+
+    picture = tmp_path / "p.png"
+    assert check_line(f'"sin(x)" --x 1 --plot {picture}').status == "pass"
+    assert picture.read_bytes().startswith(b"\x89PNG")
