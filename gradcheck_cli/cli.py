@@ -390,7 +390,8 @@ def setting_option(name: str, *names: str, **options):
 @click.option("--width", type=click.IntRange(MIN_WIDTH), metavar="N",
               help="Columns of the table (default: COLUMNS, else the terminal's, else 140).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), metavar="FILE.png",
-              help="Draw the case as a PNG: the function with each engine's tangent, and the finite-difference "
+              help="Draw the case (an expression, or a spec file's one case) as a PNG, PDF or SVG, by FILE's "
+                   "extension: the function with each engine's tangent, and the finite-difference "
                    "error against the step (needs matplotlib: pip install 'gradcheck-cli[plot]').")
 @setting_option("max_length", type=click.IntRange(1), default=DEFAULT_LIMITS.max_length, show_default=True)
 @setting_option("max_depth", type=click.IntRange(1), default=DEFAULT_LIMITS.max_depth, show_default=True)
@@ -429,6 +430,8 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
                                    function, function_args, reference)
         job_list = _spec_jobs(targets, exclude or config.exclude, config, {**overrides, "limits": limits},
                               output_path, verbose)
+        if plot_path and len(job_list) != 1:
+            raise click.UsageError(f"--plot draws one case; these spec files have {len(job_list)}")
     else:
         _refuse_folder_options(targets, exclude)
         _check_report_path(output_path, [])
@@ -660,13 +663,13 @@ def _check_plot(path: str | None, spec_mode: bool, expression: bool) -> None:
     matplotlib, a bad path."""
     if path is None:
         return
-    if spec_mode:
-        raise click.UsageError("--plot draws the case of one expression; spec files have many")
-    if not expression:
+    if not expression and not spec_mode:
         raise click.UsageError("--plot draws an expression around its point; --function alone or with "
                                "--reference has none")
-    from .plot import INSTALL, matplotlib_missing
+    from .plot import INSTALL, format_problem, matplotlib_missing
 
+    if format_problem(path):
+        raise click.BadParameter(format_problem(path), param_hint="'--plot'")
     if matplotlib_missing():
         tell(f"error: --plot needs matplotlib, which is not installed: {INSTALL}")
         raise click.exceptions.Exit(2)

@@ -109,3 +109,45 @@ def test_the_line_magic_draws_its_plot(tmp_path):
     picture = tmp_path / "p.png"
     assert check_line(f'"sin(x)" --x 1 --plot {picture}').status == "pass"
     assert picture.read_bytes().startswith(b"\x89PNG")
+
+
+# ---- items 5, 6, 7, 18: --plot honours its extension, draws an exact difference with no warning, takes a spec
+# file's one case, and leaves no meaningless ticks on an empty error panel ----
+
+
+@pytest.mark.parametrize("name, magic", [("a.pdf", b"%PDF"), ("a.svg", b"<?xml"), ("a.png", b"\x89PNG")])
+def test_the_picture_is_written_in_the_format_its_name_says(tmp_path, name, magic):
+    ran = _run_in(tmp_path, "sin(x)", "--x", "1", "--plot", name)
+    assert ran.returncode == 0 and (tmp_path / name).read_bytes().startswith(magic)
+
+
+def test_a_picture_name_of_no_known_format_is_refused_before_the_run(tmp_path):
+    ran = _run_in(tmp_path, "sin(x)", "--x", "1", "--plot", "noext")
+    assert ran.returncode == 2 and "must end in .png, .pdf or .svg, got 'noext'" in ran.stderr
+    assert ran.stdout == "" and not (tmp_path / "noext").exists()
+
+
+def test_an_exact_central_difference_is_said_in_the_panel_without_warnings(tmp_path):
+    import warnings
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401  (the test extra installs it)
+
+    from gradcheck_cli.plot import figure_data
+    from gradcheck_cli.plot.draw import draw
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        figure = draw(figure_data(check("x**2", at={"x": 3})), tmp_path / "sq.png")
+    texts = [text.get_text() for text in figure.axes[1].texts]
+    assert texts == ["every step's central difference equals the reference exactly:\n"
+                     "an error of 0 has no place on a log scale"]
+    assert len(figure.axes[1].get_yticks()) == 0
+
+
+def test_a_spec_file_of_one_case_is_drawn_and_of_two_refused(tmp_path):
+    (tmp_path / "one.yaml").write_text("expr: sin(x)\nat: {x: 1}\n")
+    assert _run_in(tmp_path, "one.yaml", "--plot", "one.png").returncode == 0
+    assert (tmp_path / "one.png").read_bytes().startswith(b"\x89PNG")
+    (tmp_path / "two.yaml").write_text("cases:\n  - expr: sin(x)\n    at: {x: 1}\n  - expr: cos(x)\n    at: {x: 1}\n")
+    two = _run_in(tmp_path, "two.yaml", "--plot", "two.png")
+    assert two.returncode == 2 and "--plot draws one case; these spec files have 2" in two.stderr
