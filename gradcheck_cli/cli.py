@@ -38,7 +38,8 @@ VALUE_PREFIX = "value_"
 LONG_OPTION = r"--[A-Za-z_][\w-]*(=.*)?"
 SHORT_OPTION = r"-[A-Za-z]+"
 
-USAGE = "usage: gradcheck [OPTIONS] EXPRESSION | PATH..."
+PROGRAM = "gradcheck"
+USAGE = f"usage: {PROGRAM} [OPTIONS] EXPRESSION | PATH..."
 EPILOG = """\b
 Examples:
   gradcheck "sin(x**2)" --x 4
@@ -228,9 +229,12 @@ def _read_expression(path: str | None, where: str) -> str:
     except OSError as error:
         raise click.UsageError(f"{where}: cannot read: {error.strerror or error}") from None
     try:
-        return data.decode("utf-8").strip()
+        text = data.decode("utf-8").strip()
     except UnicodeDecodeError as error:
         raise click.UsageError(f"{where}: not UTF-8 text (byte {error.start})") from None
+    if not text:
+        raise click.UsageError(f"{where}: {'standard input' if path is None else 'the file'} is empty")
+    return text
 
 
 def _names_a_function(args: list[str]) -> bool:
@@ -799,7 +803,7 @@ def run_command() -> None:
     """The console script and `python -m gradcheck_cli`: `main`, then out without waiting for threads that a
     user's function started and left running (a non-daemon thread would keep the process alive forever)."""
     try:
-        main()
+        main(prog_name=PROGRAM)  # the name of its usage lines, however it was started
     except SystemExit as done:
         ignored_from_now()
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gradcheck_cli import check
 
 AT = {"x": 1.0, "y": 2.0}
+ROOT = str(Path(__file__).resolve().parent.parent)
 
 
 # ---- item 12: check()'s settings are validated by the settings table, each error naming its keyword ----
@@ -151,3 +154,30 @@ def test_a_spec_file_of_one_case_is_drawn_and_of_two_refused(tmp_path):
     (tmp_path / "two.yaml").write_text("cases:\n  - expr: sin(x)\n    at: {x: 1}\n  - expr: cos(x)\n    at: {x: 1}\n")
     two = _run_in(tmp_path, "two.yaml", "--plot", "two.png")
     assert two.returncode == 2 and "--plot draws one case; these spec files have 2" in two.stderr
+
+
+# ---- items 9, 11, 14: the seed of --fast in JSON, empty standard input, one program name in usage lines ----
+
+
+def test_the_seed_of_fast_projections_is_in_the_json(tmp_path):
+    import json
+
+    ran = _run_in(tmp_path, "sin(x)", "--x", "1,2", "--fast", "--json")
+    case = json.loads(ran.stdout)["results"][0]
+    assert isinstance(case["seed"], int) and f"seed {case['seed']}" in " ".join(case["notes"])
+
+
+def test_empty_standard_input_is_said(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    ran = subprocess.run([sys.executable, "-m", "gradcheck_cli", "-", "--x", "1"], input="", capture_output=True,
+                         text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": ROOT}, check=False)
+    assert ran.returncode == 2 and ran.stderr.startswith("error: - (standard input): standard input is empty")
+
+
+@pytest.mark.parametrize("args", [["--expr-file", "nope.txt", "--x", "1"], ["x", "--y", "1"]])
+def test_every_usage_line_names_the_program_gradcheck(tmp_path, args):
+    ran = _run_in(tmp_path, *args)
+    assert ran.returncode == 2 and "\n  usage: gradcheck [OPTIONS] EXPRESSION | PATH..." in ran.stderr, ran.stderr

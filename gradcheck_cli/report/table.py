@@ -130,7 +130,7 @@ def _print_case(console: Console, result: CaseResult, everything: bool = False, 
 
 
 def _seed_text(result: CaseResult) -> str:
-    """Where random inputs were drawn: the seed that draws them again."""
+    """The seed of the random inputs or the --fast projections: the seed that draws them again."""
     return "" if result.seed is None else f"  (seed {result.seed})"
 
 
