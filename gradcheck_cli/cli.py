@@ -23,7 +23,7 @@ from .core.errors import GradcheckError, UsageError
 from .core.interrupts import Interrupted, acknowledge, ignored_from_now, raise_if_interrupted, signals_raise_interrupted
 from .core.limits import DEFAULT_LIMITS, Limits
 from .core.safe_text import inert_lines, printable_lines
-from .core.settings import SETTINGS
+from .core.settings import SETTINGS, invalid
 from .core.text import closest
 from .core.version import versions
 from .report import FORMATS, Reporter, ReportSettings, fails_the_run, reporter  # a reporter module loads on demand
@@ -336,6 +336,16 @@ class Tolerance(click.ParamType):
         return number
 
 
+class Step(Tolerance):
+    """A finite, positive number (core.settings' rule for `step`)."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if invalid("step", number):
+            self.fail(f"{value!r} is not a positive finite number", param, ctx)
+        return number
+
+
 def setting_option(name: str, *names: str, **options):
     """A click option for a setting of core.settings' table: its flag and help come from there."""
     setting = SETTINGS[name]
@@ -364,7 +374,7 @@ def setting_option(name: str, *names: str, **options):
 @setting_option("order", type=click.Choice(["1", "2"]))
 @setting_option("manual_hessian", "hessian_items", multiple=True, metavar="NAME[,NAME2]=FORMULA")
 @setting_option("method")
-@setting_option("step", type=Tolerance())
+@setting_option("step", type=Step())
 @setting_option("fast")
 @setting_option("seed", type=click.IntRange(0, 2**63 - 1))
 @setting_option("explain")
@@ -429,6 +439,9 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
                        method=method, step=step, explain=explain or None, precise=precise or None, device=device,
                        allow_import=False if no_import else None, seed=seed)
     defaults = {**config.spec_defaults, **overrides}  # the command line's flags over the project's
+    if step is not None and not spec_mode and defaults.get("method") != "central":  # a spec's case may say it
+        raise click.UsageError("--step is the step of --method central; the other methods choose their own steps "
+                               "(add --method central)")
     if spec_mode:
         _refuse_expression_options(at_items, wrt, manual_items + hessian_items, variable_values,
                                    function, function_args, reference)

@@ -181,3 +181,15 @@ def test_empty_standard_input_is_said(tmp_path):
 def test_every_usage_line_names_the_program_gradcheck(tmp_path, args):
     ran = _run_in(tmp_path, *args)
     assert ran.returncode == 2 and "\n  usage: gradcheck [OPTIONS] EXPRESSION | PATH..." in ran.stderr, ran.stderr
+
+
+# ---- item 10: --step 0 and --step without --method central are refused ----
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--step", "0", "--method", "central"], "'--step': '0' is not a positive finite number"),
+    (["--step", "1e-4"], "--step is the step of --method central"),
+])
+def test_a_step_that_would_be_ignored_is_refused(tmp_path, args, message):
+    ran = _run_in(tmp_path, "sin(x)", "--x", "1", *args)
+    assert ran.returncode == 2 and message in ran.stderr and ran.stdout == ""
