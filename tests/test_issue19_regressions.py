@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from gradcheck_cli import check
 
@@ -193,3 +195,21 @@ def test_every_usage_line_names_the_program_gradcheck(tmp_path, args):
 def test_a_step_that_would_be_ignored_is_refused(tmp_path, args, message):
     ran = _run_in(tmp_path, "sin(x)", "--x", "1", *args)
     assert ran.returncode == 2 and message in ran.stderr and ran.stdout == ""
+
+
+# ---- item 13: check()'s messages name what it was given ----
+
+
+@pytest.mark.parametrize("value, message", [
+    (np.array([]), "at['x']: empty array"),
+    (torch.tensor([]), "at['x']: empty array"),
+    ([], "at['x']: empty list"),
+    (None, "at['x']: expected numbers, got None"),
+    ([1, None], "at['x']: expected numbers, got None"),
+])
+def test_a_bad_value_is_called_what_it_is(value, message):
+    assert check("sum(x)", at={"x": value}).error["message"] == message
+
+
+def test_an_empty_expression_is_shown_as_one():
+    assert repr(check("", at={"x": 1})).startswith('<CheckResult "" at x=1: error:')

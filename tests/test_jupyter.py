@@ -158,7 +158,7 @@ def test_a_tensor_value_is_copied():
     (torch.tensor([float("nan")]), "at['x']: values must be finite numbers"),
     (np.array(["2020-01-01"], dtype="datetime64[D]"), "at['x']: expected numbers, got a numpy array of datetime64[D]"),
     (np.array(["1", "2"]), "at['x']: expected numbers, got a numpy array of <U1"),
-    (torch.zeros(0), "at['x']: empty list"),
+    (torch.zeros(0), "at['x']: empty array"),
 ])
 def test_a_bad_value_is_named_as_check_s_argument(value, message):
     result = check("sum(x**2)", at={"x": value})
