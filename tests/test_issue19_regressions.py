@@ -213,3 +213,13 @@ def test_a_bad_value_is_called_what_it_is(value, message):
 
 def test_an_empty_expression_is_shown_as_one():
     assert repr(check("", at={"x": 1})).startswith('<CheckResult "" at x=1: error:')
+
+
+# ---- item 8: the summary gives an error's reason, which -q prints nowhere else ----
+
+
+def test_a_missing_project_path_is_summarised_with_its_reason(tmp_path):
+    (tmp_path / "ok.yaml").write_text("expr: sin(x)\nat: {x: 1}\n")
+    (tmp_path / "pyproject.toml").write_text('[tool.gradcheck]\npaths = ["nope", "ok.yaml"]\n')
+    ran = _run_in(tmp_path, "-q")
+    assert "nope  (nope): spec error: nope: no such file or folder" in ran.stdout, ran.stdout

@@ -466,8 +466,10 @@ def summary_line(results: list[CaseResult], strict: bool = False, strict_source:
 
 
 def _short_failure(result: CaseResult) -> str:
-    if result.status == "error":
-        return f"{(result.error or {}).get('kind', '')} error"
+    if result.status == "error":  # its kind, and the first line of its message: -q prints nothing else of it
+        error = result.error or {}
+        first = (error.get("message") or "").strip().splitlines()
+        return f"{error.get('kind', '')} error" + (f": {printable(first[0])}" if first else "")
     return failure_sentence(result)
 
 
