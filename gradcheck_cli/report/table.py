@@ -62,8 +62,8 @@ def render_case(result: CaseResult, settings: ReportSettings) -> str:
 
 def render_summary(results: list[CaseResult], settings: ReportSettings) -> str:
     console = make_console(settings)
-    console.print(summary_line(results, settings.strict), style=_overall_style(results, settings.strict),
-                  markup=False)
+    console.print(summary_line(results, settings.strict, settings.strict_source),
+                  style=_overall_style(results, settings.strict), markup=False)
     return inert_lines(console.file.getvalue())
 
 
@@ -131,7 +131,7 @@ def _print_case(console: Console, result: CaseResult, everything: bool = False, 
 
 
 def _seed_text(result: CaseResult) -> str:
-    """Where random inputs were drawn: the seed that draws them again."""
+    """The seed of the random inputs or the --fast projections: the seed that draws them again."""
     return "" if result.seed is None else f"  (seed {result.seed})"
 
 
@@ -218,7 +218,8 @@ def _print_entries(console: Console, result: CaseResult, rows: list[GradientRow]
 
 def _cuts_nothing(console: Console, table: Table, columns: list[str], cells: list[list]) -> bool:
     """Whether rich lays `table` out at the console's width without cutting a word short (its `…`)."""
-    scratch = Console(file=io.StringIO(), width=console.width, color_system=None, highlight=False, soft_wrap=False)
+    scratch = Console(file=io.StringIO(), width=console.width, color_system=None, highlight=False, soft_wrap=False,
+                      force_jupyter=False)  # in a kernel rich would display the trial table itself
     scratch.print(table)
     texts = [str(cell) for row in cells for cell in row] + columns + [str(table.title or ""), str(table.caption or "")]
     return scratch.file.getvalue().count("…") <= sum(text.count("…") for text in texts)
@@ -451,7 +452,7 @@ def _point_text(point: dict) -> str:
 SUMMARY_FAILURES = 20  # failing cases the summary lists by name
 
 
-def summary_line(results: list[CaseResult], strict: bool = False) -> str:
+def summary_line(results: list[CaseResult], strict: bool = False, strict_source: str = "--strict") -> str:
     """`✓ 3 passed, 1 undefined`, or `✗ …` and the failing cases, each with its sentence: a case fails the run as
     report.fails_the_run says (under strict, inconclusive and undefined cases too), or is an error."""
     counts = {s: sum(1 for r in results if r.status == s)
@@ -464,7 +465,7 @@ def summary_line(results: list[CaseResult], strict: bool = False) -> str:
                                                ("error" if counts["error"] == 1 else "errors", counts["error"])) if n]
     line = f"{mark} {', '.join(parts)}"
     if strict and any(r.status in UNSETTLED for r in results):
-        line += " (failing under --strict)"
+        line += f" (failing under {strict_source})"
     if len(failing) == 1 and len(results) == 1:
         return line + " — " + _short_failure(failing[0])
     return line + "".join(f"\n  {printable(r.name)}{_where(r)}: {_short_failure(r)}"
@@ -472,8 +473,10 @@ def summary_line(results: list[CaseResult], strict: bool = False) -> str:
 
 
 def _short_failure(result: CaseResult) -> str:
-    if result.status == "error":
-        return f"{(result.error or {}).get('kind', '')} error"
+    if result.status == "error":  # its kind, and the first line of its message: -q prints nothing else of it
+        error = result.error or {}
+        first = (error.get("message") or "").strip().splitlines()
+        return f"{error.get('kind', '')} error" + (f": {printable(first[0])}" if first else "")
     return failure_sentence(result)
 
 

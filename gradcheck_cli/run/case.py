@@ -648,6 +648,7 @@ def _check_projections(expression, point, wrt, output_shape, manual, spec: Spec,
 
     seed = spec.seed if spec.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
     result.gradients, count = projection_rows(expression, point, wrt, output_shape, manual, spec, seed)
+    result.seed = seed  # the reports record the seed the projections were drawn from (JSON's "seed")
     result.evaluations = {"finite_difference": count}
     what = "gradient" if output_shape == () else "Jacobian"
     result.notes = [f"{{fast}}: {len(result.gradients)} random projections uᵀJv with seed {seed} instead of the "

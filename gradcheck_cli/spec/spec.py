@@ -69,7 +69,8 @@ class Spec:
 
     @property
     def display_name(self) -> str:
-        return self.name or self.expr or str(self.function_label)
+        label = self.function_label
+        return self.name or self.expr or (label if label is not None else '""')  # '""': an empty expression
 
     @property
     def function_label(self) -> str | None:
