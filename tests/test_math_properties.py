@@ -194,9 +194,10 @@ def assert_hessian_agrees(program: mx.Program) -> None:
     scale = 1.0 + max(abs(v) for v in exact_hessian.values())
     assert {tuple(row.wrt) for row in result.hessian} == set(exact_hessian)
     no_torch = mx.torch_has_no_hessian(program)  # torch has no double backward for cdist (in a variable)
+    unreliable = mx.torch_hessian_unreliable(program)  # torch's double backward of logcumsumexp (see there)
     for row in result.hessian:
         e = exact_hessian[tuple(row.wrt)]
-        torch_agrees = (no_torch and row.autograd is None) or close(row.autograd, e, scale)
+        torch_agrees = (no_torch and row.autograd is None) or close(row.autograd, e, scale) or unreliable
         assert close(row.symbolic, e, scale) and torch_agrees, (
             f"d2/d{row.wrt[0]}d{row.wrt[1]} of {program.text} at {program.point}: symbolic {row.symbolic!r}, "
             f"autograd {row.autograd!r}, sympy {e!r}")
@@ -488,3 +489,14 @@ def test_binary_cross_entropy_of_a_target_outside_0_1():
     result = check("binary_cross_entropy(p, y)", at={"p": [0.3, 0.6], "y": [0.2, 1.4]})
     assert result.error is not None and result.error["kind"] == "domain", result.error
     assert "0 <= target <= 1" in result.error["message"]
+
+
+@pytest.mark.parametrize("text", ["sum(solve(eye(2)*(2 + sum(ones(2) - x)), ones(2)))",
+                                  "det(eye(2)*(2 + sum(ones(2, 2) - x)))",
+                                  "sum(svdvals(eye(2)*(2 + sum(ones(2) - x))))"])
+def test_linear_algebra_under_the_forward_rounding_screen(text):
+    """1 - x absorbs x = 1e-13's digits, so the forward-rounding screen evaluates the plan again in long double;
+    numpy.linalg has no long double routines, and check() ended in "internal error ... TypeError: array type float128
+    is unsupported in linalg".  Found by test_hessians_agree_with_sympy once solve was generated."""
+    result = check(text, at={"x": 1e-13})
+    assert result.status == "pass", result.error

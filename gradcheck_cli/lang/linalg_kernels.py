@@ -14,11 +14,27 @@ number of nodes, so the derivative graph stays linear in the size of the functio
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .tensor_kernels import batch_axis, matrix_product
 
 # ---- batched kernels ----
+
+
+def _lapack(kernel):
+    """The kernel run in float64 on long double arrays (LAPACK, numpy.linalg and scipy.linalg have no long double
+    routines; the forward-rounding screen evaluates the plan in long double), its value returned as long double."""
+    @functools.wraps(kernel)
+    def run(*args):
+        wide = [isinstance(a, np.ndarray) and a.dtype == np.longdouble != np.float64 for a in args]
+        if not any(wide):
+            return kernel(*args)
+        narrowed = [a.astype(np.float64) if w else a for a, w in zip(args, wide)]
+        return np.asarray(kernel(*narrowed)).astype(np.longdouble)
+    return run
+
 
 
 def _per_entry(function, *arrays):
@@ -47,10 +63,12 @@ def trace(a):
     return np.trace(a, axis1=-2, axis2=-1)
 
 
+@_lapack
 def det(a):
     return np.linalg.det(a)
 
 
+@_lapack
 def logdet(a):
     """log det(a) as torch.logdet: NaN where det < 0, -inf where det = 0; the complex log for complex input."""
     sign, logabs = np.linalg.slogdet(a)
@@ -60,10 +78,12 @@ def logdet(a):
         return np.where(sign > 0, logabs, np.where(sign == 0, -np.inf, np.nan))
 
 
+@_lapack
 def inv(a):
     return _per_entry(np.linalg.inv, a)
 
 
+@_lapack
 def solve(a, b):
     """torch.linalg.solve(A, B): B a vector (n,) or a matrix (n, k)."""
     if b.ndim == 2:
@@ -75,11 +95,13 @@ def symmetric_part(a):
     return (a + np.swapaxes(a, -1, -2)) / 2
 
 
+@_lapack
 def cholesky(a):
     """The lower Cholesky factor of the symmetric part of a (for a symmetric a, torch.linalg.cholesky)."""
     return _per_entry(np.linalg.cholesky, symmetric_part(a))
 
 
+@_lapack
 def matrix_exp(a):
     from scipy.linalg import expm
 
@@ -106,15 +128,18 @@ def kron(a, b):
     return (a[:, :, np.newaxis, :, np.newaxis] * b[:, np.newaxis, :, np.newaxis, :]).reshape(batch, m * p, n * q)
 
 
+@_lapack
 def slogdet(a):
     """torch.linalg.slogdet(A).logabsdet: log |det A| (-inf at a singular A); sign(det A) is det's sign."""
     return np.linalg.slogdet(a)[1]
 
 
+@_lapack
 def pinv(a):
     return _per_entry(np.linalg.pinv, a)
 
 
+@_lapack
 def matrix_power(a, options):
     """torch.linalg.matrix_power(A, n): n = 0 the identity, n < 0 the |n|-th power of the inverse."""
     if options.n < 0:
@@ -144,6 +169,7 @@ def svd_gauge(u, vh):
     return u * signs, vh * np.swapaxes(signs, -1, -2)
 
 
+@_lapack
 def svd(a, options):
     """torch.linalg.svd(A, full_matrices=False): part 'U' (m, k), 'S' (k,), descending, or 'Vh' (k, n)."""
     if options.part == "S":
@@ -153,10 +179,12 @@ def svd(a, options):
     return u if options.part == "U" else vh
 
 
+@_lapack
 def svdvals(a):
     return np.linalg.svd(a, compute_uv=False)
 
 
+@_lapack
 def qr(a, options):
     """torch.linalg.qr(A, mode='reduced'): part 'Q' (m, k) or 'R' (k, n), k = min(m, n), in LAPACK's gauge (see
     qr_jumps)."""
@@ -218,12 +246,14 @@ def eigh_gauge(vectors):
     return vectors * np.where(top < 0, -1.0, 1.0)
 
 
+@_lapack
 def eigh(a, options):
     """torch.linalg.eigh of the symmetric part of a: the eigenvalues ascending, or the eigenvectors (columns)."""
     values, vectors = np.linalg.eigh(symmetric_part(a))
     return values if options.part == "eigenvalues" else eigh_gauge(vectors)
 
 
+@_lapack
 def eigvalsh(a):
     return np.linalg.eigvalsh(symmetric_part(a))
 
