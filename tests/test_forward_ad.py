@@ -54,3 +54,12 @@ def test_plain_torch_ops_are_checked_in_forward_mode(cli_json, user_module):
     name = user_module("def f(x, y):\n    return torch.sin(x) * y\n")
     exit_code, document = cli_json("sin(x)*y", "--function", f"{name}:f", "--x", "1,2", "--y", "3,4")
     assert exit_code == 0 and named(document["results"][0]["checks"], "forward AD (jvp)")["status"] == "pass"
+
+
+def test_a_result_computed_outside_forward_mode_is_a_note_not_a_wrong_jvp(cli_json, user_module):
+    name = user_module("def f(x):\n    return torch.from_numpy(x.detach().numpy() ** 2)\n")
+    exit_code, document = cli_json("x**2", "--function", f"{name}:f", "--x", "1,2")
+    checks = document["results"][0]["checks"]
+    assert named(checks, "autograd graph")["status"] == "fail"  # the graph check names the real defect
+    forward = named(checks, "forward AD (jvp)")
+    assert forward["status"] == "skipped" and "no forward AD tangent" in forward["message"]

@@ -19,7 +19,7 @@ from .user_code import CallTimeout, Runner, guarded
 
 FORWARD_AD = "forward AD (jvp)"
 MAX_TANGENTS = 1_000  # the most input entries given a tangent of their own (one forward pass each)
-_UNSUPPORTED = ("jvp", "forward ad", "forward-mode", "forward mode")  # torch's words for "no forward formula"
+_UNSUPPORTED = ("jvp", "forward ad", "forward-mode", "forward mode")  # and ours: "no forward AD tangent"  # torch's words for "no forward formula"
 
 
 def forward_ad_check(runner: Runner, point, wrt: list[str], backward: dict[str, np.ndarray],
@@ -58,7 +58,8 @@ def _columns(runner: Runner, point, wrt: list[str], name: str, shape: tuple) -> 
             tensors[index] = fwAD.make_dual(tensors[index], tangent.reshape(tensors[index].shape))
             output = runner.call(tensors)
             column = fwAD.unpack_dual(output).tangent
-            column = torch.zeros_like(output) if column is None else column
+            if column is None:  # computed outside forward mode (numpy, .detach()): no tangent reached it
+                raise UserCodeError(f"{runner.function.label}: its result carries no forward AD tangent")
             columns.append(column.detach().numpy(force=True).astype(np.float64).reshape(-1))
     return np.stack(columns, axis=-1).reshape(shape) if columns else np.zeros(shape)
 
