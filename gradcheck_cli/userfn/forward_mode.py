@@ -19,7 +19,8 @@ from .user_code import CallTimeout, Runner, guarded
 
 FORWARD_AD = "forward AD (jvp)"
 MAX_TANGENTS = 1_000  # the most input entries given a tangent of their own (one forward pass each)
-_UNSUPPORTED = ("jvp", "forward ad", "forward-mode", "forward mode")  # and ours: "no forward AD tangent"  # torch's words for "no forward formula"
+# torch's words for "no forward formula", and ours for "no tangent reached the result"
+_UNSUPPORTED = ("jvp", "forward ad", "forward-mode", "forward mode")
 
 
 def forward_ad_check(runner: Runner, point, wrt: list[str], backward: dict[str, np.ndarray],
