@@ -20,6 +20,8 @@ from ..core.errors import UserCodeError, describe_exception
 from ..engines.finite_diff import FiniteDifferences, finite_differences_of_function
 from ..engines.torch_engine import double_backward, stacked_gradients
 from ..verdict.compare import Check, Tolerance
+from .batched import BATCHED, batched_gradient_check
+from .forward_mode import FORWARD_AD, forward_ad_check
 from .user_code import CallTimeout, Runner, UserFunction, guarded, over_batch, stdout_to_stderr
 
 
@@ -80,6 +82,8 @@ def _check(runner: Runner, point, wrt: list[str], reference_value: np.ndarray | 
     if runner.function.output is not None:
         checks.append(_other_outputs(runner, point, wrt, tolerance, max_entries))
     finite = finite_differences_of_function(over_batch(runner.value), point, wrt, value.shape)
+    checks.append(forward_ad_check(runner, point, wrt, jacobian, finite, tolerance))
+    checks.append(batched_gradient_check(runner, point, wrt, jacobian, tolerance))
     answers = FunctionAnswers(value, jacobian, finite, checks)
     if order == 2:
         answers.hessian = _double_backward(runner, point, wrt)
@@ -94,7 +98,8 @@ def _without_backward(runner: Runner, checks: list[Check], crash: str, unchanged
     skipped = "its backward cannot run (see undefined incoming gradient)"
     return [*checks, Check("gradient dtype and shape", "skipped", skipped), Check(UNDEFINED, "fail", crash),
             Check("deterministic backward", "skipped", skipped), Check("non-contiguous inputs", "skipped", skipped),
-            unchanged] + ([Check("other outputs", "skipped", skipped)] if runner.function.output is not None else [])
+            unchanged] + ([Check("other outputs", "skipped", skipped)] if runner.function.output is not None else []) \
+        + [Check(FORWARD_AD, "skipped", skipped), Check(BATCHED, "skipped", skipped)]
 
 
 def _float64(runner: Runner, point, reference_value: np.ndarray | None, reference: str) -> Check:
