@@ -415,7 +415,7 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
         targets, spec_mode = tuple(os.path.relpath(config.root / path) for path in config.paths), True
     _refuse_contradictions(targets, as_json, output_format, depth is not None and not explain and not spec_mode,
                            function or reference)
-    _check_plot(plot_path, spec_mode)
+    _check_plot(plot_path, spec_mode, bool(targets))
     limits = Limits(max_length, max_depth, max_nodes, max_elements, max_entries)
     overrides = _given(rtol=rtol, atol=atol, dtype=dtype, order=int(order) if order else None, fast=fast or None,
                        method=method, step=step, explain=explain or None, precise=precise or None, device=device,
@@ -578,10 +578,10 @@ def execute(jobs, output_format: str, settings: ReportSettings, options: RunOpti
         screen.echo(terminal.render_summary(results, settings))
     elif not terminal.streams:
         screen.echo(_rendered(terminal, results, settings))
+    if options.plot:
+        _plot(options.plot, results[0], options.plot_step, Limits(**settings.limits))
     if options.output:
         _write(options.output, _rendered(chosen, results, replace(settings, color="never", tty=False)))
-    if options.plot:
-        _plot(options.plot, results[0], options.plot_step)
     elif screen.lost == "closed":
         tell("error: standard output is closed, so the report went nowhere (write it to a file with -o)")
         return 2
@@ -652,12 +652,16 @@ def _write(path: str, text: str) -> None:
         raise click.exceptions.Exit(2) from None
 
 
-def _check_plot(path: str | None, spec_mode: bool) -> None:
-    """Refuse a --plot that cannot be drawn before running anything: spec files, no matplotlib, a bad path."""
+def _check_plot(path: str | None, spec_mode: bool, expression: bool) -> None:
+    """Refuse a --plot that cannot be drawn before running anything: spec files, code with no expression, no
+    matplotlib, a bad path."""
     if path is None:
         return
     if spec_mode:
         raise click.UsageError("--plot draws the case of one expression; spec files have many")
+    if not expression:
+        raise click.UsageError("--plot draws an expression around its point; --function alone or with "
+                               "--reference has none")
     from .plot import INSTALL, matplotlib_missing
 
     if matplotlib_missing():
@@ -668,7 +672,7 @@ def _check_plot(path: str | None, spec_mode: bool) -> None:
         raise click.BadParameter(problem, param_hint="'--plot'")
 
 
-def _plot(path: str, result, step: float | None) -> None:
+def _plot(path: str, result, step: float | None, limits: Limits) -> None:
     """Draw the case at `path`; a case with nothing to draw, or a path that cannot be written, is one line and
     exit 2 (the report is already out).  A case that is an error has said so, and exits 2: no picture."""
     from .plot import PlotError, plot_case
@@ -676,7 +680,7 @@ def _plot(path: str, result, step: float | None) -> None:
     if result.status == "error":
         return
     try:
-        plot_case(result, path, step)
+        plot_case(result, path, step, limits)
     except PlotError as error:
         tell(f"error: --plot: {error}")
         raise click.exceptions.Exit(2) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -22,7 +23,6 @@ pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads(resources.files("gradcheck_cli").joinpath("schema/report.schema.json").read_text())
 
-
 def pytest_configure(config):
     """The process that runs the tests (an xdist worker, or the only process) gives torch one thread: two workers on
     two cores gain nothing from more threads.  (Workers forked by its in-process runs set one thread themselves,
@@ -38,6 +38,16 @@ def pytest_collection_modifyitems(config, items):
     short tests, which the workers share to the end (--dist=worksteal in pyproject.toml)."""
     if config.getoption("numprocesses", None):
         items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.fixture(autouse=True)
+def no_inherited_terminal_size():
+    """`import readline` (by pytest itself, pdb, IPython, ...) exports COLUMNS and LINES below os.environ, where a
+    subprocess inherits them: its piped table, which follows COLUMNS, would be laid out at 80 columns.  A test that
+    wants a width says so (COLUMNS in its env, or --width), so a developer's exported COLUMNS is dropped too."""
+    for name in ("COLUMNS", "LINES"):
+        os.environ.pop(name, None)
+        os.unsetenv(name)
 
 
 @pytest.fixture

@@ -117,6 +117,17 @@ def test_a_bad_plot_path_or_spec_files_are_refused_first(cli, tmp_path):
     spec.write_text("expr: x**2\nat: {x: 3}\n")
     refused = cli(str(spec), "--plot", str(tmp_path / "p.png"))
     assert refused.exit_code == 2 and "--plot" in refused.stderr
+    alone = cli("--function", "examples.custom_ops.swish:swish", "--x", "0.5", "--plot", str(tmp_path / "p.png"))
+    assert alone.exit_code == 2 and "--plot draws an expression" in alone.stderr and alone.stdout == ""
+
+
+def test_code_without_an_expression_has_nothing_to_draw():
+    from gradcheck_cli.plot import PlotError
+
+    result = check("", {"x": 0.5}, function="examples.custom_ops.swish:swish")
+    assert result.status == "pass", result.error
+    with pytest.raises(PlotError, match="no expression"):
+        figure_data(result)
 
 
 @pytest.mark.slow
@@ -125,3 +136,15 @@ def test_matplotlib_is_not_imported_at_start_up():
             "print('matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_an_expression_past_the_limits_it_is_drawn_under_is_one_clear_error(tmp_path):
+    from dataclasses import replace
+
+    from gradcheck_cli.core.limits import DEFAULT_LIMITS
+    from gradcheck_cli.plot import PlotError
+
+    result = check("sin(x)*x + x**2", {"x": 1.0})
+    assert figure_data(result, limits=DEFAULT_LIMITS).f.size > 0
+    with pytest.raises(PlotError, match="cannot be read again"):
+        figure_data(result, limits=replace(DEFAULT_LIMITS, max_length=5))

@@ -15,12 +15,12 @@ from .figure import PlotData, PlotError, Tangent, figure_data
 __all__ = ["INSTALL", "PlotData", "PlotError", "Tangent", "draw", "figure_data", "matplotlib_missing", "plot_case"]
 
 
-def plot_case(result, path, step: float | None = None) -> PlotData:
+def plot_case(result, path, step: float | None = None, limits=None) -> PlotData:
     """Draw `result` (a CaseResult, as `gradcheck_cli.check` returns) as a PNG at `path`; returns what was drawn.
 
-    `step`: the --step of a `method="central"` check, where it was not torch's default.  Raises PlotError for a
-    case with nothing to draw (an error, --fast projections only), ImportError without matplotlib, OSError
-    when `path` cannot be written."""
-    data = figure_data(result, step)
+    `step`: the step of a `method="central"` check, where it was not torch's default; `limits`: the
+    core.limits.Limits it was checked under, where not the defaults.  Raises PlotError for a case with nothing to
+    draw (an error, projections only), ImportError without matplotlib, OSError when `path` cannot be written."""
+    data = figure_data(result, step, limits)
     draw(data, path)
     return data

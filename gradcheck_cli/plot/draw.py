@@ -71,7 +71,9 @@ def _draw_steps(axes, data: PlotData) -> None:
             axes.plot(data.steps[exact], np.full(exact.sum(), data.step_errors[shown].min()), linestyle="none",
                       marker="v", markersize=4, color="gray", label="exactly the baseline (drawn at the floor)")
     else:
-        axes.text(0.5, 0.5, "no derivative to measure the error against here", transform=axes.transAxes,
+        kink = any(t.side != "both" for t in data.tangents)
+        why = "\n(a kink: the left panel has the one-sided slopes)" if kink else ""
+        axes.text(0.5, 0.5, f"no derivative to measure the error against{why}", transform=axes.transAxes,
                   ha="center", va="center")
     for taken in data.taken_steps[:-1]:
         axes.axvline(taken, color="0.75", linewidth=0.8)

@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..core.errors import GradcheckError
+from ..core.limits import DEFAULT_LIMITS, Limits
 from ..engines.finite_diff import CENTRAL_STEP
+from ..engines.finite_diff.batches import points_per_batch
 from ..engines.finite_diff.complex_step import COMPLEX_STEP
 from ..engines.finite_diff.richardson import BASE_STEP, LEVELS, SHRINK
 from ..lang.parser import parse
@@ -68,11 +71,12 @@ class PlotData:
         return {t.label: t.slope for t in self.tangents}
 
 
-def figure_data(result: CaseResult, step: float | None = None) -> PlotData:
-    """The numbers to draw for `result`; `step` is the --step of --method central, if one was given.
-    Raises PlotError where there is nothing to draw."""
+def figure_data(result: CaseResult, step: float | None = None, limits: Limits | None = None) -> PlotData:
+    """The numbers to draw for `result`; `step` is the --step of --method central, if one was given; `limits`
+    those the case was checked under (default: core.limits' defaults).  Raises PlotError where there is nothing
+    to draw."""
     row = _drawn_row(result)
-    line = _Line(result, row)
+    line = _Line(result, row, limits or DEFAULT_LIMITS)
     x0 = line.x0
     scale = max(1.0, abs(x0))
     t = x0 + np.linspace(-SPAN, SPAN, CURVE_POINTS) * scale
@@ -96,6 +100,9 @@ def figure_data(result: CaseResult, step: float | None = None) -> PlotData:
 def _drawn_row(result: CaseResult) -> GradientRow:
     if result.status == "error":
         raise PlotError("the case is an error: there is no gradient to draw")
+    if not result.expr.strip():
+        raise PlotError("the case checks code with no expression (a function alone, or against reference code); "
+                        "the plot draws an expression around its point")
     rows = [r for r in result.gradients if r.projection is None]
     if not rows:
         raise PlotError("there is no gradient entry to draw (the fast check keeps only random projections)")
@@ -119,15 +126,18 @@ def _taken_steps(row: GradientRow, x0: float, step: float | None) -> tuple[list[
         attempts = max(1, row.fd_evaluations // (2 * LEVELS))
         scale = max(1.0, abs(x0))
         return ([BASE_STEP * scale * SHRINK**k for k in range(attempts)],
-                f"Richardson's base steps, each with {LEVELS} halvings; it ended at the last")
+                f"Richardson's base steps (each halved {LEVELS - 1} times); the last is where it stopped")
     return [], "no finite difference ran for this entry"
 
 
 class _Line:
     """The expression as a function of one input element, the other inputs held at the point."""
 
-    def __init__(self, result: CaseResult, row: GradientRow):
-        expression = parse(result.expr)
+    def __init__(self, result: CaseResult, row: GradientRow, limits: Limits):
+        try:
+            expression = parse(result.expr, limits=limits)
+        except GradcheckError as error:  # a case checked under other limits than these
+            raise PlotError(f"the expression cannot be read again to draw it: {error.message}") from None
         self.point = {name: np.asarray(value, dtype=np.float64) for name, value in result.point.items()}
         shapes = ShapeMap({name: value.shape for name, value in self.point.items()})
         self.output = expression.output
@@ -141,7 +151,12 @@ class _Line:
         self.x0 = float(x.reshape(-1)[self.element])
 
     def values(self, t: np.ndarray) -> np.ndarray:
-        """The output element at each value `t` of the input element (float64, NaN where undefined)."""
+        """The output element at each value `t` of the input element (float64, NaN where undefined), in runs
+        that fit the finite differences' memory budget."""
+        per_run = points_per_batch(self.plan.elements, np.float64)
+        return np.concatenate([self._run(t[i:i + per_run]) for i in range(0, t.size, per_run)])
+
+    def _run(self, t: np.ndarray) -> np.ndarray:
         x = self.point[self.name]
         varied = np.broadcast_to(x.reshape(-1), (t.size, x.size)).copy()
         varied[:, self.element] = t

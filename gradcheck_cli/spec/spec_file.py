@@ -422,7 +422,7 @@ def _read_values(reader: _Reader, fields: dict, prefix: str, spec: Spec) -> None
             spec.random[name] = _distribution(reader, value, key)
         else:
             spec.at[name] = reader.tensor(value, key)
-        spec.origins[key] = reader.origin(key_node, key)
+        spec.origins[f"at.{name}"] = reader.origin(key_node, key)
     spec.integers = frozenset(integers)
     for name, (_, value) in _optional_mapping(reader, fields, "expect", prefix).items():
         spec.expected[name] = reader.tensor(value, f"{prefix}expect.{name}")
