@@ -112,6 +112,10 @@ EXEMPT: dict[str, str] = {
              "contracted dims): the generator draws no such matrices" for name in (
                  "det", "logdet", "inv", "solve", "cholesky", "matrix_exp", "eigvalsh", "eigh", "slogdet", "pinv",
                  "matrix_power", "tensordot", "svdvals", "svd", "einsum")},
+    "cross_entropy_probs": "cross_entropy with class probabilities (a tensor target of the input's shape), added "
+                           "with the msgs17 messages: checked by its registry row (torch.autograd in the input, "
+                           "target and weight, first and second order, the mpmath referee, the complex step); not "
+                           "yet drawn by the generator",
     "logcumsumexp": "torch's double backward of logcumsumexp gives nan at some points where the composition "
                     "log(cumsum(exp(x))) has a finite Hessian (found by test_hessians_agree_with_sympy), so the "
                     "Hessian property fails on torch; checked by its registry rows and expressions/scan_*.yaml",

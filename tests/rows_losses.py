@@ -27,10 +27,19 @@ P23B = [[0.35, 0.15, 0.8], [0.01, 0.5, 0.99]]
 T23 = [[0.0, 1.0, 0.3], [1.0, 0.0, 0.5]]
 T23B = [[1.0, 0.25, 0.0], [0.5, 1.0, 0.75]]
 P3, P3B, T3, T3B = [0.3, 0.8, 0.55], [0.6, 0.02, 0.97], [1.0, 0.0, 0.4], [0.0, 0.5, 1.0]
+# class probabilities (soft targets of cross_entropy): rows summing to 1, and one that does not (torch allows it)
+Q23 = [[0.2, 0.3, 0.5], [0.6, 0.1, 0.3]]
+Q23B = [[0.0, 1.0, 0.0], [0.25, 0.25, 0.7]]
+Q3 = [0.2, 0.3, 0.5]
+Q323 = [[[0.2, 0.3], [0.5, 0.1], [0.3, 0.6]], [[0.1, 0.2], [0.8, 0.5], [0.1, 0.3]]]
 
 
 def _ce(**given):
     return opts("cross_entropy", **given)
+
+
+def _probs(**given):
+    return opts("cross_entropy_probs", **given)
 
 
 def _nll(**given):
@@ -68,6 +77,20 @@ ROWS: dict[str, Row] = {
                 C("cross_entropy(z, (0, 2))", z=LARGE),
                 C("cross_entropy(x @ a, (2, 0), label_smoothing=0.1)", x=M23, a=M33)],
         text="cross_entropy(z, (2, 0))"),
+    "cross_entropy_probs": Row(
+        ("z", "p"),
+        [At((M23, Q23)), At((M23B, Q23B), _probs(reduction="sum")),
+         At((M23, Q23), _probs(reduction="none", label_smoothing=0.2)), At((V3, Q3)),
+         At((Z323, Q323), _probs(reduction="none")), At((Z323, Q323), _probs(label_smoothing=0.1)),
+         At((LARGE, Q23))],
+        checks=[C("cross_entropy(z, p)", z=M23, p=Q23), C("cross_entropy(z, p, reduction='sum')", z=M23B, p=Q23B),
+                C("sum(cross_entropy(z, p, reduction='none')*v)", z=M23, p=Q23, v=[1.5, -0.5]),
+                C("cross_entropy(z, p, w, label_smoothing=0.3)", z=M23, p=Q23B, w=W3),
+                C("cross_entropy(input=z, target=p, weight=w, reduction='sum')", z=V3, p=Q3, w=W3),
+                C("sum(cross_entropy(z, p, weight=w, reduction='none', label_smoothing=0.2)**2)", z=Z323, p=Q323,
+                  w=W3),
+                C("cross_entropy(z, softmax(z @ a, 1))", z=M23, a=M33)],
+        text="cross_entropy(z, p)"),
     "nll_loss": Row(
         ("z",),
         [At((M23,), _nll(target=(2, 0))), At((M23,), _nll(target=(1, 1), reduction="sum")),

@@ -70,6 +70,9 @@ EXPRESSIONS = [
      " reduction='sum') + mse_loss(x, x**2) + kl_div(A*x, softmax(x, 0)) + kl_div(x, A*x, log_target=True)"
      " + binary_cross_entropy(sigmoid(A*x), sigmoid(-A*x), x**2)"
      " + binary_cross_entropy_with_logits(A*x*40, sigmoid(A*x), x + 2, pos_weight=x**2)", V),
+    # cross_entropy with class probabilities (a tensor target), differentiable in the target and the weight
+    ("cross_entropy(A*x, softmax(A*x**2, 1), x**2 + 1, label_smoothing=0.2)"
+     " + sum(cross_entropy(A*x, softmax(A, 1)*x, reduction='none')**2)", V),
 ]
 
 

@@ -1007,6 +1007,14 @@ def python_tree(text: str, intern: _Interner) -> int:
         attr = spec.with_options({o.name: kinds[o.kind](given[o.name]) for o in spec.options if o.name in given})
         return attr, [operands[name] for name in spec.present(attr)]
 
+    def expression_for_option(spec, args, keywords) -> bool:
+        """Whether an option that is not a tensor would receive an expression rather than a literal."""
+        positional = [o for o in spec.options if not o.keyword_only]
+        written = list(zip(positional, args[spec.arity:])) + [
+            (o, k.value) for k in keywords for o in spec.options if o.name == k.arg]
+        literal_types = (ast.Constant, ast.Tuple, ast.UnaryOp)
+        return any(o.kind != "tensor" and not isinstance(v, literal_types) for o, v in written)
+
     def call(n) -> int:
         name = n.func.id
         args = list(n.args)
@@ -1015,6 +1023,9 @@ def python_tree(text: str, intern: _Interner) -> int:
             return intern(spec.name, index(args[-1].slice), [convert(a) for a in args[:-1]])
         # the first overload the arguments fit, its trailing integers the attribute (as the language says)
         for spec in OVERLOADS[name]:
+            if spec.attrs == "options" and spec is not OVERLOADS[name][-1] and expression_for_option(spec, args,
+                                                                                                    n.keywords):
+                continue  # cross_entropy(z, p): the overload whose target is an operand
             if spec.attrs == "options" and len(args) >= spec.arity:
                 count = len(args) if spec.variadic else spec.arity  # a variadic op's options are keyword-only
                 attr, optional = options(spec, args[count:], n.keywords)

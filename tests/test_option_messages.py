@@ -44,10 +44,22 @@ def one_error(cli, expression: str, *values: str) -> tuple[str, str]:
     # ragged targets: no index= and no doubled op name (was: "cross_entropy: cross_entropy: ... index=")
     ("cross_entropy(x, ((0, 1), (1,)))", ("--x", M22), "cross_entropy: target=((0, 1), (1,)) is not rectangular",
      "((0, 1), (1,))"),
+    # a pointwise loss's target, weight or option of the wrong shape or value: at it (was: column 1)
+    ("binary_cross_entropy(sigmoid(x), 1)", ("--x", V3),
+     "target of shape () must have the input's shape (3,) (torch's binary_cross_entropy does not broadcast a number: "
+     "write e.g. 0.5*ones(3))", "1"),
+    ("mse_loss(input=x, target=ones(2))", ("--x", V3), "input of shape (3,) and target of shape (2,) cannot be",
+     "ones(2)"),
+    ("mse_loss(x, x, weight=ones(2))", ("--x", V3), "weight of shape (2,) must have the input's shape (3,)",
+     "ones(2)"),
+    ("cross_entropy(x, (0, 1), weight=ones(3))", ("--x", M22), "weight must have one entry per class", "ones(3)"),
+    ("huber_loss(x, x, delta=0)", ("--x", V3), "delta must be positive", "0"),
     # keyword-only options by position: torch's keyword form (was: "at most 2 options by position")
     ("cross_entropy(x, (0, 1), None, 'sum')", ("--x", M22),
      "reduction is keyword-only in torch: write reduction='sum'", "'sum'"),
     ("mse_loss(x, y, 'sum')", ("--x", V3, "--y", V3), "write reduction='sum'", "'sum'"),
+    ("cross_entropy(x, (0, 1), 'sum')", ("--x", M22),  # the third is torch's weight (was: "weight must be a tensor")
+     "'sum' is where torch takes weight; reduction is keyword-only in torch: write reduction='sum'", "'sum'"),
     ("cross_entropy(x, (0, 1), None, -100)", ("--x", M22),
      "takes input, target, weight by position; ignore_index, reduction, label_smoothing are keyword-only", "-100"),
     # torch's words for max(x, dim=2): max, dim, the input's shape (was: "amax: axis 2 ... for shape (3,)")
@@ -71,7 +83,7 @@ def test_one_clear_message_at_what_was_written(cli, expression, values, words, m
 def test_float_targets_say_what_torch_means(cli):
     message = cli("cross_entropy(x, (0.5, 1))", "--x", M22).stderr
     assert "class targets are integer class indices" in message
-    assert "probability targets" in message and "not supported" in message
+    assert "class probabilities are a tensor of the input's shape: cross_entropy(z, p)" in message
 
 
 @pytest.mark.parametrize("written, plain", [
@@ -133,3 +145,32 @@ def test_a_tensor_result_indexed_in_parentheses_or_by_name_is_a_row_and_prints_b
 ])
 def test_one_integer_options_print_as_written(text, printed):
     assert to_text(parse(text).output) == printed
+
+
+SOFT = {"z": [[0.5, -1.0, 2.0], [1.5, 3.0, -0.25]], "p": [[0.2, 0.3, 0.5], [0.6, 0.1, 0.3]], "w": [0.5, 2.0, 1.5]}
+
+
+@pytest.mark.parametrize("text, keywords", [
+    ("cross_entropy(z, p)", {}),
+    ("cross_entropy(z, p, w, reduction='sum', label_smoothing=0.2)", {"weight": "w", "reduction": "sum",
+                                                                       "label_smoothing": 0.2}),
+    ("cross_entropy(input=z, target=p, weight=w)", {"weight": "w"}),
+])
+def test_probability_targets_follow_torch(text, keywords):
+    """torch's cross_entropy with a floating target of the input's shape (class probabilities): the value is
+    torch's, and every gradient (input, target, weight) agrees with torch.autograd."""
+    import torch
+
+    tensors = {name: torch.tensor(value, dtype=torch.float64) for name, value in SOFT.items()}
+    options = {k: tensors[v] if k == "weight" else v for k, v in keywords.items()}
+    expected = torch.nn.functional.cross_entropy(tensors["z"], tensors["p"], **options).item()
+    result = check(text, at={name: SOFT[name] for name in SOFT if name in text.replace("weight=", "")})
+    assert result.status == "pass"
+    assert float(result.value) == pytest.approx(expected, rel=1e-14)
+    assert {row.wrt.split("[")[0] for row in result.gradients} >= {"z", "p"}
+
+
+def test_a_probability_target_of_another_shape_points_at_it(cli):
+    message, caret = one_error(cli, "cross_entropy(x, y)", "--x", M22, "--y", "[0.5, 0.5]")
+    assert "probability targets must have the input's shape (2, 2), got (2,)" in message
+    assert caret == "y"

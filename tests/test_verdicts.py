@@ -138,3 +138,35 @@ def test_answers_passing_only_within_atol_get_a_note():
 def test_inconclusive_when_finite_differences_cannot_referee():
     assert row(symbolic=2.0, autograd=2.0, finite_difference=None).status == "inconclusive"
     assert row(symbolic=2.0, autograd=2.0, finite_difference=2.0, fd_error=1e-12).status == "pass"
+
+
+@pytest.mark.parametrize("subjects", [("autograd",), ("autograd", "manual", "expected")])
+def test_the_vote_on_arrays_is_judges_vote_entry_by_entry(subjects):
+    """judge.plain_passes (issue 20) finds on whole arrays the entries judge() passes with the symbolic value as
+    the reference, and passed_row fills them in as judge() does: on values near every boundary of the tolerance,
+    the error bar and informativeness, NaN, infinities and zeros, the same rows, field by field."""
+    import numpy as np
+
+    from gradcheck_cli.verdict.compare import gradient_row as unjudged
+    from gradcheck_cli.verdict.judge import passed_errors, passed_row, plain_passes
+
+    tolerance = Tolerance(rtol=1e-7, atol=1e-7)
+    rng = np.random.default_rng(20)
+    size = 20_000
+    symbolic = rng.choice([0.0, 1e-9, 1.0, -3.5, 1e8, np.nan, np.inf], size) * (1 + rng.normal(0, 1e-8, size))
+    near = lambda: symbolic * (1 + rng.choice([0, 1e-7, -1e-7, 2e-7], size)) + rng.choice([0, 1e-7, -1.1e-7], size)  # noqa: E731
+    bars = rng.choice([0.0, 1e-8, 1e-7, 1e-3, np.nan], size)
+    answers = {"symbolic": symbolic, "finite_difference": near(), "fd_error": bars}
+    answers["finite_difference"][rng.random(size) < 0.05] = np.nan
+    for name in subjects:
+        answers[name] = near()
+        answers[name][rng.random(size) < 0.02] = np.inf
+    passes = plain_passes(answers, tolerance)
+    gaps, relative = passed_errors(answers)
+    assert 0.05 * size < passes.sum() < 0.9 * size  # both kinds are exercised
+    for i in range(size):
+        values = {name: float(array[i]) for name, array in answers.items()}
+        judged = judge(unjudged(values, wrt="x", index=[i]), tolerance)
+        assert passes[i] == (judged.status == "pass" and judged.reference_source == "symbolic"), (i, values)
+        if passes[i]:
+            assert passed_row(values, float(gaps[i]), float(relative[i]), wrt="x", index=[i]) == judged

@@ -1,8 +1,8 @@
 """Tokens of the expression language, as a table of regular expressions.
 
 The table is data: one rule per token kind, tried in order.  Characters no
-rule matches are errors that point at themselves; `^` gets a hint, since it
-is the most common slip from other languages.
+rule matches are errors that point at themselves, with a hint where another
+language spells an operator so (`^`, `x²`, `×`, `−`: spellings.py).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 from ..core.errors import ParseError, Span
+from .spellings import character_hint
 
 IDENTIFIER = r"[A-Za-z_][A-Za-z_0-9]*"  # a name: of a variable, a binding, a function
 
@@ -24,13 +25,6 @@ TOKEN_RULES: list[tuple[str, str]] = [
     ("BAD", r"."),  # anything else: an error that points at the character
 ]
 _SCANNER = "|".join(f"(?P<{kind}>{pattern})" for kind, pattern in TOKEN_RULES)
-
-_HINTS = {
-    "^": "use ** for powers: x**2",
-    "%": "the modulo operator is not supported",
-    "!": "use != for 'not equal'",
-}
-
 
 class Token(NamedTuple):
     kind: str  # NUMBER, NAME, STRING, OP or END
@@ -51,7 +45,7 @@ def tokenize(source: str) -> Iterator[Token]:
             continue
         text, span = match.group(), make(Span, match.span())
         if kind == "BAD":
-            raise ParseError(f"unexpected character {text!r}", source, span, _HINTS.get(text))
+            raise ParseError(f"unexpected character {text!r}", source, span, character_hint(text, source))
         yield make(Token, (kind, text, span))
     end = Token("END", "", Span(len(source), len(source) + 1))
     while True:

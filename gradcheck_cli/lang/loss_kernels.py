@@ -31,7 +31,7 @@ from . import tensor_kernels as K
 
 REDUCTIONS = ("none", "mean", "sum")
 TARGET_HINT = ("class targets are integer class indices, as torch's int64 target: cross_entropy(z, (1, 0, 2)); "
-               "probability targets (torch's float target of the input's shape) are not supported yet")
+               "class probabilities are a tensor of the input's shape: cross_entropy(z, p)")
 
 
 class OptionProblem(ValueError):
@@ -186,7 +186,16 @@ def _broadcast_to_input(name: str, shape: tuple, out: tuple) -> None:
     except ValueError:
         fits = False
     if not fits:
-        raise ValueError(f"{name} of shape {tuple(shape)} does not broadcast to the loss's shape {tuple(out)}")
+        raise OptionProblem(name, f"{name} of shape {tuple(shape)} does not broadcast to the loss's shape {tuple(out)}")
+
+
+def _same_shape_message(op: str, target: tuple, input_shape: tuple) -> str:
+    """Why a binary cross-entropy's target of shape `target` does not fit: torch wants the input's shape."""
+    message = f"target of shape {target} must have the input's shape {input_shape}"
+    if target == () and input_shape:
+        ones = f"ones({', '.join(map(str, input_shape))})"
+        message += f" (torch's {op} does not broadcast a number: write e.g. 0.5*{ones})"
+    return message
 
 
 def pointwise_shape(op: str):
@@ -196,23 +205,23 @@ def pointwise_shape(op: str):
     def shape(input_shape, target_shape, *rest):
         *optional, o = rest
         if op.startswith("binary_cross_entropy") and tuple(target_shape) != tuple(input_shape):
-            raise ValueError(f"target of shape {tuple(target_shape)} must have the input's shape {tuple(input_shape)}")
+            raise OptionProblem("target", _same_shape_message(op, tuple(target_shape), tuple(input_shape)))
         try:
             out = tuple(np.broadcast_shapes(input_shape, target_shape))
         except ValueError:
-            raise ValueError(f"input of shape {tuple(input_shape)} and target of shape {tuple(target_shape)} "
-                             "cannot be broadcast together") from None
+            raise OptionProblem("target", f"input of shape {tuple(input_shape)} and target of shape "
+                                          f"{tuple(target_shape)} cannot be broadcast together") from None
         for name, given in zip(present(o), optional):
             if name == "weight" and op in ("mse_loss", "l1_loss", "huber_loss"):
                 if tuple(given) != tuple(input_shape):
-                    raise ValueError(f"weight of shape {tuple(given)} must have the input's shape "
-                                     f"{tuple(input_shape)}")
+                    raise OptionProblem(name, f"weight of shape {tuple(given)} must have the input's shape "
+                                              f"{tuple(input_shape)}")
             else:
                 _broadcast_to_input(name, given, out)
         if op == "smooth_l1_loss" and o.beta < 0:
-            raise ValueError(f"beta must be 0 or more, got {o.beta:g}")
+            raise OptionProblem("beta", f"beta must be 0 or more, got {o.beta:g}")
         if op == "huber_loss" and o.delta <= 0:
-            raise ValueError(f"delta must be positive, got {o.delta:g}")
+            raise OptionProblem("delta", f"delta must be positive, got {o.delta:g}")
         return out if o.reduction == "none" else ()
 
     return shape
@@ -451,7 +460,7 @@ def class_layout(shape: tuple, o, op: str) -> Layout:
         raise OptionProblem("target", f"target {int(bad[0])} is out of range for {classes} classes (0 to "
                                       f"{classes - 1}, or ignore_index={o.ignore_index})")
     if op == "cross_entropy" and not 0 <= o.label_smoothing <= 1:
-        raise ValueError(f"label_smoothing must be between 0 and 1, got {o.label_smoothing:g}")
+        raise OptionProblem("label_smoothing", f"label_smoothing must be between 0 and 1, got {o.label_smoothing:g}")
     positions = np.moveaxis(np.arange(math.prod(shape)).reshape(shape), class_dim, -1).reshape(-1, classes)
     samples = np.flatnonzero(kept)
     chosen = data[samples]
@@ -520,8 +529,8 @@ def class_shape(op: str):
         *optional, o = rest
         layout = class_layout(tuple(input_shape), o, op)
         if optional and tuple(optional[0]) != (layout.classes,):
-            raise ValueError(f"weight must have one entry per class, shape ({layout.classes},), got "
-                             f"{tuple(optional[0])}")
+            raise OptionProblem("weight", f"weight must have one entry per class, shape ({layout.classes},), got "
+                                          f"{tuple(optional[0])}")
         return layout.target_shape if o.reduction == "none" else ()
 
     return shape
@@ -636,4 +645,111 @@ def class_vjp(adj, node, shape_of):
         if o.reduction == "mean":
             d_weight = d_weight - put(scale * node, weight, layout.chosen)
         shares.append(d_weight)
+    return shares
+
+
+# ---- cross_entropy with probability targets ----
+
+
+def _class_axis(rank: int) -> int:
+    """The class dim of an input of `rank`: 1, or 0 for an input (C,)."""
+    return 1 if rank >= 2 else 0
+
+
+def probability_loss(op: str, arrays, o, ns=NUMPY):
+    """cross_entropy(input, target) with `target` class probabilities of the input's shape, on batched arrays
+    (input, target, and the class weights where given): -sum_c weight_c*q_c*log_softmax(input)_c per sample,
+    q = target*(1 - label_smoothing) + label_smoothing/C; 'mean' divides the sum by the number of samples (not
+    by the weights, as torch does for probability targets)."""
+    with np.errstate(all="ignore"):
+        x, target = arrays[0], arrays[1]
+        weight = arrays[2] if len(arrays) > 2 else None
+        axis = 1 + _class_axis(x.ndim - 1)
+        classes = x.shape[axis]
+        log_p = x - ns.logsumexp_keep(x, axis)
+        eps = o.label_smoothing
+        q = target * (1 - eps) + eps / classes if eps else target
+        terms = q * log_p
+        if weight is not None:
+            along = weight.shape[:1] + (1,) * (axis - 1) + (classes,) + (1,) * (x.ndim - axis - 1)
+            terms = terms * weight.reshape(along)
+        loss = -np.sum(terms, axis=axis)
+        if o.reduction == "none":
+            return loss
+        total = np.sum(loss, axis=tuple(range(1, loss.ndim)))
+        return total if o.reduction == "sum" else total / (math.prod(x.shape[1:]) // classes)
+
+
+def probability_kernel(*args):
+    return probability_loss("cross_entropy_probs", args[:-1], args[-1])
+
+
+def probability_shape(input_shape, target_shape, *rest):
+    """Shape rule: an input (C,), (N, C) or (N, C, d1, ...), a target of its shape, class weights (C,); a scalar
+    unless reduction='none' (the input's shape without the class dim)."""
+    *optional, o = rest
+    input_shape, target_shape = tuple(input_shape), tuple(target_shape)
+    if not input_shape:
+        raise ValueError("takes an input of shape (C,), (N, C) or (N, C, d1, ...), got a scalar")
+    if target_shape != input_shape:
+        raise OptionProblem("target", f"probability targets must have the input's shape {input_shape}, got "
+                                      f"{target_shape} (class indices are integers in a tuple: (1, 0))")
+    class_dim = _class_axis(len(input_shape))
+    classes = input_shape[class_dim]
+    if optional and tuple(optional[0]) != (classes,):
+        raise OptionProblem("weight", f"weight must have one entry per class, shape ({classes},), got "
+                                      f"{tuple(optional[0])}")
+    if not 0 <= o.label_smoothing <= 1:
+        raise OptionProblem("label_smoothing", f"label_smoothing must be between 0 and 1, got {o.label_smoothing:g}")
+    return input_shape[:class_dim] + input_shape[class_dim + 1:] if o.reduction == "none" else ()
+
+
+def probability_torch(*args):
+    """torch.nn.functional.cross_entropy with a floating target (class probabilities), which torch
+    differentiates in the input, the target and the weight."""
+    *tensors, o = args
+    x, target = tensors[:2]
+    weight = tensors[2] if len(tensors) > 2 else None
+    return _torch().nn.functional.cross_entropy(x, target, weight=weight, reduction=o.reduction,
+                                                label_smoothing=o.label_smoothing)
+
+
+def probability_vjp(adj, node, shape_of):
+    """d/d input through log_softmax's vjp of -scale*weight*q; d/d target -(1 - eps)*scale*weight*log_softmax;
+    d/d weight -sum of scale*q*log_softmax over all dims but the class dim (scale: the adjoint, per sample for
+    'none', over the number of samples for 'mean')."""
+    from .ops import OPS
+
+    o = node.attr
+    graph = node.graph
+    x, target = node.args[:2]
+    weight = node.args[2] if len(node.args) > 2 else None
+    shape = tuple(shape_of(x))
+    class_dim = _class_axis(len(shape))
+    classes = shape[class_dim]
+    after = len(shape) - class_dim - 1  # dims after the class dim
+
+    def along_classes(value):  # (C,) broadcast against the input
+        return graph.apply("reshape", value, attr=(classes,) + (1,) * after) if after else value
+
+    if o.reduction == "none" and shape_of(adj) != ():
+        scale = graph.apply("reshape", adj, attr=shape[:class_dim] + (1,) + shape[class_dim + 1:])
+    else:
+        scale = adj / (math.prod(shape) // classes) if o.reduction == "mean" else adj
+    eps = o.label_smoothing
+    q = target * (1 - eps) + eps / classes if eps else target
+    log_p = graph.apply("log_softmax", x, attr=(class_dim,))
+    weighted = (lambda v: v * along_classes(weight)) if weight is not None else (lambda v: v)  # noqa: E731
+    coefficient = -(scale * weighted(q))
+    if shape_of(coefficient) != shape:
+        coefficient = graph.apply("expand", coefficient, x)
+    shares = [K.log_softmax_vjp(coefficient, log_p, shape_of)[0],
+              -(1 - eps) * weighted(scale * log_p)]
+    if weight is not None:
+        per_class = -(scale * q * log_p)
+        others = tuple(d for d in range(len(shape)) if d != class_dim)
+        if others:
+            per_class = graph.apply("sum_dims", per_class,
+                                    attr=OPS["sum_dims"].with_options({"dim": others, "keepdim": False}))
+        shares.append(per_class)
     return shares

@@ -40,3 +40,7 @@ def pointwise(op: str):
 
 def classes(op: str):
     return _unbatched(L.class_loss, op)
+
+
+def probabilities(op: str):
+    return _unbatched(L.probability_loss, op)

@@ -30,6 +30,7 @@ from .graph import Graph, Node, ancestors, format_option
 from .lexer import Token, tokenize
 from .ops import CONSTANTS, FUNCTIONS, INFIX, OPS, OVERLOADS, POSTFIX, PREFIX, OpSpec
 from .ops.record import Option, Options, torch_tuple_parts
+from .spellings import MODULE_PREFIXES, OPERATOR_FUNCTIONS, torch_name
 
 UNARY_PRECEDENCE = PREFIX["-"].precedence
 
@@ -276,8 +277,14 @@ class _Parser:
         if self.at("."):
             dot = self.advance()
             if not (self.token.kind == "NAME" and self.token.text == "T"):
+                method = self.token.text if self.token.kind == "NAME" else None
+                hint = "only .T (transpose) is supported"
+                if torch_name(method, OVERLOADS) is not None:
+                    operand = self.source[span.start:span.end]
+                    more = "" if self.source.startswith("()", self.token.span.end) else ", ..."
+                    hint = f"write {torch_name(method, OVERLOADS)}({operand}{more}): methods are written as functions"
                 raise self.error(f"unknown attribute {self.describe(self.token)}", dot.span.cover(self.token.span),
-                                 "only .T (transpose) is supported")
+                                 hint)
             end = self.advance()
             spec = POSTFIX[".T"]
             return self.mark(self.graph.raw(spec.name, (node,)), span.cover(end.span)), span.cover(end.span)
@@ -371,6 +378,9 @@ class _Parser:
     def name(self) -> tuple[Node, Span]:
         token = self.advance()
         name = token.text
+        if name in MODULE_PREFIXES and name not in self.scope and self.at(".") and self.following.kind == "NAME" \
+                and self.following.text != "T":
+            raise self.module_prefix(token)
         if self.at("("):
             return self.call(token)
         if name in OVERLOADS and name not in self.scope:
@@ -390,6 +400,7 @@ class _Parser:
             raise self.unknown_function(name_token)
         opening = self.advance()
         args: list[Node] = []
+        arg_spans: dict[int, Span] = {}  # where each operand written as an expression is, by position
         keywords: dict[str, tuple[object, Span]] = {}
         index = None  # unindex(v, like, [0:2]) spells its index attribute in brackets
         equation = None  # einsum('ij,jk->ik', a, b): torch's positional subscripts, read as equation=
@@ -421,7 +432,8 @@ class _Parser:
                 elif self.token.kind == "NAME" and self.token.text == "None" and self.peek_in(",)"):
                     args.append(_Absent(self.advance().span))
                 else:
-                    args.append(self.expression(0)[0])
+                    node, arg_spans[len(args)] = self.expression(0)
+                    args.append(node)
                 if not self.at(","):
                     break
                 self.advance()
@@ -442,6 +454,9 @@ class _Parser:
             keywords = {"equation": equation, **keywords}
         self.given_spans = {}
         spec, operands, attr = self.resolve_call(name_token.text, overloads, args, span, keywords)
+        for position, word in enumerate(operand_keywords(spec)):  # a shape error about the target points at it
+            if position in arg_spans:
+                self.given_spans.setdefault(word, arg_spans[position])
         node = self.mark(self.graph.raw(spec.name, tuple(operands), attr), span)
         self.call_names.setdefault(node.id, name_token.text)
         for option, where in self.given_spans.items():
@@ -517,6 +532,8 @@ class _Parser:
             if spec.attrs == "index":  # spelled with brackets: unindex(v, like, [0:2])
                 continue
             args, keywords = self.named_operands(name, spec, written, written_keywords)
+            if spec is not overloads[-1] and self.tensor_for_option(spec, args, keywords):
+                continue  # cross_entropy(z, p): the overload whose target is an operand
             literals = [a for a in args if isinstance(a, _Literal)]
             if spec.attrs == "options" and len(args) >= spec.arity:
                 count = len(args) if spec.variadic else spec.arity  # a variadic op's options are keyword-only
@@ -559,6 +576,16 @@ class _Parser:
             raise self.error(f"{name}() takes no keyword argument {word!r}", where, hint)
         raise self.error(f"{name}() takes {_arity_text(overloads)}, got {len(args)}", span)
 
+    @staticmethod
+    def tensor_for_option(spec: OpSpec, args: list, keywords: dict) -> bool:
+        """Whether an option of `spec` that is not a tensor would receive an expression (not a constant)."""
+        if spec.attrs != "options" or spec.variadic:
+            return False
+        positional = [o for o in spec.options if not o.keyword_only]
+        given = list(zip(positional, args[spec.arity:])) + [
+            (o, keywords[o.name][0]) for o in spec.options if o.name in keywords]
+        return any(o.kind != "tensor" and isinstance(v, Node) and not v.is_const for o, v in given)
+
     def named_operands(self, name: str, spec: OpSpec, args: list, keywords: dict) -> tuple[list, dict]:
         """`args` with the operands given by torch's keyword names (`input=x`) appended in their places, and the
         keywords left (options)."""
@@ -577,6 +604,7 @@ class _Parser:
                 raise self.error(f"{name}(): {word}= is operand {position + 1}; give {missing} too", where,
                                  f"e.g. {name}({', '.join(f'{n}=...' for n in names[:position + 1])})")
             args.append(self.operand_node(name, word, value, where))
+            self.given_spans[word] = where
         return args, keywords
 
     def operand_node(self, function: str, word: str, value: object, where: Span) -> Node:
@@ -601,6 +629,11 @@ class _Parser:
                 value, where = (arg.value if isinstance(arg, _Literal) else None), arg.span
             else:
                 value, where = (arg.attr if arg.is_const else arg), self.spans.get(arg.id, span)
+            meant = [o for o in spec.options if o.keyword_only and isinstance(value, str) and value in o.choices]
+            if meant and value not in option.choices:  # cross_entropy(z, t, 'sum'): the third is torch's weight
+                raise self.error(f"{name}(): {format_option(value)} is where torch takes {option.name}; "
+                                 f"{meant[0].name} is keyword-only in torch: write {meant[0].name}="
+                                 f"{format_option(value)}", where)
             self.give(name, option, value, where, given, operands)
         by_name = {o.name: o for o in spec.options}
         for word, (value, where) in keywords.items():
@@ -669,8 +702,54 @@ class _Parser:
         name = token.text
         if name in self.scope or name in CONSTANTS or (name not in FUNCTIONS and len(name) == 1):
             return self.error(f"{name!r} is not a function", token.span, f"for a product write {name}*(...)")
-        hint = did_you_mean(name, FUNCTIONS) or "run `gradcheck --list-ops` for the functions"
-        return self.error(f"unknown function {name!r}", token.span, hint)
+        return self.error(f"unknown function {name!r}", token.span, self.spelling_hint(token))
+
+    def spelling_hint(self, token: Token) -> str:
+        """How to write the call `token` names, which this language spells otherwise (ln: log, np's arctan:
+        atan, multiply: an operator), or the nearest known name."""
+        name = token.text
+        target = torch_name(name, OVERLOADS)
+        if target is not None and target != name:
+            return f"write {self.call_text(token, target)}: {name} is {target} here (torch's name)"
+        if name in OPERATOR_FUNCTIONS:
+            return f"write {OPERATOR_FUNCTIONS[name]}: an operator here"
+        return did_you_mean(name, FUNCTIONS) or "run `gradcheck --list-ops` for the functions"
+
+    def module_prefix(self, first: Token) -> ParseError:
+        """The error for `np.sin(x)`, `torch.nn.functional.softmax(...)`, `math.pi`: the caret on the prefix, the
+        hint the call without it (with torch's name where the module's differs: np.arctan is atan)."""
+        last = first
+        while self.at(".") and self.following.kind == "NAME":
+            self.advance()
+            last = self.advance()
+        prefix = Span(first.span.start, last.span.start)
+        written = self.source[prefix.start:prefix.end]
+        name = last.text
+        if name in CONSTANTS:
+            return self.error(f"write {name}: the language's constants have no module prefix", prefix)
+        target = torch_name(name, OVERLOADS)
+        if target is None:
+            if name in OPERATOR_FUNCTIONS:
+                return self.error(f"write {OPERATOR_FUNCTIONS[name]}: {written}{name} is an operator here", prefix)
+            return self.error(f"{written}{name}: the language uses torch's function names without a module prefix, "
+                              f"and has no function {name!r}", prefix, self.spelling_hint(last))
+        renamed = f" ({written}{name} is {target} here)" if target != name else ""
+        return self.error(f"write {self.call_text(last, target)}: the language uses torch's function names without a "
+                          f"module prefix{renamed}", prefix)
+
+    def call_text(self, name: Token, replacement: str) -> str:
+        """The call that starts at `name` as written, with the function named `replacement`: `atan(x)` for
+        `arctan(x)`; `atan(...)` where the call is long or unclosed."""
+        opening = self.source.find("(", name.span.end)
+        if opening == -1 or self.source[name.span.end:opening].strip():
+            return replacement
+        depth = 0
+        for end in range(opening, len(self.source)):
+            depth += {"(": 1, ")": -1}.get(self.source[end], 0)
+            if depth == 0:
+                arguments = self.source[opening:end + 1]
+                return replacement + (arguments if len(arguments) <= 40 and "\n" not in arguments else "(...)")
+        return f"{replacement}(...)"
 
     def unexpected(self) -> ParseError:
         token = self.token

@@ -43,14 +43,13 @@ from ..verdict.compare import (
     CaseResult,
     GradientRow,
     Status,
-    answers_at,
     atol_note,
     case_status,
     digits_lost,
     drop_failed_differences,
     gradient_row,
 )
-from ..verdict.judge import add_precise, at_jump, judge, needs_precise
+from ..verdict.judge import add_precise, at_jump, judge, needs_precise, passed_errors, passed_row, plain_passes
 
 CANCELLATION = 1e3  # |a| + |b| over |a ± b| past which the float referees may share a wrong forward
 ABSORBED = 1e-8  # a term this small against the other keeps only half its digits in a sum
@@ -374,10 +373,10 @@ def _drop_meaningless_differences(case: _Case, fd) -> None:
 def _settle_disputes(case: _Case) -> None:
     """The high-precision referee, for the entries the float64 referees could not settle, where a subject
     disagrees, where the value is not finite, or everywhere with --precise; then those entries again."""
-    spec = case.spec
+    spec, tolerance = case.spec, case.spec.tolerance
     shared = case.rounding == "hidden" or case.rounding == "moves" and _rounding_moves_the_derivative(case)
     disputed = [row for row in case.result.gradients
-                if spec.precise or not case.value_finite or shared or needs_precise(row, spec.tolerance)]
+                if spec.precise or not case.value_finite or shared or needs_precise(row, tolerance)]
     if not disputed:
         return
     from ..engines.precise import precise_gradient
@@ -412,19 +411,30 @@ def _finite_differences(case: _Case):
 
 
 def judged_rows(wrt, point, output_shape, answers, fd, spec: Spec) -> list[GradientRow]:
+    """Every entry's row, judged: the plain passes found on arrays first (judge.plain_passes), the others one
+    by one."""
     rows = []
     for name in wrt:
-        for out in np.ndindex(output_shape):
-            for index in np.ndindex(point[name].shape):
-                entry = out + index
-                row = gradient_row(answers_at(answers, name, entry), wrt=name, index=list(index),
-                                   output_index=list(out))
-                row.fd_method, row.fd_evaluations = str(fd.methods[name][entry]), int(fd.costs[name][entry])
-                if row.finite_difference is None:  # on a kink, or no step stayed in the domain
-                    left, right = float(fd.left[name][entry]), float(fd.right[name][entry])
-                    if math.isfinite(left) and math.isfinite(right):
-                        row.left, row.right = left, right
-                rows.append(judge(row, spec.tolerance))
+        shape = output_shape + point[name].shape
+        arrays = {answer: np.broadcast_to(by_key[name], shape) for answer, by_key in answers.items() if name in by_key}
+        passes = plain_passes(arrays, spec.tolerance).ravel().tolist()
+        gaps, relative = (errors.ravel().tolist() for errors in passed_errors(arrays))
+        flat = {answer: array.ravel().tolist() for answer, array in arrays.items()}
+        methods, costs = fd.methods[name].ravel().tolist(), fd.costs[name].ravel().tolist()
+        for i, entry in enumerate(np.ndindex(shape)):
+            split = len(output_shape)
+            where = {"wrt": name, "index": list(entry[split:]), "output_index": list(entry[:split]),
+                     "fd_method": str(methods[i]), "fd_evaluations": int(costs[i])}
+            values = {answer: column[i] for answer, column in flat.items()}
+            if passes[i]:
+                rows.append(passed_row(values, gaps[i], relative[i], **where))
+                continue
+            row = gradient_row(values, **where)
+            if row.finite_difference is None:  # on a kink, or no step stayed in the domain
+                left, right = float(fd.left[name][entry]), float(fd.right[name][entry])
+                if math.isfinite(left) and math.isfinite(right):
+                    row.left, row.right = left, right
+            rows.append(judge(row, spec.tolerance))
     return rows
 
 

@@ -25,6 +25,9 @@ How one entry's verdict is reached (`judge`):
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+
+import numpy as np
 
 from .compare import FUNCTION_ANSWERS, USER_ANSWERS, GradientRow, Status, Tolerance
 
@@ -51,6 +54,46 @@ def judge(row: GradientRow, tolerance: Tolerance) -> GradientRow:
     _note_referees(row, tolerance)
     row.function_verdict = _function_verdict(row, tolerance)
     return row
+
+
+def plain_passes(answers: Mapping[str, np.ndarray], tolerance: Tolerance) -> np.ndarray:
+    """The entries `judge` passes with the symbolic value as the reference, found on whole arrays (one variable's
+    answers by name, each of the same shape; a bool array of that shape): symbolic and finite differences finite
+    and agreeing within the error bar, the bar informative, every subject present finite and within tolerance
+    of the symbolic value.  The same tests in the same float operations as `judge`'s, so the verdicts are the
+    same; an entry with a one-sided value, a high-precision one or a user's function is judged one by one
+    (there are none here: the high-precision referee runs after this first vote)."""
+    symbolic, difference = answers.get("symbolic"), answers.get("finite_difference")
+    if symbolic is None or difference is None or any(name in answers for name in FUNCTION_ANSWERS):
+        return np.zeros(np.shape(symbolic), dtype=bool)
+    error = answers["fd_error"]
+    with np.errstate(invalid="ignore", over="ignore"):
+        passes = (np.isfinite(symbolic) & np.isfinite(difference) & tolerance.close(symbolic, difference, error)
+                  & (error <= tolerance.atol + tolerance.rtol * np.abs(symbolic)))
+        for name in SUBJECTS:
+            if name in answers:
+                passes &= np.isfinite(answers[name]) & tolerance.close(answers[name], symbolic)
+    return passes
+
+
+def passed_errors(answers: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(abs_error, rel_error) of entries judged against the symbolic value, on arrays, as `judge` computes them
+    for one row: the largest gap of a subject, relative to the reference (0 or inf where it is 0)."""
+    reference = answers["symbolic"]
+    gap = np.zeros(np.shape(reference))
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        for name in SUBJECTS:
+            if name in answers:
+                gap = np.maximum(gap, np.abs(answers[name] - reference))
+        relative = np.where(reference != 0, gap / np.abs(reference), np.where(gap == 0, 0.0, np.inf))
+    return gap, relative
+
+
+def passed_row(answers: Mapping[str, float], abs_error: float, rel_error: float, **where) -> GradientRow:
+    """The row of an entry `plain_passes` found passing, filled in as `judge` fills it (errors from
+    `passed_errors`)."""
+    return GradientRow(**where, **answers, reference=answers["symbolic"], reference_source="symbolic",
+                       abs_error=abs_error, rel_error=rel_error)
 
 
 def needs_precise(row: GradientRow, tolerance: Tolerance) -> bool:

@@ -1,4 +1,5 @@
-"""Loss functions as torch.nn.functional names them: cross_entropy and nll_loss with integer class targets,
+"""Loss functions as torch.nn.functional names them: cross_entropy and nll_loss with integer class targets
+(cross_entropy also with class probabilities, a tensor target of the input's shape),
 mse_loss, l1_loss, smooth_l1_loss, huber_loss, kl_div, binary_cross_entropy and its with_logits form.
 
 Argument order, keyword names and defaults are torch's.  Where torch's positional signature has the deprecated
@@ -78,6 +79,14 @@ OPS = [
                 "torch.nn.functional.cross_entropy: -log_softmax(input)[target] per sample, class dim 1 (0 for an "
                 "input (C,)), integer targets as a tuple: cross_entropy(z, (1, 0, 2), weight=w, ignore_index=-100, "
                 "reduction='mean', label_smoothing=0.0); 'mean' divides by the targets' total weight"),
+    OpSpec("cross_entropy_probs", 2, L.probability_kernel, L.probability_torch, vjp=L.probability_vjp,
+           shape=L.probability_shape, attrs="options",
+           options=(_WEIGHT, _reduction(), Option("label_smoothing", 0.0, keyword_only=True)), elementwise=False,
+           call_name="cross_entropy", mp=_mp("probabilities", "cross_entropy_probs"), param_names=("input", "target"),
+           doc="torch.nn.functional.cross_entropy with class probabilities as the target, a tensor of the input's "
+               "shape: -sum(weight*target*log_softmax(input)) over the class dim per sample, cross_entropy(z, p, "
+               "weight=w, reduction='mean', label_smoothing=0.0); 'mean' divides by the number of samples; "
+               "differentiated in the target and the weight too"),
     _class_loss("nll_loss", (_TARGET, _WEIGHT, _IGNORE, _reduction()),
                 "torch.nn.functional.nll_loss: -input[target] per sample (input: log-probabilities), integer "
                 "targets as a tuple: nll_loss(log_softmax(z, 1), (1, 0, 2), weight=w, ignore_index=-100, "
