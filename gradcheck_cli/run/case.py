@@ -43,6 +43,7 @@ from ..verdict.compare import (
     CaseResult,
     GradientRow,
     Status,
+    answers_at,
     atol_note,
     case_status,
     digits_lost,
@@ -55,6 +56,7 @@ CANCELLATION = 1e3  # |a| + |b| over |a ± b| past which the float referees may 
 ABSORBED = 1e-8  # a term this small against the other keeps only half its digits in a sum
 LOG_NEAR_ONE = 1e-4  # log is ill-conditioned near 1: its relative error is eps/|log(x)|
 EPS64 = float(np.finfo(np.float64).eps)
+ARRAY_VOTE = 64  # entries of a variable from which they are voted on as arrays (_rows)
 ROUNDED = 1e-13  # relative change of the forward value by float64 rounding that calls for a closer look
 
 
@@ -411,31 +413,47 @@ def _finite_differences(case: _Case):
 
 
 def judged_rows(wrt, point, output_shape, answers, fd, spec: Spec) -> list[GradientRow]:
-    """Every entry's row, judged: the plain passes found on arrays first (judge.plain_passes), the others one
-    by one."""
+    """Every entry's row, judged: for a variable of many entries the plain passes found on arrays first
+    (judge.plain_passes), the others one by one (the same verdicts; below ARRAY_VOTE entries a vote on arrays
+    costs more than it saves)."""
     rows = []
     for name in wrt:
         shape = output_shape + point[name].shape
-        arrays = {answer: np.broadcast_to(by_key[name], shape) for answer, by_key in answers.items() if name in by_key}
-        passes = plain_passes(arrays, spec.tolerance).ravel().tolist()
-        gaps, relative = (errors.ravel().tolist() for errors in passed_errors(arrays))
-        flat = {answer: array.ravel().tolist() for answer, array in arrays.items()}
-        methods, costs = fd.methods[name].ravel().tolist(), fd.costs[name].ravel().tolist()
-        for i, entry in enumerate(np.ndindex(shape)):
-            split = len(output_shape)
-            where = {"wrt": name, "index": list(entry[split:]), "output_index": list(entry[:split]),
-                     "fd_method": str(methods[i]), "fd_evaluations": int(costs[i])}
-            values = {answer: column[i] for answer, column in flat.items()}
-            if passes[i]:
-                rows.append(passed_row(values, gaps[i], relative[i], **where))
-                continue
-            row = gradient_row(values, **where)
-            if row.finite_difference is None:  # on a kink, or no step stayed in the domain
-                left, right = float(fd.left[name][entry]), float(fd.right[name][entry])
-                if math.isfinite(left) and math.isfinite(right):
-                    row.left, row.right = left, right
-            rows.append(judge(row, spec.tolerance))
+        if math.prod(shape) < ARRAY_VOTE:
+            rows += [_judged_row(answers_at(answers, name, entry), name, entry, len(output_shape), fd, spec)
+                     for entry in np.ndindex(shape)]
+        else:
+            rows += _rows_voted_on_arrays(name, shape, len(output_shape), answers, fd, spec)
     return rows
+
+
+def _rows_voted_on_arrays(name: str, shape: tuple, split: int, answers, fd, spec: Spec) -> list[GradientRow]:
+    arrays = {answer: np.broadcast_to(by_key[name], shape) for answer, by_key in answers.items() if name in by_key}
+    passes = plain_passes(arrays, spec.tolerance).ravel().tolist()
+    gaps, relative = (errors.ravel().tolist() for errors in passed_errors(arrays))
+    flat = {answer: array.ravel().tolist() for answer, array in arrays.items()}
+    methods, costs = fd.methods[name].ravel().tolist(), fd.costs[name].ravel().tolist()
+    rows = []
+    for i, entry in enumerate(np.ndindex(shape)):
+        values = {answer: column[i] for answer, column in flat.items()}
+        if passes[i]:
+            rows.append(passed_row(values, gaps[i], relative[i], wrt=name, index=list(entry[split:]),
+                                   output_index=list(entry[:split]), fd_method=str(methods[i]),
+                                   fd_evaluations=int(costs[i])))
+        else:
+            rows.append(_judged_row(values, name, entry, split, fd, spec))
+    return rows
+
+
+def _judged_row(values: dict[str, float], name: str, entry: tuple, split: int, fd, spec: Spec) -> GradientRow:
+    """One entry's row (`split`: how many of the entry's indices are the output's), judged."""
+    row = gradient_row(values, wrt=name, index=list(entry[split:]), output_index=list(entry[:split]))
+    row.fd_method, row.fd_evaluations = str(fd.methods[name][entry]), int(fd.costs[name][entry])
+    if row.finite_difference is None:  # on a kink, or no step stayed in the domain
+        left, right = float(fd.left[name][entry]), float(fd.right[name][entry])
+        if math.isfinite(left) and math.isfinite(right):
+            row.left, row.right = left, right
+    return judge(row, spec.tolerance)
 
 
 def _add_precision_loss(case: _Case) -> None:
