@@ -375,6 +375,7 @@ def setting_option(name: str, *names: str, **options):
 @setting_option("manual_hessian", "hessian_items", multiple=True, metavar="NAME[,NAME2]=FORMULA")
 @setting_option("method")
 @setting_option("step", type=Step())
+@setting_option("nondet_tol", type=Tolerance())
 @setting_option("fast")
 @setting_option("seed", type=click.IntRange(0, 2**63 - 1))
 @setting_option("explain")
@@ -418,8 +419,8 @@ def setting_option(name: str, *names: str, **options):
               help="Show the versions of gradcheck, torch, numpy and Python, then exit.")
 @click.pass_context
 def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_items, rtol, atol, dtype, order,
-         hessian_items, method, step, fast, seed, explain, depth, precise, function, reference, function_args, device,
-         no_import,
+         hessian_items, method, step, nondet_tol, fast, seed, explain, depth, precise, function, reference,
+         function_args, device, no_import,
          exclude, output_format, as_json, output_path, jobs, strict, exit_zero, quiet, verbose, all_elements,
          color, width, plot_path, max_length, max_depth, max_nodes, max_elements, max_entries,
          **variable_values) -> None:
@@ -436,8 +437,8 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
     _check_plot(plot_path, spec_mode, bool(targets))
     limits = Limits(max_length, max_depth, max_nodes, max_elements, max_entries)
     overrides = _given(rtol=rtol, atol=atol, dtype=dtype, order=int(order) if order else None, fast=fast or None,
-                       method=method, step=step, explain=explain or None, precise=precise or None, device=device,
-                       allow_import=False if no_import else None, seed=seed)
+                       method=method, step=step, nondet_tol=nondet_tol, explain=explain or None,
+                       precise=precise or None, device=device, allow_import=False if no_import else None, seed=seed)
     defaults = {**config.spec_defaults, **overrides}  # the command line's flags over the project's
     if step is not None and not spec_mode and defaults.get("method") != "central":  # a spec's case may say it
         raise click.UsageError("--step is the step of --method central; the other methods choose their own steps "
@@ -456,7 +457,7 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
         spec = Spec(expr=targets[0].strip() if targets else "", at=at, random=random, integers=integers,
                     wrt=_names_option(wrt, "--wrt"), manual=_unique_pairs(manual_items, "--manual", "NAME=FORMULA"),
                     manual_hessian=_unique_pairs(hessian_items, "--manual-hessian", "NAME[,NAME2]=FORMULA"),
-                    function=_function_target(function, function_args, device, reference),
+                    function=_function_target(function, function_args, device, reference, nondet_tol),
                     reference=reference.strip() if reference is not None else None,
                     args=_names_option(function_args, "--args"),
                     limits=limits, **defaults)
@@ -782,7 +783,7 @@ def _names_option(text: str | None, option: str) -> list[str] | None:
 
 
 def _function_target(function: str | None, function_args: str | None, device: str | None,
-                     reference: str | None) -> str | None:
+                     reference: str | None, nondet_tol: float | None) -> str | None:
     if function is None:
         if reference is not None:
             raise click.UsageError("--reference is what --function is checked against; give --function MODULE:ATTR "
@@ -791,6 +792,9 @@ def _function_target(function: str | None, function_args: str | None, device: st
             raise click.UsageError("--args names the inputs of --function; give --function MODULE:ATTR too")
         if device is not None:
             raise click.UsageError("--device chooses where --function runs (expressions run on the CPU); "
+                                   "give --function MODULE:ATTR too")
+        if nondet_tol is not None:
+            raise click.UsageError("--nondet-tol is how far two backward passes of --function may differ; "
                                    "give --function MODULE:ATTR too")
     return function.strip() if function is not None else None
 

@@ -76,6 +76,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "Finite differences: complex step where the path is analytic, else Richardson (auto); or force one; "
             "central is torch's single difference.", kind="choice", choices=FD_METHODS, in_pyproject=True),
     Setting("step", "--step", "step", "step", "Step of --method central (default 1e-6, as torch.autograd.gradcheck)."),
+    Setting("nondet_tol", "--nondet-tol", "nondet_tol", None,
+            "With --function: the largest difference two backward passes may show and still count as deterministic "
+            "(default 0: bitwise equal; as torch.autograd.gradcheck's nondet_tol)."),
     Setting("fast", "--fast", "fast", "fast",
             "Check 4 random projections uᵀJv per variable instead of every entry (cheap for big tensors; may miss "
             "an error confined to a few entries).", kind="flag"),

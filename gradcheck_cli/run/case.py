@@ -724,7 +724,7 @@ def _function_answers(function, spec: Spec, point, wrt, value, result: CaseResul
     device, note = device_for(spec.device)
     with at_function_key(spec):
         own = check(function, point, wrt, np.asarray(value, dtype=np.float64), spec.tolerance, device, spec.order,
-                    spec.limits.max_entries)
+                    spec.limits.max_entries, nondet_tol=spec.nondet_tol)
     result.function = {"target": function.label, "inputs": list(function.inputs), "device": device}
     result.checks = own.checks
     result.notes += [note] if note else []
