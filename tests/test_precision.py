@@ -32,8 +32,8 @@ def _noisy(user_module, noise: float) -> str:
 
 @pytest.mark.parametrize("noise, options, status, message", [
     (1e-13, [], "fail", "two backward passes give different gradients for x"),
-    (1e-13, ["--nondet-tol", "1e-9"], "pass", "two backward passes agree within --nondet-tol 1e-09"),
-    (1e-5, ["--nondet-tol", "1e-9"], "fail", "beyond --nondet-tol 1e-09"),
+    (1e-13, ["--nondet-tol", "1e-9"], "pass", "two backward passes agree within a tolerance of 1e-09 (nondet_tol)"),
+    (1e-5, ["--nondet-tol", "1e-9"], "fail", "beyond a tolerance of 1e-09 (nondet_tol)"),
 ], ids=["bitwise by default", "within the tolerance", "beyond the tolerance"])
 def test_nondet_tol_lets_last_bit_noise_through_and_nothing_more(cli_json, user_module, noise, options, status,
                                                                   message):

@@ -540,7 +540,7 @@ def _reentrant(runner: Runner, point, wrt: list[str], first: dict[str, np.ndarra
     changed = {name: _largest_change(first[name], second[name]) for name in wrt
                if not np.array_equal(first[name], second[name], equal_nan=True)}
     beyond = {name: gap for name, gap in changed.items() if not gap <= nondet_tol}
-    allowed = f" --nondet-tol {nondet_tol:g}" if nondet_tol else ""
+    allowed = f" a tolerance of {nondet_tol:g} (nondet_tol)" if nondet_tol else ""
     if beyond:
         name, gap = max(beyond.items(), key=lambda item: item[1])
         return Check("deterministic backward", "fail",
