@@ -6,8 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
-import uuid
 from pathlib import Path
 
 import jsonschema
@@ -21,23 +19,6 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "custom_ops"
 BACKWARD_VERDICT = ("the function's backward disagrees with both the reference and its own finite "
                     "differences")
-
-
-@pytest.fixture
-def user_module(tmp_path, monkeypatch):
-    """user_module(source) -> a fresh module name importable from the current folder (tmp_path)."""
-    monkeypatch.chdir(tmp_path)
-    names = []
-
-    def write(source: str) -> str:
-        name = f"user_ops_{uuid.uuid4().hex[:12]}"
-        (tmp_path / f"{name}.py").write_text("import torch\n\n" + textwrap.dedent(source))
-        names.append(name)
-        return name
-
-    yield write
-    for name in names:
-        sys.modules.pop(name, None)
 
 
 @pytest.fixture
