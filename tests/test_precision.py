@@ -4,10 +4,7 @@ backward that sums with atomics differ in their last bits (torch.autograd.gradch
 from __future__ import annotations
 
 import pytest
-import test_custom_functions
 from conftest import named
-
-user_module = test_custom_functions.user_module  # the fixture: a fresh importable module
 
 ATOMIC_LIKE = """
 CALLS = [0]

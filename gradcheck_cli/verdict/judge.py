@@ -121,16 +121,6 @@ def add_precise(row: GradientRow, exact, name: str, entry: tuple) -> None:
             row.left = row.right = None
     else:
         row.precise, row.precise_error = value, float(exact.errors[name][entry])
-        if not row.precise_kink and not _sides_match(row, value):  # a settled derivative: no kink either side
-            row.left = row.right = None
-
-
-def _sides_match(row: GradientRow, value: float) -> bool:
-    """Finite differences' one-sided values both equal the high-precision derivative (relu(x) - relu(-x) at 0):
-    kept, to name the convention an engine followed there."""
-    close = Tolerance(rtol=1e-6, atol=1e-9)
-    return row.left is not None and row.right is not None and close.agree(row.left, value) and close.agree(
-        row.right, value)
 
 
 def at_jump(row: GradientRow) -> bool:

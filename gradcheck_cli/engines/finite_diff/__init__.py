@@ -87,6 +87,7 @@ def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], w
     scalars = [n for n in wrt if trusted[n] and np.size(point[n]) == 1] if method in ("auto", "complex") else []
     stepped_together = complex_step_of_scalars(plan, output, base, scalars, held) if len(scalars) > 1 else {}
     floor = functools.cache(functools.partial(rounding_floor, plan, base_values))  # once, where first needed
+    may_cancel = functools.cache(functools.partial(_may_cancel, plan, base_values))  # a scan of every node: once
     for name in wrt:
         x = np.asarray(point[name], dtype=np.float64)
         shifts = Shifts(plan, output, base, name, x, held, base_values, _diagonal(plan, shapes, name, x, output_shape))
@@ -100,7 +101,7 @@ def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], w
             entries.set("complex", 1, *(stepped_together[name] if name in stepped_together else
                                         complex_step(plan, output, base, base_values, name, x, held, shifts.diagonal)))
         noise = _Noise(plan, output, point, name, held, floor)
-        if entries.methods[0, 0] == "complex" and method == "auto" and _may_cancel(plan, base_values):
+        if entries.methods[0, 0] == "complex" and method == "auto" and may_cancel():
             entries.widen_complex(x, noise())
         # The complex step has no truncation error; where it ran with a bar that says something, Richardson
         # could only add noise.  Its bar counts every derivative the computation carries, even one a later

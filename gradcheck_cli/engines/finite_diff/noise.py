@@ -39,8 +39,23 @@ def measured_noise(plan: Plan, output: Node, point: dict, wrt: list[str], held: 
             break
     else:
         return np.zeros(np.size(plan.value(base_values, output)[0]))  # no kink-free spacing: use the floor
+    noise, noisy = _noise_of(plan, output, values)
+    if floor and not noisy.all():
+        # Moré and Wild's "h too large": the differences keep one sign, so they measure f's own curvature
+        # (|x - c| at a distance comparable to the spacing), not its rounding.  A thousand times closer
+        # the curvature vanishes; taken only where what remains there is noise-like, since a spacing below
+        # an ulp of what x is added to (1 + x at 1e-7) hides the rounding instead.
+        closer, closer_noisy = _noise_of(plan, output, plan.run(noise_points(point, wrt, floor * CLOSER), held=held))
+        noise = np.where(~noisy & closer_noisy, closer, noise)
+    return noise
+
+
+CLOSER = 1e-3  # the noise points' spacing, relative to the first, where the first measured curvature
+
+
+def _noise_of(plan: Plan, output: Node, values) -> tuple[np.ndarray, np.ndarray]:
     f = plan.value(values, output)
-    return noise_level(np.broadcast_to(f, (NOISE_POINTS,) + f.shape[1:]).reshape(NOISE_POINTS, -1))
+    return noise_level(np.broadcast_to(f, (NOISE_POINTS,) + f.shape[1:]).reshape(NOISE_POINTS, -1), signs=True)
 
 
 def noise_points(point: dict, wrt: list[str], floor: float) -> dict[str, np.ndarray]:
@@ -63,18 +78,26 @@ def noise_points(point: dict, wrt: list[str], floor: float) -> dict[str, np.ndar
     return inputs
 
 
-def noise_level(f: np.ndarray) -> np.ndarray:
-    """Noise of each output element from its values at the noise points, (NOISE_POINTS, outputs)."""
+def noise_level(f: np.ndarray, signs: bool = False):
+    """Noise of each output element from its values at the noise points, (NOISE_POINTS, outputs).
+
+    With `signs`, also whether each element's 4th differences change sign, as rounding noise makes them
+    (Moré and Wild, "Estimating computational noise", SIAM J. Sci. Comput. 33(3), 2011): (noise, noise_like).
+    """
     with np.errstate(all="ignore"):
         levels = []
         differences = f
+        noise_like = None
         for k in range(1, NOISE_POINTS):
             differences = np.diff(differences, axis=0)
+            if k == 4:
+                noise_like = (differences.min(axis=0) < 0) & (differences.max(axis=0) > 0)
             if k >= 4:
                 gamma = math.factorial(k) ** 2 / math.factorial(2 * k)
                 levels.append(np.sqrt(gamma * np.mean(differences**2, axis=0)))
         noise = np.max(levels, axis=0)
-    return np.where(np.isfinite(noise), noise, 0.0)
+    noise = np.where(np.isfinite(noise), noise, 0.0)
+    return (noise, noise_like) if signs else noise
 
 
 def rounding_floor(plan: Plan, values) -> float:
