@@ -55,20 +55,10 @@ def test_a_number_is_a_manual_formula():
 # ---- item 3: a narrow COLUMNS never cuts a number into a wrong one ----
 
 
-def _table(*args: str, env: dict | None = None) -> str:
-    import os
-    import subprocess
-    import sys
-
-    environment = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "gradcheck_cli", *args], capture_output=True, text=True,
-                          env=environment, check=False).stdout
-
-
 @pytest.mark.parametrize("columns", ["1", "10", "11", "19"])
-def test_columns_under_the_least_width_is_raised_to_it(columns):
-    assert _table("sin(x**2)", "--x", "4", env={"COLUMNS": columns}) == \
-        _table("sin(x**2)", "--x", "4", "--width", "20")
+def test_columns_under_the_least_width_is_raised_to_it(cli, columns):
+    assert cli("sin(x**2)", "--x", "4", env={"COLUMNS": columns}).stdout == \
+        cli("sin(x**2)", "--x", "4", "--width", "20").stdout
 
 
 def test_the_vertical_layout_keeps_every_number_whole_at_every_narrow_width():
@@ -85,24 +75,27 @@ def test_the_vertical_layout_keeps_every_number_whole_at_every_narrow_width():
 
 
 def _run_in(folder, *args: str):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
+    """The command run in `folder` (in this process: its project file and outputs are the folder's)."""
+    import contextlib
+    import types
 
-    root = str(Path(__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-    return subprocess.run([sys.executable, "-m", "gradcheck_cli", *args], capture_output=True, text=True, env=env,
-                          cwd=folder, check=False)
+    from click.testing import CliRunner
+
+    from gradcheck_cli.cli import main
+
+    with contextlib.chdir(folder):
+        result = CliRunner().invoke(main, list(args), prog_name="gradcheck", catch_exceptions=False)
+    return types.SimpleNamespace(returncode=result.exit_code, stdout=result.stdout, stderr=result.stderr)
 
 
-def test_no_strict_overrides_the_projects_strict(tmp_path):
+def test_no_strict_overrides_the_projects_strict(cli, tmp_path, monkeypatch):
     (tmp_path / "pyproject.toml").write_text("[tool.gradcheck]\nstrict = true\n")
-    from_project = _run_in(tmp_path, "abs(x)", "--x", "0")
-    assert from_project.returncode == 1 and "(failing under strict = true in pyproject.toml)" in from_project.stdout
-    assert _run_in(tmp_path, "abs(x)", "--x", "0", "--no-strict").returncode == 0
-    flagged = _run_in(tmp_path, "abs(x)", "--x", "0", "--strict")
-    assert flagged.returncode == 1 and "(failing under --strict)" in flagged.stdout
+    monkeypatch.chdir(tmp_path)
+    from_project = cli("abs(x)", "--x", "0")
+    assert from_project.exit_code == 1 and "(failing under strict = true in pyproject.toml)" in from_project.stdout
+    assert cli("abs(x)", "--x", "0", "--no-strict").exit_code == 0
+    flagged = cli("abs(x)", "--x", "0", "--strict")
+    assert flagged.exit_code == 1 and "(failing under --strict)" in flagged.stdout
 
 
 # ---- item 2: %gradcheck draws the --plot it is given ----
