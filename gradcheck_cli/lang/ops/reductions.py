@@ -74,6 +74,16 @@ def _torch_unsort(v, key, o):
     zeros = torch_module().zeros(key.shape, dtype=v.dtype)
     return zeros.scatter(o.dim, _torch_order(key, o), v)
 
+def _extremum_dims(name: str, largest: bool) -> OpSpec:
+    """amax or amin over several dims, keepdim (`name` is torch's)."""
+    word = "largest" if largest else "smallest"
+    return OpSpec(f"{name}_dims", 1, S.extremum_dims(largest), _torch_dims(name), vjp=S.extremum_dims_vjp,
+                  shape=S.dims_shape(name, True), attrs="options", options=_DIMS, call_name=name,
+                  aliases=(name[1:],), elementwise=False, analytic=False, kinks=S.extremum_dims_switches(largest),
+                  doc=f"the {word} element over several dims, keepdim: {name}(x, dim=(0, 1), keepdim=True); ties "
+                      "share the gradient")
+
+
 OPS = [
     OpSpec("sum", 1, lambda x, attr: np.sum(x, axis=K.reduced_axes(x, attr)),
            lambda x, attr: x.sum() if attr is None else x.sum(attr[0]),
@@ -170,16 +180,5 @@ OPS = [
     OpSpec("mean_dims", 1, S.mean_dims, _torch_dims("mean"), vjp=S.mean_dims_vjp, shape=S.dims_shape("mean", True),
            attrs="options", options=_DIMS, call_name="mean", reduction=True, uniform_reduction=True,
            elementwise=False, doc="mean over several dims, keepdim: mean(x, dim=(0, 1), keepdim=True)"),
-    OpSpec("amax_dims", 1, S.extremum_dims(True), _torch_dims("amax"), vjp=S.extremum_dims_vjp,
-           shape=S.dims_shape("amax", True), attrs="options", options=_DIMS, call_name="amax", aliases=("max",),
-           elementwise=False,
-           analytic=False, kinks=S.extremum_dims_switches(True),
-           doc="the largest element over several dims, keepdim: amax(x, dim=(0, 1), keepdim=True); ties share the "
-               "gradient"),
-    OpSpec("amin_dims", 1, S.extremum_dims(False), _torch_dims("amin"), vjp=S.extremum_dims_vjp,
-           shape=S.dims_shape("amin", True), attrs="options", options=_DIMS, call_name="amin", aliases=("min",),
-           elementwise=False,
-           analytic=False, kinks=S.extremum_dims_switches(False),
-           doc="the smallest element over several dims, keepdim: amin(x, dim=(0, 1), keepdim=True); ties share the "
-               "gradient"),
+    *(_extremum_dims(name, largest) for name, largest in (("amax", True), ("amin", False))),
 ]
