@@ -31,3 +31,28 @@ def test_a_black_box_kink_closer_than_any_step_never_names_a_right_backward(func
 def test_a_black_box_backward_outside_the_sides_of_a_near_kink_still_fails():
     row = check("", at={"x": 1e-300}, function=lambda x: 3 * torch.abs(x.detach()) + (x - x.detach()) * 5).gradients[0]
     assert row.status == "fail" and "function" in row.disagrees
+
+
+@pytest.mark.parametrize("expr, at, factor, formula", [
+    ("z = relu(x); z**2", {"x": 0.0}, "dz/dx", "0.5"),
+    ("z = relu(x); z**2", {"x": 0.0}, "dz/dx", "1"),
+    ("z = abs(x - y); 3*z", {"x": 1.0, "y": 1.0}, "dz/dx", "-0.25"),
+    ("z = w*x; p = relu(z); p*x", {"w": 1.0, "x": 0.0}, "dp/dz", "0.7"),
+])
+def test_a_chain_factor_on_a_kink_passes_as_a_subgradient(expr, at, factor, formula):
+    """relu's factor at 0 has one-sided values 0 and 1; the graph's convention (0) is not the only right answer."""
+    result = check(expr, at=at, manual={factor: formula})
+    assert [f.status for f in result.factors] == ["pass"] and not result.culprits
+    assert result.status != "fail"
+
+
+def test_a_chain_factor_outside_the_sides_of_a_kink_fails_and_names_them():
+    result = check("z = relu(x); z**2", at={"x": 0.0}, manual={"dz/dx": "3"})
+    assert [f.status for f in result.factors] == ["fail"] and result.status == "fail"
+    assert "one-sided values are 0 and 1" in result.culprits[0].message
+
+
+@pytest.mark.parametrize("formula, status", [("-cos(z)", "fail"), ("cos(z)", "pass")])
+def test_a_smooth_chain_factor_is_still_judged_against_its_value(formula, status):
+    result = check("z = x**2; p = sin(z); p**2", at={"x": 2.0}, manual={"dp/dz": formula})
+    assert [f.status for f in result.factors] == [status]
