@@ -56,3 +56,21 @@ def test_a_chain_factor_outside_the_sides_of_a_kink_fails_and_names_them():
 def test_a_smooth_chain_factor_is_still_judged_against_its_value(formula, status):
     result = check("z = x**2; p = sin(z); p**2", at={"x": 2.0}, manual={"dp/dz": formula})
     assert [f.status for f in result.factors] == [status]
+
+
+@pytest.mark.parametrize("expr, function, x", [("abs(x)", _abs, 1e-300), ("relu(x)", _relu, -1e-300),
+                                               ("relu(x)", _relu, 1e-20),
+                                               ("relu(x - 1e-15)", lambda x: torch.relu(x - 1e-15), 0.0)])
+def test_a_right_function_next_to_a_kink_is_not_called_inconsistent(expr, function, x):
+    """Its forward's central differences straddle the kink at every step (relu at -1e-300: 0.5), so they cannot
+    match the reference; its one-sided derivatives show the kink, and hold the reference between them."""
+    result = check(expr, at={"x": x}, function=function, args=["x"])
+    row = result.gradients[0]
+    assert result.status == "pass" and row.function_verdict is None and row.function_fd is None
+    assert any("across a kink next to the point" in note for note in row.referee_notes)
+
+
+def test_a_function_whose_forward_is_wrong_next_to_a_kink_is_still_caught():
+    result = check("relu(x)", at={"x": -1e-300}, function=lambda x: torch.relu(x) + 0.1 * x, args=["x"])
+    row = result.gradients[0]
+    assert result.status == "fail" and "function" in row.disagrees
