@@ -74,3 +74,12 @@ def test_a_function_whose_forward_is_wrong_next_to_a_kink_is_still_caught():
     result = check("relu(x)", at={"x": -1e-300}, function=lambda x: torch.relu(x) + 0.1 * x, args=["x"])
     row = result.gradients[0]
     assert result.status == "fail" and "function" in row.disagrees
+
+
+@pytest.mark.parametrize("expr, manual, sides", [("relu(x)", "2", "0 and 1"), ("abs(x) + x**2", "-3", "-1 and 1")])
+def test_a_manual_formula_outside_the_sides_of_a_kink_is_told_so_not_given_one_convention(expr, manual, sides):
+    """relu(x) at 0 with 2: the culprit said 'should be x > 0 (= 0)', as if 0 were the one right answer."""
+    result = check(expr, at={"x": 0.0}, manual={"x": manual})
+    assert result.status == "fail" and len(result.culprits) == 1
+    message = result.culprits[0].message
+    assert f"one-sided derivatives are {sides}" in message and "should be" not in message

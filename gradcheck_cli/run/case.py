@@ -636,9 +636,9 @@ def _find_culprits(case: _Case) -> None:
 
     for name, manual in case.manuals.items():
         mine = [r for r in failing if r.wrt == name and "manual" in r.disagrees]
-        rounded = _rounded_manual(case, manual, name, mine) if mine else None
-        if rounded is not None:
-            result.culprits.append(rounded)
+        named = (_rounded_manual(case, manual, name, mine) or _manual_off_a_kink(manual, name, mine)) if mine else None
+        if named is not None:
+            result.culprits.append(named)
         elif case.output_shape == () and mine:
             result.culprits.append(manual_culprit(expression, manual, name, case.point, case.wrt, case.shapes,
                                                   spec.tolerance))
@@ -674,6 +674,22 @@ def _rounded_manual(case: _Case, manual: Expression, name: str, rows: list[Gradi
                    message=f"your formula for d/d{name} is right in exact arithmetic, but loses its digits to "
                            f"{case.spec.dtype} rounding at this point; evaluate it in a stable form",
                    variable=name, label="rounding", diagnosis="precision loss")
+
+
+def _manual_off_a_kink(manual: Expression, name: str, rows: list[GradientRow]):
+    """A manual formula that fails only on kinks (relu(x) at 0): no derivative there to compare it with, so not
+    a wrong factor of the chain rule (whose relu'(0) = 0 is one convention) but a value outside the sides."""
+    from ..diagnose.culprit import Culprit
+
+    if not all(r.reference is None and r.left is not None and r.right is not None for r in rows):
+        return None
+    row = rows[0]
+    low, high = sorted((row.left, row.right))
+    return Culprit(kind="manual", node=None, expr=manual.source, source=f"manual.{name}",
+                   span=(0, len(manual.source)), variable=name, label="outside the sides",
+                   message=f"your formula for d/d{name} gives {row.manual:.10g} on a kink, where the one-sided "
+                           f"derivatives are {low:.10g} and {high:.10g}: only a value between them (a subgradient) "
+                           "is right there")
 
 
 def _lost_with_a_number(row: GradientRow, referee: str) -> bool:
