@@ -83,3 +83,19 @@ def test_a_manual_formula_outside_the_sides_of_a_kink_is_told_so_not_given_one_c
     assert result.status == "fail" and len(result.culprits) == 1
     message = result.culprits[0].message
     assert f"one-sided derivatives are {sides}" in message and "should be" not in message
+
+
+@pytest.mark.parametrize("expr, at", [
+    ("relu(norm(x) - 1e-8)", {"x": [6e-9, 8e-9]}),  # float64's norm is 1e-8 exactly; the exact one 3.7e-25 more
+    ("relu(norm(x) - 1)", {"x": [0.6, 0.8]}),  # the same point scaled by 1e8: undefined before the fix too
+    ("cosine_similarity(a, b, dim=0)", {"a": [6e-9, 8e-9], "b": [1.0, 2.0]}),  # |a| = eps after rounding
+])
+def test_a_kink_that_rounding_puts_the_point_on_is_undefined_at_every_scale(expr, at):
+    """At a = [6e-9, 8e-9] the function bends on the scale of a, below every step finite differences took
+    (1e-10 the smallest), so their one-sided values never settled: the exact derivative of one side read as a
+    plain pass (cosine_similarity) or as autograd's failure by cancellation (relu(norm(x) - 1e-8))."""
+    result = check(expr, at=at)
+    first = result.gradients[0]
+    assert result.status == "undefined" and first.status == "undefined"
+    assert first.left is not None and not first.left == pytest.approx(first.right)
+    assert not result.culprits
