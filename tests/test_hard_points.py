@@ -99,3 +99,12 @@ def test_a_kink_that_rounding_puts_the_point_on_is_undefined_at_every_scale(expr
     assert result.status == "undefined" and first.status == "undefined"
     assert first.left is not None and not first.left == pytest.approx(first.right)
     assert not result.culprits
+
+
+@pytest.mark.parametrize("expr", ["x**1.5", "x**1.5 + x", "x**1.1"])
+def test_a_branch_point_gets_the_same_verdict_from_the_complex_step_as_from_richardson(expr):
+    """At x = 0, x**1.5 is not defined left of the point (the registry's domain: a > 0 unless b is an integer);
+    the complex step, Im (ih)**1.5/h = 0.71 sqrt(h), looked like a derivative of 0 and made it a plain pass."""
+    auto, richardson = (check(expr, at={"x": 0.0}, method=method) for method in ("auto", "richardson"))
+    assert richardson.status == "undefined"
+    assert auto.status == richardson.status and auto.gradients[0].reason == richardson.gradients[0].reason
