@@ -108,3 +108,16 @@ def test_a_branch_point_gets_the_same_verdict_from_the_complex_step_as_from_rich
     auto, richardson = (check(expr, at={"x": 0.0}, method=method) for method in ("auto", "richardson"))
     assert richardson.status == "undefined"
     assert auto.status == richardson.status and auto.gradients[0].reason == richardson.gradients[0].reason
+
+
+def test_a_kink_that_rounding_alone_puts_the_point_on_says_where_the_exact_point_lies():
+    """float64's norm of [6e-9, 8e-9] is 1e-8 exactly, the exact one 3.7e-25 more: the verdict stays undefined, and
+    the reason says the exact point lies beside the kink, with the derivative there."""
+    row = check("relu(norm(x) - 1e-8)", at={"x": [6e-9, 8e-9]}).gradients[0]
+    assert row.status == "undefined" and row.precise == pytest.approx(0.6)
+    assert "within float rounding of the point" in row.reason and "derivative is 0.6" in row.reason
+
+
+def test_a_kink_the_exact_point_is_on_says_nothing_of_rounding():
+    row = check("relu(x - 1)", at={"x": 1.0}).gradients[0]
+    assert row.status == "undefined" and "rounding" not in row.reason
