@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import UsageError
+from ..engines.finite_diff import one_sided_of_function
 from ..engines.symbolic import adjoints
 from ..lang.graph import Node, format_rounded
 from ..lang.lexer import IDENTIFIER
@@ -69,7 +70,8 @@ def check_factor(expression: Expression, factor: FactorSpec, point, shapes: Shap
     if shapes(top) != ():
         raise UsageError(f"the manual factor {factor.name} needs a scalar {factor.name[1:].split('/')[0]}; "
                          f"it has shape {shapes(top)}")
-    edges = stations_of(expression, shapes).edges.get(top.id, {})
+    stations = stations_of(expression, shapes)
+    edges = stations.edges.get(top.id, {})
     partial = bottom.id in edges
     symbolic = edges[bottom.id] if partial else \
         adjoints(top, {bottom.id}, shapes).get(bottom.id, expression.graph.const(0.0))
@@ -87,10 +89,51 @@ def check_factor(expression: Expression, factor: FactorSpec, point, shapes: Shap
         row.symbolic = right.tolist()
         if fits and agree(mine, right, 0, tolerance):
             return row, None
+    held = [i for i in stations.labels if i not in (top.id, bottom.id) and i not in stations.variables.values()]
+    sides = _sides_of_a_kink(factor, point, shapes, tolerance, held if partial else [])
+    if sides is not None and fits and np.all((sides[0] - _slack(sides, tolerance) <= mine)
+                                             & (mine <= sides[1] + _slack(sides, tolerance))):
+        return row, None  # a kink of the factor (relu's at 0): any value between its sides is a subgradient
     row.status = Status.FAIL
     top_name, bottom_name = factor.name[1:].split("/d")
     label = f"∂{top_name}/∂{bottom_name}" if partial else f"d{top_name}/d{bottom_name} (through every path)"
-    message = (f"your {factor.name} = {factor.formula.source} gives {format_rounded(mine)} at this point; {label} = "
-               f"{row.symbolic_formula} = {format_rounded(right)}")
+    graph_own = (f"{row.symbolic_formula} = {format_rounded(right)}" if sides is None else
+                 f"{row.symbolic_formula} sits on a kink: its one-sided values are {format_rounded(sides[0])} and "
+                 f"{format_rounded(sides[1])}, and a value between them is a subgradient")
+    message = (f"your {factor.name} = {factor.formula.source} gives {format_rounded(mine)} at this point; "
+               f"{label} = {graph_own}")
     return row, Culprit("manual-factor", top.id, factor.formula.source, f"manual.{factor.name}",
                         (0, len(factor.formula.source)), message, label=factor.name)
+
+
+def _sides_of_a_kink(factor: FactorSpec, point, shapes: ShapeMap, tolerance: Tolerance,
+                     held: list[int]) -> tuple[float, float] | None:
+    """(lower, upper) one-sided derivative of A in a scalar B (the stations in `held` fixed at their values)
+    where they settle and differ: the factor's graph sits on a kink there (z = relu(x) at 0: 0 and 1), and its
+    symbolic value is one convention (0).  None where B is not a scalar, or A is smooth in B here."""
+    top, bottom = factor.top, factor.bottom
+    if shapes(bottom) != ():
+        return None
+    plan = Plan([top], shapes)
+    base = plan.at(point)
+    fixed = {i: base[plan.slot[i]] for i in held if i in plan.slot}
+    inputs = {name: np.asarray(value, dtype=np.float64)[None] for name, value in point.items()}
+
+    def evaluate(shifted: dict[str, np.ndarray]) -> np.ndarray:
+        b = shifted["b"].reshape(-1)
+        if bottom.op == "var":
+            values = plan.run({**inputs, bottom.attr: b}, held=fixed)
+        else:
+            values = plan.run(inputs, held={**fixed, bottom.id: b})
+        return np.broadcast_to(plan.value(values, top), b.shape).reshape(b.size, 1)
+
+    b0 = np.asarray(plan.value(base, bottom), dtype=np.float64).reshape(())
+    left, right, _ = one_sided_of_function(evaluate, {"b": b0}, "b", np.array([0]), tolerance.close)
+    left, right = float(left[0, 0]), float(right[0, 0])
+    if not (np.isfinite(left) and np.isfinite(right)) or tolerance.agree(left, right):
+        return None
+    return min(left, right), max(left, right)
+
+
+def _slack(sides: tuple[float, float], tolerance: Tolerance) -> float:
+    return tolerance.atol + tolerance.rtol * max(abs(sides[0]), abs(sides[1]))

@@ -157,6 +157,7 @@ def _check(spec: Spec, result: CaseResult) -> None:
             return
         own = _evaluate_engines(case)
         _settle_disputes(case)
+        _own_differences_across_a_kink(case, own)
         _blame_a_forward_that_is_not_finite(case, own)
         if spec.dtype != "float64":
             _add_precision_loss(case)
@@ -357,6 +358,46 @@ def _evaluate_engines(case: _Case):
         answers["function_fd_error"] = own.finite.errors
     result.gradients = judged_rows(wrt, point, case.output_shape, answers, fd, spec)
     return own
+
+
+def _own_differences_across_a_kink(case: _Case, own) -> None:
+    """Finite differences of the function's forward, a black box that shows no kinks, that straddle one closer to
+    the point than any of their steps (relu at -1e-300: 0.5 at every step) fail it against a reference they could
+    never match.  Where they disagree, its forward's one-sided derivatives are taken: where they settle, differ and
+    hold the reference between them, its central differences say nothing here and are dropped, with a note."""
+    spec = case.spec
+    rows = [row for row in case.result.gradients if "function_fd" in row.disagrees and row.reference is not None]
+    if not rows or own is None or own.value is None:
+        return
+    from ..engines.finite_diff import one_sided_of_function
+    from ..userfn.custom_function import device_for
+    from ..userfn.user_code import Runner, over_batch, stdout_to_stderr
+
+    runner = Runner(case.function, device_for(spec.device)[0], np.shape(own.value))
+    for name in dict.fromkeys(row.wrt for row in rows):
+        mine = [row for row in rows if row.wrt == name]
+        shape = np.shape(case.point[name])
+        elements = np.array(sorted({_flat_index(row.index, shape) for row in mine}))
+        with stdout_to_stderr():
+            left, right, _ = one_sided_of_function(over_batch(runner.value), case.point, name, elements,
+                                                   spec.tolerance.close)
+        position = {int(element): i for i, element in enumerate(elements)}
+        for row in mine:
+            i, out = position[_flat_index(row.index, shape)], _flat_index(row.output_index, case.output_shape)
+            low, high = sorted((float(left[i, out]), float(right[i, out])))
+            slack = spec.tolerance.atol + spec.tolerance.rtol * max(abs(low), abs(high))
+            if not (math.isfinite(low) and math.isfinite(high)) or spec.tolerance.agree(low, high) or not (
+                    low - slack <= row.reference <= high + slack):
+                continue
+            note = (f"finite differences of your function's forward give {row.function_fd:.10g} here, across a kink "
+                    f"next to the point (its one-sided derivatives are {low:.10g} and {high:.10g}): not shown")
+            row.function_fd = row.function_fd_error = None
+            judge(row, spec.tolerance)
+            row.referee_notes.append(note)
+
+
+def _flat_index(index: list[int], shape: tuple) -> int:
+    return int(np.ravel_multi_index(index, shape)) if shape else 0
 
 
 def _blame_a_forward_that_is_not_finite(case: _Case, own) -> None:
@@ -595,9 +636,9 @@ def _find_culprits(case: _Case) -> None:
 
     for name, manual in case.manuals.items():
         mine = [r for r in failing if r.wrt == name and "manual" in r.disagrees]
-        rounded = _rounded_manual(case, manual, name, mine) if mine else None
-        if rounded is not None:
-            result.culprits.append(rounded)
+        named = (_rounded_manual(case, manual, name, mine) or _manual_off_a_kink(manual, name, mine)) if mine else None
+        if named is not None:
+            result.culprits.append(named)
         elif case.output_shape == () and mine:
             result.culprits.append(manual_culprit(expression, manual, name, case.point, case.wrt, case.shapes,
                                                   spec.tolerance))
@@ -633,6 +674,22 @@ def _rounded_manual(case: _Case, manual: Expression, name: str, rows: list[Gradi
                    message=f"your formula for d/d{name} is right in exact arithmetic, but loses its digits to "
                            f"{case.spec.dtype} rounding at this point; evaluate it in a stable form",
                    variable=name, label="rounding", diagnosis="precision loss")
+
+
+def _manual_off_a_kink(manual: Expression, name: str, rows: list[GradientRow]):
+    """A manual formula that fails only on kinks (relu(x) at 0): no derivative there to compare it with, so not
+    a wrong factor of the chain rule (whose relu'(0) = 0 is one convention) but a value outside the sides."""
+    from ..diagnose.culprit import Culprit
+
+    if not all(r.reference is None and r.left is not None and r.right is not None for r in rows):
+        return None
+    row = rows[0]
+    low, high = sorted((row.left, row.right))
+    return Culprit(kind="manual", node=None, expr=manual.source, source=f"manual.{name}",
+                   span=(0, len(manual.source)), variable=name, label="outside the sides",
+                   message=f"your formula for d/d{name} gives {row.manual:.10g} on a kink, where the one-sided "
+                           f"derivatives are {low:.10g} and {high:.10g}: only a value between them (a subgradient) "
+                           "is right there")
 
 
 def _lost_with_a_number(row: GradientRow, referee: str) -> bool:

@@ -215,11 +215,15 @@ def _sharpen_with_the_complex_step(rows: list[GradientRow], code, point, output_
 def _look_for_kinks(rows: list[GradientRow], code, point, output_shape: tuple, spec: Spec) -> int:
     """The reference code's one-sided derivatives where its central differences settled nothing: a kink at the
     point (|x| at 0) has sides that settle and differ, and the entry is judged on it as verdict.judge judges one
-    (a subject between the sides passes as a subgradient, the entry `undefined`).  Returns the evaluations."""
+    (a subject between the sides passes as a subgradient, the entry `undefined`).  Also where a subject fails
+    against the central differences: a black box shows no kinks, and one closer to the point than any step
+    (|x| at 1e-300) gives central differences that agree at every step on a value of neither side (0); there
+    the sides differ, and the entry is judged on them.  Returns the evaluations."""
     from ..engines.finite_diff import one_sided_of_function
     from ..userfn.user_code import over_batch, stdout_to_stderr
 
-    unsettled = [row for row in rows if row.status == Status.INCONCLUSIVE and row.left is None]
+    unsettled = [row for row in rows if row.left is None and (row.status == Status.INCONCLUSIVE or (
+        row.status == Status.FAIL and row.reference_source == "finite_difference"))]
     evaluations = 0
     for name in dict.fromkeys(row.wrt for row in unsettled):
         mine = [row for row in unsettled if row.wrt == name]
@@ -232,8 +236,11 @@ def _look_for_kinks(rows: list[GradientRow], code, point, output_shape: tuple, s
         position = {int(element): i for i, element in enumerate(elements)}
         for row in mine:
             i, out = position[_flat(row.index, shape)], _flat(row.output_index, output_shape)
-            if np.isfinite(left[i, out]) and np.isfinite(right[i, out]):
-                row.left, row.right = float(left[i, out]), float(right[i, out])
+            sides = float(left[i, out]), float(right[i, out])
+            if not (math.isfinite(sides[0]) and math.isfinite(sides[1])):
+                continue
+            if row.status == Status.INCONCLUSIVE or not spec.tolerance.agree(*sides):  # a failure stands off a kink
+                row.left, row.right = sides
                 row.finite_difference = row.fd_error = None
                 judge(row, spec.tolerance)
     return evaluations

@@ -222,6 +222,9 @@ def _judge_on_kink(row: GradientRow, interval: tuple[float, float], tolerance: T
                      if not (low - slack <= value <= high + slack)]
     row.reference_source = "precise" if row.precise_kink else "one_sided"
     row.reason = f"the point sits on a kink: the one-sided derivatives are {row.left:.10g} and {row.right:.10g}"
+    if row.precise is not None and not row.precise_kink:  # the exact point is off it: float rounding put it there
+        row.reason += (f" (the kink is within float rounding of the point: in exact arithmetic the point lies just "
+                       f"beside it, where the derivative is {row.precise:.10g})")
     row.status = Status.FAIL if row.disagrees else Status.UNDEFINED
 
 

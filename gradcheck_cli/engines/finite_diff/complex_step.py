@@ -31,8 +31,9 @@ def complex_step_variables(plan: Plan, output: Node, base_values: list,
     reach_output = _variables_reaching(plan, {output.id})
     reach_not_analytic = _variables_reaching(plan, {n.id for n in plan.nodes if n.args and not OPS[n.op].analytic})
     reach_near_zero = _variables_reaching(plan, _values_near_a_branch_point(plan, base_values))
+    reach_outside = _variables_reaching(plan, _arguments_outside_the_domain(plan, base_values))
     holomorphic = {name: name in reach_output and name not in reach_not_analytic for name in wrt}
-    trusted = {name: holomorphic[name] and name not in reach_near_zero for name in wrt}
+    trusted = {name: holomorphic[name] and name not in reach_near_zero | reach_outside for name in wrt}
     return holomorphic, trusted
 
 
@@ -72,6 +73,25 @@ def _values_near_a_branch_point(plan: Plan, base_values: list) -> set[int]:
     if not tiny(flat_values(base_values)):
         return set()  # the usual case, in one pass
     return {node.id for node in plan.nodes if tiny(plan.value(base_values, node))}
+
+
+def _arguments_outside_the_domain(plan: Plan, base_values: list) -> set[int]:
+    """Arguments of ops whose value lies outside the op's differentiable domain (`OpSpec.domain`, `arg_domains`):
+    x**1.5 at x = 0 is a branch point, where Im (ih)**1.5/h = 0.71 sqrt(h) looks like a derivative of 0 while
+    the function is not defined left of the point.  Richardson, which steps on the real line, sees that."""
+    outside = set()
+    for node in plan.nodes:
+        spec = OPS.get(node.op)
+        if spec is None or not node.args or not (spec.domain or spec.arg_domains):
+            continue
+        args = [plan.value(base_values, a)[0] for a in node.args]
+        extra = (node.attr,) if spec.attrs else ()
+        with np.errstate(all="ignore"):
+            if spec.domain is not None and not np.all(spec.domain(*args, *extra)):
+                outside.update(a.id for a in node.args)
+            outside.update(a.id for i, a in enumerate(node.args)
+                           if i in spec.arg_domains and not np.all(spec.arg_domains[i][0](*args, *extra)))
+    return outside
 
 
 def complex_step(plan: Plan, output: Node, base: dict, base_values: list, name: str, x: np.ndarray, held: dict,

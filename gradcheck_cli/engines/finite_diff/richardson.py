@@ -22,6 +22,12 @@ BASE_STEP = 1e-3
 LEVELS = 3
 SHRINK = 0.1  # base step factor between attempts
 ATTEMPTS = 8
+# Further attempts for an element on a kink whose one-sided values have not settled: a kink that float rounding put
+# the point on bends f on the scale of a small x (cosine_similarity's |a| = eps at a = [6e-9, 8e-9]), below the
+# last of the attempts' steps (1e-10).  Their sides settle by the relative test alone: the rounding term, large at
+# such steps, must not be what makes two values agree.
+KINK_ATTEMPTS = 8
+CONVERGING = 8  # how much a one-sided value's change must shrink from one step to the next, in those attempts
 INFORMATIVE = 1e-3  # relative error bar below which an estimate can confirm another
 ONE_SIDED_SETTLES = 1e-6  # relative change between two steps below which a one-sided value is a limit
 UNSEEN_VALUES_PER_INPUT = 16  # a black-box function's values per input value, assumed for its batches
@@ -37,10 +43,12 @@ def refine(shifts: Richardson, size: int, noise: np.ndarray):
     output elements), left and right the one-sided derivatives where no central difference was finite.
     """
     refinement = _Refinement(size, noise.size)
-    for attempt in range(ATTEMPTS):
+    for attempt in range(ATTEMPTS + KINK_ATTEMPTS):
+        if attempt >= ATTEMPTS:
+            refinement.pending = refinement.unsettled_on_a_kink()
         if refinement.pending.size == 0:
             break
-        refinement.take(*shifts.extrapolate(refinement.pending, SHRINK**attempt, noise))
+        refinement.take(*shifts.extrapolate(refinement.pending, SHRINK**attempt, noise), strict=attempt >= ATTEMPTS)
     return refinement.result()
 
 
@@ -53,12 +61,18 @@ class _Refinement:
         self.done = np.zeros((size, outputs), dtype=bool)
         self.left, self.right = np.full((size, outputs), np.nan), np.full((size, outputs), np.nan)
         self.previous_left, self.previous_right = self.left.copy(), self.right.copy()
+        self.change_left, self.change_right = self.left.copy(), self.right.copy()  # between the last two steps
         self.pending, self.evaluations = np.arange(size), np.zeros(size, dtype=int)
+        self.straddled = np.zeros(size, dtype=bool)  # the last attempt's steps met a kink
 
-    def take(self, d: np.ndarray, truncation: np.ndarray, rounding: np.ndarray, one_sided: tuple) -> None:
-        """One attempt's estimates for the pending elements: confirm, improve, or wait for the next step."""
+    def take(self, d: np.ndarray, truncation: np.ndarray, rounding: np.ndarray, one_sided: tuple,
+             strict: bool = False) -> None:
+        """One attempt's estimates for the pending elements: confirm, improve, or wait for the next step.
+        `strict`: one-sided values settle by the relative test alone (see KINK_ATTEMPTS)."""
         pending = self.pending
-        self._keep_one_sided(*one_sided, rounding)
+        minus, plus, straddled = one_sided
+        self.straddled[pending] = straddled
+        self._keep_one_sided(minus, plus, rounding, strict)
         self.evaluations[pending] += 2 * LEVELS
         e = truncation + rounding + 4 * EPS * np.abs(d)
         open_ = ~self.done[pending]
@@ -81,18 +95,30 @@ class _Refinement:
         self.done[pending] |= confirmed
         self.pending = pending[~self.done[pending].all(axis=1)]
 
-    def _keep_one_sided(self, minus: np.ndarray, plus: np.ndarray, rounding: np.ndarray) -> None:
+    def _keep_one_sided(self, minus: np.ndarray, plus: np.ndarray, rounding: np.ndarray, strict: bool) -> None:
         """One-sided values established as limits: the first step whose value the previous (ten times larger)
         step confirms.  A value that keeps moving with the step (|x|**1.5 at 0: about sqrt(h)) is no
-        derivative of either side and stays NaN, for the high-precision referee to settle."""
+        derivative of either side and stays NaN, for the high-precision referee to settle.  `strict` (the
+        KINK_ATTEMPTS' tiny steps): within the relative test alone, and only where the change shrank at least
+        CONVERGING-fold since the step before, as a limit approached at O(h) or faster does (sqrt(h) shrinks
+        3-fold per step, and comes within the relative test all the same at steps of 1e-13)."""
         pending = self.pending
-        rounding = np.nan_to_num(rounding, nan=0.0)  # NaN where the central differences straddled a kink
-        for side, previous, value in ((self.left, self.previous_left, minus), (self.right, self.previous_right, plus)):
+        rounding = 0.0 if strict else np.nan_to_num(rounding, nan=0.0)  # NaN where the differences met a kink
+        for side, previous, change, value in ((self.left, self.previous_left, self.change_left, minus),
+                                              (self.right, self.previous_right, self.change_right, plus)):
             with np.errstate(invalid="ignore"):
-                settled = np.abs(value - previous[pending]) <= (
-                    2 * rounding + ONE_SIDED_SETTLES * np.fmax(np.abs(value), np.abs(previous[pending])))
+                moved = np.abs(value - previous[pending])
+                settled = moved <= 2 * rounding + ONE_SIDED_SETTLES * np.fmax(np.abs(value), np.abs(previous[pending]))
+                if strict:
+                    settled &= CONVERGING * moved <= change[pending]
             side[pending] = np.where(np.isfinite(side[pending]), side[pending], np.where(settled, value, np.nan))
-            previous[pending] = value
+            previous[pending], change[pending] = value, moved
+
+    def unsettled_on_a_kink(self) -> np.ndarray:
+        """The pending elements whose steps met a kink and whose one-sided values have not both settled."""
+        pending = self.pending
+        unsettled = ~(np.isfinite(self.left[pending]) & np.isfinite(self.right[pending])).all(axis=1)
+        return pending[self.straddled[pending] & unsettled]
 
     def result(self):
         kinked = ~np.isfinite(self.value)
@@ -132,12 +158,13 @@ class Richardson:
 
     def extrapolate(self, elements: np.ndarray, factor: float, noise: np.ndarray):
         """(Richardson value, truncation estimate, rounding estimate), each (elements, outputs), and the
-        one-sided values (left, right)."""
+        one-sided values (left, right) with whether each element's steps met a kink."""
         levels = self.steps(elements, factor)  # (m, LEVELS)
         # (m, LEVELS, outputs) each, then (m, LEVELS) each: a kink strictly between x and the step, or one at x.
         f_plus, f_minus, crossed_plus, crossed_minus, at_kink = self.evaluate_in_batches(elements, levels)
-        one_sided = (self.one_sided(f_minus, -levels, crossed_minus), self.one_sided(f_plus, levels, crossed_plus))
         straddles = (crossed_plus | crossed_minus | at_kink).any(axis=1)
+        one_sided = (self.one_sided(f_minus, -levels, crossed_minus), self.one_sided(f_plus, levels, crossed_plus),
+                     straddles)
         f_plus = np.where(straddles[:, None, None], np.nan, f_plus)  # central differences mean nothing there
         with np.errstate(all="ignore"):
             central = (f_plus - f_minus) / (2 * levels[:, :, None])
