@@ -38,6 +38,17 @@ def flat_values(values: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([np.ravel(v) for v in values])
 
 
+LARGE_VALUE = 4096  # elements from which a node's values are scanned where they are, not copied (value_blocks)
+
+
+def value_blocks(values: list[np.ndarray]) -> list[np.ndarray]:
+    """Every node's values as a few flat arrays, for a scan that is a test of each element (any, all): the small
+    ones in one array (one numpy call, not one per node), each large one on its own (a matrix of a million
+    numbers is not copied)."""
+    small = [np.ravel(v) for v in values if np.size(v) < LARGE_VALUE]
+    return ([np.concatenate(small)] if small else []) + [np.ravel(v) for v in values if np.size(v) >= LARGE_VALUE]
+
+
 class Plan:
     """The calls that compute `outputs` (and every node they need), oldest first."""
 
