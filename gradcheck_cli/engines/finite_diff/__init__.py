@@ -136,13 +136,17 @@ class _Noise:
 
 
 def _may_cancel(plan: Plan, base_values: list) -> bool:
-    """Does f add or subtract terms far larger than their result (exp(x) - 1 at 1e-5)?  Free: from the base run."""
+    """Does f add or subtract terms far larger than their result (exp(x) - 1 at 1e-5)?  Free: from the base run.
+    (Called by finite_differences, numpy's warnings off.)"""
     for node in plan.nodes:
         if node.op in ("add", "sub") and len(node.args) == 2:
-            a, b = (np.abs(plan.value(base_values, arg)) for arg in node.args)
-            with np.errstate(all="ignore"):
-                if np.any(a + b > CANCELLATION * np.abs(plan.value(base_values, node))):
+            a, b = (plan.value(base_values, arg) for arg in node.args)
+            result = plan.value(base_values, node)
+            if a.size == b.size == result.size == 1:  # scalars, the common case: plain floats are faster than arrays
+                if abs(a.item()) + abs(b.item()) > CANCELLATION * abs(result.item()):
                     return True
+            elif np.any(np.abs(a) + np.abs(b) > CANCELLATION * np.abs(result)):
+                return True
     return False
 
 
