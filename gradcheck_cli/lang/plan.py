@@ -48,8 +48,11 @@ def value_blocks(values: list[np.ndarray]) -> list[np.ndarray]:
     """Every node's values as a few flat arrays, for a scan that is a test of each element (any, all): the small
     ones in one array (one numpy call, not one per node), each large one on its own (a matrix of a million
     numbers is not copied)."""
-    small = [np.ravel(v) for v in values if np.size(v) < LARGE_VALUE]
-    return ([np.concatenate(small)] if small else []) + [np.ravel(v) for v in values if np.size(v) >= LARGE_VALUE]
+    small: list[np.ndarray] = []
+    large: list[np.ndarray] = []
+    for value in values:  # a plan's values are arrays: their own size and ravel, not numpy's Python wrappers
+        (small if value.size < LARGE_VALUE else large).append(value.ravel())
+    return ([np.concatenate(small)] if small else []) + large
 
 
 class Plan:

@@ -100,7 +100,7 @@ def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], w
         elif trusted[name] and method in ("auto", "complex"):
             entries.set("complex", 1, *(stepped_together[name] if name in stepped_together else
                                         complex_step(plan, output, base, base_values, name, x, held, shifts.diagonal)))
-        noise = _Noise(plan, output, point, name, held, floor)
+        noise = _Noise(plan, output, point, name, held, floor, base_values)
         if entries.methods[0, 0] == "complex" and method == "auto" and may_cancel():
             entries.widen_complex(x, noise())
         # The complex step has no truncation error; where it ran with a bar that says something, Richardson
@@ -122,8 +122,8 @@ class _Noise:
     """f's rounding noise along one variable (at least the magnitude floor), measured once, where first needed
     (per variable: a switch in one, where(c, a, b) at c = 0, must not blur the others)."""
 
-    def __init__(self, plan, output, point, name, held, floor):
-        self.arguments, self.floor, self.value = (plan, output, point, [name], held), floor, None
+    def __init__(self, plan, output, point, name, held, floor, base_values):
+        self.arguments, self.floor, self.value = (plan, output, point, [name], held, base_values), floor, None
 
     @property
     def measured(self) -> bool:
