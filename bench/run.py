@@ -3,8 +3,8 @@
     python bench/run.py            # all sections
     python bench/run.py --quick    # smaller sizes, for a smoke run
 
-Where there is a peer, ours and the peer's runs alternate (a slow spell of a shared machine hits both) and the
-median of each is printed.  Sections:
+Child processes run with their bytecode cached (cache_bytecode).  Where there is a peer, ours and the peer's runs
+alternate (a slow spell of a shared machine hits both) and the median of each is printed.  Sections:
 - cases: 1,000 generated scalar cases (2-4 variables, 5-30 nodes) against torch.autograd.gradcheck on the same
   1,000 functions, in one process and as whole processes (a spec file of the 1,000 cases, `gradcheck FILE -j 1`,
   against a script that imports torch and runs torch.autograd.gradcheck on them);
@@ -432,11 +432,28 @@ def machine() -> str:
             f"{platform.python_version()}, numpy {np.__version__}, torch {__import__('torch').__version__}")
 
 
+def cache_bytecode(folder: str) -> None:
+    """The child processes (ours and the peer's) with their bytecode cached in `folder`, as an installed package
+    has its .pyc files: where PYTHONDONTWRITEBYTECODE is set (this project's development machine), every
+    `gradcheck` process would compile gradcheck's sources again (0.3-0.8 s), which no installed copy does.
+    gradcheck's modules are compiled and torch imported once here, before anything is timed."""
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = folder
+    package = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gradcheck_cli")
+    subprocess.run([sys.executable, "-m", "compileall", "-q", package], check=True)
+    subprocess.run([sys.executable, "-c", "import torch, gradcheck_cli.cli"], check=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats")
     options = parser.parse_args()
-    quick = options.quick
+    with tempfile.TemporaryDirectory() as bytecode:
+        cache_bytecode(bytecode)
+        run_sections(options.quick)
+
+
+def run_sections(quick: bool) -> None:
     repeats = 1 if quick else 3
     print(f"machine: {machine()}")
     cases_section(100 if quick else 1_000, repeats)

@@ -121,6 +121,76 @@ def test_diagonal_finite_differences_agree_with_dense_ones(expr, diagonal):
     np.testing.assert_allclose(fast.gradients["x"], dense.gradients["x"], rtol=1e-9, atol=1e-12)
 
 
+def _two_full_products(a, b):
+    """The complex product as it was made before the complex step's shortcut: two full real products."""
+    from gradcheck_cli.lang.tensor_kernels import matrix_product
+
+    real, imaginary = ((matrix_product(a.real, b), matrix_product(a.imag, b)) if np.iscomplexobj(a) else
+                       (matrix_product(a, b.real), matrix_product(a, b.imag)))
+    out = np.empty(real.shape, dtype=np.complex128)
+    out.real, out.imag = real, imaginary
+    return out
+
+
+def _stepped(x: np.ndarray) -> np.ndarray:
+    """The complex step's batch for x: entry j is x with ih added to its element j."""
+    batch = np.broadcast_to(x.ravel(), (x.size, x.size)).astype(np.complex128)
+    batch[np.arange(x.size), np.arange(x.size)] += 1e-200j
+    return batch.reshape((x.size,) + x.shape)
+
+
+@pytest.mark.parametrize("case", ["vector on the right", "vector on the left", "matrix", "two steps in a column",
+                                  "an entry without a step", "any complex batch", "a matrix holding inf"])
+def test_complex_step_through_a_matrix_product_is_the_full_products_value_for_a_fraction_of_the_work(
+        case, monkeypatch):
+    """A matrix A against the complex step's batch of x (the same real part throughout, one imaginary number per
+    column) is A @ x once and the columns of A the steps select: the same numbers as two full real products,
+    with no product wider than one entry of the batch (n steps through an n × n matrix: O(n²), not O(n³))."""
+    from gradcheck_cli.lang import tensor_kernels
+
+    rng = np.random.default_rng(3)
+    a, x = rng.normal(size=(1, 5, 4)), rng.normal(size=4)
+    stepped = _stepped(x)[:, :, np.newaxis]
+    two_in_one = stepped.copy()
+    two_in_one[0], two_in_one[1, 0] = two_in_one[0].real, two_in_one[1, 0] + 1e-200j  # entry 1 steps two elements
+    left, right = {"vector on the right": (a, stepped),
+                   "vector on the left": (np.swapaxes(stepped, -1, -2), np.swapaxes(a, -1, -2)),
+                   "matrix": (a, _stepped(rng.normal(size=(4, 3)))),
+                   "two steps in a column": (a, two_in_one),
+                   "an entry without a step": (a, np.concatenate([stepped, stepped[:1].real + 0j])),
+                   "any complex batch": (a, rng.normal(size=(4, 4, 1)) + 1j * rng.normal(size=(4, 4, 1))),
+                   "a matrix holding inf": (np.where(a > 1, np.inf, a), stepped)}[case]
+    with np.errstate(invalid="ignore"):  # 0 · inf
+        expected = _two_full_products(left, right)
+    widest = []
+    product = tensor_kernels.matrix_product
+
+    def watched(p, q):
+        real = (q if not np.iscomplexobj(p) else p)
+        widest.append(math.prod(real.shape[:-2]) * (q.shape[-1] if real is q else p.shape[-2]))
+        return product(p, q)
+
+    monkeypatch.setattr(tensor_kernels, "matrix_product", watched)
+    with np.errstate(invalid="ignore"):
+        got = tensor_kernels.matrix_product(left, right)
+    np.testing.assert_allclose(got, expected, rtol=1e-14, atol=0)  # NaN (0 · inf) where the full product has it
+    if case != "two steps in a column":  # one term per column: the very numbers the full product makes
+        np.testing.assert_array_equal(got.imag, expected.imag)
+    narrow = case in ("vector on the right", "vector on the left", "an entry without a step", "two steps in a column")
+    assert (max(widest[1:]) == 1) is narrow
+
+
+def test_logsumexp_of_a_matrix_product_by_the_complex_step(cli_json):
+    """logsumexp(A @ x), the bench's dense row: every entry by the complex step, and right."""
+    rng = np.random.default_rng(0)
+    a, x = rng.normal(size=(40, 40)) / np.sqrt(40), rng.normal(size=40)
+    result = check("logsumexp(A @ x)", at={"A": a, "x": x}, wrt=["x"])
+    y = a @ x
+    exact = a.T @ (np.exp(y - y.max()) / np.exp(y - y.max()).sum())
+    assert result.status == "pass" and {g.fd_method for g in result.gradients} == {"complex"}
+    np.testing.assert_allclose([g.finite_difference for g in result.gradients], exact, rtol=1e-13)
+
+
 @pytest.mark.parametrize("method, expected_method, cost, accuracy", [
     ("auto", "complex", 1, 1e-15), ("complex", "complex", 1, 1e-15),
     ("richardson", "richardson", 12, 1e-11), ("central", "central", 6, 1e-8),

@@ -97,10 +97,12 @@ class Graph:
     def raw(self, op: str, args: tuple[Node, ...] = (), attr=None) -> Node:
         if attr is None and op in WITH_OPTIONS:  # one node for leaky_relu(x) and leaky_relu(x, 0.01)
             attr = OPS[op].defaults()
-        key = (op, tuple([a.id for a in args]), float.hex(attr) if op == "const" else attr)
+        args = tuple(args)
+        # The argument nodes themselves in the key: a Node hashes and compares by identity, and each is interned.
+        key = (op, args, float.hex(attr) if op == "const" else attr)
         node = self._interned.get(key)
         if node is None:
-            node = Node(self, len(self.nodes), op, tuple(args), attr)
+            node = Node(self, len(self.nodes), op, args, attr)
             self.nodes.append(node)
             self._interned[key] = node
         return node

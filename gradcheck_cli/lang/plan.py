@@ -33,9 +33,26 @@ class Step(NamedTuple):
     pads: tuple[int, ...]  # singleton axes to insert after the batch axis, per argument
 
 
+_new_step = tuple.__new__  # NamedTuple's own __new__ is a Python function: too slow for a step per node
+
+
 def flat_values(values: list[np.ndarray]) -> np.ndarray:
     """Every node's values in one array, so a scan over them is one numpy call, not one per node."""
     return np.concatenate([np.ravel(v) for v in values])
+
+
+LARGE_VALUE = 4096  # elements from which a node's values are scanned where they are, not copied (value_blocks)
+
+
+def value_blocks(values: list[np.ndarray]) -> list[np.ndarray]:
+    """Every node's values as a few flat arrays, for a scan that is a test of each element (any, all): the small
+    ones in one array (one numpy call, not one per node), each large one on its own (a matrix of a million
+    numbers is not copied)."""
+    small: list[np.ndarray] = []
+    large: list[np.ndarray] = []
+    for value in values:  # a plan's values are arrays: their own size and ravel, not numpy's Python wrappers
+        (small if value.size < LARGE_VALUE else large).append(value.ravel())
+    return ([np.concatenate(small)] if small else []) + large
 
 
 class Plan:
@@ -59,13 +76,14 @@ class Plan:
         return sum(self.sizes)
 
     def _step(self, node: Node, shape_of: dict[int, tuple]) -> Step | None:
-        if node.op in ("const", "var"):
+        if node.op == "const" or node.op == "var":
             return None
         spec = OPS[node.op]
         rank = len(shape_of[node.id])
-        pads = tuple(rank - len(shape_of[a.id]) for a in node.args) if spec.elementwise else (0,) * len(node.args)
+        pads = tuple([rank - len(shape_of[a.id]) for a in node.args]) if spec.elementwise else (0,) * len(node.args)
         function = partial(_call_with_attr, spec.evaluate, node.attr) if spec.attrs else spec.numpy
-        return Step(node, function, tuple(self.slot[a.id] for a in node.args), pads)
+        slot = self.slot
+        return _new_step(Step, (node, function, tuple([slot[a.id] for a in node.args]), pads))
 
     def restricted_to(self, outputs: list[Node], nodes: list[Node] | None = None) -> Plan:
         """The part of this plan that `outputs` need (`nodes`, when the caller has them), reusing its
@@ -73,6 +91,11 @@ class Plan:
         plan = Plan.__new__(Plan)
         plan.nodes = nodes if nodes is not None else ancestors(outputs)
         plan.slot = {node.id: i for i, node in enumerate(plan.nodes)}
+        count = len(plan.nodes)
+        # The forward part of a plan that also holds the derivatives is its first nodes: the same steps and slots.
+        if count <= len(self.nodes) and all(mine is theirs for mine, theirs in zip(self.nodes, plan.nodes)):
+            plan.sizes, plan.steps = self.sizes[:count], self.steps[:count]
+            return plan
         plan.sizes = [self.sizes[self.slot[node.id]] for node in plan.nodes]
         steps = {node.id: step for node, step in zip(self.nodes, self.steps)}
         plan.steps = [None if steps[node.id] is None else

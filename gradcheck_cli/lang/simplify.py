@@ -9,6 +9,7 @@ left-deep (`2*x*y`), which the printer writes without parentheses.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -36,9 +37,16 @@ def _fold_constants(graph, op: str, args: tuple):
     spec = OPS[op]
     if spec.holds_value or not spec.elementwise:
         return None
-    with np.errstate(all="ignore"):
-        value = float(OPS[op].numpy(*(np.float64(a.attr) for a in args)))
+    value = _folded(op, tuple([float.hex(a.attr) for a in args]))
     return graph.const(value) if math.isfinite(value) else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _folded(op: str, constants: tuple[str, ...]) -> float:
+    """The op on constants (each as float.hex: -0.0 and NaN keep their identity), once per run: a derivative
+    folds the same few numbers again and again, and numpy's error state is costly to enter."""
+    with np.errstate(all="ignore"):
+        return float(OPS[op].numpy(*(np.float64(float.fromhex(c)) for c in constants)))
 
 
 def _coefficient(node) -> tuple[float, object]:

@@ -154,14 +154,14 @@ def matrix_product(a, b):
     numpy's own loop would not reach it: a side whose batch dims are all 1 (the base point's value against a
     batch of perturbed points) is one product with the other side's batch folded into its rows or columns,
     and a complex stack against a real one is two real products (the complex step: a complex product
-    would cost twice the flops, einsum a Python-speed loop per element).  Object arrays (mpmath numbers) go
-    to np.matmul as they are."""
+    would cost twice the flops, einsum a Python-speed loop per element), each cut short where the complex
+    step's batch allows (_real_times_stepped).  Object arrays (mpmath numbers) go to np.matmul as they are."""
     if a.dtype == object or b.dtype == object:
         return np.matmul(a, b)
-    if np.iscomplexobj(a) and not np.iscomplexobj(b):
-        return matrix_product(a.real, b) + 1j * matrix_product(a.imag, b)
+    if np.iscomplexobj(a) and not np.iscomplexobj(b):  # (a @ b)ᵀ = bᵀ @ aᵀ: the stepped side on the right
+        return np.swapaxes(_real_times_stepped(np.swapaxes(b, -1, -2), np.swapaxes(a, -1, -2)), -1, -2)
     if np.iscomplexobj(b) and not np.iscomplexobj(a):
-        return matrix_product(a, b.real) + 1j * matrix_product(a, b.imag)
+        return _real_times_stepped(a, b)
     (m, k), n = a.shape[-2:], b.shape[-1]
     if math.prod(b.shape[:-2]) == 1 and a.ndim > 2:  # (..., m, k) @ (k, n): the batch as more rows
         rows = a.reshape(math.prod(a.shape[:-1]), k) @ b.reshape(k, n)
@@ -170,6 +170,49 @@ def matrix_product(a, b):
         columns = np.moveaxis(b, -2, 0).reshape(k, math.prod(b.shape[:-2]) * n)
         return np.moveaxis((a.reshape(m, k) @ columns).reshape((m,) + b.shape[:-2] + (n,)), 0, -2)
     return np.matmul(a, b)
+
+
+def _real_times_stepped(a, b):
+    """a @ b for a real a and a complex b, as two real products.  The complex step's batch (row j: x + ih e_j)
+    has the same real part in every batch entry and one nonzero imaginary number per column: then the real
+    product is made once, for the first entry, and the imaginary one reads the columns of a that the steps
+    select, so that n steps of an n-vector through an n × n matrix cost O(n²), not n matrix products (O(n³))."""
+    real, imaginary = _product_repeated(a, b.real), _product_sparse(a, b.imag)
+    out = np.empty(np.broadcast_shapes(real.shape, imaginary.shape), dtype=np.result_type(real, 1j))
+    out.real, out.imag = real, imaginary
+    return out
+
+
+def _product_repeated(a, b):
+    """a @ b where a has no batch: once, broadcast along b's batch, where every entry of b's batch is equal."""
+    if b.ndim > 2 and math.prod(b.shape[:-2]) > 1 and math.prod(a.shape[:-2]) == 1:
+        first = b[(slice(0, 1),) * (b.ndim - 2)]
+        if np.array_equal(b, np.broadcast_to(first, b.shape)):
+            return np.broadcast_to(matrix_product(a, first), b.shape[:-2] + a.shape[-2:-1] + b.shape[-1:])
+    return matrix_product(a, b)
+
+
+def _product_sparse(a, b):
+    """a @ b where a has no batch and holds finite numbers only (0 · inf would be NaN in the full product), and
+    b has at most one nonzero number per column in all (the complex step's imaginary parts), from those
+    numbers and the columns of a they select; the full product otherwise."""
+    (m, k), n = a.shape[-2:], b.shape[-1]
+    batch = b.shape[:-2]
+    entries = math.prod(batch)
+    if b.ndim <= 2 or math.prod(a.shape[:-2]) != 1 or entries <= 1:
+        return matrix_product(a, b)
+    flat = b.reshape(entries, k, n)
+    where, row, column = np.nonzero(flat != 0)  # a boolean mask: numpy finds its nonzeros faster than a float's
+    if where.size > entries * n or not np.all(np.isfinite(a)):
+        return matrix_product(a, b)
+    selected = a.reshape(m, k).T[row] * flat[where, row, column][:, np.newaxis]  # (nonzeros, m)
+    out = np.zeros((entries, n, m), dtype=np.result_type(a, b))
+    target = where * n + column
+    if np.unique(target).size == target.size:  # one step per column, as the complex step makes them
+        out.reshape(entries * n, m)[target] = selected
+    else:
+        np.add.at(out.reshape(entries * n, m), target, selected)
+    return np.swapaxes(out, -1, -2).reshape(batch + (m, n))
 
 
 def outer(a, b):

@@ -36,7 +36,7 @@ from ..engines.symbolic import jacobian_nodes
 from ..engines.torch_engine import autograd_gradients
 from ..lang.graph import Formulas, Node
 from ..lang.parser import Expression, parse
-from ..lang.plan import Plan, flat_values
+from ..lang.plan import Plan, flat_values, value_blocks
 from ..lang.shapes import ShapeMap, ShapeMismatch, TooManyElements
 from ..spec.spec import Spec
 from ..verdict.compare import (
@@ -222,7 +222,7 @@ def _evaluate_forward(case: _Case) -> None:
 
 def _every_node_finite(case: _Case) -> bool:
     nodes = case.expression.nodes
-    return bool(np.all(np.isfinite(flat_values([case.plan.value(case.values, n) for n in nodes]))))
+    return all(np.all(np.isfinite(block)) for block in value_blocks([case.plan.value(case.values, n) for n in nodes]))
 
 
 def _forward_rounding(case: _Case) -> str | None:

@@ -100,7 +100,7 @@ def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], w
         elif trusted[name] and method in ("auto", "complex"):
             entries.set("complex", 1, *(stepped_together[name] if name in stepped_together else
                                         complex_step(plan, output, base, base_values, name, x, held, shifts.diagonal)))
-        noise = _Noise(plan, output, point, name, held, floor)
+        noise = _Noise(plan, output, point, name, held, floor, base_values)
         if entries.methods[0, 0] == "complex" and method == "auto" and may_cancel():
             entries.widen_complex(x, noise())
         # The complex step has no truncation error; where it ran with a bar that says something, Richardson
@@ -122,8 +122,8 @@ class _Noise:
     """f's rounding noise along one variable (at least the magnitude floor), measured once, where first needed
     (per variable: a switch in one, where(c, a, b) at c = 0, must not blur the others)."""
 
-    def __init__(self, plan, output, point, name, held, floor):
-        self.arguments, self.floor, self.value = (plan, output, point, [name], held), floor, None
+    def __init__(self, plan, output, point, name, held, floor, base_values):
+        self.arguments, self.floor, self.value = (plan, output, point, [name], held, base_values), floor, None
 
     @property
     def measured(self) -> bool:
@@ -136,13 +136,17 @@ class _Noise:
 
 
 def _may_cancel(plan: Plan, base_values: list) -> bool:
-    """Does f add or subtract terms far larger than their result (exp(x) - 1 at 1e-5)?  Free: from the base run."""
+    """Does f add or subtract terms far larger than their result (exp(x) - 1 at 1e-5)?  Free: from the base run.
+    (Called by finite_differences, numpy's warnings off.)"""
     for node in plan.nodes:
         if node.op in ("add", "sub") and len(node.args) == 2:
-            a, b = (np.abs(plan.value(base_values, arg)) for arg in node.args)
-            with np.errstate(all="ignore"):
-                if np.any(a + b > CANCELLATION * np.abs(plan.value(base_values, node))):
+            a, b = (plan.value(base_values, arg) for arg in node.args)
+            result = plan.value(base_values, node)
+            if a.size == b.size == result.size == 1:  # scalars, the common case: plain floats are faster than arrays
+                if abs(a.item()) + abs(b.item()) > CANCELLATION * abs(result.item()):
                     return True
+            elif np.any(np.abs(a) + np.abs(b) > CANCELLATION * np.abs(result)):
+                return True
     return False
 
 

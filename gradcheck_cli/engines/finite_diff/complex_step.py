@@ -11,7 +11,7 @@ import numpy as np
 
 from ...lang.graph import Node, carries_value, dependents
 from ...lang.ops import OPS
-from ...lang.plan import DiagonalRun, Plan, flat_values
+from ...lang.plan import DiagonalRun, Plan, value_blocks
 from .batches import points_per_batch
 from .noise import EPS, added_values
 
@@ -70,7 +70,7 @@ def _values_near_a_branch_point(plan: Plan, base_values: list) -> set[int]:
         magnitude = np.abs(value)
         return bool(np.any((magnitude > 0) & (magnitude < COMPLEX_STEP * COMPLEX_STEP_RADIUS)))
 
-    if not tiny(flat_values(base_values)):
+    if not any(tiny(block) for block in value_blocks(base_values)):
         return set()  # the usual case, in one pass
     return {node.id for node in plan.nodes if tiny(plan.value(base_values, node))}
 

@@ -7,6 +7,7 @@ a projection's and a user function's.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -22,7 +23,8 @@ NOISE_STEP = 1e-7
 GOLDEN_FRACTION = 0.6180339887498949
 
 
-def measured_noise(plan: Plan, output: Node, point: dict, wrt: list[str], held: dict) -> np.ndarray:
+def measured_noise(plan: Plan, output: Node, point: dict, wrt: list[str], held: dict,
+                   base_values: list | None = None) -> np.ndarray:
     """Rounding noise of each output element near the point, from high-order differences of f: (outputs,).
 
     The noise that limits a finite difference comes from cancellation inside f
@@ -31,7 +33,7 @@ def measured_noise(plan: Plan, output: Node, point: dict, wrt: list[str], held: 
     seven points a few hundred ulps apart along a random ±1 direction: there the
     smooth part of f has vanishing 4th to 6th differences, and what remains is noise.
     """
-    base_values = plan.at(point, held=held)
+    base_values = plan.at(point, held=held) if base_values is None else base_values  # (the run there, if known)
     for floor in (NOISE_STEP, 0.0):  # the smaller spacing when the first one crosses a kink
         values = plan.run(noise_points(point, wrt, floor), held=held)
         crossed, at_kink = kink_changes(plan, base_values, values, NOISE_POINTS)
@@ -58,11 +60,23 @@ def _noise_of(plan: Plan, output: Node, values) -> tuple[np.ndarray, np.ndarray]
     return noise_level(np.broadcast_to(f, (NOISE_POINTS,) + f.shape[1:]).reshape(NOISE_POINTS, -1), signs=True)
 
 
+@functools.lru_cache(maxsize=256)
+def _directions(shapes: tuple[tuple, ...]) -> tuple[np.ndarray, ...]:
+    """The random ±1 direction of noise_points for variables of these shapes, in order: the same at every call
+    (seed 0), so drawn once per shapes (a generator costs more than a small check's noise run)."""
+    rng = np.random.default_rng(0)
+    directions = tuple(rng.choice([-1.0, 1.0], size=shape) for shape in shapes)
+    for direction in directions:
+        direction.flags.writeable = False
+    return directions
+
+
 def noise_points(point: dict, wrt: list[str], floor: float) -> dict[str, np.ndarray]:
     """NOISE_POINTS inputs a few hundred ulps apart along a random ±1 direction of the `wrt` variables."""
-    rng = np.random.default_rng(0)
     offsets = np.arange(NOISE_POINTS) - NOISE_POINTS // 2
     inputs = {}
+    stepped = [np.shape(value) for name, value in point.items() if name in wrt]
+    directions = iter(_directions(tuple(stepped)) if stepped else ())
     for name, value in point.items():
         x = np.asarray(value, dtype=np.float64)
         if name in wrt:
@@ -71,7 +85,7 @@ def noise_points(point: dict, wrt: list[str], floor: float) -> dict[str, np.ndar
             # rounding a smooth ramp, and hide it.
             small = (x != 0) & (np.abs(x) < 1)
             scaled_floor = floor * np.where(small, np.abs(x) * GOLDEN_FRACTION, 1.0)
-            delta = np.maximum(scaled_floor, 256 * np.spacing(np.abs(x))) * rng.choice([-1.0, 1.0], size=x.shape)
+            delta = np.maximum(scaled_floor, 256 * np.spacing(np.abs(x))) * next(directions)
             inputs[name] = x[None] + offsets.reshape((-1,) + (1,) * x.ndim) * delta[None]
         else:
             inputs[name] = x[None]
