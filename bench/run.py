@@ -12,7 +12,8 @@ median of each is printed.  Sections:
 - dense: logsumexp(A @ x) in x, A given, n = 1,000 against torch.autograd.gradcheck (slow mode), and n = 3,000;
 - size: the time of one check of a generated program of 10, 100, 1,000 and 10,000 bindings;
 - tensor: the gradient check of mean(sin(x)*x**2) with x of 10,000 elements, against torch.autograd.gradcheck;
-- scaling: 10^5-element vectors (smooth, and with kinks): time and peak memory, in a fresh process each;
+- scaling: 10^5-element vectors (smooth, and with kinks) from a .npy file through the CLI: time and peak memory,
+  whole processes; the smooth one against torch.autograd.gradcheck's fast mode;
 - graph: the time and size of the symbolic derivative of a 10,000-node expression;
 - precise: the high-precision referee (mpmath) settling every entry of a 100-node, 3-variable expression;
 - folder: `gradcheck expressions/` with -j 1 and with one worker per core.
@@ -31,6 +32,9 @@ import tempfile
 import time
 
 import numpy as np
+
+# The checkout this file lives in, not an installed gradcheck_cli (children run from the working directory).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def best_of(repeats: int, function) -> float:
@@ -344,28 +348,63 @@ def startup_section(repeats: int) -> None:
           f"({one / torch_import:.2f}x)")
 
 
-SCALING_SCRIPT = """
-import resource, sys, time
+PEAK_MEMORY = """
+def _peak_mib():  # this process's own peak (ru_maxrss can keep the bench's, the parent it was forked from)
+    import resource
+    try:
+        return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+"""
+
+# The CLI as `python -m gradcheck_cli` runs it, the process's peak memory written to stderr's last line at exit.
+CLI_WITH_PEAK_SCRIPT = PEAK_MEMORY + """
+import atexit, runpy, sys
+atexit.register(lambda: print(f"\\npeak {_peak_mib():.0f}", file=sys.stderr))
+sys.argv = ["gradcheck", *sys.argv[1:]]
+runpy.run_module("gradcheck_cli", run_name="__main__")
+"""
+
+PEER_FAST_SCRIPT = PEAK_MEMORY + """
+import sys
 import numpy as np
-from gradcheck_cli import check
-n = int(sys.argv[1])
-start = time.perf_counter()
-status = check(sys.argv[2], at={"x": np.linspace(-2.0, 2.0, n)}).status
-elapsed = time.perf_counter() - start
-try:  # this process's own peak (ru_maxrss can keep the bench's, the parent it was forked from)
-    peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
-except (OSError, StopIteration):
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(elapsed, status, peak / 1024)
+import torch
+x = torch.tensor(np.load(sys.argv[1]), requires_grad=True)
+passed = torch.autograd.gradcheck(lambda x: torch.mean(torch.sin(x) * x**2), (x,), fast_mode=True)
+print(passed, file=sys.stderr)
+print(f"peak {_peak_mib():.0f}", file=sys.stderr)
 """
 
 
-def scaling_section(n: int) -> None:
-    """Large vectors in a fresh process each: wall time and peak memory (RSS, MiB, torch included)."""
-    for text in ("mean(sin(x)*x**2)", "sum(relu(x)*x + abs(x))"):
-        out = subprocess.run([sys.executable, "-c", SCALING_SCRIPT, str(n), text], capture_output=True, text=True,
-                             check=True).stdout.split()
-        print(f"scaling {text}, n={n:,}: {float(out[0]):.2f} s ({out[1]}), peak memory {float(out[2]):.0f} MiB")
+def _peak_of(completed: subprocess.CompletedProcess) -> float:
+    return float(completed.stderr.split()[-1])
+
+
+def scaling_section(n: int, repeats: int) -> None:
+    """Large vectors from a .npy file through the CLI, whole processes: wall time and each process's own peak
+    memory (RSS, MiB, torch included); mean(sin(x)*x**2) against torch.autograd.gradcheck's fast mode."""
+    with tempfile.TemporaryDirectory() as folder:
+        values = os.path.join(folder, "values.npy")
+        np.save(values, np.linspace(-2.0, 2.0, n))
+        scaling_row("mean(sin(x)*x**2)", n, values, repeats, with_peer=True)
+        scaling_row("sum(relu(x)*x + abs(x))", n, values, repeats, with_peer=False)
+
+
+def scaling_row(text: str, n: int, values: str, repeats: int, with_peer: bool) -> None:
+    command = [sys.executable, "-c", CLI_WITH_PEAK_SCRIPT, text, "--x", f"@{values}"]
+    runs: list[subprocess.CompletedProcess] = []
+    peer_runs: list[subprocess.CompletedProcess] = []
+    functions = [lambda: runs.append(subprocess.run(command, capture_output=True, text=True, check=False))]
+    if with_peer:
+        functions.append(lambda: peer_runs.append(subprocess.run(
+            [sys.executable, "-c", PEER_FAST_SCRIPT, values], capture_output=True, text=True, check=True)))
+    times = medians_alternated(repeats, *functions)
+    line = (f"scaling {text}, n={n:,}, gradcheck TEXT --x @values.npy: {times[0]:.2f} s (exit "
+            f"{runs[0].returncode}), peak memory {max(map(_peak_of, runs)):.0f} MiB")
+    if peer_runs:
+        line += (f"; torch.autograd.gradcheck fast mode, whole process: {times[1]:.2f} s, peak memory "
+                 f"{max(map(_peak_of, peer_runs)):.0f} MiB -> gradcheck takes {times[0] / times[1]:.2f}x torch's time")
+    print(line)
 
 
 def folder_section(repeats: int) -> None:
@@ -405,7 +444,7 @@ def main() -> None:
     dense_section((300, 600) if quick else (1_000, 3_000), repeats)
     size_section([10, 100, 1_000] if quick else [10, 100, 1_000, 10_000], repeats)
     tensor_section(2_000 if quick else 10_000, repeats)
-    scaling_section(10_000 if quick else 100_000)
+    scaling_section(10_000 if quick else 100_000, repeats)
     graph_section(500 if quick else 10_000)
     precise_section(100, repeats)
     folder_section(repeats)

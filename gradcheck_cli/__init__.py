@@ -37,7 +37,9 @@ def check(expr: str, at: dict, *, wrt=None, manual=None, manual_hessian=None, ex
     taking and returning torch tensors, or "module:attr"), that function's forward and backward are checked
     against `expr` as their reference, against `reference` (code: a callable or "module:attr") with `expr=""`, or
     alone (`expr=""`: its backward against finite differences of its own forward); `allow_import=False` refuses a
-    "module:attr" (as --no-import does).
+    "module:attr" (as --no-import does).  `wrt` is a list of names, or a str read as --wrt is: "x" or "x,y";
+    a `manual` formula may be a number (2 is the formula "2").  A setting's value is checked by the settings
+    table's rules (core.settings.invalid), as the command's options are.
     `explain=True` adds the graph and the chain rule; `precise=True` runs the high-precision referee on every
     entry (by default it settles only disputed entries); `limits` is a core.limits.Limits.  Bad input is a result
     with status "error" whose message names these keywords, never an exception."""
@@ -50,19 +52,73 @@ def check(expr: str, at: dict, *, wrt=None, manual=None, manual_hessian=None, ex
 
     limits = limits or DEFAULT_LIMITS
     try:
+        _check_settings(expr=expr, rtol=rtol, atol=atol, dtype=dtype, order=order, method=method, step=step,
+                        fast=fast, seed=seed, device=device, explain=explain, allow_import=allow_import,
+                        precise=precise)
+        wrt = _names(wrt, "wrt")
+        manual, manual_hessian = _formulas(manual, "manual"), _formulas(manual_hessian, "manual_hessian")
         point, random, integers = split_inputs(_values(at, "at", limits, text=True))
         expected = _values(expected or {}, "expected", limits)
     except GradcheckError as error:
         error.front = "python"
-        return CheckResult.of(error_result(name or expr, error, expr=expr))
-    spec = Spec(expr=expr, at=point, random=random, integers=integers, wrt=list(wrt) if wrt else None,
-                manual=dict(manual or {}),
-                manual_hessian=dict(manual_hessian or {}), expected=expected, rtol=rtol, atol=atol, dtype=dtype,
+        shown = expr if isinstance(expr, str) else repr(expr)
+        return CheckResult.of(error_result(name or shown, error, expr=shown))
+    spec = Spec(expr=expr, at=point, random=random, integers=integers, wrt=wrt,
+                manual=manual,
+                manual_hessian=manual_hessian, expected=expected, rtol=rtol, atol=atol, dtype=dtype,
                 order=order, method=method, step=step, fast=fast, seed=seed, name=name, function=function,
                 reference=reference,
                 args=list(args) if args else None, device=device, explain=explain, allow_import=allow_import,
                 precise=precise, limits=limits, front="python")
     return CheckResult.of(run(spec))
+
+
+def _check_settings(expr, **settings) -> None:
+    """Raises a UsageError naming the first keyword whose value the settings table (core.settings) refuses."""
+    from .core.errors import UsageError
+    from .core.settings import SETTINGS, invalid
+
+    if not isinstance(expr, str):
+        raise UsageError(f"expr={expr!r}: expected the expression as a str (\"\" with function= alone)")
+    for name, value in settings.items():
+        problem = invalid(name, value)
+        if problem:
+            raise UsageError(f"{SETTINGS[name].worded('python', value)}: {problem}")
+
+
+def _names(given, keyword: str) -> list[str] | None:
+    """`wrt` as the command line reads it: a str is one name or a comma-separated list ("x" or "x,y"), else a
+    list of names; None or empty: every variable."""
+    from .core.errors import UsageError
+
+    if not given:
+        return None
+    names = [name.strip() for name in given.split(",")] if isinstance(given, str) else list(given)
+    if not all(isinstance(name, str) and name for name in names):
+        raise UsageError(f"{keyword}={given!r}: expected variable names (a str, \"x,y\", or a list of str)")
+    return names
+
+
+def _formulas(given, keyword: str) -> dict[str, str]:
+    """`manual` or `manual_hessian`: name -> formula text; a number is the formula it writes (2 is "2")."""
+    from collections.abc import Mapping
+    from numbers import Real
+
+    from .core.errors import UsageError
+
+    if given is None:
+        return {}
+    if not isinstance(given, Mapping):
+        raise UsageError(f"{keyword}: expected a dict of variable names to formulas, got a {type(given).__name__}")
+    formulas = {}
+    for key, formula in given.items():
+        if isinstance(formula, Real) and not isinstance(formula, bool):
+            formula = repr(formula)
+        if not isinstance(key, str) or not isinstance(formula, str):
+            raise UsageError(f"{keyword}[{key!r}]: expected a formula as a str (e.g. \"2*x\"), "
+                             f"got {type(formula).__name__}")
+        formulas[key] = formula
+    return formulas
 
 
 def _values(given: dict, keyword: str, limits, text: bool = False) -> dict:

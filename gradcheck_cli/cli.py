@@ -23,11 +23,11 @@ from .core.errors import GradcheckError, UsageError
 from .core.interrupts import Interrupted, acknowledge, ignored_from_now, raise_if_interrupted, signals_raise_interrupted
 from .core.limits import DEFAULT_LIMITS, Limits
 from .core.safe_text import inert_lines, printable_lines
-from .core.settings import SETTINGS
+from .core.settings import SETTINGS, invalid
 from .core.text import closest
 from .core.version import versions
 from .report import FORMATS, Reporter, ReportSettings, fails_the_run, reporter  # a reporter module loads on demand
-from .report.output import Terminal, columns, is_tty, report_path_problem, tell, write_atomically
+from .report.output import MIN_WIDTH, Terminal, columns, is_tty, report_path_problem, tell, write_atomically
 from .spec.spec import Spec
 from .spec.targets import could_be_a_path, is_spec_target
 
@@ -37,9 +37,9 @@ PLAN_ONLY_KEY = "gradcheck.plan_only"
 VALUE_PREFIX = "value_"
 LONG_OPTION = r"--[A-Za-z_][\w-]*(=.*)?"
 SHORT_OPTION = r"-[A-Za-z]+"
-MIN_WIDTH = 20  # --width: fewer columns cannot hold a number and its name
 
-USAGE = "usage: gradcheck [OPTIONS] EXPRESSION | PATH..."
+PROGRAM = "gradcheck"
+USAGE = f"usage: {PROGRAM} [OPTIONS] EXPRESSION | PATH..."
 EPILOG = """\b
 Examples:
   gradcheck "sin(x**2)" --x 4
@@ -229,9 +229,12 @@ def _read_expression(path: str | None, where: str) -> str:
     except OSError as error:
         raise click.UsageError(f"{where}: cannot read: {error.strerror or error}") from None
     try:
-        return data.decode("utf-8").strip()
+        text = data.decode("utf-8").strip()
     except UnicodeDecodeError as error:
         raise click.UsageError(f"{where}: not UTF-8 text (byte {error.start})") from None
+    if not text:
+        raise click.UsageError(f"{where}: {'standard input' if path is None else 'the file'} is empty")
+    return text
 
 
 def _names_a_function(args: list[str]) -> bool:
@@ -333,14 +336,28 @@ class Tolerance(click.ParamType):
         return number
 
 
+class Step(Tolerance):
+    """A finite, positive number (core.settings' rule for `step`)."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if invalid("step", number):
+            self.fail(f"{value!r} is not a positive finite number", param, ctx)
+        return number
+
+
 def setting_option(name: str, *names: str, **options):
     """A click option for a setting of core.settings' table: its flag and help come from there."""
     setting = SETTINGS[name]
     if setting.kind == "choice":
         options.setdefault("type", click.Choice(setting.choices))
-    if setting.kind == "flag":
+    declaration = setting.option
+    if setting.kind == "flag" and options.pop("negatable", False):  # --strict/--no-strict: None when neither
+        declaration = f"{setting.option}/--no-{setting.option[2:]}"
+        options.setdefault("default", None)
+    elif setting.kind == "flag":
         options["is_flag"] = True
-    return click.option(setting.option, *names, help=setting.help, **options)
+    return click.option(declaration, *names, help=setting.help, **options)
 
 
 @click.command(cls=ExpressionCommand, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
@@ -357,7 +374,8 @@ def setting_option(name: str, *names: str, **options):
 @setting_option("order", type=click.Choice(["1", "2"]))
 @setting_option("manual_hessian", "hessian_items", multiple=True, metavar="NAME[,NAME2]=FORMULA")
 @setting_option("method")
-@setting_option("step", type=Tolerance())
+@setting_option("step", type=Step())
+@setting_option("nondet_tol", type=Tolerance())
 @setting_option("fast")
 @setting_option("seed", type=click.IntRange(0, 2**63 - 1))
 @setting_option("explain")
@@ -377,7 +395,7 @@ def setting_option(name: str, *names: str, **options):
 @click.option("-o", "--output", "output_path", type=click.Path(dir_okay=False, writable=True),
               help="Write the report in --format to FILE; the table still goes to the terminal.")
 @click.option("-j", "--jobs", type=click.IntRange(1), help="Worker processes (default: the cores, for many cases).")
-@setting_option("strict")
+@setting_option("strict", negatable=True)
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when a gradient disagrees (errors still exit 2).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the summary (the exit code is unchanged).")
 @click.option("-v", "--verbose", is_flag=True, help="Show the full table of passing cases too.")
@@ -387,7 +405,8 @@ def setting_option(name: str, *names: str, **options):
 @click.option("--width", type=click.IntRange(MIN_WIDTH), metavar="N",
               help="Columns of the table (default: COLUMNS, else the terminal's, else 140).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), metavar="FILE.png",
-              help="Draw the case as a PNG: the function with each engine's tangent, and the finite-difference "
+              help="Draw the case (an expression, or a spec file's one case) as a PNG, PDF or SVG, by FILE's "
+                   "extension: the function with each engine's tangent, and the finite-difference "
                    "error against the step (needs matplotlib: pip install 'gradcheck-cli[plot]').")
 @setting_option("max_length", type=click.IntRange(1), default=DEFAULT_LIMITS.max_length, show_default=True)
 @setting_option("max_depth", type=click.IntRange(1), default=DEFAULT_LIMITS.max_depth, show_default=True)
@@ -400,8 +419,8 @@ def setting_option(name: str, *names: str, **options):
               help="Show the versions of gradcheck, torch, numpy and Python, then exit.")
 @click.pass_context
 def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_items, rtol, atol, dtype, order,
-         hessian_items, method, step, fast, seed, explain, depth, precise, function, reference, function_args, device,
-         no_import,
+         hessian_items, method, step, nondet_tol, fast, seed, explain, depth, precise, function, reference,
+         function_args, device, no_import,
          exclude, output_format, as_json, output_path, jobs, strict, exit_zero, quiet, verbose, all_elements,
          color, width, plot_path, max_length, max_depth, max_nodes, max_elements, max_entries,
          **variable_values) -> None:
@@ -418,14 +437,19 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
     _check_plot(plot_path, spec_mode, bool(targets))
     limits = Limits(max_length, max_depth, max_nodes, max_elements, max_entries)
     overrides = _given(rtol=rtol, atol=atol, dtype=dtype, order=int(order) if order else None, fast=fast or None,
-                       method=method, step=step, explain=explain or None, precise=precise or None, device=device,
-                       allow_import=False if no_import else None, seed=seed)
+                       method=method, step=step, nondet_tol=nondet_tol, explain=explain or None,
+                       precise=precise or None, device=device, allow_import=False if no_import else None, seed=seed)
     defaults = {**config.spec_defaults, **overrides}  # the command line's flags over the project's
+    if step is not None and not spec_mode and defaults.get("method") != "central":  # a spec's case may say it
+        raise click.UsageError("--step is the step of --method central; the other methods choose their own steps "
+                               "(add --method central)")
     if spec_mode:
         _refuse_expression_options(at_items, wrt, manual_items + hessian_items, variable_values,
                                    function, function_args, reference)
         job_list = _spec_jobs(targets, exclude or config.exclude, config, {**overrides, "limits": limits},
                               output_path, verbose)
+        if plot_path and len(job_list) != 1:
+            raise click.UsageError(f"--plot draws one case; these spec files have {len(job_list)}")
     else:
         _refuse_folder_options(targets, exclude)
         _check_report_path(output_path, [])
@@ -433,7 +457,7 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
         spec = Spec(expr=targets[0].strip() if targets else "", at=at, random=random, integers=integers,
                     wrt=_names_option(wrt, "--wrt"), manual=_unique_pairs(manual_items, "--manual", "NAME=FORMULA"),
                     manual_hessian=_unique_pairs(hessian_items, "--manual-hessian", "NAME[,NAME2]=FORMULA"),
-                    function=_function_target(function, function_args, device, reference),
+                    function=_function_target(function, function_args, device, reference, nondet_tol),
                     reference=reference.strip() if reference is not None else None,
                     args=_names_option(function_args, "--args"),
                     limits=limits, **defaults)
@@ -441,7 +465,7 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
     output_format = "json" if as_json else (output_format or _default_format())
     settings = _report_settings(Spec(expr="", at={}, limits=limits, **defaults), single=len(job_list) == 1,
                                 color=color, quiet=quiet, verbose=verbose, all_elements=all_elements, depth=depth,
-                                strict=strict or config.strict, width=width)
+                                **_strictness(strict, config), width=width)
     planned = Planned(job_list, output_format, settings,
                       RunOptions(jobs, output_path, exit_zero, plot_path, step))
     if ctx.meta.get(PLAN_ONLY_KEY):  # %gradcheck (magics.py) runs the plan and shows the results itself
@@ -657,13 +681,13 @@ def _check_plot(path: str | None, spec_mode: bool, expression: bool) -> None:
     matplotlib, a bad path."""
     if path is None:
         return
-    if spec_mode:
-        raise click.UsageError("--plot draws the case of one expression; spec files have many")
-    if not expression:
+    if not expression and not spec_mode:
         raise click.UsageError("--plot draws an expression around its point; --function alone or with "
                                "--reference has none")
-    from .plot import INSTALL, matplotlib_missing
+    from .plot import INSTALL, format_problem, matplotlib_missing
 
+    if format_problem(path):
+        raise click.BadParameter(format_problem(path), param_hint="'--plot'")
     if matplotlib_missing():
         tell(f"error: --plot needs matplotlib, which is not installed: {INSTALL}")
         raise click.exceptions.Exit(2)
@@ -696,6 +720,20 @@ def _check_report_path(path: str | None, spec_files: list[Path]) -> None:
     problem = report_path_problem(path, spec_files)
     if problem:
         raise click.BadParameter(problem, param_hint="'-o' / '--output'")
+
+
+def _strictness(strict: bool | None, config) -> dict:
+    """Whether the run is strict, and what says so: --strict or --no-strict, else the project's `strict`."""
+    if strict is None and config.strict:
+        return {"strict": True, "strict_source": f"strict = true in {_shown_path(config.path)}"}
+    return {"strict": bool(strict)}
+
+
+def _shown_path(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _report_settings(defaults: Spec, single: bool, width: int | None = None, **shown) -> ReportSettings:
@@ -745,7 +783,7 @@ def _names_option(text: str | None, option: str) -> list[str] | None:
 
 
 def _function_target(function: str | None, function_args: str | None, device: str | None,
-                     reference: str | None) -> str | None:
+                     reference: str | None, nondet_tol: float | None) -> str | None:
     if function is None:
         if reference is not None:
             raise click.UsageError("--reference is what --function is checked against; give --function MODULE:ATTR "
@@ -754,6 +792,9 @@ def _function_target(function: str | None, function_args: str | None, device: st
             raise click.UsageError("--args names the inputs of --function; give --function MODULE:ATTR too")
         if device is not None:
             raise click.UsageError("--device chooses where --function runs (expressions run on the CPU); "
+                                   "give --function MODULE:ATTR too")
+        if nondet_tol is not None:
+            raise click.UsageError("--nondet-tol is how far two backward passes of --function may differ; "
                                    "give --function MODULE:ATTR too")
     return function.strip() if function is not None else None
 
@@ -779,7 +820,7 @@ def run_command() -> None:
     """The console script and `python -m gradcheck_cli`: `main`, then out without waiting for threads that a
     user's function started and left running (a non-daemon thread would keep the process alive forever)."""
     try:
-        main()
+        main(prog_name=PROGRAM)  # the name of its usage lines, however it was started
     except SystemExit as done:
         ignored_from_now()
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)

@@ -105,10 +105,17 @@ def _planned(args: list[str]):
 
 
 def _reported(results: CheckResults, planned) -> bool:
-    """What the command writes besides its table: the report file of -o, and another format than the table
-    printed instead of it.  False when the report file could not be written (the command's error is printed)."""
-    from .cli import _rendered, _write
+    """What the command writes besides its table: the picture of --plot, the report file of -o, and another format
+    than the table printed instead of it.  False when a file could not be written (the command's error is
+    printed)."""
+    from .cli import _plot, _rendered, _write
+    from .core.limits import Limits
 
+    if planned.options.plot:
+        try:
+            _plot(planned.options.plot, results[0], planned.options.plot_step, Limits(**planned.settings.limits))
+        except click.exceptions.Exit:
+            return False
     if planned.options.output:
         try:
             _write(planned.options.output, _rendered(reporter(planned.output_format), list(results),

@@ -20,7 +20,7 @@ from dataclasses import fields
 
 from .core.text import shortened
 from .report import ReportSettings
-from .report.output import is_tty
+from .report.output import MIN_WIDTH, is_tty
 from .verdict.compare import CaseResult
 
 REPR_WIDTH = 60  # characters of the expression, the point or the error in the one-line repr
@@ -30,7 +30,7 @@ def notebook_settings(**shown) -> ReportSettings:
     """How a result shows itself when nothing else was asked: colour where the output is a terminal (the IPython
     shell) and always in HTML, the terminal's width there, 140 columns elsewhere."""
     tty = is_tty()
-    width = shutil.get_terminal_size((140, 24)).columns if tty else 140
+    width = max(MIN_WIDTH, shutil.get_terminal_size((140, 24)).columns) if tty else 140
     return ReportSettings(tty=tty, width=width, **shown)
 
 

@@ -8,6 +8,8 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
+import uuid
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -163,3 +165,20 @@ def assert_matches_mpmath(text: str, x: float, reference, dps: int = 60) -> None
     (row,) = result.gradients
     assert row.symbolic == pytest.approx(float(derivative), rel=1e-13, abs=1e-300), (text, x)
     assert float(result.value) == pytest.approx(float(value), rel=1e-13, abs=1e-300)
+
+
+@pytest.fixture
+def user_module(tmp_path, monkeypatch):
+    """user_module(source) -> a fresh module name importable from the current folder (tmp_path)."""
+    monkeypatch.chdir(tmp_path)
+    names = []
+
+    def write(source: str) -> str:
+        name = f"alone_ops_{uuid.uuid4().hex[:12]}"
+        (tmp_path / f"{name}.py").write_text("import torch\n\n" + textwrap.dedent(source))
+        names.append(name)
+        return name
+
+    yield write
+    for name in names:
+        sys.modules.pop(name, None)

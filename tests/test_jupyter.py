@@ -158,7 +158,7 @@ def test_a_tensor_value_is_copied():
     (torch.tensor([float("nan")]), "at['x']: values must be finite numbers"),
     (np.array(["2020-01-01"], dtype="datetime64[D]"), "at['x']: expected numbers, got a numpy array of datetime64[D]"),
     (np.array(["1", "2"]), "at['x']: expected numbers, got a numpy array of <U1"),
-    (torch.zeros(0), "at['x']: empty list"),
+    (torch.zeros(0), "at['x']: empty array"),
 ])
 def test_a_bad_value_is_named_as_check_s_argument(value, message):
     result = check("sum(x**2)", at={"x": value})
@@ -323,6 +323,10 @@ def test_the_example_notebook_runs_and_shows_its_tables():
     tables = {cell.source.splitlines()[0]: html_text(output.data["text/html"]) for cell in code
               for output in cell.outputs if "text/html" in output.get("data", {})}
     assert len(tables) == 7, list(tables)
+    shown_twice = {cell.source.splitlines()[0]: [output.output_type for output in cell.outputs] for cell in code
+                   if sum("text/html" in output.get("data", {}) or output.output_type == "display_data"
+                          for output in cell.outputs) > 1}
+    assert shown_twice == {}  # each result is shown once, not again as rich's bare trial tables (issue 19, item 1)
     verdicts = [("✗ fail" in table, "✓ pass" in table) for table in tables.values()]
     assert verdicts.count((True, False)) == 1 and verdicts.count((False, True)) == 6
     wrong = tables['wrong = check("sin(x**2)", at={"x": x}, manual={"x": "x*cos(x**2)"})']

@@ -114,9 +114,9 @@ def test_a_bad_plot_path_or_spec_files_are_refused_first(cli, tmp_path):
     missing = cli("x**2", "--x", "3", "--plot", str(tmp_path / "no" / "p.png"))
     assert missing.exit_code == 2 and "--plot" in missing.stderr and missing.stdout == ""
     spec = tmp_path / "case.yaml"
-    spec.write_text("expr: x**2\nat: {x: 3}\n")
-    refused = cli(str(spec), "--plot", str(tmp_path / "p.png"))
-    assert refused.exit_code == 2 and "--plot" in refused.stderr
+    spec.write_text("cases:\n  - expr: x**2\n    at: {x: 3}\n  - expr: x**3\n    at: {x: 3}\n")
+    refused = cli(str(spec), "--plot", str(tmp_path / "p.png"))  # one case is drawn (issue 19, item 7); two are not
+    assert refused.exit_code == 2 and "--plot" in refused.stderr and refused.stdout == ""
     alone = cli("--function", "examples.custom_ops.swish:swish", "--x", "0.5", "--plot", str(tmp_path / "p.png"))
     assert alone.exit_code == 2 and "--plot draws an expression" in alone.stderr and alone.stdout == ""
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import textwrap
-import uuid
 from pathlib import Path
 
 import pytest
@@ -23,23 +20,6 @@ INPUTS = ("--x", "randn(1, 2, 3, 3)", "--w", "randn(2, 1, 3, 3)", "--seed", "1")
 @pytest.fixture
 def in_root(monkeypatch):
     monkeypatch.chdir(ROOT)
-
-
-@pytest.fixture
-def user_module(tmp_path, monkeypatch):
-    """user_module(source) -> a fresh module name importable from the current folder (tmp_path)."""
-    monkeypatch.chdir(tmp_path)
-    names = []
-
-    def write(source: str) -> str:
-        name = f"reference_ops_{uuid.uuid4().hex[:12]}"
-        (tmp_path / f"{name}.py").write_text("import torch\n\n" + textwrap.dedent(source))
-        names.append(name)
-        return name
-
-    yield write
-    for name in names:
-        sys.modules.pop(name, None)
 
 
 SOFTPLUS = """

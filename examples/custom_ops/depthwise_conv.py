@@ -36,12 +36,12 @@ class DepthwiseConv3x3(torch.autograd.Function):
         x, w = ctx.saved_tensors
         padded = F.pad(x, (1, 1, 1, 1))
         height, width = x.shape[-2:]
-        grad_padded = torch.zeros_like(padded)
-        grad_w = torch.zeros_like(w)
+        grad_padded = torch.zeros_like(F.pad(grad, (1, 1, 1, 1)))  # batched where grad is (under vmap)
         for di, dj in TAPS:
             grad_padded[..., di:di + height, dj:dj + width] += grad * w[:, 0, di, dj].view(1, -1, 1, 1)
-            grad_w[:, 0, di, dj] = (grad * padded[..., di:di + height, dj:dj + width]).sum(dim=(0, 2, 3))
-        return grad_padded[..., 1:-1, 1:-1], grad_w
+        grad_w = torch.stack([(grad * padded[..., di:di + height, dj:dj + width]).sum(dim=(0, 2, 3))
+                              for di, dj in TAPS], dim=-1)
+        return grad_padded[..., 1:-1, 1:-1], grad_w.reshape(w.shape)
 
 
 def depthwise_conv3x3(x, w):

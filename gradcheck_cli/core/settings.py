@@ -9,8 +9,10 @@ to another's users.
 
 from __future__ import annotations
 
+import math
+import numbers
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 FRONTS = ("cli", "spec", "python")  # the command line, a spec file, Python's check()
@@ -74,6 +76,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "Finite differences: complex step where the path is analytic, else Richardson (auto); or force one; "
             "central is torch's single difference.", kind="choice", choices=FD_METHODS, in_pyproject=True),
     Setting("step", "--step", "step", "step", "Step of --method central (default 1e-6, as torch.autograd.gradcheck)."),
+    Setting("nondet_tol", "--nondet-tol", "nondet_tol", None,
+            "With --function: the largest difference two backward passes may show and still count as deterministic "
+            "(default 0: bitwise equal; as torch.autograd.gradcheck's nondet_tol)."),
     Setting("fast", "--fast", "fast", "fast",
             "Check 4 random projections uᵀJv per variable instead of every entry (cheap for big tensors; may miss "
             "an error confined to a few entries).", kind="flag"),
@@ -103,7 +108,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             kind="flag"),
     Setting("strict", "--strict", None, None,
             "Inconclusive and undefined verdicts fail the run too: exit 1, and the summary, JSON, JUnit and GitHub "
-            "reports count them as failures.", kind="flag", in_pyproject=True),
+            "reports count them as failures (--no-strict overrides the project's strict = true).", kind="flag",
+            in_pyproject=True),
     _limit("max_length", "Longest expression accepted, in characters."),
     _limit("max_depth", "Deepest nesting accepted."),
     _limit("max_nodes", "Most graph nodes accepted."),
@@ -113,6 +119,37 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
                           "instead)."),
 )}
 
+MAX_SEED = 2**63 - 1  # numpy's generators take any non-negative integer; this keeps it an int64
+RULES: dict[str, tuple[str, Callable[[object], bool]]] = {  # what a setting's value must be, as said to the user
+    "rtol": ("a non-negative finite number", lambda v: _real(v) and 0 <= v < math.inf),
+    "atol": ("a non-negative finite number", lambda v: _real(v) and 0 <= v < math.inf),
+    "step": ("a positive finite number", lambda v: _real(v) and 0 < v < math.inf),
+    "order": ("1 or 2", lambda v: _integer(v) and v in (1, 2)),
+    "seed": ("an integer from 0 to 2**63 - 1", lambda v: _integer(v) and 0 <= v <= MAX_SEED),
+}
+
+
+def _real(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isnan(value)
+
+
+def _integer(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def invalid(name: str, value: object) -> str | None:
+    """What is wrong with `value` for the setting `name` ("expected 1 or 2"), or None when it is valid; None
+    (not given) is always valid.  Choices and flags follow the table; numbers follow RULES."""
+    setting = SETTINGS[name]
+    if value is None:
+        return None
+    if setting.kind == "choice" and value not in setting.choices:
+        return f"expected one of {', '.join(map(repr, setting.choices))}"
+    if setting.kind == "flag" and not isinstance(value, bool):
+        return "expected True or False"
+    if name in RULES and not RULES[name][1](value):
+        return f"expected {RULES[name][0]}"
+    return None
 
 
 def in_spec_files(kind: str) -> list[Setting]:

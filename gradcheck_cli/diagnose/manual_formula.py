@@ -51,9 +51,9 @@ class ManualAnalysis:
         self.stations: Stations = stations_of(expression, shapes)
         self.plan = Plan([expression.output, *self.stations.factor_nodes(), *extra], shapes)
         self.point = point
-        points = _nearby(point, moved, self.plan, seed)
-        self.count = len(next(iter(points.values())))
-        self.values = self.plan.run(points)
+        self.points = _nearby(point, moved, self.plan, seed)  # name -> (count, ...) stacked inputs
+        self.count = len(next(iter(self.points.values())))
+        self.values = self.plan.run(self.points)
 
     def of(self, node: Node, shape: tuple = ()) -> np.ndarray:
         """The node's value at every point, broadcast to `shape` (a gradient stored smaller than its
@@ -114,6 +114,32 @@ def manual_culprit(expression: Expression, manual: Expression, variable: str, po
     analysis = ManualAnalysis(expression, point, wrt, shapes, [manual.output, gradient, *factors])
     with np.errstate(all="ignore"):
         return _ManualDiagnosis(expression, manual, variable, analysis, factors, gradient, tolerance).culprit()
+
+
+def nearby_disagreement(expression: Expression, manual: Expression, variable: str, point: dict[str, np.ndarray],
+                        wrt: list[str], shapes: ShapeMap, tolerance: Tolerance) -> str | None:
+    """A note where a manual formula that passed at the point differs from the chain rule at the nearby points
+    (the same deterministic ones the culprit finders use), else None: "3*x" for x**3 matches at x = 1 only.
+    Compared at the looser of the tolerance and MATCH, so rounding alone never raises it."""
+    gradient = gradient_nodes(expression.output, [variable], shapes)[variable]
+    analysis = ManualAnalysis(expression, point, wrt, shapes, [manual.output, gradient])
+    shape = np.shape(point[variable])
+    with np.errstate(all="ignore"):
+        mine, truth = analysis.of(manual.output, shape), analysis.of(gradient, shape)
+        for k in range(1, analysis.count):
+            if np.all(np.isfinite(truth[k])) and not _same(mine[k], truth[k], tolerance):
+                where = _point_text(analysis, k, wrt)
+                return (f"your formula for d/d{variable} agrees at this point but not at nearby points (e.g. "
+                        f"{where}: {_rounded(mine[k])} vs {_rounded(truth[k])}): it is probably not the derivative")
+    return None
+
+
+def _point_text(analysis: ManualAnalysis, k: int, moved: list[str]) -> str:
+    """at x=1.1, y=2.05 for scalar variables; at a nearby point otherwise."""
+    scalars = [(name, analysis.points[name][k]) for name in moved if np.size(analysis.point[name]) == 1]
+    if len(scalars) != len(moved):
+        return "at a nearby point"
+    return "at " + ", ".join(f"{name}={_rounded(value)}" for name, value in scalars)
 
 
 class _ManualDiagnosis:

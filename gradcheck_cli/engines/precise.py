@@ -446,6 +446,8 @@ class _Referee:
                 if any(not _holds(predicate, args, node.attr if spec.attrs else None, spec.attrs)
                        for predicate in conditions):
                     return False
+                if spec.kinks is not None and not _off_every_kink(spec, node, args):
+                    return False
         return True
 
     def _digits_below(self, var_slot: int, element: int) -> int:
@@ -774,6 +776,15 @@ def _holds(predicate, args: list, attr, has_attr) -> bool:
         with np.errstate(all="ignore"):
             inside = predicate(*floats, attr) if has_attr else predicate(*floats)
         return bool(np.all(inside))
+
+
+def _off_every_kink(spec, node: Node, args: list) -> bool:
+    """No switching function of the op is 0 at the exact arguments (logit(x, eps=0.1) at 0.1): on a kink the
+    complex step follows one piece only and would settle one one-sided derivative as the derivative."""
+    switches = _switches(spec, node, args)
+    if switches is None:
+        return False  # cannot tell: the differences, which watch for kinks, decide
+    return not any(np.any(np.asarray(s, dtype=object).reshape(-1) == 0) for s in switches)
 
 
 def _switches(spec, node: Node, args: list):

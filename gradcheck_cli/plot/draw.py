@@ -7,14 +7,31 @@ canvas), so a notebook's backend and pyplot's state are left as they were.
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import numpy as np
 
-from .figure import PlotData
+from .figure import PlotData, PlotError
 
 INSTALL = "pip install 'gradcheck-cli[plot]'"  # the optional extra that brings matplotlib
 FIGURE_SIZE = (11, 4.5)  # inches, at DPI
 DPI = 100
+PICTURE_FORMATS = ("png", "pdf", "svg")  # what the picture's file name may end in; matplotlib writes each
+
+
+def picture_format(path) -> str | None:
+    """The format a picture at `path` is written in, from its extension (`.pdf` is pdf); None when it is not one
+    of PICTURE_FORMATS."""
+    suffix = Path(path).suffix.lower().lstrip(".")
+    return suffix if suffix in PICTURE_FORMATS else None
+
+
+def format_problem(path) -> str | None:
+    """Why a picture cannot be written at `path` for its name, or None."""
+    if picture_format(path) is None:
+        return (f"the picture's file name must end in {', '.join('.' + f for f in PICTURE_FORMATS[:-1])} or "
+                f".{PICTURE_FORMATS[-1]}, got {str(path)!r}")
+    return None
 
 
 def matplotlib_missing() -> bool:
@@ -26,8 +43,12 @@ def matplotlib_missing() -> bool:
 
 
 def draw(data: PlotData, path):
-    """Write `data` as a PNG at `path`: left, the function and the tangents; right, the step's V.  Returns the
-    matplotlib Figure.  Raises ImportError without matplotlib, OSError when `path` cannot be written."""
+    """Write `data` as a picture at `path` (PNG, PDF or SVG, by its extension): left, the function and the
+    tangents; right, the step's V.  Returns the matplotlib Figure.  Raises PlotError for another extension,
+    ImportError without matplotlib, OSError when `path` cannot be written."""
+    problem = format_problem(path)
+    if problem:
+        raise PlotError(problem)
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -40,7 +61,7 @@ def draw(data: PlotData, path):
     _draw_function(around, data)
     _draw_steps(steps, data)
     figure.suptitle(data.title)
-    figure.savefig(path, format="png")
+    figure.savefig(path, format=picture_format(path))
     return figure
 
 
@@ -55,7 +76,7 @@ def _draw_function(axes, data: PlotData) -> None:
     axes.set_xlabel(data.variable)
     axes.set_ylabel("f")
     axes.set_title("the function and each engine's tangent", fontsize="medium")
-    axes.legend(fontsize="small")
+    _legend(axes)
 
 
 def _draw_steps(axes, data: PlotData) -> None:
@@ -71,10 +92,11 @@ def _draw_steps(axes, data: PlotData) -> None:
             axes.plot(data.steps[exact], np.full(exact.sum(), data.step_errors[shown].min()), linestyle="none",
                       marker="v", markersize=4, color="gray", label="exactly the baseline (drawn at the floor)")
     else:
-        kink = any(t.side != "both" for t in data.tangents)
-        why = "\n(a kink: the left panel has the one-sided slopes)" if kink else ""
-        axes.text(0.5, 0.5, f"no derivative to measure the error against{why}", transform=axes.transAxes,
-                  ha="center", va="center")
+        from matplotlib.ticker import NullLocator
+
+        axes.text(0.5, 0.5, _nothing_drawn(data), transform=axes.transAxes, ha="center", va="center")
+        axes.yaxis.set_major_locator(NullLocator())  # no error is drawn: ticks would measure nothing
+        axes.yaxis.set_minor_locator(NullLocator())
     for taken in data.taken_steps[:-1]:
         axes.axvline(taken, color="0.75", linewidth=0.8)
     if data.taken_steps:
@@ -85,4 +107,20 @@ def _draw_steps(axes, data: PlotData) -> None:
     axes.set_xlabel("step h")
     axes.set_ylabel("error")
     axes.set_title(data.step_note, fontsize="small")
-    axes.legend(fontsize="small")
+    _legend(axes)
+
+
+def _nothing_drawn(data: PlotData) -> str:
+    """Why the step panel has no error curve: every difference equals the baseline, or there is none."""
+    if (np.isfinite(data.step_errors) & (data.step_errors == 0)).any():
+        return (f"every step's central difference equals the {data.baseline} exactly:\n"
+                "an error of 0 has no place on a log scale")
+    kink = any(t.side != "both" for t in data.tangents)
+    why = "\n(a kink: the left panel has the one-sided slopes)" if kink else ""
+    return f"no derivative to measure the error against{why}"
+
+
+def _legend(axes) -> None:
+    """The legend of what `axes` labelled, if anything (an empty legend is a matplotlib warning)."""
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(fontsize="small")

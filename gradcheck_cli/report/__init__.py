@@ -29,7 +29,8 @@ class ReportSettings:
 
     `single`: the run has one case (the table shows it whole); `tty`: the output is a terminal; `width`: its
     columns; `depth`: levels of the --explain tree (None: the default); `strict`: inconclusive and undefined
-    verdicts fail the run (`fails`), in the exit code and in every report."""
+    verdicts fail the run (`fails`), in the exit code and in every report; `strict_source` says what asked for it
+    (`--strict`, or the project's pyproject.toml)."""
 
     dtype: str = "float64"
     rtol: float | None = None
@@ -44,6 +45,7 @@ class ReportSettings:
     tty: bool = False
     width: int = 140
     strict: bool = False
+    strict_source: str = "--strict"  # what made the run strict, as the summary names it
 
     def checked_with(self) -> dict:
         return {"dtype": self.dtype, "rtol": self.rtol, "atol": self.atol, "limits": self.limits,

@@ -71,15 +71,16 @@ def is_tty(stream=None) -> bool:
 
 
 DEFAULT_COLUMNS = 140  # the table's width in a file or a pipe that COLUMNS does not size
+MIN_WIDTH = 20  # fewer columns cannot hold a number and its name: --width refuses them, COLUMNS is raised to it
 
 
 def columns(tty: bool) -> int:
     """The width the table is laid out for: COLUMNS when it holds a positive number (a terminal's or a pipe's),
-    else the terminal's own, else DEFAULT_COLUMNS."""
+    else the terminal's own, else DEFAULT_COLUMNS; never under MIN_WIDTH (a narrower table would cut numbers)."""
     given = os.environ.get("COLUMNS", "").strip()
     if given.isdigit() and int(given) > 0:
-        return int(given)
-    return shutil.get_terminal_size((DEFAULT_COLUMNS, 24)).columns if tty else DEFAULT_COLUMNS
+        return max(MIN_WIDTH, int(given))
+    return max(MIN_WIDTH, shutil.get_terminal_size((DEFAULT_COLUMNS, 24)).columns) if tty else DEFAULT_COLUMNS
 
 
 def report_path_problem(path: str, spec_files: list[Path]) -> str | None:

@@ -61,10 +61,11 @@ def check_function(spec: Spec, result: CaseResult) -> None:
             _check_entries(function, point, wrt, device, spec)
         if reference is None:
             own = check(function, point, wrt, None, spec.tolerance, device, spec.order, spec.limits.max_entries,
-                        spec.integers)
+                        spec.integers, nondet_tol=spec.nondet_tol)
         else:
             own = check(function, point, wrt, reference.value, spec.tolerance, device, spec.order,
-                        spec.limits.max_entries, spec.integers, f"the reference {reference.label}")
+                        spec.limits.max_entries, spec.integers, f"the reference {reference.label}",
+                        nondet_tol=spec.nondet_tol)
     _record_the_function(result, function, device, reference, own, note)
     if own.value is not None:
         code = reference.runner if reference is not None else _runner(function, device, spec, own.value)

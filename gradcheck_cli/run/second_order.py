@@ -50,6 +50,7 @@ def hessian_rows(expression: Expression, gradients: dict[str, Node], point: dict
                 for a in wrt for b in wrt}
     by_hand = {pair: np.broadcast_to(plan.value(values, m.output)[0], point[pair[0]].shape + point[pair[1]].shape)
                for pair, m in manual.items()}
+    by_hand = _symmetric(by_hand, point)
     autograd = _autograd_hessian(expression, point, wrt, spec, notes if notes is not None else [])
     point64 = {name: value.astype(spec.dtype).astype(np.float64) for name, value in point.items()}
     finite, errors, evaluations = {}, {}, 0
@@ -65,6 +66,16 @@ def hessian_rows(expression: Expression, gradients: dict[str, Node], point: dict
             for a in wrt for b in wrt for i in np.ndindex(point[a].shape) for j in np.ndindex(point[b].shape)]
     _settle_disputes(rows, full, point64, wrt, shapes, spec, rounded)
     return rows, evaluations
+
+
+def _symmetric(blocks: dict[tuple[str, str], np.ndarray], point) -> dict[tuple[str, str], np.ndarray]:
+    """Your block x,y also gives y,x, transposed (a Hessian is symmetric), unless you wrote y,x too."""
+    filled = dict(blocks)
+    for (a, b), block in blocks.items():
+        if (b, a) not in filled:
+            rank = np.ndim(point[a])
+            filled[(b, a)] = np.moveaxis(block, tuple(range(rank)), tuple(range(block.ndim - rank, block.ndim)))
+    return filled
 
 
 def _autograd_hessian(expression: Expression, point, wrt: list[str], spec: Spec, notes: list[str]) -> dict:

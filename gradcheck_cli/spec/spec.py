@@ -42,6 +42,7 @@ class Spec:
     order: int = 1  # 2: also the Hessian
     method: str = "auto"  # finite differences: auto, complex, richardson or central
     step: float | None = None  # the step of --method central (default 1e-6, as torch)
+    nondet_tol: float = 0.0  # the difference two backward passes of --function may show (torch's nondet_tol)
     fast: bool = False  # random projections uᵀJv instead of every entry
     seed: int | None = None  # of the projections; None: a fresh one, printed
     explain: bool = False  # the graph, local partials and chain rule, after the table
@@ -69,7 +70,8 @@ class Spec:
 
     @property
     def display_name(self) -> str:
-        return self.name or self.expr or str(self.function_label)
+        label = self.function_label
+        return self.name or self.expr or (label if label is not None else '""')  # '""': an empty expression
 
     @property
     def function_label(self) -> str | None:

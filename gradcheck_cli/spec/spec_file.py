@@ -464,6 +464,11 @@ def _read_settings(reader: _Reader, fields: dict, prefix: str, spec: Spec) -> No
     for setting in in_spec_files("choice"):
         if setting.key in fields:
             setattr(spec, setting.name, _choice(reader, fields[setting.key], prefix + setting.key, setting.choices))
+    if "nondet_tol" in fields:
+        spec.nondet_tol = reader.number(fields["nondet_tol"], prefix + "nondet_tol")
+        if spec.nondet_tol < 0:
+            raise reader.fail(fields["nondet_tol"], prefix + "nondet_tol",
+                              f"expected a non-negative number, got {_written(fields['nondet_tol'])}")
     if "step" in fields:
         spec.step = reader.number(fields["step"], prefix + "step")
         if spec.step <= 0:

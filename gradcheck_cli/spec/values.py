@@ -164,6 +164,18 @@ def _nested_list(text: str) -> list:
     return result
 
 
+def _holds_none(data) -> bool:
+    """Whether `data` is None or a (nested) list holding None (walked without recursion: any depth is safe)."""
+    pending = [data]
+    while pending:
+        item = pending.pop()
+        if item is None:
+            return True
+        if isinstance(item, (list, tuple)):
+            pending.extend(item)
+    return False
+
+
 def coerce_value(data, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
     """A number, a (nested) list of numbers, a numpy array or a torch tensor as a float64 array, always a copy;
     ragged lists, complex or non-numeric values are errors.  A tensor may have any dtype, layout or device and
@@ -174,6 +186,8 @@ def coerce_value(data, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
         raise ValueParseError(f"expected numbers, got a numpy array of {data.dtype}")
     if not isinstance(data, (list, tuple)) and np.iscomplexobj(data):
         raise _complex_values()
+    if _holds_none(data):  # numpy would read None as NaN
+        raise ValueParseError("expected numbers, got None")
     try:
         array = np.array(data, dtype=np.float64)
     except (ValueError, TypeError, RuntimeError) as error:
@@ -182,7 +196,7 @@ def coerce_value(data, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
         raise ValueParseError("expected a number or a rectangular (nested) list of numbers") from None
     _check_size(array.size, limits)
     if array.size == 0:
-        raise ValueParseError("empty list")
+        raise ValueParseError("empty list" if isinstance(data, (list, tuple)) else "empty array")
     if not np.all(np.isfinite(array)):
         raise ValueParseError("values must be finite numbers")
     return array

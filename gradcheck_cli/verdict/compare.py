@@ -238,8 +238,9 @@ def case_status(result: CaseResult) -> Status:
 
 def atol_note(rows: list[GradientRow], tolerance: Tolerance) -> str | None:
     """Warn when your own answer passed only because it is within atol of a tiny gradient."""
+    relative = Tolerance(rtol=tolerance.rtol, atol=0.0)  # the judgement without atol: what passed only by it
     lenient = [r for r in rows if r.status == "pass" and r.reference is not None and any(
-        v is not None and math.isfinite(v) and abs(v - r.reference) > tolerance.rtol * abs(r.reference)
+        v is not None and math.isfinite(v) and not relative.agree(v, r.reference)
         for v in (r.manual, r.expected))]  # USER_ANSWERS
     if not lenient:
         return None

@@ -33,7 +33,7 @@ from ...lang.plan import DiagonalRun, Plan, batched
 from .complex_step import complex_step, complex_step_applies, complex_step_of_scalars, complex_step_variables
 from .kinks import KinkWatch, kink_changes
 from .noise import EPS, NOISE_POINTS, NOISE_STEP, measured_noise, noise_level, noise_points, rounding_floor
-from .richardson import LEVELS, CallShifts, Direction, Shifts, central_difference, refine
+from .richardson import INFORMATIVE, LEVELS, CallShifts, Direction, Shifts, central_difference, refine
 
 __all__ = ["BATCH_BYTES", "CENTRAL_STEP", "FiniteDifferences", "KinkWatch", "complex_step_applies",
            "directional_derivative", "finite_differences", "finite_differences_of_function", "kink_changes",
@@ -87,6 +87,7 @@ def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], w
     scalars = [n for n in wrt if trusted[n] and np.size(point[n]) == 1] if method in ("auto", "complex") else []
     stepped_together = complex_step_of_scalars(plan, output, base, scalars, held) if len(scalars) > 1 else {}
     floor = functools.cache(functools.partial(rounding_floor, plan, base_values))  # once, where first needed
+    may_cancel = functools.cache(functools.partial(_may_cancel, plan, base_values))  # a scan of every node: once
     for name in wrt:
         x = np.asarray(point[name], dtype=np.float64)
         shifts = Shifts(plan, output, base, name, x, held, base_values, _diagonal(plan, shapes, name, x, output_shape))
@@ -99,15 +100,56 @@ def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], w
         elif trusted[name] and method in ("auto", "complex"):
             entries.set("complex", 1, *(stepped_together[name] if name in stepped_together else
                                         complex_step(plan, output, base, base_values, name, x, held, shifts.diagonal)))
-        # The complex step has no truncation error; where it ran, Richardson could only add noise.
-        if method in ("auto", "richardson") and not np.all(np.isfinite(entries.error)):
-            # Measured per variable: a switch in one (where(c, a, b) at c = 0) must not blur the others.
-            noise = np.maximum(floor(), measured_noise(plan, output, point, [name], held))
-            entries.refine(shifts, noise)
+        noise = _Noise(plan, output, point, name, held, floor)
+        if entries.methods[0, 0] == "complex" and method == "auto" and may_cancel():
+            entries.widen_complex(x, noise())
+        # The complex step has no truncation error; where it ran with a bar that says something, Richardson
+        # could only add noise.  Its bar counts every derivative the computation carries, even one a later
+        # factor scales away (exp(x) * 1e-300 at x = 700): where that leaves it uninformative, Richardson runs too.
+        if method in ("auto", "richardson") and not np.all(_informative(entries.value, entries.error)):
+            entries.refine(shifts, noise())
+        entries.evaluations += NOISE_POINTS if noise.measured else 0
         result.evaluations += entries.evaluations
         _store(result, name, output_shape + x.shape, entries.value, entries.error, entries.methods, entries.costs,
                entries.one_sided)
     return result
+
+
+CANCELLATION = 64  # terms of a sum beyond this many times the sum: f may cancel inside
+
+
+class _Noise:
+    """f's rounding noise along one variable (at least the magnitude floor), measured once, where first needed
+    (per variable: a switch in one, where(c, a, b) at c = 0, must not blur the others)."""
+
+    def __init__(self, plan, output, point, name, held, floor):
+        self.arguments, self.floor, self.value = (plan, output, point, [name], held), floor, None
+
+    @property
+    def measured(self) -> bool:
+        return self.value is not None
+
+    def __call__(self) -> np.ndarray:
+        if self.value is None:
+            self.value = np.maximum(self.floor(), measured_noise(*self.arguments))
+        return self.value
+
+
+def _may_cancel(plan: Plan, base_values: list) -> bool:
+    """Does f add or subtract terms far larger than their result (exp(x) - 1 at 1e-5)?  Free: from the base run."""
+    for node in plan.nodes:
+        if node.op in ("add", "sub") and len(node.args) == 2:
+            a, b = (np.abs(plan.value(base_values, arg)) for arg in node.args)
+            with np.errstate(all="ignore"):
+                if np.any(a + b > CANCELLATION * np.abs(plan.value(base_values, node))):
+                    return True
+    return False
+
+
+def _informative(value: np.ndarray, error: np.ndarray) -> np.ndarray:
+    """Finite error bars small next to the value (or to 1, for a derivative near 0)."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(error) & (error <= INFORMATIVE * np.maximum(np.abs(value), 1.0))
 
 
 def _diagonal(plan: Plan, shapes, name: str, x: np.ndarray, output_shape: tuple) -> DiagonalRun | None:
@@ -135,10 +177,18 @@ class _Entries:
         self.methods[:], self.costs[:] = method, cost
         self.evaluations += cost * self.value.shape[0]
 
+    def widen_complex(self, x: np.ndarray, noise: np.ndarray) -> None:
+        """The complex step's bar counts the rounding of derivatives, not that of f's values, which a cancellation
+        in f amplifies ((exp(x) - 1)/x at 1e-5: noise 1e-11 in f, 1e-6 in the derivative).  That noise, varying
+        on the scale of x (or 1), changes the derivative by about noise / scale: the bar is at least 8 times that,
+        as Richardson's rounding term is."""
+        scale = np.where(x.ravel() != 0, np.minimum(1.0, np.abs(x.ravel())), 1.0)
+        self.error = np.fmax(self.error, 8 * noise[None, :] / scale[:, None])
+
     def refine(self, shifts: Shifts, noise: np.ndarray) -> None:
         """Richardson for every element, kept where its error bar is the smaller."""
         refined, refined_error, per_element, self.one_sided = refine(shifts, self.value.shape[0], noise)
-        self.evaluations += NOISE_POINTS + int(per_element.sum())
+        self.evaluations += int(per_element.sum())
         self.costs += per_element[:, None]
         better = ~(self.error <= refined_error)  # complex step kept only where its bar is the smaller
         self.value, self.error = np.where(better, refined, self.value), np.where(better, refined_error, self.error)

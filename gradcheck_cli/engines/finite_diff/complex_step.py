@@ -13,7 +13,7 @@ from ...lang.graph import Node, carries_value, dependents
 from ...lang.ops import OPS
 from ...lang.plan import DiagonalRun, Plan, flat_values
 from .batches import points_per_batch
-from .noise import EPS
+from .noise import EPS, added_values
 
 COMPLEX_STEP = 1e-200
 COMPLEX_STEP_RADIUS = 1e40  # how much closer than this to a singularity the step may come
@@ -79,7 +79,8 @@ def complex_step(plan: Plan, output: Node, base: dict, base_values: list, name: 
     """f'(x) = Im f(x + i h e_j) / h with h = 1e-200: no subtraction, so no cancellation, one run per element.
 
     The error bar is a few ulps of the largest derivative the computation carries (the
-    imaginary parts of the nodes), which bounds the rounding in the forward-mode sums.
+    imaginary parts of the nodes, but for those only multiplied on: their product carries them scaled),
+    which bounds the rounding in the forward-mode sums.
     Returns (value, error), each (elements, outputs).
     """
     if diagonal is not None:  # elementwise-then-reduce: all elements in one O(n) pass
@@ -116,7 +117,8 @@ def _complex_step_of_elements(plan: Plan, output: Node, base: dict, name: str, x
     f = np.broadcast_to(f, (elements.size,) + f.shape[1:]).reshape(elements.size, -1)
     with np.errstate(over="ignore"):  # a derivative beyond the float range is inf, as it should be
         derivative = f.imag / COMPLEX_STEP
-        carried = max((float(np.max(np.abs(v.imag), initial=0.0)) for v in all_values if np.iscomplexobj(v)),
+        carried = max((float(np.max(np.abs(v.imag), initial=0.0)) for v in added_values(plan, all_values)
+                       if np.iscomplexobj(v)),
                       default=0.0) / COMPLEX_STEP
     return derivative, 16 * EPS * np.maximum(np.abs(derivative), carried)
 
@@ -147,7 +149,8 @@ def _complex_step_of_these_scalars(plan: Plan, output: Node, base: dict, names: 
     f = plan.value(values, output)
     derivative = np.broadcast_to(f, (rows,) + f.shape[1:]).reshape(rows, -1).imag / COMPLEX_STEP
     # Only values that vary along the batch carry an imaginary part; the others are real.  One scan of them all.
-    stepped = [value.reshape(rows, -1).imag for value in values if len(value) == rows and np.iscomplexobj(value)]
+    stepped = [value.reshape(rows, -1).imag for value in added_values(plan, values)
+               if len(value) == rows and np.iscomplexobj(value)]
     carried = np.max(np.abs(np.concatenate(stepped, axis=1)), axis=1, initial=0.0)
     error = 16 * EPS * np.maximum(np.abs(derivative), carried[:, None] / COMPLEX_STEP)
     return {name: (derivative[row:row + 1], error[row:row + 1]) for row, name in enumerate(names)}

@@ -23,6 +23,7 @@ LEVELS = 3
 SHRINK = 0.1  # base step factor between attempts
 ATTEMPTS = 8
 INFORMATIVE = 1e-3  # relative error bar below which an estimate can confirm another
+ONE_SIDED_SETTLES = 1e-6  # relative change between two steps below which a one-sided value is a limit
 UNSEEN_VALUES_PER_INPUT = 16  # a black-box function's values per input value, assumed for its batches
 
 
@@ -51,12 +52,13 @@ class _Refinement:
         self.previous_value, self.previous_error = self.value.copy(), self.error.copy()
         self.done = np.zeros((size, outputs), dtype=bool)
         self.left, self.right = np.full((size, outputs), np.nan), np.full((size, outputs), np.nan)
+        self.previous_left, self.previous_right = self.left.copy(), self.right.copy()
         self.pending, self.evaluations = np.arange(size), np.zeros(size, dtype=int)
 
     def take(self, d: np.ndarray, truncation: np.ndarray, rounding: np.ndarray, one_sided: tuple) -> None:
         """One attempt's estimates for the pending elements: confirm, improve, or wait for the next step."""
         pending = self.pending
-        self._keep_one_sided(*one_sided)
+        self._keep_one_sided(*one_sided, rounding)
         self.evaluations[pending] += 2 * LEVELS
         e = truncation + rounding + 4 * EPS * np.abs(d)
         open_ = ~self.done[pending]
@@ -79,11 +81,18 @@ class _Refinement:
         self.done[pending] |= confirmed
         self.pending = pending[~self.done[pending].all(axis=1)]
 
-    def _keep_one_sided(self, minus: np.ndarray, plus: np.ndarray) -> None:
-        """One-sided values from the largest step that met no other kink: the least rounding."""
+    def _keep_one_sided(self, minus: np.ndarray, plus: np.ndarray, rounding: np.ndarray) -> None:
+        """One-sided values established as limits: the first step whose value the previous (ten times larger)
+        step confirms.  A value that keeps moving with the step (|x|**1.5 at 0: about sqrt(h)) is no
+        derivative of either side and stays NaN, for the high-precision referee to settle."""
         pending = self.pending
-        self.left[pending] = np.where(np.isfinite(self.left[pending]), self.left[pending], minus)
-        self.right[pending] = np.where(np.isfinite(self.right[pending]), self.right[pending], plus)
+        rounding = np.nan_to_num(rounding, nan=0.0)  # NaN where the central differences straddled a kink
+        for side, previous, value in ((self.left, self.previous_left, minus), (self.right, self.previous_right, plus)):
+            with np.errstate(invalid="ignore"):
+                settled = np.abs(value - previous[pending]) <= (
+                    2 * rounding + ONE_SIDED_SETTLES * np.fmax(np.abs(value), np.abs(previous[pending])))
+            side[pending] = np.where(np.isfinite(side[pending]), side[pending], np.where(settled, value, np.nan))
+            previous[pending] = value
 
     def result(self):
         kinked = ~np.isfinite(self.value)

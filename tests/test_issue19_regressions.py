@@ -1,0 +1,225 @@
+"""Defects a fresh-eyes tester found in the notebook, terminal, plot and config features (issue 19)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gradcheck_cli import check
+
+AT = {"x": 1.0, "y": 2.0}
+ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+# ---- item 12: check()'s settings are validated by the settings table, each error naming its keyword ----
+
+
+@pytest.mark.parametrize("keywords, message", [
+    ({"method": "nope"}, "method='nope': expected one of 'auto', 'complex', 'richardson', 'central'"),
+    ({"rtol": -1}, "rtol=-1: expected a non-negative finite number"),
+    ({"atol": float("nan")}, "atol=nan: expected a non-negative finite number"),
+    ({"order": 3}, "order=3: expected 1 or 2"),
+    ({"dtype": "float16"}, "dtype='float16': expected one of 'float64', 'float32'"),
+    ({"device": "tpu"}, "device='tpu': expected one of 'cpu', 'cuda'"),
+    ({"step": 0}, "step=0: expected a positive finite number"),
+    ({"seed": -1}, "seed=-1: expected an integer from 0 to 2**63 - 1"),
+    ({"fast": 1}, "fast=1: expected True or False"),
+    ({"manual": {"x": None}}, "manual['x']: expected a formula as a str"),
+])
+def test_a_bad_setting_is_an_error_naming_its_keyword(keywords, message):
+    result = check("x*y", at=AT, **keywords)
+    assert result.status == "error" and result.error["message"].startswith(message), result.error
+
+
+@pytest.mark.parametrize("expr", [None, 123])
+def test_an_expression_that_is_not_text_is_an_error_not_a_type_error(expr):
+    result = check(expr, at=AT)
+    assert result.status == "error"
+    assert result.error["message"].startswith(f"expr={expr!r}: expected the expression as a str")
+
+
+def test_wrt_as_text_is_read_as_the_command_line_reads_it():
+    assert [row.wrt for row in check("x*y", at=AT, wrt="x,y").gradients] == ["x", "y"]
+    assert [row.wrt for row in check("x*y", at=AT, wrt="y").gradients] == ["y"]
+    assert check("x*y", at=AT, wrt="xy").status == "error"  # one name, not the letters x and y
+
+
+def test_a_number_is_a_manual_formula():
+    assert check("x*y", at=AT, manual={"x": 2}).status == "pass"
+    assert check("x*y", at=AT, manual={"x": 3}).status == "fail"
+
+
+# ---- item 3: a narrow COLUMNS never cuts a number into a wrong one ----
+
+
+def _table(*args: str, env: dict | None = None) -> str:
+    import os
+    import subprocess
+    import sys
+
+    environment = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "gradcheck_cli", *args], capture_output=True, text=True,
+                          env=environment, check=False).stdout
+
+
+@pytest.mark.parametrize("columns", ["1", "10", "11", "19"])
+def test_columns_under_the_least_width_is_raised_to_it(columns):
+    assert _table("sin(x**2)", "--x", "4", env={"COLUMNS": columns}) == \
+        _table("sin(x**2)", "--x", "4", "--width", "20")
+
+
+def test_the_vertical_layout_keeps_every_number_whole_at_every_narrow_width():
+    from gradcheck_cli.report import ReportSettings, reporter
+
+    result = check("sin(x**2)", at={"x": 4})
+    for width in range(20, 41):
+        shown = reporter("table").render([result], ReportSettings(color="never", width=width))
+        assert all(len(line) <= width for line in shown.splitlines()), (width, shown)
+        assert "-7.6612758" in shown and "± 2.8e-14" in shown, (width, shown)
+
+
+# ---- item 4: the project's strict = true can be overridden, and the summary says where strict came from ----
+
+
+def _run_in(folder, *args: str):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-m", "gradcheck_cli", *args], capture_output=True, text=True, env=env,
+                          cwd=folder, check=False)
+
+
+def test_no_strict_overrides_the_projects_strict(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("[tool.gradcheck]\nstrict = true\n")
+    from_project = _run_in(tmp_path, "abs(x)", "--x", "0")
+    assert from_project.returncode == 1 and "(failing under strict = true in pyproject.toml)" in from_project.stdout
+    assert _run_in(tmp_path, "abs(x)", "--x", "0", "--no-strict").returncode == 0
+    flagged = _run_in(tmp_path, "abs(x)", "--x", "0", "--strict")
+    assert flagged.returncode == 1 and "(failing under --strict)" in flagged.stdout
+
+
+# ---- item 2: %gradcheck draws the --plot it is given ----
+
+
+def test_the_line_magic_draws_its_plot(tmp_path):
+    from gradcheck_cli.magics import check_line
+
+    picture = tmp_path / "p.png"
+    assert check_line(f'"sin(x)" --x 1 --plot {picture}').status == "pass"
+    assert picture.read_bytes().startswith(b"\x89PNG")
+
+
+# ---- items 5, 6, 7, 18: --plot honours its extension, draws an exact difference with no warning, takes a spec
+# file's one case, and leaves no meaningless ticks on an empty error panel ----
+
+
+@pytest.mark.parametrize("name, magic", [("a.pdf", b"%PDF"), ("a.svg", b"<?xml"), ("a.png", b"\x89PNG")])
+def test_the_picture_is_written_in_the_format_its_name_says(tmp_path, name, magic):
+    ran = _run_in(tmp_path, "sin(x)", "--x", "1", "--plot", name)
+    assert ran.returncode == 0 and (tmp_path / name).read_bytes().startswith(magic)
+
+
+def test_a_picture_name_of_no_known_format_is_refused_before_the_run(tmp_path):
+    ran = _run_in(tmp_path, "sin(x)", "--x", "1", "--plot", "noext")
+    assert ran.returncode == 2 and "must end in .png, .pdf or .svg, got 'noext'" in ran.stderr
+    assert ran.stdout == "" and not (tmp_path / "noext").exists()
+
+
+def test_an_exact_central_difference_is_said_in_the_panel_without_warnings(tmp_path):
+    import warnings
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401  (the test extra installs it)
+
+    from gradcheck_cli.plot import figure_data
+    from gradcheck_cli.plot.draw import draw
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        figure = draw(figure_data(check("x**2", at={"x": 3})), tmp_path / "sq.png")
+    texts = [text.get_text() for text in figure.axes[1].texts]
+    assert texts == ["every step's central difference equals the reference exactly:\n"
+                     "an error of 0 has no place on a log scale"]
+    assert len(figure.axes[1].get_yticks()) == 0
+
+
+def test_a_spec_file_of_one_case_is_drawn_and_of_two_refused(tmp_path):
+    (tmp_path / "one.yaml").write_text("expr: sin(x)\nat: {x: 1}\n")
+    assert _run_in(tmp_path, "one.yaml", "--plot", "one.png").returncode == 0
+    assert (tmp_path / "one.png").read_bytes().startswith(b"\x89PNG")
+    (tmp_path / "two.yaml").write_text("cases:\n  - expr: sin(x)\n    at: {x: 1}\n  - expr: cos(x)\n    at: {x: 1}\n")
+    two = _run_in(tmp_path, "two.yaml", "--plot", "two.png")
+    assert two.returncode == 2 and "--plot draws one case; these spec files have 2" in two.stderr
+
+
+# ---- items 9, 11, 14: the seed of --fast in JSON, empty standard input, one program name in usage lines ----
+
+
+def test_the_seed_of_fast_projections_is_in_the_json(tmp_path):
+    import json
+
+    ran = _run_in(tmp_path, "sin(x)", "--x", "1,2", "--fast", "--json")
+    case = json.loads(ran.stdout)["results"][0]
+    assert isinstance(case["seed"], int) and f"seed {case['seed']}" in " ".join(case["notes"])
+
+
+def test_empty_standard_input_is_said(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    ran = subprocess.run([sys.executable, "-m", "gradcheck_cli", "-", "--x", "1"], input="", capture_output=True,
+                         text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": ROOT}, check=False)
+    assert ran.returncode == 2 and ran.stderr.startswith("error: - (standard input): standard input is empty")
+
+
+@pytest.mark.parametrize("args", [["--expr-file", "nope.txt", "--x", "1"], ["x", "--y", "1"]])
+def test_every_usage_line_names_the_program_gradcheck(tmp_path, args):
+    ran = _run_in(tmp_path, *args)
+    assert ran.returncode == 2 and "\n  usage: gradcheck [OPTIONS] EXPRESSION | PATH..." in ran.stderr, ran.stderr
+
+
+# ---- item 10: --step 0 and --step without --method central are refused ----
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--step", "0", "--method", "central"], "'--step': '0' is not a positive finite number"),
+    (["--step", "1e-4"], "--step is the step of --method central"),
+])
+def test_a_step_that_would_be_ignored_is_refused(tmp_path, args, message):
+    ran = _run_in(tmp_path, "sin(x)", "--x", "1", *args)
+    assert ran.returncode == 2 and message in ran.stderr and ran.stdout == ""
+
+
+# ---- item 13: check()'s messages name what it was given ----
+
+
+@pytest.mark.parametrize("value, message", [
+    (np.array([]), "at['x']: empty array"),
+    (torch.tensor([]), "at['x']: empty array"),
+    ([], "at['x']: empty list"),
+    (None, "at['x']: expected numbers, got None"),
+    ([1, None], "at['x']: expected numbers, got None"),
+])
+def test_a_bad_value_is_called_what_it_is(value, message):
+    assert check("sum(x)", at={"x": value}).error["message"] == message
+
+
+def test_an_empty_expression_is_shown_as_one():
+    assert repr(check("", at={"x": 1})).startswith('<CheckResult "" at x=1: error:')
+
+
+# ---- item 8: the summary gives an error's reason, which -q prints nowhere else ----
+
+
+def test_a_missing_project_path_is_summarised_with_its_reason(tmp_path):
+    (tmp_path / "ok.yaml").write_text("expr: sin(x)\nat: {x: 1}\n")
+    (tmp_path / "pyproject.toml").write_text('[tool.gradcheck]\npaths = ["nope", "ok.yaml"]\n')
+    ran = _run_in(tmp_path, "-q")
+    assert "nope  (nope): spec error: nope: no such file or folder" in ran.stdout, ran.stdout
