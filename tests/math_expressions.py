@@ -26,8 +26,9 @@ and group_norm 3 x 1, 2 x 2 and 1 x 4 ones kept off constant groups; each is fla
 
 Ops with options (torch's keyword arguments) draw them too, and write a drawn number of the leading ones by
 position as torch's signature orders them (POSITIONAL): `huber_loss(x, y, 'sum', 2.0, w)`, `cross_entropy(z, 1,
-label_smoothing=0.1)`.  A tensor option (a loss's weight, layer_norm's weight and bias) is an operand: OPERAND in
-the attribute, its tree among the node's arguments after the required ones.  The nn family's numpy and sympy
+label_smoothing=0.1)`; cross_entropy with class probabilities (cross_entropy_probs) is written `cross_entropy(z,
+p)`.  A tensor option (a loss's weight, layer_norm's weight and bias) is an operand: OPERAND in the attribute, its
+tree among the node's arguments after the required ones.  The nn family's numpy and sympy
 translations are written from torch.nn.functional's documented formulas (and torch's source where the documentation
 is silent: a weighted 'mean'), never from gradcheck's kernels.
 
@@ -111,7 +112,7 @@ GEN_OPS: dict[str, int] = {
     # nn family of issue 17: losses (weights from their last child), distances and layer_norm (weight and bias
     # from its second and third child), on scalars, vectors and the occasional matrix
     "mse_loss": 3, "l1_loss": 3, "smooth_l1_loss": 2, "huber_loss": 3, "kl_div": 2, "binary_cross_entropy": 3,
-    "binary_cross_entropy_with_logits": 3, "cross_entropy": 2, "nll_loss": 2,
+    "binary_cross_entropy_with_logits": 3, "cross_entropy": 2, "nll_loss": 2, "cross_entropy_probs": 3,
     "cosine_similarity": 2, "pairwise_distance": 2, "cdist": 2, "layer_norm": 3,
     # nn family of issue 17: convolution, pooling (1 x 1 x 3 and 1 x 1 x 2 x 2 inputs; max_pool off ties) and the
     # batch's or a group's normalization (training statistics), flattened back to vectors (Realizer.flat_nn)
@@ -124,17 +125,14 @@ GEN_OPS: dict[str, int] = {
 # Ops of the registry the strategy does not generate, each with the reason.  Empty: every op is
 # generated.  An op added to the registry must go to GEN_OPS (with its realization below) or here.
 EXEMPT: dict[str, str] = {
-    "cross_entropy_probs": "cross_entropy with class probabilities (a tensor target of the input's shape), added "
-                           "with the msgs17 messages: checked by its registry row (torch.autograd in the input, "
-                           "target and weight, first and second order, the mpmath referee, the complex step); not "
-                           "yet drawn by the generator",
     **{name: "internal adjoint pair of sort and topk (made by the symbolic engine, each the other's adjoint): "
              "drawn through sort and topk, not directly" for name in ("sort_by", "unsort")},
     "unselect": "internal adjoint of the selections (made by the symbolic engine): drawn through diag, diagonal, "
                 "gather, index_select and take, whose adjoint it is",
     **{name: "internal adjoint pair of convolution and pooling (made by the symbolic engine, each the other's "
              "adjoint): drawn through those, not directly" for name in ("im2col", "col2im")},
-    # ---- nn family of issue 17: all generated (Realizer._pointwise_loss, _class_loss, _cosine_similarity,
+    # ---- nn family of issue 17: all generated (Realizer._pointwise_loss, _class_loss, _cross_entropy_probs,
+    # _cosine_similarity,
     # _pairwise_distance, _cdist, _layer_norm, _conv, _pool, _batch_norm, _group_norm) ----
 }
 
@@ -393,6 +391,7 @@ OPERAND = _Operand()
 # reduce): the options a node gives are rendered in this order, a drawn number of them by position
 POSITIONAL = {"huber_loss": ("reduction", "delta", "weight"), "binary_cross_entropy": ("weight",),
               "binary_cross_entropy_with_logits": ("weight",), "cross_entropy": ("target", "weight"),
+              "cross_entropy_probs": ("weight",),
               "nll_loss": ("target", "weight"), "cosine_similarity": ("dim", "eps"),
               "pairwise_distance": ("p", "eps", "keepdim"), "cdist": ("p",),
               "layer_norm": ("normalized_shape", "weight", "bias", "eps")}
@@ -489,6 +488,35 @@ def _np_class_loss(op: str) -> Callable:
         return np.sum(losses) if reduction == "sum" else np.sum(losses) / np.sum(totals)
 
     return loss
+
+
+def probability_loss(args: list, attr, log_softmax: Callable, number: Callable, array: Callable) -> np.ndarray:
+    """torch.nn.functional.cross_entropy(input, target) with class probabilities (cross_entropy_probs), on an input
+    (C,) or (N, C) and a target of its shape, as torch documents it: -sum_c weight[c]*q[c]*log_softmax(input)[c] per
+    sample, q = target*(1 - label_smoothing) + label_smoothing/C; 'mean' divides by the number of samples.  On
+    arrays of floats (log_softmax and number for floats, array: numpy's) or of sympy elements (their sympy forms)."""
+    (x, t), given, o = _operands([*args, attr], 2)
+    batched = x.ndim == 2
+    rows, targets = ([list(r) for r in v] if batched else [list(v)] for v in (x, t))
+    classes = len(rows[0])
+    weight = given.get("weight")
+    w = [1] * classes if weight is None else list(weight)
+    eps = o.get("label_smoothing", 0.0)
+    losses = []
+    for row, target in zip(rows, targets):
+        q = [p * (1 - number(eps)) + number(eps) / classes for p in target] if eps else target
+        losses.append(-sum(wc * qc * lc for wc, qc, lc in zip(w, q, log_softmax(row))))
+    reduction = o.get("reduction", "mean")
+    if reduction == "none":
+        return array(losses if batched else losses[0])
+    return array(sum(losses) if reduction == "sum" else sum(losses) / len(losses))
+
+
+def _np_probability_loss(*args):
+    *values, attr = args
+    return probability_loss([np.asarray(v, dtype=np.float64) for v in values], attr,
+                            lambda r: list(np.asarray(r) - _logsumexp(np.asarray(r), -1)), float,
+                            lambda v: np.asarray(v, dtype=np.float64))
 
 
 def _p_norm(d, p, axis, keepdims=False):
@@ -623,6 +651,7 @@ def _np_nn(op: str) -> Callable:
 NUMPY_WITH_ATTR.update({op: _np_nn(op) for op in CONV_OPS + POOL_OPS + ("batch_norm", "group_norm")})
 NUMPY_WITH_ATTR.update({op: _np_pointwise_loss(op) for op in POINTWISE_LOSSES})
 NUMPY_WITH_ATTR.update({op: _np_class_loss(op) for op in CLASS_LOSSES})
+NUMPY_WITH_ATTR["cross_entropy_probs"] = _np_probability_loss
 NUMPY_WITH_ATTR.update({"cosine_similarity": _np_cosine_similarity, "pairwise_distance": _np_pairwise_distance,
                         "cdist": _np_cdist, "layer_norm": _np_layer_norm})
 
@@ -1476,6 +1505,28 @@ class Realizer(LinalgRealizer):
         tensors = [options[n] for n in names if isinstance(options[n], Expr)]
         return make(op, [*operands, *tensors], attr, positional=rng.randint(0, most))
 
+    def _cross_entropy_probs(self, args: list[Expr], rng: random.Random) -> Expr:
+        """cross_entropy(input, target) with class probabilities: an input (C,) or (N, C), a target of its shape (the
+        second child; half the time its softmax along the classes, a distribution as practitioners give, else any
+        values, which torch allows), class weights (from the third child), reduction and label_smoothing drawn."""
+        x, t = self.small(args[:2], rng)
+        if not (len(x.shape) == 2 and x.shape[1] >= 2 and rng.random() < 0.7):
+            x = self.vector(x, rng)
+            if x.shape[0] < 2:
+                x = self.lift(self.scalar(x, rng), self.n)
+        t = self.shaped(t, x.shape, rng)
+        if rng.random() < 0.5:
+            t = make("softmax", [t], (-1,))
+        options: dict = {}
+        if len(args) > 2 and rng.random() < 0.4:
+            options["weight"] = self.shaped(args[2], x.shape[-1:], rng)
+        reduction = rng.choice((None, "mean", "sum", "none"))
+        if reduction is not None:
+            options["reduction"] = reduction
+        if rng.random() < 0.4:
+            options["label_smoothing"] = rng.choice((0.1, 0.25, 0.5))
+        return self.with_options("cross_entropy_probs", [x, t], options, rng)
+
     def _pointwise_loss(self, op: str, args: list[Expr], rng: random.Random) -> Expr:
         """mse_loss, l1_loss, smooth_l1_loss, huber_loss, kl_div and the binary cross-entropies, each inside its
         domain and MARGIN away from its kinks (d = input - target at 0 for l1_loss, at +-beta and +-delta, where the
@@ -1974,7 +2025,8 @@ def render(e: Expr) -> str:
     name = {"matmul": "dot" if e.style == "alias" else "matmul",
             "amax": "max" if e.style == "alias" else "amax",
             "amin": "min" if e.style == "alias" else "amin", "variance": "var", "sum_dims": "sum",
-            "mean_dims": "mean", "amax_dims": "amax", "amin_dims": "amin"}.get(e.op, e.op)
+            "mean_dims": "mean", "amax_dims": "amax", "amin_dims": "amin",
+            "cross_entropy_probs": "cross_entropy"}.get(e.op, e.op)
     texts = [render(a) for a in args]
     if e.op == "unindex":
         texts.append(f"[{format_index(e.attr)}]")
@@ -2461,6 +2513,8 @@ SYMPY_NN: dict[str, Callable] = {
     **{op: functools.partial(_sympy_nn, op) for op in CONV_OPS + POOL_OPS + ("batch_norm", "group_norm")},
     **{op: functools.partial(_sympy_pointwise_loss, op) for op in POINTWISE_LOSSES},
     **{op: functools.partial(_sympy_class_loss, op) for op in CLASS_LOSSES},
+    "cross_entropy_probs": lambda args, values, attr: probability_loss(args, attr, _log_softmax_list, exact,
+                                                                       _object_array),
     "cosine_similarity": _sympy_cosine_similarity, "pairwise_distance": _sympy_pairwise_distance,
     "cdist": _sympy_cdist, "layer_norm": _sympy_layer_norm,
 }
@@ -2743,14 +2797,49 @@ def to_sympy(e: Expr, symbols: dict[str, np.ndarray], memo: dict | None = None) 
     return out
 
 
-DIGITS = 30
+DIGITS = 60  # the working precision of `evaluate`: every node of sympy's expression is rounded to 60 digits
+
+
+def _post_order(expression, done: dict):
+    """The distinct subexpressions of a sympy expression not yet in `done`, each once, after its arguments (without
+    recursion: sympy's derivatives nest deeply).  The caller puts each node it gets into `done`."""
+    pending = [expression]
+    while pending:
+        node = pending[-1]
+        if node in done:
+            pending.pop()
+            continue
+        missing = [a for a in node.args if a not in done]
+        if missing:
+            pending.extend(missing)
+            continue
+        pending.pop()
+        yield node
 
 
 def evaluate(expression, substitution: dict) -> float:
-    """A sympy expression at the point (exact binary values), to DIGITS digits, as a float."""
-    value = sympy.N(expression.xreplace(substitution), DIGITS)
+    """A sympy expression at the point (exact binary values), as a float.
+
+    sympy's derivatives repeat their subexpressions: the second derivative of a 61-node expression (a solve of
+    gelu-tanh terms) is a tree of 144,343 nodes but only 213 distinct ones, and `sympy.N(expression.xreplace(...))`
+    walks the tree (90 s).  Here each distinct subexpression is evaluated once (sympy's evalf, mpmath underneath), to
+    DIGITS digits from its arguments' values (numbers such as 2 or pi stay exact until an operation uses them):
+    0.04 s.  The rounding of each node (10**-60 relatively) stays far below the comparisons' 1e-9 unless a sum
+    cancels 50 digits."""
+    values = dict(substitution)
+    for node in _post_order(expression, values):
+        values[node] = node.func(*[values[a] for a in node.args]).evalf(DIGITS) if node.args else node
+    value = values[expression]
     assert value.is_real and value.is_finite, f"sympy gives {value} at the point"
     return float(value)
+
+
+def tree_size(expression, sizes: dict) -> int:
+    """The number of nodes of a sympy expression as a tree (a shared subexpression counted at each use): what
+    sympy.diff walks.  `sizes` keeps the sizes of subexpressions already counted (a cache for the next call)."""
+    for node in _post_order(expression, sizes):
+        sizes[node] = 1 + sum(sizes[a] for a in node.args)
+    return sizes[expression]
 
 
 def substitution(symbols: dict[str, np.ndarray], arrays: dict[str, np.ndarray]) -> dict:
