@@ -20,12 +20,15 @@ The linear algebra ops (det, inv, solve, cholesky, eigh, svd, qr, pinv, matrix_e
 far from their degenerate sets (Realizer.conditioned: a diagonal of 1, 2.2, 3.4 plus a small outer product): invertible,
 positive definite, eigen- and singular values apart, qr's pivots and the columns below them away from 0; 2 x 2 (det
 3 x 3 too) or 3 x 2 and 2 x 3, where sympy has closed forms (the eigenproblems, matrix_exp) and differentiates in
-seconds.  fmod and remainder keep a/b MARGIN away from the integers.
+seconds.  fmod and remainder keep a/b MARGIN away from the integers.  conv1d/conv2d and the pools see 1 x 1 x 3 (or
+4) and 1 x 1 x 2 x 2 inputs reshaped from drawn values (max_pool's windows off ties), batch_norm (training statistics)
+and group_norm 3 x 1, 2 x 2 and 1 x 4 ones kept off constant groups; each is flattened back to a vector.
 
 Ops with options (torch's keyword arguments) draw them too, and write a drawn number of the leading ones by
 position as torch's signature orders them (POSITIONAL): `huber_loss(x, y, 'sum', 2.0, w)`, `cross_entropy(z, 1,
-label_smoothing=0.1)`.  A tensor option (a loss's weight, layer_norm's weight and bias) is an operand: OPERAND in
-the attribute, its tree among the node's arguments after the required ones.  The nn family's numpy and sympy
+label_smoothing=0.1)`; cross_entropy with class probabilities (cross_entropy_probs) is written `cross_entropy(z,
+p)`.  A tensor option (a loss's weight, layer_norm's weight and bias) is an operand: OPERAND in the attribute, its
+tree among the node's arguments after the required ones.  The nn family's numpy and sympy
 translations are written from torch.nn.functional's documented formulas (and torch's source where the documentation
 is silent: a weighted 'mean'), never from gradcheck's kernels.
 
@@ -109,8 +112,12 @@ GEN_OPS: dict[str, int] = {
     # nn family of issue 17: losses (weights from their last child), distances and layer_norm (weight and bias
     # from its second and third child), on scalars, vectors and the occasional matrix
     "mse_loss": 3, "l1_loss": 3, "smooth_l1_loss": 2, "huber_loss": 3, "kl_div": 2, "binary_cross_entropy": 3,
-    "binary_cross_entropy_with_logits": 3, "cross_entropy": 2, "nll_loss": 2,
+    "binary_cross_entropy_with_logits": 3, "cross_entropy": 2, "nll_loss": 2, "cross_entropy_probs": 3,
     "cosine_similarity": 2, "pairwise_distance": 2, "cdist": 2, "layer_norm": 3,
+    # nn family of issue 17: convolution, pooling (1 x 1 x 3 and 1 x 1 x 2 x 2 inputs; max_pool off ties) and the
+    # batch's or a group's normalization (training statistics), flattened back to vectors (Realizer.flat_nn)
+    "conv1d": 2, "conv2d": 2, "avg_pool1d": 1, "avg_pool2d": 1, "max_pool1d": 1, "max_pool2d": 1,
+    "batch_norm": 1, "group_norm": 1,
     # constructors
     "ones": 0, "zeros": 0, "eye": 0,
 }
@@ -118,34 +125,15 @@ GEN_OPS: dict[str, int] = {
 # Ops of the registry the strategy does not generate, each with the reason.  Empty: every op is
 # generated.  An op added to the registry must go to GEN_OPS (with its realization below) or here.
 EXEMPT: dict[str, str] = {
-    "cross_entropy_probs": "cross_entropy with class probabilities (a tensor target of the input's shape), added "
-                           "with the msgs17 messages: checked by its registry row (torch.autograd in the input, "
-                           "target and weight, first and second order, the mpmath referee, the complex step); not "
-                           "yet drawn by the generator",
     **{name: "internal adjoint pair of sort and topk (made by the symbolic engine, each the other's adjoint): "
              "drawn through sort and topk, not directly" for name in ("sort_by", "unsort")},
     "unselect": "internal adjoint of the selections (made by the symbolic engine): drawn through diag, diagonal, "
                 "gather, index_select and take, whose adjoint it is",
-    # ---- nn family of issue 17, ops/convolution.py ----
-    # conv and pooling take (N, C, L) or (N, C, H, W) tensors (the generator draws scalars and vectors); checked by
-    # their registry rows (torch values and gradients, the mpmath referee, the complex step),
-    # tests/test_convolution_family.py (bias, padding='same', Hessians against torch, ties of max_pool) and
-    # expressions/nn_conv_*.yaml
-    **{name: "a convolution or pooling op: needs (C, L) or (N, C, ...) inputs (reshaped drawn vectors would do) and "
-             "a realization with its own numpy and sympy window sums, not written yet" for name in (
-                 "conv1d", "conv2d", "avg_pool1d", "avg_pool2d", "max_pool1d", "max_pool2d")},
     **{name: "internal adjoint pair of convolution and pooling (made by the symbolic engine, each the other's "
              "adjoint): drawn through those, not directly" for name in ("im2col", "col2im")},
-    # ---- nn family of issue 17, ops/normalization.py ----
-    # layer_norm is generated; batch_norm and group_norm normalize over the batch or over groups of channels of
-    # (N, C, ...) inputs, shapes the generator does not draw.  Checked by their registry rows (torch values and
-    # gradients, the mpmath referee, the complex step), tests/test_normalization_family.py (Hessians, near-constant
-    # inputs) and the expressions/nn_norm_*.yaml specs
-    **{name: "normalization layer over (N, C, ...) inputs (the batch's statistics, or groups of channels): needs "
-             "reshaped drawn vectors kept off constant groups and a numpy and sympy translation, not written yet"
-       for name in ("batch_norm", "group_norm")},
-    # ---- nn family of issue 17, ops/losses.py and ops/distances.py: all generated (Realizer._pointwise_loss,
-    # _class_loss, _cosine_similarity, _pairwise_distance, _cdist) ----
+    # ---- nn family of issue 17: all generated (Realizer._pointwise_loss, _class_loss, _cross_entropy_probs,
+    # _cosine_similarity,
+    # _pairwise_distance, _cdist, _layer_norm, _conv, _pool, _batch_norm, _group_norm) ----
 }
 
 ELEMENTWISE_UNARY = ("neg", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "exp", "expm1", "log",
@@ -403,6 +391,7 @@ OPERAND = _Operand()
 # reduce): the options a node gives are rendered in this order, a drawn number of them by position
 POSITIONAL = {"huber_loss": ("reduction", "delta", "weight"), "binary_cross_entropy": ("weight",),
               "binary_cross_entropy_with_logits": ("weight",), "cross_entropy": ("target", "weight"),
+              "cross_entropy_probs": ("weight",),
               "nll_loss": ("target", "weight"), "cosine_similarity": ("dim", "eps"),
               "pairwise_distance": ("p", "eps", "keepdim"), "cdist": ("p",),
               "layer_norm": ("normalized_shape", "weight", "bias", "eps")}
@@ -501,6 +490,35 @@ def _np_class_loss(op: str) -> Callable:
     return loss
 
 
+def probability_loss(args: list, attr, log_softmax: Callable, number: Callable, array: Callable) -> np.ndarray:
+    """torch.nn.functional.cross_entropy(input, target) with class probabilities (cross_entropy_probs), on an input
+    (C,) or (N, C) and a target of its shape, as torch documents it: -sum_c weight[c]*q[c]*log_softmax(input)[c] per
+    sample, q = target*(1 - label_smoothing) + label_smoothing/C; 'mean' divides by the number of samples.  On
+    arrays of floats (log_softmax and number for floats, array: numpy's) or of sympy elements (their sympy forms)."""
+    (x, t), given, o = _operands([*args, attr], 2)
+    batched = x.ndim == 2
+    rows, targets = ([list(r) for r in v] if batched else [list(v)] for v in (x, t))
+    classes = len(rows[0])
+    weight = given.get("weight")
+    w = [1] * classes if weight is None else list(weight)
+    eps = o.get("label_smoothing", 0.0)
+    losses = []
+    for row, target in zip(rows, targets):
+        q = [p * (1 - number(eps)) + number(eps) / classes for p in target] if eps else target
+        losses.append(-sum(wc * qc * lc for wc, qc, lc in zip(w, q, log_softmax(row))))
+    reduction = o.get("reduction", "mean")
+    if reduction == "none":
+        return array(losses if batched else losses[0])
+    return array(sum(losses) if reduction == "sum" else sum(losses) / len(losses))
+
+
+def _np_probability_loss(*args):
+    *values, attr = args
+    return probability_loss([np.asarray(v, dtype=np.float64) for v in values], attr,
+                            lambda r: list(np.asarray(r) - _logsumexp(np.asarray(r), -1)), float,
+                            lambda v: np.asarray(v, dtype=np.float64))
+
+
 def _p_norm(d, p, axis, keepdims=False):
     a = np.abs(d)
     if p == "inf":
@@ -543,8 +561,97 @@ def _np_layer_norm(*args):
     return out + given["bias"] if "bias" in given else out
 
 
+# convolution, pooling and the batch's or groups' normalization, on N = C = 1 inputs (what the realizer draws), written
+# once for float and sympy object arrays from torch.nn.functional's documented formulas (cross-correlation; a pool's
+# stride defaults to its kernel; biased variance of the training statistics)
+
+CONV_OPS = ("conv1d", "conv2d")
+POOL_OPS = ("avg_pool1d", "avg_pool2d", "max_pool1d", "max_pool2d")
+POSITIONAL.update({"conv1d": ("bias", "stride", "padding"), "conv2d": ("bias", "stride", "padding"),
+                   **{op: ("kernel_size", "stride") for op in POOL_OPS}, "group_norm": ("num_groups",)})
+
+
+def _spatial(o: dict, name: str, rank: int, default) -> tuple:
+    value = o.get(name, default)
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * rank
+
+
+def _windows(x: np.ndarray, kernel: tuple, stride: tuple, padding: tuple):
+    """(output index, [the window's elements of x zero-padded]) of a (1, 1, *spatial) x, in row-major order."""
+    padded = np.pad(x[0, 0], [(p, p) for p in padding], constant_values=0)
+    if x.dtype == object:
+        padded = np.vectorize(sympy.sympify, otypes=[object])(padded)
+    counts = tuple((n - k) // t + 1 for n, k, t in zip(padded.shape, kernel, stride))
+    for out in np.ndindex(counts):
+        starts = [o * t for o, t in zip(out, stride)]
+        yield out, [padded[tuple(a + b for a, b in zip(starts, k))] for k in np.ndindex(kernel)]
+
+
+def _geometry(op: str, rank: int, o: dict, weight_shape: tuple | None) -> tuple[tuple, tuple, tuple]:
+    """(kernel, stride, padding) of a conv (kernel: the weight's) or a pool (stride: its kernel by default)."""
+    kernel = tuple(weight_shape[2:]) if op in CONV_OPS else _spatial(o, "kernel_size", rank, None)
+    stride = _spatial(o, "stride", rank, None) if "stride" in o else (kernel if op in POOL_OPS else (1,) * rank)
+    return kernel, stride, _spatial(o, "padding", rank, 0)
+
+
+def nn_window_op(op: str, x: np.ndarray, w, o: dict, pick=None) -> np.ndarray:
+    """conv (w: the (1, 1, *kernel) weight) or pool of a (1, 1, *spatial) x; pick(window) is max_pool's element."""
+    results = {}
+    for out, window in _windows(x, *_geometry(op, x.ndim - 2, o, None if w is None else w.shape)):
+        if op in CONV_OPS:
+            results[out] = sum(u * v for u, v in zip(window, w[0, 0].reshape(-1)))
+        elif op.startswith("avg"):
+            results[out] = sum(window) / len(window)
+        else:
+            results[out] = pick(window)
+    counts = tuple(i + 1 for i in list(results)[-1])  # the last output index, in row-major order
+    value = np.empty(counts, dtype=object)
+    for out, v in results.items():
+        value[out] = v
+    return value.reshape((1, 1, *counts))
+
+
+def nn_normalized(x: np.ndarray, groups: list[list[tuple]], sqrt, eps) -> np.ndarray:
+    """(x - mean)/sqrt(biased var + eps) over each group of indices of x."""
+    out = np.empty(x.shape, dtype=object)
+    for group in groups:
+        items = [x[i] for i in group]
+        mean = sum(items) / len(items)
+        root = sqrt(sum((u - mean) ** 2 for u in items) / len(items) + eps)
+        for i, u in zip(group, items):
+            out[i] = (u - mean) / root
+    return out
+
+
+def nn_groups(op: str, shape: tuple, o: dict) -> list[list[tuple]]:
+    """batch_norm: one group per channel (all batch and spatial positions); group_norm: per sample, num_groups
+    groups of consecutive channels."""
+    indices = list(np.ndindex(shape))
+    if op == "batch_norm":
+        return [[i for i in indices if i[1] == c] for c in range(shape[1])]
+    per = shape[1] // o["num_groups"]
+    return [[i for i in indices if i[0] == n and i[1] // per == g] for n in range(shape[0])
+            for g in range(o["num_groups"])]
+
+
+def _np_nn(op: str) -> Callable:
+    def apply(*args):
+        *values, attr = args
+        o = dict(attr or ())
+        x = np.asarray(values[0], dtype=np.float64)
+        if op in ("batch_norm", "group_norm"):
+            out = nn_normalized(x, nn_groups(op, x.shape, o), np.sqrt, o.get("eps", 1e-5))
+        else:
+            w = np.asarray(values[1], dtype=np.float64) if op in CONV_OPS else None
+            out = nn_window_op(op, x, w, o, pick=max)
+        return out.astype(np.float64)
+    return apply
+
+
+NUMPY_WITH_ATTR.update({op: _np_nn(op) for op in CONV_OPS + POOL_OPS + ("batch_norm", "group_norm")})
 NUMPY_WITH_ATTR.update({op: _np_pointwise_loss(op) for op in POINTWISE_LOSSES})
 NUMPY_WITH_ATTR.update({op: _np_class_loss(op) for op in CLASS_LOSSES})
+NUMPY_WITH_ATTR["cross_entropy_probs"] = _np_probability_loss
 NUMPY_WITH_ATTR.update({"cosine_similarity": _np_cosine_similarity, "pairwise_distance": _np_pairwise_distance,
                         "cdist": _np_cdist, "layer_norm": _np_layer_norm})
 
@@ -1398,6 +1505,28 @@ class Realizer(LinalgRealizer):
         tensors = [options[n] for n in names if isinstance(options[n], Expr)]
         return make(op, [*operands, *tensors], attr, positional=rng.randint(0, most))
 
+    def _cross_entropy_probs(self, args: list[Expr], rng: random.Random) -> Expr:
+        """cross_entropy(input, target) with class probabilities: an input (C,) or (N, C), a target of its shape (the
+        second child; half the time its softmax along the classes, a distribution as practitioners give, else any
+        values, which torch allows), class weights (from the third child), reduction and label_smoothing drawn."""
+        x, t = self.small(args[:2], rng)
+        if not (len(x.shape) == 2 and x.shape[1] >= 2 and rng.random() < 0.7):
+            x = self.vector(x, rng)
+            if x.shape[0] < 2:
+                x = self.lift(self.scalar(x, rng), self.n)
+        t = self.shaped(t, x.shape, rng)
+        if rng.random() < 0.5:
+            t = make("softmax", [t], (-1,))
+        options: dict = {}
+        if len(args) > 2 and rng.random() < 0.4:
+            options["weight"] = self.shaped(args[2], x.shape[-1:], rng)
+        reduction = rng.choice((None, "mean", "sum", "none"))
+        if reduction is not None:
+            options["reduction"] = reduction
+        if rng.random() < 0.4:
+            options["label_smoothing"] = rng.choice((0.1, 0.25, 0.5))
+        return self.with_options("cross_entropy_probs", [x, t], options, rng)
+
     def _pointwise_loss(self, op: str, args: list[Expr], rng: random.Random) -> Expr:
         """mse_loss, l1_loss, smooth_l1_loss, huber_loss, kl_div and the binary cross-entropies, each inside its
         domain and MARGIN away from its kinks (d = input - target at 0 for l1_loss, at +-beta and +-delta, where the
@@ -1554,6 +1683,85 @@ class Realizer(LinalgRealizer):
         if rng.random() < 0.3:
             options["eps"] = rng.choice((1e-6, 0.01, 0.5))
         return self.with_options("layer_norm", [x], options, rng)
+
+    # -- nn family of issue 17: convolution, pooling, batch_norm and group_norm --
+
+    def nn_input(self, e: Expr, shape: tuple, rng: random.Random) -> Expr:
+        """e as a tensor of `shape`: its elements reshaped when their number fits, else a scalar of it lifted."""
+        if e.value.size != math.prod(shape):
+            e = self.lift(self.scalar(e, rng), math.prod(shape))
+        return make("reshape", [e], shape)
+
+    def flat_nn(self, op: str, operands: list[Expr], options: dict, rng: random.Random) -> Expr:
+        """op(operands, options) flattened to a vector (or a scalar): shapes the other ops take."""
+        out = self.with_options(op, operands, options, rng)
+        return make("reshape", [out], (-1,)) if out.value.size > 1 else self.scalar(out, rng)
+
+    def _conv(self, op: str, args: list[Expr], rng: random.Random) -> Expr:
+        """conv1d of a 1 x 1 x 3 input and a 1 x 1 x 2 kernel, conv2d of 1 x 1 x 2 x 2 ones (sums of products);
+        stride and padding drawn."""
+        spatial, kernel = ((3,), (2,)) if op == "conv1d" else ((2, 2), (2, 2))
+        x = self.nn_input(args[0], (1, 1, *spatial), rng)
+        w = self.nn_input(args[1], (1, 1, *kernel), rng)
+        options: dict = {}
+        if rng.random() < 0.4:
+            options["stride"] = 2
+        if rng.random() < 0.4:
+            options["padding"] = 1
+        return self.flat_nn(op, [x, w], options, rng)
+
+    def _conv1d(self, args: list[Expr], rng: random.Random) -> Expr:
+        return self._conv("conv1d", args, rng)
+
+    def _conv2d(self, args: list[Expr], rng: random.Random) -> Expr:
+        return self._conv("conv2d", args, rng)
+
+    def _pool(self, op: str, args: list[Expr], rng: random.Random) -> Expr:
+        """A 2 (or 2 x 2) window pooled over a 1 x 1 x 3 (or 4) or 1 x 1 x 2 x 2 input; max_pool's window has its two
+        largest elements MARGIN apart (off the ties, where the gradient jumps)."""
+        spatial = (rng.choice((3, 4)),) if op.endswith("1d") else (2, 2)
+        x = self.nn_input(args[0], (1, 1, *spatial), rng)
+        if op.startswith("max"):
+            def untied(v: np.ndarray) -> bool:
+                windows = _windows(v, *_geometry(op, len(spatial), {"kernel_size": 2}, None))
+                return all(np.diff(sorted(w))[-1] >= MARGIN for _, w in windows)
+            x = self.adjusted(x, untied)
+        options: dict = {"kernel_size": 2}
+        if rng.random() < 0.3:
+            options["stride"] = 2
+        return self.flat_nn(op, [x], options, rng)
+
+    def _avg_pool1d(self, args: list[Expr], rng: random.Random) -> Expr:
+        return self._pool("avg_pool1d", args, rng)
+
+    def _avg_pool2d(self, args: list[Expr], rng: random.Random) -> Expr:
+        return self._pool("avg_pool2d", args, rng)
+
+    def _max_pool1d(self, args: list[Expr], rng: random.Random) -> Expr:
+        return self._pool("max_pool1d", args, rng)
+
+    def _max_pool2d(self, args: list[Expr], rng: random.Random) -> Expr:
+        return self._pool("max_pool2d", args, rng)
+
+    def _batch_norm(self, args: list[Expr], rng: random.Random) -> Expr:
+        """batch_norm(x, training=True) of a 3 x 1 or 2 x 2 (N, C) input: the batch's statistics per channel, each
+        channel's variance at least MARGIN."""
+        x = self.nn_input(args[0], rng.choice(((3, 1), (2, 2))), rng)
+        x = self.adjusted(x, lambda v: np.min(np.var(v, axis=0)) >= MARGIN)
+        options: dict = {"training": True}
+        if rng.random() < 0.3:
+            options["eps"] = rng.choice((1e-6, 0.01, 0.5))
+        return self.flat_nn("batch_norm", [x], options, rng)
+
+    def _group_norm(self, args: list[Expr], rng: random.Random) -> Expr:
+        """group_norm(x, num_groups) of a 1 x 4 input in 1 or 2 groups, each group's variance at least MARGIN."""
+        groups = rng.choice((1, 2))
+        x = self.nn_input(args[0], (1, 4), rng)
+        x = self.adjusted(x, lambda v: np.min(np.var(v.reshape(groups, -1), axis=1)) >= MARGIN)
+        options: dict = {"num_groups": groups}
+        if rng.random() < 0.3:
+            options["eps"] = rng.choice((1e-6, 0.01, 0.5))
+        return self.flat_nn("group_norm", [x], options, rng)
 
     # -- shape and indexing family of issue 17, the rest --
 
@@ -1817,7 +2025,8 @@ def render(e: Expr) -> str:
     name = {"matmul": "dot" if e.style == "alias" else "matmul",
             "amax": "max" if e.style == "alias" else "amax",
             "amin": "min" if e.style == "alias" else "amin", "variance": "var", "sum_dims": "sum",
-            "mean_dims": "mean", "amax_dims": "amax", "amin_dims": "amin"}.get(e.op, e.op)
+            "mean_dims": "mean", "amax_dims": "amax", "amin_dims": "amin",
+            "cross_entropy_probs": "cross_entropy"}.get(e.op, e.op)
     texts = [render(a) for a in args]
     if e.op == "unindex":
         texts.append(f"[{format_index(e.attr)}]")
@@ -2286,9 +2495,26 @@ def _sympy_layer_norm(args: list, values: list, attr) -> np.ndarray:
     return _elementwise(lambda u, c: u + c, out, given["bias"]) if "bias" in given else out
 
 
+def _sympy_nn(op: str, args: list, values: list, attr) -> np.ndarray:
+    """The same formulas on sympy elements; max_pool takes the window's largest element at the point (its active
+    branch: the realizer keeps the two largest of each window MARGIN apart)."""
+    o = dict(attr or ())
+    x = args[0]
+    if op in ("batch_norm", "group_norm"):
+        return nn_normalized(x, nn_groups(op, x.shape, o), sympy.sqrt, exact(o.get("eps", 1e-5)))
+    if op in CONV_OPS:
+        return nn_window_op(op, x, args[1], o)
+    windows = _windows(values[0], *_geometry(op, x.ndim - 2, o, None))
+    largest = iter([int(np.argmax(window)) for _, window in windows])
+    return nn_window_op(op, x, None, o, pick=lambda window: window[next(largest)])
+
+
 SYMPY_NN: dict[str, Callable] = {
+    **{op: functools.partial(_sympy_nn, op) for op in CONV_OPS + POOL_OPS + ("batch_norm", "group_norm")},
     **{op: functools.partial(_sympy_pointwise_loss, op) for op in POINTWISE_LOSSES},
     **{op: functools.partial(_sympy_class_loss, op) for op in CLASS_LOSSES},
+    "cross_entropy_probs": lambda args, values, attr: probability_loss(args, attr, _log_softmax_list, exact,
+                                                                       _object_array),
     "cosine_similarity": _sympy_cosine_similarity, "pairwise_distance": _sympy_pairwise_distance,
     "cdist": _sympy_cdist, "layer_norm": _sympy_layer_norm,
 }
@@ -2571,14 +2797,49 @@ def to_sympy(e: Expr, symbols: dict[str, np.ndarray], memo: dict | None = None) 
     return out
 
 
-DIGITS = 30
+DIGITS = 60  # the working precision of `evaluate`: every node of sympy's expression is rounded to 60 digits
+
+
+def _post_order(expression, done: dict):
+    """The distinct subexpressions of a sympy expression not yet in `done`, each once, after its arguments (without
+    recursion: sympy's derivatives nest deeply).  The caller puts each node it gets into `done`."""
+    pending = [expression]
+    while pending:
+        node = pending[-1]
+        if node in done:
+            pending.pop()
+            continue
+        missing = [a for a in node.args if a not in done]
+        if missing:
+            pending.extend(missing)
+            continue
+        pending.pop()
+        yield node
 
 
 def evaluate(expression, substitution: dict) -> float:
-    """A sympy expression at the point (exact binary values), to DIGITS digits, as a float."""
-    value = sympy.N(expression.xreplace(substitution), DIGITS)
+    """A sympy expression at the point (exact binary values), as a float.
+
+    sympy's derivatives repeat their subexpressions: the second derivative of a 61-node expression (a solve of
+    gelu-tanh terms) is a tree of 144,343 nodes but only 213 distinct ones, and `sympy.N(expression.xreplace(...))`
+    walks the tree (90 s).  Here each distinct subexpression is evaluated once (sympy's evalf, mpmath underneath), to
+    DIGITS digits from its arguments' values (numbers such as 2 or pi stay exact until an operation uses them):
+    0.04 s.  The rounding of each node (10**-60 relatively) stays far below the comparisons' 1e-9 unless a sum
+    cancels 50 digits."""
+    values = dict(substitution)
+    for node in _post_order(expression, values):
+        values[node] = node.func(*[values[a] for a in node.args]).evalf(DIGITS) if node.args else node
+    value = values[expression]
     assert value.is_real and value.is_finite, f"sympy gives {value} at the point"
     return float(value)
+
+
+def tree_size(expression, sizes: dict) -> int:
+    """The number of nodes of a sympy expression as a tree (a shared subexpression counted at each use): what
+    sympy.diff walks.  `sizes` keeps the sizes of subexpressions already counted (a cache for the next call)."""
+    for node in _post_order(expression, sizes):
+        sizes[node] = 1 + sum(sizes[a] for a in node.args)
+    return sizes[expression]
 
 
 def substitution(symbols: dict[str, np.ndarray], arrays: dict[str, np.ndarray]) -> dict:
