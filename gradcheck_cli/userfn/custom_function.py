@@ -21,8 +21,9 @@ from ..engines.finite_diff import FiniteDifferences, finite_differences_of_funct
 from ..engines.torch_engine import double_backward, stacked_gradients
 from ..verdict.compare import Check, Tolerance
 from .batched import BATCHED, batched_gradient_check
+from .double_backward import double_backward_check
 from .forward_mode import FORWARD_AD, forward_ad_check
-from .user_code import CallTimeout, Runner, UserFunction, guarded, over_batch, stdout_to_stderr
+from .user_code import CallTimeout, Runner, UserFunction, custom_function_nodes, guarded, over_batch, stdout_to_stderr
 
 
 @dataclass
@@ -88,6 +89,9 @@ def _check(runner: Runner, point, wrt: list[str], reference_value: np.ndarray | 
     checks.append(batched_gradient_check(runner, point, wrt, jacobian, tolerance))
     answers = FunctionAnswers(value, jacobian, finite, checks)
     if order == 2:
+        checks.append(double_backward_check(runner, point, wrt))
+        if checks[-1].status == "fail":  # its Hessian would read 0: the check says why, with no wrong numbers
+            return answers
         answers.hessian = _double_backward(runner, point, wrt)
         answers.hessian_finite = {a: finite_differences_of_function(over_batch(runner.gradient(a, wrt)), point,
                                                                     wrt, np.shape(point[a])) for a in wrt}
@@ -177,7 +181,7 @@ def _gradient_metadata(runner: Runner, output, tensors: list, wrt: list[str]) ->
     """
     import torch
 
-    nodes = _custom_nodes(output.grad_fn)
+    nodes = custom_function_nodes(output.grad_fn)
     targets = runner.targets(tensors, wrt)
     with _watched(nodes) as watch:
         if output.requires_grad and targets:
@@ -330,20 +334,6 @@ def _watched(nodes: list):
                 del node.apply
 
 
-def _custom_nodes(*roots) -> list:
-    """The autograd.Function nodes of a backward graph (from the grad_fn of each output)."""
-    nodes, stack, seen = [], list(roots), set()
-    while stack:
-        node = stack.pop()
-        if node is None or id(node) in seen:
-            continue
-        seen.add(id(node))
-        if hasattr(node, "_forward_cls"):
-            nodes.append(node)
-        stack.extend(edge[0] for edge in node.next_functions)
-    return nodes
-
-
 class _Unmatched(Exception):
     """The raw gradients of a backward cannot be matched to the inputs they are for."""
 
@@ -395,7 +385,7 @@ def _undefined_gradients(runner: Runner, point, wrt: list[str]) -> Check:
         outputs = runner.call_all(tensors)
         chosen = [undefined_grad()(outputs[i]) if i in undefined else outputs[i] for i in differentiable]
         targets = runner.targets(tensors, wrt)
-        with _watched(_custom_nodes(*(o.grad_fn for o in chosen))) as watch:
+        with _watched(custom_function_nodes(*(o.grad_fn for o in chosen))) as watch:
             try:
                 with guarded(f"the backward of {runner.function.label} raised"):
                     gradients = torch.autograd.grad(chosen, targets, [torch.zeros_like(o) for o in chosen],

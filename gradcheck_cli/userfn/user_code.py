@@ -465,4 +465,18 @@ def over_batch(outputs: Callable) -> Callable[[dict[str, np.ndarray]], np.ndarra
     return evaluate
 
 
+def custom_function_nodes(*roots) -> list:
+    """The autograd.Function nodes of a backward graph (from the grad_fn of each output)."""
+    nodes, stack, seen = [], list(roots), set()
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if hasattr(node, "_forward_cls"):
+            nodes.append(node)
+        stack.extend(edge[0] for edge in node.next_functions)
+    return nodes
+
+
 # ---- what is checked ----
