@@ -100,6 +100,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "version of a fused kernel): compared in value and in gradient."),
     Setting("args", "--args", "args", "args",
             "The variables --function takes, in order, comma-separated (default: its parameter names).", listed=True),
+    Setting("kwargs", "--kwargs", "kwargs", "kwargs",
+            "Keyword arguments of --function (and --reference), literals only: 'stride=2, mode=\"same\"' (numbers, "
+            "strings, True, False, None, tuples of integers; never evaluated)."),
     Setting("device", "--device", "device", "device",
             "Where --function (or a spec's function) runs; cuda falls back to the CPU with a note.", kind="choice",
             choices=DEVICES),

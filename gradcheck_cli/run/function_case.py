@@ -51,7 +51,7 @@ def check_function(spec: Spec, result: CaseResult) -> None:
 
     point = {name: np.asarray(value, dtype=np.float64) for name, value in spec.at.items()}
     with at_function_key(spec):
-        function = resolve(spec.function, spec.args, list(point), alone=True)
+        function = resolve(spec.function, spec.args, list(point), alone=True, keywords=spec.kwargs)
     _check_inputs(function.label, function.inputs, point)
     result.wrt = wrt = _wrt(function.label, function.inputs, spec)
     device, note = device_for(spec.device)
@@ -161,7 +161,7 @@ def _reference(spec: Spec, inputs: tuple[str, ...], point, wrt: list[str], devic
     from ..userfn.user_code import Runner, over_batch, resolve, stdout_to_stderr
 
     with at_function_key(spec, "reference"), stdout_to_stderr():
-        reference = resolve(spec.reference, None, list(point), alone=True)
+        reference = resolve(spec.reference, None, list(point), alone=True, keywords=spec.kwargs)
         if set(reference.inputs) != set(inputs):
             raise UsageError(f"the reference {reference.label} takes {', '.join(reference.inputs) or 'no inputs'}; "
                              f"the function takes {', '.join(inputs)}: their inputs must have the same names")

@@ -22,7 +22,7 @@ import time
 import traceback
 from collections.abc import Callable
 from contextlib import contextmanager, redirect_stdout
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -45,6 +45,7 @@ class UserFunction:
     call: Callable
     inputs: tuple[str, ...]
     output: int | None = None
+    keywords: dict = field(default_factory=dict)  # passed to every call ({kwargs}): literals, never tensors
 
 
 # ---- finding the callable ----
@@ -53,11 +54,13 @@ class UserFunction:
 OUTPUT_INDEX = r"\[\s*(-?[0-9]{1,9})\s*\]"  # `module:split[1]`: one output of a tuple result
 
 
-def resolve(target: str | Callable, args: list[str] | None, variables: list[str], alone: bool = False) -> UserFunction:
+def resolve(target: str | Callable, args: list[str] | None, variables: list[str], alone: bool = False,
+            keywords: dict | None = None) -> UserFunction:
     """The callable named by `module:attribute` (or given), with its inputs matched to `variables`; a
     trailing `[N]` names the output of a tuple result that the reference expression is for.  `alone`: there is
     no reference expression, `variables` are the inputs given values, and the caller matches them to the
-    inputs (a parameter with a default is an input only where it is given one)."""
+    inputs (a parameter with a default is an input only where it is given one).  `keywords` ({kwargs}) are
+    passed to every call; a parameter they name is not an input, and a name it does not take is refused."""
     label = target if isinstance(target, str) else getattr(target, "__qualname__", repr(target))
     output = None
     if isinstance(target, str) and target.endswith("]"):
@@ -68,7 +71,26 @@ def resolve(target: str | Callable, args: list[str] | None, variables: list[str]
     with stdout_to_stderr():
         found = _imported(target, label) if isinstance(target, str) else target
     call, parameters = _callable_and_parameters(found, label)
-    return UserFunction(label, call, tuple(_inputs(label, parameters, args, variables, alone)), output)
+    keywords = dict(keywords or {})
+    _check_keywords(label, parameters, keywords)
+    if parameters is not None:
+        parameters = [p for p in parameters if p.name not in keywords]
+    return UserFunction(label, call, tuple(_inputs(label, parameters, args, variables, alone)), output, keywords)
+
+
+def _check_keywords(label: str, parameters, keywords: dict) -> None:
+    """Every keyword of {kwargs} names a parameter that may be given by keyword (or the callable takes **kwargs)."""
+    if not keywords or parameters is None or any(p.kind == p.VAR_KEYWORD for p in parameters):
+        return
+    takes = {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    for name in keywords:
+        if name not in takes:
+            hint = did_you_mean(name, sorted(takes)) or f"its keyword parameters: {', '.join(sorted(takes)) or 'none'}"
+            raise UnknownKeyword(f"{label} takes no keyword argument {name!r} ({hint})")
+
+
+class UnknownKeyword(UsageError):
+    """A keyword of {kwargs} that the function does not take: an error at {kwargs}, not at {function}."""
 
 
 def _not_a_target(target: str):
@@ -368,7 +390,7 @@ class Runner:
 
     def _result(self, tensors: list):
         with guarded(f"{self.function.label} raised"):
-            return self.function.call(*tensors)
+            return self.function.call(*tensors, **self.function.keywords)
 
     def select(self, result):
         """The output of `result` that the reference expression is for, a tensor; one line otherwise."""
