@@ -402,6 +402,7 @@ def setting_option(name: str, *names: str, **options):
 @setting_option("reference", "reference", metavar="MODULE:ATTR")
 @setting_option("args", "function_args", metavar="NAMES")
 @setting_option("kwargs", "function_kwargs", type=Keywords(), metavar="NAME=VALUE,...")
+@setting_option("init_kwargs", "init_kwargs", type=Keywords(), metavar="NAME=VALUE,...")
 @setting_option("device")
 @setting_option("allow_import", "no_import")
 @click.option("--format", "output_format", type=click.Choice(FORMATS),
@@ -438,7 +439,7 @@ def setting_option(name: str, *names: str, **options):
 @click.pass_context
 def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_items, rtol, atol, dtype, order,
          hessian_items, method, step, nondet_tol, fast, seed, explain, depth, precise, function, reference,
-         function_args, function_kwargs, device, no_import,
+         function_args, function_kwargs, init_kwargs, device, no_import,
          exclude, output_format, as_json, output_path, jobs, strict, exit_zero, quiet, verbose, all_elements,
          color, width, plot_path, max_length, max_depth, max_nodes, max_elements, max_entries,
          **variable_values) -> None:
@@ -463,7 +464,7 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
                                "(add --method central)")
     if spec_mode:
         _refuse_expression_options(at_items, wrt, manual_items + hessian_items, variable_values,
-                                   function, function_args, reference, function_kwargs)
+                                   function, function_args, reference, function_kwargs or init_kwargs)
         job_list = _spec_jobs(targets, exclude or config.exclude, config, {**overrides, "limits": limits},
                               output_path, verbose)
         if plot_path and len(job_list) != 1:
@@ -476,9 +477,10 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
                     wrt=_names_option(wrt, "--wrt"), manual=_unique_pairs(manual_items, "--manual", "NAME=FORMULA"),
                     manual_hessian=_unique_pairs(hessian_items, "--manual-hessian", "NAME[,NAME2]=FORMULA"),
                     function=_function_target(function, function_args, device, reference, nondet_tol,
-                                              function_kwargs),
+                                              function_kwargs or init_kwargs),
                     reference=reference.strip() if reference is not None else None,
                     args=_names_option(function_args, "--args"), kwargs=function_kwargs or {},
+                    init_kwargs=init_kwargs or {},
                     limits=limits, **defaults)
         job_list = [Job(spec=spec)]
     output_format = "json" if as_json else (output_format or _default_format())
@@ -806,7 +808,8 @@ def _function_target(function: str | None, function_args: str | None, device: st
                      reference: str | None, nondet_tol: float | None, kwargs: dict | None = None) -> str | None:
     if function is None:
         if kwargs is not None:
-            raise click.UsageError("--kwargs are keyword arguments of --function; give --function MODULE:ATTR too")
+            raise click.UsageError("--kwargs and --init-kwargs are keyword arguments of --function; give "
+                                   "--function MODULE:ATTR too")
         if reference is not None:
             raise click.UsageError("--reference is what --function is checked against; give --function MODULE:ATTR "
                                    "too")

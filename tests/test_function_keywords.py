@@ -77,7 +77,8 @@ def test_a_bad_value_in_a_spec_file_is_at_its_line_and_column(cli, user_module, 
 
 
 def test_keywords_without_a_function_are_refused(cli, tmp_path):
-    assert "--kwargs are keyword arguments of --function" in cli("x**2", "--x", "1", "--kwargs", "a=1").stderr
+    refused = cli("x**2", "--x", "1", "--kwargs", "a=1").stderr
+    assert "--kwargs and --init-kwargs are keyword arguments of --function" in refused
     (tmp_path / "case.yaml").write_text("expr: x**2\nat: {x: 1}\nkwargs: {a: 1}\n")
     result = cli(str(tmp_path / "case.yaml"))
     assert result.exit_code == 2

@@ -103,6 +103,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("kwargs", "--kwargs", "kwargs", "kwargs",
             "Keyword arguments of --function (and --reference), literals only: 'stride=2, mode=\"same\"' (numbers, "
             "strings, True, False, None, tuples of integers; never evaluated)."),
+    Setting("init_kwargs", "--init-kwargs", "init_kwargs", "init_kwargs",
+            "Keyword arguments that construct --function when it names an nn.Module class, as --kwargs: "
+            "'in_features=3, out_features=2'."),
     Setting("device", "--device", "device", "device",
             "Where --function (or a spec's function) runs; cuda falls back to the CPU with a note.", kind="choice",
             choices=DEVICES),

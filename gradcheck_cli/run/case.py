@@ -137,9 +137,10 @@ class _Case:
 
 def _check(spec: Spec, result: CaseResult) -> None:
     """prepare -> the forward value -> each engine -> the reference and the verdict -> diagnoses."""
-    if spec.kwargs and spec.function is None:
-        raise UsageError("keyword arguments ({kwargs}) are passed to a function; this case names none ({function})",
-                         origin=spec.origins.get("kwargs"))
+    for name in ("kwargs", "init_kwargs"):
+        if getattr(spec, name) and spec.function is None:
+            raise UsageError(f"keyword arguments ({{{name}}}) are passed to a function; this case names none "
+                             "({function})", origin=spec.origins.get(name))
     if spec.function is not None and (not spec.expr or spec.reference is not None):
         from .function_case import check_function  # the reference is code: the function's own, or --reference
 
@@ -717,7 +718,8 @@ def _user_function(spec: Spec, expression: Expression):
     from ..userfn.user_code import resolve
 
     with at_function_key(spec):
-        return resolve(spec.function, spec.args, expression.variables, keywords=spec.kwargs)
+        return resolve(spec.function, spec.args, expression.variables, keywords=spec.kwargs,
+                       init_keywords=spec.init_kwargs)
 
 
 def _function_answers(function, spec: Spec, point, wrt, value, result: CaseResult):

@@ -51,7 +51,9 @@ def check_function(spec: Spec, result: CaseResult) -> None:
 
     point = {name: np.asarray(value, dtype=np.float64) for name, value in spec.at.items()}
     with at_function_key(spec):
-        function = resolve(spec.function, spec.args, list(point), alone=True, keywords=spec.kwargs)
+        function = resolve(spec.function, spec.args, list(point), alone=True, keywords=spec.kwargs,
+                           init_keywords=spec.init_kwargs)
+    point = {**function.values, **point}  # a module's parameters at their current values, unless given
     _check_inputs(function.label, function.inputs, point)
     result.wrt = wrt = _wrt(function.label, function.inputs, spec)
     device, note = device_for(spec.device)
@@ -70,10 +72,24 @@ def check_function(spec: Spec, result: CaseResult) -> None:
     if own.value is not None:
         code = reference.runner if reference is not None else _runner(function, device, spec, own.value)
         result.gradients = _jacobian_rows(own, reference, code, point, wrt, spec, result.evaluations)
+        _name_the_culprit_function(result, function, device, spec, point, wrt)
     if own.hessian is not None:
         result.hessian = _hessian_rows(own, point, wrt, spec)
         result.evaluations["hessian_finite_difference"] = sum(f.evaluations for f in own.hessian_finite.values())
     result.status = case_status(result)
+
+
+def _name_the_culprit_function(result: CaseResult, function, device: str, spec: Spec, point, wrt: list[str]) -> None:
+    """Where its backward is wrong, which custom autograd.Function inside it (userfn.function_culprits)."""
+    if not any("function" in row.disagrees for row in result.gradients):
+        return
+    from ..userfn.function_culprits import culprit_functions_check
+    from ..userfn.user_code import Runner, stdout_to_stderr
+
+    with at_function_key(spec), stdout_to_stderr():
+        found = culprit_functions_check(Runner(function, device, None, integers=spec.integers), point, wrt)
+    if found is not None:
+        result.checks = [*result.checks, found]
 
 
 def _record_the_function(result: CaseResult, function, device: str, reference: _Reference | None, own,

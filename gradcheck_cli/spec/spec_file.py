@@ -406,10 +406,11 @@ def _read_texts(reader: _Reader, fields: dict, prefix: str, spec: Spec) -> None:
         if name in fields:
             setattr(spec, name, reader.text(fields[name], prefix + name).strip())
             spec.origins[name] = reader.origin(fields[name], prefix + name)
-    if "kwargs" in fields:
-        spec.kwargs = _keywords(reader, fields["kwargs"], prefix + "kwargs")
-        mark = fields["kwargs"].start_mark
-        spec.origins["kwargs"] = Origin(reader.file, mark.line + 1, mark.column + 1, prefix + "kwargs")
+    for name in ("kwargs", "init_kwargs"):
+        if name in fields:
+            setattr(spec, name, _keywords(reader, fields[name], prefix + name))
+            mark = fields[name].start_mark
+            spec.origins[name] = Origin(reader.file, mark.line + 1, mark.column + 1, prefix + name)
 
 
 def _keywords(reader: _Reader, node, key: str) -> dict[str, object]:

@@ -30,6 +30,7 @@ from ..core.errors import UsageError, UserCodeError, describe_exception
 from ..core.interrupts import Interrupted, raise_if_interrupted, signals_raise_interrupted
 from ..core.text import did_you_mean
 from ..engines.torch_engine import stacked_gradients
+from . import modules
 
 CALL_TIMEOUT = 120.0  # seconds one call into user code may take (import, forward, backward)
 
@@ -46,6 +47,7 @@ class UserFunction:
     inputs: tuple[str, ...]
     output: int | None = None
     keywords: dict = field(default_factory=dict)  # passed to every call ({kwargs}): literals, never tensors
+    values: dict = field(default_factory=dict)  # input -> its value where none is given (a module's parameters)
 
 
 # ---- finding the callable ----
@@ -55,13 +57,16 @@ OUTPUT_INDEX = r"\[\s*(-?[0-9]{1,9})\s*\]"  # `module:split[1]`: one output of a
 
 
 def resolve(target: str | Callable, args: list[str] | None, variables: list[str], alone: bool = False,
-            keywords: dict | None = None) -> UserFunction:
+            keywords: dict | None = None, init_keywords: dict | None = None) -> UserFunction:
     """The callable named by `module:attribute` (or given), with its inputs matched to `variables`; a
     trailing `[N]` names the output of a tuple result that the reference expression is for.  `alone`: there is
     no reference expression, `variables` are the inputs given values, and the caller matches them to the
     inputs (a parameter with a default is an input only where it is given one).  `keywords` ({kwargs}) are
-    passed to every call; a parameter they name is not an input, and a name it does not take is refused."""
-    label = target if isinstance(target, str) else getattr(target, "__qualname__", repr(target))
+    passed to every call; a parameter they name is not an input, and a name it does not take is refused.  An
+    nn.Module (class, constructed with `init_keywords`, or instance) takes its forward's inputs, then its
+    parameters by name (userfn.modules)."""
+    label = target if isinstance(target, str) else getattr(target, "__qualname__", None) or \
+        f"a {type(target).__qualname__}"  # an instance (a module) is named by its class: its repr may be long
     output = None
     if isinstance(target, str) and target.endswith("]"):
         index = re.search(OUTPUT_INDEX, target)
@@ -70,12 +75,38 @@ def resolve(target: str | Callable, args: list[str] | None, variables: list[str]
         target, output = target[:index.start()], int(index.group(1))
     with stdout_to_stderr():
         found = _imported(target, label) if isinstance(target, str) else target
+    if modules.is_module(found):
+        return _module_function(found, label, args, variables, alone, dict(keywords or {}), output,
+                                dict(init_keywords or {}))
+    if init_keywords:
+        raise UsageError(f"{{init_kwargs}} construct an nn.Module; {label} is not one")
     call, parameters = _callable_and_parameters(found, label)
     keywords = dict(keywords or {})
     _check_keywords(label, parameters, keywords)
     if parameters is not None:
         parameters = [p for p in parameters if p.name not in keywords]
     return UserFunction(label, call, tuple(_inputs(label, parameters, args, variables, alone)), output, keywords)
+
+
+def _module_function(found, label: str, args, variables: list[str], alone: bool, keywords: dict, output,
+                     init_keywords: dict) -> UserFunction:
+    """A module's forward inputs (as a function's parameters), then its parameters by name, with their values."""
+    if not isinstance(found, type) and init_keywords:
+        raise UsageError(f"{{init_kwargs}} construct a module class; {label} is an instance, already constructed")
+    with stdout_to_stderr(), guarded(f"constructing {label} raised"):
+        module = modules.constructed(found, init_keywords)
+    forward = modules.forward_parameters(module)
+    _check_keywords(label, forward, keywords)
+    forward = [p for p in forward if p.name not in keywords]
+    values = modules.parameter_values(module)
+    inputs = _inputs(label, forward, args, [v for v in variables if v not in values], alone=True)
+    clash = [name for name in inputs if name in values]
+    if clash:
+        raise UsageError(f"{label}: its forward's input {clash[0]!r} has the name of one of its parameters")
+    if not alone:
+        _matched(label, inputs + list(values), variables)
+    call = modules.ModuleCall(module, len(inputs), tuple(values))
+    return UserFunction(label, call, tuple(inputs) + tuple(values), output, keywords, values)
 
 
 def _check_keywords(label: str, parameters, keywords: dict) -> None:
@@ -317,6 +348,12 @@ def _inputs(label: str, parameters, args: list[str] | None, variables: list[str]
         raise UsageError(f"{label}: an input is named twice in {', '.join(names)}")
     if alone:
         return names
+    _matched(label, names, variables)
+    return names
+
+
+def _matched(label: str, names: list[str], variables: list[str]) -> None:
+    """Every input is a variable of the reference expression, and every variable an input."""
     for name in names:
         if name not in variables:
             hint = did_you_mean(name, variables) or f"its variables: {', '.join(variables)}"
@@ -325,7 +362,6 @@ def _inputs(label: str, parameters, args: list[str] | None, variables: list[str]
     if missing:
         raise UsageError(f"the reference expression uses {', '.join(missing)}, which {label} does not take "
                          f"(its inputs: {', '.join(names) or 'none'}); name them in order with args:")
-    return names
 
 
 def _check_arity(label: str, parameters, names: list[str]) -> None:
