@@ -48,6 +48,16 @@ class UserFunction:
     output: int | None = None
     keywords: dict = field(default_factory=dict)  # passed to every call ({kwargs}): literals, never tensors
     values: dict = field(default_factory=dict)  # input -> its value where none is given (a module's parameters)
+    outputs: tuple[Output, ...] | None = None  # a tuple result checked whole: its differentiable outputs, in order
+
+
+@dataclass(frozen=True)
+class Output:
+    """One differentiable output of a tuple result checked whole: its position, its label and its shape."""
+
+    position: int
+    label: str  # f[1], or the namedtuple's field name
+    shape: tuple[int, ...]
 
 
 # ---- finding the callable ----
@@ -415,16 +425,17 @@ class Runner:
 
     def call(self, tensors: list):
         """The output the reference expression is for: the result, or the one its target names (`split[0]`)."""
-        return self.select(self._result(tensors))
+        return self.select(self.result(tensors))
 
     def call_all(self, tensors: list) -> tuple:
         """Every output of the function: (its result,), or the tuple (or list) it returns, whose output named by
         the target is a tensor (the same one-line errors as `call` otherwise)."""
-        result = self._result(tensors)
+        result = self.result(tensors)
         self.select(result)
         return tuple(result) if isinstance(result, (tuple, list)) else (result,)
 
-    def _result(self, tensors: list):
+    def result(self, tensors: list):
+        """What the function returns, as it returns it (a tensor, or a tuple)."""
         with guarded(f"{self.function.label} raised"):
             return self.function.call(*tensors, **self.function.keywords)
 
@@ -433,6 +444,8 @@ class Runner:
         import torch
 
         label, index = self.function.label, self.function.output
+        if self.function.outputs is not None:
+            return whole(self.function, result)
         if not isinstance(result, (tuple, list)) or not result:
             what = f"an empty {type(result).__name__}" if isinstance(result, (tuple, list)) \
                 else f"a {type(result).__name__}"
@@ -504,6 +517,39 @@ class Runner:
     def gradient(self, name: str, wrt: list[str]) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
         """point -> the flat gradient of the (scalar) function with respect to `name`, by its backward."""
         return lambda point: self.jacobian(point, wrt)[name].reshape(-1)
+
+
+def tuple_outputs(result) -> tuple[Output, ...] | None:
+    """The differentiable (floating-point tensor) outputs of a tuple (or list) result, labelled by a namedtuple's
+    field names or f[i]; None for a result that is not a tuple, or has no differentiable output."""
+    import torch
+
+    if not isinstance(result, (tuple, list)):
+        return None
+    names = getattr(result, "_fields", None)
+    found = tuple(Output(i, names[i] if names else f"f[{i}]", tuple(o.shape)) for i, o in enumerate(result)
+                  if isinstance(o, torch.Tensor) and (o.is_floating_point() or o.is_complex()))
+    return found or None
+
+
+def whole(function: UserFunction, result):
+    """A tuple result checked whole: its differentiable outputs flattened one after the other (one tensor of
+    their total size), so every check sees one output; an output that changed kind or shape is one line."""
+    import torch
+
+    if not isinstance(result, (tuple, list)) or len(result) <= max(o.position for o in function.outputs):
+        raise UserCodeError(f"{function.label} returned a {type(result).__name__}, not the tuple of "
+                            f"{len(function.outputs)} or more outputs it returned at the point")
+    parts = []
+    for output in function.outputs:
+        part = result[output.position]
+        if not isinstance(part, torch.Tensor) or tuple(part.shape) != output.shape:
+            now = f"has shape {tuple(part.shape)}" if isinstance(part, torch.Tensor) else \
+                f"is a {type(part).__name__}"
+            raise UserCodeError(f"{function.label}: its output {output.label} {now}, but shape {output.shape} at "
+                                "the point")
+        parts.append(part.reshape(-1))
+    return torch.cat(parts)
 
 
 def over_batch(outputs: Callable) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
