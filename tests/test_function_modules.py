@@ -97,3 +97,39 @@ def test_init_keywords_need_a_module_class(cli, user_module):
     assert result.exit_code == 2 and "--init-kwargs construct an nn.Module; " in result.stderr
     result = cli(*LINEAR[:2], "--input", "1,2", "--init-kwargs", "in_features=2, out_featurs=1")
     assert result.exit_code == 2 and "constructing torch.nn:Linear raised: TypeError" in result.stderr
+
+
+def test_a_function_that_cannot_be_checked_alone_is_a_note_not_a_culprit(cli_json, user_module):
+    """Inside a wrong layer, a Function whose arguments gradcheck cannot differentiate is never the one blamed."""
+    name = user_module("""
+        class Constant(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, n):
+                return n * 2.0
+
+            @staticmethod
+            def backward(ctx, g):
+                return None
+
+        def f(x):
+            return x ** 3 * Constant.apply(torch.tensor(3))  # an integer tensor: nothing to differentiate
+    """)
+    code, document = cli_json("--function", f"{name}:f", "--x", "1,2")
+    assert code == 0
+    name = user_module("""
+        class Constant(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, n):
+                return n * 2.0
+
+            @staticmethod
+            def backward(ctx, g):
+                return None
+
+        def f(x):
+            return x.detach() ** 3 * Constant.apply(torch.tensor(3)) + x  # wrong: the detached x**3
+    """)
+    code, document = cli_json("--function", f"{name}:f", "--x", "1,2")
+    assert code == 1
+    culprit = named(document["results"][0]["checks"], "custom Functions")
+    assert culprit["status"] == "skipped" and culprit["message"].startswith("none could be checked alone: Constant (")

@@ -25,22 +25,29 @@ def culprit_functions_check(runner: Runner, point, wrt: list[str]) -> Check | No
     calls = _recorded(runner, point, wrt)
     if not calls:
         return None
-    failing, skipped = [], []
+    failing, passing, skipped = [], [], []
     for function, args in calls.items():
         elements = sum(a.numel() for a in args if _differentiable(a))
         if elements > MAX_ELEMENTS:
             skipped.append(f"{function.__name__} ({elements} input elements, more than {MAX_ELEMENTS})")
             continue
-        problem = _gradcheck(function, args, runner.function.label)
+        try:
+            problem = _gradcheck(function, args, runner.function.label)
+        except _Unchecked as reason:
+            skipped.append(f"{function.__name__} ({reason})")
+            continue
         if problem:
             failing.append(f"{function.__name__}.backward {problem}")
+        else:
+            passing.append(function.__name__)
     note = f"; not checked: {', '.join(skipped)}" if skipped else ""
     if failing:
         return Check(CULPRITS, "fail", "; ".join(failing) + ": checked alone by torch.autograd.gradcheck, in float64, "
                                                             "on the arguments it was given here" + note)
-    names = ", ".join(f.__name__ for f in calls if f.__name__ not in " ".join(skipped))
-    return Check(CULPRITS, "pass", f"{names or 'none'}: each passes torch.autograd.gradcheck alone on the arguments "
-                                   f"it was given here{note}")
+    if not passing:
+        return Check(CULPRITS, "skipped", f"none could be checked alone: {', '.join(skipped)}")
+    return Check(CULPRITS, "pass", f"{', '.join(passing)}: each passes torch.autograd.gradcheck alone on the "
+                                   f"arguments it was given here{note}")
 
 
 def _differentiable(arg) -> bool:
@@ -97,9 +104,13 @@ def _gradcheck(function, args: tuple, label: str) -> str | None:
                 return f"disagrees with finite differences of {function.__name__}.forward ({_first_line(mismatch)})"
     except CallTimeout:
         raise
-    except UserCodeError as error:
-        return f"could not be checked alone: {error.message}"
+    except UserCodeError as error:  # it raised, or gradcheck could not run it (no input it can differentiate)
+        raise _Unchecked(error.message) from None
     return None
+
+
+class _Unchecked(Exception):
+    """A Function that could not be checked alone: a note, never a Function blamed."""
 
 
 def _first_line(error: BaseException) -> str:
