@@ -63,3 +63,15 @@ def test_a_wrong_gradient_of_one_output_is_named_by_that_output(cli, cli_json, u
     message = junit.find(".//failure").get("message")
     assert message.startswith("function backward disagrees on d f[1][0]/d x[0]: function backward 0.8414709848 vs "
                               "reference -0.8414709848")
+
+
+def test_a_reference_that_returns_a_tuple_is_compared_output_by_output(cli_json, user_module):
+    name = user_module(OUTPUTS + """
+    def reference(x, y):
+        return torch.sin(x) * y, (x * y).sum() + 1, torch.tensor([1, 2])
+    """)
+    code, document = cli_json("--function", f"{name}:split", "--reference", f"{name}:reference", "--x", "1,2",
+                              "--y", "3,4")
+    forward = [c for c in document["results"][0]["checks"] if c["name"] == "forward value"]
+    assert code == 1 and forward[0]["status"] == "fail"
+    assert "at 1 of 3 element(s): f[1] = 11, reference 12" in forward[0]["message"]

@@ -23,7 +23,8 @@ from ..verdict.compare import Check, Tolerance
 from .batched import BATCHED, batched_gradient_check
 from .double_backward import double_backward_check
 from .forward_mode import FORWARD_AD, forward_ad_check
-from .user_code import CallTimeout, Runner, UserFunction, custom_function_nodes, guarded, over_batch, stdout_to_stderr
+from .user_code import (CallTimeout, Runner, UserFunction, custom_function_nodes, element_name, guarded,
+                        over_batch, stdout_to_stderr)
 
 
 @dataclass
@@ -69,7 +70,7 @@ def _check(runner: Runner, point, wrt: list[str], reference_value: np.ndarray | 
     value = output.detach().numpy(force=True).astype(np.float64)
     unchanged = _unchanged_inputs(runner, before, tensors)
     if reference_value is not None:
-        checks.append(_forward(value, reference_value, tolerance, reference))
+        checks.append(_forward(value, reference_value, tolerance, reference, runner.function))
     checks.append(_connected(runner, output, wrt))
     try:
         checks.append(_gradient_metadata(runner, output, tensors, wrt))
@@ -135,16 +136,17 @@ def _float64(runner: Runner, point, reference_value: np.ndarray | None, referenc
     return Check("float64", "pass", "float64 inputs give a float64 result")
 
 
-def _forward(value: np.ndarray, reference: np.ndarray, tolerance: Tolerance, what: str) -> Check:
+def _forward(value: np.ndarray, reference: np.ndarray, tolerance: Tolerance, what: str,
+             function: UserFunction) -> Check:
     gap = np.abs(value - reference)
     bad = ~tolerance.close(value, reference)
     if not bad.any():
         return Check("forward value", "pass", f"matches {what} (largest difference "
                                               f"{float(np.max(gap, initial=0.0)):.1e})")
     index = np.unravel_index(int(np.argmax(np.where(bad, np.nan_to_num(gap, nan=np.inf), -1.0))), value.shape)
-    where = f"[{', '.join(map(str, index))}]" if value.ndim else ""
     return Check("forward value", "fail", f"differs from {what} at {int(bad.sum())} of "
-                                          f"{value.size} element(s): f{where} = {float(value[index]):.10g}, "
+                                          f"{value.size} element(s): {element_name(function, index)} = "
+                                          f"{float(value[index]):.10g}, "
                                           f"reference {float(reference[index]):.10g}")
 
 

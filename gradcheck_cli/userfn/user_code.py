@@ -532,6 +532,21 @@ def tuple_outputs(result) -> tuple[Output, ...] | None:
     return found or None
 
 
+def element_name(function: UserFunction, index: tuple) -> str:
+    """An element of the function's output in words: f[0, 1]; of a tuple result checked whole (a flat index), its
+    output's label and index there, f[1][0] (or the namedtuple field's name)."""
+    if function.outputs is None or not index:
+        return f"f[{', '.join(map(str, index))}]" if index else "f"
+    flat = int(index[0])
+    for output in function.outputs:
+        size = int(np.prod(output.shape, dtype=int))
+        if flat < size:
+            inner = np.unravel_index(flat, output.shape) if output.shape else ()
+            return output.label + (f"[{', '.join(map(str, map(int, inner)))}]" if inner else "")
+        flat -= size
+    return f"f[{index[0]}]"
+
+
 def whole(function: UserFunction, result):
     """A tuple result checked whole: its differentiable outputs flattened one after the other (one tensor of
     their total size), so every check sees one output; an output that changed kind or shape is one line."""
