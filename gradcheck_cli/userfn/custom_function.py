@@ -23,8 +23,16 @@ from ..verdict.compare import Check, Tolerance
 from .batched import BATCHED, batched_gradient_check
 from .double_backward import double_backward_check
 from .forward_mode import FORWARD_AD, forward_ad_check
-from .user_code import (CallTimeout, Runner, UserFunction, custom_function_nodes, element_name, guarded,
-                        over_batch, stdout_to_stderr)
+from .user_code import (
+    CallTimeout,
+    Runner,
+    UserFunction,
+    custom_function_nodes,
+    element_name,
+    guarded,
+    over_batch,
+    stdout_to_stderr,
+)
 
 
 @dataclass
