@@ -25,7 +25,8 @@ __all__ = ["__version__", "check", "load_ipython_extension"]
 def check(expr: str, at: dict, *, wrt=None, manual=None, manual_hessian=None, expected=None, rtol=None, atol=None,
           dtype: str = "float64", order: int = 1, method: str = "auto", step: float | None = None, fast: bool = False,
           seed: int | None = None, name: str | None = None, function=None, reference=None, args=None,
-          device: str = "cpu", explain: bool = False, allow_import: bool = True, precise: bool = False, limits=None):
+          device: str = "cpu", explain: bool = False, allow_import: bool = True, precise: bool = False, limits=None,
+          nondet_tol: float = 0.0, kwargs=None, init_kwargs=None):
     """Check the gradient of `expr` at the point `at`; returns a CheckResult (a verdict.compare.CaseResult that
     shows itself as the command's table in Jupyter and IPython, see results.py).
 
@@ -54,11 +55,12 @@ def check(expr: str, at: dict, *, wrt=None, manual=None, manual_hessian=None, ex
     try:
         _check_settings(expr=expr, rtol=rtol, atol=atol, dtype=dtype, order=order, method=method, step=step,
                         fast=fast, seed=seed, device=device, explain=explain, allow_import=allow_import,
-                        precise=precise)
+                        precise=precise, nondet_tol=nondet_tol)
         wrt = _names(wrt, "wrt")
         manual, manual_hessian = _formulas(manual, "manual"), _formulas(manual_hessian, "manual_hessian")
         point, random, integers = split_inputs(_values(at, "at", limits, text=True))
         expected = _values(expected or {}, "expected", limits)
+        kwargs, init_kwargs = _keywords(kwargs, "kwargs"), _keywords(init_kwargs, "init_kwargs")
     except GradcheckError as error:
         error.front = "python"
         shown = expr if isinstance(expr, str) else repr(expr)
@@ -69,8 +71,20 @@ def check(expr: str, at: dict, *, wrt=None, manual=None, manual_hessian=None, ex
                 order=order, method=method, step=step, fast=fast, seed=seed, name=name, function=function,
                 reference=reference,
                 args=list(args) if args else None, device=device, explain=explain, allow_import=allow_import,
-                precise=precise, limits=limits, front="python")
+                precise=precise, limits=limits, nondet_tol=nondet_tol, kwargs=kwargs,
+                init_kwargs=init_kwargs, front="python")
     return CheckResult.of(run(spec))
+
+
+def _keywords(given, keyword: str) -> dict:
+    """`kwargs` or `init_kwargs`: keyword arguments, each a literal (spec.keyword_arguments.KINDS)."""
+    from .core.errors import UsageError
+    from .spec.keyword_arguments import checked_keywords
+
+    try:
+        return checked_keywords({} if given is None else given)
+    except UsageError as error:
+        raise UsageError(f"{keyword}: {error.message}") from None
 
 
 def _check_settings(expr, **settings) -> None:

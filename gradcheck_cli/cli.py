@@ -346,6 +346,23 @@ class Step(Tolerance):
         return number
 
 
+class Keywords(click.ParamType):
+    """--kwargs 'stride=2, mode="same"': literals only, never evaluated (spec.keyword_arguments)."""
+
+    name = "keywords"
+
+    def convert(self, value, param, ctx):
+        from .core.errors import UsageError
+        from .spec.keyword_arguments import parse_keywords
+
+        if isinstance(value, dict):
+            return value
+        try:
+            return parse_keywords(value)
+        except UsageError as error:
+            self.fail(error.message, param, ctx)
+
+
 def setting_option(name: str, *names: str, **options):
     """A click option for a setting of core.settings' table: its flag and help come from there."""
     setting = SETTINGS[name]
@@ -384,6 +401,8 @@ def setting_option(name: str, *names: str, **options):
 @setting_option("function", "function", metavar="MODULE:ATTR")
 @setting_option("reference", "reference", metavar="MODULE:ATTR")
 @setting_option("args", "function_args", metavar="NAMES")
+@setting_option("kwargs", "function_kwargs", type=Keywords(), metavar="NAME=VALUE,...")
+@setting_option("init_kwargs", "init_kwargs", type=Keywords(), metavar="NAME=VALUE,...")
 @setting_option("device")
 @setting_option("allow_import", "no_import")
 @click.option("--format", "output_format", type=click.Choice(FORMATS),
@@ -420,7 +439,7 @@ def setting_option(name: str, *names: str, **options):
 @click.pass_context
 def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_items, rtol, atol, dtype, order,
          hessian_items, method, step, nondet_tol, fast, seed, explain, depth, precise, function, reference,
-         function_args, device, no_import,
+         function_args, function_kwargs, init_kwargs, device, no_import,
          exclude, output_format, as_json, output_path, jobs, strict, exit_zero, quiet, verbose, all_elements,
          color, width, plot_path, max_length, max_depth, max_nodes, max_elements, max_entries,
          **variable_values) -> None:
@@ -445,7 +464,7 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
                                "(add --method central)")
     if spec_mode:
         _refuse_expression_options(at_items, wrt, manual_items + hessian_items, variable_values,
-                                   function, function_args, reference)
+                                   function, function_args, reference, function_kwargs or init_kwargs)
         job_list = _spec_jobs(targets, exclude or config.exclude, config, {**overrides, "limits": limits},
                               output_path, verbose)
         if plot_path and len(job_list) != 1:
@@ -457,9 +476,11 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
         spec = Spec(expr=targets[0].strip() if targets else "", at=at, random=random, integers=integers,
                     wrt=_names_option(wrt, "--wrt"), manual=_unique_pairs(manual_items, "--manual", "NAME=FORMULA"),
                     manual_hessian=_unique_pairs(hessian_items, "--manual-hessian", "NAME[,NAME2]=FORMULA"),
-                    function=_function_target(function, function_args, device, reference, nondet_tol),
+                    function=_function_target(function, function_args, device, reference, nondet_tol,
+                                              function_kwargs or init_kwargs),
                     reference=reference.strip() if reference is not None else None,
-                    args=_names_option(function_args, "--args"),
+                    args=_names_option(function_args, "--args"), kwargs=function_kwargs or {},
+                    init_kwargs=init_kwargs or {},
                     limits=limits, **defaults)
         job_list = [Job(spec=spec)]
     output_format = "json" if as_json else (output_format or _default_format())
@@ -531,9 +552,10 @@ def _default_format() -> str:
 
 
 def _refuse_expression_options(at_items, wrt, manual_items, variable_values, function, function_args,
-                               reference) -> None:
+                               reference, function_kwargs=None) -> None:
     given = [name for name, value in (("--at", at_items), ("--wrt", wrt), ("--manual", manual_items),
                                       ("--function", function), ("--args", function_args),
+                                      ("--kwargs", function_kwargs),
                                       ("--reference", reference)) if value]
     given += [f"--{n[len(VALUE_PREFIX):]}" for n, v in variable_values.items() if v is not None]
     if given:
@@ -783,8 +805,11 @@ def _names_option(text: str | None, option: str) -> list[str] | None:
 
 
 def _function_target(function: str | None, function_args: str | None, device: str | None,
-                     reference: str | None, nondet_tol: float | None) -> str | None:
+                     reference: str | None, nondet_tol: float | None, kwargs: dict | None = None) -> str | None:
     if function is None:
+        if kwargs is not None:
+            raise click.UsageError("--kwargs and --init-kwargs are keyword arguments of --function; give "
+                                   "--function MODULE:ATTR too")
         if reference is not None:
             raise click.UsageError("--reference is what --function is checked against; give --function MODULE:ATTR "
                                    "too")

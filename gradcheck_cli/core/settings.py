@@ -76,7 +76,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "Finite differences: complex step where the path is analytic, else Richardson (auto); or force one; "
             "central is torch's single difference.", kind="choice", choices=FD_METHODS, in_pyproject=True),
     Setting("step", "--step", "step", "step", "Step of --method central (default 1e-6, as torch.autograd.gradcheck)."),
-    Setting("nondet_tol", "--nondet-tol", "nondet_tol", None,
+    Setting("nondet_tol", "--nondet-tol", "nondet_tol", "nondet_tol",
             "With --function: the largest difference two backward passes may show and still count as deterministic "
             "(default 0: bitwise equal; as torch.autograd.gradcheck's nondet_tol)."),
     Setting("fast", "--fast", "fast", "fast",
@@ -100,6 +100,12 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "version of a fused kernel): compared in value and in gradient."),
     Setting("args", "--args", "args", "args",
             "The variables --function takes, in order, comma-separated (default: its parameter names).", listed=True),
+    Setting("kwargs", "--kwargs", "kwargs", "kwargs",
+            "Keyword arguments of --function (and --reference), literals only: 'stride=2, mode=\"same\"' (numbers, "
+            "strings, True, False, None, tuples of integers; never evaluated)."),
+    Setting("init_kwargs", "--init-kwargs", "init_kwargs", "init_kwargs",
+            "Keyword arguments that construct --function when it names an nn.Module class, as --kwargs: "
+            "'in_features=3, out_features=2'."),
     Setting("device", "--device", "device", "device",
             "Where --function (or a spec's function) runs; cuda falls back to the CPU with a note.", kind="choice",
             choices=DEVICES),
@@ -124,6 +130,7 @@ RULES: dict[str, tuple[str, Callable[[object], bool]]] = {  # what a setting's v
     "rtol": ("a non-negative finite number", lambda v: _real(v) and 0 <= v < math.inf),
     "atol": ("a non-negative finite number", lambda v: _real(v) and 0 <= v < math.inf),
     "step": ("a positive finite number", lambda v: _real(v) and 0 < v < math.inf),
+    "nondet_tol": ("a non-negative finite number", lambda v: _real(v) and 0 <= v < math.inf),
     "order": ("1 or 2", lambda v: _integer(v) and v in (1, 2)),
     "seed": ("an integer from 0 to 2**63 - 1", lambda v: _integer(v) and 0 <= v <= MAX_SEED),
 }

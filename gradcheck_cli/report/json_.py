@@ -21,8 +21,8 @@ from . import ReportSettings, fails_the_run
 
 SCHEMA_VERSION = 1
 SURROGATE = "[\ud800-\udfff]"  # a pattern (re caches it)
-ROW_FIELDS = ("wrt", "index", "output_index", "projection", "symbolic", "manual", "finite_difference", "fd_error",
-              "fd_method", "fd_evaluations",
+ROW_FIELDS = ("wrt", "index", "output_index", "output", "projection", "symbolic", "manual", "finite_difference",
+              "fd_error", "fd_method", "fd_evaluations",
               "left", "right", "autograd", "expected", "float64", "precision_loss", "diagnosis",
               "function", "function_fd", "function_fd_error", "function_verdict",
               "precise", "precise_error", "precise_reason", "digits_lost", "reference", "reference_source", "reason",
@@ -117,6 +117,8 @@ def _plain(record) -> dict | list:
 def _row_dict(row: GradientRow) -> dict:
     fields = {name: _finite(getattr(row, name)) for name in ROW_FIELDS}
     fields["culprit"] = None if row.culprit is None else _plain(row.culprit)
+    if row.output is None:  # only a function's tuple result has outputs to tell apart
+        del fields["output"]
     return fields
 
 

@@ -26,7 +26,7 @@ from ..verdict.compare import CaseResult, GradientRow
 from . import UNSETTLED, ReportSettings, fails_the_run
 from .digits import row_digits
 from .explanation import print_culprits, print_explanation, print_factors
-from .text import SOURCES, derivative_label, element_label, engine_name, failure_sentence
+from .text import SOURCES, derivative_label, element_label, engine_name, failure_sentence, output_label
 
 MAX_ROWS = 20  # rows shown per case; failing rows first
 MAX_REFEREE_NOTES = 3
@@ -145,7 +145,8 @@ def _print_reference_legend(console: Console, rows: list[GradientRow]) -> None:
     settled_by = {source: [] for source in ("precise", "one_sided", "finite_difference")}
     for row in rows:  # one pass: 10^5 rows are common
         if row.reference is not None and row.reference_source in settled_by:
-            settled_by[row.reference_source].append(derivative_label(row) if row.output_index else element_label(row))
+            settled_by[row.reference_source].append(derivative_label(row) if row.output_index or row.output
+                                                    else element_label(row))
     for source, settled in settled_by.items():
         if settled:
             shown = ", ".join(settled[:MAX_LISTED]) + (f" and {len(settled) - MAX_LISTED} more"
@@ -231,7 +232,7 @@ def _columns(rows: list[GradientRow]) -> list[str]:
     has_function = any(r.function is not None for r in rows)
     has_autograd = any(r.autograd is not None for r in rows) or not has_function  # code as the reference: none
     has_function_fd = any(r.function_fd is not None for r in rows)  # the function alone: it is the reference
-    columns = ((["output"] if any(r.output_index for r in rows) else []) + ["wrt", "reference"]
+    columns = ((["output"] if any(r.output_index or r.output for r in rows) else []) + ["wrt", "reference"]
                + (["symbolic"] if _symbolic_differs(rows) else [])
                + (["manual"] if any(r.manual is not None for r in rows) else [])
                + ["finite difference ± error"] + (["autograd"] if has_autograd else []))
@@ -251,7 +252,7 @@ def _cells(result: CaseResult, row: GradientRow, columns: list[str], layout: Lay
         fd_digits, exact_digits = digits or FD_DIGITS, None
     between = "\n" if layout.stacked else " "
     every = {
-        "output": f"f[{', '.join(map(str, row.output_index))}]",
+        "output": Text(output_label(row)),  # a namedtuple's field name is data, never markup
         "wrt": Text(element_label(row)),  # a name is data, never markup
         "reference": _reference_cell(row, digits),
         "symbolic": _number(row.symbolic, result.dtype, digits),

@@ -32,9 +32,15 @@ def derivative_label(row: GradientRow) -> str:
         return "d²/" + "".join(f"d{_indexed(n, i)}" for n, i in zip(row.wrt, row.index))
     if row.projection is not None:
         return f"uᵀ(df/d{row.wrt})v [projection {row.projection}]"
-    if row.output_index:
-        return f"d f[{', '.join(map(str, row.output_index))}]/d {element_label(row)}"
+    if row.output_index or row.output:
+        return f"d {output_label(row)}/d {element_label(row)}"
     return f"d/d{element_label(row)}"
+
+
+def output_label(row: GradientRow) -> str:
+    """The output element of a Jacobian row: f[0, 1], or for a tuple result's output f[1][0, 1] (or its name)."""
+    index = f"[{', '.join(map(str, row.output_index))}]" if row.output_index else ""
+    return f"{printable(row.output)}{index}" if row.output else f"f{index}"
 
 
 def failure_sentence(result: CaseResult) -> str:

@@ -137,6 +137,10 @@ class _Case:
 
 def _check(spec: Spec, result: CaseResult) -> None:
     """prepare -> the forward value -> each engine -> the reference and the verdict -> diagnoses."""
+    for name in ("kwargs", "init_kwargs"):
+        if getattr(spec, name) and spec.function is None:
+            raise UsageError(f"keyword arguments ({{{name}}}) are passed to a function; this case names none "
+                             "({function})", origin=spec.origins.get(name))
     if spec.function is not None and (not spec.expr or spec.reference is not None):
         from .function_case import check_function  # the reference is code: the function's own, or --reference
 
@@ -771,7 +775,8 @@ def _user_function(spec: Spec, expression: Expression):
     from ..userfn.user_code import resolve
 
     with at_function_key(spec):
-        return resolve(spec.function, spec.args, expression.variables)
+        return resolve(spec.function, spec.args, expression.variables, keywords=spec.kwargs,
+                       init_keywords=spec.init_kwargs)
 
 
 def _function_answers(function, spec: Spec, point, wrt, value, result: CaseResult):
@@ -795,7 +800,7 @@ class at_function_key:
     file's `function:` key (`reference:`), where there is one, or at the flag."""
 
     def __init__(self, spec: Spec, name: str = "function"):
-        self.origin = spec.origins.get(name)
+        self.spec = spec
         self.front = spec.speaks
         self.name = name
 
@@ -804,8 +809,11 @@ class at_function_key:
 
     def __exit__(self, kind, error, traceback):
         if isinstance(error, GradcheckError) and error.origin is None and error.source is None:
-            error.origin = self.origin
-            error.context = None if self.origin else SETTINGS[self.name].worded(self.front)
+            from ..userfn.user_code import UnknownKeyword
+
+            name = "kwargs" if isinstance(error, UnknownKeyword) else self.name
+            error.origin = self.spec.origins.get(name)
+            error.context = None if error.origin else SETTINGS[name].worded(self.front)
         return False
 
 

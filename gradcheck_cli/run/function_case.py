@@ -51,10 +51,14 @@ def check_function(spec: Spec, result: CaseResult) -> None:
 
     point = {name: np.asarray(value, dtype=np.float64) for name, value in spec.at.items()}
     with at_function_key(spec):
-        function = resolve(spec.function, spec.args, list(point), alone=True)
+        function = resolve(spec.function, spec.args, list(point), alone=True, keywords=spec.kwargs,
+                           init_keywords=spec.init_kwargs)
+    point = {**function.values, **point}  # a module's parameters at their current values, unless given
     _check_inputs(function.label, function.inputs, point)
     result.wrt = wrt = _wrt(function.label, function.inputs, spec)
     device, note = device_for(spec.device)
+    with at_function_key(spec):
+        function = _checked_whole(function, point, device, spec)
     reference = _reference(spec, function.inputs, point, wrt, device) if spec.reference is not None else None
     with at_function_key(spec):
         if reference is None:  # the reference's output was checked against the limits when it was called
@@ -70,10 +74,58 @@ def check_function(spec: Spec, result: CaseResult) -> None:
     if own.value is not None:
         code = reference.runner if reference is not None else _runner(function, device, spec, own.value)
         result.gradients = _jacobian_rows(own, reference, code, point, wrt, spec, result.evaluations)
+        _name_the_culprit_function(result, function, device, spec, point, wrt)
+        if function.outputs is not None:
+            _label_outputs(result.gradients, function.outputs)
     if own.hessian is not None:
         result.hessian = _hessian_rows(own, point, wrt, spec)
         result.evaluations["hessian_finite_difference"] = sum(f.evaluations for f in own.hessian_finite.values())
     result.status = case_status(result)
+
+
+def _checked_whole(function, point, device: str, spec: Spec):
+    """A function (or reference) whose result is a tuple, with no [N] naming one output: every differentiable output
+    is checked, flattened one after the other (user_code.whole); its rows are labelled by output afterwards."""
+    from dataclasses import replace
+
+    import torch
+
+    from ..userfn.user_code import Runner, stdout_to_stderr, tuple_outputs
+
+    if function.output is not None:
+        return function
+    runner = Runner(function, device, None, integers=spec.integers)
+    try:
+        with stdout_to_stderr(), torch.no_grad():
+            outputs = tuple_outputs(runner.result(runner.leaves(point, [])))
+    except UserCodeError:
+        return function  # the float64 check says what it raises
+    return function if outputs is None else replace(function, outputs=outputs)
+
+
+def _label_outputs(rows: list[GradientRow], outputs) -> None:
+    """Rows of a tuple result checked whole: each flat output position back to its output's label and index."""
+    starts = np.cumsum([0] + [math.prod(output.shape) for output in outputs])
+    for row in rows:
+        flat = row.output_index[0] if row.output_index else 0
+        which = int(np.searchsorted(starts, flat, side="right")) - 1
+        output = outputs[which]
+        row.output = output.label
+        row.output_index = [int(i) for i in np.unravel_index(flat - starts[which], output.shape)] \
+            if output.shape else []
+
+
+def _name_the_culprit_function(result: CaseResult, function, device: str, spec: Spec, point, wrt: list[str]) -> None:
+    """Where its backward is wrong, which custom autograd.Function inside it (userfn.function_culprits)."""
+    if not any("function" in row.disagrees for row in result.gradients):
+        return
+    from ..userfn.function_culprits import culprit_functions_check
+    from ..userfn.user_code import Runner, stdout_to_stderr
+
+    with at_function_key(spec), stdout_to_stderr():
+        found = culprit_functions_check(Runner(function, device, None, integers=spec.integers), point, wrt)
+    if found is not None:
+        result.checks = [*result.checks, found]
 
 
 def _record_the_function(result: CaseResult, function, device: str, reference: _Reference | None, own,
@@ -161,7 +213,8 @@ def _reference(spec: Spec, inputs: tuple[str, ...], point, wrt: list[str], devic
     from ..userfn.user_code import Runner, over_batch, resolve, stdout_to_stderr
 
     with at_function_key(spec, "reference"), stdout_to_stderr():
-        reference = resolve(spec.reference, None, list(point), alone=True)
+        reference = _checked_whole(resolve(spec.reference, None, list(point), alone=True, keywords=spec.kwargs),
+                                   point, device, spec)
         if set(reference.inputs) != set(inputs):
             raise UsageError(f"the reference {reference.label} takes {', '.join(reference.inputs) or 'no inputs'}; "
                              f"the function takes {', '.join(inputs)}: their inputs must have the same names")

@@ -52,6 +52,8 @@ class Spec:
     random: dict[str, Distribution] = field(default_factory=dict)  # inputs drawn when the case runs, from `seed`
     integers: frozenset[str] = frozenset()  # inputs holding index data: int64 for a function, never differentiated
     args: list[str] | None = None  # the function's inputs in order; None: read from its parameters
+    kwargs: dict[str, object] = field(default_factory=dict)  # keyword arguments of the function (literals)
+    init_kwargs: dict[str, object] = field(default_factory=dict)  # those constructing an nn.Module class
     device: str = "cpu"  # where the function runs
     allow_import: bool = True  # False (--no-import): a case naming a function is refused before importing
     front: str = "cli"  # who wrote it: "cli", "spec" (a file) or "python" (check()); errors are worded for it

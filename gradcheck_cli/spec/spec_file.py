@@ -23,6 +23,7 @@ from ..core.settings import SETTINGS, in_spec_files
 from ..core.text import did_you_mean
 from ..lang.lexer import IDENTIFIER
 from ..lang.ops import CONSTANTS, FUNCTIONS
+from .keyword_arguments import checked_value
 from .random_inputs import parse_distribution
 from .spec import Spec
 from .value_files import load_values
@@ -405,6 +406,25 @@ def _read_texts(reader: _Reader, fields: dict, prefix: str, spec: Spec) -> None:
         if name in fields:
             setattr(spec, name, reader.text(fields[name], prefix + name).strip())
             spec.origins[name] = reader.origin(fields[name], prefix + name)
+    for name in ("kwargs", "init_kwargs"):
+        if name in fields:
+            setattr(spec, name, _keywords(reader, fields[name], prefix + name))
+            mark = fields[name].start_mark
+            spec.origins[name] = Origin(reader.file, mark.line + 1, mark.column + 1, prefix + name)
+
+
+def _keywords(reader: _Reader, node, key: str) -> dict[str, object]:
+    """kwargs: {stride: 2, mode: same, size: [3, 3]}: each value one of keyword_arguments.KINDS."""
+    keywords = {}
+    for name, (key_node, value) in reader.mapping(node, key).items():
+        if not name.isidentifier():
+            raise reader.fail(key_node, _join(key, name), "expected a keyword name (a Python identifier)")
+        try:
+            keywords[name] = checked_value(name, yaml.SafeLoader.construct_object(yaml.SafeLoader(""), value,
+                                                                                   deep=True))
+        except (GradcheckError, yaml.YAMLError) as error:
+            raise reader.fail(value, _join(key, name), getattr(error, "message", str(error))) from None
+    return keywords
 
 
 def _read_values(reader: _Reader, fields: dict, prefix: str, spec: Spec) -> None:

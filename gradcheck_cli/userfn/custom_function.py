@@ -21,8 +21,18 @@ from ..engines.finite_diff import FiniteDifferences, finite_differences_of_funct
 from ..engines.torch_engine import double_backward, stacked_gradients
 from ..verdict.compare import Check, Tolerance
 from .batched import BATCHED, batched_gradient_check
+from .double_backward import double_backward_check
 from .forward_mode import FORWARD_AD, forward_ad_check
-from .user_code import CallTimeout, Runner, UserFunction, guarded, over_batch, stdout_to_stderr
+from .user_code import (
+    CallTimeout,
+    Runner,
+    UserFunction,
+    custom_function_nodes,
+    element_name,
+    guarded,
+    over_batch,
+    stdout_to_stderr,
+)
 
 
 @dataclass
@@ -68,7 +78,7 @@ def _check(runner: Runner, point, wrt: list[str], reference_value: np.ndarray | 
     value = output.detach().numpy(force=True).astype(np.float64)
     unchanged = _unchanged_inputs(runner, before, tensors)
     if reference_value is not None:
-        checks.append(_forward(value, reference_value, tolerance, reference))
+        checks.append(_forward(value, reference_value, tolerance, reference, runner.function))
     checks.append(_connected(runner, output, wrt))
     try:
         checks.append(_gradient_metadata(runner, output, tensors, wrt))
@@ -88,6 +98,9 @@ def _check(runner: Runner, point, wrt: list[str], reference_value: np.ndarray | 
     checks.append(batched_gradient_check(runner, point, wrt, jacobian, tolerance))
     answers = FunctionAnswers(value, jacobian, finite, checks)
     if order == 2:
+        checks.append(double_backward_check(runner, point, wrt))
+        if checks[-1].status == "fail":  # its Hessian would read 0: the check says why, with no wrong numbers
+            return answers
         answers.hessian = _double_backward(runner, point, wrt)
         answers.hessian_finite = {a: finite_differences_of_function(over_batch(runner.gradient(a, wrt)), point,
                                                                     wrt, np.shape(point[a])) for a in wrt}
@@ -131,16 +144,17 @@ def _float64(runner: Runner, point, reference_value: np.ndarray | None, referenc
     return Check("float64", "pass", "float64 inputs give a float64 result")
 
 
-def _forward(value: np.ndarray, reference: np.ndarray, tolerance: Tolerance, what: str) -> Check:
+def _forward(value: np.ndarray, reference: np.ndarray, tolerance: Tolerance, what: str,
+             function: UserFunction) -> Check:
     gap = np.abs(value - reference)
     bad = ~tolerance.close(value, reference)
     if not bad.any():
         return Check("forward value", "pass", f"matches {what} (largest difference "
                                               f"{float(np.max(gap, initial=0.0)):.1e})")
     index = np.unravel_index(int(np.argmax(np.where(bad, np.nan_to_num(gap, nan=np.inf), -1.0))), value.shape)
-    where = f"[{', '.join(map(str, index))}]" if value.ndim else ""
     return Check("forward value", "fail", f"differs from {what} at {int(bad.sum())} of "
-                                          f"{value.size} element(s): f{where} = {float(value[index]):.10g}, "
+                                          f"{value.size} element(s): {element_name(function, index)} = "
+                                          f"{float(value[index]):.10g}, "
                                           f"reference {float(reference[index]):.10g}")
 
 
@@ -177,7 +191,7 @@ def _gradient_metadata(runner: Runner, output, tensors: list, wrt: list[str]) ->
     """
     import torch
 
-    nodes = _custom_nodes(output.grad_fn)
+    nodes = custom_function_nodes(output.grad_fn)
     targets = runner.targets(tensors, wrt)
     with _watched(nodes) as watch:
         if output.requires_grad and targets:
@@ -330,20 +344,6 @@ def _watched(nodes: list):
                 del node.apply
 
 
-def _custom_nodes(*roots) -> list:
-    """The autograd.Function nodes of a backward graph (from the grad_fn of each output)."""
-    nodes, stack, seen = [], list(roots), set()
-    while stack:
-        node = stack.pop()
-        if node is None or id(node) in seen:
-            continue
-        seen.add(id(node))
-        if hasattr(node, "_forward_cls"):
-            nodes.append(node)
-        stack.extend(edge[0] for edge in node.next_functions)
-    return nodes
-
-
 class _Unmatched(Exception):
     """The raw gradients of a backward cannot be matched to the inputs they are for."""
 
@@ -395,7 +395,7 @@ def _undefined_gradients(runner: Runner, point, wrt: list[str]) -> Check:
         outputs = runner.call_all(tensors)
         chosen = [undefined_grad()(outputs[i]) if i in undefined else outputs[i] for i in differentiable]
         targets = runner.targets(tensors, wrt)
-        with _watched(_custom_nodes(*(o.grad_fn for o in chosen))) as watch:
+        with _watched(custom_function_nodes(*(o.grad_fn for o in chosen))) as watch:
             try:
                 with guarded(f"the backward of {runner.function.label} raised"):
                     gradients = torch.autograd.grad(chosen, targets, [torch.zeros_like(o) for o in chosen],

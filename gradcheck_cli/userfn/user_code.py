@@ -22,7 +22,7 @@ import time
 import traceback
 from collections.abc import Callable
 from contextlib import contextmanager, redirect_stdout
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -30,6 +30,7 @@ from ..core.errors import UsageError, UserCodeError, describe_exception
 from ..core.interrupts import Interrupted, raise_if_interrupted, signals_raise_interrupted
 from ..core.text import did_you_mean
 from ..engines.torch_engine import stacked_gradients
+from . import modules
 
 CALL_TIMEOUT = 120.0  # seconds one call into user code may take (import, forward, backward)
 
@@ -45,6 +46,18 @@ class UserFunction:
     call: Callable
     inputs: tuple[str, ...]
     output: int | None = None
+    keywords: dict = field(default_factory=dict)  # passed to every call ({kwargs}): literals, never tensors
+    values: dict = field(default_factory=dict)  # input -> its value where none is given (a module's parameters)
+    outputs: tuple[Output, ...] | None = None  # a tuple result checked whole: its differentiable outputs, in order
+
+
+@dataclass(frozen=True)
+class Output:
+    """One differentiable output of a tuple result checked whole: its position, its label and its shape."""
+
+    position: int
+    label: str  # f[1], or the namedtuple's field name
+    shape: tuple[int, ...]
 
 
 # ---- finding the callable ----
@@ -53,12 +66,17 @@ class UserFunction:
 OUTPUT_INDEX = r"\[\s*(-?[0-9]{1,9})\s*\]"  # `module:split[1]`: one output of a tuple result
 
 
-def resolve(target: str | Callable, args: list[str] | None, variables: list[str], alone: bool = False) -> UserFunction:
+def resolve(target: str | Callable, args: list[str] | None, variables: list[str], alone: bool = False,
+            keywords: dict | None = None, init_keywords: dict | None = None) -> UserFunction:
     """The callable named by `module:attribute` (or given), with its inputs matched to `variables`; a
     trailing `[N]` names the output of a tuple result that the reference expression is for.  `alone`: there is
     no reference expression, `variables` are the inputs given values, and the caller matches them to the
-    inputs (a parameter with a default is an input only where it is given one)."""
-    label = target if isinstance(target, str) else getattr(target, "__qualname__", repr(target))
+    inputs (a parameter with a default is an input only where it is given one).  `keywords` ({kwargs}) are
+    passed to every call; a parameter they name is not an input, and a name it does not take is refused.  An
+    nn.Module (class, constructed with `init_keywords`, or instance) takes its forward's inputs, then its
+    parameters by name (userfn.modules)."""
+    label = target if isinstance(target, str) else getattr(target, "__qualname__", None) or \
+        f"a {type(target).__qualname__}"  # an instance (a module) is named by its class: its repr may be long
     output = None
     if isinstance(target, str) and target.endswith("]"):
         index = re.search(OUTPUT_INDEX, target)
@@ -67,8 +85,53 @@ def resolve(target: str | Callable, args: list[str] | None, variables: list[str]
         target, output = target[:index.start()], int(index.group(1))
     with stdout_to_stderr():
         found = _imported(target, label) if isinstance(target, str) else target
+    if modules.is_module(found):
+        return _module_function(found, label, args, variables, alone, dict(keywords or {}), output,
+                                dict(init_keywords or {}))
+    if init_keywords:
+        raise UsageError(f"{{init_kwargs}} construct an nn.Module; {label} is not one")
     call, parameters = _callable_and_parameters(found, label)
-    return UserFunction(label, call, tuple(_inputs(label, parameters, args, variables, alone)), output)
+    keywords = dict(keywords or {})
+    _check_keywords(label, parameters, keywords)
+    if parameters is not None:
+        parameters = [p for p in parameters if p.name not in keywords]
+    return UserFunction(label, call, tuple(_inputs(label, parameters, args, variables, alone)), output, keywords)
+
+
+def _module_function(found, label: str, args, variables: list[str], alone: bool, keywords: dict, output,
+                     init_keywords: dict) -> UserFunction:
+    """A module's forward inputs (as a function's parameters), then its parameters by name, with their values."""
+    if not isinstance(found, type) and init_keywords:
+        raise UsageError(f"{{init_kwargs}} construct a module class; {label} is an instance, already constructed")
+    with stdout_to_stderr(), guarded(f"constructing {label} raised"):
+        module = modules.constructed(found, init_keywords)
+    forward = modules.forward_parameters(module)
+    _check_keywords(label, forward, keywords)
+    forward = [p for p in forward if p.name not in keywords]
+    values = modules.parameter_values(module)
+    inputs = _inputs(label, forward, args, [v for v in variables if v not in values], alone=True)
+    clash = [name for name in inputs if name in values]
+    if clash:
+        raise UsageError(f"{label}: its forward's input {clash[0]!r} has the name of one of its parameters")
+    if not alone:
+        _matched(label, inputs + list(values), variables)
+    call = modules.ModuleCall(module, len(inputs), tuple(values))
+    return UserFunction(label, call, tuple(inputs) + tuple(values), output, keywords, values)
+
+
+def _check_keywords(label: str, parameters, keywords: dict) -> None:
+    """Every keyword of {kwargs} names a parameter that may be given by keyword (or the callable takes **kwargs)."""
+    if not keywords or parameters is None or any(p.kind == p.VAR_KEYWORD for p in parameters):
+        return
+    takes = {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    for name in keywords:
+        if name not in takes:
+            hint = did_you_mean(name, sorted(takes)) or f"its keyword parameters: {', '.join(sorted(takes)) or 'none'}"
+            raise UnknownKeyword(f"{label} takes no keyword argument {name!r} ({hint})")
+
+
+class UnknownKeyword(UsageError):
+    """A keyword of {kwargs} that the function does not take: an error at {kwargs}, not at {function}."""
 
 
 def _not_a_target(target: str):
@@ -295,6 +358,12 @@ def _inputs(label: str, parameters, args: list[str] | None, variables: list[str]
         raise UsageError(f"{label}: an input is named twice in {', '.join(names)}")
     if alone:
         return names
+    _matched(label, names, variables)
+    return names
+
+
+def _matched(label: str, names: list[str], variables: list[str]) -> None:
+    """Every input is a variable of the reference expression, and every variable an input."""
     for name in names:
         if name not in variables:
             hint = did_you_mean(name, variables) or f"its variables: {', '.join(variables)}"
@@ -303,7 +372,6 @@ def _inputs(label: str, parameters, args: list[str] | None, variables: list[str]
     if missing:
         raise UsageError(f"the reference expression uses {', '.join(missing)}, which {label} does not take "
                          f"(its inputs: {', '.join(names) or 'none'}); name them in order with args:")
-    return names
 
 
 def _check_arity(label: str, parameters, names: list[str]) -> None:
@@ -357,24 +425,27 @@ class Runner:
 
     def call(self, tensors: list):
         """The output the reference expression is for: the result, or the one its target names (`split[0]`)."""
-        return self.select(self._result(tensors))
+        return self.select(self.result(tensors))
 
     def call_all(self, tensors: list) -> tuple:
         """Every output of the function: (its result,), or the tuple (or list) it returns, whose output named by
         the target is a tensor (the same one-line errors as `call` otherwise)."""
-        result = self._result(tensors)
+        result = self.result(tensors)
         self.select(result)
         return tuple(result) if isinstance(result, (tuple, list)) else (result,)
 
-    def _result(self, tensors: list):
+    def result(self, tensors: list):
+        """What the function returns, as it returns it (a tensor, or a tuple)."""
         with guarded(f"{self.function.label} raised"):
-            return self.function.call(*tensors)
+            return self.function.call(*tensors, **self.function.keywords)
 
     def select(self, result):
         """The output of `result` that the reference expression is for, a tensor; one line otherwise."""
         import torch
 
         label, index = self.function.label, self.function.output
+        if self.function.outputs is not None:
+            return whole(self.function, result)
         if not isinstance(result, (tuple, list)) or not result:
             what = f"an empty {type(result).__name__}" if isinstance(result, (tuple, list)) \
                 else f"a {type(result).__name__}"
@@ -448,6 +519,54 @@ class Runner:
         return lambda point: self.jacobian(point, wrt)[name].reshape(-1)
 
 
+def tuple_outputs(result) -> tuple[Output, ...] | None:
+    """The differentiable (floating-point tensor) outputs of a tuple (or list) result, labelled by a namedtuple's
+    field names or f[i]; None for a result that is not a tuple, or has no differentiable output."""
+    import torch
+
+    if not isinstance(result, (tuple, list)):
+        return None
+    names = getattr(result, "_fields", None)
+    found = tuple(Output(i, names[i] if names else f"f[{i}]", tuple(o.shape)) for i, o in enumerate(result)
+                  if isinstance(o, torch.Tensor) and (o.is_floating_point() or o.is_complex()))
+    return found or None
+
+
+def element_name(function: UserFunction, index: tuple) -> str:
+    """An element of the function's output in words: f[0, 1]; of a tuple result checked whole (a flat index), its
+    output's label and index there, f[1][0] (or the namedtuple field's name)."""
+    if function.outputs is None or not index:
+        return f"f[{', '.join(map(str, index))}]" if index else "f"
+    flat = int(index[0])
+    for output in function.outputs:
+        size = int(np.prod(output.shape, dtype=int))
+        if flat < size:
+            inner = np.unravel_index(flat, output.shape) if output.shape else ()
+            return output.label + (f"[{', '.join(map(str, map(int, inner)))}]" if inner else "")
+        flat -= size
+    return f"f[{index[0]}]"
+
+
+def whole(function: UserFunction, result):
+    """A tuple result checked whole: its differentiable outputs flattened one after the other (one tensor of
+    their total size), so every check sees one output; an output that changed kind or shape is one line."""
+    import torch
+
+    if not isinstance(result, (tuple, list)) or len(result) <= max(o.position for o in function.outputs):
+        raise UserCodeError(f"{function.label} returned a {type(result).__name__}, not the tuple of "
+                            f"{len(function.outputs)} or more outputs it returned at the point")
+    parts = []
+    for output in function.outputs:
+        part = result[output.position]
+        if not isinstance(part, torch.Tensor) or tuple(part.shape) != output.shape:
+            now = f"has shape {tuple(part.shape)}" if isinstance(part, torch.Tensor) else \
+                f"is a {type(part).__name__}"
+            raise UserCodeError(f"{function.label}: its output {output.label} {now}, but shape {output.shape} at "
+                                "the point")
+        parts.append(part.reshape(-1))
+    return torch.cat(parts)
+
+
 def over_batch(outputs: Callable) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
     """`outputs(point) -> flat array` over a batch of points (name -> (B,) + shape), as finite differences
     want it; an input of batch size 1 is shared by every point.  An output of None (no complex input taken)
@@ -463,6 +582,20 @@ def over_batch(outputs: Callable) -> Callable[[dict[str, np.ndarray]], np.ndarra
         return np.stack(rows)
 
     return evaluate
+
+
+def custom_function_nodes(*roots) -> list:
+    """The autograd.Function nodes of a backward graph (from the grad_fn of each output)."""
+    nodes, stack, seen = [], list(roots), set()
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if hasattr(node, "_forward_cls"):
+            nodes.append(node)
+        stack.extend(edge[0] for edge in node.next_functions)
+    return nodes
 
 
 # ---- what is checked ----

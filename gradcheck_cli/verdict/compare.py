@@ -62,6 +62,7 @@ class GradientRow:
     wrt: str | list[str]  # a pair of names for a Hessian entry
     index: list  # a pair of index lists for a Hessian entry
     output_index: list[int] = field(default_factory=list)  # the Jacobian row; [] for a scalar expression
+    output: str | None = None  # which output of a function's tuple result (f[1], or its namedtuple field); None: f
     projection: int | None = None  # with --fast: which random projection uᵀ(df/dwrt)v this row is
     left: float | None = None  # one-sided derivatives, where the point sits on a kink
     right: float | None = None
