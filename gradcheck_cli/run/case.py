@@ -171,6 +171,9 @@ def _prepare(spec: Spec, result: CaseResult) -> _Case:
     """Parse the expression and the user's formulas, resolve the point, infer shapes, compile the plan."""
     if spec.function is not None:
         refuse_function_options(spec)
+    elif spec.precision:
+        raise UsageError("{precision} runs a {function} in lower precision: give {function} too (an expression's "
+                         "engines run in float32 with {dtype=float32})")
     expression = parse(spec.program, limits=spec.limits)
     point = _resolve_point(expression, spec.at)
     shapes = ShapeMap({name: value.shape for name, value in point.items()}, spec.limits)
@@ -725,12 +728,26 @@ def _function_answers(function, spec: Spec, point, wrt, value, result: CaseResul
     with at_function_key(spec):
         own = check(function, point, wrt, np.asarray(value, dtype=np.float64), spec.tolerance, device, spec.order,
                     spec.limits.max_entries, nondet_tol=spec.nondet_tol)
+        own.checks += lower_precision(function, device, spec, point, wrt, own)
     result.function = {"target": function.label, "inputs": list(function.inputs), "device": device}
     result.checks = own.checks
     result.notes += [note] if note else []
     if own.finite is not None:
         result.evaluations["function_finite_difference"] = own.finite.evaluations
     return own
+
+
+def lower_precision(function, device: str, spec: Spec, point, wrt, own, reference=None) -> list:
+    """The function's {precision} checks (userfn.low_precision), where it ran in float64; `reference`: the
+    reference function's Runner, whose float64 value the forward is compared with."""
+    if not spec.precision or own.value is None:
+        return []
+    from ..userfn.low_precision import precision_checks
+    from ..userfn.user_code import Runner, stdout_to_stderr
+
+    with stdout_to_stderr():
+        runner = Runner(function, device, None, integers=spec.integers)
+        return precision_checks(runner, point, wrt, spec.precision, reference, seed=spec.seed or 0)
 
 
 class at_function_key:

@@ -23,7 +23,7 @@ from ..core.text import did_you_mean
 from ..spec.spec import Spec
 from ..verdict.compare import CaseResult, GradientRow, Status, answers_at, case_status, gradient_row
 from ..verdict.judge import judge
-from .case import at_function_key, judged_rows, refuse_function_options
+from .case import at_function_key, judged_rows, lower_precision, refuse_function_options
 
 OWN_REFERENCE = "backward, own reference"  # the function verdict of a backward wrong against its own forward
 EPS = float(np.finfo(np.float64).eps)
@@ -66,6 +66,8 @@ def check_function(spec: Spec, result: CaseResult) -> None:
             own = check(function, point, wrt, reference.value, spec.tolerance, device, spec.order,
                         spec.limits.max_entries, spec.integers, f"the reference {reference.label}",
                         nondet_tol=spec.nondet_tol)
+        own.checks += lower_precision(function, device, spec, point, wrt, own,
+                                      reference.runner if reference is not None else None)
     _record_the_function(result, function, device, reference, own, note)
     if own.value is not None:
         code = reference.runner if reference is not None else _runner(function, device, spec, own.value)
