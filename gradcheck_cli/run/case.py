@@ -53,6 +53,7 @@ from ..verdict.compare import (
     gradient_row,
 )
 from ..verdict.judge import add_precise, at_jump, judge, needs_precise, passed_errors, passed_row, plain_passes
+from ..verdict.patterns import failure_patterns, pattern_notes
 
 CANCELLATION = 1e3  # |a| + |b| over |a ± b| past which the float referees may share a wrong forward
 ABSORBED = 1e-8  # a term this small against the other keeps only half its digits in a sum
@@ -164,6 +165,8 @@ def _check(spec: Spec, result: CaseResult) -> None:
             _add_hessian(case, own)
         _diagnose(case)
     result.notes = [n for n in (atol_note(result.gradients, spec.tolerance),) if n] + result.notes
+    result.patterns = failure_patterns(result.gradients, {name: case.point[name].shape for name in case.wrt})
+    result.notes += pattern_notes(result.patterns)
     result.status = case_status(result)
 
 

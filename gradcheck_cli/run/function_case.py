@@ -23,6 +23,7 @@ from ..core.text import did_you_mean
 from ..spec.spec import Spec
 from ..verdict.compare import CaseResult, GradientRow, Status, answers_at, case_status, gradient_row
 from ..verdict.judge import judge
+from ..verdict.patterns import failure_patterns, pattern_notes
 from .case import at_function_key, judged_rows, lower_precision, refuse_function_options
 
 OWN_REFERENCE = "backward, own reference"  # the function verdict of a backward wrong against its own forward
@@ -72,6 +73,8 @@ def check_function(spec: Spec, result: CaseResult) -> None:
     if own.value is not None:
         code = reference.runner if reference is not None else _runner(function, device, spec, own.value)
         result.gradients = _jacobian_rows(own, reference, code, point, wrt, spec, result.evaluations)
+        result.patterns = failure_patterns(result.gradients, {name: np.shape(point[name]) for name in wrt})
+        result.notes += pattern_notes(result.patterns)
     if own.hessian is not None:
         result.hessian = _hessian_rows(own, point, wrt, spec)
         result.evaluations["hessian_finite_difference"] = sum(f.evaluations for f in own.hessian_finite.values())
