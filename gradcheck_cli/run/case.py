@@ -650,15 +650,14 @@ def _lost_with_a_number(row: GradientRow, referee: str) -> bool:
 
 
 def _check_projections(expression, point, wrt, output_shape, manual, spec: Spec, result: CaseResult) -> None:
-    from .projections import projection_rows
+    from .projections import projection_note, projection_rows
 
     seed = spec.seed if spec.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
     result.gradients, count = projection_rows(expression, point, wrt, output_shape, manual, spec, seed)
     result.seed = seed  # the reports record the seed the projections were drawn from (JSON's "seed")
     result.evaluations = {"finite_difference": count}
     what = "gradient" if output_shape == () else "Jacobian"
-    result.notes = [f"{{fast}}: {len(result.gradients)} random projections uᵀJv with seed {seed} instead of the "
-                    f"full {what}; they may miss an error confined to a few entries ({{seed={seed}}} reproduces them)"]
+    result.notes = [projection_note(result.gradients, seed, what)]
     result.status = case_status(result)
 
 
@@ -708,8 +707,9 @@ def refuse_function_options(spec: Spec) -> None:
         raise UsageError(f"{{allow_import=False}}: this case names a function to import ({target}); nothing was "
                          "imported",
                          origin=spec.origins.get("function"))
-    if spec.fast:
-        raise UsageError("{fast} does not combine with a function: its gradient is checked entry by entry",
+    if spec.fast and spec.expr:
+        raise UsageError("{fast} does not combine with a function checked against an expression: its gradient is "
+                         "checked entry by entry (alone, or against {reference}, it checks projections)",
                          origin=spec.origins.get("function"))
     if spec.dtype != "float64":
         raise UsageError("a function is checked in float64 (whether it works there is one of the checks); "

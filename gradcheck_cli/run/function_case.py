@@ -39,7 +39,7 @@ class _Reference:
 
     label: str
     value: np.ndarray
-    finite: object  # engines.finite_diff.FiniteDifferences
+    finite: object  # engines.finite_diff.FiniteDifferences (None with {fast}: only projections are taken)
     runner: object  # userfn.user_code.Runner
 
 
@@ -57,6 +57,9 @@ def check_function(spec: Spec, result: CaseResult) -> None:
     result.wrt = wrt = _wrt(function.label, function.inputs, spec)
     device, note = device_for(spec.device)
     reference = _reference(spec, function.inputs, point, wrt, device) if spec.reference is not None else None
+    if spec.fast:
+        _check_projections(spec, result, function, point, wrt, device, reference, note)
+        return
     with at_function_key(spec):
         if reference is None:  # the reference's output was checked against the limits when it was called
             _check_entries(function, point, wrt, device, spec)
@@ -78,6 +81,44 @@ def check_function(spec: Spec, result: CaseResult) -> None:
     if own.hessian is not None:
         result.hessian = _hessian_rows(own, point, wrt, spec)
         result.evaluations["hessian_finite_difference"] = sum(f.evaluations for f in own.hessian_finite.values())
+    result.status = case_status(result)
+
+
+def _check_projections(spec: Spec, result: CaseResult, function, point, wrt: list[str], device: str,
+                       reference: _Reference | None, note: str | None) -> None:
+    """{fast}: the cheap checks, {precision}, and random projections uᵀJv (with {order=2} vᵀHw too) instead of
+    every entry (run.function_projections)."""
+    from ..userfn.custom_function import quick_checks
+    from ..userfn.user_code import Runner
+    from .function_projections import function_projection_rows, hessian_projection_rows
+    from .projections import projection_note
+
+    runner = Runner(function, device, None if reference is None else reference.runner.shape, integers=spec.integers)
+    with at_function_key(spec):
+        if reference is None:
+            _check_entries(function, point, wrt, device, spec)
+            own = quick_checks(runner, point, wrt, spec.tolerance)
+        else:
+            own = quick_checks(runner, point, wrt, spec.tolerance, reference.value, f"the reference {reference.label}")
+        own.checks += lower_precision(function, device, spec, point, wrt, own,
+                                      reference.runner if reference is not None else None)
+        _record_the_function(result, function, device, reference, own, note)
+        result.notes.append("{fast}: the checks that need the whole Jacobian (gradient dtype and shape, undefined "
+                            "incoming gradient, deterministic backward, non-contiguous inputs, forward AD, batched "
+                            "gradient) run without {fast}")
+        if own.value is not None:
+            seed = spec.seed if spec.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
+            result.seed = seed
+            code = reference.runner if reference is not None else runner
+            result.gradients, spent = function_projection_rows(runner, code if reference else None, point, wrt, spec,
+                                                               seed, OWN_REFERENCE)
+            result.evaluations["finite_difference"] = spent
+            what = "gradient" if runner.shape == () else "Jacobian"
+            result.notes.insert(0, projection_note(result.gradients, seed, what))
+            if spec.order == 2:
+                result.hessian, spent = hessian_projection_rows(runner, point, wrt, spec, seed, OWN_REFERENCE)
+                result.evaluations["hessian_finite_difference"] = spent
+                result.notes.insert(1, projection_note(result.hessian, seed, "Hessian", "vᵀHw"))
     result.status = case_status(result)
 
 
@@ -178,7 +219,8 @@ def _reference(spec: Spec, inputs: tuple[str, ...], point, wrt: list[str], devic
         runner.shape = tuple(output.shape)
         _refuse_past_the_limits(runner.shape, point, wrt, spec)
         value = output.detach().numpy(force=True).astype(np.float64)
-        finite = finite_differences_of_function(over_batch(runner.value), point, wrt, runner.shape)
+        finite = None if spec.fast else finite_differences_of_function(over_batch(runner.value), point, wrt,
+                                                                        runner.shape)
     return _Reference(reference.label, value, finite, runner)
 
 
@@ -269,7 +311,7 @@ def _refuse_past_the_limits(shape: tuple, point, wrt: list[str], spec: Spec) -> 
     if spec.order == 2 and tuple(shape) != ():
         raise UsageError(f"the function's value has shape {tuple(shape)}; {{order=2}} needs a scalar")
     entries = max(math.prod(shape) * elements, elements**2 if spec.order == 2 else 0)
-    if entries > spec.limits.max_entries:
+    if entries > spec.limits.max_entries and not spec.fast:
         raise LimitError(f"the function's value has shape {tuple(shape)}: its Jacobian would have {entries:,} "
                          f"entries; the limit is {spec.limits.max_entries:,}",
                          hint="check smaller inputs, fewer of them ({wrt}), or raise {max_entries}")

@@ -26,6 +26,12 @@ PROJECTIONS = 4
 WEIGHT = "#u"  # the variable holding u: no expression can name it
 
 
+def projection_note(rows: list[GradientRow], seed: int, what: str, form: str = "uᵀJv") -> str:
+    """The note of a --fast check: how many projections (`form`), from which seed, instead of the full `what`."""
+    return (f"{{fast}}: {len(rows)} random projections {form} with seed {seed} instead of the full {what}; they may "
+            f"miss an error confined to a few entries ({{seed={seed}}} reproduces them)")
+
+
 def projection_rows(expression: Expression, point: dict[str, np.ndarray], wrt: list[str], output_shape: tuple,
                     manual: dict[str, np.ndarray], spec: Spec, seed: int) -> tuple[list[GradientRow], int]:
     """One judged row per projection and variable (`projection` = k), and the evaluations spent.
