@@ -113,3 +113,16 @@ def test_precision_without_a_function_is_refused_in_each_front_ends_words(cli):
     assert check("x**2", at={"x": 1}, precision="float32").error["message"].startswith(
         "precision runs a function in lower precision: give function too")  # worded as check()'s keywords
     assert check("x**2", at={"x": 1}, precision="float8").status == "error"
+
+
+def test_the_example_kernel_accumulating_in_float16_is_caught_by_projections(cli_json, monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.chdir(Path(__file__).resolve().parent.parent)
+    args = ("--x", "randn(2, 8, 16, 16)", "--w", "randn(8, 1, 3, 3)", "--seed", "0", "--fast", "--precision", "float32")
+    code, document = cli_json("--function", "examples.custom_ops.depthwise_conv_float16:depthwise_conv3x3", *args)
+    float32 = named(document["results"][0]["checks"], "float32 precision")
+    assert code == 1 and "in the backward of w" in float32["message"] and float32["details"]["like"][0] == "float16"
+    assert all(r["status"] == "pass" for r in document["results"][0]["gradients"])  # right in float64
+    code, document = cli_json("--function", "examples.custom_ops.depthwise_conv:depthwise_conv3x3", *args)
+    assert code == 0 and named(document["results"][0]["checks"], "float32 precision")["status"] == "pass"
