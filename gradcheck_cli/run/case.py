@@ -93,6 +93,7 @@ def _word_settings(result: CaseResult, spec: Spec) -> None:
         finding.message = worded(finding.message)
     for row in result.gradients + result.hessian:
         row.referee_notes = [worded(note) for note in row.referee_notes]
+        row.reason = row.reason and worded(row.reason)
 
 
 def error_result(name: str, error: GradcheckError, **fields) -> CaseResult:
@@ -650,7 +651,7 @@ def _lost_with_a_number(row: GradientRow, referee: str) -> bool:
 
 
 def _check_projections(expression, point, wrt, output_shape, manual, spec: Spec, result: CaseResult) -> None:
-    from .projections import projection_note, projection_rows
+    from .projections import hessian_projection_rows, projection_note, projection_rows
 
     seed = spec.seed if spec.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
     result.gradients, count = projection_rows(expression, point, wrt, output_shape, manual, spec, seed)
@@ -658,6 +659,10 @@ def _check_projections(expression, point, wrt, output_shape, manual, spec: Spec,
     result.evaluations = {"finite_difference": count}
     what = "gradient" if output_shape == () else "Jacobian"
     result.notes = [projection_note(result.gradients, seed, what)]
+    if spec.order == 2:
+        result.hessian, count = hessian_projection_rows(expression, point, wrt, spec, seed, result.notes)
+        result.evaluations["hessian_finite_difference"] = count
+        result.notes.insert(1, projection_note(result.hessian, seed, "Hessian", "vᵀHw"))
     result.status = case_status(result)
 
 
@@ -669,9 +674,9 @@ def _checked_output_shape(expression: Expression, shapes: ShapeMap, point, wrt, 
         raise ShapeError(f"the expression's value has shape {shape}; second order needs a scalar",
                          expression.source, expression.span_of(expression.output),
                          "reduce it with sum(...) or mean(...)")
-    if spec.fast and (spec.order == 2 or spec.expected):
-        raise UsageError("{fast} checks projections of first derivatives: it does not combine with "
-                         "{order=2} or expected values")
+    if spec.fast and (spec.manual_hessian or spec.expected):
+        raise UsageError("{fast} checks projections uᵀJv (and vᵀHw): it does not combine with {manual_hessian} "
+                         "or expected values")
     if math.prod(shape) == 0:
         raise ShapeError(f"the expression's value is empty (shape {shape}): it has no entries to differentiate",
                          expression.source, expression.span_of(expression.output))
