@@ -84,3 +84,29 @@ def test_a_buggy_conv_like_op_is_localised(cli, cli_json, user_module, monkeypat
     assert pattern["kind"] == kind and pattern["text"] == words
     text = " ".join(cli(*args, "--color", "never").stdout.split())
     assert f"where the failing entries lie, {words}" in text
+
+
+@pytest.mark.parametrize("bug, kind, words", [
+    ("border", "border", "on the border (axis 2: last; axis 3: last index), at most 496 of 4096"),
+    ("channel", "index", "they lie in [:, 1, ...] and nowhere else (channel 1 in N×C×… layout)"),
+])
+def test_under_fast_a_failing_projection_is_localised_by_projections_onto_parts(cli_json, user_module, monkeypatch,
+                                                                                bug, kind, words):
+    monkeypatch.syspath_prepend(str(__import__("pathlib").Path(__file__).resolve().parent.parent))
+    name, line = BUGS[bug]
+    target = user_module(BUGGY_CONVS.format(name=name, bug=line)) + ":conv"
+    code, document = cli_json("--function", target, "--x", "randn(2, 8, 16, 16)", "--w", "randn(8, 1, 3, 3)",
+                              "--seed", "0", "--fast")
+    result = document["results"][0]
+    assert code == 1 and [(p["wrt"], p["kind"], p["located_by"]) for p in result["patterns"]] == \
+        [("x", kind, "projections")]
+    assert words in result["patterns"][0]["text"] and any(words in note for note in result["notes"])
+
+
+def test_a_superset_mask_claims_only_where_failures_lie():
+    pattern = pattern_of(_mask((2, 4, 5, 5), np.s_[:, 3]), superset=True)
+    assert pattern["text"] == "they lie in [:, 3, ...] and nowhere else (channel 3 in N×C×… layout)"
+    scattered = pattern_of(_mask((8, 8), np.s_[1, 2], np.s_[5, 6], np.s_[3, 3]), superset=True)
+    assert scattered["text"] == "in no simple pattern at this resolution (3 of 64 entries suspect)"
+    block = pattern_of(_mask((8, 8), np.s_[2:5, 3:6]), superset=True)
+    assert block["text"] == "they lie in the block [2:5, 3:6], at most 9 of 64"

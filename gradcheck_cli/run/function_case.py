@@ -110,9 +110,10 @@ def _check_projections(spec: Spec, result: CaseResult, function, point, wrt: lis
             seed = spec.seed if spec.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
             result.seed = seed
             code = reference.runner if reference is not None else runner
-            result.gradients, spent = function_projection_rows(runner, code if reference else None, point, wrt, spec,
-                                                               seed, OWN_REFERENCE)
+            result.gradients, result.patterns, spent = function_projection_rows(
+                runner, code if reference else None, point, wrt, spec, seed, OWN_REFERENCE)
             result.evaluations["finite_difference"] = spent
+            result.notes += pattern_notes(result.patterns)
             what = "gradient" if runner.shape == () else "Jacobian"
             result.notes.insert(0, projection_note(result.gradients, seed, what))
             if spec.order == 2:

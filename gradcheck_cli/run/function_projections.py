@@ -11,30 +11,46 @@ t -> v·∇f(x + t·w) by its backward.  Each input has its own v, so a disagree
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..verdict.compare import GradientRow, gradient_row
+from ..verdict.compare import GradientRow, Status, gradient_row
 from ..verdict.judge import judge
+from ..verdict.patterns import MIN_ELEMENTS, pattern_of
 from .projections import PROJECTIONS
+
+MOST_INDICES = 64  # a batch or channel axis longer than this is not split index by index
 
 STEP = "#t"  # the finite differences' one variable: no function's input can be named so
 
 
+@dataclass
+class _Draw:
+    """One projection's random vectors and the function's uᵀJ per input (kept to localise a failure)."""
+
+    u: np.ndarray
+    v: dict[str, np.ndarray]
+    backward: dict[str, np.ndarray]
+
+
 def function_projection_rows(runner, reference, point: dict[str, np.ndarray], wrt: list[str], spec, seed: int,
-                             own_reference: str) -> tuple[list[GradientRow], int]:
-    """(judged rows, one per projection and input, `projection` = k; the forward calls spent).
+                             own_reference: str) -> tuple[list[GradientRow], list[dict], int]:
+    """(judged rows, one per projection and input, `projection` = k; where the failures lie, as
+    verdict.patterns' records, for each input with a failing row (`localised`); the forward calls spent).
 
     `runner` calls the function (a userfn.user_code.Runner, its output's shape known), `reference` the reference
     function's Runner or None (the function alone); `own_reference` is the function verdict of a backward that
     disagrees with its own forward."""
     rng = np.random.default_rng(seed)
-    rows, evaluations = [], 0
+    rows, draws, evaluations = [], [], 0
     for k in range(PROJECTIONS):
         u = rng.standard_normal(runner.shape)
         v = {name: rng.standard_normal(np.shape(point[name])) for name in wrt}
         backward = _vector_jacobian(runner, point, wrt, u)
+        draws.append(_Draw(u, v, backward))
         for name in wrt:
             answers = {"function": float(np.sum(backward[name] * v[name]))}
             fd, error, spent = _along(_weighted(reference or runner, u), point, name, v[name])
@@ -48,7 +64,57 @@ def function_projection_rows(runner, reference, point: dict[str, np.ndarray], wr
             if reference is None:
                 row.function_verdict = own_reference if "function" in row.disagrees else None
             rows.append(row)
-    return rows, evaluations
+    patterns = []
+    for name in dict.fromkeys(r.wrt for r in rows if r.status == Status.FAIL and "function" in r.disagrees):
+        if np.size(point[name]) >= MIN_ELEMENTS:
+            k = next(r.projection for r in rows if r.wrt == name and "function" in r.disagrees)
+            pattern, spent = localised(reference or runner, point, name, draws[k], spec.tolerance)
+            patterns += [pattern] if pattern is not None else []
+            evaluations += spent
+    return rows, patterns, evaluations
+
+
+def localised(code, point, name: str, draw: _Draw, tolerance) -> tuple[dict | None, int]:
+    """Where a failing projection's disagreement lies in input `name`: v cut into parts (each batch item, each
+    channel, and the first, middle and last indices of each spatial axis), each part's uᵀJv by the backward
+    against finite differences of the reference code along that part.  The failing parts of each cut are
+    united and the cuts intersected: a superset of the failing entries at the resolution of the parts, read by
+    verdict.patterns (None where it covers the whole input).  Returns (the pattern, the calls spent)."""
+    shape = np.shape(point[name])
+    suspect, spent = np.ones(shape, dtype=bool), 0
+    for parts in _cuts(shape):
+        failing = np.zeros(shape, dtype=bool)
+        for part in parts:
+            direction = np.where(part, draw.v[name], 0.0)
+            yours = float(np.sum(draw.backward[name] * direction))
+            fd, error, count = _along(_weighted(code, draw.u), point, name, direction)
+            spent += count
+            if np.isfinite(fd) and not tolerance.agree(yours, fd, error):
+                failing |= part
+        if failing.any():  # a cut where no part disagrees (their errors cancelled) says nothing
+            suspect &= failing
+    pattern = pattern_of(suspect, superset=True)
+    if pattern is None:
+        return None, spent
+    return {"wrt": name, **pattern, "located_by": "projections",
+            "text": f"{name}, located by projections onto its parts (a superset of the failing entries, at the "
+                    f"resolution of batch items, channels and edges): {pattern['text']}"}, spent
+
+
+def _cuts(shape: tuple) -> list[list[np.ndarray]]:
+    """Partitions of an input's elements, as boolean masks: for 3 axes and more, by each index of axis 0 (batch
+    items) and of axis 1 (channels), up to MOST_INDICES; and by first, middle and last index along each spatial
+    axis (axes from 2 on; every axis of a vector or matrix) of three or more indices, in every combination."""
+    grid = np.indices(shape)
+    cuts = []
+    for axis in ((0, 1) if len(shape) >= 3 else ()):
+        if 1 < shape[axis] <= MOST_INDICES:
+            cuts.append([grid[axis] == j for j in range(shape[axis])])
+    spatial = [a for a in range(2 if len(shape) >= 3 else 0, len(shape)) if shape[a] >= 3]
+    if spatial:
+        bands = [[grid[a] == 0, (grid[a] > 0) & (grid[a] < shape[a] - 1), grid[a] == shape[a] - 1] for a in spatial]
+        cuts.append([np.logical_and.reduce(cell) for cell in itertools.product(*bands)])
+    return cuts
 
 
 def hessian_projection_rows(runner, point: dict[str, np.ndarray], wrt: list[str], spec, seed: int,

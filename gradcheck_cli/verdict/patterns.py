@@ -47,9 +47,10 @@ def pattern_notes(patterns: list[dict]) -> list[str]:
     return [f"where the failing entries lie, {p['text']}" for p in patterns]
 
 
-def pattern_of(mask: np.ndarray) -> dict | None:
+def pattern_of(mask: np.ndarray, superset: bool = False) -> dict | None:
     """The pattern of a boolean mask's True entries: a dict with `kind`, `failing`, `total`, `text` and the
-    kind's own fields; None where none or all are True (nothing to localise)."""
+    kind's own fields; None where none or all are True (nothing to localise).  `superset`: the mask holds the
+    failing entries and maybe others (located at a coarser resolution), and the text claims no more."""
     failing, total = int(mask.sum()), int(mask.size)
     if failing == 0 or failing == total:
         return None
@@ -58,12 +59,23 @@ def pattern_of(mask: np.ndarray) -> dict | None:
     fixed = {axis: int(places[0, axis]) for axis in range(mask.ndim)
              if mask.shape[axis] > 1 and np.all(places[:, axis] == places[0, axis])}
     if fixed:
-        return base | _index(mask, fixed, failing)
-    for finder in (_border, _stride, _block):
-        found = finder(mask, places)
-        if found is not None:
-            return base | found
-    return base | {"kind": "scattered", "text": f"{failing} of {total} entries fail, in no simple pattern"}
+        found = _index(mask, fixed, failing)
+    else:
+        found = next((f for f in (finder(mask, places) for finder in (_border, _stride, _block)) if f is not None),
+                     {"kind": "scattered", "text": f"{failing} of {total} entries fail, in no simple pattern"})
+    if superset:
+        found["text"] = _at_most(found, mask, fixed)
+    return base | found
+
+
+def _at_most(found: dict, mask: np.ndarray, fixed: dict[int, int]) -> str:
+    """A pattern's text for a superset of the failing entries: where they lie, not that all of it fails."""
+    if found["kind"] == "index":
+        return f"they lie in {_slice_text(mask.ndim, fixed)} and nowhere else{_layout(mask.ndim, fixed)}"
+    if found["kind"] == "scattered":
+        return f"in no simple pattern at this resolution ({int(mask.sum())} of {mask.size} entries suspect)"
+    text = found["text"].replace("the failing entries fill the block", "they lie in the block")
+    return text.replace(f", {int(mask.sum())} of {mask.size}", f", at most {int(mask.sum())} of {mask.size}")
 
 
 def _index(mask: np.ndarray, fixed: dict[int, int], failing: int) -> dict:
