@@ -77,9 +77,10 @@ def function_projection_rows(runner, reference, point: dict[str, np.ndarray], wr
 def localised(code, point, name: str, draw: _Draw, tolerance) -> tuple[dict | None, int]:
     """Where a failing projection's disagreement lies in input `name`: v cut into parts (each batch item, each
     channel, and the first, middle and last indices of each spatial axis), each part's uᵀJv by the backward
-    against finite differences of the reference code along that part.  The failing parts of each cut are
-    united and the cuts intersected: a superset of the failing entries at the resolution of the parts, read by
-    verdict.patterns (None where it covers the whole input).  Returns (the pattern, the calls spent)."""
+    against finite differences of the reference code along that part (a part whose differences do not settle
+    within the tolerance stays suspect).  The failing parts of each cut are united and the cuts intersected: a
+    superset of the failing entries at the resolution of the parts, read by verdict.patterns (None where it covers
+    the whole input).  Returns (the pattern, the calls spent)."""
     shape = np.shape(point[name])
     suspect, spent = np.ones(shape, dtype=bool), 0
     for parts in _cuts(shape):
@@ -89,7 +90,8 @@ def localised(code, point, name: str, draw: _Draw, tolerance) -> tuple[dict | No
             yours = float(np.sum(draw.backward[name] * direction))
             fd, error, count = _along(_weighted(code, draw.u), point, name, direction)
             spent += count
-            if np.isfinite(fd) and not tolerance.agree(yours, fd, error):
+            informative = np.isfinite(fd) and error <= tolerance.atol + tolerance.rtol * abs(fd)
+            if not informative or not tolerance.agree(yours, fd, error):  # only a settled agreement clears a part
                 failing |= part
         if failing.any():  # a cut where no part disagrees (their errors cancelled) says nothing
             suspect &= failing
