@@ -46,32 +46,49 @@ def precision_checks(runner: Runner, point: dict[str, np.ndarray], wrt: list[str
 def _one_dtype(runner: Runner, reference: Runner | None, point, wrt: list[str], dtype: str, seed: int) -> Check:
     import torch
 
-    name, eps = f"{dtype} precision", EPSILONS[dtype]
-    low = getattr(torch, dtype)
+    name, low = f"{dtype} precision", getattr(torch, dtype)
     rounded = {n: v if n in runner.integers else _rounded(v, low) for n, v in point.items()}
     terms = sum(int(np.size(v)) for n, v in point.items() if n not in runner.integers)
-    allowed = ALLOWANCE * math.sqrt(max(terms, 1))
-    cotangents = _cotangents(runner, rounded, seed, low)
     try:
-        low_value, low_grads, result_dtype = _run(runner, rounded, wrt, low, cotangents)
+        errors, result_dtype = _errors(runner, reference, rounded, wrt, dtype, seed)
     except CallTimeout:
         raise
     except UserCodeError as error:
         return Check(name, "fail", f"fails on {dtype} inputs: {error.message}", {"dtype": dtype})
+    return _judged(name, dtype, errors, terms, result_dtype)
+
+
+def _errors(runner: Runner, reference: Runner | None, rounded, wrt: list[str], dtype: str,
+            seed: int) -> tuple[dict[str, float], str]:
+    """({"forward": eps, "backward of x": eps, ...}, the dtype of the result) of the function run in `dtype`
+    against float64, at the rounded point; raises UserCodeError where the run in `dtype` raises."""
+    import torch
+
+    eps, low = EPSILONS[dtype], getattr(torch, dtype)
+    cotangents = _cotangents(runner, rounded, seed, low)
+    low_value, low_grads, result_dtype = _run(runner, rounded, wrt, low, cotangents)
     with torch.no_grad():
         value64 = _float64_value(reference or runner, rounded)
     _, grads64, _ = _run(runner, rounded, wrt, torch.float64, cotangents)
     errors = {"forward": _in_eps(low_value, value64, eps)}
     errors |= {f"backward of {n}": max(_in_eps(g, g64, eps) for g, g64 in zip(low_grads[n], grads64[n]))
                for n in wrt}
+    return errors, result_dtype
+
+
+def _judged(name: str, dtype: str, errors: dict[str, float], terms: int, result_dtype: str) -> Check:
+    """The check: within ALLOWANCE·sqrt(terms) eps, or how many digits are lost where, and like which dtype."""
+    eps, allowed = EPSILONS[dtype], ALLOWANCE * math.sqrt(max(terms, 1))
     details = {"dtype": dtype, "eps": eps, "allowed_eps": allowed, "result_dtype": result_dtype,
                "forward_eps": errors["forward"],
-               "backward_eps": {n: errors[f"backward of {n}"] for n in wrt}, "digits_beyond": 0.0, "like": []}
-    worst = max(errors, key=lambda k: errors[k])
+               "backward_eps": {k.removeprefix("backward of "): v for k, v in errors.items() if k != "forward"},
+               "digits_beyond": 0.0, "like": []}
     within = ", ".join(f"{part} {units:.3g}" for part, units in errors.items())
+    other = f"; its result is {result_dtype}, not {dtype}" if result_dtype != dtype else ""
+    worst = max(errors, key=lambda k: errors[k])
     if errors[worst] <= allowed:
         return Check(name, "pass", f"within {dtype}'s rounding: {within} eps (allowed {allowed:.3g} eps = "
-                                   f"{ALLOWANCE:g}·√{terms}, eps = {eps:.2g})", details)
+                                   f"{ALLOWANCE:g}·√{terms}, eps = {eps:.2g}){other}", details)
     digits = math.log10(errors[worst] / allowed) if math.isfinite(errors[worst]) else math.inf
     like = _coarser_fits(errors[worst] * eps, dtype, allowed)
     details |= {"digits_beyond": digits if math.isfinite(digits) else None, "like": like}
@@ -81,7 +98,7 @@ def _one_dtype(runner: Runner, reference: Runner | None, point, wrt: list[str], 
         rounding = " or ".join(f"{c}'s ({errors[worst] * eps / EPSILONS[c]:.2g} eps)" for c in like)
         hint = f": about {rounding} rounding; does it compute or accumulate in {' or '.join(like)}?"
     return Check(name, "fail", f"{dtype} {loses} in the {worst} ({errors[worst]:.3g} eps; allowed {allowed:.3g}; "
-                               f"{within} eps){hint}", details)
+                               f"{within} eps){other}{hint}", details)
 
 
 def _rounded(value: np.ndarray, low) -> np.ndarray:
