@@ -14,6 +14,9 @@ alternate (a slow spell of a shared machine hits both) and the median of each is
 - tensor: the gradient check of mean(sin(x)*x**2) with x of 10,000 elements, against torch.autograd.gradcheck;
 - scaling: 10^5-element vectors (smooth, and with kinks) from a .npy file through the CLI: time and peak memory,
   whole processes; the smooth one against torch.autograd.gradcheck's fast mode;
+- kernel: the kernel-style depthwise convolution of examples/custom_ops on a 2×8×16×16 input, `--function` alone
+  with `--fast` against torch.autograd.gradcheck's fast mode, and its float32 run diagnosed: gradcheck's
+  `--precision float32` beside what torch.autograd.gradcheck says of the same op in float32;
 - graph: the time and size of the symbolic derivative of a 10,000-node expression;
 - precise: the high-precision referee (mpmath) settling every entry of a 100-node, 3-variable expression;
 - folder: `gradcheck expressions/` with -j 1 and with one worker per core.
@@ -30,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 
 import numpy as np
 
@@ -70,6 +74,41 @@ def tensor_section(n: int, repeats: int) -> None:
                                     lambda: torch.autograd.gradcheck(lambda v: (torch.sin(v) * v**2).mean(), (xt,)))
     print(f"tensor  mean(sin(x)*x**2), n={n:,}: gradcheck {ours:.3f} s ({status}), "
           f"torch.autograd.gradcheck {peer:.3f} s -> {peer / ours:.1f}x faster")
+
+
+KERNEL = "examples.custom_ops.depthwise_conv:depthwise_conv3x3"
+
+
+def kernel_section(shape: tuple[int, int, int, int], repeats: int) -> None:
+    """--function alone with --fast on the depthwise conv, against torch.autograd.gradcheck(fast_mode=True); then
+    the float32 run: gradcheck's verdict on it, and torch's."""
+    import torch
+
+    from examples.custom_ops.depthwise_conv import depthwise_conv3x3
+    from gradcheck_cli import check
+
+    at = {"x": f"randn{shape}", "w": f"randn({shape[1]}, 1, 3, 3)"}
+    check("", at={"x": "randn(1, 1, 3, 3)", "w": "randn(1, 1, 3, 3)"}, seed=0, function=KERNEL, fast=True)  # warm up
+    status = check("", at=at, seed=0, function=KERNEL, fast=True).status
+    generator = torch.Generator().manual_seed(0)
+    inputs = tuple(torch.randn(s, generator=generator, dtype=torch.float64, requires_grad=True)
+                   for s in (shape, (shape[1], 1, 3, 3)))
+    ours, peer = medians_alternated(repeats, lambda: check("", at=at, seed=0, function=KERNEL, fast=True),
+                                    lambda: torch.autograd.gradcheck(depthwise_conv3x3, inputs, fast_mode=True))
+    size = "×".join(map(str, shape))
+    print(f"kernel  depthwise conv 3x3, x {size}, --function alone --fast: gradcheck {ours:.3f} s ({status}), "
+          f"torch.autograd.gradcheck fast mode {peer:.3f} s -> gradcheck takes {ours / peer:.2f}x torch's time")
+    float32 = [c for c in check("", at=at, seed=0, function=KERNEL, fast=True, precision="float32").checks
+               if c.name == "float32 precision"][0]
+    low = tuple(t.detach().float().requires_grad_() for t in inputs)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's own "not double precision" warning, once per input
+            torch_says = "passes" if torch.autograd.gradcheck(depthwise_conv3x3, low, fast_mode=True) else "fails"
+    except Exception as error:  # noqa: BLE001 -- the peer's verdict, whatever it raises
+        torch_says = f"raises {type(error).__name__}: {str(error).splitlines()[0].rstrip(',')[:80]}"
+    print(f"kernel  float32 run: gradcheck --precision float32: {float32.status}, {float32.message}; "
+          f"torch.autograd.gradcheck on float32 inputs {torch_says}")
 
 
 UNARY = ["sin", "cos", "tanh", "exp", "sigmoid", "atan", "softplus", "log1p_sq"]
@@ -462,6 +501,7 @@ def run_sections(quick: bool) -> None:
     size_section([10, 100, 1_000] if quick else [10, 100, 1_000, 10_000], repeats)
     tensor_section(2_000 if quick else 10_000, repeats)
     scaling_section(10_000 if quick else 100_000, repeats)
+    kernel_section((2, 8, 16, 16), 3 if quick else 7)
     graph_section(500 if quick else 10_000)
     precise_section(100, repeats)
     folder_section(repeats)

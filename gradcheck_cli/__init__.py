@@ -26,7 +26,7 @@ def check(expr: str, at: dict, *, wrt=None, manual=None, manual_hessian=None, ex
           dtype: str = "float64", order: int = 1, method: str = "auto", step: float | None = None, fast: bool = False,
           seed: int | None = None, name: str | None = None, function=None, reference=None, args=None,
           device: str = "cpu", explain: bool = False, allow_import: bool = True, precise: bool = False, limits=None,
-          nondet_tol: float = 0.0, kwargs=None, init_kwargs=None):
+          nondet_tol: float = 0.0, kwargs=None, init_kwargs=None, precision=None):
     """Check the gradient of `expr` at the point `at`; returns a CheckResult (a verdict.compare.CaseResult that
     shows itself as the command's table in Jupyter and IPython, see results.py).
 
@@ -41,6 +41,8 @@ def check(expr: str, at: dict, *, wrt=None, manual=None, manual_hessian=None, ex
     "module:attr" (as --no-import does).  `wrt` is a list of names, or a str read as --wrt is: "x" or "x,y";
     a `manual` formula may be a number (2 is the formula "2").  A setting's value is checked by the settings
     table's rules (core.settings.invalid), as the command's options are.
+    `precision` ("float32,bfloat16" or a list) runs `function` in those dtypes too, its errors against float64
+    judged against each dtype's rounding.
     `explain=True` adds the graph and the chain rule; `precise=True` runs the high-precision referee on every
     entry (by default it settles only disputed entries); `limits` is a core.limits.Limits.  Bad input is a result
     with status "error" whose message names these keywords, never an exception."""
@@ -55,7 +57,7 @@ def check(expr: str, at: dict, *, wrt=None, manual=None, manual_hessian=None, ex
     try:
         _check_settings(expr=expr, rtol=rtol, atol=atol, dtype=dtype, order=order, method=method, step=step,
                         fast=fast, seed=seed, device=device, explain=explain, allow_import=allow_import,
-                        precise=precise, nondet_tol=nondet_tol)
+                        precise=precise, nondet_tol=nondet_tol, precision=precision)
         wrt = _names(wrt, "wrt")
         manual, manual_hessian = _formulas(manual, "manual"), _formulas(manual_hessian, "manual_hessian")
         point, random, integers = split_inputs(_values(at, "at", limits, text=True))
@@ -72,7 +74,7 @@ def check(expr: str, at: dict, *, wrt=None, manual=None, manual_hessian=None, ex
                 reference=reference,
                 args=list(args) if args else None, device=device, explain=explain, allow_import=allow_import,
                 precise=precise, limits=limits, nondet_tol=nondet_tol, kwargs=kwargs,
-                init_kwargs=init_kwargs, front="python")
+                init_kwargs=init_kwargs, front="python", precision=_precisions(precision))
     return CheckResult.of(run(spec))
 
 
@@ -98,6 +100,13 @@ def _check_settings(expr, **settings) -> None:
         problem = invalid(name, value)
         if problem:
             raise UsageError(f"{SETTINGS[name].worded('python', value)}: {problem}")
+
+
+def _precisions(given) -> list[str]:
+    """`precision` as a list of dtypes ([] when not given); the settings table's rule has vetted it."""
+    from .core.settings import precisions
+
+    return [] if given is None else precisions(given)
 
 
 def _names(given, keyword: str) -> list[str] | None:

@@ -23,7 +23,7 @@ from .core.errors import GradcheckError, UsageError
 from .core.interrupts import Interrupted, acknowledge, ignored_from_now, raise_if_interrupted, signals_raise_interrupted
 from .core.limits import DEFAULT_LIMITS, Limits
 from .core.safe_text import inert_lines, printable_lines
-from .core.settings import SETTINGS, invalid
+from .core.settings import RULES, SETTINGS, invalid, precisions
 from .core.text import closest
 from .core.version import versions
 from .report import FORMATS, Reporter, ReportSettings, fails_the_run, reporter  # a reporter module loads on demand
@@ -393,6 +393,7 @@ def setting_option(name: str, *names: str, **options):
 @setting_option("method")
 @setting_option("step", type=Step())
 @setting_option("nondet_tol", type=Tolerance())
+@setting_option("precision", metavar="DTYPES")
 @setting_option("fast")
 @setting_option("seed", type=click.IntRange(0, 2**63 - 1))
 @setting_option("explain")
@@ -438,8 +439,8 @@ def setting_option(name: str, *names: str, **options):
               help="Show the versions of gradcheck, torch, numpy and Python, then exit.")
 @click.pass_context
 def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_items, rtol, atol, dtype, order,
-         hessian_items, method, step, nondet_tol, fast, seed, explain, depth, precise, function, reference,
-         function_args, function_kwargs, init_kwargs, device, no_import,
+         hessian_items, method, step, nondet_tol, precision, fast, seed, explain, depth, precise, function,
+         reference, function_args, function_kwargs, init_kwargs, device, no_import,
          exclude, output_format, as_json, output_path, jobs, strict, exit_zero, quiet, verbose, all_elements,
          color, width, plot_path, max_length, max_depth, max_nodes, max_elements, max_entries,
          **variable_values) -> None:
@@ -456,7 +457,8 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
     _check_plot(plot_path, spec_mode, bool(targets))
     limits = Limits(max_length, max_depth, max_nodes, max_elements, max_entries)
     overrides = _given(rtol=rtol, atol=atol, dtype=dtype, order=int(order) if order else None, fast=fast or None,
-                       method=method, step=step, nondet_tol=nondet_tol, explain=explain or None,
+                       method=method, step=step, nondet_tol=nondet_tol,
+                       precision=_precision_option(precision), explain=explain or None,
                        precise=precise or None, device=device, allow_import=False if no_import else None, seed=seed)
     defaults = {**config.spec_defaults, **overrides}  # the command line's flags over the project's
     if step is not None and not spec_mode and defaults.get("method") != "central":  # a spec's case may say it
@@ -802,6 +804,16 @@ def _names_option(text: str | None, option: str) -> list[str] | None:
     if not names:
         raise click.BadParameter("expected one or more variable names, comma-separated", param_hint=f"'{option}'")
     return names
+
+
+def _precision_option(text: str | None) -> list[str] | None:
+    """--precision float32,bfloat16: the dtypes a function runs in besides float64."""
+    if text is None:
+        return None
+    found = precisions(text)
+    if found is None:
+        raise click.BadParameter(f"expected {RULES['precision'][0]}, got {text!r}", param_hint="'--precision'")
+    return found
 
 
 def _function_target(function: str | None, function_args: str | None, device: str | None,

@@ -350,7 +350,8 @@ def test_spec_keys_of_a_function_are_checked(cli, tmp_path):
 
 def test_options_of_a_function_are_refused_where_they_make_no_sense(cli, in_root):
     swish = "examples.custom_ops.swish:swish"
-    assert "--fast does not combine with a function" in cli("x", "--x", "1", "--function", swish, "--fast").stderr
+    assert "--fast does not combine with a function checked against an expression" in cli(
+        "x", "--x", "1", "--function", swish, "--fast").stderr
     assert "drop --dtype float32" in cli("x", "--x", "1", "--function", swish, "--dtype", "float32").stderr
     assert "--args names the inputs of --function" in cli("x", "--x", "1", "--args", "x").stderr
     spec_mode = cli(str(EXAMPLES / "swish.yaml"), "--function", swish)

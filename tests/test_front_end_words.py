@@ -18,10 +18,11 @@ FUNCTION = "examples.custom_ops.swish:Swish"
 CASES = [
     ("manual-hessian-needs-order-2", "x**3", {"x": 1}, {"manual_hessian": {"x": "6*x"}}, {},
      ("needs --order 2", "needs order: 2", "needs order=2")),
-    ("fast-with-order-2", "x**3", {"x": 1}, {"fast": True, "order": 2}, {},
+    ("fast-with-a-manual-hessian", "x**3", {"x": 1}, {"fast": True, "order": 2, "manual_hessian": {"x": "6*x"}}, {},
      ("--fast checks projections", "fast checks projections", "fast checks projections")),
-    ("fast-with-order-2-names-order", "x**3", {"x": 1}, {"fast": True, "order": 2}, {},
-     ("combine with --order 2", "combine with order: 2", "combine with order=2")),
+    ("fast-with-a-manual-hessian-names-it", "x**3", {"x": 1},
+     {"fast": True, "order": 2, "manual_hessian": {"x": "6*x"}}, {},
+     ("combine with --manual-hessian", "combine with manual_hessian", "combine with manual_hessian")),
     ("manual-for-a-variable-not-in-wrt", "x*y", {"x": 1, "y": 2}, {"wrt": ["x"], "manual": {"y": "x"}}, {},
      ("(see --wrt)", "(see wrt)", "(see wrt)")),
     ("complex-step-on-a-kink", "abs(x)", {"x": 1}, {"method": "complex"}, {},
@@ -148,11 +149,11 @@ def test_inner_layers_name_no_command_line_flag():
 
 def test_a_setting_given_on_the_command_line_over_a_spec_file_is_worded_as_its_option(cli, tmp_path):
     spec = tmp_path / "second.yaml"
-    spec.write_text("expr: x**3\nat: {x: 1}\norder: 2\n")
+    spec.write_text("expr: x**3\nat: {x: 1}\norder: 2\nmanual_hessian: {x: 6*x}\n")
     result = cli(str(spec), "--fast")
     assert result.exit_code == 2 and "--fast checks projections" in result.stderr
-    assert "combine with order: 2" in result.stderr, result.stderr
-    spec.write_text("expr: x**3\nat: {x: 1}\nfast: true\n")
+    assert "combine with manual_hessian" in result.stderr, result.stderr
+    spec.write_text("expr: x**3\nat: {x: 1}\nfast: true\nmanual_hessian: {x: 6*x}\n")
     result = cli(str(spec), "--order", "2")
     assert result.exit_code == 2 and "fast checks projections" in result.stderr and "--fast" not in result.stderr
-    assert "combine with --order 2" in result.stderr, result.stderr
+    assert "combine with manual_hessian" in result.stderr, result.stderr

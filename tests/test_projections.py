@@ -75,3 +75,34 @@ def test_fast_and_yaml(cli_json, tmp_path):
     assert code == 0
     assert [(g["wrt"], g["projection"]) for g in doc["results"][0]["gradients"]] == [("z", k) for k in range(4)]
     assert "seed 4" in doc["results"][0]["notes"][0]
+
+
+def test_order_2_projections_are_vhw_of_the_full_hessian():
+    point = {"x": [0.3, -1.2, 2.0], "y": [0.5, 1.5, -0.7]}
+    expr = "sum(sin(x)*y**2) + x[0]*y[1]*x[2]"
+    full = check(expr, at=point, order=2)
+    projected = run(Spec(expr=expr, at={k: np.asarray(v) for k, v in point.items()}, fast=True, seed=5, order=2))
+    assert projected.status == "pass" and len(projected.hessian) == 4 * 4  # 4 projections x 4 pairs
+    hessian = {(a, b): np.zeros((3, 3)) for a in "xy" for b in "xy"}
+    for row in full.hessian:
+        hessian[tuple(row.wrt)][row.index[0][0], row.index[1][0]] = row.symbolic
+    rng = np.random.default_rng(6)
+    for k in range(4):
+        v, w = {a: rng.standard_normal(3) for a in "xy"}, {b: rng.standard_normal(3) for b in "xy"}
+        for row in [r for r in projected.hessian if r.projection == k]:
+            a, b = row.wrt
+            assert row.symbolic == pytest.approx(v[a] @ hessian[(a, b)] @ w[b], rel=1e-10, abs=1e-12)
+            assert row.autograd == pytest.approx(row.symbolic, rel=1e-12, abs=1e-14)
+            assert abs(row.finite_difference - row.symbolic) <= row.fd_error
+
+
+def test_hessian_projections_never_blame_autograd_on_a_shared_referee(monkeypatch):
+    """Finite differences of the Hessian projections differentiate the symbolic gradient: with a broken rule
+    (sin' = 2 cos) they agree with symbolic, so autograd, which is right, must not be blamed: inconclusive."""
+    from gradcheck_cli.lang.ops.elementwise import cos
+
+    monkeypatch.setitem(OPS, "sin", dataclasses.replace(OPS["sin"], partials=(lambda x, out: 2 * cos(x),)))
+    result = run(Spec(expr="sum(sin(x))", at={"x": np.asarray([0.3, -0.4])}, fast=True, seed=1, order=2))
+    assert result.status == "inconclusive"
+    assert all(r.disagrees == [] and r.status == "inconclusive" for r in result.gradients + result.hessian)
+    assert all("without --fast" in r.reason for r in result.hessian)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 FRONTS = ("cli", "spec", "python")  # the command line, a spec file, Python's check()
 DTYPES = ("float64", "float32")
+LOW_PRECISIONS = ("float32", "bfloat16", "float16")  # the dtypes a function may be checked in besides float64
 DEVICES = ("cpu", "cuda")  # where a user's function runs
 FD_METHODS = ("auto", "complex", "richardson", "central")  # how finite differences are computed
 
@@ -79,6 +80,10 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("nondet_tol", "--nondet-tol", "nondet_tol", "nondet_tol",
             "With --function: the largest difference two backward passes may show and still count as deterministic "
             "(default 0: bitwise equal; as torch.autograd.gradcheck's nondet_tol)."),
+    Setting("precision", "--precision", "precision", "precision",
+            "With --function: run it in these dtypes too (float32, bfloat16, float16, comma-separated) and say "
+            "whether its forward and backward errors against float64 are within each dtype's rounding.",
+            listed=True, choices=LOW_PRECISIONS),
     Setting("fast", "--fast", "fast", "fast",
             "Check 4 random projections uᵀJv per variable instead of every entry (cheap for big tensors; may miss "
             "an error confined to a few entries).", kind="flag"),
@@ -133,7 +138,20 @@ RULES: dict[str, tuple[str, Callable[[object], bool]]] = {  # what a setting's v
     "nondet_tol": ("a non-negative finite number", lambda v: _real(v) and 0 <= v < math.inf),
     "order": ("1 or 2", lambda v: _integer(v) and v in (1, 2)),
     "seed": ("an integer from 0 to 2**63 - 1", lambda v: _integer(v) and 0 <= v <= MAX_SEED),
+    "precision": (f"dtypes among {', '.join(LOW_PRECISIONS)}, comma-separated",
+                  lambda v: precisions(v) is not None),
 }
+
+
+def precisions(value: object) -> list[str] | None:
+    """`{precision}` as every front end gives it ("float32,bfloat16", or a list of names) as a list of
+    LOW_PRECISIONS without repeats; None where it is not one (an empty list, an unknown dtype)."""
+    names = [n.strip() for n in value.split(",")] if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not names:
+        return None
+    if not all(isinstance(n, str) and n in LOW_PRECISIONS for n in names):
+        return None
+    return list(dict.fromkeys(names))
 
 
 def _real(value: object) -> bool:

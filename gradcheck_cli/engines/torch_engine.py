@@ -77,6 +77,29 @@ def autograd_hessian(output: Node, point: dict[str, np.ndarray], wrt: list[str],
     return double_backward(torch, result, targets, point, wrt)
 
 
+def autograd_hessian_vector(output: Node, point: dict[str, np.ndarray], wrt: list[str],
+                            directions: dict[str, np.ndarray],
+                            dtype: str = "float64") -> dict[str, dict[str, np.ndarray]]:
+    """{a: {b: d/db (∇_a f · directions[a])}} by double backward: one backward of f with create_graph=True, then
+    one per variable a; each shaped b's shape.  Raises NotImplementedError where torch has no double backward."""
+    torch = loaded_torch()
+
+    result, targets = _build(torch, output, point, wrt, dtype)
+    zeros = {b: np.zeros(np.shape(point[b])) for b in wrt}
+    if not result.requires_grad:
+        return {a: dict(zeros) for a in wrt}
+    firsts = torch.autograd.grad(result, targets, create_graph=True, allow_unused=True)
+    products = {}
+    for a, first in zip(wrt, firsts):
+        if first is None or not first.requires_grad:
+            products[a] = dict(zeros)
+            continue
+        along = (first * torch.as_tensor(directions[a], dtype=first.dtype)).sum()
+        seconds = torch.autograd.grad(along, targets, retain_graph=True, allow_unused=True)
+        products[a] = {b: _as_array(g, np.shape(point[b])) for b, g in zip(wrt, seconds)}
+    return products
+
+
 def double_backward(torch, output, targets: list, point: dict[str, np.ndarray],
                     wrt: list[str]) -> dict[tuple[str, str], np.ndarray]:
     """{(a, b): d2 output / da db}, shaped a's shape + b's shape: the gradient of the scalar `output` taken with

@@ -94,12 +94,19 @@ def result_dict(result: CaseResult) -> dict:
         "value_digits_lost": result.value_digits_lost,
         "function": result.function,
         "seed": result.seed,
-        "checks": [{"name": c.name, "status": c.status, "message": c.message} for c in result.checks],
+        "checks": [_check_dict(c) for c in result.checks],
+        "patterns": _finite(result.patterns),
         "culprits": [_plain(c) for c in result.culprits],
         "factors": [_finite(_plain(f)) for f in result.factors],
         "graph": _graph(result.explanation),
         "chains": None if result.explanation is None else _finite([_plain(c) for c in result.explanation.chains]),
     }
+
+
+def _check_dict(check) -> dict:
+    """A case-level check; its `details` (the numbers behind its message) only where it has them."""
+    fields = {"name": check.name, "status": check.status, "message": check.message}
+    return fields if check.details is None else fields | {"details": _finite(check.details)}
 
 
 def _graph(explanation) -> dict | None:

@@ -19,6 +19,8 @@ def _indexed(name: str, index: list) -> str:
 
 def element_label(row: GradientRow) -> str:
     """x[1], or `x[0], y` for a Hessian entry."""
+    if isinstance(row.wrt, list) and row.projection is not None:
+        return f"{', '.join(map(printable, row.wrt))} (projection {row.projection})"
     if isinstance(row.wrt, list):
         return ", ".join(_indexed(name, index) for name, index in zip(row.wrt, row.index))
     if row.projection is not None:
@@ -28,6 +30,8 @@ def element_label(row: GradientRow) -> str:
 
 def derivative_label(row: GradientRow) -> str:
     """d/dx[1] for a gradient entry, d f[0]/d x[1] for a Jacobian one, d²/dx[0]dy for a Hessian one."""
+    if isinstance(row.wrt, list) and row.projection is not None:
+        return f"vᵀ(d²f/{''.join('d' + printable(n) for n in row.wrt)})w [projection {row.projection}]"
     if isinstance(row.wrt, list):
         return "d²/" + "".join(f"d{_indexed(n, i)}" for n, i in zip(row.wrt, row.index))
     if row.projection is not None:

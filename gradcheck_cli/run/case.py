@@ -53,6 +53,7 @@ from ..verdict.compare import (
     gradient_row,
 )
 from ..verdict.judge import add_precise, at_jump, judge, needs_precise, passed_errors, passed_row, plain_passes
+from ..verdict.patterns import failure_patterns, pattern_notes
 
 CANCELLATION = 1e3  # |a| + |b| over |a ± b| past which the float referees may share a wrong forward
 ABSORBED = 1e-8  # a term this small against the other keeps only half its digits in a sum
@@ -92,6 +93,7 @@ def _word_settings(result: CaseResult, spec: Spec) -> None:
         finding.message = worded(finding.message)
     for row in result.gradients + result.hessian:
         row.referee_notes = [worded(note) for note in row.referee_notes]
+        row.reason = row.reason and worded(row.reason)
 
 
 def error_result(name: str, error: GradcheckError, **fields) -> CaseResult:
@@ -169,6 +171,8 @@ def _check(spec: Spec, result: CaseResult) -> None:
             _add_hessian(case, own)
         _diagnose(case)
     result.notes = [n for n in (atol_note(result.gradients, spec.tolerance),) if n] + result.notes
+    result.patterns = failure_patterns(result.gradients, {name: case.point[name].shape for name in case.wrt})
+    result.notes += pattern_notes(result.patterns)
     result.status = case_status(result)
 
 
@@ -176,6 +180,9 @@ def _prepare(spec: Spec, result: CaseResult) -> _Case:
     """Parse the expression and the user's formulas, resolve the point, infer shapes, compile the plan."""
     if spec.function is not None:
         refuse_function_options(spec)
+    elif spec.precision:
+        raise UsageError("{precision} runs a {function} in lower precision: give {function} too (an expression's "
+                         "engines run in float32 with {dtype=float32})")
     expression = parse(spec.program, limits=spec.limits)
     point = _resolve_point(expression, spec.at)
     shapes = ShapeMap({name: value.shape for name, value in point.items()}, spec.limits)
@@ -705,15 +712,18 @@ def _lost_with_a_number(row: GradientRow, referee: str) -> bool:
 
 
 def _check_projections(expression, point, wrt, output_shape, manual, spec: Spec, result: CaseResult) -> None:
-    from .projections import projection_rows
+    from .projections import hessian_projection_rows, projection_note, projection_rows
 
     seed = spec.seed if spec.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
     result.gradients, count = projection_rows(expression, point, wrt, output_shape, manual, spec, seed)
     result.seed = seed  # the reports record the seed the projections were drawn from (JSON's "seed")
     result.evaluations = {"finite_difference": count}
     what = "gradient" if output_shape == () else "Jacobian"
-    result.notes = [f"{{fast}}: {len(result.gradients)} random projections uᵀJv with seed {seed} instead of the "
-                    f"full {what}; they may miss an error confined to a few entries ({{seed={seed}}} reproduces them)"]
+    result.notes = [projection_note(result.gradients, seed, what)]
+    if spec.order == 2:
+        result.hessian, count = hessian_projection_rows(expression, point, wrt, spec, seed, result.notes)
+        result.evaluations["hessian_finite_difference"] = count
+        result.notes.insert(1, projection_note(result.hessian, seed, "Hessian", "vᵀHw"))
     result.status = case_status(result)
 
 
@@ -725,9 +735,9 @@ def _checked_output_shape(expression: Expression, shapes: ShapeMap, point, wrt, 
         raise ShapeError(f"the expression's value has shape {shape}; second order needs a scalar",
                          expression.source, expression.span_of(expression.output),
                          "reduce it with sum(...) or mean(...)")
-    if spec.fast and (spec.order == 2 or spec.expected):
-        raise UsageError("{fast} checks projections of first derivatives: it does not combine with "
-                         "{order=2} or expected values")
+    if spec.fast and (spec.manual_hessian or spec.expected):
+        raise UsageError("{fast} checks projections uᵀJv (and vᵀHw): it does not combine with {manual_hessian} "
+                         "or expected values")
     if math.prod(shape) == 0:
         raise ShapeError(f"the expression's value is empty (shape {shape}): it has no entries to differentiate",
                          expression.source, expression.span_of(expression.output))
@@ -763,8 +773,9 @@ def refuse_function_options(spec: Spec) -> None:
         raise UsageError(f"{{allow_import=False}}: this case names a function to import ({target}); nothing was "
                          "imported",
                          origin=spec.origins.get("function"))
-    if spec.fast:
-        raise UsageError("{fast} does not combine with a function: its gradient is checked entry by entry",
+    if spec.fast and spec.expr:
+        raise UsageError("{fast} does not combine with a function checked against an expression: its gradient is "
+                         "checked entry by entry (alone, or against {reference}, it checks projections)",
                          origin=spec.origins.get("function"))
     if spec.dtype != "float64":
         raise UsageError("a function is checked in float64 (whether it works there is one of the checks); "
@@ -787,12 +798,26 @@ def _function_answers(function, spec: Spec, point, wrt, value, result: CaseResul
     with at_function_key(spec):
         own = check(function, point, wrt, np.asarray(value, dtype=np.float64), spec.tolerance, device, spec.order,
                     spec.limits.max_entries, nondet_tol=spec.nondet_tol)
+        own.checks += lower_precision(function, device, spec, point, wrt, own)
     result.function = {"target": function.label, "inputs": list(function.inputs), "device": device}
     result.checks = own.checks
     result.notes += [note] if note else []
     if own.finite is not None:
         result.evaluations["function_finite_difference"] = own.finite.evaluations
     return own
+
+
+def lower_precision(function, device: str, spec: Spec, point, wrt, own, reference=None) -> list:
+    """The function's {precision} checks (userfn.low_precision), where it ran in float64; `reference`: the
+    reference function's Runner, whose float64 value the forward is compared with."""
+    if not spec.precision or own.value is None:
+        return []
+    from ..userfn.low_precision import precision_checks
+    from ..userfn.user_code import Runner, stdout_to_stderr
+
+    with stdout_to_stderr():
+        runner = Runner(function, device, None, integers=spec.integers)
+        return precision_checks(runner, point, wrt, spec.precision, reference, seed=spec.seed or 0)
 
 
 class at_function_key:

@@ -23,7 +23,8 @@ from ..core.text import did_you_mean
 from ..spec.spec import Spec
 from ..verdict.compare import CaseResult, GradientRow, Status, answers_at, case_status, gradient_row
 from ..verdict.judge import judge
-from .case import at_function_key, judged_rows, refuse_function_options
+from ..verdict.patterns import failure_patterns, pattern_notes
+from .case import at_function_key, judged_rows, lower_precision, refuse_function_options
 
 OWN_REFERENCE = "backward, own reference"  # the function verdict of a backward wrong against its own forward
 EPS = float(np.finfo(np.float64).eps)
@@ -38,7 +39,7 @@ class _Reference:
 
     label: str
     value: np.ndarray
-    finite: object  # engines.finite_diff.FiniteDifferences
+    finite: object  # engines.finite_diff.FiniteDifferences (None with {fast}: only projections are taken)
     runner: object  # userfn.user_code.Runner
 
 
@@ -60,6 +61,9 @@ def check_function(spec: Spec, result: CaseResult) -> None:
     with at_function_key(spec):
         function = _checked_whole(function, point, device, spec)
     reference = _reference(spec, function.inputs, point, wrt, device) if spec.reference is not None else None
+    if spec.fast:
+        _check_projections(spec, result, function, point, wrt, device, reference, note)
+        return
     with at_function_key(spec):
         if reference is None:  # the reference's output was checked against the limits when it was called
             _check_entries(function, point, wrt, device, spec)
@@ -70,6 +74,8 @@ def check_function(spec: Spec, result: CaseResult) -> None:
             own = check(function, point, wrt, reference.value, spec.tolerance, device, spec.order,
                         spec.limits.max_entries, spec.integers, f"the reference {reference.label}",
                         nondet_tol=spec.nondet_tol)
+        own.checks += lower_precision(function, device, spec, point, wrt, own,
+                                      reference.runner if reference is not None else None)
     _record_the_function(result, function, device, reference, own, note)
     if own.value is not None:
         code = reference.runner if reference is not None else _runner(function, device, spec, own.value)
@@ -77,6 +83,8 @@ def check_function(spec: Spec, result: CaseResult) -> None:
         _name_the_culprit_function(result, function, device, spec, point, wrt)
         if function.outputs is not None:
             _label_outputs(result.gradients, function.outputs)
+        result.patterns = failure_patterns(result.gradients, {name: np.shape(point[name]) for name in wrt})
+        result.notes += pattern_notes(result.patterns)
     if own.hessian is not None:
         result.hessian = _hessian_rows(own, point, wrt, spec)
         result.evaluations["hessian_finite_difference"] = sum(f.evaluations for f in own.hessian_finite.values())
@@ -126,6 +134,45 @@ def _name_the_culprit_function(result: CaseResult, function, device: str, spec: 
         found = culprit_functions_check(Runner(function, device, None, integers=spec.integers), point, wrt)
     if found is not None:
         result.checks = [*result.checks, found]
+
+
+def _check_projections(spec: Spec, result: CaseResult, function, point, wrt: list[str], device: str,
+                       reference: _Reference | None, note: str | None) -> None:
+    """{fast}: the cheap checks, {precision}, and random projections uᵀJv (with {order=2} vᵀHw too) instead of
+    every entry (run.function_projections)."""
+    from ..userfn.custom_function import quick_checks
+    from ..userfn.user_code import Runner
+    from .function_projections import function_projection_rows, hessian_projection_rows
+    from .projections import projection_note
+
+    runner = Runner(function, device, None if reference is None else reference.runner.shape, integers=spec.integers)
+    with at_function_key(spec):
+        if reference is None:
+            _check_entries(function, point, wrt, device, spec)
+            own = quick_checks(runner, point, wrt, spec.tolerance)
+        else:
+            own = quick_checks(runner, point, wrt, spec.tolerance, reference.value, f"the reference {reference.label}")
+        own.checks += lower_precision(function, device, spec, point, wrt, own,
+                                      reference.runner if reference is not None else None)
+        _record_the_function(result, function, device, reference, own, note)
+        result.notes.append("{fast}: the checks that need the whole Jacobian (gradient dtype and shape, undefined "
+                            "incoming gradient, deterministic backward, non-contiguous inputs, forward AD, batched "
+                            "gradient) run without {fast}")
+        if own.value is not None:
+            seed = spec.seed if spec.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
+            result.seed = seed
+            code = reference.runner if reference is not None else runner
+            result.gradients, result.patterns, spent = function_projection_rows(
+                runner, code if reference else None, point, wrt, spec, seed, OWN_REFERENCE)
+            result.evaluations["finite_difference"] = spent
+            result.notes += pattern_notes(result.patterns)
+            what = "gradient" if runner.shape == () else "Jacobian"
+            result.notes.insert(0, projection_note(result.gradients, seed, what))
+            if spec.order == 2:
+                result.hessian, spent = hessian_projection_rows(runner, point, wrt, spec, seed, OWN_REFERENCE)
+                result.evaluations["hessian_finite_difference"] = spent
+                result.notes.insert(1, projection_note(result.hessian, seed, "Hessian", "vᵀHw"))
+    result.status = case_status(result)
 
 
 def _record_the_function(result: CaseResult, function, device: str, reference: _Reference | None, own,
@@ -226,7 +273,8 @@ def _reference(spec: Spec, inputs: tuple[str, ...], point, wrt: list[str], devic
         runner.shape = tuple(output.shape)
         _refuse_past_the_limits(runner.shape, point, wrt, spec)
         value = output.detach().numpy(force=True).astype(np.float64)
-        finite = finite_differences_of_function(over_batch(runner.value), point, wrt, runner.shape)
+        finite = None if spec.fast else finite_differences_of_function(over_batch(runner.value), point, wrt,
+                                                                        runner.shape)
     return _Reference(reference.label, value, finite, runner)
 
 
@@ -324,7 +372,7 @@ def _refuse_past_the_limits(shape: tuple, point, wrt: list[str], spec: Spec) -> 
     if spec.order == 2 and tuple(shape) != ():
         raise UsageError(f"the function's value has shape {tuple(shape)}; {{order=2}} needs a scalar")
     entries = max(math.prod(shape) * elements, elements**2 if spec.order == 2 else 0)
-    if entries > spec.limits.max_entries:
+    if entries > spec.limits.max_entries and not spec.fast:
         raise LimitError(f"the function's value has shape {tuple(shape)}: its Jacobian would have {entries:,} "
                          f"entries; the limit is {spec.limits.max_entries:,}",
                          hint="check smaller inputs, fewer of them ({wrt}), or raise {max_entries}")

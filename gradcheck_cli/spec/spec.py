@@ -43,6 +43,7 @@ class Spec:
     method: str = "auto"  # finite differences: auto, complex, richardson or central
     step: float | None = None  # the step of --method central (default 1e-6, as torch)
     nondet_tol: float = 0.0  # the difference two backward passes of --function may show (torch's nondet_tol)
+    precision: list[str] = field(default_factory=list)  # lower dtypes the function runs in too (float32, ...)
     fast: bool = False  # random projections uᵀJv instead of every entry
     seed: int | None = None  # of the projections; None: a fresh one, printed
     explain: bool = False  # the graph, local partials and chain rule, after the table

@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 
 from ..core.errors import GradcheckError, Origin, SpecError
-from ..core.settings import SETTINGS, in_spec_files
+from ..core.settings import RULES, SETTINGS, in_spec_files, precisions
 from ..core.text import did_you_mean
 from ..lang.lexer import IDENTIFIER
 from ..lang.ops import CONSTANTS, FUNCTIONS
@@ -489,6 +489,8 @@ def _read_settings(reader: _Reader, fields: dict, prefix: str, spec: Spec) -> No
         if spec.nondet_tol < 0:
             raise reader.fail(fields["nondet_tol"], prefix + "nondet_tol",
                               f"expected a non-negative number, got {_written(fields['nondet_tol'])}")
+    if "precision" in fields:
+        spec.precision = _precision(reader, fields["precision"], prefix + "precision")
     if "step" in fields:
         spec.step = reader.number(fields["step"], prefix + "step")
         if spec.step <= 0:
@@ -504,6 +506,18 @@ def _read_settings(reader: _Reader, fields: dict, prefix: str, spec: Spec) -> No
     if "args" in fields:
         function = spec.function or "the function"
         spec.args = _names(reader, fields["args"], prefix + "args", f"the inputs {function} takes, in order")
+
+
+def _precision(reader: _Reader, node, key: str) -> list[str]:
+    """`precision: [float32, bfloat16]` (or `float32, bfloat16`): the dtypes a function runs in besides float64."""
+    if isinstance(node, yaml.SequenceNode):
+        names = [reader.text(item, f"{key}[{i}]") for i, item in enumerate(node.value)]
+    else:
+        names = reader.text(node, key)
+    found = precisions(names)
+    if found is None:
+        raise reader.fail(node, key, f"expected {RULES['precision'][0]}")
+    return found
 
 
 def _choice(reader: _Reader, node, key: str, choices: tuple[str, ...]) -> str:

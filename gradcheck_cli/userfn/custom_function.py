@@ -107,6 +107,25 @@ def _check(runner: Runner, point, wrt: list[str], reference_value: np.ndarray | 
     return answers
 
 
+def quick_checks(runner: Runner, point, wrt: list[str], tolerance: Tolerance, reference_value: np.ndarray | None = None,
+                 reference: str = "the reference") -> FunctionAnswers:
+    """The checks that cost a call or two, for {fast} (projections, where the full Jacobian is out of reach):
+    float64, the forward value against `reference_value` where there is one, the autograd graph, inputs
+    unchanged, with the function's value (None where it only works in float32)."""
+    with stdout_to_stderr():
+        checks = [_float64(runner, point, reference_value, reference)]
+        if checks[0].status == "fail" and runner.raises_in_float64:
+            return FunctionAnswers(None, {}, None, checks)
+        tensors = runner.leaves(point, wrt)
+        before = [t.detach().clone() for t in tensors]
+        output = runner.call(tensors)
+        value = output.detach().numpy(force=True).astype(np.float64)
+        if reference_value is not None:
+            checks.append(_forward(value, reference_value, tolerance, reference))
+        checks += [_connected(runner, output, wrt), _unchanged_inputs(runner, before, tensors)]
+    return FunctionAnswers(value, {}, None, checks)
+
+
 def _without_backward(runner: Runner, checks: list[Check], crash: str, unchanged: Check) -> list[Check]:
     """The checks of a function whose every backward pass raises on an undefined gradient: those of its
     backward skipped, in their usual order."""

@@ -157,6 +157,7 @@ class CaseResult:
     function: dict | None = None  # the user's torch function checked: target, inputs, device (and reference)
     seed: int | None = None  # that the case's random inputs (randn(2, 3)) were drawn from
     checks: list[Check] = field(default_factory=list)  # case-level checks of that function
+    patterns: list[dict] = field(default_factory=list)  # verdict.patterns: where the failing entries lie, per input
 
 
 @dataclass
@@ -166,6 +167,7 @@ class Check:
     name: str
     status: str  # pass, fail or skipped
     message: str
+    details: dict | None = None  # the numbers behind the message, where a check has them (JSON "details")
 
 
 FUNCTION_VERDICTS = {
