@@ -121,7 +121,7 @@ def quick_checks(runner: Runner, point, wrt: list[str], tolerance: Tolerance, re
         output = runner.call(tensors)
         value = output.detach().numpy(force=True).astype(np.float64)
         if reference_value is not None:
-            checks.append(_forward(value, reference_value, tolerance, reference))
+            checks.append(_forward(value, reference_value, tolerance, reference, runner.function))
         checks += [_connected(runner, output, wrt), _unchanged_inputs(runner, before, tensors)]
     return FunctionAnswers(value, {}, None, checks)
 
