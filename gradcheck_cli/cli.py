@@ -819,20 +819,13 @@ def _precision_option(text: str | None) -> list[str] | None:
 def _function_target(function: str | None, function_args: str | None, device: str | None,
                      reference: str | None, nondet_tol: float | None, kwargs: dict | None = None) -> str | None:
     if function is None:
-        if kwargs is not None:
-            raise click.UsageError("--kwargs and --init-kwargs are keyword arguments of --function; give "
-                                   "--function MODULE:ATTR too")
-        if reference is not None:
-            raise click.UsageError("--reference is what --function is checked against; give --function MODULE:ATTR "
-                                   "too")
-        if function_args is not None:
-            raise click.UsageError("--args names the inputs of --function; give --function MODULE:ATTR too")
-        if device is not None:
-            raise click.UsageError("--device chooses where --function runs (expressions run on the CPU); "
-                                   "give --function MODULE:ATTR too")
-        if nondet_tol is not None:
-            raise click.UsageError("--nondet-tol is how far two backward passes of --function may differ; "
-                                   "give --function MODULE:ATTR too")
+        for given, what in ((kwargs, "--kwargs and --init-kwargs are keyword arguments of --function"),
+                            (reference, "--reference is what --function is checked against"),
+                            (function_args, "--args names the inputs of --function"),
+                            (device, "--device chooses where --function runs (expressions run on the CPU)"),
+                            (nondet_tol, "--nondet-tol is how far two backward passes of --function may differ")):
+            if given is not None:
+                raise click.UsageError(f"{what}; give --function MODULE:ATTR too")
     return function.strip() if function is not None else None
 
 

@@ -67,11 +67,22 @@ def check(function: UserFunction, point: dict[str, np.ndarray], wrt: list[str], 
                       order, max_entries, reference, nondet_tol)
 
 
-def _check(runner: Runner, point, wrt: list[str], reference_value: np.ndarray | None, tolerance: Tolerance,
-           order: int, max_entries: int, reference: str, nondet_tol: float) -> FunctionAnswers:
+@dataclass
+class _FirstCall:
+    """The checks of one float64 call (float64, forward value, autograd graph), and what the others build on."""
+
+    checks: list[Check]
+    tensors: list | None = None  # the leaves it was called on; None: it cannot run in float64
+    output: object = None
+    value: np.ndarray | None = None
+    unchanged: Check | None = None
+
+
+def _first_call(runner: Runner, point, wrt: list[str], reference_value: np.ndarray | None, tolerance: Tolerance,
+                reference: str) -> _FirstCall:
     checks = [_float64(runner, point, reference_value, reference)]
     if checks[0].status == "fail" and runner.raises_in_float64:
-        return FunctionAnswers(None, {}, None, checks)
+        return _FirstCall(checks)
     tensors = runner.leaves(point, wrt)
     before = [t.detach().clone() for t in tensors]
     output = runner.call(tensors)
@@ -80,6 +91,15 @@ def _check(runner: Runner, point, wrt: list[str], reference_value: np.ndarray | 
     if reference_value is not None:
         checks.append(_forward(value, reference_value, tolerance, reference, runner.function))
     checks.append(_connected(runner, output, wrt))
+    return _FirstCall(checks, tensors, output, value, unchanged)
+
+
+def _check(runner: Runner, point, wrt: list[str], reference_value: np.ndarray | None, tolerance: Tolerance,
+           order: int, max_entries: int, reference: str, nondet_tol: float) -> FunctionAnswers:
+    first = _first_call(runner, point, wrt, reference_value, tolerance, reference)
+    if first.tensors is None:
+        return FunctionAnswers(None, {}, None, first.checks)
+    checks, tensors, output, value, unchanged = first.checks, first.tensors, first.output, first.value, first.unchanged
     try:
         checks.append(_gradient_metadata(runner, output, tensors, wrt))
     except _UndefinedGradientCrash as crash:  # no backward pass can run: the checks that need none, and this
@@ -113,17 +133,10 @@ def quick_checks(runner: Runner, point, wrt: list[str], tolerance: Tolerance, re
     float64, the forward value against `reference_value` where there is one, the autograd graph, inputs
     unchanged, with the function's value (None where it only works in float32)."""
     with stdout_to_stderr():
-        checks = [_float64(runner, point, reference_value, reference)]
-        if checks[0].status == "fail" and runner.raises_in_float64:
-            return FunctionAnswers(None, {}, None, checks)
-        tensors = runner.leaves(point, wrt)
-        before = [t.detach().clone() for t in tensors]
-        output = runner.call(tensors)
-        value = output.detach().numpy(force=True).astype(np.float64)
-        if reference_value is not None:
-            checks.append(_forward(value, reference_value, tolerance, reference, runner.function))
-        checks += [_connected(runner, output, wrt), _unchanged_inputs(runner, before, tensors)]
-    return FunctionAnswers(value, {}, None, checks)
+        first = _first_call(runner, point, wrt, reference_value, tolerance, reference)
+    if first.tensors is None:
+        return FunctionAnswers(None, {}, None, first.checks)
+    return FunctionAnswers(first.value, {}, None, [*first.checks, first.unchanged])
 
 
 def _without_backward(runner: Runner, checks: list[Check], crash: str, unchanged: Check) -> list[Check]:
