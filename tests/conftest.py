@@ -11,6 +11,7 @@ import select
 import struct
 import subprocess
 import sys
+import tempfile
 import termios
 import textwrap
 import time
@@ -192,6 +193,40 @@ def on_a_terminal(args: list[str], columns: int | None = None, env: dict | None 
                 os.kill(pid, 9)
                 os.waitpid(pid, 0)
     return b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n")
+
+
+def command_in_a_fork(args: list[str], cwd: Path = ROOT, env: dict | None = None, input: str = "",
+                      timeout: float = 120) -> subprocess.CompletedProcess:
+    """`python -m gradcheck_cli ARGS` with stdin (`input`), stdout and stderr as files, as subprocess.run would give
+    them (text), but run by a child forked from this process (torch imported already; see on_a_terminal).  `env` is
+    the whole environment (default: this process's)."""
+    environment = dict(os.environ if env is None else env)
+    with tempfile.TemporaryDirectory() as folder:
+        streams = [Path(folder, name) for name in ("stdin", "stdout", "stderr")]
+        streams[0].write_text(input)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover (the child; it never returns)
+            for fd, path in enumerate(streams):
+                opened = os.open(path, os.O_WRONLY | os.O_CREAT if fd else os.O_RDONLY)
+                os.dup2(opened, fd)
+                os.close(opened)
+            os.setsid()  # like a command started by a shell: its own process group
+            _run_the_command_here(args, None, environment, cwd)
+        code = _wait_for(pid, timeout)
+        return subprocess.CompletedProcess([*args], code, streams[1].read_text(), streams[2].read_text())
+
+
+def _wait_for(pid: int, timeout: float) -> int:
+    """The exit code of child `pid` (-N when signal N ended it); killed and an error past `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.02)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    raise subprocess.TimeoutExpired(f"gradcheck in a fork (pid {pid})", timeout)
 
 
 def _run_the_command_here(args: list[str], columns: int | None, environment: dict, cwd: Path) -> None:
