@@ -6,9 +6,16 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import pty
+import select
+import struct
 import subprocess
 import sys
+import tempfile
+import termios
 import textwrap
+import time
+import traceback
 import uuid
 from collections.abc import Callable
 from importlib import resources
@@ -148,6 +155,109 @@ def library_run(once) -> dict:
     (-j 1: the cases run in that process, and no worker imports torch again).
     {"exit_code", "stdout", "stderr" (less the import lines), "imported"}."""
     return once("expressions-library", _run_the_library)
+
+
+def on_a_terminal(args: list[str], columns: int | None = None, env: dict | None = None, cwd: Path = ROOT,
+                  timeout: float = 240) -> str:
+    """What the command (`python -m gradcheck_cli ARGS`: __main__.console) writes to a pseudo-terminal `columns` wide
+    (stdin, stdout and stderr on it; COLUMNS, NO_COLOR and FORCE_COLOR unset unless `env` sets them).
+
+    It runs in a child forked from this process, where torch is imported already: a fresh interpreter would spend a
+    second or two importing it again for each run.  The child is what a person's terminal gets: a new session whose
+    controlling terminal is the pty, fresh sys streams on it, the environment and folder of a command started there."""
+    environment = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR")}
+    environment.update({"TERM": "xterm-256color", **(env or {})})
+    pid, leader = pty.fork()
+    if pid == 0:  # pragma: no cover (the child; it never returns)
+        _run_the_command_here(args, columns, environment, cwd)
+    chunks, deadline = [], time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 1)
+            if not ready:
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    pid = 0
+                    break
+                continue
+            try:
+                data = os.read(leader, 65536)
+            except OSError:  # EIO: the terminal's other side is closed
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(leader)
+        if pid:
+            if not os.waitpid(pid, os.WNOHANG)[0]:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+    return b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n")
+
+
+def command_in_a_fork(args: list[str], cwd: Path = ROOT, env: dict | None = None, input: str = "",
+                      timeout: float = 120) -> subprocess.CompletedProcess:
+    """`python -m gradcheck_cli ARGS` with stdin (`input`), stdout and stderr as files, as subprocess.run would give
+    them (text), but run by a child forked from this process (torch imported already; see on_a_terminal).  `env` is
+    the whole environment (default: this process's)."""
+    environment = dict(os.environ if env is None else env)
+    with tempfile.TemporaryDirectory() as folder:
+        streams = [Path(folder, name) for name in ("stdin", "stdout", "stderr")]
+        streams[0].write_text(input)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover (the child; it never returns)
+            for fd, path in enumerate(streams):
+                opened = os.open(path, os.O_WRONLY | os.O_CREAT if fd else os.O_RDONLY)
+                os.dup2(opened, fd)
+                os.close(opened)
+            os.setsid()  # like a command started by a shell: its own process group
+            _run_the_command_here(args, None, environment, cwd)
+        code = _wait_for(pid, timeout)
+        return subprocess.CompletedProcess([*args], code, streams[1].read_text(), streams[2].read_text())
+
+
+def _wait_for(pid: int, timeout: float) -> int:
+    """The exit code of child `pid` (-N when signal N ended it); killed and an error past `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.02)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    raise subprocess.TimeoutExpired(f"gradcheck in a fork (pid {pid})", timeout)
+
+
+def _run_the_command_here(args: list[str], columns: int | None, environment: dict, cwd: Path) -> None:
+    """In the forked child: the terminal's size, the command's environment, folder, argv and sys streams, then the
+    command; out with its exit code, whatever happens (never back into pytest)."""
+    code = 1
+    try:
+        if columns is not None:
+            fcntl.ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", 60, columns, 0, 0))
+        os.environ.clear()
+        os.environ.update(environment)
+        os.chdir(cwd)
+        sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115 (the child's streams, never closed)
+        sys.stdout = open(1, "w", encoding="utf-8", buffering=1, closefd=False)  # noqa: SIM115
+        sys.stderr = open(2, "w", encoding="utf-8", buffering=1, closefd=False)  # noqa: SIM115
+        sys.argv = ["gradcheck", *args]
+        from gradcheck_cli.__main__ import console
+
+        console()
+        code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
 
 
 def assert_matches_mpmath(text: str, x: float, reference, dps: int = 60) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import named
+from conftest import command_in_a_fork, named
 
 from gradcheck_cli import check
 from gradcheck_cli.verdict.compare import FUNCTION_VERDICTS
@@ -373,9 +373,7 @@ def f(x):
 
 
 def _run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "gradcheck_cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return command_in_a_fork(args, cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
 @pytest.mark.slow
@@ -464,9 +462,9 @@ def test_what_user_code_prints_goes_to_stderr_and_json_stays_one_document(cli, u
             os.write(1, b"noise from a kernel\\n")  # from C, past Python's sys.stdout
             return x * x
     """)
-    # the real command: a function runs in a worker process, whose stderr is the command's
-    result = subprocess.run([sys.executable, "-m", "gradcheck_cli", "x**2", "--x", "1,2", "--function", f"{name}:f",
-                             "--json"], capture_output=True, text=True, timeout=120)
+    # the real command (its streams are files, not click's): a function runs in a worker process, whose stderr is
+    # the command's
+    result = command_in_a_fork(["x**2", "--x", "1,2", "--function", f"{name}:f", "--json"], cwd=Path.cwd())
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["summary"]["passed"] == 1 and document["results"][0]["status"] == "pass"

@@ -163,12 +163,9 @@ def test_the_seed_of_fast_projections_is_in_the_json(tmp_path):
 
 
 def test_empty_standard_input_is_said(tmp_path):
-    import os
-    import subprocess
-    import sys
+    from conftest import command_in_a_fork
 
-    ran = subprocess.run([sys.executable, "-m", "gradcheck_cli", "-", "--x", "1"], input="", capture_output=True,
-                         text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": ROOT}, check=False)
+    ran = command_in_a_fork(["-", "--x", "1"], cwd=tmp_path, input="")  # stdin: an empty file, not a terminal
     assert ran.returncode == 2 and ran.stderr.startswith("error: - (standard input): standard input is empty")
 
 

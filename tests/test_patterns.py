@@ -3,6 +3,9 @@ read from the mask of failing entries, and named in the table's note and JSON's 
 
 from __future__ import annotations
 
+import json
+
+import jsonschema
 import numpy as np
 import pytest
 
@@ -72,17 +75,21 @@ BUGS = {
     ("border", "border", "x: every failing entry is on the border (axis 2: last; axis 3: last index), 27 of 75"),
     ("channel", "index", "x: all of [:, 1, ...] fail, and nothing else (channel 1 in N×C×… layout)"),
 ])
-def test_a_buggy_conv_like_op_is_localised(cli, cli_json, user_module, monkeypatch, bug, kind, words):
+def test_a_buggy_conv_like_op_is_localised(cli, schema, user_module, monkeypatch, tmp_path, bug, kind, words):
+    """One run (its 75×102 Jacobian takes seconds) gives both reports: the JSON to -o, the table to stdout."""
     monkeypatch.syspath_prepend(str(__import__("pathlib").Path(__file__).resolve().parent.parent))
     name, line = BUGS[bug]
     target = user_module(BUGGY_CONVS.format(name=name, bug=line)) + ":conv"
-    args = ("--function", target, "--x", "randn(1, 3, 5, 5)", "--w", "randn(3, 1, 3, 3)", "--seed", "0")
-    code, document = cli_json(*args)
+    report = tmp_path / "report.json"
+    shown = cli("--function", target, "--x", "randn(1, 3, 5, 5)", "--w", "randn(3, 1, 3, 3)", "--seed", "0",
+                "--json", "-o", str(report), "--color", "never")
+    document = json.loads(report.read_text())
+    jsonschema.validate(document, schema)
     result = document["results"][0]
-    assert code == 1 and [p["wrt"] for p in result["patterns"]] == ["x"]  # w's gradient is right
+    assert shown.exit_code == 1 and [p["wrt"] for p in result["patterns"]] == ["x"]  # w's gradient is right
     pattern = result["patterns"][0]
     assert pattern["kind"] == kind and pattern["text"] == words
-    text = " ".join(cli(*args, "--color", "never").stdout.split())
+    text = " ".join(shown.stdout.split())
     assert f"where the failing entries lie, {words}" in text
 
 

@@ -4,7 +4,6 @@ the front end that got the input, never a Python object; the expression from std
 from __future__ import annotations
 
 import json
-import os
 import platform
 import re
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import on_a_terminal
 
 from gradcheck_cli import __version__
 from gradcheck_cli.cli import main
@@ -185,37 +185,20 @@ def test_version_names_gradcheck_torch_numpy_and_python_without_importing_them()
 
 
 def _on_a_terminal(args: list[str], cwd: Path) -> str:
-    """The command with stdout and stderr on one pseudo-terminal, as a person runs it; what the terminal got."""
-    import pty
-
-    leader, follower = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "gradcheck_cli", *args], cwd=cwd, stdin=subprocess.DEVNULL,
-                               stdout=follower, stderr=follower, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # the other end closed
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    process.wait(timeout=300)
-    os.close(leader)
-    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode("utf-8", "replace"))  # colours off
+    """The command with stdin, stdout and stderr on one pseudo-terminal, as a person runs it; what the terminal got."""
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", on_a_terminal(args, cwd=cwd))  # colours off
 
 
 @pytest.mark.slow
-def test_a_long_folder_run_on_a_terminal_shows_progress_on_stderr_unless_quiet_or_piped(tmp_path):
+def test_a_long_folder_run_on_a_terminal_shows_progress_on_stderr_unless_quiet_or_piped(tmp_path, cli, monkeypatch):
     for i in range(MIN_CASES):
         (tmp_path / f"case{i:02}.yaml").write_text(f"expr: x**2\nat: {{x: {i}}}\n")
     shown = _on_a_terminal([".", "-j", "1"], tmp_path)
     assert f"{MIN_CASES}/{MIN_CASES}" in shown and "checking" in shown
     assert f"✓ case{MIN_CASES - 1:02}" in shown and f"{MIN_CASES} passed" in shown
     assert "checking" not in _on_a_terminal([".", "-j", "1", "-q"], tmp_path)
-    piped = subprocess.run([sys.executable, "-m", "gradcheck_cli", ".", "-j", "1"], cwd=tmp_path, timeout=300,
-                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    monkeypatch.chdir(tmp_path)
+    piped = cli(".", "-j", "1")  # click's runner: stdout and stderr are pipes, no terminal
     assert "checking" not in piped.stdout + piped.stderr and f"{MIN_CASES} passed" in piped.stdout
 
 

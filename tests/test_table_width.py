@@ -1,29 +1,21 @@
 """The table on a terminal of 80, 60 and 40 columns cuts no number, and NO_COLOR / FORCE_COLOR are honoured.
 
 The command runs on a pseudo-terminal (python's pty module) of the given size, as a person would see it: rich
-then measures the terminal itself.  A number cut short shows as `…` beside a digit (`-7.661275…`, issue 19).
+then measures the terminal itself (conftest.on_a_terminal: in a child forked from the test process).  A number
+cut short shows as `…` beside a digit (`-7.661275…`, issue 19).
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
-import pty
 import re
-import select
-import struct
-import subprocess
-import sys
-import termios
-import time
 from pathlib import Path
 
 import pytest
+from conftest import on_a_terminal
 
 from gradcheck_cli.report.digits import row_digits
 from gradcheck_cli.verdict.compare import GradientRow, Tolerance
 
-ROOT = Path(__file__).resolve().parent.parent
 CUT_NUMBER = re.compile(r"[0-9.]…|…[0-9]")
 COLOUR_SGR = re.compile(r"\x1b\[([0-9;]*)m")
 SEED_CASES = """\
@@ -47,35 +39,9 @@ cases:
 """
 
 
-def on_terminal(args: list[str], columns: int, env: dict | None = None, timeout: float = 240) -> str:
+def on_terminal(args: list[str], columns: int, env: dict | None = None) -> str:
     """What `python -m gradcheck_cli ARGS` writes to a pseudo-terminal `columns` wide (COLUMNS unset)."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 60, columns, 0, 0))
-    environment = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "NO_COLOR", "FORCE_COLOR")}
-    environment.update({"TERM": "xterm-256color", **(env or {})})
-    process = subprocess.Popen([sys.executable, "-m", "gradcheck_cli", *args], stdin=slave, stdout=slave,
-                               stderr=slave, env=environment, cwd=ROOT, close_fds=True)
-    os.close(slave)
-    chunks, deadline = [], time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 1)
-            if ready:
-                try:
-                    data = os.read(master, 65536)
-                except OSError:  # EIO: the terminal's other side is closed
-                    break
-                if not data:
-                    break
-                chunks.append(data)
-            elif process.poll() is not None:
-                break
-    finally:
-        os.close(master)
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-    return b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n")
+    return on_a_terminal(args, columns, env)
 
 
 @pytest.fixture(scope="module")

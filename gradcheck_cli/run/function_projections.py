@@ -183,14 +183,18 @@ def _hessian_vector(runner, point, wrt: list[str], v: dict[str, np.ndarray]) -> 
 def _weighted(code, u: np.ndarray) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
     """point -> [u·f(point)] of a Runner's forward (NaN where it raises)."""
     flat = u.reshape(-1)
-    return lambda point: np.array([float(flat @ code.value(point))])
+    return lambda point: np.array([float(np.dot(flat, code.value(point)))])  # np.dot: see _gradient_dotted
 
 
 def _gradient_dotted(runner, wrt: list[str], name: str, v: np.ndarray) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
-    """point -> [∇_name f(point) · v] by the function's backward."""
+    """point -> [∇_name f(point) · v] by the function's backward.
+
+    The dot product of two vectors is np.dot's: `flat @ vector` (numpy's matmul) took milliseconds for 16,384
+    elements where np.dot takes microseconds (OpenBLAS's threads waking on a busy machine), and it runs on every
+    step of every Richardson table."""
     gradient = runner.gradient(name, wrt)
     flat = v.reshape(-1)
-    return lambda point: np.array([float(flat @ gradient(point))])
+    return lambda point: np.array([float(np.dot(flat, gradient(point)))])
 
 
 def _along(scalar: Callable, point, name: str, direction: np.ndarray) -> tuple[float, float, int]:
