@@ -73,6 +73,14 @@ def one_error(cli, expression: str, *values: str) -> tuple[str, str]:
     ("sort(x)[1]", ("--x", V3), "sort(...)[1] is torch's indices", "sort(x)[1]"),
     ("slogdet(x)[0]", ("--x", M22), "slogdet(...)[0] is torch's sign", "slogdet(x)[0]"),
     ("qr(x)[2]", ("--x", M22), "torch's qr() returns a tuple (Q, R): index it with one integer from 0 to 1", "[2]"),
+    # torch's max(x, 1) is the max over dim 1, a tuple; this language's is elementwise: indexed, it is refused
+    # (was: max(x, 1)[0] silently took row 0 of the elementwise maximum, where torch takes the values over dim 1)
+    ("max(x, 1)[0]", ("--x", M22), "here max(x, 1) is the elementwise larger of its arguments (torch.maximum), "
+     "not torch's max(x, 1), the max over dim 1: a tuple (values, indices) (write max(x, dim=1)[0]", "max(x, 1)[0]"),
+    ("min(2*x, -1)[1]", ("--x", M22), "or (min(2*x, -1))[...] to index the elementwise result", "min(2*x, -1)[1]"),
+    # torch.max reduces over one dim only
+    ("max(x, dim=(0, 1))", ("--x", M22), "max() takes one dim, as torch.max: got dim=(0, 1) (amax(x, dim=(0, 1)) "
+     "reduces over several dims)", "max(x, dim=(0, 1))"),
 ])
 def test_one_clear_message_at_what_was_written(cli, expression, values, words, marked):
     message, caret = one_error(cli, expression, *values)
@@ -108,7 +116,7 @@ def test_a_positional_only_operand_named_says_how_to_write_it():
     ("qr(A)[-2]", "qr(A, part='Q')"),
     ("svd(A)[0]", "svd(A, part='U')"),
     ("eigh(A)[1]", "eigh(A, part='eigenvectors')"),
-    ("max(A, dim=1)[0]", "amax(A, 1)"),
+    ("max(A, dim=1)[0]", "max(A, dim=1)"),
     ("sort(A)[0]", "sort(A)"),
     ("slogdet(A)[1]", "slogdet(A)"),
 ])
@@ -117,7 +125,12 @@ def test_the_index_of_a_torch_tuple_picks_its_part(indexed, meant):
 
 
 def test_min_with_two_operands_is_one_tensor_indexed_as_one():
-    assert parse("min(A, 0)[0]").output.op == "index"  # the elementwise minimum with 0, as torch.min(A, tensor(0))
+    # torch.min(A, 0) is the min over dim 0 (a tuple); only torch.min(A, tensor(0)) is elementwise: indexing the
+    # call would check what one reader did not mean, so min(A, 0)[0] is refused (one_error above); in parentheses
+    # or with a non-integer second operand it is the elementwise minimum, indexed
+    assert parse("(min(A, 0))[0]").output.op == "index"
+    assert parse("min(A, 0.5)[0]").output.op == "index"
+    assert parse("min(A, 0)").output.op == "min"
 
 
 def test_qr_q_by_index_is_checked_as_torchs_q():

@@ -72,12 +72,12 @@ def test_max_and_min_along_a_dim_are_torchs_values(text, function):
     assert result.status == "pass"
     (expected * torch.tensor(weights, dtype=torch.float64)).sum().backward()
     assert [g.symbolic for g in result.gradients if g.wrt == "x"] == t.grad.numpy().ravel().tolist()
-    assert parse(text).output.op in ("amax", "amin", "amax_dims", "amin_dims")
+    assert parse(text).output.op == ("amax" if text == "max(x)" else text[:3] + "_dim")  # torch.max(x, dim)
 
 
 def test_max_with_a_number_stays_the_elementwise_max():
     """max(x, 1) is max(x, 1) elementwise, as before (torch.max(x, 1) would reduce along dim 1: write dim=1)."""
-    assert parse("max(x, 1)").output.op == "max" and parse("max(x, dim=1)").output.op == "amax"
+    assert parse("max(x, 1)").output.op == "max" and parse("max(x, dim=1)").output.op == "max_dim"
 
 
 def test_a_tie_along_the_dim_is_a_kink():

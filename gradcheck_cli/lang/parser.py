@@ -246,6 +246,9 @@ class _Parser:
             return self.signed()
         node, span = self.atom()
         if self.at("[") and self.tuple_call is not None and self.tuple_call[0] is node:
+            if not self.tuple_call[1]:
+                self.bracketed_index()
+                raise self.indexed_elementwise_extremum(node, span, span.cover(self.previous.span))
             node, span = self.tuple_part(node, span, self.tuple_call[1])
         while self.token.text in POSTFIX_STARTS:
             node, span = self.postfix(node, span)
@@ -454,6 +457,7 @@ class _Parser:
             keywords = {"equation": equation, **keywords}
         self.given_spans = {}
         spec, operands, attr = self.resolve_call(name_token.text, overloads, args, span, keywords)
+        spec, attr = self.torch_extremum(name_token.text, spec, attr, span)
         for position, word in enumerate(operand_keywords(spec)):  # a shape error about the target points at it
             if position in arg_spans:
                 self.given_spans.setdefault(word, arg_spans[position])
@@ -462,8 +466,43 @@ class _Parser:
         for option, where in self.given_spans.items():
             self.option_spans.setdefault((node.id, option), where)
         parts = torch_tuple(name_token.text, spec, attr, self.given_spans)
-        self.tuple_call = (node, parts) if parts else None
+        if not parts and name_token.text in ("max", "min") and spec.name == name_token.text \
+                and _is_integer(operands[1]):
+            parts = ()  # max(A, 1): torch's max over dim 1, a tuple; here the elementwise op (see prefix)
+            self.tuple_call = (node, parts)
+        else:
+            self.tuple_call = (node, parts) if parts else None
         return node, span
+
+    def torch_extremum(self, name: str, spec: OpSpec, attr, span: Span) -> tuple[OpSpec, object]:
+        """max(x, dim=1) and min(x, dim=1, keepdim=True) as torch's max/min over one dim (its values, whose
+        backward picks one of a tie), not amax/amin, which share a tie's gradient; torch's max takes one dim."""
+        if name not in ("max", "min") or spec.name not in (f"a{name}", f"a{name}_dims") or attr is None:
+            return spec, attr
+        dim, keepdim = (attr[0], False) if spec.name == f"a{name}" else (attr.dim, attr.keepdim)
+        if dim is None:  # max(x, keepdim=True): torch's max has no such form; amax's
+            return spec, attr
+        if not isinstance(dim, int):
+            if len(dim) != 1:
+                raise self.error(f"{name}() takes one dim, as torch.{name}: got dim={dim}", span,
+                                 f"a{name}(x, dim={dim}) reduces over several dims")
+            (dim,) = dim
+        chosen = OPS[f"{name}_dim"]
+        return chosen, chosen.with_options({"dim": dim, "keepdim": keepdim})
+
+    def indexed_elementwise_extremum(self, node: Node, span: Span, whole: Span) -> ParseError:
+        """max(A, 1)[0]: torch reads max(A, 1) as the max over dim 1, a tuple (values, indices), and [0] as its
+        values; this language reads it as the elementwise larger of A and 1.  Either reading would check a
+        function the other user did not mean, so the call is refused, with both spellings."""
+        name, written = node.op, self.source[span.start:span.end]
+        dim = format_option(int(node.args[1].attr))
+        reduction = f"{written[:written.rstrip(' ,)').rindex(',')]}, dim={dim})"  # max(A, dim=1): its operand kept
+        larger = "larger" if name == "max" else "smaller"
+        return self.error(f"{written}[...]: here {written} is the elementwise {larger} of its arguments "
+                          f"(torch.{name}imum), not torch's {written}, the {name} over dim {dim}: a tuple "
+                          "(values, indices)", whole,
+                          f"write {reduction}[0] for torch's values over dim {dim}, or ({written})[...] "
+                          "to index the elementwise result")
 
     def tuple_part(self, node: Node, span: Span, parts: tuple[str, ...]) -> tuple[Node, Span]:
         """call "[" INT "]" where torch's call returns a tuple (`parts`): that part, as torch: qr(A)[0] is Q,
@@ -830,7 +869,7 @@ def operand_keywords(spec: OpSpec) -> tuple[str, ...]:
 def torch_tuple(name: str, spec: OpSpec, attr, given: dict) -> tuple[str, ...]:
     """The parts of the tuple torch returns for this call as written (qr: Q, R; max with a dim: values,
     indices), or () where torch returns one tensor, or where the call names its part (qr(A, part='Q'))."""
-    if name in ("max", "min") and (spec.attrs == "axis" and attr is not None or spec.name.endswith("_dims")):
+    if name in ("max", "min") and spec.name == f"a{name}_dims":  # max(x, keepdim=True); max(x, dim=1): max_dim
         return ("values", "indices")
     return () if "part" in given else torch_tuple_parts(spec)
 

@@ -68,7 +68,8 @@ class Option:
 
 
 # Ops whose torch function returns a tuple, by its parts (a `part` option's choices also name such parts).
-TUPLE_RESULTS = {"sort": ("values", "indices"), "topk": ("values", "indices"), "slogdet": ("sign", "logabsdet")}
+TUPLE_RESULTS = {"sort": ("values", "indices"), "topk": ("values", "indices"), "slogdet": ("sign", "logabsdet"),
+                 "max_dim": ("values", "indices"), "min_dim": ("values", "indices")}
 
 
 def torch_tuple_parts(spec: OpSpec) -> tuple[str, ...]:

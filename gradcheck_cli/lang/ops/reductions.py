@@ -57,6 +57,39 @@ def _torch_dims(name: str):
     return build
 
 
+def _torch_selected_value(name: str):
+    """torch.max/torch.min over one dim: the values of its (values, indices), whose backward sends the gradient to
+    the one index torch picked (at a tie, one of the tied elements), unlike amax/amin, which share it."""
+    def build(x, o):
+        return getattr(torch_module(), name)(x, o.dim, keepdim=o.keepdim).values
+
+    return build
+
+
+def _one_dim_shape(name: str):
+    """The shape rule of max/min over one dim, its range error worded as amax's (a 0-d input takes dim 0 or -1)."""
+    reduced = S.dims_shape(name, True)
+
+    def shape_rule(shape: tuple, o) -> tuple:
+        if shape:
+            K.check_axis(shape, (o.dim,))
+        return reduced(shape, o)
+
+    return shape_rule
+
+
+def _extremum_dim(name: str, largest: bool) -> OpSpec:
+    """max or min over one dim (`name` is torch's): amax's value and rule, torch.max(x, dim)'s backward."""
+    word = "largest" if largest else "smallest"
+    return OpSpec(f"{name}_dim", 1, S.extremum_dims(largest), _torch_selected_value(name),
+                  vjp=S.extremum_dims_vjp, shape=_one_dim_shape(name), attrs="options",
+                  options=(Option("dim", None, "int"), Option("keepdim", False, "bool")), call_name=name,
+                  elementwise=False, analytic=False, kinks=S.extremum_dims_switches(largest),
+                  doc=f"the {word} element over one dim, torch.{name}(x, dim, keepdim=False)'s values "
+                      f"({name}(x, dim=1)[0]); torch's backward gives a tie's gradient to one of the tied elements, "
+                      "amax's shares it; a tie is a kink either way")
+
+
 def _torch_order(key, o):
     """torch's stable sort of `key` along dim, the first k indices."""
     torch = torch_module()
@@ -181,4 +214,6 @@ OPS = [
            attrs="options", options=_DIMS, call_name="mean", reduction=True, uniform_reduction=True,
            elementwise=False, doc="mean over several dims, keepdim: mean(x, dim=(0, 1), keepdim=True)"),
     *(_extremum_dims(name, largest) for name, largest in (("amax", True), ("amin", False))),
+    # ---- torch.max(x, dim), torch.min(x, dim): the values, with torch's own backward (parsed from amax's forms) ----
+    *(_extremum_dim(name, largest) for name, largest in (("max", True), ("min", False))),
 ]
