@@ -87,7 +87,7 @@ def _extremum_dim(name: str, largest: bool) -> OpSpec:
                   elementwise=False, analytic=False, kinks=S.extremum_dims_switches(largest),
                   doc=f"the {word} element over one dim, torch.{name}(x, dim, keepdim=False)'s values "
                       f"({name}(x, dim=1)[0]); torch's backward gives a tie's gradient to one of the tied elements, "
-                      "amax's shares it; a tie is a kink either way")
+                      f"a{name}'s shares it; a tie is a kink either way")
 
 
 def _torch_order(key, o):
