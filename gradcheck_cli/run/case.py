@@ -349,10 +349,11 @@ def _evaluate_engines(case: _Case):
     spec, result, expression, point, wrt = case.spec, case.result, case.expression, case.point, case.wrt
 
     case.symbolic = _symbolic_jacobian(case, case.values)
+    written_out: list[str] = []  # torch refuses an operand's gradient: autograd of the op written out, said so
     answers = {
         "symbolic": case.symbolic,
         "manual": _manual_answers(case),
-        "autograd": autograd_gradients(expression.output, point, wrt, spec.dtype, expression.nodes)[1],
+        "autograd": autograd_gradients(expression.output, point, wrt, spec.dtype, expression.nodes, written_out)[1],
         "expected": {name: _full(case, name, v) for name, v in spec.expected.items()},
     }
     fd = _finite_differences(case)
@@ -368,6 +369,7 @@ def _evaluate_engines(case: _Case):
         answers["function"], answers["function_fd"] = own.jacobian, own.finite.gradients
         answers["function_fd_error"] = own.finite.errors
     result.gradients = judged_rows(wrt, point, case.output_shape, answers, fd, spec)
+    result.notes += written_out
     return own
 
 
@@ -715,11 +717,12 @@ def _check_projections(expression, point, wrt, output_shape, manual, spec: Spec,
     from .projections import hessian_projection_rows, projection_note, projection_rows
 
     seed = spec.seed if spec.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
-    result.gradients, count = projection_rows(expression, point, wrt, output_shape, manual, spec, seed)
+    written_out: list[str] = []
+    result.gradients, count = projection_rows(expression, point, wrt, output_shape, manual, spec, seed, written_out)
     result.seed = seed  # the reports record the seed the projections were drawn from (JSON's "seed")
     result.evaluations = {"finite_difference": count}
     what = "gradient" if output_shape == () else "Jacobian"
-    result.notes = [projection_note(result.gradients, seed, what)]
+    result.notes = [projection_note(result.gradients, seed, what)] + written_out
     if spec.order == 2:
         result.hessian, count = hessian_projection_rows(expression, point, wrt, spec, seed, result.notes)
         result.evaluations["hessian_finite_difference"] = count
