@@ -425,11 +425,11 @@ def singular_value_gaps(a) -> list:
     return [-np.diff(svdvals(a), axis=-1)] if min(a.shape[-2:]) > 1 else []
 
 
-def leading_columns_independent(a, *more) -> bool:
+def leading_columns_independent(a, *more, count: int | None = None) -> bool:
     """The first min(n, m - 1) columns of A linearly independent (numpy's matrix_rank): where QR is differentiable
-    (each pivot that LAPACK reflects, every one but the m-th, is non-zero; torch asks the first min(m, n))."""
+    (each pivot that LAPACK reflects, every one but the m-th, is non-zero; torch asks the first min(m, n), `count`)."""
     a = _floats(a)
-    k = min(a.shape[1], a.shape[0] - 1)
+    k = min(a.shape[1], a.shape[0] - 1) if count is None else count
     return bool(np.all(np.isfinite(a))) and (k <= 0 or np.linalg.matrix_rank(a[:, :k]) == k)
 
 

@@ -138,6 +138,9 @@ OPS = [
            mp=_mp("qr"), param_names=("A",), domain=lambda a, o: LK.leading_columns_independent(a),
            domain_text="the first min(n, m - 1) columns of A must be linearly independent (a column dependent on "
                        "the ones before it has no direction for Q)", jumps=LK.qr_jumps,
+           torch_domain=lambda a, o: LK.leading_columns_independent(a, count=min(a.shape)),
+           torch_domain_text="torch documents linalg.qr's gradient only where the first min(m, n) columns of A are "
+                             "linearly independent (\"the gradient computed may be incorrect\" otherwise)",
            doc="torch.linalg.qr(A, mode='reduced'): part='R' (the default, (k, n)) or 'Q' (m, k), k = min(m, n), "
                "signed as LAPACK's Householder QR signs them (R's diagonal may be negative; Q's column and R's row "
                "flip together where a pivot crosses 0 or the column below it becomes 0, as at a triangular A: a "

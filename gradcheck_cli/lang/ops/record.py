@@ -130,6 +130,10 @@ class OpSpec:
     # object arrays of mpmath numbers.  The value jumps where a number changes: a step that changes one crosses a
     # jump (`sits_on_jump` says where the point is on one).
     jumps: Callable | None = None
+    # Where torch documents its backward as valid, (args..., attr) -> bool, and that promise in words (qr: the first
+    # min(m, n) columns independent): a backward that breaks down outside it is named with the promise.
+    torch_domain: Callable | None = None
+    torch_domain_text: str = ""
     # Operands torch's function does not differentiate ("not differentiable with respect to argument 'weight'"):
     # where one needs a gradient, the torch builder writes the op out in torch's own ops, and the autograd column
     # says so (`written_out`), since it is then not torch's backward of the op.
