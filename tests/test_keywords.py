@@ -40,7 +40,9 @@ def test_options_that_differ_are_different_nodes_and_print_back_only_when_not_th
     ("leaky_relu(negative_slope=0.2, x)", "a positional argument after keyword arguments"),
     ("leaky_relu(x, negative_slope='a')", "negative_slope must be a number, got 'a'"),
     ("leaky_relu(x, negative_slope=True)", "negative_slope must be a number, got True"),
-    ("leaky_relu(x, negative_slope=y)", "negative_slope must be a constant: a number, text in quotes"),
+    # the kind the option takes, not every kind there is (was: "a number, text in quotes, True, False or a tuple")
+    ("leaky_relu(x, negative_slope=y)", "negative_slope must be a constant written in the expression: a number, not "
+                                        "a variable or an expression"),
     ("leaky_relu(x, y)", "negative_slope must be a constant"),
     ("leaky_relu(x, 0.1, 0.2)", "leaky_relu() takes input, negative_slope by position, got 3 arguments"),
     ("sin(x, dim=0)", "sin() takes no keyword argument 'dim'"),
@@ -50,7 +52,10 @@ def test_options_that_differ_are_different_nodes_and_print_back_only_when_not_th
     # optional operands (tensor options), text choices, integer bounds, True/None by position
     ("conv2d(x, w, bias=(1, 2))", "bias must be a tensor (an expression) or None, got (1, 2)"),
     ("conv2d(x, w, bias='b')", "bias must be a tensor (an expression) or None, got 'b'"),
-    ("conv2d(x, w, stride=s)", "stride must be a constant: a number, text in quotes, True, False or a tuple"),
+    ("conv2d(x, w, stride=s)", "stride must be a constant written in the expression: an integer or a tuple of "
+                               "integers, not"),
+    ("conv2d(x, w, padding=s)", "padding must be a constant written in the expression: an integer or a tuple of "
+                                "integers, or one of 'valid', 'same', not a variable"),
     ("conv2d(None, w)", "None only leaves out an optional operand"),
     ("conv2d(x, w, padding='full')", "padding must be an integer or a tuple of integers, or one of 'valid', 'same'"),
     ("conv2d(x, w, b, bias=b)", "bias is given by position and by keyword"),

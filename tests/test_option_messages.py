@@ -88,6 +88,14 @@ def test_one_clear_message_at_what_was_written(cli, expression, values, words, m
     assert caret == marked, (message, caret)
 
 
+@pytest.mark.parametrize("written", ["nll_loss(x, t)", "nll_loss(x, (0.5, 1))"])
+def test_nll_loss_targets_are_worded_for_nll_loss(cli, written):
+    """nll_loss has no class-probability form in torch (was: its hint offered cross_entropy(z, p) as the way)."""
+    message = cli(written, "--x", M22, *(("--t", "0,1") if "t)" in written else ())).stderr
+    assert "as torch's int64 target: nll_loss(log_softmax(z, 1), (1, 0, 2)); nll_loss takes no class probabilities" \
+        in message, message
+
+
 def test_float_targets_say_what_torch_means(cli):
     message = cli("cross_entropy(x, (0.5, 1))", "--x", M22).stderr
     assert "class targets are integer class indices" in message

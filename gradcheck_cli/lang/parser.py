@@ -816,8 +816,12 @@ def option_value(function: str, option: Option, value: object, span: Span, error
     if isinstance(value, Node):
         if value.op == "var" and value.attr in option.choices:
             raise error(f"{function}(): {name} must be a constant: write {name}='{value.attr}' (in quotes)", span)
-        raise error(f"{function}(): {name} must be a constant: a number, text in quotes, True, False or a tuple of "
-                    "integers", span, hint)
+        wanted = {"int": "an integer", "ints": "an integer or a tuple of integers", "float": "a number",
+                  "bool": "True or False", "str": "text in quotes"}.get(option.kind, "a constant")
+        if option.choices:
+            wanted += ", or one of " + ", ".join(repr(c) for c in option.choices)
+        raise error(f"{function}(): {name} must be a constant written in the expression: {wanted}, not a "
+                    "variable or an expression", span, hint)
     if (value is None and option.default is None) or (isinstance(value, str) and value in option.choices):
         return value
     integral = isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()

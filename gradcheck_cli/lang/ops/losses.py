@@ -69,6 +69,7 @@ def _probability(x, t, *rest):
 
 
 _TARGET = Option("target", None, "ints", hint=L.TARGET_HINT)
+_NLL_TARGET = Option("target", None, "ints", hint=L.NLL_TARGET_HINT)
 _WEIGHT = Option("weight", None, "tensor")
 _IGNORE = Option("ignore_index", -100, "int", keyword_only=True)
 _WEIGHT_LAST = Option("weight", None, "tensor", keyword_only=True)  # torch 2.13's mse_loss and l1_loss
@@ -87,7 +88,7 @@ OPS = [
                "shape: -sum(weight*target*log_softmax(input)) over the class dim per sample, cross_entropy(z, p, "
                "weight=w, reduction='mean', label_smoothing=0.0); 'mean' divides by the number of samples; "
                "differentiated in the target and the weight too"),
-    _class_loss("nll_loss", (_TARGET, _WEIGHT, _IGNORE, _reduction()),
+    _class_loss("nll_loss", (_NLL_TARGET, _WEIGHT, _IGNORE, _reduction()),
                 "torch.nn.functional.nll_loss: -input[target] per sample (input: log-probabilities), integer "
                 "targets as a tuple: nll_loss(log_softmax(z, 1), (1, 0, 2), weight=w, ignore_index=-100, "
                 "reduction='mean')"),
