@@ -60,6 +60,9 @@ def test_options_that_differ_are_different_nodes_and_print_back_only_when_not_th
     ("conv2d(x, w, padding='full')", "padding must be an integer or a tuple of integers, or one of 'valid', 'same'"),
     ("conv2d(x, w, b, bias=b)", "bias is given by position and by keyword"),
     ("cdist(a, b, p=inf)", "p must be a constant: write p='inf' (in quotes)"),
+    # a choice that is also a function's name (was: "'tanh' is a function (call it as tanh(...))")
+    ("gelu(x, approximate=tanh)", "gelu(): approximate must be a constant: write approximate='tanh' (in quotes)"),
+    ("mse_loss(x, y, reduction=sum)", "reduction must be a constant: write reduction='sum' (in quotes)"),
     ("avg_pool2d(x, 3, divisor_override=99999999999999999999)", "divisor_override is too large (1e+20)"),
     ("flip(x, (99999999999999999999,))", "dims is too large"),
     ("cdist(a, b, p='Inf')", "p must be a number, or one of 'inf', got 'Inf'"),

@@ -547,9 +547,13 @@ class _Parser:
             keywords[name.text] = ({"True": True, "False": False, "None": None}[start.text], start.span)
         elif self.at("(") and re.match(TUPLE_START, self.source[self.token.span.start:]):
             keywords[name.text] = self.number_tuple(f"{name.text}=")
+        elif start.kind == "NAME" and self.peek_in(",)") and start.text in _choices(function, name.text):
+            raise self.error(f"{function}(): {name.text} must be a constant: write {name.text}='{start.text}' (in "
+                             "quotes)", start.span)  # gelu(x, approximate=tanh): tanh is also a function
         else:
             node, span = self.expression(0)
             keywords[name.text] = (node.attr if node.is_const else node, span)
+
     def number_tuple(self, where: str) -> tuple[tuple, Span]:
         """"(" item { "," item } [","] ")" where an item is a number or, nested, such a tuple: ((0, 1), (1, 0)),
         with its span.  The option it is given to says whether it takes integers only."""
@@ -842,6 +846,11 @@ def option_value(function: str, option: Option, value: object, span: Span, error
               "ints": "an integer or a tuple of integers"}.get(kind)
     wanted = texts if wanted is None else wanted + (f", or {texts}" if option.choices else "")
     raise error(f"{function}(): {name} must be {wanted}, got {format_option(value)}", span, hint)
+
+
+def _choices(function: str, option: str) -> set[str]:
+    """The texts that option `option` of any overload of `function` takes (gelu's approximate: 'none', 'tanh')."""
+    return {c for spec in OVERLOADS.get(function, ()) for o in spec.options if o.name == option for c in o.choices}
 
 
 def _all_integral(value: tuple) -> bool:
