@@ -79,6 +79,13 @@ def one_error(cli, expression: str, *values: str) -> tuple[str, str]:
      "not torch's max(x, 1), the max over dim 1: a tuple (values, indices) (write max(x, dim=1)[0]", "max(x, 1)[0]"),
     ("min(2*x, -1)[1]", ("--x", M22), "or (min(2*x, -1))[...] to index the elementwise result", "min(2*x, -1)[1]"),
     # torch.max reduces over one dim only
+    ("max(x, 1).values", ("--x", M22), "write max(x, dim=1).values for torch's values", "max(x, 1).values"),
+    # torch's namedtuple fields: a field a tuple does not have, the indices by name
+    ("qr(x).U", ("--x", M22), "torch's qr() returns a named tuple (Q, R): it has no field 'U'", ".U"),
+    ("max(x, dim=1).indices", ("--x", M22), "max(...).indices is torch's indices", "max(x, dim=1).indices"),
+    # torch.max(x, 1) with its prefix: the hint is this language's spelling of torch's call (was: "write max(x, 1)",
+    # the elementwise max here)
+    ("torch.max(x, 1)[0]", ("--x", M22), "write max(x, dim=1): the language uses torch's function names", "torch."),
     ("max(x, dim=(0, 1))", ("--x", M22), "max() takes one dim, as torch.max: got dim=(0, 1) (amax(x, dim=(0, 1)) "
      "reduces over several dims)", "max(x, dim=(0, 1))"),
 ])
@@ -125,6 +132,15 @@ def test_a_positional_only_operand_named_says_how_to_write_it():
     ("svd(A)[0]", "svd(A, part='U')"),
     ("eigh(A)[1]", "eigh(A, part='eigenvectors')"),
     ("max(A, dim=1)[0]", "max(A, dim=1)"),
+    # torch's namedtuple fields
+    ("qr(A).Q", "qr(A, part='Q')"),
+    ("qr(A).R", "qr(A)"),
+    ("svd(A).Vh", "svd(A, part='Vh')"),
+    ("eigh(A).eigenvalues", "eigh(A)"),
+    ("max(A, dim=1).values", "max(A, dim=1)"),
+    ("min(A, dim=0, keepdim=True).values", "min(A, dim=0, keepdim=True)"),
+    ("sort(A).values", "sort(A)"),
+    ("slogdet(A).logabsdet", "slogdet(A)"),
     ("sort(A)[0]", "sort(A)"),
     ("slogdet(A)[1]", "slogdet(A)"),
 ])

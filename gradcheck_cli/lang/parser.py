@@ -245,9 +245,14 @@ class _Parser:
         if self.token.text in SIGNS:
             return self.signed()
         node, span = self.atom()
-        if self.at("[") and self.tuple_call is not None and self.tuple_call[0] is node:
+        by_field = self.at(".") and self.following.kind == "NAME" and self.following.text != "T"
+        if (self.at("[") or by_field) and self.tuple_call is not None and self.tuple_call[0] is node:
             if not self.tuple_call[1]:
-                self.bracketed_index()
+                if by_field:
+                    self.advance()
+                    self.advance()
+                else:
+                    self.bracketed_index()
                 raise self.indexed_elementwise_extremum(node, span, span.cover(self.previous.span))
             node, span = self.tuple_part(node, span, self.tuple_call[1])
         while self.token.text in POSTFIX_STARTS:
@@ -495,28 +500,38 @@ class _Parser:
         values; this language reads it as the elementwise larger of A and 1.  Either reading would check a
         function the other user did not mean, so the call is refused, with both spellings."""
         name, written = node.op, self.source[span.start:span.end]
+        accessor = "[0]" if self.source[span.end:whole.end].lstrip().startswith("[") else ".values"
         dim = format_option(int(node.args[1].attr))
         reduction = f"{written[:written.rstrip(' ,)').rindex(',')]}, dim={dim})"  # max(A, dim=1): its operand kept
         larger = "larger" if name == "max" else "smaller"
-        return self.error(f"{written}[...]: here {written} is the elementwise {larger} of its arguments "
-                          f"(torch.{name}imum), not torch's {written}, the {name} over dim {dim}: a tuple "
+        return self.error(f"{self.source[span.start:whole.end]}: here {written} is the elementwise {larger} of its "
+                          f"arguments (torch.{name}imum), not torch's {written}, the {name} over dim {dim}: a tuple "
                           "(values, indices)", whole,
-                          f"write {reduction}[0] for torch's values over dim {dim}, or ({written})[...] "
+                          f"write {reduction}{accessor} for torch's values over dim {dim}, or ({written})[...] "
                           "to index the elementwise result")
 
     def tuple_part(self, node: Node, span: Span, parts: tuple[str, ...]) -> tuple[Node, Span]:
-        """call "[" INT "]" where torch's call returns a tuple (`parts`): that part, as torch: qr(A)[0] is Q,
-        max(A, dim=1)[0] the values; a part this language does not differentiate (indices, a sign) is an error
-        saying how to write what it can."""
+        """call "[" INT "]" or call "." FIELD where torch's call returns a (named) tuple (`parts`): that part, as
+        torch: qr(A)[0] and qr(A).Q are Q, max(A, dim=1)[0] and .values the values; a part this language does not
+        differentiate (indices, a sign) is an error saying how to write what it can."""
         name = self.call_names[node.id]
         opening = self.token
-        items = self.bracketed_index()
-        whole = span.cover(opening.span).cover(self.previous.span)
         listed = ", ".join(parts)
-        if len(items) != 1 or not isinstance(items[0], int) or not -len(parts) <= items[0] < len(parts):
-            raise self.error(f"torch's {name}() returns a tuple ({listed}): index it with one integer from 0 to "
-                             f"{len(parts) - 1}", opening.span.cover(self.previous.span))
-        part = parts[items[0] % len(parts)]
+        if self.at("."):
+            self.advance()
+            field = self.advance()
+            whole = span.cover(field.span)
+            if field.text not in parts:
+                raise self.error(f"torch's {name}() returns a named tuple ({listed}): it has no field {field.text!r}",
+                                 opening.span.cover(field.span), did_you_mean(field.text, list(parts)))
+            part, written = field.text, f".{field.text}"
+        else:
+            items = self.bracketed_index()
+            whole = span.cover(opening.span).cover(self.previous.span)
+            if len(items) != 1 or not isinstance(items[0], int) or not -len(parts) <= items[0] < len(parts):
+                raise self.error(f"torch's {name}() returns a tuple ({listed}): index it with one integer from 0 to "
+                                 f"{len(parts) - 1}", opening.span.cover(self.previous.span))
+            part, written = parts[items[0] % len(parts)], f"[{items[0]}]"
         spec = OPS[node.op]
         if any(o.name == "part" for o in spec.options):
             if getattr(node.attr, "mode", None) == "r" and part == "Q":
@@ -528,7 +543,7 @@ class _Parser:
             return node, whole
         kept = parts.index("values" if part == "indices" else "logabsdet")
         why = "integers" if part == "indices" else "piecewise constant"
-        raise self.error(f"{name}(...)[{items[0]}] is torch's {part}: {why}, with no gradient to check", whole,
+        raise self.error(f"{name}(...){written} is torch's {part}: {why}, with no gradient to check", whole,
                          f"{name}(...)[{kept}], the {parts[kept]}, is differentiable; here {name}(...) alone is too")
 
     def keyword(self, function: str, keywords: dict[str, tuple[object, Span]]) -> None:
@@ -777,8 +792,12 @@ class _Parser:
             return self.error(f"{written}{name}: the language uses torch's function names without a module prefix, "
                               f"and has no function {name!r}", prefix, self.spelling_hint(last))
         renamed = f" ({written}{name} is {target} here)" if target != name else ""
-        return self.error(f"write {self.call_text(last, target)}: the language uses torch's function names without a "
-                          f"module prefix{renamed}", prefix)
+        call = self.call_text(last, target)
+        over_dim = re.match(r"(max|min)\((.+),\s*(-?\d+)\s*\)$", call)
+        if over_dim:  # torch.max(A, 1) is the max over dim 1; this language's max(A, 1) is elementwise
+            call = f"{over_dim[1]}({over_dim[2]}, dim={over_dim[3]})"
+        return self.error(f"write {call}: the language uses torch's function names without a module "
+                          f"prefix{renamed}", prefix)
 
     def call_text(self, name: Token, replacement: str) -> str:
         """The call that starts at `name` as written, with the function named `replacement`: `atan(x)` for
