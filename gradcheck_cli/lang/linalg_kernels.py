@@ -433,6 +433,21 @@ def leading_columns_independent(a, *more, count: int | None = None) -> bool:
     return bool(np.all(np.isfinite(a))) and (k <= 0 or np.linalg.matrix_rank(a[:, :k]) == k)
 
 
+def symmetric_part_note(name: str):
+    """OpSpec.torch_reads of cholesky, eigh, eigvalsh: a note where A is not symmetric, since torch.linalg.<name>
+    reads only A's lower triangle and the op here is of the symmetric part (A + A^T)/2."""
+    def note(a, *more) -> str | None:
+        a = _floats(a)
+        gap = float(np.max(np.abs(a - np.swapaxes(a, -1, -2)), initial=0.0))
+        if not gap > 1e-10 * max(float(np.max(np.abs(a), initial=0.0)), np.finfo(float).tiny):
+            return None
+        return (f"{name}: its argument is not symmetric (|A - A^T| up to {gap:.3g}): here {name} is of the symmetric "
+                f"part (A + A^T)/2, as the gradient torch gives assumes, while torch.linalg.{name}(A) reads only A's "
+                "lower triangle, so its values differ on this A")
+
+    return note
+
+
 def positive_definite(a) -> bool:
     """The symmetric part positive definite to float64 precision."""
     s = symmetric_part(_floats(a))

@@ -85,6 +85,7 @@ OPS = [
     OpSpec("cholesky", 1, LK.cholesky, _torch_cholesky, vjp=LK.cholesky_vjp, shape=LK.cholesky_shape,
            elementwise=False, analytic=False, mp=_mp("cholesky"), param_names=("A",),
            domain=LK.positive_definite, domain_text="cholesky needs a symmetric positive definite matrix",
+           torch_reads=LK.symmetric_part_note("cholesky"),
            doc="the lower Cholesky factor L of (A + A^T)/2 = L L^T (torch.linalg.cholesky of a symmetric A, "
                "whose gradient torch gives symmetric)"),
     OpSpec("matrix_exp", 1, LK.matrix_exp, lambda a: _linalg().matrix_exp(a), vjp=LK.matrix_exp_vjp,
@@ -113,13 +114,14 @@ OPS = [
     OpSpec("eigvalsh", 1, LK.eigvalsh, lambda a: _linalg().eigvalsh((a + a.transpose(-1, -2)) / 2),
            vjp=LK.eigvalsh_vjp, shape=LK.eigh_shape, elementwise=False, analytic=False, mp=_mp("eigvalsh"),
            param_names=("A",), domain=LK.distinct_eigenvalues, domain_text=REPEATED, kinks=LK.eigenvalue_gaps,
+           torch_reads=LK.symmetric_part_note("eigvalsh"),
            doc="the eigenvalues, ascending, of the symmetric part (A + A^T)/2 (torch.linalg.eigvalsh of a "
                "symmetric A)"),
     OpSpec("eigh", 1, LK.eigh, _torch_eigh, vjp=LK.eigh_vjp, shape=LK.eigh_shape, elementwise=False,
            analytic=False, attrs="options",
            options=(Option("part", "eigenvalues", "str", ("eigenvalues", "eigenvectors"), keyword_only=True),),
            mp=_mp("eigh"), param_names=("A",), domain=lambda a, o: LK.distinct_eigenvalues(a), domain_text=REPEATED,
-           kinks=lambda a, o: LK.eigenvalue_gaps(a),
+           kinks=lambda a, o: LK.eigenvalue_gaps(a), torch_reads=LK.symmetric_part_note("eigh"),
            doc="torch.linalg.eigh of (A + A^T)/2: part='eigenvalues' (ascending) or 'eigenvectors' (columns, each "
                "signed so that its entry of largest magnitude is positive)"),
     OpSpec("svdvals", 1, LK.svdvals, lambda a: _linalg().svdvals(a), vjp=LK.svdvals_vjp, shape=LK.svd_shape,

@@ -134,6 +134,9 @@ class OpSpec:
     # min(m, n) columns independent): a backward that breaks down outside it is named with the promise.
     torch_domain: Callable | None = None
     torch_domain_text: str = ""
+    # Where torch's function reads an input otherwise than this op does, (args..., attr) -> a note or None, on the
+    # unbatched values at the point: cholesky and eigh of a non-symmetric A (torch reads its lower triangle only).
+    torch_reads: Callable | None = None
     # Operands torch's function does not differentiate ("not differentiable with respect to argument 'weight'"):
     # where one needs a gradient, the torch builder writes the op out in torch's own ops, and the autograd column
     # says so (`written_out`), since it is then not torch's backward of the op.
