@@ -86,6 +86,10 @@ def one_error(cli, expression: str, *values: str) -> tuple[str, str]:
     # torch.max(x, 1) with its prefix: the hint is this language's spelling of torch's call (was: "write max(x, 1)",
     # the elementwise max here)
     ("torch.max(x, 1)[0]", ("--x", M22), "write max(x, dim=1): the language uses torch's function names", "torch."),
+    # None where no optional operand is: one message (was: a traceback, '_Absent' object has no attribute)
+    ("sin(None)", ("--x", V3), "sin(): None only leaves out an optional operand, and sin() has none here", "None"),
+    ("reshape(x, None)", ("--x", V3), "None only leaves out an optional operand", "None"),
+    ("where(x > 0, x, None)", ("--x", V3), "None only leaves out an optional operand", "None"),
     ("max(x, dim=(0, 1))", ("--x", M22), "max() takes one dim, as torch.max: got dim=(0, 1) (amax(x, dim=(0, 1)) "
      "reduces over several dims)", "max(x, dim=(0, 1))"),
 ])

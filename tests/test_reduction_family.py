@@ -78,3 +78,17 @@ def test_the_autograd_column_of_max_over_a_dim_is_torchs_own_at_a_tie(text, torc
     assert [row.autograd for row in result.gradients] == leaf.grad.flatten().tolist()
     tied = [row for row in result.gradients if row.status == "undefined"]
     assert len(tied) == 2 and sorted(row.autograd for row in tied) != [row.symbolic for row in tied]
+
+
+@pytest.mark.parametrize("text, value", [("sum(x, dim=None)", 3.0), ("mean(x, dim=None)", 1.5),
+                                         ("amax(x, dim=None)", 2.0), ("sum(x, None)", 3.0), ("mean(x, None)", 1.5)])
+def test_dim_none_is_every_element_as_torch(text, value):
+    """torch.sum(x, dim=None) reduces every element (was: an internal error, comparing an int with None)."""
+    result = check(text, at={"x": [1.0, 2.0]})
+    assert result.status == "pass" and result.value == value
+
+
+def test_max_with_dim_none_is_refused_as_torch_does():
+    result = check("max(x, dim=None)", at={"x": [1.0, 2.0]})
+    assert result.status == "error"
+    assert "max(): dim must be an integer, as torch.max's" in result.rendered_error

@@ -593,6 +593,11 @@ class _Parser:
             if spec is not overloads[-1] and self.tensor_for_option(spec, args, keywords):
                 continue  # cross_entropy(z, p): the overload whose target is an operand
             literals = [a for a in args if isinstance(a, _Literal)]
+            if spec.attrs != "options" and any(isinstance(a, _Absent) for a in args):
+                if spec.attrs == "axis" and name not in ("max", "min") and len(args) == spec.arity + 1 \
+                        and isinstance(args[-1], _Absent) and not keywords:
+                    return spec, args[:-1], None  # sum(x, None): every element, as torch.sum(x, None)
+                continue
             if spec.attrs == "options" and len(args) >= spec.arity:
                 count = len(args) if spec.variadic else spec.arity  # a variadic op's options are keyword-only
                 if any(isinstance(a, _Literal) for a in args[:count]):
@@ -607,6 +612,12 @@ class _Parser:
             if (keywords and spec.attrs == "axis" and set(keywords) == {"dim"} and len(args) == spec.arity
                     and not isinstance(keywords["dim"][0], tuple)):  # dim=(0, 1): the overload with options
                 dim, dim_span = keywords["dim"]
+                if dim is None and name in ("max", "min"):  # torch.max(x, dim=None) is a TypeError in torch
+                    raise self.error(f"{name}(): dim must be an integer, as torch.{name}'s", dim_span,
+                                     f"{name}(x) without dim is the {'largest' if name == 'max' else 'smallest'} "
+                                     "element")
+                if dim is None:  # sum(x, dim=None): every element, as torch
+                    return spec, args, None
                 return spec, args, (option_value(name, Option("dim", None, "int"), dim, dim_span, self.error),)
             if keywords:
                 continue
@@ -625,6 +636,9 @@ class _Parser:
         if all(s.attrs == "index" for s in overloads):
             raise self.error(f"{name}() takes its index in brackets, e.g. {name}(v, x, [0])", span)
         args, keywords = self.named_operands(name, overloads[0], written, written_keywords)
+        if any(isinstance(a, _Absent) for a in args):
+            raise self.error(f"{name}(): None only leaves out an optional operand, and {name}() has none here",
+                             next(a for a in args if isinstance(a, _Absent)).span)
         if any(isinstance(a, _Literal) for a in args):
             raise self.misplaced_literal(name, args, "is not an argument it takes here")
         if keywords:
