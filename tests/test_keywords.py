@@ -48,6 +48,8 @@ def test_options_that_differ_are_different_nodes_and_print_back_only_when_not_th
     ("sin(x, dim=0)", "sin() takes no keyword argument 'dim'"),
     ("sum(x, dim=0.5)", "sum(): dim must be an integer, got 0.5"),
     ("sum(x, keep=True)", "sum() takes no keyword argument 'keep' (did you mean 'keepdim'?)"),
+    # the keyword it does not take (was: "logsumexp() takes no keyword argument 'dim' (its options: dim)")
+    ("logsumexp(x, dim=0, keepdim=True)", "logsumexp() takes no keyword argument 'keepdim' (its options: dim)"),
     ("sin('x')", "found the text 'x'"),
     # optional operands (tensor options), text choices, integer bounds, True/None by position
     ("conv2d(x, w, bias=(1, 2))", "bias must be a tensor (an expression) or None, got (1, 2)"),

@@ -642,8 +642,11 @@ class _Parser:
         if any(isinstance(a, _Literal) for a in args):
             raise self.misplaced_literal(name, args, "is not an argument it takes here")
         if keywords:
-            word, (_, where) = next(iter(keywords.items()))
-            hint = "its options: dim" if any(s.attrs == "axis" for s in overloads) else \
+            takes_dim = any(s.attrs == "axis" for s in overloads)
+            # the first keyword it does not take (logsumexp(A, dim=1, keepdim=True): keepdim, not dim)
+            word, (_, where) = next(((w, k) for w, k in keywords.items() if not (takes_dim and w == "dim")),
+                                    next(iter(keywords.items())))
+            hint = "its options: dim" if takes_dim else \
                 f"its operands are positional here: {name}({', '.join(overloads[0].params)})"
             raise self.error(f"{name}() takes no keyword argument {word!r}", where, hint)
         raise self.error(f"{name}() takes {_arity_text(overloads)}, got {len(args)}", span)
