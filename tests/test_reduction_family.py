@@ -92,3 +92,25 @@ def test_max_with_dim_none_is_refused_as_torch_does():
     result = check("max(x, dim=None)", at={"x": [1.0, 2.0]})
     assert result.status == "error"
     assert "max(): dim must be an integer, as torch.max's" in result.rendered_error
+
+
+@pytest.mark.parametrize("text, torch_call", [
+    ("sum(sort(x, dim=0, descending=True, stable=True)*w)", lambda t: torch.sort(t, dim=0, descending=True, stable=True).values),
+    ("sum(topk(x, k=2, sorted=True)*w[:2])", lambda t: torch.topk(t, k=2, sorted=True).values),
+])
+def test_torchs_sort_and_topk_keywords_are_taken(text, torch_call):
+    """stable= orders only the indices; sorted=True is topk's default (was: 'takes no keyword argument')."""
+    x, w = [3.0, 1.0, 2.0], [1.0, 2.0, 3.0]
+    result = check(text, at={"x": x, "w": w}, wrt=["x"])
+    leaf = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    weights = torch.tensor(w, dtype=torch.float64)
+    value = (torch_call(leaf) * weights[: torch_call(leaf).numel()]).sum()
+    value.backward()
+    assert result.status == "pass" and result.value == value.item()
+    assert [row.reference for row in result.gradients] == leaf.grad.tolist()
+
+
+def test_topk_unsorted_is_refused():
+    result = check("sum(topk(x, 2, sorted=False))", at={"x": [3.0, 1.0, 2.0]})
+    assert result.status == "error" and "sorted=False leaves the order of the k values unspecified" in \
+        result.rendered_error
