@@ -95,7 +95,8 @@ def test_max_with_dim_none_is_refused_as_torch_does():
 
 
 @pytest.mark.parametrize("text, torch_call", [
-    ("sum(sort(x, dim=0, descending=True, stable=True)*w)", lambda t: torch.sort(t, dim=0, descending=True, stable=True).values),
+    ("sum(sort(x, dim=0, descending=True, stable=True)*w)",
+     lambda t: torch.sort(t, dim=0, descending=True, stable=True).values),
     ("sum(topk(x, k=2, sorted=True)*w[:2])", lambda t: torch.topk(t, k=2, sorted=True).values),
 ])
 def test_torchs_sort_and_topk_keywords_are_taken(text, torch_call):
