@@ -86,6 +86,9 @@ def one_error(cli, expression: str, *values: str) -> tuple[str, str]:
     # torch.max(x, 1) with its prefix: the hint is this language's spelling of torch's call (was: "write max(x, 1)",
     # the elementwise max here)
     ("torch.max(x, 1)[0]", ("--x", M22), "write max(x, dim=1): the language uses torch's function names", "torch."),
+    # torch's mask with -inf: the language has no infinities (was: "Missing option '--inf'", as though a variable)
+    ("softmax(where(x > 0, x, -inf), dim=-1)", ("--x", V3), "'inf' is not a value here: the language's numbers are "
+     "finite (mask as where(M > 0, S, -1e9)", "inf"),
     # None where no optional operand is: one message (was: a traceback, '_Absent' object has no attribute)
     ("sin(None)", ("--x", V3), "sin(): None only leaves out an optional operand, and sin() has none here", "None"),
     ("reshape(x, None)", ("--x", V3), "None only leaves out an optional operand", "None"),

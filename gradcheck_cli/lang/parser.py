@@ -397,6 +397,10 @@ class _Parser:
             return self.scope[name], token.span
         if name in CONSTANTS:
             return self.mark(self.graph.const(CONSTANTS[name]), token.span), token.span
+        if name in ("inf", "nan"):  # where(M > 0, S, -inf), torch's mask: read as a variable, it asked for --inf
+            raise self.error(f"{name!r} is not a value here: the language's numbers are finite", token.span,
+                             "mask as where(M > 0, S, -1e9) or S + M with M = -1e9 at the masked entries: softmax "
+                             "gives them 0 to float64 precision" if name == "inf" else None)
         self.free_uses.setdefault(name, token.span)
         return self.mark(self.graph.var(name), token.span), token.span
 
