@@ -214,9 +214,13 @@ def qr_jumps(a, options) -> list:
 
 
 def einsum_parts(equation: str) -> tuple[list[str], str]:
-    """('ij,jk->ik') -> (['ij', 'jk'], 'ik'): explicit output, letters only, none repeated within one operand or
-    the output, every output letter in some operand (no traces 'ii->', no '...'); ValueError otherwise."""
+    """('ij,jk->ik') -> (['ij', 'jk'], 'ik'): letters only, none repeated within one operand or the output, every
+    output letter in some operand (no traces 'ii->', no '...'); ValueError otherwise.  Without '->' the output is
+    torch's implicit one: the letters that appear once, in alphabetical (ASCII) order ('ij,jk' is 'ij,jk->ik')."""
     text = equation.replace(" ", "")
+    if "->" not in text and "." not in text:
+        letters = text.replace(",", "")
+        text += "->" + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
     if text.count("->") != 1:
         raise ValueError(f"the equation {equation!r} must name its output after '->', e.g. 'ij,jk->ik'")
     left, out = text.split("->")
