@@ -150,8 +150,8 @@ OPS = [
     OpSpec("einsum", 1, LK.einsum, lambda *args: torch_module().einsum(args[-1].equation, *args[:-1]),
            vjp=LK.einsum_vjp, shape=LK.einsum_shape, elementwise=False, variadic=True, attrs="options",
            options=(Option("equation", "i->i", "str", keyword_only=True),), mp=_mp("einsum"), param_names=("a",),
-           doc="torch.einsum: einsum('ij,jk->ik', a, b) or einsum(a, b, equation='ij,jk->ik') (explicit '->', "
-               "no letter repeated within one operand)"),
+           doc="torch.einsum: einsum('ij,jk->ik', a, b) or einsum(a, b, equation='ij,jk->ik'); without '->' torch's "
+               "implicit output ('ij,jk' is 'ij,jk->ik'); no letter repeated within one operand, no '...'"),
     OpSpec("kron", 2, LK.kron, lambda a, b: torch_module().kron(a, b), vjp=LK.kron_vjp, shape=LK.kron_shape,
            elementwise=False, mp=_mp("kron"), param_names=("a", "b"),
            doc="the Kronecker product of two vectors or two matrices (torch.kron)"),
