@@ -90,7 +90,7 @@ GEN_OPS: dict[str, int] = {
     "log_softmax": 1,
     # reductions family of issue 17: statistics and scans with options (variance is written var(x))
     "variance": 1, "std": 1, "cumsum": 1, "cumsum_reverse": 1, "cumprod": 1, "sort": 1, "topk": 1,
-    "sum_dims": 1, "mean_dims": 1, "amax_dims": 1, "amin_dims": 1,
+    "sum_dims": 1, "mean_dims": 1, "amax_dims": 1, "amin_dims": 1, "max_dim": 1, "min_dim": 1,
     # linear algebra and shapes
     "matmul": 2, "outer": 2, "transpose": 1, "index": 1, "reshape": 1, "concat": 3, "stack": 3,
     # shape and indexing family of issue 17: rearrangements and selections with options
@@ -256,6 +256,7 @@ def _statistic(x, attr):
 
 def _dims_axes(x, o: dict) -> tuple[int, ...]:
     dims = o.get("dim")
+    dims = (dims,) if isinstance(dims, int) else dims  # max(x, dim=1): one dim
     return tuple(range(x.ndim)) if dims is None else tuple(d % max(x.ndim, 1) for d in dims) if x.ndim else ()
 
 
@@ -349,6 +350,7 @@ NUMPY_WITH_ATTR: dict[str, Callable] = {
     "cumprod": lambda x, attr: _scan(np.multiply, x, attr), "sort": _sorted, "topk": _sorted,
     "sum_dims": lambda x, attr: _over_dims(np.sum, x, attr), "mean_dims": lambda x, attr: _over_dims(np.mean, x, attr),
     "amax_dims": lambda x, attr: _over_dims(np.max, x, attr), "amin_dims": lambda x, attr: _over_dims(np.min, x, attr),
+    "max_dim": lambda x, attr: _over_dims(np.max, x, attr), "min_dim": lambda x, attr: _over_dims(np.min, x, attr),
     "index": lambda x, attr: x[_index_items(attr)],
     "unindex": lambda v, like, attr: _unindex(v, like, attr),
     "reshape": lambda x, attr: x.reshape(attr),
@@ -1296,8 +1298,12 @@ class Realizer(LinalgRealizer):
             options.append(("dim", rng.choice([(d,) for d in range(-len(x.shape), len(x.shape))]
                                               + [tuple(range(len(x.shape)))[::-1]])))
         options.append(("keepdim", True) if rng.random() < 0.7 or not options else ("keepdim", False))
-        attr = tuple(options)
-        if op in ("amax_dims", "amin_dims") and x.shape != ():
+        return self._tie_free(x, tuple(options), op)
+
+    def _tie_free(self, x, attr, op):
+        """op(x) with attr, x moved apart where the extremum of a slice would be a tie (a kink)."""
+        if op in ("amax_dims", "amin_dims", "max_dim", "min_dim") and x.shape != ():
+            largest = op in ("amax_dims", "max_dim")
             axes = _dims_axes(x.value, dict(attr))
 
             def gap(e: Expr):  # the two largest (smallest) of each slice must differ by the margin
@@ -1306,7 +1312,7 @@ class Realizer(LinalgRealizer):
                 if v.shape[-1] < 2:
                     return np.inf
                 s = np.sort(v, axis=-1)
-                return np.min(s[..., -1] - s[..., -2] if op == "amax_dims" else s[..., 1] - s[..., 0])
+                return np.min(s[..., -1] - s[..., -2] if largest else s[..., 1] - s[..., 0])
 
             if gap(x) < MARGIN:
                 for scale in (0.37, 0.61, 1.13, 1.7, 2.9, 4.3):
@@ -1326,6 +1332,15 @@ class Realizer(LinalgRealizer):
 
     def _amin_dims(self, args, rng):
         return self._sum_dims(args, rng, "amin_dims")
+
+    def _max_dim(self, args, rng, op="max_dim"):
+        """torch.max(x, dim, keepdim): one dim, always given."""
+        x = self._reduction_input(args[0], rng)
+        dim = int(rng.choice(range(-len(x.shape), len(x.shape)))) if x.shape != () else 0
+        return self._tie_free(x, (("dim", dim), ("keepdim", bool(rng.random() < 0.5))), op)
+
+    def _min_dim(self, args, rng):
+        return self._max_dim(args, rng, "min_dim")
 
     def _topk(self, args, rng):
         return self._sort(args, rng, "topk")
@@ -2025,7 +2040,7 @@ def render(e: Expr) -> str:
     name = {"matmul": "dot" if e.style == "alias" else "matmul",
             "amax": "max" if e.style == "alias" else "amax",
             "amin": "min" if e.style == "alias" else "amin", "variance": "var", "sum_dims": "sum",
-            "mean_dims": "mean", "amax_dims": "amax", "amin_dims": "amin",
+            "mean_dims": "mean", "amax_dims": "amax", "amin_dims": "amin", "max_dim": "max", "min_dim": "min",
             "cross_entropy_probs": "cross_entropy"}.get(e.op, e.op)
     texts = [render(a) for a in args]
     if e.op == "unindex":
@@ -2323,7 +2338,7 @@ def _sympy_over_dims(op: str, x: np.ndarray, values: np.ndarray, o: dict) -> np.
         elif op == "mean_dims":
             out[i] = sympy.Add(*xs) / len(xs)
         else:
-            out[i] = xs[int((np.argmax if op == "amax_dims" else np.argmin)(moved_values[i]))]
+            out[i] = xs[int((np.argmax if op in ("amax_dims", "max_dim") else np.argmin)(moved_values[i]))]
     if o.get("keepdim", False):
         out = out.reshape(tuple(1 if d in dims else n for d, n in enumerate(x.shape)))
     return out
@@ -2740,7 +2755,7 @@ def to_sympy(e: Expr, symbols: dict[str, np.ndarray], memo: dict | None = None) 
         out = _axiswise(_log_softmax_list, args[0], e.attr)
     elif op in ("variance", "std"):
         out = _sympy_statistic(args[0], dict(e.attr or ()), op == "std")
-    elif op in ("sum_dims", "mean_dims", "amax_dims", "amin_dims"):
+    elif op in ("sum_dims", "mean_dims", "amax_dims", "amin_dims", "max_dim", "min_dim"):
         out = _sympy_over_dims(op, args[0], e.args[0].value, dict(e.attr or ()))
     elif op in ("sort", "topk"):
         out = _sympy_sorted(args[0], e.args[0].value, dict(e.attr or ()))

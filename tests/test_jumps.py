@@ -223,3 +223,11 @@ def test_the_json_report_names_the_jump_within_its_schema(cli_json):
     row = document["results"][0]["gradients"][0]
     assert code == 0 and row["status"] == "undefined" and row["diagnosis"] == "jump"
     assert row["reason"].startswith("jump of floor at x = 2")
+
+
+@pytest.mark.parametrize("decimals", [400, -309])
+def test_round_with_decimals_past_float64_is_one_message(decimals):
+    """10**decimals overflows float64 there (torch's round gives NaN): was an internal OverflowError."""
+    result = check(f"round(x, decimals={decimals})", at={"x": [0.5, 2.0]})
+    assert result.status == "error" and "internal" not in result.rendered_error
+    assert f"round: decimals={decimals} is out of range: 10**{abs(decimals)} overflows float64" in result.rendered_error

@@ -40,21 +40,31 @@ def test_options_that_differ_are_different_nodes_and_print_back_only_when_not_th
     ("leaky_relu(negative_slope=0.2, x)", "a positional argument after keyword arguments"),
     ("leaky_relu(x, negative_slope='a')", "negative_slope must be a number, got 'a'"),
     ("leaky_relu(x, negative_slope=True)", "negative_slope must be a number, got True"),
-    ("leaky_relu(x, negative_slope=y)", "negative_slope must be a constant: a number, text in quotes"),
+    # the kind the option takes, not every kind there is (was: "a number, text in quotes, True, False or a tuple")
+    ("leaky_relu(x, negative_slope=y)", "negative_slope must be a constant written in the expression: a number, not "
+                                        "a variable or an expression"),
     ("leaky_relu(x, y)", "negative_slope must be a constant"),
     ("leaky_relu(x, 0.1, 0.2)", "leaky_relu() takes input, negative_slope by position, got 3 arguments"),
     ("sin(x, dim=0)", "sin() takes no keyword argument 'dim'"),
     ("sum(x, dim=0.5)", "sum(): dim must be an integer, got 0.5"),
     ("sum(x, keep=True)", "sum() takes no keyword argument 'keep' (did you mean 'keepdim'?)"),
+    # the keyword it does not take (was: "logsumexp() takes no keyword argument 'dim' (its options: dim)")
+    ("logsumexp(x, dim=0, keepdim=True)", "logsumexp() takes no keyword argument 'keepdim' (its options: dim)"),
     ("sin('x')", "found the text 'x'"),
     # optional operands (tensor options), text choices, integer bounds, True/None by position
     ("conv2d(x, w, bias=(1, 2))", "bias must be a tensor (an expression) or None, got (1, 2)"),
     ("conv2d(x, w, bias='b')", "bias must be a tensor (an expression) or None, got 'b'"),
-    ("conv2d(x, w, stride=s)", "stride must be a constant: a number, text in quotes, True, False or a tuple"),
+    ("conv2d(x, w, stride=s)", "stride must be a constant written in the expression: an integer or a tuple of "
+                               "integers, not"),
+    ("conv2d(x, w, padding=s)", "padding must be a constant written in the expression: an integer or a tuple of "
+                                "integers, or one of 'valid', 'same', not a variable"),
     ("conv2d(None, w)", "None only leaves out an optional operand"),
     ("conv2d(x, w, padding='full')", "padding must be an integer or a tuple of integers, or one of 'valid', 'same'"),
     ("conv2d(x, w, b, bias=b)", "bias is given by position and by keyword"),
     ("cdist(a, b, p=inf)", "p must be a constant: write p='inf' (in quotes)"),
+    # a choice that is also a function's name (was: "'tanh' is a function (call it as tanh(...))")
+    ("gelu(x, approximate=tanh)", "gelu(): approximate must be a constant: write approximate='tanh' (in quotes)"),
+    ("mse_loss(x, y, reduction=sum)", "reduction must be a constant: write reduction='sum' (in quotes)"),
     ("avg_pool2d(x, 3, divisor_override=99999999999999999999)", "divisor_override is too large (1e+20)"),
     ("flip(x, (99999999999999999999,))", "dims is too large"),
     ("cdist(a, b, p='Inf')", "p must be a number, or one of 'inf', got 'Inf'"),

@@ -65,3 +65,19 @@ def test_a_removable_singularity_keeps_its_finding():
 def test_nearby_the_svd_is_differentiable_and_passes():
     result = check("sum(svd(A, part='U')*A)", at={"A": [[1.0, 0.0], [0.0, 0.5], [0.0, 0.0]]}, wrt=["A"])
     assert result.status == "pass"
+
+
+@pytest.mark.parametrize("text, name", [("sum(eigvalsh(A)*w)", "eigvalsh"), ("sum(eigh(A)*w)", "eigh"),
+                                        ("sum(cholesky(A)[1]*w)", "cholesky")])
+def test_a_non_symmetric_argument_says_torch_reads_it_otherwise(text, name):
+    """torch.linalg.eigvalsh/eigh/cholesky read only A's lower triangle; here they are of the symmetric part.  On
+    a non-symmetric A the values differ from the user's torch code's: a note says so (was: silently)."""
+    at = {"A": [[4.0, 2.0], [0.0, 3.0]], "w": [1.0, 2.0]}
+    result = check(text, at=at)
+    assert result.status == "pass"
+    assert [n for n in result.notes if "not symmetric" in n] == [
+        f"{name}: its argument is not symmetric (|A - A^T| up to 2): here {name} is of the symmetric part "
+        f"(A + A^T)/2, as the gradient torch gives assumes, while torch.linalg.{name}(A) reads only A's lower "
+        "triangle, so its values differ on this A"]
+    symmetric = check(text.replace("(A)", "(A + A.T)"), at=at)
+    assert symmetric.status == "pass" and not any("not symmetric" in n for n in symmetric.notes)

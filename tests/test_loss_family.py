@@ -411,3 +411,24 @@ def test_kl_div_of_a_tensor_with_itself_adds_no_rounding_to_the_symbolic_gradien
     assert [row.reference for row in result.gradients] == pytest.approx(exact, rel=1e-14)
     assert result.formulas == {"y": "cos(g)"}
     assert result.status == "fail" and all(row.disagrees == ["autograd"] for row in result.gradients)
+
+
+@pytest.mark.parametrize("text, refused, at", [
+    ("cross_entropy(z, (1, 0), weight=w)", "weight", {"z": M23, "w": W3}),
+    ("nll_loss(log_softmax(z, 1), (1, 0), weight=w)", "weight", {"z": M23, "w": W3}),
+    ("binary_cross_entropy(sigmoid(z), t, weight=w)", "weight", {"z": V3, "t": [0.2, 0.7, 0.4], "w": W3}),
+    ("binary_cross_entropy_with_logits(z, t, pos_weight=w)", "pos_weight", {"z": V3, "t": [0.2, 0.7, 0.4], "w": W3}),
+])
+@pytest.mark.parametrize("fast", [False, True])
+def test_an_autograd_column_written_out_says_so(text, refused, at, fast):
+    """torch raises "not differentiable with respect to argument 'weight'": where the weight needs a gradient the
+    autograd column is torch's autograd of the loss written out, not torch's own backward, and a note says so
+    (was: silently); where only the input does, it is torch's own, and no note."""
+    name = text.split("(")[0]
+    note = (f"autograd: torch does not differentiate {name} in {refused} (\"not differentiable with respect to "
+            f"argument '{refused}'\"), so the autograd column differentiates {name} written out")
+    written_out = check(text, at=at, fast=fast, seed=1)
+    assert written_out.status == "pass"
+    assert sum(note in n for n in written_out.notes) == 1, written_out.notes
+    own = check(text, at=at, wrt=["z"], fast=fast, seed=1)
+    assert own.status == "pass" and not any("written out" in n for n in own.notes), own.notes

@@ -323,6 +323,18 @@ OP_TABLE: dict[str, Row] = {
                      checks=[C("sum(amin(x, dim=(0, 1), keepdim=True)*w)", x=M23, w=[[2.0]]),
                              C("sum(amin(x, dim=1, keepdim=True)*w)", x=M23, w=[[2.0], [-1.0]])],
                      text="amin(x, dim=(0, 1), keepdim=True)"),
+    "max_dim": Row(("x",), [At((M23,), opts("max_dim", dim=1)), At((M23,), opts("max_dim", dim=0, keepdim=True)),
+                            At((V3,), opts("max_dim", dim=-1))],
+                   [At(([[1.0, 3.0], [3.0, 3.0]],), opts("max_dim", dim=1))],
+                   checks=[C("sum(max(x, dim=1)[0]*w)", x=M23, w=V2),
+                           C("sum(max(x, dim=0, keepdim=True)*w)", x=M23, w=[[1.0, 2.0, 3.0]])],
+                   text="max(x, dim=1)"),
+    "min_dim": Row(("x",), [At((M23,), opts("min_dim", dim=1)), At((M23,), opts("min_dim", dim=-2, keepdim=True)),
+                            At((V3,), opts("min_dim", dim=0))],
+                   [At(([[1.0, -3.0], [-3.0, -3.0]],), opts("min_dim", dim=0))],
+                   checks=[C("sum(min(x, dim=1)[0]*w)", x=M23, w=V2),
+                           C("sum(min(x, dim=-2, keepdim=True)*w)", x=M23, w=[[1.0, 2.0, 3.0]])],
+                   text="min(x, dim=1)"),
     # ---- linear algebra and shapes ----
     "matmul": Row(("a", "b"), [(V3, V3B), (M23, V3), (V2, M23), (M23, M32), (M22, M22),
                                # batched over leading dims, broadcasting them (shape and indexing family, issue 17)
@@ -676,8 +688,9 @@ def test_registry_tables_are_consistent():
         assert fname not in CONSTANTS
         assert OVERLOADS[fname][0] is spec
     # one name, two ops: max(a, b) elementwise, max(x) the largest element
-    assert [s.name for s in OVERLOADS["max"]] == ["max", "amax", "amax_dims"]  # max(x, dim=1, keepdim=True)
-    assert [s.name for s in OVERLOADS["min"]] == ["min", "amin", "amin_dims"]
+    # max(x, dim=1, keepdim=True); the parser makes max(x, dim=1) torch's max over one dim, max_dim
+    assert [s.name for s in OVERLOADS["max"]] == ["max", "amax", "amax_dims", "max_dim"]
+    assert [s.name for s in OVERLOADS["min"]] == ["min", "amin", "amin_dims", "min_dim"]
     assert [s.name for s in OVERLOADS["dot"]] == ["matmul"]
     assert parse("max(a, b)").output.op == "max" and parse("max(x)").output.op == "amax"
     assert parse("min(x)").output.op == "amin" and parse("min(x, y)").output.op == "min"
@@ -1029,10 +1042,17 @@ def python_tree(text: str, intern: _Interner) -> int:
             if spec.attrs == "options" and len(args) >= spec.arity:
                 count = len(args) if spec.variadic else spec.arity  # a variadic op's options are keyword-only
                 attr, optional = options(spec, args[count:], n.keywords)
+                if name in ("max", "min") and spec.name == f"a{name}_dims" and attr.dim is not None:
+                    (dim,) = attr.dim  # torch.max(x, dim, keepdim=True): its own op, one dim
+                    spec, attr = OPS[f"{name}_dim"], OPS[f"{name}_dim"].with_options({"dim": dim,
+                                                                                       "keepdim": attr.keepdim})
                 return intern(spec.name, attr, [convert(a) for a in args[:count]] + optional)
             if spec.attrs == "axis" and n.keywords:  # dim=0 is the axis form; a tuple of dims or keepdim is not
                 given = {k.arg: literal(k.value) for k in n.keywords}
                 if set(given) == {"dim"} and isinstance(given["dim"], int) and len(args) == spec.arity:
+                    if name in ("max", "min"):  # torch.max(x, dim): its own op (torch's backward at a tie)
+                        chosen = OPS[f"{name}_dim"]
+                        return intern(chosen.name, chosen.with_options({"dim": given["dim"]}), [convert(args[0])])
                     return intern(spec.name, (given["dim"],), [convert(args[0])])
                 continue
             if spec.attrs is None:

@@ -73,11 +73,41 @@ def one_error(cli, expression: str, *values: str) -> tuple[str, str]:
     ("sort(x)[1]", ("--x", V3), "sort(...)[1] is torch's indices", "sort(x)[1]"),
     ("slogdet(x)[0]", ("--x", M22), "slogdet(...)[0] is torch's sign", "slogdet(x)[0]"),
     ("qr(x)[2]", ("--x", M22), "torch's qr() returns a tuple (Q, R): index it with one integer from 0 to 1", "[2]"),
+    # torch's max(x, 1) is the max over dim 1, a tuple; this language's is elementwise: indexed, it is refused
+    # (was: max(x, 1)[0] silently took row 0 of the elementwise maximum, where torch takes the values over dim 1)
+    ("max(x, 1)[0]", ("--x", M22), "here max(x, 1) is the elementwise larger of its arguments (torch.maximum), "
+     "not torch's max(x, 1), the max over dim 1: a tuple (values, indices) (write max(x, dim=1)[0]", "max(x, 1)[0]"),
+    ("min(2*x, -1)[1]", ("--x", M22), "or (min(2*x, -1))[...] to index the elementwise result", "min(2*x, -1)[1]"),
+    # torch.max reduces over one dim only
+    ("max(x, 1).values", ("--x", M22), "write max(x, dim=1).values for torch's values", "max(x, 1).values"),
+    # torch's namedtuple fields: a field a tuple does not have, the indices by name
+    ("qr(x).U", ("--x", M22), "torch's qr() returns a named tuple (Q, R): it has no field 'U'", ".U"),
+    ("max(x, dim=1).indices", ("--x", M22), "max(...).indices is torch's indices", "max(x, dim=1).indices"),
+    # torch.max(x, 1) with its prefix: the hint is this language's spelling of torch's call (was: "write max(x, 1)",
+    # the elementwise max here)
+    ("torch.max(x, 1)[0]", ("--x", M22), "write max(x, dim=1): the language uses torch's function names", "torch."),
+    # torch's mask with -inf: the language has no infinities (was: "Missing option '--inf'", as though a variable)
+    ("softmax(where(x > 0, x, -inf), dim=-1)", ("--x", V3), "'inf' is not a value here: the language's numbers are "
+     "finite (mask as where(M > 0, S, -1e9)", "inf"),
+    # None where no optional operand is: one message (was: a traceback, '_Absent' object has no attribute)
+    ("sin(None)", ("--x", V3), "sin(): None only leaves out an optional operand, and sin() has none here", "None"),
+    ("reshape(x, None)", ("--x", V3), "None only leaves out an optional operand", "None"),
+    ("where(x > 0, x, None)", ("--x", V3), "None only leaves out an optional operand", "None"),
+    ("max(x, dim=(0, 1))", ("--x", M22), "max() takes one dim, as torch.max: got dim=(0, 1) (amax(x, dim=(0, 1)) "
+     "reduces over several dims)", "max(x, dim=(0, 1))"),
 ])
 def test_one_clear_message_at_what_was_written(cli, expression, values, words, marked):
     message, caret = one_error(cli, expression, *values)
     assert words in message, message
     assert caret == marked, (message, caret)
+
+
+@pytest.mark.parametrize("written", ["nll_loss(x, t)", "nll_loss(x, (0.5, 1))"])
+def test_nll_loss_targets_are_worded_for_nll_loss(cli, written):
+    """nll_loss has no class-probability form in torch (was: its hint offered cross_entropy(z, p) as the way)."""
+    message = cli(written, "--x", M22, *(("--t", "0,1") if "t)" in written else ())).stderr
+    assert "as torch's int64 target: nll_loss(log_softmax(z, 1), (1, 0, 2)); nll_loss takes no class probabilities" \
+        in message, message
 
 
 def test_float_targets_say_what_torch_means(cli):
@@ -108,7 +138,16 @@ def test_a_positional_only_operand_named_says_how_to_write_it():
     ("qr(A)[-2]", "qr(A, part='Q')"),
     ("svd(A)[0]", "svd(A, part='U')"),
     ("eigh(A)[1]", "eigh(A, part='eigenvectors')"),
-    ("max(A, dim=1)[0]", "amax(A, 1)"),
+    ("max(A, dim=1)[0]", "max(A, dim=1)"),
+    # torch's namedtuple fields
+    ("qr(A).Q", "qr(A, part='Q')"),
+    ("qr(A).R", "qr(A)"),
+    ("svd(A).Vh", "svd(A, part='Vh')"),
+    ("eigh(A).eigenvalues", "eigh(A)"),
+    ("max(A, dim=1).values", "max(A, dim=1)"),
+    ("min(A, dim=0, keepdim=True).values", "min(A, dim=0, keepdim=True)"),
+    ("sort(A).values", "sort(A)"),
+    ("slogdet(A).logabsdet", "slogdet(A)"),
     ("sort(A)[0]", "sort(A)"),
     ("slogdet(A)[1]", "slogdet(A)"),
 ])
@@ -117,7 +156,12 @@ def test_the_index_of_a_torch_tuple_picks_its_part(indexed, meant):
 
 
 def test_min_with_two_operands_is_one_tensor_indexed_as_one():
-    assert parse("min(A, 0)[0]").output.op == "index"  # the elementwise minimum with 0, as torch.min(A, tensor(0))
+    # torch.min(A, 0) is the min over dim 0 (a tuple); only torch.min(A, tensor(0)) is elementwise: indexing the
+    # call would check what one reader did not mean, so min(A, 0)[0] is refused (one_error above); in parentheses
+    # or with a non-integer second operand it is the elementwise minimum, indexed
+    assert parse("(min(A, 0))[0]").output.op == "index"
+    assert parse("min(A, 0.5)[0]").output.op == "index"
+    assert parse("min(A, 0)").output.op == "min"
 
 
 def test_qr_q_by_index_is_checked_as_torchs_q():

@@ -95,7 +95,7 @@ def test_every_op_has_an_mp_kernel_or_a_numpy_form_that_takes_objects():
         "index_select", "take", "unselect", "swapaxes"} | {
         # reductions family (issue 17): their numpy forms call mpmath's sqrt, exp and log on object arrays
         "variance", "std", "cumsum", "cumsum_reverse", "cumprod", "logcumsumexp", "sort", "topk", "sort_by", "unsort",
-        "sum_dims", "mean_dims", "amax_dims", "amin_dims"} | {
+        "sum_dims", "mean_dims", "amax_dims", "amin_dims", "max_dim", "min_dim"} | {
         # convolution family (issue 17): slicing, sums, max and einsum, padding as mpmath numbers
         "conv1d", "conv2d", "avg_pool1d", "avg_pool2d", "max_pool1d", "max_pool2d", "im2col", "col2im"}
     assert {name for name in OP_TABLE} == set(OPS)

@@ -21,6 +21,10 @@ from gradcheck_cli.lang.parser import parse
     ("mean(x, dim=(1,))", "mean_dims", (("dim", (1,)), ("keepdim", False))),
     ("amin(x, keepdim=True)", "amin_dims", (("dim", None), ("keepdim", True))),
     ("var(x, 1, correction=0)", "variance", (("dim", (1,)), ("correction", 0), ("keepdim", False))),
+    # torch.max/min over one dim: their own op, whose torch builder is torch.max(x, dim) (not amax)
+    ("max(x, dim=1)", "max_dim", (("dim", 1), ("keepdim", False))),
+    ("min(x, dim=-1, keepdim=True)", "min_dim", (("dim", -1), ("keepdim", True))),
+    ("max(x, dim=(0,), keepdim=True)[0]", "max_dim", (("dim", 0), ("keepdim", True))),
 ])
 def test_the_forms_of_the_reductions(text, op, attr):
     expression = parse(text)
@@ -56,3 +60,58 @@ def test_a_tie_outside_the_top_k_is_no_kink():
 def test_var_refuses_too_few_elements():
     result = check("var(x)", at={"x": 1.5})
     assert result.status == "error" and "correction" in result.rendered_error
+
+
+@pytest.mark.parametrize("text, torch_call", [
+    ("sum(max(A, dim=1)[0]*w)", lambda A: torch.max(A, dim=1).values),
+    ("sum(min(A, dim=0, keepdim=True)*w)", lambda A: torch.min(A, dim=0, keepdim=True).values),
+])
+def test_the_autograd_column_of_max_over_a_dim_is_torchs_own_at_a_tie(text, torch_call):
+    """torch.max(x, dim)'s backward gives a tie's gradient to the one index it picked; amax shares it.  The
+    autograd column is torch's op (was: amax's 0.5, 0.5 at the tie), and the tie is a kink either way."""
+    A = [[1.0, 2.0], [3.0, 3.0]] if "max" in text else [[1.0, 2.0], [1.0, 3.0]]
+    w = [1.0, 2.0] if "max" in text else [[1.0, 2.0]]
+    leaf = torch.tensor(A, dtype=torch.float64, requires_grad=True)
+    (torch_call(leaf) * torch.tensor(w, dtype=torch.float64)).sum().backward()
+    result = check(text, at={"A": A, "w": w}, wrt=["A"])
+    assert result.status == "undefined"
+    assert [row.autograd for row in result.gradients] == leaf.grad.flatten().tolist()
+    tied = [row for row in result.gradients if row.status == "undefined"]
+    assert len(tied) == 2 and sorted(row.autograd for row in tied) != [row.symbolic for row in tied]
+
+
+@pytest.mark.parametrize("text, value", [("sum(x, dim=None)", 3.0), ("mean(x, dim=None)", 1.5),
+                                         ("amax(x, dim=None)", 2.0), ("sum(x, None)", 3.0), ("mean(x, None)", 1.5)])
+def test_dim_none_is_every_element_as_torch(text, value):
+    """torch.sum(x, dim=None) reduces every element (was: an internal error, comparing an int with None)."""
+    result = check(text, at={"x": [1.0, 2.0]})
+    assert result.status == "pass" and result.value == value
+
+
+def test_max_with_dim_none_is_refused_as_torch_does():
+    result = check("max(x, dim=None)", at={"x": [1.0, 2.0]})
+    assert result.status == "error"
+    assert "max(): dim must be an integer, as torch.max's" in result.rendered_error
+
+
+@pytest.mark.parametrize("text, torch_call", [
+    ("sum(sort(x, dim=0, descending=True, stable=True)*w)",
+     lambda t: torch.sort(t, dim=0, descending=True, stable=True).values),
+    ("sum(topk(x, k=2, sorted=True)*w[:2])", lambda t: torch.topk(t, k=2, sorted=True).values),
+])
+def test_torchs_sort_and_topk_keywords_are_taken(text, torch_call):
+    """stable= orders only the indices; sorted=True is topk's default (was: 'takes no keyword argument')."""
+    x, w = [3.0, 1.0, 2.0], [1.0, 2.0, 3.0]
+    result = check(text, at={"x": x, "w": w}, wrt=["x"])
+    leaf = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    weights = torch.tensor(w, dtype=torch.float64)
+    value = (torch_call(leaf) * weights[: torch_call(leaf).numel()]).sum()
+    value.backward()
+    assert result.status == "pass" and result.value == value.item()
+    assert [row.reference for row in result.gradients] == leaf.grad.tolist()
+
+
+def test_topk_unsorted_is_refused():
+    result = check("sum(topk(x, 2, sorted=False))", at={"x": [3.0, 1.0, 2.0]})
+    assert result.status == "error" and "sorted=False leaves the order of the k values unspecified" in \
+        result.rendered_error

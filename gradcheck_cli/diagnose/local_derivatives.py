@@ -76,10 +76,11 @@ def _wrong_nodes(expression: Expression, point: dict[str, np.ndarray], wrt: list
                                                     local["fd_error"][i])
             settled = np.isfinite(fd)
             if np.any(settled) and not agree(theirs[settled], fd[settled], error[settled], tolerance):
-                yield _node_culprit(expression, node, i, engine, theirs, fd, local, names), theirs
+                yield _node_culprit(expression, node, i, engine, theirs, fd, local, names, inputs), theirs
 
 
-def _node_culprit(expression: Expression, node: Node, i: int, engine: str, theirs, fd, local, names) -> Culprit:
+def _node_culprit(expression: Expression, node: Node, i: int, engine: str, theirs, fd, local, names,
+                  inputs: list[np.ndarray]) -> Culprit:
     spec = OPS[node.op]
     text = to_text(node, names, limit=80)
     argument = names.get(node.args[i].id) or to_text(node.args[i], names, limit=40)
@@ -89,15 +90,36 @@ def _node_culprit(expression: Expression, node: Node, i: int, engine: str, their
     what = f"∂/∂{argument}" if spec.elementwise else f"the vector-Jacobian product in {argument} (fixed cotangent)"
     digits = _digits_apart(theirs, fd)
     shown = {name: format_rounded(v, digits) for name, v in ((engine, theirs), ("fd", fd), (other, local[other][i]))}
-    message = (f"{ENGINE_WORDS[engine]} is wrong at {text}: it gives {what} = {shown[engine]} where finite "
-               f"differences of {spec.display_name} give {shown['fd']} and {ENGINE_WORDS[other]} gives "
-               f"{shown[other]}").replace("{op}", spec.display_name)
+    if _both_break_down(theirs, local[other][i], fd):
+        message = (f"{ENGINE_WORDS[engine]} and {ENGINE_WORDS[other]} both break down at {text}: they give {what} "
+                   f"= {shown[engine]} and {shown[other]}, not finite, where finite differences of "
+                   f"{spec.display_name} give {shown['fd']}: the derivative exists here and neither formula computes "
+                   "it").replace("{op}", spec.display_name)
+    else:
+        message = (f"{ENGINE_WORDS[engine]} is wrong at {text}: it gives {what} = {shown[engine]} where finite "
+                   f"differences of {spec.display_name} give {shown['fd']} and {ENGINE_WORDS[other]} gives "
+                   f"{shown[other]}").replace("{op}", spec.display_name)
+    if engine == "autograd" and spec.torch_domain is not None and not _torch_promises(spec, node, inputs):
+        message += f"; {spec.torch_domain_text}, and here they are not"
     span = expression.spans.get(node.id)
     return Culprit(engine, node.id, text, "expr", None if span is None else tuple(span), message,
                    label=shortened(text, 24))
 
 
 ENGINE_WORDS = {"symbolic": "the op registry's derivative rule for {op}", "autograd": "torch's backward of {op}"}
+
+
+def _both_break_down(theirs, other, fd) -> bool:
+    """Whether both engines' local derivatives are NaN or infinite wherever the blamed one is, at entries where
+    finite differences are finite: one formula that both use breaks down (qr's, solving with a singular R)."""
+    theirs, other, fd = np.broadcast_arrays(theirs, other, fd)
+    broken = ~np.isfinite(theirs) & np.isfinite(fd)
+    return bool(np.any(broken)) and not np.any(np.isfinite(other[broken]))
+
+
+def _torch_promises(spec, node: Node, inputs: list[np.ndarray]) -> bool:
+    """Whether the node's inputs lie where torch documents the op's backward as valid (`OpSpec.torch_domain`)."""
+    return bool(spec.torch_domain(*inputs, node.attr) if spec.attrs else spec.torch_domain(*inputs))
 
 
 def _local_derivatives(node: Node, inputs: list[np.ndarray], reached: list[int]) -> dict[str, dict[int, np.ndarray]]:

@@ -15,14 +15,16 @@ from ..lang.ops import OPS
 
 
 def autograd_gradients(output: Node, point: dict[str, np.ndarray], wrt: list[str], dtype: str = "float64",
-                       nodes: list[Node] | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+                       nodes: list[Node] | None = None,
+                       notes: list[str] | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(value, {variable: gradient}) as torch computes them in `dtype`.
 
     For a non-scalar value the gradient is the Jacobian, shaped value shape + variable shape.
-    `nodes`: the output's ancestors, when the caller has them.
+    `nodes`: the output's ancestors, when the caller has them.  `notes` receives a note for each op that torch
+    does not differentiate in an operand that needs a gradient here, and that is differentiated written out.
     """
     torch = loaded_torch()
-    result, targets = _build(torch, output, point, wrt, dtype, nodes)
+    result, targets = _build(torch, output, point, wrt, dtype, nodes, notes)
     if result.numel() == 1:
         return _scalar_gradients(torch, result, targets, point, wrt)
     gradients = stacked_gradients(torch, result.reshape(-1), targets, point, wrt, tuple(result.shape))
@@ -124,8 +126,10 @@ def stacked_gradients(torch, elements, targets: list, point: dict[str, np.ndarra
             for i, name in enumerate(wrt)}
 
 
-def _build(torch, output: Node, point, wrt, dtype: str, nodes: list[Node] | None = None):
-    """The output tensor, computed by torch ops from leaves that require grad for `wrt`."""
+def _build(torch, output: Node, point, wrt, dtype: str, nodes: list[Node] | None = None,
+           notes: list[str] | None = None):
+    """The output tensor, computed by torch ops from leaves that require grad for `wrt`; in `notes`, what an op
+    torch does not differentiate in one of its operands was differentiated as (`_written_out`)."""
     torch_dtype = {"float64": torch.float64, "float32": torch.float32}[dtype]
     differentiated = set(wrt)
     leaves = {name: _leaf(torch, value, torch_dtype, dtype, name in differentiated) for name, value in point.items()}
@@ -139,7 +143,20 @@ def _build(torch, output: Node, point, wrt, dtype: str, nodes: list[Node] | None
             values[node.id] = torch.tensor(OPS[node.op].evaluate([], node.attr)[0], dtype=torch_dtype)
         else:
             values[node.id] = OPS[node.op].build_torch([values[a.id] for a in node.args], node.attr)
+            if notes is not None and OPS[node.op].torch_refuses:
+                _written_out(node, values, notes)
     return values[output.id], [leaves[name] for name in wrt]
+
+
+def _written_out(node: Node, values: dict, notes: list[str]) -> None:
+    """A note, once, where the node's op was built written out because torch refuses to differentiate it in an
+    operand that requires grad (cross_entropy's weight): the autograd column is then not torch's own backward."""
+    spec = OPS[node.op]
+    refused = [name for name, operand in zip(spec.operand_names(node.attr), node.args)
+               if name in spec.torch_refuses and values[operand.id].requires_grad]
+    note = spec.written_out(refused) if refused else None
+    if note and note not in notes:
+        notes.append(note)
 
 
 def _leaf(torch, value, torch_dtype, dtype: str, requires_grad: bool):

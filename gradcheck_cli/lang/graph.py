@@ -230,6 +230,14 @@ def _option_text(name: str, value: object) -> str:
     return format_option(value)
 
 
+def _reads_as_torch_tuple(node: Node) -> bool:
+    """Whether `node`, printed and indexed, would read as an index into a tuple torch returns: qr(A)[0] is Q,
+    and max(A, 1)[0] (torch's max over dim 1) is refused, so the elementwise max(A, 1) is indexed in parentheses."""
+    if node.op in ("max", "min"):
+        return node.args[1].is_const and float(node.args[1].attr).is_integer()
+    return node.op in OPS and bool(torch_tuple_parts(OPS[node.op]))
+
+
 def render(node: Node, parts: list[tuple[str, int]]) -> tuple[str, int]:
     """Text and precedence of one node, given its arguments' texts and precedences."""
     if node.op == "const":
@@ -255,8 +263,7 @@ def render(node: Node, parts: list[tuple[str, int]]) -> tuple[str, int]:
         (operand, op_prec), = parts[:1]
         if op_prec < ATOM or node.args[0].is_const:  # `1.T` would read as the number `1.`
             operand = f"({operand})"
-        elif spec.attrs == "index" and node.args[0].op in OPS and torch_tuple_parts(OPS[node.args[0].op]) \
-                and operand.endswith(")"):
+        elif spec.attrs == "index" and _reads_as_torch_tuple(node.args[0]) and operand.endswith(")"):
             operand = f"({operand})"  # qr(A)[0] would read as torch's tuple index: Q
         suffix = f"[{format_index(node.attr)}]" if spec.attrs == "index" else spec.symbol
         return f"{operand}{suffix}", ATOM

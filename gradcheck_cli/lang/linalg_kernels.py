@@ -214,9 +214,13 @@ def qr_jumps(a, options) -> list:
 
 
 def einsum_parts(equation: str) -> tuple[list[str], str]:
-    """('ij,jk->ik') -> (['ij', 'jk'], 'ik'): explicit output, letters only, none repeated within one operand or
-    the output, every output letter in some operand (no traces 'ii->', no '...'); ValueError otherwise."""
+    """('ij,jk->ik') -> (['ij', 'jk'], 'ik'): letters only, none repeated within one operand or the output, every
+    output letter in some operand (no traces 'ii->', no '...'); ValueError otherwise.  Without '->' the output is
+    torch's implicit one: the letters that appear once, in alphabetical (ASCII) order ('ij,jk' is 'ij,jk->ik')."""
     text = equation.replace(" ", "")
+    if "->" not in text and "." not in text:
+        letters = text.replace(",", "")
+        text += "->" + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
     if text.count("->") != 1:
         raise ValueError(f"the equation {equation!r} must name its output after '->', e.g. 'ij,jk->ik'")
     left, out = text.split("->")
@@ -425,12 +429,27 @@ def singular_value_gaps(a) -> list:
     return [-np.diff(svdvals(a), axis=-1)] if min(a.shape[-2:]) > 1 else []
 
 
-def leading_columns_independent(a, *more) -> bool:
+def leading_columns_independent(a, *more, count: int | None = None) -> bool:
     """The first min(n, m - 1) columns of A linearly independent (numpy's matrix_rank): where QR is differentiable
-    (each pivot that LAPACK reflects, every one but the m-th, is non-zero; torch asks the first min(m, n))."""
+    (each pivot that LAPACK reflects, every one but the m-th, is non-zero; torch asks the first min(m, n), `count`)."""
     a = _floats(a)
-    k = min(a.shape[1], a.shape[0] - 1)
+    k = min(a.shape[1], a.shape[0] - 1) if count is None else count
     return bool(np.all(np.isfinite(a))) and (k <= 0 or np.linalg.matrix_rank(a[:, :k]) == k)
+
+
+def symmetric_part_note(name: str):
+    """OpSpec.torch_reads of cholesky, eigh, eigvalsh: a note where A is not symmetric, since torch.linalg.<name>
+    reads only A's lower triangle and the op here is of the symmetric part (A + A^T)/2."""
+    def note(a, *more) -> str | None:
+        a = _floats(a)
+        gap = float(np.max(np.abs(a - np.swapaxes(a, -1, -2)), initial=0.0))
+        if not gap > 1e-10 * max(float(np.max(np.abs(a), initial=0.0)), np.finfo(float).tiny):
+            return None
+        return (f"{name}: its argument is not symmetric (|A - A^T| up to {gap:.3g}): here {name} is of the symmetric "
+                f"part (A + A^T)/2, as the gradient torch gives assumes, while torch.linalg.{name}(A) reads only A's "
+                "lower triangle, so its values differ on this A")
+
+    return note
 
 
 def positive_definite(a) -> bool:

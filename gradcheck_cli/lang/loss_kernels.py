@@ -32,6 +32,8 @@ from . import tensor_kernels as K
 REDUCTIONS = ("none", "mean", "sum")
 TARGET_HINT = ("class targets are integer class indices, as torch's int64 target: cross_entropy(z, (1, 0, 2)); "
                "class probabilities are a tensor of the input's shape: cross_entropy(z, p)")
+NLL_TARGET_HINT = ("class targets are integer class indices, as torch's int64 target: nll_loss(log_softmax(z, 1), "
+                   "(1, 0, 2)); nll_loss takes no class probabilities (cross_entropy(z, p) does)")
 
 
 class OptionProblem(ValueError):

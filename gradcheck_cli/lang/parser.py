@@ -245,7 +245,15 @@ class _Parser:
         if self.token.text in SIGNS:
             return self.signed()
         node, span = self.atom()
-        if self.at("[") and self.tuple_call is not None and self.tuple_call[0] is node:
+        by_field = self.at(".") and self.following.kind == "NAME" and self.following.text != "T"
+        if (self.at("[") or by_field) and self.tuple_call is not None and self.tuple_call[0] is node:
+            if not self.tuple_call[1]:
+                if by_field:
+                    self.advance()
+                    self.advance()
+                else:
+                    self.bracketed_index()
+                raise self.indexed_elementwise_extremum(node, span, span.cover(self.previous.span))
             node, span = self.tuple_part(node, span, self.tuple_call[1])
         while self.token.text in POSTFIX_STARTS:
             node, span = self.postfix(node, span)
@@ -389,6 +397,10 @@ class _Parser:
             return self.scope[name], token.span
         if name in CONSTANTS:
             return self.mark(self.graph.const(CONSTANTS[name]), token.span), token.span
+        if name in ("inf", "nan"):  # where(M > 0, S, -inf), torch's mask: read as a variable, it asked for --inf
+            raise self.error(f"{name!r} is not a value here: the language's numbers are finite", token.span,
+                             "mask as where(M > 0, S, -1e9) or S + M with M = -1e9 at the masked entries: softmax "
+                             "gives them 0 to float64 precision" if name == "inf" else None)
         self.free_uses.setdefault(name, token.span)
         return self.mark(self.graph.var(name), token.span), token.span
 
@@ -454,6 +466,7 @@ class _Parser:
             keywords = {"equation": equation, **keywords}
         self.given_spans = {}
         spec, operands, attr = self.resolve_call(name_token.text, overloads, args, span, keywords)
+        spec, attr = self.torch_extremum(name_token.text, spec, attr, span)
         for position, word in enumerate(operand_keywords(spec)):  # a shape error about the target points at it
             if position in arg_spans:
                 self.given_spans.setdefault(word, arg_spans[position])
@@ -462,22 +475,67 @@ class _Parser:
         for option, where in self.given_spans.items():
             self.option_spans.setdefault((node.id, option), where)
         parts = torch_tuple(name_token.text, spec, attr, self.given_spans)
-        self.tuple_call = (node, parts) if parts else None
+        if not parts and name_token.text in ("max", "min") and spec.name == name_token.text \
+                and _is_integer(operands[1]):
+            parts = ()  # max(A, 1): torch's max over dim 1, a tuple; here the elementwise op (see prefix)
+            self.tuple_call = (node, parts)
+        else:
+            self.tuple_call = (node, parts) if parts else None
         return node, span
 
+    def torch_extremum(self, name: str, spec: OpSpec, attr, span: Span) -> tuple[OpSpec, object]:
+        """max(x, dim=1) and min(x, dim=1, keepdim=True) as torch's max/min over one dim (its values, whose
+        backward picks one of a tie), not amax/amin, which share a tie's gradient; torch's max takes one dim."""
+        if name not in ("max", "min") or spec.name not in (f"a{name}", f"a{name}_dims") or attr is None:
+            return spec, attr
+        dim, keepdim = (attr[0], False) if spec.name == f"a{name}" else (attr.dim, attr.keepdim)
+        if dim is None:  # max(x, keepdim=True): torch's max has no such form; amax's
+            return spec, attr
+        if not isinstance(dim, int):
+            if len(dim) != 1:
+                raise self.error(f"{name}() takes one dim, as torch.{name}: got dim={dim}", span,
+                                 f"a{name}(x, dim={dim}) reduces over several dims")
+            (dim,) = dim
+        chosen = OPS[f"{name}_dim"]
+        return chosen, chosen.with_options({"dim": dim, "keepdim": keepdim})
+
+    def indexed_elementwise_extremum(self, node: Node, span: Span, whole: Span) -> ParseError:
+        """max(A, 1)[0]: torch reads max(A, 1) as the max over dim 1, a tuple (values, indices), and [0] as its
+        values; this language reads it as the elementwise larger of A and 1.  Either reading would check a
+        function the other user did not mean, so the call is refused, with both spellings."""
+        name, written = node.op, self.source[span.start:span.end]
+        accessor = "[0]" if self.source[span.end:whole.end].lstrip().startswith("[") else ".values"
+        dim = format_option(int(node.args[1].attr))
+        reduction = f"{written[:written.rstrip(' ,)').rindex(',')]}, dim={dim})"  # max(A, dim=1): its operand kept
+        larger = "larger" if name == "max" else "smaller"
+        return self.error(f"{self.source[span.start:whole.end]}: here {written} is the elementwise {larger} of its "
+                          f"arguments (torch.{name}imum), not torch's {written}, the {name} over dim {dim}: a tuple "
+                          "(values, indices)", whole,
+                          f"write {reduction}{accessor} for torch's values over dim {dim}, or ({written})[...] "
+                          "to index the elementwise result")
+
     def tuple_part(self, node: Node, span: Span, parts: tuple[str, ...]) -> tuple[Node, Span]:
-        """call "[" INT "]" where torch's call returns a tuple (`parts`): that part, as torch: qr(A)[0] is Q,
-        max(A, dim=1)[0] the values; a part this language does not differentiate (indices, a sign) is an error
-        saying how to write what it can."""
+        """call "[" INT "]" or call "." FIELD where torch's call returns a (named) tuple (`parts`): that part, as
+        torch: qr(A)[0] and qr(A).Q are Q, max(A, dim=1)[0] and .values the values; a part this language does not
+        differentiate (indices, a sign) is an error saying how to write what it can."""
         name = self.call_names[node.id]
         opening = self.token
-        items = self.bracketed_index()
-        whole = span.cover(opening.span).cover(self.previous.span)
         listed = ", ".join(parts)
-        if len(items) != 1 or not isinstance(items[0], int) or not -len(parts) <= items[0] < len(parts):
-            raise self.error(f"torch's {name}() returns a tuple ({listed}): index it with one integer from 0 to "
-                             f"{len(parts) - 1}", opening.span.cover(self.previous.span))
-        part = parts[items[0] % len(parts)]
+        if self.at("."):
+            self.advance()
+            field = self.advance()
+            whole = span.cover(field.span)
+            if field.text not in parts:
+                raise self.error(f"torch's {name}() returns a named tuple ({listed}): it has no field {field.text!r}",
+                                 opening.span.cover(field.span), did_you_mean(field.text, list(parts)))
+            part, written = field.text, f".{field.text}"
+        else:
+            items = self.bracketed_index()
+            whole = span.cover(opening.span).cover(self.previous.span)
+            if len(items) != 1 or not isinstance(items[0], int) or not -len(parts) <= items[0] < len(parts):
+                raise self.error(f"torch's {name}() returns a tuple ({listed}): index it with one integer from 0 to "
+                                 f"{len(parts) - 1}", opening.span.cover(self.previous.span))
+            part, written = parts[items[0] % len(parts)], f"[{items[0]}]"
         spec = OPS[node.op]
         if any(o.name == "part" for o in spec.options):
             if getattr(node.attr, "mode", None) == "r" and part == "Q":
@@ -489,7 +547,7 @@ class _Parser:
             return node, whole
         kept = parts.index("values" if part == "indices" else "logabsdet")
         why = "integers" if part == "indices" else "piecewise constant"
-        raise self.error(f"{name}(...)[{items[0]}] is torch's {part}: {why}, with no gradient to check", whole,
+        raise self.error(f"{name}(...){written} is torch's {part}: {why}, with no gradient to check", whole,
                          f"{name}(...)[{kept}], the {parts[kept]}, is differentiable; here {name}(...) alone is too")
 
     def keyword(self, function: str, keywords: dict[str, tuple[object, Span]]) -> None:
@@ -508,9 +566,13 @@ class _Parser:
             keywords[name.text] = ({"True": True, "False": False, "None": None}[start.text], start.span)
         elif self.at("(") and re.match(TUPLE_START, self.source[self.token.span.start:]):
             keywords[name.text] = self.number_tuple(f"{name.text}=")
+        elif start.kind == "NAME" and self.peek_in(",)") and start.text in _choices(function, name.text):
+            raise self.error(f"{function}(): {name.text} must be a constant: write {name.text}='{start.text}' (in "
+                             "quotes)", start.span)  # gelu(x, approximate=tanh): tanh is also a function
         else:
             node, span = self.expression(0)
             keywords[name.text] = (node.attr if node.is_const else node, span)
+
     def number_tuple(self, where: str) -> tuple[tuple, Span]:
         """"(" item { "," item } [","] ")" where an item is a number or, nested, such a tuple: ((0, 1), (1, 0)),
         with its span.  The option it is given to says whether it takes integers only."""
@@ -535,6 +597,11 @@ class _Parser:
             if spec is not overloads[-1] and self.tensor_for_option(spec, args, keywords):
                 continue  # cross_entropy(z, p): the overload whose target is an operand
             literals = [a for a in args if isinstance(a, _Literal)]
+            if spec.attrs != "options" and any(isinstance(a, _Absent) for a in args):
+                if spec.attrs == "axis" and name not in ("max", "min") and len(args) == spec.arity + 1 \
+                        and isinstance(args[-1], _Absent) and not keywords:
+                    return spec, args[:-1], None  # sum(x, None): every element, as torch.sum(x, None)
+                continue
             if spec.attrs == "options" and len(args) >= spec.arity:
                 count = len(args) if spec.variadic else spec.arity  # a variadic op's options are keyword-only
                 if any(isinstance(a, _Literal) for a in args[:count]):
@@ -549,6 +616,12 @@ class _Parser:
             if (keywords and spec.attrs == "axis" and set(keywords) == {"dim"} and len(args) == spec.arity
                     and not isinstance(keywords["dim"][0], tuple)):  # dim=(0, 1): the overload with options
                 dim, dim_span = keywords["dim"]
+                if dim is None and name in ("max", "min"):  # torch.max(x, dim=None) is a TypeError in torch
+                    raise self.error(f"{name}(): dim must be an integer, as torch.{name}'s", dim_span,
+                                     f"{name}(x) without dim is the {'largest' if name == 'max' else 'smallest'} "
+                                     "element")
+                if dim is None:  # sum(x, dim=None): every element, as torch
+                    return spec, args, None
                 return spec, args, (option_value(name, Option("dim", None, "int"), dim, dim_span, self.error),)
             if keywords:
                 continue
@@ -567,11 +640,17 @@ class _Parser:
         if all(s.attrs == "index" for s in overloads):
             raise self.error(f"{name}() takes its index in brackets, e.g. {name}(v, x, [0])", span)
         args, keywords = self.named_operands(name, overloads[0], written, written_keywords)
+        if any(isinstance(a, _Absent) for a in args):
+            raise self.error(f"{name}(): None only leaves out an optional operand, and {name}() has none here",
+                             next(a for a in args if isinstance(a, _Absent)).span)
         if any(isinstance(a, _Literal) for a in args):
             raise self.misplaced_literal(name, args, "is not an argument it takes here")
         if keywords:
-            word, (_, where) = next(iter(keywords.items()))
-            hint = "its options: dim" if any(s.attrs == "axis" for s in overloads) else \
+            takes_dim = any(s.attrs == "axis" for s in overloads)
+            # the first keyword it does not take (logsumexp(A, dim=1, keepdim=True): keepdim, not dim)
+            word, (_, where) = next(((w, k) for w, k in keywords.items() if not (takes_dim and w == "dim")),
+                                    next(iter(keywords.items())))
+            hint = "its options: dim" if takes_dim else \
                 f"its operands are positional here: {name}({', '.join(overloads[0].params)})"
             raise self.error(f"{name}() takes no keyword argument {word!r}", where, hint)
         raise self.error(f"{name}() takes {_arity_text(overloads)}, got {len(args)}", span)
@@ -734,8 +813,12 @@ class _Parser:
             return self.error(f"{written}{name}: the language uses torch's function names without a module prefix, "
                               f"and has no function {name!r}", prefix, self.spelling_hint(last))
         renamed = f" ({written}{name} is {target} here)" if target != name else ""
-        return self.error(f"write {self.call_text(last, target)}: the language uses torch's function names without a "
-                          f"module prefix{renamed}", prefix)
+        call = self.call_text(last, target)
+        over_dim = re.match(r"(max|min)\((.+),\s*(-?\d+)\s*\)$", call)
+        if over_dim:  # torch.max(A, 1) is the max over dim 1; this language's max(A, 1) is elementwise
+            call = f"{over_dim[1]}({over_dim[2]}, dim={over_dim[3]})"
+        return self.error(f"write {call}: the language uses torch's function names without a module "
+                          f"prefix{renamed}", prefix)
 
     def call_text(self, name: Token, replacement: str) -> str:
         """The call that starts at `name` as written, with the function named `replacement`: `atan(x)` for
@@ -777,8 +860,12 @@ def option_value(function: str, option: Option, value: object, span: Span, error
     if isinstance(value, Node):
         if value.op == "var" and value.attr in option.choices:
             raise error(f"{function}(): {name} must be a constant: write {name}='{value.attr}' (in quotes)", span)
-        raise error(f"{function}(): {name} must be a constant: a number, text in quotes, True, False or a tuple of "
-                    "integers", span, hint)
+        wanted = {"int": "an integer", "ints": "an integer or a tuple of integers", "float": "a number",
+                  "bool": "True or False", "str": "text in quotes"}.get(option.kind, "a constant")
+        if option.choices:
+            wanted += ", or one of " + ", ".join(repr(c) for c in option.choices)
+        raise error(f"{function}(): {name} must be a constant written in the expression: {wanted}, not a "
+                    "variable or an expression", span, hint)
     if (value is None and option.default is None) or (isinstance(value, str) and value in option.choices):
         return value
     integral = isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
@@ -799,6 +886,11 @@ def option_value(function: str, option: Option, value: object, span: Span, error
               "ints": "an integer or a tuple of integers"}.get(kind)
     wanted = texts if wanted is None else wanted + (f", or {texts}" if option.choices else "")
     raise error(f"{function}(): {name} must be {wanted}, got {format_option(value)}", span, hint)
+
+
+def _choices(function: str, option: str) -> set[str]:
+    """The texts that option `option` of any overload of `function` takes (gelu's approximate: 'none', 'tanh')."""
+    return {c for spec in OVERLOADS.get(function, ()) for o in spec.options if o.name == option for c in o.choices}
 
 
 def _all_integral(value: tuple) -> bool:
@@ -830,7 +922,7 @@ def operand_keywords(spec: OpSpec) -> tuple[str, ...]:
 def torch_tuple(name: str, spec: OpSpec, attr, given: dict) -> tuple[str, ...]:
     """The parts of the tuple torch returns for this call as written (qr: Q, R; max with a dim: values,
     indices), or () where torch returns one tensor, or where the call names its part (qr(A, part='Q'))."""
-    if name in ("max", "min") and (spec.attrs == "axis" and attr is not None or spec.name.endswith("_dims")):
+    if name in ("max", "min") and spec.name == f"a{name}_dims":  # max(x, keepdim=True); max(x, dim=1): max_dim
         return ("values", "indices")
     return () if "part" in given else torch_tuple_parts(spec)
 

@@ -245,6 +245,9 @@ def sorted_shape(what: str):
     def shape_rule(shape: tuple, o) -> tuple:
         if what == "topk" and o.k is None:  # (k is required: torch.topk has no default)
             raise ValueError("k is required, as in torch: topk(x, 2) or topk(x, k=2)")
+        if what == "topk" and not getattr(o, "sorted", True):
+            raise ValueError("sorted=False leaves the order of the k values unspecified in torch, so the function "
+                             "is not defined: write sorted=True (the default)")
         k = _selected_length(shape, o, what)
         if not shape:
             return shape

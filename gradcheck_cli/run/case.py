@@ -35,6 +35,7 @@ from ..engines.finite_diff import finite_differences
 from ..engines.symbolic import jacobian_nodes
 from ..engines.torch_engine import autograd_gradients
 from ..lang.graph import Formulas, Node
+from ..lang.ops import OPS
 from ..lang.parser import Expression, parse
 from ..lang.plan import Plan, flat_values, value_blocks
 from ..lang.shapes import ShapeMap, ShapeMismatch, TooManyElements
@@ -217,6 +218,7 @@ def _evaluate_forward(case: _Case) -> None:
     case.result.value = float(value) if case.output_shape == () else value.astype(np.float64).tolist()
     case.value_finite = bool(np.all(np.isfinite(value)))
     case.rounding = _forward_rounding(case) if case.value_finite else None
+    case.result.notes += _torch_readings(case)
     if not case.value_finite or not _every_node_finite(case):  # a NaN may be masked, or hide 1/(1/x) at 0
         from ..engines.precise import evaluate
 
@@ -229,6 +231,20 @@ def _evaluate_forward(case: _Case) -> None:
             raise LimitError("the value is not finite at this point, and the graph is too large for the "
                              "high-precision referee to tell an undefined value from an overflow", expression.source,
                              expression.span_of(expression.output), "check fewer elements")
+
+
+def _torch_readings(case: _Case) -> list[str]:
+    """A note, once each, where an op's input is one torch's function reads otherwise (OpSpec.torch_reads: eigh
+    of a non-symmetric A), so that a value unlike the user's torch code's is said to be."""
+    notes: list[str] = []
+    for node in case.expression.nodes:
+        reads = OPS[node.op].torch_reads if node.op in OPS else None
+        if reads:
+            inputs = [case.plan.value(case.values, a)[0] for a in node.args]
+            note = reads(*inputs, node.attr) if OPS[node.op].attrs else reads(*inputs)
+            if note and note not in notes:
+                notes.append(note)
+    return notes
 
 
 def _every_node_finite(case: _Case) -> bool:
@@ -349,10 +365,11 @@ def _evaluate_engines(case: _Case):
     spec, result, expression, point, wrt = case.spec, case.result, case.expression, case.point, case.wrt
 
     case.symbolic = _symbolic_jacobian(case, case.values)
+    written_out: list[str] = []  # torch refuses an operand's gradient: autograd of the op written out, said so
     answers = {
         "symbolic": case.symbolic,
         "manual": _manual_answers(case),
-        "autograd": autograd_gradients(expression.output, point, wrt, spec.dtype, expression.nodes)[1],
+        "autograd": autograd_gradients(expression.output, point, wrt, spec.dtype, expression.nodes, written_out)[1],
         "expected": {name: _full(case, name, v) for name, v in spec.expected.items()},
     }
     fd = _finite_differences(case)
@@ -368,6 +385,7 @@ def _evaluate_engines(case: _Case):
         answers["function"], answers["function_fd"] = own.jacobian, own.finite.gradients
         answers["function_fd_error"] = own.finite.errors
     result.gradients = judged_rows(wrt, point, case.output_shape, answers, fd, spec)
+    result.notes += written_out
     return own
 
 
@@ -715,11 +733,12 @@ def _check_projections(expression, point, wrt, output_shape, manual, spec: Spec,
     from .projections import hessian_projection_rows, projection_note, projection_rows
 
     seed = spec.seed if spec.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
-    result.gradients, count = projection_rows(expression, point, wrt, output_shape, manual, spec, seed)
+    written_out: list[str] = []
+    result.gradients, count = projection_rows(expression, point, wrt, output_shape, manual, spec, seed, written_out)
     result.seed = seed  # the reports record the seed the projections were drawn from (JSON's "seed")
     result.evaluations = {"finite_difference": count}
     what = "gradient" if output_shape == () else "Jacobian"
-    result.notes = [projection_note(result.gradients, seed, what)]
+    result.notes = [projection_note(result.gradients, seed, what)] + written_out
     if spec.order == 2:
         result.hessian, count = hessian_projection_rows(expression, point, wrt, spec, seed, result.notes)
         result.evaluations["hessian_finite_difference"] = count

@@ -33,8 +33,10 @@ def projection_note(rows: list[GradientRow], seed: int, what: str, form: str = "
 
 
 def projection_rows(expression: Expression, point: dict[str, np.ndarray], wrt: list[str], output_shape: tuple,
-                    manual: dict[str, np.ndarray], spec: Spec, seed: int) -> tuple[list[GradientRow], int]:
-    """One judged row per projection and variable (`projection` = k), and the evaluations spent.
+                    manual: dict[str, np.ndarray], spec: Spec, seed: int,
+                    notes: list[str] | None = None) -> tuple[list[GradientRow], int]:
+    """One judged row per projection and variable (`projection` = k), and the evaluations spent; in `notes`, an
+    op autograd differentiated written out (torch_engine.autograd_gradients).
 
     Each variable gets its own direction v, so a disagreement names the variable,
     and a manual formula given for some variables only is compared on those alone.
@@ -53,7 +55,7 @@ def projection_rows(expression: Expression, point: dict[str, np.ndarray], wrt: l
         v = {name: rng.standard_normal(point[name].shape) for name in wrt}
         at = {**point, WEIGHT: u}
         values = plan.at(at, spec.dtype)
-        autograd = autograd_gradients(scalar, at, wrt, spec.dtype)[1]
+        autograd = autograd_gradients(scalar, at, wrt, spec.dtype, notes=notes)[1]
         at64 = {n: np.asarray(x, dtype=spec.dtype).astype(np.float64) for n, x in at.items()}
         for name in wrt:
             symbolic = np.broadcast_to(plan.value(values, gradients[name])[0], v[name].shape)

@@ -85,6 +85,7 @@ OPS = [
     OpSpec("cholesky", 1, LK.cholesky, _torch_cholesky, vjp=LK.cholesky_vjp, shape=LK.cholesky_shape,
            elementwise=False, analytic=False, mp=_mp("cholesky"), param_names=("A",),
            domain=LK.positive_definite, domain_text="cholesky needs a symmetric positive definite matrix",
+           torch_reads=LK.symmetric_part_note("cholesky"),
            doc="the lower Cholesky factor L of (A + A^T)/2 = L L^T (torch.linalg.cholesky of a symmetric A, "
                "whose gradient torch gives symmetric)"),
     OpSpec("matrix_exp", 1, LK.matrix_exp, lambda a: _linalg().matrix_exp(a), vjp=LK.matrix_exp_vjp,
@@ -113,13 +114,14 @@ OPS = [
     OpSpec("eigvalsh", 1, LK.eigvalsh, lambda a: _linalg().eigvalsh((a + a.transpose(-1, -2)) / 2),
            vjp=LK.eigvalsh_vjp, shape=LK.eigh_shape, elementwise=False, analytic=False, mp=_mp("eigvalsh"),
            param_names=("A",), domain=LK.distinct_eigenvalues, domain_text=REPEATED, kinks=LK.eigenvalue_gaps,
+           torch_reads=LK.symmetric_part_note("eigvalsh"),
            doc="the eigenvalues, ascending, of the symmetric part (A + A^T)/2 (torch.linalg.eigvalsh of a "
                "symmetric A)"),
     OpSpec("eigh", 1, LK.eigh, _torch_eigh, vjp=LK.eigh_vjp, shape=LK.eigh_shape, elementwise=False,
            analytic=False, attrs="options",
            options=(Option("part", "eigenvalues", "str", ("eigenvalues", "eigenvectors"), keyword_only=True),),
            mp=_mp("eigh"), param_names=("A",), domain=lambda a, o: LK.distinct_eigenvalues(a), domain_text=REPEATED,
-           kinks=lambda a, o: LK.eigenvalue_gaps(a),
+           kinks=lambda a, o: LK.eigenvalue_gaps(a), torch_reads=LK.symmetric_part_note("eigh"),
            doc="torch.linalg.eigh of (A + A^T)/2: part='eigenvalues' (ascending) or 'eigenvectors' (columns, each "
                "signed so that its entry of largest magnitude is positive)"),
     OpSpec("svdvals", 1, LK.svdvals, lambda a: _linalg().svdvals(a), vjp=LK.svdvals_vjp, shape=LK.svd_shape,
@@ -138,6 +140,9 @@ OPS = [
            mp=_mp("qr"), param_names=("A",), domain=lambda a, o: LK.leading_columns_independent(a),
            domain_text="the first min(n, m - 1) columns of A must be linearly independent (a column dependent on "
                        "the ones before it has no direction for Q)", jumps=LK.qr_jumps,
+           torch_domain=lambda a, o: LK.leading_columns_independent(a, count=min(a.shape)),
+           torch_domain_text="torch documents linalg.qr's gradient only where the first min(m, n) columns of A are "
+                             "linearly independent (\"the gradient computed may be incorrect\" otherwise)",
            doc="torch.linalg.qr(A, mode='reduced'): part='R' (the default, (k, n)) or 'Q' (m, k), k = min(m, n), "
                "signed as LAPACK's Householder QR signs them (R's diagonal may be negative; Q's column and R's row "
                "flip together where a pivot crosses 0 or the column below it becomes 0, as at a triangular A: a "
@@ -145,8 +150,8 @@ OPS = [
     OpSpec("einsum", 1, LK.einsum, lambda *args: torch_module().einsum(args[-1].equation, *args[:-1]),
            vjp=LK.einsum_vjp, shape=LK.einsum_shape, elementwise=False, variadic=True, attrs="options",
            options=(Option("equation", "i->i", "str", keyword_only=True),), mp=_mp("einsum"), param_names=("a",),
-           doc="torch.einsum: einsum('ij,jk->ik', a, b) or einsum(a, b, equation='ij,jk->ik') (explicit '->', "
-               "no letter repeated within one operand)"),
+           doc="torch.einsum: einsum('ij,jk->ik', a, b) or einsum(a, b, equation='ij,jk->ik'); without '->' torch's "
+               "implicit output ('ij,jk' is 'ij,jk->ik'); no letter repeated within one operand, no '...'"),
     OpSpec("kron", 2, LK.kron, lambda a, b: torch_module().kron(a, b), vjp=LK.kron_vjp, shape=LK.kron_shape,
            elementwise=False, mp=_mp("kron"), param_names=("a", "b"),
            doc="the Kronecker product of two vectors or two matrices (torch.kron)"),

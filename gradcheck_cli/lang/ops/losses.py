@@ -45,7 +45,7 @@ def _class_loss(name: str, options: tuple[Option, ...], doc: str) -> OpSpec:
                   attrs="options", options=options, elementwise=False, domain=L.class_domain(name),
                   domain_text="the mean divides by the targets' total weight, 0 here (every target ignored, or "
                               "weights that cancel)",
-                  mp=_mp("classes", name), param_names=("input",), doc=doc)
+                  mp=_mp("classes", name), param_names=("input",), torch_refuses=("weight",), doc=doc)
 
 
 def _pointwise(name: str, options: tuple[Option, ...], doc: str, **more) -> OpSpec:
@@ -69,6 +69,7 @@ def _probability(x, t, *rest):
 
 
 _TARGET = Option("target", None, "ints", hint=L.TARGET_HINT)
+_NLL_TARGET = Option("target", None, "ints", hint=L.NLL_TARGET_HINT)
 _WEIGHT = Option("weight", None, "tensor")
 _IGNORE = Option("ignore_index", -100, "int", keyword_only=True)
 _WEIGHT_LAST = Option("weight", None, "tensor", keyword_only=True)  # torch 2.13's mse_loss and l1_loss
@@ -87,7 +88,7 @@ OPS = [
                "shape: -sum(weight*target*log_softmax(input)) over the class dim per sample, cross_entropy(z, p, "
                "weight=w, reduction='mean', label_smoothing=0.0); 'mean' divides by the number of samples; "
                "differentiated in the target and the weight too"),
-    _class_loss("nll_loss", (_TARGET, _WEIGHT, _IGNORE, _reduction()),
+    _class_loss("nll_loss", (_NLL_TARGET, _WEIGHT, _IGNORE, _reduction()),
                 "torch.nn.functional.nll_loss: -input[target] per sample (input: log-probabilities), integer "
                 "targets as a tuple: nll_loss(log_softmax(z, 1), (1, 0, 2), weight=w, ignore_index=-100, "
                 "reduction='mean')"),
@@ -118,12 +119,12 @@ OPS = [
                "torch.nn.functional.binary_cross_entropy: -(target*log(input) + (1 - target)*log(1 - input)) for "
                "input in [0, 1] (undefined outside), times weight (broadcast); exact, not clamped at log = -100 as "
                "torch is",
-               domain=_probability,
+               domain=_probability, torch_refuses=("weight",),
                domain_text="binary_cross_entropy is defined for 0 <= input <= 1 and 0 <= target <= 1 (torch refuses "
                            "others), and differentiable for 0 < input < 1"),
     _pointwise("binary_cross_entropy_with_logits", (_WEIGHT, _reduction(), Option("pos_weight", None, "tensor",
                                                                                  keyword_only=True)),
                "torch.nn.functional.binary_cross_entropy_with_logits: binary_cross_entropy(sigmoid(input), target) "
                "computed stably, (1 - target)*softplus(input) + pos_weight*target*softplus(-input), times weight "
-               "(broadcast; pos_weight along the last dim)"),
+               "(broadcast; pos_weight along the last dim)", torch_refuses=("weight", "pos_weight")),
 ]

@@ -68,7 +68,8 @@ class Option:
 
 
 # Ops whose torch function returns a tuple, by its parts (a `part` option's choices also name such parts).
-TUPLE_RESULTS = {"sort": ("values", "indices"), "topk": ("values", "indices"), "slogdet": ("sign", "logabsdet")}
+TUPLE_RESULTS = {"sort": ("values", "indices"), "topk": ("values", "indices"), "slogdet": ("sign", "logabsdet"),
+                 "max_dim": ("values", "indices"), "min_dim": ("values", "indices")}
 
 
 def torch_tuple_parts(spec: OpSpec) -> tuple[str, ...]:
@@ -129,6 +130,17 @@ class OpSpec:
     # object arrays of mpmath numbers.  The value jumps where a number changes: a step that changes one crosses a
     # jump (`sits_on_jump` says where the point is on one).
     jumps: Callable | None = None
+    # Where torch documents its backward as valid, (args..., attr) -> bool, and that promise in words (qr: the first
+    # min(m, n) columns independent): a backward that breaks down outside it is named with the promise.
+    torch_domain: Callable | None = None
+    torch_domain_text: str = ""
+    # Where torch's function reads an input otherwise than this op does, (args..., attr) -> a note or None, on the
+    # unbatched values at the point: cholesky and eigh of a non-symmetric A (torch reads its lower triangle only).
+    torch_reads: Callable | None = None
+    # Operands torch's function does not differentiate ("not differentiable with respect to argument 'weight'"):
+    # where one needs a gradient, the torch builder writes the op out in torch's own ops, and the autograd column
+    # says so (`written_out`), since it is then not torch's backward of the op.
+    torch_refuses: tuple[str, ...] = ()
     # detach: no gradient, and finite differences hold it at its base value.
     holds_value: bool = False
     # Reductions (sum, mean, ...): finite differences scale their rounding by the reduction of |x|.
@@ -169,6 +181,18 @@ class OpSpec:
     def infer_shape(self, shapes, attr=None) -> tuple:
         own_rule = self.shape is not broadcast_shapes  # broadcasting needs no attribute: leaky_relu's slope
         return tuple(self.shape(*shapes, self._attr(attr)) if self.attrs and own_rule else self.shape(*shapes))
+
+    def operand_names(self, attr) -> tuple[str, ...]:
+        """The names of a node's operands: the required ones, then the tensor options it was given."""
+        return self.params[: self.arity] + (self.present(attr) if self.attrs == "options" and attr else ())
+
+    def written_out(self, refused: list[str]) -> str:
+        """The note of an autograd column that differentiates this op written out in torch ops, because torch does
+        not differentiate it in `refused`."""
+        which = " or ".join(refused)
+        return (f"autograd: torch does not differentiate {self.display_name} in {which} (\"not differentiable with "
+                f"respect to argument '{refused[0]}'\"), so the autograd column differentiates {self.display_name} "
+                "written out in torch's own ops, as torch defines it, not torch's own backward of it")
 
     def present(self, attr: Options) -> tuple[str, ...]:
         """The tensor options given in a node's attribute, in the order their operands follow the required ones."""

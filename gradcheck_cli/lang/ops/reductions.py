@@ -57,6 +57,39 @@ def _torch_dims(name: str):
     return build
 
 
+def _torch_selected_value(name: str):
+    """torch.max/torch.min over one dim: the values of its (values, indices), whose backward sends the gradient to
+    the one index torch picked (at a tie, one of the tied elements), unlike amax/amin, which share it."""
+    def build(x, o):
+        return getattr(torch_module(), name)(x, o.dim, keepdim=o.keepdim).values
+
+    return build
+
+
+def _one_dim_shape(name: str):
+    """The shape rule of max/min over one dim, its range error worded as amax's (a 0-d input takes dim 0 or -1)."""
+    reduced = S.dims_shape(name, True)
+
+    def shape_rule(shape: tuple, o) -> tuple:
+        if shape:
+            K.check_axis(shape, (o.dim,))
+        return reduced(shape, o)
+
+    return shape_rule
+
+
+def _extremum_dim(name: str, largest: bool) -> OpSpec:
+    """max or min over one dim (`name` is torch's): amax's value and rule, torch.max(x, dim)'s backward."""
+    word = "largest" if largest else "smallest"
+    return OpSpec(f"{name}_dim", 1, S.extremum_dims(largest), _torch_selected_value(name),
+                  vjp=S.extremum_dims_vjp, shape=_one_dim_shape(name), attrs="options",
+                  options=(Option("dim", None, "int"), Option("keepdim", False, "bool")), call_name=name,
+                  elementwise=False, analytic=False, kinks=S.extremum_dims_switches(largest),
+                  doc=f"the {word} element over one dim, torch.{name}(x, dim, keepdim=False)'s values "
+                      f"({name}(x, dim=1)[0]); torch's backward gives a tie's gradient to one of the tied elements, "
+                      f"a{name}'s shares it; a tie is a kink either way")
+
+
 def _torch_order(key, o):
     """torch's stable sort of `key` along dim, the first k indices."""
     torch = torch_module()
@@ -154,15 +187,18 @@ OPS = [
     # ---- sort and topk, values only (the gradient goes back to the chosen elements; ties are kinks) ----
     OpSpec("sort", 1, S.sort_values, lambda x, o: torch_module().sort(x, o.dim, o.descending).values,
            vjp=_sort_vjp, shape=S.sorted_shape("sort"), attrs="options",
-           options=(Option("dim", -1, "int"), Option("descending", False, "bool")), elementwise=False, analytic=False,
+           options=(Option("dim", -1, "int"), Option("descending", False, "bool"),
+                    Option("stable", False, "bool", keyword_only=True)), elementwise=False, analytic=False,
            kinks=S.sort_switches,
-           doc="torch.sort(x, dim=-1, descending=False).values; ties are kinks"),
+           doc="torch.sort(x, dim=-1, descending=False, stable=False).values (stable only orders the indices); ties "
+               "are kinks"),
     OpSpec("topk", 1, S.sort_values,
            lambda x, o: torch_module().topk(x, o.k, o.dim, o.largest, True).values,
            vjp=_sort_vjp, shape=S.sorted_shape("topk"), attrs="options",
-           options=(Option("k", None, "int"), Option("dim", -1, "int"), Option("largest", True, "bool")),
+           options=(Option("k", None, "int"), Option("dim", -1, "int"), Option("largest", True, "bool"),
+                    Option("sorted", True, "bool")),
            elementwise=False, analytic=False, kinks=S.sort_switches,
-           doc="torch.topk(x, k, dim=-1, largest=True).values, sorted; a tie at the k-th place is a kink"),
+           doc="torch.topk(x, k, dim=-1, largest=True, sorted=True).values; a tie at the k-th place is a kink"),
     OpSpec("sort_by", 2, S.sort_by, _torch_sort_by, vjp=_sort_by_vjp, shape=S.sort_by_shape, attrs="options",
            options=_SELECTION, elementwise=False, analytic=False, internal=True, param_names=("v", "key"),
            kinks=lambda v, key, o: S.sort_switches(key, o),
@@ -181,4 +217,6 @@ OPS = [
            attrs="options", options=_DIMS, call_name="mean", reduction=True, uniform_reduction=True,
            elementwise=False, doc="mean over several dims, keepdim: mean(x, dim=(0, 1), keepdim=True)"),
     *(_extremum_dims(name, largest) for name, largest in (("amax", True), ("amin", False))),
+    # ---- torch.max(x, dim), torch.min(x, dim): the values, with torch's own backward (parsed from amax's forms) ----
+    *(_extremum_dim(name, largest) for name, largest in (("max", True), ("min", False))),
 ]

@@ -49,6 +49,15 @@ def _round(x, o):
     return np.round(x, o.decimals)
 
 
+def _round_shape(shape: tuple, o) -> tuple:
+    """round's shape is its argument's; its decimals must keep 10**decimals a float64 (torch's round gives NaN past
+    that, and the piece numbers here overflow)."""
+    if abs(o.decimals) > 308:
+        raise ValueError(f"decimals={o.decimals} is out of range: 10**{abs(o.decimals)} overflows float64 (torch's "
+                         "round gives NaN there); |decimals| must be at most 308")
+    return tuple(shape)
+
+
 def _round_label_float(x, o):
     """The integer a piece of round(x, decimals=d) is numbered by (x*10^d rounded half to even, as numpy's round)."""
     d = o.decimals
@@ -88,7 +97,7 @@ OPS = [
            doc="the smallest integer >= x (torch.ceil); zero gradient, jumps at the integers"),
     OpSpec("round", 1, _round, lambda x, o: torch_module().round(x, decimals=o.decimals),
            partials=(lambda x, out: 0,), attrs="options", options=(Option("decimals", 0, "int", keyword_only=True),),
-           analytic=False, jumps=lambda x, o: [_round_label(x, o)], mp=_mp("round"),
+           shape=_round_shape, analytic=False, jumps=lambda x, o: [_round_label(x, o)], mp=_mp("round"),
            doc="x rounded to the nearest integer, half to even (torch.round), or to `decimals` places; zero "
                "gradient, jumps halfway between"),
     OpSpec("trunc", 1, np.trunc, lambda x: torch_module().trunc(x), partials=(lambda x, out: 0,),
