@@ -2051,8 +2051,8 @@ def render(e: Expr) -> str:
         for i, (key, value) in enumerate(e.attr):
             text = render(next(tensors)) if value is OPERAND else format_option(value)
             texts.append(text if i < e.positional else f"{key}={text}")
-    elif e.attr is not None:
-        texts += [str(int(d)) for d in e.attr]
+    elif e.attr is not None:  # torch.norm's second positional argument is p: its dim is written by name
+        texts += [f"dim={int(d)}" if e.op == "norm" else str(int(d)) for d in e.attr]
     return f"{name}({', '.join(texts)})"
 
 

@@ -115,3 +115,31 @@ def test_topk_unsorted_is_refused():
     result = check("sum(topk(x, 2, sorted=False))", at={"x": [3.0, 1.0, 2.0]})
     assert result.status == "error" and "sorted=False leaves the order of the k values unspecified" in \
         result.rendered_error
+
+
+@pytest.mark.parametrize("text", ["sum(norm(A, 1))", "norm(A, 0)", "norm(A, -1)", "norm(A, 3)"])
+def test_norms_second_positional_argument_is_torchs_p_not_dim(text):
+    """torch.norm(A, 1) is the 1-norm of every element (its second argument is p), not the 2-norm along dim 1: the
+    positional form is refused, pointing at the number, with the dim= spelling."""
+    with pytest.raises(Exception) as raised:
+        parse(text)
+    message = str(raised.value)
+    assert "order p, not dim" in message and "norm(x, dim=1)" in message
+
+
+@pytest.mark.parametrize("text, torch_value", [
+    ("norm(A, 2)", lambda a: torch.norm(a, 2)),
+    ("sum(norm(A, dim=1))", lambda a: torch.norm(a, dim=1).sum()),
+    ("sum(norm(A, dim=0))", lambda a: torch.linalg.vector_norm(a, dim=0).sum()),
+])
+def test_norm_spelled_as_torch_computes_torchs_value(text, torch_value):
+    a = [[1.0, -2.0], [3.0, 4.0]]
+    result = check(text, at={"A": a})
+    assert result.status == "pass"
+    assert result.value == pytest.approx(float(torch_value(torch.tensor(a, dtype=torch.float64))))
+
+
+def test_norm_along_a_dim_prints_its_dim_by_name():
+    """A derivative graph's text re-parses to the same function: norm(A, dim=1), never norm(A, 1)."""
+    expression = parse("norm(A, dim=1)")
+    assert to_text(expression.output, expression.names()) == "norm(A, dim=1)"

@@ -130,7 +130,7 @@ CASES = [
     TensorCase("amin", "amin(x**2 + 1) + sum(amin(A, 0) * w) + min(A)",
                {"x": (5,), "A": (3, 4), "w": (4,)},
                lambda t: (t["x"] ** 2 + 1).amin() + (t["A"].amin(0) * t["w"]).sum() + t["A"].amin()),
-    TensorCase("norm", "norm(A @ x - b) + sum(norm(A, 0) * v)", {"A": (4, 3), "x": (3,), "b": (4,), "v": (3,)},
+    TensorCase("norm", "norm(A @ x - b) + sum(norm(A, dim=0) * v)", {"A": (4, 3), "x": (3,), "b": (4,), "v": (3,)},
                lambda t: T.linalg.vector_norm(t["A"] @ t["x"] - t["b"])
                + (T.linalg.vector_norm(t["A"], dim=0) * t["v"]).sum()),
     TensorCase("frobenius", "norm(A @ B)", {"A": (2, 3), "B": (3, 4)},
@@ -456,9 +456,9 @@ def test_derivative_of_reshape_to_a_scalar_parses_back():
 
 
 def test_norm_along_an_axis_with_a_zero_slice():
-    """norm(A, 0) with one all-zero column: that column is a cone's tip, a kink in each of its entries (the
+    """norm(A, dim=0) with one all-zero column: that column is a cone's tip, a kink in each of its entries (the
     one-sided derivatives are -w and w); the other column is smooth.  Never a NaN blamed on anyone."""
-    result = check("sum(norm(A, 0)*w)", at={"A": [[0.0, 1.0], [0.0, 2.0]], "w": [1.0, 2.0]})
+    result = check("sum(norm(A, dim=0)*w)", at={"A": [[0.0, 1.0], [0.0, 2.0]], "w": [1.0, 2.0]})
     by_entry = {(g.wrt, tuple(g.index)): g for g in result.gradients}
     assert result.status == "undefined"
     for entry in (("A", (0, 0)), ("A", (1, 0))):

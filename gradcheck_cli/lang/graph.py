@@ -21,6 +21,8 @@ from .ops import OPS
 from .ops.record import torch_tuple_parts
 from .tensor_kernels import format_index
 
+# axis reductions whose second positional argument in torch is not dim (torch.norm(x, p)): dim is written by name
+DIM_BY_KEYWORD = frozenset({"norm"})
 WITH_OPTIONS = frozenset(name for name, spec in OPS.items() if spec.attrs == "options")
 
 ATOM = 100  # precedence of names, numbers and calls: never parenthesised
@@ -279,7 +281,8 @@ def render(node: Node, parts: list[tuple[str, int]]) -> tuple[str, int]:
             for name, value in node.attr.items
             if name in optional or value != defaults[name] or type(value) is not type(defaults[name])]
     else:
-        texts = [text for text, _ in parts] + [str(n) for n in (node.attr or ())]
+        dims = [f"dim={n}" if spec.name in DIM_BY_KEYWORD else str(n) for n in (node.attr or ())]
+        texts = [text for text, _ in parts] + dims
     return f"{spec.call_name or spec.name}({', '.join(texts)})", ATOM
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from ..core.errors import LimitError, ParseError, Span
 from ..core.limits import DEFAULT_LIMITS, Limits
 from ..core.text import did_you_mean
-from .graph import Graph, Node, ancestors, format_option
+from .graph import DIM_BY_KEYWORD, Graph, Node, ancestors, format_option
 from .lexer import Token, tokenize
 from .ops import CONSTANTS, FUNCTIONS, INFIX, OPS, OVERLOADS, POSTFIX, PREFIX, OpSpec
 from .ops.record import Option, Options, torch_tuple_parts
@@ -632,6 +632,12 @@ class _Parser:
             operands, extra = args[: spec.arity], args[spec.arity:]
             if len(operands) < spec.arity or (spec.attrs == "axis" and len(extra) > 1):
                 continue
+            if spec.name in DIM_BY_KEYWORD and extra:
+                if extra[0].is_const and float(extra[0].attr) == 2:  # torch.norm(x, 2): the 2-norm of every element
+                    return spec, operands, None
+                raise self.error(f"{name}(x, p): torch's second argument of norm is the order p, not dim "
+                                 f"(torch.norm(x, 1) is the 1-norm); only the 2-norm is supported here",
+                                 self.spans.get(extra[0].id, span), f"{name}(x, dim=1) is the 2-norm along dim 1")
             if not all(_is_integer(a) for a in extra):
                 raise self.error(f"{name}(): the {'axis' if spec.attrs == 'axis' else 'shape'} must be "
                                  "integer numbers", span)
