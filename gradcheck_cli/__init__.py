@@ -125,7 +125,6 @@ def _names(given, keyword: str) -> list[str] | None:
 def _formulas(given, keyword: str) -> dict[str, str]:
     """`manual` or `manual_hessian`: name -> formula text; a number is the formula it writes (2 is "2")."""
     from collections.abc import Mapping
-    from numbers import Real
 
     from .core.errors import UsageError
 
@@ -135,13 +134,34 @@ def _formulas(given, keyword: str) -> dict[str, str]:
         raise UsageError(f"{keyword}: expected a dict of variable names to formulas, got a {type(given).__name__}")
     formulas = {}
     for key, formula in given.items():
-        if isinstance(formula, Real) and not isinstance(formula, bool):
-            formula = repr(formula)
-        if not isinstance(key, str) or not isinstance(formula, str):
-            raise UsageError(f"{keyword}[{key!r}]: expected a formula as a str (e.g. \"2*x\"), "
-                             f"got {type(formula).__name__}")
-        formulas[key] = formula
+        if not isinstance(key, str):
+            raise UsageError(f"{keyword}[{key!r}]: expected a variable name as a str")
+        formulas[key] = formula if isinstance(formula, str) else _number_formula(formula, f"{keyword}[{key!r}]")
     return formulas
+
+
+def _number_formula(value, where: str) -> str:
+    """A number as the formula that writes it: a Python or numpy number, or a numpy array or torch tensor of one
+    element (the seed notebook's hand derivative is a tensor), never the object's repr (`np.float64(2.0)`)."""
+    import math
+    from numbers import Real
+
+    from .core.errors import UsageError
+
+    size = getattr(value, "numel", getattr(value, "size", None))
+    size = size() if callable(size) else size
+    if hasattr(value, "shape") and size == 1 and not isinstance(value, bool):
+        value = value.item()  # a numpy scalar or array, a torch tensor: the number it holds
+    elif hasattr(value, "shape") and isinstance(size, int):
+        raise UsageError(f"{where}: expected a formula as a str (e.g. \"2*x\") or one number, got a "
+                         f"{type(value).__name__} of {size} numbers")
+    if not isinstance(value, Real) or isinstance(value, bool):
+        raise UsageError(f"{where}: expected a formula as a str (e.g. \"2*x\"), got {type(value).__name__}")
+    if isinstance(value, int):
+        return str(value)
+    if not math.isfinite(value):
+        raise UsageError(f"{where}: expected a finite number or a formula as a str, got {float(value)!r}")
+    return repr(float(value))
 
 
 def _values(given: dict, keyword: str, limits, text: bool = False) -> dict:

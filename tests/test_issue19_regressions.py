@@ -216,3 +216,33 @@ def test_a_missing_project_path_is_summarised_with_its_reason(tmp_path):
     (tmp_path / "pyproject.toml").write_text('[tool.gradcheck]\npaths = ["nope", "ok.yaml"]\n')
     ran = _run_in(tmp_path, "-q")
     assert "nope  (nope): spec error: nope: no such file or folder" in ran.stdout, ran.stdout
+
+
+# ---- eyes19: a number given as a manual gradient, whatever Python object holds it ----
+
+
+@pytest.mark.parametrize("number", [
+    np.float64(-7.661275842587077), np.float32(-7.6612759), np.array(-7.661275842587077),
+    torch.tensor(-7.661275842587077, dtype=torch.float64), torch.tensor([-7.661275842587077]),
+])
+def test_a_number_held_by_numpy_or_torch_is_a_manual_formula(number):
+    """The seed notebook computes its hand derivative as a tensor (dL_dw = ...): it is the number it holds, not
+    'np.float64: the language uses torch's function names' or 'expected a formula as a str, got Tensor'."""
+    result = check("sin(x**2)", at={"x": 4}, manual={"x": number}, rtol=1e-6)
+    assert result.status == "pass", result.error
+    assert result.gradients[0].manual == pytest.approx(-7.661275842587077, rel=1e-6)
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), np.float64("-inf"), torch.tensor(float("nan"))])
+def test_a_manual_number_that_is_not_finite_is_called_so(number):
+    result = check("sin(x**2)", at={"x": 4}, manual={"x": number})
+    assert result.status == "error"
+    assert result.error["message"].startswith("manual['x']: expected a finite number or a formula as a str, got "), \
+        result.error
+
+
+def test_a_manual_tensor_of_several_numbers_says_it_is_not_one_number():
+    result = check("mean(x**2)", at={"x": [1.0, 2.0, 3.0]}, manual={"x": torch.tensor([2 / 3, 4 / 3, 2.0])})
+    assert result.status == "error"
+    assert result.error["message"] == ("manual['x']: expected a formula as a str (e.g. \"2*x\") or one number, got a "
+                                       "Tensor of 3 numbers")
