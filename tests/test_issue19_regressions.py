@@ -246,3 +246,25 @@ def test_a_manual_tensor_of_several_numbers_says_it_is_not_one_number():
     assert result.status == "error"
     assert result.error["message"] == ("manual['x']: expected a formula as a str (e.g. \"2*x\") or one number, got a "
                                        "Tensor of 3 numbers")
+
+
+# ---- eyes19: the progress bar never cuts its count or its clock on an 80-column terminal ----
+
+
+@pytest.mark.parametrize("width", [80, 60, 40])
+def test_the_progress_line_keeps_its_count_and_clock_whole(width):
+    """A long case name took the room of `464/465` and the elapsed time: rich cut them to `464/4…` `0:00:…`."""
+    import io
+
+    from rich.console import Console
+
+    from gradcheck_cli.report.progress import fitted_name, progress_bar
+
+    console = Console(file=io.StringIO(), width=width, color_system=None)
+    bar = progress_bar(console, total=465)
+    bar.update(bar.task_ids[0], completed=464,
+               description=fitted_name(bar, "vectors: standardized score sum(c*(x - mean(x)))/std and more"))
+    console.print(bar.make_tasks_table(bar.tasks))
+    line = console.file.getvalue().rstrip("\n")
+    assert "\n" not in line and len(line) <= width, line
+    assert " 464/465 " in line and "0:00:00" in line, line
