@@ -268,3 +268,26 @@ def test_the_progress_line_keeps_its_count_and_clock_whole(width):
     line = console.file.getvalue().rstrip("\n")
     assert "\n" not in line and len(line) <= width, line
     assert " 464/465 " in line and "0:00:00" in line, line
+
+
+# ---- eyes19: a missing folder beside a variable's option is still "no such file or folder" ----
+
+
+@pytest.mark.parametrize("target", ["missing/", "specs/missing.yaml", "nothere.yml"])
+def test_a_missing_path_with_a_value_option_says_the_path_is_missing(cli, tmp_path, monkeypatch, target):
+    """`gradcheck missing/ --x 1` said "No such option '--x'": the path was the mistake."""
+    monkeypatch.chdir(tmp_path)
+    result = cli(target, "--x", "1")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: {target}: no such file or folder"
+
+
+def test_a_value_option_beside_spec_files_says_where_their_values_go(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "a.yaml").write_text("expr: sin(x)\nat: {x: 1}\n")
+    result = cli("specs/", "--x", "1")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: No such option '--x': specs/ names spec files, whose cases give "
+                                    "their variables' values under at:"), result.stderr
+    assert "'--json'" in cli("specs/", "--jsno").stderr  # a near option of gradcheck's own keeps click's hint
