@@ -513,6 +513,8 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
                     init_kwargs=init_kwargs or {},
                     limits=limits, **defaults)
         job_list = [Job(spec=spec)]
+    if plot_path:
+        _refuse_plot_of_projections(job_list)
     output_format = "json" if as_json else (output_format or _default_format())
     settings = _report_settings(Spec(expr="", at={}, limits=limits, **defaults), single=len(job_list) == 1,
                                 color=color, quiet=quiet, verbose=verbose, all_elements=all_elements, depth=depth,
@@ -746,6 +748,14 @@ def _check_plot(path: str | None, spec_mode: bool, expression: bool) -> None:
     problem = report_path_problem(path, [])
     if problem:
         raise click.BadParameter(problem, param_hint="'--plot'")
+
+
+def _refuse_plot_of_projections(jobs) -> None:
+    """--plot draws entries of the gradient; a case under --fast (or a spec's `fast: true`) has only projections,
+    so it is refused before the run rather than after its table."""
+    if any(job.spec is not None and job.spec.fast for job in jobs):
+        raise click.UsageError("--plot draws the gradient's entries; --fast checks only random projections of it "
+                               "(check without --fast to draw it)")
 
 
 def _plot(path: str, result, step: float | None, limits: Limits) -> None:

@@ -291,3 +291,21 @@ def test_a_value_option_beside_spec_files_says_where_their_values_go(cli, tmp_pa
     assert result.stderr.startswith("error: No such option '--x': specs/ names spec files, whose cases give "
                                     "their variables' values under at:"), result.stderr
     assert "'--json'" in cli("specs/", "--jsno").stderr  # a near option of gradcheck's own keeps click's hint
+
+
+# ---- eyes19: --plot with --fast is refused before the run, not after a passing table ----
+
+
+@pytest.mark.parametrize("fast_from", ["flag", "spec"])
+def test_a_picture_of_fast_projections_is_refused_before_the_run(cli, tmp_path, monkeypatch, fast_from):
+    """It printed the table and `✓ 1 passed`, then "no gradient entry to draw" and exit 2."""
+    monkeypatch.chdir(tmp_path)
+    if fast_from == "flag":
+        args = ("sum(sin(x))", "--x", "1,2,3", "--fast", "--seed", "1")
+    else:
+        (tmp_path / "case.yaml").write_text("expr: sum(sin(x))\nat: {x: [1, 2, 3]}\nfast: true\nseed: 1\n")
+        args = ("case.yaml",)
+    result = cli(*args, "--plot", "fast.png")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "--plot draws the gradient's entries; --fast checks only random projections of it" in result.stderr
+    assert not (tmp_path / "fast.png").exists()
