@@ -502,7 +502,7 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
     else:
         _refuse_folder_options(targets, exclude)
         _check_report_path(output_path, [])
-        at, random, integers = _point(ctx, at_items, variable_values, limits)
+        at, random, integers = _point(ctx, at_items, variable_values, limits, targets[0] if targets else "")
         spec = Spec(expr=targets[0].strip() if targets else "", at=at, random=random, integers=integers,
                     wrt=_names_option(wrt, "--wrt"), manual=_unique_pairs(manual_items, "--manual", "NAME=FORMULA"),
                     manual_hessian=_unique_pairs(hessian_items, "--manual-hessian", "NAME[,NAME2]=FORMULA"),
@@ -808,7 +808,7 @@ def _report_settings(defaults: Spec, single: bool, width: int | None = None, **s
                           limits=vars(defaults.limits), single=single, tty=tty, width=width or columns(tty), **shown)
 
 
-def _point(ctx: click.Context, at_items, variable_values: dict, limits: Limits) -> tuple:
+def _point(ctx: click.Context, at_items, variable_values: dict, limits: Limits, expression: str = "") -> tuple:
     """The point's values, its random inputs (`randn(2, 3)`) and its integer inputs (spec.values.split_inputs)."""
     from .spec.values import parse_input, split_inputs
 
@@ -829,6 +829,9 @@ def _point(ctx: click.Context, at_items, variable_values: dict, limits: Limits) 
         if name in point:
             continue
         if VALUE_PREFIX + name in options:
+            if not point and expression.strip() == name:  # `gradcheck expressions` outside the repository
+                raise click.UsageError(f"Missing option '--{name}' (and no file or folder is named '{name}' here).",
+                                       ctx)
             raise click.MissingParameter(ctx=ctx, param=options[VALUE_PREFIX + name])
         raise click.UsageError(f"Missing value for '{name}': --{name} is one of gradcheck's own options, "
                                f"so give it as --at {name}=VALUE.")

@@ -309,3 +309,16 @@ def test_a_picture_of_fast_projections_is_refused_before_the_run(cli, tmp_path, 
     assert result.exit_code == 2 and result.stdout == ""
     assert "--plot draws the gradient's entries; --fast checks only random projections of it" in result.stderr
     assert not (tmp_path / "fast.png").exists()
+
+
+# ---- eyes19: a lone word with no value is said to be no folder either ----
+
+
+def test_a_lone_name_that_is_no_folder_says_so_beside_its_missing_value(cli, tmp_path, monkeypatch):
+    """`gradcheck expressions` outside the repository said only "Missing option '--expressions'"."""
+    monkeypatch.chdir(tmp_path)
+    result = cli("expressions")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: Missing option '--expressions' (and no file or folder is named "
+                                    "'expressions' here)."), result.stderr
+    assert "no file or folder" not in cli("x*y", "--x", "1").stderr  # an expression of several names: as before
