@@ -322,3 +322,19 @@ def test_a_lone_name_that_is_no_folder_says_so_beside_its_missing_value(cli, tmp
     assert result.stderr.startswith("error: Missing option '--expressions' (and no file or folder is named "
                                     "'expressions' here)."), result.stderr
     assert "no file or folder" not in cli("x*y", "--x", "1").stderr  # an expression of several names: as before
+
+
+# ---- eyes19: check()'s table in IPython follows COLUMNS as %gradcheck's and the command's do ----
+
+
+def test_a_result_shown_outside_a_terminal_follows_columns(monkeypatch):
+    """In one IPython session piped with COLUMNS=80, %gradcheck's table fit 80 columns and check()'s was 140 wide."""
+    from gradcheck_cli import results
+
+    monkeypatch.setattr(results, "is_tty", lambda stream=None: False)
+    monkeypatch.setenv("COLUMNS", "80")
+    assert results.notebook_settings().width == 80
+    shown = results._table_text([check("x**3", at={"x": 1}, manual={"x": "3*x"})], None)
+    assert max(len(line) for line in shown.splitlines()) <= 80, shown
+    monkeypatch.delenv("COLUMNS")
+    assert results.notebook_settings().width == 140  # Jupyter, with no COLUMNS: as wide as before
