@@ -338,3 +338,15 @@ def test_a_result_shown_outside_a_terminal_follows_columns(monkeypatch):
     assert max(len(line) for line in shown.splitlines()) <= 80, shown
     monkeypatch.delenv("COLUMNS")
     assert results.notebook_settings().width == 140  # Jupyter, with no COLUMNS: as wide as before
+
+
+# ---- eyes19: the tolerance is never split from its numbers on a narrow terminal ----
+
+
+def test_the_tolerance_goes_whole_to_its_own_line_when_the_value_line_is_too_long(cli):
+    """At 60 columns the line wrapped as `... (tolerance: rtol 1e-07, atol` / `1e-07)`."""
+    lines = cli("sin(x**2)", "--x", "4", "--width", "60").stdout.splitlines()
+    assert lines[1] == "value = -0.2879033166650653"
+    assert lines[2] == "(tolerance: rtol 1e-07, atol 1e-07)"
+    wide = cli("sin(x**2)", "--x", "4", "--width", "100").stdout.splitlines()
+    assert wide[1] == "value = -0.2879033166650653   (tolerance: rtol 1e-07, atol 1e-07)"
