@@ -350,3 +350,16 @@ def test_the_tolerance_goes_whole_to_its_own_line_when_the_value_line_is_too_lon
     assert lines[2] == "(tolerance: rtol 1e-07, atol 1e-07)"
     wide = cli("sin(x**2)", "--x", "4", "--width", "100").stdout.splitlines()
     assert wide[1] == "value = -0.2879033166650653   (tolerance: rtol 1e-07, atol 1e-07)"
+
+
+# ---- eyes19: a float32 reference is printed at float32's digits ----
+
+
+def test_a_reference_computed_in_float32_is_not_printed_to_sixteen_digits(cli):
+    """The symbolic engine's float32 value was shown as -7.661275863647461 beside the float64 -7.661275842587077:
+    eight of its digits are rounding, printed as if they held."""
+    table = cli("sin(x**2)", "--x", "4", "--dtype", "float32", "--width", "200").stdout
+    row = next(line for line in table.splitlines() if line.startswith("│ x"))
+    cells = [cell.strip() for cell in row.strip("│").split("│")]
+    assert cells[1] == cells[3] == "-7.6612759", row  # reference and autograd: the same float32 number
+    assert cells[4] == "-7.661275842587077", row  # the float64 column keeps its digits

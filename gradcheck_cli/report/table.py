@@ -266,7 +266,7 @@ def _cells(result: CaseResult, row: GradientRow, columns: list[str], layout: Lay
     every = {
         "output": Text(output_label(row)),  # a namedtuple's field name is data, never markup
         "wrt": Text(element_label(row)),  # a name is data, never markup
-        "reference": _reference_cell(row, digits),
+        "reference": _reference_cell(row, digits, result.dtype),
         "symbolic": _number(row.symbolic, result.dtype, digits),
         "manual": _number(row.manual, result.dtype, digits),
         "finite difference ± error": _fd_cell(row, fd_digits, between),
@@ -362,11 +362,13 @@ def _symbolic_differs(rows: list[GradientRow]) -> bool:
                for r in rows)
 
 
-def _reference_cell(row: GradientRow, digits: int | None = None) -> str:
-    """The established derivative; `undefined` or `?` where there is none."""
+def _reference_cell(row: GradientRow, digits: int | None = None, dtype: str = "float64") -> str:
+    """The established derivative; `undefined` or `?` where there is none.  The symbolic engine's value is
+    computed in the case's dtype, and printed at its digits (float32: 8); the other referees' in float64 or
+    better."""
     if row.reference is None:
         return "undefined" if row.status == "undefined" else "?"
-    return _number(row.reference, "float64", digits)
+    return _number(row.reference, dtype if row.reference_source == "symbolic" else "float64", digits)
 
 
 def _fd_cell(row: GradientRow, digits: int, between: str = " ") -> str:
