@@ -109,3 +109,12 @@ def test_the_command_and_the_pytest_plugin_collect_the_same_files(cli, pytester)
 def test_exclude_with_an_expression_is_a_mistake_not_ignored(cli):
     result = cli("sin(x)", "--x", "1", "--exclude", "drafts")
     assert result.exit_code == 2 and "--exclude leaves files out of folders of spec files" in result.stderr
+
+
+def test_an_exclude_written_as_a_path_matches_as_the_glob_it_spells(tree):
+    """`--exclude ./specs/drafts` (a path as the shell completes it) and an absolute path excluded nothing,
+    silently; they name the same folder as `specs/drafts`, from the project root."""
+    for pattern in ("./specs/drafts", str(tree / "specs" / "drafts"), "./specs/drafts/"):
+        files = [p.as_posix() for p in collect(["."], [pattern], tree).files]
+        assert "specs/drafts/wip.yaml" not in files, pattern
+        assert "specs/a.yaml" in files

@@ -109,11 +109,24 @@ def excluded_by(path: Path, exclude, root: Path, given: Path | None = None) -> s
     relative = _relative(path, root)
     depth = len(path.relative_to(given).parts) if given is not None and path.is_relative_to(given) else None
     prefixes = [relative, *[p for p in relative.parents if p.name]][:depth]
-    for pattern in exclude:
-        pattern = pattern.rstrip("/")
+    for pattern in (_as_glob(given_pattern, root) for given_pattern in exclude):
         if any(fnmatchcase(p.as_posix(), pattern) or fnmatchcase(p.name, pattern) for p in prefixes):
             return pattern
     return None
+
+
+def _as_glob(pattern: str, root: Path) -> str:
+    """An exclude pattern as the glob matched against paths relative to `root`: a path spelled from the root
+    (`./specs/drafts`, as a shell completes it) or absolute (below the root) is the same glob as `specs/drafts`."""
+    pattern = pattern.rstrip("/")
+    if os.path.isabs(pattern):
+        try:
+            pattern = PurePath(pattern).relative_to(root.resolve()).as_posix()
+        except ValueError:
+            return pattern
+    while pattern.startswith("./"):
+        pattern = pattern[2:]
+    return pattern
 
 
 def is_spec(path: Path) -> bool:
