@@ -69,3 +69,13 @@ def test_the_cli_says_it_once_with_exit_code_2(cli):
     result = cli("np.sin(x)", "--x", "1")
     assert result.exit_code == 2
     assert result.stderr.count("error:") == 1 and "write sin(x)" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bindings_on_lines_of_their_own_are_told_to_end_with_a_semicolon():
+    """An --expr-file written one binding a line said only "expected ';', found 'p'"."""
+    message, marked = error_of("z = w*x\np = sigmoid(z)\np")
+    assert "expected ';', found 'p'" in message and marked == "p"
+    assert "a new line does not end a binding: end each with ';' (z = w*x; p = sigmoid(z); p)" in message
+    one_line, _ = error_of("z = w*x p")
+    assert "new line" not in one_line  # on one line, the plain message
+    parse("z = w*x;\np = sigmoid(z);\np")  # the fix it names is valid
