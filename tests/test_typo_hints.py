@@ -46,6 +46,7 @@ def error_of(text: str) -> tuple[str, str]:
     ("x^2", "use ** for powers: x**2", "^", "x**2"),
     ("2π*x", "write pi for π: 2*pi*x", "π", "2*pi*x"),
     ("√(x)", "write sqrt(x) for a square root", "√", "sqrt(x)"),
+    ("|x - y|", "write abs(x) for |x|", "|", "abs(x - y)"),  # eyes19: it said only "unexpected character '|'"
     ("gelu(x, approximate=’tanh’)", "write text in ASCII quotes: gelu(x, approximate='tanh')", "’",
      "gelu(x, approximate='tanh')"),
 ])
