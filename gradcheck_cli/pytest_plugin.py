@@ -70,13 +70,16 @@ def pytest_collect_file(file_path, parent):
     if not config.getoption("gradcheck") or file_path.suffix not in SUFFIXES:
         return None
     if not parent.session.isinitpath(file_path):
-        from .spec.collect import Skipped, skip_reason
+        from .spec.collect import HIDDEN, Skipped, skip_reason
 
         project = config.stash[PROJECT]
-        reason = skip_reason(file_path, project.exclude, project.root, _given_folder(config, file_path)) \
+        given = _given_folder(config, file_path)
+        reason = skip_reason(file_path, project.exclude, project.root, given) \
             or _outside_paths(config, project, file_path)
         if reason is not None:
-            config.stash[SKIPPED].append(Skipped(file_path, reason))
+            if given is not None and reason != HIDDEN:  # as the command lists them: not the files pytest offers
+                # beside the folders it walks through to reach those given, nor hidden ones
+                config.stash[SKIPPED].append(Skipped(file_path, reason))
             return None
     return SpecFile.from_parent(parent, path=file_path)
 

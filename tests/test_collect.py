@@ -118,3 +118,16 @@ def test_an_exclude_written_as_a_path_matches_as_the_glob_it_spells(tree):
         files = [p.as_posix() for p in collect(["."], [pattern], tree).files]
         assert "specs/drafts/wip.yaml" not in files, pattern
         assert "specs/a.yaml" in files
+
+
+def test_the_plugin_lists_as_skipped_only_files_below_the_paths_it_was_given(pytester):
+    """`pytest --gradcheck -v specs` listed `gradcheck skipped docker-compose.yml` from the folder above specs/, which
+    pytest walks to reach it; `gradcheck specs -v` lists only what lies in specs/."""
+    for name, text in TREE.items():
+        path = pytester.path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    (pytester.path / "specs" / "list.yaml").write_text("- 1\n- 2\n")
+    verbose = pytester.runpytest_inprocess("--gradcheck", "--collect-only", "-v", "-p", "no:cacheprovider", "specs")
+    listed = [line for line in verbose.outlines if line.startswith("gradcheck skipped")]
+    assert listed == [f"gradcheck skipped specs/list.yaml: {NOT_A_SPEC}"], verbose.outlines

@@ -28,6 +28,7 @@ SCANNED_BYTES = 256 * 1024  # a spec file's size limit (spec_file.MAX_FILE_BYTES
 TOP_LEVEL_KEY = r"""(?m)^["']?(?:expr|function|cases)["']?[ \t]*:"""  # a key at column 0
 FLOW_KEY = r"""[{,][ \t\n]*["']?(?:expr|function|cases)["']?[ \t]*:"""  # {expr: ..., at: ...}
 NOT_A_SPEC = "not a spec file: no expr, function or cases at its top level"
+HIDDEN = "hidden"  # a reason never listed: hidden files are not a user's to see, as `ls` does not show them
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def skip_reason(path: Path, exclude, root: Path, given: Path | None = None) -> s
     """Why a YAML file found below the folder `given` is not a spec file to check (hidden, excluded or no spec),
     or None.  The pytest plugin asks this of each file pytest offers it; the command of each file below a folder."""
     if path.name.startswith("."):
-        return "hidden"
+        return HIDDEN
     pattern = excluded_by(path, exclude, root, given)
     if pattern:
         return f"excluded by {pattern!r}"
