@@ -8,7 +8,8 @@ counted from the `%%gradcheck` line, as the notebook numbers them).
 Both return what they checked (results.CheckResult for an expression, results.CheckResults for spec files or a
 cell), which Jupyter shows as the command's table, so `r = %gradcheck ...` keeps it.  A bad argument or spec
 prints the command's error (on stderr, no traceback) and returns None.  `--format`/`--json` print that report
-instead of the table, `-o` writes it to a file, as the command does.  IPython is imported here only: the
+instead of the table, `-o` writes it to a file, as the command does; `--plot` writes its picture
+and shows it in the notebook too.  IPython is imported here only: the
 package's own import stays free of it (`gradcheck-cli[notebook]` installs it).
 """
 
@@ -116,6 +117,7 @@ def _reported(results: CheckResults, planned) -> bool:
             _plot(planned.options.plot, results[0], planned.options.plot_step, Limits(**planned.settings.limits))
         except click.exceptions.Exit:
             return False
+        _show_picture(planned.options.plot)
     if planned.options.output:
         try:
             _write(planned.options.output, _rendered(reporter(planned.output_format), list(results),
@@ -125,3 +127,14 @@ def _reported(results: CheckResults, planned) -> bool:
     elif planned.output_format not in ("table", "github"):  # annotations are for CI logs; here the table shows
         click.echo(_rendered(reporter(planned.output_format), list(results), planned.settings), nl=False)
     return True
+
+
+def _show_picture(path: str) -> None:
+    """The picture --plot wrote, shown in the notebook too (a PNG or an SVG; a PDF has no inline form)."""
+    from pathlib import Path
+
+    import IPython.display
+
+    shown = {".png": IPython.display.Image, ".svg": IPython.display.SVG}.get(Path(path).suffix.lower())
+    if shown is not None and Path(path).is_file():
+        IPython.display.display(shown(filename=path))

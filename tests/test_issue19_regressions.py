@@ -363,3 +363,21 @@ def test_a_reference_computed_in_float32_is_not_printed_to_sixteen_digits(cli):
     cells = [cell.strip() for cell in row.strip("│").split("│")]
     assert cells[1] == cells[3] == "-7.6612759", row  # reference and autograd: the same float32 number
     assert cells[4] == "-7.661275842587077", row  # the float64 column keeps its digits
+
+
+# ---- eyes19: in a notebook, %gradcheck --plot shows the picture it wrote (issue 19, item 3: inline in Jupyter) ----
+
+
+@pytest.mark.parametrize("name, kind", [("p.png", "Image"), ("p.svg", "SVG")])
+def test_the_line_magic_shows_its_picture_in_the_notebook(tmp_path, monkeypatch, name, kind):
+    """It wrote the file and showed nothing: the notebook user had to open it."""
+    import IPython.display
+
+    from gradcheck_cli.magics import check_line
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objects, **_: shown.extend(objects))
+    picture = tmp_path / name
+    assert check_line(f'"sin(x)" --x 1 --plot {picture}').status == "pass"
+    assert [type(o).__name__ for o in shown] == [kind]
+    assert (shown[0].data or b"")[:4] in (b"\x89PNG", b"<?xm", "<?xm", "<svg")
