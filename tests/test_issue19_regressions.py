@@ -381,3 +381,23 @@ def test_the_line_magic_shows_its_picture_in_the_notebook(tmp_path, monkeypatch,
     assert check_line(f'"sin(x)" --x 1 --plot {picture}').status == "pass"
     assert [type(o).__name__ for o in shown] == [kind]
     assert (shown[0].data or b"")[:4] in (b"\x89PNG", b"<?xm", "<?xm", "<svg")
+
+
+# ---- eyes19: a spec's manual or wrt for a name the expression does not differentiate is located at its key ----
+
+
+@pytest.mark.parametrize("text, located", [
+    ("expr: x*y\nat: {x: 1, y: 2}\nmanual: {z: 2*x}\n", ":3:13: manual.z: a manual gradient is given for 'z', which "
+                                                       "is not differentiated"),
+    ("expr: x*y\nat: {x: 1, y: 2}\nwrt: [z]\n", ":3:6: wrt: cannot differentiate with respect to 'z'"),
+    ("expr: x*y\nat: {x: 1, y: 2}\nwrt: [x]\nmanual: {y: x}\n", ":4:13: manual.y: a manual gradient is given for "
+                                                               "'y', which is not differentiated"),
+])
+def test_a_name_a_spec_cannot_differentiate_is_located_at_its_key(cli, tmp_path, text, located):
+    """Like `at:` for an unused name (issue 19), these said no file or line: `error: a manual gradient is given for
+    'z', which is not differentiated`."""
+    spec = tmp_path / "case.yaml"
+    spec.write_text(text)
+    result = cli(str(spec))
+    assert result.exit_code == 2
+    assert f"{spec}{located}" in result.stderr, result.stderr

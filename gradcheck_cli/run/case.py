@@ -21,6 +21,7 @@ import numpy as np
 from ..core.errors import (
     GradcheckError,
     InternalError,
+    KeyedError,
     LimitError,
     MissingValues,
     ShapeError,
@@ -572,7 +573,7 @@ def _best_reference(row: GradientRow) -> tuple[float | None, float]:
 def _add_hessian(case: _Case, own) -> None:
     spec = case.spec
     manual_hessian = {_hessian_pair(name): _parse_manual(case.expression, name, text, case.wrt, spec,
-                                                         "manual Hessian")
+                                                         "manual Hessian", "manual_hessian")
                       for name, text in spec.manual_hessian.items()}
     from .second_order import hessian_rows
 
@@ -886,8 +887,8 @@ def _resolve_wrt(expression: Expression, wrt: list[str] | None) -> list[str]:
         return list(expression.variables)
     for name in wrt:
         if name not in expression.variables:
-            raise UsageError(f"cannot differentiate with respect to {name!r}: it is not a variable of the expression"
-                             + _suggestion(name, expression.variables))
+            raise KeyedError("wrt", f"cannot differentiate with respect to {name!r}: it is not a variable of the "
+                             "expression" + _suggestion(name, expression.variables))
     return list(dict.fromkeys(wrt))
 
 
@@ -897,11 +898,11 @@ def _suggestion(name: str, choices: list[str]) -> str:
 
 
 def _parse_manual(expression: Expression, name: str, text: str, wrt: list[str], spec: Spec,
-                  what: str = "manual gradient") -> Expression:
+                  what: str = "manual gradient", setting: str = "manual") -> Expression:
     """A hand-derived formula for `name` (a variable, or `a,b` for a Hessian block), in the expression's scope."""
     for variable in name.split(","):
         if variable not in wrt:
-            raise UsageError(f"a {what} is given for {variable!r}, which is not differentiated"
+            raise KeyedError(f"{setting}.{name}", f"a {what} is given for {variable!r}, which is not differentiated"
                              + (_suggestion(variable, wrt) if variable not in expression.variables else " (see {wrt})"))
     return _parse_in_scope(expression, text, spec, f"the {what} for {name}")
 

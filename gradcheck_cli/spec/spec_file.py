@@ -473,6 +473,8 @@ def _read_settings(reader: _Reader, fields: dict, prefix: str, spec: Spec) -> No
     """wrt, tolerance, the choices, step, the flags, seed, order and args."""
     if "wrt" in fields:
         spec.wrt = _names(reader, fields["wrt"], prefix + "wrt", "leave wrt out to check every variable")
+        mark = fields["wrt"].start_mark  # a list or a str: where its value starts
+        spec.origins["wrt"] = Origin(reader.file, mark.line + 1, mark.column + 1, prefix + "wrt")
     for name, (key_node, value) in _optional_mapping(reader, fields, "tolerance", prefix).items():
         key = f"{prefix}tolerance.{name}"
         if name not in ("rtol", "atol"):
