@@ -401,3 +401,29 @@ def test_a_name_a_spec_cannot_differentiate_is_located_at_its_key(cli, tmp_path,
     result = cli(str(spec))
     assert result.exit_code == 2
     assert f"{spec}{located}" in result.stderr, result.stderr
+
+
+# ---- eyes19: an expected gradient for a name not differentiated is an error, never ignored ----
+
+
+@pytest.mark.parametrize("keywords, message", [
+    ({"wrt": "x", "expected": {"y": 5}}, "an expected gradient is given for 'y', which is not differentiated"),
+    ({"expected": {"z": 1}}, "an expected gradient is given for 'z', which is not differentiated (its variables: "
+                             "x, y)"),
+    ({"expected": {"x": [1, 2]}}, "the expected gradient for x has shape (2,); expected ()"),
+])
+def test_an_expected_gradient_that_cannot_be_compared_is_an_error(keywords, message):
+    """`expected={'y': 5}` with wrt='x' passed, the 5 never compared (a wrong pass); `expected={'z': 1}` was an
+    internal error (KeyError: 'z')."""
+    result = check("x*y", at=AT, **keywords)
+    assert result.status == "error" and result.error["kind"] == "usage", result.error
+    assert result.error["message"].startswith(message), result.error
+
+
+def test_a_spec_files_expect_for_a_name_not_differentiated_is_located_at_its_value(cli, tmp_path):
+    spec = tmp_path / "case.yaml"
+    spec.write_text("expr: x*y\nat: {x: 1, y: 2}\nwrt: [x]\nexpect: {y: 5}\n")
+    result = cli(str(spec))
+    assert result.exit_code == 2
+    assert f"{spec}:4:13: expect.y: an expected gradient is given for 'y', which is not differentiated" \
+        in result.stderr, result.stderr

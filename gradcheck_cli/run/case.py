@@ -744,8 +744,13 @@ def _checked_output_shape(expression: Expression, shapes: ShapeMap, point, wrt, 
                          expression.source, expression.span_of(expression.output))
     _check_entries(expression, shape, sum(point[name].size for name in wrt), spec)
     for name, value in spec.expected.items():
+        if name not in wrt:  # never left unchecked: a value nobody compares would pass silently
+            raise KeyedError(f"expected.{name}", f"an expected gradient is given for {name!r}, which is not "
+                             "differentiated" + (_suggestion(name, wrt) if name not in expression.variables
+                                                 else " (see {wrt})"))
         if np.shape(value) not in ((), point[name].shape, shape + point[name].shape):
-            raise UsageError(f"expect.{name} has shape {np.shape(value)}; expected {shape + point[name].shape}")
+            raise KeyedError(f"expected.{name}", f"the expected gradient for {name} has shape {np.shape(value)}; "
+                             f"expected {shape + point[name].shape}")
     return shape
 
 

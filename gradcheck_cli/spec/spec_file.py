@@ -446,6 +446,8 @@ def _read_values(reader: _Reader, fields: dict, prefix: str, spec: Spec) -> None
     spec.integers = frozenset(integers)
     for name, (_, value) in _optional_mapping(reader, fields, "expect", prefix).items():
         spec.expected[name] = reader.tensor(value, f"{prefix}expect.{name}")
+        mark = value.start_mark  # a number or a list: where its value starts
+        spec.origins[f"expected.{name}"] = Origin(reader.file, mark.line + 1, mark.column + 1, f"{prefix}expect.{name}")
 
 
 def _distribution(reader: _Reader, node, key: str):
