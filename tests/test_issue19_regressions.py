@@ -427,3 +427,28 @@ def test_a_spec_files_expect_for_a_name_not_differentiated_is_located_at_its_val
     assert result.exit_code == 2
     assert f"{spec}:4:13: expect.y: an expected gradient is given for 'y', which is not differentiated" \
         in result.stderr, result.stderr
+
+
+# ---- eyes19: a function's settings without a function are refused in a spec file and check(), as --args is ----
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("reference", "a.b:c", "reference: a.b:c is what function is checked against; give function too"),
+    ("args", "[x]", "args: [x] names the inputs of function; give function too"),
+    ("nondet_tol", "1e-9", "nondet_tol: 1e-09 is how far two backward passes of function may differ"),
+    ("device", "cuda", "device: cuda chooses where function runs (expressions run on the CPU)"),
+])
+def test_a_spec_with_a_function_setting_and_no_function_is_refused_at_its_key(cli, tmp_path, key, value, message):
+    """The command refuses `--reference` without `--function`; a spec file's `reference:` was ignored and the case
+    passed on the expression alone."""
+    spec = tmp_path / "case.yaml"
+    spec.write_text(f"expr: x*sigmoid(x)\nat: {{x: 0.5}}\n{key}: {value}\n")
+    result = cli(str(spec))
+    assert result.exit_code == 2
+    assert f"{spec}:3:" in result.stderr and message in result.stderr, result.stderr
+
+
+def test_check_refuses_a_reference_without_a_function():
+    result = check("x*sigmoid(x)", at={"x": 0.5}, reference="a.b:c")
+    assert result.status == "error"
+    assert result.error["message"].startswith("reference='a.b:c' is what function is checked against; give function")

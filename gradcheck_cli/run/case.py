@@ -177,13 +177,39 @@ def _check(spec: Spec, result: CaseResult) -> None:
     result.status = case_status(result)
 
 
+def _refuse_settings_of_a_function(spec: Spec) -> None:
+    """A setting that only a function uses, given to a case that names none, is refused as the command refuses
+    `--args` without `--function` (a spec's `reference:` was ignored and the expression alone passed).  One the
+    command line gives over spec files (`gradcheck specs/ --device cuda`) is for their cases that name one."""
+    given = {"reference": spec.reference is not None, "args": bool(spec.args), "nondet_tol": spec.nondet_tol != 0,
+             "device": spec.device != "cpu"}
+    for name, is_given in given.items():
+        if is_given and name not in spec.command_line:
+            value = _placeholder_value(getattr(spec, name))
+            raise KeyedError(name, f"{{{name}{value}}} {FUNCTION_SETTINGS[name]}; give {{function}} too")
+    if spec.precision:
+        raise KeyedError("precision", "{precision} runs a {function} in lower precision: give {function} too (an "
+                         "expression's engines run in float32 with {dtype=float32})")
+
+
+FUNCTION_SETTINGS = {"reference": "is what {function} is checked against",
+                     "args": "names the inputs of {function}",
+                     "nondet_tol": "is how far two backward passes of {function} may differ",
+                     "device": "chooses where {function} runs (expressions run on the CPU)"}
+
+
+def _placeholder_value(value) -> str:
+    """`=VALUE` for a settings placeholder (`{args=x,y}`), or nothing where the text would break the template."""
+    text = ",".join(value) if isinstance(value, list) else str(value)
+    return "" if "{" in text or "}" in text else f"={text}"
+
+
 def _prepare(spec: Spec, result: CaseResult) -> _Case:
     """Parse the expression and the user's formulas, resolve the point, infer shapes, compile the plan."""
     if spec.function is not None:
         refuse_function_options(spec)
-    elif spec.precision:
-        raise UsageError("{precision} runs a {function} in lower precision: give {function} too (an expression's "
-                         "engines run in float32 with {dtype=float32})")
+    else:
+        _refuse_settings_of_a_function(spec)
     expression = parse(spec.program, limits=spec.limits)
     point = _resolve_point(expression, spec.at)
     shapes = ShapeMap({name: value.shape for name, value in point.items()}, spec.limits)

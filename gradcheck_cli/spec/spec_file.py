@@ -446,8 +446,7 @@ def _read_values(reader: _Reader, fields: dict, prefix: str, spec: Spec) -> None
     spec.integers = frozenset(integers)
     for name, (_, value) in _optional_mapping(reader, fields, "expect", prefix).items():
         spec.expected[name] = reader.tensor(value, f"{prefix}expect.{name}")
-        mark = value.start_mark  # a number or a list: where its value starts
-        spec.origins[f"expected.{name}"] = Origin(reader.file, mark.line + 1, mark.column + 1, f"{prefix}expect.{name}")
+        spec.origins[f"expected.{name}"] = _value_origin(reader, value, f"{prefix}expect.{name}")
 
 
 def _distribution(reader: _Reader, node, key: str):
@@ -471,12 +470,18 @@ def _file_value(reader: _Reader, node, key: str) -> tuple[np.ndarray, bool]:
     return loaded.array, loaded.integer
 
 
+def _value_origin(reader: _Reader, node, key: str) -> Origin:
+    """Where a value of any kind (a number, a list, a mapping) starts, under `key`."""
+    return Origin(reader.file, node.start_mark.line + 1, node.start_mark.column + 1, key)
+
+
 def _read_settings(reader: _Reader, fields: dict, prefix: str, spec: Spec) -> None:
     """wrt, tolerance, the choices, step, the flags, seed, order and args."""
+    for name in ("wrt", "args", "nondet_tol", "device", "precision"):  # an error about the case's use of them
+        if name in fields:
+            spec.origins[name] = _value_origin(reader, fields[name], prefix + name)
     if "wrt" in fields:
         spec.wrt = _names(reader, fields["wrt"], prefix + "wrt", "leave wrt out to check every variable")
-        mark = fields["wrt"].start_mark  # a list or a str: where its value starts
-        spec.origins["wrt"] = Origin(reader.file, mark.line + 1, mark.column + 1, prefix + "wrt")
     for name, (key_node, value) in _optional_mapping(reader, fields, "tolerance", prefix).items():
         key = f"{prefix}tolerance.{name}"
         if name not in ("rtol", "atol"):
