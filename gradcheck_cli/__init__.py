@@ -53,8 +53,8 @@ def check(expr: str, at: dict, *, wrt=None, manual=None, manual_hessian=None, ex
     from .spec.spec import Spec
     from .spec.values import split_inputs
 
-    limits = limits or DEFAULT_LIMITS
     try:
+        limits = _limits(limits, DEFAULT_LIMITS)
         _check_settings(expr=expr, rtol=rtol, atol=atol, dtype=dtype, order=order, method=method, step=step,
                         fast=fast, seed=seed, device=device, explain=explain, allow_import=allow_import,
                         precise=precise, nondet_tol=nondet_tol, precision=precision)
@@ -112,14 +112,31 @@ def _precisions(given) -> list[str]:
 def _names(given, keyword: str) -> list[str] | None:
     """`wrt` as the command line reads it: a str is one name or a comma-separated list ("x" or "x,y"), else a
     list of names; None or empty: every variable."""
+    from collections.abc import Iterable
+
     from .core.errors import UsageError
 
-    if not given:
+    if given is None or (isinstance(given, (str, list, tuple)) and not given):
         return None
-    names = [name.strip() for name in given.split(",")] if isinstance(given, str) else list(given)
+    if isinstance(given, str):
+        names = [name.strip() for name in given.split(",")]
+    else:  # a list of names; anything else (wrt=5) is refused below, not a TypeError
+        names = list(given) if isinstance(given, Iterable) else [given]
     if not all(isinstance(name, str) and name for name in names):
         raise UsageError(f"{keyword}={given!r}: expected variable names (a str, \"x,y\", or a list of str)")
     return names
+
+
+def _limits(given, default):
+    """`limits`: a core.limits.Limits, or None for the defaults."""
+    from .core.errors import UsageError
+    from .core.limits import Limits
+
+    if given is None:
+        return default
+    if not isinstance(given, Limits):
+        raise UsageError(f"limits={given!r}: expected a gradcheck_cli.core.limits.Limits (or None for the defaults)")
+    return given
 
 
 def _formulas(given, keyword: str) -> dict[str, str]:
@@ -177,6 +194,8 @@ def _values(given: dict, keyword: str, limits, text: bool = False) -> dict:
         raise ValueParseError(f"{keyword}: expected a dict of variable names to values, got a {type(given).__name__}")
     values = {}
     for key, value in given.items():
+        if not isinstance(key, str):
+            raise ValueParseError(f"{keyword}[{key!r}]: expected a variable name as a str")
         try:
             values[key] = parse_input(value, limits) if text and isinstance(value, str) else \
                 coerce_value(value, limits)

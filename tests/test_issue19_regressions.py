@@ -452,3 +452,17 @@ def test_check_refuses_a_reference_without_a_function():
     result = check("x*sigmoid(x)", at={"x": 0.5}, reference="a.b:c")
     assert result.status == "error"
     assert result.error["message"].startswith("reference='a.b:c' is what function is checked against; give function")
+
+
+# ---- eyes19: check()'s arguments of the wrong type are error results, never exceptions ----
+
+
+@pytest.mark.parametrize("keywords, message", [
+    ({"wrt": 5}, "wrt=5: expected variable names"),
+    ({"limits": 5}, "limits=5: expected a gradcheck_cli.core.limits.Limits"),
+    ({"at": {1: 2.0}}, "at[1]: expected a variable name as a str"),
+])
+def test_a_wrongly_typed_argument_is_an_error_result(keywords, message):
+    """wrt=5 raised TypeError and limits=5 AttributeError out of check(); at={1: 2} said 'no value for x'."""
+    result = check("x**2", **{"at": {"x": 1.0}, **keywords})
+    assert result.status == "error" and result.error["message"].startswith(message), result.error
