@@ -466,3 +466,11 @@ def test_a_wrongly_typed_argument_is_an_error_result(keywords, message):
     """wrt=5 raised TypeError and limits=5 AttributeError out of check(); at={1: 2} said 'no value for x'."""
     result = check("x**2", **{"at": {"x": 1.0}, **keywords})
     assert result.status == "error" and result.error["message"].startswith(message), result.error
+
+
+def test_an_empty_expr_in_a_spec_file_is_said_to_be_empty_not_missing(cli, tmp_path):
+    spec = tmp_path / "case.yaml"
+    spec.write_text('name: e\nexpr: ""\nat: {x: 1}\n')
+    result = cli(str(spec))
+    assert result.exit_code == 2
+    assert f"{spec}:2:8: expr: the expression is empty" in result.stderr, result.stderr

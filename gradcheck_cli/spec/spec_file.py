@@ -615,6 +615,8 @@ class Sampling:
 def _sampled(reader: _Reader, spec: Spec, fields: dict, prefix: str = "") -> list[Spec]:
     """The spec, or one per sampled point; `prefix` is the key path of the mapping holding `sample` (cases[0].)."""
     if not spec.expr and spec.function is None:  # a function alone is its own reference
+        if "expr" in spec.origins:  # `expr: ""`: there, and empty
+            raise SpecError("the expression is empty", origin=spec.origins["expr"])
         raise SpecError("missing key 'expr'", origin=Origin(spec.file or reader.file, spec.line or 1, 1, "expr"))
     if "sample" not in fields:
         return [spec]
