@@ -37,17 +37,18 @@ class GradcheckMagics(Magics):
     def gradcheck(self, line: str, cell: str | None = None):
         """%gradcheck EXPRESSION --x 4 [OPTIONS] | %gradcheck PATH... : the command's arguments (see
         `%gradcheck --help`).  %%gradcheck: the cell is a spec (YAML, as in a spec file)."""
-        return check_line(line) if cell is None else check_cell(line, cell)
+        return check_line(line, self.shell.user_ns) if cell is None else check_cell(line, cell)
 
 
-def check_line(line: str) -> CheckResult | CheckResults | None:
-    """`%gradcheck LINE`: the command's arguments in one line, split as a shell splits them."""
+def check_line(line: str, user_ns: dict | None = None) -> CheckResult | CheckResults | None:
+    """`%gradcheck LINE`: the command's arguments in one line, split as a shell splits them.  `--function NAME`
+    (or `--reference NAME`) with NAME a function of the notebook (`user_ns`) is `__main__:NAME`."""
     try:
         args = shlex.split(line)
     except ValueError as error:  # an unclosed quote
         tell(f"error: {error} in the arguments of %gradcheck")
         return None
-    planned = _planned(args)
+    planned = _planned(_notebook_functions(args, user_ns or {}))
     if planned is None:
         return None
     from .run.runner import run_jobs
@@ -78,6 +79,21 @@ def check_cell(line: str, cell: str) -> CheckResults | None:
         tell(error.render())
         return None
     return _returned(CheckResults(run_jobs([Job(spec=spec) for spec in specs]), shown_with=notebook_settings()))
+
+
+def _notebook_functions(args: list[str], user_ns: dict) -> list[str]:
+    """`--function swish` as `--function __main__:swish` where swish is the notebook's own (the kernel runs cells
+    in __main__), so code written in a cell is named as it was defined."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    named = list(args)
+    for i, arg in enumerate(named[:-1]):
+        name = named[i + 1]
+        if arg in ("--function", "--reference") and name.isidentifier() and name in user_ns \
+                and getattr(main, name, None) is user_ns[name]:
+            named[i + 1] = f"__main__:{name}"
+    return named
 
 
 def _returned(results: CheckResults, expression: bool = False) -> CheckResult | CheckResults | None:

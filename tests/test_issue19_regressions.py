@@ -474,3 +474,21 @@ def test_an_empty_expr_in_a_spec_file_is_said_to_be_empty_not_missing(cli, tmp_p
     result = cli(str(spec))
     assert result.exit_code == 2
     assert f"{spec}:2:8: expr: the expression is empty" in result.stderr, result.stderr
+
+
+# ---- eyes19: %gradcheck --function NAME takes a function the notebook defined ----
+
+
+def test_the_line_magic_takes_a_function_of_the_notebook_by_its_name(monkeypatch):
+    """`--function swish` with swish defined in a cell said "'swish' does not name a callable: expected
+    MODULE:ATTRIBUTE"; `__main__:swish` worked, and is what the bare name now means in a notebook."""
+    import sys
+    import types
+
+    from gradcheck_cli.magics import check_line
+
+    notebook = types.ModuleType("__main__")
+    exec("import torch\ndef swish(x):\n    return x*torch.sigmoid(x)\n", notebook.__dict__)
+    monkeypatch.setitem(sys.modules, "__main__", notebook)
+    result = check_line('"x*sigmoid(x)" --x 0.5 --function swish', notebook.__dict__)
+    assert result is not None and result.status == "pass" and result.function["target"] == "__main__:swish"
