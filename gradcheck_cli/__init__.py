@@ -53,8 +53,8 @@ def check(expr: str, at: dict, *, wrt=None, manual=None, manual_hessian=None, ex
     from .spec.spec import Spec
     from .spec.values import split_inputs
 
-    limits = limits or DEFAULT_LIMITS
     try:
+        limits = _limits(limits, DEFAULT_LIMITS)
         _check_settings(expr=expr, rtol=rtol, atol=atol, dtype=dtype, order=order, method=method, step=step,
                         fast=fast, seed=seed, device=device, explain=explain, allow_import=allow_import,
                         precise=precise, nondet_tol=nondet_tol, precision=precision)
@@ -112,20 +112,36 @@ def _precisions(given) -> list[str]:
 def _names(given, keyword: str) -> list[str] | None:
     """`wrt` as the command line reads it: a str is one name or a comma-separated list ("x" or "x,y"), else a
     list of names; None or empty: every variable."""
+    from collections.abc import Iterable
+
     from .core.errors import UsageError
 
-    if not given:
+    if given is None or (isinstance(given, (str, list, tuple)) and not given):
         return None
-    names = [name.strip() for name in given.split(",")] if isinstance(given, str) else list(given)
+    if isinstance(given, str):
+        names = [name.strip() for name in given.split(",")]
+    else:  # a list of names; anything else (wrt=5) is refused below, not a TypeError
+        names = list(given) if isinstance(given, Iterable) else [given]
     if not all(isinstance(name, str) and name for name in names):
         raise UsageError(f"{keyword}={given!r}: expected variable names (a str, \"x,y\", or a list of str)")
     return names
 
 
+def _limits(given, default):
+    """`limits`: a core.limits.Limits, or None for the defaults."""
+    from .core.errors import UsageError
+    from .core.limits import Limits
+
+    if given is None:
+        return default
+    if not isinstance(given, Limits):
+        raise UsageError(f"limits={given!r}: expected a gradcheck_cli.core.limits.Limits (or None for the defaults)")
+    return given
+
+
 def _formulas(given, keyword: str) -> dict[str, str]:
     """`manual` or `manual_hessian`: name -> formula text; a number is the formula it writes (2 is "2")."""
     from collections.abc import Mapping
-    from numbers import Real
 
     from .core.errors import UsageError
 
@@ -135,13 +151,34 @@ def _formulas(given, keyword: str) -> dict[str, str]:
         raise UsageError(f"{keyword}: expected a dict of variable names to formulas, got a {type(given).__name__}")
     formulas = {}
     for key, formula in given.items():
-        if isinstance(formula, Real) and not isinstance(formula, bool):
-            formula = repr(formula)
-        if not isinstance(key, str) or not isinstance(formula, str):
-            raise UsageError(f"{keyword}[{key!r}]: expected a formula as a str (e.g. \"2*x\"), "
-                             f"got {type(formula).__name__}")
-        formulas[key] = formula
+        if not isinstance(key, str):
+            raise UsageError(f"{keyword}[{key!r}]: expected a variable name as a str")
+        formulas[key] = formula if isinstance(formula, str) else _number_formula(formula, f"{keyword}[{key!r}]")
     return formulas
+
+
+def _number_formula(value, where: str) -> str:
+    """A number as the formula that writes it: a Python or numpy number, or a numpy array or torch tensor of one
+    element (the seed notebook's hand derivative is a tensor), never the object's repr (`np.float64(2.0)`)."""
+    import math
+    from numbers import Real
+
+    from .core.errors import UsageError
+
+    size = getattr(value, "numel", getattr(value, "size", None))
+    size = size() if callable(size) else size
+    if hasattr(value, "shape") and size == 1 and not isinstance(value, bool):
+        value = value.item()  # a numpy scalar or array, a torch tensor: the number it holds
+    elif hasattr(value, "shape") and isinstance(size, int):
+        raise UsageError(f"{where}: expected a formula as a str (e.g. \"2*x\") or one number, got a "
+                         f"{type(value).__name__} of {size} numbers")
+    if not isinstance(value, Real) or isinstance(value, bool):
+        raise UsageError(f"{where}: expected a formula as a str (e.g. \"2*x\"), got {type(value).__name__}")
+    if isinstance(value, int):
+        return str(value)
+    if not math.isfinite(value):
+        raise UsageError(f"{where}: expected a finite number or a formula as a str, got {float(value)!r}")
+    return repr(float(value))
 
 
 def _values(given: dict, keyword: str, limits, text: bool = False) -> dict:
@@ -157,6 +194,8 @@ def _values(given: dict, keyword: str, limits, text: bool = False) -> dict:
         raise ValueParseError(f"{keyword}: expected a dict of variable names to values, got a {type(given).__name__}")
     values = {}
     for key, value in given.items():
+        if not isinstance(key, str):
+            raise ValueParseError(f"{keyword}[{key!r}]: expected a variable name as a str")
         try:
             values[key] = parse_input(value, limits) if text and isinstance(value, str) else \
                 coerce_value(value, limits)

@@ -82,6 +82,13 @@ class OneParagraphUsageError(click.UsageError):
         tell(f"error: {self.format_message()}\n  {usage}  (see gradcheck --help)")
 
 
+class PathUsageError(click.UsageError):
+    """A path that cannot be read: one line, as a spec target that does not exist is reported, no usage line."""
+
+    def show(self, file=None) -> None:
+        tell(f"error: {self.format_message()}")
+
+
 class ExpressionCommand(click.Command):
     """A command whose options include one per variable of its expression argument."""
 
@@ -104,10 +111,11 @@ class ExpressionCommand(click.Command):
             _refuse_repeated_variables(names, args)
         ctx.meta[VARIABLES_KEY] = names
         ctx.meta[SPEC_MODE_KEY] = spec_mode
+        spec_target = args[index] if spec_mode else None  # before click's parser consumes `args`
         try:
             return super().parse_args(ctx, args)
         except click.NoSuchOption as error:
-            raise self._not_a_variable(ctx, error, names, spec_mode) from None
+            raise self._not_a_variable(ctx, error, names, spec_target) from None
 
     def _with_expression_text(self, ctx: click.Context, args: list[str]) -> list[str]:
         """The arguments with the expression read in: `--expr-file F` becomes F's text, `-` standard input's, so
@@ -129,12 +137,18 @@ class ExpressionCommand(click.Command):
             return args[:index] + args[index + 1:] + ["--", _read_expression(None, "- (standard input)")]
         return args
 
-    def _not_a_variable(self, ctx: click.Context, error: click.NoSuchOption, names: list[str], spec_mode: bool):
-        """`--y` beside an expression without y: say which variables it uses, not "did you mean --dtype"; an
-        option close to one of gradcheck's own (`--jsno`) keeps click's suggestion."""
+    def _not_a_variable(self, ctx: click.Context, error: click.NoSuchOption, names: list[str],
+                        spec_target: str | None):
+        """`--y` beside an expression without y: say which variables it uses, not "did you mean --dtype"; beside
+        spec files (`spec_target`), that a missing one is missing, or where a spec's values go; an option close to
+        one of gradcheck's own (`--jsno`) keeps click's suggestion."""
         name = error.option_name.lstrip("-")
         own = [opt.lstrip("-") for opt in self._takes_value(ctx) if opt.startswith("--")]
-        if spec_mode or not names or not re.fullmatch(r"[A-Za-z_]\w*", name) or closest(name, own):
+        if not re.fullmatch(r"[A-Za-z_]\w*", name) or closest(name, own):
+            return error
+        if spec_target is not None:
+            return _beside_spec_files(ctx, error, spec_target)
+        if not names:
             return error
         close = closest(name, names)
         hint = f" (did you mean --{close}?)" if close else ""
@@ -148,6 +162,8 @@ class ExpressionCommand(click.Command):
         except click.UsageError as error:
             if _json_requested(args):
                 _exit_with_json_error(error, "jsonl" if "jsonl" in args else "json")
+            if isinstance(error, PathUsageError):
+                raise
             raise OneParagraphUsageError(error) from None
 
     def invoke(self, ctx: click.Context):
@@ -208,6 +224,18 @@ class ExpressionCommand(click.Command):
         """Options like `--x` of an expression that failed to parse, so its error is the one reported."""
         known = self._takes_value(ctx)
         return [a[2:] for a in args if re.fullmatch(LONG_OPTION, a, re.DOTALL) and "=" not in a and a not in known]
+
+
+def _beside_spec_files(ctx: click.Context, error: click.NoSuchOption, target: str) -> click.UsageError:
+    """A variable's option given with spec files: a target that does not exist is the mistake to name (`gradcheck
+    missing/ --x 1`); else the option, since a spec's values are in its file."""
+    from .spec.targets import unusable
+
+    problem = unusable(Path(target))
+    if problem:
+        return PathUsageError(f"{target}: {problem}", ctx)
+    return click.UsageError(f"No such option '{error.option_name}': {target} names spec files, whose cases give "
+                            "their variables' values under at:", ctx)
 
 
 MAX_EXPRESSION_BYTES = 16 * 1024 * 1024  # read no further: --max-length refuses the text anyway
@@ -474,7 +502,7 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
     else:
         _refuse_folder_options(targets, exclude)
         _check_report_path(output_path, [])
-        at, random, integers = _point(ctx, at_items, variable_values, limits)
+        at, random, integers = _point(ctx, at_items, variable_values, limits, targets[0] if targets else "")
         spec = Spec(expr=targets[0].strip() if targets else "", at=at, random=random, integers=integers,
                     wrt=_names_option(wrt, "--wrt"), manual=_unique_pairs(manual_items, "--manual", "NAME=FORMULA"),
                     manual_hessian=_unique_pairs(hessian_items, "--manual-hessian", "NAME[,NAME2]=FORMULA"),
@@ -485,6 +513,8 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
                     init_kwargs=init_kwargs or {},
                     limits=limits, **defaults)
         job_list = [Job(spec=spec)]
+    if plot_path:
+        _refuse_plot_of_projections(job_list)
     output_format = "json" if as_json else (output_format or _default_format())
     settings = _report_settings(Spec(expr="", at={}, limits=limits, **defaults), single=len(job_list) == 1,
                                 color=color, quiet=quiet, verbose=verbose, all_elements=all_elements, depth=depth,
@@ -720,6 +750,14 @@ def _check_plot(path: str | None, spec_mode: bool, expression: bool) -> None:
         raise click.BadParameter(problem, param_hint="'--plot'")
 
 
+def _refuse_plot_of_projections(jobs) -> None:
+    """--plot draws entries of the gradient; a case under --fast (or a spec's `fast: true`) has only projections,
+    so it is refused before the run rather than after its table."""
+    if any(job.spec is not None and job.spec.fast for job in jobs):
+        raise click.UsageError("--plot draws the gradient's entries; --fast checks only random projections of it "
+                               "(check without --fast to draw it)")
+
+
 def _plot(path: str, result, step: float | None, limits: Limits) -> None:
     """Draw the case at `path`; a case with nothing to draw, or a path that cannot be written, is one line and
     exit 2 (the report is already out).  A case that is an error has said so, and exits 2: no picture."""
@@ -770,7 +808,7 @@ def _report_settings(defaults: Spec, single: bool, width: int | None = None, **s
                           limits=vars(defaults.limits), single=single, tty=tty, width=width or columns(tty), **shown)
 
 
-def _point(ctx: click.Context, at_items, variable_values: dict, limits: Limits) -> tuple:
+def _point(ctx: click.Context, at_items, variable_values: dict, limits: Limits, expression: str = "") -> tuple:
     """The point's values, its random inputs (`randn(2, 3)`) and its integer inputs (spec.values.split_inputs)."""
     from .spec.values import parse_input, split_inputs
 
@@ -791,6 +829,9 @@ def _point(ctx: click.Context, at_items, variable_values: dict, limits: Limits) 
         if name in point:
             continue
         if VALUE_PREFIX + name in options:
+            if not point and expression.strip() == name:  # `gradcheck expressions` outside the repository
+                raise click.UsageError(f"Missing option '--{name}' (and no file or folder is named '{name}' here).",
+                                       ctx)
             raise click.MissingParameter(ctx=ctx, param=options[VALUE_PREFIX + name])
         raise click.UsageError(f"Missing value for '{name}': --{name} is one of gradcheck's own options, "
                                f"so give it as --at {name}=VALUE.")

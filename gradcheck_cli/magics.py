@@ -8,7 +8,8 @@ counted from the `%%gradcheck` line, as the notebook numbers them).
 Both return what they checked (results.CheckResult for an expression, results.CheckResults for spec files or a
 cell), which Jupyter shows as the command's table, so `r = %gradcheck ...` keeps it.  A bad argument or spec
 prints the command's error (on stderr, no traceback) and returns None.  `--format`/`--json` print that report
-instead of the table, `-o` writes it to a file, as the command does.  IPython is imported here only: the
+instead of the table, `-o` writes it to a file, as the command does; `--plot` writes its picture
+and shows it in the notebook too.  IPython is imported here only: the
 package's own import stays free of it (`gradcheck-cli[notebook]` installs it).
 """
 
@@ -36,17 +37,18 @@ class GradcheckMagics(Magics):
     def gradcheck(self, line: str, cell: str | None = None):
         """%gradcheck EXPRESSION --x 4 [OPTIONS] | %gradcheck PATH... : the command's arguments (see
         `%gradcheck --help`).  %%gradcheck: the cell is a spec (YAML, as in a spec file)."""
-        return check_line(line) if cell is None else check_cell(line, cell)
+        return check_line(line, self.shell.user_ns) if cell is None else check_cell(line, cell)
 
 
-def check_line(line: str) -> CheckResult | CheckResults | None:
-    """`%gradcheck LINE`: the command's arguments in one line, split as a shell splits them."""
+def check_line(line: str, user_ns: dict | None = None) -> CheckResult | CheckResults | None:
+    """`%gradcheck LINE`: the command's arguments in one line, split as a shell splits them.  `--function NAME`
+    (or `--reference NAME`) with NAME a function of the notebook (`user_ns`) is `__main__:NAME`."""
     try:
         args = shlex.split(line)
     except ValueError as error:  # an unclosed quote
         tell(f"error: {error} in the arguments of %gradcheck")
         return None
-    planned = _planned(args)
+    planned = _planned(_notebook_functions(args, user_ns or {}))
     if planned is None:
         return None
     from .run.runner import run_jobs
@@ -77,6 +79,21 @@ def check_cell(line: str, cell: str) -> CheckResults | None:
         tell(error.render())
         return None
     return _returned(CheckResults(run_jobs([Job(spec=spec) for spec in specs]), shown_with=notebook_settings()))
+
+
+def _notebook_functions(args: list[str], user_ns: dict) -> list[str]:
+    """`--function swish` as `--function __main__:swish` where swish is the notebook's own (the kernel runs cells
+    in __main__), so code written in a cell is named as it was defined."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    named = list(args)
+    for i, arg in enumerate(named[:-1]):
+        name = named[i + 1]
+        if arg in ("--function", "--reference") and name.isidentifier() and name in user_ns \
+                and getattr(main, name, None) is user_ns[name]:
+            named[i + 1] = f"__main__:{name}"
+    return named
 
 
 def _returned(results: CheckResults, expression: bool = False) -> CheckResult | CheckResults | None:
@@ -116,6 +133,7 @@ def _reported(results: CheckResults, planned) -> bool:
             _plot(planned.options.plot, results[0], planned.options.plot_step, Limits(**planned.settings.limits))
         except click.exceptions.Exit:
             return False
+        _show_picture(planned.options.plot)
     if planned.options.output:
         try:
             _write(planned.options.output, _rendered(reporter(planned.output_format), list(results),
@@ -125,3 +143,14 @@ def _reported(results: CheckResults, planned) -> bool:
     elif planned.output_format not in ("table", "github"):  # annotations are for CI logs; here the table shows
         click.echo(_rendered(reporter(planned.output_format), list(results), planned.settings), nl=False)
     return True
+
+
+def _show_picture(path: str) -> None:
+    """The picture --plot wrote, shown in the notebook too (a PNG or an SVG; a PDF has no inline form)."""
+    from pathlib import Path
+
+    import IPython.display
+
+    shown = {".png": IPython.display.Image, ".svg": IPython.display.SVG}.get(Path(path).suffix.lower())
+    if shown is not None and Path(path).is_file():
+        IPython.display.display(shown(filename=path))

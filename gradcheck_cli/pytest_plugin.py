@@ -51,12 +51,15 @@ def pytest_configure(config: pytest.Config) -> None:
     """Read [tool.gradcheck] as the command does, from the folder pytest was started in."""
     if not config.getoption("gradcheck", False):
         return
-    from .core.config import ConfigError, load
+    from .core.config import ConfigError, load, missing_paths
 
     try:
-        config.stash[PROJECT] = load(Path(config.invocation_params.dir))
+        project = config.stash[PROJECT] = load(Path(config.invocation_params.dir))
     except ConfigError as error:
         raise pytest.UsageError(str(error)) from None
+    missing = missing_paths(project) if _uses_project_paths(config, project) else []
+    if missing:  # as pytest refuses a path on its command line that is not there
+        raise pytest.UsageError("\n".join(missing))
     config.stash[SKIPPED] = []
 
 
@@ -67,13 +70,16 @@ def pytest_collect_file(file_path, parent):
     if not config.getoption("gradcheck") or file_path.suffix not in SUFFIXES:
         return None
     if not parent.session.isinitpath(file_path):
-        from .spec.collect import Skipped, skip_reason
+        from .spec.collect import HIDDEN, Skipped, skip_reason
 
         project = config.stash[PROJECT]
-        reason = skip_reason(file_path, project.exclude, project.root, _given_folder(config, file_path)) \
+        given = _given_folder(config, file_path)
+        reason = skip_reason(file_path, project.exclude, project.root, given) \
             or _outside_paths(config, project, file_path)
         if reason is not None:
-            config.stash[SKIPPED].append(Skipped(file_path, reason))
+            if given is not None and reason != HIDDEN:  # as the command lists them: not the files pytest offers
+                # beside the folders it walks through to reach those given, nor hidden ones
+                config.stash[SKIPPED].append(Skipped(file_path, reason))
             return None
     return SpecFile.from_parent(parent, path=file_path)
 
@@ -88,13 +94,19 @@ def pytest_report_collectionfinish(config: pytest.Config, start_path, items) -> 
 def _outside_paths(config: pytest.Config, project, file_path: Path) -> str | None:
     """With no paths on pytest's command line, spec files are collected only below [tool.gradcheck] paths, the
     folders a bare `gradcheck` checks."""
-    source = getattr(config, "args_source", None)  # pytest >= 7.4
-    if not project.paths or source is None or source == pytest.Config.ArgsSource.ARGS:
+    if not _uses_project_paths(config, project):
         return None
     folders = [(project.root / path).resolve() for path in project.paths]
     if any(file_path.resolve().is_relative_to(folder) for folder in folders):
         return None
     return f"outside [tool.gradcheck] paths ({', '.join(project.paths)})"
+
+
+def _uses_project_paths(config: pytest.Config, project) -> bool:
+    """Whether spec files are collected below [tool.gradcheck] paths: the project has them, and pytest's command
+    line names no paths of its own."""
+    source = getattr(config, "args_source", None)  # pytest >= 7.4
+    return bool(project.paths) and source is not None and source != pytest.Config.ArgsSource.ARGS
 
 
 def _given_folder(config: pytest.Config, file_path: Path) -> Path | None:

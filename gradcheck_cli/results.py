@@ -15,12 +15,11 @@ case (a passing one as a single line), then the summary line.  Nothing here impo
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import fields
 
 from .core.text import shortened
 from .report import ReportSettings
-from .report.output import MIN_WIDTH, is_tty
+from .report.output import columns, is_tty
 from .verdict.compare import CaseResult
 
 REPR_WIDTH = 60  # characters of the expression, the point or the error in the one-line repr
@@ -28,10 +27,10 @@ REPR_WIDTH = 60  # characters of the expression, the point or the error in the o
 
 def notebook_settings(**shown) -> ReportSettings:
     """How a result shows itself when nothing else was asked: colour where the output is a terminal (the IPython
-    shell) and always in HTML, the terminal's width there, 140 columns elsewhere."""
+    shell) and always in HTML; as wide as the command's table (report.output.columns: COLUMNS, else the
+    terminal's width, else 140 columns), so check() and %gradcheck lay out one session's tables alike."""
     tty = is_tty()
-    width = max(MIN_WIDTH, shutil.get_terminal_size((140, 24)).columns) if tty else 140
-    return ReportSettings(tty=tty, width=width, **shown)
+    return ReportSettings(tty=tty, width=columns(tty), **shown)
 
 
 class CheckResult(CaseResult):

@@ -109,3 +109,25 @@ def test_the_command_and_the_pytest_plugin_collect_the_same_files(cli, pytester)
 def test_exclude_with_an_expression_is_a_mistake_not_ignored(cli):
     result = cli("sin(x)", "--x", "1", "--exclude", "drafts")
     assert result.exit_code == 2 and "--exclude leaves files out of folders of spec files" in result.stderr
+
+
+def test_an_exclude_written_as_a_path_matches_as_the_glob_it_spells(tree):
+    """`--exclude ./specs/drafts` (a path as the shell completes it) and an absolute path excluded nothing,
+    silently; they name the same folder as `specs/drafts`, from the project root."""
+    for pattern in ("./specs/drafts", str(tree / "specs" / "drafts"), "./specs/drafts/"):
+        files = [p.as_posix() for p in collect(["."], [pattern], tree).files]
+        assert "specs/drafts/wip.yaml" not in files, pattern
+        assert "specs/a.yaml" in files
+
+
+def test_the_plugin_lists_as_skipped_only_files_below_the_paths_it_was_given(pytester):
+    """`pytest --gradcheck -v specs` listed `gradcheck skipped docker-compose.yml` from the folder above specs/, which
+    pytest walks to reach it; `gradcheck specs -v` lists only what lies in specs/."""
+    for name, text in TREE.items():
+        path = pytester.path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    (pytester.path / "specs" / "list.yaml").write_text("- 1\n- 2\n")
+    verbose = pytester.runpytest_inprocess("--gradcheck", "--collect-only", "-v", "-p", "no:cacheprovider", "specs")
+    listed = [line for line in verbose.outlines if line.startswith("gradcheck skipped")]
+    assert listed == [f"gradcheck skipped specs/list.yaml: {NOT_A_SPEC}"], verbose.outlines

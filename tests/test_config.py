@@ -156,3 +156,16 @@ def test_paths_limit_what_a_bare_pytest_run_collects_but_not_named_folders(pytes
     assert [line for line in bare.outlines if "::" in line] == ["specs/specs_case.yaml::specs_case"]
     named = pytester.runpytest_inprocess("--gradcheck", "--collect-only", "-q", "-p", "no:cacheprovider", "elsewhere")
     assert [line for line in named.outlines if "::" in line] == ["elsewhere/elsewhere_case.yaml::elsewhere_case"]
+
+
+def test_a_missing_folder_in_paths_stops_a_bare_pytest_run_as_the_command_says_it(pytester):
+    """The command says `nope: no such file or folder`; a bare `pytest --gradcheck` collected nothing from it and
+    passed, silently.  A path pytest is given that does not exist is a usage error there too."""
+    pytester.makefile(".toml", pyproject='[tool.gradcheck]\npaths = ["specs", "nope"]\n')
+    (pytester.path / "specs").mkdir()
+    (pytester.path / "specs" / "case.yaml").write_text(SPEC)
+    bare = pytester.runpytest_inprocess("--gradcheck", "-q", "-p", "no:cacheprovider")
+    assert bare.ret == pytest.ExitCode.USAGE_ERROR
+    assert "pyproject.toml:2: [tool.gradcheck] paths: nope: no such file or folder" in "\n".join(bare.errlines)
+    named = pytester.runpytest_inprocess("--gradcheck", "-q", "-p", "no:cacheprovider", "specs")
+    assert named.ret == pytest.ExitCode.OK  # paths on the command line: [tool.gradcheck] paths are not used

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from gradcheck_cli import check
-from gradcheck_cli.plot import INSTALL, draw, figure_data, plot_case
+from gradcheck_cli.plot import INSTALL, PlotError, draw, figure_data, plot_case
 
 matplotlib_image = pytest.importorskip("matplotlib.image")  # the test extra installs it; CI always has it
 
@@ -99,9 +99,11 @@ def test_without_matplotlib_one_line_and_exit_2(cli, tmp_path, monkeypatch):
 
 def test_nothing_to_draw_is_one_line_and_exit_2(cli, tmp_path):
     result = cli("sum(x**2)", "--x", "1,2,3", "--fast", "--plot", str(tmp_path / "p.png"))
-    assert result.exit_code == 2 and not (tmp_path / "p.png").exists()
-    assert result.stderr.strip() == "error: --plot: there is no gradient entry to draw (the fast check keeps only " \
-                                    "random projections)"
+    assert result.exit_code == 2 and not (tmp_path / "p.png").exists() and result.stdout == ""  # before the run
+    assert result.stderr.startswith("error: --plot draws the gradient's entries; --fast checks only random "
+                                    "projections of it")
+    with pytest.raises(PlotError, match="no gradient entry to draw"):  # from Python: plot_case says it
+        plot_case(check("sum(x**2)", {"x": [1, 2, 3]}, fast=True, seed=1), tmp_path / "p.png")
 
 
 def test_a_case_that_is_an_error_says_only_its_error(cli, tmp_path):

@@ -46,6 +46,7 @@ def error_of(text: str) -> tuple[str, str]:
     ("x^2", "use ** for powers: x**2", "^", "x**2"),
     ("2π*x", "write pi for π: 2*pi*x", "π", "2*pi*x"),
     ("√(x)", "write sqrt(x) for a square root", "√", "sqrt(x)"),
+    ("|x - y|", "write abs(x) for |x|", "|", "abs(x - y)"),  # eyes19: it said only "unexpected character '|'"
     ("gelu(x, approximate=’tanh’)", "write text in ASCII quotes: gelu(x, approximate='tanh')", "’",
      "gelu(x, approximate='tanh')"),
 ])
@@ -69,3 +70,13 @@ def test_the_cli_says_it_once_with_exit_code_2(cli):
     result = cli("np.sin(x)", "--x", "1")
     assert result.exit_code == 2
     assert result.stderr.count("error:") == 1 and "write sin(x)" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bindings_on_lines_of_their_own_are_told_to_end_with_a_semicolon():
+    """An --expr-file written one binding a line said only "expected ';', found 'p'"."""
+    message, marked = error_of("z = w*x\np = sigmoid(z)\np")
+    assert "expected ';', found 'p'" in message and marked == "p"
+    assert "a new line does not end a binding: end each with ';' (z = w*x; p = sigmoid(z); p)" in message
+    one_line, _ = error_of("z = w*x p")
+    assert "new line" not in one_line  # on one line, the plain message
+    parse("z = w*x;\np = sigmoid(z);\np")  # the fix it names is valid

@@ -90,6 +90,16 @@ def load(start: Path | None = None) -> Config:
                   paths=tuple(values.get("paths", ())))
 
 
+def missing_paths(config: Config) -> list[str]:
+    """`pyproject.toml:LINE: [tool.gradcheck] paths: PATH: no such file or folder` for each path of `paths` that is
+    not there, for the pytest plugin (the command reports each as a case that cannot be loaded)."""
+    if config.path is None:
+        return []
+    text = config.path.read_text(encoding="utf-8", errors="replace")
+    return [str(_error(_shown(config.path), text, "paths", f"{path}: no such file or folder"))
+            for path in config.paths if not (config.root / path).exists()]
+
+
 def _checked(key: str, value, fail):
     """The value of one key, checked: a finite non-negative tolerance, a known choice, a boolean, a list of
     strings."""

@@ -174,6 +174,15 @@ class UnusedValues(UsageError):
         self.names = names
 
 
+class KeyedError(UsageError):
+    """A setting's value that cannot be used (`wrt`, `manual.z`): a spec file points at the key `key` that gave it
+    (spec.Spec.locate), the other front ends name it in the message."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
+
+
 class LimitError(GradcheckError):
     """Input larger than the configured limits (length, depth, nodes, elements)."""
 

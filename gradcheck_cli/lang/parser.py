@@ -148,6 +148,10 @@ class _Parser:
     def error(self, message: str, span: Span, hint: str | None = None) -> ParseError:
         return ParseError(message, self.source, span, hint)
 
+    def on_a_new_line(self) -> bool:
+        """Whether a line break separates the current token from the one before it."""
+        return "\n" in self.source[self.previous.span.end:self.token.span.start]
+
     def describe(self, token: Token) -> str:
         return "end of input" if token.kind == "END" else repr(token.text)
 
@@ -196,6 +200,9 @@ class _Parser:
         if self.token.kind == "END":
             raise self.error("the input ends with a binding; write the expression to check after ';'",
                              self.token.span, f"e.g. {name} = ...; {name}**2")
+        if not self.at(";") and self.token.kind != "END" and self.on_a_new_line():
+            raise self.error(f"expected ';', found {self.describe(self.token)}", self.token.span,
+                             "a new line does not end a binding: end each with ';' (z = w*x; p = sigmoid(z); p)")
         self.expect(";")
         self.scope[name] = node
         self.binding_spans[name] = name_token.span

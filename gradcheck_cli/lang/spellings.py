@@ -35,6 +35,7 @@ CHARACTERS: dict[str, tuple[str | None, str]] = {
     "≤": ("<=", "write <="), "≥": (">=", "write >="), "≠": ("!=", "write !="),
     "‘": ("'", _QUOTES), "’": ("'", _QUOTES), "“": ("'", _QUOTES), "”": ("'", _QUOTES),
     "√": (None, "write sqrt(x) for a square root"),
+    "|": (None, "write abs(x) for |x|"),
     "%": (None, "the modulo operator is not supported; fmod(a, b) and remainder(a, b) are"),
     "!": (None, "use != for 'not equal'"),
 } | {digit: (f"**{n}", "use ** for powers") for n, digit in enumerate(_SUPERSCRIPTS)}

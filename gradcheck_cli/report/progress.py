@@ -32,17 +32,41 @@ def with_progress(results: Iterable, total: int, quiet: bool, name: Callable = l
         yield from results
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    bar = Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TextColumn("{task.description}"), console=Console(file=sys.stderr), transient=True,
-                   auto_refresh=False)
-    task = bar.add_task("", total=total)
+    bar = progress_bar(Console(file=sys.stderr), total)
+    task = bar.task_ids[0]
     try:
         for result in results:
             if not bar.live.is_started:
                 bar.start()
             yield result
-            bar.update(task, advance=1, description=shortened(printable(name(result)), NAME_WIDTH), refresh=True)
+            bar.update(task, advance=1, description=fitted_name(bar, printable(name(result))), refresh=True)
     finally:
         bar.stop()
+
+
+CLOCK_WIDTH = 8  # the elapsed time, 0:00:18, up to 10:00:00
+LEAST_BAR, MOST_BAR, NAME_ROOM = 10, 40, 20
+
+
+def progress_bar(console, total: int):
+    """`checking ━━━╸ 12/465 0:00:03 name`, on `console`, with one task of `total` steps.  The bar gives up
+    width to the case's name on a narrow terminal, and the name, not the count or the clock, is what is cut
+    (rich would cut `464/465` to `464/4…`)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Column
+
+    fixed = len("checking") + len(f"{total}/{total}") + CLOCK_WIDTH + 4  # a space between each two columns
+    bar_width = max(LEAST_BAR, min(MOST_BAR, console.width - fixed - NAME_ROOM - 1))
+    whole = Column(no_wrap=True)
+    bar = Progress(TextColumn("checking", table_column=whole), BarColumn(bar_width=bar_width),
+                   MofNCompleteColumn(table_column=whole), TimeElapsedColumn(table_column=whole),
+                   TextColumn("{task.description}"), console=console, transient=True, auto_refresh=False)
+    bar.add_task("", total=total)
+    bar.name_room = max(0, min(NAME_WIDTH, console.width - fixed - bar_width - 1))
+    return bar
+
+
+def fitted_name(bar, name: str) -> str:
+    """The case's name, shortened to the room `progress_bar` left it."""
+    return shortened(name, bar.name_room) if bar.name_room > 1 else ""

@@ -99,9 +99,7 @@ def _print_case(console: Console, result: CaseResult, everything: bool = False, 
         console.print(printable_lines(result.rendered_error or result.error["message"]), style="red", markup=False)
         console.print()
         return
-    tolerance = (f"   (tolerance: rtol {result.tolerance.rtol:g}, atol {result.tolerance.atol:g})"
-                 if result.tolerance else "")
-    console.print(f"value = {_value_text(result.value, result.dtype)}{tolerance}")
+    _print_value_line(console, result)
     for rows, title in ((result.gradients, None), (result.hessian, "Hessian")):
         if rows:
             _print_entries(console, result, rows, title, everything)
@@ -128,6 +126,20 @@ def _print_case(console: Console, result: CaseResult, everything: bool = False, 
     for note in result.notes:
         console.print(f"note: {printable(note)}", style="yellow", markup=False)
     console.print()
+
+
+def _print_value_line(console: Console, result: CaseResult) -> None:
+    """`value = …   (tolerance: rtol 1e-07, atol 1e-07)`; where that is wider than the console, the tolerance goes
+    whole to a line of its own instead of being wrapped away from its numbers."""
+    value = f"value = {_value_text(result.value, result.dtype)}"
+    tolerance = (f"(tolerance: rtol {result.tolerance.rtol:g}, atol {result.tolerance.atol:g})"
+                 if result.tolerance else "")
+    if tolerance and cell_len(f"{value.splitlines()[-1]}   {tolerance}") <= console.width:  # a matrix: its last row
+        console.print(f"{value}   {tolerance}")
+        return
+    console.print(value)
+    if tolerance:
+        console.print(tolerance)
 
 
 def _seed_text(result: CaseResult) -> str:
@@ -254,7 +266,7 @@ def _cells(result: CaseResult, row: GradientRow, columns: list[str], layout: Lay
     every = {
         "output": Text(output_label(row)),  # a namedtuple's field name is data, never markup
         "wrt": Text(element_label(row)),  # a name is data, never markup
-        "reference": _reference_cell(row, digits),
+        "reference": _reference_cell(row, digits, result.dtype),
         "symbolic": _number(row.symbolic, result.dtype, digits),
         "manual": _number(row.manual, result.dtype, digits),
         "finite difference ± error": _fd_cell(row, fd_digits, between),
@@ -350,11 +362,13 @@ def _symbolic_differs(rows: list[GradientRow]) -> bool:
                for r in rows)
 
 
-def _reference_cell(row: GradientRow, digits: int | None = None) -> str:
-    """The established derivative; `undefined` or `?` where there is none."""
+def _reference_cell(row: GradientRow, digits: int | None = None, dtype: str = "float64") -> str:
+    """The established derivative; `undefined` or `?` where there is none.  The symbolic engine's value is
+    computed in the case's dtype, and printed at its digits (float32: 8); the other referees' in float64 or
+    better."""
     if row.reference is None:
         return "undefined" if row.status == "undefined" else "?"
-    return _number(row.reference, "float64", digits)
+    return _number(row.reference, dtype if row.reference_source == "symbolic" else "float64", digits)
 
 
 def _fd_cell(row: GradientRow, digits: int, between: str = " ") -> str:

@@ -21,6 +21,7 @@ import numpy as np
 from ..core.errors import (
     GradcheckError,
     InternalError,
+    KeyedError,
     LimitError,
     MissingValues,
     ShapeError,
@@ -177,13 +178,39 @@ def _check(spec: Spec, result: CaseResult) -> None:
     result.status = case_status(result)
 
 
+def _refuse_settings_of_a_function(spec: Spec) -> None:
+    """A setting that only a function uses, given to a case that names none, is refused as the command refuses
+    `--args` without `--function` (a spec's `reference:` was ignored and the expression alone passed).  One the
+    command line gives over spec files (`gradcheck specs/ --device cuda`) is for their cases that name one."""
+    given = {"reference": spec.reference is not None, "args": bool(spec.args), "nondet_tol": spec.nondet_tol != 0,
+             "device": spec.device != "cpu"}
+    for name, is_given in given.items():
+        if is_given and name not in spec.command_line:
+            value = _placeholder_value(getattr(spec, name))
+            raise KeyedError(name, f"{{{name}{value}}} {FUNCTION_SETTINGS[name]}; give {{function}} too")
+    if spec.precision:
+        raise KeyedError("precision", "{precision} runs a {function} in lower precision: give {function} too (an "
+                         "expression's engines run in float32 with {dtype=float32})")
+
+
+FUNCTION_SETTINGS = {"reference": "is what {function} is checked against",
+                     "args": "names the inputs of {function}",
+                     "nondet_tol": "is how far two backward passes of {function} may differ",
+                     "device": "chooses where {function} runs (expressions run on the CPU)"}
+
+
+def _placeholder_value(value) -> str:
+    """`=VALUE` for a settings placeholder (`{args=x,y}`), or nothing where the text would break the template."""
+    text = ",".join(value) if isinstance(value, list) else str(value)
+    return "" if "{" in text or "}" in text else f"={text}"
+
+
 def _prepare(spec: Spec, result: CaseResult) -> _Case:
     """Parse the expression and the user's formulas, resolve the point, infer shapes, compile the plan."""
     if spec.function is not None:
         refuse_function_options(spec)
-    elif spec.precision:
-        raise UsageError("{precision} runs a {function} in lower precision: give {function} too (an expression's "
-                         "engines run in float32 with {dtype=float32})")
+    else:
+        _refuse_settings_of_a_function(spec)
     expression = parse(spec.program, limits=spec.limits)
     point = _resolve_point(expression, spec.at)
     shapes = ShapeMap({name: value.shape for name, value in point.items()}, spec.limits)
@@ -590,7 +617,7 @@ def _best_reference(row: GradientRow) -> tuple[float | None, float]:
 def _add_hessian(case: _Case, own) -> None:
     spec = case.spec
     manual_hessian = {_hessian_pair(name): _parse_manual(case.expression, name, text, case.wrt, spec,
-                                                         "manual Hessian")
+                                                         "manual Hessian", "manual_hessian")
                       for name, text in spec.manual_hessian.items()}
     from .second_order import hessian_rows
 
@@ -762,8 +789,13 @@ def _checked_output_shape(expression: Expression, shapes: ShapeMap, point, wrt, 
                          expression.source, expression.span_of(expression.output))
     _check_entries(expression, shape, sum(point[name].size for name in wrt), spec)
     for name, value in spec.expected.items():
+        if name not in wrt:  # never left unchecked: a value nobody compares would pass silently
+            raise KeyedError(f"expected.{name}", f"an expected gradient is given for {name!r}, which is not "
+                             "differentiated" + (_suggestion(name, wrt) if name not in expression.variables
+                                                 else " (see {wrt})"))
         if np.shape(value) not in ((), point[name].shape, shape + point[name].shape):
-            raise UsageError(f"expect.{name} has shape {np.shape(value)}; expected {shape + point[name].shape}")
+            raise KeyedError(f"expected.{name}", f"the expected gradient for {name} has shape {np.shape(value)}; "
+                             f"expected {shape + point[name].shape}")
     return shape
 
 
@@ -905,8 +937,8 @@ def _resolve_wrt(expression: Expression, wrt: list[str] | None) -> list[str]:
         return list(expression.variables)
     for name in wrt:
         if name not in expression.variables:
-            raise UsageError(f"cannot differentiate with respect to {name!r}: it is not a variable of the expression"
-                             + _suggestion(name, expression.variables))
+            raise KeyedError("wrt", f"cannot differentiate with respect to {name!r}: it is not a variable of the "
+                             "expression" + _suggestion(name, expression.variables))
     return list(dict.fromkeys(wrt))
 
 
@@ -916,11 +948,11 @@ def _suggestion(name: str, choices: list[str]) -> str:
 
 
 def _parse_manual(expression: Expression, name: str, text: str, wrt: list[str], spec: Spec,
-                  what: str = "manual gradient") -> Expression:
+                  what: str = "manual gradient", setting: str = "manual") -> Expression:
     """A hand-derived formula for `name` (a variable, or `a,b` for a Hessian block), in the expression's scope."""
     for variable in name.split(","):
         if variable not in wrt:
-            raise UsageError(f"a {what} is given for {variable!r}, which is not differentiated"
+            raise KeyedError(f"{setting}.{name}", f"a {what} is given for {variable!r}, which is not differentiated"
                              + (_suggestion(variable, wrt) if variable not in expression.variables else " (see {wrt})"))
     return _parse_in_scope(expression, text, spec, f"the {what} for {name}")
 

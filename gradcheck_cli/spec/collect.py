@@ -28,6 +28,7 @@ SCANNED_BYTES = 256 * 1024  # a spec file's size limit (spec_file.MAX_FILE_BYTES
 TOP_LEVEL_KEY = r"""(?m)^["']?(?:expr|function|cases)["']?[ \t]*:"""  # a key at column 0
 FLOW_KEY = r"""[{,][ \t\n]*["']?(?:expr|function|cases)["']?[ \t]*:"""  # {expr: ..., at: ...}
 NOT_A_SPEC = "not a spec file: no expr, function or cases at its top level"
+HIDDEN = "hidden"  # a reason never listed: hidden files are not a user's to see, as `ls` does not show them
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def skip_reason(path: Path, exclude, root: Path, given: Path | None = None) -> s
     """Why a YAML file found below the folder `given` is not a spec file to check (hidden, excluded or no spec),
     or None.  The pytest plugin asks this of each file pytest offers it; the command of each file below a folder."""
     if path.name.startswith("."):
-        return "hidden"
+        return HIDDEN
     pattern = excluded_by(path, exclude, root, given)
     if pattern:
         return f"excluded by {pattern!r}"
@@ -109,11 +110,24 @@ def excluded_by(path: Path, exclude, root: Path, given: Path | None = None) -> s
     relative = _relative(path, root)
     depth = len(path.relative_to(given).parts) if given is not None and path.is_relative_to(given) else None
     prefixes = [relative, *[p for p in relative.parents if p.name]][:depth]
-    for pattern in exclude:
-        pattern = pattern.rstrip("/")
+    for pattern in (_as_glob(given_pattern, root) for given_pattern in exclude):
         if any(fnmatchcase(p.as_posix(), pattern) or fnmatchcase(p.name, pattern) for p in prefixes):
             return pattern
     return None
+
+
+def _as_glob(pattern: str, root: Path) -> str:
+    """An exclude pattern as the glob matched against paths relative to `root`: a path spelled from the root
+    (`./specs/drafts`, as a shell completes it) or absolute (below the root) is the same glob as `specs/drafts`."""
+    pattern = pattern.rstrip("/")
+    if os.path.isabs(pattern):
+        try:
+            pattern = PurePath(pattern).relative_to(root.resolve()).as_posix()
+        except ValueError:
+            return pattern
+    while pattern.startswith("./"):
+        pattern = pattern[2:]
+    return pattern
 
 
 def is_spec(path: Path) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from ..core.errors import GradcheckError, MissingValues, Origin, Span, UnusedValues
+from ..core.errors import GradcheckError, KeyedError, MissingValues, Origin, Span, UnusedValues
 from ..core.limits import DEFAULT_LIMITS, Limits
 from ..core.settings import DEVICES, DTYPES, FD_METHODS, SETTINGS, how_to_give_a_value
 from ..verdict.compare import DEFAULT_TOLERANCE, Tolerance
@@ -143,6 +143,9 @@ class Spec:
             return self._word_missing(error)
         if isinstance(error, UnusedValues):
             return self._word_unused(error)
+        if isinstance(error, KeyedError) and self.file:
+            error.origin = self.origins.get(error.key) or self.origins.get(error.key.partition(".")[0])
+            return error
         if error.origin is not None or error.source is None or error.span is None:
             return error
         if error.source == self.program and self.where:

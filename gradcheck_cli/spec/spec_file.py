@@ -446,6 +446,7 @@ def _read_values(reader: _Reader, fields: dict, prefix: str, spec: Spec) -> None
     spec.integers = frozenset(integers)
     for name, (_, value) in _optional_mapping(reader, fields, "expect", prefix).items():
         spec.expected[name] = reader.tensor(value, f"{prefix}expect.{name}")
+        spec.origins[f"expected.{name}"] = _value_origin(reader, value, f"{prefix}expect.{name}")
 
 
 def _distribution(reader: _Reader, node, key: str):
@@ -469,8 +470,16 @@ def _file_value(reader: _Reader, node, key: str) -> tuple[np.ndarray, bool]:
     return loaded.array, loaded.integer
 
 
+def _value_origin(reader: _Reader, node, key: str) -> Origin:
+    """Where a value of any kind (a number, a list, a mapping) starts, under `key`."""
+    return Origin(reader.file, node.start_mark.line + 1, node.start_mark.column + 1, key)
+
+
 def _read_settings(reader: _Reader, fields: dict, prefix: str, spec: Spec) -> None:
     """wrt, tolerance, the choices, step, the flags, seed, order and args."""
+    for name in ("wrt", "args", "nondet_tol", "device", "precision"):  # an error about the case's use of them
+        if name in fields:
+            spec.origins[name] = _value_origin(reader, fields[name], prefix + name)
     if "wrt" in fields:
         spec.wrt = _names(reader, fields["wrt"], prefix + "wrt", "leave wrt out to check every variable")
     for name, (key_node, value) in _optional_mapping(reader, fields, "tolerance", prefix).items():
@@ -606,6 +615,8 @@ class Sampling:
 def _sampled(reader: _Reader, spec: Spec, fields: dict, prefix: str = "") -> list[Spec]:
     """The spec, or one per sampled point; `prefix` is the key path of the mapping holding `sample` (cases[0].)."""
     if not spec.expr and spec.function is None:  # a function alone is its own reference
+        if "expr" in spec.origins:  # `expr: ""`: there, and empty
+            raise SpecError("the expression is empty", origin=spec.origins["expr"])
         raise SpecError("missing key 'expr'", origin=Origin(spec.file or reader.file, spec.line or 1, 1, "expr"))
     if "sample" not in fields:
         return [spec]
