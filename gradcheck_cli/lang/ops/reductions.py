@@ -145,7 +145,8 @@ OPS = [
            vjp=K.norm_vjp, shape=K.reduced_shape, attrs="axis", elementwise=False, mp=mp_kernel("norm"),
            domain=lambda x, attr: np.sum(x * x, axis=None if attr is None else attr[0]) > 0,
            domain_text="the 2-norm is not differentiable where it is 0",
-           doc="the Euclidean (2-)norm"),
+           doc="the Euclidean (2-)norm, of every element or along dim: norm(x, dim=1); as in torch.norm, a "
+               "second positional argument is p (only 2 here)"),
     OpSpec("logsumexp", 1, K.logsumexp,
            lambda x, attr: torch_module().logsumexp(x.flatten(), 0) if attr is None
            else torch_module().logsumexp(x, attr[0]),
