@@ -100,3 +100,23 @@ def test_printed_expressions_parse_back_to_the_same_graph():
                  "clamp(x, 1e-08, 1 - 1e-08)", "min(a, b)*max(a, -b)", "(-2)**x", "x*-2"):
         expression = parse(text)
         assert same_structure(parse(to_text(expression.output)).output, expression.output), text
+
+
+@pytest.mark.parametrize("source, tokens", [
+    ("x  ", [("NAME", "x", (0, 1))]),  # trailing spaces: no token, no error
+    (" a\n+\tb", [("NAME", "a", (1, 2)), ("OP", "+", (3, 4)), ("NAME", "b", (5, 6))]),
+    ("x\u00a0** 2 ", [("NAME", "x", (0, 1)), ("OP", "**", (2, 4)), ("NUMBER", "2", (5, 6))]),
+])
+def test_tokens_skip_the_spaces_around_them_and_keep_their_own_spans(source, tokens):
+    from itertools import takewhile
+
+    from gradcheck_cli.lang.lexer import tokenize
+
+    read = [(t.kind, t.text, tuple(t.span)) for t in takewhile(lambda t: t.kind != "END", tokenize(source))]
+    assert read == tokens
+
+
+def test_a_stray_character_after_spaces_is_pointed_at_itself():
+    with pytest.raises(ParseError) as raised:
+        parse("x +   #")
+    assert raised.value.span == (6, 7) and "'#'" in raised.value.message

@@ -106,6 +106,8 @@ def _sum_to_shape(share: Node, arg: Node, out: Node, shapes: ShapeMap) -> Node:
 
 
 def _sum(terms: list[Node]) -> Node:
+    if len(terms) == 1:  # most adjoints have one term: nothing to cancel or add
+        return terms[0]
     terms = _without_opposites(terms)
     total = terms[0]
     for term in terms[1:]:

@@ -160,9 +160,10 @@ def _written_out(node: Node, values: dict, notes: list[str]) -> None:
 
 
 def _leaf(torch, value, torch_dtype, dtype: str, requires_grad: bool):
-    """A variable's tensor; a scalar built directly (a numpy round trip costs more than the scalar's backward)."""
+    """A variable's tensor; a scalar built directly (a numpy round trip costs more than the scalar's backward), by
+    torch.scalar_tensor: torch.tensor parses its argument as a nested sequence first (13 us against 5)."""
     if np.ndim(value) == 0:
-        return torch.tensor(float(value), dtype=torch_dtype, requires_grad=requires_grad)
+        return torch.scalar_tensor(float(value), dtype=torch_dtype).requires_grad_(requires_grad)
     return torch.from_numpy(np.array(value, dtype=dtype)).requires_grad_(requires_grad)
 
 

@@ -22,9 +22,12 @@ TOKEN_RULES: list[tuple[str, str]] = [
     ("NAME", IDENTIFIER),
     ("STRING", r"'[^'\n]*'|\"[^\"\n]*\""),  # a keyword argument's text: approximate='tanh
     ("OP", r"\*\*|>=|<=|==|!=|[-+*/@<>(),;=\[\]:.]"),
-    ("BAD", r"."),  # anything else: an error that points at the character
+    ("BAD", r"\S"),  # anything else: an error that points at the character
 ]
-_SCANNER = "|".join(f"(?P<{kind}>{pattern})" for kind, pattern in TOKEN_RULES)
+# The space before a token is skipped inside the token's own match (one match a token, not two), so no rule may
+# start with a space: a match is its leading space, then the token, whose span is the match's tail.
+_SCANNER = re.compile(r"\s*(?:" + "|".join(f"(?P<{kind}>{pattern})" for kind, pattern in TOKEN_RULES
+                                           if kind != "SPACE") + ")", re.DOTALL)
 
 class Token(NamedTuple):
     kind: str  # NUMBER, NAME, STRING, OP or END
@@ -39,11 +42,11 @@ def tokenize(source: str) -> Iterator[Token]:
     character) is reported without scanning the rest.
     """
     make = tuple.__new__  # NamedTuple's own __new__ is a Python function: too slow per token
-    for match in re.finditer(_SCANNER, source, re.DOTALL):
+    for match in _SCANNER.finditer(source):
         kind = match.lastgroup
-        if kind == "SPACE":
-            continue
-        text, span = match.group(), make(Span, match.span())
+        text = match.group(kind)
+        end = match.end()
+        span = make(Span, (end - len(text), end))
         if kind == "BAD":
             raise ParseError(f"unexpected character {text!r}", source, span, character_hint(text, source))
         yield make(Token, (kind, text, span))

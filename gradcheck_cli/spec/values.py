@@ -180,6 +180,11 @@ def coerce_value(data, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
     """A number, a (nested) list of numbers, a numpy array or a torch tensor as a float64 array, always a copy;
     ragged lists, complex or non-numeric values are errors.  A tensor may have any dtype, layout or device and
     require grad (a layer's parameter): its values are taken, detached, on the CPU."""
+    if type(data) is float:  # a plain number, the common case: none of the checks below can refuse it but these
+        _check_size(1, limits)
+        if not math.isfinite(data):
+            raise ValueParseError("values must be finite numbers")
+        return np.array(data, dtype=np.float64)
     if hasattr(data, "detach") and hasattr(data, "cpu"):  # a torch tensor, without importing torch
         data = _tensor_values(data, limits)
     if isinstance(data, np.ndarray) and data.dtype.kind not in NUMERIC_KINDS:

@@ -86,8 +86,8 @@ def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], w
     holomorphic, trusted = complex_step_variables(plan, output, base_values, wrt)
     scalars = [n for n in wrt if trusted[n] and np.size(point[n]) == 1] if method in ("auto", "complex") else []
     stepped_together = complex_step_of_scalars(plan, output, base, scalars, held) if len(scalars) > 1 else {}
-    floor = functools.cache(functools.partial(rounding_floor, plan, base_values))  # once, where first needed
-    may_cancel = functools.cache(functools.partial(_may_cancel, plan, base_values))  # a scan of every node: once
+    floor = _once(rounding_floor, plan, base_values)  # once, where first needed
+    may_cancel = _once(_may_cancel, plan, base_values)  # a scan of every node: once
     for name in wrt:
         x = np.asarray(point[name], dtype=np.float64)
         shifts = Shifts(plan, output, base, name, x, held, base_values, _diagonal(plan, shapes, name, x, output_shape))
@@ -113,6 +113,19 @@ def finite_differences(plan: Plan, output: Node, point: dict[str, np.ndarray], w
         _store(result, name, output_shape + x.shape, entries.value, entries.error, entries.methods, entries.costs,
                entries.one_sided)
     return result
+
+
+def _once(function: Callable, *args) -> Callable[[], object]:
+    """function(*args), computed at the first call and kept (functools.cache of a partial costs more to make, per
+    case, than the scalar checks it guards)."""
+    kept: list = []
+
+    def value():
+        if not kept:
+            kept.append(function(*args))
+        return kept[0]
+
+    return value
 
 
 CANCELLATION = 64  # terms of a sum beyond this many times the sum: f may cancel inside

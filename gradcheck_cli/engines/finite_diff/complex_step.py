@@ -79,19 +79,30 @@ def _arguments_outside_the_domain(plan: Plan, base_values: list) -> set[int]:
     """Arguments of ops whose value lies outside the op's differentiable domain (`OpSpec.domain`, `arg_domains`):
     x**1.5 at x = 0 is a branch point, where Im (ih)**1.5/h = 0.71 sqrt(h) looks like a derivative of 0 while
     the function is not defined left of the point.  Richardson, which steps on the real line, sees that."""
-    outside = set()
-    for node in plan.nodes:
-        spec = OPS.get(node.op)
-        if spec is None or not node.args or not (spec.domain or spec.arg_domains):
-            continue
-        args = [plan.value(base_values, a)[0] for a in node.args]
-        extra = (node.attr,) if spec.attrs else ()
-        with np.errstate(all="ignore"):
-            if spec.domain is not None and not np.all(spec.domain(*args, *extra)):
+    outside: set[int] = set()
+    with np.errstate(all="ignore"):  # entered once for the graph, not per node: it costs more than a scalar test
+        for node in plan.nodes:
+            if not node.args:
+                continue
+            spec = OPS.get(node.op)
+            if spec is None or not (spec.domain or spec.arg_domains):
+                continue
+            args = [plan.value(base_values, a)[0] for a in node.args]
+            extra = (node.attr,) if spec.attrs else ()
+            if spec.domain is not None and not _every(spec.domain(*args, *extra)):
                 outside.update(a.id for a in node.args)
             outside.update(a.id for i, a in enumerate(node.args)
-                           if i in spec.arg_domains and not np.all(spec.arg_domains[i][0](*args, *extra)))
+                           if i in spec.arg_domains and not _every(spec.arg_domains[i][0](*args, *extra)))
     return outside
+
+
+def _every(condition) -> bool:
+    """np.all of a domain test's result, without np.all's Python dispatch where the result is numpy's already."""
+    if isinstance(condition, np.bool_):  # a scalar's test: numpy's .all() of a scalar goes through Python
+        return bool(condition)
+    if isinstance(condition, np.ndarray):
+        return bool(condition.all())
+    return bool(np.all(condition))
 
 
 def complex_step(plan: Plan, output: Node, base: dict, base_values: list, name: str, x: np.ndarray, held: dict,
