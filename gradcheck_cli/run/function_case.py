@@ -96,18 +96,15 @@ def _checked_whole(function, point, device: str, spec: Spec):
     is checked, flattened one after the other (user_code.whole); its rows are labelled by output afterwards."""
     from dataclasses import replace
 
-    import torch
-
-    from ..userfn.user_code import Runner, stdout_to_stderr, tuple_outputs
+    from ..userfn.user_code import Runner, tuple_outputs
 
     if function.output is not None:
         return function
     runner = Runner(function, device, None, integers=spec.integers)
-    try:
-        with stdout_to_stderr(), torch.no_grad():
-            outputs = tuple_outputs(runner.result(runner.leaves(point, [])))
-    except UserCodeError:
+    result = _probed(runner.result, runner, point)
+    if result is None:
         return function  # the float64 check says what it raises
+    outputs = tuple_outputs(result)
     return function if outputs is None else replace(function, outputs=outputs)
 
 
@@ -350,17 +347,29 @@ def _look_for_kinks(rows: list[GradientRow], code, point, output_shape: tuple, s
 def _check_entries(function, point, wrt: list[str], device: str, spec: Spec) -> None:
     """The limits, before any Jacobian is computed: the function alone is called once (without autograd) for its
     output's shape; a call that raises is left for the float64 check to report."""
-    from ..userfn.user_code import Runner, stdout_to_stderr
+    from ..userfn.user_code import Runner
 
     runner = Runner(function, device, None, integers=spec.integers)
+    output = _probed(runner.call, runner, point)
+    if output is not None:
+        _refuse_past_the_limits(tuple(output.shape), point, wrt, spec)
+
+
+def _probed(call, runner, point):
+    """`call` (runner.result or runner.call) at the point, without autograd, or None where it raises: the float64 check
+    reports that.  A call stopped by the time limit ends the case here, so a function that never returns is
+    waited for once, not once per probe."""
     import torch
+
+    from ..userfn.user_code import CallTimeout, stdout_to_stderr
 
     try:
         with stdout_to_stderr(), torch.no_grad():
-            shape = tuple(runner.call(runner.leaves(point, [])).shape)
+            return call(runner.leaves(point, []))
+    except CallTimeout:
+        raise
     except UserCodeError:
-        return
-    _refuse_past_the_limits(shape, point, wrt, spec)
+        return None
 
 
 def _refuse_past_the_limits(shape: tuple, point, wrt: list[str], spec: Spec) -> None:
