@@ -199,7 +199,8 @@ def guarded(what: str):
     except (UserCodeError, Interrupted):
         raise
     except _TookTooLong:
-        raise CallTimeout(f"{what}: it did not return within {CALL_TIMEOUT:g} s (stopped)") from None
+        raise CallTimeout(f"{what.removesuffix(' raised')}: it did not return within {CALL_TIMEOUT:g} s (stopped)") \
+            from None
     except BaseException as error:  # anything else it raises, KeyboardInterrupt and GeneratorExit too
         raise _raised(what, error) from None
     finally:
