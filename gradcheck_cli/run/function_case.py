@@ -165,11 +165,23 @@ def _check_projections(spec: Spec, result: CaseResult, function, point, wrt: lis
             result.notes += pattern_notes(result.patterns)
             what = "gradient" if runner.shape == () else "Jacobian"
             result.notes.insert(0, projection_note(result.gradients, seed, what))
-            if spec.order == 2:
+            if spec.order == 2 and _differentiable_twice(runner, point, wrt, result):
                 result.hessian, spent = hessian_projection_rows(runner, point, wrt, spec, seed, OWN_REFERENCE)
                 result.evaluations["hessian_finite_difference"] = spent
                 result.notes.insert(1, projection_note(result.hessian, seed, "Hessian", "vᵀHw"))
     result.status = case_status(result)
+
+
+def _differentiable_twice(runner, point, wrt: list[str], result: CaseResult) -> bool:
+    """{order=2} under {fast}: the double backward check first (one call, one double backward), as without
+    {fast}; where the backward cannot be differentiated (once_differentiable) the check says so, and no vᵀHw
+    projection reads its Hessian as 0."""
+    from ..userfn.double_backward import double_backward_check
+    from ..userfn.user_code import stdout_to_stderr
+
+    with stdout_to_stderr():
+        result.checks.append(double_backward_check(runner, point, wrt))
+    return result.checks[-1].status != "fail"
 
 
 def _record_the_function(result: CaseResult, function, device: str, reference: _Reference | None, own,
