@@ -171,7 +171,8 @@ def _check(spec: Spec, result: CaseResult) -> None:
             _add_hessian(case, own)
         _diagnose(case)
     result.notes = [n for n in (atol_note(result.gradients, spec.tolerance),) if n] + result.notes
-    result.patterns = failure_patterns(result.gradients, {name: case.point[name].shape for name in case.wrt})
+    result.patterns = failure_patterns(result.gradients, {name: case.point[name].shape for name in case.wrt},
+                                       np.shape(result.value) if result.value is not None else None)
     result.notes += pattern_notes(result.patterns)
     result.status = case_status(result)
 

@@ -83,7 +83,8 @@ def check_function(spec: Spec, result: CaseResult) -> None:
         _name_the_culprit_function(result, function, device, spec, point, wrt)
         if function.outputs is not None:
             _label_outputs(result.gradients, function.outputs)
-        result.patterns = failure_patterns(result.gradients, {name: np.shape(point[name]) for name in wrt})
+        result.patterns = failure_patterns(result.gradients, {name: np.shape(point[name]) for name in wrt},
+                                           np.shape(own.value))
         result.notes += pattern_notes(result.patterns)
     if own.hessian is not None:
         result.hessian = _hessian_rows(own, point, wrt, spec)
