@@ -50,6 +50,23 @@ def test_a_parameter_given_a_value_takes_it(cli_json):
     assert code == 0 and document["results"][0]["value"] == [11.0, 22.0]
 
 
+def test_against_an_expression_a_parameter_not_given_takes_its_current_value(cli_json):
+    """The expression's variables named after the layer's parameters take their current values unless given, as
+    with the layer alone (it was refused: "Missing option '--weight'")."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # the module class is constructed under torch's generator seeded 0
+        layer = torch.nn.Linear(3, 2).double()
+    code, document = cli_json("weight @ input + bias", *LINEAR, "--input", "1,2,3")
+    result = document["results"][0]
+    expected = (layer.weight @ torch.tensor([1.0, 2, 3], dtype=torch.float64) + layer.bias).tolist()
+    assert code == 0 and result["status"] == "pass", result.get("error")
+    assert result["value"] == pytest.approx(expected)
+    given = cli_json("weight @ input + bias", *LINEAR, "--input", "1,2,3", "--bias", "10,20")[1]["results"][0]
+    assert given["value"] == pytest.approx((torch.tensor(expected) - layer.bias + torch.tensor([10, 20])).tolist())
+
+
 def test_a_small_conv_module_passes(cli_json):
     code, document = cli_json("--function", "torch.nn:Conv2d", "--init-kwargs",
                               "in_channels=1, out_channels=2, kernel_size=(2, 2)", "--input", "randn(1, 1, 3, 3)",
