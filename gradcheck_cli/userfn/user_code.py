@@ -372,7 +372,7 @@ def _matched(label: str, names: list[str], variables: list[str]) -> None:
     missing = [v for v in variables if v not in names]
     if missing:
         raise UsageError(f"the reference expression uses {', '.join(missing)}, which {label} does not take "
-                         f"(its inputs: {', '.join(names) or 'none'}); name them in order with args:")
+                         f"(its inputs: {', '.join(names) or 'none'}); name them in order with {{args}}")
 
 
 def _check_arity(label: str, parameters, names: list[str]) -> None:
