@@ -187,6 +187,8 @@ def _prepare(spec: Spec, result: CaseResult) -> _Case:
     expression = parse(spec.program, limits=spec.limits)
     function = _user_function(spec, expression) if spec.function is not None else None
     point = _resolve_point(expression, _with_parameter_values(function, spec.at))
+    if function is not None and function.values:
+        result.point = _jsonable_point({**point, **spec.at})  # a module's parameters at the values checked too
     shapes = ShapeMap({name: value.shape for name, value in point.items()}, spec.limits)
     with _located_shape_errors(expression, {}):
         shapes.of_closed(expression.nodes)  # every node checked against the limits before anything is evaluated

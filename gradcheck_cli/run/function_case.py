@@ -55,6 +55,7 @@ def check_function(spec: Spec, result: CaseResult) -> None:
         function = resolve(spec.function, spec.args, list(point), alone=True, keywords=spec.kwargs,
                            init_keywords=spec.init_kwargs)
     point = {**function.values, **point}  # a module's parameters at their current values, unless given
+    result.point = {name: np.asarray(value, dtype=np.float64).tolist() for name, value in point.items()}
     _check_inputs(function.label, function.inputs, point)
     result.wrt = wrt = _wrt(function.label, function.inputs, spec)
     device, note = device_for(spec.device)
