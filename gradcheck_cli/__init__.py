@@ -184,11 +184,12 @@ def _number_formula(value, where: str) -> str:
 def _values(given: dict, keyword: str, limits, text: bool = False) -> dict:
     """Each value of `given` (a number, list, numpy array or torch tensor) as a float64 array of its own; a bad
     one is an error naming it as check()'s argument does (at['x']: ...).  With `text`, a string is read as the
-    command line reads it: `"randn(2, 3)"` (drawn from `seed`), `"@values.npy"` or numbers."""
+    command line reads it: `"randn(2, 3)"` (drawn from `seed`), `"@values.npy"` or numbers, and an integer numpy
+    array or tensor is index data (spec.values.python_input)."""
     from collections.abc import Mapping
 
     from .core.errors import GradcheckError, ValueParseError
-    from .spec.values import coerce_value, parse_input
+    from .spec.values import coerce_value, parse_input, python_input
 
     if not isinstance(given, Mapping):
         raise ValueParseError(f"{keyword}: expected a dict of variable names to values, got a {type(given).__name__}")
@@ -197,8 +198,10 @@ def _values(given: dict, keyword: str, limits, text: bool = False) -> dict:
         if not isinstance(key, str):
             raise ValueParseError(f"{keyword}[{key!r}]: expected a variable name as a str")
         try:
-            values[key] = parse_input(value, limits) if text and isinstance(value, str) else \
-                coerce_value(value, limits)
+            if text:
+                values[key] = parse_input(value, limits) if isinstance(value, str) else python_input(value, limits)
+            else:
+                values[key] = coerce_value(value, limits)
         except GradcheckError as error:
             error.template = f"{keyword}[{key!r}]: {error.template}"
             raise

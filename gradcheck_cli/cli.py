@@ -502,7 +502,8 @@ def main(ctx: click.Context, targets: tuple[str, ...], at_items, wrt, manual_ite
     else:
         _refuse_folder_options(targets, exclude)
         _check_report_path(output_path, [])
-        at, random, integers = _point(ctx, at_items, variable_values, limits, targets[0] if targets else "")
+        at, random, integers = _point(ctx, at_items, variable_values, limits, targets[0] if targets else "",
+                                      function is not None)
         spec = Spec(expr=targets[0].strip() if targets else "", at=at, random=random, integers=integers,
                     wrt=_names_option(wrt, "--wrt"), manual=_unique_pairs(manual_items, "--manual", "NAME=FORMULA"),
                     manual_hessian=_unique_pairs(hessian_items, "--manual-hessian", "NAME[,NAME2]=FORMULA"),
@@ -808,8 +809,10 @@ def _report_settings(defaults: Spec, single: bool, width: int | None = None, **s
                           limits=vars(defaults.limits), single=single, tty=tty, width=width or columns(tty), **shown)
 
 
-def _point(ctx: click.Context, at_items, variable_values: dict, limits: Limits, expression: str = "") -> tuple:
-    """The point's values, its random inputs (`randn(2, 3)`) and its integer inputs (spec.values.split_inputs)."""
+def _point(ctx: click.Context, at_items, variable_values: dict, limits: Limits, expression: str = "",
+           function: bool = False) -> tuple:
+    """The point's values, its random inputs (`randn(2, 3)`) and its integer inputs (spec.values.split_inputs).
+    With a `function`, a variable without a value is left to the run: a module's parameter has its current one."""
     from .spec.values import parse_input, split_inputs
 
     def parsed(text: str, hint: str):
@@ -826,7 +829,7 @@ def _point(ctx: click.Context, at_items, variable_values: dict, limits: Limits, 
         point[name] = parsed(text, f"'--at {name}'")
     options = {p.name: p for p in ctx.command.get_params(ctx)}
     for name in ctx.meta.get(VARIABLES_KEY, []):
-        if name in point:
+        if name in point or function:
             continue
         if VALUE_PREFIX + name in options:
             if not point and expression.strip() == name:  # `gradcheck expressions` outside the repository

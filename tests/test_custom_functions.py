@@ -208,6 +208,10 @@ def count():
      """, "x**2", "1,2", "float64", "returns float32 for float64 inputs"),
     ("""
      def F(x):
+         return torch.sin(x.float()).double()
+     """, "sin(x)", "0.3,1.7", "float64", "returns float64 for float64 inputs, but every value is a float32 number"),
+    ("""
+     def F(x):
          if x.dtype == torch.float64:
              raise TypeError("this kernel takes float32 only")
          return x * x
@@ -223,8 +227,8 @@ def count():
      def F(x):
          return torch.from_numpy(x.detach().numpy() ** 2)
      """, "x**2", "1,2", "autograd graph", "its result does not require grad although its inputs do"),
-], ids=["float32 gradient", "broadcast gradient", "non-deterministic", "float32 result", "float32 only",
-        "contiguous only", "detached result"])
+], ids=["float32 gradient", "broadcast gradient", "non-deterministic", "float32 result", "float32 inside",
+        "float32 only", "contiguous only", "detached result"])
 def test_hygiene_findings_fail_the_case(cli_json, user_module, source, expr, at, check_name, message):
     name = user_module(source)
     code, document = cli_json(expr, "--x", at, "--function", f"{name}:F")
@@ -675,6 +679,7 @@ def test_a_function_that_never_returns_is_stopped(cli, user_module, monkeypatch)
     """)
     result = cli("x*x", "--x", "0.5", "--function", f"{name}:spins")
     assert result.exit_code == 2 and "did not return within 0.5 s (stopped)" in result.stderr
+    assert "raised" not in result.stderr  # it never returned: it raised nothing
 
 
 # ---- multi-output Functions: undefined incoming gradients, tuple results ----

@@ -39,6 +39,8 @@ CASES = [
      ("raise it with --max-length", "raise it with --max-length", "raise it with limits.max_length")),
     ("too-many-elements", "sum(x)", {"x": [1, 2, 3]}, {}, {"max_elements": 2},
      ("raise it with --max-elements", "(--max-elements)", "raise it with limits.max_elements")),
+    ("function-without-a-variable", "x*sigmoid(x)*y", {"x": 0.5, "y": 2}, {"function": FUNCTION}, {},
+     ("name them in order with --args", "name them in order with args", "name them in order with args")),
     ("fast-note-names-the-seed", "x**2", {"x": [1, 2]}, {"fast": True, "seed": 7}, {},
      ("(--seed 7 reproduces them)", "(seed: 7 reproduces them)", "(seed=7 reproduces them)")),
 ]

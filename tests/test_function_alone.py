@@ -128,6 +128,23 @@ def test_integer_index_data_is_passed_as_int64_and_not_differentiated(cli_json, 
     assert all(i in (0.0, 1.0, 2.0) for i in result["point"]["idx"])
 
 
+@pytest.mark.parametrize("integers", ["torch", "numpy"])
+def test_an_integer_tensor_from_python_is_index_data(integers):
+    """check(at={"idx": torch.tensor([2, 0])}) passes an index tensor as int64, never differentiated, as randint
+    and integer files are: made float64, it made x[idx] raise."""
+    import numpy as np
+    import torch
+
+    def pick(x, idx):
+        assert idx.dtype == torch.int64, idx.dtype
+        return x[idx] ** 2
+
+    idx = torch.tensor([2, 0, 2]) if integers == "torch" else np.array([2, 0, 2], dtype=np.int32)
+    result = check("", at={"x": [0.5, -1.0, 2.0], "idx": idx}, function=pick)
+    assert result.status == "pass", result.error
+    assert result.wrt == ["x"] and {row.wrt for row in result.gradients} == {"x"}
+
+
 def test_from_python_with_no_expression():
     import torch
 

@@ -65,6 +65,17 @@ def test_a_keyword_the_function_does_not_take_is_named_in_each_front_ends_words(
     assert error["message"].startswith("kwargs: ") and "'scael'" in error["message"]
 
 
+@pytest.mark.parametrize("expr", ["", "x*2"], ids=["alone", "with an expression"])
+def test_a_keyword_that_also_has_a_value_as_an_input_is_refused_at_kwargs(cli, user_module, expr):
+    """`--kwargs x=1` beside `--x 1,2`: one value too many, said at --kwargs (it said "'x' is not an input of f
+    (its inputs: none)", or refused the expression's variable)."""
+    name = user_module(SCALED)
+    result = cli(*([expr] if expr else []), "--function", f"{name}:scaled", "--x", "1,2", "--kwargs", "x=1")
+    assert result.exit_code == 2
+    assert f"error: --kwargs: {name}:scaled: 'x' is given both as a keyword and as an input with a value; give it " \
+        "one way" in " ".join(result.stderr.split())
+
+
 def test_a_bad_value_in_a_spec_file_is_at_its_line_and_column(cli, user_module, tmp_path):
     name = user_module(SCALED)
     (tmp_path / "case.yaml").write_text(f"function: {name}:scaled\nat: {{x: [1, 2]}}\nkwargs:\n  size: [1.5]\n")

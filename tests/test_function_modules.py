@@ -45,9 +45,40 @@ def test_a_linear_layer_is_checked_in_its_input_and_its_parameters(cli_json):
     assert [row["function"] for row in weight] == pytest.approx([row["finite_difference"] for row in weight])
 
 
+def test_the_point_reported_holds_the_parameters_at_the_values_checked(cli_json):
+    """JSON's `point` is the point the case was checked at, a layer's parameters included (they were left out, so
+    a failing report could not be reproduced from it)."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        layer = torch.nn.Linear(3, 2).double()
+    code, document = cli_json(*LINEAR, "--input", "1,2,3", "--bias", "10,20")
+    point = document["results"][0]["point"]
+    assert code == 0 and point["input"] == [1.0, 2.0, 3.0] and point["bias"] == [10.0, 20.0]
+    assert point["weight"] == layer.weight.tolist()
+
+
 def test_a_parameter_given_a_value_takes_it(cli_json):
     code, document = cli_json(*LINEAR, "--input", "1,2,3", "--weight", "[[1,0,0],[0,1,0]]", "--bias", "10,20")
     assert code == 0 and document["results"][0]["value"] == [11.0, 22.0]
+
+
+def test_against_an_expression_a_parameter_not_given_takes_its_current_value(cli_json):
+    """The expression's variables named after the layer's parameters take their current values unless given, as
+    with the layer alone (it was refused: "Missing option '--weight'")."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # the module class is constructed under torch's generator seeded 0
+        layer = torch.nn.Linear(3, 2).double()
+    code, document = cli_json("weight @ input + bias", *LINEAR, "--input", "1,2,3")
+    result = document["results"][0]
+    expected = (layer.weight @ torch.tensor([1.0, 2, 3], dtype=torch.float64) + layer.bias).tolist()
+    assert code == 0 and result["status"] == "pass", result.get("error")
+    assert result["value"] == pytest.approx(expected) and result["point"]["weight"] == layer.weight.tolist()
+    given = cli_json("weight @ input + bias", *LINEAR, "--input", "1,2,3", "--bias", "10,20")[1]["results"][0]
+    assert given["value"] == pytest.approx((torch.tensor(expected) - layer.bias + torch.tensor([10, 20])).tolist())
 
 
 def test_a_small_conv_module_passes(cli_json):

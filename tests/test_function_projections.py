@@ -95,6 +95,19 @@ def test_order_2_by_projections(user_module, backward, status):
         assert all(r.function == 0 and r.function_verdict == "backward, own reference" for r in result.hessian)
 
 
+def test_order_2_by_projections_names_a_once_differentiable_backward(user_module):
+    """As without {fast}: the double backward check says the backward cannot be differentiated, rather than
+    projections reading its Hessian as 0 and blaming numbers."""
+    source = "from torch.autograd.function import once_differentiable\n" + CUBE.format(backward="3 * x ** 2")
+    marked = "    @staticmethod\n    @once_differentiable\n    def backward"
+    name = user_module(source.replace("    @staticmethod\n    def backward", marked))
+    result = check("", at={"x": "randn(3, 4)"}, seed=1, function=f"{name}:Cube", fast=True, order=2)
+    double = named(result.checks, "double backward")
+    assert result.status == "fail" and double.status == "fail"
+    assert "Cube.backward is marked @once_differentiable" in double.message
+    assert all(r.status == "pass" for r in result.gradients) and result.hessian == []
+
+
 def test_fast_with_a_function_against_an_expression_is_still_refused(cli, in_root):
     result = cli("x*sigmoid(x)", "--x", "0.5", "--function", "examples.custom_ops.swish:Swish", "--fast")
     assert result.exit_code == 2 and "alone, or against --reference, it checks projections" in result.stderr

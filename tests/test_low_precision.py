@@ -126,3 +126,40 @@ def test_the_example_kernel_accumulating_in_float16_is_caught_by_projections(cli
     assert all(r["status"] == "pass" for r in document["results"][0]["gradients"])  # right in float64
     code, document = cli_json("--function", "examples.custom_ops.depthwise_conv:depthwise_conv3x3", *args)
     assert code == 0 and named(document["results"][0]["checks"], "float32 precision")["status"] == "pass"
+
+
+BUFFERED_LAYER = """
+from torch import nn
+
+class Square(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        return 2 * x * g * ({float16_factor} if x.dtype == torch.float16 else 1)
+
+class Shifted(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.linspace(0.5, 1.5, 4))
+        self.register_buffer("offset", torch.linspace(-1, 1, 4))
+        self.register_buffer("steps", torch.arange(4))
+
+    def forward(self, x):
+        return Square.apply(x * self.weight + self.offset) + self.steps
+"""
+
+
+@pytest.mark.parametrize(("factor", "status"), [("1", "pass"), ("1.1", "fail")])
+def test_a_modules_buffers_run_in_the_dtype_checked(cli_json, user_module, factor, status):
+    """A module's floating buffers are cast to each dtype, as `module.to(dtype)` does (integer ones are left), so
+    its float16 run computes in float16: a float64 buffer would lift it to float64 and hide a float16-only bug."""
+    target = user_module(BUFFERED_LAYER.format(float16_factor=factor)) + ":Shifted"
+    code, document = cli_json("--function", target, "--x", "randn(3, 4)", "--seed", "1", "--precision", "float16")
+    float16 = named(document["results"][0]["checks"], "float16 precision")
+    assert float16["details"]["result_dtype"] == "float16"
+    assert float16["status"] == status and code == (0 if status == "pass" else 1)

@@ -110,6 +110,27 @@ def test_under_fast_a_failing_projection_is_localised_by_projections_onto_parts(
     assert words in result["patterns"][0]["text"] and any(words in note for note in result["notes"])
 
 
+@pytest.mark.parametrize("fast", [False, True], ids=["full", "fast"])
+def test_a_weight_is_not_read_as_a_batch_of_images(cli_json, user_module, monkeypatch, fast):
+    """w (8×1×3×3) does not share the output's batch axis: its axis 0 is no batch item (it is a channel's filter),
+    so its pattern names the slice without the N×C×… reading that x's gets."""
+    monkeypatch.syspath_prepend(str(__import__("pathlib").Path(__file__).resolve().parent.parent))
+    line = "grad_w = grad_w.clone(); grad_w[2] = 1.5 * grad_w[2]"
+    target = user_module(BUGGY_CONVS.format(name="StaleFilter", bug=line)) + ":conv"
+    size = ("randn(2, 8, 16, 16)", "--fast") if fast else ("randn(2, 8, 4, 4)",)
+    code, document = cli_json("--function", target, "--x", *size, "--w", "randn(8, 1, 3, 3)", "--seed", "0")
+    result = document["results"][0]
+    assert code == 1 and [p["wrt"] for p in result["patterns"]] == ["w"]
+    text = result["patterns"][0]["text"]
+    assert "[2, ...]" in text and "layout" not in text and "batch item" not in text
+
+
+def test_the_layout_reading_needs_the_outputs_batch_axis():
+    mask = _mask((8, 1, 3, 3), np.s_[2])
+    assert pattern_of(mask, output_shape=(2, 8, 16, 16))["text"] == "all of [2, ...] fail, and nothing else"
+    assert pattern_of(mask, output_shape=(8, 4, 16, 16))["text"].endswith("(batch item 2 in N×C×… layout)")
+
+
 def test_a_superset_mask_claims_only_where_failures_lie():
     pattern = pattern_of(_mask((2, 4, 5, 5), np.s_[:, 3]), superset=True)
     assert pattern["text"] == "they lie in [:, 3, ...] and nowhere else (channel 3 in N×C×… layout)"

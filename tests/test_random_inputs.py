@@ -137,6 +137,16 @@ def test_a_bad_call_in_a_spec_file_points_at_its_key(cli, tmp_path):
     assert f"{spec}:3:6: at.x: 'uniform(1, 0, (2,))': uniform needs low < high" in result.stderr
 
 
+def test_a_call_cut_at_a_comma_by_a_yaml_flow_mapping_says_to_quote_it(cli, tmp_path):
+    spec = tmp_path / "flow.yaml"
+    spec.write_text("expr: sum(x)\nat: {x: randn(2, 3)}\n")
+    result = cli(str(spec))
+    assert result.exit_code == 2
+    said = " ".join(result.stderr.split())
+    assert f"{spec}:2:9: at.x: 'randn(2' is not a distribution call such as randn(2, 3): its '(' is not closed (in " \
+           "a spec file's {...} mapping a comma ends the value: put the call in quotes" in said
+
+
 def test_from_python_a_value_may_be_a_distribution_call():
     from gradcheck_cli import check
 

@@ -399,7 +399,11 @@ def test_torch_global_state_set_by_a_users_function_does_not_reach_later_cases(t
 
 
 @pytest.mark.slow
-def test_a_call_that_times_out_is_stopped_once_with_no_retry(tmp_path, monkeypatch):
+@pytest.mark.parametrize(("expr", "settings"), [("x*x", {}), ("", {}), ("", {"fast": True}),
+                                                 ("", {"reference": "reference"})])
+def test_a_call_that_times_out_is_stopped_once_with_no_retry(tmp_path, monkeypatch, expr, settings):
+    """With an expression or alone: the first call that times out ends the case (a function alone was called
+    three times, each waiting out the limit, by the probes before the float64 check)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(user_code, "CALL_TIMEOUT", 1.0)
     name = _module(tmp_path, "hangs", """
@@ -409,8 +413,13 @@ def test_a_call_that_times_out_is_stopped_once_with_no_retry(tmp_path, monkeypat
             calls.append(x.dtype)
             time.sleep(30)
             return x * x
+
+        def reference(x):
+            return x * x
     """)
-    result = check("x*x", at={"x": 0.5}, function=f"{name}:f")
+    if "reference" in settings:
+        settings = {"reference": f"{name}:reference"}
+    result = check(expr, at={"x": 0.5}, function=f"{name}:f", **settings)
     assert result.status == "error" and "did not return within 1 s" in result.error["message"]
     assert len(sys.modules[name].calls) == 1  # not tried again in float32 after the first time limit
     sys.modules.pop(name, None)

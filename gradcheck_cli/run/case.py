@@ -173,7 +173,8 @@ def _check(spec: Spec, result: CaseResult) -> None:
             _add_hessian(case, own)
         _diagnose(case)
     result.notes = [n for n in (atol_note(result.gradients, spec.tolerance),) if n] + result.notes
-    result.patterns = failure_patterns(result.gradients, {name: case.point[name].shape for name in case.wrt})
+    result.patterns = failure_patterns(result.gradients, {name: case.point[name].shape for name in case.wrt},
+                                       np.shape(result.value) if result.value is not None else None)
     result.notes += pattern_notes(result.patterns)
     result.status = case_status(result)
 
@@ -212,7 +213,10 @@ def _prepare(spec: Spec, result: CaseResult) -> _Case:
     else:
         _refuse_settings_of_a_function(spec)
     expression = parse(spec.program, limits=spec.limits)
-    point = _resolve_point(expression, spec.at)
+    function = _user_function(spec, expression) if spec.function is not None else None
+    point = _resolve_point(expression, _with_parameter_values(function, spec.at))
+    if function is not None and function.values:
+        result.point = _jsonable_point({**point, **spec.at})  # a module's parameters at the values checked too
     shapes = ShapeMap({name: value.shape for name, value in point.items()}, spec.limits)
     with _located_shape_errors(expression, {}):
         shapes.of_closed(expression.nodes)  # every node checked against the limits before anything is evaluated
@@ -220,7 +224,6 @@ def _prepare(spec: Spec, result: CaseResult) -> _Case:
         _check_point_fits(point, spec.dtype)
     wrt = _resolve_wrt(expression, spec.wrt)
     result.wrt = wrt
-    function = _user_function(spec, expression) if spec.function is not None else None
     manuals = {name: _parse_manual(expression, name, text, wrt, spec) for name, text in spec.manual.items()
                if not _is_factor(name)}
     factors = [_parse_factor(expression, name, text, spec) for name, text in spec.manual.items() if _is_factor(name)]
@@ -839,6 +842,13 @@ def _user_function(spec: Spec, expression: Expression):
     with at_function_key(spec):
         return resolve(spec.function, spec.args, expression.variables, keywords=spec.kwargs,
                        init_keywords=spec.init_kwargs)
+
+
+def _with_parameter_values(function, at: dict) -> dict:
+    """The point given, and a module's parameters at their current values where none is given (as alone)."""
+    if function is None:
+        return at
+    return {**{name: np.asarray(value, dtype=np.float64) for name, value in function.values.items()}, **at}
 
 
 def _function_answers(function, spec: Spec, point, wrt, value, result: CaseResult):

@@ -55,6 +55,7 @@ def check_function(spec: Spec, result: CaseResult) -> None:
         function = resolve(spec.function, spec.args, list(point), alone=True, keywords=spec.kwargs,
                            init_keywords=spec.init_kwargs)
     point = {**function.values, **point}  # a module's parameters at their current values, unless given
+    result.point = {name: np.asarray(value, dtype=np.float64).tolist() for name, value in point.items()}
     _check_inputs(function.label, function.inputs, point)
     result.wrt = wrt = _wrt(function.label, function.inputs, spec)
     device, note = device_for(spec.device)
@@ -83,7 +84,8 @@ def check_function(spec: Spec, result: CaseResult) -> None:
         _name_the_culprit_function(result, function, device, spec, point, wrt)
         if function.outputs is not None:
             _label_outputs(result.gradients, function.outputs)
-        result.patterns = failure_patterns(result.gradients, {name: np.shape(point[name]) for name in wrt})
+        result.patterns = failure_patterns(result.gradients, {name: np.shape(point[name]) for name in wrt},
+                                           np.shape(own.value))
         result.notes += pattern_notes(result.patterns)
     if own.hessian is not None:
         result.hessian = _hessian_rows(own, point, wrt, spec)
@@ -96,18 +98,15 @@ def _checked_whole(function, point, device: str, spec: Spec):
     is checked, flattened one after the other (user_code.whole); its rows are labelled by output afterwards."""
     from dataclasses import replace
 
-    import torch
-
-    from ..userfn.user_code import Runner, stdout_to_stderr, tuple_outputs
+    from ..userfn.user_code import Runner, tuple_outputs
 
     if function.output is not None:
         return function
     runner = Runner(function, device, None, integers=spec.integers)
-    try:
-        with stdout_to_stderr(), torch.no_grad():
-            outputs = tuple_outputs(runner.result(runner.leaves(point, [])))
-    except UserCodeError:
+    result = _probed(runner.result, runner, point)
+    if result is None:
         return function  # the float64 check says what it raises
+    outputs = tuple_outputs(result)
     return function if outputs is None else replace(function, outputs=outputs)
 
 
@@ -168,11 +167,23 @@ def _check_projections(spec: Spec, result: CaseResult, function, point, wrt: lis
             result.notes += pattern_notes(result.patterns)
             what = "gradient" if runner.shape == () else "Jacobian"
             result.notes.insert(0, projection_note(result.gradients, seed, what))
-            if spec.order == 2:
+            if spec.order == 2 and _differentiable_twice(runner, point, wrt, result):
                 result.hessian, spent = hessian_projection_rows(runner, point, wrt, spec, seed, OWN_REFERENCE)
                 result.evaluations["hessian_finite_difference"] = spent
                 result.notes.insert(1, projection_note(result.hessian, seed, "Hessian", "vᵀHw"))
     result.status = case_status(result)
+
+
+def _differentiable_twice(runner, point, wrt: list[str], result: CaseResult) -> bool:
+    """{order=2} under {fast}: the double backward check first (one call, one double backward), as without
+    {fast}; where the backward cannot be differentiated (once_differentiable) the check says so, and no vᵀHw
+    projection reads its Hessian as 0."""
+    from ..userfn.double_backward import double_backward_check
+    from ..userfn.user_code import stdout_to_stderr
+
+    with stdout_to_stderr():
+        result.checks.append(double_backward_check(runner, point, wrt))
+    return result.checks[-1].status != "fail"
 
 
 def _record_the_function(result: CaseResult, function, device: str, reference: _Reference | None, own,
@@ -350,17 +361,29 @@ def _look_for_kinks(rows: list[GradientRow], code, point, output_shape: tuple, s
 def _check_entries(function, point, wrt: list[str], device: str, spec: Spec) -> None:
     """The limits, before any Jacobian is computed: the function alone is called once (without autograd) for its
     output's shape; a call that raises is left for the float64 check to report."""
-    from ..userfn.user_code import Runner, stdout_to_stderr
+    from ..userfn.user_code import Runner
 
     runner = Runner(function, device, None, integers=spec.integers)
+    output = _probed(runner.call, runner, point)
+    if output is not None:
+        _refuse_past_the_limits(tuple(output.shape), point, wrt, spec)
+
+
+def _probed(call, runner, point):
+    """`call` (runner.result or runner.call) at the point, without autograd, or None where it raises: the float64 check
+    reports that.  A call stopped by the time limit ends the case here, so a function that never returns is
+    waited for once, not once per probe."""
     import torch
+
+    from ..userfn.user_code import CallTimeout, stdout_to_stderr
 
     try:
         with stdout_to_stderr(), torch.no_grad():
-            shape = tuple(runner.call(runner.leaves(point, [])).shape)
+            return call(runner.leaves(point, []))
+    except CallTimeout:
+        raise
     except UserCodeError:
-        return
-    _refuse_past_the_limits(shape, point, wrt, spec)
+        return None
 
 
 def _refuse_past_the_limits(shape: tuple, point, wrt: list[str], spec: Spec) -> None:

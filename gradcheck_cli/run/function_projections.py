@@ -19,7 +19,7 @@ import numpy as np
 
 from ..verdict.compare import GradientRow, Status, gradient_row
 from ..verdict.judge import judge
-from ..verdict.patterns import MIN_ELEMENTS, pattern_of
+from ..verdict.patterns import MIN_ELEMENTS, pattern_of, reads_as_images
 from .projections import PROJECTIONS
 
 MOST_INDICES = 64  # a batch or channel axis longer than this is not split index by index
@@ -95,12 +95,14 @@ def localised(code, point, name: str, draw: _Draw, tolerance) -> tuple[dict | No
                 failing |= part
         if failing.any():  # a cut where no part disagrees (their errors cancelled) says nothing
             suspect &= failing
-    pattern = pattern_of(suspect, superset=True)
+    pattern = pattern_of(suspect, superset=True, output_shape=code.shape)
     if pattern is None:
         return None, spent
+    parts = "batch items, channels and edges" if reads_as_images(shape, code.shape) else \
+        ("indices of axes 0 and 1, and edges" if len(shape) >= 3 else "edges")
     return {"wrt": name, **pattern, "located_by": "projections",
             "text": f"{name}, located by projections onto its parts (a superset of the failing entries, at the "
-                    f"resolution of batch items, channels and edges): {pattern['text']}"}, spent
+                    f"resolution of {parts}): {pattern['text']}"}, spent
 
 
 def _cuts(shape: tuple) -> list[list[np.ndarray]]:

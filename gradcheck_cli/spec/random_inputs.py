@@ -68,13 +68,22 @@ def fresh_seed() -> int:
     return int(np.random.SeedSequence().entropy % 2**32)
 
 
+def _cut_short(text: str) -> str:
+    """Why a call's parentheses do not close, where they do not: most often a spec file's `{x: randn(2, 3)}`,
+    which YAML cuts at the comma."""
+    if text.count("(") <= text.count(")"):
+        return ""
+    return ": its '(' is not closed (in a spec file's {...} mapping a comma ends the value: put the call in quotes, " \
+           "x: \"randn(2, 3)\")"
+
+
 def parse_distribution(text: str, limits: Limits = DEFAULT_LIMITS) -> Distribution:
     """`randn(2, 3)`, `randn((2, 3))`, `rand(4)`, `uniform(-1, 1, (4,))`, `normal(0, 2, (3,))`,
     `randint(0, 10, (5,))` (high excluded, as torch's); no shape is a single number.  ValueParseError
     for anything else (saying what was expected), LimitError past `limits.max_elements`."""
     tokens = _tokens(text)
     if len(tokens) < 3 or tokens[0][0] != "name" or tokens[1][0] != "open" or tokens[-1][0] != "close":
-        raise ValueParseError(f"{_shown(text)} is not a distribution call such as randn(2, 3)")
+        raise ValueParseError(f"{_shown(text)} is not a distribution call such as randn(2, 3){_cut_short(text)}")
     kind = tokens[0][1]
     if kind not in DISTRIBUTIONS:
         hint = did_you_mean(kind, list(DISTRIBUTIONS)) or f"known: {', '.join(DISTRIBUTIONS)}"

@@ -27,7 +27,8 @@ TEXT_BYTES_PER_ELEMENT = 64  # a text file longer than this per allowed element 
 
 @dataclass(frozen=True)
 class FileValue:
-    """The values read from a file, as float64, and whether they were integers there (index data)."""
+    """The values read from a file (or given from Python as an array with a dtype of its own), as float64, and
+    whether they were integers there (index data)."""
 
     array: np.ndarray
     integer: bool

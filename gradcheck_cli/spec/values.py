@@ -176,6 +176,23 @@ def _holds_none(data) -> bool:
     return False
 
 
+def python_input(data, limits: Limits = DEFAULT_LIMITS) -> np.ndarray | FileValue:
+    """An input given from Python (check()'s `at`): as `coerce_value`, except that a numpy array or torch tensor
+    of an integer dtype is index data, as an integer file is (a FileValue marked integer: passed to a function
+    as int64, never differentiated)."""
+    array = coerce_value(data, limits)
+    return FileValue(array, True) if _integer_dtype(data) else array
+
+
+def _integer_dtype(data) -> bool:
+    """Whether `data` is a numpy array or a torch tensor of a signed or unsigned integer dtype (not bool)."""
+    if isinstance(data, np.ndarray):
+        return data.dtype.kind in "iu"
+    if hasattr(data, "is_floating_point") and hasattr(data, "is_complex") and hasattr(data, "dtype"):
+        return not (data.is_floating_point() or data.is_complex()) and str(data.dtype) != "torch.bool"
+    return False
+
+
 def coerce_value(data, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
     """A number, a (nested) list of numbers, a numpy array or a torch tensor as a float64 array, always a copy;
     ragged lists, complex or non-numeric values are errors.  A tensor may have any dtype, layout or device and

@@ -173,7 +173,41 @@ def _float64(runner: Runner, point, reference_value: np.ndarray | None, referenc
     if output.dtype != torch.float64:
         return Check("float64", "fail", f"returns {str(output.dtype).removeprefix('torch.')} for float64 inputs: "
                                         "it loses precision, and its gradient can only be checked loosely")
+    if _float32_inside(runner, point, output):
+        return Check("float64", "fail", "returns float64 for float64 inputs, but every value is a float32 number, "
+                                        "at the point and off float32's grid: it computes in float32 inside "
+                                        "(.float(), a float32 constant or buffer?), so it loses precision, and its "
+                                        "gradient can only be checked loosely")
     return Check("float64", "pass", "float64 inputs give a float64 result")
+
+
+def _float32_inside(runner: Runner, point, output) -> bool:
+    """Whether a float64 result was computed in float32: its values are float32 numbers (not all whole numbers)
+    at the point and at the point moved off float32's grid (each input times 1 + 2⁻³⁰), where a float64
+    computation gives values float32 cannot hold.  One more call, without autograd."""
+    import torch
+
+    value = output.detach().numpy(force=True)
+    if not _float32_numbers(value):
+        return False
+    moved = {name: v if name in runner.integers else np.asarray(v, dtype=np.float64) * (1 + 2.0**-30)
+             for name, v in point.items()}
+    try:
+        with torch.no_grad():
+            other = runner.call(runner.leaves(moved, []))
+    except CallTimeout:
+        raise
+    except UserCodeError:
+        return False
+    return other.dtype == torch.float64 and _float32_numbers(other.detach().numpy(force=True))
+
+
+def _float32_numbers(value: np.ndarray) -> bool:
+    """Every value finite and a float32 number, and some of them not whole numbers (which any dtype holds)."""
+    value = np.asarray(value, dtype=np.float64)
+    if value.size == 0 or not np.all(np.isfinite(value)) or np.all(value == np.round(value)):
+        return False
+    return bool(np.all(value.astype(np.float32).astype(np.float64) == value))
 
 
 def _forward(value: np.ndarray, reference: np.ndarray, tolerance: Tolerance, what: str,

@@ -4,7 +4,8 @@ A layer's gradient is as much about its parameters as its inputs, so each parame
 name in `named_parameters()` (`weight`, `bias`, `0.weight` in a Sequential), its current value the point unless
 one is given; the inputs are the positional parameters of its `forward`.  The module is called through
 `torch.func.functional_call` with the parameters replaced by the tensors being differentiated, on a float64 copy
-(its buffers too), so the caller's module is never changed.  A class is constructed with its init keywords
+(its buffers too), so the caller's module is never changed; a run in a lower dtype (`--precision`) has its
+floating buffers cast to that dtype, as `module.to(dtype)` would.  A class is constructed with its init keywords
 (`--init-kwargs`) under torch's generator seeded 0, so its initial parameters are the same on every run.
 """
 
@@ -52,7 +53,27 @@ class ModuleCall:
         from torch.func import functional_call
 
         replaced = dict(zip(self.parameters, tensors[self.inputs:]))
+        replaced |= self._buffers_in(_low_dtype(tensors))
         return functional_call(self.module, replaced, tuple(tensors[:self.inputs]), keywords)
+
+    def _buffers_in(self, dtype) -> dict:
+        """The module's floating buffers cast to `dtype`, as `module.to(dtype)` would (integer ones are left);
+        none for the float64 copy's own dtype, so a float16 run is not lifted to float64 by a buffer."""
+        if dtype is None:
+            return {}
+        return {name: buffer.to(dtype) for name, buffer in self.module.named_buffers()
+                if buffer.is_floating_point() and buffer.dtype != dtype}
+
+
+def _low_dtype(tensors):
+    """The floating dtype below float64 the call runs in (`--precision`), or None: its tensors' first floating
+    dtype where that is float32, bfloat16 or float16."""
+    import torch
+
+    for tensor in tensors:
+        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
+            return tensor.dtype if tensor.dtype in (torch.float32, torch.bfloat16, torch.float16) else None
+    return None
 
 
 def forward_parameters(module) -> list[inspect.Parameter]:

@@ -93,6 +93,7 @@ def resolve(target: str | Callable, args: list[str] | None, variables: list[str]
     call, parameters = _callable_and_parameters(found, label)
     keywords = dict(keywords or {})
     _check_keywords(label, parameters, keywords)
+    _check_keywords_are_not_inputs(label, keywords, variables)
     if parameters is not None:
         parameters = [p for p in parameters if p.name not in keywords]
     return UserFunction(label, call, tuple(_inputs(label, parameters, args, variables, alone)), output, keywords)
@@ -107,6 +108,7 @@ def _module_function(found, label: str, args, variables: list[str], alone: bool,
         module = modules.constructed(found, init_keywords)
     forward = modules.forward_parameters(module)
     _check_keywords(label, forward, keywords)
+    _check_keywords_are_not_inputs(label, keywords, variables)
     forward = [p for p in forward if p.name not in keywords]
     values = modules.parameter_values(module)
     inputs = _inputs(label, forward, args, [v for v in variables if v not in values], alone=True)
@@ -130,8 +132,18 @@ def _check_keywords(label: str, parameters, keywords: dict) -> None:
             raise UnknownKeyword(f"{label} takes no keyword argument {name!r} ({hint})")
 
 
+def _check_keywords_are_not_inputs(label: str, keywords: dict, variables: list[str]) -> None:
+    """A keyword of {kwargs} that is also a variable given a value (or of the reference expression) is one value
+    too many: refused at {kwargs}, rather than as an input the function no longer takes."""
+    both = [name for name in keywords if name in variables]
+    if both:
+        raise UnknownKeyword(f"{label}: {both[0]!r} is given both as a keyword and as an input with a value; give "
+                             "it one way")
+
+
 class UnknownKeyword(UsageError):
-    """A keyword of {kwargs} that the function does not take: an error at {kwargs}, not at {function}."""
+    """A keyword of {kwargs} that the function does not take, or that is also an input: an error at {kwargs}, not
+    at {function}."""
 
 
 def _not_a_target(target: str):
@@ -199,7 +211,8 @@ def guarded(what: str):
     except (UserCodeError, Interrupted):
         raise
     except _TookTooLong:
-        raise CallTimeout(f"{what}: it did not return within {CALL_TIMEOUT:g} s (stopped)") from None
+        raise CallTimeout(f"{what.removesuffix(' raised')}: it did not return within {CALL_TIMEOUT:g} s (stopped)") \
+            from None
     except BaseException as error:  # anything else it raises, KeyboardInterrupt and GeneratorExit too
         raise _raised(what, error) from None
     finally:
@@ -371,7 +384,7 @@ def _matched(label: str, names: list[str], variables: list[str]) -> None:
     missing = [v for v in variables if v not in names]
     if missing:
         raise UsageError(f"the reference expression uses {', '.join(missing)}, which {label} does not take "
-                         f"(its inputs: {', '.join(names) or 'none'}); name them in order with args:")
+                         f"(its inputs: {', '.join(names) or 'none'}); name them in order with {{args}}")
 
 
 def _check_arity(label: str, parameters, names: list[str]) -> None:

@@ -26,9 +26,10 @@ MIN_FAILING = 2
 SPATIAL_FROM = 2  # in N×C×H×W (and N×C×L, N×C×D×H×W) the axes from 2 on are spatial: a border lies there
 
 
-def failure_patterns(rows: list[GradientRow], shapes: dict[str, tuple]) -> list[dict]:
+def failure_patterns(rows: list[GradientRow], shapes: dict[str, tuple],
+                     output_shape: tuple | None = None) -> list[dict]:
     """One pattern per input of `shapes` with at least MIN_ELEMENTS elements, MIN_FAILING or more failing and
-    some not, from the Jacobian rows (wrt a name, index into its shape)."""
+    some not, from the Jacobian rows (wrt a name, index into its shape); `output_shape` as `pattern_of` takes it."""
     masks = {name: np.zeros(shape, dtype=bool) for name, shape in shapes.items()
              if int(np.prod(shape)) >= MIN_ELEMENTS}
     for row in rows:
@@ -36,7 +37,7 @@ def failure_patterns(rows: list[GradientRow], shapes: dict[str, tuple]) -> list[
             masks[row.wrt][tuple(row.index)] = True
     found = []
     for name, mask in masks.items():
-        pattern = pattern_of(mask) if mask.sum() >= MIN_FAILING else None
+        pattern = pattern_of(mask, output_shape=output_shape) if mask.sum() >= MIN_FAILING else None
         if pattern is not None:
             found.append({"wrt": name, **pattern, "text": f"{name}: {pattern['text']}"})
     return found
@@ -47,10 +48,12 @@ def pattern_notes(patterns: list[dict]) -> list[str]:
     return [f"where the failing entries lie, {p['text']}" for p in patterns]
 
 
-def pattern_of(mask: np.ndarray, superset: bool = False) -> dict | None:
+def pattern_of(mask: np.ndarray, superset: bool = False, output_shape: tuple | None = None) -> dict | None:
     """The pattern of a boolean mask's True entries: a dict with `kind`, `failing`, `total`, `text` and the
     kind's own fields; None where none or all are True (nothing to localise).  `superset`: the mask holds the
-    failing entries and maybe others (located at a coarser resolution), and the text claims no more."""
+    failing entries and maybe others (located at a coarser resolution), and the text claims no more.
+    `output_shape`, the function's value's: the input is read as a batch of images (N×C×…) only where it shares
+    the output's number of axes and batch size, so a convolution's weight is not (None: any input of 3 to 5 axes)."""
     failing, total = int(mask.sum()), int(mask.size)
     if failing == 0 or failing == total:
         return None
@@ -58,39 +61,47 @@ def pattern_of(mask: np.ndarray, superset: bool = False) -> dict | None:
     places = np.argwhere(mask)
     fixed = {axis: int(places[0, axis]) for axis in range(mask.ndim)
              if mask.shape[axis] > 1 and np.all(places[:, axis] == places[0, axis])}
+    images = reads_as_images(mask.shape, output_shape)
     if fixed:
-        found = _index(mask, fixed, failing)
+        found = _index(mask, fixed, failing, images)
     else:
         found = next((f for f in (finder(mask, places) for finder in (_border, _stride, _block)) if f is not None),
                      {"kind": "scattered", "text": f"{failing} of {total} entries fail, in no simple pattern"})
     if superset:
-        found["text"] = _at_most(found, mask, fixed)
+        found["text"] = _at_most(found, mask, fixed, images)
     return base | found
 
 
-def _at_most(found: dict, mask: np.ndarray, fixed: dict[int, int]) -> str:
+def reads_as_images(shape: tuple, output_shape: tuple | None) -> bool:
+    """Whether an input of `shape` reads as a batch of images (N×C×…): 3 to 5 axes, and the output's batch axis."""
+    if not 3 <= len(shape) <= 5:
+        return False
+    return output_shape is None or (len(output_shape) == len(shape) and output_shape[0] == shape[0])
+
+
+def _at_most(found: dict, mask: np.ndarray, fixed: dict[int, int], images: bool) -> str:
     """A pattern's text for a superset of the failing entries: where they lie, not that all of it fails."""
     if found["kind"] == "index":
-        return f"they lie in {_slice_text(mask.ndim, fixed)} and nowhere else{_layout(mask.ndim, fixed)}"
+        return f"they lie in {_slice_text(mask.ndim, fixed)} and nowhere else{_layout(fixed, images)}"
     if found["kind"] == "scattered":
         return f"in no simple pattern at this resolution ({int(mask.sum())} of {mask.size} entries suspect)"
     text = found["text"].replace("the failing entries fill the block", "they lie in the block")
     return text.replace(f", {int(mask.sum())} of {mask.size}", f", at most {int(mask.sum())} of {mask.size}")
 
 
-def _index(mask: np.ndarray, fixed: dict[int, int], failing: int) -> dict:
+def _index(mask: np.ndarray, fixed: dict[int, int], failing: int, images: bool) -> dict:
     """Every failing entry shares these indices: the slice, and whether it fails whole."""
     selection = tuple(fixed.get(axis, slice(None)) for axis in range(mask.ndim))
     size = int(mask[selection].size)
     where = _slice_text(mask.ndim, fixed)
     how = "all of" if failing == size else f"{failing} of the {size} entries of"
     return {"kind": "index", "fixed": {str(axis): index for axis, index in fixed.items()},
-            "text": f"{how} {where} fail, and nothing else{_layout(mask.ndim, fixed)}"}
+            "text": f"{how} {where} fail, and nothing else{_layout(fixed, images)}"}
 
 
-def _layout(ndim: int, fixed: dict[int, int]) -> str:
-    """What the fixed axes are in the N×C×… layout of a batch of images, for 3 to 5 axes."""
-    if not 3 <= ndim <= 5:
+def _layout(fixed: dict[int, int], images: bool) -> str:
+    """What the fixed axes are in the N×C×… layout of a batch of images (`_images`)."""
+    if not images:
         return ""
     names = {0: "batch item", 1: "channel"}
     said = [f"{names[axis]} {index}" for axis, index in fixed.items() if axis in names]
