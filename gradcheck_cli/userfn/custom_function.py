@@ -192,14 +192,8 @@ def _float32_inside(runner: Runner, point, output) -> bool:
         return False
     moved = {name: v if name in runner.integers else np.asarray(v, dtype=np.float64) * (1 + 2.0**-30)
              for name, v in point.items()}
-    try:
-        with torch.no_grad():
-            other = runner.call(runner.leaves(moved, []))
-    except CallTimeout:
-        raise
-    except UserCodeError:
-        return False
-    return other.dtype == torch.float64 and _float32_numbers(other.detach().numpy(force=True))
+    other = runner.result_or_none(moved)
+    return other is not None and other.dtype == torch.float64 and _float32_numbers(other.detach().numpy(force=True))
 
 
 def _float32_numbers(value: np.ndarray) -> bool:
@@ -545,12 +539,8 @@ def _outputs_value(runner: Runner, shapes: dict[int, tuple]) -> Callable[[dict[s
     size = sum(math.prod(shape) for shape in shapes.values())
 
     def evaluate(point: dict[str, np.ndarray]) -> np.ndarray:
-        try:
-            with torch.no_grad():
-                outputs = runner.call_all(runner.leaves(point, []))
-        except CallTimeout:
-            raise
-        except UserCodeError:
+        outputs = runner.result_or_none(point, every_output=True)
+        if outputs is None:
             return np.full(size, np.nan)
         for i, shape in shapes.items():
             output = outputs[i] if i < len(outputs) else None

@@ -493,17 +493,25 @@ class Runner:
         with guarded(f"the backward of {self.function.label} raised"):
             return stacked_gradients(torch, output.reshape(-1), targets, point, wrt, tuple(output.shape))
 
-    def value(self, point: dict[str, np.ndarray]) -> np.ndarray:
-        """The flat output at a (finite-difference) point; NaN where the function raises there, as a step
-        outside an op's domain does."""
+    def result_or_none(self, point: dict[str, np.ndarray], every_output: bool = False):
+        """Its result at `point` without autograd (every output of a tuple with `every_output`), or None where it
+        raises there; a call past the time limit still stops the run (CallTimeout)."""
         import torch
 
         try:
             with torch.no_grad():
-                output = self.call(self.leaves(point, []))
+                leaves = self.leaves(point, [])
+                return self.call_all(leaves) if every_output else self.call(leaves)
         except CallTimeout:
             raise
         except UserCodeError:
+            return None
+
+    def value(self, point: dict[str, np.ndarray]) -> np.ndarray:
+        """The flat output at a (finite-difference) point; NaN where the function raises there, as a step
+        outside an op's domain does."""
+        output = self.result_or_none(point)
+        if output is None:
             return np.full(int(np.prod(self.shape, dtype=int)), np.nan)
         if tuple(output.shape) != tuple(self.shape):
             shown = ", ".join(f"{n} = {np.array2string(np.asarray(v), threshold=6)}" for n, v in point.items())
