@@ -121,16 +121,16 @@ def test_an_error_in_a_manual_formula_is_located_in_python_terms(cli):
 
 
 def test_inner_layers_name_no_command_line_flag():
-    """Strings in the package below the front ends (not cli.py, the pytest plugin, core.settings that words
-    them, nor the terminal table, which is the command's own view) name no option of the command; docstrings
-    and comments may."""
+    """Strings in the package below the front ends (not cli.py, the IPython magics that take its arguments, the
+    pytest plugin, core.settings that words them, nor the terminal table, which is the command's own view) name no
+    option of the command; docstrings and comments may."""
     import ast
     from pathlib import Path
 
     import gradcheck_cli
 
     package = Path(gradcheck_cli.__file__).parent
-    fronts = {"cli.py", "pytest_plugin.py", "__main__.py", "__init__.py", "settings.py", "table.py",
+    fronts = {"cli.py", "magics.py", "pytest_plugin.py", "__main__.py", "__init__.py", "settings.py", "table.py",
               "explanation.py"}
     flags = sorted({s.option for s in SETTINGS.values() if s.option} | {"--at", "--format", "--json"}, key=len,
                    reverse=True)
