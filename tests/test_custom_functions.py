@@ -10,6 +10,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+import torch
 from conftest import command_in_a_fork, named
 
 from gradcheck_cli import check
@@ -854,3 +855,21 @@ def test_a_tuple_result_without_a_valid_output_is_one_line(cli, user_module, tar
     result = cli("sin(x)*y", *AT_XY, "--function", f"{name}:{target}")
     assert result.exit_code == 2
     assert result.stderr.splitlines() == ["error: --function: " + message.format(name=name)]
+
+
+@pytest.mark.parametrize("function, x", [
+    (lambda x: x * 0 + 0.5, [0.5, 1.5]),  # a constant output: float32 holds it, and it does not move with x
+    (lambda x: x - x.detach() + torch.round(x.detach() * 2) / 2, [0.5, 1.5]),  # a straight-through estimator
+    (lambda x: x * 4, [0.5, 1.5]),
+    (lambda x: torch.relu(x) ** 2, [0.5, -1.5]),
+])
+def test_a_float64_function_whose_values_float32_holds_passes_the_float64_check(function, x):
+    """Values on float32's grid that do not move with the input (a constant, a quantized forward) are no sign of a
+    float32 computation inside; only values that move and stay on the grid are."""
+    result = check("", at={"x": x}, function=function)
+    assert next(c for c in result.checks if c.name == "float64").status == "pass"
+
+
+def test_a_float32_computation_inside_fails_the_float64_check():
+    result = check("", at={"x": [0.3, 1.7]}, function=lambda x: torch.sin(x.float()).double())
+    assert next(c for c in result.checks if c.name == "float64").status == "fail"

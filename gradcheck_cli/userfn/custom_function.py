@@ -183,17 +183,24 @@ def _float64(runner: Runner, point, reference_value: np.ndarray | None, referenc
 
 def _float32_inside(runner: Runner, point, output) -> bool:
     """Whether a float64 result was computed in float32: its values are float32 numbers (not all whole numbers)
-    at the point and at the point moved off float32's grid (each input times 1 + 2⁻³⁰), where a float64
-    computation gives values float32 cannot hold.  One more call, without autograd."""
+    at the point, and at a point moved off float32's grid by more than its rounding (each input times
+    1 + 2⁻²⁰ + 2⁻⁴⁰: float32 keeps the 2⁻²⁰, only float64 the 2⁻⁴⁰) the values that moved with it are float32
+    numbers too, where a float64 computation gives values float32 cannot hold.  Values that do not move (a
+    constant, a quantized forward such as a straight-through estimator's) are no evidence.  One more call,
+    without autograd."""
     import torch
 
     value = output.detach().numpy(force=True)
     if not _float32_numbers(value):
         return False
-    moved = {name: v if name in runner.integers else np.asarray(v, dtype=np.float64) * (1 + 2.0**-30)
+    moved = {name: v if name in runner.integers else np.asarray(v, dtype=np.float64) * (1 + 2.0**-20 + 2.0**-40)
              for name, v in point.items()}
     other = runner.result_or_none(moved)
-    return other is not None and other.dtype == torch.float64 and _float32_numbers(other.detach().numpy(force=True))
+    if other is None or other.dtype != torch.float64 or tuple(other.shape) != tuple(output.shape):
+        return False
+    other = other.detach().numpy(force=True)
+    changed = other != value
+    return bool(np.any(changed)) and _float32_numbers(other[changed])
 
 
 def _float32_numbers(value: np.ndarray) -> bool:
