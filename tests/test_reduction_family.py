@@ -148,3 +148,11 @@ def test_norm_along_a_dim_prints_its_dim_by_name():
     """A derivative graph's text re-parses to the same function: norm(A, dim=1), never norm(A, 1)."""
     expression = parse("norm(A, dim=1)")
     assert to_text(expression.output, expression.names()) == "norm(A, dim=1)"
+
+
+@pytest.mark.parametrize("text", ["sum(logsumexp(A, 0, dim=1))", "sum(norm(A, 2, 1, dim=0))"])
+def test_dim_by_position_and_by_keyword_is_said_so(text):
+    """An op that takes dim, given it twice: not 'takes no keyword argument 'dim' (its options: dim)'."""
+    with pytest.raises(Exception) as raised:
+        parse(text)
+    assert "dim is given by position and by keyword" in str(raised.value)

@@ -659,6 +659,8 @@ class _Parser:
             # the first keyword it does not take (logsumexp(A, dim=1, keepdim=True): keepdim, not dim)
             word, (_, where) = next(((w, k) for w, k in keywords.items() if not (takes_dim and w == "dim")),
                                     next(iter(keywords.items())))
+            if takes_dim and word == "dim" and len(args) > min(s.arity for s in overloads):
+                raise self.error(f"{name}(): dim is given by position and by keyword", where)
             hint = "its options: dim" if takes_dim else \
                 f"its operands are positional here: {name}({', '.join(overloads[0].params)})"
             raise self.error(f"{name}() takes no keyword argument {word!r}", where, hint)
@@ -679,7 +681,7 @@ class _Parser:
                 raise self.error(f"{name}(x, p): torch's second argument of norm is the order p, not dim "
                                  f"(torch.norm(x, 1) is the 1-norm); only the 2-norm is supported here",
                                  where, f"{name}(x, dim=1) is the 2-norm along dim 1")
-        if len(written) > 2 and "dim" not in keywords and isinstance(written[2], Node) and written[2].is_const:
+        if len(written) == 3 and "dim" not in keywords and isinstance(written[2], Node) and written[2].is_const:
             keywords["dim"] = (written[2].attr if not float(written[2].attr).is_integer()
                                else int(written[2].attr), self.spans.get(written[2].id, span))
             written = written[:2] + written[3:]
