@@ -239,6 +239,24 @@ def test_hygiene_findings_fail_the_case(cli_json, user_module, source, expr, at,
     assert message in checks[check_name]["message"].replace(f"{name}:", "")
 
 
+@pytest.mark.parametrize("body, expr, inputs", [
+    ("x / y", "x/y", ["--x", "1", "--y", "2"]),
+    ("x / x.sum()", "x/sum(x)", ["--x", "1,3"]),
+    ("torch.softmax(x, 0)", "softmax(x, 0)", ["--x", "0,0"]),
+    ("torch.clamp(x, -0.5, 0.5)", "clamp(x, -0.5, 0.5)", ["--x", "2,-3"]),
+    ("(x.float() / y.float()).double()", None, ["--x", "1", "--y", "2"]),
+], ids=["ratio", "normalised", "softmax at zero", "saturated clamp", "ratio in float32"])
+def test_float32_inside_is_told_from_float64_values_that_float32_holds(cli_json, user_module, body, expr, inputs):
+    """A ratio or normalisation (the same factor on every input cancels) and a function that does not move near
+    the point give float32 numbers at both points of a one-factor probe: they compute in float64 and pass; a
+    ratio computed in float32 still fails."""
+    name = user_module(f"def F(x, y=None):\n    return {body}\n")
+    args = [expr] if expr else []
+    code, document = cli_json(*args, *inputs, "--function", f"{name}:F", "--args", "x" if len(inputs) == 2 else "x,y")
+    checks = {c["name"]: c for c in document["results"][0]["checks"]}
+    assert checks["float64"]["status"] == ("pass" if expr else "fail"), checks["float64"]["message"]
+
+
 def test_a_new_style_function_with_setup_context_takes_its_forward_parameters(user_module):
     name = user_module("""
         class Square(torch.autograd.Function):

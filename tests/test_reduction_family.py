@@ -117,7 +117,8 @@ def test_topk_unsorted_is_refused():
         result.rendered_error
 
 
-@pytest.mark.parametrize("text", ["sum(norm(A, 1))", "norm(A, 0)", "norm(A, -1)", "norm(A, 3)"])
+@pytest.mark.parametrize("text", ["sum(norm(A, 1))", "norm(A, 0)", "norm(A, -1)", "norm(A, 3)", "norm(A, p=1)",
+                                  "sum(norm(A, 1, dim=1))", "sum(norm(A, p=3, dim=0))", "sum(norm(A, 1, 0))"])
 def test_norms_second_positional_argument_is_torchs_p_not_dim(text):
     """torch.norm(A, 1) is the 1-norm of every element (its second argument is p), not the 2-norm along dim 1: the
     positional form is refused, pointing at the number, with the dim= spelling."""
@@ -131,6 +132,10 @@ def test_norms_second_positional_argument_is_torchs_p_not_dim(text):
     ("norm(A, 2)", lambda a: torch.norm(a, 2)),
     ("sum(norm(A, dim=1))", lambda a: torch.norm(a, dim=1).sum()),
     ("sum(norm(A, dim=0))", lambda a: torch.linalg.vector_norm(a, dim=0).sum()),
+    ("sum(norm(A, 2, dim=1))", lambda a: torch.norm(a, 2, dim=1).sum()),
+    ("sum(norm(A, 2, 0))", lambda a: torch.norm(a, 2, 0).sum()),
+    ("sum(norm(A, p=2, dim=1))", lambda a: torch.norm(a, p=2, dim=1).sum()),
+    ("norm(A, p=2)", lambda a: torch.norm(a, p=2)),
 ])
 def test_norm_spelled_as_torch_computes_torchs_value(text, torch_value):
     a = [[1.0, -2.0], [3.0, 4.0]]
@@ -143,3 +148,11 @@ def test_norm_along_a_dim_prints_its_dim_by_name():
     """A derivative graph's text re-parses to the same function: norm(A, dim=1), never norm(A, 1)."""
     expression = parse("norm(A, dim=1)")
     assert to_text(expression.output, expression.names()) == "norm(A, dim=1)"
+
+
+@pytest.mark.parametrize("text", ["sum(logsumexp(A, 0, dim=1))", "sum(norm(A, 2, 1, dim=0))"])
+def test_dim_by_position_and_by_keyword_is_said_so(text):
+    """An op that takes dim, given it twice: not 'takes no keyword argument 'dim' (its options: dim)'."""
+    with pytest.raises(Exception) as raised:
+        parse(text)
+    assert "dim is given by position and by keyword" in str(raised.value)

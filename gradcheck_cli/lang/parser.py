@@ -597,6 +597,8 @@ class _Parser:
         """The overload that fits the arguments, its operands, and its attribute: trailing integers (an axis
         or a shape), or options from keyword arguments and trailing constants.  Operands may be named as torch
         names them (`input=`, `target=`: see `operand_keywords`)."""
+        if name in DIM_BY_KEYWORD:
+            written, written_keywords = self.without_order_two(name, written, written_keywords, span)
         for spec in overloads:
             if spec.attrs == "index":  # spelled with brackets: unindex(v, like, [0:2])
                 continue
@@ -639,12 +641,6 @@ class _Parser:
             operands, extra = args[: spec.arity], args[spec.arity:]
             if len(operands) < spec.arity or (spec.attrs == "axis" and len(extra) > 1):
                 continue
-            if spec.name in DIM_BY_KEYWORD and extra:
-                if extra[0].is_const and float(extra[0].attr) == 2:  # torch.norm(x, 2): the 2-norm of every element
-                    return spec, operands, None
-                raise self.error(f"{name}(x, p): torch's second argument of norm is the order p, not dim "
-                                 f"(torch.norm(x, 1) is the 1-norm); only the 2-norm is supported here",
-                                 self.spans.get(extra[0].id, span), f"{name}(x, dim=1) is the 2-norm along dim 1")
             if not all(_is_integer(a) for a in extra):
                 raise self.error(f"{name}(): the {'axis' if spec.attrs == 'axis' else 'shape'} must be "
                                  "integer numbers", span)
@@ -663,10 +659,33 @@ class _Parser:
             # the first keyword it does not take (logsumexp(A, dim=1, keepdim=True): keepdim, not dim)
             word, (_, where) = next(((w, k) for w, k in keywords.items() if not (takes_dim and w == "dim")),
                                     next(iter(keywords.items())))
+            if takes_dim and word == "dim" and len(args) > min(s.arity for s in overloads):
+                raise self.error(f"{name}(): dim is given by position and by keyword", where)
             hint = "its options: dim" if takes_dim else \
                 f"its operands are positional here: {name}({', '.join(overloads[0].params)})"
             raise self.error(f"{name}() takes no keyword argument {word!r}", where, hint)
         raise self.error(f"{name}() takes {_arity_text(overloads)}, got {len(args)}", span)
+
+    def without_order_two(self, name: str, written: list, keywords: dict, span: Span) -> tuple[list, dict]:
+        """torch.norm(x, p, dim) with its order p (second by position, or p=) left out where it is 2, the only
+        order supported here: norm(A, 2, dim=1), norm(A, 2, 1) and norm(A, p=2, dim=1) are norm(A, dim=1).
+        Another p is refused; a third argument by position is torch's dim."""
+        keywords = dict(keywords)
+        given = [(keywords.pop("p"))] if "p" in keywords else []
+        if len(written) > 1:
+            second = written[1]
+            where = second.span if isinstance(second, (_Literal, _Absent)) else self.spans.get(second.id, span)
+            given.append((second.attr if isinstance(second, Node) and second.is_const else None, where))
+        for value, where in given:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != 2:
+                raise self.error(f"{name}(x, p): torch's second argument of norm is the order p, not dim "
+                                 f"(torch.norm(x, 1) is the 1-norm); only the 2-norm is supported here",
+                                 where, f"{name}(x, dim=1) is the 2-norm along dim 1")
+        if len(written) == 3 and "dim" not in keywords and isinstance(written[2], Node) and written[2].is_const:
+            keywords["dim"] = (written[2].attr if not float(written[2].attr).is_integer()
+                               else int(written[2].attr), self.spans.get(written[2].id, span))
+            written = written[:2] + written[3:]
+        return written[:1] + written[2:], keywords
 
     @staticmethod
     def tensor_for_option(spec: OpSpec, args: list, keywords: dict) -> bool:

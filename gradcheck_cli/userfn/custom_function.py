@@ -182,31 +182,59 @@ def _float64(runner: Runner, point, reference_value: np.ndarray | None, referenc
 
 
 def _float32_inside(runner: Runner, point, output) -> bool:
-    """Whether a float64 result was computed in float32: its values are float32 numbers (not all whole numbers)
-    at the point, and at a point moved off float32's grid by more than its rounding (each input times
-    1 + 2⁻²⁰ + 2⁻⁴⁰: float32 keeps the 2⁻²⁰, only float64 the 2⁻⁴⁰) the values that moved with it are float32
-    numbers too, where a float64 computation gives values float32 cannot hold.  Values that do not move (a
-    constant, a quantized forward such as a straight-through estimator's) are no evidence.  One more call,
-    without autograd."""
+    """Whether a float64 result was computed in float32.  Its values are float32 numbers (not all whole numbers)
+    at the point; they do not move when every input moves by less than float32 can see (times 1 + 2⁻³⁰), as a
+    function that rounds its inputs to float32 gives; and when each input moves by its own step that float32
+    sees (about 2⁻¹⁹ relative, a different one per element), some values move and every value is still a float32
+    number, where a float64 computation gives values float32 cannot hold.  A ratio or a normalisation (the same
+    factor on every input cancels) and a saturated clamp or a constant (nothing moves) are float64 functions
+    that pass.  Two more calls, without autograd."""
+    value = output.detach().numpy(force=True)
+    if not _float32_numbers(value) or not np.array_equal(_result(runner, _moved(runner, point, _unseen)), value):
+        return False
+    seen = _result(runner, _moved(runner, point, _seen))
+    return seen is not None and not np.array_equal(seen, value) and _float32_numbers(seen, whole=True)
+
+
+def _unseen(shape, first: int) -> np.ndarray:
+    """One factor for every element, too close to 1 for float32 to tell the product from the input."""
+    return np.full(shape, 1 + 2.0**-30)
+
+
+def _seen(shape, first: int) -> np.ndarray:
+    """A different factor for each element of every input (so ratios do not cancel), numbered from `first`, each
+    far enough from 1 for float32 to see."""
+    golden = (np.sqrt(5) - 1) / 2
+    ranks = np.arange(first, first + int(np.prod(shape, dtype=int)), dtype=np.float64).reshape(shape)
+    return 1 + 2.0**-19 * (1 + np.mod(ranks * golden, 1))
+
+
+def _moved(runner: Runner, point, factors) -> dict:
+    """The point with every float input times `factors(its shape, its first element's number among all the
+    inputs' elements)`; integer inputs stay."""
+    moved, first = {}, 1
+    for name, v in point.items():
+        v = np.asarray(v, dtype=np.float64)
+        moved[name] = point[name] if name in runner.integers else v * factors(v.shape, first)
+        first += v.size
+    return moved
+
+
+def _result(runner: Runner, point) -> np.ndarray | None:
+    """The function's float64 value at `point`, or None where it raises or returns another dtype."""
     import torch
 
-    value = output.detach().numpy(force=True)
-    if not _float32_numbers(value):
-        return False
-    moved = {name: v if name in runner.integers else np.asarray(v, dtype=np.float64) * (1 + 2.0**-20 + 2.0**-40)
-             for name, v in point.items()}
-    other = runner.result_or_none(moved)
-    if other is None or other.dtype != torch.float64 or tuple(other.shape) != tuple(output.shape):
-        return False
-    other = other.detach().numpy(force=True)
-    changed = other != value
-    return bool(np.any(changed)) and _float32_numbers(other[changed])
+    output = runner.result_or_none(point)
+    if output is None or output.dtype != torch.float64:
+        return None
+    return output.detach().numpy(force=True)
 
 
-def _float32_numbers(value: np.ndarray) -> bool:
-    """Every value finite and a float32 number, and some of them not whole numbers (which any dtype holds)."""
+def _float32_numbers(value: np.ndarray, whole: bool = False) -> bool:
+    """Every value finite and a float32 number, and (unless `whole`) some of them not whole numbers (which any
+    dtype holds)."""
     value = np.asarray(value, dtype=np.float64)
-    if value.size == 0 or not np.all(np.isfinite(value)) or np.all(value == np.round(value)):
+    if value.size == 0 or not np.all(np.isfinite(value)) or (not whole and np.all(value == np.round(value))):
         return False
     return bool(np.all(value.astype(np.float32).astype(np.float64) == value))
 

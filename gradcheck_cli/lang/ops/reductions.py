@@ -146,7 +146,7 @@ OPS = [
            domain=lambda x, attr: np.sum(x * x, axis=None if attr is None else attr[0]) > 0,
            domain_text="the 2-norm is not differentiable where it is 0",
            doc="the Euclidean (2-)norm, of every element or along dim: norm(x, dim=1); as in torch.norm, a "
-               "second positional argument is p (only 2 here)"),
+               "second positional argument is p (only 2 here: norm(x, 2, dim=1), norm(x, p=2, dim=1))"),
     OpSpec("logsumexp", 1, K.logsumexp,
            lambda x, attr: torch_module().logsumexp(x.flatten(), 0) if attr is None
            else torch_module().logsumexp(x, attr[0]),
