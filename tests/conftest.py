@@ -277,6 +277,22 @@ def assert_matches_mpmath(text: str, x: float, reference, dps: int = 60) -> None
     assert float(result.value) == pytest.approx(float(value), rel=1e-13, abs=1e-300)
 
 
+# A custom autograd.Function of sum(x**3) whose backward is `grad * {backward}` (3 * x ** 2 is right), as
+# user_module source
+CUBE = """
+class Cube(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return (x ** 3).sum()
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, = ctx.saved_tensors
+        return grad * {backward}
+"""
+
+
 @pytest.fixture
 def user_module(tmp_path, monkeypatch):
     """user_module(source) -> a fresh module name importable from the current folder (tmp_path)."""

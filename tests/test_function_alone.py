@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import named
+from conftest import CUBE, named
 
 from gradcheck_cli import check
 from gradcheck_cli.verdict.compare import FUNCTION_VERDICTS
@@ -22,18 +22,6 @@ def in_root(monkeypatch):
     monkeypatch.chdir(ROOT)
 
 
-CUBE = """
-    class Cube(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return (x ** 3).sum()
-
-        @staticmethod
-        def backward(ctx, grad):
-            x, = ctx.saved_tensors
-            return grad * {backward}
-"""
 
 
 # ---- the kernel-style example and its buggy twin ----

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import named
+from conftest import CUBE, named
 
 from gradcheck_cli import check
 
@@ -67,18 +67,6 @@ def test_against_a_reference_by_projections(cli_json, in_root):
     assert all(r["function_fd"] is not None for r in result["gradients"])
 
 
-CUBE = """
-class Cube(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return (x ** 3).sum()
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, = ctx.saved_tensors
-        return grad * {backward}
-"""
 
 
 @pytest.mark.parametrize("backward, status", [
