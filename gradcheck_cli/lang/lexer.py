@@ -26,8 +26,9 @@ TOKEN_RULES: list[tuple[str, str]] = [
 ]
 # The space before a token is skipped inside the token's own match (one match a token, not two), so no rule may
 # start with a space: a match is its leading space, then the token, whose span is the match's tail.
-_SCANNER = re.compile(r"\s*(?:" + "|".join(f"(?P<{kind}>{pattern})" for kind, pattern in TOKEN_RULES
-                                           if kind != "SPACE") + ")", re.DOTALL)
+# (a pattern string: re's own cache holds it compiled)
+_SCANNER = r"\s*(?:" + "|".join(f"(?P<{kind}>{pattern})" for kind, pattern in TOKEN_RULES if kind != "SPACE") + ")"
+
 
 class Token(NamedTuple):
     kind: str  # NUMBER, NAME, STRING, OP or END
@@ -42,7 +43,7 @@ def tokenize(source: str) -> Iterator[Token]:
     character) is reported without scanning the rest.
     """
     make = tuple.__new__  # NamedTuple's own __new__ is a Python function: too slow per token
-    for match in _SCANNER.finditer(source):
+    for match in re.finditer(_SCANNER, source, re.DOTALL):
         kind = match.lastgroup
         text = match.group(kind)
         end = match.end()
