@@ -294,6 +294,12 @@ class Cube(torch.autograd.Function):
 
 
 @pytest.fixture
+def in_root(monkeypatch):
+    """The repository root as the current folder: examples.custom_ops imports as the README runs it."""
+    monkeypatch.chdir(ROOT)
+
+
+@pytest.fixture
 def user_module(tmp_path, monkeypatch):
     """user_module(source) -> a fresh module name importable from the current folder (tmp_path)."""
     monkeypatch.chdir(tmp_path)

@@ -22,11 +22,6 @@ BACKWARD_VERDICT = ("the function's backward disagrees with both the reference a
                     "differences")
 
 
-@pytest.fixture
-def in_root(monkeypatch):
-    monkeypatch.chdir(ROOT)
-
-
 def _failing(document: dict) -> list[dict]:
     return [row for row in document["results"][0]["gradients"] if row["status"] != "pass"]
 

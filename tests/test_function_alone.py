@@ -17,13 +17,6 @@ DEPTHWISE_BUGGY = "examples.custom_ops.depthwise_conv_buggy:depthwise_conv3x3"
 INPUTS = ("--x", "randn(1, 2, 4, 4)", "--w", "randn(2, 1, 3, 3)", "--seed", "0")
 
 
-@pytest.fixture
-def in_root(monkeypatch):
-    monkeypatch.chdir(ROOT)
-
-
-
-
 # ---- the kernel-style example and its buggy twin ----
 
 

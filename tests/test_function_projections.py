@@ -16,11 +16,6 @@ DEPTHWISE = "examples.custom_ops.depthwise_conv:depthwise_conv3x3"
 BIG = ("--x", "randn(2, 8, 32, 32)", "--w", "randn(8, 1, 3, 3)", "--seed", "0", "--fast")
 
 
-@pytest.fixture
-def in_root(monkeypatch):
-    monkeypatch.chdir(ROOT)
-
-
 def test_a_big_kernel_checks_by_projections(cli_json, in_root):
     code, document = cli_json("--function", DEPTHWISE, *BIG)
     result = document["results"][0]
@@ -65,8 +60,6 @@ def test_against_a_reference_by_projections(cli_json, in_root):
     result = document["results"][0]
     assert code == 0 and named(result["checks"], "forward value")["status"] == "pass"
     assert all(r["function_fd"] is not None for r in result["gradients"])
-
-
 
 
 @pytest.mark.parametrize("backward, status", [

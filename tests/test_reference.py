@@ -17,11 +17,6 @@ CONV2D = "examples.custom_ops.depthwise_conv:reference"
 INPUTS = ("--x", "randn(1, 2, 3, 3)", "--w", "randn(2, 1, 3, 3)", "--seed", "1")
 
 
-@pytest.fixture
-def in_root(monkeypatch):
-    monkeypatch.chdir(ROOT)
-
-
 SOFTPLUS = """
     def reference(x):
         return torch.nn.functional.softplus(x)
